@@ -1,0 +1,85 @@
+// Package policies holds what Tollgate decides about a request: who it is
+// for (auth), and later caching, rate limits, retries, prompts and egress
+// policy. Each policy is small, pure where it can be, and tested alone.
+package policies
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// DefaultTenant is the tenant of requests that carry no Helicone-Auth when
+// no keys are configured.
+const DefaultTenant = "default"
+
+// APIKey is one configured Helicone-Auth key. Only its SHA-256 is kept in
+// configuration, so a leaked config file does not leak keys.
+type APIKey struct {
+	SHA256 string `json:"sha256"` // hex of sha256(key)
+	Tenant string `json:"tenant"`
+}
+
+// Auth maps Helicone-Auth values to tenants.
+type Auth struct {
+	tenantByHash map[string]string
+	required     bool
+}
+
+// ErrUnauthorized is wrapped by every rejection; its message is safe to show
+// (it never contains the key).
+var ErrUnauthorized = errors.New("unauthorized")
+
+// NewAuth builds the policy. required makes a missing Helicone-Auth a 401
+// when keys are configured.
+func NewAuth(keys []APIKey, required bool) (*Auth, error) {
+	a := &Auth{tenantByHash: make(map[string]string, len(keys)), required: required}
+	var errs []error
+	for i, k := range keys {
+		h := strings.ToLower(strings.TrimSpace(k.SHA256))
+		if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+			errs = append(errs, fmt.Errorf("auth.keys[%d].sha256: want 64 hex digits", i))
+			continue
+		}
+		if k.Tenant == "" {
+			errs = append(errs, fmt.Errorf("auth.keys[%d].tenant: must not be empty", i))
+			continue
+		}
+		a.tenantByHash[h] = k.Tenant
+	}
+	return a, errors.Join(errs...)
+}
+
+// HashKey returns the hex SHA-256 of a key, the form configuration stores.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// Tenant resolves a Helicone-Auth header value ("Bearer <key>" or the bare
+// key). With no keys configured every request is accepted: the tenant is
+// derived from the key's hash, or DefaultTenant when there is none.
+func (a *Auth) Tenant(header string) (string, error) {
+	key := strings.TrimSpace(header)
+	if len(key) > 7 && strings.EqualFold(key[:7], "bearer ") {
+		key = strings.TrimSpace(key[7:])
+	}
+	if len(a.tenantByHash) == 0 {
+		if key == "" {
+			return DefaultTenant, nil
+		}
+		return "key-" + HashKey(key)[:16], nil
+	}
+	if key == "" {
+		if a.required {
+			return "", fmt.Errorf("%w: Helicone-Auth header is required", ErrUnauthorized)
+		}
+		return DefaultTenant, nil
+	}
+	if tenant, ok := a.tenantByHash[HashKey(key)]; ok {
+		return tenant, nil
+	}
+	return "", fmt.Errorf("%w: Helicone-Auth key is not recognised", ErrUnauthorized)
+}

@@ -1,0 +1,70 @@
+package processor
+
+import (
+	"bytes"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+// call is the state of one request, owned by its Process loop.
+type call struct {
+	started bool // request headers seen
+	logged  bool // record written; nothing more to do
+	start   time.Time
+
+	format   string // provider API format used to parse bodies
+	endpoint provider.Endpoint
+	helicone heliconeHeaders
+
+	status       int  // response :status, 0 until seen
+	streaming    bool // response is SSE and processed chunk by chunk
+	firstChunkAt time.Time
+	stream       *provider.StreamAccumulator
+	respBody     bytes.Buffer // logged response body (capped)
+
+	rec *record.Record
+}
+
+func (s *Server) newCall() *call {
+	return &call{rec: &record.Record{}}
+}
+
+// headerValue reads a header the way current Envoy sends it: raw_value,
+// falling back to value for older Envoys.
+func headerValue(h *corev3.HeaderValue) string {
+	if len(h.GetRawValue()) > 0 {
+		return string(h.GetRawValue())
+	}
+	return h.GetValue()
+}
+
+// findHeader returns the first value of a (lowercase) header.
+func findHeader(headers []*corev3.HeaderValue, key string) string {
+	for _, h := range headers {
+		if h.GetKey() == key {
+			return headerValue(h)
+		}
+	}
+	return ""
+}
+
+// appendCapped appends p to buf without letting buf grow past max bytes.
+func appendCapped(buf *bytes.Buffer, p []byte, max int) {
+	if room := max - buf.Len(); room > 0 {
+		if len(p) > room {
+			p = p[:room]
+		}
+		buf.Write(p)
+	}
+}
+
+func cappedString(p []byte, max int) string {
+	if len(p) > max {
+		p = p[:max]
+	}
+	return string(p)
+}

@@ -1,0 +1,32 @@
+package processor
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// clientError is a request Tollgate answers itself (bad header, auth, body
+// too large): an HTTP status, a machine-readable code and a message that
+// names the header or field at fault.
+type clientError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *clientError) Error() string { return e.message }
+
+func badRequest(code, format string, args ...any) *clientError {
+	return &clientError{status: 400, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+// body renders the error in OpenAI's error shape, which both SDKs surface
+// to the developer as the exception message.
+func (e *clientError) body() []byte {
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{
+		"message": e.message,
+		"type":    "tollgate_error",
+		"code":    e.code,
+	}})
+	return b
+}

@@ -1,0 +1,52 @@
+package processor
+
+import "github.com/tollgate-dev/tollgate/provider"
+
+// finish completes the record (status, latency, TTFT, cost) and hands it to
+// the sink. It runs once per call, whichever way the call ended.
+func (s *Server) finish(c *call, status int32) {
+	if c.logged {
+		return
+	}
+	c.logged = true
+	rec := c.rec
+	rec.Status = status
+	end := s.now()
+	if !c.start.IsZero() {
+		rec.LatencyMs = end.Sub(c.start).Milliseconds()
+		if !c.firstChunkAt.IsZero() {
+			rec.TTFTMs = c.firstChunkAt.Sub(c.start).Milliseconds()
+		}
+	}
+	if !c.helicone.omitResponse && c.respBody.Len() > 0 {
+		rec.ResponseBody = c.respBody.String()
+	}
+	rec.CostUSD = s.cost(c)
+	s.sink.Write(rec)
+	s.metrics.observe(rec)
+}
+
+// cost prices the call from the response's model (a dated snapshot may have
+// its own price) falling back to the requested one. An unknown model costs
+// 0 and is counted, never an error.
+func (s *Server) cost(c *call) float64 {
+	rec := c.rec
+	usage := provider.Usage{
+		PromptTokens: rec.PromptTokens, CompletionTokens: rec.CompletionTokens,
+		CachedTokens: rec.CachedTokens, CacheWriteTokens: rec.CacheWriteTokens,
+		ReasoningTokens: rec.ReasoningTokens,
+	}
+	if usage.PromptTokens == 0 && usage.CompletionTokens == 0 {
+		return 0
+	}
+	for _, model := range []string{rec.ResponseModel, rec.Model} {
+		if model == "" {
+			continue
+		}
+		if price, ok := s.prices.Lookup(c.format, model); ok {
+			return price.Cost(usage)
+		}
+	}
+	s.metrics.unknownModel.WithLabelValues(c.format).Inc()
+	return 0
+}

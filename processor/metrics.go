@@ -1,0 +1,72 @@
+package processor
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+// Metrics are the processor's Prometheus series.
+type Metrics struct {
+	calls           *prometheus.CounterVec
+	tokens          *prometheus.CounterVec
+	costUSD         *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
+	endedEarly      *prometheus.CounterVec
+	unknownModel    *prometheus.CounterVec
+	processorErrors prometheus.Counter
+}
+
+// NewMetrics creates the series and registers them with reg (nil: not
+// registered, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_calls_total", Help: "Calls processed, by provider and HTTP status class (negative: ended without a response).",
+		}, []string{"provider", "status_class"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_tokens_total", Help: "Tokens reported by providers, by provider and kind.",
+		}, []string{"provider", "kind"}),
+		costUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_cost_usd_total", Help: "Cost of calls in USD, by provider.",
+		}, []string{"provider"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_rejected_total", Help: "Calls answered by Tollgate itself with an error, by reason.",
+		}, []string{"reason"}),
+		endedEarly: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_calls_ended_early_total", Help: "Calls whose stream ended before the response did, by reason.",
+		}, []string{"reason"}),
+		unknownModel: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_unknown_model_total", Help: "Calls with usage whose model has no price (cost logged as 0).",
+		}, []string{"provider"}),
+		processorErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_extproc_protocol_errors_total", Help: "ext_proc messages the processor could not handle.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.calls, m.tokens, m.costUSD, m.rejected, m.endedEarly, m.unknownModel, m.processorErrors)
+	}
+	return m
+}
+
+func (m *Metrics) observe(r *record.Record) {
+	m.calls.WithLabelValues(r.Provider, statusClass(r.Status)).Inc()
+	if r.PromptTokens > 0 {
+		m.tokens.WithLabelValues(r.Provider, "prompt").Add(float64(r.PromptTokens))
+	}
+	if r.CompletionTokens > 0 {
+		m.tokens.WithLabelValues(r.Provider, "completion").Add(float64(r.CompletionTokens))
+	}
+	if r.CostUSD > 0 {
+		m.costUSD.WithLabelValues(r.Provider).Add(r.CostUSD)
+	}
+}
+
+func statusClass(status int32) string {
+	if status < 100 {
+		return strconv.Itoa(int(status))
+	}
+	return strconv.Itoa(int(status/100)) + "xx"
+}

@@ -1,0 +1,96 @@
+package processor
+
+import (
+	"strconv"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+)
+
+// Pure helpers that build the replies sent to Envoy. Header values always go
+// in raw_value: Envoy fails the request when a mutation sets value too.
+
+// headerMutation collects the header changes of one reply.
+type headerMutation struct {
+	set    []*corev3.HeaderValueOption
+	remove []string
+}
+
+func (m *headerMutation) setHeader(key, value string) {
+	m.set = append(m.set, &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: key, RawValue: []byte(value)},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	})
+}
+
+func (m *headerMutation) removeHeader(key string) { m.remove = append(m.remove, key) }
+
+func (m *headerMutation) proto() *extprocv3.HeaderMutation {
+	if len(m.set) == 0 && len(m.remove) == 0 {
+		return nil
+	}
+	return &extprocv3.HeaderMutation{SetHeaders: m.set, RemoveHeaders: m.remove}
+}
+
+// common builds the CommonResponse shared by header and body replies; nil
+// when there is nothing to say (a plain CONTINUE).
+func common(m *headerMutation, newBody []byte, replaceBody, clearRouteCache bool) *extprocv3.CommonResponse {
+	cr := &extprocv3.CommonResponse{ClearRouteCache: clearRouteCache}
+	if replaceBody {
+		// Envoy forwards the buffered body as replaced; content-length must
+		// follow or the upstream sees a truncated or padded body.
+		m.setHeader("content-length", strconv.Itoa(len(newBody)))
+		cr.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: newBody}}
+	}
+	cr.HeaderMutation = m.proto()
+	if cr.HeaderMutation == nil && cr.BodyMutation == nil && !clearRouteCache {
+		return nil
+	}
+	return cr
+}
+
+func requestHeadersReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{
+		RequestHeaders: &extprocv3.HeadersResponse{Response: cr}}}
+}
+
+func requestBodyReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{
+		RequestBody: &extprocv3.BodyResponse{Response: cr}}}
+}
+
+func responseHeadersReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{
+		ResponseHeaders: &extprocv3.HeadersResponse{Response: cr}}}
+}
+
+func responseBodyReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{
+		ResponseBody: &extprocv3.BodyResponse{Response: cr}}}
+}
+
+// streamedResponseMode is the mode override sent with the response-headers
+// reply of an SSE response: chunks then flow to the client as they arrive.
+// Every field is set so the override means the same whether Envoy merges it
+// or replaces the whole mode.
+var streamedResponseMode = &filterv3.ProcessingMode{
+	RequestHeaderMode:   filterv3.ProcessingMode_SEND,
+	RequestBodyMode:     filterv3.ProcessingMode_BUFFERED,
+	RequestTrailerMode:  filterv3.ProcessingMode_SKIP,
+	ResponseHeaderMode:  filterv3.ProcessingMode_SEND,
+	ResponseBodyMode:    filterv3.ProcessingMode_STREAMED,
+	ResponseTrailerMode: filterv3.ProcessingMode_SKIP,
+}
+
+// immediateReply answers the client directly; the provider is never called.
+func immediateReply(status int, m *headerMutation, body []byte, details string) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
+		ImmediateResponse: &extprocv3.ImmediateResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
+			Headers: m.proto(),
+			Body:    body,
+			Details: details,
+		}}}
+}

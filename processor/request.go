@@ -1,0 +1,129 @@
+package processor
+
+import (
+	"errors"
+	"strings"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/provider"
+)
+
+// onRequestHeaders reads identity and metadata, resolves the tenant and the
+// upstream, and strips every Helicone-* header before the provider sees it.
+func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
+	c.started = true
+	c.start = s.now()
+	rec := c.rec
+	rec.CreatedAt = c.start.UTC()
+
+	var cerr *clientError
+	for _, h := range msg.GetHeaders().GetHeaders() {
+		key := strings.ToLower(h.GetKey())
+		switch {
+		case key == ":path":
+			rec.Path = headerValue(h)
+		case key == ":method":
+			rec.Method = headerValue(h)
+		case strings.HasPrefix(key, heliconePrefix):
+			if err := c.helicone.add(key, headerValue(h)); err != nil && cerr == nil {
+				cerr = err
+			}
+		}
+	}
+	hh := &c.helicone
+	rec.RequestID = hh.requestID
+	if rec.RequestID == "" {
+		rec.RequestID = newRequestID()
+	}
+	rec.UserID = hh.userID
+	rec.SessionID, rec.SessionPath, rec.SessionName = hh.sessionID, hh.sessionPath, hh.sessionName
+	rec.RequestName = hh.requestName
+	rec.Properties = hh.sortedProperties()
+
+	path, _, _ := strings.Cut(rec.Path, "?")
+	rec.Path = path
+	c.format, c.endpoint = provider.Classify(path)
+	rec.Provider = c.format
+
+	tenant, err := s.auth.Tenant(hh.auth)
+	if err != nil && cerr == nil {
+		status := 401
+		if !errors.Is(err, policies.ErrUnauthorized) {
+			status = 500
+		}
+		cerr = &clientError{status: status, code: "unauthorized", message: err.Error()}
+	}
+	rec.Tenant = tenant
+
+	var m headerMutation
+	clearRoute := false
+	if hh.targetURL != "" && cerr == nil {
+		origin, host, terr := targetOrigin(hh.targetURL, s.allowedOrigins)
+		if terr != nil {
+			cerr = terr
+		} else {
+			rec.TargetURL = origin
+			rec.Provider = host
+			m.setHeader(upstreamOriginHeader, origin)
+			m.setHeader(upstreamHostHeader, host)
+			clearRoute = true
+		}
+	}
+	if cerr != nil {
+		return s.reject(c, cerr)
+	}
+	for _, name := range hh.names {
+		m.removeHeader(name)
+	}
+	return requestHeadersReply(common(&m, nil, false, clearRoute))
+}
+
+// onRequestBody parses the buffered body (model, stream, user), asks OpenAI
+// streams for their usage, and keeps the body for the log.
+func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	body := msg.GetBody()
+	if len(body) > s.maxRequestBody {
+		return s.reject(c, &clientError{status: 413, code: "request_too_large",
+			message: "request body is " + itoa(len(body)) + " bytes; the limit is " + itoa(s.maxRequestBody)})
+	}
+	rec := c.rec
+	var m headerMutation
+	replace := false
+	if c.endpoint != provider.EndpointUnknown && len(body) > 0 {
+		req, err := provider.ParseRequest(body)
+		if err != nil {
+			return s.reject(c, badRequest("invalid_body", "request body for %s must be a JSON object: %v", rec.Path, err))
+		}
+		rec.Model = req.Model
+		rec.Stream = req.Stream
+		if rec.UserID == "" {
+			rec.UserID = req.User
+		}
+		if req.Stream && s.streamUsage && c.format == provider.OpenAI &&
+			(c.endpoint == provider.EndpointChatCompletions || c.endpoint == provider.EndpointCompletions) {
+			if out, changed, err := provider.EnsureStreamUsage(body); err == nil && changed {
+				body, replace = out, true
+			}
+		}
+	}
+	if !c.helicone.omitRequest {
+		rec.RequestBody = cappedString(body, s.maxLoggedBody)
+	}
+	return requestBodyReply(common(&m, body, replace, false))
+}
+
+// reject answers the call with a Tollgate error and logs it.
+func (s *Server) reject(c *call, e *clientError) *extprocv3.ProcessingResponse {
+	var m headerMutation
+	m.setHeader("content-type", "application/json")
+	m.setHeader("x-helicone-error", e.code)
+	if c.rec.RequestID != "" {
+		m.setHeader(respHdrID, c.rec.RequestID)
+	}
+	c.rec.Error = e.message
+	s.metrics.rejected.WithLabelValues(e.code).Inc()
+	s.finish(c, int32(e.status))
+	return immediateReply(e.status, &m, e.body(), "tollgate_"+e.code)
+}

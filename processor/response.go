@@ -1,0 +1,80 @@
+package processor
+
+import (
+	"mime"
+	"strconv"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/provider"
+)
+
+// onResponseHeaders adds Helicone-Id and, for an SSE response, switches the
+// body phase to STREAMED so tokens reach the client as they are produced.
+func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
+	headers := msg.GetHeaders().GetHeaders()
+	c.status, _ = strconv.Atoi(findHeader(headers, ":status"))
+
+	var m headerMutation
+	m.setHeader(respHdrID, c.rec.RequestID)
+	resp := responseHeadersReply(common(&m, nil, false, false))
+
+	if msg.GetEndOfStream() {
+		s.finish(c, int32(c.status))
+		return resp
+	}
+	if isEventStream(findHeader(headers, "content-type")) {
+		c.streaming = true
+		c.rec.Stream = true
+		c.stream = provider.NewStreamAccumulator(c.format)
+		resp.ModeOverride = streamedResponseMode
+	}
+	return resp
+}
+
+// onResponseBody reads usage from the whole body (BUFFERED) or chunk by
+// chunk (STREAMED). Bodies pass through unchanged.
+func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	chunk := msg.GetBody()
+	if c.firstChunkAt.IsZero() && (len(chunk) > 0 || msg.GetEndOfStream()) {
+		c.firstChunkAt = s.now()
+	}
+	if !c.helicone.omitResponse {
+		appendCapped(&c.respBody, chunk, s.maxLoggedBody)
+	}
+	if c.streaming {
+		c.stream.Write(chunk)
+		if msg.GetEndOfStream() {
+			c.stream.Finish()
+			s.useUsage(c, c.stream.Usage(), c.stream.Model())
+			s.finish(c, int32(c.status))
+		}
+		return responseBodyReply(nil)
+	}
+	if msg.GetEndOfStream() {
+		if c.endpoint != provider.EndpointUnknown && len(chunk) > 0 {
+			if usage, model, err := provider.ParseResponse(c.format, chunk); err == nil {
+				s.useUsage(c, usage, model)
+			}
+		}
+		s.finish(c, int32(c.status))
+	}
+	return responseBodyReply(nil)
+}
+
+func (s *Server) useUsage(c *call, u provider.Usage, model string) {
+	rec := c.rec
+	rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+	rec.CachedTokens, rec.CacheWriteTokens, rec.ReasoningTokens = u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens
+	rec.ResponseModel = model
+}
+
+func isEventStream(contentType string) bool {
+	if contentType == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/event-stream"
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

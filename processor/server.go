@@ -1,0 +1,190 @@
+// Package processor is Tollgate's Envoy external processor: one Process loop
+// per HTTP request (Envoy opens one gRPC stream per request), a call object
+// holding that request's state, and one handler per phase — request
+// headers, request body, response headers, response body — each returning
+// the mutations Envoy applies.
+package processor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+// Options configure a Server. Zero values get the defaults noted.
+type Options struct {
+	Prices *provider.PriceTable // default provider.DefaultPrices()
+	Sink   record.Sink          // default record.Discard
+	Auth   *policies.Auth       // default: open (no keys)
+	// AllowedTargetOrigins are the origins Helicone-Target-URL may name
+	// ("https://api.together.xyz"; "*" allows any).
+	AllowedTargetOrigins []string
+	// MaxRequestBody: a larger request body is answered with 413. Default 8 MiB.
+	MaxRequestBody int
+	// MaxLoggedBody: request and response bodies are cut to this many bytes
+	// in the log record. Default 1 MiB.
+	MaxLoggedBody int
+	// DisableStreamUsage stops the processor from adding
+	// stream_options.include_usage to OpenAI chat streams (then streamed
+	// calls are logged without token counts).
+	DisableStreamUsage bool
+	Metrics            *Metrics // default: unregistered metrics
+	Logger             *slog.Logger
+	Now                func() time.Time // injected clock for tests
+}
+
+// Server implements Envoy's ExternalProcessor gRPC service.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+
+	prices         *provider.PriceTable
+	sink           record.Sink
+	auth           *policies.Auth
+	allowedOrigins map[string]bool
+	maxRequestBody int
+	maxLoggedBody  int
+	streamUsage    bool
+	metrics        *Metrics
+	log            *slog.Logger
+	now            func() time.Time
+}
+
+// New builds a Server from options.
+func New(o Options) *Server {
+	s := &Server{
+		prices:         o.Prices,
+		sink:           o.Sink,
+		auth:           o.Auth,
+		allowedOrigins: make(map[string]bool),
+		maxRequestBody: o.MaxRequestBody,
+		maxLoggedBody:  o.MaxLoggedBody,
+		streamUsage:    !o.DisableStreamUsage,
+		metrics:        o.Metrics,
+		log:            o.Logger,
+		now:            o.Now,
+	}
+	for _, origin := range o.AllowedTargetOrigins {
+		s.allowedOrigins[strings.TrimRight(strings.ToLower(origin), "/")] = true
+	}
+	if s.prices == nil {
+		s.prices = provider.DefaultPrices()
+	}
+	if s.sink == nil {
+		s.sink = record.Discard{}
+	}
+	if s.auth == nil {
+		s.auth, _ = policies.NewAuth(nil, false)
+	}
+	if s.maxRequestBody <= 0 {
+		s.maxRequestBody = 8 << 20
+	}
+	if s.maxLoggedBody <= 0 {
+		s.maxLoggedBody = 1 << 20
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(nil)
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Process runs one HTTP request's exchange with Envoy. Whatever way the
+// stream ends, the call's record is written exactly once.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	c := s.newCall()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			s.endEarly(c, stream.Context(), err)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		resp := s.handle(c, req)
+		if resp == nil {
+			s.metrics.processorErrors.Inc()
+			s.endEarly(c, stream.Context(), errors.New("unexpected message"))
+			return status.Errorf(codes.InvalidArgument, "tollgate: unexpected ext_proc message %T", req.GetRequest())
+		}
+		if err := stream.Send(resp); err != nil {
+			s.endEarly(c, stream.Context(), err)
+			return err
+		}
+	}
+}
+
+func (s *Server) handle(c *call, req *extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse {
+	switch r := req.GetRequest().(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		return s.onRequestHeaders(c, r.RequestHeaders)
+	case *extprocv3.ProcessingRequest_RequestBody:
+		return s.onRequestBody(c, r.RequestBody)
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		return s.onResponseHeaders(c, r.ResponseHeaders)
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		return s.onResponseBody(c, r.ResponseBody)
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
+	}
+	return nil
+}
+
+// endEarly writes the record of a call whose stream ended before its
+// response did: -2 when the data plane's deadline passed, -3 when the client
+// (or Envoy on its behalf) went away.
+func (s *Server) endEarly(c *call, ctx context.Context, err error) {
+	if c.logged {
+		return
+	}
+	if !c.started {
+		return // the stream closed before any message: there was no call
+	}
+	if c.stream != nil {
+		// Keep whatever the stream reported before it was cut.
+		c.stream.Finish()
+		s.useUsage(c, c.stream.Usage(), c.stream.Model())
+	}
+	code := status.Code(err)
+	switch {
+	case errors.Is(err, io.EOF) && c.status != 0:
+		// Envoy skipped the rest (e.g. a mode without the body phase).
+		s.finish(c, int32(c.status))
+		return
+	case code == codes.DeadlineExceeded || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		c.rec.Error = "stream ended by a timeout before the response completed"
+		s.metrics.endedEarly.WithLabelValues("timeout").Inc()
+		s.finish(c, record.StatusTimeout)
+	default:
+		c.rec.Error = "client went away before the response completed"
+		s.metrics.endedEarly.WithLabelValues("cancelled").Inc()
+		s.finish(c, record.StatusClientCancelled)
+	}
+}
+
+func newRequestID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}

@@ -1,0 +1,62 @@
+// Package record defines the log record Tollgate writes for every call and
+// the sinks that receive it. The JSON names are the ClickHouse column names of
+// the `requests` table (a public contract: users write SQL against them).
+package record
+
+import "time"
+
+// Status values for calls that ended without an HTTP response.
+const (
+	StatusTimeout         = -2 // the data plane gave up (route or idle timeout)
+	StatusClientCancelled = -3 // the client went away before the call ended
+)
+
+// Property is one Helicone-Property-<Name> header; Key is lowercased.
+type Property struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Record is one row of the requests table.
+type Record struct {
+	RequestID   string     `json:"request_id"`
+	CreatedAt   time.Time  `json:"created_at"` // UTC, when the request reached the processor
+	Tenant      string     `json:"tenant"`
+	UserID      string     `json:"user_id"`
+	SessionID   string     `json:"session_id"`
+	SessionPath string     `json:"session_path"`
+	SessionName string     `json:"session_name"`
+	RequestName string     `json:"request_name"`
+	Properties  []Property `json:"properties"` // sorted by key
+
+	Provider      string `json:"provider"`
+	Model         string `json:"model"`          // as requested
+	ResponseModel string `json:"response_model"` // as answered
+	Method        string `json:"method"`
+	Path          string `json:"path"`
+	TargetURL     string `json:"target_url"` // origin from Helicone-Target-URL, if any
+
+	Status int32 `json:"status"` // HTTP status, or StatusTimeout / StatusClientCancelled
+	Stream bool  `json:"stream"`
+
+	PromptTokens     int64   `json:"prompt_tokens"` // all input tokens, cached ones included
+	CompletionTokens int64   `json:"completion_tokens"`
+	CachedTokens     int64   `json:"cached_tokens"`
+	CacheWriteTokens int64   `json:"cache_write_tokens"`
+	ReasoningTokens  int64   `json:"reasoning_tokens"`
+	CostUSD          float64 `json:"cost_usd"`
+
+	LatencyMs int64 `json:"latency_ms"`
+	TTFTMs    int64 `json:"ttft_ms"` // to the first response body chunk; 0 when there was none
+
+	CacheHit         bool   `json:"cache_hit"`
+	CacheReferenceID string `json:"cache_reference_id"`
+	RateLimited      bool   `json:"rate_limited"`
+	PromptID         string `json:"prompt_id"`
+	PromptVersion    int32  `json:"prompt_version"`
+	FallbackIndex    int32  `json:"fallback_index"`
+
+	RequestBody  string `json:"request_body"`
+	ResponseBody string `json:"response_body"`
+	Error        string `json:"error"`
+}
