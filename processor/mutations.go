@@ -7,6 +7,7 @@ import (
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // Pure helpers that build the replies sent to Envoy. Header values always go
@@ -20,8 +21,10 @@ type headerMutation struct {
 
 func (m *headerMutation) setHeader(key, value string) {
 	m.set = append(m.set, &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: key, RawValue: []byte(value)},
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		Header: &corev3.HeaderValue{Key: key, RawValue: []byte(value)},
+		// Envoy's ext_proc filter reads only the (deprecated) append flag,
+		// not append_action: false means overwrite.
+		Append: wrapperspb.Bool(false),
 	})
 }
 

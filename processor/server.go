@@ -166,11 +166,13 @@ func (s *Server) endEarly(c *call, ctx context.Context, err error) {
 	}
 	code := status.Code(err)
 	switch {
-	case errors.Is(err, io.EOF) && c.status != 0:
-		// Envoy skipped the rest (e.g. a mode without the body phase).
+	case errors.Is(err, io.EOF) && c.status != 0 && !c.streaming:
+		// Envoy skipped the rest (e.g. a mode without the body phase). A
+		// stream we asked for chunk by chunk that closes before its last
+		// chunk was cut, and falls through to the cases below.
 		s.finish(c, int32(c.status))
 		return
-	case code == codes.DeadlineExceeded || errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case code == codes.DeadlineExceeded || deadlinePassed(ctx):
 		c.rec.Error = "stream ended by a timeout before the response completed"
 		s.metrics.endedEarly.WithLabelValues("timeout").Inc()
 		s.finish(c, record.StatusTimeout)
@@ -187,4 +189,12 @@ func newRequestID() string {
 		return uuid.NewString()
 	}
 	return id.String()
+}
+
+// deadlinePassed tells a timeout from a cancel. gRPC's server may report a
+// passed deadline as Canceled (two timers race), so the deadline itself is
+// the reliable signal.
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && ctx.Err() != nil && !time.Now().Before(dl)
 }

@@ -15,6 +15,6 @@ type Sink interface {
 // Discard drops every record (tests, benchmarks of other parts).
 type Discard struct{}
 
-func (Discard) Write(*Record)                 {}
+func (Discard) Write(*Record)               {}
 func (Discard) Flush(context.Context) error { return nil }
 func (Discard) Close(context.Context) error { return nil }

@@ -1,0 +1,118 @@
+package dataplane
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+)
+
+// UpstreamHeader is the request header the processor sets (with
+// clear_route_cache) to send the request to another origin
+// (Helicone-Target-URL). Its value is an origin like
+// "https://api.together.xyz" or "http://127.0.0.1:9001". The data plane
+// re-picks the upstream after each processor reply that sets
+// clear_route_cache, and removes this header before the upstream call (the
+// Envoy route does the same with request_headers_to_remove). An unparsable
+// value is a 400.
+const UpstreamHeader = "x-tollgate-upstream"
+
+// Defaults, mirroring the production Envoy configuration.
+const (
+	DefaultRouteTimeout      = 600 * time.Second
+	DefaultStreamIdleTimeout = 300 * time.Second
+	DefaultMessageTimeout    = 2 * time.Second
+	DefaultMaxRequestBody    = 8 << 20
+	DefaultMaxResponseBody   = 32 << 20
+)
+
+// Config configures the local data plane.
+type Config struct {
+	OpenAIUpstream    string            // origin, optionally with a path prefix, e.g. "https://api.openai.com" or "http://127.0.0.1:9000/openai"; the request path is appended
+	AnthropicUpstream string            // same, for paths under /v1/messages
+	RouteTimeout      time.Duration     // whole upstream call incl. response body, default 600s (Envoy route timeout)
+	StreamIdleTimeout time.Duration     // no bytes from upstream for this long ends the call, default 300s
+	MessageTimeout    time.Duration     // how long to wait for each processor reply (Envoy ext_proc message_timeout), default 2s
+	FailureModeAllow  bool              // processor unreachable/erroring: true = continue without it, false = 500 to the client
+	MaxRequestBody    int64             // buffer limit for the BUFFERED request body; over it: 413 with a clear message, default 8 MiB
+	MaxResponseBody   int64             // buffer limit for a BUFFERED response body; over it: 500 like Envoy, default 32 MiB
+	Transport         http.RoundTripper // upstream transport, nil = a tuned http.Transport clone
+	Logger            *slog.Logger
+}
+
+// Proxy is the local data plane: an http.Handler that plays Envoy's
+// connection manager, ext_proc filter and router for one request at a time.
+type Proxy struct {
+	cfg       Config
+	openai    *upstreamTarget
+	anthropic *upstreamTarget
+	client    extprocv3.ExternalProcessorClient
+	upstream  upstreamCaller
+	log       *slog.Logger
+}
+
+// New returns the proxy. conn is a gRPC client connection to the ext_proc
+// server (nil = no processor: plain proxy).
+func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
+	if cfg.RouteTimeout <= 0 {
+		cfg.RouteTimeout = DefaultRouteTimeout
+	}
+	if cfg.StreamIdleTimeout <= 0 {
+		cfg.StreamIdleTimeout = DefaultStreamIdleTimeout
+	}
+	if cfg.MessageTimeout <= 0 {
+		cfg.MessageTimeout = DefaultMessageTimeout
+	}
+	if cfg.MaxRequestBody <= 0 {
+		cfg.MaxRequestBody = DefaultMaxRequestBody
+	}
+	if cfg.MaxResponseBody <= 0 {
+		cfg.MaxResponseBody = DefaultMaxResponseBody
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = NewTransport()
+	}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, upstream: singleAttempt{rt: cfg.Transport}}
+	var err error
+	if cfg.OpenAIUpstream != "" {
+		if p.openai, err = parseUpstream(cfg.OpenAIUpstream); err != nil {
+			return nil, fmt.Errorf("dataplane: OpenAIUpstream: %w", err)
+		}
+	}
+	if cfg.AnthropicUpstream != "" {
+		if p.anthropic, err = parseUpstream(cfg.AnthropicUpstream); err != nil {
+			return nil, fmt.Errorf("dataplane: AnthropicUpstream: %w", err)
+		}
+	}
+	if conn != nil {
+		p.client = extprocv3.NewExternalProcessorClient(conn)
+	}
+	return p, nil
+}
+
+// NewTransport returns the upstream transport New uses when Config.Transport
+// is nil: a clone of http.DefaultTransport tuned for one busy proxy.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Envoy ignores HTTP_PROXY and friends; so do we.
+	t.Proxy = nil
+	// Envoy's default cluster connect_timeout.
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	// Every call in a benchmark goes to the same one or two hosts.
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 512
+	t.IdleConnTimeout = 90 * time.Second
+	// Pass content encodings through untouched, as Envoy does; Go would
+	// otherwise ask for gzip and decompress behind the processor's back.
+	t.DisableCompression = true
+	t.ReadBufferSize = 32 << 10
+	t.WriteBufferSize = 32 << 10
+	return t
+}

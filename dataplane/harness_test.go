@@ -1,0 +1,458 @@
+package dataplane
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// waitLimit bounds every wait in the tests; nothing here should get close.
+const waitLimit = 10 * time.Second
+
+// step is the scripted processor's answer to one message.
+type step struct {
+	resp *extprocv3.ProcessingResponse
+	hang bool  // never answer; wait for the stream to end
+	end  error // end the stream with this status (nil error from the handler when endOK)
+	ok   bool  // end the stream with OK status without answering
+}
+
+// streamRec records one ext_proc stream as the processor saw it.
+type streamRec struct {
+	mu       sync.Mutex
+	msgs     []*extprocv3.ProcessingRequest
+	done     chan struct{}
+	endCode  codes.Code // status of the Recv (or wait) that ended the stream; OK for io.EOF
+	ctxErr   error      // the stream context's error when it ended
+	deadline time.Time  // the stream context's deadline (from grpc-timeout)
+	endedAt  time.Time
+}
+
+// endedByDeadline reports whether the stream ended because its deadline
+// passed. grpc-go's server arms two timers for a deadline (the context's and
+// one that closes the stream) and the second can win, so the status alone may
+// say Canceled; a processor has to look at the deadline, as this does.
+func (s *streamRec) endedByDeadline() bool {
+	return s.ctxErr != nil && !s.deadline.IsZero() && !s.endedAt.Before(s.deadline) &&
+		(s.endCode == codes.DeadlineExceeded || s.endCode == codes.Canceled)
+}
+
+func (s *streamRec) messages() []*extprocv3.ProcessingRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*extprocv3.ProcessingRequest(nil), s.msgs...)
+}
+
+// extServer is a scripted ext_proc server: it records every message and
+// answers with script (continueAll when nil).
+type extServer struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	script  func(req *extprocv3.ProcessingRequest) step
+	started chan *streamRec
+}
+
+func (s *extServer) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	rec := &streamRec{done: make(chan struct{})}
+	select {
+	case s.started <- rec:
+	default: // a benchmark opens more streams than anyone waits for
+	}
+	defer close(rec.done)
+	ctx := stream.Context()
+	finish := func(err error) {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.endCode = codes.OK
+		if err != io.EOF {
+			rec.endCode = status.Code(err)
+		}
+		rec.ctxErr = ctx.Err()
+		rec.endedAt = time.Now()
+		rec.deadline, _ = ctx.Deadline()
+	}
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			finish(err)
+			return nil
+		}
+		rec.mu.Lock()
+		rec.msgs = append(rec.msgs, req)
+		rec.mu.Unlock()
+		st := continueAll(req)
+		if s.script != nil {
+			st = s.script(req)
+		}
+		switch {
+		case st.hang:
+			<-ctx.Done()
+			finish(status.FromContextError(ctx.Err()).Err())
+			return ctx.Err()
+		case st.ok:
+			finish(io.EOF)
+			return nil
+		case st.end != nil:
+			finish(st.end)
+			return st.end
+		}
+		if err := stream.Send(st.resp); err != nil {
+			finish(err)
+			return nil
+		}
+	}
+}
+
+// continueAll answers every message with an empty reply of the matching kind.
+func continueAll(req *extprocv3.ProcessingRequest) step {
+	return step{resp: reply(req, &extprocv3.CommonResponse{})}
+}
+
+// reply builds the reply of the kind that matches req.
+func reply(req *extprocv3.ProcessingRequest, cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	switch req.GetRequest().(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{
+			RequestHeaders: &extprocv3.HeadersResponse{Response: cr}}}
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{
+			ResponseHeaders: &extprocv3.HeadersResponse{Response: cr}}}
+	case *extprocv3.ProcessingRequest_RequestBody:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{
+			RequestBody: &extprocv3.BodyResponse{Response: cr}}}
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{
+			ResponseBody: &extprocv3.BodyResponse{Response: cr}}}
+	}
+	panic("unexpected request kind")
+}
+
+// kind names a message for scripts.
+func kind(req *extprocv3.ProcessingRequest) string {
+	switch req.GetRequest().(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		return "request_headers"
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		return "response_headers"
+	case *extprocv3.ProcessingRequest_RequestBody:
+		return "request_body"
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		return "response_body"
+	}
+	return "?"
+}
+
+// upstreamRec is one request as an upstream saw it.
+type upstreamRec struct {
+	method, path, host string
+	header             http.Header
+	body               string
+}
+
+// upstream is an httptest server that records requests and answers with
+// handler (a small JSON reply when nil).
+type upstream struct {
+	*httptest.Server
+	hits atomic.Int32
+	reqs chan upstreamRec
+}
+
+func newUpstream(t testing.TB, handler http.HandlerFunc) *upstream {
+	u := &upstream{reqs: make(chan upstreamRec, 16)}
+	if handler == nil {
+		handler = jsonReply(`{"ok":true}`)
+	}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		select {
+		case u.reqs <- upstreamRec{r.Method, r.URL.RequestURI(), r.Host, r.Header.Clone(), string(body)}:
+		default: // a benchmark sends more requests than anyone reads
+		}
+		handler(w, r)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) next(t *testing.T) upstreamRec {
+	t.Helper()
+	select {
+	case r := <-u.reqs:
+		return r
+	case <-time.After(waitLimit):
+		t.Fatal("upstream got no request")
+		return upstreamRec{}
+	}
+}
+
+func jsonReply(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Date"] = nil // keep recorded headers deterministic
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Upstream", "yes")
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+// harness is a proxy in front of an upstream, driving a scripted processor.
+type harness struct {
+	ext       *extServer
+	openai    *upstream
+	anthropic *upstream
+	proxy     *Proxy
+	front     *httptest.Server
+	client    *http.Client
+	served    chan struct{} // one value each time ServeHTTP returns
+}
+
+type harnessOpts struct {
+	script    func(req *extprocv3.ProcessingRequest) step
+	upstream  http.HandlerFunc
+	config    func(*Config)
+	noProc    bool
+	procAddr  string // dial this instead of the scripted server
+	anthropic http.HandlerFunc
+}
+
+func newHarness(t testing.TB, o harnessOpts) *harness {
+	t.Helper()
+	h := &harness{
+		ext:    &extServer{script: o.script, started: make(chan *streamRec, 64)},
+		served: make(chan struct{}, 64),
+	}
+	h.openai = newUpstream(t, o.upstream)
+	h.anthropic = newUpstream(t, o.anthropic)
+
+	var conn *grpc.ClientConn
+	if !o.noProc {
+		addr := o.procAddr
+		if addr == "" {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := grpc.NewServer()
+			extprocv3.RegisterExternalProcessorServer(srv, h.ext)
+			go func() { _ = srv.Serve(lis) }()
+			t.Cleanup(srv.Stop)
+			addr = lis.Addr().String()
+		}
+		var err error
+		conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+	}
+
+	cfg := Config{
+		OpenAIUpstream:    h.openai.URL,
+		AnthropicUpstream: h.anthropic.URL,
+		// Generous, so a loaded machine does not turn into a message
+		// timeout; tests of timeouts set their own.
+		MessageTimeout: 3 * time.Second,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	var err error
+	if conn != nil {
+		h.proxy, err = New(cfg, conn)
+	} else {
+		h.proxy, err = New(cfg, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			select {
+			case h.served <- struct{}{}:
+			default:
+			}
+		}()
+		h.proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(h.front.Close)
+	tr := &http.Transport{DisableCompression: true}
+	h.client = &http.Client{Transport: tr}
+	t.Cleanup(tr.CloseIdleConnections)
+	return h
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// do sends a request with deterministic headers and returns status, headers
+// and body.
+func (h *harness) do(t *testing.T, method, path, body string, hdr map[string]string) (int, http.Header, string) {
+	t.Helper()
+	resp := h.send(t, context.Background(), method, path, body, hdr)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func (h *harness) send(t *testing.T, ctx context.Context, method, path, body string, hdr map[string]string) *http.Response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.front.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", "tollgate-test")
+	req.Header.Set("X-Request-Id", "req-1")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	return resp
+}
+
+// stream returns the next processor stream, waiting for it to end.
+func (h *harness) stream(t *testing.T) *streamRec {
+	t.Helper()
+	var rec *streamRec
+	select {
+	case rec = <-h.ext.started:
+	case <-time.After(waitLimit):
+		t.Fatal("no ext_proc stream was opened")
+	}
+	select {
+	case <-rec.done:
+	case <-time.After(waitLimit):
+		t.Fatal("ext_proc stream did not end")
+	}
+	return rec
+}
+
+func (h *harness) waitServed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.served:
+	case <-time.After(waitLimit):
+		t.Fatal("ServeHTTP did not return")
+	}
+}
+
+func (h *harness) authority() string { return strings.TrimPrefix(h.front.URL, "http://") }
+
+// Message builders for expectations.
+
+type extprocMsg = extprocv3.ProcessingRequest
+
+func hv(k, v string) *corev3.HeaderValue { return &corev3.HeaderValue{Key: k, RawValue: []byte(v)} }
+
+func hmap(kv ...string) *corev3.HeaderMap {
+	m := &corev3.HeaderMap{}
+	for i := 0; i < len(kv); i += 2 {
+		m.Headers = append(m.Headers, hv(kv[i], kv[i+1]))
+	}
+	return m
+}
+
+func wantReqHeaders(h *corev3.HeaderMap, eos bool) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{
+		Request:         &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{Headers: h, EndOfStream: eos}},
+		MetadataContext: &corev3.Metadata{},
+		ProtocolConfig: &extprocv3.ProtocolConfiguration{
+			RequestBodyMode:  filterv3.ProcessingMode_BUFFERED,
+			ResponseBodyMode: filterv3.ProcessingMode_BUFFERED,
+		},
+	}
+}
+
+func wantReqBody(b string, eos bool) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{
+		Request:         &extprocv3.ProcessingRequest_RequestBody{RequestBody: &extprocv3.HttpBody{Body: []byte(b), EndOfStream: eos}},
+		MetadataContext: &corev3.Metadata{},
+	}
+}
+
+func wantRespHeaders(h *corev3.HeaderMap, eos bool) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{
+		Request:         &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocv3.HttpHeaders{Headers: h, EndOfStream: eos}},
+		MetadataContext: &corev3.Metadata{},
+	}
+}
+
+func wantRespBody(b string, eos bool) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{
+		Request:         &extprocv3.ProcessingRequest_ResponseBody{ResponseBody: &extprocv3.HttpBody{Body: []byte(b), EndOfStream: eos}},
+		MetadataContext: &corev3.Metadata{},
+	}
+}
+
+func diffMsgs(t *testing.T, want, got []*extprocv3.ProcessingRequest) {
+	t.Helper()
+	if d := cmp.Diff(want, got, protocmp.Transform()); d != "" {
+		t.Errorf("ext_proc messages (-want +got):\n%s", d)
+	}
+}
+
+// Reply builders for scripts.
+
+func setHdr(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: hv(k, v)}
+}
+
+func appendHdr(k, v string) *corev3.HeaderValueOption {
+	//lint:ignore SA1019 Envoy's ext_proc filter honours only the deprecated field
+	return &corev3.HeaderValueOption{Header: hv(k, v), Append: wrapperspb.Bool(true)}
+}
+
+func mutation(set []*corev3.HeaderValueOption, remove ...string) *extprocv3.HeaderMutation {
+	return &extprocv3.HeaderMutation{SetHeaders: set, RemoveHeaders: remove}
+}
+
+func bodyMutation(b string) *extprocv3.BodyMutation {
+	return &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: []byte(b)}}
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	return addr
+}

@@ -1,0 +1,132 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+)
+
+// errMutation marks a header mutation Envoy rejects as a whole. Envoy answers
+// those with a 500 local reply whatever failure_mode_allow says, because the
+// processor is up but sent something broken.
+var errMutation = errors.New("invalid header mutation")
+
+// applyHeaderMutation applies a HeaderMutation the way Envoy's ext_proc filter
+// does (MutationUtils::applyHeaderMutations) with an empty mutation_rules
+// config:
+//
+//   - removals first, then sets, each in order;
+//   - a name that is not a valid token, or a value with NUL/CR/LF, rejects the
+//     mutation (error);
+//   - a HeaderValue with both value and raw_value set rejects the mutation;
+//   - only raw_value is read (send_header_raw_value is on by default), so a
+//     HeaderValue that only sets value sets the header to "";
+//   - only the deprecated append BoolValue counts, defaulting to false
+//     (overwrite); append_action is not honoured by Envoy's ext_proc filter;
+//   - the default rules silently ignore: removing ':' headers, host and
+//     x-envoy-*; setting host, :authority, :method, :scheme and x-envoy-*;
+//     appending to an existing ':' header; a :status that is not >= 200.
+//     :path and :status may be set. With CONTINUE_AND_REPLACE, :method may be
+//     set too.
+func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing bool, log *slog.Logger) error {
+	for _, name := range m.GetRemoveHeaders() {
+		if !validHeaderName(name) {
+			return fmt.Errorf("%w: invalid name %q in remove_headers", errMutation, name)
+		}
+		lk := strings.ToLower(name)
+		if !removable(lk) {
+			log.Debug("ext_proc: header removal ignored by mutation rules", "header", lk)
+			continue
+		}
+		h.del(lk)
+	}
+	for _, opt := range m.GetSetHeaders() {
+		hv := opt.GetHeader()
+		if hv == nil {
+			continue
+		}
+		if hv.GetValue() != "" && len(hv.GetRawValue()) > 0 {
+			return fmt.Errorf("%w: header %q sets both value and raw_value", errMutation, hv.GetKey())
+		}
+		if hv.GetValue() != "" {
+			log.Warn("ext_proc: HeaderValue.value is ignored by Envoy (it reads raw_value); the header is set to an empty value",
+				"header", hv.GetKey())
+		}
+		value := string(hv.GetRawValue())
+		if !validHeaderName(hv.GetKey()) || !validHeaderValue(value) {
+			return fmt.Errorf("%w: invalid character in set_headers entry %q", errMutation, hv.GetKey())
+		}
+		//lint:ignore SA1019 Envoy's ext_proc filter reads only the deprecated field
+		if opt.GetAppendAction() != 0 && opt.GetAppend() == nil {
+			log.Warn("ext_proc: append_action is ignored by Envoy's ext_proc filter; use append",
+				"header", hv.GetKey(), "append_action", opt.GetAppendAction().String())
+		}
+		lk := strings.ToLower(hv.GetKey())
+		//lint:ignore SA1019 Envoy's ext_proc filter reads only the deprecated field
+		appendMode := opt.GetAppend().GetValue()
+		appending := appendMode && h.has(lk)
+		if !settable(lk, value, appending, replacing) {
+			log.Debug("ext_proc: header change ignored by mutation rules", "header", lk)
+			continue
+		}
+		if appendMode {
+			h.add(lk, value)
+		} else {
+			h.set(lk, value)
+		}
+	}
+	return nil
+}
+
+// removable is the REMOVE branch of Envoy's mutation rule Checker with
+// default rules.
+func removable(lk string) bool {
+	return !isPseudo(lk) && lk != "host" && !strings.HasPrefix(lk, "x-envoy")
+}
+
+// settable is the SET/APPEND branch of Envoy's mutation rule Checker with
+// default rules (allow_all_routing, allow_envoy and disallow_system false).
+func settable(lk, value string, appending, replacing bool) bool {
+	if replacing && lk == ":method" {
+		// Envoy lets CONTINUE_AND_REPLACE turn e.g. a GET into a POST.
+		return true
+	}
+	switch lk {
+	case "host", ":authority", ":method", ":scheme":
+		return false
+	}
+	if isPseudo(lk) && appending {
+		return false
+	}
+	if strings.HasPrefix(lk, "x-envoy") {
+		return false
+	}
+	if lk == ":status" {
+		code, err := strconv.Atoi(value)
+		return err == nil && code >= 200
+	}
+	return true
+}
+
+// mutateBody applies a BodyMutation to body. swapped reports that the bytes
+// were replaced (new slice, possibly nil); present reports that the reply
+// carried a body mutation at all, which is what makes Envoy drop
+// content-length, even for a mutation that leaves the bytes alone.
+func mutateBody(body []byte, m *extprocv3.BodyMutation) (out []byte, swapped, present bool) {
+	if m == nil {
+		return body, false, false
+	}
+	switch v := m.GetMutation().(type) {
+	case *extprocv3.BodyMutation_Body:
+		return v.Body, true, true
+	case *extprocv3.BodyMutation_ClearBody:
+		if v.ClearBody {
+			return nil, true, true
+		}
+	}
+	return body, false, true
+}

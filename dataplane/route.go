@@ -1,0 +1,72 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// anthropicPrefix is the route's path prefix for Anthropic; like an Envoy
+// prefix match it also matches /v1/messages/count_tokens and the like.
+const anthropicPrefix = "/v1/messages"
+
+// upstreamTarget is an origin plus an optional path prefix that the request
+// path is appended to.
+type upstreamTarget struct {
+	base string // scheme://host[:port][/prefix] without a trailing slash
+	host string
+}
+
+// parseUpstream accepts "http(s)://host[:port][/prefix]" and nothing else: no
+// user info, query or fragment, so a typo fails loudly instead of routing
+// somewhere odd.
+func parseUpstream(raw string) (*upstreamTarget, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("upstream %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("upstream %q: want scheme://host[:port][/prefix]", raw)
+	}
+	prefix := strings.TrimRight(u.EscapedPath(), "/")
+	return &upstreamTarget{base: u.Scheme + "://" + u.Host + prefix, host: u.Host}, nil
+}
+
+// route is the result of route selection. Like Envoy, a request that matches
+// no usable route still runs the request-path filters; the router then answers
+// with the local reply stored here.
+type route struct {
+	target *upstreamTarget
+	status int
+	detail string
+}
+
+// pickRoute is this data plane's route table: UpstreamHeader wins, then the
+// path prefix. It is run when the request arrives and again after every
+// processor reply that sets clear_route_cache, as Envoy does; a header change
+// without clear_route_cache leaves the cached route alone.
+func (p *Proxy) pickRoute(h headerList) route {
+	if v, ok := h.get(UpstreamHeader); ok {
+		t, err := parseUpstream(v)
+		if err != nil {
+			return route{status: http.StatusBadRequest, detail: "invalid " + UpstreamHeader + " header: " + err.Error()}
+		}
+		return route{target: t}
+	}
+	path, _ := h.get(":path")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	t := p.openai
+	if strings.HasPrefix(path, anthropicPrefix) {
+		t = p.anthropic
+	}
+	if t == nil {
+		return route{status: http.StatusNotFound, detail: "no upstream configured for this route"}
+	}
+	return route{target: t}
+}

@@ -1,0 +1,242 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/provider"
+)
+
+// Config is every setting of `tollgate serve` / `dev`. Each flag is also an
+// environment variable TOLLGATE_<FLAG> and a key of the YAML file given by
+// --config. Precedence: flag, then environment, then file, then default.
+type Config struct {
+	Listen            string   `json:"listen"`             // local data plane (dev only)
+	GRPCListen        string   `json:"grpc-listen"`        // ext_proc server; host:port or unix:///path
+	HTTPListen        string   `json:"http-listen"`        // health, metrics, API
+	Redis             string   `json:"redis"`              // redis://…; empty = in-process store
+	ClickHouse        string   `json:"clickhouse"`         // clickhouse://host:9000/db; empty = JSON-lines file
+	UpstreamOpenAI    string   `json:"upstream-openai"`    // origin (+ optional path prefix) for OpenAI paths
+	UpstreamAnthropic string   `json:"upstream-anthropic"` // origin (+ optional path prefix) for Anthropic paths
+	SpoolDir          string   `json:"spool-dir"`          // disk spool for records ClickHouse could not take
+	DataDir           string   `json:"data-dir"`           // embedded defaults keep their files here
+	Migrate           bool     `json:"migrate"`            // run the ClickHouse migration at start
+	LogLevel          string   `json:"log-level"`          // debug, info, warn, error
+	AllowedTargets    []string `json:"allowed-target-origins"`
+	MaxRequestBody    int      `json:"max-request-body"` // bytes; larger requests get 413
+	MaxLoggedBody     int      `json:"max-logged-body"`  // bytes of each body kept in the log
+	StreamUsage       bool     `json:"stream-usage"`     // add stream_options.include_usage to OpenAI streams
+	PricesFile        string   `json:"prices-file"`      // YAML price overrides, same shape as the embedded table
+	AuthRequired      bool     `json:"auth-required"`    // with keys configured, a missing Helicone-Auth is a 401
+	DrainDelay        Duration `json:"drain-delay"`      // NOT_SERVING before stopping, so Envoy moves away first
+	ShutdownTimeout   Duration `json:"shutdown-timeout"` // for in-flight calls and flushing logs
+	RouteTimeout      Duration `json:"route-timeout"`    // data plane: whole upstream call
+	IdleTimeout       Duration `json:"idle-timeout"`     // data plane: silence from the upstream
+	MessageTimeout    Duration `json:"message-timeout"`  // data plane: wait for each processor reply
+	FailureModeAllow  bool     `json:"failure-mode-allow"`
+
+	// File-only settings.
+	AuthKeys []policies.APIKey                    `json:"auth-keys"` // hashed Helicone-Auth keys and their tenants
+	Prices   map[string]map[string]provider.Price `json:"prices"`    // provider -> model -> price overrides
+}
+
+// Duration reads "1.5s"-style strings from YAML and flags.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"5s\": %w", err)
+	}
+	return d.Set(s)
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+func (d *Duration) String() string { return d.Duration.String() }
+
+// stringList is a comma-separated flag.
+type stringList struct{ list *[]string }
+
+func (l stringList) String() string {
+	if l.list == nil {
+		return ""
+	}
+	return strings.Join(*l.list, ",")
+}
+func (l stringList) Set(s string) error {
+	*l.list = nil
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l.list = append(*l.list, part)
+		}
+	}
+	return nil
+}
+
+func defaultConfig(dev bool) Config {
+	c := Config{
+		Listen:            ":10000",
+		GRPCListen:        ":50051",
+		HTTPListen:        ":8080",
+		UpstreamOpenAI:    "https://api.openai.com",
+		UpstreamAnthropic: "https://api.anthropic.com",
+		DataDir:           "data",
+		Migrate:           true,
+		LogLevel:          "info",
+		MaxRequestBody:    8 << 20,
+		MaxLoggedBody:     1 << 20,
+		StreamUsage:       true,
+		DrainDelay:        Duration{5 * time.Second},
+		ShutdownTimeout:   Duration{30 * time.Second},
+		RouteTimeout:      Duration{600 * time.Second},
+		IdleTimeout:       Duration{300 * time.Second},
+		MessageTimeout:    Duration{2 * time.Second},
+	}
+	if dev {
+		c.DrainDelay = Duration{0} // nothing in front of `dev` to drain
+	}
+	return c
+}
+
+// loadConfig builds the configuration for a subcommand from its arguments,
+// the environment (getenv) and the optional YAML file.
+func loadConfig(name string, args []string, getenv func(string) string, dev bool) (*Config, *flag.FlagSet, error) {
+	cfg := defaultConfig(dev)
+	path := configPath(args, getenv)
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--config: %w", err)
+		}
+		if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+			return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.String("config", path, "YAML configuration file (keys are the flag names)")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "local data plane listen address (dev)")
+	fs.StringVar(&cfg.GRPCListen, "grpc-listen", cfg.GRPCListen, "ext_proc gRPC listen address, host:port or unix:///path")
+	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP listen address for /healthz, /readyz, /metrics and the API")
+	fs.StringVar(&cfg.Redis, "redis", cfg.Redis, "Redis URL (redis://host:6379/0); empty uses an in-process store")
+	fs.StringVar(&cfg.ClickHouse, "clickhouse", cfg.ClickHouse, "ClickHouse URL (clickhouse://host:9000/tollgate); empty logs to a JSON-lines file")
+	fs.StringVar(&cfg.UpstreamOpenAI, "upstream-openai", cfg.UpstreamOpenAI, "origin for OpenAI paths (dev data plane)")
+	fs.StringVar(&cfg.UpstreamAnthropic, "upstream-anthropic", cfg.UpstreamAnthropic, "origin for Anthropic paths (dev data plane)")
+	fs.StringVar(&cfg.SpoolDir, "spool-dir", cfg.SpoolDir, "disk spool for log records (default <data-dir>/spool)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the embedded defaults' files")
+	fs.BoolVar(&cfg.Migrate, "migrate", cfg.Migrate, "run the ClickHouse migration at start")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.Var(stringList{&cfg.AllowedTargets}, "allowed-target-origins", "comma list of origins Helicone-Target-URL may name (* for any)")
+	fs.IntVar(&cfg.MaxRequestBody, "max-request-body", cfg.MaxRequestBody, "largest request body in bytes (larger: 413)")
+	fs.IntVar(&cfg.MaxLoggedBody, "max-logged-body", cfg.MaxLoggedBody, "bytes of each body kept in the log")
+	fs.BoolVar(&cfg.StreamUsage, "stream-usage", cfg.StreamUsage, "add stream_options.include_usage to OpenAI streams")
+	fs.StringVar(&cfg.PricesFile, "prices-file", cfg.PricesFile, "YAML file of price overrides (provider: model: {input, output, …})")
+	fs.BoolVar(&cfg.AuthRequired, "auth-required", cfg.AuthRequired, "with auth-keys configured, reject requests without Helicone-Auth")
+	fs.Var(&cfg.DrainDelay, "drain-delay", "time NOT_SERVING before stopping")
+	fs.Var(&cfg.ShutdownTimeout, "shutdown-timeout", "time for in-flight calls and log flushing at shutdown")
+	fs.Var(&cfg.RouteTimeout, "route-timeout", "dev data plane: limit for a whole upstream call")
+	fs.Var(&cfg.IdleTimeout, "idle-timeout", "dev data plane: limit for silence from the upstream")
+	fs.Var(&cfg.MessageTimeout, "message-timeout", "dev data plane: wait for each processor reply")
+	fs.BoolVar(&cfg.FailureModeAllow, "failure-mode-allow", cfg.FailureModeAllow, "dev data plane: continue without the processor when it fails")
+
+	var envErrs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && f.Name != "config" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	if err := errors.Join(envErrs...); err != nil {
+		return nil, nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return &cfg, fs, cfg.validate()
+}
+
+// configPath finds --config before the other flags are defined, because the
+// file supplies their defaults.
+func configPath(args []string, getenv func(string) string) string {
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if v, ok := strings.CutPrefix(a, "config="); ok {
+			return v
+		}
+		if a == "config" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return getenv("TOLLGATE_CONFIG")
+}
+
+func envName(flagName string) string {
+	return "TOLLGATE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// validate reports every problem at once, each naming its setting.
+func (c *Config) validate() error {
+	var errs []error
+	for name, origin := range map[string]string{"upstream-openai": c.UpstreamOpenAI, "upstream-anthropic": c.UpstreamAnthropic} {
+		u, err := url.Parse(origin)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: want an http(s) origin such as https://api.openai.com, got %q", name, origin))
+		}
+	}
+	if c.Redis != "" {
+		if u, err := url.Parse(c.Redis); err != nil || !strings.HasPrefix(u.Scheme, "redis") {
+			errs = append(errs, fmt.Errorf("redis: want a redis:// URL, got %q", c.Redis))
+		}
+	}
+	if c.ClickHouse != "" {
+		if u, err := url.Parse(c.ClickHouse); err != nil || u.Scheme != "clickhouse" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("clickhouse: want clickhouse://host:port/database, got %q", c.ClickHouse))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level: want debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if c.MaxRequestBody <= 0 {
+		errs = append(errs, fmt.Errorf("max-request-body: must be positive"))
+	}
+	if c.MaxLoggedBody < 0 {
+		errs = append(errs, fmt.Errorf("max-logged-body: must not be negative"))
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"route-timeout", c.RouteTimeout}, {"idle-timeout", c.IdleTimeout}, {"message-timeout", c.MessageTimeout}, {"shutdown-timeout", c.ShutdownTimeout}} {
+		if d.v.Duration <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive", d.name))
+		}
+	}
+	if c.DrainDelay.Duration < 0 {
+		errs = append(errs, fmt.Errorf("drain-delay: must not be negative"))
+	}
+	if _, err := policies.NewAuth(c.AuthKeys, c.AuthRequired); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,210 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/processor"
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+const maxGRPCMessage = 64 << 20
+
+// serve runs the processor (and, for dev, the local data plane) until ctx
+// ends, then drains: NOT_SERVING, wait, stop taking calls, finish in-flight
+// ones, flush the log.
+func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err error) {
+	log := newLogger(stderr, cfg.LogLevel)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	prices, err := loadPrices(cfg)
+	if err != nil {
+		return err
+	}
+	auth, err := policies.NewAuth(cfg.AuthKeys, cfg.AuthRequired)
+	if err != nil {
+		return err
+	}
+	sink, err := openSink(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
+		defer cancel()
+		if cerr := sink.Close(closeCtx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing the log sink: %w", cerr))
+		}
+	}()
+
+	proc := processor.New(processor.Options{
+		Prices:               prices,
+		Sink:                 sink,
+		Auth:                 auth,
+		AllowedTargetOrigins: cfg.AllowedTargets,
+		MaxRequestBody:       cfg.MaxRequestBody,
+		MaxLoggedBody:        cfg.MaxLoggedBody,
+		DisableStreamUsage:   !cfg.StreamUsage,
+		Metrics:              processor.NewMetrics(reg),
+		Logger:               log,
+	})
+
+	grpcLis, err := listen(cfg.GRPCListen)
+	if err != nil {
+		return fmt.Errorf("grpc-listen: %w", err)
+	}
+	// Envoy buffers bodies up to its limit (32 MiB in envoy/) and sends them
+	// in one message; gRPC's default 4 MiB would refuse large prompts.
+	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
+	extprocv3.RegisterExternalProcessorServer(grpcServer, proc)
+	healthServer := health.NewServer()
+	healthpb.RegisterHealthServer(grpcServer, healthServer)
+	healthServer.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+
+	var ready atomic.Bool
+	ready.Store(true)
+	httpLis, err := net.Listen("tcp", cfg.HTTPListen)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("http-listen: %w", err)
+	}
+	httpServer := &http.Server{Handler: apiHandler(reg, &ready), ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 3)
+	go func() { errc <- grpcServer.Serve(grpcLis) }()
+	go func() { errc <- ignoreClosed(httpServer.Serve(httpLis)) }()
+
+	var planeServer *http.Server
+	var planeConn *grpc.ClientConn
+	var planeLis net.Listener
+	if dev {
+		planeConn, err = grpc.NewClient(dialTarget(grpcLis), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
+		if err != nil {
+			return fmt.Errorf("dialing the processor: %w", err)
+		}
+		plane, err := dataplane.New(dataplane.Config{
+			OpenAIUpstream:    cfg.UpstreamOpenAI,
+			AnthropicUpstream: cfg.UpstreamAnthropic,
+			RouteTimeout:      cfg.RouteTimeout.Duration,
+			StreamIdleTimeout: cfg.IdleTimeout.Duration,
+			MessageTimeout:    cfg.MessageTimeout.Duration,
+			FailureModeAllow:  cfg.FailureModeAllow,
+			MaxRequestBody:    int64(cfg.MaxRequestBody),
+			Logger:            log,
+		}, planeConn)
+		if err != nil {
+			return fmt.Errorf("local data plane: %w", err)
+		}
+		planeLis, err = net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		planeServer = &http.Server{Handler: plane, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- ignoreClosed(planeServer.Serve(planeLis)) }()
+	}
+
+	readyLine := fmt.Sprintf("tollgate ready grpc=%s http=%s", addrString(grpcLis), httpLis.Addr())
+	if dev {
+		readyLine += fmt.Sprintf(" listen=%s", planeLis.Addr())
+	}
+	fmt.Fprintln(stderr, readyLine)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			log.Error("server failed", "err", err)
+		}
+	}
+	return shutdown(cfg, log, &ready, healthServer, planeServer, planeConn, grpcServer, httpServer)
+}
+
+func shutdown(cfg *Config, log *slog.Logger, ready *atomic.Bool, hs *health.Server,
+	plane *http.Server, planeConn *grpc.ClientConn, grpcServer *grpc.Server, httpServer *http.Server) error {
+	log.Info("draining", "delay", cfg.DrainDelay.Duration)
+	ready.Store(false)
+	hs.Shutdown() // every service NOT_SERVING: Envoy's health check moves traffic away
+	time.Sleep(cfg.DrainDelay.Duration)
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
+	defer cancel()
+	var errs []error
+	if plane != nil {
+		errs = append(errs, plane.Shutdown(ctx))
+		planeConn.Close()
+	}
+	stopped := make(chan struct{})
+	go func() { grpcServer.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		log.Warn("in-flight ext_proc streams did not finish in time; stopping them")
+		grpcServer.Stop()
+	}
+	errs = append(errs, httpServer.Shutdown(ctx))
+	log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func loadPrices(cfg *Config) (*provider.PriceTable, error) {
+	prices := provider.DefaultPrices()
+	if cfg.PricesFile != "" {
+		data, err := os.ReadFile(cfg.PricesFile)
+		if err != nil {
+			return nil, fmt.Errorf("prices-file: %w", err)
+		}
+		over, err := provider.LoadPrices(data)
+		if err != nil {
+			return nil, fmt.Errorf("prices-file %s: %w", cfg.PricesFile, err)
+		}
+		prices = prices.WithOverrides(over)
+	}
+	if len(cfg.Prices) > 0 {
+		prices = prices.WithOverrides(cfg.Prices)
+	}
+	return prices, nil
+}
+
+// openSink picks where records go: ClickHouse when configured, else the
+// embedded default, a JSON-lines file in the data folder.
+func openSink(cfg *Config, log *slog.Logger) (record.Sink, error) {
+	if cfg.ClickHouse != "" {
+		return nil, errors.New("clickhouse: the ClickHouse sink is not available in this build; omit --clickhouse to log to a file")
+	}
+	path := filepath.Join(cfg.DataDir, "requests.jsonl")
+	sink, err := record.OpenFileSink(path, 500*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("logging calls to a file", "path", path)
+	return sink, nil
+}

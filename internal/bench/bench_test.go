@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/provider"
+)
+
+// TestEveryScenarioRuns keeps the harness working: every scenario, a tiny
+// duration, a low rate. Only that calls succeed and the report has its
+// sections is checked — never a timing.
+func TestEveryScenarioRuns(t *testing.T) {
+	cfg, err := parseFlags([]string{"-duration", "200ms", "-reps", "1", "-rates", "200", "-sse-rate", "200", "-dp-rates", "200"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progressOut bytes.Buffer
+	res, err := runBench(t.Context(), cfg, &progressOut)
+	if err != nil {
+		t.Fatalf("runBench: %v\nprogress:\n%s", err, progressOut.String())
+	}
+
+	checkStats := func(what string, st stats) {
+		t.Helper()
+		if st.Calls == 0 || st.OK != st.Calls || st.Errors != 0 {
+			t.Errorf("%s: %d calls, %d ok, %d errors (first: %s)", what, st.Calls, st.OK, st.Errors, st.FirstErr)
+		}
+		if st.P50 <= 0 || st.P99 < st.P50 {
+			t.Errorf("%s: p50 %v, p99 %v", what, st.P50, st.P99)
+		}
+	}
+	scenarios := map[string]bool{}
+	for _, r := range res.ExtProc {
+		scenarios[r.Scenario] = true
+		if len(r.Pairs) != 1 {
+			t.Errorf("%s: %d pairs, want 1", r.Scenario, len(r.Pairs))
+		}
+		for _, p := range r.Pairs {
+			checkStats(r.Scenario+" floor", p.Floor.stats)
+			checkStats(r.Scenario+" tollgate", p.Tollgate.stats)
+		}
+	}
+	if !scenarios[scenarioExtProc] || !scenarios[scenarioSSE] {
+		t.Errorf("ext_proc scenarios run: %v", scenarios)
+	}
+	if len(res.DataPlane) != 1 || len(res.DataPlane[0].Runs) != 1 {
+		t.Fatalf("data plane results: %+v", res.DataPlane)
+	}
+	checkStats("direct", res.DataPlane[0].Runs[0].Direct)
+	checkStats("through the data plane", res.DataPlane[0].Runs[0].Plane)
+
+	var report strings.Builder
+	writeReport(&report, res)
+	for _, want := range []string{titleReport, "| Machine |", "| Go |", "| Date |",
+		titleExtProc, "| extproc | 200 |", "| sse | 200 |", titleMemory, titleDataPlane} {
+		if !strings.Contains(report.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, report.String())
+		}
+	}
+	if strings.Contains(report.String(), "Errors:") {
+		t.Errorf("report lists errors:\n%s", report.String())
+	}
+}
+
+func TestOnlyLimitsTheScenarios(t *testing.T) {
+	cfg, err := parseFlags([]string{"-duration", "100ms", "-reps", "1", "-rates", "100", "-only", "sse"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SSERate = 100
+	res, err := runBench(t.Context(), cfg, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.ExtProc) != 1 || res.ExtProc[0].Scenario != scenarioSSE || len(res.DataPlane) != 0 {
+		t.Fatalf("ran %+v, data plane %+v", res.ExtProc, res.DataPlane)
+	}
+	var report strings.Builder
+	writeReport(&report, res)
+	if strings.Contains(report.String(), titleDataPlane) {
+		t.Errorf("report has a data plane section without that scenario")
+	}
+}
+
+func TestRunWritesTheReport(t *testing.T) {
+	out := t.TempDir() + "/report.md"
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-duration", "100ms", "-reps", "1", "-rates", "100", "-only", "extproc", "-sink", "discard", "-out", out}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	if !strings.HasPrefix(stdout.String(), titleReport) || !strings.Contains(stderr.String(), "[2/2") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-rates", "0"},
+		{"-rates", "fast"},
+		{"-only", "everything"},
+		{"-only", ","},
+		{"-reps", "0"},
+		{"-duration", "0s"},
+		{"-sink", "clickhouse"},
+		{"-gomaxprocs", "-1"},
+		{"extra"},
+	} {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+	cfg, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Duration != 10*time.Second || cfg.Reps != 3 || len(cfg.Rates) != 3 || len(cfg.Only) != len(allScenarios) {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+// The traffic must look like the real thing, or the figures mean little.
+func TestFixturesAreRealistic(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		body := chatRequestBody(stream)
+		if !json.Valid(body) || len(body) < 1800 || len(body) > 2600 {
+			t.Errorf("request body (stream %v): valid %v, %d bytes", stream, json.Valid(body), len(body))
+		}
+		req, err := provider.ParseRequest(body)
+		if err != nil || req.Model == "" || req.Stream != stream {
+			t.Errorf("request body (stream %v): %+v, %v", stream, req, err)
+		}
+	}
+	if !json.Valid([]byte(chatResponseJSON)) {
+		t.Error("response body is not JSON")
+	}
+	if u, _, err := provider.ParseResponse(provider.OpenAI, []byte(chatResponseJSON)); err != nil || u.PromptTokens == 0 {
+		t.Errorf("response usage: %+v, %v", u, err)
+	}
+
+	chunks := sseChunks(sseChunkCount)
+	if len(chunks) != sseChunkCount {
+		t.Fatalf("%d chunks, want %d", len(chunks), sseChunkCount)
+	}
+	acc := provider.NewStreamAccumulator(provider.OpenAI)
+	for _, c := range chunks {
+		data, ok := strings.CutPrefix(strings.TrimSuffix(string(c), "\n\n"), "data: ")
+		if !ok || (data != "[DONE]" && !json.Valid([]byte(data))) {
+			t.Errorf("chunk %q is not one SSE data event", c)
+		}
+		acc.Write(c)
+	}
+	acc.Finish()
+	if u := acc.Usage(); u.PromptTokens != 412 || u.CompletionTokens != 43 {
+		t.Errorf("stream usage: %+v", u)
+	}
+	if n := len(sseScript().msgs); n != 3+sseChunkCount {
+		t.Errorf("sse script has %d messages", n)
+	}
+}
+
+func TestPercentileAndMedian(t *testing.T) {
+	ds := make([]time.Duration, 100)
+	for i := range ds {
+		ds[i] = time.Duration(i+1) * time.Millisecond
+	}
+	if p := percentile(ds, 0.5); p != 50*time.Millisecond {
+		t.Errorf("p50 = %v", p)
+	}
+	if p := percentile(ds, 0.99); p != 99*time.Millisecond {
+		t.Errorf("p99 = %v", p)
+	}
+	if p := percentile(nil, 0.5); p != 0 {
+		t.Errorf("p50 of nothing = %v", p)
+	}
+	if m := median([]time.Duration{3, -1, 2}); m != 2 {
+		t.Errorf("median = %v", m)
+	}
+	if m := median([]time.Duration{4, 1, 2, 3}); m != 2 {
+		t.Errorf("median of four = %v", m)
+	}
+}

@@ -1,0 +1,558 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	startTimeout = 60 * time.Second
+	// ClickHouse 18.16 takes about a second to stop gracefully, a few with
+	// open connections; past this the process is killed.
+	clickHouseStopTimeout = 15 * time.Second
+	redisStopTimeout      = 5 * time.Second
+)
+
+// proc is one private server process that can be stopped and started again
+// on the same ports and data folder.
+type proc struct {
+	t           testing.TB
+	name        string   // for messages
+	argv        []string // executable and arguments
+	dir         string   // the instance's own folder
+	logs        []string // files shown when start-up fails
+	stopTimeout time.Duration
+	ready       func(ctx context.Context) error
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited and been reaped
+}
+
+// start launches the process and waits until ready answers. It returns an
+// error instead of failing so callers can retry on a port clash.
+func (p *proc) start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+		default:
+			return fmt.Errorf("%s is already running (pid %d)", p.name, p.cmd.Process.Pid)
+		}
+	}
+	out, err := os.OpenFile(filepath.Join(p.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close() // the child has its own copy once started
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Dir = p.dir
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait() // reaps the child; exit status is visible in its logs
+		close(done)
+	}()
+	p.cmd, p.done = cmd, done
+
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for {
+		if err := p.ready(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited during start-up\n%s", p.name, p.logTails())
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("%s did not answer within %v\n%s", p.name, startTimeout, p.logTails())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Start starts the server again after Stop or Kill, on the same ports and
+// with the same data folder, and waits until it answers.
+func (p *proc) Start() {
+	p.t.Helper()
+	if err := p.start(); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// Stop shuts the server down gracefully (SIGTERM), killing it if it takes
+// too long, and waits until the process is gone, so the ports are free and
+// the data folder unlocked when it returns. Stopping a stopped server is a
+// no-op.
+func (p *proc) Stop() {
+	p.t.Helper()
+	p.signalAndWait(syscall.SIGTERM, p.stopTimeout)
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits until the
+// process is gone.
+func (p *proc) Kill() {
+	p.t.Helper()
+	p.signalAndWait(syscall.SIGKILL, 5*time.Second)
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open but nothing
+// answers, which is how a hung server looks to a client. Resume undoes it.
+func (p *proc) Pause() {
+	p.t.Helper()
+	p.signal(syscall.SIGSTOP)
+}
+
+// Resume continues a paused server (SIGCONT).
+func (p *proc) Resume() {
+	p.t.Helper()
+	p.signal(syscall.SIGCONT)
+}
+
+// Running reports whether the process is alive (paused counts as alive).
+func (p *proc) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// PID is the process id of the running server, or 0.
+func (p *proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	select {
+	case <-p.done:
+		return 0
+	default:
+		return p.cmd.Process.Pid
+	}
+}
+
+// Dir is the instance's folder (configuration, data, logs).
+func (p *proc) Dir() string { return p.dir }
+
+func (p *proc) signal(sig syscall.Signal) {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		p.t.Fatalf("%s: not started", p.name)
+	}
+	select {
+	case <-p.done:
+		p.t.Fatalf("%s: not running", p.name)
+	default:
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("%s: signal %v: %v", p.name, sig, err)
+	}
+}
+
+func (p *proc) signalAndWait(sig syscall.Signal, timeout time.Duration) {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	// A paused process cannot act on SIGTERM; let it run so it can.
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(timeout):
+	}
+	p.t.Logf("%s (pid %d) still running %v after %v; killing it", p.name, p.cmd.Process.Pid, timeout, sig)
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.t.Errorf("%s (pid %d) survived SIGKILL", p.name, p.cmd.Process.Pid)
+	}
+}
+
+// logTails returns the last lines of the log files, for failure messages.
+func (p *proc) logTails() string {
+	var b strings.Builder
+	for _, name := range append([]string{filepath.Join(p.dir, "stdout.log")}, p.logs...) {
+		data, err := os.ReadFile(name)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		fmt.Fprintf(&b, "---- %s ----\n%s\n", name, strings.Join(lines, "\n"))
+	}
+	return b.String()
+}
+
+// portClash tells whether a failed start was a lost race for a port, the
+// one start-up failure worth retrying on other ports.
+func (p *proc) portClash() bool {
+	return strings.Contains(strings.ToLower(p.logTails()), "address already in use")
+}
+
+// newProcDir makes the instance folder. It goes inside the folder of
+// scripts/testenv.sh when there is one, so that the script's clean-up also
+// stops a server whose test binary died without stopping it.
+func newProcDir(t testing.TB, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(os.Getenv(EnvTmpDir), pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("TOLLGATE_TESTENV_KEEP") == "1" {
+			t.Logf("keeping %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return dir
+}
+
+// findBinary locates a server executable: the variable exported by
+// scripts/testenv.sh, then PATH, then the sbin folders (Debian installs
+// clickhouse-server in /usr/sbin, not on a normal user's PATH).
+func findBinary(t testing.TB, envName string, names ...string) (string, bool) {
+	t.Helper()
+	if v := os.Getenv(envName); v != "" {
+		return v, true
+	}
+	for _, name := range names {
+		if path, err := exec.LookPath(name); err == nil {
+			return path, true
+		}
+		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+			path := filepath.Join(dir, name)
+			if fi, err := os.Stat(path); err == nil && fi.Mode()&0o111 != 0 {
+				return path, true
+			}
+		}
+	}
+	return "", false
+}
+
+// freePort returns a loopback port that nobody listens on. It picks below
+// the kernel's ephemeral range: a server that is stopped and restarted keeps
+// its port, and in between an outgoing connection could otherwise take it.
+func freePort(t testing.TB) int {
+	t.Helper()
+	lo, hi := 20000, 32767
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if eph, err := strconv.Atoi(f[0]); err == nil && eph > lo+1000 {
+				hi = eph - 1
+			}
+		}
+	}
+	for range 500 {
+		port := lo + rand.IntN(hi-lo+1)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return port
+	}
+	t.Fatal("testenv: no free loopback port")
+	return 0
+}
+
+// startWithRetry starts p, choosing new ports through setup when another
+// process grabbed one between freePort and the server's bind.
+func startWithRetry(t testing.TB, p *proc, setup func()) {
+	t.Helper()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		setup()
+		if err = p.start(); err == nil {
+			return
+		}
+		if !p.portClash() {
+			break
+		}
+		t.Logf("%s: port clash, retrying on other ports", p.name)
+	}
+	t.Fatal(err)
+}
+
+// ---------------------------------------------------------------- Redis ---
+
+// RedisServer is a private redis-server. It keeps no data on disk: a restart
+// empties it, like a restart of a cache without persistence.
+type RedisServer struct {
+	proc
+	port int
+}
+
+// StartRedis starts a private Redis on a free loopback port and stops it
+// when the test ends. Without a redis-server binary the test is skipped,
+// or fails under `make test`.
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	bin, ok := findBinary(t, EnvRedisServer, "redis-server")
+	if !ok {
+		missing(t, "redis-server not found")
+		return nil
+	}
+	s := &RedisServer{}
+	s.t, s.name, s.stopTimeout = t, "redis-server", redisStopTimeout
+	s.dir = newProcDir(t, "redis-*")
+	s.logs = []string{filepath.Join(s.dir, "redis.log")}
+	s.ready = func(ctx context.Context) error { return pingRedis(ctx, s.Addr()) }
+	t.Cleanup(s.Stop)
+	startWithRetry(t, &s.proc, func() {
+		s.port = freePort(t)
+		s.argv = []string{bin,
+			"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no",
+			"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"),
+			"--daemonize", "no",
+		}
+	})
+	return s
+}
+
+// Addr is host:port.
+func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// URL is redis://host:port.
+func (s *RedisServer) URL() string { return "redis://" + s.Addr() }
+
+// pingRedis speaks just enough RESP to tell a ready server from one that is
+// still loading, without depending on a client library here.
+func pingRedis(ctx context.Context, addr string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("redis answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// ----------------------------------------------------------- ClickHouse ---
+
+// ClickHouseServer is a private clickhouse-server. Its data folder survives
+// Stop, Kill and Start, like a real server's disk.
+type ClickHouseServer struct {
+	proc
+	tcpPort, httpPort int
+}
+
+// StartClickHouse starts a private ClickHouse on free loopback ports and
+// stops it when the test ends. Without a clickhouse-server binary the test
+// is skipped, or fails under `make test`.
+func StartClickHouse(t testing.TB) *ClickHouseServer {
+	t.Helper()
+	argv0, ok := findBinary(t, EnvClickHouseServer, "clickhouse-server")
+	var argv []string
+	if ok {
+		argv = []string{argv0}
+	} else if multi, found := findBinary(t, "", "clickhouse"); found {
+		// Upstream packages: one multi-call binary.
+		argv = []string{multi, "server"}
+	} else {
+		missing(t, "clickhouse-server not found")
+		return nil
+	}
+	s := &ClickHouseServer{}
+	s.t, s.name, s.stopTimeout = t, "clickhouse-server", clickHouseStopTimeout
+	s.dir = newProcDir(t, "clickhouse-*")
+	s.logs = []string{
+		filepath.Join(s.dir, "log", "clickhouse-server.err.log"),
+		filepath.Join(s.dir, "log", "clickhouse-server.log"),
+	}
+	s.ready = func(ctx context.Context) error { return pingClickHouse(ctx, s.HTTP()) }
+	t.Cleanup(s.Stop)
+	startWithRetry(t, &s.proc, func() {
+		s.tcpPort, s.httpPort = freePort(t), freePort(t)
+		for s.httpPort == s.tcpPort {
+			s.httpPort = freePort(t)
+		}
+		if err := writeClickHouseConfig(s.dir, s.tcpPort, s.httpPort); err != nil {
+			t.Fatal(err)
+		}
+		s.argv = append(append([]string{}, argv...), "--config-file="+s.ConfigPath())
+	})
+	return s
+}
+
+// Addr is the native-protocol host:port, for clickhouse.Options.Addr.
+func (s *ClickHouseServer) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.tcpPort))
+}
+
+// URL is clickhouse://host:port, the form of Tollgate's --clickhouse flag
+// (append "/database").
+func (s *ClickHouseServer) URL() string { return "clickhouse://" + s.Addr() }
+
+// HTTP is http://host:port of the HTTP interface.
+func (s *ClickHouseServer) HTTP() string {
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.httpPort))
+}
+
+// ConfigPath is the server's config.xml.
+func (s *ClickHouseServer) ConfigPath() string { return filepath.Join(s.dir, "config.xml") }
+
+// DataDir is the server's <path>.
+func (s *ClickHouseServer) DataDir() string { return filepath.Join(s.dir, "data") }
+
+// pingClient does not keep connections alive: ClickHouse's graceful stop
+// waits for idle HTTP keep-alive connections (up to keep_alive_timeout).
+var pingClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+func pingClickHouse(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ping", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := pingClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body.String(), "Ok.") {
+		return errors.New("clickhouse /ping: " + resp.Status)
+	}
+	return nil
+}
+
+// writeClickHouseConfig writes config.xml and users.xml into dir. It mirrors
+// the configuration in scripts/testenv.sh (keep the two in step): root
+// element <yandex> because Debian's server is 18.16, which also refuses to
+// start without <mark_cache_size>; only the tcp and http ports, on
+// 127.0.0.1; no query_log; a passwordless "default" user for loopback only;
+// poll_interval and keep_alive_timeout short, because a graceful stop waits
+// for idle connections (10 s with 18.16's defaults and a clickhouse-go pool).
+func writeClickHouseConfig(dir string, tcpPort, httpPort int) error {
+	for _, sub := range []string{"data", "tmp", "user_files", "format_schemas", "log"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	config := fmt.Sprintf(`<?xml version="1.0"?>
+<yandex>
+    <logger>
+        <level>information</level>
+        <log>%[1]s/log/clickhouse-server.log</log>
+        <errorlog>%[1]s/log/clickhouse-server.err.log</errorlog>
+        <size>100M</size>
+        <count>2</count>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <tcp_port>%[2]d</tcp_port>
+    <http_port>%[3]d</http_port>
+    <path>%[1]s/data/</path>
+    <tmp_path>%[1]s/tmp/</tmp_path>
+    <user_files_path>%[1]s/user_files/</user_files_path>
+    <format_schema_path>%[1]s/format_schemas/</format_schema_path>
+    <users_config>%[1]s/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <mark_cache_size>268435456</mark_cache_size>
+    <uncompressed_cache_size>268435456</uncompressed_cache_size>
+    <max_concurrent_queries>100</max_concurrent_queries>
+    <keep_alive_timeout>3</keep_alive_timeout>
+    <mlock_executable>false</mlock_executable>
+    <shutdown_wait_unfinished>3</shutdown_wait_unfinished>
+</yandex>
+`, dir, tcpPort, httpPort)
+	users := `<?xml version="1.0"?>
+<yandex>
+    <profiles>
+        <default>
+            <max_memory_usage>4000000000</max_memory_usage>
+            <log_queries>0</log_queries>
+            <poll_interval>1</poll_interval>
+        </default>
+    </profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks>
+                <ip>127.0.0.1</ip>
+                <ip>::ffff:127.0.0.1</ip>
+            </networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas>
+        <default>
+            <interval>
+                <duration>3600</duration>
+                <queries>0</queries>
+                <errors>0</errors>
+                <result_rows>0</result_rows>
+                <read_rows>0</read_rows>
+                <execution_time>0</execution_time>
+            </interval>
+        </default>
+    </quotas>
+</yandex>
+`
+	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(config), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o644)
+}

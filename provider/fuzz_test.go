@@ -1,0 +1,146 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"unicode/utf8"
+)
+
+// Seeds beyond these live in testdata/fuzz/<FuzzName>/ and run as ordinary
+// tests; add crashers found by `go test -fuzz` there.
+
+func FuzzSSEParser(f *testing.F) {
+	f.Add([]byte(tricky), uint(5))
+	f.Add(testdata(f, "anthropic_stream.sse"), uint(300))
+	f.Fuzz(func(t *testing.T, data []byte, cut uint) {
+		i := int(cut % uint(len(data)+1))
+		whole := parseAll(&SSEParser{}, data)
+		split := parseAll(&SSEParser{}, data[:i], data[i:])
+		if !reflect.DeepEqual(whole, split) {
+			t.Fatalf("split at %d changed the events:\nwhole %q\nsplit %q", i, whole, split)
+		}
+		// A small limit exercises the dropping paths on short inputs.
+		small := parseAll(&SSEParser{limit: 8}, data)
+		smallSplit := parseAll(&SSEParser{limit: 8}, data[:i], data[i:])
+		if !reflect.DeepEqual(small, smallSplit) {
+			t.Fatalf("limit 8, split at %d changed the events:\nwhole %q\nsplit %q", i, small, smallSplit)
+		}
+		for _, e := range small {
+			if len(e.Data) > 8 {
+				t.Fatalf("event over the limit dispatched: %q", e.Data)
+			}
+		}
+	})
+}
+
+func FuzzParseRequest(f *testing.F) {
+	f.Add(testdata(f, "req_chat.json"))
+	f.Add([]byte(`{"model":"claude-3-haiku","metadata":{"user_id":"u"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := ParseRequest(body)
+		isObject := json.Valid(body) && firstByte(body) == '{'
+		if isBlank(body) {
+			isObject = true
+		}
+		if (err == nil) != isObject {
+			t.Fatalf("err = %v, but encoding/json says object = %v", err, isObject)
+		}
+		if !utf8.ValidString(req.Model) || !utf8.ValidString(req.User) {
+			t.Fatalf("invalid UTF-8 kept: %+v", req)
+		}
+		if err != nil || isBlank(body) {
+			return
+		}
+		// Where the document is unambiguous (no repeated "model" key), the
+		// model must agree with encoding/json's reading.
+		if n := modelKeys(body); n == 0 || n == 1 {
+			var std map[string]any
+			if json.Unmarshal(body, &std) == nil {
+				want, _ := std["model"].(string)
+				if req.Model != want {
+					t.Fatalf("model = %q, encoding/json says %q", req.Model, want)
+				}
+			}
+		}
+	})
+}
+
+// modelKeys counts the top-level "model" keys of a JSON object as
+// encoding/json reads them (escapes decoded); -1 if it cannot tell.
+func modelKeys(body []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		return -1
+	}
+	n := 0
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return -1
+		}
+		if k == "model" {
+			n++
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return -1
+		}
+	}
+	return n
+}
+
+func FuzzParseResponse(f *testing.F) {
+	for _, name := range []string{"resp_openai_chat.json", "resp_openai_responses.json", "resp_anthropic_messages.json"} {
+		f.Add(testdata(f, name), name == "resp_anthropic_messages.json")
+	}
+	f.Fuzz(func(t *testing.T, body []byte, anthropic bool) {
+		prov := OpenAI
+		if anthropic {
+			prov = Anthropic
+		}
+		u, model, err := ParseResponse(prov, body)
+		if (err == nil) != (isBlank(body) || json.Valid(body)) {
+			t.Fatalf("err = %v, json.Valid = %v", err, json.Valid(body))
+		}
+		checkUsage(t, u)
+		if !utf8.ValidString(model) {
+			t.Fatalf("invalid UTF-8 model %q", model)
+		}
+		if c := DefaultPrices(); c != nil {
+			if p, ok := c.Lookup(prov, model); ok && p.Cost(u) < 0 {
+				t.Fatal("negative cost")
+			}
+		}
+	})
+}
+
+func FuzzStreamAccumulator(f *testing.F) {
+	f.Add(testdata(f, "openai_chat_stream.sse"), uint(100), false)
+	f.Add(testdata(f, "anthropic_stream.sse"), uint(700), true)
+	f.Add(testdata(f, "responses_stream.sse"), uint(1500), false)
+	f.Fuzz(func(t *testing.T, data []byte, cut uint, anthropic bool) {
+		prov := OpenAI
+		if anthropic {
+			prov = Anthropic
+		}
+		i := int(cut % uint(len(data)+1))
+		whole := accumulate(prov, data)
+		split := accumulate(prov, data[:i], data[i:])
+		if whole != split {
+			t.Fatalf("split at %d changed the result:\nwhole %+v\nsplit %+v", i, whole, split)
+		}
+		checkUsage(t, whole.Usage)
+		if !utf8.ValidString(whole.Model) || !utf8.ValidString(whole.Text) {
+			t.Fatalf("invalid UTF-8 kept: %+v", whole)
+		}
+	})
+}
+
+func checkUsage(t *testing.T, u Usage) {
+	t.Helper()
+	if u.PromptTokens < 0 || u.CompletionTokens < 0 || u.CachedTokens < 0 || u.CacheWriteTokens < 0 || u.ReasoningTokens < 0 {
+		t.Fatalf("negative count: %+v", u)
+	}
+}

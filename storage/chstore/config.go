@@ -1,0 +1,134 @@
+package chstore
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultDatabase is used when the URL names no database.
+const DefaultDatabase = "tollgate"
+
+// Table names: a public contract, like the column names.
+const (
+	RequestsTable   = "requests"
+	FeedbackTable   = "feedback"
+	MigrationsTable = "schema_migrations"
+)
+
+// bodyTTLParam is Tollgate's own URL parameter (stripped before the URL
+// reaches clickhouse-go, which would send it to the server as a setting):
+// keep request_body / response_body for this many days on servers that
+// support column TTL. Absent or 0: keep them forever.
+const bodyTTLParam = "body_ttl_days"
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// target is a parsed --clickhouse URL.
+type target struct {
+	opts        *clickhouse.Options
+	db          string
+	bodyTTLDays int
+	redacted    string // for logs: the password replaced
+}
+
+// parseURL reads clickhouse://[user[:password]@]host:port[,host2:port]/database[?params].
+// The params are clickhouse-go's DSN parameters (dial_timeout, compress,
+// secure, …) plus body_ttl_days. Errors never repeat the URL, which may
+// hold a password.
+func parseURL(raw string) (*target, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, errors.New("clickhouse URL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errors.New("clickhouse URL does not parse (want clickhouse://host:9000/database)")
+	}
+	switch u.Scheme {
+	case "clickhouse", "tcp":
+	default:
+		// clickhouse-go's HTTP mode sends a setting ClickHouse 18.16
+		// rejects, and the native protocol is the faster one anyway.
+		return nil, fmt.Errorf("clickhouse URL scheme %q: want clickhouse:// (native protocol)", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("clickhouse URL has no host (want clickhouse://host:9000/database)")
+	}
+	t := &target{db: strings.Trim(u.Path, "/")}
+	if t.db == "" {
+		t.db = DefaultDatabase
+	}
+	if !identRE.MatchString(t.db) {
+		return nil, fmt.Errorf("clickhouse database name %q: use letters, digits and underscores", t.db)
+	}
+	q := u.Query()
+	if v := q.Get(bodyTTLParam); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("clickhouse URL: %s=%q: want a number of days (0 = keep forever)", bodyTTLParam, v)
+		}
+		t.bodyTTLDays = n
+	}
+	q.Del(bodyTTLParam)
+	u.RawQuery = q.Encode()
+	t.redacted = u.Redacted()
+
+	// The connection does not select the database: it may not exist yet
+	// (Migrate creates it) and every statement names it anyway.
+	u.Path = ""
+	opts, err := clickhouse.ParseDSN(u.String())
+	if err != nil {
+		return nil, errors.New("clickhouse URL: invalid parameters: " + redactErr(err, u))
+	}
+	opts.Protocol = clickhouse.Native
+	opts.Auth.Database = ""
+	if opts.Auth.Username == "" {
+		opts.Auth.Username = "default"
+	}
+	if !q.Has("dial_timeout") {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.Compression == nil {
+		// Bodies are JSON and compress well; LZ4 costs little CPU.
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	opts.MaxOpenConns = 4
+	opts.MaxIdleConns = 2
+	opts.ClientInfo.Products = append(opts.ClientInfo.Products, struct {
+		Name    string
+		Version string
+	}{Name: "tollgate", Version: "1"})
+	t.opts = opts
+	return t, nil
+}
+
+func redactErr(err error, u *url.URL) string {
+	msg := err.Error()
+	if p, ok := u.User.Password(); ok && p != "" {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+	}
+	return msg
+}
+
+// Connect opens a native-protocol connection pool for url (the --clickhouse
+// flag) and returns it with the database name from the URL's path. It does
+// not dial: the first query does. The pool is not bound to the database;
+// qualify table names (database + "." + RequestsTable). For the query API.
+func Connect(url string) (driver.Conn, string, error) {
+	t, err := parseURL(url)
+	if err != nil {
+		return nil, "", err
+	}
+	conn, err := clickhouse.Open(t.opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("clickhouse: %w", err)
+	}
+	return conn, t.db, nil
+}

@@ -1,0 +1,113 @@
+package chstore
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Drop reasons (label "reason" of tollgate_log_rows_dropped_total).
+const (
+	dropSpoolFull  = "spool_full"  // the spool reached SpoolMaxBytes
+	dropQueueFull  = "queue_full"  // memory at twice QueueSize: the spool cannot keep up
+	dropClosed     = "closed"      // Write after Close
+	dropSpoolError = "spool_error" // the spool could not be written and Close had to give up
+)
+
+type metrics struct {
+	queued, written, spooled, replayed prometheus.Counter
+	dropped                            *prometheus.CounterVec
+	insertErrors                       prometheus.Counter
+	spoolCorrupt                       prometheus.Counter
+	batchSeconds                       prometheus.Histogram
+	queueRows                          prometheus.Gauge
+	spoolFiles, spoolBytes             prometheus.Gauge
+	up                                 prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		queued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_log_rows_queued_total",
+			Help: "Log records accepted into the in-memory queue.",
+		}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_log_rows_written_total",
+			Help: "Log records inserted into ClickHouse straight from memory.",
+		}),
+		spooled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_log_rows_spooled_total",
+			Help: "Log records written to the disk spool (ClickHouse down, slow, or shutdown).",
+		}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_log_rows_replayed_total",
+			Help: "Log records inserted into ClickHouse from the disk spool.",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_log_rows_dropped_total",
+			Help: "Log records lost, by reason (spool_full, queue_full, closed, spool_error).",
+		}, []string{"reason"}),
+		insertErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_log_insert_errors_total",
+			Help: "Failed ClickHouse batch inserts (each is retried from the spool).",
+		}),
+		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_log_spool_corrupt_total",
+			Help: "Spool files with a torn or corrupted tail, or not spool files at all.",
+		}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tollgate_log_batch_seconds",
+			Help:    "Duration of successful ClickHouse batch inserts.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}),
+		queueRows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_log_queue_rows",
+			Help: "Log records held in memory, waiting for ClickHouse or the spool.",
+		}),
+		spoolFiles: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_log_spool_files",
+			Help: "Files in the disk spool.",
+		}),
+		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_log_spool_bytes",
+			Help: "Bytes in the disk spool.",
+		}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_log_clickhouse_up",
+			Help: "1 when the last ClickHouse insert or ping succeeded.",
+		}),
+	}
+	for _, r := range []string{dropSpoolFull, dropQueueFull, dropClosed, dropSpoolError} {
+		m.dropped.WithLabelValues(r) // export zeros: alerts can use rate() from the start
+	}
+	if reg == nil {
+		return m
+	}
+	m.queued = register(reg, m.queued)
+	m.written = register(reg, m.written)
+	m.spooled = register(reg, m.spooled)
+	m.replayed = register(reg, m.replayed)
+	m.dropped = register(reg, m.dropped)
+	m.insertErrors = register(reg, m.insertErrors)
+	m.spoolCorrupt = register(reg, m.spoolCorrupt)
+	m.batchSeconds = register(reg, m.batchSeconds)
+	m.queueRows = register(reg, m.queueRows)
+	m.spoolFiles = register(reg, m.spoolFiles)
+	m.spoolBytes = register(reg, m.spoolBytes)
+	m.up = register(reg, m.up)
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// the same name (a second Writer in one process shares the series).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}

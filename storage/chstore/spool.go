@@ -1,0 +1,361 @@
+package chstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+// Spool layout: one file per batch in SpoolDir, named by the batch's
+// sequence number (zero-padded, so name order is age order):
+//
+//	00000000000000000042.spool
+//
+// A file is an 8-byte header ("TGSPOOL" + format version 1) followed by
+// frames, one per record:
+//
+//	length  uint32 little-endian, of the payload
+//	crc     uint32 little-endian, CRC-32C (Castagnoli) of the payload
+//	payload see codec.go
+//
+// Files are written once (create, write, fsync, close) and never appended
+// to afterwards. A process killed while writing leaves a file whose last
+// frame is short or fails its checksum: the reader keeps the frames before
+// it and reports the tear. A file is deleted only after its rows were
+// inserted. The directory holds a lock file so two processes never share
+// it.
+const (
+	spoolMagic    = "TGSPOOL\x01"
+	spoolExt      = ".spool"
+	frameHeader   = 8
+	maxFrameBytes = 256 << 20 // larger lengths are corruption, not data
+	lockName      = ".lock"
+)
+
+var (
+	castagnoli    = crc32.MakeTable(crc32.Castagnoli)
+	errSpoolFull  = errors.New("spool is full")
+	errBadHeader  = errors.New("not a Tollgate spool file")
+	spoolNameLen  = 20 + len(spoolExt)
+	errSpoolClose = errors.New("spool is closed")
+)
+
+type spoolFile struct {
+	seq  uint64
+	path string
+	size int64
+}
+
+type spool struct {
+	dir  string
+	max  int64
+	lock *os.File
+
+	wmu sync.Mutex // serializes writes; guards buf
+	buf []byte
+
+	mu      sync.Mutex
+	files   []spoolFile // ascending seq
+	claimed map[uint64]bool
+	bytes   int64
+	closed  bool
+}
+
+// openSpool creates dir if needed, locks it, and indexes the files a
+// previous run left.
+func openSpool(dir string, max int64) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("spool dir %s: %w", dir, err)
+	}
+	files, err := scanSpoolDir(dir)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	s := &spool{dir: dir, max: max, lock: lock, files: files}
+	for _, f := range files {
+		s.bytes += f.size
+	}
+	return s, nil
+}
+
+// scanSpoolDir lists the spool files in dir, oldest first.
+func scanSpoolDir(dir string) ([]spoolFile, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []spoolFile
+	for _, e := range entries {
+		seq, ok := parseSpoolName(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		files = append(files, spoolFile{seq: seq, path: filepath.Join(dir, e.Name()), size: info.Size()})
+	}
+	slices.SortFunc(files, func(a, b spoolFile) int { return cmpUint(a.seq, b.seq) })
+	return files, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func spoolName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, spoolExt) }
+
+func parseSpoolName(name string) (uint64, bool) {
+	if len(name) != spoolNameLen || !strings.HasSuffix(name, spoolExt) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(name[:20], 10, 64)
+	return seq, err == nil
+}
+
+// maxSeq is the highest sequence number on disk (0 if none).
+func (s *spool) maxSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.files) == 0 {
+		return 0
+	}
+	return s.files[len(s.files)-1].seq
+}
+
+// write stores recs as the file for seq. errSpoolFull means the cap would
+// be exceeded and nothing was written.
+func (s *spool) write(seq uint64, recs []*record.Record) (int64, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	b := append(s.buf[:0], spoolMagic...)
+	for _, r := range recs {
+		start := len(b)
+		b = append(b, make([]byte, frameHeader)...)
+		b = appendRecord(b, r)
+		payload := b[start+frameHeader:]
+		binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+		binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	}
+	s.buf = b
+	if cap(s.buf) > 64<<20 {
+		s.buf = nil // do not pin a huge buffer after an unusual batch
+	}
+	size := int64(len(b))
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, errSpoolClose
+	}
+	if s.bytes+size > s.max {
+		s.mu.Unlock()
+		return 0, errSpoolFull
+	}
+	s.bytes += size // reserve
+	s.mu.Unlock()
+
+	path := filepath.Join(s.dir, spoolName(seq))
+	if err := writeFileSync(path, b); err != nil {
+		s.mu.Lock()
+		s.bytes -= size
+		s.mu.Unlock()
+		return 0, err
+	}
+	s.mu.Lock()
+	f := spoolFile{seq: seq, path: path, size: size}
+	i, _ := slices.BinarySearchFunc(s.files, seq, func(f spoolFile, seq uint64) int { return cmpUint(f.seq, seq) })
+	s.files = slices.Insert(s.files, i, f)
+	s.mu.Unlock()
+	return size, nil
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+// head is the oldest file not being replayed.
+func (s *spool) head() (spoolFile, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.files {
+		if !s.claimed[f.seq] {
+			return f, true
+		}
+	}
+	return spoolFile{}, false
+}
+
+// claim reserves up to n of the oldest unclaimed files for a replay, with
+// sequence numbers below "below", at most maxBytes together (but always
+// one). The replay removes them, or unclaims them when the insert fails.
+func (s *spool) claim(n int, maxBytes int64, below uint64) []spoolFile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claimed == nil {
+		s.claimed = map[uint64]bool{}
+	}
+	var out []spoolFile
+	var bytes int64
+	for _, f := range s.files {
+		if s.claimed[f.seq] {
+			continue
+		}
+		if len(out) == n || f.seq >= below || (len(out) > 0 && bytes+f.size > maxBytes) {
+			break
+		}
+		out = append(out, f)
+		bytes += f.size
+		s.claimed[f.seq] = true
+	}
+	return out
+}
+
+func (s *spool) unclaim(files []spoolFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range files {
+		delete(s.claimed, f.seq)
+	}
+}
+
+// remove deletes f (after its rows were inserted, or when it holds none).
+func (s *spool) remove(f spoolFile) error {
+	err := os.Remove(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	s.forget(f)
+	return err
+}
+
+// quarantine renames a file that is not a spool file at all out of the
+// way (kept for a human to look at, never deleted silently).
+func (s *spool) quarantine(f spoolFile) error {
+	err := os.Rename(f.path, f.path+".corrupt")
+	s.forget(f)
+	return err
+}
+
+func (s *spool) forget(f spoolFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.files, func(x spoolFile) bool { return x.seq == f.seq })
+	if i >= 0 {
+		s.bytes -= s.files[i].size
+		s.files = slices.Delete(s.files, i, i+1)
+	}
+	delete(s.claimed, f.seq)
+}
+
+func (s *spool) stats() (files int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.files), s.bytes
+}
+
+func (s *spool) close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wmu.Lock() // wait for a write in progress
+	defer s.wmu.Unlock()
+	return s.lock.Close() // releases the flock
+}
+
+// tear describes where a file stopped being readable.
+type tear struct {
+	offset int64  // byte offset of the first unreadable frame
+	lost   int64  // bytes skipped from there to the end
+	reason string // "truncated frame", "checksum mismatch", …
+}
+
+// readSpoolFile returns the records of one spool file. A torn or corrupted
+// tail is not an error: the records before it are returned with a tear
+// describing the rest. errBadHeader means the file is not a spool file.
+func readSpoolFile(path string) ([]*record.Record, *tear, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return parseSpool(data)
+}
+
+func parseSpool(data []byte) ([]*record.Record, *tear, error) {
+	if len(data) < len(spoolMagic) {
+		if string(data) == spoolMagic[:len(data)] {
+			// Killed before the header was complete.
+			return nil, &tear{offset: 0, lost: int64(len(data)), reason: "truncated header"}, nil
+		}
+		return nil, nil, errBadHeader
+	}
+	if string(data[:len(spoolMagic)]) != spoolMagic {
+		return nil, nil, errBadHeader
+	}
+	var recs []*record.Record
+	off := len(spoolMagic)
+	for off < len(data) {
+		bad := func(reason string) ([]*record.Record, *tear, error) {
+			return recs, &tear{offset: int64(off), lost: int64(len(data) - off), reason: reason}, nil
+		}
+		if len(data)-off < frameHeader {
+			return bad("truncated frame header")
+		}
+		n := binary.LittleEndian.Uint32(data[off:])
+		sum := binary.LittleEndian.Uint32(data[off+4:])
+		if n > maxFrameBytes {
+			return bad("implausible frame length")
+		}
+		if uint64(len(data)-off-frameHeader) < uint64(n) {
+			return bad("truncated frame")
+		}
+		payload := data[off+frameHeader : off+frameHeader+int(n)]
+		if crc32.Checksum(payload, castagnoli) != sum {
+			return bad("checksum mismatch")
+		}
+		r, err := decodeRecord(payload)
+		if err != nil {
+			return bad(err.Error())
+		}
+		recs = append(recs, r)
+		off += frameHeader + int(n)
+	}
+	return recs, nil, nil
+}

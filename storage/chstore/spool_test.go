@@ -1,0 +1,199 @@
+package chstore
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+func fullRecord() *record.Record {
+	return &record.Record{
+		RequestID: "0193a5e2-7c1d-7b3e-9f00-0123456789ab", CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 678_000_000, time.UTC),
+		Tenant: "acme", UserID: "u-1", SessionID: "s-1", SessionPath: "/a/b", SessionName: "sess",
+		RequestName: "name", Properties: []record.Property{{Key: "app", Value: "wéb"}, {Key: "empty", Value: ""}},
+		Provider: "anthropic", Model: "claude-sonnet-4", ResponseModel: "claude-sonnet-4-20250514",
+		Method: "POST", Path: "/v1/messages", TargetURL: "https://example.test",
+		Status: record.StatusClientCancelled, Stream: true,
+		PromptTokens: 1 << 40, CompletionTokens: 7, CachedTokens: 3, CacheWriteTokens: 2, ReasoningTokens: 1,
+		CostUSD: 0.0123456789, LatencyMs: 1234, TTFTMs: 56,
+		CacheHit: true, CacheReferenceID: "ref", RateLimited: true,
+		PromptID: "p", PromptVersion: 3, FallbackIndex: -1,
+		RequestBody: `{"messages":[{"role":"user","content":"hi \"there\" \u00e9"}]}`, ResponseBody: strings.Repeat("x", 70000),
+		Error: "upstream reset",
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	for _, r := range []*record.Record{fullRecord(), {CreatedAt: time.Unix(0, 0).UTC()}} {
+		got, err := decodeRecord(appendRecord(nil, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, r) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, r)
+		}
+	}
+}
+
+// TestCodecCoversRecord fails when record.Record gains a field that the
+// spool codec (and so the ClickHouse insert) does not carry.
+func TestCodecCoversRecord(t *testing.T) {
+	typ := reflect.TypeFor[record.Record]()
+	r := fullRecord()
+	v := reflect.ValueOf(r).Elem()
+	for i := range typ.NumField() {
+		if v.Field(i).IsZero() {
+			t.Errorf("fullRecord leaves %s zero: set it so the codec test covers it", typ.Field(i).Name)
+		}
+	}
+}
+
+func TestCodecNeverPanics(t *testing.T) {
+	r := fullRecord()
+	r.ResponseBody = "short" // every prefix is tried: keep it quick
+	p := appendRecord(nil, r)
+	for n := range len(p) {
+		if _, err := decodeRecord(p[:n]); err == nil {
+			t.Fatalf("prefix of %d/%d bytes decoded without error", n, len(p))
+		}
+	}
+	// Flip bytes: errors or a record, never a panic.
+	for i := 0; i < len(p); i += 7 {
+		q := append([]byte(nil), p...)
+		q[i] ^= 0xff
+		_, _ = decodeRecord(q)
+	}
+	if _, err := decodeRecord(append(p, 0)); err == nil {
+		t.Error("trailing byte accepted")
+	}
+}
+
+func writeTestSpool(t *testing.T, dir string, seq uint64, n int) (string, []*record.Record) {
+	t.Helper()
+	sp, err := openSpool(dir, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	var recs []*record.Record
+	for i := range n {
+		recs = append(recs, testRecord("spool", i, i%2 == 0))
+	}
+	if _, err := sp.write(seq, recs); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, spoolName(seq)), recs
+}
+
+func TestSpoolTornTail(t *testing.T) {
+	dir := t.TempDir()
+	path, recs := writeTestSpool(t, dir, 7, 10)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, tr, err := parseSpool(data)
+	if err != nil || tr != nil || len(got) != 10 {
+		t.Fatalf("intact file: %d records, tear %+v, err %v", len(got), tr, err)
+	}
+	if !reflect.DeepEqual(got, recs) {
+		t.Fatal("intact file: records differ")
+	}
+	last := len(appendRecord(nil, recs[9])) + frameHeader
+	for _, cut := range []int{1, 4, frameHeader, frameHeader + 1, last - 1, last} {
+		got, tr, err := parseSpool(data[:len(data)-cut])
+		if err != nil {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		if len(got) != 9 {
+			t.Errorf("cut %d: %d records, want 9", cut, len(got))
+		}
+		if (tr == nil) != (cut == last) {
+			t.Errorf("cut %d: tear %+v", cut, tr)
+		}
+	}
+	// A flipped bit in record 5's payload: records 0-4 survive.
+	off := len(spoolMagic)
+	for i := range 5 {
+		off += frameHeader + len(appendRecord(nil, recs[i]))
+	}
+	bad := append([]byte(nil), data...)
+	bad[off+frameHeader+3] ^= 0x10
+	got, tr, err = parseSpool(bad)
+	if err != nil || len(got) != 5 || tr == nil || tr.reason != "checksum mismatch" {
+		t.Errorf("flipped bit: %d records, tear %+v, err %v", len(got), tr, err)
+	}
+	// A header cut short: torn, nothing to replay. Garbage: not ours.
+	if got, tr, err := parseSpool(data[:3]); err != nil || tr == nil || len(got) != 0 {
+		t.Errorf("short header: %d, %+v, %v", len(got), tr, err)
+	}
+	if _, _, err := parseSpool([]byte("hello world, not a spool")); !errors.Is(err, errBadHeader) {
+		t.Errorf("garbage: err %v", err)
+	}
+}
+
+func TestSpoolIndexAndCap(t *testing.T) {
+	dir := t.TempDir()
+	writeTestSpool(t, dir, 5, 3)
+	writeTestSpool(t, dir, 2, 3)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("ignored"), 0o600)
+	sp, err := openSpool(dir, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := sp.head(); f.seq != 2 {
+		t.Errorf("head seq %d, want 2 (oldest first)", f.seq)
+	}
+	if sp.maxSeq() != 5 {
+		t.Errorf("maxSeq %d", sp.maxSeq())
+	}
+	// A second process on the same directory is refused.
+	if _, err := openSpool(dir, 1<<30); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second open: %v", err)
+	}
+	files, bytes := sp.stats()
+	sp.max = bytes + 100 // no room for another batch
+	if _, err := sp.write(9, []*record.Record{testRecord("cap", 1, true)}); !errors.Is(err, errSpoolFull) {
+		t.Errorf("write beyond cap: %v", err)
+	}
+	if f2, b2 := sp.stats(); f2 != files || b2 != bytes {
+		t.Errorf("failed write changed stats: %d %d -> %d %d", files, bytes, f2, b2)
+	}
+	sp.close()
+}
+
+// TestRecordJSONNamesAreColumns: the JSON names of record.Record are the
+// column names of the requests table (record.go says so); the insert names
+// every one of them.
+func TestRecordJSONNamesAreColumns(t *testing.T) {
+	cols := map[string]bool{}
+	for _, c := range requestColumns {
+		cols[c.name] = true
+	}
+	typ := reflect.TypeFor[record.Record]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if !cols[name] {
+			t.Errorf("record field %s (json %q) has no column", typ.Field(i).Name, name)
+		}
+		delete(cols, name)
+	}
+	for c := range cols {
+		t.Errorf("column %s has no record field", c)
+	}
+	var buf requestColumnsBuf
+	if n, m := len(insertColumnNames()), len(buf.values()); n != m {
+		t.Errorf("insert names %d columns, values() gives %d", n, m)
+	}
+	// The JSON form is what the proto/API engineer sees: keep it loadable.
+	if _, err := json.Marshal(fullRecord()); err != nil {
+		t.Fatal(err)
+	}
+}

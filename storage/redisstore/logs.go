@@ -1,0 +1,36 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RouteLogs sends go-redis's own log lines (dial failures, pool trouble) to
+// l at Warn, at most one a second: during a Redis outage go-redis would
+// otherwise print a line per failed dial, at the request rate. go-redis
+// keeps one logger per process, so this is process-wide; call it once at
+// start-up.
+func RouteLogs(l *slog.Logger) {
+	redis.SetLogger(&throttledLogger{l: l})
+}
+
+type throttledLogger struct {
+	l    *slog.Logger
+	last atomic.Int64 // unix ns of the last line written
+	lost atomic.Int64 // lines dropped since
+}
+
+func (t *throttledLogger) Printf(ctx context.Context, format string, v ...any) {
+	now := time.Now().UnixNano()
+	last := t.last.Load()
+	if now-last < int64(time.Second) || !t.last.CompareAndSwap(last, now) {
+		t.lost.Add(1)
+		return
+	}
+	t.l.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...), "suppressed", t.lost.Swap(0))
+}

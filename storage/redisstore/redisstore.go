@@ -1,0 +1,251 @@
+// Package redisstore is the Redis implementation of policies.Store: cache
+// entries and token buckets shared by every Tollgate replica. Each method is
+// one round trip — a Lua script, or a plain GET/SET where no script is
+// needed — and keys arrive hash-tagged by tenant, so the same code runs on
+// a single node, behind Sentinel, or on a Cluster (see ParseURL).
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Prefix is prepended to every key, to share a Redis between
+	// deployments (or tests). It must not contain '{' or '}', which would
+	// move the Cluster hash tag.
+	Prefix string
+}
+
+// Store implements policies.Store on a go-redis UniversalClient.
+type Store struct {
+	c      redis.UniversalClient
+	prefix string
+	own    bool // Close closes c
+	trips  atomic.Uint64
+}
+
+var _ policies.Store = (*Store)(nil)
+
+// Open connects to the Redis named by rawURL (see ParseURL for the forms).
+// It does not wait for the server: the first call dials.
+func Open(rawURL string, o Options) (*Store, error) {
+	c, err := NewClient(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(c, o)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	s.own = true
+	return s, nil
+}
+
+// New wraps an existing client. Per-call timeouts come from the caller's
+// context, so the client should have ContextTimeoutEnabled (NewClient sets
+// it).
+func New(c redis.UniversalClient, o Options) (*Store, error) {
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("redisstore: prefix %q must not contain '{' or '}'", o.Prefix)
+	}
+	s := &Store{c: c, prefix: o.Prefix}
+	c.AddHook(tripCounter{&s.trips})
+	return s, nil
+}
+
+// Client is the underlying client.
+func (s *Store) Client() redis.UniversalClient { return s.c }
+
+// Ping checks that Redis answers (for readiness).
+func (s *Store) Ping(ctx context.Context) error { return s.c.Ping(ctx).Err() }
+
+// Close closes the client if Open made it.
+func (s *Store) Close() error {
+	if s.own {
+		return s.c.Close()
+	}
+	return nil
+}
+
+// RoundTrips counts the commands (a script call is one) sent to Redis since
+// the Store was made: tests and `make bench` check that a request costs
+// one. A Cluster redirect (MOVED/ASK) is an extra trip not counted here.
+func (s *Store) RoundTrips() uint64 { return s.trips.Load() }
+
+// Admit implements policies.Store.
+func (s *Store) Admit(ctx context.Context, req policies.StoreAdmit) (policies.StoreAdmitResult, error) {
+	res := policies.StoreAdmitResult{Slot: -1}
+	n := 0
+	if req.CacheKey != "" {
+		if err := checkSlots(req.Slots); err != nil {
+			return res, err
+		}
+		if req.Pick < 0 || req.Pick >= req.Slots {
+			return res, fmt.Errorf("redisstore: pick %d outside 0..%d", req.Pick, req.Slots-1)
+		}
+		n = req.Slots
+	}
+	if n == 1 && len(req.Buckets) == 0 {
+		// The common plain cache read: a GET is cheaper for Redis than a
+		// script.
+		b, err := s.c.Get(ctx, s.prefix+policies.CacheSlotKey(req.CacheKey, 0)).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+			return res, nil
+		case err != nil:
+			return res, err
+		}
+		res.Hit, res.Slot, res.Entry, res.Filled = true, 0, b, 1
+		return res, nil
+	}
+	keys := make([]string, 0, n+len(req.Buckets))
+	args := make([]any, 0, 2+3*len(req.Buckets))
+	for i := range n {
+		keys = append(keys, s.prefix+policies.CacheSlotKey(req.CacheKey, i))
+	}
+	args = append(args, n, req.Pick)
+	for _, b := range req.Buckets {
+		if err := checkBucket(b.BucketRef); err != nil {
+			return res, err
+		}
+		keys = append(keys, s.prefix+b.Key)
+		args = append(args, num(b.Capacity), b.Window.Microseconds(), num(b.Cost))
+	}
+	reply, err := admitScript.Run(ctx, s.c, keys, args...).Slice()
+	if err != nil {
+		return res, err
+	}
+	if len(reply) != 4+3*len(req.Buckets) {
+		return res, fmt.Errorf("redisstore: admit script answered %d values", len(reply))
+	}
+	res.Hit = asInt(reply[0]) == 1
+	res.Filled = int(asInt(reply[3]))
+	if res.Hit {
+		res.Slot = int(asInt(reply[1]))
+		str, _ := reply[2].(string)
+		res.Entry = []byte(str)
+	}
+	res.Buckets = make([]policies.BucketOutcome, len(req.Buckets))
+	for i := range req.Buckets {
+		r := reply[4+3*i:]
+		res.Buckets[i] = policies.BucketOutcome{
+			Allowed:   asInt(r[0]) == 1,
+			Remaining: asFloat(r[1]),
+			Wait:      time.Duration(asFloat(r[2])) * time.Microsecond,
+		}
+	}
+	return res, nil
+}
+
+// Fill implements policies.Store.
+func (s *Store) Fill(ctx context.Context, cacheKey string, slots int, entry []byte, ttl time.Duration) (int, error) {
+	if err := checkSlots(slots); err != nil {
+		return -1, err
+	}
+	if ttl < time.Millisecond {
+		return -1, errors.New("redisstore: ttl must be at least 1 ms")
+	}
+	keys := make([]string, slots)
+	for i := range keys {
+		keys[i] = s.prefix + policies.CacheSlotKey(cacheKey, i)
+	}
+	slot, err := fillScript.Run(ctx, s.c, keys, entry, ttl.Milliseconds()).Int()
+	if err != nil {
+		return -1, err
+	}
+	return slot, nil
+}
+
+// Put implements policies.Store.
+func (s *Store) Put(ctx context.Context, cacheKey string, slot int, entry []byte, ttl time.Duration) error {
+	if slot < 0 || slot >= policies.MaxCacheSlots {
+		return fmt.Errorf("redisstore: slot %d outside 0..%d", slot, policies.MaxCacheSlots-1)
+	}
+	if ttl < time.Millisecond {
+		return errors.New("redisstore: ttl must be at least 1 ms")
+	}
+	return s.c.Set(ctx, s.prefix+policies.CacheSlotKey(cacheKey, slot), entry, ttl).Err()
+}
+
+// Charge implements policies.Store.
+func (s *Store) Charge(ctx context.Context, b policies.BucketRef, amount float64) error {
+	if err := checkBucket(b); err != nil {
+		return err
+	}
+	if math.IsNaN(amount) || math.IsInf(amount, 0) {
+		return errors.New("redisstore: charge must be a finite number")
+	}
+	return chargeScript.Run(ctx, s.c, []string{s.prefix + b.Key},
+		num(b.Capacity), b.Window.Microseconds(), num(amount)).Err()
+}
+
+func checkSlots(n int) error {
+	if n < policies.MinCacheSlots || n > policies.MaxCacheSlots {
+		return fmt.Errorf("redisstore: slots %d outside %d..%d", n, policies.MinCacheSlots, policies.MaxCacheSlots)
+	}
+	return nil
+}
+
+func checkBucket(b policies.BucketRef) error {
+	if b.Key == "" || !(b.Capacity > 0) || math.IsInf(b.Capacity, 0) || b.Window < time.Microsecond {
+		return fmt.Errorf("redisstore: bad bucket %q (capacity %v, window %v)", b.Key, b.Capacity, b.Window)
+	}
+	return nil
+}
+
+// num formats a float exactly as the scripts read it.
+func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+func asInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func asFloat(v any) float64 {
+	switch x := v.(type) {
+	case int64:
+		return float64(x)
+	case string:
+		f, _ := strconv.ParseFloat(x, 64)
+		return f
+	}
+	return 0
+}
+
+// tripCounter counts commands and pipelines sent.
+type tripCounter struct{ n *atomic.Uint64 }
+
+func (h tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
