@@ -2,10 +2,12 @@ package processor
 
 import (
 	"bytes"
+	"context"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
+	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -26,11 +28,22 @@ type call struct {
 	stream       *provider.StreamAccumulator
 	respBody     bytes.Buffer // logged response body (capped)
 
+	ctx        context.Context
+	rawPath    string                // :path with query, as the client sent it
+	reqHeaders []*corev3.HeaderValue // original request headers (Helicone ones included)
+
+	decision        *policies.Decision // cache / rate-limit verdict; nil without a gate
+	free            bool               // answered from the cache: costs nothing
+	completed       bool               // the gate's Complete ran
+	respContentType string
+	cacheBody       bytes.Buffer // response kept for the cache (up to the gate's limit)
+	cacheTruncated  bool
+
 	rec *record.Record
 }
 
-func (s *Server) newCall() *call {
-	return &call{rec: &record.Record{}}
+func (s *Server) newCall(ctx context.Context) *call {
+	return &call{ctx: ctx, rec: &record.Record{}}
 }
 
 // headerValue reads a header the way current Envoy sends it: raw_value,

@@ -21,7 +21,9 @@ func (s *Server) finish(c *call, status int32) {
 	if !c.helicone.omitResponse && c.respBody.Len() > 0 {
 		rec.ResponseBody = c.respBody.String()
 	}
-	rec.CostUSD = s.cost(c)
+	if !c.free {
+		rec.CostUSD = s.cost(c)
+	}
 	s.sink.Write(rec)
 	s.metrics.observe(rec)
 }

@@ -17,6 +17,7 @@ type Metrics struct {
 	endedEarly      *prometheus.CounterVec
 	unknownModel    *prometheus.CounterVec
 	processorErrors prometheus.Counter
+	cacheHits       prometheus.Counter
 }
 
 // NewMetrics creates the series and registers them with reg (nil: not
@@ -44,9 +45,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		processorErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_extproc_protocol_errors_total", Help: "ext_proc messages the processor could not handle.",
 		}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_cache_hits_served_total", Help: "Calls answered from the cache.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.calls, m.tokens, m.costUSD, m.rejected, m.endedEarly, m.unknownModel, m.processorErrors)
+		reg.MustRegister(m.calls, m.tokens, m.costUSD, m.rejected, m.endedEarly, m.unknownModel, m.processorErrors, m.cacheHits)
 	}
 	return m
 }

@@ -19,11 +19,13 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	rec.CreatedAt = c.start.UTC()
 
 	var cerr *clientError
-	for _, h := range msg.GetHeaders().GetHeaders() {
+	c.reqHeaders = msg.GetHeaders().GetHeaders()
+	for _, h := range c.reqHeaders {
 		key := strings.ToLower(h.GetKey())
 		switch {
 		case key == ":path":
 			rec.Path = headerValue(h)
+			c.rawPath = rec.Path
 		case key == ":method":
 			rec.Method = headerValue(h)
 		case strings.HasPrefix(key, heliconePrefix):
@@ -74,6 +76,11 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	if cerr != nil {
 		return s.reject(c, cerr)
 	}
+	if msg.GetEndOfStream() { // no body phase will come: decide now
+		if answer := s.admit(c, nil); answer != nil {
+			return answer
+		}
+	}
 	for _, name := range hh.names {
 		m.removeHeader(name)
 	}
@@ -110,6 +117,9 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 	}
 	if !c.helicone.omitRequest {
 		rec.RequestBody = cappedString(body, s.maxLoggedBody)
+	}
+	if answer := s.admit(c, body); answer != nil {
+		return answer
 	}
 	return requestBodyReply(common(&m, body, replace, false))
 }

@@ -15,15 +15,21 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 	headers := msg.GetHeaders().GetHeaders()
 	c.status, _ = strconv.Atoi(findHeader(headers, ":status"))
 
+	c.respContentType = findHeader(headers, "content-type")
 	var m headerMutation
 	m.setHeader(respHdrID, c.rec.RequestID)
+	if c.decision != nil {
+		for _, h := range c.decision.ResponseHeaders {
+			m.setHeader(h[0], h[1])
+		}
+	}
 	resp := responseHeadersReply(common(&m, nil, false, false))
 
 	if msg.GetEndOfStream() {
 		s.finish(c, int32(c.status))
 		return resp
 	}
-	if isEventStream(findHeader(headers, "content-type")) {
+	if isEventStream(c.respContentType) {
 		c.streaming = true
 		c.rec.Stream = true
 		c.stream = provider.NewStreamAccumulator(c.format)
@@ -41,6 +47,9 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 	}
 	if !c.helicone.omitResponse {
 		appendCapped(&c.respBody, chunk, s.maxLoggedBody)
+	}
+	if c.decision != nil {
+		c.keepForCache(chunk)
 	}
 	if c.streaming {
 		c.stream.Write(chunk)

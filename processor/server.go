@@ -40,6 +40,7 @@ type Options struct {
 	// stream_options.include_usage to OpenAI chat streams (then streamed
 	// calls are logged without token counts).
 	DisableStreamUsage bool
+	Gate               Gate     // cache and rate limits; nil: none
 	Metrics            *Metrics // default: unregistered metrics
 	Logger             *slog.Logger
 	Now                func() time.Time // injected clock for tests
@@ -52,6 +53,7 @@ type Server struct {
 	prices         *provider.PriceTable
 	sink           record.Sink
 	auth           *policies.Auth
+	gate           Gate
 	allowedOrigins map[string]bool
 	maxRequestBody int
 	maxLoggedBody  int
@@ -67,6 +69,7 @@ func New(o Options) *Server {
 		prices:         o.Prices,
 		sink:           o.Sink,
 		auth:           o.Auth,
+		gate:           o.Gate,
 		allowedOrigins: make(map[string]bool),
 		maxRequestBody: o.MaxRequestBody,
 		maxLoggedBody:  o.MaxLoggedBody,
@@ -108,7 +111,7 @@ func New(o Options) *Server {
 // Process runs one HTTP request's exchange with Envoy. Whatever way the
 // stream ends, the call's record is written exactly once.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
-	c := s.newCall()
+	c := s.newCall(stream.Context())
 	for {
 		req, err := stream.Recv()
 		if err != nil {
@@ -128,6 +131,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			s.endEarly(c, stream.Context(), err)
 			return err
 		}
+		s.complete(c) // after the last reply: the client does not wait for it
 	}
 }
 
@@ -156,6 +160,7 @@ func (s *Server) endEarly(c *call, ctx context.Context, err error) {
 	if c.logged {
 		return
 	}
+	defer s.complete(c)
 	if !c.started {
 		return // the stream closed before any message: there was no call
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	IdleTimeout       Duration `json:"idle-timeout"`     // data plane: silence from the upstream
 	MessageTimeout    Duration `json:"message-timeout"`  // data plane: wait for each processor reply
 	FailureModeAllow  bool     `json:"failure-mode-allow"`
+	// RateLimitFailClosed refuses calls under a rate-limit policy (503) when
+	// Redis is unreachable; the default lets them through, counted.
+	RateLimitFailClosed bool `json:"ratelimit-fail-closed"`
 
 	// File-only settings.
 	AuthKeys []policies.APIKey                    `json:"auth-keys"` // hashed Helicone-Auth keys and their tenants
@@ -153,6 +156,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.Var(&cfg.RouteTimeout, "route-timeout", "dev data plane: limit for a whole upstream call")
 	fs.Var(&cfg.IdleTimeout, "idle-timeout", "dev data plane: limit for silence from the upstream")
 	fs.Var(&cfg.MessageTimeout, "message-timeout", "dev data plane: wait for each processor reply")
+	fs.BoolVar(&cfg.RateLimitFailClosed, "ratelimit-fail-closed", cfg.RateLimitFailClosed, "reject calls under a rate-limit policy with 503 when Redis is unreachable")
 	fs.BoolVar(&cfg.FailureModeAllow, "failure-mode-allow", cfg.FailureModeAllow, "dev data plane: continue without the processor when it fails")
 
 	var envErrs []error

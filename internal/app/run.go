@@ -18,6 +18,7 @@ const usage = `tollgate — an Envoy external processor for LLM traffic
 Usage:
   tollgate serve [flags]    ext_proc gRPC server plus HTTP health, metrics and API
   tollgate dev [flags]      serve plus a local data plane on --listen (no Envoy needed)
+  tollgate migrate [flags]  create or upgrade the ClickHouse schema (--clickhouse)
   tollgate mock [flags]     a mock OpenAI/Anthropic provider for demos and tests
   tollgate help             this text
 
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return usageError(fs, err)
 		}
 		return serve(ctx, cfg, cmd == "dev", stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stderr)
 	case "mock":
 		return runMock(ctx, rest, stderr)
 	case "help", "-h", "--help":

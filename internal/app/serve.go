@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +24,6 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/processor"
 	"github.com/tollgate-dev/tollgate/provider"
-	"github.com/tollgate-dev/tollgate/record"
 )
 
 const maxGRPCMessage = 64 << 20
@@ -46,10 +44,18 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	sink, err := openSink(cfg, log)
+	// The sink outlives ctx: it must flush after the last call drains.
+	sinkCtx, stopSink := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSink()
+	sink, err := openSink(sinkCtx, cfg, reg, log)
 	if err != nil {
 		return err
 	}
+	gate, gateStore, err := openGate(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	defer gateStore.Close()
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
 		defer cancel()
@@ -62,6 +68,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		Prices:               prices,
 		Sink:                 sink,
 		Auth:                 auth,
+		Gate:                 gate,
 		AllowedTargetOrigins: cfg.AllowedTargets,
 		MaxRequestBody:       cfg.MaxRequestBody,
 		MaxLoggedBody:        cfg.MaxLoggedBody,
@@ -192,19 +199,4 @@ func loadPrices(cfg *Config) (*provider.PriceTable, error) {
 		prices = prices.WithOverrides(cfg.Prices)
 	}
 	return prices, nil
-}
-
-// openSink picks where records go: ClickHouse when configured, else the
-// embedded default, a JSON-lines file in the data folder.
-func openSink(cfg *Config, log *slog.Logger) (record.Sink, error) {
-	if cfg.ClickHouse != "" {
-		return nil, errors.New("clickhouse: the ClickHouse sink is not available in this build; omit --clickhouse to log to a file")
-	}
-	path := filepath.Join(cfg.DataDir, "requests.jsonl")
-	sink, err := record.OpenFileSink(path, 500*time.Millisecond)
-	if err != nil {
-		return nil, err
-	}
-	log.Info("logging calls to a file", "path", path)
-	return sink, nil
 }

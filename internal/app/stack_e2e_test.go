@@ -1,0 +1,99 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/mockprovider"
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
+)
+
+// The full stack: `tollgate dev --redis … --clickhouse …` against the
+// private servers `make test` starts. A record must land in ClickHouse with
+// the mock's usage and its price; the cache must work across two instances
+// sharing one Redis.
+func TestStackLogsToClickHouseAndCachesInRedis(t *testing.T) {
+	redisURL := testenv.RedisURL(t)
+	db := fmt.Sprintf("tollgate_app_%d", time.Now().UnixNano())
+	chURL := testenv.ClickHouseURL(t) + "/" + db
+	conn, _, err := chstore.Connect(chURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		conn.Close()
+	})
+	args := []string{"--redis", redisURL, "--clickhouse", chURL}
+	a := startDev(t, append(args, "--spool-dir", t.TempDir())...)
+	b := startDev(t, append(args, "--spool-dir", t.TempDir())...)
+
+	seed := uuid.NewString() // a fresh cache key per run
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"what does the stack log"}]}`
+	first, second := uuid.NewString(), uuid.NewString()
+	headers := func(id string) map[string]string {
+		return map[string]string{"Helicone-Cache-Enabled": "true", "Helicone-Cache-Seed": seed,
+			"Helicone-Request-Id": id, "Helicone-User-Id": "dora", "Helicone-Property-Env": "prod"}
+	}
+	r1, _ := call{path: "/v1/chat/completions", body: body, headers: headers(first)}.do(t, a)
+	r2, _ := call{path: "/v1/chat/completions", body: body, headers: headers(second)}.do(t, b)
+	if r1.Header.Get("Helicone-Cache") != "MISS" || r2.Header.Get("Helicone-Cache") != "HIT" {
+		t.Fatalf("two instances on one Redis: %q then %q", r1.Header.Get("Helicone-Cache"), r2.Header.Get("Helicone-Cache"))
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	type row struct {
+		ID       string  `ch:"id"`
+		Status   int32   `ch:"status"`
+		User     string  `ch:"user_id"`
+		Env      string  `ch:"env"`
+		Prompt   int64   `ch:"prompt_tokens"`
+		Done     int64   `ch:"completion_tokens"`
+		Cost     float64 `ch:"cost_usd"`
+		Hit      uint8   `ch:"cache_hit"`
+		Ref      string  `ch:"cache_reference_id"`
+		ReqBody  string  `ch:"request_body"`
+		Provider string  `ch:"provider"`
+	}
+	var rows []row
+	query := `SELECT toString(request_id) AS id, status, user_id, properties.value[indexOf(properties.key, 'env')] AS env,
+		prompt_tokens, completion_tokens, cost_usd, cache_hit, cache_reference_id, request_body, provider
+		FROM ` + db + `.requests FINAL ORDER BY cache_hit`
+	// Both instances flushed on stop; the background migration may have
+	// raced the first insert, in which case the writer retries from its spool.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows = rows[:0]
+		err := conn.Select(context.Background(), &rows, query)
+		if err == nil && len(rows) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rows in ClickHouse: %v, %v", rows, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	price, _ := provider.DefaultPrices().Lookup(provider.OpenAI, "gpt-4o-mini")
+	usage := provider.Usage{PromptTokens: mockprovider.PromptTokens([]byte(body)), CompletionTokens: mockprovider.CompletionTokens}
+	miss, hit := rows[0], rows[1]
+	if miss.ID != first || miss.Status != 200 || miss.User != "dora" || miss.Env != "prod" || miss.Provider != "openai" ||
+		miss.Prompt != usage.PromptTokens || miss.Done != usage.CompletionTokens || miss.Cost != price.Cost(usage) ||
+		!strings.Contains(miss.ReqBody, "what does the stack log") {
+		t.Fatalf("miss row %+v", miss)
+	}
+	if hit.ID != second || hit.Hit != 1 || hit.Ref != first || hit.Cost != 0 || hit.Prompt != usage.PromptTokens {
+		t.Fatalf("hit row %+v", hit)
+	}
+}

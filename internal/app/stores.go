@@ -1,0 +1,101 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/memstore"
+	"github.com/tollgate-dev/tollgate/storage/redisstore"
+)
+
+// openGate builds the cache and rate-limit gate on Redis when configured,
+// else on the in-process store (one process only: limits are not shared).
+func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*policies.Gate, io.Closer, error) {
+	var store policies.Store
+	var closer io.Closer = io.NopCloser(nil)
+	if cfg.Redis != "" {
+		rs, err := redisstore.Open(cfg.Redis, redisstore.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("redis: %w", err)
+		}
+		redisstore.RouteLogs(log)
+		store, closer = rs, rs
+		log.Info("cache and rate limits in Redis")
+	} else {
+		store = memstore.New(memstore.Options{})
+		log.Info("cache and rate limits in process memory (no --redis)")
+	}
+	gate := policies.NewGate(policies.GateOptions{
+		Store:      store,
+		FailClosed: cfg.RateLimitFailClosed,
+		Metrics:    policies.NewGateMetrics(reg),
+		Logger:     log,
+	})
+	return gate, closer, nil
+}
+
+// openSink picks where records go: ClickHouse when configured, else the
+// embedded default, a JSON-lines file in the data folder.
+func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *slog.Logger) (record.Sink, error) {
+	if cfg.ClickHouse == "" {
+		path := filepath.Join(cfg.DataDir, "requests.jsonl")
+		sink, err := record.OpenFileSink(path, 500*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("logging calls to a file", "path", path)
+		return sink, nil
+	}
+	if cfg.Migrate {
+		go migrateUntilDone(ctx, cfg.ClickHouse, log)
+	}
+	spool := cfg.SpoolDir
+	if spool == "" {
+		spool = filepath.Join(cfg.DataDir, "spool")
+	}
+	w, err := chstore.Open(ctx, chstore.Options{URL: cfg.ClickHouse, SpoolDir: spool, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	log.Info("logging calls to ClickHouse", "spool", spool)
+	return w, nil
+}
+
+// migrateUntilDone runs the schema migration in the background: ClickHouse
+// being down must not stop calls (records wait in the spool meanwhile).
+func migrateUntilDone(ctx context.Context, url string, log *slog.Logger) {
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := chstore.Migrate(ctx, url, log)
+		if err == nil || errors.Is(ctx.Err(), context.Canceled) {
+			return
+		}
+		log.Warn("clickhouse migration failed; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// runMigrate is `tollgate migrate`: create or upgrade the schema and exit.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, fs, err := loadConfig("migrate", args, getenv, false)
+	if err != nil {
+		return usageError(fs, err)
+	}
+	if cfg.ClickHouse == "" {
+		return errors.New("migrate: --clickhouse (or TOLLGATE_CLICKHOUSE) is required")
+	}
+	return chstore.Migrate(ctx, cfg.ClickHouse, newLogger(stderr, cfg.LogLevel))
+}

@@ -1,0 +1,118 @@
+package processor
+
+import (
+	"context"
+	"errors"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// Gate is the cache and rate-limit policy as the processor uses it (see
+// policies.Gate): one store round trip before the call, one write after.
+type Gate interface {
+	Check(ctx context.Context, req policies.RequestInfo) (*policies.Decision, error)
+	Complete(ctx context.Context, d *policies.Decision, resp policies.ResponseInfo)
+}
+
+// admit runs the gate once the request is known (after the body phase, or
+// after the headers of a request without a body). A non-nil reply answers
+// the call without the provider.
+func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
+	if s.gate == nil {
+		return nil
+	}
+	rec := c.rec
+	d, err := s.gate.Check(c.ctx, policies.RequestInfo{
+		Tenant:       rec.Tenant,
+		Method:       rec.Method,
+		URL:          c.rawPath,
+		TargetOrigin: rec.TargetURL,
+		Header:       func(name string) string { return findHeader(c.reqHeaders, name) },
+		Body:         body,
+		UserID:       rec.UserID,
+	})
+	var bad *policies.BadHeaderError
+	if errors.As(err, &bad) {
+		return s.reject(c, badRequest("invalid_header", "%s", bad.Error()))
+	}
+	if err != nil || d == nil {
+		return nil // Check returns no other error; be safe anyway
+	}
+	c.decision = d
+	if d.Answer == nil {
+		return nil
+	}
+	return s.answerFromGate(c, d)
+}
+
+// answerFromGate replies with a cache hit, a 429 or a fail-closed 503, and
+// logs it: a hit carries the original call's tokens and costs nothing.
+func (s *Server) answerFromGate(c *call, d *policies.Decision) *extprocv3.ProcessingResponse {
+	a, rec := d.Answer, c.rec
+	var m headerMutation
+	for _, h := range a.Headers {
+		m.setHeader(h[0], h[1])
+	}
+	m.setHeader(respHdrID, rec.RequestID)
+	switch {
+	case d.Hit != nil:
+		h := d.Hit
+		rec.CacheHit, rec.CacheReferenceID, rec.ResponseModel = true, h.ReferenceID, h.Model
+		rec.PromptTokens, rec.CompletionTokens = h.PromptTokens, h.CompletionTokens
+		rec.CachedTokens, rec.CacheWriteTokens, rec.ReasoningTokens = h.CachedTokens, h.CacheWriteTokens, h.ReasoningTokens
+		c.free = true
+		s.metrics.cacheHits.Inc()
+	case d.RateLimited:
+		rec.RateLimited = true
+		rec.Error = "rate limited"
+	case d.FailedClosed:
+		rec.Error = "rate limit store unavailable (fail closed)"
+	}
+	if !c.helicone.omitResponse {
+		rec.ResponseBody = cappedString(a.Body, s.maxLoggedBody)
+	}
+	s.finish(c, int32(a.Status))
+	return immediateReply(a.Status, &m, a.Body, "tollgate_gate")
+}
+
+// keepForCache accumulates the response body the gate wants to store.
+func (c *call) keepForCache(chunk []byte) {
+	limit := c.decision.CacheBodyLimit()
+	if limit == 0 || c.cacheTruncated {
+		return
+	}
+	if c.cacheBody.Len()+len(chunk) > limit {
+		c.cacheTruncated = true
+		c.cacheBody.Reset()
+		return
+	}
+	c.cacheBody.Write(chunk)
+}
+
+// complete hands the finished call to the gate (cache fill, cents charge).
+// Process calls it after its last reply to Envoy, so the client does not
+// wait for it.
+func (s *Server) complete(c *call) {
+	if s.gate == nil || c.decision == nil || c.decision.Answer != nil || c.completed || !c.logged {
+		return
+	}
+	c.completed = true
+	rec := c.rec
+	s.gate.Complete(c.ctx, c.decision, policies.ResponseInfo{
+		RequestID:        rec.RequestID,
+		Status:           int(rec.Status),
+		ContentType:      c.respContentType,
+		Body:             c.cacheBody.Bytes(),
+		BodyTruncated:    c.cacheTruncated,
+		Model:            rec.ResponseModel,
+		PromptTokens:     rec.PromptTokens,
+		CompletionTokens: rec.CompletionTokens,
+		CachedTokens:     rec.CachedTokens,
+		CacheWriteTokens: rec.CacheWriteTokens,
+		ReasoningTokens:  rec.ReasoningTokens,
+		CostUSD:          rec.CostUSD,
+		LatencyMs:        rec.LatencyMs,
+	})
+}
