@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 TESTENV  := scripts/testenv.sh
 
 .DEFAULT_GOAL := build
-.PHONY: build run run-stack test bench lint fuzz
+.PHONY: build run run-stack test bench lint fuzz proto
 
 build:
 	$(GO) build -o bin/tollgate ./cmd/tollgate
@@ -44,3 +44,7 @@ lint:
 # of one package at a time).
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+# Regenerate proto/tollgate/v1 (installs protoc and protoc-gen-go if missing).
+proto:
+	proto/generate.sh

@@ -83,3 +83,7 @@ func (a *Auth) Tenant(header string) (string, error) {
 	}
 	return "", fmt.Errorf("%w: Helicone-Auth key is not recognised", ErrUnauthorized)
 }
+
+// KeysConfigured reports whether tenants come from configured keys (an
+// unknown key is then a 401) rather than from hashing any key.
+func (a *Auth) KeysConfigured() bool { return len(a.tenantByHash) > 0 }

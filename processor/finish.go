@@ -28,27 +28,17 @@ func (s *Server) finish(c *call, status int32) {
 	s.metrics.observe(rec)
 }
 
-// cost prices the call from the response's model (a dated snapshot may have
-// its own price) falling back to the requested one. An unknown model costs
-// 0 and is counted, never an error.
+// cost prices the call. An unknown model costs 0 and is counted, never an
+// error.
 func (s *Server) cost(c *call) float64 {
 	rec := c.rec
-	usage := provider.Usage{
+	cost, priced := s.prices.CallCost(c.format, provider.Usage{
 		PromptTokens: rec.PromptTokens, CompletionTokens: rec.CompletionTokens,
 		CachedTokens: rec.CachedTokens, CacheWriteTokens: rec.CacheWriteTokens,
 		ReasoningTokens: rec.ReasoningTokens,
+	}, rec.ResponseModel, rec.Model)
+	if !priced {
+		s.metrics.unknownModel.WithLabelValues(c.format).Inc()
 	}
-	if usage.PromptTokens == 0 && usage.CompletionTokens == 0 {
-		return 0
-	}
-	for _, model := range []string{rec.ResponseModel, rec.Model} {
-		if model == "" {
-			continue
-		}
-		if price, ok := s.prices.Lookup(c.format, model); ok {
-			return price.Cost(usage)
-		}
-	}
-	s.metrics.unknownModel.WithLabelValues(c.format).Inc()
-	return 0
+	return cost
 }

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/google/uuid"
@@ -96,16 +95,7 @@ func (h *heliconeHeaders) add(key, value string) *clientError {
 // sortedProperties returns the properties ordered by key, the last value of
 // a repeated key winning, so records are deterministic.
 func (h *heliconeHeaders) sortedProperties() []record.Property {
-	props := h.properties
-	sort.SliceStable(props, func(i, j int) bool { return props[i].Key < props[j].Key })
-	out := props[:0]
-	for i, p := range props {
-		if i+1 < len(props) && props[i+1].Key == p.Key {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
+	return record.SortProperties(h.properties)
 }
 
 // targetOrigin validates Helicone-Target-URL against the allowed origins and

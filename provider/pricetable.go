@@ -152,3 +152,22 @@ func allDigits(s string) bool {
 	}
 	return s != ""
 }
+
+// CallCost prices a call: the first of models that has a price wins (the
+// response's model first, since a dated snapshot may be listed itself, then
+// the requested one). A call without tokens costs 0; priced is false when
+// it had tokens but no model had a price (callers count that, never fail).
+func (t *PriceTable) CallCost(provider string, u Usage, models ...string) (cost float64, priced bool) {
+	if u.PromptTokens == 0 && u.CompletionTokens == 0 {
+		return 0, true
+	}
+	for _, model := range models {
+		if model == "" {
+			continue
+		}
+		if price, ok := t.Lookup(provider, model); ok {
+			return price.Cost(u), true
+		}
+	}
+	return 0, false
+}

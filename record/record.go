@@ -3,7 +3,10 @@
 // the `requests` table (a public contract: users write SQL against them).
 package record
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Status values for calls that ended without an HTTP response.
 const (
@@ -59,4 +62,18 @@ type Record struct {
 	RequestBody  string `json:"request_body"`
 	ResponseBody string `json:"response_body"`
 	Error        string `json:"error"`
+}
+
+// SortProperties orders properties by key, the last value of a repeated key
+// winning, so records are deterministic. It reuses props' storage.
+func SortProperties(props []Property) []Property {
+	sort.SliceStable(props, func(i, j int) bool { return props[i].Key < props[j].Key })
+	out := props[:0]
+	for i, p := range props {
+		if i+1 < len(props) && props[i+1].Key == p.Key {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }

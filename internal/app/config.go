@@ -46,6 +46,9 @@ type Config struct {
 	// RateLimitFailClosed refuses calls under a rate-limit policy (503) when
 	// Redis is unreachable; the default lets them through, counted.
 	RateLimitFailClosed bool `json:"ratelimit-fail-closed"`
+	// APIKey protects the HTTP API (feedback, logging, queries); empty:
+	// loopback clients only.
+	APIKey string `json:"api-key"`
 
 	// File-only settings.
 	AuthKeys []policies.APIKey                    `json:"auth-keys"` // hashed Helicone-Auth keys and their tenants
@@ -157,6 +160,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.Var(&cfg.IdleTimeout, "idle-timeout", "dev data plane: limit for silence from the upstream")
 	fs.Var(&cfg.MessageTimeout, "message-timeout", "dev data plane: wait for each processor reply")
 	fs.BoolVar(&cfg.RateLimitFailClosed, "ratelimit-fail-closed", cfg.RateLimitFailClosed, "reject calls under a rate-limit policy with 503 when Redis is unreachable")
+	fs.StringVar(&cfg.APIKey, "api-key", cfg.APIKey, "bearer key for the HTTP API (prefer TOLLGATE_API_KEY); empty: loopback clients only")
 	fs.BoolVar(&cfg.FailureModeAllow, "failure-mode-allow", cfg.FailureModeAllow, "dev data plane: continue without the processor when it fails")
 
 	var envErrs []error

@@ -1,16 +1,25 @@
 package app
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tollgate-dev/tollgate/api"
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
 
-// apiHandler serves health and metrics; the feedback, log and query API
-// join it here.
-func apiHandler(reg *prometheus.Registry, ready *atomic.Bool) http.Handler {
+// apiHandler serves health and metrics, and the feedback, log and query API
+// (rest) at every other path.
+func apiHandler(reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -23,5 +32,24 @@ func apiHandler(reg *prometheus.Registry, ready *atomic.Bool) http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", rest)
 	return mux
+}
+
+// newAPI builds the REST API. Out-of-band log records go to the same sink
+// as proxied calls; feedback and queries need ClickHouse (without it they
+// answer 503 saying so).
+func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider.PriceTable, log *slog.Logger) (http.Handler, func(), error) {
+	o := api.Options{Sink: sink, Auth: auth, Prices: prices, APIKey: cfg.APIKey, Logger: log}
+	closeAPI := func() {}
+	if w, ok := sink.(*chstore.Writer); ok {
+		o.Feedback = func(ctx context.Context, fb chstore.Feedback) error { return w.InsertFeedback(ctx, fb) }
+		conn, db, err := chstore.Connect(cfg.ClickHouse)
+		if err != nil {
+			return nil, nil, fmt.Errorf("clickhouse: %w", err)
+		}
+		o.Query = api.NewQuerier(conn, db, prices)
+		closeAPI = func() { conn.Close() }
+	}
+	return api.New(o), closeAPI, nil
 }

@@ -96,7 +96,14 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		grpcLis.Close()
 		return fmt.Errorf("http-listen: %w", err)
 	}
-	httpServer := &http.Server{Handler: apiHandler(reg, &ready), ReadHeaderTimeout: 10 * time.Second}
+	restAPI, closeAPI, err := newAPI(cfg, sink, auth, prices, log)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
+	defer closeAPI()
+	httpServer := &http.Server{Handler: apiHandler(reg, &ready, restAPI), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 3)
 	go func() { errc <- grpcServer.Serve(grpcLis) }()

@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tidwall/gjson"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
@@ -95,5 +97,21 @@ func TestStackLogsToClickHouseAndCachesInRedis(t *testing.T) {
 	}
 	if hit.ID != second || hit.Hit != 1 || hit.Ref != first || hit.Cost != 0 || hit.Prompt != usage.PromptTokens {
 		t.Fatalf("hit row %+v", hit)
+	}
+
+	// The API of a running instance reads the same table and takes feedback.
+	c := startDev(t, append(args, "--spool-dir", t.TempDir())...)
+	list := get(t, c.api("/v1/requests?user=dora&property=env=prod"))
+	if gjson.Get(list, "requests.#").Int() != 2 {
+		t.Fatalf("GET /v1/requests: %s", list)
+	}
+	resp, err := http.Post(c.api("/v1/request/"+first+"/feedback"), "application/json", strings.NewReader(`{"rating": true}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("feedback: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	one := get(t, c.api("/v1/requests/"+first))
+	if !strings.Contains(one, "what does the stack log") || gjson.Get(one, "rating").Raw != "true" {
+		t.Fatalf("GET /v1/requests/{id}: %s", one)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 // duration, a low rate. Only that calls succeed and the report has its
 // sections is checked — never a timing.
 func TestEveryScenarioRuns(t *testing.T) {
-	cfg, err := parseFlags([]string{"-duration", "200ms", "-reps", "1", "-rates", "200", "-sse-rate", "200", "-dp-rates", "200"}, &bytes.Buffer{})
+	cfg, err := parseFlags([]string{"-duration", "200ms", "-reps", "1", "-rates", "200", "-sse-rate", "200",
+		"-dp-rates", "200", "-gate-rate", "200", "-ingest-rows", "3000"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +47,37 @@ func TestEveryScenarioRuns(t *testing.T) {
 			checkStats(r.Scenario+" tollgate", p.Tollgate.stats)
 		}
 	}
-	if !scenarios[scenarioExtProc] || !scenarios[scenarioSSE] {
+	if !scenarios[scenarioExtProc] || !scenarios[scenarioSSE] || !scenarios[scenarioHit] || !scenarios[scenarioLimited] {
 		t.Errorf("ext_proc scenarios run: %v", scenarios)
+	}
+	for _, r := range res.ExtProc {
+		for _, p := range r.Pairs {
+			rt := p.Tollgate.RoundTrips
+			switch {
+			case cfg.Store != storeRedis:
+				if rt != -1 {
+					t.Errorf("%s: %v round trips counted without Redis", r.Scenario, rt)
+				}
+			case r.Scenario == scenarioHit || r.Scenario == scenarioLimited:
+				// One by design; a client retry after a timeout on a
+				// loaded machine (the race detector) may add a few.
+				if rt < 1 || rt >= 1.5 {
+					t.Errorf("%s: %v Redis round trips per call, want 1", r.Scenario, rt)
+				}
+			default:
+				// Admit, then the fill; the report shows the exact figure.
+				if rt < 2 || rt >= 3 {
+					t.Errorf("%s: %v Redis round trips per call, want 2 (or a little above)", r.Scenario, rt)
+				}
+			}
+		}
+	}
+	if cfg.CHURL != "" {
+		if res.Ingest == nil || res.Ingest.Final != 3000 || res.Ingest.rowsPerSec() <= 0 {
+			t.Errorf("ingest: %+v", res.Ingest)
+		}
+	} else if res.Ingest != nil {
+		t.Errorf("ingest ran without ClickHouse")
 	}
 	if len(res.DataPlane) != 1 || len(res.DataPlane[0].Runs) != 1 {
 		t.Fatalf("data plane results: %+v", res.DataPlane)
@@ -57,13 +88,52 @@ func TestEveryScenarioRuns(t *testing.T) {
 	var report strings.Builder
 	writeReport(&report, res)
 	for _, want := range []string{titleReport, "| Machine |", "| Go |", "| Date |",
-		titleExtProc, "| extproc | 200 |", "| sse | 200 |", titleMemory, titleDataPlane} {
+		titleExtProc, "| extproc | 200 |", "| sse | 200 |", "| hit | 200 |", "| limited | 200 |",
+		titleGate, "| HIT | 2 | 200 |", "| LIMITED (429) | 2 | 200 |", "| MISS + fill (extproc) | 4 | 200 |",
+		titleMemory, titleDataPlane} {
 		if !strings.Contains(report.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, report.String())
 		}
 	}
 	if strings.Contains(report.String(), "Errors:") {
 		t.Errorf("report lists errors:\n%s", report.String())
+	}
+	if cfg.CHURL != "" && !strings.Contains(report.String(), titleIngest) {
+		t.Errorf("report lacks the ingestion section:\n%s", report.String())
+	}
+}
+
+// The defaults follow the test environment: ClickHouse and Redis when its
+// variables are set, a file and the in-process store otherwise.
+func TestBackendDefaults(t *testing.T) {
+	for _, env := range []struct{ redis, ch, sink, store string }{
+		{"", "", sinkFile, storeMemory},
+		{"redis://127.0.0.1:1", "clickhouse://127.0.0.1:1", sinkClickHouse, storeRedis},
+	} {
+		t.Setenv(envRedis, env.redis)
+		t.Setenv(envClickHouse, env.ch)
+		cfg, err := parseFlags(nil, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Sink != env.sink || cfg.Store != env.store {
+			t.Errorf("env %+v: sink %s, store %s", env, cfg.Sink, cfg.Store)
+		}
+		if hasCH := slices.Contains(cfg.Only, scenarioIngest); hasCH != (env.ch != "") {
+			t.Errorf("env %+v: scenarios %v, skipped %v", env, cfg.Only, cfg.Skipped)
+		}
+	}
+	t.Setenv(envRedis, "")
+	t.Setenv(envClickHouse, "")
+	for _, args := range [][]string{{"-sink", "clickhouse"}, {"-store", "redis"}, {"-only", "ingest"},
+		{"-store", "none", "-only", "hit"}} {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%q without servers: no error", args)
+		}
+	}
+	cfg, err := parseFlags([]string{"-store", "none"}, &bytes.Buffer{})
+	if err != nil || slices.Contains(cfg.Only, scenarioHit) || len(cfg.Skipped) != 3 {
+		t.Errorf("-store none: %v, %+v", err, cfg)
 	}
 }
 
@@ -107,7 +177,10 @@ func TestFlagErrors(t *testing.T) {
 		{"-only", ","},
 		{"-reps", "0"},
 		{"-duration", "0s"},
-		{"-sink", "clickhouse"},
+		{"-sink", "nowhere"},
+		{"-store", "disk"},
+		{"-gate-rate", "0"},
+		{"-ingest-rows", "0"},
 		{"-gomaxprocs", "-1"},
 		{"extra"},
 	} {
@@ -119,7 +192,7 @@ func TestFlagErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Duration != 10*time.Second || cfg.Reps != 3 || len(cfg.Rates) != 3 || len(cfg.Only) != len(allScenarios) {
+	if cfg.Duration != 10*time.Second || cfg.Reps != 3 || len(cfg.Rates) != 3 || len(cfg.Only)+len(cfg.Skipped) != len(allScenarios) {
 		t.Errorf("defaults: %+v", cfg)
 	}
 }

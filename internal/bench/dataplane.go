@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
@@ -94,6 +95,7 @@ func newDataPlane(mockURL string, proc *extprocTarget, logs *logCounter) (http.H
 // warnings and errors by message and prints only the first of each, since
 // writing a line per request would be measured as data plane latency.
 type logCounter struct {
+	who    string // who logged, in the printed line; "" means the data plane
 	w      io.Writer
 	mu     sync.Mutex
 	counts map[string]int
@@ -119,7 +121,11 @@ func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
 			fmt.Fprintf(&attrs, " %s", a)
 			return true
 		})
-		fmt.Fprintf(l.w, "data plane logged (first of its kind, the rest are counted): %s%s\n", key, attrs.String())
+		who := l.who
+		if who == "" {
+			who = "data plane"
+		}
+		fmt.Fprintf(l.w, "%s logged (first of its kind, the rest are counted): %s%s\n", who, key, attrs.String())
 	}
 	l.counts[key]++
 	return nil
@@ -136,12 +142,12 @@ func (l *logCounter) summary() []string {
 	return out
 }
 
-func startDataPlaneStack(sinkKind string, logs *logCounter) (*dpStack, error) {
+func startDataPlaneStack(be *backends, logs *logCounter) (*dpStack, error) {
 	mock, mockURL, err := serveHTTP(mockprovider.New(mockprovider.Options{}))
 	if err != nil {
 		return nil, err
 	}
-	proc, err := startTarget(targetTollgate, sinkKind)
+	proc, err := startTarget(targetTollgate, be)
 	if err != nil {
 		mock.Close()
 		return nil, err
@@ -179,7 +185,7 @@ const chatPath = "/v1/chat/completions"
 // the HTTP client).
 func appHeaders() http.Header {
 	h := http.Header{}
-	kv := requestHeaderPairs(0)
+	kv := requestHeaderPairs(0, policyHigh)
 	for i := 0; i+1 < len(kv); i += 2 {
 		switch k := kv[i]; {
 		case strings.HasPrefix(k, ":"), k == "content-length", k == "x-forwarded-proto", k == "x-request-id":
@@ -223,21 +229,24 @@ func post(ctx context.Context, client *http.Client, url string, header http.Head
 // runDataPlaneScenario does reps interleaved runs at one rate, each on a
 // fresh stack. Even calls go to the mock directly, odd ones through the data
 // plane, so both paths see the same machine at the same moments.
-func runDataPlaneScenario(ctx context.Context, cfg *config, pr *progress, rate int) (*dpResult, error) {
+func runDataPlaneScenario(ctx context.Context, cfg *config, be *backends, pr *progress, rate int) (*dpResult, error) {
 	res := &dpResult{Rate: rate}
 	logs := newLogCounter(pr.w)
 	defer func() { res.Logs = logs.summary() }()
-	body := chatRequestBody(false)
+	// A new body for every call, on both paths: each call through the data
+	// plane is a cache MISS (filled after the response), as in extproc.
+	var seq atomic.Uint64
 	header := appHeaders()
 	for rep := range cfg.Reps {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		s, err := startDataPlaneStack(cfg.Sink, logs)
+		s, err := startDataPlaneStack(be, logs)
 		if err != nil {
 			return nil, fmt.Errorf("data plane %d/s: starting: %w", rate, err)
 		}
 		do := func(ctx context.Context, i int) (time.Duration, error) {
+			body := chatRequestBodyN(false, seq.Add(1))
 			if i%2 == 0 {
 				return post(ctx, s.direct, s.directURL, header, body, false)
 			}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/processor"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
 
 // Which ext_proc server a run drives.
@@ -74,16 +76,24 @@ func (floorServer) Process(stream extprocv3.ExternalProcessor_ProcessServer) err
 }
 
 // openLogSink is where Tollgate's records go during a benchmark: "file" is
-// the embedded default (JSON lines in dir, flushed every 500 ms), "discard"
-// drops them. The ClickHouse sink plugs in here when it lands.
-func openLogSink(kind, dir string) (record.Sink, error) {
-	switch kind {
-	case "file":
+// the embedded default (JSON lines in dir, flushed every 500 ms),
+// "clickhouse" a chstore.Writer into the bench run's database (spool in
+// dir), "discard" drops them.
+func openLogSink(be *backends, dir string) (record.Sink, error) {
+	switch be.sink {
+	case sinkFile:
 		return record.OpenFileSink(filepath.Join(dir, "requests.jsonl"), 500*time.Millisecond)
-	case "discard":
+	case sinkDiscard:
 		return record.Discard{}, nil
+	case sinkClickHouse:
+		if be.chURL == "" {
+			return nil, errors.New("clickhouse sink without a database")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return chstore.Open(ctx, chstore.Options{URL: be.chURL, SpoolDir: dir, Logger: be.logger()})
 	}
-	return nil, fmt.Errorf("unknown sink %q (want file or discard)", kind)
+	return nil, fmt.Errorf("unknown sink %q (want %s)", be.sink, strings.Join(sinkKinds, ", "))
 }
 
 // extprocTarget is a running ext_proc server on loopback and one client
@@ -95,6 +105,9 @@ type extprocTarget struct {
 	conn   *grpc.ClientConn
 	addr   string
 	stop   func() error
+	// trips counts the store's Redis round trips so far; nil when there
+	// is none to count (floor, memstore, no gate).
+	trips func() uint64
 }
 
 // startExtProc serves impl on 127.0.0.1:0 and dials it.
@@ -117,11 +130,13 @@ func startExtProc(impl extprocv3.ExternalProcessorServer) (*grpc.Server, *grpc.C
 }
 
 // startTarget starts a fresh floor or Tollgate server for one run, so no
-// state (sink buffers, log files, connection windows) carries from run to
-// run. Tollgate is processor.New with the log sink on; the processor has no
-// cache or rate-limit policy yet, so those are not in the measurement.
-func startTarget(kind, sinkKind string) (*extprocTarget, error) {
+// state (sink buffers, log files, cache entries, buckets, connection
+// windows) carries from run to run. Tollgate is processor.New with the log
+// sink and, unless the store is "none", the cache / rate-limit gate on a
+// store of its own (on Redis: a key prefix of its own, deleted at stop).
+func startTarget(kind string, be *backends) (*extprocTarget, error) {
 	var impl extprocv3.ExternalProcessorServer
+	var trips func() uint64
 	cleanup := func() error { return nil }
 	switch kind {
 	case targetFloor:
@@ -131,16 +146,27 @@ func startTarget(kind, sinkKind string) (*extprocTarget, error) {
 		if err != nil {
 			return nil, err
 		}
-		sink, err := openLogSink(sinkKind, dir)
+		sink, err := openLogSink(be, dir)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		impl = processor.New(processor.Options{Sink: sink})
-		cleanup = func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		gate, closeStore, t, err := openGate(be)
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			return errors.Join(sink.Close(ctx), os.RemoveAll(dir))
+			return nil, errors.Join(err, sink.Close(ctx), os.RemoveAll(dir))
+		}
+		trips = t
+		opts := processor.Options{Sink: sink}
+		if gate != nil {
+			opts.Gate = gate
+		}
+		impl = processor.New(opts)
+		cleanup = func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return errors.Join(sink.Close(ctx), closeStore(), os.RemoveAll(dir))
 		}
 	default:
 		return nil, fmt.Errorf("unknown target %q", kind)
@@ -155,6 +181,7 @@ func startTarget(kind, sinkKind string) (*extprocTarget, error) {
 		client: extprocv3.NewExternalProcessorClient(conn),
 		conn:   conn,
 		addr:   addr,
+		trips:  trips,
 		stop: func() error {
 			cerr := conn.Close()
 			srv.Stop()
@@ -175,6 +202,9 @@ func (t *extprocTarget) call(ctx context.Context, sc *script) (time.Duration, er
 	}
 	start := time.Now()
 	for k, msg := range sc.msgs {
+		if k == 1 {
+			msg = sc.requestBody()
+		}
 		if err := stream.Send(msg); err != nil {
 			return 0, fmt.Errorf("send %d: %w", k, err)
 		}
@@ -186,18 +216,22 @@ func (t *extprocTarget) call(ctx context.Context, sc *script) (time.Duration, er
 			return 0, fmt.Errorf("reply %d: %w", k, err)
 		}
 	}
+	// Envoy waits for the last reply, not for the end of the stream: the
+	// processor's cache fill happens after it, off the client's path.
+	elapsed := time.Since(start)
 	if err := stream.CloseSend(); err != nil {
 		return 0, fmt.Errorf("close send: %w", err)
 	}
 	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
 		return 0, fmt.Errorf("end of stream: want EOF, got %v", err)
 	}
-	return time.Since(start), nil
+	return elapsed, nil
 }
 
 // check makes sure a run measures what it claims: every reply is of the
 // kind asked (an ImmediateResponse would mean the processor rejected the
-// call), and Tollgate tags the response and streams SSE.
+// call), Tollgate answers from the gate exactly when the script says so (a
+// cache hit, a 429), and it tags the response and streams SSE.
 func (t *extprocTarget) check(sc *script, req *extprocv3.ProcessingRequest, resp *extprocv3.ProcessingResponse) error {
 	switch req.GetRequest().(type) {
 	case *extprocv3.ProcessingRequest_RequestHeaders:
@@ -205,6 +239,16 @@ func (t *extprocTarget) check(sc *script, req *extprocv3.ProcessingRequest, resp
 			return fmt.Errorf("request_headers answered with %T", resp.GetResponse())
 		}
 	case *extprocv3.ProcessingRequest_RequestBody:
+		if sc.answer != 0 && t.kind == targetTollgate {
+			ir := resp.GetImmediateResponse()
+			if ir == nil {
+				return fmt.Errorf("request_body answered with %T, want an immediate %d", resp.GetResponse(), sc.answer)
+			}
+			if got := int(ir.GetStatus().GetCode()); got != sc.answer {
+				return fmt.Errorf("immediate response %d, want %d", got, sc.answer)
+			}
+			return nil
+		}
 		if resp.GetRequestBody() == nil {
 			return fmt.Errorf("request_body answered with %T", resp.GetResponse())
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -20,24 +21,42 @@ const chatRequestJSON = `{"model":"gpt-4o-mini","messages":[` +
 	`{"role":"system","content":"You are Aria, the support assistant of Northwind Outfitters, an online retailer of outdoor gear. Answer in a friendly, concise tone. Only answer questions about orders, shipping, returns, sizing and products sold by Northwind. If the customer asks about something else, say politely that you can only help with Northwind topics. Never invent order data: use the lookup_order tool when the customer gives an order number. Prices are in EUR and include VAT. Returns are free within 30 days for unworn items with tags attached; sale items can be exchanged but not refunded."},` +
 	`{"role":"user","content":"Hi! I ordered a pair of hiking boots last week (order NW-20931) and they feel a bit tight around the toes. Can I swap them for a half size larger?"},` +
 	`{"role":"assistant","content":"Hi there! I'm sorry the boots feel tight. Let me check your order NW-20931 first so I can see which model and size you have and whether the half size up is in stock."},` +
-	`{"role":"user","content":"Sure. They're the Ridgeline GTX in 42. I've only worn them indoors for an hour, the tags are still on. Also, would the exchange cost me anything for shipping, and how long does it usually take until the new pair arrives in Germany?"}` +
+	`{"role":"user","content":"Sure. They're the Ridgeline GTX in 42. I've only worn them indoors for an hour, the tags are still on. Also, would the exchange cost me anything for shipping, and how long does it usually take until the new pair arrives in Germany?%s"}` +
 	`],"tools":[{"type":"function","function":{"name":"lookup_order","description":"Look up an order by its number and return its items, sizes, status and delivery address.","parameters":{"type":"object","properties":{"order_number":{"type":"string","description":"Order number such as NW-12345"}},"required":["order_number"]}}},` +
 	`{"type":"function","function":{"name":"create_exchange","description":"Start an exchange of one order item for another size of the same product. Returns the exchange id and the return label URL.","parameters":{"type":"object","properties":{"order_number":{"type":"string"},"sku":{"type":"string","description":"SKU of the item to send back"},"new_size":{"type":"string","description":"EU size wanted, e.g. 42.5"}},"required":["order_number","sku","new_size"]}}}],` +
 	`"temperature":0.3,"max_tokens":512,"top_p":1,"user":"user-4821"%s}`
 
-func chatRequestBody(stream bool) []byte {
+func chatRequestBody(stream bool) []byte { return chatRequestBodyTagged(stream, "") }
+
+// chatRequestBodyN is the same request with a call number in the last user
+// message: a body no other call sends, so the cache never has it (a MISS).
+// The number has a fixed width, so every such body has the same length.
+func chatRequestBodyN(stream bool, n uint64) []byte {
+	return chatRequestBodyTagged(stream, fmt.Sprintf(" (ticket #%010d)", n))
+}
+
+func chatRequestBodyTagged(stream bool, tag string) []byte {
 	extra := ""
 	if stream {
 		// No stream_options, as the SDKs send it by default: the processor
 		// adds include_usage and replaces the body, the realistic hard case.
 		extra = `,"stream":true`
 	}
-	return fmt.Appendf(nil, chatRequestJSON, extra)
+	return fmt.Appendf(nil, chatRequestJSON, tag, extra)
 }
 
+// Rate-limit policies of the fixtures: one no call ever reaches (the common
+// case: a limit is set, the call is under it) and one of a single call per
+// 60 s window (every call after the first is answered 429).
+const (
+	policyHigh  = "1000000;w=60;s=user"
+	policyOfOne = "1;w=60;s=user"
+)
+
 // requestHeaderPairs are the headers of a call from the OpenAI Python SDK
-// through Envoy, with the Helicone headers a typical application adds.
-func requestHeaderPairs(bodyLen int) []string {
+// through Envoy, with the Helicone headers a typical application adds: user,
+// session, two properties, the cache on and a per-user rate-limit policy.
+func requestHeaderPairs(bodyLen int, policy string) []string {
 	return []string{
 		":authority", "tollgate-envoy:10000",
 		":path", "/v1/chat/completions",
@@ -60,6 +79,8 @@ func requestHeaderPairs(bodyLen int) []string {
 		"helicone-session-id", "5b0f3c1e-8d3a-4f7e-9a61-2f4d8c9e7b10",
 		"helicone-property-environment", "production",
 		"helicone-property-feature", "support-chat",
+		"helicone-cache-enabled", "true",
+		"helicone-ratelimit-policy", policy,
 		"x-forwarded-proto", "http",
 		"x-request-id", "0c7d1f52-93e4-4a8b-b6c2-4e5f6a7b8c9d",
 	}
@@ -123,25 +144,81 @@ type script struct {
 	name string
 	msgs []*extprocv3.ProcessingRequest
 	sse  bool // the response is an event stream (expect a STREAMED override)
+	// bodies, when set, gives every call its own request body (msgs[1] is
+	// then only the first call's): each call is a cache MISS.
+	bodies *bodySeq
+	// answer: Tollgate must answer the request body with an immediate
+	// response of this status (200 a cache hit, 429 rate limited); 0: it
+	// must continue. The floor always continues.
+	answer int
+	// prime is one call made on a fresh target before its warm-up: the fill
+	// a hit needs, the call that empties a bucket of one.
+	prime *script
 }
 
-// bufferedScript: the four round trips of a non-streamed chat completion.
+// bodySeq numbers the request bodies of a script across all its runs, so
+// no two calls of one benchmark send the same body.
+type bodySeq struct {
+	stream bool
+	n      atomic.Uint64
+}
+
+func (b *bodySeq) next() *extprocv3.ProcessingRequest {
+	return requestBodyMsg(chatRequestBodyN(b.stream, b.n.Add(1)))
+}
+
+// requestBody is the body message of the next call.
+func (sc *script) requestBody() *extprocv3.ProcessingRequest {
+	if sc.bodies != nil {
+		return sc.bodies.next()
+	}
+	return sc.msgs[1]
+}
+
+// bufferedScript: the four round trips of a non-streamed chat completion,
+// a new body each call (a cache MISS, filled after the response).
 func bufferedScript() *script {
-	body := chatRequestBody(false)
+	sc := fixedBufferedScript(chatRequestBodyN(false, 0), policyHigh)
+	sc.bodies = &bodySeq{}
+	return sc
+}
+
+// fixedBufferedScript: the four round trips with the same body every call.
+func fixedBufferedScript(body []byte, policy string) *script {
 	return &script{name: "buffered", msgs: []*extprocv3.ProcessingRequest{
-		requestHeadersMsg(requestHeaderPairs(len(body))),
+		requestHeadersMsg(requestHeaderPairs(len(body), policy)),
 		requestBodyMsg(body),
 		responseHeadersMsg(responseHeaderPairs("application/json", len(chatResponseJSON))),
 		responseBodyMsg([]byte(chatResponseJSON), true),
 	}}
 }
 
-// sseScript: request headers and body, response headers of an event
-// stream, then every chunk in its own response_body message.
+// hitScript: the same body every call, filled once by its prime call, so
+// Tollgate answers every call from the cache at the request-body phase: two
+// round trips (the floor continues both and gets no response phase either).
+func hitScript() *script {
+	body := chatRequestBodyTagged(false, " (ticket #cachedhit0)")
+	full := fixedBufferedScript(body, policyHigh)
+	return &script{name: "hit", msgs: full.msgs[:2], answer: 200, prime: full}
+}
+
+// limitedScript: a new body each call under a policy of one call per
+// window; the prime call takes the only token, every later call is a 429 at
+// the request-body phase (two round trips).
+func limitedScript() *script {
+	body := chatRequestBodyN(false, 0)
+	full := fixedBufferedScript(body, policyOfOne)
+	full.bodies = &bodySeq{}
+	return &script{name: "limited", msgs: full.msgs[:2], answer: 429, prime: full, bodies: full.bodies}
+}
+
+// sseScript: request headers and body (a new one each call), response
+// headers of an event stream, then every chunk in its own response_body
+// message.
 func sseScript() *script {
-	body := chatRequestBody(true)
-	s := &script{name: "sse", sse: true, msgs: []*extprocv3.ProcessingRequest{
-		requestHeadersMsg(requestHeaderPairs(len(body))),
+	body := chatRequestBodyN(true, 0)
+	s := &script{name: "sse", sse: true, bodies: &bodySeq{stream: true}, msgs: []*extprocv3.ProcessingRequest{
+		requestHeadersMsg(requestHeaderPairs(len(body), policyHigh)),
 		requestBodyMsg(body),
 		responseHeadersMsg(responseHeaderPairs("text/event-stream; charset=utf-8", -1)),
 	}}

@@ -2,11 +2,20 @@
 // a markdown report. Run it with `make bench` or
 //
 //	go run ./internal/bench [-duration 10s] [-reps 3] [-rates 200,1000,2000]
-//	                        [-only extproc,sse,dataplane] [-out report.md]
+//	                        [-only extproc,sse,hit,limited,ingest,dataplane]
+//	                        [-sink clickhouse|file|discard] [-store redis|memory|none]
+//	                        [-out report.md]
 //
 // Everything runs in this one process on loopback: the load generator, the
 // do-nothing "floor" ext_proc server, Tollgate's processor, and for the data
-// plane scenario the mock provider and the local data plane. GOMAXPROCS is
+// plane scenario the mock provider and the local data plane. Tollgate runs
+// as DESIGN §7 measures it, with cache lookup, rate limit and logging on:
+// the gate on Redis and the log sink into ClickHouse when the test
+// environment's servers are there (TOLLGATE_TEST_REDIS,
+// TOLLGATE_TEST_CLICKHOUSE, as scripts/testenv.sh exports them), else on an
+// in-process store and a JSON-lines file. Each benchmark uses a ClickHouse
+// database of its own, dropped at the end, and Redis keys under a prefix of
+// each run's own, deleted after the run. GOMAXPROCS is
 // left at its default (all cores) unless -gomaxprocs (or the GOMAXPROCS
 // environment variable) says otherwise; it applies to the generator and the
 // servers alike, since they share the process. On a 2-core machine
@@ -45,10 +54,13 @@ func main() {
 const (
 	scenarioExtProc   = "extproc"   // four ext_proc round trips, buffered bodies
 	scenarioSSE       = "sse"       // ext_proc with an event-stream response
+	scenarioHit       = "hit"       // ext_proc answered from the cache at the request body
+	scenarioLimited   = "limited"   // ext_proc answered 429 at the request body
+	scenarioIngest    = "ingest"    // rows/s from one chstore.Writer into ClickHouse
 	scenarioDataPlane = "dataplane" // HTTP through the local data plane vs the mock directly
 )
 
-var allScenarios = []string{scenarioExtProc, scenarioSSE, scenarioDataPlane}
+var allScenarios = []string{scenarioExtProc, scenarioSSE, scenarioHit, scenarioLimited, scenarioIngest, scenarioDataPlane}
 
 // config is what the flags say.
 type config struct {
@@ -57,8 +69,14 @@ type config struct {
 	Rates      []int // ext_proc (buffered) rates, calls/s
 	SSERate    int
 	DPRates    []int // data plane rates, calls/s on each path
+	GateRate   int   // hit and limited scenarios, calls/s
+	IngestRows int
 	Only       []string
+	Skipped    []string // default scenarios left out, with the reason
 	Sink       string
+	Store      string
+	RedisURL   string // from TOLLGATE_TEST_REDIS
+	CHURL      string // from TOLLGATE_TEST_CLICKHOUSE (server, no database)
 	Out        string
 	CPUProfile string
 	MemProfile string
@@ -76,8 +94,19 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	rates := fs.String("rates", "200,1000,2000", "ext_proc call rates, calls/s")
 	fs.IntVar(&c.SSERate, "sse-rate", 1000, "ext_proc call rate of the SSE scenario, calls/s")
 	dpRates := fs.String("dp-rates", "200,1000", "data plane call rates, calls/s on each path")
-	only := fs.String("only", strings.Join(allScenarios, ","), "scenarios to run: "+strings.Join(allScenarios, ", "))
-	fs.StringVar(&c.Sink, "sink", "file", "Tollgate's log sink: file (JSON lines in a temp dir) or discard")
+	fs.IntVar(&c.GateRate, "gate-rate", 1000, "call rate of the hit and limited scenarios, calls/s")
+	fs.IntVar(&c.IngestRows, "ingest-rows", 300000, "records the ingest scenario writes into ClickHouse")
+	only := fs.String("only", "", "scenarios to run (default all that the servers allow): "+strings.Join(allScenarios, ", "))
+	c.RedisURL, c.CHURL = os.Getenv(envRedis), os.Getenv(envClickHouse)
+	defSink, defStore := sinkFile, storeMemory
+	if c.CHURL != "" {
+		defSink = sinkClickHouse
+	}
+	if c.RedisURL != "" {
+		defStore = storeRedis
+	}
+	fs.StringVar(&c.Sink, "sink", defSink, "Tollgate's log sink: clickhouse (needs "+envClickHouse+"), file (JSON lines in a temp dir) or discard")
+	fs.StringVar(&c.Store, "store", defStore, "the gate's store: redis (needs "+envRedis+"), memory or none (no cache, no rate limit)")
 	fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 0, "set GOMAXPROCS for the whole process (0: leave the default, all cores)")
 	fs.StringVar(&c.Out, "out", "", "also write the markdown report to this file")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole benchmark to this file")
@@ -96,6 +125,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.DPRates, err = parseRates("dp-rates", *dpRates); err != nil {
 		errs = append(errs, err)
 	}
+	explicit := *only != ""
+	if !explicit {
+		*only = strings.Join(allScenarios, ",")
+	}
 	for s := range strings.SplitSeq(*only, ",") {
 		s = strings.TrimSpace(s)
 		switch {
@@ -108,7 +141,27 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			errs = append(errs, fmt.Errorf("-only: unknown scenario %q (have %s)", s, strings.Join(allScenarios, ", ")))
 		}
 	}
-	if len(c.Only) == 0 {
+	// Scenarios the chosen backends cannot run: an error when asked for,
+	// left out (and said so in the report) by default.
+	drop := func(scenario, why string) {
+		if !slices.Contains(c.Only, scenario) {
+			return
+		}
+		if explicit {
+			errs = append(errs, fmt.Errorf("-only %s: %s", scenario, why))
+			return
+		}
+		c.Only = slices.DeleteFunc(c.Only, func(s string) bool { return s == scenario })
+		c.Skipped = append(c.Skipped, scenario+": "+why)
+	}
+	if c.Store == storeNone {
+		drop(scenarioHit, "needs a store (-store none)")
+		drop(scenarioLimited, "needs a store (-store none)")
+	}
+	if c.CHURL == "" {
+		drop(scenarioIngest, envClickHouse+" is not set")
+	}
+	if len(c.Only) == 0 && len(errs) == 0 {
 		errs = append(errs, errors.New("-only: no scenario"))
 	}
 	if c.Duration <= 0 {
@@ -123,8 +176,23 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.GOMAXPROCS < 0 {
 		errs = append(errs, errors.New("-gomaxprocs must not be negative"))
 	}
-	if c.Sink != "file" && c.Sink != "discard" {
-		errs = append(errs, fmt.Errorf("-sink: want file or discard, got %q", c.Sink))
+	if c.GateRate <= 0 || c.GateRate > 20000 {
+		errs = append(errs, errors.New("-gate-rate must be between 1 and 20000"))
+	}
+	if c.IngestRows < 1 || c.IngestRows > 10_000_000 {
+		errs = append(errs, errors.New("-ingest-rows must be between 1 and 10,000,000"))
+	}
+	switch {
+	case !slices.Contains(sinkKinds, c.Sink):
+		errs = append(errs, fmt.Errorf("-sink: want %s, got %q", strings.Join(sinkKinds, ", "), c.Sink))
+	case c.Sink == sinkClickHouse && c.CHURL == "":
+		errs = append(errs, fmt.Errorf("-sink clickhouse: %s is not set (run under scripts/testenv.sh)", envClickHouse))
+	}
+	switch {
+	case !slices.Contains(storeKinds, c.Store):
+		errs = append(errs, fmt.Errorf("-store: want %s, got %q", strings.Join(storeKinds, ", "), c.Store))
+	case c.Store == storeRedis && c.RedisURL == "":
+		errs = append(errs, fmt.Errorf("-store redis: %s is not set (run under scripts/testenv.sh)", envRedis))
 	}
 	return c, errors.Join(errs...)
 }
@@ -209,7 +277,8 @@ func writeAllocProfile(path string) error {
 type results struct {
 	Machine   machine
 	Config    *config
-	ExtProc   []*extprocResult // buffered rates first, then SSE
+	ExtProc   []*extprocResult // buffered rates first, then SSE, hit, limited
+	Ingest    *ingestResult
 	DataPlane []*dpResult
 }
 
@@ -217,6 +286,9 @@ type results struct {
 type runStats struct {
 	stats
 	Mem memPeak
+	// RoundTrips is the store's Redis round trips per call during the
+	// measured run; -1 when not counted (floor, memstore, no gate).
+	RoundTrips float64
 }
 
 // extprocPair is one floor run and one Tollgate run back to back.
@@ -228,7 +300,7 @@ type extprocPair struct {
 }
 
 type extprocResult struct {
-	Scenario string // scenarioExtProc or scenarioSSE
+	Scenario string // scenarioExtProc, scenarioSSE, scenarioHit or scenarioLimited
 	Rate     int
 	Pairs    []extprocPair
 }
@@ -274,16 +346,42 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 	if cfg.runs(scenarioSSE) {
 		total += 2 * cfg.Reps
 	}
+	for _, s := range []string{scenarioHit, scenarioLimited} {
+		if cfg.runs(s) {
+			total += 2 * cfg.Reps
+		}
+	}
+	if cfg.runs(scenarioIngest) {
+		total++
+	}
 	if cfg.runs(scenarioDataPlane) {
 		total += cfg.Reps * len(cfg.DPRates)
 	}
 	pr := &progress{w: stderr, total: total, start: time.Now()}
-	fmt.Fprintf(stderr, "bench: %d runs of %s each (+%s warm-up), GOMAXPROCS=%d\n",
-		total, cfg.Duration, warmupFor(cfg.Duration), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stderr, "bench: %d runs of %s each (+%s warm-up), GOMAXPROCS=%d, sink %s, store %s\n",
+		total, cfg.Duration, warmupFor(cfg.Duration), runtime.GOMAXPROCS(0), cfg.Sink, cfg.Store)
+	for _, s := range cfg.Skipped {
+		fmt.Fprintf(stderr, "bench: skipping %s\n", s)
+	}
+
+	be := &backends{sink: cfg.Sink, store: cfg.Store, redisURL: cfg.RedisURL, logs: &logCounter{who: "Tollgate's sink or store", w: stderr, counts: map[string]int{}}}
+	needsTollgate := slices.ContainsFunc(cfg.Only, func(s string) bool { return s != scenarioIngest })
+	if cfg.Sink == sinkClickHouse && needsTollgate {
+		url, db, drop, err := benchDatabase(ctx, cfg.CHURL, "log", be.logger())
+		if err != nil {
+			return nil, err
+		}
+		be.chURL = url
+		defer func() {
+			if err := drop(); err != nil {
+				fmt.Fprintf(stderr, "bench: dropping %s: %v\n", db, err)
+			}
+		}()
+	}
 
 	if cfg.runs(scenarioExtProc) {
 		for _, rate := range cfg.Rates {
-			r, err := runExtProcScenario(ctx, cfg, pr, scenarioExtProc, bufferedScript(), rate)
+			r, err := runExtProcScenario(ctx, cfg, be, pr, scenarioExtProc, bufferedScript(), rate)
 			if err != nil {
 				return nil, err
 			}
@@ -291,15 +389,34 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 		}
 	}
 	if cfg.runs(scenarioSSE) {
-		r, err := runExtProcScenario(ctx, cfg, pr, scenarioSSE, sseScript(), cfg.SSERate)
+		r, err := runExtProcScenario(ctx, cfg, be, pr, scenarioSSE, sseScript(), cfg.SSERate)
 		if err != nil {
 			return nil, err
 		}
 		res.ExtProc = append(res.ExtProc, r)
 	}
+	for _, g := range []struct {
+		name string
+		sc   func() *script
+	}{{scenarioHit, hitScript}, {scenarioLimited, limitedScript}} {
+		if cfg.runs(g.name) {
+			r, err := runExtProcScenario(ctx, cfg, be, pr, g.name, g.sc(), cfg.GateRate)
+			if err != nil {
+				return nil, err
+			}
+			res.ExtProc = append(res.ExtProc, r)
+		}
+	}
+	if cfg.runs(scenarioIngest) {
+		r, err := runIngest(ctx, cfg.CHURL, cfg.IngestRows, pr)
+		if err != nil {
+			return nil, err
+		}
+		res.Ingest = r
+	}
 	if cfg.runs(scenarioDataPlane) {
 		for _, rate := range cfg.DPRates {
-			r, err := runDataPlaneScenario(ctx, cfg, pr, rate)
+			r, err := runDataPlaneScenario(ctx, cfg, be, pr, rate)
 			if err != nil {
 				return nil, err
 			}
@@ -312,7 +429,7 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 // runExtProcScenario does reps floor/Tollgate pairs at one rate. The order
 // within a pair alternates (F T, T F, F T, …) so a drift of the machine
 // during the scenario does not always favour the same side.
-func runExtProcScenario(ctx context.Context, cfg *config, pr *progress, name string, sc *script, rate int) (*extprocResult, error) {
+func runExtProcScenario(ctx context.Context, cfg *config, be *backends, pr *progress, name string, sc *script, rate int) (*extprocResult, error) {
 	res := &extprocResult{Scenario: name, Rate: rate}
 	for rep := range cfg.Reps {
 		pair := extprocPair{Rep: rep + 1, FloorFirst: rep%2 == 0}
@@ -324,7 +441,7 @@ func runExtProcScenario(ctx context.Context, cfg *config, pr *progress, name str
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			st, err := measureExtProc(ctx, cfg, kind, sc, rate)
+			st, err := measureExtProc(ctx, cfg, be, kind, sc, rate)
 			if err != nil {
 				return nil, fmt.Errorf("%s %d/s %s: %w", name, rate, kind, err)
 			}
@@ -333,34 +450,57 @@ func runExtProcScenario(ctx context.Context, cfg *config, pr *progress, name str
 			} else {
 				pair.Tollgate = st
 			}
-			pr.printf("%s %d/s rep %d %-8s %6d calls  p50 %s  p99 %s  late %d  errors %d%s%s",
-				name, rate, rep+1, kind, st.Calls, ms(st.P50), ms(st.P99), st.Late, st.Errors, busyNote(st.stats), errSuffix(st.stats))
+			pr.printf("%s %d/s rep %d %-8s %6d calls  p50 %s  p99 %s  late %d  errors %d%s%s%s",
+				name, rate, rep+1, kind, st.Calls, ms(st.P50), ms(st.P99), st.Late, st.Errors, tripsNote(st.RoundTrips), busyNote(st.stats), errSuffix(st.stats))
 		}
 		res.Pairs = append(res.Pairs, pair)
 	}
 	return res, nil
 }
 
-// measureExtProc runs one target at one rate on a fresh server.
-func measureExtProc(ctx context.Context, cfg *config, kind string, sc *script, rate int) (runStats, error) {
-	t, err := startTarget(kind, cfg.Sink)
+// measureExtProc runs one target at one rate on a fresh server: the
+// script's prime call if any, the warm-up, then the measured run.
+func measureExtProc(ctx context.Context, cfg *config, be *backends, kind string, sc *script, rate int) (runStats, error) {
+	t, err := startTarget(kind, be)
 	if err != nil {
 		return runStats{}, err
+	}
+	if sc.prime != nil {
+		if _, err := t.call(ctx, sc.prime); err != nil {
+			return runStats{}, errors.Join(fmt.Errorf("prime call: %w", err), t.stop())
+		}
 	}
 	do := func(ctx context.Context, _ int) (time.Duration, error) { return t.call(ctx, sc) }
 	openLoop(ctx, float64(rate), warmupFor(cfg.Duration), do)
 	runtime.GC()
+	var trips0 uint64
+	if t.trips != nil {
+		trips0 = t.trips()
+	}
 	mem := startMemSampler(250 * time.Millisecond)
 	c0 := takeCPU()
 	samples := openLoop(ctx, float64(rate), cfg.Duration, do)
 	c1 := takeCPU()
 	peak := mem.Stop()
+	// Every call has ended (Process returned, the fill after a MISS
+	// included), so the count is exactly the measured calls'.
+	roundTrips := -1.0
+	if t.trips != nil && len(samples) > 0 {
+		roundTrips = float64(t.trips()-trips0) / float64(len(samples))
+	}
 	if err := t.stop(); err != nil {
 		return runStats{}, fmt.Errorf("stopping: %w", err)
 	}
 	st := summarize(samples, nil)
 	st.CPUPerCall, st.OtherCPU = cpuPerCall(c0, c1, len(samples)), otherCPU(c0, c1)
-	return runStats{stats: st, Mem: peak}, nil
+	return runStats{stats: st, Mem: peak, RoundTrips: roundTrips}, nil
+}
+
+func tripsNote(rt float64) string {
+	if rt < 0 {
+		return ""
+	}
+	return fmt.Sprintf("  redis %.2f trips/call", rt)
 }
 
 // cpuPerCall is this process's CPU time between a and b divided by calls

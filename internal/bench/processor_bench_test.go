@@ -33,7 +33,7 @@ func (m *memStream) Recv() (*extprocv3.ProcessingRequest, error) {
 }
 
 func benchmarkProcessor(b *testing.B, sc *script, sinkKind string) {
-	sink, err := openLogSink(sinkKind, b.TempDir())
+	sink, err := openLogSink(&backends{sink: sinkKind}, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,6 +17,7 @@ const (
 	targetDataPlaneP50  = 500 * time.Microsecond // over the mock called directly
 	targetDataPlaneP99  = 2 * time.Millisecond
 	targetResidentBytes = 64 << 20
+	targetIngestRows    = 50000 // rows/s into ClickHouse from one writer
 )
 
 // Section titles; the test looks for them.
@@ -23,6 +26,8 @@ const (
 	titleExtProc   = "## Processor time per call (ext_proc)"
 	titleMemory    = "## Memory"
 	titleDataPlane = "## Data plane added latency"
+	titleGate      = "## Cache hit, miss and rate limited"
+	titleIngest    = "## Log ingestion into ClickHouse"
 )
 
 func writeReport(w io.Writer, r *results) {
@@ -32,8 +37,12 @@ func writeReport(w io.Writer, r *results) {
 	fmt.Fprintf(w, "| Date | %s |\n", m.Date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "| Machine | %s/%s, %s, %d cores |\n", m.OS, m.Arch, m.CPU, m.Cores)
 	fmt.Fprintf(w, "| Go | %s, GOMAXPROCS %d (one process: generator and servers share it) |\n", m.GoVersion, m.GOMAXPROCS)
-	fmt.Fprintf(w, "| Runs | %s each after %s unmeasured warm-up, %d rep(s), log sink: %s |\n\n",
-		c.Duration, warmupFor(c.Duration), c.Reps, c.Sink)
+	fmt.Fprintf(w, "| Runs | %s each after %s unmeasured warm-up, %d rep(s) |\n", c.Duration, warmupFor(c.Duration), c.Reps)
+	fmt.Fprintf(w, "| Tollgate | log sink: %s; cache and rate-limit store: %s |\n", sinkDesc(c.Sink), storeDesc(c.Store))
+	for _, s := range c.Skipped {
+		fmt.Fprintf(w, "| Skipped | %s |\n", s)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Times in milliseconds. Δ = Tollgate − floor (data plane: through the data plane − direct), "+
 		"judged on the median over the runs, as DESIGN §7 asks. The targets are stated for %d calls/s; "+
 		"other rates show the same comparison in parentheses, for information.\n\n", targetRate)
@@ -45,7 +54,11 @@ func writeReport(w io.Writer, r *results) {
 
 	if len(r.ExtProc) > 0 {
 		writeExtProc(w, r.ExtProc)
+		writeGate(w, r.ExtProc, r.Config)
 		writeMemory(w, r.ExtProc)
+	}
+	if r.Ingest != nil {
+		writeIngest(w, r.Ingest)
 	}
 	if len(r.DataPlane) > 0 {
 		writeDataPlane(w, r.DataPlane)
@@ -85,8 +98,14 @@ func writeExtProc(w io.Writer, rs []*extprocResult) {
 		"schedule (call i at start + i/rate); *late* counts calls that started more than %s behind it "+
 		"(Go's timers wake up to ~1 ms late on an idle machine, so some are always late). "+
 		"Floor: a do-nothing server answering every message with an empty CONTINUE. "+
-		"Tollgate: `processor.New` with the log sink on (no cache or rate limit exists in the processor yet). "+
-		"Each run gets a fresh server and connection.\n\n", sseChunkCount, lateAfter)
+		"Tollgate: `processor.New` with the log sink and the cache / rate-limit gate on, as DESIGN §7 measures it: "+
+		"the requests carry `helicone-cache-enabled: true` and `helicone-ratelimit-policy: %s` (never reached), and "+
+		"every call of *extproc* and *sse* sends a body no other call sends, so each is a cache MISS plus a rate-limit "+
+		"check in one store round trip at the request body, and a cache fill after the response. "+
+		"*hit* and *limited* are the calls the gate answers itself at the request body (two round trips; see below). "+
+		"Each run gets a fresh server, connection and store (Redis: a key prefix of its own).\n\n"+
+		"A call's time runs from its first message to its last reply, as Envoy waits; the cache fill after the last "+
+		"reply is not in it (it still costs CPU, counted in the CPU column).\n\n", sseChunkCount, lateAfter, policyHigh)
 
 	fmt.Fprintf(w, "| Scenario | Calls/s | Pairs | Floor p50 / p99 | Tollgate p50 / p99 | Δp50 | Target | p50 | Δp99 | Target | p99 | CPU µs/call F / T |\n")
 	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|---|--:|\n")
@@ -135,6 +154,112 @@ func writeExtProc(w io.Writer, rs []*extprocResult) {
 	fmt.Fprintln(w)
 }
 
+// writeGate: the calls the gate decides — HIT, MISS (the extproc scenario),
+// LIMITED — side by side at the gate rate, with Redis round trips per call.
+func writeGate(w io.Writer, rs []*extprocResult, c *config) {
+	type row struct {
+		label, rtEnvoy, want string
+		r                    *extprocResult
+	}
+	var rows []row
+	for _, r := range rs {
+		switch {
+		case r.Scenario == scenarioHit:
+			rows = append(rows, row{"HIT", "2", "1", r})
+		case r.Scenario == scenarioLimited:
+			rows = append(rows, row{"LIMITED (429)", "2", "1", r})
+		case r.Scenario == scenarioExtProc && r.Rate == c.GateRate:
+			rows = append(rows, row{"MISS + fill (extproc)", "4", "2 (1 before the call, 1 fill after)", r})
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	slices.SortStableFunc(rows, func(a, b row) int { return strings.Compare(a.label, b.label) })
+	fmt.Fprintf(w, "%s\n\n", titleGate)
+	fmt.Fprintf(w, "Processor time per call when the gate answers (HIT: the same body every call, filled once by a call "+
+		"before the warm-up; LIMITED: `helicone-ratelimit-policy: %s`, its one token taken by a call before the warm-up, "+
+		"then a new body every call: a cache miss and a 429) and for the common MISS. HIT and LIMITED end at the "+
+		"request body with an immediate response (two ext_proc round trips); their floor plays the same two messages. "+
+		"Store: %s. Redis round trips per call: `RoundTrips()` of the run's store after the measured run minus before, "+
+		"divided by the calls (median over the runs; n/a without Redis). DESIGN §7: one round trip on the request path.\n\n",
+		policyOfOne, storeDesc(c.Store))
+	fmt.Fprintf(w, "| Call | Envoy round trips | Calls/s | Pairs | Floor p50 / p99 | Tollgate p50 / p99 | Δp50 | Δp99 | Redis trips/call | Expected | |\n")
+	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
+	for _, x := range rows {
+		var fp50, fp99, tp50, tp99 []time.Duration
+		var trips []float64
+		for _, p := range x.r.Pairs {
+			fp50, fp99 = append(fp50, p.Floor.P50), append(fp99, p.Floor.P99)
+			tp50, tp99 = append(tp50, p.Tollgate.P50), append(tp99, p.Tollgate.P99)
+			if p.Tollgate.RoundTrips >= 0 {
+				trips = append(trips, p.Tollgate.RoundTrips)
+			}
+		}
+		rt, v := "n/a", ""
+		if len(trips) > 0 {
+			slices.Sort(trips)
+			m := trips[(len(trips)-1)/2]
+			rt = fmt.Sprintf("%.2f", m)
+			want, _ := strconv.Atoi(x.want[:1])
+			v = verdict(m <= float64(want)+0.05, true)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %s / %s | %s / %s | %s | %s | %s | %s | %s |\n",
+			x.label, x.rtEnvoy, x.r.Rate, len(x.r.Pairs),
+			ms(median(fp50)), ms(median(fp99)), ms(median(tp50)), ms(median(tp99)),
+			signedMs(x.r.medianDiff(false)), signedMs(x.r.medianDiff(true)), rt, x.want, v)
+	}
+	fmt.Fprintln(w)
+}
+
+func writeIngest(w io.Writer, r *ingestResult) {
+	fmt.Fprintf(w, "%s\n\n", titleIngest)
+	fmt.Fprintf(w, "One `chstore.Writer` (default batch size and flush interval; QueueSize above N, so ClickHouse and not "+
+		"the disk spool is measured) on a fresh database: N records built beforehand (distinct ids, %d bytes of request + "+
+		"response body each, every body different), written from one goroutine as fast as `Write` takes them, then `Flush`. "+
+		"rows/s = N / (first Write → Flush returned). Write cost = the Write loop's time / N: the request-path cost of "+
+		"logging a record, batch sealing included, while the writer's goroutines insert meanwhile. "+
+		"Delivery is checked with `SELECT count() FROM <db>.requests FINAL`.\n\n", r.BodyBytes)
+	fmt.Fprintf(w, "| N | Elapsed | Rows/s | Target | | Write ns/op | count() FINAL | |\n")
+	fmt.Fprintf(w, "|--:|--:|--:|--:|---|--:|--:|---|\n")
+	got := "all arrived"
+	if r.Final != uint64(r.Rows) {
+		got = fmt.Sprintf("**%d missing**", int64(r.Rows)-int64(r.Final))
+	}
+	fmt.Fprintf(w, "| %d | %s | %.0f | ≥ %d | %s | %.0f | %d | %s |\n",
+		r.Rows, r.Elapsed.Round(time.Millisecond), r.rowsPerSec(), targetIngestRows,
+		verdict(r.rowsPerSec() >= targetIngestRows, true), r.writeNs(), r.Final, got)
+	if len(r.Logs) > 0 {
+		fmt.Fprintf(w, "\nThe writer logged (warnings and errors, counted):\n\n")
+		for _, l := range r.Logs {
+			fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(l, "|", "\\|"))
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func sinkDesc(s string) string {
+	switch s {
+	case sinkClickHouse:
+		return "ClickHouse (chstore.Writer, a database of this run's own)"
+	case sinkFile:
+		return "JSON-lines file"
+	}
+	return s
+}
+
+func storeDesc(s string) string {
+	switch s {
+	case storeRedis:
+		return "Redis (storage/redisstore)"
+	case storeMemory:
+		return "in-process (storage/memstore)"
+	case storeNone:
+		return "none (no cache, no rate limit)"
+	}
+	return s
+}
+
 func writeMemory(w io.Writer, rs []*extprocResult) {
 	fmt.Fprintf(w, "%s\n\n", titleMemory)
 	fmt.Fprintf(w, "Peaks sampled every 250 ms during the measured runs. VmRSS is the whole process — load generator, "+
@@ -164,7 +289,8 @@ func writeMemory(w io.Writer, rs []*extprocResult) {
 
 func writeDataPlane(w io.Writer, rs []*dpResult) {
 	fmt.Fprintf(w, "%s\n\n", titleDataPlane)
-	fmt.Fprintf(w, "Mock provider (no latency), Tollgate's processor (gRPC, log sink on) and the local data plane "+
+	fmt.Fprintf(w, "Mock provider (no latency), Tollgate's processor (gRPC, log sink and gate on; a new body every call, so "+
+		"every call is a cache MISS) and the local data plane "+
 		"run in this process on loopback. One run alternates call by call between the mock directly and "+
 		"the same request through the data plane; the rate is per path (so twice as many calls in total). "+
 		"Each path has its own http.Client and Transport. Time runs from sending the request to reading the "+

@@ -1,0 +1,188 @@
+// Package api is Tollgate's HTTP API, served on the --http-listen port:
+// feedback, out-of-band logging (Tollgate's own format and Helicone's
+// manual-logger wire format) and the query API over ClickHouse.
+//
+// Routes:
+//
+//	POST /v1/request/{id}/feedback   {"rating": true|false} → {"ok": true}
+//	POST /v1/log/request             protojson tollgate.v1.LogRequest → {"id": …}
+//	POST /custom/v1/log              Helicone manual logger → {"id": …}
+//	POST /oai/v1/log                 (provider openai)
+//	POST /anthropic/v1/log           (provider anthropic)
+//	GET  /v1/requests                list, newest first, cursor pagination
+//	GET  /v1/requests/{id}           one request with bodies (404 unknown)
+//	GET  /v1/stats                   aggregates over a time range
+//
+// Access: with Options.APIKey empty only loopback clients are served (403
+// otherwise); with a key, `Authorization: Bearer <key>` is required (401).
+// The manual-logger routes carry the Helicone key in Authorization, as
+// Helicone's helpers send it: they accept the API key there, or a key that
+// the tenant auth policy (policies.Auth, keys configured) recognises, or,
+// with no API key set, any loopback client.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
+)
+
+// maxBodyBytes bounds the request bodies the API reads.
+const maxBodyBytes = 32 << 20
+
+// Options configure the API handler.
+type Options struct {
+	// Sink receives the records of the out-of-band logging endpoints (the
+	// same sink the processor writes to). Nil: those routes answer 503.
+	Sink record.Sink
+	// Feedback stores a rating (chstore.(*Writer).InsertFeedback). Nil: 503
+	// "feedback needs ClickHouse".
+	Feedback func(ctx context.Context, fb chstore.Feedback) error
+	// Query runs the read API. Nil: 503 "query API needs ClickHouse".
+	Query *Querier
+	// Auth resolves tenants from Helicone keys. Nil: no keys configured.
+	Auth *policies.Auth
+	// Prices prices ingested calls. Nil: provider.DefaultPrices().
+	Prices *provider.PriceTable
+	// APIKey protects the API; empty: loopback clients only.
+	APIKey string
+	// Now is the clock (tests). Nil: time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+type server struct {
+	o              Options
+	keysConfigured bool
+}
+
+// New returns the API handler.
+func New(o Options) http.Handler {
+	if o.Prices == nil {
+		o.Prices = provider.DefaultPrices()
+	}
+	if o.Auth == nil {
+		o.Auth, _ = policies.NewAuth(nil, false)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{o: o}
+	s.keysConfigured = o.Auth.KeysConfigured()
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/request/{id}/feedback", s.admin(s.feedback))
+	mux.Handle("POST /v1/log/request", s.admin(s.logRequest))
+	mux.Handle("POST /custom/v1/log", s.logger(s.manualLog("custom")))
+	mux.Handle("POST /oai/v1/log", s.logger(s.manualLog(provider.OpenAI)))
+	mux.Handle("POST /anthropic/v1/log", s.logger(s.manualLog(provider.Anthropic)))
+	mux.Handle("GET /v1/requests", s.admin(s.listRequests))
+	mux.Handle("GET /v1/requests/{id}", s.admin(s.getRequest))
+	mux.Handle("GET /v1/stats", s.admin(s.stats))
+	return mux
+}
+
+// admin guards the routes that need the API key (or loopback).
+func (s *server) admin(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.o.APIKey == "" {
+			if !isLoopback(r) {
+				writeError(w, http.StatusForbidden, "forbidden", "no API key is configured: only loopback clients may use the API")
+				return
+			}
+		} else if !s.bearerIsAPIKey(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "Authorization: Bearer <api key> is required")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// logger guards the manual-logger routes, whose Authorization header is
+// the Helicone key.
+func (s *server) logger(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case s.o.APIKey == "" && isLoopback(r):
+		case s.o.APIKey != "" && s.bearerIsAPIKey(r):
+		case s.keysConfigured && r.Header.Get("Authorization") != "":
+			if _, err := s.o.Auth.Tenant(r.Header.Get("Authorization")); err != nil {
+				writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+				return
+			}
+		case s.o.APIKey == "":
+			writeError(w, http.StatusForbidden, "forbidden", "no API key is configured: only loopback clients may use the API")
+			return
+		default:
+			writeError(w, http.StatusUnauthorized, "unauthorized", "Authorization: Bearer <api key or Helicone key> is required")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *server) bearerIsAPIKey(r *http.Request) bool {
+	tok, ok := bearer(r.Header.Get("Authorization"))
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.o.APIKey)) == 1
+}
+
+func bearer(h string) (string, bool) {
+	h = strings.TrimSpace(h)
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:]), true
+	}
+	return "", false
+}
+
+func isLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// tenantOf resolves the tenant of an API call: Helicone-Auth when sent,
+// else the default tenant.
+func (s *server) tenantOf(r *http.Request) (string, error) {
+	return s.o.Auth.Tenant(r.Header.Get("Helicone-Auth"))
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+// badParam answers 400 naming the parameter.
+func badParam(w http.ResponseWriter, name, why string) {
+	writeError(w, http.StatusBadRequest, "invalid_parameter", name+": "+why)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

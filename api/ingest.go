@@ -1,0 +1,544 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	tollgatev1 "github.com/tollgate-dev/tollgate/proto/tollgate/v1"
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
+)
+
+const maxPropertyValueLength = 4096 // as the processor
+
+// feedback: POST /v1/request/{id}/feedback {"rating": true|false}.
+func (s *server) feedback(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		badParam(w, "id", "must be a UUID")
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Rating *bool `json:"rating"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		badParam(w, "rating", "body must be a JSON object {\"rating\": true|false}: "+err.Error())
+		return
+	}
+	if in.Rating == nil {
+		badParam(w, "rating", "is required (true or false)")
+		return
+	}
+	if s.o.Feedback == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "feedback needs ClickHouse")
+		return
+	}
+	tenant, err := s.tenantOf(r)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		return
+	}
+	fb := chstore.Feedback{RequestID: id.String(), Tenant: tenant, Rating: *in.Rating, CreatedAt: s.o.Now().UTC()}
+	if err := s.o.Feedback(r.Context(), fb); err != nil {
+		s.o.Logger.Error("api: storing feedback failed", "request_id", fb.RequestID, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "storing feedback failed")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body is larger than %d bytes", maxBodyBytes))
+		} else {
+			writeError(w, http.StatusBadRequest, "invalid_body", "reading body: "+err.Error())
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+// logRequest: POST /v1/log/request with a protojson tollgate.v1.LogRequest.
+func (s *server) logRequest(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var in tollgatev1.LogRequest
+	if err := protojson.Unmarshal(body, &in); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_body", "body must be a tollgate.v1.LogRequest in protojson: "+err.Error())
+		return
+	}
+	if in.GetRecord() == nil {
+		badParam(w, "record", "is required")
+		return
+	}
+	rec, field, err := s.fromProto(in.GetRecord())
+	if err != nil {
+		badParam(w, field, err.Error())
+		return
+	}
+	if rec.Tenant == "" {
+		if rec.Tenant, err = s.tenantOf(r); err != nil {
+			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+			return
+		}
+	}
+	if !s.write(w, rec) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": rec.RequestID})
+}
+
+func (s *server) write(w http.ResponseWriter, rec *record.Record) bool {
+	if s.o.Sink == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "no log sink is configured")
+		return false
+	}
+	s.o.Sink.Write(rec)
+	return true
+}
+
+// fromProto converts an ingested LogRecord; on error it names the field.
+func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, error) {
+	id, err := requestID(p.GetRequestId())
+	if err != nil {
+		return nil, "record.request_id", err
+	}
+	rec := &record.Record{
+		RequestID: id, Tenant: p.GetTenant(), UserID: p.GetUserId(),
+		SessionID: p.GetSessionId(), SessionPath: p.GetSessionPath(), SessionName: p.GetSessionName(),
+		RequestName: p.GetRequestName(),
+		Provider:    strings.ToLower(p.GetProvider()), Model: p.GetModel(), ResponseModel: p.GetResponseModel(),
+		Method: p.GetMethod(), Path: p.GetPath(), TargetURL: p.GetTargetUrl(),
+		Status: p.GetStatus(), Stream: p.GetStream(),
+		PromptTokens: p.GetPromptTokens(), CompletionTokens: p.GetCompletionTokens(),
+		CachedTokens: p.GetCachedTokens(), CacheWriteTokens: p.GetCacheWriteTokens(),
+		ReasoningTokens: p.GetReasoningTokens(), CostUSD: p.GetCostUsd(),
+		LatencyMs: p.GetLatencyMs(), TTFTMs: p.GetTtftMs(),
+		CacheHit: p.GetCacheHit(), CacheReferenceID: p.GetCacheReferenceId(), RateLimited: p.GetRateLimited(),
+		PromptID: p.GetPromptId(), PromptVersion: p.GetPromptVersion(), FallbackIndex: p.GetFallbackIndex(),
+		RequestBody: p.GetRequestBody(), ResponseBody: p.GetResponseBody(), Error: p.GetError(),
+	}
+	if p.GetCreatedAt() != nil {
+		if err := p.GetCreatedAt().CheckValid(); err != nil {
+			return nil, "record.created_at", err
+		}
+		rec.CreatedAt = p.GetCreatedAt().AsTime().UTC()
+	} else {
+		rec.CreatedAt = s.o.Now().UTC()
+	}
+	for i, pr := range p.GetProperties() {
+		if pr.GetKey() == "" {
+			return nil, fmt.Sprintf("record.properties[%d].key", i), errors.New("must not be empty")
+		}
+		rec.Properties = append(rec.Properties, record.Property{Key: strings.ToLower(pr.GetKey()), Value: pr.GetValue()})
+	}
+	rec.Properties = record.SortProperties(rec.Properties)
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{{"record.prompt_tokens", rec.PromptTokens}, {"record.completion_tokens", rec.CompletionTokens},
+		{"record.cached_tokens", rec.CachedTokens}, {"record.cache_write_tokens", rec.CacheWriteTokens},
+		{"record.reasoning_tokens", rec.ReasoningTokens}, {"record.latency_ms", rec.LatencyMs}, {"record.ttft_ms", rec.TTFTMs}} {
+		if c.v < 0 {
+			return nil, c.name, errors.New("must not be negative")
+		}
+	}
+	if rec.CostUSD < 0 {
+		return nil, "record.cost_usd", errors.New("must not be negative")
+	}
+	if rec.CostUSD == 0 && !rec.CacheHit {
+		rec.CostUSD = s.cost(rec.Provider, rec)
+	}
+	return rec, "", nil
+}
+
+// requestID validates a client-supplied id (a UUID) or makes a UUIDv7.
+func requestID(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return uuid.NewString(), nil
+		}
+		return id.String(), nil
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return "", errors.New("must be a UUID")
+	}
+	return id.String(), nil
+}
+
+// cost prices a record exactly as the processor does (processor/finish.go):
+// no tokens cost 0; the response's model is looked up first (a dated
+// snapshot may have its own price), then the requested one; unknown 0.
+func (s *server) cost(format string, rec *record.Record) float64 {
+	return priceRecord(s.o.Prices, format, rec)
+}
+
+func priceRecord(prices *provider.PriceTable, format string, rec *record.Record) float64 {
+	cost, _ := prices.CallCost(format, provider.Usage{
+		PromptTokens: rec.PromptTokens, CompletionTokens: rec.CompletionTokens,
+		CachedTokens: rec.CachedTokens, CacheWriteTokens: rec.CacheWriteTokens,
+		ReasoningTokens: rec.ReasoningTokens,
+	}, rec.ResponseModel, rec.Model)
+	return cost
+}
+
+// heliconeHeaders reads the Helicone-* headers of a manual-logger call the
+// way the processor reads a proxied call's (processor/helicone.go).
+type heliconeHeaders struct {
+	requestID, userID, sessionID, sessionPath, sessionName, requestName string
+	properties                                                          []record.Property
+	omitRequest, omitResponse                                           bool
+}
+
+func parseHeliconeHeaders(h http.Header) (heliconeHeaders, error) {
+	var hh heliconeHeaders
+	for name, values := range h {
+		if len(values) == 0 {
+			continue
+		}
+		key := strings.ToLower(name)
+		if !strings.HasPrefix(key, "helicone-") {
+			continue
+		}
+		value := values[len(values)-1]
+		switch key {
+		case "helicone-user-id":
+			hh.userID = value
+		case "helicone-session-id":
+			hh.sessionID = value
+		case "helicone-session-path":
+			hh.sessionPath = value
+		case "helicone-session-name":
+			hh.sessionName = value
+		case "helicone-request-name":
+			hh.requestName = value
+		case "helicone-request-id":
+			id, err := uuid.Parse(strings.TrimSpace(value))
+			if err != nil {
+				return hh, fmt.Errorf("Helicone-Request-Id must be a UUID, got %q", truncate(value, 64))
+			}
+			hh.requestID = id.String()
+		case "helicone-omit-request", "helicone-omit-response":
+			b, ok := parseBool(value)
+			if !ok {
+				return hh, fmt.Errorf("%s must be true or false, got %q", name, truncate(value, 64))
+			}
+			if key == "helicone-omit-request" {
+				hh.omitRequest = b
+			} else {
+				hh.omitResponse = b
+			}
+		default:
+			if prop, ok := strings.CutPrefix(key, "helicone-property-"); ok && prop != "" {
+				if len(value) > maxPropertyValueLength {
+					return hh, fmt.Errorf("Helicone-Property-%s is longer than %d bytes", prop, maxPropertyValueLength)
+				}
+				hh.properties = append(hh.properties, record.Property{Key: prop, Value: value})
+			}
+		}
+	}
+	hh.properties = record.SortProperties(hh.properties)
+	return hh, nil
+}
+
+func parseBool(v string) (value, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1":
+		return true, true
+	case "false", "0", "":
+		return false, true
+	}
+	return false, false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// manualLog handles Helicone's manual-logger routes; route is the provider
+// the path names ("custom": the body's provider field, else openai).
+func (s *server) manualLog(route string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		ml, err := parseManualLog(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_body", err.Error())
+			return
+		}
+		hh, err := parseHeliconeHeaders(r.Header)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_header", err.Error())
+			return
+		}
+		tenant, err := s.loggerTenant(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+			return
+		}
+		rec := buildManualRecord(ml, route, hh, s.o.Prices, s.o.Now())
+		rec.Tenant = tenant
+		if !s.write(w, rec) {
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"id": rec.RequestID})
+	}
+}
+
+// loggerTenant: Helicone-Auth when sent; else the Helicone key in
+// Authorization (what Helicone's helpers send) unless that is the API key.
+func (s *server) loggerTenant(r *http.Request) (string, error) {
+	if h := r.Header.Get("Helicone-Auth"); h != "" {
+		return s.o.Auth.Tenant(h)
+	}
+	if s.o.APIKey != "" && s.bearerIsAPIKey(r) {
+		return s.o.Auth.Tenant("")
+	}
+	return s.o.Auth.Tenant(r.Header.Get("Authorization"))
+}
+
+// manualLogBody is Helicone's manual-logger payload (the helpers'
+// HeliconeManualLogger.sendLog; same shape as the async logger).
+type manualLogBody struct {
+	ProviderRequest struct {
+		URL  string          `json:"url"`
+		JSON json.RawMessage `json:"json"`
+		Meta json.RawMessage `json:"meta"`
+	} `json:"providerRequest"`
+	ProviderResponse struct {
+		Headers  json.RawMessage `json:"headers"`
+		Status   float64         `json:"status"`
+		JSON     json.RawMessage `json:"json"`
+		TextBody string          `json:"textBody"`
+	} `json:"providerResponse"`
+	Timing struct {
+		StartTime        *heliconeTime `json:"startTime"`
+		EndTime          *heliconeTime `json:"endTime"`
+		TimeToFirstToken *float64      `json:"timeToFirstToken"`
+	} `json:"timing"`
+	Provider string `json:"provider"`
+}
+
+// heliconeTime is {seconds, milliseconds} since the epoch.
+type heliconeTime struct {
+	Seconds      float64 `json:"seconds"`
+	Milliseconds float64 `json:"milliseconds"`
+}
+
+func (t *heliconeTime) unixMilli() int64 {
+	return int64(t.Seconds*1000) + int64(t.Milliseconds)
+}
+
+// maxUnixMilli bounds timestamps (year 2105, what DateTime holds).
+const maxUnixMilli = 4291747200000
+
+// parseManualLog decodes and validates a manual-logger body; errors name
+// the field.
+func parseManualLog(body []byte) (*manualLogBody, error) {
+	var ml manualLogBody
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&ml); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, fmt.Errorf("%s: must be a JSON %s, got %s", te.Field, jsonKindOf(te.Type.Kind().String()), te.Value)
+		}
+		return nil, fmt.Errorf("body must be a Helicone manual-logger JSON object: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("body must be a single JSON object")
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"providerRequest.json", ml.ProviderRequest.JSON}, {"providerResponse.json", ml.ProviderResponse.JSON}} {
+		if k := firstNonSpace(f.raw); k != 0 && k != '{' && k != 'n' {
+			return nil, fmt.Errorf("%s: must be a JSON object", f.name)
+		}
+	}
+	for _, t := range []struct {
+		name string
+		v    *heliconeTime
+	}{{"timing.startTime", ml.Timing.StartTime}, {"timing.endTime", ml.Timing.EndTime}} {
+		if t.v == nil {
+			continue
+		}
+		if ms := t.v.unixMilli(); t.v.Seconds < 0 || t.v.Milliseconds < 0 || ms > maxUnixMilli || t.v.Seconds > maxUnixMilli/1000 {
+			return nil, fmt.Errorf("%s: must be {seconds, milliseconds} since 1970 before 2106", t.name)
+		}
+	}
+	if st, en := ml.Timing.StartTime, ml.Timing.EndTime; st != nil && en != nil && en.unixMilli() < st.unixMilli() {
+		return nil, errors.New("timing.endTime: must not be before timing.startTime")
+	}
+	if ttft := ml.Timing.TimeToFirstToken; ttft != nil && (*ttft < 0 || *ttft > 1e12) {
+		return nil, errors.New("timing.timeToFirstToken: must be milliseconds >= 0")
+	}
+	if st := ml.ProviderResponse.Status; st != float64(int32(st)) {
+		return nil, errors.New("providerResponse.status: must be an HTTP status code")
+	}
+	return &ml, nil
+}
+
+func jsonKindOf(goKind string) string {
+	switch goKind {
+	case "float64", "int", "int64":
+		return "number"
+	case "struct", "map":
+		return "object"
+	case "slice":
+		return "array"
+	}
+	return goKind
+}
+
+func firstNonSpace(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+// isEmptyJSON reports whether raw is absent, null or {}.
+func isEmptyJSON(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return true
+	}
+	if t[0] != '{' {
+		return false
+	}
+	return len(bytes.TrimSpace(t[1:len(t)-1])) == 0
+}
+
+// buildManualRecord turns a parsed manual-logger call into a record: usage
+// from providerResponse.json, else textBody (a JSON body, or an SSE stream
+// parsed like a proxied stream); cost as the processor computes it.
+func buildManualRecord(ml *manualLogBody, route string, hh heliconeHeaders, prices *provider.PriceTable, now time.Time) *record.Record {
+	prov := route
+	if route == "custom" {
+		prov = strings.ToLower(strings.TrimSpace(ml.Provider))
+		if prov == "" {
+			prov = provider.OpenAI
+		}
+	}
+	// The wire format to parse: Anthropic's, else OpenAI's (custom models
+	// logged through the helpers usually answer in OpenAI's shape).
+	format := provider.OpenAI
+	if prov == provider.Anthropic {
+		format = provider.Anthropic
+	}
+
+	rec := &record.Record{
+		RequestID: hh.requestID, UserID: hh.userID,
+		SessionID: hh.sessionID, SessionPath: hh.sessionPath, SessionName: hh.sessionName,
+		RequestName: hh.requestName, Properties: hh.properties,
+		Provider: prov, Method: http.MethodPost,
+	}
+	if rec.RequestID == "" {
+		rec.RequestID, _ = requestID("")
+	}
+	rec.Path, rec.TargetURL = splitURL(ml.ProviderRequest.URL)
+
+	reqJSON := bytes.TrimSpace(ml.ProviderRequest.JSON)
+	if !isEmptyJSON(reqJSON) {
+		if req, err := provider.ParseRequest(reqJSON); err == nil {
+			rec.Model, rec.Stream = req.Model, req.Stream
+			if rec.UserID == "" {
+				rec.UserID = req.User
+			}
+		}
+		if !hh.omitRequest {
+			rec.RequestBody = string(reqJSON)
+		}
+	}
+
+	rec.Status = int32(ml.ProviderResponse.Status)
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	respJSON := bytes.TrimSpace(ml.ProviderResponse.JSON)
+	text := ml.ProviderResponse.TextBody
+	var usage provider.Usage
+	var model string
+	switch {
+	case !isEmptyJSON(respJSON):
+		usage, model, _ = provider.ParseResponse(format, respJSON)
+		if !hh.omitResponse {
+			rec.ResponseBody = string(respJSON)
+		}
+	case strings.TrimSpace(text) != "":
+		if firstNonSpace([]byte(text)) == '{' {
+			usage, model, _ = provider.ParseResponse(format, []byte(text))
+		} else {
+			acc := provider.NewStreamAccumulator(format)
+			acc.Write([]byte(text))
+			acc.Finish()
+			usage, model = acc.Usage(), acc.Model()
+			rec.Stream = true
+		}
+		if !hh.omitResponse {
+			rec.ResponseBody = text
+		}
+	}
+	rec.PromptTokens, rec.CompletionTokens = usage.PromptTokens, usage.CompletionTokens
+	rec.CachedTokens, rec.CacheWriteTokens, rec.ReasoningTokens = usage.CachedTokens, usage.CacheWriteTokens, usage.ReasoningTokens
+	rec.ResponseModel = model
+	if rec.Model == "" {
+		rec.Model = model
+	}
+
+	rec.CreatedAt = now.UTC()
+	if st := ml.Timing.StartTime; st != nil {
+		rec.CreatedAt = time.UnixMilli(st.unixMilli()).UTC()
+		if en := ml.Timing.EndTime; en != nil {
+			rec.LatencyMs = en.unixMilli() - st.unixMilli()
+		}
+	}
+	if ttft := ml.Timing.TimeToFirstToken; ttft != nil {
+		rec.TTFTMs = int64(*ttft)
+	}
+	rec.CostUSD = priceRecord(prices, prov, rec)
+	return rec
+}
+
+// splitURL gives the path of the provider URL and, for an absolute URL,
+// its origin. Helicone's custom logger sends "custom-model-nopath".
+func splitURL(raw string) (path, origin string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		p, _, _ := strings.Cut(raw, "?")
+		return truncate(p, 1024), ""
+	}
+	return u.Path, u.Scheme + "://" + u.Host
+}

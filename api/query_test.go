@@ -1,0 +1,451 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
+)
+
+// chEnv is a private database on the shared ClickHouse, dropped at the end.
+type chEnv struct {
+	w *chstore.Writer
+	q *Querier
+}
+
+func newCH(t *testing.T) *chEnv {
+	t.Helper()
+	base := testenv.ClickHouseURL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	dsn := strings.TrimSuffix(base, "/") + "/tollgate_test_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := chstore.Migrate(ctx, dsn, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	conn, db, err := chstore.Connect(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := chstore.Open(ctx, chstore.Options{URL: dsn, SpoolDir: t.TempDir(), FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = w.Close(ctx)
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop %s: %v", db, err)
+		}
+		_ = conn.Close()
+	})
+	return &chEnv{w: w, q: NewQuerier(conn, db, nil)}
+}
+
+// seed writes known rows and returns them (normalized as stored).
+func seed(t *testing.T, env *chEnv) []*record.Record {
+	t.Helper()
+	var recs []*record.Record
+	for i := range 30 {
+		r := &record.Record{
+			RequestID: fmt.Sprintf("0193a5c4-%04x-7000-8000-%012x", i*7919%65536, i),
+			// three rows per minute: ties on the second exercise the cursor
+			CreatedAt: t0.Add(time.Duration(i/3) * time.Minute),
+			Tenant:    "acme",
+			UserID:    fmt.Sprintf("u%d", i%3),
+			Status:    200,
+			Method:    "POST", Path: "/v1/chat/completions",
+			PromptTokens: int64(100 + i), CompletionTokens: int64(10 + i), CachedTokens: int64(i % 4),
+			LatencyMs:   int64(i+1) * 10,
+			RequestBody: fmt.Sprintf(`{"n":%d}`, i), ResponseBody: fmt.Sprintf(`{"answer":%d}`, i),
+		}
+		if i%2 == 0 {
+			r.Provider, r.Model, r.TTFTMs = "openai", "gpt-4o-mini", int64(i+1)*5
+		} else {
+			r.Provider, r.Model = "anthropic", "claude-sonnet-4-5"
+		}
+		if i < 10 {
+			r.SessionID = "s1"
+		}
+		env := "dev"
+		if i%5 == 0 {
+			env = "prod"
+		}
+		r.Properties = []record.Property{{Key: "env", Value: env}}
+		if i%4 == 0 {
+			r.Properties = append(r.Properties, record.Property{Key: "team", Value: "a"})
+		}
+		if i%7 == 3 {
+			r.Status = 500
+		}
+		if i == 29 {
+			r.Status = record.StatusClientCancelled
+		}
+		if i%6 == 5 {
+			r.CacheHit = true
+		} else {
+			r.CostUSD = float64(i) * 0.001
+		}
+		recs = append(recs, r)
+	}
+	// another tenant, inside the same window
+	for i := range 3 {
+		recs = append(recs, &record.Record{RequestID: uuid.NewString(), CreatedAt: t0.Add(time.Duration(i) * time.Second),
+			Tenant: "other", UserID: "x", Provider: "openai", Model: "gpt-4o", Status: 200, CostUSD: 1})
+	}
+	for _, r := range recs {
+		c := *r
+		env.w.Write(&c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := env.w.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	return recs
+}
+
+// newestFirst is the API's order: second of created_at, then id, descending.
+func newestFirst(recs []*record.Record) []string {
+	s := slices.Clone(recs)
+	sort.Slice(s, func(i, j int) bool {
+		a, b := s[i].CreatedAt.Unix(), s[j].CreatedAt.Unix()
+		if a != b {
+			return a > b
+		}
+		return s[i].RequestID > s[j].RequestID
+	})
+	ids := make([]string, len(s))
+	for i, r := range s {
+		ids[i] = r.RequestID
+	}
+	return ids
+}
+
+func filterRecs(recs []*record.Record, keep func(*record.Record) bool) []*record.Record {
+	var out []*record.Record
+	for _, r := range recs {
+		if keep(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func prop(r *record.Record, k string) (string, bool) {
+	for _, p := range r.Properties {
+		if p.Key == k {
+			return p.Value, true
+		}
+	}
+	return "", false
+}
+
+// listAllH walks every page of /v1/requests?query and returns the ids.
+func listAllH(t *testing.T, h http.Handler, query string, limit int) []string {
+	t.Helper()
+	var ids []string
+	seen := map[string]bool{}
+	cursor := ""
+	for page := 0; ; page++ {
+		if page > 200 {
+			t.Fatal("too many pages")
+		}
+		v, _ := url.ParseQuery(query)
+		v.Set("limit", fmt.Sprint(limit))
+		if cursor != "" {
+			v.Set("cursor", cursor)
+		}
+		var out struct {
+			Requests []map[string]any `json:"requests"`
+			Next     string           `json:"next_cursor"`
+		}
+		rr := do(t, h, "GET", "/v1/requests?"+v.Encode(), local, nil, "", &out)
+		if rr.Code != 200 {
+			t.Fatalf("GET %s: %d %s", v.Encode(), rr.Code, rr.Body)
+		}
+		if len(out.Requests) > limit {
+			t.Fatalf("page of %d rows, limit %d", len(out.Requests), limit)
+		}
+		for _, r := range out.Requests {
+			if _, ok := r["request_body"]; ok {
+				t.Fatalf("list includes bodies: %v", r)
+			}
+			id := r["request_id"].(string)
+			if seen[id] {
+				t.Fatalf("%s listed twice", id)
+			}
+			seen[id] = true
+			ids = append(ids, id)
+		}
+		if out.Next == "" {
+			return ids
+		}
+		cursor = out.Next
+	}
+}
+
+func TestQueryAPI(t *testing.T) {
+	env := newCH(t)
+	recs := seed(t, env)
+	h := New(Options{Query: env.q, Feedback: func(ctx context.Context, fb chstore.Feedback) error { return env.w.InsertFeedback(ctx, fb) }})
+	list := func(query string, limit int) []string {
+		return listAllH(t, h, query, limit)
+	}
+	acme := filterRecs(recs, func(r *record.Record) bool { return r.Tenant == "acme" })
+
+	t.Run("pagination", func(t *testing.T) {
+		for _, limit := range []int{1, 4, 7, 50} {
+			got := list("tenant=acme", limit)
+			if want := newestFirst(acme); !slices.Equal(got, want) {
+				t.Fatalf("limit %d:\n got %v\nwant %v", limit, got, want)
+			}
+		}
+		if got := list("", 500); len(got) != len(recs) {
+			t.Fatalf("all tenants: %d rows, want %d", len(got), len(recs))
+		}
+	})
+
+	t.Run("filters", func(t *testing.T) {
+		from, to := t0.Add(2*time.Minute), t0.Add(5*time.Minute)
+		for _, c := range []struct {
+			query string
+			keep  func(*record.Record) bool
+		}{
+			{"user=u1", func(r *record.Record) bool { return r.UserID == "u1" }},
+			{"session=s1", func(r *record.Record) bool { return r.SessionID == "s1" }},
+			{"property=env%3Dprod", func(r *record.Record) bool { v, _ := prop(r, "env"); return v == "prod" }},
+			{"property=Env%3Ddev&property=team%3Da", func(r *record.Record) bool {
+				v, _ := prop(r, "env")
+				w, _ := prop(r, "team")
+				return v == "dev" && w == "a"
+			}},
+			{"property=team%3D", func(r *record.Record) bool { return false }},
+			{"model=claude-sonnet-4-5", func(r *record.Record) bool { return r.Model == "claude-sonnet-4-5" }},
+			{"provider=openai&tenant=acme", func(r *record.Record) bool { return r.Provider == "openai" && r.Tenant == "acme" }},
+			{"status=500", func(r *record.Record) bool { return r.Status == 500 }},
+			{"status=-3", func(r *record.Record) bool { return r.Status == -3 }},
+			{"cache_hit=true", func(r *record.Record) bool { return r.CacheHit }},
+			{"cache_hit=false&tenant=acme", func(r *record.Record) bool { return !r.CacheHit && r.Tenant == "acme" }},
+			{"tenant=other", func(r *record.Record) bool { return r.Tenant == "other" }},
+			{"from=" + from.Format(time.RFC3339) + "&to=" + to.Format(time.RFC3339), func(r *record.Record) bool {
+				return !r.CreatedAt.Before(from) && r.CreatedAt.Before(to)
+			}},
+		} {
+			want := newestFirst(filterRecs(recs, c.keep))
+			if got := list(c.query, 5); !slices.Equal(got, want) {
+				t.Errorf("%s:\n got %v\nwant %v", c.query, got, want)
+			}
+		}
+	})
+
+	t.Run("bad parameters", func(t *testing.T) {
+		for _, c := range []struct{ query, param string }{
+			{"limit=0", "limit"}, {"limit=501", "limit"}, {"limit=x", "limit"},
+			{"cursor=zzz", "cursor"}, {"status=abc", "status"}, {"cache_hit=maybe", "cache_hit"},
+			{"from=yesterday", "from"}, {"to=2026-01-01", "to"}, {"property=novalue", "property"},
+			{"from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z", "to"},
+		} {
+			rr := do(t, h, "GET", "/v1/requests?"+c.query, local, nil, "", nil)
+			if rr.Code != 400 || !strings.HasPrefix(errorMessage(t, rr), c.param+":") {
+				t.Errorf("%s: %d %s, want 400 naming %s", c.query, rr.Code, rr.Body, c.param)
+			}
+		}
+		for _, q := range []string{"bucket=0", "bucket=1&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z", "from=nope"} {
+			rr := do(t, h, "GET", "/v1/stats?"+q, local, nil, "", nil)
+			if rr.Code != 400 {
+				t.Errorf("stats %s: %d", q, rr.Code)
+			}
+		}
+		if rr := do(t, h, "GET", "/v1/requests/nope", local, nil, "", nil); rr.Code != 400 {
+			t.Errorf("bad id: %d", rr.Code)
+		}
+	})
+
+	t.Run("get and feedback", func(t *testing.T) {
+		r := recs[4]
+		var d map[string]any
+		if rr := do(t, h, "GET", "/v1/requests/"+r.RequestID, local, nil, "", &d); rr.Code != 200 {
+			t.Fatalf("%d %s", rr.Code, rr.Body)
+		}
+		if d["request_body"] != r.RequestBody || d["response_body"] != r.ResponseBody || d["user_id"] != r.UserID ||
+			d["rating"] != nil || d["prompt_tokens"] != float64(r.PromptTokens) || d["created_at"] != r.CreatedAt.Format(time.RFC3339) {
+			t.Errorf("detail %v", d)
+		}
+		props, _ := d["properties"].([]any)
+		if len(props) != len(r.Properties) {
+			t.Errorf("properties %v", d["properties"])
+		}
+		if rr := do(t, h, "GET", "/v1/requests/"+uuid.NewString(), local, nil, "", nil); rr.Code != 404 {
+			t.Errorf("unknown id: %d", rr.Code)
+		}
+		if rr := do(t, h, "GET", "/v1/requests/"+r.RequestID+"?tenant=other", local, nil, "", nil); rr.Code != 404 {
+			t.Errorf("other tenant: %d", rr.Code)
+		}
+
+		for i, rating := range []bool{false, true} {
+			// The newest rating wins (created_at is the version, in seconds).
+			hh := New(Options{Query: env.q, Now: fixedClock(t0.Add(time.Duration(i) * time.Hour)),
+				Feedback: func(ctx context.Context, fb chstore.Feedback) error { return env.w.InsertFeedback(ctx, fb) }})
+			var ok struct{ OK bool }
+			if rr := do(t, hh, "POST", "/v1/request/"+r.RequestID+"/feedback", local, nil, fmt.Sprintf(`{"rating":%v}`, rating), &ok); rr.Code != 200 || !ok.OK {
+				t.Fatalf("feedback: %d %s", rr.Code, rr.Body)
+			}
+			d = nil
+			do(t, h, "GET", "/v1/requests/"+r.RequestID, local, nil, "", &d)
+			if d["rating"] != rating {
+				t.Fatalf("after rating %v: rating %v", rating, d["rating"])
+			}
+		}
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		from, to := t0, t0.Add(time.Hour)
+		var st Stats
+		q := "tenant=acme&bucket=300&group_property=env&from=" + from.Format(time.RFC3339) + "&to=" + to.Format(time.RFC3339)
+		if rr := do(t, h, "GET", "/v1/stats?"+q, local, nil, "", &st); rr.Code != 200 {
+			t.Fatalf("%d %s", rr.Code, rr.Body)
+		}
+		checkStats(t, &st, acme)
+
+		// an empty range
+		var empty Stats
+		q = "from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z"
+		if rr := do(t, h, "GET", "/v1/stats?"+q, local, nil, "", &empty); rr.Code != 200 || empty.Requests != 0 || len(empty.Volume) != 0 || empty.BucketSeconds != 3600 {
+			t.Fatalf("empty: %d %+v", rr.Code, empty)
+		}
+	})
+}
+
+// checkStats recomputes the figures from the seed.
+func checkStats(t *testing.T, st *Stats, recs []*record.Record) {
+	t.Helper()
+	var cost, saved float64
+	var errs, hits uint64
+	var lat, ttft []float64
+	byModel := map[string]Group{}
+	byUser := map[string]Group{}
+	byEnv := map[string]Group{}
+	vol := map[int64]Bucket{}
+	prices := provider.DefaultPrices()
+	for _, r := range recs {
+		cost += r.CostUSD
+		isErr := r.Status >= 400 || r.Status < 0
+		if isErr {
+			errs++
+		}
+		if r.CacheHit {
+			hits++
+			p, ok := prices.Lookup(r.Provider, r.Model)
+			if !ok {
+				t.Fatalf("no price for %s", r.Model)
+			}
+			saved += p.Cost(provider.Usage{PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, CachedTokens: r.CachedTokens})
+		}
+		lat = append(lat, float64(r.LatencyMs))
+		if r.TTFTMs > 0 {
+			ttft = append(ttft, float64(r.TTFTMs))
+		}
+		add := func(m map[string]Group, k string) {
+			g := m[k]
+			g.Key = k
+			g.Requests++
+			g.CostUSD += r.CostUSD
+			g.PromptTokens += r.PromptTokens
+			g.CompletionTokens += r.CompletionTokens
+			m[k] = g
+		}
+		add(byModel, r.Model)
+		add(byUser, r.UserID)
+		env, _ := prop(r, "env")
+		add(byEnv, env)
+		b := r.CreatedAt.Unix() / 300 * 300
+		v := vol[b]
+		v.Start = time.Unix(b, 0).UTC()
+		v.Requests++
+		v.CostUSD += r.CostUSD
+		if isErr {
+			v.Errors++
+		}
+		vol[b] = v
+	}
+	n := uint64(len(recs))
+	if st.Requests != n || st.Errors != errs || st.CacheHits != hits || !near(st.CostUSD, cost) ||
+		!near(st.ErrorRate, float64(errs)/float64(n)) || !near(st.CacheHitRate, float64(hits)/float64(n)) {
+		t.Errorf("totals: got requests %d errors %d (%.4f) hits %d (%.4f) cost %.6f; want %d %d %d %.6f",
+			st.Requests, st.Errors, st.ErrorRate, st.CacheHits, st.CacheHitRate, st.CostUSD, n, errs, hits, cost)
+	}
+	if errs == 0 || hits == 0 || saved == 0 {
+		t.Fatal("seed lacks errors or cache hits")
+	}
+	if !near(st.CostSavedUSD, saved) {
+		t.Errorf("cost saved %.9f, want %.9f", st.CostSavedUSD, saved)
+	}
+	if want := exactPercentiles(lat); st.Latency != want {
+		t.Errorf("latency %+v, want %+v", st.Latency, want)
+	}
+	if want := exactPercentiles(ttft); st.TTFT != want {
+		t.Errorf("ttft %+v, want %+v", st.TTFT, want)
+	}
+	for _, c := range []struct {
+		name string
+		got  []Group
+		want map[string]Group
+	}{{"by_model", st.ByModel, byModel}, {"by_user", st.ByUser, byUser}, {"by_property", st.ByProperty, byEnv}} {
+		if len(c.got) != len(c.want) {
+			t.Errorf("%s: %+v, want %+v", c.name, c.got, c.want)
+			continue
+		}
+		for i, g := range c.got {
+			w := c.want[g.Key]
+			if g.Requests != w.Requests || !near(g.CostUSD, w.CostUSD) || g.PromptTokens != w.PromptTokens || g.CompletionTokens != w.CompletionTokens {
+				t.Errorf("%s[%s]: %+v, want %+v", c.name, g.Key, g, w)
+			}
+			if i > 0 && c.got[i-1].CostUSD < g.CostUSD {
+				t.Errorf("%s not ordered by cost: %+v", c.name, c.got)
+			}
+		}
+	}
+	if len(st.Volume) != len(vol) {
+		t.Fatalf("volume %+v, want %d buckets", st.Volume, len(vol))
+	}
+	for i, b := range st.Volume {
+		w := vol[b.Start.Unix()]
+		if !b.Start.Equal(w.Start) || b.Requests != w.Requests || b.Errors != w.Errors || !near(b.CostUSD, w.CostUSD) {
+			t.Errorf("volume[%d] %+v, want %+v", i, b, w)
+		}
+		if i > 0 && !st.Volume[i-1].Start.Before(b.Start) {
+			t.Errorf("volume not in time order")
+		}
+	}
+}
+
+// exactPercentiles is quantileExact: the value at rank floor(level × n).
+func exactPercentiles(v []float64) Percentiles {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	at := func(level float64) float64 {
+		if len(s) == 0 {
+			return 0
+		}
+		return s[min(int(level*float64(len(s))), len(s)-1)]
+	}
+	return Percentiles{P50: at(0.5), P95: at(0.95), P99: at(0.99)}
+}
