@@ -50,6 +50,14 @@ type Config struct {
 	// loopback clients only.
 	APIKey string `json:"api-key"`
 
+	// ClickHouse writer: rows per insert, longest wait before an insert,
+	// rows held in memory before batches go to the spool, and the spool's
+	// cap (beyond it records are dropped, counted and logged).
+	LogBatchSize     int      `json:"log-batch-size"`
+	LogFlushInterval Duration `json:"log-flush-interval"`
+	LogQueueSize     int      `json:"log-queue-size"`
+	SpoolMaxBytes    int64    `json:"spool-max-bytes"`
+
 	// File-only settings.
 	AuthKeys []policies.APIKey                    `json:"auth-keys"` // hashed Helicone-Auth keys and their tenants
 	Prices   map[string]map[string]provider.Price `json:"prices"`    // provider -> model -> price overrides
@@ -114,6 +122,10 @@ func defaultConfig(dev bool) Config {
 		RouteTimeout:      Duration{600 * time.Second},
 		IdleTimeout:       Duration{300 * time.Second},
 		MessageTimeout:    Duration{2 * time.Second},
+		LogBatchSize:      5000,
+		LogFlushInterval:  Duration{time.Second},
+		LogQueueSize:      100000,
+		SpoolMaxBytes:     1 << 30,
 	}
 	if dev {
 		c.DrainDelay = Duration{0} // nothing in front of `dev` to drain
@@ -161,6 +173,10 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.Var(&cfg.MessageTimeout, "message-timeout", "dev data plane: wait for each processor reply")
 	fs.BoolVar(&cfg.RateLimitFailClosed, "ratelimit-fail-closed", cfg.RateLimitFailClosed, "reject calls under a rate-limit policy with 503 when Redis is unreachable")
 	fs.StringVar(&cfg.APIKey, "api-key", cfg.APIKey, "bearer key for the HTTP API (prefer TOLLGATE_API_KEY); empty: loopback clients only")
+	fs.IntVar(&cfg.LogBatchSize, "log-batch-size", cfg.LogBatchSize, "ClickHouse: rows per insert")
+	fs.Var(&cfg.LogFlushInterval, "log-flush-interval", "ClickHouse: longest wait before a partial batch is inserted")
+	fs.IntVar(&cfg.LogQueueSize, "log-queue-size", cfg.LogQueueSize, "ClickHouse: rows held in memory before batches go to the spool")
+	fs.Int64Var(&cfg.SpoolMaxBytes, "spool-max-bytes", cfg.SpoolMaxBytes, "ClickHouse: spool cap in bytes; beyond it records are dropped and counted")
 	fs.BoolVar(&cfg.FailureModeAllow, "failure-mode-allow", cfg.FailureModeAllow, "dev data plane: continue without the processor when it fails")
 
 	var envErrs []error
@@ -239,6 +255,9 @@ func (c *Config) validate() error {
 		if d.v.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", d.name))
 		}
+	}
+	if c.LogBatchSize <= 0 || c.LogQueueSize <= 0 || c.SpoolMaxBytes <= 0 || c.LogFlushInterval.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("log-batch-size, log-queue-size, spool-max-bytes, log-flush-interval: must be positive"))
 	}
 	if c.DrainDelay.Duration < 0 {
 		errs = append(errs, fmt.Errorf("drain-delay: must not be negative"))

@@ -63,7 +63,11 @@ func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *
 	if spool == "" {
 		spool = filepath.Join(cfg.DataDir, "spool")
 	}
-	w, err := chstore.Open(ctx, chstore.Options{URL: cfg.ClickHouse, SpoolDir: spool, Logger: log, Registerer: reg})
+	w, err := chstore.Open(ctx, chstore.Options{
+		URL: cfg.ClickHouse, SpoolDir: spool, Logger: log, Registerer: reg,
+		BatchSize: cfg.LogBatchSize, FlushInterval: cfg.LogFlushInterval.Duration,
+		QueueSize: cfg.LogQueueSize, SpoolMaxBytes: cfg.SpoolMaxBytes,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
