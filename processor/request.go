@@ -110,7 +110,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		}
 		if req.Stream && s.streamUsage && c.format == provider.OpenAI &&
 			(c.endpoint == provider.EndpointChatCompletions || c.endpoint == provider.EndpointCompletions) {
-			if out, changed, err := provider.EnsureStreamUsage(body); err == nil && changed {
+			if out, changed, err := req.EnsureStreamUsage(body); err == nil && changed {
 				body, replace = out, true
 			}
 		}

@@ -11,6 +11,8 @@ type Request struct {
 	Model  string
 	Stream bool
 	User   string // OpenAI top-level "user"; Anthropic "metadata.user_id"
+
+	streamUsage streamUsage // for EnsureStreamUsage
 }
 
 // ParseRequest reads a JSON request body. An empty (or all-whitespace) body
@@ -35,6 +37,7 @@ func ParseRequest(body []byte) (Request, error) {
 	// messages array usually sits between "model" and "stream".
 	var model, user, metaUser, safetyID string
 	var stream bool
+	var usage streamUsage
 	gjson.Parse(bytesView(body)).ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
@@ -49,6 +52,8 @@ func ParseRequest(body []byte) (Request, error) {
 			}
 		case "safety_identifier":
 			safetyID = stringOf(v)
+		case "stream_options":
+			usage = streamUsageOf(v)
 		}
 		return true
 	})
@@ -58,5 +63,5 @@ func ParseRequest(body []byte) (Request, error) {
 	if user == "" {
 		user = safetyID
 	}
-	return Request{Model: keepString(model), Stream: stream, User: keepString(user)}, nil
+	return Request{Model: keepString(model), Stream: stream, User: keepString(user), streamUsage: usage}, nil
 }
