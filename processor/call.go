@@ -26,7 +26,11 @@ type call struct {
 	streaming    bool // response is SSE and processed chunk by chunk
 	firstChunkAt time.Time
 	stream       *provider.StreamAccumulator
-	respBody     bytes.Buffer // logged response body (capped)
+	// The response body is kept once, up to the larger of what the log and
+	// the cache want (respKeep); respBytes counts all of it.
+	respBody  bytes.Buffer
+	respKeep  int
+	respBytes int
 
 	ctx        context.Context
 	rawPath    string                // :path with query, as the client sent it
@@ -36,8 +40,6 @@ type call struct {
 	free            bool               // answered from the cache: costs nothing
 	completed       bool               // the gate's Complete ran
 	respContentType string
-	cacheBody       bytes.Buffer // response kept for the cache (up to the gate's limit)
-	cacheTruncated  bool
 
 	rec *record.Record
 }

@@ -19,7 +19,7 @@ func (s *Server) finish(c *call, status int32) {
 		}
 	}
 	if !c.helicone.omitResponse && c.respBody.Len() > 0 {
-		rec.ResponseBody = c.respBody.String()
+		rec.ResponseBody = cappedString(c.respBody.Bytes(), s.maxLoggedBody)
 	}
 	if !c.free {
 		rec.CostUSD = s.cost(c)

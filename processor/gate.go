@@ -77,20 +77,6 @@ func (s *Server) answerFromGate(c *call, d *policies.Decision) *extprocv3.Proces
 	return immediateReply(a.Status, &m, a.Body, "tollgate_gate")
 }
 
-// keepForCache accumulates the response body the gate wants to store.
-func (c *call) keepForCache(chunk []byte) {
-	limit := c.decision.CacheBodyLimit()
-	if limit == 0 || c.cacheTruncated {
-		return
-	}
-	if c.cacheBody.Len()+len(chunk) > limit {
-		c.cacheTruncated = true
-		c.cacheBody.Reset()
-		return
-	}
-	c.cacheBody.Write(chunk)
-}
-
 // complete hands the finished call to the gate (cache fill, cents charge).
 // Process calls it after its last reply to Envoy, so the client does not
 // wait for it.
@@ -104,8 +90,8 @@ func (s *Server) complete(c *call) {
 		RequestID:        rec.RequestID,
 		Status:           int(rec.Status),
 		ContentType:      c.respContentType,
-		Body:             c.cacheBody.Bytes(),
-		BodyTruncated:    c.cacheTruncated,
+		Body:             c.respBody.Bytes(),
+		BodyTruncated:    c.respBytes > c.decision.CacheBodyLimit(),
 		Model:            rec.ResponseModel,
 		PromptTokens:     rec.PromptTokens,
 		CompletionTokens: rec.CompletionTokens,

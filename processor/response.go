@@ -24,6 +24,10 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 		}
 	}
 	resp := responseHeadersReply(common(&m, nil, false, false))
+	if !c.helicone.omitResponse {
+		c.respKeep = s.maxLoggedBody
+	}
+	c.respKeep = max(c.respKeep, c.decision.CacheBodyLimit())
 
 	if msg.GetEndOfStream() {
 		s.finish(c, int32(c.status))
@@ -45,12 +49,8 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 	if c.firstChunkAt.IsZero() && (len(chunk) > 0 || msg.GetEndOfStream()) {
 		c.firstChunkAt = s.now()
 	}
-	if !c.helicone.omitResponse {
-		appendCapped(&c.respBody, chunk, s.maxLoggedBody)
-	}
-	if c.decision != nil {
-		c.keepForCache(chunk)
-	}
+	c.respBytes += len(chunk)
+	appendCapped(&c.respBody, chunk, c.respKeep)
 	if c.streaming {
 		c.stream.Write(chunk)
 		if msg.GetEndOfStream() {
