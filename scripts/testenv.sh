@@ -6,6 +6,15 @@
 #   scripts/testenv.sh -- COMMAND...    start both servers, run COMMAND with
 #                                       TOLLGATE_TEST_* set, stop the servers
 #   scripts/testenv.sh run COMMAND...   same as the form above
+#   scripts/testenv.sh clickhouse-config DIR TCP_PORT HTTP_PORT
+#                                       write a private ClickHouse's config.xml
+#                                       and users.xml (and folders) into DIR
+#   scripts/testenv.sh redis-args PORT DIR
+#                                       print a private redis-server's
+#                                       arguments, each ended by a NUL byte
+# The last two are the one definition of a private server's configuration:
+# this script's own servers and internal/testenv's StartClickHouse and
+# StartRedis (which run them with bash) both use them.
 #
 # Why a script and not containers: the project's machines reach only Debian's
 # packages and the Go module proxy, so the servers come from apt (Redis 7,
@@ -334,14 +343,24 @@ REDIS_CLI=""
 REDIS_PORT=""
 REDIS_DIR=""
 
+# redis_args PORT DIR: set REDIS_ARGS to the arguments of a private
+# redis-server listening on 127.0.0.1:PORT with DIR as its working folder.
+# No persistence (--save '' --appendonly no): tests want a fast, throw-away
+# store. Not daemonized so that the PID of the started process is the
+# server's own. Also `redis-args PORT DIR` (for internal/testenv).
+REDIS_ARGS=()
+redis_args() {
+	local port=$1 dir=$2
+	REDIS_ARGS=(--port "$port" --bind 127.0.0.1 --save '' --appendonly no
+		--dir "$dir" --logfile "$dir/redis.log" --daemonize no)
+}
+
 start_redis() {
 	REDIS_DIR="$TMP/redis"
 	mkdir -p "$REDIS_DIR"
 	REDIS_PORT=$(pick_port)
-	# No persistence (--save '' --appendonly no): tests want a fast,
-	# throw-away store. Not daemonized so that $! is the server's own PID.
-	"${DETACH[@]}" "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-		--dir "$REDIS_DIR" --logfile "$REDIS_DIR/redis.log" --daemonize no \
+	redis_args "$REDIS_PORT" "$REDIS_DIR"
+	"${DETACH[@]}" "$REDIS_BIN" "${REDIS_ARGS[@]}" \
 		</dev/null >"$REDIS_DIR/stdout.log" 2>&1 &
 	REDIS_PID=$!
 	# Tests may kill this server on purpose; disown keeps bash from printing
@@ -397,11 +416,13 @@ resolve_clickhouse() {
 	fi
 }
 
+# write_clickhouse_config DIR TCP_PORT HTTP_PORT: the folders, config.xml and
+# users.xml of a private ClickHouse in DIR (data in DIR/data, logs in
+# DIR/log). Also `clickhouse-config DIR TCP_PORT HTTP_PORT` (for
+# internal/testenv).
 write_clickhouse_config() {
-	CH_DIR="$TMP/clickhouse"
-	CH_DATA="$CH_DIR/data"
-	CH_CONFIG="$CH_DIR/config.xml"
-	mkdir -p "$CH_DATA" "$CH_DIR/tmp" "$CH_DIR/user_files" "$CH_DIR/format_schemas" "$CH_DIR/log"
+	local dir=$1 tcp_port=$2 http_port=$3
+	mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
 	# Root element <yandex>: 18.16 predates <clickhouse>. 18.16 refuses to
 	# start without mark_cache_size ("Not found: mark_cache_size"); the other
 	# keys are spelled out so the server does not depend on defaults that
@@ -413,24 +434,24 @@ write_clickhouse_config() {
 	# poll_interval=1 (profile) makes idle native connections notice the
 	# shutdown within 1 s instead of 10 s (18.16's default): with
 	# clickhouse-go's idle pool open, stop takes ~2 s instead of ~10 s.
-	cat >"$CH_CONFIG" <<EOF
+	cat >"$dir/config.xml" <<EOF
 <?xml version="1.0"?>
 <yandex>
     <logger>
         <level>information</level>
-        <log>$CH_DIR/log/clickhouse-server.log</log>
-        <errorlog>$CH_DIR/log/clickhouse-server.err.log</errorlog>
+        <log>$dir/log/clickhouse-server.log</log>
+        <errorlog>$dir/log/clickhouse-server.err.log</errorlog>
         <size>100M</size>
         <count>2</count>
     </logger>
     <listen_host>127.0.0.1</listen_host>
-    <tcp_port>$CH_TCP_PORT</tcp_port>
-    <http_port>$CH_HTTP_PORT</http_port>
-    <path>$CH_DATA/</path>
-    <tmp_path>$CH_DIR/tmp/</tmp_path>
-    <user_files_path>$CH_DIR/user_files/</user_files_path>
-    <format_schema_path>$CH_DIR/format_schemas/</format_schema_path>
-    <users_config>$CH_DIR/users.xml</users_config>
+    <tcp_port>$tcp_port</tcp_port>
+    <http_port>$http_port</http_port>
+    <path>$dir/data/</path>
+    <tmp_path>$dir/tmp/</tmp_path>
+    <user_files_path>$dir/user_files/</user_files_path>
+    <format_schema_path>$dir/format_schemas/</format_schema_path>
+    <users_config>$dir/users.xml</users_config>
     <default_profile>default</default_profile>
     <default_database>default</default_database>
     <timezone>UTC</timezone>
@@ -442,7 +463,7 @@ write_clickhouse_config() {
     <shutdown_wait_unfinished>3</shutdown_wait_unfinished>
 </yandex>
 EOF
-	cat >"$CH_DIR/users.xml" <<'EOF'
+	cat >"$dir/users.xml" <<'EOF'
 <?xml version="1.0"?>
 <yandex>
     <profiles>
@@ -482,7 +503,10 @@ EOF
 start_clickhouse() {
 	CH_TCP_PORT=$(pick_port)
 	CH_HTTP_PORT=$(pick_port)
-	write_clickhouse_config
+	CH_DIR="$TMP/clickhouse"
+	CH_DATA="$CH_DIR/data"
+	CH_CONFIG="$CH_DIR/config.xml"
+	write_clickhouse_config "$CH_DIR" "$CH_TCP_PORT" "$CH_HTTP_PORT"
 	# Run from the data folder: some versions write files relative to cwd.
 	(cd "$CH_DIR" && exec "${DETACH[@]}" "$CH_SERVER" --config-file="$CH_CONFIG") \
 		</dev/null >"$CH_DIR/log/stdout.log" 2>&1 &
@@ -643,6 +667,16 @@ main() {
 		[[ "${1:-}" == -- ]] && shift
 		install_packages
 		run_command "$@"
+		;;
+	clickhouse-config)
+		[[ $# -eq 4 && "$3" =~ ^[0-9]+$ && "$4" =~ ^[0-9]+$ ]] ||
+			die "usage: $0 clickhouse-config DIR TCP_PORT HTTP_PORT"
+		write_clickhouse_config "$2" "$3" "$4"
+		;;
+	redis-args)
+		[[ $# -eq 3 && "$2" =~ ^[0-9]+$ ]] || die "usage: $0 redis-args PORT DIR"
+		redis_args "$2" "$3"
+		printf '%s\0' "${REDIS_ARGS[@]}"
 		;;
 	-h | --help | help | "")
 		usage

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -346,12 +347,13 @@ func StartRedis(t testing.TB) *RedisServer {
 	t.Cleanup(s.Stop)
 	startWithRetry(t, &s.proc, func() {
 		s.port = freePort(t)
-		s.argv = []string{bin,
-			"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no",
-			"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"),
-			"--daemonize", "no",
+		// The arguments are those of the script's own Redis.
+		out, err := runScript("redis-args", strconv.Itoa(s.port), s.dir)
+		if err != nil {
+			t.Fatal(err)
 		}
+		args := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+		s.argv = append([]string{bin}, args...)
 	})
 	return s
 }
@@ -424,7 +426,8 @@ func StartClickHouse(t testing.TB) *ClickHouseServer {
 		for s.httpPort == s.tcpPort {
 			s.httpPort = freePort(t)
 		}
-		if err := writeClickHouseConfig(s.dir, s.tcpPort, s.httpPort); err != nil {
+		// The configuration is that of the script's own ClickHouse.
+		if _, err := runScript("clickhouse-config", s.dir, strconv.Itoa(s.tcpPort), strconv.Itoa(s.httpPort)); err != nil {
 			t.Fatal(err)
 		}
 		s.argv = append(append([]string{}, argv...), "--config-file="+s.ConfigPath())
@@ -476,83 +479,64 @@ func pingClickHouse(ctx context.Context, base string) error {
 	return nil
 }
 
-// writeClickHouseConfig writes config.xml and users.xml into dir. It mirrors
-// the configuration in scripts/testenv.sh (keep the two in step): root
-// element <yandex> because Debian's server is 18.16, which also refuses to
-// start without <mark_cache_size>; only the tcp and http ports, on
-// 127.0.0.1; no query_log; a passwordless "default" user for loopback only;
-// poll_interval and keep_alive_timeout short, because a graceful stop waits
-// for idle connections (10 s with 18.16's defaults and a clickhouse-go pool).
-func writeClickHouseConfig(dir string, tcpPort, httpPort int) error {
-	for _, sub := range []string{"data", "tmp", "user_files", "format_schemas", "log"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return err
+// runScript runs `bash scripts/testenv.sh ARGS...`, the one definition of
+// a private server's configuration (ClickHouse's config.xml and users.xml,
+// redis-server's arguments), and returns its standard output.
+func runScript(args ...string) ([]byte, error) {
+	script, err := scriptPath()
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("bash", append([]string{script}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("testenv: %s %s: %v\n%s", script, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out, nil
+}
+
+var (
+	scriptOnce sync.Once
+	scriptFile string
+	scriptErr  error
+)
+
+// scriptPath finds scripts/testenv.sh: next to this source file's module
+// root, or (when the binary was built with -trimpath) in the first folder
+// holding go.mod above the working directory, the package being tested.
+func scriptPath() (string, error) {
+	scriptOnce.Do(func() {
+		const rel = "scripts/testenv.sh"
+		if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+			path := filepath.Join(filepath.Dir(file), "..", "..", rel)
+			if _, err := os.Stat(path); err == nil {
+				scriptFile = path
+				return
+			}
 		}
-	}
-	config := fmt.Sprintf(`<?xml version="1.0"?>
-<yandex>
-    <logger>
-        <level>information</level>
-        <log>%[1]s/log/clickhouse-server.log</log>
-        <errorlog>%[1]s/log/clickhouse-server.err.log</errorlog>
-        <size>100M</size>
-        <count>2</count>
-    </logger>
-    <listen_host>127.0.0.1</listen_host>
-    <tcp_port>%[2]d</tcp_port>
-    <http_port>%[3]d</http_port>
-    <path>%[1]s/data/</path>
-    <tmp_path>%[1]s/tmp/</tmp_path>
-    <user_files_path>%[1]s/user_files/</user_files_path>
-    <format_schema_path>%[1]s/format_schemas/</format_schema_path>
-    <users_config>%[1]s/users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <timezone>UTC</timezone>
-    <mark_cache_size>268435456</mark_cache_size>
-    <uncompressed_cache_size>268435456</uncompressed_cache_size>
-    <max_concurrent_queries>100</max_concurrent_queries>
-    <keep_alive_timeout>3</keep_alive_timeout>
-    <mlock_executable>false</mlock_executable>
-    <shutdown_wait_unfinished>3</shutdown_wait_unfinished>
-</yandex>
-`, dir, tcpPort, httpPort)
-	users := `<?xml version="1.0"?>
-<yandex>
-    <profiles>
-        <default>
-            <max_memory_usage>4000000000</max_memory_usage>
-            <log_queries>0</log_queries>
-            <poll_interval>1</poll_interval>
-        </default>
-    </profiles>
-    <users>
-        <default>
-            <password></password>
-            <networks>
-                <ip>127.0.0.1</ip>
-                <ip>::ffff:127.0.0.1</ip>
-            </networks>
-            <profile>default</profile>
-            <quota>default</quota>
-        </default>
-    </users>
-    <quotas>
-        <default>
-            <interval>
-                <duration>3600</duration>
-                <queries>0</queries>
-                <errors>0</errors>
-                <result_rows>0</result_rows>
-                <read_rows>0</read_rows>
-                <execution_time>0</execution_time>
-            </interval>
-        </default>
-    </quotas>
-</yandex>
-`
-	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(config), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o644)
+		dir, err := os.Getwd()
+		if err != nil {
+			scriptErr = err
+			return
+		}
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				path := filepath.Join(dir, rel)
+				if _, err := os.Stat(path); err != nil {
+					scriptErr = fmt.Errorf("testenv: %w", err)
+				}
+				scriptFile = path
+				return
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				scriptErr = errors.New("testenv: " + rel + " not found (no go.mod above the working directory)")
+				return
+			}
+			dir = parent
+		}
+	})
+	return scriptFile, scriptErr
 }
