@@ -197,11 +197,7 @@ func (s *server) cost(format string, rec *record.Record) float64 {
 }
 
 func priceRecord(prices *provider.PriceTable, format string, rec *record.Record) float64 {
-	cost, _ := prices.CallCost(format, provider.Usage{
-		PromptTokens: rec.PromptTokens, CompletionTokens: rec.CompletionTokens,
-		CachedTokens: rec.CachedTokens, CacheWriteTokens: rec.CacheWriteTokens,
-		ReasoningTokens: rec.ReasoningTokens,
-	}, rec.ResponseModel, rec.Model)
+	cost, _ := prices.CallCost(format, rec.Usage(), rec.ResponseModel, rec.Model)
 	return cost
 }
 
@@ -511,8 +507,7 @@ func buildManualRecord(ml *manualLogBody, route string, hh heliconeHeaders, pric
 			rec.ResponseBody = text
 		}
 	}
-	rec.PromptTokens, rec.CompletionTokens = usage.PromptTokens, usage.CompletionTokens
-	rec.CachedTokens, rec.CacheWriteTokens, rec.ReasoningTokens = usage.CachedTokens, usage.CacheWriteTokens, usage.ReasoningTokens
+	rec.SetUsage(usage)
 	rec.ResponseModel = model
 	if rec.Model == "" {
 		rec.Model = model

@@ -3,24 +3,22 @@ package policies
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // cacheEntry is one stored response: what the hit replays and what its log
 // record needs (DESIGN §4: the reference to the filling request and the
 // original token counts, so savings can be computed).
 type cacheEntry struct {
-	RequestID        string
-	Status           int
-	ContentType      string
-	Model            string
-	PromptTokens     int64
-	CompletionTokens int64
-	CachedTokens     int64
-	CacheWriteTokens int64
-	ReasoningTokens  int64
-	LatencyMs        int64
-	CreatedUnixMs    int64
-	Body             []byte
+	RequestID   string
+	Status      int
+	ContentType string
+	Model       string
+	provider.Usage
+	LatencyMs     int64
+	CreatedUnixMs int64
+	Body          []byte
 }
 
 // Encoding: the magic "tgc1", then the fields in order — status as a

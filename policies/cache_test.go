@@ -3,6 +3,7 @@ package policies
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/tollgate-dev/tollgate/provider"
 	"reflect"
 	"strings"
 	"testing"
@@ -192,7 +193,7 @@ func TestCacheKeyInputs(t *testing.T) {
 
 func TestCacheEntryRoundTrip(t *testing.T) {
 	e := cacheEntry{RequestID: "r1", Status: 200, ContentType: "text/event-stream", Model: "gpt-4o",
-		PromptTokens: 10, CompletionTokens: 5, CachedTokens: 2, CacheWriteTokens: 1, ReasoningTokens: 3,
+		Usage:     provider.Usage{PromptTokens: 10, CompletionTokens: 5, CachedTokens: 2, CacheWriteTokens: 1, ReasoningTokens: 3},
 		LatencyMs: 345, CreatedUnixMs: 1, Body: []byte("data: {}\n\ndata: [DONE]\n\n")}
 	got, err := decodeEntry(e.encode())
 	if err != nil {

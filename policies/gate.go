@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tollgate-dev/tollgate/provider"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -138,15 +139,11 @@ type Answer struct {
 
 // CachedCall is what a hit tells the log record.
 type CachedCall struct {
-	ReferenceID      string // request id of the call that filled the slot
-	Slot             int
-	Model            string
-	PromptTokens     int64
-	CompletionTokens int64
-	CachedTokens     int64
-	CacheWriteTokens int64
-	ReasoningTokens  int64
-	LatencyMs        int64 // of the original call
+	ReferenceID    string // request id of the call that filled the slot
+	Slot           int
+	Model          string
+	provider.Usage       // the original call's tokens
+	LatencyMs      int64 // of the original call
 }
 
 // Decision is the Gate's verdict on a request.
@@ -320,9 +317,7 @@ func (g *Gate) hit(d *Decision, e *cacheEntry, res StoreAdmitResult, policy *Rat
 		Answer: &Answer{Status: e.Status, Headers: h, Body: e.Body},
 		Hit: &CachedCall{
 			ReferenceID: e.RequestID, Slot: res.Slot, Model: e.Model,
-			PromptTokens: e.PromptTokens, CompletionTokens: e.CompletionTokens,
-			CachedTokens: e.CachedTokens, CacheWriteTokens: e.CacheWriteTokens,
-			ReasoningTokens: e.ReasoningTokens, LatencyMs: e.LatencyMs,
+			Usage: e.Usage, LatencyMs: e.LatencyMs,
 		},
 	}
 }

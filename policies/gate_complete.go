@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"github.com/tollgate-dev/tollgate/provider"
 	"math"
 )
 
@@ -14,15 +15,11 @@ type ResponseInfo struct {
 	Body []byte
 	// BodyTruncated: the processor kept only part of the body (see
 	// Decision.CacheBodyLimit); such a response is not cached.
-	BodyTruncated    bool
-	Model            string
-	PromptTokens     int64
-	CompletionTokens int64
-	CachedTokens     int64
-	CacheWriteTokens int64
-	ReasoningTokens  int64
-	CostUSD          float64
-	LatencyMs        int64
+	BodyTruncated bool
+	Model         string
+	provider.Usage
+	CostUSD   float64
+	LatencyMs int64
 }
 
 // Complete runs after the response ended, off the client's path: it stores
@@ -56,9 +53,7 @@ func (g *Gate) fill(ctx context.Context, d *Decision, resp ResponseInfo) {
 	}
 	e := cacheEntry{
 		RequestID: resp.RequestID, Status: resp.Status, ContentType: resp.ContentType,
-		Model: resp.Model, PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens,
-		CachedTokens: resp.CachedTokens, CacheWriteTokens: resp.CacheWriteTokens,
-		ReasoningTokens: resp.ReasoningTokens, LatencyMs: resp.LatencyMs,
+		Model: resp.Model, Usage: resp.Usage, LatencyMs: resp.LatencyMs,
 		CreatedUnixMs: g.now().UnixMilli(), Body: resp.Body,
 	}
 	entry := e.encode()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/storage/memstore"
 	"github.com/tollgate-dev/tollgate/storage/redisstore"
 )
@@ -185,7 +186,7 @@ func (r *gateRig) check(t testing.TB, c call) *policies.Decision {
 func (r *gateRig) respond(d *policies.Decision, status int, body string, cost float64) {
 	r.Complete(context.Background(), d, policies.ResponseInfo{
 		RequestID: "req-" + body, Status: status, ContentType: "application/json", Body: []byte(body),
-		Model: "gpt-4o-mini", PromptTokens: 11, CompletionTokens: 7, LatencyMs: 123, CostUSD: cost,
+		Model: "gpt-4o-mini", Usage: provider.Usage{PromptTokens: 11, CompletionTokens: 7}, LatencyMs: 123, CostUSD: cost,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // Gate semantics (DESIGN §4) as scenarios: each is a sequence of calls on a
@@ -237,7 +238,7 @@ func runGateSemantics(t *testing.T, be backend) {
 					}
 					g.Complete(context.Background(), d, policies.ResponseInfo{
 						RequestID: "req-" + st.reply, Status: status, ContentType: ct, Body: []byte(st.reply),
-						Model: "gpt-4o-mini", PromptTokens: 11, CompletionTokens: 7, LatencyMs: 123, CostUSD: st.cost,
+						Model: "gpt-4o-mini", Usage: provider.Usage{PromptTokens: 11, CompletionTokens: 7}, LatencyMs: 123, CostUSD: st.cost,
 					})
 				}
 			}
@@ -252,11 +253,11 @@ func TestGateHitRecordsTheOriginal(t *testing.T) {
 		t.Fatalf("CacheBodyLimit = %d", d.CacheBodyLimit())
 	}
 	g.Complete(context.Background(), d, policies.ResponseInfo{RequestID: "orig-1", Status: 200, Body: []byte(`{"ok":1}`),
-		Model: "gpt-4o-mini-2024-07-18", PromptTokens: 100, CompletionTokens: 50, CachedTokens: 20, CacheWriteTokens: 5,
-		ReasoningTokens: 9, CostUSD: 0.01, LatencyMs: 812})
+		Model: "gpt-4o-mini-2024-07-18", Usage: provider.Usage{PromptTokens: 100, CompletionTokens: 50, CachedTokens: 20, CacheWriteTokens: 5,
+			ReasoningTokens: 9}, CostUSD: 0.01, LatencyMs: 812})
 	d = g.check(t, cacheOn)
-	want := policies.CachedCall{ReferenceID: "orig-1", Model: "gpt-4o-mini-2024-07-18", PromptTokens: 100,
-		CompletionTokens: 50, CachedTokens: 20, CacheWriteTokens: 5, ReasoningTokens: 9, LatencyMs: 812}
+	want := policies.CachedCall{ReferenceID: "orig-1", Model: "gpt-4o-mini-2024-07-18", Usage: provider.Usage{PromptTokens: 100,
+		CompletionTokens: 50, CachedTokens: 20, CacheWriteTokens: 5, ReasoningTokens: 9}, LatencyMs: 812}
 	if d.Hit == nil || *d.Hit != want {
 		t.Fatalf("hit %+v, want %+v", d.Hit, want)
 	}

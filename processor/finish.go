@@ -1,6 +1,5 @@
 package processor
 
-import "github.com/tollgate-dev/tollgate/provider"
 
 // finish completes the record (status, latency, TTFT, cost) and hands it to
 // the sink. It runs once per call, whichever way the call ended.
@@ -32,11 +31,7 @@ func (s *Server) finish(c *call, status int32) {
 // error.
 func (s *Server) cost(c *call) float64 {
 	rec := c.rec
-	cost, priced := s.prices.CallCost(c.format, provider.Usage{
-		PromptTokens: rec.PromptTokens, CompletionTokens: rec.CompletionTokens,
-		CachedTokens: rec.CachedTokens, CacheWriteTokens: rec.CacheWriteTokens,
-		ReasoningTokens: rec.ReasoningTokens,
-	}, rec.ResponseModel, rec.Model)
+	cost, priced := s.prices.CallCost(c.format, rec.Usage(), rec.ResponseModel, rec.Model)
 	if !priced {
 		s.metrics.unknownModel.WithLabelValues(c.format).Inc()
 	}

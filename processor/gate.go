@@ -60,8 +60,7 @@ func (s *Server) answerFromGate(c *call, d *policies.Decision) *extprocv3.Proces
 	case d.Hit != nil:
 		h := d.Hit
 		rec.CacheHit, rec.CacheReferenceID, rec.ResponseModel = true, h.ReferenceID, h.Model
-		rec.PromptTokens, rec.CompletionTokens = h.PromptTokens, h.CompletionTokens
-		rec.CachedTokens, rec.CacheWriteTokens, rec.ReasoningTokens = h.CachedTokens, h.CacheWriteTokens, h.ReasoningTokens
+		rec.SetUsage(h.Usage)
 		c.free = true
 		s.metrics.cacheHits.Inc()
 	case d.RateLimited:
@@ -87,18 +86,14 @@ func (s *Server) complete(c *call) {
 	c.completed = true
 	rec := c.rec
 	s.gate.Complete(c.ctx, c.decision, policies.ResponseInfo{
-		RequestID:        rec.RequestID,
-		Status:           int(rec.Status),
-		ContentType:      c.respContentType,
-		Body:             c.respBody.Bytes(),
-		BodyTruncated:    c.respBytes > c.decision.CacheBodyLimit(),
-		Model:            rec.ResponseModel,
-		PromptTokens:     rec.PromptTokens,
-		CompletionTokens: rec.CompletionTokens,
-		CachedTokens:     rec.CachedTokens,
-		CacheWriteTokens: rec.CacheWriteTokens,
-		ReasoningTokens:  rec.ReasoningTokens,
-		CostUSD:          rec.CostUSD,
-		LatencyMs:        rec.LatencyMs,
+		RequestID:     rec.RequestID,
+		Status:        int(rec.Status),
+		ContentType:   c.respContentType,
+		Body:          c.respBody.Bytes(),
+		BodyTruncated: c.respBytes > c.decision.CacheBodyLimit(),
+		Model:         rec.ResponseModel,
+		Usage:         rec.Usage(),
+		CostUSD:       rec.CostUSD,
+		LatencyMs:     rec.LatencyMs,
 	})
 }

@@ -72,10 +72,8 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 }
 
 func (s *Server) useUsage(c *call, u provider.Usage, model string) {
-	rec := c.rec
-	rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
-	rec.CachedTokens, rec.CacheWriteTokens, rec.ReasoningTokens = u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens
-	rec.ResponseModel = model
+	c.rec.SetUsage(u)
+	c.rec.ResponseModel = model
 }
 
 func isEventStream(contentType string) bool {

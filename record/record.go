@@ -6,6 +6,8 @@ package record
 import (
 	"sort"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // Status values for calls that ended without an HTTP response.
@@ -76,4 +78,19 @@ func SortProperties(props []Property) []Property {
 		out = append(out, p)
 	}
 	return out
+}
+
+// Usage returns the record's token counts.
+func (r *Record) Usage() provider.Usage {
+	return provider.Usage{
+		PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
+		CachedTokens: r.CachedTokens, CacheWriteTokens: r.CacheWriteTokens,
+		ReasoningTokens: r.ReasoningTokens,
+	}
+}
+
+// SetUsage sets the record's token counts.
+func (r *Record) SetUsage(u provider.Usage) {
+	r.PromptTokens, r.CompletionTokens = u.PromptTokens, u.CompletionTokens
+	r.CachedTokens, r.CacheWriteTokens, r.ReasoningTokens = u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens
 }
