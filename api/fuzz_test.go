@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/provider"
 )
 
@@ -26,7 +27,7 @@ func FuzzParseManualLog(f *testing.F) {
 			return
 		}
 		for _, route := range []string{"custom", "openai", "anthropic"} {
-			rec := buildManualRecord(ml, route, heliconeHeaders{}, defaultPrices, now)
+			rec := buildManualRecord(ml, route, helicone.Headers{}, defaultPrices, now)
 			if rec.RequestID == "" || rec.Provider == "" || rec.Status == 0 {
 				t.Fatalf("incomplete record %+v", rec)
 			}

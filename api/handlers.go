@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
@@ -30,7 +31,7 @@ func parseFilter(q url.Values) (Filter, *paramError) {
 	for _, kv := range q["property"] {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return f, &paramError{"property", "want name=value, got " + strconv.Quote(truncate(kv, 64))}
+			return f, &paramError{"property", "want name=value, got " + strconv.Quote(helicone.Truncate(kv, 64))}
 		}
 		f.Properties = append(f.Properties, record.Property{Key: strings.ToLower(k), Value: v})
 	}

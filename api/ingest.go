@@ -14,13 +14,12 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	tollgatev1 "github.com/tollgate-dev/tollgate/proto/tollgate/v1"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
-
-const maxPropertyValueLength = 4096 // as the processor
 
 // feedback: POST /v1/request/{id}/feedback {"rating": true|false}.
 func (s *server) feedback(w http.ResponseWriter, r *http.Request) {
@@ -201,80 +200,21 @@ func priceRecord(prices *provider.PriceTable, format string, rec *record.Record)
 	return cost
 }
 
-// heliconeHeaders reads the Helicone-* headers of a manual-logger call the
-// way the processor reads a proxied call's (processor/helicone.go).
-type heliconeHeaders struct {
-	requestID, userID, sessionID, sessionPath, sessionName, requestName string
-	properties                                                          []record.Property
-	omitRequest, omitResponse                                           bool
-}
-
-func parseHeliconeHeaders(h http.Header) (heliconeHeaders, error) {
-	var hh heliconeHeaders
+// parseHeliconeHeaders reads the Helicone-* headers of a manual-logger
+// call the way the processor reads a proxied call's; the last value of a
+// repeated header wins.
+func parseHeliconeHeaders(h http.Header) (helicone.Headers, error) {
+	var hh helicone.Headers
 	for name, values := range h {
 		if len(values) == 0 {
 			continue
 		}
-		key := strings.ToLower(name)
-		if !strings.HasPrefix(key, "helicone-") {
-			continue
-		}
-		value := values[len(values)-1]
-		switch key {
-		case "helicone-user-id":
-			hh.userID = value
-		case "helicone-session-id":
-			hh.sessionID = value
-		case "helicone-session-path":
-			hh.sessionPath = value
-		case "helicone-session-name":
-			hh.sessionName = value
-		case "helicone-request-name":
-			hh.requestName = value
-		case "helicone-request-id":
-			id, err := uuid.Parse(strings.TrimSpace(value))
-			if err != nil {
-				return hh, fmt.Errorf("Helicone-Request-Id must be a UUID, got %q", truncate(value, 64))
-			}
-			hh.requestID = id.String()
-		case "helicone-omit-request", "helicone-omit-response":
-			b, ok := parseBool(value)
-			if !ok {
-				return hh, fmt.Errorf("%s must be true or false, got %q", name, truncate(value, 64))
-			}
-			if key == "helicone-omit-request" {
-				hh.omitRequest = b
-			} else {
-				hh.omitResponse = b
-			}
-		default:
-			if prop, ok := strings.CutPrefix(key, "helicone-property-"); ok && prop != "" {
-				if len(value) > maxPropertyValueLength {
-					return hh, fmt.Errorf("Helicone-Property-%s is longer than %d bytes", prop, maxPropertyValueLength)
-				}
-				hh.properties = append(hh.properties, record.Property{Key: prop, Value: value})
-			}
+		if err := hh.Add(strings.ToLower(name), values[len(values)-1]); err != nil {
+			return hh, err
 		}
 	}
-	hh.properties = record.SortProperties(hh.properties)
+	hh.Properties = hh.SortedProperties()
 	return hh, nil
-}
-
-func parseBool(v string) (value, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true", "1":
-		return true, true
-	case "false", "0", "":
-		return false, true
-	}
-	return false, false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // manualLog handles Helicone's manual-logger routes; route is the provider
@@ -440,7 +380,7 @@ func isEmptyJSON(raw json.RawMessage) bool {
 // buildManualRecord turns a parsed manual-logger call into a record: usage
 // from providerResponse.json, else textBody (a JSON body, or an SSE stream
 // parsed like a proxied stream); cost as the processor computes it.
-func buildManualRecord(ml *manualLogBody, route string, hh heliconeHeaders, prices *provider.PriceTable, now time.Time) *record.Record {
+func buildManualRecord(ml *manualLogBody, route string, hh helicone.Headers, prices *provider.PriceTable, now time.Time) *record.Record {
 	prov := route
 	if route == "custom" {
 		prov = strings.ToLower(strings.TrimSpace(ml.Provider))
@@ -456,9 +396,9 @@ func buildManualRecord(ml *manualLogBody, route string, hh heliconeHeaders, pric
 	}
 
 	rec := &record.Record{
-		RequestID: hh.requestID, UserID: hh.userID,
-		SessionID: hh.sessionID, SessionPath: hh.sessionPath, SessionName: hh.sessionName,
-		RequestName: hh.requestName, Properties: hh.properties,
+		RequestID: hh.RequestID, UserID: hh.UserID,
+		SessionID: hh.SessionID, SessionPath: hh.SessionPath, SessionName: hh.SessionName,
+		RequestName: hh.RequestName, Properties: hh.Properties,
 		Provider: prov, Method: http.MethodPost,
 	}
 	if rec.RequestID == "" {
@@ -474,7 +414,7 @@ func buildManualRecord(ml *manualLogBody, route string, hh heliconeHeaders, pric
 				rec.UserID = req.User
 			}
 		}
-		if !hh.omitRequest {
+		if !hh.OmitRequest {
 			rec.RequestBody = string(reqJSON)
 		}
 	}
@@ -490,7 +430,7 @@ func buildManualRecord(ml *manualLogBody, route string, hh heliconeHeaders, pric
 	switch {
 	case !isEmptyJSON(respJSON):
 		usage, model, _ = provider.ParseResponse(format, respJSON)
-		if !hh.omitResponse {
+		if !hh.OmitResponse {
 			rec.ResponseBody = string(respJSON)
 		}
 	case strings.TrimSpace(text) != "":
@@ -503,7 +443,7 @@ func buildManualRecord(ml *manualLogBody, route string, hh heliconeHeaders, pric
 			usage, model = acc.Usage(), acc.Model()
 			rec.Stream = true
 		}
-		if !hh.omitResponse {
+		if !hh.OmitResponse {
 			rec.ResponseBody = text
 		}
 	}
@@ -533,7 +473,7 @@ func splitURL(raw string) (path, origin string) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		p, _, _ := strings.Cut(raw, "?")
-		return truncate(p, 1024), ""
+		return helicone.Truncate(p, 1024), ""
 	}
 	return u.Path, u.Scheme + "://" + u.Host
 }

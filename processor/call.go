@@ -7,6 +7,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
@@ -20,7 +21,7 @@ type call struct {
 
 	format   string // provider API format used to parse bodies
 	endpoint provider.Endpoint
-	helicone heliconeHeaders
+	helicone helicone.Headers
 
 	status       int  // response :status, 0 until seen
 	streaming    bool // response is SSE and processed chunk by chunk

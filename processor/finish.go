@@ -1,6 +1,5 @@
 package processor
 
-
 // finish completes the record (status, latency, TTFT, cost) and hands it to
 // the sink. It runs once per call, whichever way the call ended.
 func (s *Server) finish(c *call, status int32) {
@@ -17,7 +16,7 @@ func (s *Server) finish(c *call, status int32) {
 			rec.TTFTMs = c.firstChunkAt.Sub(c.start).Milliseconds()
 		}
 	}
-	if !c.helicone.omitResponse && c.respBody.Len() > 0 {
+	if !c.helicone.OmitResponse && c.respBody.Len() > 0 {
 		rec.ResponseBody = cappedString(c.respBody.Bytes(), s.maxLoggedBody)
 	}
 	if !c.free {

@@ -6,6 +6,7 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 )
 
@@ -55,7 +56,7 @@ func (s *Server) answerFromGate(c *call, d *policies.Decision) *extprocv3.Proces
 	for _, h := range a.Headers {
 		m.setHeader(h[0], h[1])
 	}
-	m.setHeader(respHdrID, rec.RequestID)
+	m.setHeader(helicone.ResponseID, rec.RequestID)
 	switch {
 	case d.Hit != nil:
 		h := d.Hit
@@ -69,7 +70,7 @@ func (s *Server) answerFromGate(c *call, d *policies.Decision) *extprocv3.Proces
 	case d.FailedClosed:
 		rec.Error = "rate limit store unavailable (fail closed)"
 	}
-	if !c.helicone.omitResponse {
+	if !c.helicone.OmitResponse {
 		rec.ResponseBody = cappedString(a.Body, s.maxLoggedBody)
 	}
 	s.finish(c, int32(a.Status))

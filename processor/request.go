@@ -6,6 +6,7 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
 )
@@ -28,28 +29,28 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			c.rawPath = rec.Path
 		case key == ":method":
 			rec.Method = headerValue(h)
-		case strings.HasPrefix(key, heliconePrefix):
-			if err := c.helicone.add(key, headerValue(h)); err != nil && cerr == nil {
-				cerr = err
+		case strings.HasPrefix(key, helicone.Prefix):
+			if err := c.helicone.Add(key, headerValue(h)); err != nil && cerr == nil {
+				cerr = badRequest("invalid_header", "%s", err.Error())
 			}
 		}
 	}
 	hh := &c.helicone
-	rec.RequestID = hh.requestID
+	rec.RequestID = hh.RequestID
 	if rec.RequestID == "" {
 		rec.RequestID = newRequestID()
 	}
-	rec.UserID = hh.userID
-	rec.SessionID, rec.SessionPath, rec.SessionName = hh.sessionID, hh.sessionPath, hh.sessionName
-	rec.RequestName = hh.requestName
-	rec.Properties = hh.sortedProperties()
+	rec.UserID = hh.UserID
+	rec.SessionID, rec.SessionPath, rec.SessionName = hh.SessionID, hh.SessionPath, hh.SessionName
+	rec.RequestName = hh.RequestName
+	rec.Properties = hh.SortedProperties()
 
 	path, _, _ := strings.Cut(rec.Path, "?")
 	rec.Path = path
 	c.format, c.endpoint = provider.Classify(path)
 	rec.Provider = c.format
 
-	tenant, err := s.auth.Tenant(hh.auth)
+	tenant, err := s.auth.Tenant(hh.Auth)
 	if err != nil && cerr == nil {
 		status := 401
 		if !errors.Is(err, policies.ErrUnauthorized) {
@@ -61,8 +62,8 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 
 	var m headerMutation
 	clearRoute := false
-	if hh.targetURL != "" && cerr == nil {
-		origin, host, terr := targetOrigin(hh.targetURL, s.allowedOrigins)
+	if hh.TargetURL != "" && cerr == nil {
+		origin, host, terr := targetOrigin(hh.TargetURL, s.allowedOrigins)
 		if terr != nil {
 			cerr = terr
 		} else {
@@ -81,7 +82,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			return answer
 		}
 	}
-	for _, name := range hh.names {
+	for _, name := range hh.Names {
 		m.removeHeader(name)
 	}
 	return requestHeadersReply(common(&m, nil, false, clearRoute))
@@ -115,7 +116,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 			}
 		}
 	}
-	if !c.helicone.omitRequest {
+	if !c.helicone.OmitRequest {
 		rec.RequestBody = cappedString(body, s.maxLoggedBody)
 	}
 	if answer := s.admit(c, body); answer != nil {
@@ -130,7 +131,7 @@ func (s *Server) reject(c *call, e *clientError) *extprocv3.ProcessingResponse {
 	m.setHeader("content-type", "application/json")
 	m.setHeader("x-helicone-error", e.code)
 	if c.rec.RequestID != "" {
-		m.setHeader(respHdrID, c.rec.RequestID)
+		m.setHeader(helicone.ResponseID, c.rec.RequestID)
 	}
 	c.rec.Error = e.message
 	s.metrics.rejected.WithLabelValues(e.code).Inc()

@@ -6,6 +6,7 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/provider"
 )
 
@@ -17,14 +18,14 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 
 	c.respContentType = findHeader(headers, "content-type")
 	var m headerMutation
-	m.setHeader(respHdrID, c.rec.RequestID)
+	m.setHeader(helicone.ResponseID, c.rec.RequestID)
 	if c.decision != nil {
 		for _, h := range c.decision.ResponseHeaders {
 			m.setHeader(h[0], h[1])
 		}
 	}
 	resp := responseHeadersReply(common(&m, nil, false, false))
-	if !c.helicone.omitResponse {
+	if !c.helicone.OmitResponse {
 		c.respKeep = s.maxLoggedBody
 	}
 	c.respKeep = max(c.respKeep, c.decision.CacheBodyLimit())
