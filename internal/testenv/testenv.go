@@ -82,18 +82,6 @@ func RedisAddr(t testing.TB) string {
 	return hostPort(t, EnvRedis, RedisURL(t))
 }
 
-// RedisServerBinary is the path of the redis-server executable.
-func RedisServerBinary(t testing.TB) string {
-	t.Helper()
-	return lookup(t, EnvRedisServer)
-}
-
-// RedisDir is the working directory of the shared Redis.
-func RedisDir(t testing.TB) string {
-	t.Helper()
-	return lookup(t, EnvRedisDir)
-}
-
 // ClickHouseURL is the shared ClickHouse as clickhouse://127.0.0.1:PORT, the
 // form Tollgate's --clickhouse flag takes (append "/database").
 func ClickHouseURL(t testing.TB) string {
@@ -106,33 +94,6 @@ func ClickHouseURL(t testing.TB) string {
 func ClickHouseAddr(t testing.TB) string {
 	t.Helper()
 	return hostPort(t, EnvClickHouse, ClickHouseURL(t))
-}
-
-// ClickHouseHTTP is the shared ClickHouse's HTTP interface,
-// http://127.0.0.1:PORT. Use it for /ping or plain queries; clickhouse-go's
-// HTTP mode does not work with 18.16 (it sends a setting 18.16 rejects).
-func ClickHouseHTTP(t testing.TB) string {
-	t.Helper()
-	return lookup(t, EnvClickHouseHTTP)
-}
-
-// ClickHouseServerBinary is the path of the clickhouse-server executable (it
-// takes --config-file=PATH).
-func ClickHouseServerBinary(t testing.TB) string {
-	t.Helper()
-	return lookup(t, EnvClickHouseServer)
-}
-
-// ClickHouseConfig is the config.xml of the shared ClickHouse.
-func ClickHouseConfig(t testing.TB) string {
-	t.Helper()
-	return lookup(t, EnvClickHouseConfig)
-}
-
-// ClickHouseDataDir is the data folder (<path>) of the shared ClickHouse.
-func ClickHouseDataDir(t testing.TB) string {
-	t.Helper()
-	return lookup(t, EnvClickHouseData)
 }
 
 // hostPort extracts host:port from a URL-valued variable; a malformed value
