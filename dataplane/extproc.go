@@ -51,6 +51,7 @@ type procStream struct {
 	openErr   error
 	cancel    context.CancelFunc
 	stopWatch func() bool
+	clientCtx context.Context // the request's context: done once the client is gone
 	timer     *time.Timer
 	timeout   time.Duration
 	stopped   atomic.Int32
@@ -66,7 +67,7 @@ type procStream struct {
 // them too.
 func openProcStream(rctx context.Context, client extprocv3.ExternalProcessorClient, advertised time.Time, timeout time.Duration) *procStream {
 	cctx, cancel := context.WithDeadline(context.WithoutCancel(rctx), advertised.Add(streamHardStop))
-	ps := &procStream{cancel: cancel, timeout: timeout}
+	ps := &procStream{cancel: cancel, timeout: timeout, clientCtx: rctx}
 	ps.stopWatch = context.AfterFunc(rctx, func() { ps.stop(stopClientGone) })
 	// The message timer covers stream creation too: a processor that cannot
 	// be reached must not hold the request longer than one message_timeout.
@@ -153,6 +154,12 @@ func (ps *procStream) classify(err error) error {
 func (ps *procStream) close() {
 	ps.timer.Stop()
 	ps.stopWatch()
+	if ps.clientCtx.Err() != nil {
+		// The client went away and the watcher may not have run yet:
+		// Envoy resets the stream then, it never half-closes it.
+		ps.stop(stopClientGone)
+		return
+	}
 	if ps.stream != nil {
 		_ = ps.stream.CloseSend()
 	}
