@@ -27,6 +27,7 @@ func parseFilter(q url.Values) (Filter, *paramError) {
 	f := Filter{
 		Tenant: q.Get("tenant"), User: q.Get("user"), Session: q.Get("session"),
 		Model: q.Get("model"), Provider: q.Get("provider"),
+		WorkloadNamespace: q.Get("workload_namespace"), WorkloadName: q.Get("workload_name"),
 	}
 	for _, kv := range q["property"] {
 		k, v, ok := strings.Cut(kv, "=")

@@ -135,6 +135,9 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 		LatencyMs: p.GetLatencyMs(), TTFTMs: p.GetTtftMs(),
 		CacheHit: p.GetCacheHit(), CacheReferenceID: p.GetCacheReferenceId(), RateLimited: p.GetRateLimited(),
 		PromptID: p.GetPromptId(), PromptVersion: p.GetPromptVersion(), FallbackIndex: p.GetFallbackIndex(),
+		Attempts: p.GetAttempts(), RetryPolicy: p.GetRetryPolicy(),
+		WorkloadNamespace: p.GetWorkloadNamespace(), WorkloadServiceAccount: p.GetWorkloadServiceAccount(),
+		WorkloadName: p.GetWorkloadName(), PolicyRule: p.GetPolicyRule(), PolicyDecision: p.GetPolicyDecision(),
 		RequestBody: p.GetRequestBody(), ResponseBody: p.GetResponseBody(), Error: p.GetError(),
 	}
 	if p.GetCreatedAt() != nil {
@@ -157,7 +160,8 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 		v    int64
 	}{{"record.prompt_tokens", rec.PromptTokens}, {"record.completion_tokens", rec.CompletionTokens},
 		{"record.cached_tokens", rec.CachedTokens}, {"record.cache_write_tokens", rec.CacheWriteTokens},
-		{"record.reasoning_tokens", rec.ReasoningTokens}, {"record.latency_ms", rec.LatencyMs}, {"record.ttft_ms", rec.TTFTMs}} {
+		{"record.reasoning_tokens", rec.ReasoningTokens}, {"record.latency_ms", rec.LatencyMs}, {"record.ttft_ms", rec.TTFTMs},
+		{"record.attempts", int64(rec.Attempts)}} {
 		if c.v < 0 {
 			return nil, c.name, errors.New("must not be negative")
 		}

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/tollgate-dev/tollgate/policies"
+	tollgatev1 "github.com/tollgate-dev/tollgate/proto/tollgate/v1"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
@@ -248,6 +252,9 @@ func TestLogRequestOwnFormat(t *testing.T) {
 	body := `{"record":{"requestId":"` + id + `","createdAt":"2026-03-01T09:00:00.500Z","userId":"u9",
 	 "properties":[{"key":"Env","value":"prod"},{"key":"app","value":"x"}],"provider":"openai","model":"gpt-4o-mini",
 	 "status":200,"promptTokens":"100","completionTokens":"20","cachedTokens":"40","latencyMs":"321",
+	 "attempts":2,"retryPolicy":"num=3 factor=2 min_timeout_ms=1000 max_timeout_ms=10000",
+	 "workloadNamespace":"team-a","workloadServiceAccount":"chatbot","workloadName":"chatbot-7d9f",
+	 "policyRule":"openai-only","policyDecision":"allow",
 	 "requestBody":"{}","responseBody":"{}"}}`
 	var out struct{ ID string }
 	rr := do(t, h, "POST", "/v1/log/request", local, map[string]string{"Helicone-Auth": "Bearer k1"}, body, &out)
@@ -263,13 +270,20 @@ func TestLogRequestOwnFormat(t *testing.T) {
 	if len(r.Properties) != 2 || r.Properties[0].Key != "app" || r.Properties[1] != (record.Property{Key: "env", Value: "prod"}) {
 		t.Errorf("properties %+v", r.Properties)
 	}
+	if r.Attempts != 2 || r.RetryPolicy != "num=3 factor=2 min_timeout_ms=1000 max_timeout_ms=10000" ||
+		r.WorkloadNamespace != "team-a" || r.WorkloadServiceAccount != "chatbot" || r.WorkloadName != "chatbot-7d9f" ||
+		r.PolicyRule != "openai-only" || r.PolicyDecision != "allow" {
+		t.Errorf("retry, workload and policy fields: %+v", r)
+	}
 
 	// A given cost is kept; no request id gets one; snake_case names work too.
-	rr = do(t, h, "POST", "/v1/log/request", local, nil, `{"record":{"model":"gpt-4o-mini","provider":"openai","prompt_tokens":"5","cost_usd":1.5}}`, &out)
+	rr = do(t, h, "POST", "/v1/log/request", local, nil, `{"record":{"model":"gpt-4o-mini","provider":"openai","prompt_tokens":"5","cost_usd":1.5,
+	 "workload_namespace":"ns","policy_decision":"deny: not allowed"}}`, &out)
 	if rr.Code != 200 || out.ID == "" {
 		t.Fatalf("%d %s", rr.Code, rr.Body)
 	}
-	if r := mem.Records()[1]; r.CostUSD != 1.5 || r.RequestID != out.ID || r.Tenant != policies.DefaultTenant || !r.CreatedAt.Equal(t0) {
+	if r := mem.Records()[1]; r.CostUSD != 1.5 || r.RequestID != out.ID || r.Tenant != policies.DefaultTenant || !r.CreatedAt.Equal(t0) ||
+		r.WorkloadNamespace != "ns" || r.PolicyDecision != "deny: not allowed" || r.Attempts != 0 {
 		t.Errorf("record %+v", r)
 	}
 
@@ -277,11 +291,56 @@ func TestLogRequestOwnFormat(t *testing.T) {
 		{`{"record":{"requestId":"x"}}`, "record.request_id"},
 		{`{}`, "record"},
 		{`{"record":{"latencyMs":"-1"}}`, "record.latency_ms"},
+		{`{"record":{"attempts":-1}}`, "record.attempts"},
 		{`{"record":{"nope":1}}`, "tollgate.v1.LogRequest"},
 	} {
 		rr := do(t, h, "POST", "/v1/log/request", local, nil, c.body, nil)
 		if rr.Code != 400 || !strings.Contains(errorMessage(t, rr), c.want) {
 			t.Errorf("%s: %d %s, want 400 naming %s", c.body, rr.Code, rr.Body, c.want)
+		}
+	}
+}
+
+// TestLogRecordCoversRecord: every LogRecord field is a record.Record
+// field of the same (column) name, and ingest maps every one of them.
+func TestLogRecordCoversRecord(t *testing.T) {
+	jsonNames := map[string]bool{}
+	typ := reflect.TypeFor[record.Record]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		jsonNames[name] = true
+	}
+	fields := (&tollgatev1.LogRecord{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		if name := string(fields.Get(i).Name()); !jsonNames[name] {
+			t.Errorf("LogRecord.%s is no record.Record field", name)
+		}
+	}
+	if fields.Len() != len(jsonNames) {
+		t.Errorf("LogRecord has %d fields, record.Record %d", fields.Len(), len(jsonNames))
+	}
+
+	p := &tollgatev1.LogRecord{
+		RequestId: "0193a5c4-4444-7aaa-8bbb-000000000004", CreatedAt: timestamppb.New(t0), Tenant: "acme",
+		UserId: "u", SessionId: "s", SessionPath: "/p", SessionName: "n", RequestName: "r",
+		Properties: []*tollgatev1.Property{{Key: "k", Value: "v"}},
+		Provider:   "openai", Model: "gpt-4o-mini", ResponseModel: "gpt-4o-mini-2024-07-18", Method: "POST",
+		Path: "/v1/chat/completions", TargetUrl: "https://example.test", Status: 200, Stream: true,
+		PromptTokens: 10, CompletionTokens: 5, CachedTokens: 2, CacheWriteTokens: 1, ReasoningTokens: 1, CostUsd: 1,
+		LatencyMs: 100, TtftMs: 10, CacheHit: true, CacheReferenceId: "ref", RateLimited: true,
+		PromptId: "pr", PromptVersion: 2, FallbackIndex: 1,
+		Attempts: 3, RetryPolicy: "num=3", WorkloadNamespace: "ns", WorkloadServiceAccount: "sa", WorkloadName: "w",
+		PolicyRule: "rule", PolicyDecision: "allow",
+		RequestBody: "{}", ResponseBody: "{}", Error: "e",
+	}
+	rec, field, err := (&server{o: Options{Now: fixedClock(t0)}}).fromProto(p)
+	if err != nil {
+		t.Fatalf("%s: %v", field, err)
+	}
+	v := reflect.ValueOf(rec).Elem()
+	for i := range typ.NumField() {
+		if v.Field(i).IsZero() {
+			t.Errorf("ingest leaves %s zero", typ.Field(i).Name)
 		}
 	}
 }

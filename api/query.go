@@ -42,6 +42,7 @@ func NewQuerier(conn driver.Conn, db string, prices *provider.PriceTable) *Queri
 // Filter selects requests; zero fields do not filter.
 type Filter struct {
 	Tenant, User, Session, Model, Provider string
+	WorkloadNamespace, WorkloadName        string
 	Properties                             []record.Property
 	Status                                 *int32
 	CacheHit                               *bool
@@ -75,6 +76,12 @@ func (f *Filter) where() (string, []any) {
 	}
 	if f.Provider != "" {
 		add("provider = ?", f.Provider)
+	}
+	if f.WorkloadNamespace != "" {
+		add("workload_namespace = ?", f.WorkloadNamespace)
+	}
+	if f.WorkloadName != "" {
+		add("workload_name = ?", f.WorkloadName)
 	}
 	for _, p := range f.Properties {
 		add("has(properties.key, ?) AND properties.value[indexOf(properties.key, ?)] = ?", p.Key, p.Key, p.Value)
@@ -131,7 +138,8 @@ const summaryColumns = `toString(request_id), created_at, tenant, user_id, sessi
  request_name, properties.key, properties.value, provider, model, response_model, method, path, target_url,
  status, stream, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
  cost_usd, latency_ms, ttft_ms, cache_hit, cache_reference_id, rate_limited, prompt_id, prompt_version,
- fallback_index, error, toUInt32(toDateTime(created_at)) AS ts`
+ fallback_index, attempts, retry_policy, workload_namespace, workload_service_account, workload_name,
+ policy_rule, policy_decision, error, toUInt32(toDateTime(created_at)) AS ts`
 
 type scanned struct {
 	rec                          record.Record
@@ -146,7 +154,8 @@ func (s *scanned) dest() []any {
 		&r.RequestName, &s.keys, &s.values, &r.Provider, &r.Model, &r.ResponseModel, &r.Method, &r.Path, &r.TargetURL,
 		&r.Status, &s.stream, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CacheWriteTokens, &r.ReasoningTokens,
 		&r.CostUSD, &r.LatencyMs, &r.TTFTMs, &s.cacheHit, &r.CacheReferenceID, &s.rateLimitd, &r.PromptID, &r.PromptVersion,
-		&r.FallbackIndex, &r.Error, &s.ts}
+		&r.FallbackIndex, &r.Attempts, &r.RetryPolicy, &r.WorkloadNamespace, &r.WorkloadServiceAccount, &r.WorkloadName,
+		&r.PolicyRule, &r.PolicyDecision, &r.Error, &s.ts}
 }
 
 func (s *scanned) record() *record.Record {

@@ -102,6 +102,19 @@ func seed(t *testing.T, env *chEnv) []*record.Record {
 			r.CacheHit = true
 		} else {
 			r.CostUSD = float64(i) * 0.001
+			r.Attempts = int32(1 + i%3)
+		}
+		if i%2 == 0 {
+			r.RetryPolicy = "num=3 factor=2 min_timeout_ms=1000 max_timeout_ms=10000"
+		}
+		r.WorkloadNamespace, r.WorkloadServiceAccount = "team-a", "default"
+		if i%3 == 2 {
+			r.WorkloadNamespace, r.WorkloadServiceAccount = "team-b", "batch"
+		}
+		r.WorkloadName = fmt.Sprintf("app-%d", i%4)
+		r.PolicyDecision = "allow"
+		if i%5 == 4 {
+			r.PolicyRule, r.PolicyDecision = "no-anthropic", "deny: provider anthropic not allowed"
 		}
 		recs = append(recs, r)
 	}
@@ -245,6 +258,12 @@ func TestQueryAPI(t *testing.T) {
 			{"cache_hit=true", func(r *record.Record) bool { return r.CacheHit }},
 			{"cache_hit=false&tenant=acme", func(r *record.Record) bool { return !r.CacheHit && r.Tenant == "acme" }},
 			{"tenant=other", func(r *record.Record) bool { return r.Tenant == "other" }},
+			{"workload_namespace=team-b", func(r *record.Record) bool { return r.WorkloadNamespace == "team-b" }},
+			{"workload_name=app-1", func(r *record.Record) bool { return r.WorkloadName == "app-1" }},
+			{"workload_namespace=team-a&workload_name=app-2", func(r *record.Record) bool {
+				return r.WorkloadNamespace == "team-a" && r.WorkloadName == "app-2"
+			}},
+			{"workload_name=app", func(r *record.Record) bool { return false }}, // exact match, no prefix
 			{"from=" + from.Format(time.RFC3339) + "&to=" + to.Format(time.RFC3339), func(r *record.Record) bool {
 				return !r.CreatedAt.Before(from) && r.CreatedAt.Before(to)
 			}},
@@ -293,6 +312,7 @@ func TestQueryAPI(t *testing.T) {
 		if len(props) != len(r.Properties) {
 			t.Errorf("properties %v", d["properties"])
 		}
+		checkNewFields(t, d, r)
 		if rr := do(t, h, "GET", "/v1/requests/"+uuid.NewString(), local, nil, "", nil); rr.Code != 404 {
 			t.Errorf("unknown id: %d", rr.Code)
 		}
@@ -316,6 +336,22 @@ func TestQueryAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("list has retry, workload and policy fields", func(t *testing.T) {
+		var out struct {
+			Requests []map[string]any `json:"requests"`
+		}
+		if rr := do(t, h, "GET", "/v1/requests?limit=500", local, nil, "", &out); rr.Code != 200 {
+			t.Fatalf("%d %s", rr.Code, rr.Body)
+		}
+		byID := map[string]*record.Record{}
+		for _, r := range recs {
+			byID[r.RequestID] = r
+		}
+		for _, row := range out.Requests {
+			checkNewFields(t, row, byID[row["request_id"].(string)])
+		}
+	})
+
 	t.Run("stats", func(t *testing.T) {
 		from, to := t0, t0.Add(time.Hour)
 		var st Stats
@@ -332,6 +368,22 @@ func TestQueryAPI(t *testing.T) {
 			t.Fatalf("empty: %d %+v", rr.Code, empty)
 		}
 	})
+}
+
+// checkNewFields compares the retry, workload and policy fields of an API
+// answer with the record written.
+func checkNewFields(t *testing.T, got map[string]any, r *record.Record) {
+	t.Helper()
+	want := map[string]any{
+		"attempts": float64(r.Attempts), "retry_policy": r.RetryPolicy,
+		"workload_namespace": r.WorkloadNamespace, "workload_service_account": r.WorkloadServiceAccount,
+		"workload_name": r.WorkloadName, "policy_rule": r.PolicyRule, "policy_decision": r.PolicyDecision,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s = %#v, want %#v", r.RequestID, k, got[k], v)
+		}
+	}
 }
 
 // checkStats recomputes the figures from the seed.

@@ -5,6 +5,7 @@ package helicone
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -28,23 +29,37 @@ const (
 	TargetURL      = "helicone-target-url"
 	ResponseID     = "helicone-id" // on every response: the request id
 
+	RetryPrefix     = "helicone-retry-" // -enabled, -num, -factor, -min-timeout, -max-timeout
+	Fallback        = "helicone-fallback"
+	Fallbacks       = "helicone-fallbacks"
+	FallbackIndex   = "helicone-fallback-index" // on the response: which entry answered
+	PromptID        = "helicone-prompt-id"
+	PromptVersion   = "helicone-prompt-version"
+	PromptVariables = "helicone-prompt-variables"
+
 	MaxPropertyValueLength = 4096
 )
 
 // Headers is what the Helicone-* headers of one call say.
 type Headers struct {
-	RequestID    string // a UUID, normalized; "" when not sent
-	UserID       string
-	SessionID    string
-	SessionPath  string
-	SessionName  string
-	RequestName  string
-	Properties   []record.Property // keys lowercased; see SortedProperties
-	OmitRequest  bool
-	OmitResponse bool
-	Auth         string
-	TargetURL    string
-	Names        []string // every helicone-* header seen, to strip before the provider
+	RequestID       string // a UUID, normalized; "" when not sent
+	UserID          string
+	SessionID       string
+	SessionPath     string
+	SessionName     string
+	RequestName     string
+	Properties      []record.Property // keys lowercased; see SortedProperties
+	OmitRequest     bool
+	OmitResponse    bool
+	Auth            string
+	TargetURL       string
+	Retry           bool   // a Helicone-Retry-* header was sent (policies.ParseRetryPolicy reads them)
+	Fallback        string // Helicone-Fallback, raw (policies.ParseFallbacks)
+	Fallbacks       string // Helicone-Fallbacks, raw
+	PromptID        string
+	PromptVersion   int // 0: the latest
+	PromptVariables string
+	Names           []string // every helicone-* header seen, to strip before the provider
 }
 
 // Add reads one header given by its lowercase name; other headers are
@@ -87,7 +102,25 @@ func (h *Headers) Add(key, value string) error {
 		}
 	case TargetURL:
 		h.TargetURL = value
+	case Fallback:
+		h.Fallback = value
+	case Fallbacks:
+		h.Fallbacks = value
+	case PromptID:
+		h.PromptID = strings.TrimSpace(value)
+	case PromptVersion:
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil || n < 1 {
+			return fmt.Errorf("Helicone-Prompt-Version must be a version number (1, 2, …), got %q", Truncate(value, 64))
+		}
+		h.PromptVersion = n
+	case PromptVariables:
+		h.PromptVariables = value
 	default:
+		if strings.HasPrefix(key, RetryPrefix) {
+			h.Retry = true
+			return nil
+		}
 		if name, ok := strings.CutPrefix(key, PropertyPrefix); ok && name != "" {
 			if len(value) > MaxPropertyValueLength {
 				return fmt.Errorf("Helicone-Property-%s is longer than %d bytes", name, MaxPropertyValueLength)

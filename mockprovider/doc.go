@@ -44,6 +44,8 @@
 //	x-mock-fail-first: N           the first N requests carrying the same
 //	x-mock-fail-key: K             x-mock-fail-key (default "") fail with
 //	                               x-mock-status, or 503; later ones succeed
+//	x-mock-fail-models: a,b        requests whose body names one of these
+//	                               models fail with x-mock-status, or 503
 //	x-mock-disconnect-after: N     streaming: send the headers and N SSE
 //	                               events, then reset the TCP connection;
 //	                               a stream shorter than N ends normally.

@@ -127,8 +127,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ep.provider == openAI {
 		w.Header().Set("openai-processing-ms", strconv.FormatInt(c.plan.latency.Milliseconds(), 10))
 	}
-	if status := s.failureStatus(c.plan); status != 0 {
-		writeError(w, ep.provider, c.plan.retryAfter, status, "mock failure requested by "+HeaderStatus+" or "+HeaderFailFirst)
+	model := gjson.GetBytes(body, "model").String()
+	if status := s.failureStatus(c.plan, model); status != 0 {
+		writeError(w, ep.provider, c.plan.retryAfter, status, "mock failure for model "+model+" requested by "+HeaderStatus+", "+HeaderFailFirst+" or "+HeaderFailModels)
 		return
 	}
 	if ep.method == http.MethodPost {

@@ -3,7 +3,9 @@ package mockprovider
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -15,6 +17,7 @@ const (
 	HeaderRetryAfter       = "x-mock-retry-after"
 	HeaderFailFirst        = "x-mock-fail-first"
 	HeaderFailKey          = "x-mock-fail-key"
+	HeaderFailModels       = "x-mock-fail-models"
 	HeaderDisconnectAfter  = "x-mock-disconnect-after"
 	HeaderCompletionTokens = "x-mock-completion-tokens"
 	HeaderCachedTokens     = "x-mock-cached-tokens"
@@ -30,7 +33,8 @@ type plan struct {
 	retryAfter string // "" means the default for a 429, none otherwise
 	failFirst  int    // -1 when the request is not part of a fail-first series
 	failKey    string
-	disconnect int // SSE events before the reset; -1 for none
+	failModels []string // the body's model in this list fails (with status, or 503)
+	disconnect int      // SSE events before the reset; -1 for none
 	completion int64
 	cached     int64
 	cacheWrite int64
@@ -88,6 +92,11 @@ func parsePlan(h http.Header, opts Options) (plan, error) {
 	p.status = int(status)
 	p.failFirst = int(failFirst)
 	p.failKey = h.Get(HeaderFailKey)
+	if v := h.Get(HeaderFailModels); v != "" {
+		for _, m := range strings.Split(v, ",") {
+			p.failModels = append(p.failModels, strings.TrimSpace(m))
+		}
+	}
 	p.disconnect = int(disconnect)
 	return p, nil
 }
@@ -95,7 +104,16 @@ func parsePlan(h http.Header, opts Options) (plan, error) {
 // failureStatus decides whether this request fails, and with which status.
 // A fail-first series counts under its key on the server, so retries of the
 // same logical call see the failures run out.
-func (s *Server) failureStatus(p plan) int {
+func (s *Server) failureStatus(p plan, model string) int {
+	if len(p.failModels) > 0 {
+		if !slices.Contains(p.failModels, model) {
+			return 0
+		}
+		if p.status != 0 {
+			return p.status
+		}
+		return http.StatusServiceUnavailable
+	}
 	if p.failFirst < 0 {
 		return p.status
 	}

@@ -191,3 +191,22 @@ func TestBadSteeringHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestFailModels(t *testing.T) {
+	_, url := start(t, mockprovider.Options{})
+	body := func(model string) string {
+		return `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`
+	}
+	resp, b := do(t, "POST", url+"/v1/chat/completions", body("gpt-4o"), mockprovider.HeaderFailModels, "gpt-4o, gpt-4o-mini")
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "model gpt-4o requested") {
+		t.Errorf("listed model: %d %s, want a 503 naming the model", resp.StatusCode, b)
+	}
+	resp, _ = do(t, "POST", url+"/v1/chat/completions", body("gpt-4o-mini"), mockprovider.HeaderFailModels, "gpt-4o,gpt-4o-mini", mockprovider.HeaderStatus, "429")
+	if resp.StatusCode != 429 {
+		t.Errorf("listed model with x-mock-status: %d, want 429", resp.StatusCode)
+	}
+	resp, _ = do(t, "POST", url+"/v1/chat/completions", body("gpt-3.5-turbo"), mockprovider.HeaderFailModels, "gpt-4o,gpt-4o-mini", mockprovider.HeaderStatus, "429")
+	if resp.StatusCode != 200 {
+		t.Errorf("other model: %d, want 200", resp.StatusCode)
+	}
+}

@@ -42,6 +42,9 @@ type call struct {
 	completed       bool               // the gate's Complete ran
 	respContentType string
 
+	link    *attemptLink // retries or fallback asked for; nil otherwise
+	linkKey string
+
 	rec *record.Record
 }
 

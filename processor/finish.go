@@ -7,6 +7,7 @@ func (s *Server) finish(c *call, status int32) {
 		return
 	}
 	c.logged = true
+	s.releaseLink(c)
 	rec := c.rec
 	rec.Status = status
 	end := s.now()

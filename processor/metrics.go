@@ -18,6 +18,9 @@ type Metrics struct {
 	unknownModel    *prometheus.CounterVec
 	processorErrors prometheus.Counter
 	cacheHits       prometheus.Counter
+	attempts        prometheus.Counter
+	fallbacks       prometheus.Counter
+	linkMisses      prometheus.Counter
 }
 
 // NewMetrics creates the series and registers them with reg (nil: not
@@ -48,9 +51,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_cache_hits_served_total", Help: "Calls answered from the cache.",
 		}),
+		attempts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_upstream_attempts_total", Help: "Upstream attempts of calls with retries or fallback (seen by the upstream-level filter).",
+		}),
+		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_fallbacks_total", Help: "Attempt responses handed over to the next fallback entry.",
+		}),
+		linkMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_upstream_link_misses_total", Help: "Upstream-level streams whose request this processor does not know (another replica's, or already ended); they go out unchanged.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.calls, m.tokens, m.costUSD, m.rejected, m.endedEarly, m.unknownModel, m.processorErrors, m.cacheHits)
+		reg.MustRegister(m.calls, m.tokens, m.costUSD, m.rejected, m.endedEarly, m.unknownModel, m.processorErrors, m.cacheHits,
+			m.attempts, m.fallbacks, m.linkMisses)
 	}
 	return m
 }

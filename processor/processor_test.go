@@ -103,7 +103,7 @@ func TestOpenAIChatBufferedPhases(t *testing.T) {
 		UserID: "alice", SessionID: "s1", SessionPath: "/a/b", SessionName: "trip", RequestName: "greet",
 		Properties: []record.Property{{Key: "team", Value: "search"}},
 		Provider:   "openai", Model: "gpt-4o-mini", ResponseModel: "gpt-4o-mini-2024-07-18",
-		Method: "POST", Path: "/v1/chat/completions", Status: 200,
+		Method: "POST", Path: "/v1/chat/completions", Status: 200, Attempts: 1,
 		PromptTokens: 1200, CompletionTokens: 300, CachedTokens: 200, ReasoningTokens: 50,
 		CostUSD: wantCost, LatencyMs: 20, TTFTMs: 10,
 		RequestBody: chatBody, ResponseBody: chatResponse,

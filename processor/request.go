@@ -74,6 +74,11 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			clearRoute = true
 		}
 	}
+	if cerr == nil {
+		var rerouted bool
+		rerouted, cerr = s.planAttempts(c, &m)
+		clearRoute = clearRoute || rerouted
+	}
 	if cerr != nil {
 		return s.reject(c, cerr)
 	}
@@ -121,6 +126,9 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 	}
 	if answer := s.admit(c, body); answer != nil {
 		return answer
+	}
+	if c.link != nil {
+		c.link.body.Store(&body) // every fallback entry is rewritten from this
 	}
 	return requestBodyReply(common(&m, body, replace, false))
 }

@@ -19,6 +19,7 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 	c.respContentType = findHeader(headers, "content-type")
 	var m headerMutation
 	m.setHeader(helicone.ResponseID, c.rec.RequestID)
+	attemptResponseHeaders(c, &m)
 	if c.decision != nil {
 		for _, h := range c.decision.ResponseHeaders {
 			m.setHeader(h[0], h[1])

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -61,6 +62,7 @@ type Server struct {
 	metrics        *Metrics
 	log            *slog.Logger
 	now            func() time.Time
+	links          sync.Map // link key → *attemptLink, for the upstream-level streams
 }
 
 // New builds a Server from options.
@@ -111,6 +113,9 @@ func New(o Options) *Server {
 // Process runs one HTTP request's exchange with Envoy. Whatever way the
 // stream ends, the call's record is written exactly once.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	if isUpstreamFilter(stream.Context()) {
+		return s.processAttempt(stream)
+	}
 	c := s.newCall(stream.Context())
 	for {
 		req, err := stream.Recv()

@@ -61,6 +61,23 @@ type Record struct {
 	PromptVersion    int32  `json:"prompt_version"`
 	FallbackIndex    int32  `json:"fallback_index"`
 
+	// Retries: how many upstream attempts the call made (1 for a plain
+	// call; 0 when none was made: cache hit, rate limited, rejected) and
+	// the Helicone-Retry-* settings it asked for ("" when none), e.g.
+	// "num=5 factor=2 min_timeout_ms=1000 max_timeout_ms=10000".
+	Attempts    int32  `json:"attempts"`
+	RetryPolicy string `json:"retry_policy"`
+
+	// The Kubernetes identity of the calling workload.
+	WorkloadNamespace      string `json:"workload_namespace"`
+	WorkloadServiceAccount string `json:"workload_service_account"`
+	WorkloadName           string `json:"workload_name"`
+
+	// Egress policy: the rule that applied ("" = defaults or no policy)
+	// and its decision, "allow" or "deny: <reason>".
+	PolicyRule     string `json:"policy_rule"`
+	PolicyDecision string `json:"policy_decision"`
+
 	RequestBody  string `json:"request_body"`
 	ResponseBody string `json:"response_body"`
 	Error        string `json:"error"`

@@ -43,6 +43,25 @@ type Config struct {
 	IdleTimeout       Duration `json:"idle-timeout"`     // data plane: silence from the upstream
 	MessageTimeout    Duration `json:"message-timeout"`  // data plane: wait for each processor reply
 	FailureModeAllow  bool     `json:"failure-mode-allow"`
+	// The dev data plane's retry back-off, as the route's retry_back_off in
+	// envoy/ (Helicone's defaults: 1 s base, 10 s cap).
+	RetryBaseInterval Duration `json:"retry-base-interval"`
+	RetryMaxInterval  Duration `json:"retry-max-interval"`
+	// PromptsDir is a read-only folder of prompt YAML files (a ConfigMap),
+	// reloaded on change; empty: prompts come from the store only.
+	PromptsDir string `json:"prompts-dir"`
+	// EgressPolicy is the mesh-wide policy file, reloaded on change; empty:
+	// everything allowed.
+	EgressPolicy string `json:"egress-policy"`
+	// The calling workload's identity in sidecar mode (the injector sets
+	// these from the pod); the labels file is a downward API volume.
+	WorkloadNamespace      string `json:"workload-namespace"`
+	WorkloadServiceAccount string `json:"workload-service-account"`
+	WorkloadName           string `json:"workload-name"`
+	WorkloadLabelsFile     string `json:"workload-labels-file"`
+	// TrustWorkloadHeaders: in gateway mode, read the workload identity from
+	// the x-tollgate-workload-* request headers a trusted mesh sets.
+	TrustWorkloadHeaders bool `json:"trust-workload-headers"`
 	// RateLimitFailClosed refuses calls under a rate-limit policy (503) when
 	// Redis is unreachable; the default lets them through, counted.
 	RateLimitFailClosed bool `json:"ratelimit-fail-closed"`
@@ -122,6 +141,8 @@ func defaultConfig(dev bool) Config {
 		RouteTimeout:      Duration{600 * time.Second},
 		IdleTimeout:       Duration{300 * time.Second},
 		MessageTimeout:    Duration{2 * time.Second},
+		RetryBaseInterval: Duration{time.Second},
+		RetryMaxInterval:  Duration{10 * time.Second},
 		LogBatchSize:      5000,
 		LogFlushInterval:  Duration{time.Second},
 		LogQueueSize:      100000,
@@ -178,6 +199,15 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.IntVar(&cfg.LogQueueSize, "log-queue-size", cfg.LogQueueSize, "ClickHouse: rows held in memory before batches go to the spool")
 	fs.Int64Var(&cfg.SpoolMaxBytes, "spool-max-bytes", cfg.SpoolMaxBytes, "ClickHouse: spool cap in bytes; beyond it records are dropped and counted")
 	fs.BoolVar(&cfg.FailureModeAllow, "failure-mode-allow", cfg.FailureModeAllow, "dev data plane: continue without the processor when it fails")
+	fs.Var(&cfg.RetryBaseInterval, "retry-base-interval", "dev data plane: retry back-off base (Envoy: the route's retry_back_off)")
+	fs.Var(&cfg.RetryMaxInterval, "retry-max-interval", "dev data plane: retry back-off cap")
+	fs.StringVar(&cfg.PromptsDir, "prompts-dir", cfg.PromptsDir, "read-only folder of prompt YAML files, reloaded on change")
+	fs.StringVar(&cfg.EgressPolicy, "egress-policy", cfg.EgressPolicy, "egress policy YAML file, reloaded on change")
+	fs.StringVar(&cfg.WorkloadNamespace, "workload-namespace", cfg.WorkloadNamespace, "sidecar mode: the calling pod's namespace")
+	fs.StringVar(&cfg.WorkloadServiceAccount, "workload-service-account", cfg.WorkloadServiceAccount, "sidecar mode: the calling pod's service account")
+	fs.StringVar(&cfg.WorkloadName, "workload-name", cfg.WorkloadName, "sidecar mode: the calling workload's name")
+	fs.StringVar(&cfg.WorkloadLabelsFile, "workload-labels-file", cfg.WorkloadLabelsFile, "sidecar mode: the pod's labels (downward API file)")
+	fs.BoolVar(&cfg.TrustWorkloadHeaders, "trust-workload-headers", cfg.TrustWorkloadHeaders, "gateway mode: take the workload identity from x-tollgate-workload-* headers set by the mesh")
 
 	var envErrs []error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -251,13 +281,17 @@ func (c *Config) validate() error {
 	for _, d := range []struct {
 		name string
 		v    Duration
-	}{{"route-timeout", c.RouteTimeout}, {"idle-timeout", c.IdleTimeout}, {"message-timeout", c.MessageTimeout}, {"shutdown-timeout", c.ShutdownTimeout}} {
+	}{{"route-timeout", c.RouteTimeout}, {"idle-timeout", c.IdleTimeout}, {"message-timeout", c.MessageTimeout}, {"shutdown-timeout", c.ShutdownTimeout},
+		{"retry-base-interval", c.RetryBaseInterval}, {"retry-max-interval", c.RetryMaxInterval}} {
 		if d.v.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", d.name))
 		}
 	}
 	if c.LogBatchSize <= 0 || c.LogQueueSize <= 0 || c.SpoolMaxBytes <= 0 || c.LogFlushInterval.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("log-batch-size, log-queue-size, spool-max-bytes, log-flush-interval: must be positive"))
+	}
+	if c.RetryMaxInterval.Duration < c.RetryBaseInterval.Duration {
+		errs = append(errs, fmt.Errorf("retry-max-interval: must not be below retry-base-interval"))
 	}
 	if c.DrainDelay.Duration < 0 {
 		errs = append(errs, fmt.Errorf("drain-delay: must not be negative"))

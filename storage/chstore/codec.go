@@ -12,16 +12,21 @@ import (
 // The spool stores records in a compact binary form (JSON would escape
 // every quote of the JSON bodies and cost several times the CPU):
 //
-//	payload = version byte (1), then the fields of record.Record in
-//	          declaration order: strings as uvarint length + bytes,
-//	          integers as zig-zag varints, cost_usd as 8 bytes
-//	          little-endian IEEE 754, created_at as varint Unix
+//	payload = version byte (2), then the fields of record.Record in
+//	          the order appendRecord writes them: strings as uvarint
+//	          length + bytes, integers as zig-zag varints, cost_usd as
+//	          8 bytes little-endian IEEE 754, created_at as varint Unix
 //	          nanoseconds, the three booleans as one flag byte, properties
 //	          as a uvarint count then key, value pairs.
 //
-// A new Record field gets a new payload version; the decoder keeps reading
-// older versions, so a spool written by an older binary still replays.
-const codecVersion = 1
+// Version 1 ended at error; version 2 appends attempts, retry_policy, the
+// workload identity and the policy rule and decision after it, so the old
+// layout stays a prefix of the new one.
+//
+// A new Record field gets a new payload version, its fields appended at
+// the end; the decoder keeps reading older versions (missing fields stay
+// zero), so a spool written by an older binary still replays.
+const codecVersion = 2
 
 const (
 	flagStream = 1 << iota
@@ -85,6 +90,14 @@ func appendRecord(b []byte, r *record.Record) []byte {
 	b = appendString(b, r.RequestBody)
 	b = appendString(b, r.ResponseBody)
 	b = appendString(b, r.Error)
+	// version 2
+	b = binary.AppendVarint(b, int64(r.Attempts))
+	b = appendString(b, r.RetryPolicy)
+	b = appendString(b, r.WorkloadNamespace)
+	b = appendString(b, r.WorkloadServiceAccount)
+	b = appendString(b, r.WorkloadName)
+	b = appendString(b, r.PolicyRule)
+	b = appendString(b, r.PolicyDecision)
 	return b
 }
 
@@ -165,10 +178,11 @@ func (d *decoder) f64() float64 {
 // decodeRecord parses one payload. It never panics on bad input.
 func decodeRecord(p []byte) (*record.Record, error) {
 	d := &decoder{b: p}
-	if v := d.u8(); v != codecVersion {
-		if d.err != nil {
-			return nil, d.err
-		}
+	version := d.u8()
+	if d.err != nil {
+		return nil, d.err
+	}
+	if version < 1 || version > codecVersion {
 		return nil, errors.New("spool record: unknown payload version")
 	}
 	r := &record.Record{}
@@ -218,6 +232,15 @@ func decodeRecord(p []byte) (*record.Record, error) {
 	r.RequestBody = d.str()
 	r.ResponseBody = d.str()
 	r.Error = d.str()
+	if version >= 2 {
+		r.Attempts = d.i32()
+		r.RetryPolicy = d.str()
+		r.WorkloadNamespace = d.str()
+		r.WorkloadServiceAccount = d.str()
+		r.WorkloadName = d.str()
+		r.PolicyRule = d.str()
+		r.PolicyDecision = d.str()
+	}
 	if d.err != nil {
 		return nil, d.err
 	}

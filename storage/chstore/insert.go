@@ -92,6 +92,9 @@ type requestColumnsBuf struct {
 	rateLimited                                                   []uint8
 	promptID                                                      []string
 	promptVersion, fallback                                       []int32
+	attempts                                                      []int32
+	retryPolicy, wlNamespace, wlServiceAccount, wlName            []string
+	policyRule, policyDecision                                    []string
 	reqBody, respBody, errText                                    []string
 }
 
@@ -104,6 +107,7 @@ func (c *requestColumnsBuf) values() []any {
 		c.promptTok, c.completionTok, c.cachedTok, c.cacheWriteTok, c.reasonTok, c.cost,
 		c.latency, c.ttft,
 		c.cacheHit, c.cacheRef, c.rateLimited, c.promptID, c.promptVersion, c.fallback,
+		c.attempts, c.retryPolicy, c.wlNamespace, c.wlServiceAccount, c.wlName, c.policyRule, c.policyDecision,
 		c.reqBody, c.respBody, c.errText,
 	}
 }
@@ -124,6 +128,9 @@ func (c *requestColumnsBuf) reset() {
 		latency: c.latency[:0], ttft: c.ttft[:0],
 		cacheHit: c.cacheHit[:0], cacheRef: c.cacheRef[:0], rateLimited: c.rateLimited[:0],
 		promptID: c.promptID[:0], promptVersion: c.promptVersion[:0], fallback: c.fallback[:0],
+		attempts: c.attempts[:0], retryPolicy: c.retryPolicy[:0],
+		wlNamespace: c.wlNamespace[:0], wlServiceAccount: c.wlServiceAccount[:0], wlName: c.wlName[:0],
+		policyRule: c.policyRule[:0], policyDecision: c.policyDecision[:0],
 		reqBody: c.reqBody[:0], respBody: c.respBody[:0], errText: c.errText[:0],
 	}
 	// Large bodies must not stay reachable through the reused arrays.
@@ -180,6 +187,13 @@ func (c *requestColumnsBuf) add(r *record.Record) {
 	c.promptID = append(c.promptID, r.PromptID)
 	c.promptVersion = append(c.promptVersion, r.PromptVersion)
 	c.fallback = append(c.fallback, r.FallbackIndex)
+	c.attempts = append(c.attempts, r.Attempts)
+	c.retryPolicy = append(c.retryPolicy, r.RetryPolicy)
+	c.wlNamespace = append(c.wlNamespace, r.WorkloadNamespace)
+	c.wlServiceAccount = append(c.wlServiceAccount, r.WorkloadServiceAccount)
+	c.wlName = append(c.wlName, r.WorkloadName)
+	c.policyRule = append(c.policyRule, r.PolicyRule)
+	c.policyDecision = append(c.policyDecision, r.PolicyDecision)
 	c.reqBody = append(c.reqBody, r.RequestBody)
 	c.respBody = append(c.respBody, r.ResponseBody)
 	c.errText = append(c.errText, r.Error)

@@ -30,6 +30,22 @@ var migrations = []migration{
 	{2, "create feedback", func(ctx context.Context, m *migrator) error {
 		return m.createTable(ctx, FeedbackTable, createFeedbackSQL(m.db, m.f))
 	}},
+	{3, "request attempts, retry policy, workload identity and policy decision", func(ctx context.Context, m *migrator) error {
+		return m.addColumns(ctx, RequestsTable, requestColumnsV3, "fallback_index")
+	}},
+}
+
+// requestColumnsV3 are the columns migration 3 adds, as released (they are
+// also in requestColumns, so a table created since has them already and
+// the step does nothing).
+var requestColumnsV3 = []column{
+	{name: "attempts", legacy: "Int32"},
+	{name: "retry_policy", legacy: "String", codec: "CODEC(ZSTD(1))"},
+	{name: "workload_namespace", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "workload_service_account", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "workload_name", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "policy_rule", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "policy_decision", legacy: "String", codec: "CODEC(ZSTD(1))"},
 }
 
 // SchemaVersion is the version Migrate brings a database to.
@@ -192,6 +208,19 @@ func (m *migrator) addColumn(ctx context.Context, table string, c column, after 
 		ddl += " AFTER " + after
 	}
 	return m.execTolerant(ctx, ddl, has)
+}
+
+// addColumns adds cols in order, the first after column after, each next
+// one after the previous: an upgraded table keeps the column order of a
+// new one. A step interrupted half way resumes where it stopped.
+func (m *migrator) addColumns(ctx context.Context, table string, cols []column, after string) error {
+	for _, c := range cols {
+		if err := m.addColumn(ctx, table, c, after); err != nil {
+			return fmt.Errorf("add column %s: %w", c.name, err)
+		}
+		after = c.name
+	}
+	return nil
 }
 
 // execTolerant runs ddl; if it fails but done reports the goal reached (a

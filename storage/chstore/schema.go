@@ -80,9 +80,10 @@ func (c column) typ(f features) string {
 }
 
 // requestColumns is the requests table: DESIGN §5's columns (a public
-// contract; users write SQL against these names) plus method, target_url
-// and cache_write_tokens. Counters are signed Int64 so that SQL such as
-// prompt_tokens - cached_tokens never wraps around.
+// contract; users write SQL against these names) plus method, target_url,
+// cache_write_tokens and the retry, workload and policy columns. Counters
+// are signed Int64 so that SQL such as prompt_tokens - cached_tokens never
+// wraps around.
 var requestColumns = []column{
 	{name: "request_id", legacy: "UUID"},
 	{name: "created_at", legacy: "DateTime('UTC')", modern: "DateTime64(3, 'UTC')", codec: "CODEC(Delta, ZSTD(1))"},
@@ -115,6 +116,15 @@ var requestColumns = []column{
 	{name: "prompt_id", legacy: "String", modern: "LowCardinality(String)"},
 	{name: "prompt_version", legacy: "Int32"},
 	{name: "fallback_index", legacy: "Int32"},
+	// Migration 3 adds these to tables created before them
+	// (requestColumnsV3): keep the two the same.
+	{name: "attempts", legacy: "Int32"},
+	{name: "retry_policy", legacy: "String", codec: "CODEC(ZSTD(1))"},
+	{name: "workload_namespace", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "workload_service_account", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "workload_name", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "policy_rule", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "policy_decision", legacy: "String", codec: "CODEC(ZSTD(1))"},
 	{name: "request_body", legacy: "String", codec: "CODEC(ZSTD(3))", body: true},
 	{name: "response_body", legacy: "String", codec: "CODEC(ZSTD(3))", body: true},
 	{name: "error", legacy: "String", codec: "CODEC(ZSTD(1))"},

@@ -119,3 +119,24 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// TestV3ColumnsMatchCreate: migration 3 adds exactly the columns a new
+// table gets after fallback_index, with the same definitions in both
+// variants, so an upgraded table and a new one agree.
+func TestV3ColumnsMatchCreate(t *testing.T) {
+	i := slices.IndexFunc(requestColumns, func(c column) bool { return c.name == "fallback_index" })
+	if i < 0 || i+1+len(requestColumnsV3) > len(requestColumns) {
+		t.Fatal("fallback_index not followed by the migration 3 columns")
+	}
+	if got := requestColumns[i+1 : i+1+len(requestColumnsV3)]; !slices.Equal(got, requestColumnsV3) {
+		t.Errorf("requestColumns after fallback_index:\n got %+v\nwant %+v", got, requestColumnsV3)
+	}
+	for _, f := range []features{{}, {modern: true}} {
+		for _, c := range requestColumnsV3 {
+			def := columnDef(c, f, 30)
+			if strings.Contains(def, "TTL") || (!f.modern && (strings.Contains(def, "LowCardinality") || strings.Contains(def, "CODEC"))) {
+				t.Errorf("%s: %s", f.variant(), def)
+			}
+		}
+	}
+}

@@ -25,6 +25,9 @@ func fullRecord() *record.Record {
 		CostUSD: 0.0123456789, LatencyMs: 1234, TTFTMs: 56,
 		CacheHit: true, CacheReferenceID: "ref", RateLimited: true,
 		PromptID: "p", PromptVersion: 3, FallbackIndex: -1,
+		Attempts: 3, RetryPolicy: "num=5 factor=2 min_timeout_ms=1000 max_timeout_ms=10000",
+		WorkloadNamespace: "team-a", WorkloadServiceAccount: "chatbot", WorkloadName: "chatbot-7d9f",
+		PolicyRule: "openai-only", PolicyDecision: "deny: model gpt-4o not allowed",
 		RequestBody: `{"messages":[{"role":"user","content":"hi \"there\" \u00e9"}]}`, ResponseBody: strings.Repeat("x", 70000),
 		Error: "upstream reset",
 	}

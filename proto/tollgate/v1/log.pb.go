@@ -119,11 +119,25 @@ type LogRecord struct {
 	PromptId         string  `protobuf:"bytes,29,opt,name=prompt_id,json=promptId,proto3" json:"prompt_id,omitempty"`
 	PromptVersion    int32   `protobuf:"varint,30,opt,name=prompt_version,json=promptVersion,proto3" json:"prompt_version,omitempty"`
 	FallbackIndex    int32   `protobuf:"varint,31,opt,name=fallback_index,json=fallbackIndex,proto3" json:"fallback_index,omitempty"`
-	RequestBody      string  `protobuf:"bytes,32,opt,name=request_body,json=requestBody,proto3" json:"request_body,omitempty"`
-	ResponseBody     string  `protobuf:"bytes,33,opt,name=response_body,json=responseBody,proto3" json:"response_body,omitempty"`
-	Error            string  `protobuf:"bytes,34,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Retries: upstream attempts made (1 for a plain call, 0 when none was
+	// made: cache hit, rate limited, rejected) and the Helicone-Retry-*
+	// settings asked for, e.g. "num=5 factor=2 min_timeout_ms=1000
+	// max_timeout_ms=10000" ("" when none).
+	Attempts    int32  `protobuf:"varint,35,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	RetryPolicy string `protobuf:"bytes,36,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
+	// The Kubernetes identity of the calling workload.
+	WorkloadNamespace      string `protobuf:"bytes,37,opt,name=workload_namespace,json=workloadNamespace,proto3" json:"workload_namespace,omitempty"`
+	WorkloadServiceAccount string `protobuf:"bytes,38,opt,name=workload_service_account,json=workloadServiceAccount,proto3" json:"workload_service_account,omitempty"`
+	WorkloadName           string `protobuf:"bytes,39,opt,name=workload_name,json=workloadName,proto3" json:"workload_name,omitempty"`
+	// Egress policy: the rule that applied ("" = defaults or no policy) and
+	// its decision, "allow" or "deny: <reason>".
+	PolicyRule     string `protobuf:"bytes,40,opt,name=policy_rule,json=policyRule,proto3" json:"policy_rule,omitempty"`
+	PolicyDecision string `protobuf:"bytes,41,opt,name=policy_decision,json=policyDecision,proto3" json:"policy_decision,omitempty"`
+	RequestBody    string `protobuf:"bytes,32,opt,name=request_body,json=requestBody,proto3" json:"request_body,omitempty"`
+	ResponseBody   string `protobuf:"bytes,33,opt,name=response_body,json=responseBody,proto3" json:"response_body,omitempty"`
+	Error          string `protobuf:"bytes,34,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LogRecord) Reset() {
@@ -373,6 +387,55 @@ func (x *LogRecord) GetFallbackIndex() int32 {
 	return 0
 }
 
+func (x *LogRecord) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *LogRecord) GetRetryPolicy() string {
+	if x != nil {
+		return x.RetryPolicy
+	}
+	return ""
+}
+
+func (x *LogRecord) GetWorkloadNamespace() string {
+	if x != nil {
+		return x.WorkloadNamespace
+	}
+	return ""
+}
+
+func (x *LogRecord) GetWorkloadServiceAccount() string {
+	if x != nil {
+		return x.WorkloadServiceAccount
+	}
+	return ""
+}
+
+func (x *LogRecord) GetWorkloadName() string {
+	if x != nil {
+		return x.WorkloadName
+	}
+	return ""
+}
+
+func (x *LogRecord) GetPolicyRule() string {
+	if x != nil {
+		return x.PolicyRule
+	}
+	return ""
+}
+
+func (x *LogRecord) GetPolicyDecision() string {
+	if x != nil {
+		return x.PolicyDecision
+	}
+	return ""
+}
+
 func (x *LogRecord) GetRequestBody() string {
 	if x != nil {
 		return x.RequestBody
@@ -587,7 +650,7 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\x15tollgate/v1/log.proto\x12\vtollgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n" +
 	"\bProperty\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x83\t\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x9a\v\n" +
 	"\tLogRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x129\n" +
@@ -627,7 +690,15 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\frate_limited\x18\x1c \x01(\bR\vrateLimited\x12\x1b\n" +
 	"\tprompt_id\x18\x1d \x01(\tR\bpromptId\x12%\n" +
 	"\x0eprompt_version\x18\x1e \x01(\x05R\rpromptVersion\x12%\n" +
-	"\x0efallback_index\x18\x1f \x01(\x05R\rfallbackIndex\x12!\n" +
+	"\x0efallback_index\x18\x1f \x01(\x05R\rfallbackIndex\x12\x1a\n" +
+	"\battempts\x18# \x01(\x05R\battempts\x12!\n" +
+	"\fretry_policy\x18$ \x01(\tR\vretryPolicy\x12-\n" +
+	"\x12workload_namespace\x18% \x01(\tR\x11workloadNamespace\x128\n" +
+	"\x18workload_service_account\x18& \x01(\tR\x16workloadServiceAccount\x12#\n" +
+	"\rworkload_name\x18' \x01(\tR\fworkloadName\x12\x1f\n" +
+	"\vpolicy_rule\x18( \x01(\tR\n" +
+	"policyRule\x12'\n" +
+	"\x0fpolicy_decision\x18) \x01(\tR\x0epolicyDecision\x12!\n" +
 	"\frequest_body\x18  \x01(\tR\vrequestBody\x12#\n" +
 	"\rresponse_body\x18! \x01(\tR\fresponseBody\x12\x14\n" +
 	"\x05error\x18\" \x01(\tR\x05error\"<\n" +

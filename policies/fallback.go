@@ -1,0 +1,303 @@
+package policies
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// The two fallback headers. Helicone-Fallback is the short form: the request
+// as sent is attempt 0 and each entry is the next one. Helicone-Fallbacks is
+// Helicone's gateway form: every attempt, the first included, is an entry.
+const (
+	HeaderFallback  = "Helicone-Fallback"
+	HeaderFallbacks = "Helicone-Fallbacks"
+)
+
+// MaxFallbacks bounds a fallback list (each entry may be a paid call).
+const MaxFallbacks = MaxRetries
+
+// CodeRange is an inclusive range of HTTP statuses.
+type CodeRange struct{ From, To int }
+
+// FallbackEntry is one attempt's changes to the request.
+type FallbackEntry struct {
+	Model        string      // replaces the body's model
+	TargetOrigin string      // scheme://host[:port] of target-url, lowercased; "" = the request's route
+	Headers      [][2]string // set on the attempt (e.g. another provider key)
+	OnCodes      []CodeRange // statuses that move on to the next entry; nil = RetriableStatusCodes
+	BodyOverride [][2]string // top-level body keys set to raw JSON values (Helicone's bodyKeyOverride)
+}
+
+// FallbackPlan is a parsed fallback header.
+type FallbackPlan struct {
+	Entries []FallbackEntry
+	// OriginalFirst: attempt 1 sends the request unchanged and Entries
+	// start at index 1 (Helicone-Fallback). Otherwise Entries[0] already
+	// applies to attempt 1 (Helicone-Fallbacks).
+	OriginalFirst bool
+}
+
+// ParseFallbacks reads Helicone-Fallback (short) or Helicone-Fallbacks
+// (gateway form); both absent is (nil, nil). Errors name the header and the
+// entry at fault.
+func ParseFallbacks(short, gateway string) (*FallbackPlan, error) {
+	short, gateway = strings.TrimSpace(short), strings.TrimSpace(gateway)
+	switch {
+	case short == "" && gateway == "":
+		return nil, nil
+	case short != "" && gateway != "":
+		return nil, &BadHeaderError{Header: HeaderFallback, Reason: "and " + HeaderFallbacks + " cannot both be sent"}
+	case short != "":
+		entries, err := parseFallbackList(HeaderFallback, short)
+		if err != nil {
+			return nil, err
+		}
+		return &FallbackPlan{Entries: entries, OriginalFirst: true}, nil
+	}
+	entries, err := parseFallbackList(HeaderFallbacks, gateway)
+	if err != nil {
+		return nil, err
+	}
+	return &FallbackPlan{Entries: entries}, nil
+}
+
+// rawFallbackEntry is the wire form. Helicone spells target-url with a
+// hyphen; the camel-case spelling is accepted too.
+type rawFallbackEntry struct {
+	Model           *string                    `json:"model"`
+	TargetURL       *string                    `json:"target-url"`
+	TargetURLCamel  *string                    `json:"targetUrl"`
+	Headers         map[string]string          `json:"headers"`
+	OnCodes         []json.RawMessage          `json:"onCodes"`
+	BodyKeyOverride map[string]json.RawMessage `json:"bodyKeyOverride"`
+}
+
+func parseFallbackList(header, v string) ([]FallbackEntry, error) {
+	bad := func(format string, args ...any) error {
+		return &BadHeaderError{Header: header, Reason: fmt.Sprintf(format, args...)}
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal([]byte(v), &raw); err != nil {
+		return nil, bad(`must be a JSON array of objects such as [{"model": "gpt-4o-mini"}]: %v`, err)
+	}
+	if len(raw) == 0 {
+		return nil, bad("must list at least one entry")
+	}
+	if len(raw) > MaxFallbacks {
+		return nil, bad("lists %d entries; at most %d are allowed", len(raw), MaxFallbacks)
+	}
+	entries := make([]FallbackEntry, len(raw))
+	for i, r := range raw {
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.DisallowUnknownFields()
+		var e rawFallbackEntry
+		if err := dec.Decode(&e); err != nil {
+			return nil, bad("entry %d: %v", i, err)
+		}
+		entry, err := e.entry()
+		if err != nil {
+			return nil, bad("entry %d: %v", i, err)
+		}
+		entries[i] = entry
+	}
+	return entries, nil
+}
+
+func (e rawFallbackEntry) entry() (FallbackEntry, error) {
+	var out FallbackEntry
+	if e.Model != nil {
+		out.Model = strings.TrimSpace(*e.Model)
+		if out.Model == "" || len(out.Model) > 256 {
+			return out, fmt.Errorf(`"model" must be a non-empty model name`)
+		}
+	}
+	target := e.TargetURL
+	if target == nil {
+		target = e.TargetURLCamel
+	}
+	if target != nil {
+		u, err := url.Parse(strings.TrimSpace(*target))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return out, fmt.Errorf(`"target-url" must be an absolute http(s) URL, got %q`, clip(*target))
+		}
+		out.TargetOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
+	}
+	names := make([]string, 0, len(e.Headers))
+	for name := range e.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names) // deterministic mutations
+	for _, name := range names {
+		value := e.Headers[name]
+		if err := checkFallbackHeader(name, value); err != nil {
+			return out, err
+		}
+		out.Headers = append(out.Headers, [2]string{strings.ToLower(name), value})
+	}
+	for _, c := range e.OnCodes {
+		r, err := parseCodeRange(c)
+		if err != nil {
+			return out, err
+		}
+		out.OnCodes = append(out.OnCodes, r)
+	}
+	keys := make([]string, 0, len(e.BodyKeyOverride))
+	for k := range e.BodyKeyOverride {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k == "" || strings.ContainsAny(k, ".*?|#@:\\") {
+			return out, fmt.Errorf(`"bodyKeyOverride" key %q must be a plain top-level field name`, clip(k))
+		}
+		val := e.BodyKeyOverride[k]
+		if !json.Valid(val) {
+			return out, fmt.Errorf(`"bodyKeyOverride" %q is not valid JSON`, k)
+		}
+		out.BodyOverride = append(out.BodyOverride, [2]string{k, string(val)})
+	}
+	return out, nil
+}
+
+// checkFallbackHeader keeps an entry from touching what routes, frames or
+// identifies the request: only provider-facing headers may change.
+func checkFallbackHeader(name, value string) error {
+	lk := strings.ToLower(name)
+	if !validHeaderName(lk) {
+		return fmt.Errorf(`"headers": %q is not a valid header name`, clip(name))
+	}
+	switch {
+	case lk == "host" || lk == "content-length" || lk == "transfer-encoding" || lk == "connection",
+		strings.HasPrefix(lk, "helicone-"), strings.HasPrefix(lk, "x-envoy-"), strings.HasPrefix(lk, "x-tollgate-"):
+		return fmt.Errorf(`"headers": %q cannot be set by a fallback`, name)
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return fmt.Errorf(`"headers": the value of %q contains a control character`, name)
+	}
+	return nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func parseCodeRange(raw json.RawMessage) (CodeRange, error) {
+	var n int
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if n < 100 || n > 599 {
+			return CodeRange{}, fmt.Errorf(`"onCodes": %d is not an HTTP status`, n)
+		}
+		return CodeRange{n, n}, nil
+	}
+	var r struct {
+		From *int `json:"from"`
+		To   *int `json:"to"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || r.From == nil || r.To == nil {
+		return CodeRange{}, fmt.Errorf(`"onCodes" entries are statuses or {"from": 500, "to": 599}, got %s`, clip(string(raw)))
+	}
+	if *r.From < 100 || *r.To > 599 || *r.From > *r.To {
+		return CodeRange{}, fmt.Errorf(`"onCodes": {"from": %d, "to": %d} is not a range of HTTP statuses`, *r.From, *r.To)
+	}
+	return CodeRange{*r.From, *r.To}, nil
+}
+
+// Retries is how many retries the plan needs to try every entry.
+func (p *FallbackPlan) Retries() int {
+	if p.OriginalFirst {
+		return len(p.Entries)
+	}
+	return len(p.Entries) - 1
+}
+
+// Index is the fallback index of an attempt (1-based, Envoy's
+// x-envoy-attempt-count): 0 is the first attempt. Attempts past the list
+// (when Helicone-Retry-Num asks for more) stay on the last entry.
+func (p *FallbackPlan) Index(attempt int) int {
+	return min(max(attempt, 1)-1, p.Retries())
+}
+
+// Entry is the change made for a fallback index; nil for the request as
+// sent (index 0 of the short form).
+func (p *FallbackPlan) Entry(index int) *FallbackEntry {
+	if p.OriginalFirst {
+		index--
+	}
+	if index < 0 || index >= len(p.Entries) {
+		return nil
+	}
+	return &p.Entries[index]
+}
+
+// MovesOn reports whether a response with this status should be answered by
+// the next entry instead. The last entry's response is always kept.
+func (p *FallbackPlan) MovesOn(index, status int) bool {
+	if index >= p.Retries() {
+		return false
+	}
+	if e := p.Entry(index); e != nil && e.OnCodes != nil {
+		for _, r := range e.OnCodes {
+			if status >= r.From && status <= r.To {
+				return true
+			}
+		}
+		return false
+	}
+	return slices.Contains(RetriableStatusCodes, status)
+}
+
+// Origins returns the distinct target origins the entries name ("" for
+// entries that keep the request's route).
+func (p *FallbackPlan) Origins() []string {
+	var out []string
+	for _, e := range p.Entries {
+		if !slices.Contains(out, e.TargetOrigin) {
+			out = append(out, e.TargetOrigin)
+		}
+	}
+	if p.OriginalFirst && !slices.Contains(out, "") {
+		out = append(out, "")
+	}
+	return out
+}
+
+// Rewrite returns the body for a fallback entry: the model replaced and the
+// bodyKeyOverride keys set, starting from the body the first attempt sent.
+// A body that is not a JSON object is returned unchanged.
+func (e *FallbackEntry) Rewrite(body []byte) ([]byte, error) {
+	if e.Model == "" && len(e.BodyOverride) == 0 {
+		return body, nil
+	}
+	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+		return body, nil
+	}
+	out := bytes.Clone(body)
+	var err error
+	if e.Model != "" {
+		if out, err = sjson.SetBytes(out, "model", e.Model); err != nil {
+			return body, err
+		}
+	}
+	for _, kv := range e.BodyOverride {
+		if out, err = sjson.SetRawBytes(out, kv[0], []byte(kv[1])); err != nil {
+			return body, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,168 @@
+package processor
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/provider"
+)
+
+// Retries and fallback, the Envoy way. Envoy's router makes the attempts;
+// the processor only tells it how (x-envoy-* retry headers on the request)
+// and, through the upstream-level ext_proc filter that runs once per attempt,
+// rewrites each attempt for its fallback entry. The two streams of one
+// request meet in Server.links through the x-tollgate-link header.
+const (
+	// linkHeader carries the link key from the router-level stream to the
+	// upstream-level streams of the same request. Envoy strips it from
+	// client requests; the upstream filter removes it before the provider.
+	linkHeader = "x-tollgate-link"
+	// fallbackNextHeader is set on an attempt's response by the upstream
+	// filter when the next fallback entry should answer instead; the router
+	// retries on it (retriable-headers).
+	fallbackNextHeader = "x-tollgate-fallback-next"
+	// attemptCountHeader is Envoy's 1-based attempt number
+	// (include_request_attempt_count).
+	attemptCountHeader = "x-envoy-attempt-count"
+)
+
+// attemptLink is what the upstream-level streams of a request need from its
+// router-level stream, and what they report back. The streams run on other
+// goroutines, hence the atomics.
+type attemptLink struct {
+	plan     *policies.FallbackPlan // nil: retries only
+	body     atomic.Pointer[[]byte] // the body attempt 1 sends; entries are rewritten from it
+	attempts atomic.Int32           // highest attempt number seen
+	index    atomic.Int32           // fallback index of the latest attempt
+}
+
+func (l *attemptLink) noteAttempt(n int32) {
+	for {
+		cur := l.attempts.Load()
+		if n <= cur || l.attempts.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// planAttempts reads Helicone-Retry-* and Helicone-Fallback(s), adds Envoy's
+// retry headers and the link header to m, and registers the link. A bad
+// header is a client error naming it.
+func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr *clientError) {
+	hh, rec := &c.helicone, c.rec
+	var retry *policies.RetryPolicy
+	if hh.Retry {
+		var err error
+		retry, err = policies.ParseRetryPolicy(func(name string) string {
+			return findHeader(c.reqHeaders, strings.ToLower(name))
+		})
+		if err != nil {
+			return false, badRequest("invalid_header", "%s", err.Error())
+		}
+	}
+	plan, err := policies.ParseFallbacks(hh.Fallback, hh.Fallbacks)
+	if err != nil {
+		return false, badRequest("invalid_header", "%s", err.Error())
+	}
+	if retry == nil && plan == nil {
+		return false, nil
+	}
+	envoy := policies.EnvoyRetry{OnConnectError: true}
+	if retry != nil {
+		envoy.MaxRetries = retry.Num
+		envoy.OnStatusCodes = policies.RetriableStatusCodes
+		rec.RetryPolicy = retry.String()
+	}
+	if plan != nil {
+		if clearRoute, cerr = s.routeFallbacks(c, plan, m); cerr != nil {
+			return false, cerr
+		}
+		envoy.MaxRetries = max(envoy.MaxRetries, plan.Retries())
+		envoy.OnHeader = fallbackNextHeader
+	}
+	for _, h := range envoy.Headers() {
+		m.setHeader(h[0], h[1])
+	}
+	// A random key, not the request id: a client may reuse its ids, and a
+	// link must never hand one request's body to another.
+	c.linkKey = uuid.NewString()
+	c.link = &attemptLink{plan: plan}
+	s.links.Store(c.linkKey, c.link)
+	m.setHeader(linkHeader, c.linkKey)
+	return clearRoute, nil
+}
+
+// routeFallbacks checks that every entry can be served by one route. Envoy
+// picks the upstream host before the upstream filter runs, so an attempt can
+// change the model, body and headers, but not the origin: every entry's
+// target-url must name the origin the request goes to. When all entries name
+// one other origin, the request goes there (as with Helicone-Target-URL).
+func (s *Server) routeFallbacks(c *call, plan *policies.FallbackPlan, m *headerMutation) (clearRoute bool, cerr *clientError) {
+	rec := c.rec
+	route := rec.TargetURL
+	if route == "" {
+		route = publicOrigin(c.format)
+	}
+	target := ""
+	for _, o := range plan.Origins() {
+		if o == "" {
+			o = route
+		}
+		if target != "" && o != target {
+			return false, badRequest("invalid_header",
+				"%s: entries name different origins (%s, %s); behind Envoy every attempt goes to the origin of the request's route, so a fallback can change the model, body and headers but not the origin",
+				fallbackHeaderName(c), target, o)
+		}
+		target = o
+	}
+	if target == "" || target == route {
+		return false, nil
+	}
+	if rec.TargetURL != "" {
+		return false, badRequest("invalid_header", "%s: target-url %s differs from Helicone-Target-URL %s", fallbackHeaderName(c), target, rec.TargetURL)
+	}
+	origin, host, terr := targetOrigin(target, s.allowedOrigins)
+	if terr != nil {
+		return false, terr
+	}
+	rec.TargetURL, rec.Provider = origin, host
+	m.setHeader(upstreamOriginHeader, origin)
+	m.setHeader(upstreamHostHeader, host)
+	return true, nil
+}
+
+func fallbackHeaderName(c *call) string {
+	if c.helicone.Fallback != "" {
+		return policies.HeaderFallback
+	}
+	return policies.HeaderFallbacks
+}
+
+// publicOrigin is the provider origin a path goes to by default; a
+// target-url naming it keeps the default route.
+func publicOrigin(format string) string {
+	switch format {
+	case provider.OpenAI:
+		return "https://api.openai.com"
+	case provider.Anthropic:
+		return "https://api.anthropic.com"
+	}
+	return ""
+}
+
+// releaseLink forgets the call's link once its record is written: no attempt
+// of it can start after that.
+func (s *Server) releaseLink(c *call) {
+	if c.link == nil {
+		return
+	}
+	s.links.Delete(c.linkKey)
+	rec := c.rec
+	rec.Attempts = max(rec.Attempts, c.link.attempts.Load())
+	if c.link.plan != nil {
+		rec.FallbackIndex = c.link.index.Load()
+	}
+}

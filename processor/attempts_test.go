@@ -1,0 +1,297 @@
+package processor
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/tidwall/gjson"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// liveStream is a router-level stream driven step by step, so a test can
+// run upstream-level streams between its phases as Envoy does.
+type liveStream struct {
+	grpc.ServerStream
+	in  chan *extprocv3.ProcessingRequest
+	out chan *extprocv3.ProcessingResponse
+}
+
+func (l *liveStream) Context() context.Context     { return context.Background() }
+func (l *liveStream) SetHeader(metadata.MD) error  { return nil }
+func (l *liveStream) SendHeader(metadata.MD) error { return nil }
+func (l *liveStream) SetTrailer(metadata.MD)       {}
+func (l *liveStream) Send(r *extprocv3.ProcessingResponse) error {
+	l.out <- r
+	return nil
+}
+func (l *liveStream) Recv() (*extprocv3.ProcessingRequest, error) {
+	r, ok := <-l.in
+	if !ok {
+		return nil, io.EOF
+	}
+	return r, nil
+}
+
+// startRouterStream runs Process on a live stream; step sends one message
+// and returns the reply; done ends the stream and waits for Process.
+func startRouterStream(t *testing.T, s *Server) (step func(*extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse, done func()) {
+	t.Helper()
+	l := &liveStream{in: make(chan *extprocv3.ProcessingRequest), out: make(chan *extprocv3.ProcessingResponse)}
+	finished := make(chan struct{})
+	go func() { defer close(finished); _ = s.Process(l) }()
+	step = func(r *extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse {
+		l.in <- r
+		return <-l.out
+	}
+	done = func() { close(l.in); <-finished }
+	return step, done
+}
+
+// runAttempt plays one upstream-level stream (the metadata Envoy's upstream
+// filter is configured with) and returns its replies.
+func runAttempt(t *testing.T, s *Server, script ...*extprocv3.ProcessingRequest) []*extprocv3.ProcessingResponse {
+	t.Helper()
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs(FilterLevelMetadata, FilterLevelUpstream))
+	f := &fakeStream{ctx: ctx, script: script}
+	if err := s.Process(f); err != nil {
+		t.Fatalf("upstream stream: %v", err)
+	}
+	if len(f.replies) != len(script) {
+		t.Fatalf("upstream stream: %d replies for %d messages", len(f.replies), len(script))
+	}
+	return f.replies
+}
+
+func setHeaders(cr *extprocv3.CommonResponse) map[string]string {
+	out := map[string]string{}
+	for _, h := range cr.GetHeaderMutation().GetSetHeaders() {
+		out[h.GetHeader().GetKey()] = string(h.GetHeader().GetRawValue())
+	}
+	return out
+}
+
+func removed(cr *extprocv3.CommonResponse, key string) bool {
+	for _, k := range cr.GetHeaderMutation().GetRemoveHeaders() {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFallbackAcrossAttempts(t *testing.T) {
+	s, sink := newTestServer(t)
+	step, done := startRouterStream(t, s)
+	hdrs := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-request-id", requestID,
+		"helicone-fallback", `[{"model": "gpt-4o-mini"}, {"model": "gpt-3.5-turbo"}]`)).GetRequestHeaders().GetResponse()
+	set := setHeaders(hdrs)
+	key := set[linkHeader]
+	if key == "" || key == requestID {
+		t.Fatalf("link header %q: want a random key", key)
+	}
+	for k, want := range map[string]string{
+		"x-envoy-max-retries": "2", "x-envoy-retry-on": "retriable-headers,reset,connect-failure",
+		"x-envoy-retriable-header-names": fallbackNextHeader,
+	} {
+		if set[k] != want {
+			t.Errorf("%s = %q, want %q", k, set[k], want)
+		}
+	}
+	if !removed(hdrs, "helicone-fallback") {
+		t.Error("Helicone-Fallback reaches the provider")
+	}
+	step(reqBody(`{"model":"gpt-4o","stream":false,"messages":[{"role":"user","content":"hi"}]}`))
+
+	// Attempt 1: the request as sent; a 503 hands over to entry 1.
+	r := runAttempt(t, s, reqHeaders(false, ":path", "/v1/chat/completions", linkHeader, key, attemptCountHeader, "1"),
+		respHeaders(false, ":status", "503"))
+	cr := r[0].GetRequestHeaders().GetResponse()
+	if cr.GetBodyMutation() != nil || !removed(cr, linkHeader) || !removed(cr, attemptCountHeader) {
+		t.Errorf("attempt 1 reply %v: want no body change and the internal headers removed", cr)
+	}
+	if r[0].GetModeOverride().GetResponseHeaderMode().String() != "SEND" {
+		t.Error("attempt 1 does not ask for its response headers")
+	}
+	if setHeaders(r[1].GetResponseHeaders().GetResponse())[fallbackNextHeader] != "1" {
+		t.Error("a 503 on attempt 1 does not move on")
+	}
+
+	// Attempt 2: entry 1's model, rewritten from the original body; a 400
+	// is kept (not one of the default codes).
+	r = runAttempt(t, s, reqHeaders(false, ":path", "/v1/chat/completions", linkHeader, key, attemptCountHeader, "2"),
+		respHeaders(false, ":status", "400"))
+	cr = r[0].GetRequestHeaders().GetResponse()
+	if cr.GetStatus() != extprocv3.CommonResponse_CONTINUE_AND_REPLACE {
+		t.Fatalf("attempt 2 status %v, want CONTINUE_AND_REPLACE", cr.GetStatus())
+	}
+	body := cr.GetBodyMutation().GetBody()
+	if m := gjson.GetBytes(body, "model").String(); m != "gpt-4o-mini" || gjson.GetBytes(body, "messages.0.content").String() != "hi" {
+		t.Errorf("attempt 2 body %s", body)
+	}
+	if setHeaders(cr)["content-length"] != itoa(len(body)) {
+		t.Error("attempt 2 content-length does not match its body")
+	}
+	if r[1].GetResponseHeaders().GetResponse() != nil {
+		t.Errorf("a 400 must be kept, got %v", r[1])
+	}
+
+	resp := step(respHeaders(false, ":status", "400", "content-type", "application/json")).GetResponseHeaders().GetResponse()
+	if got := setHeaders(resp)["helicone-fallback-index"]; got != "1" {
+		t.Errorf("Helicone-Fallback-Index = %q, want 1", got)
+	}
+	if !removed(resp, fallbackNextHeader) {
+		t.Error("the internal marker may reach the client")
+	}
+	step(respBody(`{"error":{"message":"bad"}}`, true))
+	done()
+
+	rec := sink.Records()[0]
+	if rec.FallbackIndex != 1 || rec.Attempts != 2 || rec.Model != "gpt-4o" || rec.Status != 400 {
+		t.Errorf("record fallback_index=%d attempts=%d model=%q status=%d", rec.FallbackIndex, rec.Attempts, rec.Model, rec.Status)
+	}
+	if _, ok := s.links.Load(key); ok {
+		t.Error("the link outlives the call")
+	}
+	// A late attempt of the finished call goes out unchanged.
+	r = runAttempt(t, s, reqHeaders(true, ":path", "/v1/chat/completions", linkHeader, key, attemptCountHeader, "3"))
+	if cr := r[0].GetRequestHeaders().GetResponse(); cr.GetBodyMutation() != nil || !removed(cr, linkHeader) {
+		t.Errorf("late attempt reply %v", cr)
+	}
+	if got := testutil.ToFloat64(s.metrics.linkMisses); got != 1 {
+		t.Errorf("link misses = %v, want 1", got)
+	}
+}
+
+func TestGatewayFallbacksSetHeadersAndHonourOnCodes(t *testing.T) {
+	s, sink := newTestServer(t)
+	step, done := startRouterStream(t, s)
+	hdrs := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"helicone-fallbacks", `[{"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-first"}, "onCodes": [401]},
+		  {"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-second"}, "bodyKeyOverride": {"model": "gpt-4o-mini"}}]`)).GetRequestHeaders().GetResponse()
+	key := setHeaders(hdrs)[linkHeader]
+	if hdrs.GetClearRouteCache() {
+		t.Error("the providers' own origin must keep the default route")
+	}
+	step(reqBody(`{"model":"gpt-4o","messages":[]}`))
+
+	r := runAttempt(t, s, reqHeaders(false, linkHeader, key, attemptCountHeader, "1"), respHeaders(false, ":status", "500"))
+	cr := r[0].GetRequestHeaders().GetResponse()
+	if setHeaders(cr)["authorization"] != "Bearer sk-first" || cr.GetBodyMutation() != nil {
+		t.Errorf("entry 0 reply %v", cr)
+	}
+	if r[1].GetResponseHeaders().GetResponse() != nil {
+		t.Error("a 500 is not in entry 0's onCodes [401] and must be kept")
+	}
+	resp := step(respHeaders(true, ":status", "500")).GetResponseHeaders().GetResponse()
+	if setHeaders(resp)["helicone-fallback-index"] != "0" {
+		t.Errorf("fallback index header %v", setHeaders(resp))
+	}
+	done()
+	if rec := sink.Records()[0]; rec.FallbackIndex != 0 || rec.Attempts != 1 {
+		t.Errorf("record fallback_index=%d attempts=%d", rec.FallbackIndex, rec.Attempts)
+	}
+}
+
+func TestRetryHeadersBecomeEnvoyRetries(t *testing.T) {
+	s, sink := newTestServer(t)
+	step, done := startRouterStream(t, s)
+	hdrs := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"helicone-retry-enabled", "true", "helicone-retry-num", "3", "helicone-retry-factor", "1.5")).GetRequestHeaders().GetResponse()
+	set := setHeaders(hdrs)
+	for k, want := range map[string]string{
+		"x-envoy-max-retries": "3", "x-envoy-retry-on": "retriable-status-codes,reset,connect-failure",
+		"x-envoy-retriable-status-codes": "429,500,502,503,504",
+	} {
+		if set[k] != want {
+			t.Errorf("%s = %q, want %q", k, set[k], want)
+		}
+	}
+	for _, h := range []string{"helicone-retry-enabled", "helicone-retry-num", "helicone-retry-factor"} {
+		if !removed(hdrs, h) {
+			t.Errorf("%s reaches the provider", h)
+		}
+	}
+	step(reqBody(chatBody))
+	for n := 1; n <= 3; n++ {
+		r := runAttempt(t, s, reqHeaders(false, linkHeader, set[linkHeader], attemptCountHeader, itoa(n)))
+		if r[0].GetModeOverride() != nil || r[0].GetRequestHeaders().GetResponse().GetBodyMutation() != nil {
+			t.Errorf("attempt %d: retries alone must not change the attempt: %v", n, r[0])
+		}
+	}
+	resp := step(respHeaders(true, ":status", "200")).GetResponseHeaders().GetResponse()
+	if _, ok := setHeaders(resp)["helicone-fallback-index"]; ok {
+		t.Error("Helicone-Fallback-Index without a fallback list")
+	}
+	done()
+	rec := sink.Records()[0]
+	if rec.Attempts != 3 || rec.RetryPolicy != "num=3 factor=1.5 min_timeout_ms=1000 max_timeout_ms=10000" {
+		t.Errorf("record attempts=%d retry_policy=%q", rec.Attempts, rec.RetryPolicy)
+	}
+}
+
+func TestPlainCallsSkipTheUpstreamFilter(t *testing.T) {
+	s, sink := newTestServer(t)
+	_, _ = run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"), reqBody(chatBody),
+		respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	if rec := sink.Records()[0]; rec.Attempts != 1 || rec.FallbackIndex != 0 {
+		t.Errorf("record attempts=%d fallback_index=%d", rec.Attempts, rec.FallbackIndex)
+	}
+	r := runAttempt(t, s, reqHeaders(true, ":path", "/v1/chat/completions", attemptCountHeader, "1"))
+	cr := r[0].GetRequestHeaders().GetResponse()
+	if r[0].GetModeOverride() != nil || cr.GetBodyMutation() != nil || !removed(cr, attemptCountHeader) {
+		t.Errorf("plain attempt reply %v", r[0])
+	}
+	if got := testutil.ToFloat64(s.metrics.linkMisses); got != 0 {
+		t.Errorf("a request without a link is not a miss: %v", got)
+	}
+}
+
+func TestFallbackHeaderErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers []string
+		want    string
+	}{
+		{"bad json", []string{"helicone-fallback", "[{"}, "Helicone-Fallback must be a JSON array"},
+		{"two origins", []string{"helicone-fallbacks", `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.together.xyz"}]`},
+			"entries name different origins"},
+		{"origin not allowed", []string{"helicone-fallbacks", `[{"target-url":"https://evil.example"}]`}, "is not allowed"},
+		{"bad retry", []string{"helicone-retry-enabled", "true", "helicone-retry-num", "50"}, "Helicone-Retry-Num must be an integer from 0 to 10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, sink := newTestServer(t)
+			kv := append([]string{":method", "POST", ":path", "/v1/chat/completions"}, tt.headers...)
+			replies, _ := run(s, nil, reqHeaders(false, kv...))
+			ir := replies[0].GetImmediateResponse()
+			if ir == nil || !strings.Contains(string(ir.GetBody()), tt.want) {
+				t.Fatalf("reply %v, want an immediate response containing %q", replies[0], tt.want)
+			}
+			if rec := sink.Records()[0]; rec.Attempts != 0 {
+				t.Errorf("a rejected call made %d attempts", rec.Attempts)
+			}
+			if n := 0; func() bool { s.links.Range(func(any, any) bool { n++; return true }); return n > 0 }() {
+				t.Error("a rejected call left a link behind")
+			}
+		})
+	}
+}
+
+func TestFallbacksToOneOtherOriginReroute(t *testing.T) {
+	s, sink := newTestServer(t)
+	replies, _ := run(s, nil, reqHeaders(true, ":method", "GET", ":path", "/v1/models",
+		"helicone-fallbacks", `[{"target-url":"https://api.together.xyz"},{"target-url":"https://API.together.xyz/v1","bodyKeyOverride":{"model":"m"}}]`),
+		respHeaders(true, ":status", "200"))
+	cr := replies[0].GetRequestHeaders().GetResponse()
+	if !cr.GetClearRouteCache() || setHeaders(cr)[upstreamOriginHeader] != "https://api.together.xyz" {
+		t.Errorf("reply %v: want the route moved to the entries' origin", cr)
+	}
+	if rec := sink.Records()[0]; rec.TargetURL != "https://api.together.xyz" {
+		t.Errorf("record target_url %q", rec.TargetURL)
+	}
+}

@@ -1,0 +1,177 @@
+package processor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/tollgate-dev/tollgate/helicone"
+)
+
+// The upstream-level ext_proc filter (in the provider clusters' upstream
+// http_filters) opens its streams with this gRPC metadata, so the processor
+// can tell them from the router-level filter's. Its processing mode is
+// request headers only; the processor asks for an attempt's response headers
+// with a mode override when the request has fallbacks left to try.
+const (
+	FilterLevelMetadata = "x-tollgate-filter-level"
+	FilterLevelUpstream = "upstream"
+)
+
+// attemptResponseMode adds the response headers of an attempt to the
+// upstream filter's mode, so the processor can decide whether the next
+// fallback entry should answer.
+var attemptResponseMode = &filterv3.ProcessingMode{
+	RequestHeaderMode:   filterv3.ProcessingMode_SEND,
+	RequestBodyMode:     filterv3.ProcessingMode_NONE,
+	RequestTrailerMode:  filterv3.ProcessingMode_SKIP,
+	ResponseHeaderMode:  filterv3.ProcessingMode_SEND,
+	ResponseBodyMode:    filterv3.ProcessingMode_NONE,
+	ResponseTrailerMode: filterv3.ProcessingMode_SKIP,
+}
+
+func isUpstreamFilter(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(FilterLevelMetadata)
+	return len(v) > 0 && v[0] == FilterLevelUpstream
+}
+
+// attempt is the state of one upstream attempt's stream.
+type attempt struct {
+	link  *attemptLink
+	index int
+}
+
+// processAttempt serves one upstream-level stream: one attempt of a request.
+// Nothing is logged here; the router-level stream writes the call's record.
+func (s *Server) processAttempt(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	var a attempt
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			// Envoy resets the stream when the attempt is done.
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
+				return nil
+			}
+			return err
+		}
+		var resp *extprocv3.ProcessingResponse
+		switch r := req.GetRequest().(type) {
+		case *extprocv3.ProcessingRequest_RequestHeaders:
+			resp = s.onAttemptHeaders(&a, r.RequestHeaders)
+		case *extprocv3.ProcessingRequest_ResponseHeaders:
+			resp = s.onAttemptResponse(&a, r.ResponseHeaders)
+		case *extprocv3.ProcessingRequest_RequestBody:
+			// Not asked for; a configuration that sends them anyway
+			// gets a plain CONTINUE.
+			resp = requestBodyReply(nil)
+		case *extprocv3.ProcessingRequest_ResponseBody:
+			resp = responseBodyReply(nil)
+		default:
+			resp = s.handle(nil, req) // trailers: an empty reply
+			if resp == nil {
+				return status.Errorf(codes.InvalidArgument, "tollgate: unexpected ext_proc message %T", req.GetRequest())
+			}
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// onAttemptHeaders finds the request's link, counts the attempt and, for a
+// fallback entry, replaces the body and sets the entry's headers. The
+// internal headers never reach the provider.
+func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
+	headers := msg.GetHeaders().GetHeaders()
+	var m headerMutation
+	m.removeHeader(linkHeader)
+	m.removeHeader(attemptCountHeader)
+	key := findHeader(headers, linkHeader)
+	if key == "" {
+		return requestHeadersReply(common(&m, nil, false, false))
+	}
+	v, ok := s.links.Load(key)
+	if !ok {
+		// Another replica's request, or one that already ended: the
+		// attempt goes out as the router built it.
+		s.metrics.linkMisses.Inc()
+		return requestHeadersReply(common(&m, nil, false, false))
+	}
+	link := v.(*attemptLink)
+	n, err := strconv.Atoi(findHeader(headers, attemptCountHeader))
+	if err != nil || n < 1 {
+		n = 1
+	}
+	link.noteAttempt(int32(n))
+	s.metrics.attempts.Inc()
+	if link.plan == nil {
+		return requestHeadersReply(common(&m, nil, false, false))
+	}
+	a.link, a.index = link, link.plan.Index(n)
+	link.index.Store(int32(a.index))
+
+	var body []byte
+	replace := false
+	if e := link.plan.Entry(a.index); e != nil {
+		for _, h := range e.Headers {
+			m.setHeader(h[0], h[1])
+		}
+		if orig := link.body.Load(); orig != nil {
+			if out, err := e.Rewrite(*orig); err == nil && !bytes.Equal(out, *orig) {
+				body, replace = out, true
+			}
+		}
+	}
+	cr := common(&m, body, replace, false)
+	if replace {
+		// Replaces the router's body for this attempt only; the next
+		// attempt starts again from the router's body.
+		cr.Status = extprocv3.CommonResponse_CONTINUE_AND_REPLACE
+	}
+	resp := requestHeadersReply(cr)
+	if a.index < link.plan.Retries() {
+		resp.ModeOverride = attemptResponseMode
+	}
+	return resp
+}
+
+// onAttemptResponse marks a response the next fallback entry should replace;
+// Envoy's router then retries (retriable-headers) and drops this response.
+func (s *Server) onAttemptResponse(a *attempt, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
+	if a.link == nil {
+		return responseHeadersReply(nil)
+	}
+	code, _ := strconv.Atoi(findHeader(msg.GetHeaders().GetHeaders(), ":status"))
+	if !a.link.plan.MovesOn(a.index, code) {
+		return responseHeadersReply(nil)
+	}
+	var m headerMutation
+	m.setHeader(fallbackNextHeader, "1")
+	s.metrics.fallbacks.Inc()
+	return responseHeadersReply(common(&m, nil, false, false))
+}
+
+// attemptResponseHeaders adds what the router-level response reports about
+// the attempts: Helicone-Fallback-Index, and the internal marker removed.
+func attemptResponseHeaders(c *call, m *headerMutation) {
+	rec := c.rec
+	rec.Attempts = max(rec.Attempts, 1)
+	if c.link == nil {
+		return
+	}
+	rec.Attempts = max(rec.Attempts, c.link.attempts.Load())
+	if c.link.plan != nil {
+		rec.FallbackIndex = c.link.index.Load()
+		m.setHeader(helicone.FallbackIndex, strconv.Itoa(int(rec.FallbackIndex)))
+		m.removeHeader(fallbackNextHeader)
+	}
+}
