@@ -3,12 +3,14 @@ package dataplane
 import (
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // UpstreamHeader is the request header the processor sets (with
@@ -28,6 +30,11 @@ const (
 	DefaultMessageTimeout    = 2 * time.Second
 	DefaultMaxRequestBody    = 8 << 20
 	DefaultMaxResponseBody   = 32 << 20
+
+	// The route's retry_back_off and rate_limited_retry_back_off.
+	DefaultRetryBaseInterval           = time.Second
+	DefaultRetryMaxInterval            = 10 * time.Second
+	DefaultRateLimitedRetryMaxInterval = 60 * time.Second
 )
 
 // Config configures the local data plane.
@@ -42,17 +49,41 @@ type Config struct {
 	MaxResponseBody   int64             // buffer limit for a BUFFERED response body; over it: 500 like Envoy, default 32 MiB
 	Transport         http.RoundTripper // upstream transport, nil = a tuned http.Transport clone
 	Logger            *slog.Logger
+
+	// AllowEnvoyHeaderMutation is ext_proc's mutation_rules.allow_envoy, for
+	// both filters: the processor may set and remove x-envoy-* headers (such
+	// as the retry headers). Tollgate's Envoy configs set it. false is
+	// Envoy's default: such changes are ignored.
+	AllowEnvoyHeaderMutation bool
+
+	// Router retries (see the package documentation). The back-off between
+	// attempts is jittered exponential from RetryBaseInterval (default 1s) up
+	// to RetryMaxInterval (default 10s, or 10 × RetryBaseInterval when that
+	// is more). A retried response's Retry-After (integer seconds) sets the
+	// wait instead when it is not above RateLimitedRetryMaxInterval (default
+	// 60s).
+	RetryBaseInterval           time.Duration
+	RetryMaxInterval            time.Duration
+	RateLimitedRetryMaxInterval time.Duration
+
+	// UpstreamFilter is the upstream-level ext_proc filter, run once per
+	// attempt on the same gRPC connection; nil = none.
+	UpstreamFilter *UpstreamFilterConfig
 }
 
 // Proxy is the local data plane: an http.Handler that plays Envoy's
 // connection manager, ext_proc filter and router for one request at a time.
 type Proxy struct {
-	cfg       Config
-	openai    *upstreamTarget
-	anthropic *upstreamTarget
-	client    extprocv3.ExternalProcessorClient
-	upstream  upstreamCaller
-	log       *slog.Logger
+	cfg        Config
+	openai     *upstreamTarget
+	anthropic  *upstreamTarget
+	client     extprocv3.ExternalProcessorClient
+	upstream   upstreamCaller
+	rules      mutationRules
+	upFilter   *UpstreamFilterConfig // a copy with defaults filled in; nil = none
+	upMetadata metadata.MD
+	jitter     func(n int64) int64 // uniform in [0, n), for back-off
+	log        *slog.Logger
 }
 
 // New returns the proxy. conn is a gRPC client connection to the ext_proc
@@ -79,7 +110,33 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport()
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, upstream: singleAttempt{rt: cfg.Transport}}
+	if cfg.RetryBaseInterval <= 0 {
+		cfg.RetryBaseInterval = DefaultRetryBaseInterval
+	}
+	if cfg.RetryMaxInterval <= 0 {
+		cfg.RetryMaxInterval = max(DefaultRetryMaxInterval, 10*cfg.RetryBaseInterval)
+	}
+	if cfg.RetryMaxInterval < cfg.RetryBaseInterval {
+		return nil, fmt.Errorf("dataplane: RetryMaxInterval %v is below RetryBaseInterval %v", cfg.RetryMaxInterval, cfg.RetryBaseInterval)
+	}
+	if cfg.RateLimitedRetryMaxInterval <= 0 {
+		cfg.RateLimitedRetryMaxInterval = DefaultRateLimitedRetryMaxInterval
+	}
+	p := &Proxy{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		rules:  mutationRules{allowEnvoy: cfg.AllowEnvoyHeaderMutation},
+		jitter: rand.Int64N,
+	}
+	p.upstream = retryingCaller{p: p}
+	if f := cfg.UpstreamFilter; f != nil {
+		fc := *f
+		if fc.MessageTimeout <= 0 {
+			fc.MessageTimeout = cfg.MessageTimeout
+		}
+		p.upFilter = &fc
+		p.upMetadata = metadata.New(fc.Metadata)
+	}
 	var err error
 	if cfg.OpenAIUpstream != "" {
 		if p.openai, err = parseUpstream(cfg.OpenAIUpstream); err != nil {

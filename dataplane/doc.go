@@ -4,8 +4,10 @@
 // way Envoy's envoy.filters.http.ext_proc filter and router do with the
 // production filter config (request_header_mode SEND, request_body_mode
 // BUFFERED, response_header_mode SEND, response_body_mode BUFFERED, trailers
-// SKIP, allow_mode_override true). It knows the processor only through that
-// stream and imports nothing else from the repository.
+// SKIP, allow_mode_override true). It also plays the part of Envoy's router
+// that Tollgate's routes use: retries driven by request headers, and an
+// upstream-level ext_proc filter once per attempt. It knows the processor
+// only through those streams and imports nothing else from the repository.
 //
 // # One request
 //
@@ -21,8 +23,11 @@
 //     (else a 413 local reply), in one message with end_of_stream.
 //  4. Router: the route is re-picked after any reply with clear_route_cache;
 //     UpstreamHeader and hop-by-hop headers are removed; the Host header
-//     becomes the upstream host. Connect failure gives 503, RouteTimeout
-//     before response headers 504, StreamIdleTimeout before headers 408.
+//     becomes the upstream host; the retry headers are consumed. Then one
+//     attempt after another, each with x-envoy-attempt-count and its own run
+//     of the upstream filter (see below). Connect failure gives 503,
+//     RouteTimeout before response headers 504, StreamIdleTimeout before
+//     headers 408.
 //  5. response_headers (:status first) and response_body (BUFFERED, at most
 //     MaxResponseBody, else 500). A mode_override to STREAMED sends headers
 //     downstream at once and then every upstream read as one message, each
@@ -43,7 +48,8 @@
 //     append_action is ignored (a warning is logged). The default mutation
 //     rules ignore changes to host, :authority, :method, :scheme and x-envoy-*
 //     headers, removal of any ':' header, appending to a ':' header, and a
-//     :status below 200. :path and :status can be set; :method too with
+//     :status below 200. AllowEnvoyHeaderMutation (mutation_rules
+//     allow_envoy, which Tollgate's configs set) lets x-envoy-* through. :path and :status can be set; :method too with
 //     CONTINUE_AND_REPLACE. Invalid names or values fail the request with 500.
 //   - A body mutation drops content-length (the length of the body sent is
 //     used instead). A content-length that still disagrees with the body
@@ -104,21 +110,99 @@
 //   - A reset is a hijacked-and-closed HTTP/1 connection, or
 //     panic(http.ErrAbortHandler) where hijacking is impossible.
 //
-// # Room for later
+// # Retries
 //
-// upstreamCaller (upstream.go) is the router's only way to the upstream: it
-// gets the finished request, whose buffered body can be replayed, and returns
-// the response to send downstream. Two features plug in there without
-// touching the filter code:
+// The router (attempts.go, retry.go) is Envoy's with Tollgate's route: no
+// retry_on of its own, retry_back_off RetryBaseInterval and
+// RetryMaxInterval, rate_limited_retry_back_off on retry-after (format
+// SECONDS, max_interval RateLimitedRetryMaxInterval),
+// include_request_attempt_count true.
 //
-//   - Router retries: a caller that reads x-envoy-max-retries,
-//     x-envoy-retry-on and x-envoy-retriable-status-codes from the request,
-//     loops over attempts with jittered exponential backoff (Envoy: 25 ms
-//     base, 250 ms cap) and returns the first response worth keeping. Note
-//     that the default mutation rules keep the processor from setting
-//     x-envoy-* headers, so in production these come from the client or the
-//     route unless the filter's mutation_rules allow_envoy is set.
-//   - An upstream ext_proc filter: a caller that, per attempt, sets
-//     x-envoy-attempt-count, opens its own processor stream (openProcStream)
-//     and runs the request and response phases around that attempt.
+//   - The retry headers are read from the request as the router-level filter
+//     left it, and removed together with the others Envoy's router consumes
+//     (x-envoy-retry-grpc-on, x-envoy-hedge-on-per-try-timeout,
+//     x-envoy-upstream-rq-per-try-timeout-ms), so they never reach the
+//     upstream. The processor can set them only with
+//     AllowEnvoyHeaderMutation.
+//   - x-envoy-retry-on: 5xx (any 5xx), gateway-error (502, 503, 504),
+//     retriable-4xx (409), retriable-status-codes (the codes in
+//     x-envoy-retriable-status-codes), retriable-headers (the response has a
+//     header named in x-envoy-retriable-header-names), envoy-ratelimited; for
+//     a failure before response headers reset, connect-failure (dial errors
+//     only), and 5xx and gateway-error too. refused-stream counts as reset:
+//     Go cannot tell the two apart (and retries refused HTTP/2 streams
+//     itself). A response with x-envoy-ratelimited is retried only under
+//     envoy-ratelimited. Unknown tokens and bad values are ignored; repeated
+//     headers are joined with commas, as Envoy does.
+//   - x-envoy-max-retries counts only with some retry-on; without it there is
+//     one retry (the route's num_retries default).
+//   - Every attempt carries x-envoy-attempt-count (1, 2, ...), set in the
+//     router's header map before the upstream filter runs, whether or not
+//     there are retries.
+//   - Before every retry the router waits: random in [0, interval) and at
+//     most RetryMaxInterval, the interval starting at RetryBaseInterval and
+//     doubling up to RetryMaxInterval (JitteredExponentialBackOffStrategy).
+//     When the response being retried has retry-after in whole seconds, above
+//     0 and not above RateLimitedRetryMaxInterval, the wait is random in
+//     [s, 1.5 s) instead and the exponential interval stays where it was.
+//     HTTP dates are not parsed (Envoy reads only the configured format).
+//   - Only a buffered body is replayed. A body that reached the router
+//     unbuffered (no processor, or request_body_mode NONE) is buffered by the
+//     router while retries are on, up to MaxRequestBody; a larger one gives
+//     up on retries and streams on, as Envoy's retry_or_shadow_abandoned.
+//   - A retried response is read out (at most 64 KiB or 100 ms) and closed,
+//     where Envoy resets the stream. Retries are decided before anything goes
+//     downstream. When they run out, the last response goes downstream, or
+//     for a failure a 503 "... retried and the latest reset reason: ...".
+//   - The route timeout bounds all attempts and waits (504); a client that
+//     goes away ends a wait at once.
+//
+// # The upstream filter
+//
+// With Config.UpstreamFilter, each attempt runs an ext_proc filter of its
+// own, as Envoy does for one in a cluster's HttpProtocolOptions
+// http_filters: a new stream on the same gRPC connection, with the
+// configured initial metadata (Tollgate: UpstreamFilterMetadataKey:
+// UpstreamFilterMetadataValue), message timeout and failure mode. Its
+// processing mode is request_header_mode SEND, response_header_mode SKIP,
+// both body modes NONE, trailers SKIP, allow_mode_override true.
+//
+//   - request_headers is the router's header map: :authority the upstream
+//     host, :scheme the upstream scheme, :path with the upstream's path
+//     prefix, retry headers gone, x-envoy-attempt-count in; end_of_stream
+//     when there is no body; protocol_config names body modes NONE.
+//   - All attempts share that map, as in Envoy, whose upstream filter chain
+//     decodes the router's own header map: what the processor sets or
+//     removes for one attempt is still so for the next unless it changes it
+//     again. A :path it sets is the path of the attempt (and the next ones).
+//     The mutation rules are the router-level filter's.
+//   - The body is per attempt: each starts from the router's body (after the
+//     router-level filter's changes). CONTINUE_AND_REPLACE with a
+//     body_mutation replaces it for that attempt, and content-length goes
+//     with the new length. A body_mutation in a CONTINUE reply to headers is
+//     ignored.
+//   - mode_override: a request_body_mode other than NONE sends the attempt's
+//     body in one message, whose reply may change it for that attempt;
+//     response_header_mode SEND sends the attempt's response headers, and
+//     the reply's changes apply before the retry decision, so a header the
+//     processor sets can make the attempt retriable (retriable-headers). A
+//     response_body_mode other than NONE is refused as a processor error.
+//   - The stream is half-closed and reset when the attempt's filter work is
+//     done: after the response headers, after the request phases when those
+//     are skipped, or when the attempt fails.
+//   - A local reply of the upstream filter ends the request and is never
+//     retried: an immediate_response, or "ext_proc error" 500 (504 for a
+//     message timeout) for a processor failure without FailureModeAllow or
+//     a rejected mutation. Envoy sends those through the downstream filter
+//     chain, past the router, so they go through the router-level filter's
+//     response phases like the router's own local replies. With
+//     FailureModeAllow a failing processor is left out of that attempt.
+//     clear_route_cache means nothing there and is ignored.
+//
+// Not modelled: retry host predicates and priorities (there is one host),
+// per-try timeouts and hedging, retry budgets and circuit breakers, gRPC
+// retry-on, reset-before-request and http3-post-connect-failure, the
+// HTTP-date and Unix-time forms of retry-after, response bodies in the
+// upstream filter, upstream filters other than ext_proc, Envoy's
+// x-envoy-* response headers.
 package dataplane

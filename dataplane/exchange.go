@@ -221,7 +221,7 @@ func (x *exchange) closeProcessor() {
 func (x *exchange) onRequestHeaders(cr *extprocv3.CommonResponse) bool {
 	replacing := cr.GetStatus() == extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 	if m := cr.GetHeaderMutation(); m != nil {
-		if err := applyHeaderMutation(&x.reqHdrs, m, replacing, x.logger()); err != nil {
+		if err := applyHeaderMutation(&x.reqHdrs, m, replacing, x.p.rules, x.logger()); err != nil {
 			return x.mutationFailed(err)
 		}
 	}
@@ -290,7 +290,7 @@ func (x *exchange) requestBody(hasBody bool) (*upstreamRequest, bool) {
 		cr := commonResponse(resp)
 		// Only the buffered body callback still holds the headers.
 		if m := cr.GetHeaderMutation(); m != nil && mode == filterv3.ProcessingMode_BUFFERED {
-			if err := applyHeaderMutation(&x.reqHdrs, m, false, x.logger()); err != nil {
+			if err := applyHeaderMutation(&x.reqHdrs, m, false, x.p.rules, x.logger()); err != nil {
 				return nil, x.mutationFailed(err)
 			}
 		}
@@ -336,14 +336,14 @@ func (x *exchange) forward(up *upstreamRequest) {
 		x.routerLocal(http.StatusBadRequest, "invalid :path")
 		return
 	}
-	up.method, _ = x.reqHdrs.get(":method")
-	up.url = x.route.target.base + path
-	up.header = make(http.Header, len(x.reqHdrs))
-	x.reqHdrs.appendHTTPHeader(up.header, func(k string) bool {
-		// The route removes UpstreamHeader; Go writes content-length
-		// from the body length.
-		return k == UpstreamHeader || k == "content-length"
-	})
+	up.hdrs = x.upstreamHeaders(path)
+	up.retry = consumeRetryHeaders(&up.hdrs)
+	up.origin = x.route.target.origin()
+	up.streamDeadline = x.routeDeadline.Add(x.streamGrace())
+	up.log = x.logger()
+	if up.retry.enabled() && !up.replayable() && !x.bufferForRetries(up) {
+		return
+	}
 
 	ctx := x.startUpstream()
 	resp, err := x.p.upstream.call(ctx, up)
@@ -352,7 +352,7 @@ func (x *exchange) forward(up *upstreamRequest) {
 			return
 		}
 		status, detail := upstreamFailure(context.Cause(ctx), err)
-		x.logger().Warn("upstream call failed", "url", up.url, "error", err, "status", status)
+		x.logger().Warn("upstream call failed", "upstream", up.origin, "error", err, "status", status)
 		x.routerLocal(status, detail)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -45,6 +47,7 @@ type streamRec struct {
 	ctxErr   error      // the stream context's error when it ended
 	deadline time.Time  // the stream context's deadline (from grpc-timeout)
 	endedAt  time.Time
+	md       metadata.MD // the stream's initial metadata
 }
 
 // endedByDeadline reports whether the stream ended because its deadline
@@ -63,17 +66,26 @@ func (s *streamRec) messages() []*extprocv3.ProcessingRequest {
 }
 
 // extServer is a scripted ext_proc server: it records every message and
-// answers with script (continueAll when nil).
+// answers with script (continueAll when nil). Streams of the upstream filter
+// (told apart by their metadata, as Tollgate's processor does) go to
+// upstreamScript and upStarted instead.
 type extServer struct {
 	extprocv3.UnimplementedExternalProcessorServer
-	script  func(req *extprocv3.ProcessingRequest) step
-	started chan *streamRec
+	script         func(req *extprocv3.ProcessingRequest) step
+	started        chan *streamRec
+	upstreamScript func(req *extprocv3.ProcessingRequest) step
+	upStarted      chan *streamRec
 }
 
 func (s *extServer) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
-	rec := &streamRec{done: make(chan struct{})}
+	md, _ := metadata.FromIncomingContext(stream.Context())
+	rec := &streamRec{done: make(chan struct{}), md: md}
+	started, script := s.started, s.script
+	if slices.Contains(md.Get(UpstreamFilterMetadataKey), UpstreamFilterMetadataValue) {
+		started, script = s.upStarted, s.upstreamScript
+	}
 	select {
-	case s.started <- rec:
+	case started <- rec:
 	default: // a benchmark opens more streams than anyone waits for
 	}
 	defer close(rec.done)
@@ -99,8 +111,8 @@ func (s *extServer) Process(stream extprocv3.ExternalProcessor_ProcessServer) er
 		rec.msgs = append(rec.msgs, req)
 		rec.mu.Unlock()
 		st := continueAll(req)
-		if s.script != nil {
-			st = s.script(req)
+		if script != nil {
+			st = script(req)
 		}
 		switch {
 		case st.hang:
@@ -165,6 +177,7 @@ type upstreamRec struct {
 	method, path, host string
 	header             http.Header
 	body               string
+	at                 time.Time // arrival
 }
 
 // upstream is an httptest server that records requests and answers with
@@ -181,10 +194,11 @@ func newUpstream(t testing.TB, handler http.HandlerFunc) *upstream {
 		handler = jsonReply(`{"ok":true}`)
 	}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
 		u.hits.Add(1)
 		body, _ := io.ReadAll(r.Body)
 		select {
-		case u.reqs <- upstreamRec{r.Method, r.URL.RequestURI(), r.Host, r.Header.Clone(), string(body)}:
+		case u.reqs <- upstreamRec{r.Method, r.URL.RequestURI(), r.Host, r.Header.Clone(), string(body), at}:
 		default: // a benchmark sends more requests than anyone reads
 		}
 		handler(w, r)
@@ -225,18 +239,26 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	script    func(req *extprocv3.ProcessingRequest) step
-	upstream  http.HandlerFunc
-	config    func(*Config)
-	noProc    bool
-	procAddr  string // dial this instead of the scripted server
-	anthropic http.HandlerFunc
+	script func(req *extprocv3.ProcessingRequest) step
+	// upstreamScript answers the upstream filter's streams; setting it
+	// configures an upstream filter with Tollgate's metadata.
+	upstreamScript func(req *extprocv3.ProcessingRequest) step
+	upstream       http.HandlerFunc
+	config         func(*Config)
+	noProc         bool
+	procAddr       string // dial this instead of the scripted server
+	anthropic      http.HandlerFunc
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{
-		ext:    &extServer{script: o.script, started: make(chan *streamRec, 64)},
+		ext: &extServer{
+			script:         o.script,
+			started:        make(chan *streamRec, 64),
+			upstreamScript: o.upstreamScript,
+			upStarted:      make(chan *streamRec, 64),
+		},
 		served: make(chan struct{}, 64),
 	}
 	h.openai = newUpstream(t, o.upstream)
@@ -274,6 +296,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if o.upstreamScript != nil {
+		cfg.UpstreamFilter = &UpstreamFilterConfig{
+			Metadata: map[string]string{UpstreamFilterMetadataKey: UpstreamFilterMetadataValue},
+		}
 	}
 	if o.config != nil {
 		o.config(&cfg)
@@ -345,12 +372,25 @@ func (h *harness) send(t *testing.T, ctx context.Context, method, path, body str
 	return resp
 }
 
-// stream returns the next processor stream, waiting for it to end.
+// stream returns the next processor stream of the router-level filter,
+// waiting for it to end.
 func (h *harness) stream(t *testing.T) *streamRec {
+	t.Helper()
+	return waitStream(t, h.ext.started)
+}
+
+// upstreamStream returns the next stream of the upstream filter, waiting for
+// it to end.
+func (h *harness) upstreamStream(t *testing.T) *streamRec {
+	t.Helper()
+	return waitStream(t, h.ext.upStarted)
+}
+
+func waitStream(t *testing.T, started chan *streamRec) *streamRec {
 	t.Helper()
 	var rec *streamRec
 	select {
-	case rec = <-h.ext.started:
+	case rec = <-started:
 	case <-time.After(waitLimit):
 		t.Fatal("no ext_proc stream was opened")
 	}

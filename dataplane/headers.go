@@ -248,3 +248,29 @@ func isTokenChar(c byte) bool {
 func validHeaderValue(v string) bool {
 	return !strings.ContainsAny(v, "\x00\r\n")
 }
+
+// joined returns every value of key joined with commas, the way Envoy folds
+// repeated inline headers such as x-envoy-retry-on.
+func (h headerList) joined(key string) string {
+	var vals []string
+	for _, e := range h {
+		if e.key == key {
+			vals = append(vals, e.value)
+		}
+	}
+	return strings.Join(vals, ",")
+}
+
+// setSorted sets key like set, but a new entry goes where the name order puts
+// it among the regular headers rather than at the end.
+func (h *headerList) setSorted(key, value string) {
+	if h.has(key) {
+		h.set(key, value)
+		return
+	}
+	i := 0
+	for i < len(*h) && (isPseudo((*h)[i].key) || (*h)[i].key < key) {
+		i++
+	}
+	*h = slices.Insert(*h, i, headerEntry{key, value})
+}

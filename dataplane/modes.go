@@ -31,11 +31,13 @@ type phaseModes struct {
 	respBody   filterv3.ProcessingMode_BodySendMode
 }
 
-func defaultModes() phaseModes {
+func defaultModes() phaseModes { return modesOf(configuredMode) }
+
+func modesOf(configured *filterv3.ProcessingMode) phaseModes {
 	return phaseModes{
-		reqBody:    configuredMode.GetRequestBodyMode(),
-		respHeader: configuredMode.GetResponseHeaderMode(),
-		respBody:   configuredMode.GetResponseBodyMode(),
+		reqBody:    configured.GetRequestBodyMode(),
+		respHeader: configured.GetResponseHeaderMode(),
+		respBody:   configured.GetResponseBodyMode(),
 	}
 }
 
@@ -46,6 +48,11 @@ func defaultModes() phaseModes {
 // response_body_mode also sets request_body_mode to NONE; it matters only when
 // sent in reply to request_headers.
 func (m *phaseModes) override(o *filterv3.ProcessingMode) error {
+	return m.overrideFrom(configuredMode, o)
+}
+
+// overrideFrom is override for a filter whose processing_mode is configured.
+func (m *phaseModes) overrideFrom(configured, o *filterv3.ProcessingMode) error {
 	for _, b := range []filterv3.ProcessingMode_BodySendMode{o.GetRequestBodyMode(), o.GetResponseBodyMode()} {
 		switch b {
 		case filterv3.ProcessingMode_NONE, filterv3.ProcessingMode_STREAMED,
@@ -54,7 +61,7 @@ func (m *phaseModes) override(o *filterv3.ProcessingMode) error {
 			return fmt.Errorf("%w: %s", errUnsupportedMode, b)
 		}
 	}
-	m.respHeader = configuredMode.GetResponseHeaderMode()
+	m.respHeader = configured.GetResponseHeaderMode()
 	if o.GetResponseHeaderMode() != filterv3.ProcessingMode_DEFAULT {
 		m.respHeader = o.GetResponseHeaderMode()
 	}

@@ -15,9 +15,14 @@ import (
 // processor is up but sent something broken.
 var errMutation = errors.New("invalid header mutation")
 
+// mutationRules is the filter's mutation_rules. Only allow_envoy is modelled;
+// the zero value is Envoy's default (an empty mutation_rules).
+type mutationRules struct {
+	allowEnvoy bool // x-envoy-* headers may be set and removed
+}
+
 // applyHeaderMutation applies a HeaderMutation the way Envoy's ext_proc filter
-// does (MutationUtils::applyHeaderMutations) with an empty mutation_rules
-// config:
+// does (MutationUtils::applyHeaderMutations) with the given mutation_rules:
 //
 //   - removals first, then sets, each in order;
 //   - a name that is not a valid token, or a value with NUL/CR/LF, rejects the
@@ -31,14 +36,14 @@ var errMutation = errors.New("invalid header mutation")
 //     x-envoy-*; setting host, :authority, :method, :scheme and x-envoy-*;
 //     appending to an existing ':' header; a :status that is not >= 200.
 //     :path and :status may be set. With CONTINUE_AND_REPLACE, :method may be
-//     set too.
-func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing bool, log *slog.Logger) error {
+//     set too. allow_envoy lifts the x-envoy-* restriction, both ways.
+func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing bool, rules mutationRules, log *slog.Logger) error {
 	for _, name := range m.GetRemoveHeaders() {
 		if !validHeaderName(name) {
 			return fmt.Errorf("%w: invalid name %q in remove_headers", errMutation, name)
 		}
 		lk := strings.ToLower(name)
-		if !removable(lk) {
+		if !removable(lk, rules) {
 			log.Debug("ext_proc: header removal ignored by mutation rules", "header", lk)
 			continue
 		}
@@ -69,7 +74,7 @@ func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing b
 		//lint:ignore SA1019 Envoy's ext_proc filter reads only the deprecated field
 		appendMode := opt.GetAppend().GetValue()
 		appending := appendMode && h.has(lk)
-		if !settable(lk, value, appending, replacing) {
+		if !settable(lk, value, appending, replacing, rules) {
 			log.Debug("ext_proc: header change ignored by mutation rules", "header", lk)
 			continue
 		}
@@ -82,15 +87,14 @@ func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing b
 	return nil
 }
 
-// removable is the REMOVE branch of Envoy's mutation rule Checker with
-// default rules.
-func removable(lk string) bool {
-	return !isPseudo(lk) && lk != "host" && !strings.HasPrefix(lk, "x-envoy")
+// removable is the REMOVE branch of Envoy's mutation rule Checker.
+func removable(lk string, rules mutationRules) bool {
+	return !isPseudo(lk) && lk != "host" && (rules.allowEnvoy || !isEnvoyHeader(lk))
 }
 
-// settable is the SET/APPEND branch of Envoy's mutation rule Checker with
-// default rules (allow_all_routing, allow_envoy and disallow_system false).
-func settable(lk, value string, appending, replacing bool) bool {
+// settable is the SET/APPEND branch of Envoy's mutation rule Checker
+// (allow_all_routing and disallow_system false).
+func settable(lk, value string, appending, replacing bool, rules mutationRules) bool {
 	if replacing && lk == ":method" {
 		// Envoy lets CONTINUE_AND_REPLACE turn e.g. a GET into a POST.
 		return true
@@ -102,7 +106,7 @@ func settable(lk, value string, appending, replacing bool) bool {
 	if isPseudo(lk) && appending {
 		return false
 	}
-	if strings.HasPrefix(lk, "x-envoy") {
+	if isEnvoyHeader(lk) && !rules.allowEnvoy {
 		return false
 	}
 	if lk == ":status" {
@@ -111,6 +115,10 @@ func settable(lk, value string, appending, replacing bool) bool {
 	}
 	return true
 }
+
+// isEnvoyHeader matches Envoy's internal headers (the router's default
+// header_prefix).
+func isEnvoyHeader(lk string) bool { return strings.HasPrefix(lk, "x-envoy") }
 
 // mutateBody applies a BodyMutation to body. swapped reports that the bytes
 // were replaced (new slice, possibly nil); present reports that the reply

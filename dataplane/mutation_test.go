@@ -24,6 +24,7 @@ func TestHeaderMutationRules(t *testing.T) {
 		name      string
 		m         *extprocv3.HeaderMutation
 		replacing bool
+		rules     mutationRules
 		want      headerList
 		err       bool
 	}{
@@ -70,6 +71,19 @@ func TestHeaderMutationRules(t *testing.T) {
 			want: base(),
 		},
 		{
+			name:  "allow_envoy lets x-envoy headers be set and removed",
+			m:     mutation([]*corev3.HeaderValueOption{setHdr("x-envoy-retry-on", "5xx")}, "x-envoy-max-retries"),
+			rules: mutationRules{allowEnvoy: true},
+			want: headerList{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
+				{"x-a", "1"}, {"x-multi", "a"}, {"x-multi", "b"}, {"x-envoy-retry-on", "5xx"}},
+		},
+		{
+			name:  "allow_envoy leaves the routing headers alone",
+			m:     mutation([]*corev3.HeaderValueOption{setHdr(":authority", "evil"), setHdr("host", "evil")}, "host"),
+			rules: mutationRules{allowEnvoy: true},
+			want:  base(),
+		},
+		{
 			name: ":path can be set",
 			m:    mutation([]*corev3.HeaderValueOption{setHdr(":path", "/v1/responses")}),
 			want: headerList{{":method", "POST"}, {":path", "/v1/responses"}, {":authority", "proxy"}, {":scheme", "http"},
@@ -112,7 +126,7 @@ func TestHeaderMutationRules(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := base()
-			err := applyHeaderMutation(&h, tc.m, tc.replacing, quiet)
+			err := applyHeaderMutation(&h, tc.m, tc.replacing, tc.rules, quiet)
 			if tc.err {
 				if !errors.Is(err, errMutation) {
 					t.Fatalf("err = %v, want errMutation", err)
@@ -133,7 +147,7 @@ func TestStatusMutationRules(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, tc := range []struct{ set, want string }{{"201", "201"}, {"199", "200"}, {"abc", "200"}} {
 		h := headerList{{":status", "200"}}
-		if err := applyHeaderMutation(&h, mutation([]*corev3.HeaderValueOption{setHdr(":status", tc.set)}), false, quiet); err != nil {
+		if err := applyHeaderMutation(&h, mutation([]*corev3.HeaderValueOption{setHdr(":status", tc.set)}), false, mutationRules{}, quiet); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := h.get(":status"); got != tc.want {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -23,12 +24,20 @@ type response struct {
 }
 
 func (x *exchange) respondUpstream(resp *http.Response) {
+	x.respond(&response{hdrs: upstreamResponseHeaders(resp), body: resp.Body, hasBody: upstreamHasBody(resp, x.r.Method)})
+}
+
+// upstreamResponseHeaders is the response header map as Envoy's codec hands
+// it to the filters: :status first, then the headers.
+func upstreamResponseHeaders(resp *http.Response) headerList {
 	hdrs := make(headerList, 0, len(resp.Header)+1)
 	hdrs = append(hdrs, headerEntry{":status", strconv.Itoa(resp.StatusCode)})
-	hdrs = appendSorted(hdrs, resp.Header)
-	hasBody := resp.Body != http.NoBody && resp.ContentLength != 0 && x.r.Method != http.MethodHead &&
+	return appendSorted(hdrs, resp.Header)
+}
+
+func upstreamHasBody(resp *http.Response, method string) bool {
+	return resp.Body != http.NoBody && resp.ContentLength != 0 && method != http.MethodHead &&
 		resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified
-	x.respond(&response{hdrs: hdrs, body: resp.Body, hasBody: hasBody})
 }
 
 // routerLocal is a local reply from the router (no route, 503, 504, 408) or
@@ -82,7 +91,7 @@ func (x *exchange) respond(rsp *response) {
 func (x *exchange) onResponseHeaders(rsp *response, cr *extprocv3.CommonResponse) bool {
 	replacing := cr.GetStatus() == extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 	if m := cr.GetHeaderMutation(); m != nil {
-		if err := applyHeaderMutation(&rsp.hdrs, m, replacing, x.logger()); err != nil {
+		if err := applyHeaderMutation(&rsp.hdrs, m, replacing, x.p.rules, x.logger()); err != nil {
 			return x.mutationFailed(err)
 		}
 	}
@@ -166,7 +175,7 @@ func (x *exchange) buffered(rsp *response, held bool) {
 	if resp != nil {
 		cr := commonResponse(resp)
 		if m := cr.GetHeaderMutation(); m != nil && held {
-			if err := applyHeaderMutation(&rsp.hdrs, m, false, x.logger()); err != nil {
+			if err := applyHeaderMutation(&rsp.hdrs, m, false, x.p.rules, x.logger()); err != nil {
 				x.mutationFailed(err)
 				return
 			}
@@ -306,15 +315,22 @@ func (x *exchange) sendDirect(status int, body string) {
 	_, _ = io.WriteString(x.w, body)
 }
 
-// immediate sends the processor's ImmediateResponse. Its header mutation is
-// checked with the filter's rules (current Envoy); a failing mutation is
-// logged and the reply still goes out, as in Envoy.
+// immediate sends the processor's ImmediateResponse.
 func (x *exchange) immediate(ir *extprocv3.ImmediateResponse) {
 	if x.wroteHeader {
 		x.logger().Warn("ext_proc: immediate_response after the response started; resetting the client stream")
 		x.abort()
 		return
 	}
+	hdrs, body := immediateReply(ir, x.p.rules, x.logger())
+	x.writeHeaders(hdrs)
+	_, _ = x.w.Write(body)
+}
+
+// immediateReply builds the headers (:status first) and body of an
+// ImmediateResponse. Its header mutation is checked with the filter's rules
+// (current Envoy); a failing mutation is logged and the reply still goes out.
+func immediateReply(ir *extprocv3.ImmediateResponse, rules mutationRules, log *slog.Logger) (headerList, []byte) {
 	status := int(ir.GetStatus().GetCode())
 	if ir.GetStatus() == nil || status < 200 {
 		status = http.StatusOK
@@ -325,14 +341,13 @@ func (x *exchange) immediate(ir *extprocv3.ImmediateResponse) {
 		hdrs.add("content-type", "text/plain")
 	}
 	if m := ir.GetHeaders(); m != nil {
-		if err := applyHeaderMutation(&hdrs, m, false, x.logger()); err != nil {
-			x.logger().Error("ext_proc: immediate_response header mutation failed", "error", err)
+		if err := applyHeaderMutation(&hdrs, m, false, rules, log); err != nil {
+			log.Error("ext_proc: immediate_response header mutation failed", "error", err)
 		}
 	}
 	hdrs.set("content-length", strconv.Itoa(len(body)))
-	x.logger().Debug("ext_proc: immediate_response", "status", status, "details", ir.GetDetails())
-	x.writeHeaders(hdrs)
-	_, _ = x.w.Write(body)
+	log.Debug("ext_proc: immediate_response", "status", status, "details", ir.GetDetails())
+	return hdrs, body
 }
 
 // abort resets the client connection mid-response, the way Envoy resets a

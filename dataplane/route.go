@@ -14,9 +14,15 @@ const anthropicPrefix = "/v1/messages"
 // upstreamTarget is an origin plus an optional path prefix that the request
 // path is appended to.
 type upstreamTarget struct {
-	base string // scheme://host[:port][/prefix] without a trailing slash
-	host string
+	base   string // scheme://host[:port][/prefix] without a trailing slash
+	host   string
+	scheme string
+	prefix string // escaped path prefix without a trailing slash, "" for none
 }
+
+// origin is scheme://host[:port]; the router's :path (prefix included) is
+// appended to it.
+func (t *upstreamTarget) origin() string { return t.scheme + "://" + t.host }
 
 // parseUpstream accepts "http(s)://host[:port][/prefix]" and nothing else: no
 // user info, query or fragment, so a typo fails loudly instead of routing
@@ -33,7 +39,7 @@ func parseUpstream(raw string) (*upstreamTarget, error) {
 		return nil, fmt.Errorf("upstream %q: want scheme://host[:port][/prefix]", raw)
 	}
 	prefix := strings.TrimRight(u.EscapedPath(), "/")
-	return &upstreamTarget{base: u.Scheme + "://" + u.Host + prefix, host: u.Host}, nil
+	return &upstreamTarget{base: u.Scheme + "://" + u.Host + prefix, host: u.Host, scheme: u.Scheme, prefix: prefix}, nil
 }
 
 // route is the result of route selection. Like Envoy, a request that matches

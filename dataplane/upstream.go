@@ -5,66 +5,92 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
-// upstreamRequest is the request as the router sees it once every
-// request-path ext_proc phase is done. It can build any number of
-// *http.Request attempts from it when the body is buffered.
+// upstreamRequest is the request as the router hands it to the upstream once
+// every request-path ext_proc phase is done. The router's retry loop
+// (retryingCaller) makes one *http.Request per attempt from it.
 type upstreamRequest struct {
-	method string
-	url    string
-	header http.Header
-	body   *pooledBody // buffered or replaced body; replayable
-	stream io.Reader   // body passed through unbuffered (mode NONE, no processor); not replayable
-	length int64       // -1 when unknown (chunked)
+	// hdrs is the router's header map: the route's header removals done,
+	// :authority the upstream host, :scheme its scheme, :path with the
+	// route's prefix, retry headers consumed. As in Envoy, all attempts
+	// share it: the attempt count and the upstream filter's header
+	// mutations of one attempt are still there in the next.
+	hdrs           headerList
+	origin         string      // scheme://host[:port] the :path is appended to
+	body           *pooledBody // buffered or replaced body; replayable
+	stream         io.Reader   // body passed through unbuffered (mode NONE, no processor); not replayable
+	length         int64       // -1 when unknown (chunked)
+	retry          retryPolicy
+	streamDeadline time.Time // advertised to the upstream filter's processor streams
+	log            *slog.Logger
 }
 
-// newAttempt builds the *http.Request for one upstream attempt.
-func (u *upstreamRequest) newAttempt(ctx context.Context) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, u.method, u.url, nil)
+func (u *upstreamRequest) replayable() bool { return u.stream == nil || u.length == 0 }
+
+// attemptBody is the body one attempt sends: the router's, or the upstream
+// filter's replacement for that attempt only.
+type attemptBody struct {
+	buf    *pooledBody
+	stream io.Reader
+	length int64
+}
+
+func bytesBody(b []byte) attemptBody {
+	pb := &pooledBody{data: b}
+	pb.refs.Store(1)
+	return attemptBody{buf: pb, length: int64(len(b))}
+}
+
+// newAttemptRequest builds the *http.Request for one attempt from the
+// router's header map as it stands.
+func newAttemptRequest(ctx context.Context, hdrs headerList, origin string, b attemptBody) (*http.Request, error) {
+	method, _ := hdrs.get(":method")
+	path, _ := hdrs.get(":path")
+	req, err := http.NewRequestWithContext(ctx, method, origin+path, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header = u.header
-	req.ContentLength = u.length
+	req.Header = make(http.Header, len(hdrs))
+	// Go writes content-length from the body length.
+	hdrs.appendHTTPHeader(req.Header, func(k string) bool { return k == "content-length" })
+	req.ContentLength = b.length
 	switch {
-	case u.length == 0:
+	case b.length == 0:
 		req.Body = http.NoBody
-	case u.body != nil:
-		req.Body = u.body.reader()
-		b := u.body
-		req.GetBody = func() (io.ReadCloser, error) { return b.reader(), nil }
+	case b.buf != nil:
+		req.Body = b.buf.reader()
+		pb := b.buf
+		req.GetBody = func() (io.ReadCloser, error) { return pb.reader(), nil }
 	default:
-		req.Body = io.NopCloser(u.stream)
+		req.Body = io.NopCloser(b.stream)
 	}
 	return req, nil
 }
 
 // upstreamCaller is the router's one seam to the upstream: it takes the
-// finished request and returns the response to send downstream. Today it
-// makes exactly one attempt (singleAttempt). See the package documentation for
-// the retry policy and the upstream ext_proc filter that plug in here.
+// finished request and returns the response to send downstream, after any
+// retries (retryingCaller).
 type upstreamCaller interface {
 	call(ctx context.Context, u *upstreamRequest) (*http.Response, error)
-}
-
-type singleAttempt struct{ rt http.RoundTripper }
-
-func (s singleAttempt) call(ctx context.Context, u *upstreamRequest) (*http.Response, error) {
-	req, err := u.newAttempt(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.rt.RoundTrip(req)
 }
 
 var (
 	errRouteTimeout = errors.New("upstream request timeout")
 	errStreamIdle   = errors.New("stream idle timeout")
 )
+
+// errRetried wraps the failure of the last attempt when there were retries,
+// which Envoy's local reply mentions.
+type errRetried struct{ err error }
+
+func (e errRetried) Error() string { return "retried: " + e.err.Error() }
+func (e errRetried) Unwrap() error { return e.err }
 
 // upstreamFailure maps an error from the upstream call (before response
 // headers) to the router's local reply, like Envoy's router does.
@@ -76,11 +102,19 @@ func upstreamFailure(cause, err error) (int, string) {
 		// Envoy's idle timeout before any response header is a 408.
 		return http.StatusRequestTimeout, "stream timeout"
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return http.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+	detail := "upstream connect error or disconnect/reset before headers. "
+	if errors.As(err, new(errRetried)) {
+		detail += "retried and the latest "
 	}
-	return http.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+	if isConnectFailure(err) {
+		return http.StatusServiceUnavailable, detail + "reset reason: connection failure"
+	}
+	return http.StatusServiceUnavailable, detail + "reset reason: connection termination"
+}
+
+func isConnectFailure(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // pooledBody is a buffered request body shared by the processor message, the

@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -37,6 +39,34 @@ type attemptLink struct {
 	body     atomic.Pointer[[]byte] // the body attempt 1 sends; entries are rewritten from it
 	attempts atomic.Int32           // highest attempt number seen
 	index    atomic.Int32           // fallback index of the latest attempt
+	// Every header some entry sets, with its value in the request as sent
+	// ("" and absent: removed), so each attempt can start from the request.
+	entryHeaders map[string]*string
+}
+
+// restoreHeaders sets, for one attempt, the headers of its entry (nil: the
+// request as sent) and puts back the request's own value of every header
+// another entry changed.
+func (l *attemptLink) restoreHeaders(m *headerMutation, e *policies.FallbackEntry) {
+	if len(l.entryHeaders) == 0 {
+		return
+	}
+	mine := map[string]string{}
+	if e != nil {
+		for _, h := range e.Headers {
+			mine[h[0]] = h[1]
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.entryHeaders)) {
+		switch v, set := mine[name]; {
+		case set:
+			m.setHeader(name, v)
+		case l.entryHeaders[name] != nil:
+			m.setHeader(name, *l.entryHeaders[name])
+		default:
+			m.removeHeader(name)
+		}
+	}
 }
 
 func (l *attemptLink) noteAttempt(n int32) {
@@ -90,6 +120,18 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	// link must never hand one request's body to another.
 	c.linkKey = uuid.NewString()
 	c.link = &attemptLink{plan: plan}
+	if plan != nil {
+		for _, e := range plan.Entries {
+			for _, h := range e.Headers {
+				if c.link.entryHeaders == nil {
+					c.link.entryHeaders = map[string]*string{}
+				}
+				if _, seen := c.link.entryHeaders[h[0]]; !seen {
+					c.link.entryHeaders[h[0]] = originalHeader(c, h[0])
+				}
+			}
+		}
+	}
 	s.links.Store(c.linkKey, c.link)
 	m.setHeader(linkHeader, c.linkKey)
 	return clearRoute, nil
@@ -132,6 +174,16 @@ func (s *Server) routeFallbacks(c *call, plan *policies.FallbackPlan, m *headerM
 	m.setHeader(upstreamOriginHeader, origin)
 	m.setHeader(upstreamHostHeader, host)
 	return true, nil
+}
+
+func originalHeader(c *call, name string) *string {
+	for _, h := range c.reqHeaders {
+		if h.GetKey() == name {
+			v := headerValue(h)
+			return &v
+		}
+	}
+	return nil
 }
 
 func fallbackHeaderName(c *call) string {

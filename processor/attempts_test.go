@@ -111,8 +111,9 @@ func TestFallbackAcrossAttempts(t *testing.T) {
 	r := runAttempt(t, s, reqHeaders(false, ":path", "/v1/chat/completions", linkHeader, key, attemptCountHeader, "1"),
 		respHeaders(false, ":status", "503"))
 	cr := r[0].GetRequestHeaders().GetResponse()
-	if cr.GetBodyMutation() != nil || !removed(cr, linkHeader) || !removed(cr, attemptCountHeader) {
-		t.Errorf("attempt 1 reply %v: want no body change and the internal headers removed", cr)
+	// The link stays: Envoy's attempts share one header map.
+	if cr.GetBodyMutation() != nil || removed(cr, linkHeader) || !removed(cr, attemptCountHeader) {
+		t.Errorf("attempt 1 reply %v: want no body change, the link kept and the attempt count removed", cr)
 	}
 	if r[0].GetModeOverride().GetResponseHeaderMode().String() != "SEND" {
 		t.Error("attempt 1 does not ask for its response headers")
@@ -159,7 +160,7 @@ func TestFallbackAcrossAttempts(t *testing.T) {
 	}
 	// A late attempt of the finished call goes out unchanged.
 	r = runAttempt(t, s, reqHeaders(true, ":path", "/v1/chat/completions", linkHeader, key, attemptCountHeader, "3"))
-	if cr := r[0].GetRequestHeaders().GetResponse(); cr.GetBodyMutation() != nil || !removed(cr, linkHeader) {
+	if cr := r[0].GetRequestHeaders().GetResponse(); cr.GetBodyMutation() != nil || len(setHeaders(cr)) != 0 {
 		t.Errorf("late attempt reply %v", cr)
 	}
 	if got := testutil.ToFloat64(s.metrics.linkMisses); got != 1 {
@@ -187,13 +188,39 @@ func TestGatewayFallbacksSetHeadersAndHonourOnCodes(t *testing.T) {
 	if r[1].GetResponseHeaders().GetResponse() != nil {
 		t.Error("a 500 is not in entry 0's onCodes [401] and must be kept")
 	}
+	// Had entry 0 moved on, entry 1 sets its own key.
+	r = runAttempt(t, s, reqHeaders(false, linkHeader, key, attemptCountHeader, "2"))
+	if got := setHeaders(r[0].GetRequestHeaders().GetResponse())["authorization"]; got != "Bearer sk-second" {
+		t.Errorf("entry 1 authorization %q", got)
+	}
 	resp := step(respHeaders(true, ":status", "500")).GetResponseHeaders().GetResponse()
-	if setHeaders(resp)["helicone-fallback-index"] != "0" {
+	if setHeaders(resp)["helicone-fallback-index"] != "1" {
 		t.Errorf("fallback index header %v", setHeaders(resp))
 	}
 	done()
-	if rec := sink.Records()[0]; rec.FallbackIndex != 0 || rec.Attempts != 1 {
+	if rec := sink.Records()[0]; rec.FallbackIndex != 1 || rec.Attempts != 2 {
 		t.Errorf("record fallback_index=%d attempts=%d", rec.FallbackIndex, rec.Attempts)
+	}
+}
+
+// Envoy's attempts share one header map: a header set for one entry must be
+// put back, or removed, for the next.
+func TestFallbackHeadersAreRestoredPerAttempt(t *testing.T) {
+	s, _ := newTestServer(t)
+	step, done := startRouterStream(t, s)
+	defer done()
+	hdrs := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "authorization", "Bearer sk-app",
+		"helicone-fallback", `[{"model": "a", "headers": {"authorization": "Bearer sk-a", "x-extra": "1"}}, {"model": "b"}]`)).GetRequestHeaders().GetResponse()
+	key := setHeaders(hdrs)[linkHeader]
+	step(reqBody(`{"model":"m","messages":[]}`))
+	attemptHeaders := func(n int) *extprocv3.CommonResponse {
+		return runAttempt(t, s, reqHeaders(false, linkHeader, key, attemptCountHeader, itoa(n)))[0].GetRequestHeaders().GetResponse()
+	}
+	if cr := attemptHeaders(2); setHeaders(cr)["authorization"] != "Bearer sk-a" || setHeaders(cr)["x-extra"] != "1" {
+		t.Errorf("entry 1: %v", cr.GetHeaderMutation())
+	}
+	if cr := attemptHeaders(3); setHeaders(cr)["authorization"] != "Bearer sk-app" || !removed(cr, "x-extra") {
+		t.Errorf("entry 2 must restore the request's own headers: %v", cr.GetHeaderMutation())
 	}
 }
 

@@ -93,7 +93,11 @@ func (s *Server) processAttempt(stream extprocv3.ExternalProcessor_ProcessServer
 func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
 	headers := msg.GetHeaders().GetHeaders()
 	var m headerMutation
-	m.removeHeader(linkHeader)
+	// Envoy's upstream filters edit the router's one header map, shared by
+	// every attempt: the link header must stay for the next attempt (it is
+	// a random token that means nothing to the provider), and every header
+	// an entry sets is set again, or restored, on each attempt. Envoy sets
+	// the attempt count afresh each time, so that one can go.
 	m.removeHeader(attemptCountHeader)
 	key := findHeader(headers, linkHeader)
 	if key == "" {
@@ -121,10 +125,9 @@ func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extpr
 
 	var body []byte
 	replace := false
-	if e := link.plan.Entry(a.index); e != nil {
-		for _, h := range e.Headers {
-			m.setHeader(h[0], h[1])
-		}
+	e := link.plan.Entry(a.index)
+	link.restoreHeaders(&m, e)
+	if e != nil {
 		if orig := link.body.Load(); orig != nil {
 			if out, err := e.Rewrite(*orig); err == nil && !bytes.Equal(out, *orig) {
 				body, replace = out, true

@@ -126,7 +126,17 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 			MessageTimeout:    cfg.MessageTimeout.Duration,
 			FailureModeAllow:  cfg.FailureModeAllow,
 			MaxRequestBody:    int64(cfg.MaxRequestBody),
-			Logger:            log,
+			// As the configs in envoy/: the processor may set Envoy's retry
+			// headers, the route's retry back-off, and the upstream-level
+			// filter that rewrites each attempt for fallback.
+			AllowEnvoyHeaderMutation: true,
+			RetryBaseInterval:        cfg.RetryBaseInterval.Duration,
+			RetryMaxInterval:         cfg.RetryMaxInterval.Duration,
+			UpstreamFilter: &dataplane.UpstreamFilterConfig{
+				Metadata:         map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+				FailureModeAllow: cfg.FailureModeAllow,
+			},
+			Logger: log,
 		}, planeConn)
 		if err != nil {
 			return fmt.Errorf("local data plane: %w", err)

@@ -1,0 +1,210 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Bounds for reading out a discarded response so its connection can be
+// reused; anything bigger or slower is cut off, as Envoy resets the stream.
+const (
+	maxDrain     = 64 << 10
+	drainTimeout = 100 * time.Millisecond
+)
+
+// retryingCaller is the upstream side of Envoy's router: one attempt after
+// another, each with x-envoy-attempt-count and its own run of the upstream
+// filter, until a response is not worth retrying or the retries run out.
+// The route timeout (the context) bounds everything, back-off included.
+type retryingCaller struct{ p *Proxy }
+
+func (c retryingCaller) call(ctx context.Context, u *upstreamRequest) (*http.Response, error) {
+	policy := u.retry
+	if !u.replayable() {
+		policy = retryPolicy{}
+	}
+	backoff := &backOff{current: c.p.cfg.RetryBaseInterval, max: c.p.cfg.RetryMaxInterval, jitter: c.p.jitter}
+	for attempt := 1; ; attempt++ {
+		// include_request_attempt_count: true in Tollgate's routes.
+		u.hdrs.setSorted(headerAttemptCount, strconv.Itoa(attempt))
+		resp, final, err := c.attempt(ctx, u)
+		if final {
+			// Envoy sends an upstream filter's local reply through the
+			// downstream filter chain: the router never sees it.
+			u.log.Debug("router: local reply on the upstream side; no retry", "attempt", attempt, "status", resp.StatusCode)
+			return resp, nil
+		}
+		var reason string
+		var wait time.Duration
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			if reason = policy.retriableFailure(isConnectFailure(err)); reason == "" || policy.retriesLeft == 0 {
+				if attempt > 1 {
+					err = errRetried{err}
+				}
+				return nil, err
+			}
+			wait = backoff.next()
+		} else {
+			if reason = policy.retriableResponse(resp); reason == "" || policy.retriesLeft == 0 {
+				return resp, nil
+			}
+			wait = c.waitAfter(resp, backoff)
+			discard(resp)
+		}
+		policy.retriesLeft--
+		outcome := slog.Any("error", err)
+		if err == nil {
+			outcome = slog.Int("status", resp.StatusCode)
+		}
+		u.log.Debug("router: retrying the upstream request", "attempt", attempt+1, "reason", reason, outcome, "backoff", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitAfter is the back-off before retrying resp: Retry-After when it names
+// a usable interval (Envoy's rate_limited_retry_back_off, which leaves the
+// exponential back-off where it was), else the exponential one.
+func (c retryingCaller) waitAfter(resp *http.Response, backoff *backOff) time.Duration {
+	if d, ok := retryAfterInterval(resp.Header, c.p.cfg.RateLimitedRetryMaxInterval); ok {
+		return rateLimitedWait(d, c.p.jitter)
+	}
+	return backoff.next()
+}
+
+// attempt makes one attempt under its own context, so a discarded response
+// can be cut off without touching the others. The context lives as long as
+// the response body. final reports a local reply of the upstream side (see
+// send), which ends the request whatever the retry policy says.
+func (c retryingCaller) attempt(ctx context.Context, u *upstreamRequest) (resp *http.Response, final bool, err error) {
+	actx, cancel := context.WithCancel(ctx)
+	resp, final, err = c.send(actx, u)
+	if err != nil {
+		cancel()
+		return nil, false, err
+	}
+	if resp.Body == http.NoBody {
+		cancel()
+		return resp, final, nil
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, final, nil
+}
+
+// send runs the upstream filter's request phases, the upstream call and the
+// filter's response phase for one attempt. What the filter answers itself
+// (an immediate_response, a local reply for its failure) and the data
+// plane's own checks of the attempt are local replies: final, not retried.
+func (c retryingCaller) send(ctx context.Context, u *upstreamRequest) (*http.Response, bool, error) {
+	body := attemptBody{buf: u.body, stream: u.stream, length: u.length}
+	f := c.p.openUpstreamFilter(ctx, u)
+	if f != nil {
+		defer f.close()
+		if local, err := f.request(ctx, &u.hdrs, &body); local != nil || err != nil {
+			return local, local != nil, err
+		}
+		if !f.wantsResponseHeaders() {
+			f.close()
+		}
+	}
+	if cl, ok := u.hdrs.get("content-length"); ok && body.length >= 0 && cl != strconv.FormatInt(body.length, 10) {
+		// Envoy would send a request whose framing lies; surface it.
+		u.log.Error("ext_proc: upstream filter left a content-length that does not match the body",
+			"content_length", cl, "body_length", body.length)
+		return localReply(http.StatusInternalServerError, "ext_proc error"), true, nil
+	}
+	if path, _ := u.hdrs.get(":path"); path == "" || path[0] != '/' {
+		return localReply(http.StatusBadRequest, "invalid :path"), true, nil
+	}
+	req, err := newAttemptRequest(ctx, u.hdrs, u.origin, body)
+	if err != nil {
+		return nil, false, err
+	}
+	resp, err := c.p.cfg.Transport.RoundTrip(req)
+	if err != nil {
+		return nil, false, err
+	}
+	if f != nil {
+		return f.response(ctx, resp, req.Method)
+	}
+	return resp, false, nil
+}
+
+// discard drops the response of an attempt that is retried.
+func discard(resp *http.Response) {
+	if cb, ok := resp.Body.(*cancelOnClose); ok {
+		stop := time.AfterFunc(drainTimeout, cb.cancel)
+		defer stop.Stop()
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	_ = resp.Body.Close()
+}
+
+// sleep waits for d or until the context ends (route timeout, client gone).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// cancelOnClose ends an attempt's context when its response body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// localReply is a reply made on the upstream side of the router (by the
+// upstream filter or the attempt's checks). Envoy sends those through the
+// downstream filter chain: they go through the router-level filter's
+// response phases like the router's own local replies, but are never
+// retried.
+func localReply(status int, detail string) *http.Response {
+	body := []byte(detail)
+	return localResponse(headerList{
+		{":status", strconv.Itoa(status)},
+		{"content-length", strconv.Itoa(len(body))},
+		{"content-type", "text/plain"},
+	}, body)
+}
+
+// localResponse turns headers (:status first) and a body into a response.
+func localResponse(hdrs headerList, body []byte) *http.Response {
+	status := http.StatusOK
+	if s, ok := hdrs.get(":status"); ok {
+		if n, err := strconv.Atoi(s); err == nil {
+			status = n
+		}
+	}
+	h := make(http.Header, len(hdrs))
+	hdrs.appendHTTPHeader(h, nil)
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+	}
+}

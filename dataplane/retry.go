@@ -1,0 +1,198 @@
+package dataplane
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Request headers that drive the router's retries, as Envoy names them.
+const (
+	headerRetryOn              = "x-envoy-retry-on"
+	headerMaxRetries           = "x-envoy-max-retries"
+	headerRetriableStatusCodes = "x-envoy-retriable-status-codes"
+	headerRetriableHeaderNames = "x-envoy-retriable-header-names"
+	headerAttemptCount         = "x-envoy-attempt-count"
+)
+
+// Response headers the retry decision looks at.
+const (
+	headerRetryAfter       = "retry-after"
+	headerEnvoyRateLimited = "x-envoy-ratelimited"
+)
+
+const (
+	defaultNumRetries = 1       // the route's num_retries (Envoy's default) when x-envoy-max-retries is absent
+	maxNumRetries     = 1 << 20 // any bound will do: the route timeout ends the attempts long before
+)
+
+// consumedRetryHeaders are removed from every request by the router, read or
+// not: Envoy's RetryStateImpl::create consumes them all so they never reach
+// the upstream.
+var consumedRetryHeaders = []string{
+	headerRetryOn, "x-envoy-retry-grpc-on", headerMaxRetries, "x-envoy-hedge-on-per-try-timeout",
+	headerRetriableHeaderNames, headerRetriableStatusCodes, "x-envoy-upstream-rq-per-try-timeout-ms",
+}
+
+// retryOn is the set of x-envoy-retry-on conditions.
+type retryOn uint16
+
+const (
+	retryOn5xx retryOn = 1 << iota
+	retryOnGatewayError
+	retryOnReset
+	retryOnConnectFailure
+	retryOnRefusedStream
+	retryOnRetriable4xx
+	retryOnRetriableStatusCodes
+	retryOnRetriableHeaders
+	retryOnEnvoyRateLimited
+)
+
+var retryOnTokens = map[string]retryOn{
+	"5xx":                    retryOn5xx,
+	"gateway-error":          retryOnGatewayError,
+	"reset":                  retryOnReset,
+	"connect-failure":        retryOnConnectFailure,
+	"refused-stream":         retryOnRefusedStream,
+	"retriable-4xx":          retryOnRetriable4xx,
+	"retriable-status-codes": retryOnRetriableStatusCodes,
+	"retriable-headers":      retryOnRetriableHeaders,
+	"envoy-ratelimited":      retryOnEnvoyRateLimited,
+}
+
+// retryPolicy is the router's retry state for one request: the route sets
+// no retry_on of its own, so everything comes from the request headers.
+type retryPolicy struct {
+	on          retryOn
+	retriesLeft int
+	statusCodes []int
+	headerNames []string // lowercase
+}
+
+func (p retryPolicy) enabled() bool { return p.on != 0 && p.retriesLeft > 0 }
+
+// consumeRetryHeaders reads the retry headers like Envoy's RetryStateImpl and
+// removes them. Envoy joins repeated values of these headers with commas, so
+// this does too. Unknown tokens and unparsable values are ignored.
+func consumeRetryHeaders(h *headerList) retryPolicy {
+	p := retryPolicy{retriesLeft: defaultNumRetries}
+	for tok := range strings.SplitSeq(h.joined(headerRetryOn), ",") {
+		p.on |= retryOnTokens[strings.TrimSpace(tok)]
+	}
+	// Envoy reads max-retries only when some retry-on is in effect.
+	if p.on != 0 && h.has(headerMaxRetries) {
+		if n, err := strconv.ParseUint(strings.TrimSpace(h.joined(headerMaxRetries)), 10, 64); err == nil {
+			p.retriesLeft = int(min(n, maxNumRetries))
+		}
+	}
+	for tok := range strings.SplitSeq(h.joined(headerRetriableStatusCodes), ",") {
+		if code, err := strconv.ParseUint(strings.TrimSpace(tok), 10, 32); err == nil {
+			p.statusCodes = append(p.statusCodes, int(code))
+		}
+	}
+	for tok := range strings.SplitSeq(h.joined(headerRetriableHeaderNames), ",") {
+		if name := strings.ToLower(strings.TrimSpace(tok)); name != "" {
+			p.headerNames = append(p.headerNames, name)
+		}
+	}
+	for _, k := range consumedRetryHeaders {
+		h.del(k)
+	}
+	return p
+}
+
+// retriableResponse is Envoy's wouldRetryFromHeaders: it names the condition
+// that makes the response worth another attempt, or returns "".
+func (p retryPolicy) retriableResponse(resp *http.Response) string {
+	if _, ok := resp.Header[http.CanonicalHeaderKey(headerEnvoyRateLimited)]; ok {
+		// A rate limit from an upstream Envoy is retried only on request.
+		if p.on&retryOnEnvoyRateLimited != 0 {
+			return "envoy-ratelimited"
+		}
+		return ""
+	}
+	code := resp.StatusCode
+	switch {
+	case p.on&retryOn5xx != 0 && code >= 500 && code <= 599:
+		return "5xx"
+	case p.on&retryOnGatewayError != 0 && (code == 502 || code == 503 || code == 504):
+		return "gateway-error"
+	case p.on&retryOnRetriable4xx != 0 && code == http.StatusConflict:
+		return "retriable-4xx"
+	}
+	if p.on&retryOnRetriableStatusCodes != 0 {
+		for _, c := range p.statusCodes {
+			if c == code {
+				return "retriable-status-codes"
+			}
+		}
+	}
+	if p.on&retryOnRetriableHeaders != 0 {
+		for _, name := range p.headerNames {
+			if _, ok := resp.Header[http.CanonicalHeaderKey(name)]; ok {
+				return "retriable-headers"
+			}
+		}
+	}
+	return ""
+}
+
+// retriableFailure is Envoy's wouldRetryFromReset for a call that got no
+// response headers. Go cannot tell a refused HTTP/2 stream from another
+// reset (and retries refused streams itself), so refused-stream counts as
+// reset.
+func (p retryPolicy) retriableFailure(connectFailure bool) string {
+	switch {
+	case connectFailure && p.on&retryOnConnectFailure != 0:
+		return "connect-failure"
+	case p.on&(retryOnReset|retryOn5xx|retryOnGatewayError|retryOnRefusedStream) != 0:
+		return "reset"
+	}
+	return ""
+}
+
+// backOff is Envoy's JitteredExponentialBackOffStrategy: each wait is random
+// in [0, current) and at most max; current starts at the base interval and
+// doubles up to max.
+type backOff struct {
+	current, max time.Duration
+	jitter       func(n int64) int64 // uniform in [0, n)
+}
+
+func (b *backOff) next() time.Duration {
+	cur := b.current
+	if b.current < b.max/2 {
+		b.current *= 2
+	} else {
+		b.current = b.max
+	}
+	if cur <= 0 {
+		return 0
+	}
+	return min(time.Duration(b.jitter(int64(cur))), b.max)
+}
+
+// rateLimitedWait is Envoy's JitteredLowerBoundBackOffStrategy for the
+// interval a Retry-After named: random in [interval, 1.5 × interval).
+func rateLimitedWait(interval time.Duration, jitter func(n int64) int64) time.Duration {
+	if half := int64(interval / 2); half > 0 {
+		return interval + time.Duration(jitter(half))
+	}
+	return interval
+}
+
+// retryAfterInterval reads retry-after in the one format Tollgate's route
+// configures (reset_headers format SECONDS): integer seconds. Like Envoy, it
+// takes only intervals above zero and not above max; HTTP dates are not
+// parsed.
+func retryAfterInterval(h http.Header, max time.Duration) (time.Duration, bool) {
+	v := h.Get(headerRetryAfter)
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	d := time.Duration(n) * time.Second
+	return d, d <= max
+}

@@ -1,0 +1,235 @@
+package dataplane
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestConsumeRetryHeaders(t *testing.T) {
+	tests := []struct {
+		name string
+		hdrs headerList
+		want retryPolicy
+	}{
+		{name: "nothing", want: retryPolicy{retriesLeft: 1}},
+		{
+			name: "retry-on without max-retries is one retry",
+			hdrs: headerList{{"x-envoy-retry-on", "5xx"}},
+			want: retryPolicy{on: retryOn5xx, retriesLeft: 1},
+		},
+		{
+			name: "max-retries without retry-on is no retry",
+			hdrs: headerList{{"x-envoy-max-retries", "3"}},
+			want: retryPolicy{retriesLeft: 1},
+		},
+		{
+			name: "tokens are trimmed, unknown ones ignored, repeated headers joined",
+			hdrs: headerList{{"x-envoy-retry-on", "bogus, gateway-error ,reset"}, {"x-envoy-retry-on", "retriable-4xx"},
+				{"x-envoy-max-retries", "4"}},
+			want: retryPolicy{on: retryOnGatewayError | retryOnReset | retryOnRetriable4xx, retriesLeft: 4},
+		},
+		{
+			name: "every supported token",
+			hdrs: headerList{{"x-envoy-retry-on", "5xx,gateway-error,reset,connect-failure,refused-stream," +
+				"retriable-4xx,retriable-status-codes,retriable-headers,envoy-ratelimited"}},
+			want: retryPolicy{on: retryOn5xx | retryOnGatewayError | retryOnReset | retryOnConnectFailure |
+				retryOnRefusedStream | retryOnRetriable4xx | retryOnRetriableStatusCodes | retryOnRetriableHeaders |
+				retryOnEnvoyRateLimited, retriesLeft: 1},
+		},
+		{
+			name: "a bad max-retries keeps the default",
+			hdrs: headerList{{"x-envoy-retry-on", "5xx"}, {"x-envoy-max-retries", "-1"}},
+			want: retryPolicy{on: retryOn5xx, retriesLeft: 1},
+		},
+		{
+			name: "repeated max-retries do not parse (Envoy joins them)",
+			hdrs: headerList{{"x-envoy-retry-on", "5xx"}, {"x-envoy-max-retries", "2"}, {"x-envoy-max-retries", "3"}},
+			want: retryPolicy{on: retryOn5xx, retriesLeft: 1},
+		},
+		{
+			name: "max-retries 0 turns retries off",
+			hdrs: headerList{{"x-envoy-retry-on", "5xx"}, {"x-envoy-max-retries", "0"}},
+			want: retryPolicy{on: retryOn5xx},
+		},
+		{
+			name: "status codes and header names",
+			hdrs: headerList{{"x-envoy-retry-on", "retriable-status-codes,retriable-headers"},
+				{"x-envoy-retriable-status-codes", "429, 503,abc,"}, {"x-envoy-retriable-header-names", " X-Try-Again , ,x-other"}},
+			want: retryPolicy{on: retryOnRetriableStatusCodes | retryOnRetriableHeaders, retriesLeft: 1,
+				statusCodes: []int{429, 503}, headerNames: []string{"x-try-again", "x-other"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := append(headerList{{":path", "/"}}, tc.hdrs...)
+			got := consumeRetryHeaders(&h)
+			if d := cmp.Diff(tc.want, got, cmp.AllowUnexported(retryPolicy{})); d != "" {
+				t.Errorf("policy (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(headerList{{":path", "/"}}, h, cmp.AllowUnexported(headerEntry{})); d != "" {
+				t.Errorf("headers left (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestConsumeRetryHeadersRemovesAllOfEnvoys(t *testing.T) {
+	h := headerList{
+		{"x-envoy-attempt-count", "7"}, {"x-envoy-custom", "kept"},
+		{"x-envoy-hedge-on-per-try-timeout", "true"}, {"x-envoy-max-retries", "1"},
+		{"x-envoy-retriable-header-names", "a"}, {"x-envoy-retriable-status-codes", "1"},
+		{"x-envoy-retry-grpc-on", "cancelled"}, {"x-envoy-retry-on", "5xx"},
+		{"x-envoy-upstream-rq-per-try-timeout-ms", "10"},
+	}
+	consumeRetryHeaders(&h)
+	want := headerList{{"x-envoy-attempt-count", "7"}, {"x-envoy-custom", "kept"}}
+	if d := cmp.Diff(want, h, cmp.AllowUnexported(headerEntry{})); d != "" {
+		t.Errorf("headers left (-want +got):\n%s", d)
+	}
+}
+
+func TestRetriableResponse(t *testing.T) {
+	policy := func(on retryOn) retryPolicy {
+		return retryPolicy{on: on, retriesLeft: 1, statusCodes: []int{429}, headerNames: []string{"x-try-again"}}
+	}
+	resp := func(code int, kv ...string) *http.Response {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return &http.Response{StatusCode: code, Header: h}
+	}
+	tests := []struct {
+		name string
+		p    retryPolicy
+		resp *http.Response
+		want string
+	}{
+		{"5xx on 500", policy(retryOn5xx), resp(500), "5xx"},
+		{"5xx on 599", policy(retryOn5xx), resp(599), "5xx"},
+		{"5xx not on 429", policy(retryOn5xx), resp(429), ""},
+		{"gateway-error on 502", policy(retryOnGatewayError), resp(502), "gateway-error"},
+		{"gateway-error on 504", policy(retryOnGatewayError), resp(504), "gateway-error"},
+		{"gateway-error not on 500", policy(retryOnGatewayError), resp(500), ""},
+		{"retriable-4xx on 409", policy(retryOnRetriable4xx), resp(409), "retriable-4xx"},
+		{"retriable-4xx not on 429", policy(retryOnRetriable4xx), resp(429), ""},
+		{"retriable-status-codes on a listed code", policy(retryOnRetriableStatusCodes), resp(429), "retriable-status-codes"},
+		{"listed codes without the token", policy(retryOn5xx), resp(429), ""},
+		{"retriable-headers on a named header", policy(retryOnRetriableHeaders), resp(200, "X-Try-Again", ""), "retriable-headers"},
+		{"retriable-headers not on another header", policy(retryOnRetriableHeaders), resp(200, "X-Other", "1"), ""},
+		{"reset-only policies ignore responses", policy(retryOnReset | retryOnConnectFailure), resp(503), ""},
+		{"x-envoy-ratelimited is not retried", policy(retryOn5xx), resp(503, "X-Envoy-Ratelimited", "true"), ""},
+		{"x-envoy-ratelimited under envoy-ratelimited", policy(retryOnEnvoyRateLimited), resp(429, "X-Envoy-Ratelimited", "true"), "envoy-ratelimited"},
+	}
+	for _, tc := range tests {
+		if got := tc.p.retriableResponse(tc.resp); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRetriableFailure(t *testing.T) {
+	tests := []struct {
+		on             retryOn
+		connect, reset string
+	}{
+		{retryOn5xx, "reset", "reset"},
+		{retryOnGatewayError, "reset", "reset"},
+		{retryOnReset, "reset", "reset"},
+		{retryOnRefusedStream, "reset", "reset"},
+		{retryOnConnectFailure, "connect-failure", ""},
+		{retryOnRetriable4xx | retryOnRetriableStatusCodes | retryOnRetriableHeaders, "", ""},
+	}
+	for _, tc := range tests {
+		p := retryPolicy{on: tc.on, retriesLeft: 1}
+		if got := p.retriableFailure(true); got != tc.connect {
+			t.Errorf("on %b, connect failure: got %q, want %q", tc.on, got, tc.connect)
+		}
+		if got := p.retriableFailure(false); got != tc.reset {
+			t.Errorf("on %b, reset: got %q, want %q", tc.on, got, tc.reset)
+		}
+	}
+}
+
+func TestBackOffIsJitteredExponential(t *testing.T) {
+	highest := func(n int64) int64 { return n - 1 }
+	b := &backOff{current: 5 * time.Millisecond, max: 20 * time.Millisecond, jitter: highest}
+	var got []time.Duration
+	for range 5 {
+		got = append(got, b.next())
+	}
+	// Intervals 5, 10, 20, 20, 20 ms; each wait just below its interval.
+	want := []time.Duration{5*time.Millisecond - 1, 10*time.Millisecond - 1, 20*time.Millisecond - 1,
+		20*time.Millisecond - 1, 20*time.Millisecond - 1}
+	if !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+
+	// Not a power of two apart: the interval is capped at max, not doubled past it.
+	b = &backOff{current: 3 * time.Millisecond, max: 10 * time.Millisecond, jitter: highest}
+	got = got[:0]
+	for range 4 {
+		got = append(got, b.next())
+	}
+	want = []time.Duration{3*time.Millisecond - 1, 6*time.Millisecond - 1, 10*time.Millisecond - 1, 10*time.Millisecond - 1}
+	if !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+
+	b = &backOff{current: time.Second, max: time.Second, jitter: func(int64) int64 { return 0 }}
+	if w := b.next(); w != 0 {
+		t.Errorf("lowest jitter gave %v, want 0", w)
+	}
+}
+
+func TestRateLimitedWaitHasALowerBound(t *testing.T) {
+	if w := rateLimitedWait(2*time.Second, func(int64) int64 { return 0 }); w != 2*time.Second {
+		t.Errorf("lowest jitter gave %v", w)
+	}
+	if w := rateLimitedWait(2*time.Second, func(n int64) int64 { return n - 1 }); w != 3*time.Second-1 {
+		t.Errorf("highest jitter gave %v", w)
+	}
+}
+
+func TestRetryAfterInterval(t *testing.T) {
+	tests := []struct {
+		value string
+		want  time.Duration
+		ok    bool
+	}{
+		{"1", time.Second, true},
+		{" 30 ", 30 * time.Second, true},
+		{"60", time.Minute, true},
+		{"61", 61 * time.Second, false}, // above the max: exponential back-off
+		{"0", 0, false},
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"Wed, 21 Oct 2015 07:28:00 GMT", 0, false},
+		{"", 0, false},
+	}
+	for _, tc := range tests {
+		h := http.Header{}
+		if tc.value != "" {
+			h.Set("Retry-After", tc.value)
+		}
+		got, ok := retryAfterInterval(h, time.Minute)
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("retry-after %q: got %v %v, want %v %v", tc.value, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestSetSorted(t *testing.T) {
+	h := headerList{{":method", "GET"}, {":path", "/"}, {"a", "1"}, {"z", "2"}}
+	h.setSorted("x-envoy-attempt-count", "1")
+	h.setSorted("x-envoy-attempt-count", "2")
+	h.setSorted("0", "first")
+	want := headerList{{":method", "GET"}, {":path", "/"}, {"0", "first"}, {"a", "1"}, {"x-envoy-attempt-count", "2"}, {"z", "2"}}
+	if d := cmp.Diff(want, h, cmp.AllowUnexported(headerEntry{})); d != "" {
+		t.Errorf("headers (-want +got):\n%s", d)
+	}
+}

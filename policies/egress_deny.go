@@ -1,0 +1,82 @@
+package policies
+
+import (
+	"strconv"
+	"strings"
+)
+
+// EgressDeniedError is a call the egress policy does not allow: answer 403
+// with Answer(). Its message names the rule, what was refused and what is
+// allowed, so the application team can see why without reading the file:
+//
+//	egress policy "payments-checkout" does not allow model "gpt-4o" (allowed: gpt-4o-mini)
+type EgressDeniedError struct {
+	Rule    string   // "" = the policy's defaults
+	What    string   // "provider", "model" or "target origin"
+	Value   string   // as the request gave it
+	Allowed []string // the rule's list, as written in the file
+}
+
+func (e *EgressDeniedError) Error() string {
+	var b strings.Builder
+	if e.Rule == "" {
+		b.WriteString("egress policy defaults do not allow ")
+	} else {
+		b.WriteString("egress policy " + strconv.Quote(e.Rule) + " does not allow ")
+	}
+	b.WriteString(e.What + " " + strconv.Quote(clip(e.Value)) + " (allowed: ")
+	if len(e.Allowed) == 0 {
+		b.WriteString("none")
+	} else {
+		b.WriteString(strings.Join(e.Allowed, ", "))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// Status is the HTTP status to answer with.
+func (e *EgressDeniedError) Status() int { return 403 }
+
+// Answer is the 403 reply, in the providers' JSON error shape.
+func (e *EgressDeniedError) Answer() *Answer {
+	b := []byte(`{"error":{"message":`)
+	b = appendJSONString(b, e.Error())
+	b = append(b, `,"type":"egress_denied","code":"egress_denied","rule":`...)
+	b = appendJSONString(b, e.Rule)
+	b = append(b, "}}"...)
+	return &Answer{Status: 403, Body: b, Headers: [][2]string{
+		{"content-type", "application/json"},
+		{"x-helicone-error", "egress_denied"},
+	}}
+}
+
+// CheckProvider is nil when the workload may call provider, else an
+// *EgressDeniedError.
+func (d EgressDecision) CheckProvider(provider string) error {
+	if d.AllowsProvider(provider) {
+		return nil
+	}
+	return d.denied("provider", provider, d.eff.providers.written)
+}
+
+// CheckModel is nil when the workload may use model at provider, else an
+// *EgressDeniedError.
+func (d EgressDecision) CheckModel(provider, model string) error {
+	if d.AllowsModel(provider, model) {
+		return nil
+	}
+	return d.denied("model", model, d.eff.models.written)
+}
+
+// CheckTargetOrigin is nil when the workload may send calls to origin
+// (Helicone-Target-URL), else an *EgressDeniedError.
+func (d EgressDecision) CheckTargetOrigin(origin string) error {
+	if d.AllowsTargetOrigin(origin) {
+		return nil
+	}
+	return d.denied("target origin", origin, d.eff.origins.written)
+}
+
+func (d EgressDecision) denied(what, value string, allowed []string) error {
+	return &EgressDeniedError{Rule: d.Rule, What: what, Value: value, Allowed: allowed}
+}
