@@ -12,6 +12,8 @@
 //	GET  /v1/requests                list, newest first, cursor pagination
 //	GET  /v1/requests/{id}           one request with bodies (404 unknown)
 //	GET  /v1/stats                   aggregates over a time range
+//	POST /v1/prompts/{id}/versions   publish a prompt version (prompts.go)
+//	GET  /v1/prompts/{id}            its versions; /versions/{n} one of them
 //
 // Access: with Options.APIKey empty only loopback clients are served (403
 // otherwise); with a key, `Authorization: Bearer <key>` is required (401).
@@ -54,6 +56,9 @@ type Options struct {
 	Auth *policies.Auth
 	// Prices prices ingested calls. Nil: provider.DefaultPrices().
 	Prices *provider.PriceTable
+	// Prompts serves the prompt routes (a *policies.PromptLibrary). Nil:
+	// 503 "prompts are not configured".
+	Prompts policies.PromptStore
 	// APIKey protects the API; empty: loopback clients only.
 	APIKey string
 	// Now is the clock (tests). Nil: time.Now.
@@ -92,6 +97,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /v1/requests", s.admin(s.listRequests))
 	mux.Handle("GET /v1/requests/{id}", s.admin(s.getRequest))
 	mux.Handle("GET /v1/stats", s.admin(s.stats))
+	s.routePrompts(mux)
 	return mux
 }
 

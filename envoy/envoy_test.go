@@ -133,6 +133,9 @@ func TestValidationBites(t *testing.T) {
 		{"wrong value type", "max_hosts: 1024", "max_hosts: lots"},
 		{"unknown extension type", "ext_proc.v3.ExternalProcessor", "ext_proc.v3.ExternalProcesser"},
 		{"empty required field in a typed extension", "cluster_name: tollgate", "cluster_name: \"\""},
+		{"unknown upstream filter type", "upstream_codec.v3.UpstreamCodec", "upstream_codec.v3.UpstreamCodek"},
+		{"misspelled field in an upstream filter", "request_body_mode: NONE", "request_bdy_mode: NONE"},
+		{"misspelled field in the header filter", "key_matcher:", "key_macher:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,8 +6,6 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	dfpclusterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/dynamic_forward_proxy/v3"
-	dfpfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_forward_proxy/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -20,79 +18,101 @@ import (
 // section 2); they are checked on the typed configuration, so formatting,
 // comments or field order cannot fool the test.
 
+// egressListener is the listener applications send their calls to, in
+// every configuration here.
+const egressListener = "llm_egress"
+
 func TestExtProcContract(t *testing.T) {
 	for _, f := range configFiles(t) {
 		t.Run(f, func(t *testing.T) {
 			b := mustLoad(t, f)
-			managers := httpManagers(t, b)
-			if len(managers) == 0 {
-				t.Fatal("no http_connection_manager in any listener")
-			}
-			for _, hcm := range managers {
-				filters := hcm.GetHttpFilters()
-				if len(filters) == 0 {
-					t.Fatalf("%s: no HTTP filters", hcm.GetStatPrefix())
-				}
-				if !filters[len(filters)-1].GetTypedConfig().MessageIs(&routerv3.Router{}) {
-					t.Errorf("%s: last HTTP filter is %q, want the router", hcm.GetStatPrefix(), filters[len(filters)-1].GetName())
-				}
-				extProcAt, routerAt := -1, -1
-				for i, hf := range filters {
-					switch tc := hf.GetTypedConfig(); {
-					case tc.MessageIs(&extprocv3.ExternalProcessor{}):
-						if extProcAt >= 0 {
-							t.Errorf("%s: more than one ext_proc filter", hcm.GetStatPrefix())
-						}
-						extProcAt = i
-					case tc.MessageIs(&routerv3.Router{}) && routerAt < 0:
-						routerAt = i
-					}
-				}
-				if extProcAt < 0 {
-					t.Fatalf("%s: no ext_proc filter", hcm.GetStatPrefix())
-				}
-				if extProcAt > routerAt {
-					t.Errorf("%s: ext_proc (filter %d) must come before the router (filter %d)", hcm.GetStatPrefix(), extProcAt, routerAt)
-				}
-				ep := unpack[extprocv3.ExternalProcessor](t, filters[extProcAt].GetTypedConfig())
-				checkExtProc(t, ep)
-				checkGRPCCluster(t, b, ep.GetGrpcService().GetEnvoyGrpc().GetClusterName())
-				checkRouteClusters(t, b, hcm)
+			hcm := egressManager(t, b)
+			ep := routerExtProc(t, hcm)
+			checkExtProc(t, ep)
+			checkGRPCCluster(t, b, ep.GetGrpcService().GetEnvoyGrpc().GetClusterName())
+			checkRouteClusters(t, b, hcm)
+			if level := initialMetadata(ep)[filterLevelKey]; level != "" {
+				t.Errorf("router-level ext_proc sends %s=%q; only the upstream level is marked", filterLevelKey, level)
 			}
 		})
 	}
 }
 
-func checkExtProc(t *testing.T, ep *extprocv3.ExternalProcessor) {
+// routerExtProc returns the one ext_proc filter of hcm, checking that the
+// router is last and ext_proc runs before it.
+func routerExtProc(t *testing.T, hcm *hcmv3.HttpConnectionManager) *extprocv3.ExternalProcessor {
 	t.Helper()
-	m := ep.GetProcessingMode()
-	type mode struct {
-		name      string
-		got, want string
+	filters := hcm.GetHttpFilters()
+	if len(filters) == 0 {
+		t.Fatalf("%s: no HTTP filters", hcm.GetStatPrefix())
 	}
-	for _, c := range []mode{
-		{"request_header_mode", m.GetRequestHeaderMode().String(), extprocv3.ProcessingMode_SEND.String()},
-		{"response_header_mode", m.GetResponseHeaderMode().String(), extprocv3.ProcessingMode_SEND.String()},
-		{"request_body_mode", m.GetRequestBodyMode().String(), extprocv3.ProcessingMode_BUFFERED.String()},
-		{"response_body_mode", m.GetResponseBodyMode().String(), extprocv3.ProcessingMode_BUFFERED.String()},
-		{"request_trailer_mode", m.GetRequestTrailerMode().String(), extprocv3.ProcessingMode_SKIP.String()},
-		{"response_trailer_mode", m.GetResponseTrailerMode().String(), extprocv3.ProcessingMode_SKIP.String()},
-	} {
-		if c.got != c.want {
-			t.Errorf("ext_proc %s = %s, want %s", c.name, c.got, c.want)
+	routerAt := len(filters) - 1
+	if !filters[routerAt].GetTypedConfig().MessageIs(&routerv3.Router{}) {
+		t.Fatalf("%s: last HTTP filter is %q, want the router", hcm.GetStatPrefix(), filters[routerAt].GetName())
+	}
+	extProcAt := -1
+	for i, hf := range filters {
+		if hf.GetTypedConfig().MessageIs(&extprocv3.ExternalProcessor{}) {
+			if extProcAt >= 0 {
+				t.Errorf("%s: more than one ext_proc filter", hcm.GetStatPrefix())
+			}
+			extProcAt = i
 		}
 	}
+	if extProcAt < 0 {
+		t.Fatalf("%s: no ext_proc filter", hcm.GetStatPrefix())
+	}
+	return unpack[extprocv3.ExternalProcessor](t, filters[extProcAt].GetTypedConfig())
+}
+
+func checkExtProc(t *testing.T, ep *extprocv3.ExternalProcessor) {
+	t.Helper()
+	checkModes(t, "ext_proc", ep.GetProcessingMode(), map[string]extprocv3.ProcessingMode_HeaderSendMode{
+		"request_header_mode":   extprocv3.ProcessingMode_SEND,
+		"response_header_mode":  extprocv3.ProcessingMode_SEND,
+		"request_trailer_mode":  extprocv3.ProcessingMode_SKIP,
+		"response_trailer_mode": extprocv3.ProcessingMode_SKIP,
+	}, extprocv3.ProcessingMode_BUFFERED, extprocv3.ProcessingMode_BUFFERED)
 	if !ep.GetAllowModeOverride() {
 		t.Error("ext_proc allow_mode_override must be true: the processor streams SSE responses by overriding the body mode")
 	}
+	checkCommonExtProc(t, "ext_proc", ep)
+}
+
+// checkCommonExtProc holds what both ext_proc levels share.
+func checkCommonExtProc(t *testing.T, what string, ep *extprocv3.ExternalProcessor) {
+	t.Helper()
 	if ep.GetFailureModeAllow() {
-		t.Error("ext_proc failure_mode_allow must be false: limits and logging must not be skipped")
+		t.Errorf("%s failure_mode_allow must be false: limits and logging must not be skipped", what)
 	}
 	if d := ep.GetMessageTimeout().AsDuration(); d <= 0 {
-		t.Error("ext_proc message_timeout must be set; Envoy's default of 200ms is too short under load")
+		t.Errorf("%s message_timeout must be set; Envoy's default of 200ms is too short under load", what)
 	}
 	if !ep.GetMutationRules().GetAllowEnvoy().GetValue() {
-		t.Error("ext_proc mutation_rules.allow_envoy must be true: the processor sets x-envoy-* retry headers")
+		t.Errorf("%s mutation_rules.allow_envoy must be true: the processor sets x-envoy-* headers", what)
+	}
+}
+
+// checkModes compares a processing mode with the wanted header and trailer
+// modes (by field name) and body modes.
+func checkModes(t *testing.T, what string, m *extprocv3.ProcessingMode, want map[string]extprocv3.ProcessingMode_HeaderSendMode, reqBody, respBody extprocv3.ProcessingMode_BodySendMode) {
+	t.Helper()
+	got := map[string]extprocv3.ProcessingMode_HeaderSendMode{
+		"request_header_mode":   m.GetRequestHeaderMode(),
+		"response_header_mode":  m.GetResponseHeaderMode(),
+		"request_trailer_mode":  m.GetRequestTrailerMode(),
+		"response_trailer_mode": m.GetResponseTrailerMode(),
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s %s = %s, want %s", what, name, got[name], w)
+		}
+	}
+	if m.GetRequestBodyMode() != reqBody {
+		t.Errorf("%s request_body_mode = %s, want %s", what, m.GetRequestBodyMode(), reqBody)
+	}
+	if m.GetResponseBodyMode() != respBody {
+		t.Errorf("%s response_body_mode = %s, want %s", what, m.GetResponseBodyMode(), respBody)
 	}
 }
 
@@ -103,11 +123,10 @@ func checkGRPCCluster(t *testing.T, b *bootstrapv3.Bootstrap, name string) {
 	if c == nil {
 		t.Fatalf("ext_proc cluster %q is not defined", name)
 	}
-	opts, ok := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-	if !ok {
+	po := protocolOptions(t, c)
+	if po == nil {
 		t.Fatalf("cluster %q has no HttpProtocolOptions, so it speaks HTTP/1.1", name)
 	}
-	po := unpack[upstreamhttpv3.HttpProtocolOptions](t, opts)
 	if po.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
 		t.Errorf("cluster %q must set explicit_http_config.http2_protocol_options for gRPC", name)
 	}
@@ -120,95 +139,6 @@ func checkRouteClusters(t *testing.T, b *bootstrapv3.Bootstrap, hcm *hcmv3.HttpC
 			if name := r.GetRoute().GetCluster(); name != "" && cluster(b, name) == nil {
 				t.Errorf("route %q sends to undefined cluster %q", r.GetName(), name)
 			}
-		}
-	}
-}
-
-// TestSidecarRouting checks the routing sidecar.yaml promises the processor
-// and the users: which path goes where, and the Helicone-Target-URL path.
-func TestSidecarRouting(t *testing.T) {
-	b := mustLoad(t, "sidecar.yaml")
-	managers := httpManagers(t, b)
-	if len(managers) != 1 {
-		t.Fatalf("want one http_connection_manager, got %d", len(managers))
-	}
-	hcm := managers[0]
-	vhs := hcm.GetRouteConfig().GetVirtualHosts()
-	if len(vhs) != 1 {
-		t.Fatalf("want one virtual host, got %d", len(vhs))
-	}
-	routes := vhs[0].GetRoutes()
-	if len(routes) < 3 {
-		t.Fatalf("want at least 3 routes, got %d", len(routes))
-	}
-
-	// First: the processor's upstream override, matched on header presence.
-	first := routes[0]
-	hm := first.GetMatch().GetHeaders()
-	if len(hm) != 1 || hm[0].GetName() != "x-tollgate-upstream-host" || !hm[0].GetPresentMatch() {
-		t.Fatalf("first route must match on the presence of x-tollgate-upstream-host, got %v", first.GetMatch())
-	}
-	dfp := cluster(b, first.GetRoute().GetCluster())
-	if dfp.GetClusterType().GetName() != "envoy.clusters.dynamic_forward_proxy" {
-		t.Fatalf("first route goes to %q, not a dynamic forward proxy cluster", first.GetRoute().GetCluster())
-	}
-	perRoute, ok := first.GetTypedPerFilterConfig()["envoy.filters.http.dynamic_forward_proxy"]
-	if !ok || unpack[dfpfilterv3.PerRouteConfig](t, perRoute).GetHostRewriteHeader() != "x-tollgate-upstream-host" {
-		t.Error("first route must rewrite the host from x-tollgate-upstream-host for the forward proxy")
-	}
-	removed := map[string]bool{}
-	for _, h := range append(vhs[0].GetRequestHeadersToRemove(), first.GetRequestHeadersToRemove()...) {
-		removed[h] = true
-	}
-	for _, h := range []string{"x-tollgate-upstream", "x-tollgate-upstream-host"} {
-		if !removed[h] {
-			t.Errorf("%s must be removed before the request goes upstream", h)
-		}
-	}
-
-	// The forward proxy filter and its cluster must share one DNS cache.
-	var filterCache proto.Message
-	dfpAt, routerAt := -1, len(hcm.GetHttpFilters())-1
-	for i, hf := range hcm.GetHttpFilters() {
-		if hf.GetTypedConfig().MessageIs(&dfpfilterv3.FilterConfig{}) {
-			dfpAt = i
-			filterCache = unpack[dfpfilterv3.FilterConfig](t, hf.GetTypedConfig()).GetDnsCacheConfig()
-		}
-	}
-	if dfpAt < 0 || dfpAt > routerAt {
-		t.Fatal("the dynamic_forward_proxy HTTP filter must be present, before the router")
-	}
-	clusterCache := unpack[dfpclusterv3.ClusterConfig](t, dfp.GetClusterType().GetTypedConfig()).GetDnsCacheConfig()
-	if !proto.Equal(filterCache, clusterCache) {
-		t.Errorf("dns_cache_config differs between filter and cluster:\n%v\n%v", filterCache, clusterCache)
-	}
-
-	// Then the providers.
-	for _, r := range routes {
-		if r.GetRoute().GetTimeout().AsDuration().Seconds() < 600 {
-			t.Errorf("route %q timeout %v: LLM calls need 600s", r.GetName(), r.GetRoute().GetTimeout().AsDuration())
-		}
-	}
-	anthropic, openai := routes[1], routes[len(routes)-1]
-	if anthropic.GetMatch().GetPathSeparatedPrefix() != "/v1/messages" || anthropic.GetRoute().GetCluster() != "anthropic" ||
-		anthropic.GetRoute().GetHostRewriteLiteral() != "api.anthropic.com" {
-		t.Errorf("second route must send /v1/messages to anthropic: %v", anthropic)
-	}
-	if openai.GetMatch().GetPrefix() != "/" || openai.GetRoute().GetCluster() != "openai" ||
-		openai.GetRoute().GetHostRewriteLiteral() != "api.openai.com" {
-		t.Errorf("last route must send everything else to openai: %v", openai)
-	}
-
-	// Buffered bodies must fit: 32 MiB on the listener and every cluster.
-	const minBuffer = 32 << 20
-	for _, l := range b.GetStaticResources().GetListeners() {
-		if l.GetPerConnectionBufferLimitBytes().GetValue() < minBuffer {
-			t.Errorf("listener %q buffer limit below 32 MiB", l.GetName())
-		}
-	}
-	for _, c := range b.GetStaticResources().GetClusters() {
-		if c.GetPerConnectionBufferLimitBytes().GetValue() < minBuffer {
-			t.Errorf("cluster %q buffer limit below 32 MiB", c.GetName())
 		}
 	}
 }
@@ -226,17 +156,51 @@ func mustLoad(t *testing.T, file string) *bootstrapv3.Bootstrap {
 	return b
 }
 
-func httpManagers(t *testing.T, b *bootstrapv3.Bootstrap) []*hcmv3.HttpConnectionManager {
+// managers returns every HTTP connection manager, by listener name.
+func managers(t *testing.T, b *bootstrapv3.Bootstrap) map[string][]*hcmv3.HttpConnectionManager {
 	t.Helper()
-	var out []*hcmv3.HttpConnectionManager
+	out := map[string][]*hcmv3.HttpConnectionManager{}
 	for _, l := range b.GetStaticResources().GetListeners() {
 		for _, fc := range l.GetFilterChains() {
 			for _, f := range fc.GetFilters() {
 				if f.GetTypedConfig().MessageIs(&hcmv3.HttpConnectionManager{}) {
-					out = append(out, unpack[hcmv3.HttpConnectionManager](t, f.GetTypedConfig()))
+					out[l.GetName()] = append(out[l.GetName()], unpack[hcmv3.HttpConnectionManager](t, f.GetTypedConfig()))
 				}
 			}
 		}
+	}
+	return out
+}
+
+// egressManager returns the HTTP connection manager of the egress listener.
+func egressManager(t *testing.T, b *bootstrapv3.Bootstrap) *hcmv3.HttpConnectionManager {
+	t.Helper()
+	m := managers(t, b)[egressListener]
+	if len(m) != 1 {
+		t.Fatalf("listener %q: want one http_connection_manager, got %d", egressListener, len(m))
+	}
+	return m[0]
+}
+
+// providerClusters returns the clusters the egress routes send calls to.
+func providerClusters(t *testing.T, b *bootstrapv3.Bootstrap) []*clusterv3.Cluster {
+	t.Helper()
+	var out []*clusterv3.Cluster
+	seen := map[string]bool{}
+	for _, vh := range egressManager(t, b).GetRouteConfig().GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			name := r.GetRoute().GetCluster()
+			if name == "" || seen[name] {
+				continue
+			}
+			seen[name] = true
+			if c := cluster(b, name); c != nil {
+				out = append(out, c)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("the egress routes reach no cluster")
 	}
 	return out
 }
@@ -248,6 +212,16 @@ func cluster(b *bootstrapv3.Bootstrap, name string) *clusterv3.Cluster {
 		}
 	}
 	return nil
+}
+
+// protocolOptions returns the cluster's upstream HTTP options, nil if none.
+func protocolOptions(t *testing.T, c *clusterv3.Cluster) *upstreamhttpv3.HttpProtocolOptions {
+	t.Helper()
+	opts, ok := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+	if !ok {
+		return nil
+	}
+	return unpack[upstreamhttpv3.HttpProtocolOptions](t, opts)
 }
 
 func unpack[T any, PT interface {

@@ -20,6 +20,9 @@ Usage:
   tollgate dev [flags]      serve plus a local data plane on --listen (no Envoy needed)
   tollgate migrate [flags]  create or upgrade the ClickHouse schema (--clickhouse)
   tollgate mock [flags]     a mock OpenAI/Anthropic provider for demos and tests
+  tollgate inject -f FILE   add the Tollgate and Envoy sidecars to Kubernetes manifests
+  tollgate webhook [flags]  the same as a mutating admission webhook, for pods as they are created
+  tollgate bootstrap        write the sidecar's Envoy configuration (run inside injected pods)
   tollgate help             this text
 
 Run "tollgate <command> -h" for the flags of a command.
@@ -48,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runMigrate(ctx, rest, getenv, stderr)
 	case "mock":
 		return runMock(ctx, rest, stderr)
+	case "inject", "webhook", "bootstrap":
+		return runKube(ctx, cmd, rest, os.Stdin, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

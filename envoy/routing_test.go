@@ -1,0 +1,137 @@
+package envoy_test
+
+import (
+	"testing"
+
+	dfpclusterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/dynamic_forward_proxy/v3"
+	dfpfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_forward_proxy/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestProviderRouting checks the routing every configuration promises the
+// processor and the users: which path goes where, the Helicone-Target-URL
+// route, and room for buffered bodies.
+func TestProviderRouting(t *testing.T) {
+	for _, f := range configFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			b := mustLoad(t, f)
+			hcm := egressManager(t, b)
+			vhs := hcm.GetRouteConfig().GetVirtualHosts()
+			if len(vhs) != 1 {
+				t.Fatalf("want one virtual host, got %d", len(vhs))
+			}
+			routes := vhs[0].GetRoutes()
+			if len(routes) < 3 {
+				t.Fatalf("want at least 3 routes, got %d", len(routes))
+			}
+
+			// First: the processor's upstream override, matched on header presence.
+			first := routes[0]
+			hm := first.GetMatch().GetHeaders()
+			if len(hm) != 1 || hm[0].GetName() != "x-tollgate-upstream-host" || !hm[0].GetPresentMatch() {
+				t.Fatalf("first route must match on the presence of x-tollgate-upstream-host, got %v", first.GetMatch())
+			}
+			dfp := cluster(b, first.GetRoute().GetCluster())
+			if dfp.GetClusterType().GetName() != "envoy.clusters.dynamic_forward_proxy" {
+				t.Fatalf("first route goes to %q, not a dynamic forward proxy cluster", first.GetRoute().GetCluster())
+			}
+			perRoute, ok := first.GetTypedPerFilterConfig()["envoy.filters.http.dynamic_forward_proxy"]
+			if !ok || unpack[dfpfilterv3.PerRouteConfig](t, perRoute).GetHostRewriteHeader() != "x-tollgate-upstream-host" {
+				t.Error("first route must rewrite the host from x-tollgate-upstream-host for the forward proxy")
+			}
+			removed := map[string]bool{}
+			for _, h := range append(vhs[0].GetRequestHeadersToRemove(), first.GetRequestHeadersToRemove()...) {
+				removed[h] = true
+			}
+			for _, h := range []string{"x-tollgate-upstream", "x-tollgate-upstream-host"} {
+				if !removed[h] {
+					t.Errorf("%s must be removed before the request goes upstream", h)
+				}
+			}
+
+			// The forward proxy filter and its cluster must share one DNS cache.
+			var filterCache proto.Message
+			dfpAt, routerAt := -1, len(hcm.GetHttpFilters())-1
+			for i, hf := range hcm.GetHttpFilters() {
+				if hf.GetTypedConfig().MessageIs(&dfpfilterv3.FilterConfig{}) {
+					dfpAt = i
+					filterCache = unpack[dfpfilterv3.FilterConfig](t, hf.GetTypedConfig()).GetDnsCacheConfig()
+				}
+			}
+			if dfpAt < 0 || dfpAt > routerAt {
+				t.Fatal("the dynamic_forward_proxy HTTP filter must be present, before the router")
+			}
+			clusterCache := unpack[dfpclusterv3.ClusterConfig](t, dfp.GetClusterType().GetTypedConfig()).GetDnsCacheConfig()
+			if !proto.Equal(filterCache, clusterCache) {
+				t.Errorf("dns_cache_config differs between filter and cluster:\n%v\n%v", filterCache, clusterCache)
+			}
+
+			// Then the providers.
+			for _, r := range routes {
+				if r.GetRoute().GetTimeout().AsDuration().Seconds() < 600 {
+					t.Errorf("route %q timeout %v: LLM calls need 600s", r.GetName(), r.GetRoute().GetTimeout().AsDuration())
+				}
+			}
+			if d := hcm.GetStreamIdleTimeout().AsDuration(); d.Seconds() < 300 {
+				t.Errorf("stream_idle_timeout %v: a reasoning model may be silent for minutes", d)
+			}
+			if hcm.GetRequestTimeout() == nil || hcm.GetRequestTimeout().AsDuration() != 0 {
+				t.Errorf("request_timeout must be 0s (off): the route timeout bounds a call, Envoy's default would cut streams")
+			}
+			anthropic, openai := routes[1], routes[len(routes)-1]
+			if anthropic.GetMatch().GetPathSeparatedPrefix() != "/v1/messages" || anthropic.GetRoute().GetCluster() != "anthropic" ||
+				anthropic.GetRoute().GetHostRewriteLiteral() != "api.anthropic.com" {
+				t.Errorf("second route must send /v1/messages to anthropic: %v", anthropic)
+			}
+			if openai.GetMatch().GetPrefix() != "/" || openai.GetRoute().GetCluster() != "openai" ||
+				openai.GetRoute().GetHostRewriteLiteral() != "api.openai.com" {
+				t.Errorf("last route must send everything else to openai: %v", openai)
+			}
+
+			// Buffered bodies must fit: 32 MiB on the listener and on every
+			// cluster a body travels through.
+			const minBuffer = 32 << 20
+			for _, l := range b.GetStaticResources().GetListeners() {
+				if l.GetName() == egressListener && l.GetPerConnectionBufferLimitBytes().GetValue() < minBuffer {
+					t.Errorf("listener %q buffer limit below 32 MiB", l.GetName())
+				}
+			}
+			ep := routerExtProc(t, hcm)
+			bodyClusters := append(providerClusters(t, b), cluster(b, ep.GetGrpcService().GetEnvoyGrpc().GetClusterName()))
+			for _, c := range bodyClusters {
+				if c.GetPerConnectionBufferLimitBytes().GetValue() < minBuffer {
+					t.Errorf("cluster %q buffer limit below 32 MiB", c.GetName())
+				}
+			}
+		})
+	}
+}
+
+// TestRetryBackOff: Envoy does the retrying the processor asks for; the
+// route sets how long it waits (DESIGN.md section 4, retries).
+func TestRetryBackOff(t *testing.T) {
+	for _, f := range configFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			b := mustLoad(t, f)
+			for _, vh := range egressManager(t, b).GetRouteConfig().GetVirtualHosts() {
+				rp := vh.GetRetryPolicy()
+				if base := rp.GetRetryBackOff().GetBaseInterval().AsDuration(); base.Seconds() != 1 {
+					t.Errorf("virtual host %q: retry back-off base %v, want 1s", vh.GetName(), base)
+				}
+				if maxi := rp.GetRetryBackOff().GetMaxInterval().AsDuration(); maxi.Seconds() != 10 {
+					t.Errorf("virtual host %q: retry back-off max %v, want 10s", vh.GetName(), maxi)
+				}
+				honoured := false
+				for _, h := range rp.GetRateLimitedRetryBackOff().GetResetHeaders() {
+					honoured = honoured || h.GetName() == "retry-after"
+				}
+				if !honoured {
+					t.Errorf("virtual host %q: a provider's Retry-After must set the wait", vh.GetName())
+				}
+				if rp.GetNumRetries() != nil || rp.GetRetryOn() != "" {
+					t.Errorf("virtual host %q: retries are per request (the processor's headers), not for every call", vh.GetName())
+				}
+			}
+		})
+	}
+}

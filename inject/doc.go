@@ -1,0 +1,22 @@
+// Package inject adds Tollgate to Kubernetes workloads, in the manner of
+// Istio's sidecar injection: `tollgate inject` rewrites manifests, and
+// `tollgate webhook` is a mutating admission webhook doing the same to pods
+// as they are created. Both go through Pod, and both apply the same JSON
+// Patch (Patch), so a manifest injected ahead of time and a pod injected at
+// admission come out alike.
+//
+// An injected pod gets, in initContainers and before the application's own:
+//
+//	tollgate-bootstrap  writes envoy/sidecar.yaml to an emptyDir, then exits
+//	tollgate            `tollgate serve`, ext_proc on 127.0.0.1:50051 (native sidecar)
+//	envoy               listener 127.0.0.1:10000 (native sidecar)
+//
+// Native sidecars (init containers with restartPolicy: Always, Kubernetes
+// 1.29 and later) start in that order, each after the previous one's
+// startup probe passed, and stop after the application: its first call and
+// its last both find Envoy and the processor up, and a Job still completes.
+// Each application container gets OPENAI_BASE_URL and ANTHROPIC_BASE_URL
+// pointing at Envoy. The processor learns whom it serves from its
+// environment (TOLLGATE_WORKLOAD_*) and a downward-API file of the pod's
+// labels; see names.go for the contract.
+package inject

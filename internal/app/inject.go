@@ -1,0 +1,233 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/tollgate-dev/tollgate/envoy"
+	"github.com/tollgate-dev/tollgate/inject"
+)
+
+// runKube runs the subcommands that bring Tollgate into Kubernetes:
+// inject (manifests), webhook (admission) and bootstrap (inside an
+// injected pod).
+func runKube(ctx context.Context, cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	switch cmd {
+	case "inject":
+		return runInject(args, stdin, stdout, stderr)
+	case "webhook":
+		return runWebhook(ctx, args, getenv, stderr)
+	case "bootstrap":
+		return runBootstrap(args, stdout, stderr)
+	}
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// runInject is `tollgate inject -f in.yaml [-o out.yaml]`. It reads no
+// TOLLGATE_* variables: those of a shell set up for `tollgate dev` (a local
+// Redis, say) must not end up in manifests bound for a cluster.
+func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	path := configPath(args, func(string) string { return "" })
+	cfg, err := readInjectConfig(path)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("f", "", "Kubernetes manifests (YAML, any number of documents); - for standard input")
+	out := fs.String("o", "-", "file for the result; - for standard output")
+	fs.String("config", path, "YAML file of injection settings (keys: image, envoy-image, image-pull-policy, redis, clickhouse, env, args, resources, envoy-resources)")
+	injectFlags(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return usageError(fs, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *in == "" {
+		return errors.New("inject: -f is required (- reads standard input)")
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var data []byte
+	if *in == "-" {
+		data, err = io.ReadAll(stdin)
+	} else {
+		data, err = os.ReadFile(*in)
+	}
+	if err != nil {
+		return fmt.Errorf("inject: %w", err)
+	}
+	result, err := inject.Manifests(data, cfg, func(note string) { fmt.Fprintln(stderr, "tollgate inject:", note) })
+	if err != nil {
+		return fmt.Errorf("inject: %w", err)
+	}
+	if *out == "-" {
+		_, err = stdout.Write(result)
+		return err
+	}
+	return writeFileAtomic(*out, result)
+}
+
+// runWebhook is `tollgate webhook`: the mutating admission webhook over
+// TLS until ctx ends. Flags are also TOLLGATE_<FLAG> variables, as for
+// serve.
+func runWebhook(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	path := configPath(args, getenv)
+	cfg, err := readInjectConfig(path)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listenAddr := fs.String("listen", ":8443", "HTTPS listen address")
+	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); reloaded when the file changes")
+	keyFile := fs.String("tls-key", "", "TLS private key (PEM); reloaded when the file changes")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.String("config", path, "YAML file of injection settings (see tollgate inject -h)")
+	injectFlags(fs, &cfg)
+	if err := flagsFromEnv(fs, getenv); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageError(fs, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *certFile == "" || *keyFile == "" {
+		return errors.New("webhook: --tls-cert and --tls-key are required (the API server calls webhooks over HTTPS only)")
+	}
+	switch *logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level: want debug, info, warn or error, got %q", *logLevel)
+	}
+	log := newLogger(stderr, *logLevel)
+	handler, err := inject.NewWebhook(cfg, log)
+	if err != nil {
+		return err
+	}
+	keyPair, err := inject.LoadKeyPair(*certFile, *keyFile)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listenAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	// The API server gives a webhook at most 30 s; nothing here should
+	// take longer, whoever the client is.
+	srv := &http.Server{
+		Handler:           handler,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: keyPair.GetCertificate},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// TLS handshake failures of port scanners and plain-HTTP probes.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- ignoreClosed(srv.ServeTLS(lis, "", "")) }()
+	fmt.Fprintf(stderr, "tollgate webhook ready listen=%s\n", lis.Addr())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// runBootstrap is `tollgate bootstrap`, the first init container of an
+// injected pod: it writes the Envoy sidecar bootstrap built into the binary.
+func runBootstrap(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "-", "file for Envoy's sidecar bootstrap; - for standard output")
+	if err := fs.Parse(args); err != nil {
+		return usageError(fs, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *out == "-" {
+		_, err := stdout.Write(envoy.Sidecar)
+		return err
+	}
+	return writeFileAtomic(*out, envoy.Sidecar)
+}
+
+// injectFlags binds the settings both inject and webhook take as flags.
+func injectFlags(fs *flag.FlagSet, cfg *inject.Config) {
+	fs.StringVar(&cfg.Image, "image", cfg.Image, "tollgate image of the injected containers (default "+inject.DefaultImage+")")
+	fs.StringVar(&cfg.EnvoyImage, "envoy-image", cfg.EnvoyImage, "Envoy image of the injected sidecar (default "+inject.DefaultEnvoyImage+")")
+	fs.StringVar(&cfg.Redis, "redis", cfg.Redis, "Redis URL for the injected processor (TOLLGATE_REDIS)")
+	fs.StringVar(&cfg.ClickHouse, "clickhouse", cfg.ClickHouse, "ClickHouse URL for the injected processor (TOLLGATE_CLICKHOUSE)")
+}
+
+func readInjectConfig(path string) (inject.Config, error) {
+	var cfg inject.Config
+	if path == "" {
+		return cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("--config: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// flagsFromEnv sets each flag from TOLLGATE_<FLAG> when that is set, so
+// that flags given on the command line, parsed afterwards, win.
+func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && f.Name != "config" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// writeFileAtomic never leaves a half-written file for a reader (Envoy, or
+// kubectl apply) to find.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

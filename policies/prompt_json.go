@@ -1,0 +1,151 @@
+package policies
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// Small scanners over JSON that encoding/json has already validated:
+// the request path renders prompts without reflection.
+
+func skipPromptSpace(doc []byte, i int) int {
+	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// promptValueEnd returns the index just past the value starting at
+// doc[start] in valid JSON.
+func promptValueEnd(doc []byte, start int) int {
+	switch doc[start] {
+	case '"':
+		return promptStringEnd(doc, start)
+	case '{', '[':
+		depth := 0
+		for i := start; i < len(doc); i++ {
+			switch doc[i] {
+			case '"':
+				i = promptStringEnd(doc, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(doc)
+	}
+	i := start
+	for i < len(doc) && doc[i] != ',' && doc[i] != '}' && doc[i] != ']' && doc[i] != ' ' && doc[i] != '\t' && doc[i] != '\n' && doc[i] != '\r' {
+		i++
+	}
+	return i
+}
+
+// promptStringEnd returns the index just past the string literal starting at
+// doc[start] (a quote) in valid JSON.
+func promptStringEnd(doc []byte, start int) int {
+	for i := start + 1; i < len(doc); i++ {
+		switch doc[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(doc)
+}
+
+// promptIsObjectKey reports whether the string that ended at doc[i] is a key:
+// in valid JSON a key, and only a key, is followed by a colon.
+func promptIsObjectKey(doc []byte, i int) bool {
+	for ; i < len(doc); i++ {
+		switch doc[i] {
+		case ' ', '\t', '\n', '\r':
+		case ':':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// unquotePromptString decodes a JSON string literal; only one with
+// escapes (or invalid UTF-8, which becomes U+FFFD) needs encoding/json.
+func unquotePromptString(lit []byte) (string, error) {
+	if inner := lit[1 : len(lit)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err
+}
+
+// appendPromptJSONString appends s as a JSON string escaped as
+// encoding/json does, except that HTML characters are kept as written for
+// the model: quotes, backslashes, control characters, U+2028 and U+2029
+// escaped, invalid UTF-8 replaced by U+FFFD.
+func appendPromptJSONString(out []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	out = append(out, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			out = append(out, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				out = append(out, '\\', c)
+			case '\n':
+				out = append(out, '\\', 'n')
+			case '\r':
+				out = append(out, '\\', 'r')
+			case '\t':
+				out = append(out, '\\', 't')
+			case '\b':
+				out = append(out, '\\', 'b')
+			case '\f':
+				out = append(out, '\\', 'f')
+			default:
+				out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		ch, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case ch == utf8.RuneError && size == 1:
+			out = append(out, s[start:i]...)
+			out = append(out, `\ufffd`...)
+		case ch == '\u2028' || ch == '\u2029':
+			out = append(out, s[start:i]...)
+			out = append(out, '\\', 'u', '2', '0', '2', hex[ch&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	out = append(out, s[start:]...)
+	return append(out, '"')
+}
+
+// compactPromptJSON compacts JSON already known to be valid.
+func compactPromptJSON(b []byte) json.RawMessage {
+	var buf bytes.Buffer
+	buf.Grow(len(b))
+	if err := json.Compact(&buf, b); err != nil {
+		return append(json.RawMessage(nil), b...)
+	}
+	return buf.Bytes()
+}

@@ -1,0 +1,289 @@
+package policies
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// PromptLibraryOptions configure a PromptLibrary. Zero values get the
+// defaults noted.
+type PromptLibraryOptions struct {
+	// Store keeps published versions. Nil: prompts come from Dir only and
+	// PublishPrompt fails with ErrNoPromptStore.
+	Store PromptStore
+	// Dir is the read-only prompt folder (a mounted ConfigMap); "" for
+	// none. Its prompts win over the store's for the same id.
+	Dir string
+	// PollInterval: how often Dir is checked for changes. Default 2 s;
+	// negative: never (call Reload).
+	PollInterval time.Duration
+	// LatestTTL: how long "the latest version" of a stored prompt is
+	// trusted before the store is asked again, so that most requests cost
+	// no store round trip and a publish is seen everywhere within it.
+	// Default 1 s; negative: ask every time.
+	LatestTTL time.Duration
+	// MaxCached bounds the versions (and latest pointers) kept in memory.
+	// Default 1000.
+	MaxCached int
+	Now       func() time.Time // default time.Now
+	Logger    *slog.Logger     // default: discard
+}
+
+// PromptLibrary resolves prompt versions for the request path from the
+// prompt folder and a PromptStore, caching what it read. Versions are
+// immutable, so a resolved version is kept until evicted; only "latest"
+// expires. It implements PromptStore, so the HTTP API uses it directly.
+// The PromptVersions it returns are shared: do not modify them.
+type PromptLibrary struct {
+	store     PromptStore
+	dir       string
+	latestTTL time.Duration
+	now       func() time.Time
+	log       *slog.Logger
+
+	files   atomic.Pointer[promptFileSet]
+	loadMu  sync.Mutex // one Reload at a time
+	seen    [sha256.Size]byte
+	loadErr atomic.Pointer[promptLoadError]
+
+	cache *promptCache
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type promptLoadError struct{ err error }
+
+var _ PromptStore = (*PromptLibrary)(nil)
+
+// NewPromptLibrary loads Dir (an error there is returned: a bad folder
+// should stop a start-up, while later bad edits only keep the last good
+// set) and starts polling it. Close stops the polling.
+func NewPromptLibrary(o PromptLibraryOptions) (*PromptLibrary, error) {
+	l := &PromptLibrary{
+		store: o.Store, dir: o.Dir, latestTTL: o.LatestTTL, now: o.Now, log: o.Logger,
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if l.latestTTL == 0 {
+		l.latestTTL = time.Second
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	maxCached := o.MaxCached
+	if maxCached <= 0 {
+		maxCached = 1000
+	}
+	l.cache = newPromptCache(maxCached)
+	if l.dir == "" {
+		close(l.done)
+		return l, nil
+	}
+	if err := l.Reload(); err != nil {
+		return nil, err
+	}
+	poll := o.PollInterval
+	if poll == 0 {
+		poll = 2 * time.Second
+	}
+	if poll < 0 {
+		close(l.done)
+		return l, nil
+	}
+	go l.pollDir(poll)
+	return l, nil
+}
+
+// Close stops polling the folder. The library still answers afterwards,
+// from the last files loaded and the store.
+func (l *PromptLibrary) Close() error {
+	l.closeOnce.Do(func() { close(l.stop) })
+	<-l.done
+	return nil
+}
+
+func (l *PromptLibrary) pollDir(every time.Duration) {
+	defer close(l.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			_ = l.Reload()
+		}
+	}
+}
+
+// Reload reads the folder now and, if its content changed since the last
+// attempt, parses it. On success the new set replaces the old; on failure
+// the last good set stays in use and the error (every bad file, with its
+// line) is returned and kept for LoadError.
+func (l *PromptLibrary) Reload() error {
+	if l.dir == "" {
+		return nil
+	}
+	l.loadMu.Lock()
+	defer l.loadMu.Unlock()
+	files, sum, err := readPromptDir(l.dir)
+	if err != nil {
+		l.seen = [sha256.Size]byte{}
+		l.setLoadError(err)
+		return err
+	}
+	if sum == l.seen && l.files.Load() != nil {
+		return l.LoadError() // unchanged since the last attempt
+	}
+	l.seen = sum
+	set, err := parsePromptFiles(l.dir, files)
+	if err != nil {
+		l.setLoadError(err)
+		return err
+	}
+	l.files.Store(set)
+	l.setLoadError(nil)
+	l.log.Info("prompt folder loaded", "dir", l.dir, "files", len(files), "prompts", promptFileIDs(set))
+	return nil
+}
+
+// setLoadError records the outcome of a load, logging changes only: the
+// folder is polled every few seconds.
+func (l *PromptLibrary) setLoadError(err error) {
+	prev := l.LoadError()
+	if err == nil {
+		l.loadErr.Store(nil)
+		return
+	}
+	l.loadErr.Store(&promptLoadError{err})
+	if prev == nil || prev.Error() != err.Error() {
+		l.log.Warn("prompt folder has errors; keeping the last good prompts", "dir", l.dir, "err", err)
+	}
+}
+
+// LoadError is the error of the last folder load, nil when it succeeded.
+func (l *PromptLibrary) LoadError() error {
+	if e := l.loadErr.Load(); e != nil {
+		return e.err
+	}
+	return nil
+}
+
+// PromptVersion resolves a version (0 = latest): the prompt folder first,
+// then the cache, then the store. An unknown id or version is a
+// *PromptNotFoundError, a malformed id a *PromptFieldError; any other
+// error is the store's (unreachable, timed out). When the store fails and
+// an expired "latest" is cached, that one is served instead.
+func (l *PromptLibrary) PromptVersion(ctx context.Context, id string, version int) (PromptVersion, error) {
+	if err := ValidatePromptID(id); err != nil {
+		return PromptVersion{}, err
+	}
+	if version < 0 {
+		return PromptVersion{}, &PromptNotFoundError{ID: id, Version: version}
+	}
+	if f := l.files.Load().lookup(id); f != nil {
+		if version == 0 {
+			return f.versions[len(f.versions)-1], nil
+		}
+		if version > len(f.versions) {
+			return PromptVersion{}, &PromptNotFoundError{ID: id, Version: version}
+		}
+		return f.versions[version-1], nil
+	}
+	if l.store == nil {
+		return PromptVersion{}, &PromptNotFoundError{ID: id, Version: version}
+	}
+	if version > 0 {
+		if v, ok := l.cache.version(id, version); ok {
+			return v, nil
+		}
+		v, err := l.store.PromptVersion(ctx, id, version)
+		if err != nil {
+			return PromptVersion{}, err
+		}
+		l.cache.putVersion(v)
+		return v, nil
+	}
+	return l.latest(ctx, id)
+}
+
+func (l *PromptLibrary) latest(ctx context.Context, id string) (PromptVersion, error) {
+	now := l.now()
+	e, cached := l.cache.latest(id)
+	if cached && l.latestTTL > 0 && now.Sub(e.fetched) < l.latestTTL {
+		if e.missing {
+			return PromptVersion{}, &PromptNotFoundError{ID: id}
+		}
+		return e.v, nil
+	}
+	v, err := l.store.PromptVersion(ctx, id, 0)
+	switch {
+	case err == nil:
+		l.cache.putVersion(v)
+		l.cache.putLatest(id, promptLatestEntry{v: v, fetched: now})
+		return v, nil
+	case errors.Is(err, ErrPromptNotFound):
+		// Remembered too, so that a flood of requests naming an unknown
+		// prompt costs one store call per LatestTTL.
+		l.cache.putLatest(id, promptLatestEntry{missing: true, fetched: now})
+		return PromptVersion{}, err
+	case cached && !e.missing:
+		// Trusted for another LatestTTL, so that an outage costs one
+		// store timeout per prompt per TTL rather than one per request.
+		l.cache.putLatest(id, promptLatestEntry{v: e.v, fetched: now})
+		l.log.Warn("prompt store failed; serving the last known latest version", "prompt_id", id, "version", e.v.Version, "err", err)
+		return e.v, nil
+	}
+	return PromptVersion{}, err
+}
+
+// PromptVersions lists every version of id: the file's when a file
+// defines it, else the store's (not cached: this serves the API).
+func (l *PromptLibrary) PromptVersions(ctx context.Context, id string) ([]PromptVersion, error) {
+	if err := ValidatePromptID(id); err != nil {
+		return nil, err
+	}
+	if f := l.files.Load().lookup(id); f != nil {
+		return append([]PromptVersion(nil), f.versions...), nil
+	}
+	if l.store == nil {
+		return nil, &PromptNotFoundError{ID: id}
+	}
+	return l.store.PromptVersions(ctx, id)
+}
+
+// PublishPrompt checks and normalizes tpl and appends it to the store. An
+// id the prompt folder defines is a *PromptReadOnlyError; a bad id or
+// template a *PromptFieldError.
+func (l *PromptLibrary) PublishPrompt(ctx context.Context, id string, tpl PromptTemplate) (PromptVersion, error) {
+	if err := ValidatePromptID(id); err != nil {
+		return PromptVersion{}, err
+	}
+	tpl, err := NormalizePromptTemplate(tpl)
+	if err != nil {
+		return PromptVersion{}, err
+	}
+	if f := l.files.Load().lookup(id); f != nil {
+		return PromptVersion{}, &PromptReadOnlyError{ID: id, File: f.name}
+	}
+	if l.store == nil {
+		return PromptVersion{}, ErrNoPromptStore
+	}
+	v, err := l.store.PublishPrompt(ctx, id, tpl)
+	if err != nil {
+		return PromptVersion{}, err
+	}
+	// This replica sees its own publish at once; others within LatestTTL.
+	l.cache.putVersion(v)
+	l.cache.putLatest(id, promptLatestEntry{v: v, fetched: l.now()})
+	return v, nil
+}

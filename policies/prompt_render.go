@@ -1,0 +1,179 @@
+package policies
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// RenderedPrompt is a template filled with a request's variables.
+type RenderedPrompt struct {
+	Model    string          // the template's model, "" if it names none
+	Messages json.RawMessage // compact JSON array
+	System   json.RawMessage // compact JSON, nil when the template has none
+}
+
+// RenderPrompt fills the {{name}} placeholders of a version's messages and
+// system prompt with the variables (a Helicone-Prompt-Variables value, see
+// ParsePromptVariables). A placeholder is {{name}} with optional spaces
+// inside the braces, name of A–Z, a–z, 0–9, '_', '.' and '-'.
+//
+// Substitution happens inside decoded JSON string values (never object
+// keys), which are encoded again afterwards: a value holding quotes,
+// backslashes, newlines or "{{x}}" cannot change the JSON structure, and
+// inserted text is not expanded again. Every missing variable is reported
+// at once in a *PromptVariableMissingError; unused variables are fine.
+func RenderPrompt(v PromptVersion, variablesJSON []byte) (RenderedPrompt, error) {
+	vars, err := ParsePromptVariables(variablesJSON)
+	if err != nil {
+		return RenderedPrompt{}, err
+	}
+	return RenderPromptVars(v, vars)
+}
+
+// RenderPromptVars is RenderPrompt with variables already parsed.
+func RenderPromptVars(v PromptVersion, vars map[string]string) (RenderedPrompt, error) {
+	r := &promptRenderer{vars: vars}
+	out := RenderedPrompt{Model: v.Model}
+	var err error
+	if out.Messages, err = r.render(v.Messages, "messages"); err != nil {
+		return RenderedPrompt{}, err
+	}
+	if len(bytes.TrimSpace(v.System)) > 0 {
+		if out.System, err = r.render(v.System, "system"); err != nil {
+			return RenderedPrompt{}, err
+		}
+	}
+	if len(r.missing) > 0 {
+		return RenderedPrompt{}, &PromptVariableMissingError{PromptID: v.ID, Version: v.Version, Names: r.missing}
+	}
+	return out, nil
+}
+
+type promptRenderer struct {
+	vars    map[string]string
+	missing []string
+}
+
+// render copies the JSON document doc compactly, filling placeholders in
+// its string values. doc is walked byte by byte rather than decoded into
+// maps so that key order and number spelling survive untouched.
+func (r *promptRenderer) render(doc []byte, field string) (json.RawMessage, error) {
+	if !json.Valid(doc) {
+		return nil, fmt.Errorf("prompt template %s is not valid JSON", field)
+	}
+	out := make([]byte, 0, len(doc)+len(doc)/4)
+	for i := 0; i < len(doc); {
+		c := doc[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '"':
+			end := promptStringEnd(doc, i)
+			lit := doc[i:end]
+			i = end
+			if promptIsObjectKey(doc, i) || !bytes.ContainsAny(lit, `{\`) {
+				out = append(out, lit...)
+				continue
+			}
+			s, err := unquotePromptString(lit)
+			if err != nil {
+				return nil, fmt.Errorf("prompt template %s: %w", field, err)
+			}
+			if filled, changed := r.fill(s); changed {
+				out = appendPromptJSONString(out, filled)
+			} else {
+				out = append(out, lit...) // keep the template's own escapes
+			}
+		default:
+			out = append(out, c)
+			i++
+		}
+	}
+	return out, nil
+}
+
+// fill replaces the placeholders of s in one pass; changed is false when
+// s has none.
+func (r *promptRenderer) fill(s string) (filled string, changed bool) {
+	var b strings.Builder
+	rest := s
+	for {
+		open := strings.Index(rest, "{{")
+		if open < 0 {
+			break
+		}
+		name, n := promptPlaceholderAt(rest[open:])
+		if n == 0 {
+			b.WriteString(rest[:open+1])
+			rest = rest[open+1:]
+			continue
+		}
+		b.WriteString(rest[:open])
+		changed = true
+		if val, ok := r.vars[name]; ok {
+			b.WriteString(val)
+		} else {
+			r.noteMissing(name)
+			b.WriteString(rest[open : open+n])
+		}
+		rest = rest[open+n:]
+	}
+	if !changed {
+		return s, false
+	}
+	b.WriteString(rest)
+	return b.String(), true
+}
+
+// promptPlaceholderAt parses "{{ name }}" at the start of s and returns
+// the name and the placeholder's length, or 0 when s does not start with
+// one.
+func promptPlaceholderAt(s string) (string, int) {
+	i := 2
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	start := i
+	for i < len(s) && isPromptPlaceholderByte(s[i]) {
+		i++
+	}
+	name := s[start:i]
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	if name == "" || !strings.HasPrefix(s[i:], "}}") {
+		return "", 0
+	}
+	return name, i + 2
+}
+
+func isPromptPlaceholderByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+func (r *promptRenderer) noteMissing(name string) {
+	for _, m := range r.missing {
+		if m == name {
+			return
+		}
+	}
+	r.missing = append(r.missing, name)
+}
+
+// PromptPlaceholders lists the distinct variable names a version uses, in
+// sorted order (for validation and documentation).
+func PromptPlaceholders(v PromptVersion) []string {
+	r := &promptRenderer{vars: map[string]string{}}
+	_, _ = r.render(v.Messages, "messages")
+	if len(bytes.TrimSpace(v.System)) > 0 {
+		_, _ = r.render(v.System, "system")
+	}
+	if r.missing == nil {
+		return []string{}
+	}
+	sort.Strings(r.missing)
+	return r.missing
+}

@@ -1,0 +1,226 @@
+package policies_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/storage/memstore"
+	"github.com/tollgate-dev/tollgate/storage/redisstore"
+)
+
+// The PromptStore conformance suite: written once, run against memstore,
+// a single Redis and a Redis Cluster.
+
+// promptBackend opens fresh, isolated prompt stores of one kind.
+type promptBackend func(t *testing.T) policies.PromptStore
+
+func memPromptBackend(*testing.T) policies.PromptStore {
+	return memstore.NewPromptStore(memstore.PromptOptions{})
+}
+
+// redisPromptBackend gives every store its own key prefix on one shared
+// client, as one Tollgate replica would.
+func redisPromptBackend(t *testing.T, url string) promptBackend {
+	t.Helper()
+	c, err := redisstore.NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return func(t *testing.T) policies.PromptStore { return newRedisPromptStore(t, c) }
+}
+
+func newRedisPromptStore(t *testing.T, c redis.UniversalClient) *redisstore.PromptStore {
+	t.Helper()
+	// A generous timeout: the race detector on a shared 2-core machine.
+	s, err := redisstore.NewPromptStore(c, redisstore.PromptOptions{Prefix: "test-" + randomID() + ":", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestPromptStoreConformance(t *testing.T) {
+	t.Run("memstore", func(t *testing.T) {
+		t.Parallel()
+		runPromptStoreConformance(t, memPromptBackend)
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		runPromptStoreConformance(t, redisPromptBackend(t, testenv.RedisURL(t)))
+	})
+}
+
+// TestPromptStoreRedisCluster: each prompt is one hash-tagged key, so a
+// CROSSSLOT error (or a MULTI spanning nodes) anywhere fails this.
+func TestPromptStoreRedisCluster(t *testing.T) {
+	runPromptStoreConformance(t, redisPromptBackend(t, startCluster(t)))
+}
+
+func publish(t *testing.T, s policies.PromptStore, id, content string) policies.PromptVersion {
+	t.Helper()
+	v, err := s.PublishPrompt(context.Background(), id, tpl(content))
+	if err != nil {
+		t.Fatalf("publish %s: %v", id, err)
+	}
+	return v
+}
+
+func wantNotFound(t *testing.T, err error, id string, version int) {
+	t.Helper()
+	var nf *policies.PromptNotFoundError
+	if !errors.As(err, &nf) || nf.ID != id || nf.Version != version || !errors.Is(err, policies.ErrPromptNotFound) {
+		t.Fatalf("got %v, want not found (%s v%d)", err, id, version)
+	}
+}
+
+func runPromptStoreConformance(t *testing.T, open promptBackend) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s policies.PromptStore)
+	}{
+		{"unknown prompt", func(t *testing.T, s policies.PromptStore) {
+			_, err := s.PromptVersion(ctx, "nope", 0)
+			wantNotFound(t, err, "nope", 0)
+			_, err = s.PromptVersion(ctx, "nope", 1)
+			wantNotFound(t, err, "nope", 1)
+			_, err = s.PromptVersions(ctx, "nope")
+			wantNotFound(t, err, "nope", 0)
+		}},
+		{"versions count from one and keep their content", func(t *testing.T, s policies.PromptStore) {
+			before := time.Now().UTC()
+			full := policies.PromptTemplate{Model: "claude-sonnet-4-5", Messages: json.RawMessage(`[{"role":"user","content":"{{q}} \"é\" \n"}]`), System: json.RawMessage(`[{"type":"text","text":"sys"}]`)}
+			v1, err := s.PublishPrompt(ctx, "p", full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := time.Now().UTC()
+			if v1.ID != "p" || v1.Version != 1 || v1.CreatedAt.Before(before.Add(-time.Second)) || v1.CreatedAt.After(after.Add(time.Second)) {
+				t.Fatalf("v1 %+v", v1)
+			}
+			v2 := publish(t, s, "p", "second")
+			if v2.Version != 2 || v2.Model != "" || v2.System != nil {
+				t.Fatalf("v2 %+v", v2)
+			}
+			got, err := s.PromptVersion(ctx, "p", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Model != full.Model || string(got.Messages) != string(full.Messages) || string(got.System) != string(full.System) ||
+				!got.CreatedAt.Equal(v1.CreatedAt) || got.ID != "p" || got.Version != 1 {
+				t.Fatalf("read back %+v (%s), published %+v", got, got.Messages, v1)
+			}
+			latest, err := s.PromptVersion(ctx, "p", 0)
+			if err != nil || latest.Version != 2 || string(latest.Messages) != string(tpl("second").Messages) {
+				t.Fatalf("latest %+v %v", latest, err)
+			}
+			_, err = s.PromptVersion(ctx, "p", 3)
+			wantNotFound(t, err, "p", 3)
+			_, err = s.PromptVersion(ctx, "p", -1)
+			wantNotFound(t, err, "p", -1)
+			all, err := s.PromptVersions(ctx, "p")
+			if err != nil || len(all) != 2 || all[0].Version != 1 || all[1].Version != 2 || all[0].Model != full.Model {
+				t.Fatalf("all %+v %v", all, err)
+			}
+		}},
+		{"prompts are independent", func(t *testing.T, s policies.PromptStore) {
+			publish(t, s, "a", "a1")
+			publish(t, s, "a", "a2")
+			if v := publish(t, s, "b", "b1"); v.Version != 1 {
+				t.Fatalf("b starts at %d", v.Version)
+			}
+			if v := publish(t, s, "a.b_c-D", "x"); v.Version != 1 {
+				t.Fatalf("got %+v", v)
+			}
+		}},
+		{"returned versions do not alias the store", func(t *testing.T, s policies.PromptStore) {
+			v := publish(t, s, "p", "original")
+			for i := range v.Messages {
+				v.Messages[i] = 'x'
+			}
+			got, err := s.PromptVersion(ctx, "p", 1)
+			if err != nil || string(got.Messages) != string(tpl("original").Messages) {
+				t.Fatalf("got %s %v", got.Messages, err)
+			}
+		}},
+		{"a bad id is refused", func(t *testing.T, s policies.PromptStore) {
+			if _, err := s.PublishPrompt(ctx, "a{b}", tpl("x")); !errors.Is(err, policies.ErrInvalidPrompt) {
+				t.Fatalf("got %v", err)
+			}
+		}},
+		{"a cancelled context fails", func(t *testing.T, s policies.PromptStore) {
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			if _, err := s.PublishPrompt(cctx, "p", tpl("x")); err == nil {
+				t.Fatal("published under a cancelled context")
+			}
+			if _, err := s.PromptVersion(cctx, "p", 0); err == nil || errors.Is(err, policies.ErrPromptNotFound) {
+				t.Fatalf("got %v", err)
+			}
+		}},
+		{"concurrent publishers get distinct versions without gaps", func(t *testing.T, s policies.PromptStore) {
+			const n = 100
+			got := make([]int, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					v, err := s.PublishPrompt(ctx, "hot", tpl(fmt.Sprint("writer ", i)))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					got[i] = v.Version
+				}()
+			}
+			close(start)
+			wg.Wait()
+			checkDistinctVersions(t, s, "hot", got)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, open(t))
+		})
+	}
+}
+
+// checkDistinctVersions: the versions handed to writers are exactly 1..N,
+// and version k holds what the writer that got k published.
+func checkDistinctVersions(t *testing.T, s policies.PromptStore, id string, got []int) {
+	t.Helper()
+	seen := make(map[int]int, len(got))
+	for writer, v := range got {
+		if v < 1 || v > len(got) {
+			t.Fatalf("writer %d got version %d, outside 1..%d", writer, v, len(got))
+		}
+		if other, dup := seen[v]; dup {
+			t.Fatalf("writers %d and %d both got version %d", other, writer, v)
+		}
+		seen[v] = writer
+	}
+	all, err := s.PromptVersions(context.Background(), id)
+	if err != nil || len(all) != len(got) {
+		t.Fatalf("%d versions stored, %v; want %d", len(all), err, len(got))
+	}
+	for i, v := range all {
+		want := string(tpl(fmt.Sprint("writer ", seen[i+1])).Messages)
+		if v.Version != i+1 || string(v.Messages) != want {
+			t.Fatalf("version %d holds %s, want %s", v.Version, v.Messages, want)
+		}
+	}
+}

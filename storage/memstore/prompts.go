@@ -1,0 +1,95 @@
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// PromptOptions configure a PromptStore.
+type PromptOptions struct {
+	Now func() time.Time // default time.Now; stamps CreatedAt
+}
+
+// PromptStore implements policies.PromptStore in process memory: published
+// prompts live as long as the process (the `tollgate dev` default).
+type PromptStore struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	prompts map[string][]policies.PromptVersion
+}
+
+var _ policies.PromptStore = (*PromptStore)(nil)
+
+// NewPromptStore returns an empty PromptStore.
+func NewPromptStore(o PromptOptions) *PromptStore {
+	s := &PromptStore{now: o.Now, prompts: make(map[string][]policies.PromptVersion)}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// PublishPrompt appends a version.
+func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl policies.PromptTemplate) (policies.PromptVersion, error) {
+	if err := ctx.Err(); err != nil {
+		return policies.PromptVersion{}, err
+	}
+	if err := policies.ValidatePromptID(id); err != nil {
+		return policies.PromptVersion{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := policies.PromptVersion{ID: id, Version: len(s.prompts[id]) + 1, CreatedAt: s.now().UTC(), PromptTemplate: tpl}
+	s.prompts[id] = append(s.prompts[id], detached(v))
+	return detached(v), nil
+}
+
+// PromptVersion returns one version, 0 = the latest.
+func (s *PromptStore) PromptVersion(ctx context.Context, id string, version int) (policies.PromptVersion, error) {
+	if err := ctx.Err(); err != nil {
+		return policies.PromptVersion{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.prompts[id]
+	switch {
+	case len(vs) == 0:
+		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: version}
+	case version == 0:
+		return detached(vs[len(vs)-1]), nil
+	case version < 0 || version > len(vs):
+		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: version}
+	}
+	return detached(vs[version-1]), nil
+}
+
+// PromptVersions returns every version, oldest first.
+func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]policies.PromptVersion, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.prompts[id]
+	if len(vs) == 0 {
+		return nil, &policies.PromptNotFoundError{ID: id}
+	}
+	out := make([]policies.PromptVersion, len(vs))
+	for i, v := range vs {
+		out[i] = detached(v)
+	}
+	return out, nil
+}
+
+// detached copies a version's JSON, so that neither the caller's buffers
+// nor what callers do with the result can change a stored version, as
+// with Redis.
+func detached(v policies.PromptVersion) policies.PromptVersion {
+	v.Messages, v.System = bytes.Clone(v.Messages), bytes.Clone(v.System)
+	return v
+}

@@ -1,0 +1,164 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// PromptOptions configure a PromptStore. Zero values get the defaults
+// noted.
+type PromptOptions struct {
+	// Prefix is prepended to every key, as Options.Prefix.
+	Prefix string
+	// Timeout bounds every call (one round trip each). Default 100 ms: a
+	// cache miss of PromptLibrary waits for it on the request path.
+	Timeout time.Duration
+	Now     func() time.Time // default time.Now; stamps CreatedAt
+}
+
+// PromptStore implements policies.PromptStore. Each prompt is one Redis
+// list, "tg:{prompt:<id>}:versions", whose element i is version i+1 as
+// JSON: RPUSH is atomic and answers the new length, which is the new
+// version number, so concurrent publishers on any number of replicas get
+// distinct, gapless versions without a script. The hash tag keeps each
+// prompt on one Cluster slot.
+type PromptStore struct {
+	c       redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+	now     func() time.Time
+}
+
+var _ policies.PromptStore = (*PromptStore)(nil)
+
+// NewPromptStore keeps prompts in the Redis of c. As with New, the client
+// should have ContextTimeoutEnabled (NewClient sets it) so that Timeout
+// holds.
+func NewPromptStore(c redis.UniversalClient, o PromptOptions) (*PromptStore, error) {
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("redisstore: prefix %q must not contain '{' or '}'", o.Prefix)
+	}
+	s := &PromptStore{c: c, prefix: o.Prefix, timeout: o.Timeout, now: o.Now}
+	if s.timeout <= 0 {
+		s.timeout = 100 * time.Millisecond
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Prompts returns a PromptStore on the Store's client and key prefix.
+func (s *Store) Prompts(timeout time.Duration) *PromptStore {
+	p, _ := NewPromptStore(s.c, PromptOptions{Prefix: s.prefix, Timeout: timeout}) // prefix checked by New
+	return p
+}
+
+// promptRecord is one version as stored; the number is its position.
+type promptRecord struct {
+	Model     string          `json:"model,omitempty"`
+	Messages  json.RawMessage `json:"messages"`
+	System    json.RawMessage `json:"system,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+func (s *PromptStore) key(id string) string {
+	return s.prefix + "tg:{prompt:" + id + "}:versions"
+}
+
+// PublishPrompt appends a version with RPUSH.
+func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl policies.PromptTemplate) (policies.PromptVersion, error) {
+	if err := policies.ValidatePromptID(id); err != nil {
+		return policies.PromptVersion{}, err
+	}
+	rec := promptRecord{Model: tpl.Model, Messages: tpl.Messages, System: tpl.System, CreatedAt: s.now().UTC()}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return policies.PromptVersion{}, fmt.Errorf("redisstore: prompt %q: %w", id, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	n, err := s.c.RPush(ctx, s.key(id), b).Result()
+	if err != nil {
+		return policies.PromptVersion{}, fmt.Errorf("redisstore: publishing prompt %q: %w", id, err)
+	}
+	return promptVersion(id, int(n), rec), nil
+}
+
+// PromptVersion reads one version with LINDEX; the latest with LLEN and
+// LINDEX -1 in one MULTI, so number and content agree under concurrent
+// publishes.
+func (s *PromptStore) PromptVersion(ctx context.Context, id string, v int) (policies.PromptVersion, error) {
+	if v < 0 {
+		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: v}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	k := s.key(id)
+	var raw string
+	var err error
+	if v > 0 {
+		raw, err = s.c.LIndex(ctx, k, int64(v-1)).Result()
+	} else {
+		var n *redis.IntCmd
+		var last *redis.StringCmd
+		_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			n = p.LLen(ctx, k)
+			last = p.LIndex(ctx, k, -1)
+			return nil
+		})
+		if err == nil {
+			v, raw = int(n.Val()), last.Val()
+		}
+	}
+	switch {
+	case errors.Is(err, redis.Nil):
+		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: v}
+	case err != nil:
+		return policies.PromptVersion{}, fmt.Errorf("redisstore: reading prompt %q: %w", id, err)
+	}
+	return decodeVersion(id, v, raw)
+}
+
+// PromptVersions reads the whole list with LRANGE.
+func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]policies.PromptVersion, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	raws, err := s.c.LRange(ctx, s.key(id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: reading prompt %q: %w", id, err)
+	}
+	if len(raws) == 0 {
+		return nil, &policies.PromptNotFoundError{ID: id}
+	}
+	out := make([]policies.PromptVersion, len(raws))
+	for i, raw := range raws {
+		if out[i], err = decodeVersion(id, i+1, raw); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func decodeVersion(id string, v int, raw string) (policies.PromptVersion, error) {
+	var rec promptRecord
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		return policies.PromptVersion{}, fmt.Errorf("redisstore: prompt %q version %d is unreadable: %w", id, v, err)
+	}
+	return promptVersion(id, v, rec), nil
+}
+
+func promptVersion(id string, v int, rec promptRecord) policies.PromptVersion {
+	return policies.PromptVersion{
+		ID: id, Version: v, CreatedAt: rec.CreatedAt,
+		PromptTemplate: policies.PromptTemplate{Model: rec.Model, Messages: rec.Messages, System: rec.System},
+	}
+}

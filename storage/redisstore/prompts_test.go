@@ -1,0 +1,194 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// The PromptStore semantics are covered by the conformance suite in
+// policies (memstore, Redis, Redis Cluster); these tests cover what is
+// Redis's own: several replicas publishing at once, the key layout, the
+// timeout and a damaged record.
+
+func promptTestPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "test-" + hex.EncodeToString(b[:]) + ":"
+}
+
+func openPromptStore(t *testing.T, prefix string) *PromptStore {
+	t.Helper()
+	c, err := NewClient(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	s, err := NewPromptStore(c, PromptOptions{Prefix: prefix, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func messages(text string) policies.PromptTemplate {
+	b, _ := json.Marshal([]map[string]string{{"role": "user", "content": text}})
+	return policies.PromptTemplate{Messages: b}
+}
+
+// TestPromptPublishFromReplicas: four replicas (clients), 50 goroutines
+// each, publish to one prompt at once; the versions are exactly 1..200.
+func TestPromptPublishFromReplicas(t *testing.T) {
+	prefix := promptTestPrefix()
+	const replicas, each = 4, 50
+	stores := make([]*PromptStore, replicas)
+	for i := range stores {
+		stores[i] = openPromptStore(t, prefix)
+	}
+	var mu sync.Mutex
+	byVersion := make(map[int]string)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for r := range replicas {
+		for g := range each {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				who := fmt.Sprintf("replica %d goroutine %d", r, g)
+				v, err := stores[r].PublishPrompt(context.Background(), "busy", messages(who))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if prev, dup := byVersion[v.Version]; dup {
+					t.Errorf("%s and %s both got version %d", prev, who, v.Version)
+				}
+				byVersion[v.Version] = who
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	all, err := stores[0].PromptVersions(context.Background(), "busy")
+	if err != nil || len(all) != replicas*each {
+		t.Fatalf("%d versions, %v", len(all), err)
+	}
+	for i, v := range all {
+		if v.Version != i+1 || string(v.Messages) != string(messages(byVersion[i+1]).Messages) {
+			t.Fatalf("version %d: %s, want %q", v.Version, v.Messages, byVersion[i+1])
+		}
+	}
+	latest, err := stores[1].PromptVersion(context.Background(), "busy", 0)
+	if err != nil || latest.Version != replicas*each {
+		t.Fatalf("latest %+v %v", latest, err)
+	}
+}
+
+func TestPromptKeyLayout(t *testing.T) {
+	prefix := promptTestPrefix()
+	s := openPromptStore(t, prefix)
+	ctx := context.Background()
+	if _, err := s.PublishPrompt(ctx, "support-answer", messages("hi")); err != nil {
+		t.Fatal(err)
+	}
+	key := prefix + "tg:{prompt:support-answer}:versions"
+	if typ, err := s.c.Type(ctx, key).Result(); err != nil || typ != "list" {
+		t.Fatalf("key %s is %q (%v)", key, typ, err)
+	}
+	keys, err := s.c.Keys(ctx, prefix+"*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys %v %v", keys, err)
+	}
+}
+
+func TestPromptDamagedRecord(t *testing.T) {
+	prefix := promptTestPrefix()
+	s := openPromptStore(t, prefix)
+	ctx := context.Background()
+	if err := s.c.RPush(ctx, prefix+"tg:{prompt:bad}:versions", "not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{0, 1} {
+		if _, err := s.PromptVersion(ctx, "bad", v); err == nil || !strings.Contains(err.Error(), `prompt "bad" version 1 is unreadable`) {
+			t.Fatalf("v%d: %v", v, err)
+		}
+	}
+	if _, err := s.PromptVersions(ctx, "bad"); err == nil {
+		t.Fatal("listed a damaged record")
+	}
+}
+
+// TestPromptTimeout: a Redis that accepts connections and never answers
+// costs each call its timeout, not more.
+func TestPromptTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // hold the connection open, say nothing
+				_, _ = c.Read(make([]byte, 1<<16))
+				_ = c.Close()
+			}()
+		}
+	}()
+	c, err := NewClient("redis://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := NewPromptStore(c, PromptOptions{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"publish":  func() error { _, err := s.PublishPrompt(ctx, "p", messages("x")); return err },
+		"version":  func() error { _, err := s.PromptVersion(ctx, "p", 1); return err },
+		"latest":   func() error { _, err := s.PromptVersion(ctx, "p", 0); return err },
+		"versions": func() error { _, err := s.PromptVersions(ctx, "p"); return err },
+	} {
+		start := time.Now()
+		err := call()
+		if took := time.Since(start); err == nil || took > 2*time.Second {
+			t.Errorf("%s: %v after %v", name, err, took)
+		}
+	}
+}
+
+func TestPromptStoreOptions(t *testing.T) {
+	if _, err := NewPromptStore(nil, PromptOptions{Prefix: "a{b"}); err == nil {
+		t.Fatal("a prefix with a brace was accepted")
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled here
+	defer c.Close()
+	st, err := New(c, Options{Prefix: "pre:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := st.Prompts(0)
+	if p.prefix != "pre:" || p.timeout != 100*time.Millisecond || p.key("x") != "pre:tg:{prompt:x}:versions" {
+		t.Fatalf("got %+v", p)
+	}
+}
