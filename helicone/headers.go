@@ -109,9 +109,14 @@ func (h *Headers) Add(key, value string) error {
 	case PromptID:
 		h.PromptID = strings.TrimSpace(value)
 	case PromptVersion:
-		n, err := strconv.Atoi(strings.TrimSpace(value))
+		v := strings.TrimSpace(value)
+		if v == "" || strings.EqualFold(v, "latest") {
+			h.PromptVersion = 0
+			return nil
+		}
+		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return fmt.Errorf("Helicone-Prompt-Version must be a version number (1, 2, …), got %q", Truncate(value, 64))
+			return fmt.Errorf("Helicone-Prompt-Version must be a version number (1, 2, …) or latest, got %q", Truncate(value, 64))
 		}
 		h.PromptVersion = n
 	case PromptVariables:

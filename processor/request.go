@@ -104,6 +104,13 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 	rec := c.rec
 	var m headerMutation
 	replace := false
+	if c.helicone.PromptID != "" {
+		out, cerr := s.applyPrompt(c, body)
+		if cerr != nil {
+			return s.reject(c, cerr)
+		}
+		body, replace = out, true
+	}
 	if c.endpoint != provider.EndpointUnknown && len(body) > 0 {
 		req, err := provider.ParseRequest(body)
 		if err != nil {

@@ -42,6 +42,7 @@ type Options struct {
 	// calls are logged without token counts).
 	DisableStreamUsage bool
 	Gate               Gate     // cache and rate limits; nil: none
+	Prompts            Prompts  // Helicone-Prompt-Id templates; nil: such requests get 503
 	Metrics            *Metrics // default: unregistered metrics
 	Logger             *slog.Logger
 	Now                func() time.Time // injected clock for tests
@@ -55,6 +56,7 @@ type Server struct {
 	sink           record.Sink
 	auth           *policies.Auth
 	gate           Gate
+	prompts        Prompts
 	allowedOrigins map[string]bool
 	maxRequestBody int
 	maxLoggedBody  int
@@ -72,6 +74,7 @@ func New(o Options) *Server {
 		sink:           o.Sink,
 		auth:           o.Auth,
 		gate:           o.Gate,
+		prompts:        o.Prompts,
 		allowedOrigins: make(map[string]bool),
 		maxRequestBody: o.MaxRequestBody,
 		maxLoggedBody:  o.MaxLoggedBody,

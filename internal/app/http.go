@@ -39,8 +39,8 @@ func apiHandler(reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler)
 // newAPI builds the REST API. Out-of-band log records go to the same sink
 // as proxied calls; feedback and queries need ClickHouse (without it they
 // answer 503 saying so).
-func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider.PriceTable, log *slog.Logger) (http.Handler, func(), error) {
-	o := api.Options{Sink: sink, Auth: auth, Prices: prices, APIKey: cfg.APIKey, Logger: log}
+func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider.PriceTable, prompts *policies.PromptLibrary, log *slog.Logger) (http.Handler, func(), error) {
+	o := api.Options{Sink: sink, Auth: auth, Prices: prices, Prompts: prompts, APIKey: cfg.APIKey, Logger: log}
 	closeAPI := func() {}
 	if w, ok := sink.(*chstore.Writer); ok {
 		o.Feedback = func(ctx context.Context, fb chstore.Feedback) error { return w.InsertFeedback(ctx, fb) }

@@ -51,11 +51,16 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	gate, gateStore, err := openGate(cfg, reg, log)
+	gate, promptStore, gateStore, err := openGate(cfg, reg, log)
 	if err != nil {
 		return err
 	}
 	defer gateStore.Close()
+	prompts, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Store: promptStore, Dir: cfg.PromptsDir, Logger: log})
+	if err != nil {
+		return fmt.Errorf("prompts-dir: %w", err)
+	}
+	defer prompts.Close()
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
 		defer cancel()
@@ -69,6 +74,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		Sink:                 sink,
 		Auth:                 auth,
 		Gate:                 gate,
+		Prompts:              prompts,
 		AllowedTargetOrigins: cfg.AllowedTargets,
 		MaxRequestBody:       cfg.MaxRequestBody,
 		MaxLoggedBody:        cfg.MaxLoggedBody,
@@ -96,7 +102,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		grpcLis.Close()
 		return fmt.Errorf("http-listen: %w", err)
 	}
-	restAPI, closeAPI, err := newAPI(cfg, sink, auth, prices, log)
+	restAPI, closeAPI, err := newAPI(cfg, sink, auth, prices, prompts, log)
 	if err != nil {
 		grpcLis.Close()
 		httpLis.Close()

@@ -20,20 +20,21 @@ import (
 
 // openGate builds the cache and rate-limit gate on Redis when configured,
 // else on the in-process store (one process only: limits are not shared).
-func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*policies.Gate, io.Closer, error) {
+func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*policies.Gate, policies.PromptStore, io.Closer, error) {
 	var store policies.Store
+	var prompts policies.PromptStore
 	var closer io.Closer = io.NopCloser(nil)
 	if cfg.Redis != "" {
 		rs, err := redisstore.Open(cfg.Redis, redisstore.Options{})
 		if err != nil {
-			return nil, nil, fmt.Errorf("redis: %w", err)
+			return nil, nil, nil, fmt.Errorf("redis: %w", err)
 		}
 		redisstore.RouteLogs(log)
-		store, closer = rs, rs
-		log.Info("cache and rate limits in Redis")
+		store, prompts, closer = rs, rs.Prompts(0), rs
+		log.Info("cache, rate limits and prompts in Redis")
 	} else {
-		store = memstore.New(memstore.Options{})
-		log.Info("cache and rate limits in process memory (no --redis)")
+		store, prompts = memstore.New(memstore.Options{}), memstore.NewPromptStore(memstore.PromptOptions{})
+		log.Info("cache, rate limits and prompts in process memory (no --redis)")
 	}
 	gate := policies.NewGate(policies.GateOptions{
 		Store:      store,
@@ -41,7 +42,7 @@ func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*polici
 		Metrics:    policies.NewGateMetrics(reg),
 		Logger:     log,
 	})
-	return gate, closer, nil
+	return gate, prompts, closer, nil
 }
 
 // openSink picks where records go: ClickHouse when configured, else the
