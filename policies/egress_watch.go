@@ -189,6 +189,9 @@ func (w *EgressWatcher) poll() {
 // Close stops polling and waits for a read in progress. Current keeps
 // returning the last policy.
 func (w *EgressWatcher) Close() {
+	if w == nil {
+		return
+	}
 	w.stopOnce.Do(func() { close(w.stop) })
 	<-w.done
 }

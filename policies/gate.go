@@ -118,6 +118,10 @@ type RequestInfo struct {
 	// "" when absent.
 	Header func(name string) string
 	Body   []byte // the request body as it will be sent
+	// Limits are the egress policy's rate limits and budgets for this
+	// workload (EgressDecision.Limits): taken in the same round trip as
+	// the header's policy, all or nothing.
+	Limits []EgressLimit
 	UserID string // Helicone-User-Id, else the body's user
 }
 
@@ -206,7 +210,7 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 		policy = &p
 	}
 	d := &Decision{}
-	if !co.enabled && policy == nil {
+	if !co.enabled && policy == nil && len(req.Limits) == 0 {
 		return d, nil
 	}
 	tenant := req.Tenant
@@ -233,6 +237,13 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 			d.cents = []BucketRef{b}
 		}
 		ad.Buckets = []BucketTake{{BucketRef: b, Cost: cost}}
+	}
+	limited := policy != nil || len(req.Limits) > 0
+	for _, l := range req.Limits {
+		ad.Buckets = append(ad.Buckets, l.Take())
+		if l.Policy.Unit == UnitCents {
+			d.cents = append(d.cents, l.Bucket)
+		}
 	}
 	if ad.CacheKey == "" && len(ad.Buckets) == 0 {
 		// Cache refresh without a policy: nothing to read.
@@ -261,7 +272,7 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 	}
 	if err != nil {
 		g.storeFailed("admit", err)
-		return g.degraded(d, cacheRead, policy), nil
+		return g.degraded(d, cacheRead, limited), nil
 	}
 	if cacheRead {
 		g.m.cacheMiss.Inc()
@@ -275,6 +286,14 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 		}
 		g.m.limitAllowed.Inc()
 		d.ResponseHeaders = append(d.ResponseHeaders, policy.limitHeaders(o)...)
+	}
+	// The policy's buckets follow the header's in ad.Buckets.
+	for i, l := range req.Limits {
+		if o := res.Buckets[len(res.Buckets)-len(req.Limits)+i]; !o.Allowed {
+			g.m.limitLimited.Inc()
+			d.Answer, d.RateLimited = l.LimitedAnswer(o), true
+			return d, nil
+		}
 	}
 	if co.enabled {
 		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{"helicone-cache", "MISS"})
@@ -323,11 +342,11 @@ func (g *Gate) hit(d *Decision, e *cacheEntry, res StoreAdmitResult, policy *Rat
 }
 
 // degraded is the decision when the store failed on the request path.
-func (g *Gate) degraded(d *Decision, cacheRead bool, policy *RateLimitPolicy) *Decision {
+func (g *Gate) degraded(d *Decision, cacheRead, limited bool) *Decision {
 	if cacheRead {
 		g.m.cacheError.Inc()
 	}
-	if policy != nil {
+	if limited {
 		if g.failClosed {
 			g.m.limitFailClosed.Inc()
 			return &Decision{Answer: unavailableAnswer(), FailedClosed: true}

@@ -42,7 +42,8 @@ type call struct {
 	completed       bool               // the gate's Complete ran
 	respContentType string
 
-	link    *attemptLink // retries or fallback asked for; nil otherwise
+	egress  *policies.EgressDecision // the egress policy's verdict; nil without a policy
+	link    *attemptLink             // retries or fallback asked for; nil otherwise
 	linkKey string
 
 	rec *record.Record

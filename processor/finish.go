@@ -18,7 +18,7 @@ func (s *Server) finish(c *call, status int32) {
 		}
 	}
 	if !c.helicone.OmitResponse && c.respBody.Len() > 0 {
-		rec.ResponseBody = cappedString(c.respBody.Bytes(), s.maxLoggedBody)
+		rec.ResponseBody = cappedString(loggedBody(c.egress, true, c.respBody.Bytes()), s.maxLoggedBody)
 	}
 	if !c.free {
 		rec.CostUSD = s.cost(c)

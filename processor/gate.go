@@ -25,15 +25,19 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		return nil
 	}
 	rec := c.rec
-	d, err := s.gate.Check(c.ctx, policies.RequestInfo{
+	info := policies.RequestInfo{
 		Tenant:       rec.Tenant,
 		Method:       rec.Method,
 		URL:          c.rawPath,
 		TargetOrigin: rec.TargetURL,
-		Header:       func(name string) string { return findHeader(c.reqHeaders, name) },
+		Header:       egressHeader(c.egress, func(name string) string { return findHeader(c.reqHeaders, name) }),
 		Body:         body,
 		UserID:       rec.UserID,
-	})
+	}
+	if c.egress != nil {
+		info.Limits = c.egress.Limits(&info)
+	}
+	d, err := s.gate.Check(c.ctx, info)
 	var bad *policies.BadHeaderError
 	if errors.As(err, &bad) {
 		return s.reject(c, badRequest("invalid_header", "%s", bad.Error()))
@@ -71,7 +75,7 @@ func (s *Server) answerFromGate(c *call, d *policies.Decision) *extprocv3.Proces
 		rec.Error = "rate limit store unavailable (fail closed)"
 	}
 	if !c.helicone.OmitResponse {
-		rec.ResponseBody = cappedString(a.Body, s.maxLoggedBody)
+		rec.ResponseBody = cappedString(loggedBody(c.egress, true, a.Body), s.maxLoggedBody)
 	}
 	s.finish(c, int32(a.Status))
 	return immediateReply(a.Status, &m, a.Body, "tollgate_gate")

@@ -20,6 +20,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	rec.CreatedAt = c.start.UTC()
 
 	var cerr *clientError
+	var workloadHeaders []string
 	c.reqHeaders = msg.GetHeaders().GetHeaders()
 	for _, h := range c.reqHeaders {
 		key := strings.ToLower(h.GetKey())
@@ -29,6 +30,8 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			c.rawPath = rec.Path
 		case key == ":method":
 			rec.Method = headerValue(h)
+		case isWorkloadHeader(key):
+			workloadHeaders = append(workloadHeaders, key)
 		case strings.HasPrefix(key, helicone.Prefix):
 			if err := c.helicone.Add(key, headerValue(h)); err != nil && cerr == nil {
 				cerr = badRequest("invalid_header", "%s", err.Error())
@@ -74,6 +77,10 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			clearRoute = true
 		}
 	}
+	w := s.identify(c)
+	if cerr == nil {
+		cerr = s.decideEgress(c, w)
+	}
 	if cerr == nil {
 		var rerouted bool
 		rerouted, cerr = s.planAttempts(c, &m)
@@ -88,6 +95,9 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 		}
 	}
 	for _, name := range hh.Names {
+		m.removeHeader(name)
+	}
+	for _, name := range workloadHeaders {
 		m.removeHeader(name)
 	}
 	return requestHeadersReply(common(&m, nil, false, clearRoute))
@@ -128,8 +138,11 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 			}
 		}
 	}
+	if cerr := s.checkEgressModels(c); cerr != nil {
+		return s.reject(c, cerr)
+	}
 	if !c.helicone.OmitRequest {
-		rec.RequestBody = cappedString(body, s.maxLoggedBody)
+		rec.RequestBody = cappedString(loggedBody(c.egress, false, body), s.maxLoggedBody)
 	}
 	if answer := s.admit(c, body); answer != nil {
 		return answer

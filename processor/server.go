@@ -41,47 +41,61 @@ type Options struct {
 	// stream_options.include_usage to OpenAI chat streams (then streamed
 	// calls are logged without token counts).
 	DisableStreamUsage bool
-	Gate               Gate     // cache and rate limits; nil: none
-	Prompts            Prompts  // Helicone-Prompt-Id templates; nil: such requests get 503
-	Metrics            *Metrics // default: unregistered metrics
-	Logger             *slog.Logger
-	Now                func() time.Time // injected clock for tests
+	Gate               Gate    // cache and rate limits; nil: none
+	Prompts            Prompts // Helicone-Prompt-Id templates; nil: such requests get 503
+	// Egress returns the current egress policy (nil: everything allowed).
+	Egress func() *policies.EgressPolicy
+	// Workload is the caller's identity in sidecar mode (the pod beside
+	// this processor).
+	Workload policies.Workload
+	// TrustWorkloadHeaders takes the identity from x-tollgate-workload-*
+	// request headers instead, in gateway mode behind a mesh that sets them.
+	TrustWorkloadHeaders bool
+	Metrics              *Metrics // default: unregistered metrics
+	Logger               *slog.Logger
+	Now                  func() time.Time // injected clock for tests
 }
 
 // Server implements Envoy's ExternalProcessor gRPC service.
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 
-	prices         *provider.PriceTable
-	sink           record.Sink
-	auth           *policies.Auth
-	gate           Gate
-	prompts        Prompts
-	allowedOrigins map[string]bool
-	maxRequestBody int
-	maxLoggedBody  int
-	streamUsage    bool
-	metrics        *Metrics
-	log            *slog.Logger
-	now            func() time.Time
-	links          sync.Map // link key → *attemptLink, for the upstream-level streams
+	prices               *provider.PriceTable
+	sink                 record.Sink
+	auth                 *policies.Auth
+	gate                 Gate
+	prompts              Prompts
+	egress               func() *policies.EgressPolicy
+	workload             policies.Workload
+	trustWorkloadHeaders bool
+	allowedOrigins       map[string]bool
+	maxRequestBody       int
+	maxLoggedBody        int
+	streamUsage          bool
+	metrics              *Metrics
+	log                  *slog.Logger
+	now                  func() time.Time
+	links                sync.Map // link key → *attemptLink, for the upstream-level streams
 }
 
 // New builds a Server from options.
 func New(o Options) *Server {
 	s := &Server{
-		prices:         o.Prices,
-		sink:           o.Sink,
-		auth:           o.Auth,
-		gate:           o.Gate,
-		prompts:        o.Prompts,
-		allowedOrigins: make(map[string]bool),
-		maxRequestBody: o.MaxRequestBody,
-		maxLoggedBody:  o.MaxLoggedBody,
-		streamUsage:    !o.DisableStreamUsage,
-		metrics:        o.Metrics,
-		log:            o.Logger,
-		now:            o.Now,
+		prices:               o.Prices,
+		sink:                 o.Sink,
+		auth:                 o.Auth,
+		gate:                 o.Gate,
+		prompts:              o.Prompts,
+		egress:               o.Egress,
+		workload:             o.Workload,
+		trustWorkloadHeaders: o.TrustWorkloadHeaders,
+		allowedOrigins:       make(map[string]bool),
+		maxRequestBody:       o.MaxRequestBody,
+		maxLoggedBody:        o.MaxLoggedBody,
+		streamUsage:          !o.DisableStreamUsage,
+		metrics:              o.Metrics,
+		log:                  o.Logger,
+		now:                  o.Now,
 	}
 	for _, origin := range o.AllowedTargetOrigins {
 		s.allowedOrigins[strings.TrimRight(strings.ToLower(origin), "/")] = true

@@ -61,6 +61,15 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return fmt.Errorf("prompts-dir: %w", err)
 	}
 	defer prompts.Close()
+	egress, err := openEgressPolicy(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	defer egress.Close()
+	workload, err := sidecarWorkload(cfg)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
 		defer cancel()
@@ -75,6 +84,9 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		Auth:                 auth,
 		Gate:                 gate,
 		Prompts:              prompts,
+		Egress:               egress.Current,
+		Workload:             workload,
+		TrustWorkloadHeaders: cfg.TrustWorkloadHeaders,
 		AllowedTargetOrigins: cfg.AllowedTargets,
 		MaxRequestBody:       cfg.MaxRequestBody,
 		MaxLoggedBody:        cfg.MaxLoggedBody,

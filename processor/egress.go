@@ -1,0 +1,159 @@
+package processor
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// The workload identity headers a trusted mesh sets in gateway mode
+// (Options.TrustWorkloadHeaders). A sidecar's identity is its own
+// configuration; these headers never reach a provider either way.
+const (
+	workloadHeaderPrefix         = "x-tollgate-workload-"
+	workloadNamespaceHeader      = "x-tollgate-workload-namespace"
+	workloadServiceAccountHeader = "x-tollgate-workload-service-account"
+	workloadNameHeader           = "x-tollgate-workload-name"
+)
+
+// identify sets the record's workload: the mesh's headers when trusted and
+// present, else the processor's own (sidecar) identity.
+func (s *Server) identify(c *call) policies.Workload {
+	w := s.workload
+	if s.trustWorkloadHeaders {
+		if ns := findHeader(c.reqHeaders, workloadNamespaceHeader); ns != "" {
+			w = policies.Workload{
+				Namespace:      ns,
+				ServiceAccount: findHeader(c.reqHeaders, workloadServiceAccountHeader),
+				Name:           findHeader(c.reqHeaders, workloadNameHeader),
+			}
+		}
+	}
+	rec := c.rec
+	rec.WorkloadNamespace, rec.WorkloadServiceAccount, rec.WorkloadName = w.Namespace, w.ServiceAccount, w.Name
+	return w
+}
+
+// decideEgress applies the egress policy to what the request headers say:
+// auth, provider and target origin. The decision stays on the call for the
+// model check, limits, cache defaults and body logging.
+func (s *Server) decideEgress(c *call, w policies.Workload) *clientError {
+	if s.egress == nil {
+		return nil
+	}
+	p := s.egress()
+	if p == nil {
+		return nil
+	}
+	d := p.Decide(w)
+	c.egress = &d
+	rec := c.rec
+	rec.PolicyRule, rec.PolicyDecision = d.Rule, "allow"
+	if d.RequireAuth && c.helicone.Auth == "" {
+		return s.egressDenied(c, &clientError{status: 401, code: "unauthorized",
+			message: "Helicone-Auth is required by the egress policy (" + ruleName(d.Rule) + ")"})
+	}
+	if c.format != "" {
+		if err := d.CheckProvider(c.format); err != nil {
+			return s.egressDenied(c, deniedError(err))
+		}
+	}
+	if rec.TargetURL != "" {
+		if err := d.CheckTargetOrigin(rec.TargetURL); err != nil {
+			return s.egressDenied(c, deniedError(err))
+		}
+	}
+	return nil
+}
+
+// checkEgressModels runs once the body is known: the model the request
+// names and every model a fallback entry could switch to.
+func (s *Server) checkEgressModels(c *call) *clientError {
+	d := c.egress
+	if d == nil {
+		return nil
+	}
+	models := []string{c.rec.Model}
+	if c.link != nil && c.link.plan != nil {
+		for _, e := range c.link.plan.Entries {
+			models = append(models, e.Model)
+			for _, kv := range e.BodyOverride {
+				if kv[0] == "model" {
+					if m, err := strconv.Unquote(kv[1]); err == nil {
+						models = append(models, m)
+					}
+				}
+			}
+		}
+	}
+	for _, m := range models {
+		if err := d.CheckModel(c.format, m); err != nil {
+			return s.egressDenied(c, deniedError(err))
+		}
+	}
+	return nil
+}
+
+func (s *Server) egressDenied(c *call, e *clientError) *clientError {
+	c.rec.PolicyDecision = "deny: " + e.message
+	s.metrics.rejected.WithLabelValues("egress_policy").Inc()
+	return e
+}
+
+func deniedError(err error) *clientError {
+	var denied *policies.EgressDeniedError
+	status := 403
+	if errors.As(err, &denied) {
+		status = denied.Status()
+	}
+	return &clientError{status: status, code: "egress_denied", message: err.Error()}
+}
+
+func ruleName(rule string) string {
+	if rule == "" {
+		return "defaults"
+	}
+	return "rule " + strconv.Quote(rule)
+}
+
+// egressHeader wraps the request's headers with the policy's cache
+// defaults: a header the request sends always wins.
+func egressHeader(d *policies.EgressDecision, header func(string) string) func(string) string {
+	if d == nil || !d.Cache.Enabled {
+		return header
+	}
+	return func(name string) string {
+		if v := header(name); v != "" {
+			return v
+		}
+		switch name {
+		case "helicone-cache-enabled":
+			return "true"
+		case "helicone-cache-bucket-max-size":
+			if d.Cache.BucketMaxSize > 0 {
+				return strconv.Itoa(d.Cache.BucketMaxSize)
+			}
+		case "cache-control":
+			if d.Cache.TTL > 0 {
+				return "max-age=" + strconv.FormatInt(int64(d.Cache.TTL.Seconds()), 10)
+			}
+		}
+		return ""
+	}
+}
+
+// loggedBody is what the log keeps of the request (or response) body under
+// the policy's logging mode (keep, omit, redact).
+func loggedBody(d *policies.EgressDecision, response bool, body []byte) []byte {
+	if d == nil {
+		return body
+	}
+	if response {
+		return d.ForLog(d.ResponseBody, body)
+	}
+	return d.ForLog(d.RequestBody, body)
+}
+
+func isWorkloadHeader(key string) bool { return strings.HasPrefix(key, workloadHeaderPrefix) }
