@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/processor"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 )
 
@@ -83,12 +84,19 @@ func benchClient() *http.Client {
 // newDataPlane builds the local data plane in front of the mock (both
 // providers' upstream), driving the processor behind proc over proc's gRPC
 // connection. Its warnings and errors are counted by logs.
-func newDataPlane(mockURL string, proc *extprocTarget, logs *logCounter) (http.Handler, error) {
-	return dataplane.New(dataplane.Config{
-		OpenAIUpstream:    mockURL,
-		AnthropicUpstream: mockURL,
-		Logger:            slog.New(logs),
-	}, proc.conn)
+func newDataPlane(mockURL string, proc *extprocTarget, logs *logCounter, upstreamFilter bool) (http.Handler, error) {
+	cfg := dataplane.Config{
+		OpenAIUpstream:           mockURL,
+		AnthropicUpstream:        mockURL,
+		AllowEnvoyHeaderMutation: true,
+		Logger:                   slog.New(logs),
+	}
+	if upstreamFilter {
+		cfg.UpstreamFilter = &dataplane.UpstreamFilterConfig{
+			Metadata: map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+		}
+	}
+	return dataplane.New(cfg, proc.conn)
 }
 
 // logCounter is a slog.Handler for the data plane under load: it counts
@@ -142,7 +150,7 @@ func (l *logCounter) summary() []string {
 	return out
 }
 
-func startDataPlaneStack(be *backends, logs *logCounter) (*dpStack, error) {
+func startDataPlaneStack(be *backends, logs *logCounter, upstreamFilter bool) (*dpStack, error) {
 	mock, mockURL, err := serveHTTP(mockprovider.New(mockprovider.Options{}))
 	if err != nil {
 		return nil, err
@@ -152,7 +160,7 @@ func startDataPlaneStack(be *backends, logs *logCounter) (*dpStack, error) {
 		mock.Close()
 		return nil, err
 	}
-	handler, err := newDataPlane(mockURL, proc, logs)
+	handler, err := newDataPlane(mockURL, proc, logs, upstreamFilter)
 	if err != nil {
 		mock.Close()
 		return nil, errors.Join(err, proc.stop())
@@ -241,7 +249,7 @@ func runDataPlaneScenario(ctx context.Context, cfg *config, be *backends, pr *pr
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		s, err := startDataPlaneStack(be, logs)
+		s, err := startDataPlaneStack(be, logs, cfg.UpstreamFilter)
 		if err != nil {
 			return nil, fmt.Errorf("data plane %d/s: starting: %w", rate, err)
 		}
