@@ -16,8 +16,13 @@ func FuzzRequestHeaders(f *testing.F) {
 	f.Add("helicone-target-url", "http://[::1", `[1,2]`)
 	f.Add("helicone-property-", "x", "{\"model\":\"\xff\"}")
 	f.Add("helicone-auth", "Bearer ", `{"stream":true,"model":"gpt-4o-mini"}`)
+	f.Add("helicone-fallback", `[{"model":"gpt-4o-mini","bodyKeyOverride":{"messages":null}}]`, `{"model":"gpt-4o"}`)
+	f.Add("helicone-fallbacks", `[{"target-url":"https://api.together.xyz"},{"headers":{"x-a":"b"}}]`, `{}`)
+	f.Add("helicone-retry-num", "7", `{"model":"gpt-4o"}`)
+	f.Add("helicone-prompt-id", "support", `{"model":"gpt-4o"}`)
+	f.Add("helicone-prompt-variables", `{"company":"\"}]"}`, `{"messages":[]}`)
 	f.Fuzz(func(t *testing.T, key, value, body string) {
-		s, sink := newTestServer(t)
+		s, sink := newTestServer(t, func(o *Options) { o.Prompts = shelf() })
 		key = "helicone-" + strings.TrimPrefix(strings.ToLower(key), "helicone-")
 		replies, err := run(s, nil,
 			reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", key, value),
@@ -30,6 +35,7 @@ func FuzzRequestHeaders(f *testing.F) {
 		if n := len(sink.Records()); n != 1 {
 			t.Fatalf("%d records", n)
 		}
+		s.links.Range(func(k, _ any) bool { t.Fatalf("link %v outlives its call", k); return false })
 		for _, r := range replies {
 			if imm := r.GetImmediateResponse(); imm != nil {
 				msg := gjson.GetBytes(imm.GetBody(), "error.message").String()
