@@ -14,6 +14,8 @@
 //	GET  /v1/stats                   aggregates over a time range
 //	POST /v1/prompts/{id}/versions   publish a prompt version (prompts.go)
 //	GET  /v1/prompts/{id}            its versions; /versions/{n} one of them
+//	GET  /v1/alerts                  alert rules; POST creates, DELETE /v1/alerts/{id}
+//	GET  /v1/alerts/events           alert history, newest first (alerts.go)
 //
 // Access: with Options.APIKey empty only loopback clients are served (403
 // otherwise); with a key, `Authorization: Bearer <key>` is required (401).
@@ -59,6 +61,9 @@ type Options struct {
 	// Prompts serves the prompt routes (a *policies.PromptLibrary). Nil:
 	// 503 "prompts are not configured".
 	Prompts policies.PromptStore
+	// Alerts serves the alert routes (an *alerts.Manager). Nil: 503
+	// "alerts need ClickHouse".
+	Alerts AlertRules
 	// APIKey protects the API; empty: loopback clients only.
 	APIKey string
 	// Now is the clock (tests). Nil: time.Now.
@@ -98,6 +103,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /v1/requests/{id}", s.admin(s.getRequest))
 	mux.Handle("GET /v1/stats", s.admin(s.stats))
 	s.routePrompts(mux)
+	s.routeAlerts(mux)
 	return mux
 }
 

@@ -264,12 +264,19 @@ type Group struct {
 	CompletionTokens int64   `json:"completion_tokens"`
 }
 
-// Bucket is the volume of one time bucket.
+// Bucket is the volume of one time bucket and its figures, computed the
+// same way as the totals of Stats (percentiles exact, TTFT over requests
+// with a first chunk).
 type Bucket struct {
-	Start    time.Time `json:"start"`
-	Requests uint64    `json:"requests"`
-	Errors   uint64    `json:"errors"`
-	CostUSD  float64   `json:"cost_usd"`
+	Start            time.Time   `json:"start"`
+	Requests         uint64      `json:"requests"`
+	Errors           uint64      `json:"errors"`
+	CostUSD          float64     `json:"cost_usd"`
+	PromptTokens     int64       `json:"prompt_tokens"`
+	CompletionTokens int64       `json:"completion_tokens"`
+	CacheHits        uint64      `json:"cache_hits"`
+	Latency          Percentiles `json:"latency_ms"`
+	TTFT             Percentiles `json:"ttft_ms"`
 }
 
 // Percentiles in milliseconds. Exact (quantileExact: the value at rank
@@ -349,31 +356,45 @@ func (q *Querier) Stats(ctx context.Context, f Filter, bucket int64, groupProper
 		}
 	}
 
-	rows, err := q.conn.Query(ctx, fmt.Sprintf(`SELECT toUInt64(intDiv(toUInt32(toDateTime(created_at)), ?) * ?) AS b,
- count(), countIf(%s), sum(cost_usd) FROM %s FINAL WHERE %s GROUP BY b ORDER BY b`, errorCond, tbl, where),
-		append([]any{bucket, bucket}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("stats volume: %w", err)
+	if st.Volume, err = q.buckets(ctx, tbl, where, args, bucket); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		var b Bucket
-		var start uint64
-		if err := rows.Scan(&start, &b.Requests, &b.Errors, &b.CostUSD); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("stats volume: %w", err)
-		}
-		b.Start = time.Unix(int64(start), 0).UTC()
-		st.Volume = append(st.Volume, b)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stats volume: %w", err)
-	}
-
 	if st.CostSavedUSD, err = q.saved(ctx, tbl, where, args); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// buckets are the figures per time bucket of bucket seconds, in time
+// order; empty buckets are left out.
+func (q *Querier) buckets(ctx context.Context, tbl, where string, args []any, bucket int64) ([]Bucket, error) {
+	rows, err := q.conn.Query(ctx, fmt.Sprintf(`SELECT toUInt64(intDiv(toUInt32(toDateTime(created_at)), ?) * ?) AS b,
+ count(), countIf(%s), sum(cost_usd), sum(prompt_tokens), sum(completion_tokens), countIf(cache_hit = 1),
+ quantilesExact(0.5, 0.95, 0.99)(toFloat64(latency_ms)),
+ quantilesExactIf(0.5, 0.95, 0.99)(toFloat64(ttft_ms), ttft_ms > 0)
+ FROM %s FINAL WHERE %s GROUP BY b ORDER BY b`, errorCond, tbl, where),
+		append([]any{bucket, bucket}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("stats volume: %w", err)
+	}
+	defer rows.Close()
+	out := []Bucket{}
+	for rows.Next() {
+		var b Bucket
+		var start uint64
+		var lat, ttft []float64
+		if err := rows.Scan(&start, &b.Requests, &b.Errors, &b.CostUSD, &b.PromptTokens, &b.CompletionTokens,
+			&b.CacheHits, &lat, &ttft); err != nil {
+			return nil, fmt.Errorf("stats volume: %w", err)
+		}
+		b.Start = time.Unix(int64(start), 0).UTC()
+		b.Latency, b.TTFT = percentiles(lat), percentiles(ttft)
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("stats volume: %w", err)
+	}
+	return out, nil
 }
 
 // groups is a cost breakdown by expr; args bind expr's placeholders first.

@@ -396,6 +396,7 @@ func checkStats(t *testing.T, st *Stats, recs []*record.Record) {
 	byUser := map[string]Group{}
 	byEnv := map[string]Group{}
 	vol := map[int64]Bucket{}
+	volLat, volTTFT := map[int64][]float64{}, map[int64][]float64{}
 	prices := provider.DefaultPrices()
 	for _, r := range recs {
 		cost += r.CostUSD
@@ -433,10 +434,19 @@ func checkStats(t *testing.T, st *Stats, recs []*record.Record) {
 		v.Start = time.Unix(b, 0).UTC()
 		v.Requests++
 		v.CostUSD += r.CostUSD
+		v.PromptTokens += r.PromptTokens
+		v.CompletionTokens += r.CompletionTokens
+		if r.CacheHit {
+			v.CacheHits++
+		}
 		if isErr {
 			v.Errors++
 		}
 		vol[b] = v
+		volLat[b] = append(volLat[b], float64(r.LatencyMs))
+		if r.TTFTMs > 0 {
+			volTTFT[b] = append(volTTFT[b], float64(r.TTFTMs))
+		}
 	}
 	n := uint64(len(recs))
 	if st.Requests != n || st.Errors != errs || st.CacheHits != hits || !near(st.CostUSD, cost) ||
@@ -480,7 +490,10 @@ func checkStats(t *testing.T, st *Stats, recs []*record.Record) {
 	}
 	for i, b := range st.Volume {
 		w := vol[b.Start.Unix()]
-		if !b.Start.Equal(w.Start) || b.Requests != w.Requests || b.Errors != w.Errors || !near(b.CostUSD, w.CostUSD) {
+		w.Latency, w.TTFT = exactPercentiles(volLat[b.Start.Unix()]), exactPercentiles(volTTFT[b.Start.Unix()])
+		if !b.Start.Equal(w.Start) || b.Requests != w.Requests || b.Errors != w.Errors || !near(b.CostUSD, w.CostUSD) ||
+			b.PromptTokens != w.PromptTokens || b.CompletionTokens != w.CompletionTokens || b.CacheHits != w.CacheHits ||
+			b.Latency != w.Latency || b.TTFT != w.TTFT {
 			t.Errorf("volume[%d] %+v, want %+v", i, b, w)
 		}
 		if i > 0 && !st.Volume[i-1].Start.Before(b.Start) {

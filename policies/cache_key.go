@@ -83,6 +83,9 @@ func cacheKey(tenant string, req *RequestInfo, o *cacheOptions) string {
 	for _, k := range o.ignoreKeys {
 		b = appendField(b, "ignore", k)
 	}
+	if req.KeyExtra != "" { // absent for most calls: their keys stay as before
+		b = appendField(b, "extra", req.KeyExtra)
+	}
 	b = appendFieldBytes(b, "credential", credSum[:])
 	b = appendFieldBytes(b, "body", body)
 	sum := sha256.Sum256(b)

@@ -156,7 +156,12 @@ func TestCacheKeyInputs(t *testing.T) {
 			r.TargetOrigin = "https://x.ai"
 			return r, cacheOptions{}
 		},
-		"body":    func() (RequestInfo, cacheOptions) { r := base(); r.Body = []byte(`{}`); return r, cacheOptions{} },
+		"body": func() (RequestInfo, cacheOptions) { r := base(); r.Body = []byte(`{}`); return r, cacheOptions{} },
+		"fallback list": func() (RequestInfo, cacheOptions) {
+			r := base()
+			r.KeyExtra = `fallback` + "\x00" + `[{"model":"gpt-4o-mini"}]`
+			return r, cacheOptions{}
+		},
 		"seed":    func() (RequestInfo, cacheOptions) { return base(), cacheOptions{seed: "s"} },
 		"slots":   func() (RequestInfo, cacheOptions) { return base(), cacheOptions{slots: 2} },
 		"ignored": func() (RequestInfo, cacheOptions) { return base(), cacheOptions{ignoreKeys: []string{"nothere"}} },

@@ -118,6 +118,10 @@ type RequestInfo struct {
 	// "" when absent.
 	Header func(name string) string
 	Body   []byte // the request body as it will be sent
+	// KeyExtra is more of the request that can change the answer and is
+	// not in the headers the cache reads, e.g. a fallback list (which
+	// may put another model's answer, or another key's, behind this body).
+	KeyExtra string
 	// Limits are the egress policy's rate limits and budgets for this
 	// workload (EgressDecision.Limits): taken in the same round trip as
 	// the header's policy, all or nothing.

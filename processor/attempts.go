@@ -20,7 +20,9 @@ import (
 const (
 	// linkHeader carries the link key from the router-level stream to the
 	// upstream-level streams of the same request. Envoy strips it from
-	// client requests; the upstream filter removes it before the provider.
+	// client requests (and the processor drops one a client sends); it stays
+	// on every attempt, since attempts share one header map, and so reaches
+	// the provider: a random token that means nothing there.
 	linkHeader = "x-tollgate-link"
 	// fallbackNextHeader is set on an attempt's response by the upstream
 	// filter when the next fallback entry should answer instead; the router
@@ -166,9 +168,14 @@ func (s *Server) routeFallbacks(c *call, plan *policies.FallbackPlan, m *headerM
 	if rec.TargetURL != "" {
 		return false, badRequest("invalid_header", "%s: target-url %s differs from Helicone-Target-URL %s", fallbackHeaderName(c), target, rec.TargetURL)
 	}
-	origin, host, terr := targetOrigin(target, s.allowedOrigins)
+	origin, host, terr := targetOrigin(fallbackHeaderName(c)+" target-url", target, s.allowedOrigins)
 	if terr != nil {
 		return false, terr
+	}
+	if c.egress != nil {
+		if err := c.egress.CheckTargetOrigin(origin); err != nil {
+			return false, s.egressDenied(c, deniedError(err))
+		}
 	}
 	rec.TargetURL, rec.Provider = origin, host
 	m.setHeader(upstreamOriginHeader, origin)

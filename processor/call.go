@@ -42,9 +42,10 @@ type call struct {
 	completed       bool               // the gate's Complete ran
 	respContentType string
 
-	egress  *policies.EgressDecision // the egress policy's verdict; nil without a policy
-	link    *attemptLink             // retries or fallback asked for; nil otherwise
-	linkKey string
+	egress    *policies.EgressDecision // the egress policy's verdict; nil without a policy
+	forwarded bool                     // the request went on to the provider (at least one attempt)
+	link      *attemptLink             // retries or fallback asked for; nil otherwise
+	linkKey   string
 
 	rec *record.Record
 }

@@ -1,9 +1,12 @@
 package processor
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/tollgate-dev/tollgate/policies"
 )
@@ -70,20 +73,28 @@ func (s *Server) decideEgress(c *call, w policies.Workload) *clientError {
 
 // checkEgressModels runs once the body is known: the model the request
 // names and every model a fallback entry could switch to.
-func (s *Server) checkEgressModels(c *call) *clientError {
+func (s *Server) checkEgressModels(c *call, body []byte) *clientError {
 	d := c.egress
 	if d == nil {
 		return nil
 	}
-	models := []string{c.rec.Model}
+	model := c.rec.Model
+	if model == "" && gjson.ValidBytes(body) {
+		// A path Tollgate does not parse (batches, images, …) still names
+		// its model at the top level when it has one.
+		model = gjson.GetBytes(body, "model").String()
+	}
+	models := []string{model}
 	if c.link != nil && c.link.plan != nil {
 		for _, e := range c.link.plan.Entries {
 			models = append(models, e.Model)
 			for _, kv := range e.BodyOverride {
 				if kv[0] == "model" {
-					if m, err := strconv.Unquote(kv[1]); err == nil {
-						models = append(models, m)
+					var m string
+					if json.Unmarshal([]byte(kv[1]), &m) != nil {
+						m = kv[1] // not a string: checked as written, so it cannot slip through
 					}
+					models = append(models, m)
 				}
 			}
 		}

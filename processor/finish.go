@@ -9,6 +9,9 @@ func (s *Server) finish(c *call, status int32) {
 	c.logged = true
 	s.releaseLink(c)
 	rec := c.rec
+	if c.forwarded {
+		rec.Attempts = max(rec.Attempts, 1)
+	}
 	rec.Status = status
 	end := s.now()
 	if !c.start.IsZero() {

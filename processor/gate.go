@@ -34,8 +34,18 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		Body:         body,
 		UserID:       rec.UserID,
 	}
+	if c.link != nil && c.link.plan != nil {
+		info.KeyExtra = "fallback\x00" + c.helicone.Fallback + "\x00" + c.helicone.Fallbacks
+	}
 	if c.egress != nil {
-		info.Limits = c.egress.Limits(&info)
+		// Without configured keys the tenant is whatever Helicone-Auth the
+		// client sends: the policy's buckets then hold per workload only,
+		// or a fresh key per call would escape them.
+		lim := info
+		if !s.auth.KeysConfigured() {
+			lim.Tenant = ""
+		}
+		info.Limits = c.egress.Limits(&lim)
 	}
 	d, err := s.gate.Check(c.ctx, info)
 	var bad *policies.BadHeaderError

@@ -16,15 +16,15 @@ const (
 // targetOrigin validates Helicone-Target-URL against the allowed origins and
 // returns its origin (scheme://host[:port]) and host; path and query of the
 // header are ignored, they come from the request.
-func targetOrigin(raw string, allowed map[string]bool) (origin, host string, cerr *clientError) {
+func targetOrigin(header, raw string, allowed map[string]bool) (origin, host string, cerr *clientError) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", "", badRequest("invalid_header", "Helicone-Target-URL must be an absolute http(s) URL, got %q", helicone.Truncate(raw, 200))
+		return "", "", badRequest("invalid_header", "%s must be an absolute http(s) URL, got %q", header, helicone.Truncate(raw, 200))
 	}
 	origin = strings.ToLower(u.Scheme + "://" + u.Host)
 	if !allowed[origin] && !allowed["*"] {
 		return "", "", &clientError{status: 403, code: "target_not_allowed",
-			message: "Helicone-Target-URL origin " + origin + " is not allowed by this gateway's configuration (allowed-target-origins)"}
+			message: header + " origin " + origin + " is not allowed by this gateway's configuration (allowed-target-origins)"}
 	}
 	return origin, strings.ToLower(u.Host), nil
 }

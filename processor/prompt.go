@@ -61,9 +61,24 @@ func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 		return nil, badRequest("invalid_body", "request body cannot take the prompt: %v", err)
 	}
 	rec.PromptID, rec.PromptVersion = v.ID, int32(v.Version)
+	s.logPromptInputs(c, vars)
+	return out, nil
+}
+
+// logPromptInputs keeps the variables as properties: they are request
+// content, so they follow the request body's logging (Helicone-Omit-Request,
+// the egress policy's omit or redact).
+func (s *Server) logPromptInputs(c *call, vars map[string]string) {
+	d := c.egress
+	if c.helicone.OmitRequest || (d != nil && d.RequestBody == policies.LogOmit) {
+		return
+	}
+	rec := c.rec
 	for name, value := range vars {
+		if d != nil && d.RequestBody == policies.LogRedact {
+			value = string(d.Redact([]byte(value)))
+		}
 		rec.Properties = append(rec.Properties, record.Property{Key: promptInputPrefix + name, Value: helicone.Truncate(value, helicone.MaxPropertyValueLength)})
 	}
 	rec.Properties = record.SortProperties(rec.Properties)
-	return out, nil
 }

@@ -21,6 +21,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 
 	var cerr *clientError
 	var workloadHeaders []string
+	clientLink := false
 	c.reqHeaders = msg.GetHeaders().GetHeaders()
 	for _, h := range c.reqHeaders {
 		key := strings.ToLower(h.GetKey())
@@ -30,6 +31,8 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			c.rawPath = rec.Path
 		case key == ":method":
 			rec.Method = headerValue(h)
+		case key == linkHeader:
+			clientLink = true // only the processor may link streams
 		case isWorkloadHeader(key):
 			workloadHeaders = append(workloadHeaders, key)
 		case strings.HasPrefix(key, helicone.Prefix):
@@ -66,7 +69,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	var m headerMutation
 	clearRoute := false
 	if hh.TargetURL != "" && cerr == nil {
-		origin, host, terr := targetOrigin(hh.TargetURL, s.allowedOrigins)
+		origin, host, terr := targetOrigin("Helicone-Target-URL", hh.TargetURL, s.allowedOrigins)
 		if terr != nil {
 			cerr = terr
 		} else {
@@ -89,6 +92,12 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	if cerr != nil {
 		return s.reject(c, cerr)
 	}
+	if c.link == nil && clientLink {
+		m.removeHeader(linkHeader)
+	}
+	if msg.GetEndOfStream() && hh.PromptID != "" {
+		return s.reject(c, badRequest("invalid_body", "Helicone-Prompt-Id needs a request body to render into: send {} (the template's messages fill it)"))
+	}
 	if msg.GetEndOfStream() { // no body phase will come: decide now
 		if answer := s.admit(c, nil); answer != nil {
 			return answer
@@ -100,6 +109,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	for _, name := range workloadHeaders {
 		m.removeHeader(name)
 	}
+	c.forwarded = msg.GetEndOfStream()
 	return requestHeadersReply(common(&m, nil, false, clearRoute))
 }
 
@@ -138,7 +148,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 			}
 		}
 	}
-	if cerr := s.checkEgressModels(c); cerr != nil {
+	if cerr := s.checkEgressModels(c, body); cerr != nil {
 		return s.reject(c, cerr)
 	}
 	if !c.helicone.OmitRequest {
@@ -150,6 +160,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 	if c.link != nil {
 		c.link.body.Store(&body) // every fallback entry is rewritten from this
 	}
+	c.forwarded = true
 	return requestBodyReply(common(&m, body, replace, false))
 }
 

@@ -64,5 +64,10 @@ func Classify(path string) (provider string, ep Endpoint) {
 	if strings.HasPrefix(path, "/v1/models/") {
 		return OpenAI, EndpointModels
 	}
+	if strings.HasPrefix(path, "/v1/messages/") {
+		// Routed to Anthropic like every path under /v1/messages (the
+		// Envoy routes' path_separated_prefix), e.g. message batches.
+		return Anthropic, EndpointUnknown
+	}
 	return OpenAI, EndpointUnknown
 }

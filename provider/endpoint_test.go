@@ -20,7 +20,7 @@ func TestClassify(t *testing.T) {
 		{"/v1/messages?beta=true", Anthropic, EndpointMessages},
 		{"/v1/messages/count_tokens", Anthropic, EndpointCountTokens},
 		{"/v1/messages/count_tokens?beta=true", Anthropic, EndpointCountTokens},
-		{"/v1/messages/batches", OpenAI, EndpointUnknown},
+		{"/v1/messages/batches", Anthropic, EndpointUnknown},
 		{"/v1/responses/resp_123", OpenAI, EndpointUnknown},
 		{"/v1/chat/completions/", OpenAI, EndpointUnknown},
 		{"/v1/modelsx", OpenAI, EndpointUnknown},

@@ -62,6 +62,12 @@ type Config struct {
 	// TrustWorkloadHeaders: in gateway mode, read the workload identity from
 	// the x-tollgate-workload-* request headers a trusted mesh sets.
 	TrustWorkloadHeaders bool `json:"trust-workload-headers"`
+	// Alerts (need ClickHouse): a YAML rules file (read-only rules; more
+	// through the API), how often rules are evaluated, and the dashboard's
+	// address sent in each notification.
+	AlertRules    string   `json:"alert-rules"`
+	AlertInterval Duration `json:"alert-interval"`
+	DashboardURL  string   `json:"dashboard-url"`
 	// RateLimitFailClosed refuses calls under a rate-limit policy (503) when
 	// Redis is unreachable; the default lets them through, counted.
 	RateLimitFailClosed bool `json:"ratelimit-fail-closed"`
@@ -143,6 +149,7 @@ func defaultConfig(dev bool) Config {
 		MessageTimeout:    Duration{2 * time.Second},
 		RetryBaseInterval: Duration{time.Second},
 		RetryMaxInterval:  Duration{10 * time.Second},
+		AlertInterval:     Duration{30 * time.Second},
 		LogBatchSize:      5000,
 		LogFlushInterval:  Duration{time.Second},
 		LogQueueSize:      100000,
@@ -207,6 +214,9 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.StringVar(&cfg.WorkloadServiceAccount, "workload-service-account", cfg.WorkloadServiceAccount, "sidecar mode: the calling pod's service account")
 	fs.StringVar(&cfg.WorkloadName, "workload-name", cfg.WorkloadName, "sidecar mode: the calling workload's name")
 	fs.StringVar(&cfg.WorkloadLabelsFile, "workload-labels-file", cfg.WorkloadLabelsFile, "sidecar mode: the pod's labels (downward API file)")
+	fs.StringVar(&cfg.AlertRules, "alert-rules", cfg.AlertRules, "YAML file of alert rules (needs ClickHouse)")
+	fs.Var(&cfg.AlertInterval, "alert-interval", "how often alert rules are evaluated")
+	fs.StringVar(&cfg.DashboardURL, "dashboard-url", cfg.DashboardURL, "the dashboard's address, sent in alert notifications")
 	fs.BoolVar(&cfg.TrustWorkloadHeaders, "trust-workload-headers", cfg.TrustWorkloadHeaders, "gateway mode: take the workload identity from x-tollgate-workload-* headers set by the mesh")
 
 	var envErrs []error
@@ -282,7 +292,7 @@ func (c *Config) validate() error {
 		name string
 		v    Duration
 	}{{"route-timeout", c.RouteTimeout}, {"idle-timeout", c.IdleTimeout}, {"message-timeout", c.MessageTimeout}, {"shutdown-timeout", c.ShutdownTimeout},
-		{"retry-base-interval", c.RetryBaseInterval}, {"retry-max-interval", c.RetryMaxInterval}} {
+		{"retry-base-interval", c.RetryBaseInterval}, {"retry-max-interval", c.RetryMaxInterval}, {"alert-interval", c.AlertInterval}} {
 		if d.v.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", d.name))
 		}

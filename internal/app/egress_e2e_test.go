@@ -79,6 +79,13 @@ func TestDevEgressPolicyForASidecar(t *testing.T) {
 	if statuses[0] != 200 || statuses[1] != 200 || statuses[2] != 429 {
 		t.Errorf("statuses under 3;w=60 after one call: %v, want [200 200 429]", statuses)
 	}
+	// Without configured keys the tenant is only a hash of what the client
+	// sends: a new Helicone-Auth must not open a new bucket.
+	evasive := call{path: "/v1/chat/completions", body: chat("gpt-4o-mini"), headers: map[string]string{
+		"helicone-request-id": uuid.NewString(), "helicone-auth": "Bearer " + uuid.NewString()}}
+	if resp, _ := evasive.do(t, d); resp.StatusCode != 429 {
+		t.Errorf("a fresh Helicone-Auth escaped the workload's limit: %d", resp.StatusCode)
+	}
 
 	recs := d.records(t)
 	r := recs[allowed.headers["helicone-request-id"]]

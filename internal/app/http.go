@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tollgate-dev/tollgate/alerts"
 	"github.com/tollgate-dev/tollgate/api"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
@@ -39,7 +40,8 @@ func apiHandler(reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler)
 // newAPI builds the REST API. Out-of-band log records go to the same sink
 // as proxied calls; feedback and queries need ClickHouse (without it they
 // answer 503 saying so).
-func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider.PriceTable, prompts *policies.PromptLibrary, log *slog.Logger) (http.Handler, func(), error) {
+func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider.PriceTable, prompts *policies.PromptLibrary,
+	reg prometheus.Registerer, log *slog.Logger) (http.Handler, func(), error) {
 	o := api.Options{Sink: sink, Auth: auth, Prices: prices, Prompts: prompts, APIKey: cfg.APIKey, Logger: log}
 	closeAPI := func() {}
 	if w, ok := sink.(*chstore.Writer); ok {
@@ -49,7 +51,24 @@ func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider
 			return nil, nil, fmt.Errorf("clickhouse: %w", err)
 		}
 		o.Query = api.NewQuerier(conn, db, prices)
-		closeAPI = func() { conn.Close() }
+		var fileRules []alerts.Rule
+		if cfg.AlertRules != "" {
+			if fileRules, err = alerts.LoadFile(cfg.AlertRules); err != nil {
+				conn.Close()
+				return nil, nil, err
+			}
+		}
+		mgr, err := alerts.New(alerts.Options{Conn: conn, Database: db, Metrics: o.Query, FileRules: fileRules,
+			Interval: cfg.AlertInterval.Duration, DashboardURL: cfg.DashboardURL, Registerer: reg, Logger: log})
+		if err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+		mgr.Start()
+		o.Alerts = mgr
+		closeAPI = func() { mgr.Close(); conn.Close() } // the manager uses conn until it stops
+	} else if cfg.AlertRules != "" {
+		return nil, nil, fmt.Errorf("alert-rules: alerts need ClickHouse (--clickhouse)")
 	}
 	return api.New(o), closeAPI, nil
 }

@@ -114,7 +114,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		grpcLis.Close()
 		return fmt.Errorf("http-listen: %w", err)
 	}
-	restAPI, closeAPI, err := newAPI(cfg, sink, auth, prices, prompts, log)
+	restAPI, closeAPI, err := newAPI(cfg, sink, auth, prices, prompts, reg, log)
 	if err != nil {
 		grpcLis.Close()
 		httpLis.Close()

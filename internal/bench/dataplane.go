@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
-	"github.com/tollgate-dev/tollgate/processor"
 	"github.com/tollgate-dev/tollgate/mockprovider"
+	"github.com/tollgate-dev/tollgate/processor"
 )
 
 // dpRun is one interleaved run: the same rate on both paths.

@@ -12,6 +12,12 @@
 //   - feedback: request_id, created_at, rating (Int8: 1 good, 0 bad), tenant;
 //     ReplacingMergeTree(created_at) ORDER BY request_id: the newest rating
 //     of a request wins.
+//   - alert_rules: the alert rules created through the API (package
+//     alerts); ReplacingMergeTree(version) ORDER BY id, a deletion is a
+//     newer row with deleted = 1.
+//   - alert_events: one row per alert notification (rule, value, threshold,
+//     window, fired_at, delivered, delivery_error, resolved_at);
+//     ReplacingMergeTree(version) ORDER BY (rule_id, fired_at, event_id).
 //   - schema_migrations: version, name, applied_at, server_version, variant.
 //
 // Two schema variants share the column names (see features): "legacy" for

@@ -33,6 +33,12 @@ var migrations = []migration{
 	{3, "request attempts, retry policy, workload identity and policy decision", func(ctx context.Context, m *migrator) error {
 		return m.addColumns(ctx, RequestsTable, requestColumnsV3, "fallback_index")
 	}},
+	{4, "create alert_rules and alert_events", func(ctx context.Context, m *migrator) error {
+		if err := m.createTable(ctx, AlertRulesTable, createAlertRulesSQL(m.db)); err != nil {
+			return err
+		}
+		return m.createTable(ctx, AlertEventsTable, createAlertEventsSQL(m.db))
+	}},
 }
 
 // requestColumnsV3 are the columns migration 3 adds, as released (they are
@@ -52,7 +58,8 @@ var requestColumnsV3 = []column{
 func SchemaVersion() uint32 { return migrations[len(migrations)-1].version }
 
 // Migrate creates the database (from the URL path, default "tollgate") and
-// the tables requests and feedback, and upgrades them. Idempotent and
+// the tables requests, feedback, alert_rules and alert_events, and
+// upgrades them. Idempotent and
 // versioned (table schema_migrations): safe to run twice or from two
 // processes at once. The server version decides the schema variant (see
 // features) when a table is created; an existing table is never rebuilt.

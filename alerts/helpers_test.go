@@ -1,0 +1,259 @@
+package alerts_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/alerts"
+	"github.com/tollgate-dev/tollgate/api"
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
+)
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// env is a private, migrated database on the shared ClickHouse, dropped
+// at the end.
+type env struct {
+	conn driver.Conn
+	db   string
+	w    *chstore.Writer
+	q    *api.Querier
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	dsn := strings.TrimSuffix(testenv.ClickHouseURL(t), "/") + "/tollgate_alerts_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := chstore.Migrate(ctx, dsn, nil); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	conn, db, err := chstore.Connect(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := chstore.Open(ctx, chstore.Options{URL: dsn, SpoolDir: t.TempDir(), FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = w.Close(ctx)
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop %s: %v", db, err)
+		}
+		_ = conn.Close()
+	})
+	return &env{conn: conn, db: db, w: w, q: api.NewQuerier(conn, db, nil)}
+}
+
+// write stores request rows and waits until ClickHouse has them.
+func (e *env) write(t *testing.T, recs ...*record.Record) {
+	t.Helper()
+	for _, r := range recs {
+		if r.RequestID == "" {
+			r.RequestID = uuid.NewString()
+		}
+		if r.Tenant == "" {
+			r.Tenant = "acme"
+		}
+		if r.Status == 0 {
+			r.Status = 200
+		}
+		e.w.Write(r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// logBuffer collects log lines (for the no-secrets check).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// newManager builds an evaluator on e with fast webhook retries.
+func (e *env) newManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Manager, *prometheus.Registry, *logBuffer) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	logs := &logBuffer{}
+	o.Conn, o.Database, o.Metrics, o.Now, o.Registerer = e.conn, e.db, e.q, c.Now, reg
+	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.WebhookBackoff == 0 {
+		o.WebhookBackoff = time.Millisecond
+	}
+	m, err := alerts.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, reg, logs
+}
+
+// delivery is one request the receiver got.
+type delivery struct {
+	Path    string
+	EventID string
+	Body    struct {
+		Rule         map[string]any `json:"rule"`
+		Value        float64        `json:"value"`
+		Threshold    float64        `json:"threshold"`
+		Window       string         `json:"window"`
+		FiredAt      string         `json:"fired_at"`
+		DashboardURL string         `json:"dashboard_url"`
+	}
+}
+
+// receiver is a webhook endpoint that records what it gets and answers
+// status (200 by default).
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []delivery
+	status int
+	delay  time.Duration
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rc := &receiver{status: 200}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		d := delivery{Path: r.URL.Path, EventID: r.Header.Get("X-Tollgate-Alert-Event")}
+		if err := json.Unmarshal(raw, &d.Body); err != nil || r.Method != http.MethodPost ||
+			r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("webhook got %s %q (%v)", r.Method, raw, err)
+		}
+		rc.mu.Lock()
+		rc.got = append(rc.got, d)
+		status, delay := rc.status, rc.delay
+		rc.mu.Unlock()
+		time.Sleep(delay)
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// take returns and forgets what arrived so far.
+func (rc *receiver) take() []delivery {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	got := rc.got
+	rc.got = nil
+	return got
+}
+
+func (rc *receiver) set(status int, delay time.Duration) {
+	rc.mu.Lock()
+	rc.status, rc.delay = status, delay
+	rc.mu.Unlock()
+}
+
+// counter reads a counter of reg, labels given as name=value pairs.
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no %s%v", name, labels)
+	return 0
+}
+
+func evaluate(t *testing.T, m *alerts.Manager, c *clock, at time.Time) {
+	t.Helper()
+	c.set(at)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := m.EvaluateOnce(ctx); err != nil {
+		t.Fatalf("EvaluateOnce at %s: %v", at.Format(time.Kitchen), err)
+	}
+}
+
+func mustRule(t *testing.T, js string) alerts.Rule {
+	t.Helper()
+	r, err := alerts.DecodeRule([]byte(js))
+	if err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return r
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}

@@ -1,0 +1,267 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MetricSource measures a rule's metric over the requests of a scope with
+// created_at in [from, to), across all tenants. api.(*Querier) is one.
+type MetricSource interface {
+	AlertMetric(ctx context.Context, m Metric, s Scope, from, to time.Time) (float64, error)
+}
+
+// Options configure a Manager. Conn, Database and Metrics are required.
+type Options struct {
+	// Conn and Database hold the API's rules and the events (tables
+	// alert_rules and alert_events, chstore migration 4); chstore.Connect
+	// returns both.
+	Conn     driver.Conn
+	Database string
+	// Metrics measures the rules' metrics.
+	Metrics MetricSource
+	// FileRules are the rules of the rules file (LoadFile); read-only.
+	FileRules []Rule
+	// Interval between evaluations (Start). Default 30s.
+	Interval time.Duration
+	// DashboardURL, when set, is sent in every webhook payload.
+	DashboardURL string
+	// WebhookTimeout bounds one delivery attempt. Default 10s.
+	WebhookTimeout time.Duration
+	// WebhookAttempts bounds the attempts per notification (5xx, 429 and
+	// network errors are retried). Default 3.
+	WebhookAttempts int
+	// WebhookBackoff is the wait before the second attempt, doubled for
+	// each next one. Default 1s.
+	WebhookBackoff time.Duration
+	// HTTPClient sends the webhooks. Nil: a client that does not follow
+	// redirects.
+	HTTPClient *http.Client
+	// Registerer receives the metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Now is the clock (tests). Nil: time.Now.
+	Now func() time.Time
+}
+
+// queryTimeout bounds one metric query of an evaluation.
+const queryTimeout = 30 * time.Second
+
+// Manager holds the rules (the file's and the API's), evaluates them and
+// notifies. Safe for concurrent use.
+type Manager struct {
+	o         Options
+	store     *store
+	notifier  *notifier
+	metrics   *metrics
+	log       *slog.Logger
+	fileRules map[string]Rule
+
+	evalMu sync.Mutex       // one evaluation at a time
+	last   map[string]Event // latest event per rule id, under evalMu
+
+	startOnce, closeOnce sync.Once
+	stop                 context.CancelFunc
+	done                 chan struct{}
+}
+
+var identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// New checks the options; it does no I/O. Call Start to evaluate every
+// Interval, and Close to stop.
+func New(o Options) (*Manager, error) {
+	switch {
+	case o.Conn == nil:
+		return nil, errors.New("alerts: Options.Conn is required")
+	case !identPattern.MatchString(o.Database):
+		return nil, fmt.Errorf("alerts: bad database name %q", o.Database)
+	case o.Metrics == nil:
+		return nil, errors.New("alerts: Options.Metrics is required")
+	}
+	if o.Interval <= 0 {
+		o.Interval = 30 * time.Second
+	}
+	if o.WebhookTimeout <= 0 {
+		o.WebhookTimeout = 10 * time.Second
+	}
+	if o.WebhookAttempts <= 0 {
+		o.WebhookAttempts = 3
+	}
+	if o.WebhookBackoff <= 0 {
+		o.WebhookBackoff = time.Second
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{CheckRedirect: noRedirects}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	m := &Manager{
+		o:         o,
+		store:     &store{conn: o.Conn, db: o.Database},
+		notifier:  &notifier{client: o.HTTPClient, timeout: o.WebhookTimeout, attempts: o.WebhookAttempts, backoff: o.WebhookBackoff},
+		metrics:   newMetrics(o.Registerer),
+		log:       o.Logger,
+		fileRules: make(map[string]Rule, len(o.FileRules)),
+		last:      map[string]Event{},
+		done:      make(chan struct{}),
+	}
+	for _, r := range o.FileRules {
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("alerts: rule %q of %s: %w", r.ID, r.File, err)
+		}
+		if _, dup := m.fileRules[r.ID]; dup {
+			return nil, fmt.Errorf("alerts: two file rules have the id %q", r.ID)
+		}
+		if r.File == "" {
+			r.File = "(file)"
+		}
+		m.fileRules[r.ID] = r
+	}
+	return m, nil
+}
+
+// Start evaluates the rules every Interval in the background, until Close.
+func (m *Manager) Start() {
+	m.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.stop = cancel
+		go m.loop(ctx)
+	})
+}
+
+func (m *Manager) loop(ctx context.Context) {
+	defer close(m.done)
+	t := time.NewTicker(m.o.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := m.EvaluateOnce(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("alerts: evaluation failed", "err", err)
+		}
+	}
+}
+
+// Close stops the evaluations started by Start and waits for the one
+// running (webhook deliveries in flight are cancelled; their events are
+// still recorded). It does not close Conn.
+func (m *Manager) Close() error {
+	m.startOnce.Do(func() {}) // a Start after Close does nothing
+	m.closeOnce.Do(func() {
+		if m.stop != nil {
+			m.stop()
+			<-m.done
+		}
+	})
+	return nil
+}
+
+// Rules lists the file's rules (in file order) and then the API's (by id).
+// An API rule whose id a file rule has taken is hidden by it.
+func (m *Manager) Rules(ctx context.Context) ([]Rule, error) {
+	out := make([]Rule, 0, len(m.o.FileRules))
+	for _, r := range m.o.FileRules {
+		out = append(out, m.fileRules[r.ID])
+	}
+	stored, err := m.store.rules(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stored {
+		if _, shadowed := m.fileRules[s.ID]; !s.deleted && !shadowed {
+			out = append(out, s.Rule)
+		}
+	}
+	return out, nil
+}
+
+// Create stores a new API rule (an empty id is made up) and returns it.
+// A problem with the rule is a *FieldError; a taken id is ErrExists.
+func (m *Manager) Create(ctx context.Context, r Rule) (Rule, error) {
+	if r.ID == "" {
+		r.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	if r.Name == "" {
+		r.Name = r.ID
+	}
+	r.File = ""
+	if err := r.Validate(); err != nil {
+		return Rule{}, err
+	}
+	if f, ok := m.fileRules[r.ID]; ok {
+		return Rule{}, fmt.Errorf("id %q is taken by a rule of %s: %w", r.ID, f.File, ErrExists)
+	}
+	prev, err := m.store.rules(ctx, r.ID)
+	if err != nil {
+		return Rule{}, err
+	}
+	now := m.o.Now().UTC()
+	row := storedRule{Rule: r, createdAt: now, version: uint64(max(now.UnixNano(), 1))}
+	if len(prev) > 0 {
+		if !prev[0].deleted {
+			return Rule{}, fmt.Errorf("id %q: %w", r.ID, ErrExists)
+		}
+		row.version = max(row.version, prev[0].version+1) // outrank the deletion
+	}
+	if err := m.store.putRule(ctx, row); err != nil {
+		return Rule{}, err
+	}
+	m.log.Info("alerts: rule created", "rule_id", r.ID, "metric", r.Metric, "threshold", r.Threshold,
+		"window", formatDuration(r.Window))
+	return r, nil
+}
+
+// Delete removes an API rule: ErrReadOnly for a file's rule, ErrNotFound
+// for an unknown id. Its events stay in the history.
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	if f, ok := m.fileRules[id]; ok {
+		return fmt.Errorf("rule %q is defined in %s: %w", id, f.File, ErrReadOnly)
+	}
+	prev, err := m.store.rules(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(prev) == 0 || prev[0].deleted {
+		return fmt.Errorf("rule %q: %w", id, ErrNotFound)
+	}
+	row := prev[0]
+	row.deleted = true
+	row.version = max(row.version+1, uint64(max(m.o.Now().UnixNano(), 1)))
+	if err := m.store.putRule(ctx, row); err != nil {
+		return err
+	}
+	m.log.Info("alerts: rule deleted", "rule_id", id)
+	return nil
+}
+
+// Events returns the newest limit events, newest first.
+func (m *Manager) Events(ctx context.Context, limit int) ([]Event, error) {
+	return m.store.events(ctx, limit)
+}
+
+// enabledRules are the rules to evaluate, file rules first.
+func (m *Manager) enabledRules(ctx context.Context) ([]Rule, error) {
+	all, err := m.Rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(r Rule) bool { return !r.Enabled }), nil
+}

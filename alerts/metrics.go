@@ -1,0 +1,57 @@
+package alerts
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	evaluations      *prometheus.CounterVec
+	fired            *prometheus.CounterVec
+	deliveryFailures prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_alert_evaluations_total",
+			Help: "Alert rule evaluations, by outcome (ok, error: the metric query failed).",
+		}, []string{"outcome"}),
+		fired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_alerts_fired_total",
+			Help: "Alert notifications sent (delivered or not), by metric.",
+		}, []string{"metric"}),
+		deliveryFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_alert_delivery_failures_total",
+			Help: "Alert notifications the webhook did not accept after all attempts.",
+		}),
+	}
+	// Export zeros so that rate() and absent() work from the start.
+	for _, o := range []string{"ok", "error"} {
+		m.evaluations.WithLabelValues(o)
+	}
+	for _, x := range []Metric{CostUSD, ErrorRate, LatencyP95} {
+		m.fired.WithLabelValues(string(x))
+	}
+	if reg != nil {
+		m.evaluations = register(reg, m.evaluations)
+		m.fired = register(reg, m.fired)
+		m.deliveryFailures = register(reg, m.deliveryFailures)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name (a second evaluator in one process shares the series).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
