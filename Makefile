@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 TESTENV  := scripts/testenv.sh
 
 .DEFAULT_GOAL := build
-.PHONY: build run run-stack test bench lint fuzz proto
+.PHONY: build run run-stack test bench lint fuzz proto dashboard
 
 build:
 	$(GO) build -o bin/tollgate ./cmd/tollgate
@@ -48,3 +48,9 @@ fuzz:
 # Regenerate proto/tollgate/v1 (installs protoc and protoc-gen-go if missing).
 proto:
 	proto/generate.sh
+
+# Rebuild dashboard/dist (committed, embedded by the Go package) from the
+# TypeScript in dashboard/web. Needs Node.js and npm, which nothing else
+# does: build, run and test use the committed dist.
+dashboard:
+	cd dashboard/web && npm ci --no-audit --no-fund && npm run build

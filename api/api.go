@@ -198,3 +198,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// LoopbackOnly serves only loopback clients (403 otherwise): what the API
+// does without a key, for other handlers on the same port (the dashboard).
+func LoopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopback(r) {
+			writeError(w, http.StatusForbidden, "forbidden", "no API key is configured: only loopback clients are served")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

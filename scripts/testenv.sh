@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# testenv.sh — private Redis and ClickHouse servers for Tollgate's tests.
+# testenv.sh — private Redis and ClickHouse servers for Tollgate's tests
+# (and Chromium for the dashboard's browser test).
 #
 # Usage:
-#   scripts/testenv.sh install          install the server packages if missing
+#   scripts/testenv.sh install          install the packages (servers, Chromium)
+#                                       if missing
 #   scripts/testenv.sh -- COMMAND...    start both servers, run COMMAND with
 #                                       TOLLGATE_TEST_* set, stop the servers
 #   scripts/testenv.sh run COMMAND...   same as the form above
@@ -37,6 +39,8 @@
 #   TOLLGATE_TEST_CLICKHOUSE_CONFIG      its config.xml
 #   TOLLGATE_TEST_CLICKHOUSE_DATA, _PID  its data folder and process id
 #   TOLLGATE_TEST_TMPDIR                 the run's temporary folder
+#   TOLLGATE_TEST_CHROMIUM               Chromium, for the dashboard's browser
+#                                        test (installed like the servers)
 # These servers are shared by every test package running at once: tests that
 # stop or restart a server should start their own (testenv.StartRedis,
 # testenv.StartClickHouse). Servers left running under TOLLGATE_TEST_TMPDIR
@@ -93,6 +97,16 @@ find_bin() {
 	return 1
 }
 
+# find_chromium: print the path of Debian's Chromium (/usr/bin/chromium), or
+# of a chromium on PATH.
+find_chromium() {
+	if [[ -x /usr/bin/chromium ]]; then
+		echo /usr/bin/chromium
+		return 0
+	fi
+	find_bin chromium
+}
+
 install_packages() {
 	local pkgs=()
 	find_bin redis-server >/dev/null || pkgs+=(redis-server)
@@ -109,6 +123,8 @@ install_packages() {
 	if ! command -v cc >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1; then
 		pkgs+=(gcc libc6-dev)
 	fi
+	# The dashboard's browser test drives Debian's Chromium (headless).
+	find_chromium >/dev/null || pkgs+=(chromium)
 	if [[ ${#pkgs[@]} -eq 0 ]]; then
 		return 0
 	fi
@@ -613,6 +629,11 @@ export_env() {
 	export TOLLGATE_TEST_CLICKHOUSE_CONFIG="$CH_CONFIG"
 	export TOLLGATE_TEST_CLICKHOUSE_DATA="$CH_DATA"
 	export TOLLGATE_TEST_CLICKHOUSE_PID="$CH_PID"
+
+	local chromium
+	if chromium=$(find_chromium); then
+		export TOLLGATE_TEST_CHROMIUM="$chromium"
+	fi
 }
 
 run_command() {

@@ -12,15 +12,18 @@ import (
 
 	"github.com/tollgate-dev/tollgate/alerts"
 	"github.com/tollgate-dev/tollgate/api"
+	"github.com/tollgate-dev/tollgate/dashboard"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
 
-// apiHandler serves health and metrics, and the feedback, log and query API
-// (rest) at every other path.
-func apiHandler(reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler) http.Handler {
+// apiHandler serves health and metrics, the feedback, log and query API
+// (rest), and the dashboard at every other path. The dashboard's pages hold
+// no data (it comes from the API, which needs the key), so with a key they
+// are public; without one, like the API, they are for loopback clients only.
+func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -33,7 +36,14 @@ func apiHandler(reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler)
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/", rest)
+	for _, prefix := range []string{"/v1/", "/custom/", "/oai/", "/anthropic/"} {
+		mux.Handle(prefix, rest)
+	}
+	ui := dashboard.Handler()
+	if cfg.APIKey == "" {
+		ui = api.LoopbackOnly(ui)
+	}
+	mux.Handle("/", ui)
 	return mux
 }
 

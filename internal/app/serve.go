@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return err
 	}
 	defer closeAPI()
-	httpServer := &http.Server{Handler: apiHandler(reg, &ready, restAPI), ReadHeaderTimeout: 10 * time.Second}
+	httpServer := &http.Server{Handler: apiHandler(cfg, reg, &ready, restAPI), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 3)
 	go func() { errc <- grpcServer.Serve(grpcLis) }()
