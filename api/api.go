@@ -30,8 +30,10 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -111,8 +113,8 @@ func New(o Options) http.Handler {
 func (s *server) admin(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.o.APIKey == "" {
-			if !isLoopback(r) {
-				writeError(w, http.StatusForbidden, "forbidden", "no API key is configured: only loopback clients may use the API")
+			if why := notLocal(r); why != "" {
+				writeError(w, http.StatusForbidden, "forbidden", why)
 				return
 			}
 		} else if !s.bearerIsAPIKey(r) {
@@ -129,7 +131,7 @@ func (s *server) admin(h http.HandlerFunc) http.Handler {
 func (s *server) logger(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case s.o.APIKey == "" && isLoopback(r):
+		case s.o.APIKey == "" && notLocal(r) == "":
 		case s.o.APIKey != "" && s.bearerIsAPIKey(r):
 		case s.keysConfigured && r.Header.Get("Authorization") != "":
 			if _, err := s.o.Auth.Tenant(r.Header.Get("Authorization")); err != nil {
@@ -199,14 +201,59 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// LoopbackOnly serves only loopback clients (403 otherwise): what the API
+// LoopbackOnly serves only local clients (403 otherwise): what the API
 // does without a key, for other handlers on the same port (the dashboard).
 func LoopbackOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopback(r) {
-			writeError(w, http.StatusForbidden, "forbidden", "no API key is configured: only loopback clients are served")
+		if why := notLocal(r); why != "" {
+			writeError(w, http.StatusForbidden, "forbidden", why)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// notLocal says why a request may not use the keyless API ("" when it may).
+// A loopback address is not enough: a web page the developer visits can
+// reach 127.0.0.1 through its browser, by DNS rebinding (a foreign Host) or
+// a cross-site form post (no preflight for text/plain). So the Host must be
+// a loopback name, a browser's cross-site request is refused, and a POST
+// must be JSON, which a page cannot send cross-site without a preflight this
+// server never grants (other methods always need one).
+func notLocal(r *http.Request) string {
+	if !isLoopback(r) {
+		return "no API key is configured: only loopback clients may use the API"
+	}
+	if !loopbackHost(r.Host) {
+		return "no API key is configured: the Host header must be localhost, 127.0.0.1 or [::1]"
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return "no API key is configured: cross-site browser requests are refused"
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && origin != "null" {
+		if u, err := url.Parse(origin); err != nil || !loopbackHost(u.Host) {
+			return "no API key is configured: requests from another origin are refused"
+		}
+	} else if origin == "null" {
+		return "no API key is configured: requests from another origin are refused"
+	}
+	if r.Method == http.MethodPost { // the one method a page can send cross-site without a preflight
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			return "no API key is configured: send Content-Type: application/json"
+		}
+	}
+	return ""
+}
+
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

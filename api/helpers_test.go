@@ -20,7 +20,15 @@ func do(t *testing.T, h http.Handler, method, target, addr string, headers map[s
 	}
 	req := httptest.NewRequest(method, target, rd)
 	req.RemoteAddr = addr
+	req.Host = "localhost:8080" // what a local client sends (see notLocal)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range headers {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	rr := httptest.NewRecorder()

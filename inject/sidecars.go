@@ -75,6 +75,9 @@ func processorContainer(w Workload, cfg Config) corev1.Container {
 		"--grpc-listen", ExtProcAddress,
 		"--http-listen", fmt.Sprintf(":%d", ProcessorHTTPPort),
 		"--data-dir", dataDir,
+		// Alert rules are evaluated by the gateway or one chosen
+		// deployment, not by every pod of the mesh.
+		"--alerts=false",
 	}
 	return corev1.Container{
 		Name:            ProcessorContainer,

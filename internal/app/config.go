@@ -65,6 +65,7 @@ type Config struct {
 	// Alerts (need ClickHouse): a YAML rules file (read-only rules; more
 	// through the API), how often rules are evaluated, and the dashboard's
 	// address sent in each notification.
+	Alerts        bool     `json:"alerts"`
 	AlertRules    string   `json:"alert-rules"`
 	AlertInterval Duration `json:"alert-interval"`
 	DashboardURL  string   `json:"dashboard-url"`
@@ -150,6 +151,7 @@ func defaultConfig(dev bool) Config {
 		RetryBaseInterval: Duration{time.Second},
 		RetryMaxInterval:  Duration{10 * time.Second},
 		AlertInterval:     Duration{30 * time.Second},
+		Alerts:            true,
 		LogBatchSize:      5000,
 		LogFlushInterval:  Duration{time.Second},
 		LogQueueSize:      100000,
@@ -214,6 +216,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.StringVar(&cfg.WorkloadServiceAccount, "workload-service-account", cfg.WorkloadServiceAccount, "sidecar mode: the calling pod's service account")
 	fs.StringVar(&cfg.WorkloadName, "workload-name", cfg.WorkloadName, "sidecar mode: the calling workload's name")
 	fs.StringVar(&cfg.WorkloadLabelsFile, "workload-labels-file", cfg.WorkloadLabelsFile, "sidecar mode: the pod's labels (downward API file)")
+	fs.BoolVar(&cfg.Alerts, "alerts", cfg.Alerts, "evaluate alert rules in this process (turn off on all but a few replicas)")
 	fs.StringVar(&cfg.AlertRules, "alert-rules", cfg.AlertRules, "YAML file of alert rules (needs ClickHouse)")
 	fs.Var(&cfg.AlertInterval, "alert-interval", "how often alert rules are evaluated")
 	fs.StringVar(&cfg.DashboardURL, "dashboard-url", cfg.DashboardURL, "the dashboard's address, sent in alert notifications")

@@ -2,9 +2,12 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
@@ -15,12 +18,17 @@ import (
 
 func TestDevCacheServesRepeatsWithoutTheProvider(t *testing.T) {
 	d := startDev(t)
+	fills := 0.0
 	for _, stream := range []bool{false, true} {
 		body := fmt.Sprintf(`{"model":"gpt-4o-mini","stream":%v,"messages":[{"role":"user","content":"cache me %v"}]}`, stream, stream)
 		first, second := uuid.NewString(), uuid.NewString()
 		before := len(d.mock.Received())
 		r1, b1 := call{path: "/v1/chat/completions", body: body, headers: map[string]string{
 			"Helicone-Cache-Enabled": "true", "Helicone-Request-Id": first}}.do(t, d)
+		// The entry is written after the last reply to the client: wait
+		// for it, as a client's next call usually would.
+		waitForMetric(t, d, "tollgate_cache_fills_total", fills+1)
+		fills++
 		r2, b2 := call{path: "/v1/chat/completions", body: body, headers: map[string]string{
 			"Helicone-Cache-Enabled": "true", "Helicone-Request-Id": second}}.do(t, d)
 		if r1.Header.Get("Helicone-Cache") != "MISS" || r2.Header.Get("Helicone-Cache") != "HIT" {
@@ -99,5 +107,35 @@ func TestDevRateLimitRejectsOverQuota(t *testing.T) {
 	}
 	if limited != 1 {
 		t.Fatalf("%d rate-limited records, want 1", limited)
+	}
+}
+
+// waitForMetric polls /metrics until the sum of a counter's series reaches
+// want (a bounded wait).
+func waitForMetric(t *testing.T, d *devInstance, name string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(d.api("/metrics"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		sum := 0.0
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+				if f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+					sum += f
+				}
+			}
+		}
+		if sum >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %v", name, sum, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -61,6 +61,10 @@ func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider
 			return nil, nil, fmt.Errorf("clickhouse: %w", err)
 		}
 		o.Query = api.NewQuerier(conn, db, prices)
+		if !cfg.Alerts {
+			closeAPI = func() { conn.Close() }
+			return api.New(o), closeAPI, nil
+		}
 		var fileRules []alerts.Rule
 		if cfg.AlertRules != "" {
 			if fileRules, err = alerts.LoadFile(cfg.AlertRules); err != nil {
