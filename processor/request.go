@@ -11,8 +11,10 @@ import (
 	"github.com/tollgate-dev/tollgate/provider"
 )
 
-// onRequestHeaders reads identity and metadata, resolves the tenant and the
-// upstream, and strips every Helicone-* header before the provider sees it.
+// onRequestHeaders reads identity and metadata, resolves the tenant, the
+// workload and the upstream, applies what the egress policy says of them,
+// plans retries and fallback, and strips every Helicone-* header before the
+// provider sees it.
 func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
 	c.started = true
 	c.start = s.now()
@@ -113,8 +115,9 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	return requestHeadersReply(common(&m, nil, false, clearRoute))
 }
 
-// onRequestBody parses the buffered body (model, stream, user), asks OpenAI
-// streams for their usage, and keeps the body for the log.
+// onRequestBody renders a prompt template into the body, parses it (model,
+// stream, user), asks OpenAI streams for their usage, checks the models
+// against the egress policy, keeps the body for the log and runs the gate.
 func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
 	body := msg.GetBody()
 	if len(body) > s.maxRequestBody {
