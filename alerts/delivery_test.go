@@ -12,8 +12,8 @@ import (
 )
 
 // TestDeliveryFailures: retried within bounds, recorded as not delivered,
-// counted, and the cooldown starts anyway; a webhook's token appears in no
-// error and no log line.
+// counted, not tried again before the backoff; a webhook's token, host and
+// address appear in no error and no log line.
 func TestDeliveryFailures(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t)
@@ -35,7 +35,7 @@ func TestDeliveryFailures(t *testing.T) {
 		{"server-error", rc.URL + "/hook/SECRET-TOKEN-1", 503, 0, 3, "webhook answered HTTP 503"},
 		{"rejected", rc.URL + "/hook/SECRET-TOKEN-2", 404, 0, 1, "webhook answered HTTP 404"}, // not retried
 		{"slow", rc.URL + "/hook/SECRET-TOKEN-3", 200, 500 * time.Millisecond, 3, "webhook did not answer within 100ms"},
-		{"unreachable", closed + "/hook/SECRET-TOKEN-4?key=SECRET-TOKEN-5", 0, 0, 0, "webhook unreachable: dial tcp " + l.Addr().String()},
+		{"unreachable", closed + "/hook/SECRET-TOKEN-4?key=SECRET-TOKEN-5", 0, 0, 0, "webhook unreachable: dial tcp: connect: connection refused"},
 	}
 	e.write(t, &record.Record{CreatedAt: t0.Add(-time.Minute), CostUSD: 1})
 	for _, tc := range cases {
@@ -63,14 +63,22 @@ func TestDeliveryFailures(t *testing.T) {
 		if strings.Contains(events[0].DeliveryError, "SECRET") || strings.Contains(logs.String(), "SECRET") {
 			t.Errorf("%s: webhook URL leaked:\n%s\n%s", tc.id, events[0].DeliveryError, logs)
 		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		if strings.Contains(events[0].DeliveryError, "127.0.0.1") || strings.Contains(events[0].DeliveryError, port) {
+			t.Errorf("%s: delivery error names the address: %s", tc.id, events[0].DeliveryError)
+		}
+		if events[0].Attempts != 1 {
+			t.Errorf("%s: %d tries recorded, want 1", tc.id, events[0].Attempts)
+		}
 		if !strings.Contains(logs.String(), "webhook delivery failed") {
 			t.Errorf("%s: failure not logged:\n%s", tc.id, logs)
 		}
-		// The cooldown started although nothing was delivered.
+		// The same incident: no new event, and no retry before the backoff
+		// (1h/16).
 		rc.set(200, 0)
 		evaluate(t, m, c, t0.Add(time.Minute))
 		if got := rc.take(); len(got) != 0 {
-			t.Errorf("%s: notified again in the cooldown", tc.id)
+			t.Errorf("%s: notified again before the backoff", tc.id)
 		}
 		// clear this rule's events for the next case
 		if err := e.conn.Exec(ctx(t), "TRUNCATE TABLE "+e.db+".alert_events"); err != nil {

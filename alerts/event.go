@@ -16,10 +16,27 @@ type Event struct {
 	Window        time.Duration
 	FiredAt       time.Time
 	Delivered     bool
-	DeliveryError string    // why delivery failed; never holds the webhook URL
-	ResolvedAt    time.Time // when the value fell back to the threshold; zero while open
+	Attempts      int       // delivery tries that ended (each of up to WebhookAttempts requests)
+	DeliveryError string    // why the last try failed; never holds the URL, host name or address
+	ResolvedAt    time.Time // when the incident ended; zero while open
 
-	version uint64 // of its row in alert_events
+	generation    string    // Rule.generation() of the rule that fired
+	prevID        string    // the event the claimer saw as the rule's latest ("" none)
+	lost          bool      // a claim that lost to an earlier claim of the same incident
+	nextAttemptAt time.Time // when a later evaluation may try again; zero: never
+	version       uint64    // of its row in alert_events (a nanosecond timestamp)
+}
+
+// open reports whether the event's incident has not ended.
+func (e Event) open() bool { return e.ResolvedAt.IsZero() }
+
+// before orders events as claims are decided: by fired_at, then by id
+// (UUIDv7 ids of one second sort by the instant they were made).
+func (e Event) before(o Event) bool {
+	if !e.FiredAt.Equal(o.FiredAt) {
+		return e.FiredAt.Before(o.FiredAt)
+	}
+	return e.ID < o.ID
 }
 
 // MarshalJSON writes the event as GET /v1/alerts/events shows it.
@@ -33,6 +50,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Window        string    `json:"window"`
 		FiredAt       time.Time `json:"fired_at"`
 		Delivered     bool      `json:"delivered"`
+		Attempts      int       `json:"delivery_attempts"`
 		DeliveryError string    `json:"delivery_error"`
-	}{e.RuleID, e.RuleName, e.Metric, e.Value, e.Threshold, formatDuration(e.Window), e.FiredAt.UTC(), e.Delivered, e.DeliveryError})
+	}{e.RuleID, e.RuleName, e.Metric, e.Value, e.Threshold, formatDuration(e.Window), e.FiredAt.UTC(), e.Delivered,
+		e.Attempts, e.DeliveryError})
 }

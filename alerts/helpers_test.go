@@ -125,8 +125,16 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// newManager builds an evaluator on e with fast webhook retries.
+// newManager builds an evaluator on e with fast webhook retries, allowed
+// to call webhooks on loopback addresses (the receivers).
 func (e *env) newManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Manager, *prometheus.Registry, *logBuffer) {
+	t.Helper()
+	o.AllowPrivateWebhooks = true
+	return e.newStrictManager(t, c, o)
+}
+
+// newStrictManager is newManager with o.AllowPrivateWebhooks as given.
+func (e *env) newStrictManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Manager, *prometheus.Registry, *logBuffer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	logs := &logBuffer{}
@@ -180,11 +188,34 @@ func newReceiver(t *testing.T) *receiver {
 		rc.got = append(rc.got, d)
 		status, delay := rc.status, rc.delay
 		rc.mu.Unlock()
-		time.Sleep(delay)
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done(): // the client gave up
+			return
+		}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(rc.Close)
 	return rc
+}
+
+// count is how many requests arrived so far.
+func (rc *receiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.got)
+}
+
+// waitFor waits until n requests have arrived.
+func (rc *receiver) waitFor(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for rc.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d webhook requests, want %d", rc.count(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // take returns and forgets what arrived so far.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
-	"slices"
 	"sync"
 	"time"
 
@@ -45,8 +44,17 @@ type Options struct {
 	// WebhookBackoff is the wait before the second attempt, doubled for
 	// each next one. Default 1s.
 	WebhookBackoff time.Duration
+	// AllowPrivateWebhooks lets webhooks reach loopback, private,
+	// link-local, unspecified and multicast addresses, which the default
+	// client refuses (after DNS resolution, for every connection: see
+	// webhookClient), so that whoever may create rules through the API
+	// cannot make Tollgate call into its own network. Set it for receivers
+	// on the local network (and in tests).
+	AllowPrivateWebhooks bool
 	// HTTPClient sends the webhooks. Nil: a client that does not follow
-	// redirects.
+	// redirects, refuses non-public addresses unless AllowPrivateWebhooks,
+	// and then uses no proxy. A client given here is used as it is: the
+	// address check is then its business.
 	HTTPClient *http.Client
 	// Registerer receives the metrics; nil: not registered.
 	Registerer prometheus.Registerer
@@ -68,8 +76,18 @@ type Manager struct {
 	log       *slog.Logger
 	fileRules map[string]Rule
 
-	evalMu sync.Mutex       // one evaluation at a time
-	last   map[string]Event // latest event per rule id, under evalMu
+	evalMu sync.Mutex // one evaluation at a time
+	// unsaved are delivery outcomes whose recording failed, by event id,
+	// written again by the next evaluation; under evalMu.
+	unsaved map[string]Event
+
+	ruleMu sync.Mutex // one Create or Delete at a time
+
+	versionMu   sync.Mutex
+	lastVersion uint64
+
+	// test hooks (export_test.go)
+	afterRulePut, beforeClaim, afterClaim func()
 
 	startOnce, closeOnce sync.Once
 	stop                 context.CancelFunc
@@ -102,7 +120,7 @@ func New(o Options) (*Manager, error) {
 		o.WebhookBackoff = time.Second
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{CheckRedirect: noRedirects}
+		o.HTTPClient = webhookClient(o.AllowPrivateWebhooks)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -117,7 +135,7 @@ func New(o Options) (*Manager, error) {
 		metrics:   newMetrics(o.Registerer),
 		log:       o.Logger,
 		fileRules: make(map[string]Rule, len(o.FileRules)),
-		last:      map[string]Event{},
+		unsaved:   map[string]Event{},
 		done:      make(chan struct{}),
 	}
 	for _, r := range o.FileRules {
@@ -161,8 +179,10 @@ func (m *Manager) loop(ctx context.Context) {
 }
 
 // Close stops the evaluations started by Start and waits for the one
-// running (webhook deliveries in flight are cancelled; their events are
-// still recorded). It does not close Conn.
+// running. Webhook deliveries in flight are cancelled; their events are
+// recorded as not delivered, with no try counted, and the next evaluation
+// (of any replica, or of this one after a restart) tries again. It does
+// not close Conn.
 func (m *Manager) Close() error {
 	m.startOnce.Do(func() {}) // a Start after Close does nothing
 	m.closeOnce.Do(func() {
@@ -195,6 +215,13 @@ func (m *Manager) Rules(ctx context.Context) ([]Rule, error) {
 
 // Create stores a new API rule (an empty id is made up) and returns it.
 // A problem with the rule is a *FieldError; a taken id is ErrExists.
+//
+// Creates and deletes of one Manager take turns. Between replicas, the row
+// is read back after it is written: when two replicas create the same id
+// at once, the newest row wins and the replica whose row lost answers
+// ErrExists. Both can still succeed when one reads back before the other's
+// row is visible (the time of one insert and one read); the rule stored is
+// then the later one.
 func (m *Manager) Create(ctx context.Context, r Rule) (Rule, error) {
 	if r.ID == "" {
 		r.ID = uuid.Must(uuid.NewV7()).String()
@@ -209,20 +236,25 @@ func (m *Manager) Create(ctx context.Context, r Rule) (Rule, error) {
 	if f, ok := m.fileRules[r.ID]; ok {
 		return Rule{}, fmt.Errorf("id %q is taken by a rule of %s: %w", r.ID, f.File, ErrExists)
 	}
+	m.ruleMu.Lock()
+	defer m.ruleMu.Unlock()
 	prev, err := m.store.rules(ctx, r.ID)
 	if err != nil {
 		return Rule{}, err
 	}
-	now := m.o.Now().UTC()
-	row := storedRule{Rule: r, createdAt: now, version: uint64(max(now.UnixNano(), 1))}
+	row := storedRule{Rule: r, createdAt: m.o.Now().UTC().Truncate(time.Second), version: m.nextVersion()}
 	if len(prev) > 0 {
 		if !prev[0].deleted {
 			return Rule{}, fmt.Errorf("id %q: %w", r.ID, ErrExists)
 		}
 		row.version = max(row.version, prev[0].version+1) // outrank the deletion
 	}
-	if err := m.store.putRule(ctx, row); err != nil {
+	stored, err := m.putRule(ctx, row)
+	if err != nil {
 		return Rule{}, err
+	}
+	if !sameRow(stored, row) {
+		return Rule{}, fmt.Errorf("id %q: another replica created it at the same moment: %w", r.ID, ErrExists)
 	}
 	m.log.Info("alerts: rule created", "rule_id", r.ID, "metric", r.Metric, "threshold", r.Threshold,
 		"window", formatDuration(r.Window))
@@ -230,11 +262,15 @@ func (m *Manager) Create(ctx context.Context, r Rule) (Rule, error) {
 }
 
 // Delete removes an API rule: ErrReadOnly for a file's rule, ErrNotFound
-// for an unknown id. Its events stay in the history.
+// for an unknown id, ErrConflict when another replica created it again at
+// the same moment. Its events stay in the history; its open incident ends
+// at the next evaluation.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	if f, ok := m.fileRules[id]; ok {
 		return fmt.Errorf("rule %q is defined in %s: %w", id, f.File, ErrReadOnly)
 	}
+	m.ruleMu.Lock()
+	defer m.ruleMu.Unlock()
 	prev, err := m.store.rules(ctx, id)
 	if err != nil {
 		return err
@@ -244,24 +280,55 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	row := prev[0]
 	row.deleted = true
-	row.version = max(row.version+1, uint64(max(m.o.Now().UnixNano(), 1)))
-	if err := m.store.putRule(ctx, row); err != nil {
+	row.version = max(m.nextVersion(), row.version+1)
+	stored, err := m.putRule(ctx, row)
+	if err != nil {
 		return err
+	}
+	if !stored.deleted {
+		return fmt.Errorf("rule %q: %w", id, ErrConflict)
 	}
 	m.log.Info("alerts: rule deleted", "rule_id", id)
 	return nil
 }
 
+// putRule writes a rule row and reads back the one that won (the newest
+// version of the id).
+func (m *Manager) putRule(ctx context.Context, row storedRule) (storedRule, error) {
+	if err := m.store.putRule(ctx, row); err != nil {
+		return storedRule{}, err
+	}
+	if m.afterRulePut != nil {
+		m.afterRulePut()
+	}
+	stored, err := m.store.rules(ctx, row.ID)
+	if err != nil {
+		return storedRule{}, err
+	}
+	if len(stored) == 0 {
+		return storedRule{}, fmt.Errorf("alert rules: rule %q not found after writing it", row.ID)
+	}
+	return stored[0], nil
+}
+
+// sameRow reports whether a row read back is the one written.
+func sameRow(a, b storedRule) bool {
+	return a.version == b.version && a.deleted == b.deleted && a.generation() == b.generation() && a.Name == b.Name &&
+		a.Cooldown == b.Cooldown && a.Enabled == b.Enabled && a.createdAt.Equal(b.createdAt)
+}
+
+// nextVersion is a row version: the wall clock in nanoseconds (the
+// newest write wins across replicas), strictly increasing within the
+// process.
+func (m *Manager) nextVersion() uint64 {
+	m.versionMu.Lock()
+	defer m.versionMu.Unlock()
+	v := max(uint64(max(time.Now().UnixNano(), 1)), m.lastVersion+1)
+	m.lastVersion = v
+	return v
+}
+
 // Events returns the newest limit events, newest first.
 func (m *Manager) Events(ctx context.Context, limit int) ([]Event, error) {
 	return m.store.events(ctx, limit)
-}
-
-// enabledRules are the rules to evaluate, file rules first.
-func (m *Manager) enabledRules(ctx context.Context) ([]Rule, error) {
-	all, err := m.Rules(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(all, func(r Rule) bool { return !r.Enabled }), nil
 }

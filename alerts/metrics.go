@@ -20,11 +20,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 		fired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_alerts_fired_total",
-			Help: "Alert notifications sent (delivered or not), by metric.",
+			Help: "Alert events fired by this replica (delivered or not; retries not counted), by metric.",
 		}, []string{"metric"}),
 		deliveryFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_alert_delivery_failures_total",
-			Help: "Alert notifications the webhook did not accept after all attempts.",
+			Help: "Alert delivery tries the webhook did not accept after all attempts (a try cut short by a shutdown is not counted).",
 		}),
 	}
 	// Export zeros so that rate() and absent() work from the start.

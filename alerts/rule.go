@@ -1,11 +1,14 @@
 package alerts
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -89,6 +92,8 @@ var (
 	ErrNotFound = errors.New("no such alert rule")
 	ErrReadOnly = errors.New("the rule is defined in a file and is read-only")
 	ErrExists   = errors.New("an alert rule with this id exists")
+	// ErrConflict: another replica changed the rule at the same moment.
+	ErrConflict = errors.New("the alert rule was changed concurrently; read it again")
 )
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -163,5 +168,56 @@ func webhookProblem(raw string) string {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
 		return "want an http:// or https:// URL"
 	}
+	if strings.HasSuffix(raw, redactedURLSuffix) {
+		return "the API shows webhook URLs shortened to their origin (they may hold tokens): send the whole URL"
+	}
 	return ""
+}
+
+// generation identifies what a rule watches and where it reports: a hash
+// of its metric, threshold, window, scope and webhook URL. Each event
+// carries the generation of the rule that fired it; events of another
+// generation do not count for the rule's incident and cooldown, so a rule
+// changed (or deleted and created again with other settings) starts
+// afresh. Name, cooldown and enabled are not part of it. The hash is
+// truncated SHA-256: it does not reveal the URL.
+func (r Rule) generation() string {
+	h := sha256.New()
+	field := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
+	field(string(r.Metric))
+	field(strconv.FormatFloat(r.Threshold, 'g', -1, 64))
+	field(strconv.FormatInt(int64(r.Window/time.Second), 10))
+	field(r.Scope.Model)
+	field(r.Scope.User)
+	if p := r.Scope.Property; p != nil {
+		field("property")
+		field(p.Name)
+		field(p.Value)
+	} else {
+		field("")
+	}
+	field(r.WebhookURL)
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// redactedURLSuffix ends a webhook URL as the API shows it when the URL
+// has more than an origin.
+const redactedURLSuffix = "/…"
+
+// redactWebhookURL shows a webhook URL as its origin ("https://host:port"),
+// with "/…" after it when the URL has a path, query or fragment, which may
+// hold a token; "" for "". Credentials in the URL are dropped too.
+func redactWebhookURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(hidden)"
+	}
+	origin := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.RawPath != "" {
+		return origin + redactedURLSuffix
+	}
+	return origin
 }

@@ -9,36 +9,44 @@ import (
 
 // ruleJSON is a rule on the wire (API answers, webhook payloads).
 type ruleJSON struct {
-	ID         string  `json:"id"`
-	Name       string  `json:"name"`
-	Metric     Metric  `json:"metric"`
-	Threshold  float64 `json:"threshold"`
-	Window     string  `json:"window"`
-	Scope      Scope   `json:"scope"`
-	WebhookURL string  `json:"webhook_url,omitempty"`
-	Cooldown   string  `json:"cooldown"`
-	Enabled    bool    `json:"enabled"`
-	ReadOnly   bool    `json:"read_only"`
+	ID        string  `json:"id"`
+	Name      string  `json:"name"`
+	Metric    Metric  `json:"metric"`
+	Threshold float64 `json:"threshold"`
+	Window    string  `json:"window"`
+	Scope     Scope   `json:"scope"`
+	// WebhookURL is the origin only, "/…" after it when the URL has more
+	// (a path or query may hold a token); WebhookURLSet says a URL is set.
+	WebhookURL    string `json:"webhook_url,omitempty"`
+	WebhookURLSet bool   `json:"webhook_url_set,omitempty"`
+	Cooldown      string `json:"cooldown"`
+	Enabled       bool   `json:"enabled"`
+	ReadOnly      bool   `json:"read_only"`
 }
 
 // MarshalJSON writes the rule as the API shows it: durations as "15m",
-// read_only true for a file's rule.
+// read_only true for a file's rule, and the webhook URL as its origin
+// only ("https://hooks.example.com/…") with webhook_url_set: true: the
+// path and query of a webhook URL often hold a token, which the API never
+// returns. Both are left out when WebhookURL is empty (webhook payloads).
 func (r Rule) MarshalJSON() ([]byte, error) {
 	return json.Marshal(ruleJSON{
 		ID: r.ID, Name: r.Name, Metric: r.Metric, Threshold: r.Threshold, Window: formatDuration(r.Window),
-		Scope: r.Scope, WebhookURL: r.WebhookURL, Cooldown: formatDuration(r.Cooldown), Enabled: r.Enabled,
-		ReadOnly: r.ReadOnly(),
+		Scope: r.Scope, WebhookURL: redactWebhookURL(r.WebhookURL), WebhookURLSet: r.WebhookURL != "",
+		Cooldown: formatDuration(r.Cooldown), Enabled: r.Enabled, ReadOnly: r.ReadOnly(),
 	})
 }
 
 // DecodeRule reads a rule from a JSON object (POST /v1/alerts) and checks
 // it; a problem is a *FieldError naming the field. id may be absent (the
 // caller makes one up); cooldown defaults to 1h, enabled to true, name to
-// the id. read_only is accepted and ignored, so a rule read from the API
-// can be posted back.
+// the id. read_only and webhook_url_set are accepted and ignored, so a
+// rule read from the API can be posted back once its webhook_url, which
+// the API shows shortened, is replaced by the whole URL (a shortened one
+// is refused).
 func DecodeRule(body []byte) (Rule, error) {
 	var s ruleSpec
-	top, fe := jsonObject(body, "", "body", append(slices.Clone(fieldOrder), "read_only"))
+	top, fe := jsonObject(body, "", "body", append(slices.Clone(fieldOrder), "read_only", "webhook_url_set"))
 	if fe != nil {
 		return Rule{}, fe
 	}

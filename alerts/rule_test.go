@@ -61,23 +61,132 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func TestNewerEvent(t *testing.T) {
+// TestClaims: the earliest claim (fired_at, then id) among those that
+// followed the same event of the same generation wins; the latest winner
+// is the rule's state.
+func TestClaims(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	held := Event{ID: "a", FiredAt: t0, version: 1}
-	for _, c := range []struct {
-		stored Event
-		held   Event
-		want   bool
+	ev := func(id string, at time.Duration, prev, gen string) Event {
+		return Event{ID: id, RuleID: "r", FiredAt: t0.Add(at), prevID: prev, generation: gen}
+	}
+	a := ev("0a", 0, "", "g1")
+	b := ev("0b", 0, "", "g1")           // same second, larger id: loses to a
+	c := ev("00", time.Second, "", "g1") // smaller id but a later second: loses
+	d := ev("0d", time.Hour, "0a", "g1") // followed a: a new incident
+	e := ev("0e", time.Hour, "", "g1")   // a stale claimer that never saw a: loses to a
+	f := ev("0f", 2*time.Hour, "", "g2") // another generation
+	lostA := a
+	lostA.lost = true
+	evs := []Event{d, c, b, a, e, f}
+	for _, x := range []struct {
+		e    Event
+		evs  []Event
+		want bool
 	}{
-		{held, Event{}, true},
-		{Event{ID: "a", FiredAt: t0, version: 2}, held, true},
-		{Event{ID: "a", FiredAt: t0, version: 1}, Event{ID: "a", FiredAt: t0, version: 2}, false},
-		{Event{ID: "b", FiredAt: t0.Add(time.Minute), version: 1}, held, true},
-		{Event{ID: "b", FiredAt: t0.Add(-time.Minute), version: 1}, held, false},
+		{a, evs, true}, {b, evs, false}, {c, evs, false}, {d, evs, true}, {e, evs, false}, {f, evs, true},
+		{b, []Event{lostA, b, c}, true}, {lostA, []Event{lostA, b}, false},
 	} {
-		if got := newer(c.stored, c.held); got != c.want {
-			t.Errorf("newer(%+v, %+v) = %v", c.stored, c.held, got)
+		if got := winner(x.e, x.evs); got != x.want {
+			t.Errorf("winner(%s) = %v", x.e.ID, got)
 		}
+	}
+	if got, ok := latest(evs, "g1"); !ok || got.ID != "0d" {
+		t.Errorf("latest g1: %v %v", got.ID, ok)
+	}
+	if got, ok := latest(evs, "g2"); !ok || got.ID != "0f" {
+		t.Errorf("latest g2: %v %v", got.ID, ok)
+	}
+	if _, ok := latest(evs, "g3"); ok {
+		t.Error("latest of a generation without events")
+	}
+}
+
+func TestRetrySchedule(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	var total time.Duration
+	for n, want := range []time.Duration{225 * time.Second, 450 * time.Second, 15 * time.Minute, 30 * time.Minute} {
+		got := retryDelay(n+1, time.Hour)
+		if got != want {
+			t.Errorf("retryDelay(%d, 1h) = %v, want %v", n+1, got, want)
+		}
+		total += got
+	}
+	if total >= time.Hour {
+		t.Errorf("the tries span %v, more than the cooldown", total)
+	}
+	if d := retryDelay(1, time.Minute); d != 3*time.Second {
+		t.Errorf("retryDelay(1, 1m) = %v", d)
+	}
+	pending := Event{ID: "e", FiredAt: t0, nextAttemptAt: t0.Add(time.Minute)}
+	for _, c := range []struct {
+		name string
+		e    Event
+		at   time.Duration
+		want bool
+	}{
+		{"in flight (lease)", pending, 30 * time.Second, false},
+		{"lease over", pending, time.Minute, true},
+		{"delivered", Event{ID: "e", Delivered: true}, time.Hour, false},
+		{"resolved", Event{ID: "e", ResolvedAt: t0, nextAttemptAt: t0}, time.Hour, false},
+		{"no more tries", Event{ID: "e", Attempts: maxTries, nextAttemptAt: t0}, time.Hour, false},
+		{"given up", Event{ID: "e", Attempts: 1}, time.Hour, false},
+		{"lost", Event{ID: "e", lost: true, nextAttemptAt: t0}, time.Hour, false},
+		{"no event", Event{}, time.Hour, false},
+	} {
+		if got := due(c.e, t0.Add(c.at)); got != c.want {
+			t.Errorf("%s: due %v", c.name, got)
+		}
+	}
+}
+
+func TestGeneration(t *testing.T) {
+	base := Rule{ID: "a", Name: "A", Metric: CostUSD, Threshold: 1, Window: time.Hour, WebhookURL: "https://h.example/x",
+		Cooldown: time.Hour, Enabled: true}
+	same := base
+	same.Name, same.Cooldown, same.Enabled = "B", 2*time.Hour, false
+	if base.generation() != same.generation() {
+		t.Error("name, cooldown or enabled changed the generation")
+	}
+	seen := map[string]string{base.generation(): "base"}
+	for name, change := range map[string]func(*Rule){
+		"metric":    func(r *Rule) { r.Metric = ErrorRate },
+		"threshold": func(r *Rule) { r.Threshold = 1.5 },
+		"window":    func(r *Rule) { r.Window = 2 * time.Hour },
+		"model":     func(r *Rule) { r.Scope.Model = "m" },
+		"user":      func(r *Rule) { r.Scope.User = "m" },
+		"property":  func(r *Rule) { r.Scope.Property = &Property{Name: "m"} },
+		"value":     func(r *Rule) { r.Scope.Property = &Property{Name: "m", Value: "v"} },
+		"url":       func(r *Rule) { r.WebhookURL += "y" },
+	} {
+		r := base
+		change(&r)
+		g := r.generation()
+		if prev, dup := seen[g]; dup {
+			t.Errorf("%s: same generation as %s", name, prev)
+		}
+		seen[g] = name
+	}
+}
+
+func TestRedactWebhookURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                           "",
+		"https://hooks.example.com":  "https://hooks.example.com",
+		"https://hooks.example.com/": "https://hooks.example.com",
+		"https://hooks.example.com:8443/T/B/SECRET": "https://hooks.example.com:8443/…",
+		"https://hooks.example.com?token=SECRET":    "https://hooks.example.com/…",
+		"https://user:SECRET@hooks.example.com":     "https://hooks.example.com",
+		"http://[::1]:9/x#SECRET":                   "http://[::1]:9/…",
+	} {
+		if got := redactWebhookURL(in); got != want {
+			t.Errorf("redactWebhookURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// The shortened form cannot be posted back as if it were a URL.
+	_, err := DecodeRule([]byte(`{"metric":"cost_usd","threshold":1,"window":"15m","webhook_url":"https://hooks.example.com/…","webhook_url_set":true}`))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "webhook_url" {
+		t.Errorf("shortened URL: %v", err)
 	}
 }
 
@@ -108,7 +217,7 @@ func TestDecodeRule(t *testing.T) {
 	}
 	b, _ := json.Marshal(r)
 	if got := string(b); got != `{"id":"","name":"Prod errors","metric":"error_rate","threshold":0.05,"window":"1h",`+
-		`"scope":{"model":"gpt-4o","user":"u1","property":{"name":"env","value":"prod"}},"webhook_url":"http://127.0.0.1:9/x",`+
+		`"scope":{"model":"gpt-4o","user":"u1","property":{"name":"env","value":"prod"}},"webhook_url":"http://127.0.0.1:9/…","webhook_url_set":true,`+
 		`"cooldown":"2h","enabled":false,"read_only":false}` {
 		t.Errorf("JSON: %s", got)
 	}

@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,8 +16,9 @@ import (
 // store keeps the API's rules and the events in ClickHouse (tables of
 // chstore's migration 4). Rows are written as batches naming their
 // columns (on 18.16 an Exec of INSERT … VALUES hangs and an unnamed batch
-// prepares no columns) and read with FINAL; deleted rules are dropped
-// after the merge, in Go, never by a WHERE on the FINAL query.
+// prepares no columns) and read with FINAL; deleted rules and lost claims
+// are dropped after the merge, in Go, never by a WHERE on a column that is
+// not part of the table's key in the FINAL query.
 type store struct {
 	conn driver.Conn
 	db   string
@@ -89,18 +91,36 @@ func (s *store) rules(ctx context.Context, id string) ([]storedRule, error) {
 	return out, rows.Err()
 }
 
-const eventColumns = `event_id, rule_id, rule_name, metric, value, threshold, window_seconds, fired_at,
- delivered, delivery_error, resolved_at, version`
+const eventColumns = `event_id, rule_id, rule_generation, rule_name, metric, value, threshold, window_seconds, fired_at,
+ prev_event_id, lost, delivered, delivery_attempts, delivery_error, next_attempt_at, resolved_at, version`
 
 // selectEventColumns reads event_id as text (a UUID column).
 var selectEventColumns = strings.Replace(eventColumns, "event_id", "toString(event_id)", 1)
 
-// unresolved is resolved_at of an open incident (DateTime has no null).
-var unresolved = time.Unix(0, 0).UTC()
+// zeroTime stands for "none" in a DateTime column (which has no null):
+// resolved_at of an open incident, next_attempt_at of an event that is not
+// to be tried again.
+var zeroTime = time.Unix(0, 0).UTC()
 
-// putEvents writes events in one batch (a new event, or a new version of
-// one).
+func dateTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return zeroTime
+	}
+	return t.UTC()
+}
+
+func fromDateTime(t time.Time) time.Time {
+	if t.Unix() <= 0 {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// putEvents writes events in one batch (new events, or new versions).
 func (s *store) putEvents(ctx context.Context, events ...Event) error {
+	if len(events) == 0 {
+		return nil
+	}
 	batch, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", s.table(chstore.AlertEventsTable), eventColumns))
 	if err != nil {
 		return fmt.Errorf("alert events: %w", err)
@@ -111,12 +131,10 @@ func (s *store) putEvents(ctx context.Context, events ...Event) error {
 		if err != nil {
 			return fmt.Errorf("alert events: event id %q is not a UUID", e.ID)
 		}
-		resolved := unresolved
-		if !e.ResolvedAt.IsZero() {
-			resolved = e.ResolvedAt.UTC()
-		}
-		if err := batch.Append(id, e.RuleID, e.RuleName, string(e.Metric), e.Value, e.Threshold, uint32(e.Window/time.Second),
-			e.FiredAt.UTC(), b2u(e.Delivered), e.DeliveryError, resolved, e.version); err != nil {
+		if err := batch.Append(id, e.RuleID, e.generation, e.RuleName, string(e.Metric), e.Value, e.Threshold,
+			uint32(e.Window/time.Second), e.FiredAt.UTC(), e.prevID, b2u(e.lost), b2u(e.Delivered),
+			uint16(min(max(e.Attempts, 0), 1<<16-1)), e.DeliveryError, dateTime(e.nextAttemptAt), dateTime(e.ResolvedAt),
+			e.version); err != nil {
 			return fmt.Errorf("alert events: %w", err)
 		}
 	}
@@ -126,30 +144,67 @@ func (s *store) putEvents(ctx context.Context, events ...Event) error {
 	return nil
 }
 
-// events returns the newest limit events, newest first.
+// events returns the newest limit events, newest first, without the
+// claims that lost. Lost rows are sorted last rather than filtered by a
+// WHERE, which 18.16 may apply before FINAL picks an event's newest row.
 func (s *store) events(ctx context.Context, limit int) ([]Event, error) {
-	return s.queryEvents(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL ORDER BY fired_at DESC, toString(event_id) DESC LIMIT %d",
+	evs, err := s.queryEvents(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL ORDER BY lost, fired_at DESC, toString(event_id) DESC LIMIT %d",
 		selectEventColumns, s.table(chstore.AlertEventsTable), limit))
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(evs, func(e Event) bool { return e.lost }), nil
 }
 
-// lastEvents returns the newest event of every rule, by rule id: what the
-// evaluator needs to know of cooldowns and open incidents after a restart
-// (or from another replica).
-func (s *store) lastEvents(ctx context.Context) (map[string]Event, error) {
-	evs, err := s.queryEvents(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL ORDER BY rule_id, fired_at DESC, toString(event_id) DESC LIMIT 1 BY rule_id",
-		selectEventColumns, s.table(chstore.AlertEventsTable)))
+// recentPerGeneration bounds the events read per rule generation: the
+// latest winner and the claims around it are all the evaluator needs.
+const recentPerGeneration = 8
+
+// recentEvents returns, by rule id, the newest events of each generation
+// of each rule (of the rules named, or of all when ruleIDs is nil),
+// without lost claims: what the evaluator needs to know of incidents,
+// cooldowns and claims, fresh from ClickHouse (shared between replicas and
+// kept across restarts).
+func (s *store) recentEvents(ctx context.Context, ruleIDs []string) (map[string][]Event, error) {
+	where, args := "1", []any(nil)
+	if ruleIDs != nil {
+		// rule_id is the key's first column: the same in every version of
+		// an event, so safe under FINAL.
+		where, args = "has(?, rule_id)", []any{ruleIDs}
+	}
+	evs, err := s.queryEvents(ctx, fmt.Sprintf(`SELECT %s FROM %s FINAL WHERE %s
+ ORDER BY rule_id, rule_generation, lost, fired_at DESC, toString(event_id) DESC LIMIT %d BY rule_id, rule_generation`,
+		selectEventColumns, s.table(chstore.AlertEventsTable), where, recentPerGeneration), args...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]Event{}
+	for _, e := range evs {
+		if !e.lost {
+			out[e.RuleID] = append(out[e.RuleID], e)
+		}
+	}
+	return out, nil
+}
+
+// eventsByID reads the newest row of each event named (ids of events of
+// the rules named), by event id. Lost claims are included.
+func (s *store) eventsByID(ctx context.Context, ruleIDs, ids []string) (map[string]Event, error) {
+	// Both conditions are on key columns: safe under FINAL.
+	evs, err := s.queryEvents(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL WHERE has(?, rule_id) AND has(?, toString(event_id))",
+		selectEventColumns, s.table(chstore.AlertEventsTable)), ruleIDs, ids)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]Event, len(evs))
 	for _, e := range evs {
-		out[e.RuleID] = e
+		out[e.ID] = e
 	}
 	return out, nil
 }
 
-func (s *store) queryEvents(ctx context.Context, sql string) ([]Event, error) {
-	rows, err := s.conn.Query(ctx, sql)
+func (s *store) queryEvents(ctx context.Context, sql string, args ...any) ([]Event, error) {
+	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("alert events: %w", err)
 	}
@@ -159,18 +214,16 @@ func (s *store) queryEvents(ctx context.Context, sql string) ([]Event, error) {
 		var e Event
 		var metric string
 		var window uint32
-		var delivered uint8
-		if err := rows.Scan(&e.ID, &e.RuleID, &e.RuleName, &metric, &e.Value, &e.Threshold, &window, &e.FiredAt,
-			&delivered, &e.DeliveryError, &e.ResolvedAt, &e.version); err != nil {
+		var lost, delivered uint8
+		var attempts uint16
+		if err := rows.Scan(&e.ID, &e.RuleID, &e.generation, &e.RuleName, &metric, &e.Value, &e.Threshold, &window,
+			&e.FiredAt, &e.prevID, &lost, &delivered, &attempts, &e.DeliveryError, &e.nextAttemptAt, &e.ResolvedAt,
+			&e.version); err != nil {
 			return nil, fmt.Errorf("alert events: %w", err)
 		}
-		e.Metric, e.Window, e.Delivered = Metric(metric), time.Duration(window)*time.Second, delivered == 1
-		e.FiredAt = e.FiredAt.UTC()
-		if e.ResolvedAt.Unix() <= 0 {
-			e.ResolvedAt = time.Time{}
-		} else {
-			e.ResolvedAt = e.ResolvedAt.UTC()
-		}
+		e.Metric, e.Window = Metric(metric), time.Duration(window)*time.Second
+		e.lost, e.Delivered, e.Attempts = lost == 1, delivered == 1, int(attempts)
+		e.FiredAt, e.nextAttemptAt, e.ResolvedAt = e.FiredAt.UTC(), fromDateTime(e.nextAttemptAt), fromDateTime(e.ResolvedAt)
 		out = append(out, e)
 	}
 	return out, rows.Err()

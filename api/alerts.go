@@ -13,15 +13,26 @@ import (
 //
 //	GET    /v1/alerts                {"rules": [rule, …]}, file rules with "read_only": true
 //	POST   /v1/alerts                create a rule → 201 rule; 400 naming the field;
-//	                                 409 when the id is taken
-//	DELETE /v1/alerts/{id}           → {"ok": true}; 404 unknown; 409 for a file's rule
+//	                                 409 when the id is taken (also when another
+//	                                 replica created it at the same moment)
+//	DELETE /v1/alerts/{id}           → {"ok": true}; 404 unknown; 409 for a file's rule,
+//	                                 or when another replica re-created it meanwhile
 //	GET    /v1/alerts/events?limit=N {"events": [event, …]}, newest first (N 1–500, default 50)
 //
 // A rule: {"id", "name", "metric": "cost_usd"|"error_rate"|"latency_p95_ms",
 // "threshold", "window": "15m", "scope": {"model", "user", "property":
-// {"name", "value"}}, "webhook_url", "cooldown": "1h", "enabled",
-// "read_only"}. An event: {"rule_id", "rule_name", "metric", "value",
-// "threshold", "window", "fired_at", "delivered", "delivery_error"}.
+// {"name", "value"}}, "webhook_url", "webhook_url_set", "cooldown": "1h",
+// "enabled", "read_only"}. POST takes the whole webhook_url; answers show
+// only its origin, followed by "/…" when the URL has a path or query
+// ("https://hooks.example.com/…"), since those often hold a token, and
+// "webhook_url_set": true. A shortened URL posted back is a 400.
+//
+// An event: {"rule_id", "rule_name", "metric", "value", "threshold",
+// "window", "fired_at", "delivered", "delivery_attempts",
+// "delivery_error"}. delivery_attempts counts the delivery tries that
+// ended (an undelivered event is tried again while its incident lasts, up
+// to 5 tries); delivery_error names neither the URL nor the host or its
+// addresses.
 
 // AlertRules is what the alert routes use (an *alerts.Manager).
 type AlertRules interface {
@@ -129,7 +140,7 @@ func (s *server) alertFailed(w http.ResponseWriter, err error) {
 		badParam(w, fe.Field, fe.Reason)
 	case errors.Is(err, alerts.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
-	case errors.Is(err, alerts.ErrReadOnly), errors.Is(err, alerts.ErrExists):
+	case errors.Is(err, alerts.ErrReadOnly), errors.Is(err, alerts.ErrExists), errors.Is(err, alerts.ErrConflict):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
 	default:
 		s.o.Logger.Error("api: alerts failed", "err", err)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,19 +63,22 @@ func TestAlertRoutes(t *testing.T) {
 	}
 	now := t0
 	mgr, err := alerts.New(alerts.Options{Conn: env.q.conn, Database: env.q.db, Metrics: env.q, FileRules: file,
-		Now: func() time.Time { return now }})
+		Now: func() time.Time { return now }, AllowPrivateWebhooks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mgr.Close()
 	h := New(Options{Query: env.q, Alerts: mgr})
 
-	// create
+	// create: the answer shows the webhook URL's origin, never its token
 	body := fmt.Sprintf(`{"id":"spend","name":"Spend","metric":"cost_usd","threshold":2.5,"window":"15m",
-		"scope":{"model":"gpt-4o","property":{"name":"Env","value":"prod"}},"webhook_url":%q}`, hook.URL)
+		"scope":{"model":"gpt-4o","property":{"name":"Env","value":"prod"}},"webhook_url":%q}`, hook.URL+"/T0/SECRET-PATH?token=SECRET-QUERY")
 	rr := do(t, h, "POST", "/v1/alerts", local, nil, body, nil)
 	if rr.Code != 201 {
 		t.Fatalf("create: %d %s", rr.Code, rr.Body)
+	}
+	if strings.Contains(rr.Body.String(), "SECRET") {
+		t.Errorf("create answered the webhook URL: %s", rr.Body)
 	}
 	var created map[string]any
 	if err := json.Unmarshal(rr.Body.Bytes(), &created); err != nil {
@@ -82,7 +86,7 @@ func TestAlertRoutes(t *testing.T) {
 	}
 	want := fmt.Sprint(map[string]any{"id": "spend", "name": "Spend", "metric": "cost_usd", "threshold": 2.5, "window": "15m",
 		"scope":       map[string]any{"model": "gpt-4o", "property": map[string]any{"name": "env", "value": "prod"}},
-		"webhook_url": hook.URL, "cooldown": "1h", "enabled": true, "read_only": false})
+		"webhook_url": hook.URL + "/…", "webhook_url_set": true, "cooldown": "1h", "enabled": true, "read_only": false})
 	if fmt.Sprint(created) != want {
 		t.Errorf("created\n got %v\nwant %s", created, want)
 	}
@@ -121,12 +125,17 @@ func TestAlertRoutes(t *testing.T) {
 	}
 	if rr := do(t, h, "GET", "/v1/alerts", local, nil, "", &list); rr.Code != 200 {
 		t.Fatalf("list: %d %s", rr.Code, rr.Body)
+	} else if strings.Contains(rr.Body.String(), "SECRET") {
+		t.Errorf("the list shows a webhook URL's token: %s", rr.Body)
 	}
 	var ids []string
 	for _, r := range list.Rules {
 		ids = append(ids, r["id"].(string))
 		if ro := r["read_only"].(bool); ro != (r["id"] == "file-rule") {
 			t.Errorf("%v: read_only %v", r["id"], ro)
+		}
+		if r["webhook_url"] != hook.URL && r["webhook_url"] != hook.URL+"/…" || r["webhook_url_set"] != true {
+			t.Errorf("%v: webhook_url %v, webhook_url_set %v", r["id"], r["webhook_url"], r["webhook_url_set"])
 		}
 	}
 	if len(ids) != 3 || ids[0] != "file-rule" || !slices.Contains(ids, "spend") {
@@ -177,8 +186,32 @@ func TestAlertRoutes(t *testing.T) {
 		t.Fatalf("events: %d %s", rr.Code, rr.Body)
 	}
 	wantEvents := fmt.Sprint([]map[string]any{{"rule_id": "spend", "rule_name": "Spend", "metric": "cost_usd", "value": 3.0,
-		"threshold": 2.5, "window": "15m", "fired_at": "2026-03-01T10:00:00Z", "delivered": true, "delivery_error": ""}})
+		"threshold": 2.5, "window": "15m", "fired_at": "2026-03-01T10:00:00Z", "delivered": true, "delivery_attempts": 1.0,
+		"delivery_error": ""}})
 	if fmt.Sprint(evs.Events) != wantEvents {
 		t.Errorf("events\n got %v\nwant %s", evs.Events, wantEvents)
+	}
+}
+
+// TestAlertCreateRace: concurrent creates of one id: one 201, the others
+// 409.
+func TestAlertCreateRace(t *testing.T) {
+	env := newCH(t)
+	mgr, err := alerts.New(alerts.Options{Conn: env.q.conn, Database: env.q.db, Metrics: env.q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	h := New(Options{Query: env.q, Alerts: mgr})
+	body := `{"id":"same","metric":"cost_usd","threshold":1,"window":"15m","webhook_url":"https://hooks.example.com/x"}`
+	codes := make([]int, 6)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() { codes[i] = do(t, h, "POST", "/v1/alerts", local, nil, body, nil).Code })
+	}
+	wg.Wait()
+	slices.Sort(codes)
+	if fmt.Sprint(codes) != "[201 409 409 409 409 409]" {
+		t.Errorf("statuses %v, want one 201 and 409s", codes)
 	}
 }

@@ -45,6 +45,7 @@ func startStack(t *testing.T, tr *traffic) *stack {
 	t.Cleanup(hooks.Close)
 	mgr, err := alerts.New(alerts.Options{
 		Conn: conn, Database: db, Metrics: q, WebhookAttempts: 1,
+		AllowPrivateWebhooks: true, // the receiver is on 127.0.0.1
 		FileRules: []alerts.Rule{{
 			ID: "daily-spend", Name: "Daily spend", Metric: alerts.CostUSD, Threshold: 0.25,
 			Window: 24 * time.Hour, Cooldown: 6 * time.Hour, Enabled: true,

@@ -69,6 +69,9 @@ type Config struct {
 	AlertRules    string   `json:"alert-rules"`
 	AlertInterval Duration `json:"alert-interval"`
 	DashboardURL  string   `json:"dashboard-url"`
+	// AlertPrivateWebhooks lets alert webhooks reach private, loopback and
+	// link-local addresses (refused by default: the API could probe them).
+	AlertPrivateWebhooks bool `json:"alert-private-webhooks"`
 	// RateLimitFailClosed refuses calls under a rate-limit policy (503) when
 	// Redis is unreachable; the default lets them through, counted.
 	RateLimitFailClosed bool `json:"ratelimit-fail-closed"`
@@ -219,6 +222,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.BoolVar(&cfg.Alerts, "alerts", cfg.Alerts, "evaluate alert rules in this process (turn off on all but a few replicas)")
 	fs.StringVar(&cfg.AlertRules, "alert-rules", cfg.AlertRules, "YAML file of alert rules (needs ClickHouse)")
 	fs.Var(&cfg.AlertInterval, "alert-interval", "how often alert rules are evaluated")
+	fs.BoolVar(&cfg.AlertPrivateWebhooks, "alert-private-webhooks", cfg.AlertPrivateWebhooks, "let alert webhooks reach private and loopback addresses")
 	fs.StringVar(&cfg.DashboardURL, "dashboard-url", cfg.DashboardURL, "the dashboard's address, sent in alert notifications")
 	fs.BoolVar(&cfg.TrustWorkloadHeaders, "trust-workload-headers", cfg.TrustWorkloadHeaders, "gateway mode: take the workload identity from x-tollgate-workload-* headers set by the mesh")
 

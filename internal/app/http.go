@@ -73,7 +73,8 @@ func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider
 			}
 		}
 		mgr, err := alerts.New(alerts.Options{Conn: conn, Database: db, Metrics: o.Query, FileRules: fileRules,
-			Interval: cfg.AlertInterval.Duration, DashboardURL: cfg.DashboardURL, Registerer: reg, Logger: log})
+			Interval: cfg.AlertInterval.Duration, DashboardURL: cfg.DashboardURL, AllowPrivateWebhooks: cfg.AlertPrivateWebhooks,
+			Registerer: reg, Logger: log})
 		if err != nil {
 			conn.Close()
 			return nil, nil, err

@@ -11,8 +11,8 @@ const (
 )
 
 // alertRuleColumns are the alert rules created through the API. A change
-// is a new row with a higher version; a deletion is a row with deleted = 1.
-// Durations are whole seconds.
+// is a new row with a higher version (a nanosecond timestamp); a deletion
+// is a row with deleted = 1. Durations are whole seconds.
 var alertRuleColumns = []column{
 	{name: "id", legacy: "String"},
 	{name: "name", legacy: "String"},
@@ -31,20 +31,41 @@ var alertRuleColumns = []column{
 	{name: "deleted", legacy: "UInt8"},
 }
 
-// alertEventColumns are the alerts fired: one row per notification. The
-// row is written again (higher version) when its incident ends, with
-// resolved_at set; zero (1970) means the incident is still open.
+// alertEventColumns are the alerts fired: one row per event (event_id),
+// rewritten with a higher version as its delivery and its incident go on.
+// Package alerts writes an event first (the claim: delivered = 0, no
+// attempt yet), then decides between replicas that claimed the same
+// incident (same rule_id, rule_generation and prev_event_id: the earliest
+// fired_at, then event_id, wins; the others are rewritten with lost = 1),
+// then delivers and rewrites the row with the outcome.
+//
+//   - rule_generation: a hash of the rule's metric, threshold, window,
+//     scope and webhook URL; events of another generation do not count for
+//     the rule's incident and cooldown.
+//   - prev_event_id: the event the claimer saw as the rule's latest ("" for
+//     none): claims with the same one are claims for the same incident.
+//   - delivery_attempts: delivery tries that ended (an interrupted one does
+//     not count); next_attempt_at: when a later evaluation may try again
+//     (zero: never: delivered, rejected or out of tries).
+//   - resolved_at: when the incident ended; zero (1970) while it is open.
+//
+// version is a nanosecond timestamp: the newest write of an event wins.
 var alertEventColumns = []column{
 	{name: "event_id", legacy: "UUID"},
 	{name: "rule_id", legacy: "String"},
+	{name: "rule_generation", legacy: "String"},
 	{name: "rule_name", legacy: "String"},
 	{name: "metric", legacy: "String"},
 	{name: "value", legacy: "Float64"},
 	{name: "threshold", legacy: "Float64"},
 	{name: "window_seconds", legacy: "UInt32"},
 	{name: "fired_at", legacy: "DateTime('UTC')"},
+	{name: "prev_event_id", legacy: "String"},
+	{name: "lost", legacy: "UInt8"},
 	{name: "delivered", legacy: "UInt8"},
+	{name: "delivery_attempts", legacy: "UInt16"},
 	{name: "delivery_error", legacy: "String"},
+	{name: "next_attempt_at", legacy: "DateTime('UTC')"},
 	{name: "resolved_at", legacy: "DateTime('UTC')"},
 	{name: "version", legacy: "UInt64"},
 }
@@ -61,7 +82,8 @@ func createAlertRulesSQL(db string) string {
 
 // createAlertEventsSQL: one row per event (its id), the highest version
 // wins. The key starts with rule_id and fired_at: the evaluator reads the
-// latest event of each rule.
+// latest events of each rule. Every column of the key is the same in all
+// versions of an event, so a WHERE on them is safe under FINAL.
 func createAlertEventsSQL(db string) string {
 	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s (\n%s\n) ENGINE = ReplacingMergeTree(version)\nORDER BY (rule_id, fired_at, event_id)",
 		db, AlertEventsTable, columnDefs(alertEventColumns, features{}, 0))
