@@ -22,6 +22,14 @@ func TestAlertSchemaUsesOldTypes(t *testing.T) {
 			t.Errorf("not versioned:\n%s", ddl)
 		}
 	}
+	// What package alerts needs for claims, retries and rule generations.
+	events := createAlertEventsSQL("tollgate")
+	for _, col := range []string{"rule_generation String", "prev_event_id String", "lost UInt8", "delivery_attempts UInt16",
+		"next_attempt_at DateTime('UTC')", "ORDER BY (rule_id, fired_at, event_id)"} {
+		if !strings.Contains(events, col) {
+			t.Errorf("alert_events lacks %q:\n%s", col, events)
+		}
+	}
 }
 
 // TestMigrateV4 upgrades a database that migrations 1–3 made: step 4 adds
