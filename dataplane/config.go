@@ -154,6 +154,26 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 	return p, nil
 }
 
+// envoyWindow is Envoy's default HTTP/2 initial stream and connection window
+// (http2_protocol_options initial_stream_window_size and
+// initial_connection_window_size), which Tollgate's ext_proc cluster keeps.
+const envoyWindow = 256 << 20
+
+// DialOptions are the options for the gRPC connection to the processor that
+// make it behave like Envoy's HTTP/2 connection to the ext_proc cluster:
+// fixed flow-control windows of Envoy's default size. Without them grpc-go
+// estimates the bandwidth-delay product: on nearly every DATA frame it
+// receives it queues a connection WINDOW_UPDATE and a PING, which the
+// processor answers with a PING ack. Envoy sends no such pings; with small
+// messages exchanged one at a time they add frames, writes and wake-ups to
+// every reply. Add transport credentials and any other options to these.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(envoyWindow),
+		grpc.WithInitialConnWindowSize(envoyWindow),
+	}
+}
+
 // NewTransport returns the upstream transport New uses when Config.Transport
 // is nil: a clone of http.DefaultTransport tuned for one busy proxy.
 func NewTransport() *http.Transport {

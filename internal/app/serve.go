@@ -131,8 +131,10 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	var planeConn *grpc.ClientConn
 	var planeLis net.Listener
 	if dev {
-		planeConn, err = grpc.NewClient(dialTarget(grpcLis), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Windows as Envoy's ext_proc cluster has them (dataplane.DialOptions).
+		dial := append(dataplane.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
+		planeConn, err = grpc.NewClient(dialTarget(grpcLis), dial...)
 		if err != nil {
 			return fmt.Errorf("dialing the processor: %w", err)
 		}
