@@ -26,11 +26,8 @@ type EgressWatcherOptions struct {
 	Registerer prometheus.Registerer // nil: metrics not registered
 }
 
-// EgressWatcher keeps the policy of one file current. It polls rather than
-// using inotify: a Kubernetes ConfigMap volume updates by swapping the
-// "..data" symlink, which a watch on the file itself does not see, while
-// reading the path again always follows the new link. Readers call Current
-// on every request; it never locks.
+// EgressWatcher keeps the policy of one file current by polling it (see
+// poller). Readers call Current on every request; it never locks.
 type EgressWatcher struct {
 	path     string
 	interval time.Duration
@@ -40,13 +37,11 @@ type EgressWatcher struct {
 	loads    *prometheus.CounterVec
 	valid    prometheus.Gauge
 
-	mu       sync.Mutex // serializes Reload; guards the fields below
-	lastSum  [sha256.Size]byte
-	haveSum  bool // lastSum is the content of the last read
-	lastErr  error
-	stop     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	mu      sync.Mutex // serializes Reload; guards the fields below
+	lastSum [sha256.Size]byte
+	haveSum bool // lastSum is the content of the last read
+	lastErr error
+	poller  *poller
 }
 
 // WatchEgressPolicy loads the policy at path and keeps it current. A file
@@ -58,8 +53,6 @@ func WatchEgressPolicy(path string, o EgressWatcherOptions) (*EgressWatcher, err
 		path:     path,
 		interval: o.Interval,
 		log:      o.Logger,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
 		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_egress_policy_loads_total",
 			Help: "Reads of the egress policy file that found new content, by result (error: unreadable or invalid, the last good policy stays).",
@@ -87,7 +80,7 @@ func WatchEgressPolicy(path string, o EgressWatcherOptions) (*EgressWatcher, err
 			return nil, err
 		}
 	}
-	go w.poll()
+	w.poller = startPoller(w.interval, func() { _ = w.Reload() }) // failures are logged and counted there
 	return w, nil
 }
 
@@ -172,26 +165,11 @@ func readEgressPolicyFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-func (w *EgressWatcher) poll() {
-	defer close(w.done)
-	t := time.NewTicker(w.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case <-t.C:
-			_ = w.Reload() // failures are logged and counted there
-		}
-	}
-}
-
 // Close stops polling and waits for a read in progress. Current keeps
 // returning the last policy.
 func (w *EgressWatcher) Close() {
 	if w == nil {
 		return
 	}
-	w.stopOnce.Do(func() { close(w.stop) })
-	<-w.done
+	w.poller.Stop()
 }

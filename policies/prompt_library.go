@@ -51,11 +51,8 @@ type PromptLibrary struct {
 	seen    [sha256.Size]byte
 	loadErr atomic.Pointer[promptLoadError]
 
-	cache *promptCache
-
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	cache  *promptCache
+	poller *poller // nil without a folder to poll
 }
 
 type promptLoadError struct{ err error }
@@ -68,7 +65,6 @@ var _ PromptStore = (*PromptLibrary)(nil)
 func NewPromptLibrary(o PromptLibraryOptions) (*PromptLibrary, error) {
 	l := &PromptLibrary{
 		store: o.Store, dir: o.Dir, latestTTL: o.LatestTTL, now: o.Now, log: o.Logger,
-		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if l.latestTTL == 0 {
 		l.latestTTL = time.Second
@@ -85,7 +81,6 @@ func NewPromptLibrary(o PromptLibraryOptions) (*PromptLibrary, error) {
 	}
 	l.cache = newPromptCache(maxCached)
 	if l.dir == "" {
-		close(l.done)
 		return l, nil
 	}
 	if err := l.Reload(); err != nil {
@@ -95,34 +90,17 @@ func NewPromptLibrary(o PromptLibraryOptions) (*PromptLibrary, error) {
 	if poll == 0 {
 		poll = 2 * time.Second
 	}
-	if poll < 0 {
-		close(l.done)
-		return l, nil
+	if poll > 0 {
+		l.poller = startPoller(poll, func() { _ = l.Reload() })
 	}
-	go l.pollDir(poll)
 	return l, nil
 }
 
 // Close stops polling the folder. The library still answers afterwards,
 // from the last files loaded and the store.
 func (l *PromptLibrary) Close() error {
-	l.closeOnce.Do(func() { close(l.stop) })
-	<-l.done
+	l.poller.Stop()
 	return nil
-}
-
-func (l *PromptLibrary) pollDir(every time.Duration) {
-	defer close(l.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			_ = l.Reload()
-		}
-	}
 }
 
 // Reload reads the folder now and, if its content changed since the last
