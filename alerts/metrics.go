@@ -1,9 +1,9 @@
 package alerts
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/internal/promreg"
 )
 
 type metrics struct {
@@ -35,23 +35,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.fired.WithLabelValues(string(x))
 	}
 	if reg != nil {
-		m.evaluations = register(reg, m.evaluations)
-		m.fired = register(reg, m.fired)
-		m.deliveryFailures = register(reg, m.deliveryFailures)
+		m.evaluations = promreg.Register(reg, m.evaluations)
+		m.fired = promreg.Register(reg, m.fired)
+		m.deliveryFailures = promreg.Register(reg, m.deliveryFailures)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name (a second evaluator in one process shares the series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }

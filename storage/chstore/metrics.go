@@ -1,9 +1,9 @@
 package chstore
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/internal/promreg"
 )
 
 // Drop reasons (label "reason" of tollgate_log_rows_dropped_total).
@@ -83,31 +83,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.queued = register(reg, m.queued)
-	m.written = register(reg, m.written)
-	m.spooled = register(reg, m.spooled)
-	m.replayed = register(reg, m.replayed)
-	m.dropped = register(reg, m.dropped)
-	m.insertErrors = register(reg, m.insertErrors)
-	m.spoolCorrupt = register(reg, m.spoolCorrupt)
-	m.batchSeconds = register(reg, m.batchSeconds)
-	m.queueRows = register(reg, m.queueRows)
-	m.spoolFiles = register(reg, m.spoolFiles)
-	m.spoolBytes = register(reg, m.spoolBytes)
-	m.up = register(reg, m.up)
+	m.queued = promreg.Register(reg, m.queued)
+	m.written = promreg.Register(reg, m.written)
+	m.spooled = promreg.Register(reg, m.spooled)
+	m.replayed = promreg.Register(reg, m.replayed)
+	m.dropped = promreg.Register(reg, m.dropped)
+	m.insertErrors = promreg.Register(reg, m.insertErrors)
+	m.spoolCorrupt = promreg.Register(reg, m.spoolCorrupt)
+	m.batchSeconds = promreg.Register(reg, m.batchSeconds)
+	m.queueRows = promreg.Register(reg, m.queueRows)
+	m.spoolFiles = promreg.Register(reg, m.spoolFiles)
+	m.spoolBytes = promreg.Register(reg, m.spoolBytes)
+	m.up = promreg.Register(reg, m.up)
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// the same name (a second Writer in one process shares the series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
