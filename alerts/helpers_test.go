@@ -3,14 +3,11 @@ package alerts_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,9 +18,9 @@ import (
 
 	"github.com/tollgate-dev/tollgate/alerts"
 	"github.com/tollgate-dev/tollgate/api"
-	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -39,32 +36,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	dsn := strings.TrimSuffix(testenv.ClickHouseURL(t), "/") + "/tollgate_alerts_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := chstore.Migrate(ctx, dsn, nil); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	conn, db, err := chstore.Connect(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := chstore.Open(ctx, chstore.Options{URL: dsn, SpoolDir: t.TempDir(), FlushInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = w.Close(ctx)
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-		_ = conn.Close()
-	})
-	return &env{conn: conn, db: db, w: w, q: api.NewQuerier(conn, db, nil)}
+	dsn, conn, db := chtest.FreshDatabase(t, "tollgate_alerts")
+	return &env{conn: conn, db: db, w: chtest.Writer(t, dsn), q: api.NewQuerier(conn, db, nil)}
 }
 
 // write stores request rows and waits until ClickHouse has them.

@@ -2,10 +2,7 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,10 +13,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 // chEnv is a private database on the shared ClickHouse, dropped at the end.
@@ -30,33 +27,8 @@ type chEnv struct {
 
 func newCH(t *testing.T) *chEnv {
 	t.Helper()
-	base := testenv.ClickHouseURL(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	dsn := strings.TrimSuffix(base, "/") + "/tollgate_test_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := chstore.Migrate(ctx, dsn, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	conn, db, err := chstore.Connect(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := chstore.Open(ctx, chstore.Options{URL: dsn, SpoolDir: t.TempDir(), FlushInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = w.Close(ctx)
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-		_ = conn.Close()
-	})
-	return &chEnv{w: w, q: NewQuerier(conn, db, nil)}
+	dsn, conn, db := chtest.FreshDatabase(t, "tollgate_test")
+	return &chEnv{w: chtest.Writer(t, dsn), q: NewQuerier(conn, db, nil)}
 }
 
 // seed writes known rows and returns them (normalized as stored).

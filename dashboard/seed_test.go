@@ -2,11 +2,8 @@ package dashboard
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
@@ -16,37 +13,14 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
-	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
-// freshDatabase migrates a database of its own on the test environment's
-// ClickHouse (skipped, or failed under `make test`, when there is none)
-// and drops it at the end.
+// freshDatabase is a migrated database of the test's own.
 func freshDatabase(t *testing.T) (dsn string, conn driver.Conn, db string) {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	dsn = strings.TrimSuffix(testenv.ClickHouseURL(t), "/") + "/tollgate_dashboard_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := chstore.Migrate(ctx, dsn, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	conn, db, err := chstore.Connect(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-		_ = conn.Close()
-	})
-	return dsn, conn, db
+	return chtest.FreshDatabase(t, "tollgate_dashboard")
 }
 
 // writeRecords stores the records through the processor's own writer.

@@ -1,0 +1,66 @@
+// Package chtest gives tests a ClickHouse database of their own on the test
+// environment's server (internal/testenv): migrated, and dropped at the
+// end. For the packages that read what chstore writes (api, alerts,
+// dashboard); chstore's own tests have their helpers inside the package.
+package chtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/storage/chstore"
+)
+
+// FreshDatabase migrates a new database named prefix_<random> and drops it
+// when the test ends (the test is skipped, or failed under `make test`,
+// when there is no ClickHouse).
+func FreshDatabase(t testing.TB, prefix string) (dsn string, conn driver.Conn, db string) {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	dsn = strings.TrimSuffix(testenv.ClickHouseURL(t), "/") + "/" + prefix + "_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := chstore.Migrate(ctx, dsn, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	conn, db, err := chstore.Connect(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop %s: %v", db, err)
+		}
+		_ = conn.Close()
+	})
+	return dsn, conn, db
+}
+
+// Writer opens the processor's log writer on dsn with a short flush
+// interval; it is closed (flushed) before the database is dropped.
+func Writer(t testing.TB, dsn string) *chstore.Writer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w, err := chstore.Open(ctx, chstore.Options{URL: dsn, SpoolDir: t.TempDir(), FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = w.Close(ctx)
+	})
+	return w
+}
