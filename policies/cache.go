@@ -47,11 +47,16 @@ type cacheOptions struct {
 
 // parseCacheOptions reads the cache headers. A header the user set to
 // something meaningless is a *BadHeaderError rather than silently ignored:
-// a typo would otherwise turn the cache off (or on) unnoticed.
-func parseCacheOptions(h func(string) string, defaultTTL time.Duration) (cacheOptions, error) {
+// a typo would otherwise turn the cache off (or on) unnoticed. An egress
+// policy that turns the cache on (defaults.Enabled) also supplies the
+// bucket size and TTL a request does not send.
+func parseCacheOptions(h func(string) string, defaultTTL time.Duration, defaults EgressCache) (cacheOptions, error) {
 	o := cacheOptions{save: true, read: true, slots: 1}
+	if defaults.Enabled && defaults.BucketMaxSize > 0 {
+		o.slots = defaults.BucketMaxSize
+	}
 	var err error
-	if o.enabled, err = boolHeader(h, hdrCacheEnabled, false); err != nil || !o.enabled {
+	if o.enabled, err = boolHeader(h, hdrCacheEnabled, defaults.Enabled); err != nil || !o.enabled {
 		return o, err
 	}
 	if o.save, err = boolHeader(h, hdrCacheSave, true); err != nil {
@@ -78,6 +83,8 @@ func parseCacheOptions(h func(string) string, defaultTTL time.Duration) (cacheOp
 	}
 	if ttl, ok := ParseCacheControl(h(hdrCacheControl)); ok {
 		o.ttl = ttl
+	} else if defaults.Enabled && defaults.TTL > 0 && h(hdrCacheControl) == "" {
+		o.ttl = min(defaults.TTL.Truncate(time.Second), MaxCacheTTL)
 	} else {
 		o.ttl, o.ttlDefault = defaultTTL, true
 	}

@@ -213,3 +213,38 @@ func TestCacheEntryRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// An egress policy's cache settings apply where the request says nothing.
+func TestCacheOptionsPolicyDefaults(t *testing.T) {
+	on := EgressCache{Enabled: true, TTL: time.Hour, BucketMaxSize: 3}
+	hdr := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(n string) string { return m[n] }
+	}
+	tests := []struct {
+		name     string
+		h        func(string) string
+		defaults EgressCache
+		enabled  bool
+		slots    int
+		ttl      time.Duration
+	}{
+		{"policy on, request silent", hdr(), on, true, 3, time.Hour},
+		{"request turns it off", hdr("helicone-cache-enabled", "false"), on, false, 3, 0},
+		{"request's own bucket and lifetime", hdr("helicone-cache-bucket-max-size", "2", "cache-control", "max-age=60"), on, true, 2, time.Minute},
+		{"policy off, request on", hdr("helicone-cache-enabled", "true"), EgressCache{TTL: time.Hour, BucketMaxSize: 3}, true, 1, 7 * 24 * time.Hour},
+		{"no policy", hdr(), EgressCache{}, false, 1, 0},
+	}
+	for _, tt := range tests {
+		o, err := parseCacheOptions(tt.h, 7*24*time.Hour, tt.defaults)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if o.enabled != tt.enabled || o.slots != tt.slots || o.ttl != tt.ttl {
+			t.Errorf("%s: enabled %v slots %d ttl %v, want %v %d %v", tt.name, o.enabled, o.slots, o.ttl, tt.enabled, tt.slots, tt.ttl)
+		}
+	}
+}

@@ -122,6 +122,9 @@ type RequestInfo struct {
 	// not in the headers the cache reads, e.g. a fallback list (which
 	// may put another model's answer, or another key's, behind this body).
 	KeyExtra string
+	// CacheDefaults are the egress policy's cache settings for this
+	// workload: what applies when the request's own headers say nothing.
+	CacheDefaults EgressCache
 	// Limits are the egress policy's rate limits and budgets for this
 	// workload (EgressDecision.Limits): taken in the same round trip as
 	// the header's policy, all or nothing.
@@ -201,7 +204,7 @@ func (e *BadHeaderError) Status() int { return 400 }
 // failure becomes a miss, and for a rate-limited call the configured fail
 // mode (open: no limit, counted; closed: a 503 Answer).
 func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
-	co, err := parseCacheOptions(req.header, g.defaultTTL)
+	co, err := parseCacheOptions(req.header, g.defaultTTL, req.CacheDefaults)
 	if err != nil {
 		return nil, err
 	}

@@ -129,32 +129,6 @@ func ruleName(rule string) string {
 	return "rule " + strconv.Quote(rule)
 }
 
-// egressHeader wraps the request's headers with the policy's cache
-// defaults: a header the request sends always wins.
-func egressHeader(d *policies.EgressDecision, header func(string) string) func(string) string {
-	if d == nil || !d.Cache.Enabled {
-		return header
-	}
-	return func(name string) string {
-		if v := header(name); v != "" {
-			return v
-		}
-		switch name {
-		case "helicone-cache-enabled":
-			return "true"
-		case "helicone-cache-bucket-max-size":
-			if d.Cache.BucketMaxSize > 0 {
-				return strconv.Itoa(d.Cache.BucketMaxSize)
-			}
-		case "cache-control":
-			if d.Cache.TTL > 0 {
-				return "max-age=" + strconv.FormatInt(int64(d.Cache.TTL.Seconds()), 10)
-			}
-		}
-		return ""
-	}
-}
-
 // loggedBody is what the log keeps of the request (or response) body under
 // the policy's logging mode (keep, omit, redact).
 func loggedBody(d *policies.EgressDecision, response bool, body []byte) []byte {

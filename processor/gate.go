@@ -30,7 +30,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		Method:       rec.Method,
 		URL:          c.rawPath,
 		TargetOrigin: rec.TargetURL,
-		Header:       egressHeader(c.egress, func(name string) string { return findHeader(c.reqHeaders, name) }),
+		Header:       func(name string) string { return findHeader(c.reqHeaders, name) },
 		Body:         body,
 		UserID:       rec.UserID,
 	}
@@ -38,6 +38,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		info.KeyExtra = "fallback\x00" + c.helicone.Fallback + "\x00" + c.helicone.Fallbacks
 	}
 	if c.egress != nil {
+		info.CacheDefaults = c.egress.Cache
 		// Without configured keys the tenant is whatever Helicone-Auth the
 		// client sends: the policy's buckets then hold per workload only,
 		// or a fresh key per call would escape them.
