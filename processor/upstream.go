@@ -163,18 +163,14 @@ func (s *Server) onAttemptResponse(a *attempt, msg *extprocv3.HttpHeaders) *extp
 	return responseHeadersReply(common(&m, nil, false, false))
 }
 
-// attemptResponseHeaders adds what the router-level response reports about
-// the attempts: Helicone-Fallback-Index, and the internal marker removed.
+// attemptResponseHeaders reports which fallback entry answered
+// (Helicone-Fallback-Index) and removes the internal marker. The record's
+// attempts and fallback index are taken from the link when the call ends
+// (releaseLink).
 func attemptResponseHeaders(c *call, m *headerMutation) {
-	rec := c.rec
-	rec.Attempts = max(rec.Attempts, 1)
-	if c.link == nil {
+	if c.link == nil || c.link.plan == nil {
 		return
 	}
-	rec.Attempts = max(rec.Attempts, c.link.attempts.Load())
-	if c.link.plan != nil {
-		rec.FallbackIndex = c.link.index.Load()
-		m.setHeader(helicone.FallbackIndex, strconv.Itoa(int(rec.FallbackIndex)))
-		m.removeHeader(fallbackNextHeader)
-	}
+	m.setHeader(helicone.FallbackIndex, strconv.Itoa(int(c.link.index.Load())))
+	m.removeHeader(fallbackNextHeader)
 }
