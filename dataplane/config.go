@@ -6,10 +6,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -22,6 +25,13 @@ import (
 // Envoy route does the same with request_headers_to_remove). An unparsable
 // value is a 400.
 const UpstreamHeader = "x-tollgate-upstream"
+
+// EarlyRemovedHeaders are the headers the early header mutation of
+// envoy/sidecar.yaml removes from a client's request before routing: the
+// ones only the processor may set. For Config.EarlyRemoveHeaders.
+var EarlyRemovedHeaders = []string{
+	UpstreamHeader, "x-tollgate-upstream-host", "x-tollgate-link", "x-tollgate-workload-*",
+}
 
 // Defaults, mirroring the production Envoy configuration.
 const (
@@ -65,6 +75,21 @@ type Config struct {
 	RetryBaseInterval           time.Duration
 	RetryMaxInterval            time.Duration
 	RateLimitedRetryMaxInterval time.Duration
+
+	// EarlyRemoveHeaders are request headers the connection manager removes
+	// before route selection and before any HTTP filter, as Envoy's
+	// early_header_mutation_extensions do: lowercase names, a trailing "*"
+	// makes a prefix. Tollgate's configs remove the headers only the
+	// processor may set (see EarlyRemovedHeaders); nil removes nothing, and
+	// then a client's UpstreamHeader picks the route.
+	EarlyRemoveHeaders []string
+
+	// InternalAddresses is the connection manager's internal_address_config
+	// (with use_remote_address: the peer's address decides). A request from
+	// one of these keeps the x-envoy-* headers Envoy's router obeys (retries,
+	// timeouts); any other request loses them before the filters run. nil:
+	// no request is internal, Envoy's default and Tollgate's configs.
+	InternalAddresses []netip.Prefix
 
 	// UpstreamFilter is the upstream-level ext_proc filter, run once per
 	// attempt on the same gRPC connection; nil = none.
@@ -122,6 +147,11 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 	if cfg.RateLimitedRetryMaxInterval <= 0 {
 		cfg.RateLimitedRetryMaxInterval = DefaultRateLimitedRetryMaxInterval
 	}
+	rm := make([]string, len(cfg.EarlyRemoveHeaders))
+	for i, n := range cfg.EarlyRemoveHeaders {
+		rm[i] = strings.ToLower(n)
+	}
+	cfg.EarlyRemoveHeaders = rm
 	p := &Proxy{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -159,9 +189,20 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 // initial_connection_window_size), which Tollgate's ext_proc cluster keeps.
 const envoyWindow = 256 << 20
 
+// KeepaliveInterval and KeepaliveTimeout are the HTTP/2 pings of Tollgate's
+// ext_proc cluster (connection_keepalive in envoy/*.yaml): a PING every
+// interval, with or without streams, and the connection dropped when the ack
+// is later than the timeout. Envoy adds up to 15 % jitter to the interval.
+const (
+	KeepaliveInterval = 30 * time.Second
+	KeepaliveTimeout  = 5 * time.Second
+)
+
 // DialOptions are the options for the gRPC connection to the processor that
 // make it behave like Envoy's HTTP/2 connection to the ext_proc cluster:
-// fixed flow-control windows of Envoy's default size. Without them grpc-go
+// keepalive pings (KeepaliveInterval), which a processor must tolerate or it
+// closes the connection under calls in flight, and fixed flow-control
+// windows of Envoy's default size. Without the windows grpc-go
 // estimates the bandwidth-delay product: on nearly every DATA frame it
 // receives it queues a connection WINDOW_UPDATE and a PING, which the
 // processor answers with a PING ack. Envoy sends no such pings; with small
@@ -171,6 +212,12 @@ func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithInitialWindowSize(envoyWindow),
 		grpc.WithInitialConnWindowSize(envoyWindow),
+		// grpc-go pings after KeepaliveInterval without frames from the
+		// server, where Envoy pings on its timer whatever the traffic; a
+		// quiet connection, the one at risk, sees the same pings.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: KeepaliveInterval, Timeout: KeepaliveTimeout, PermitWithoutStream: true,
+		}),
 	}
 }
 

@@ -117,6 +117,7 @@ func (x *exchange) requestHeaders() headerList {
 		headerEntry{":scheme", scheme},
 	)
 	h = appendSorted(h, r.Header)
+	x.cleanRequestHeaders(&h)
 	added := false
 	if id, _ := h.get("x-request-id"); id == "" {
 		h.del("x-request-id")
@@ -225,9 +226,7 @@ func (x *exchange) onRequestHeaders(cr *extprocv3.CommonResponse) bool {
 			return x.mutationFailed(err)
 		}
 	}
-	if cr.GetClearRouteCache() {
-		x.route = x.p.pickRoute(x.reqHdrs)
-	}
+	x.clearRouteCache(cr)
 	if replacing {
 		// The processor takes over the body (if it sent one) and sees nothing
 		// more of the request.
@@ -240,6 +239,17 @@ func (x *exchange) onRequestHeaders(cr *extprocv3.CommonResponse) bool {
 		x.modes.reqBody = filterv3.ProcessingMode_NONE
 	}
 	return true
+}
+
+// clearRouteCache re-picks the route after a reply with clear_route_cache.
+// Envoy's router-level ext_proc filter honours the flag only when the same
+// reply carries a header mutation (DecodingProcessorState::clearRouteCache in
+// source/extensions/filters/http/ext_proc/processor_state.cc); without one
+// the cached route stays.
+func (x *exchange) clearRouteCache(cr *extprocv3.CommonResponse) {
+	if cr.GetClearRouteCache() && cr.GetHeaderMutation() != nil {
+		x.route = x.p.pickRoute(x.reqHdrs)
+	}
 }
 
 // requestBody produces the body for the upstream request, running the
@@ -302,9 +312,7 @@ func (x *exchange) requestBody(hasBody bool) (*upstreamRequest, bool) {
 				x.reqBody.replace(nb)
 			}
 		}
-		if cr.GetClearRouteCache() {
-			x.route = x.p.pickRoute(x.reqHdrs)
-		}
+		x.clearRouteCache(cr)
 	}
 	up.body, up.length = x.reqBody, int64(len(x.reqBody.bytes()))
 	return up, true

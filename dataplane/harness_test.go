@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -293,6 +294,10 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		// timeout; tests of timeouts set their own.
 		MessageTimeout: 3 * time.Second,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// The tests' client is a trusted internal caller: it drives the
+		// router's x-envoy-* headers itself. Tests of external requests
+		// set their own.
+		InternalAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
