@@ -2,6 +2,7 @@ package processor
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -22,7 +23,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	rec.CreatedAt = c.start.UTC()
 
 	var cerr *clientError
-	var workloadHeaders []string
+	var workloadHeaders, clientRouting []string
 	clientLink := false
 	c.reqHeaders = msg.GetHeaders().GetHeaders()
 	for _, h := range c.reqHeaders {
@@ -35,6 +36,8 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			rec.Method = headerValue(h)
 		case key == linkHeader:
 			clientLink = true // only the processor may link streams
+		case key == upstreamOriginHeader || key == upstreamHostHeader || strings.HasPrefix(key, envoyHeaderPrefix):
+			clientRouting = append(clientRouting, key)
 		case isWorkloadHeader(key):
 			workloadHeaders = append(workloadHeaders, key)
 		case strings.HasPrefix(key, helicone.Prefix):
@@ -96,6 +99,9 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	}
 	if c.link == nil && clientLink {
 		m.removeHeader(linkHeader)
+	}
+	if dropClientRouting(&m, clientRouting) {
+		clearRoute = true
 	}
 	if msg.GetEndOfStream() && hh.PromptID != "" {
 		return s.reject(c, badRequest("invalid_body", "Helicone-Prompt-Id needs a request body to render into: send {} (the template's messages fill it)"))
@@ -179,4 +185,40 @@ func (s *Server) reject(c *call, e *clientError) *extprocv3.ProcessingResponse {
 	s.metrics.rejected.WithLabelValues(e.code).Inc()
 	s.finish(c, int32(e.status))
 	return immediateReply(e.status, &m, e.body(), "tollgate_"+e.code)
+}
+
+// envoyHeaderPrefix marks the headers Envoy's router obeys (retries,
+// timeouts) or sets itself.
+const envoyHeaderPrefix = "x-envoy-"
+
+// dropClientRouting removes the routing headers a client sent that this
+// reply does not set itself: x-tollgate-upstream(-host), which would pick the
+// forward-proxy route, and every x-envoy-* header, which would steer Envoy's
+// router (x-envoy-max-retries: 10 makes ten paid calls under one record).
+// Envoy's configs strip them before routing already (early header mutation,
+// and the connection manager for an external request); this covers a config
+// without that. It reports whether a routing header went, so that the reply
+// clears the route cache: Envoy picked the route from the client's headers
+// before any filter ran.
+func dropClientRouting(m *headerMutation, keys []string) (rerouted bool) {
+	for _, k := range keys {
+		if m.sets(k) || slices.Contains(m.remove, k) {
+			continue
+		}
+		m.removeHeader(k)
+		if !strings.HasPrefix(k, envoyHeaderPrefix) {
+			rerouted = true
+		}
+	}
+	return rerouted
+}
+
+// sets says whether the mutation sets key.
+func (m *headerMutation) sets(key string) bool {
+	for _, o := range m.set {
+		if o.GetHeader().GetKey() == key {
+			return true
+		}
+	}
+	return false
 }
