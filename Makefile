@@ -24,8 +24,10 @@ run:
 run-stack:
 	$(TESTENV) -- sh -c 'exec $(GO) run ./cmd/tollgate dev --redis "$$TOLLGATE_TEST_REDIS" --clickhouse "$$TOLLGATE_TEST_CLICKHOUSE/tollgate"'
 
+# envoy/oldest is a module of its own (go-control-plane pinned to the oldest
+# Envoy Tollgate supports), so ./... does not reach it: it runs second.
 test:
-	$(TESTENV) -- $(GO) test -race -count=1 -timeout 8m ./...
+	$(TESTENV) -- sh -c '$(GO) test -race -count=1 -timeout 8m ./... && cd envoy/oldest && $(GO) test -race -count=1 -timeout 2m ./...'
 
 bench:
 	$(TESTENV) -- $(GO) run ./internal/bench

@@ -8,4 +8,11 @@
 // Envoy's generated validation on it, then check the properties the
 // processor relies on, so a typo or a broken contract fails the build
 // instead of an Envoy start-up.
+//
+// Supported Envoy versions: Envoy 1.36 and later (1.36 is the first with
+// the header mutation filter's remove_on_match, which the bootstraps use).
+// The configurations are validated against the newest schema here and
+// against Envoy 1.36's in envoy/oldest, a module of its own that `make
+// test` runs. The manifests and the injector run one pinned image,
+// inject.DefaultEnvoyImage (a test in k8s/ keeps them equal).
 package envoy
