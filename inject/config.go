@@ -10,11 +10,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// Default images. Pin them (--image, --envoy-image or the config file) in
-// production: a floating tag changes what a restarted pod runs.
+// Default images. DefaultImage is a placeholder until releases are
+// published: pin it (--image or the config file) in production, since a
+// floating tag changes what a restarted pod runs. DefaultEnvoyImage is
+// pinned: the Envoy the configurations in envoy/ are validated for (Envoy
+// 1.36 or later; the manifests in k8s/ run the same image, a test there
+// keeps them equal).
 const (
 	DefaultImage      = "ghcr.io/tollgate-dev/tollgate:latest"
-	DefaultEnvoyImage = "envoyproxy/envoy:v1.40-latest"
+	DefaultEnvoyImage = "envoyproxy/envoy:v1.40.1"
 )
 
 // Config is what gets injected. The zero value is usable: empty fields take

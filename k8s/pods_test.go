@@ -175,8 +175,9 @@ func TestNativeSidecars(t *testing.T) {
 	}
 }
 
-// TestOneEnvoyVersion: the gateway, the sidecars the injector adds and the
-// example all run the same Envoy, the one envoy/ is written for.
+// TestOneEnvoyVersion: the gateway, the sidecars the injector adds (by
+// default too) and the example all run the same Envoy, the one envoy/ is
+// written for, and the documentation names it.
 func TestOneEnvoyVersion(t *testing.T) {
 	tr := loadTree(t)
 	images := map[string][]string{}
@@ -195,7 +196,34 @@ func TestOneEnvoyVersion(t *testing.T) {
 	var cfg inject.Config
 	readStrict(t, "sidecar-example/testdata/inject-config.yaml", &cfg)
 	images[cfg.EnvoyImage] = append(images[cfg.EnvoyImage], "sidecar-example/testdata/inject-config.yaml")
+	// The injector's default: `tollgate inject` without --envoy-image.
+	images[inject.DefaultEnvoyImage] = append(images[inject.DefaultEnvoyImage], "inject.DefaultEnvoyImage")
+	var goldenCfg inject.Config
+	readStrict(t, "../inject/testdata/config.yaml", &goldenCfg)
+	images[goldenCfg.EnvoyImage] = append(images[goldenCfg.EnvoyImage], "inject/testdata/config.yaml")
 	if len(images) != 1 {
 		t.Errorf("more than one Envoy image: %v", images)
 	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "`"+inject.DefaultEnvoyImage+"`") {
+		t.Errorf("k8s/README.md must name the Envoy image, %s", inject.DefaultEnvoyImage)
+	}
+	for img := range images {
+		_, tag, _ := strings.Cut(img, ":")
+		if !atLeast(tag, 1, 36) {
+			t.Errorf("Envoy image %s: the configurations need Envoy 1.36 or later", img)
+		}
+	}
+}
+
+// atLeast reports whether a tag like v1.40.1 names major.minor or later.
+func atLeast(tag string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(tag, "v%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
