@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/policies"
@@ -99,9 +100,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	if err != nil {
 		return fmt.Errorf("grpc-listen: %w", err)
 	}
-	// Envoy buffers bodies up to its limit (32 MiB in envoy/) and sends them
-	// in one message; gRPC's default 4 MiB would refuse large prompts.
-	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
+	grpcServer := grpc.NewServer(grpcServerOptions(processorKeepalive)...)
 	extprocv3.RegisterExternalProcessorServer(grpcServer, proc)
 	healthServer := health.NewServer()
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
@@ -131,7 +130,8 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	var planeConn *grpc.ClientConn
 	var planeLis net.Listener
 	if dev {
-		// Windows as Envoy's ext_proc cluster has them (dataplane.DialOptions).
+		// Windows and keepalive pings as Envoy's ext_proc cluster has them
+		// (dataplane.DialOptions).
 		dial := append(dataplane.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
 		planeConn, err = grpc.NewClient(dialTarget(grpcLis), dial...)
@@ -183,6 +183,42 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		}
 	}
 	return shutdown(cfg, log, &ready, healthServer, planeServer, planeConn, grpcServer, httpServer)
+}
+
+// grpcKeepalive is the processor's side of HTTP/2 keepalive.
+type grpcKeepalive struct {
+	// minPing is the shortest gap between a client's pings the server
+	// tolerates; closer pings are strikes, and after two grpc-go sends
+	// GOAWAY too_many_pings and closes the connection, open streams and all.
+	minPing time.Duration
+	// idle and timeout are the server's own pings: one after idle without
+	// any frame from the client, and the connection is dropped when its ack
+	// takes longer than timeout.
+	idle, timeout time.Duration
+}
+
+// processorKeepalive accepts the pings Envoy's tollgate cluster sends
+// (connection_keepalive in envoy/*.yaml: every 30 s plus up to 15 % jitter,
+// whether or not a stream is open; KeepaliveSettings in Envoy's
+// api/envoy/config/core/v3/protocol.proto). grpc-go's default policy (one
+// ping per 5 minutes, none without a stream) answers them with GOAWAY after
+// about two minutes, and Envoy's ext_proc then fails every call still on the
+// connection. TestProcessorKeepaliveAcceptsEnvoyPings ties minPing to the
+// configs. The peer is on loopback or in the same cluster: a ping after a
+// quiet minute is cheap and finds a hung peer long before TCP would.
+var processorKeepalive = grpcKeepalive{minPing: 10 * time.Second, idle: time.Minute, timeout: 20 * time.Second}
+
+// grpcServerOptions are the processor's gRPC server options, for serve, dev
+// and the tests alike.
+func grpcServerOptions(ka grpcKeepalive) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		// Envoy buffers bodies up to its limit (32 MiB in envoy/) and sends
+		// them in one message; gRPC's default 4 MiB would refuse large
+		// prompts.
+		grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: ka.minPing, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka.idle, Timeout: ka.timeout}),
+	}
 }
 
 func shutdown(cfg *Config, log *slog.Logger, ready *atomic.Bool, hs *health.Server,
