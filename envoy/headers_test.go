@@ -1,14 +1,17 @@
 package envoy_test
 
 import (
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	streamlogv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlymutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -21,11 +24,33 @@ var identityFromClients = map[string]bool{
 	"gateway.yaml": true,
 }
 
-// Headers a client must never be able to set: they steer the processor.
+// Headers a client must never be able to set: they steer the routing and the
+// processor.
 var internalHeaders = []string{"x-tollgate-upstream", "x-tollgate-upstream-host", linkHeader}
 
 var workloadHeaders = []string{"x-tollgate-workload-namespace", "x-tollgate-workload-service-account", "x-tollgate-workload-name", "X-Tollgate-Workload-Name"}
 
+// earlyRemovals returns what the connection manager's early header mutation
+// removes. It runs before route selection, unlike any HTTP filter: Envoy
+// picks and caches the route before the first filter, and a header_mutation
+// filter does not clear that cache, so a header removed only by a filter
+// has already chosen the route.
+func earlyRemovals(t *testing.T, hcm *hcmv3.HttpConnectionManager) []*mutationv3.HeaderMutation {
+	t.Helper()
+	var out []*mutationv3.HeaderMutation
+	for _, ext := range hcm.GetEarlyHeaderMutationExtensions() {
+		if !ext.GetTypedConfig().MessageIs(&earlymutationv3.HeaderMutation{}) {
+			t.Fatalf("early header mutation %q: only envoy.http.early_header_mutation.header_mutation is checked", ext.GetName())
+		}
+		out = append(out, unpack[earlymutationv3.HeaderMutation](t, ext.GetTypedConfig()).GetMutations()...)
+	}
+	return out
+}
+
+// TestClientsCannotForgeInternalHeaders: the headers only Tollgate may set
+// are removed from the client's request before routing, so a client cannot
+// pick the forward-proxy route (an open HTTPS proxy past the allowed
+// origins) or feed the processor forged links or identities.
 func TestClientsCannotForgeInternalHeaders(t *testing.T) {
 	for _, f := range configFiles(t) {
 		t.Run(f, func(t *testing.T) {
@@ -33,43 +58,93 @@ func TestClientsCannotForgeInternalHeaders(t *testing.T) {
 			if !known {
 				t.Fatalf("%s: say in identityFromClients whether its callers may send x-tollgate-workload-*", f)
 			}
-			filters := egressManager(t, mustLoad(t, f)).GetHttpFilters()
-			// Before the processor: what the client sent, minus what is stripped.
-			var beforeProc, afterProc []*mutationv3.HeaderMutation
-			seenProc := false
-			for _, hf := range filters {
-				tc := hf.GetTypedConfig()
-				switch {
-				case tc.MessageIs(&extprocv3.ExternalProcessor{}):
-					seenProc = true
-				case tc.MessageIs(&headermutationv3.HeaderMutation{}):
-					m := unpack[headermutationv3.HeaderMutation](t, tc).GetMutations().GetRequestMutations()
-					if seenProc {
-						afterProc = append(afterProc, m...)
-					} else {
-						beforeProc = append(beforeProc, m...)
-					}
+			hcm := egressManager(t, mustLoad(t, f))
+			early := earlyRemovals(t, hcm)
+			for _, h := range internalHeaders {
+				if !removes(early, h) {
+					t.Errorf("%s from a client must be removed by early_header_mutation_extensions, before routing", h)
 				}
 			}
-			if len(filters) == 0 || !filters[0].GetTypedConfig().MessageIs(&headermutationv3.HeaderMutation{}) {
-				t.Error("the first HTTP filter must strip the internal headers, before any other filter reads them")
-			}
-			for _, h := range internalHeaders {
-				if !removes(beforeProc, h) {
-					t.Errorf("%s from a client must be removed before ext_proc", h)
+			// Filters run after routing, but a header they remove still does
+			// not reach the provider.
+			var filters []*mutationv3.HeaderMutation
+			for _, hf := range hcm.GetHttpFilters() {
+				if tc := hf.GetTypedConfig(); tc.MessageIs(&headermutationv3.HeaderMutation{}) {
+					filters = append(filters, unpack[headermutationv3.HeaderMutation](t, tc).GetMutations().GetRequestMutations()...)
 				}
 			}
 			for _, h := range workloadHeaders {
-				if got := removes(beforeProc, h); got == fromClients {
+				if got := removes(early, h); got == fromClients {
 					t.Errorf("%s from a client: removed = %v, want %v", h, got, !fromClients)
 				}
 				// Either way the provider, a third party, never sees it.
-				if !removes(beforeProc, h) && !removes(afterProc, h) {
+				if !removes(early, h) && !removes(filters, h) {
 					t.Errorf("%s must be removed before the request leaves", h)
 				}
 			}
-			if removes(beforeProc, "x-tollgate-other") || removes(beforeProc, "authorization") {
-				t.Error("the header filter removes more than Tollgate's own headers")
+			if removes(early, "x-tollgate-other") || removes(early, "authorization") {
+				t.Error("the early header mutation removes more than Tollgate's own headers")
+			}
+		})
+	}
+}
+
+// TestRoutesIgnoreClientHeaders: a route that matches on a request header
+// must match on one the client cannot send, or a client would choose it.
+func TestRoutesIgnoreClientHeaders(t *testing.T) {
+	for _, f := range configFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			hcm := egressManager(t, mustLoad(t, f))
+			early := earlyRemovals(t, hcm)
+			for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
+				for _, r := range vh.GetRoutes() {
+					for _, hm := range r.GetMatch().GetHeaders() {
+						if !removes(early, hm.GetName()) {
+							t.Errorf("route %q matches on %s, which a client can send", r.GetName(), hm.GetName())
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestClientEnvoyHeadersIgnored: Envoy's router obeys x-envoy-retry-on,
+// x-envoy-max-retries, x-envoy-upstream-rq-timeout-ms and friends on a
+// request it calls internal. No request may be: the decision must rest on
+// the peer's address (use_remote_address, no trusted X-Forwarded-For hops),
+// and internal_address_config must name no address a client connects from.
+// An empty cidr_ranges does not do: Envoy then takes RFC 1918 for internal
+// (InternalAddressConfig in
+// source/extensions/filters/network/http_connection_manager/config.h).
+func TestClientEnvoyHeadersIgnored(t *testing.T) {
+	peers := []string{"127.0.0.1", "::1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "100.64.0.1", "fd00::1", "203.0.113.7", "2001:db8::1"}
+	for _, f := range configFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			hcm := egressManager(t, mustLoad(t, f))
+			if !hcm.GetUseRemoteAddress().GetValue() {
+				t.Error("use_remote_address must be true: without it a client's X-Forwarded-For decides whether the request is internal")
+			}
+			if hcm.GetXffNumTrustedHops() != 0 || len(hcm.GetOriginalIpDetectionExtensions()) != 0 {
+				t.Error("no X-Forwarded-For hop may be trusted")
+			}
+			iac := hcm.GetInternalAddressConfig()
+			if iac == nil || len(iac.GetCidrRanges()) == 0 {
+				t.Fatal("internal_address_config must list ranges (none means RFC 1918 in some Envoy releases)")
+			}
+			if iac.GetUnixSockets() {
+				t.Error("unix socket peers must not be internal")
+			}
+			for _, c := range iac.GetCidrRanges() {
+				pfx, err := netip.ParsePrefix(c.GetAddressPrefix() + "/" + strconv.Itoa(int(c.GetPrefixLen().GetValue())))
+				if err != nil {
+					t.Fatalf("cidr %v: %v", c, err)
+				}
+				for _, p := range peers {
+					if pfx.Contains(netip.MustParseAddr(p)) {
+						t.Errorf("internal range %v contains %s, a client's address", pfx, p)
+					}
+				}
 			}
 		})
 	}

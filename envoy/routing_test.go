@@ -3,6 +3,7 @@ package envoy_test
 import (
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	dfpclusterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/dynamic_forward_proxy/v3"
 	dfpfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_forward_proxy/v3"
 	"google.golang.org/protobuf/proto"
@@ -21,24 +22,32 @@ func TestProviderRouting(t *testing.T) {
 				t.Fatalf("want one virtual host, got %d", len(vhs))
 			}
 			routes := vhs[0].GetRoutes()
-			if len(routes) < 3 {
-				t.Fatalf("want at least 3 routes, got %d", len(routes))
+			if len(routes) < 4 {
+				t.Fatalf("want at least 4 routes, got %d", len(routes))
 			}
 
-			// First: the processor's upstream override, matched on header presence.
+			// First: the processor's upstream override (Helicone-Target-URL),
+			// one route per scheme of the origin (targets_test.go).
+			var dfps []*clusterv3.Cluster
+			for i, r := range routes[:2] {
+				scheme := targetScheme(t, r)
+				if scheme == "" {
+					t.Fatalf("route %d (%q) must be a target-url route: %v", i, r.GetName(), r.GetMatch())
+				}
+				dfp := cluster(b, r.GetRoute().GetCluster())
+				if dfp.GetClusterType().GetName() != "envoy.clusters.dynamic_forward_proxy" {
+					t.Fatalf("route %q goes to %q, not a dynamic forward proxy cluster", r.GetName(), r.GetRoute().GetCluster())
+				}
+				perRoute, ok := r.GetTypedPerFilterConfig()["envoy.filters.http.dynamic_forward_proxy"]
+				if !ok || unpack[dfpfilterv3.PerRouteConfig](t, perRoute).GetHostRewriteHeader() != "x-tollgate-upstream-host" {
+					t.Errorf("route %q must rewrite the host from x-tollgate-upstream-host for the forward proxy", r.GetName())
+				}
+				dfps = append(dfps, dfp)
+			}
+			if targetScheme(t, routes[0]) == targetScheme(t, routes[1]) {
+				t.Fatal("the two target-url routes must serve https:// and http:// origins")
+			}
 			first := routes[0]
-			hm := first.GetMatch().GetHeaders()
-			if len(hm) != 1 || hm[0].GetName() != "x-tollgate-upstream-host" || !hm[0].GetPresentMatch() {
-				t.Fatalf("first route must match on the presence of x-tollgate-upstream-host, got %v", first.GetMatch())
-			}
-			dfp := cluster(b, first.GetRoute().GetCluster())
-			if dfp.GetClusterType().GetName() != "envoy.clusters.dynamic_forward_proxy" {
-				t.Fatalf("first route goes to %q, not a dynamic forward proxy cluster", first.GetRoute().GetCluster())
-			}
-			perRoute, ok := first.GetTypedPerFilterConfig()["envoy.filters.http.dynamic_forward_proxy"]
-			if !ok || unpack[dfpfilterv3.PerRouteConfig](t, perRoute).GetHostRewriteHeader() != "x-tollgate-upstream-host" {
-				t.Error("first route must rewrite the host from x-tollgate-upstream-host for the forward proxy")
-			}
 			removed := map[string]bool{}
 			for _, h := range append(vhs[0].GetRequestHeadersToRemove(), first.GetRequestHeadersToRemove()...) {
 				removed[h] = true
@@ -61,9 +70,11 @@ func TestProviderRouting(t *testing.T) {
 			if dfpAt < 0 || dfpAt > routerAt {
 				t.Fatal("the dynamic_forward_proxy HTTP filter must be present, before the router")
 			}
-			clusterCache := unpack[dfpclusterv3.ClusterConfig](t, dfp.GetClusterType().GetTypedConfig()).GetDnsCacheConfig()
-			if !proto.Equal(filterCache, clusterCache) {
-				t.Errorf("dns_cache_config differs between filter and cluster:\n%v\n%v", filterCache, clusterCache)
+			for _, dfp := range dfps {
+				clusterCache := unpack[dfpclusterv3.ClusterConfig](t, dfp.GetClusterType().GetTypedConfig()).GetDnsCacheConfig()
+				if !proto.Equal(filterCache, clusterCache) {
+					t.Errorf("dns_cache_config differs between filter and cluster %q:\n%v\n%v", dfp.GetName(), filterCache, clusterCache)
+				}
 			}
 
 			// Then the providers.
@@ -78,10 +89,10 @@ func TestProviderRouting(t *testing.T) {
 			if hcm.GetRequestTimeout() == nil || hcm.GetRequestTimeout().AsDuration() != 0 {
 				t.Errorf("request_timeout must be 0s (off): the route timeout bounds a call, Envoy's default would cut streams")
 			}
-			anthropic, openai := routes[1], routes[len(routes)-1]
+			anthropic, openai := routes[2], routes[len(routes)-1]
 			if anthropic.GetMatch().GetPathSeparatedPrefix() != "/v1/messages" || anthropic.GetRoute().GetCluster() != "anthropic" ||
 				anthropic.GetRoute().GetHostRewriteLiteral() != "api.anthropic.com" {
-				t.Errorf("second route must send /v1/messages to anthropic: %v", anthropic)
+				t.Errorf("third route must send /v1/messages to anthropic: %v", anthropic)
 			}
 			if openai.GetMatch().GetPrefix() != "/" || openai.GetRoute().GetCluster() != "openai" ||
 				openai.GetRoute().GetHostRewriteLiteral() != "api.openai.com" {
