@@ -69,6 +69,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("env[%d]: name is empty", i))
 		}
 	}
+	// A later --role would win over the injected --role=sidecar and open
+	// the API to the application.
+	for i, a := range c.Args {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "role" {
+			errs = append(errs, fmt.Errorf("args[%d]: %q: injected processors always run with --role=sidecar", i, a))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -64,10 +64,9 @@ const (
 	ExtProcAddress = "127.0.0.1:50051"
 	// ListenerPort is Envoy's egress listener on 127.0.0.1.
 	ListenerPort = 10000
-	// ProcessorHTTPPort serves /healthz, /readyz and /metrics. It listens
-	// on every interface because the kubelet probes the pod IP, never the
-	// pod's loopback; the API behind it serves only loopback clients
-	// unless an API key is configured.
+	// ProcessorHTTPPort serves /healthz, /readyz and /metrics, nothing
+	// else (--role=sidecar). It listens on every interface because the
+	// kubelet probes the pod IP, never the pod's loopback.
 	ProcessorHTTPPort = 15080
 	// EnvoyOpsPort is the sidecar bootstrap's "ops" listener on the pod IP:
 	// GET /ready and /stats/prometheus from Envoy's admin, which itself

@@ -78,6 +78,10 @@ func processorContainer(w Workload, cfg Config) corev1.Container {
 		// Alert rules are evaluated by the gateway or one chosen
 		// deployment, not by every pod of the mesh.
 		"--alerts=false",
+		// Health and metrics only on the HTTP port: the application shares
+		// this loopback and must not read or write the logs, prompts and
+		// alerts of every tenant through it (DESIGN.md section 2, Roles).
+		"--role=sidecar",
 	}
 	return corev1.Container{
 		Name:            ProcessorContainer,

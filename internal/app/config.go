@@ -78,6 +78,10 @@ type Config struct {
 	// APIKey protects the HTTP API (feedback, logging, queries); empty:
 	// loopback clients only.
 	APIKey string `json:"api-key"`
+	// Role is "gateway" (the HTTP port serves the API and the dashboard
+	// too) or "sidecar" (health and metrics only: the application shares
+	// the sidecar's loopback and must not reach every tenant's logs).
+	Role string `json:"role"`
 
 	// ClickHouse writer: rows per insert, longest wait before an insert,
 	// rows held in memory before batches go to the spool, and the spool's
@@ -91,6 +95,12 @@ type Config struct {
 	AuthKeys []policies.APIKey                    `json:"auth-keys"` // hashed Helicone-Auth keys and their tenants
 	Prices   map[string]map[string]provider.Price `json:"prices"`    // provider -> model -> price overrides
 }
+
+// Roles of `tollgate serve` (--role).
+const (
+	RoleGateway = "gateway"
+	RoleSidecar = "sidecar"
+)
 
 // Duration reads "1.5s"-style strings from YAML and flags.
 type Duration struct{ time.Duration }
@@ -159,6 +169,7 @@ func defaultConfig(dev bool) Config {
 		LogFlushInterval:  Duration{time.Second},
 		LogQueueSize:      100000,
 		SpoolMaxBytes:     1 << 30,
+		Role:              RoleGateway,
 	}
 	if dev {
 		c.DrainDelay = Duration{0} // nothing in front of `dev` to drain
@@ -205,6 +216,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.Var(&cfg.IdleTimeout, "idle-timeout", "dev data plane: limit for silence from the upstream")
 	fs.Var(&cfg.MessageTimeout, "message-timeout", "dev data plane: wait for each processor reply")
 	fs.BoolVar(&cfg.RateLimitFailClosed, "ratelimit-fail-closed", cfg.RateLimitFailClosed, "reject calls under a rate-limit policy with 503 when Redis is unreachable")
+	fs.StringVar(&cfg.Role, "role", cfg.Role, "gateway: the HTTP port also serves the API and dashboard; sidecar: /healthz, /readyz and /metrics only")
 	fs.StringVar(&cfg.APIKey, "api-key", cfg.APIKey, "bearer key for the HTTP API (prefer TOLLGATE_API_KEY); empty: loopback clients only")
 	fs.IntVar(&cfg.LogBatchSize, "log-batch-size", cfg.LogBatchSize, "ClickHouse: rows per insert")
 	fs.Var(&cfg.LogFlushInterval, "log-flush-interval", "ClickHouse: longest wait before a partial batch is inserted")
@@ -288,6 +300,9 @@ func (c *Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log-level: want debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if c.Role != RoleGateway && c.Role != RoleSidecar {
+		errs = append(errs, fmt.Errorf("role: want %s or %s, got %q", RoleGateway, RoleSidecar, c.Role))
 	}
 	if c.MaxRequestBody <= 0 {
 		errs = append(errs, fmt.Errorf("max-request-body: must be positive"))

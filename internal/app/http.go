@@ -23,6 +23,9 @@ import (
 // (rest), and the dashboard at every other path. The dashboard's pages hold
 // no data (it comes from the API, which needs the key), so with a key they
 // are public; without one, like the API, they are for loopback clients only.
+// In the sidecar role it serves health and metrics only, whoever asks: the
+// application shares the sidecar's loopback, so "loopback only" would hand
+// it every tenant's logged prompts and answers (DESIGN.md section 2, Roles).
 func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +39,10 @@ func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest 
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if cfg.Role == RoleSidecar {
+		mux.Handle("/", http.NotFoundHandler())
+		return mux
+	}
 	for _, prefix := range []string{"/v1/", "/custom/", "/oai/", "/anthropic/"} {
 		mux.Handle(prefix, rest)
 	}

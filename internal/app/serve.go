@@ -113,13 +113,19 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		grpcLis.Close()
 		return fmt.Errorf("http-listen: %w", err)
 	}
-	restAPI, closeAPI, err := newAPI(cfg, sink, auth, prices, prompts, reg, log)
-	if err != nil {
-		grpcLis.Close()
-		httpLis.Close()
-		return err
+	// A sidecar builds no API at all: no query connection, no alert
+	// evaluator, nothing its application could reach.
+	var restAPI http.Handler
+	if cfg.Role != RoleSidecar {
+		var closeAPI func()
+		restAPI, closeAPI, err = newAPI(cfg, sink, auth, prices, prompts, reg, log)
+		if err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			return err
+		}
+		defer closeAPI()
 	}
-	defer closeAPI()
 	httpServer := &http.Server{Handler: apiHandler(cfg, reg, &ready, restAPI), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 3)
