@@ -77,14 +77,18 @@ func responseBodyReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingRespon
 // streamedResponseMode is the mode override sent with the response-headers
 // reply of an SSE response: chunks then flow to the client as they arrive.
 // Every field is set so the override means the same whether Envoy merges it
-// or replaces the whole mode.
+// or replaces the whole mode. Response trailers are asked for: with trailers
+// SKIP, a response that has trailers reaches the processor as chunks that
+// all lack end_of_stream, and the stream then ends exactly as it does when
+// the client goes away (Envoy's ext_proc.cc onTrailers and onDestroy); the
+// trailers message is the end of such a response.
 var streamedResponseMode = &filterv3.ProcessingMode{
 	RequestHeaderMode:   filterv3.ProcessingMode_SEND,
 	RequestBodyMode:     filterv3.ProcessingMode_BUFFERED,
 	RequestTrailerMode:  filterv3.ProcessingMode_SKIP,
 	ResponseHeaderMode:  filterv3.ProcessingMode_SEND,
 	ResponseBodyMode:    filterv3.ProcessingMode_STREAMED,
-	ResponseTrailerMode: filterv3.ProcessingMode_SKIP,
+	ResponseTrailerMode: filterv3.ProcessingMode_SEND,
 }
 
 // immediateReply answers the client directly; the provider is never called.

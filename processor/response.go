@@ -46,6 +46,11 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 
 // onResponseBody reads usage from the whole body (BUFFERED) or chunk by
 // chunk (STREAMED). Bodies pass through unchanged.
+//
+// A BUFFERED body comes in one message, and it is the whole body whatever
+// its end_of_stream says: when the response has trailers (trailer mode
+// SKIP), Envoy sends the buffered body on their arrival with
+// end_of_stream false and nothing more (ext_proc.cc onTrailers).
 func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
 	chunk := msg.GetBody()
 	if c.firstChunkAt.IsZero() && (len(chunk) > 0 || msg.GetEndOfStream()) {
@@ -62,15 +67,27 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 		}
 		return responseBodyReply(nil)
 	}
-	if msg.GetEndOfStream() {
-		if c.endpoint != provider.EndpointUnknown && len(chunk) > 0 {
-			if usage, model, err := provider.ParseResponse(c.format, chunk); err == nil {
-				s.useUsage(c, usage, model)
-			}
+	if c.endpoint != provider.EndpointUnknown && len(chunk) > 0 {
+		if usage, model, err := provider.ParseResponse(c.format, chunk); err == nil {
+			s.useUsage(c, usage, model)
 		}
+	}
+	s.finish(c, int32(c.status))
+	return responseBodyReply(nil)
+}
+
+// onResponseTrailers ends a response that had trailers. Only a streamed
+// response asks for them (streamedResponseMode); its last chunk came without
+// end_of_stream, so this is where it completes.
+func (s *Server) onResponseTrailers(c *call) *extprocv3.ProcessingResponse {
+	if c.stream != nil && !c.logged {
+		c.stream.Finish()
+		s.useUsage(c, c.stream.Usage(), c.stream.Model())
+	}
+	if c.status != 0 {
 		s.finish(c, int32(c.status))
 	}
-	return responseBodyReply(nil)
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
 }
 
 func (s *Server) useUsage(c *call, u provider.Usage, model string) {

@@ -168,9 +168,11 @@ func (s *Server) handle(c *call, req *extprocv3.ProcessingRequest) *extprocv3.Pr
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		return s.onResponseBody(c, r.ResponseBody)
 	case *extprocv3.ProcessingRequest_RequestTrailers:
+		// Never asked for: with trailers SKIP a request with trailers
+		// still brings its whole body in the BUFFERED body message.
 		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}
 	case *extprocv3.ProcessingRequest_ResponseTrailers:
-		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
+		return s.onResponseTrailers(c)
 	}
 	return nil
 }

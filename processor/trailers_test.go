@@ -1,0 +1,90 @@
+package processor
+
+import (
+	"testing"
+
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+func respTrailers(kv ...string) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseTrailers{
+		ResponseTrailers: &extprocv3.HttpTrailers{Trailers: headerMap(kv...)}}}
+}
+
+var cancelled = status.Error(codes.Canceled, "context canceled")
+
+// With trailers SKIP, Envoy sends a buffered response that has trailers as
+// one body message without end_of_stream, and then ends the stream the way a
+// client cancel does. The message is still the whole body.
+func TestBufferedBodyBeforeTrailersIsTheWholeBody(t *testing.T) {
+	s, sink := newTestServer(t)
+	_, _ = run(s, cancelled,
+		reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"),
+		reqBody(chatBody),
+		respHeaders(false, ":status", "200", "content-type", "application/json"),
+		respBody(chatResponse, false),
+	)
+	recs := sink.Records()
+	if len(recs) != 1 {
+		t.Fatalf("records %+v", recs)
+	}
+	r := recs[0]
+	usage := provider.Usage{PromptTokens: 1200, CompletionTokens: 300, CachedTokens: 200, ReasoningTokens: 50}
+	want, _ := provider.DefaultPrices().CallCost(provider.OpenAI, usage, "gpt-4o-mini-2024-07-18", "gpt-4o-mini")
+	if r.Status != 200 || r.PromptTokens != 1200 || r.CompletionTokens != 300 || r.CostUSD != want || r.CostUSD == 0 || r.Error != "" {
+		t.Fatalf("record %+v, want status 200, 1200/300 tokens, cost %v", r, want)
+	}
+}
+
+// A streamed response asks for its trailers, and one that has them ends
+// there: every chunk came without end_of_stream.
+func TestStreamedResponseEndsAtItsTrailers(t *testing.T) {
+	s, sink := newTestServer(t)
+	replies, _ := run(s, cancelled,
+		reqHeaders(false, ":method", "POST", ":path", "/v1/messages"),
+		reqBody(`{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64}`),
+		respHeaders(false, ":status", "200", "content-type", "text/event-stream"),
+		respBody(anthropicStream[:60], false),
+		respBody(anthropicStream[60:], false),
+		respTrailers("x-upstream-trailer", "done"),
+	)
+	if m := replies[2].GetModeOverride(); m.GetResponseBodyMode() != filterv3.ProcessingMode_STREAMED ||
+		m.GetResponseTrailerMode() != filterv3.ProcessingMode_SEND {
+		t.Fatalf("mode override %v: want STREAMED body and trailers sent", m)
+	}
+	if len(replies) != 6 || replies[5].GetResponseTrailers() == nil {
+		t.Fatalf("want a trailers reply last, got %v", replies)
+	}
+	recs := sink.Records()
+	if len(recs) != 1 {
+		t.Fatalf("records %+v", recs)
+	}
+	r := recs[0]
+	usage := provider.Usage{PromptTokens: 150, CompletionTokens: 25, CachedTokens: 40, CacheWriteTokens: 10}
+	price, _ := provider.DefaultPrices().Lookup(provider.Anthropic, "claude-sonnet-4-5")
+	if r.Status != 200 || r.PromptTokens != 150 || r.CompletionTokens != 25 || r.CostUSD != price.Cost(usage) || r.CostUSD == 0 || r.Error != "" {
+		t.Fatalf("record %+v", r)
+	}
+}
+
+// Without trailers and without end_of_stream the client went away, even
+// when every byte of the stream had been seen.
+func TestStreamedResponseWithoutEndIsACancel(t *testing.T) {
+	s, sink := newTestServer(t)
+	_, _ = run(s, cancelled,
+		reqHeaders(false, ":method", "POST", ":path", "/v1/messages"),
+		reqBody(`{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64}`),
+		respHeaders(false, ":status", "200", "content-type", "text/event-stream"),
+		respBody(anthropicStream, false),
+	)
+	recs := sink.Records()
+	if len(recs) != 1 || recs[0].Status != record.StatusClientCancelled || recs[0].PromptTokens != 150 {
+		t.Fatalf("records %+v", recs)
+	}
+}
