@@ -158,6 +158,10 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 			AllowEnvoyHeaderMutation: true,
 			RetryBaseInterval:        cfg.RetryBaseInterval.Duration,
 			RetryMaxInterval:         cfg.RetryMaxInterval.Duration,
+			// As envoy/: client-sent internal headers go before routing,
+			// and no request is internal (InternalAddresses nil), so a
+			// client's x-envoy-* headers never reach the router.
+			EarlyRemoveHeaders: earlyRemovals(cfg),
 			UpstreamFilter: &dataplane.UpstreamFilterConfig{
 				Metadata:         map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
 				FailureModeAllow: cfg.FailureModeAllow,

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/mockprovider"
+	"github.com/tollgate-dev/tollgate/processor"
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+// A client must not choose the upstream: behind Envoy a client-sent
+// x-tollgate-upstream(-host) picked the forward-proxy route before any
+// filter ran, an open proxy past the allowed origins.
+
+// countingServer is a second loopback origin, the one a client would like
+// to reach.
+func countingServer(t *testing.T, status int) (*httptest.Server, *atomic.Int32) {
+	var hits atomic.Int32
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("content-type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"error":{"message":"from the test server"}}`)
+	}))
+	t.Cleanup(s.Close)
+	return s, &hits
+}
+
+func TestDevClientCannotChooseUpstream(t *testing.T) {
+	evil, evilHits := countingServer(t, 200)
+	d := startDev(t)
+	c := call{path: "/v1/chat/completions", body: chat("gpt-4o-mini"), headers: map[string]string{
+		"helicone-request-id": uuid.NewString(),
+		"x-tollgate-upstream": evil.URL, "x-tollgate-upstream-host": strings.TrimPrefix(evil.URL, "http://"),
+		"Host": "evil.example",
+	}}
+	resp, _ := c.do(t, d)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if n := evilHits.Load(); n != 0 {
+		t.Fatalf("the client's chosen origin got %d requests", n)
+	}
+	if len(d.mock.Received()) != 1 {
+		t.Fatalf("the provider got %d requests, want 1", len(d.mock.Received()))
+	}
+}
+
+// x-envoy-max-retries from a client would buy it ten paid calls under one
+// record; the data plane, like Envoy, drops it from an external request.
+func TestDevClientEnvoyRetryHeadersIgnored(t *testing.T) {
+	d := startRetryingDev(t)
+	c := call{path: "/v1/chat/completions", body: chat("gpt-4o-mini"), headers: map[string]string{
+		"helicone-request-id": uuid.NewString(), "x-test-call": "client-retries",
+		"x-envoy-max-retries": "10", "x-envoy-retry-on": "5xx", "x-envoy-retriable-status-codes": "503",
+		mockprovider.HeaderFailFirst: "100", mockprovider.HeaderFailKey: "client-retries", mockprovider.HeaderStatus: "503",
+	}}
+	resp, _ := c.do(t, d)
+	if resp.StatusCode != 503 {
+		t.Fatalf("status %d, want the provider's 503", resp.StatusCode)
+	}
+	if _, headers := sentModels(d, "client-retries"); len(headers) != 1 {
+		t.Fatalf("the provider saw %d attempts, want 1", len(headers))
+	}
+	recs := d.records(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	if r := recs[c.headers["helicone-request-id"]]; r == nil || r.Attempts != 1 {
+		t.Fatalf("record %+v, want one attempt", r)
+	}
+}
+
+// planeWithProcessor is the data plane in front of a real processor, with a
+// config of the test's choosing: what a hand-written Envoy config without
+// the early header mutation, or with trusted internal addresses, would be.
+// The processor alone must then keep the client from steering the router.
+func planeWithProcessor(t *testing.T, openai string, cfg dataplane.Config) *httptest.Server {
+	t.Helper()
+	proc := processor.New(processor.Options{Sink: record.NewMemory()})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(srv, proc)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	cfg.OpenAIUpstream, cfg.AnthropicUpstream = openai, openai
+	cfg.AllowEnvoyHeaderMutation = true
+	cfg.UpstreamFilter = &dataplane.UpstreamFilterConfig{
+		Metadata: map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	plane, err := dataplane.New(cfg, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(plane)
+	t.Cleanup(front.Close)
+	return front
+}
+
+func post(t *testing.T, url string, hdr map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/chat/completions", strings.NewReader(chat("gpt-4o-mini")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("content-type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Without the early removal the route is the client's choice when the
+// request arrives; the processor removes the header and clears the route
+// cache, and the route is picked again.
+func TestProcessorUndoesClientUpstreamWithoutEarlyRemoval(t *testing.T) {
+	evil, evilHits := countingServer(t, 200)
+	good, goodHits := countingServer(t, 200)
+	front := planeWithProcessor(t, good.URL, dataplane.Config{})
+	if code := post(t, front.URL, map[string]string{"x-tollgate-upstream": evil.URL}); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if evilHits.Load() != 0 || goodHits.Load() != 1 {
+		t.Fatalf("evil got %d, the provider %d", evilHits.Load(), goodHits.Load())
+	}
+}
+
+// A request the connection manager calls internal keeps its x-envoy-*
+// headers; the processor removes the ones it did not set.
+func TestProcessorDropsClientRetryHeadersOfInternalRequest(t *testing.T) {
+	down, hits := countingServer(t, 503)
+	front := planeWithProcessor(t, down.URL, dataplane.Config{
+		InternalAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		RetryBaseInterval: 1e6, RetryMaxInterval: 2e6,
+	})
+	if code := post(t, front.URL, map[string]string{"x-envoy-max-retries": "10", "x-envoy-retry-on": "5xx"}); code != 503 {
+		t.Fatalf("status %d", code)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("%d upstream attempts, want 1", n)
+	}
+}
