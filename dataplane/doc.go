@@ -11,17 +11,22 @@
 //
 // # One request
 //
-//  1. Connection manager: x-request-id is generated when missing or empty,
-//     x-forwarded-proto added when missing, hop-by-hop headers dropped, the
-//     route picked (UpstreamHeader, else /v1/messages* to Anthropic, else
-//     OpenAI).
+//  1. Connection manager: hop-by-hop headers dropped, EarlyRemoveHeaders
+//     removed (Envoy's early_header_mutation_extensions), Envoy's internal
+//     headers removed from an external request (below), x-request-id
+//     generated when missing or empty, x-forwarded-proto added when missing,
+//     and then the route picked and cached (UpstreamHeader, else
+//     /v1/messages* to Anthropic, else OpenAI), all before any filter runs.
+//     A client's UpstreamHeader therefore picks the route unless the early
+//     removal drops it, as in Envoy.
 //  2. request_headers: :method, :path, :authority, :scheme, then the headers
 //     lowercased and sorted by name (Go loses the wire order), every value in
 //     raw_value. end_of_stream when there is no body. The first message
 //     carries protocol_config; every message an empty metadata_context.
 //  3. request_body (BUFFERED): the whole body, at most MaxRequestBody
 //     (else a 413 local reply), in one message with end_of_stream.
-//  4. Router: the route is re-picked after any reply with clear_route_cache;
+//  4. Router: the route is re-picked after a reply with clear_route_cache
+//     and a header mutation (Envoy ignores the flag without one);
 //     UpstreamHeader and hop-by-hop headers are removed; the Host header
 //     becomes the upstream host; the retry headers are consumed. Then one
 //     attempt after another, each with x-envoy-attempt-count and its own run
@@ -89,6 +94,26 @@
 //     An idle timeout or an upstream that breaks off mid-body resets the
 //     client connection and cancels the stream (Canceled): a deadline cannot
 //     be moved once the stream is open.
+//
+// # Internal and external requests
+//
+// Envoy's router obeys x-envoy-* request headers (retries, timeouts). The
+// connection manager, with use_remote_address as in Tollgate's configs, calls
+// a request internal when the peer's address is in internal_address_config
+// (Config.InternalAddresses; none by default, as in Envoy since 1.33). An
+// external request loses x-envoy-retry-on, -retry-grpc-on, -max-retries,
+// -retriable-status-codes, -retriable-header-names,
+// -upstream-rq-timeout-ms, -upstream-rq-per-try-timeout-ms,
+// -upstream-rq-timeout-alt-response, -expected-rq-timeout-ms,
+// -hedge-on-per-try-timeout, -upstream-alt-stat-name, -force-trace,
+// -ip-tags, -original-url, -decorator-operation and
+// -downstream-service-cluster/-node before any filter
+// (conn_manager_utility.cc, cleanInternalHeaders); an internal one keeps
+// them all. A client's x-envoy-internal is always dropped. Not modelled:
+// x-envoy-internal and x-envoy-external-address are not added, X-Forwarded-For
+// is not touched (Tollgate's configs skip the append), and
+// x-forwarded-proto is only added when missing, where use_remote_address
+// overwrites it.
 //
 // # Simplified
 //
