@@ -195,3 +195,15 @@ func TestInternalRequestKeepsEnvoyHeaders(t *testing.T) {
 		t.Error("the client's x-envoy-internal reached the processor")
 	}
 }
+
+// With use_remote_address the connection's scheme is the truth, not the
+// client's x-forwarded-proto.
+func TestForwardedProtoIsTheConnections(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	if code, _, _ := h.do(t, "GET", "/v1/models", "", map[string]string{"X-Forwarded-Proto": "https"}); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if v, _ := sentHeader(t, h.stream(t), "x-forwarded-proto"); v != "http" {
+		t.Fatalf("x-forwarded-proto %q, want http", v)
+	}
+}

@@ -14,7 +14,8 @@
 //  1. Connection manager: hop-by-hop headers dropped, EarlyRemoveHeaders
 //     removed (Envoy's early_header_mutation_extensions), Envoy's internal
 //     headers removed from an external request (below), x-request-id
-//     generated when missing or empty, x-forwarded-proto added when missing,
+//     generated when missing or empty, x-forwarded-proto set to the
+//     connection's scheme (use_remote_address),
 //     and then the route picked and cached (UpstreamHeader, else
 //     /v1/messages* to Anthropic, else OpenAI), all before any filter runs.
 //     A client's UpstreamHeader therefore picks the route unless the early
@@ -110,10 +111,10 @@
 // -downstream-service-cluster/-node before any filter
 // (conn_manager_utility.cc, cleanInternalHeaders); an internal one keeps
 // them all. A client's x-envoy-internal is always dropped. Not modelled:
-// x-envoy-internal and x-envoy-external-address are not added, X-Forwarded-For
-// is not touched (Tollgate's configs skip the append), and
-// x-forwarded-proto is only added when missing, where use_remote_address
-// overwrites it.
+// x-envoy-internal and x-envoy-external-address are not added (Tollgate's
+// configs keep the latter from the provider, and the processor drops
+// x-envoy-* headers it did not set), and X-Forwarded-For is not touched
+// (Tollgate's configs skip the append).
 //
 // # Simplified
 //

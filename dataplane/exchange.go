@@ -98,7 +98,7 @@ func (x *exchange) streamGrace() time.Duration {
 // requestHeaders builds the request header map as Envoy's HTTP/1 codec and
 // connection manager hand it to the filters: pseudo-headers first (host
 // becomes :authority), hop-by-hop headers gone, x-request-id generated when
-// missing or empty, x-forwarded-proto added when missing.
+// missing or empty, x-forwarded-proto set to the connection's scheme.
 func (x *exchange) requestHeaders() headerList {
 	r := x.r
 	path := r.RequestURI
@@ -124,7 +124,10 @@ func (x *exchange) requestHeaders() headerList {
 		h.add("x-request-id", uuid.NewString())
 		added = true
 	}
-	if !h.has("x-forwarded-proto") {
+	// use_remote_address (Tollgate's configs): the connection's scheme, not
+	// the client's claim.
+	if v, ok := h.get("x-forwarded-proto"); !ok || v != scheme {
+		h.del("x-forwarded-proto")
 		h.add("x-forwarded-proto", scheme)
 		added = true
 	}
