@@ -35,8 +35,10 @@ var EarlyRemovedHeaders = []string{
 
 // Defaults, mirroring the production Envoy configuration.
 const (
-	DefaultRouteTimeout      = 600 * time.Second
-	DefaultStreamIdleTimeout = 300 * time.Second
+	DefaultRouteTimeout = 600 * time.Second
+	// The provider routes' idle_timeout, as long as the route timeout: a
+	// non-streamed answer is silent until it is complete.
+	DefaultStreamIdleTimeout = 600 * time.Second
 	DefaultMessageTimeout    = 2 * time.Second
 	DefaultMaxRequestBody    = 8 << 20
 	DefaultMaxResponseBody   = 32 << 20
@@ -52,7 +54,7 @@ type Config struct {
 	OpenAIUpstream    string            // origin, optionally with a path prefix, e.g. "https://api.openai.com" or "http://127.0.0.1:9000/openai"; the request path is appended
 	AnthropicUpstream string            // same, for paths under /v1/messages
 	RouteTimeout      time.Duration     // whole upstream call incl. response body, default 600s (Envoy route timeout)
-	StreamIdleTimeout time.Duration     // no bytes from upstream for this long ends the call, default 300s
+	StreamIdleTimeout time.Duration     // no bytes from upstream for this long ends the call, default 600s (the routes' idle_timeout)
 	MessageTimeout    time.Duration     // how long to wait for each processor reply (Envoy ext_proc message_timeout), default 2s
 	FailureModeAllow  bool              // processor unreachable/erroring: true = continue without it, false = 500 to the client
 	MaxRequestBody    int64             // buffer limit for the BUFFERED request body; over it: 413 with a clear message, default 8 MiB

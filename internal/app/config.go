@@ -12,6 +12,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
 )
@@ -158,8 +159,8 @@ func defaultConfig(dev bool) Config {
 		StreamUsage:       true,
 		DrainDelay:        Duration{5 * time.Second},
 		ShutdownTimeout:   Duration{30 * time.Second},
-		RouteTimeout:      Duration{600 * time.Second},
-		IdleTimeout:       Duration{300 * time.Second},
+		RouteTimeout:      Duration{dataplane.DefaultRouteTimeout},
+		IdleTimeout:       Duration{dataplane.DefaultStreamIdleTimeout},
 		MessageTimeout:    Duration{2 * time.Second},
 		RetryBaseInterval: Duration{time.Second},
 		RetryMaxInterval:  Duration{10 * time.Second},
