@@ -287,6 +287,7 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: want an http(s) origin such as https://api.openai.com, got %q", name, origin))
 		}
 	}
+	errs = append(errs, targetOriginErrors(c.AllowedTargets)...)
 	if c.Redis != "" {
 		if u, err := url.Parse(c.Redis); err != nil || !strings.HasPrefix(u.Scheme, "redis") {
 			errs = append(errs, fmt.Errorf("redis: want a redis:// URL, got %q", c.Redis))

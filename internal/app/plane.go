@@ -1,6 +1,8 @@
 package app
 
 import (
+	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
@@ -22,4 +24,24 @@ func earlyRemovals(cfg *Config) []string {
 		}
 	}
 	return out
+}
+
+// targetOriginErrors checks --allowed-target-origins: "*" or an origin,
+// http:// or https://, with no path, query or user info. Anything else would
+// never match a Helicone-Target-URL and fail every call naming it with a
+// 403 that blames the caller. http:// is fine: envoy/ routes such origins to
+// a plain-HTTP forward proxy.
+func targetOriginErrors(origins []string) []error {
+	var errs []error
+	for _, o := range origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(strings.TrimRight(o, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("allowed-target-origins: want * or an origin such as https://api.together.xyz or http://vllm.models.svc:8000 (scheme, host, optional port), got %q", o))
+		}
+	}
+	return errs
 }
