@@ -234,6 +234,7 @@ const (
 	phaseRequestBody
 	phaseResponseHeaders
 	phaseResponseBody
+	phaseResponseTrailers
 )
 
 func replyMatches(resp *extprocv3.ProcessingResponse, want phase) bool {
@@ -246,6 +247,8 @@ func replyMatches(resp *extprocv3.ProcessingResponse, want phase) bool {
 		return want == phaseResponseHeaders
 	case *extprocv3.ProcessingResponse_ResponseBody:
 		return want == phaseResponseBody
+	case *extprocv3.ProcessingResponse_ResponseTrailers:
+		return want == phaseResponseTrailers
 	}
 	return false
 }

@@ -154,6 +154,9 @@ func reply(req *extprocv3.ProcessingRequest, cr *extprocv3.CommonResponse) *extp
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{
 			ResponseBody: &extprocv3.BodyResponse{Response: cr}}}
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{
+			ResponseTrailers: &extprocv3.TrailersResponse{HeaderMutation: cr.GetHeaderMutation()}}}
 	}
 	panic("unexpected request kind")
 }
@@ -169,6 +172,8 @@ func kind(req *extprocv3.ProcessingRequest) string {
 		return "request_body"
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		return "response_body"
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return "response_trailers"
 	}
 	return "?"
 }

@@ -24,20 +24,23 @@ var configuredMode = &filterv3.ProcessingMode{
 var errUnsupportedMode = errors.New("ext_proc: unsupported body mode in mode_override")
 
 // phaseModes is what is left of the processing mode for the phases still to
-// come. Request headers are always sent, trailers never (see doc.go).
+// come. Request headers are always sent, request trailers never (see
+// doc.go); response trailers when a mode_override asks for them.
 type phaseModes struct {
-	reqBody    filterv3.ProcessingMode_BodySendMode
-	respHeader filterv3.ProcessingMode_HeaderSendMode
-	respBody   filterv3.ProcessingMode_BodySendMode
+	reqBody     filterv3.ProcessingMode_BodySendMode
+	respHeader  filterv3.ProcessingMode_HeaderSendMode
+	respBody    filterv3.ProcessingMode_BodySendMode
+	respTrailer filterv3.ProcessingMode_HeaderSendMode
 }
 
 func defaultModes() phaseModes { return modesOf(configuredMode) }
 
 func modesOf(configured *filterv3.ProcessingMode) phaseModes {
 	return phaseModes{
-		reqBody:    configured.GetRequestBodyMode(),
-		respHeader: configured.GetResponseHeaderMode(),
-		respBody:   configured.GetResponseBodyMode(),
+		reqBody:     configured.GetRequestBodyMode(),
+		respHeader:  configured.GetResponseHeaderMode(),
+		respBody:    configured.GetResponseBodyMode(),
+		respTrailer: configured.GetResponseTrailerMode(),
 	}
 }
 
@@ -64,6 +67,10 @@ func (m *phaseModes) overrideFrom(configured, o *filterv3.ProcessingMode) error 
 	m.respHeader = configured.GetResponseHeaderMode()
 	if o.GetResponseHeaderMode() != filterv3.ProcessingMode_DEFAULT {
 		m.respHeader = o.GetResponseHeaderMode()
+	}
+	m.respTrailer = configured.GetResponseTrailerMode()
+	if o.GetResponseTrailerMode() != filterv3.ProcessingMode_DEFAULT {
+		m.respTrailer = o.GetResponseTrailerMode()
 	}
 	m.reqBody = o.GetRequestBodyMode()
 	m.respBody = o.GetResponseBodyMode()

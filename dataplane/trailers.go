@@ -1,0 +1,94 @@
+package dataplane
+
+import (
+	"net/http"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+)
+
+// Response trailers, as Envoy handles them with Tollgate's configs.
+//
+// Only an HTTP/2 upstream delivers trailers to the filters: Envoy's HTTP/1
+// codec drops them unless http_protocol_options.enable_trailers is set,
+// which the configs in envoy/ do not (Http1ProtocolOptions in Envoy's
+// api/envoy/config/core/v3/protocol.proto). When trailers come, the body's
+// last data has no end_of_stream, and Envoy's ext_proc filter
+// (source/extensions/filters/http/ext_proc/ext_proc.cc, onTrailers):
+//   - BUFFERED: sends the buffered body on the trailers' arrival, with
+//     end_of_stream false (nothing when no body was buffered);
+//   - STREAMED: has sent every chunk as it came, the last one without
+//     end_of_stream, and sends no empty end_of_stream message after it;
+//   - trailer mode SKIP: the processor hears nothing more, and the stream
+//     is closed when the request ends, as it is when the client goes away;
+//     SEND (a mode_override can ask for it): a response_trailers message
+//     after the body's reply, whose header_mutation applies to the trailers.
+//
+// Downstream, the trailers reach an HTTP/2 client; the HTTP/1 codec drops
+// them for the same reason as upstream.
+
+// trailersOf returns the upstream's trailers once its body has been read to
+// the end; nil when there are none or Envoy would not see them.
+func (x *exchange) trailersOf(rsp *response) headerList {
+	resp := rsp.upstream
+	if resp == nil || resp.ProtoMajor < 2 || len(resp.Trailer) == 0 {
+		return nil
+	}
+	tr := appendSorted(nil, resp.Trailer)
+	if len(tr) == 0 {
+		return nil
+	}
+	return tr
+}
+
+// endTrailers runs the trailers through the processor when it asked for them
+// and sends them downstream. It reports false when the request is over.
+func (x *exchange) endTrailers(tr headerList) bool {
+	tr, ok := x.processTrailers(tr)
+	if ok {
+		x.writeTrailers(tr)
+	}
+	return ok
+}
+
+// processTrailers is the response_trailers phase, when the processor asked
+// for it (a mode_override to SEND).
+func (x *exchange) processTrailers(tr headerList) (headerList, bool) {
+	if tr == nil || x.proc == nil || x.modes.respTrailer != filterv3.ProcessingMode_SEND {
+		return tr, true
+	}
+	resp, ok := x.call(responseTrailersMsg(tr), phaseResponseTrailers)
+	if !ok {
+		return nil, false
+	}
+	if m := resp.GetResponseTrailers().GetHeaderMutation(); m != nil {
+		if err := applyHeaderMutation(&tr, m, false, x.p.rules, x.logger()); err != nil {
+			return nil, x.mutationFailed(err)
+		}
+	}
+	return tr, true
+}
+
+// writeTrailers sends trailers after the body: to an HTTP/2 client only.
+func (x *exchange) writeTrailers(tr headerList) {
+	if x.r.ProtoMajor < 2 || len(tr) == 0 {
+		return
+	}
+	h := x.w.Header()
+	for _, e := range tr {
+		if isPseudo(e.key) {
+			continue
+		}
+		h.Add(http.TrailerPrefix+canonicalKey(e.key), e.value)
+	}
+}
+
+func responseTrailersMsg(tr headerList) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{
+		Request: &extprocv3.ProcessingRequest_ResponseTrailers{
+			ResponseTrailers: &extprocv3.HttpTrailers{Trailers: tr.proto()},
+		},
+		MetadataContext: &corev3.Metadata{},
+	}
+}
