@@ -295,7 +295,7 @@ func (x *exchange) requestBody(hasBody bool) (*upstreamRequest, bool) {
 	}
 
 	mode := x.modes.reqBody
-	resp, ok := x.call(requestBodyMsg(buf.Bytes(), true), phaseRequestBody)
+	resp, ok := x.call(requestBodyMsg(buf.Bytes(), !x.requestHasTrailers()), phaseRequestBody)
 	if !ok {
 		return nil, false
 	}

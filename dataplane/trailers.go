@@ -27,6 +27,23 @@ import (
 //
 // Downstream, the trailers reach an HTTP/2 client; the HTTP/1 codec drops
 // them for the same reason as upstream.
+//
+// Request trailers work the same way on the request path: with them (from an
+// HTTP/2 client) the buffered request body goes without end_of_stream.
+
+// requestHasTrailers tells, once the request body has been read, whether
+// trailers ended it as Envoy's filters would see them.
+func (x *exchange) requestHasTrailers() bool {
+	if x.r.ProtoMajor < 2 {
+		return false
+	}
+	for _, v := range x.r.Trailer {
+		if len(v) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // trailersOf returns the upstream's trailers once its body has been read to
 // the end; nil when there are none or Envoy would not see them.

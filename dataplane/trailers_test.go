@@ -182,3 +182,26 @@ func streamOverride(extra *filterv3.ProcessingMode) func(*extprocv3.ProcessingRe
 		return continueAll(req)
 	}
 }
+
+// A request with trailers (HTTP/2) sends its buffered body without
+// end_of_stream, as Envoy's decodeTrailers does with trailer mode SKIP.
+func TestRequestWithTrailers(t *testing.T) {
+	t.Parallel()
+	h, client, url := trailerHarness(t, nil, jsonReply(`{"ok":true}`))
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/chat/completions", io.NopCloser(strings.NewReader(`{"model":"m"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Trailer = http.Header{"X-Request-Trailer": {"v"}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	msgs := h.stream(t).messages()
+	if kinds(msgs) != "request_headers request_body response_headers response_body" {
+		t.Fatalf("messages %s", kinds(msgs))
+	}
+	diffMsgs(t, []*extprocv3.ProcessingRequest{wantReqBody(`{"model":"m"}`, false)}, msgs[1:2])
+}
