@@ -79,6 +79,27 @@
 //   - Stream end: after the last phase the stream is half-closed and reset,
 //     as Envoy does by default, so the processor's next Recv returns io.EOF or
 //     codes.Canceled. A client that goes away cancels the stream at once.
+//     Envoy closes the stream the same way in both cases (onDestroy; the
+//     graceful half-close is opt-in): a processor cannot tell them apart by
+//     the gRPC status, only by having seen end_of_stream (or trailers).
+//   - Trailers (trailers.go): only from an HTTP/2 upstream, as Envoy's
+//     HTTP/1 codec drops them (enable_trailers is off in envoy/). With them
+//     the body's last message has no end_of_stream: a BUFFERED body goes in
+//     one message with end_of_stream false (none when the body is empty), a
+//     STREAMED body's last chunk too, and no empty end_of_stream message
+//     follows. With trailer mode SKIP the processor hears nothing more; a
+//     mode_override with response_trailer_mode SEND gets a response_trailers
+//     message after the body's reply, whose header_mutation applies to the
+//     trailers. They reach an HTTP/2 client, never an HTTP/1 one. A request
+//     with trailers (HTTP/2 client) sends its buffered body with
+//     end_of_stream false.
+//   - The gRPC connection (DialOptions) sends HTTP/2 keepalive pings like
+//     the tollgate cluster's connection_keepalive (KeepaliveInterval,
+//     KeepaliveTimeout, streams or not), so a processor whose server
+//     refuses them (grpc-go's default enforcement: GOAWAY too_many_pings)
+//     fails here too. grpc-go pings only after an interval without frames
+//     from the processor and at 10 s at the most often; Envoy pings on its
+//     timer with up to 15 % jitter added.
 //   - A route timeout after the response started resets the client
 //     connection and leaves the stream to run into its deadline, so the
 //     processor's stream context reports DeadlineExceeded. The deadline sent
@@ -127,9 +148,11 @@
 //     request_headers reply (Envoy buffers it meanwhile).
 //   - The route timeout counts from the request's arrival, not from the end
 //     of the request phases.
-//   - Trailers, upgrades (WebSocket, CONNECT), 100-continue forwarding,
-//     header count/size limits, attributes, dynamic metadata, observability
-//     mode and Envoy's x-envoy-* response headers are not modeled.
+//   - Request trailers do not reach the upstream; request_trailer_mode SEND
+//     is ignored. Upgrades
+//     (WebSocket, CONNECT), 100-continue forwarding, header count/size
+//     limits, attributes, dynamic metadata, observability mode and Envoy's
+//     x-envoy-* response headers are not modeled.
 //   - Header order is by name, not the wire order.
 //   - The upstream gets Content-Length where Envoy would send a body of
 //     changed length chunked; the bytes are the same.
