@@ -6,20 +6,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	egv1a1 "github.com/envoyproxy/gateway/api/v1alpha1"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	istioapi "istio.io/api/networking/v1alpha3"
-	istionet "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tollgate-dev/tollgate/dataplane"
 )
 
 // The examples attach Tollgate to data planes other control planes manage.
@@ -30,6 +36,7 @@ func TestEnvoyGatewayExample(t *testing.T) {
 	docs := yamlDocs(t, filepath.Join("examples", "envoy-gateway.yaml"))
 	backends := map[string]*egv1a1.Backend{}
 	var policies []*egv1a1.EnvoyExtensionPolicy
+	var btps []*egv1a1.BackendTrafficPolicy
 	for i, doc := range docs {
 		switch kind := docKind(t, doc); kind {
 		case "Backend":
@@ -40,7 +47,7 @@ func TestEnvoyGatewayExample(t *testing.T) {
 		case "ClientTrafficPolicy":
 			strictDecode[egv1a1.ClientTrafficPolicy](t, doc)
 		case "BackendTrafficPolicy":
-			strictDecode[egv1a1.BackendTrafficPolicy](t, doc)
+			btps = append(btps, strictDecode[egv1a1.BackendTrafficPolicy](t, doc))
 		default:
 			t.Errorf("document %d: unexpected kind %q", i, kind)
 		}
@@ -79,49 +86,205 @@ func TestEnvoyGatewayExample(t *testing.T) {
 	if len(b.Spec.Endpoints) != 1 || b.Spec.Endpoints[0].FQDN == nil || b.Spec.Endpoints[0].FQDN.Port != 50051 {
 		t.Errorf("Backend %s must point at Tollgate's gRPC port 50051", b.Name)
 	}
+
+	// The provider routes' timeouts, as in Tollgate's own bootstraps
+	// (timeouts_test.go): a call may last the route timeout, and a quiet
+	// non-streamed one is not cut earlier by the stream idle timeout.
+	timed := false
+	for _, btp := range btps {
+		if !sameTargets(btp.Spec.TargetRefs, p.Spec.TargetRefs) {
+			continue
+		}
+		timed = true
+		var h *egv1a1.HTTPTimeout
+		if btp.Spec.Timeout != nil {
+			h = btp.Spec.Timeout.HTTP
+		}
+		if h == nil || h.RequestTimeout == nil || h.StreamIdleTimeout == nil {
+			t.Errorf("BackendTrafficPolicy %s: set timeout.http.requestTimeout and streamIdleTimeout", btp.Name)
+			continue
+		}
+		req, err1 := time.ParseDuration(string(*h.RequestTimeout))
+		idle, err2 := time.ParseDuration(string(*h.StreamIdleTimeout))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("BackendTrafficPolicy %s: %v %v", btp.Name, err1, err2)
+		}
+		if req != dataplane.DefaultRouteTimeout || (idle != 0 && idle < req) {
+			t.Errorf("BackendTrafficPolicy %s: requestTimeout %v, streamIdleTimeout %v; want %v and an idle timeout at least as long", btp.Name, req, idle, dataplane.DefaultRouteTimeout)
+		}
+	}
+	if !timed {
+		t.Error("no BackendTrafficPolicy sets the timeouts of the routes the processor is attached to")
+	}
+}
+
+func sameTargets(a, b []gwapiv1.LocalPolicyTargetReferenceWithSectionName) bool {
+	return slices.EqualFunc(a, b, func(x, y gwapiv1.LocalPolicyTargetReferenceWithSectionName) bool {
+		return x.Group == y.Group && x.Kind == y.Kind && x.Name == y.Name
+	})
 }
 
 func isMode(m *egv1a1.ExtProcBodyProcessingMode, want egv1a1.ExtProcBodyProcessingMode) bool {
 	return m != nil && *m == want
 }
 
+// TestIstioExample: the sidecar setup of Istio. Beyond decoding every
+// resource strictly and validating the Envoy messages in the patches, it
+// checks the scoping: the fail-closed, buffering filter sits disabled on
+// the outbound listener and is enabled only for the providers' virtual
+// hosts (those of the ServiceEntry, named host:port as Istio names them),
+// every patch is limited to the sidecar's outbound side and the providers'
+// port, and the providers are reached over TLS the sidecar originates.
 func TestIstioExample(t *testing.T) {
-	docs := yamlDocs(t, filepath.Join("examples", "istio-envoyfilter.yaml"))
-	if len(docs) != 1 || docKind(t, docs[0]) != "EnvoyFilter" {
-		t.Fatalf("want one EnvoyFilter document")
+	var entries []*istioapi.ServiceEntry
+	rules := map[string]*istioapi.DestinationRule{}
+	var filters []*istioapi.EnvoyFilter
+	for i, doc := range yamlDocs(t, filepath.Join("examples", "istio-envoyfilter.yaml")) {
+		switch kind := docKind(t, doc); kind {
+		case "ServiceEntry":
+			se := &istioapi.ServiceEntry{}
+			decodeIstio(t, doc, "networking.istio.io/v1", se)
+			entries = append(entries, se)
+		case "DestinationRule":
+			dr := &istioapi.DestinationRule{}
+			decodeIstio(t, doc, "networking.istio.io/v1", dr)
+			rules[dr.GetHost()] = dr
+		case "EnvoyFilter":
+			ef := &istioapi.EnvoyFilter{}
+			decodeIstio(t, doc, "networking.istio.io/v1alpha3", ef)
+			filters = append(filters, ef)
+		default:
+			t.Errorf("document %d: unexpected kind %q", i, kind)
+		}
 	}
-	ef := decodeEnvoyFilter(t, docs[0])
+	if len(filters) != 1 || len(entries) == 0 {
+		t.Fatalf("want one EnvoyFilter and the providers' ServiceEntry, got %d and %d", len(filters), len(entries))
+	}
+	ef := filters[0]
+	if len(ef.GetWorkloadSelector().GetLabels()) == 0 {
+		t.Error("the EnvoyFilter must select the applications' pods (workloadSelector), not every pod")
+	}
 
-	var filterCluster string
+	// The provider virtual hosts the sidecar will have: host:port for each
+	// plain-HTTP port of the ServiceEntry, with TLS originated to 443.
+	providers := map[string]bool{} // virtual host names
+	ports := map[uint32]bool{}
+	hosts := map[string]bool{}
+	for _, se := range entries {
+		if se.GetLocation() != istioapi.ServiceEntry_MESH_EXTERNAL {
+			t.Errorf("ServiceEntry %v: the providers are MESH_EXTERNAL", se.GetHosts())
+		}
+		for _, p := range se.GetPorts() {
+			if p.GetProtocol() != "HTTP" {
+				t.Errorf("ServiceEntry port %d (%s): only plain HTTP can be read by the sidecar; an HTTPS port lets calls pass unseen", p.GetNumber(), p.GetProtocol())
+				continue
+			}
+			if p.GetTargetPort() != 443 {
+				t.Errorf("ServiceEntry port %d must send on to 443 (TLS origination), not %d", p.GetNumber(), p.GetTargetPort())
+			}
+			ports[p.GetNumber()] = true
+			for _, h := range se.GetHosts() {
+				hosts[h] = true
+				providers[fmt.Sprintf("%s:%d", h, p.GetNumber())] = true
+				checkTLSOrigination(t, rules[h], h, p.GetNumber())
+			}
+		}
+	}
+	for _, h := range []string{"api.openai.com", "api.anthropic.com"} {
+		if !hosts[h] {
+			t.Errorf("ServiceEntry: provider %s missing", h)
+		}
+	}
+
+	var filterName, filterCluster string
 	addedClusters := map[string]bool{}
-	for i, cp := range ef.Spec.GetConfigPatches() {
+	enabled := map[string]bool{}        // virtual host -> ext_proc turned on
+	timed := map[string]bool{}          // virtual host -> route timeouts set
+	perVhost := map[string]*anypb.Any{} // virtual host -> per-filter configs, checked below
+	for i, cp := range ef.GetConfigPatches() {
 		value, err := protojson.Marshal(cp.GetPatch().GetValue())
 		if err != nil {
 			t.Fatal(err)
 		}
-		where := fmt.Sprintf("patch %d (%s %s)", i, cp.GetApplyTo(), cp.GetPatch().GetOperation())
-		complete := cp.GetPatch().GetOperation() != istioapi.EnvoyFilter_Patch_MERGE
+		op := cp.GetPatch().GetOperation()
+		where := fmt.Sprintf("patch %d (%s %s)", i, cp.GetApplyTo(), op)
+		complete := op != istioapi.EnvoyFilter_Patch_MERGE
+		match := cp.GetMatch()
+		if match.GetContext() != istioapi.EnvoyFilter_SIDECAR_OUTBOUND {
+			t.Errorf("%s: context %s; the patches are for the applications' outbound calls only (SIDECAR_OUTBOUND)", where, match.GetContext())
+		}
+		rc := match.GetRouteConfiguration()
+		vhost := rc.GetVhost().GetName()
 		switch cp.GetApplyTo() {
 		case istioapi.EnvoyFilter_HTTP_FILTER:
 			hf := decodeEnvoy[hcmv3.HttpFilter](t, where, value, complete)
 			if !hf.GetTypedConfig().MessageIs(&extprocv3.ExternalProcessor{}) {
 				t.Fatalf("%s: not an ext_proc filter", where)
 			}
-			if sub := cp.GetMatch().GetListener().GetFilterChain().GetFilter().GetSubFilter().GetName(); sub != "envoy.filters.http.router" ||
-				cp.GetPatch().GetOperation() != istioapi.EnvoyFilter_Patch_INSERT_BEFORE {
+			l := match.GetListener()
+			if l.GetFilterChain().GetFilter().GetSubFilter().GetName() != "envoy.filters.http.router" || op != istioapi.EnvoyFilter_Patch_INSERT_BEFORE {
 				t.Errorf("%s: ext_proc must be inserted before the router", where)
+			}
+			if !ports[l.GetPortNumber()] {
+				t.Errorf("%s: listener port %d; only the providers' port %v", where, l.GetPortNumber(), keys(ports))
+			}
+			if !hf.GetDisabled() {
+				t.Errorf("%s: the filter must be disabled on the listener: it would buffer and fail closed every HTTP call the workload makes on that port", where)
 			}
 			ep := unpack[extprocv3.ExternalProcessor](t, hf.GetTypedConfig())
 			checkExtProc(t, ep)
+			filterName = hf.GetName()
 			filterCluster = ep.GetGrpcService().GetEnvoyGrpc().GetClusterName()
+		case istioapi.EnvoyFilter_VIRTUAL_HOST:
+			vh := decodeEnvoy[routev3.VirtualHost](t, where, value, complete)
+			if op != istioapi.EnvoyFilter_Patch_MERGE || !providers[vhost] || !ports[rc.GetPortNumber()] {
+				t.Errorf("%s: must MERGE into a provider's virtual host (one of %v, by name and port), not %q port %d", where, keys(providers), vhost, rc.GetPortNumber())
+				continue
+			}
+			for name, a := range vh.GetTypedPerFilterConfig() {
+				if err := validate(a); err != nil {
+					t.Errorf("%s: %s: %v", where, name, err)
+				}
+				if perVhost[vhost+" "+name] != nil {
+					t.Errorf("%s: %s configured twice", where, name)
+				}
+				perVhost[vhost+" "+name] = a
+			}
+		case istioapi.EnvoyFilter_HTTP_ROUTE:
+			r := decodeEnvoy[routev3.Route](t, where, value, complete)
+			if op != istioapi.EnvoyFilter_Patch_MERGE || !providers[vhost] || !ports[rc.GetPortNumber()] {
+				t.Errorf("%s: must MERGE into a provider's routes (one of %v), not %q port %d", where, keys(providers), vhost, rc.GetPortNumber())
+				continue
+			}
+			if len(r.GetTypedPerFilterConfig()) > 0 {
+				t.Errorf("%s: enable the filter per virtual host, where this test looks for it", where)
+			}
+			timeout, idle := r.GetRoute().GetTimeout().AsDuration(), r.GetRoute().GetIdleTimeout().AsDuration()
+			if timeout != dataplane.DefaultRouteTimeout || idle < timeout {
+				t.Errorf("%s: route timeout %v and idle_timeout %v; want %v and an idle timeout at least as long (a quiet non-streamed call)", where, timeout, idle, dataplane.DefaultRouteTimeout)
+			}
+			timed[vhost] = true
 		case istioapi.EnvoyFilter_CLUSTER:
 			c := decodeEnvoy[clusterv3.Cluster](t, where, value, complete)
+			if op == istioapi.EnvoyFilter_Patch_MERGE {
+				cm := match.GetCluster()
+				if !hosts[cm.GetService()] || !ports[cm.GetPortNumber()] {
+					t.Errorf("%s: may only change the providers' clusters, not %s port %d", where, cm.GetService(), cm.GetPortNumber())
+				}
+				if c.GetPerConnectionBufferLimitBytes().GetValue() < 32<<20 {
+					t.Errorf("%s: buffered responses need a 32 MiB buffer", where)
+				}
+				continue
+			}
 			addedClusters[c.GetName()] = true
 			if po := protocolOptions(t, c); po.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
 				t.Errorf("%s: cluster %q must speak HTTP/2 for gRPC", where, c.GetName())
 			}
 		case istioapi.EnvoyFilter_LISTENER:
 			l := decodeEnvoy[listenerv3.Listener](t, where, value, complete)
+			if !ports[match.GetListener().GetPortNumber()] {
+				t.Errorf("%s: only the providers' listener (port %v), not port %d", where, keys(ports), match.GetListener().GetPortNumber())
+			}
 			if l.GetPerConnectionBufferLimitBytes().GetValue() < 32<<20 {
 				t.Errorf("%s: buffer limit below 32 MiB", where)
 			}
@@ -132,11 +295,64 @@ func TestIstioExample(t *testing.T) {
 	if filterCluster == "" || !addedClusters[filterCluster] {
 		t.Errorf("the ext_proc filter names cluster %q, which no patch adds", filterCluster)
 	}
+	for key, a := range perVhost {
+		vhost, name, _ := strings.Cut(key, " ")
+		if name != filterName {
+			continue
+		}
+		// Any per-route config of a filter disabled on the listener turns
+		// it on (Envoy's source/common/router/per_filter_config.cc), unless
+		// it says disabled.
+		if a.MessageIs(&routev3.FilterConfig{}) {
+			enabled[vhost] = !unpack[routev3.FilterConfig](t, a).GetDisabled()
+		} else {
+			enabled[vhost] = !unpack[extprocv3.ExtProcPerRoute](t, a).GetDisabled()
+		}
+	}
+	for vh := range providers {
+		if !enabled[vh] {
+			t.Errorf("virtual host %s: the ext_proc filter (%q) is not enabled there", vh, filterName)
+		}
+		if !timed[vh] {
+			t.Errorf("virtual host %s: no HTTP_ROUTE patch sets its timeouts", vh)
+		}
+	}
 }
 
-// decodeEnvoyFilter decodes strictly. Istio's own UnmarshalJSON ignores
-// unknown fields, so the spec goes through protojson, which does not.
-func decodeEnvoyFilter(t *testing.T, doc []byte) *istionet.EnvoyFilter {
+// checkTLSOrigination: the DestinationRule for host originates TLS on port,
+// and checks the provider's name.
+func checkTLSOrigination(t *testing.T, dr *istioapi.DestinationRule, host string, port uint32) {
+	t.Helper()
+	if dr == nil {
+		t.Errorf("no DestinationRule for %s: the sidecar would send the call in plain HTTP", host)
+		return
+	}
+	for _, pls := range dr.GetTrafficPolicy().GetPortLevelSettings() {
+		if pls.GetPort().GetNumber() != port {
+			continue
+		}
+		tls := pls.GetTls()
+		if tls.GetMode() != istioapi.ClientTLSSettings_SIMPLE || tls.GetSni() != host ||
+			!slices.Contains(tls.GetSubjectAltNames(), host) || tls.GetCaCertificates() == "" || tls.GetInsecureSkipVerify().GetValue() {
+			t.Errorf("DestinationRule %s port %d: want TLS mode SIMPLE, SNI and a verified subject alt name %s, got %v", host, port, host, tls)
+		}
+		return
+	}
+	t.Errorf("DestinationRule %s: no TLS settings for port %d", host, port)
+}
+
+func keys[K comparable, V any](m map[K]V) []K {
+	var out []K
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// decodeIstio decodes an Istio resource strictly into spec. Istio's own
+// UnmarshalJSON ignores unknown fields, so the spec goes through protojson,
+// which does not.
+func decodeIstio(t *testing.T, doc []byte, apiVersion string, spec proto.Message) {
 	t.Helper()
 	var raw struct {
 		metav1.TypeMeta   `json:",inline"`
@@ -150,16 +366,14 @@ func decodeEnvoyFilter(t *testing.T, doc []byte) *istionet.EnvoyFilter {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&raw); err != nil {
-		t.Fatalf("EnvoyFilter: %v", err)
+		t.Fatalf("%T: %v", spec, err)
 	}
-	ef := &istionet.EnvoyFilter{TypeMeta: raw.TypeMeta, ObjectMeta: raw.ObjectMeta}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(raw.Spec, &ef.Spec); err != nil {
-		t.Fatalf("EnvoyFilter spec: %v", err)
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(raw.Spec, spec); err != nil {
+		t.Fatalf("%s %s spec: %v", raw.Kind, raw.Name, err)
 	}
-	if ef.APIVersion != "networking.istio.io/v1alpha3" || ef.Name == "" {
-		t.Errorf("EnvoyFilter: apiVersion %q, name %q", ef.APIVersion, ef.Name)
+	if raw.APIVersion != apiVersion || raw.Name == "" {
+		t.Errorf("%s: apiVersion %q (want %q), name %q", raw.Kind, raw.APIVersion, apiVersion, raw.Name)
 	}
-	return ef
 }
 
 // decodeEnvoy reads a patch value as the Envoy message it stands for and,
