@@ -285,7 +285,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			addr = lis.Addr().String()
 		}
 		var err error
-		conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// As tollgate dev dials: Envoy's windows and keepalive pings.
+		conn, err = grpc.NewClient(addr, append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 		if err != nil {
 			t.Fatal(err)
 		}
