@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"strings"
 	"testing"
 
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -86,5 +87,25 @@ func TestStreamedResponseWithoutEndIsACancel(t *testing.T) {
 	recs := sink.Records()
 	if len(recs) != 1 || recs[0].Status != record.StatusClientCancelled || recs[0].PromptTokens != 150 {
 		t.Fatalf("records %+v", recs)
+	}
+}
+
+// A request with trailers reaches the processor the same way: the BUFFERED
+// body without end_of_stream, and it is the whole body.
+func TestBufferedRequestBodyBeforeTrailersIsTheWholeBody(t *testing.T) {
+	s, sink := newTestServer(t)
+	body := &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{
+		RequestBody: &extprocv3.HttpBody{Body: []byte(`{"model":"gpt-4o-mini","stream":true}`)}}}
+	replies, _ := run(s, nil,
+		reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"),
+		body,
+		respHeaders(false, ":status", "200", "content-type", "text/event-stream"),
+		respBody(openAIStream, true),
+	)
+	if b := replies[1].GetRequestBody().GetResponse().GetBodyMutation().GetBody(); !strings.Contains(string(b), "include_usage") {
+		t.Fatalf("request body not rewritten: %q", b)
+	}
+	if r := sink.Records()[0]; r.Model != "gpt-4o-mini" || r.Status != 200 || r.PromptTokens != 11 {
+		t.Fatalf("record %+v", r)
 	}
 }
