@@ -15,4 +15,10 @@
 // against Envoy 1.36's in envoy/oldest, a module of its own that `make
 // test` runs. The manifests and the injector run one pinned image,
 // inject.DefaultEnvoyImage (a test in k8s/ keeps them equal).
+//
+// examples/istio-envoyfilter.yaml attaches the processor to Istio sidecars
+// for the providers' hosts only: the filter is inserted disabled on the
+// outbound port-80 listener and enabled on the providers' virtual hosts,
+// and the applications call the providers in plain HTTP while the sidecar
+// originates TLS (ServiceEntry and DestinationRules in the same file).
 package envoy

@@ -211,6 +211,9 @@ func TestOneEnvoyVersion(t *testing.T) {
 	if !strings.Contains(string(readme), "`"+inject.DefaultEnvoyImage+"`") {
 		t.Errorf("k8s/README.md must name the Envoy image, %s", inject.DefaultEnvoyImage)
 	}
+	if top, err := os.ReadFile("../README.md"); err != nil || !strings.Contains(string(top), "`"+inject.DefaultEnvoyImage+"`") {
+		t.Errorf("README.md must name the Envoy image, %s (%v)", inject.DefaultEnvoyImage, err)
+	}
 	for img := range images {
 		_, tag, _ := strings.Cut(img, ":")
 		if !atLeast(tag, 1, 36) {
