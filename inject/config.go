@@ -40,6 +40,10 @@ type Config struct {
 	Env []corev1.EnvVar `json:"env,omitempty"`
 	// Args are extra flags for `tollgate serve`.
 	Args []string `json:"args,omitempty"`
+	// KubeVersion is the cluster's Kubernetes version ("1.30"): injection
+	// refuses one without native sidecars (CheckKubernetesVersion). Empty:
+	// not checked. The webhook asks the API server for it.
+	KubeVersion string `json:"kube-version,omitempty"`
 	// Resources of the tollgate and envoy containers; set, they replace the
 	// defaults whole.
 	Resources      *corev1.ResourceRequirements `json:"resources,omitempty"`

@@ -12,7 +12,7 @@
 //	envoy               listener 127.0.0.1:10000 (native sidecar)
 //
 // Native sidecars (init containers with restartPolicy: Always, Kubernetes
-// 1.29 and later) start in that order, each after the previous one's
+// 1.29 and later; see CheckKubernetesVersion) start in that order, each after the previous one's
 // startup probe passed, and stop after the application: its first call and
 // its last both find Envoy and the processor up, and a Job still completes.
 // Each application container gets OPENAI_BASE_URL and ANTHROPIC_BASE_URL

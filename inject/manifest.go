@@ -139,6 +139,9 @@ func injectObject(obj map[string]any, cfg Config, note func(string)) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", label, err)
 	}
+	for _, w := range Warnings(&before.ObjectMeta, &before.Spec) {
+		note(label + ": warning: " + w)
+	}
 	if _, ok := tmplObj["metadata"].(map[string]any); !ok {
 		tmplObj["metadata"] = map[string]any{} // a parent for the annotations
 	}

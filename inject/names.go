@@ -62,6 +62,9 @@ const (
 const (
 	// ExtProcAddress is where Envoy's ext_proc cluster finds the processor.
 	ExtProcAddress = "127.0.0.1:50051"
+	ExtProcPort    = 50051
+	// EnvoyAdminPort is Envoy's admin API, on 127.0.0.1.
+	EnvoyAdminPort = 9901
 	// ListenerPort is Envoy's egress listener on 127.0.0.1.
 	ListenerPort = 10000
 	// ProcessorHTTPPort serves /healthz, /readyz and /metrics, nothing

@@ -20,7 +20,7 @@ type Operation struct {
 
 // Patch describes what Pod changed, turning before into after, as JSON
 // Patch operations on before's JSON. It knows the shape of Pod's changes —
-// annotations set, init containers put in front, environment variables and
+// annotations set, init containers put in one place, environment variables and
 // volumes appended — and touches nothing else, so fields of before's JSON
 // that the Go types do not know (a newer Kubernetes) survive. Any other
 // difference is an error: a change to Pod that this does not describe must
@@ -34,7 +34,7 @@ func Patch(before, after *corev1.PodTemplateSpec) ([]Operation, error) {
 	if err := add(mapOps("/metadata/annotations", before.Annotations, after.Annotations)); err != nil {
 		return nil, err
 	}
-	if err := add(prependOps("/spec/initContainers", before.Spec.InitContainers, after.Spec.InitContainers)); err != nil {
+	if err := add(insertOps("/spec/initContainers", before.Spec.InitContainers, after.Spec.InitContainers)); err != nil {
 		return nil, err
 	}
 	if len(before.Spec.Containers) != len(after.Spec.Containers) {
@@ -63,21 +63,32 @@ func Patch(before, after *corev1.PodTemplateSpec) ([]Operation, error) {
 	return ops, nil
 }
 
-// prependOps expects after = new items + before.
-func prependOps[T any](path string, before, after []T) ([]Operation, error) {
+// insertOps expects after = before with new items in one place (in front,
+// or after Istio's init containers).
+func insertOps[T any](path string, before, after []T) ([]Operation, error) {
 	n := len(after) - len(before)
-	if n < 0 || !equality.Semantic.DeepEqual(after[n:], before) {
-		return nil, fmt.Errorf("patch: %s changed beyond new items in front", path)
+	if n < 0 {
+		return nil, fmt.Errorf("patch: %s lost items", path)
 	}
 	if n == 0 {
+		if !equality.Semantic.DeepEqual(after, before) {
+			return nil, fmt.Errorf("patch: %s changed beyond new items in one place", path)
+		}
 		return nil, nil
+	}
+	at := 0
+	for at < len(before) && equality.Semantic.DeepEqual(after[at], before[at]) {
+		at++
+	}
+	if !equality.Semantic.DeepEqual(after[at+n:], before[at:]) {
+		return nil, fmt.Errorf("patch: %s changed beyond new items in one place", path)
 	}
 	if len(before) == 0 {
 		return []Operation{{Op: "add", Path: path, Value: after}}, nil
 	}
 	ops := make([]Operation, n)
 	for i := range n {
-		ops[i] = Operation{Op: "add", Path: fmt.Sprintf("%s/%d", path, i), Value: after[i]}
+		ops[i] = Operation{Op: "add", Path: fmt.Sprintf("%s/%d", path, at+i), Value: after[at+i]}
 	}
 	return ops, nil
 }

@@ -55,9 +55,11 @@ func TestInjectPatchRefusesChangesItCannotDescribe(t *testing.T) {
 		"image":           func(p *corev1.PodTemplateSpec) { p.Spec.Containers[0].Image = "other" },
 		"label":           func(p *corev1.PodTemplateSpec) { p.Labels["x"] = "y" },
 		"annotation gone": func(p *corev1.PodTemplateSpec) { p.Annotations = nil },
-		"init appended": func(p *corev1.PodTemplateSpec) {
-			p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "x"})
+		"init added in two places": func(p *corev1.PodTemplateSpec) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "x"}, p.Spec.InitContainers[0], {Name: "y"}, p.Spec.InitContainers[1]}
 		},
+		"init changed": func(p *corev1.PodTemplateSpec) { p.Spec.InitContainers[1].Image = "other" },
+		"init removed": func(p *corev1.PodTemplateSpec) { p.Spec.InitContainers = p.Spec.InitContainers[:1] },
 		"env prepended": func(p *corev1.PodTemplateSpec) {
 			p.Spec.Containers[0].Env = append([]corev1.EnvVar{{Name: "X"}}, p.Spec.Containers[0].Env...)
 		},

@@ -2,6 +2,7 @@ package inject
 
 import (
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,7 +14,7 @@ import (
 //   - initContainers: tollgate-bootstrap (writes Envoy's configuration),
 //     then the tollgate and envoy native sidecars, in front of the
 //     application's own init containers, which therefore already reach the
-//     providers through Envoy;
+//     providers through Envoy (but after Istio's, see insertAt);
 //   - volumes: Envoy's configuration, tollgate's data folder, the pod's
 //     labels (downward API);
 //   - every application container (not init containers): OPENAI_BASE_URL
@@ -23,6 +24,8 @@ import (
 //     tollgate.io/keep-base-urls: "true";
 //   - annotations tollgate.io/status: injected and tollgate.io/template-hash.
 //
+// It refuses Kubernetes versions without native sidecars (cfg.KubeVersion,
+// when known) and pods whose containers use the sidecars' ports.
 // It reports changed=false and touches nothing when SkipReason gives a
 // reason. Whether the pod asked to be injected is the caller's decision
 // (see Requested); the opt-out annotation is honoured here.
@@ -34,11 +37,18 @@ func Pod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, w Workload, cfg Config) 
 	if err != nil || reason != "" {
 		return false, err
 	}
+	if err := CheckKubernetesVersion(cfg.KubeVersion); err != nil {
+		return false, err
+	}
+	if err := portCollisions(spec); err != nil {
+		return false, err
+	}
 	if name := meta.Annotations[AnnotationWorkloadName]; name != "" {
 		w.Name = name
 	}
 	sc := newSidecars(w, cfg)
-	spec.InitContainers = append(sc.initContainers, spec.InitContainers...)
+	at := insertAt(spec.InitContainers)
+	spec.InitContainers = slices.Concat(spec.InitContainers[:at:at], sc.initContainers, spec.InitContainers[at:])
 	spec.Volumes = append(spec.Volumes, sc.volumes...)
 	if !isTrue(meta.Annotations[AnnotationKeepBaseURLs]) {
 		for i := range spec.Containers {

@@ -153,6 +153,13 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 		log.Debug("not injected: not requested")
 		return allow, nil
 	}
+	// A cluster without native sidecars: injecting would hold the pod in
+	// Init for ever. Admit it as it is, and say so to whoever creates it.
+	if err := CheckKubernetesVersion(wh.cfg.KubeVersion); err != nil {
+		log.Warn("not injected: the cluster is too old", "err", err)
+		allow.Warnings = []string{"tollgate: not injected: " + err.Error()}
+		return allow, nil
+	}
 	before := &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
 	after := before.DeepCopy()
 	changed, err := Pod(&after.ObjectMeta, &after.Spec, w, wh.cfg)
@@ -177,6 +184,9 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 		log.Info("not injected", "reason", reason)
 	default:
 		log.Info("injected")
+		for _, w := range Warnings(&pod.ObjectMeta, &pod.Spec) {
+			allow.Warnings = append(allow.Warnings, "tollgate: "+w)
+		}
 	}
 	return allow, nil
 }

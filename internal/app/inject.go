@@ -12,7 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"sigs.k8s.io/yaml"
 
@@ -48,7 +53,7 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	in := fs.String("f", "", "Kubernetes manifests (YAML, any number of documents); - for standard input")
 	out := fs.String("o", "-", "file for the result; - for standard output")
-	fs.String("config", path, "YAML file of injection settings (keys: image, envoy-image, image-pull-policy, redis, clickhouse, env, args, resources, envoy-resources)")
+	fs.String("config", path, "YAML file of injection settings (keys: image, envoy-image, image-pull-policy, redis, clickhouse, env, args, resources, envoy-resources, kube-version)")
 	injectFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return usageError(fs, err)
@@ -97,6 +102,8 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); reloaded when the file changes")
 	keyFile := fs.String("tls-key", "", "TLS private key (PEM); reloaded when the file changes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	metricsListen := fs.String("metrics-listen", "", "plain-HTTP address for /metrics (the audit of uninjected pods); empty: none")
+	auditInterval := fs.Duration("audit-interval", time.Minute, "how often to count opted-in pods running without the sidecars (in a cluster; 0: never)")
 	fs.String("config", path, "YAML file of injection settings (see tollgate inject -h)")
 	injectFlags(fs, &cfg)
 	if err := flagsFromEnv(fs, getenv); err != nil {
@@ -117,6 +124,32 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("log-level: want debug, info, warn or error, got %q", *logLevel)
 	}
 	log := newLogger(stderr, *logLevel)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// In a cluster: the API server's version (injection needs native
+	// sidecars) and the audit of pods admitted without injection.
+	var auditor *inject.Auditor
+	if kube, err := inject.InClusterClient(getenv); err != nil {
+		log.Info("no Kubernetes API: the cluster's version is not checked and uninjected pods are not counted", "reason", err)
+	} else {
+		if cfg.KubeVersion == "" {
+			vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			v, err := kube.ServerVersion(vctx)
+			cancel()
+			if err != nil {
+				log.Warn("cannot read the Kubernetes version; injecting without checking it", "err", err)
+			} else {
+				cfg.KubeVersion = v
+				log.Info("kubernetes", "version", v)
+			}
+		}
+		if *auditInterval > 0 {
+			auditor = inject.NewAuditor(kube, *auditInterval, ownNamespace(getenv), reg, log)
+		}
+	}
+	if err := inject.CheckKubernetesVersion(cfg.KubeVersion); err != nil {
+		log.Error("pods will be admitted without the sidecars", "err", err)
+	}
 	handler, err := inject.NewWebhook(cfg, log)
 	if err != nil {
 		return err
@@ -128,6 +161,24 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	lis, err := net.Listen("tcp", *listenAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	var metricsSrv *http.Server
+	if *metricsListen != "" {
+		mlis, err := net.Listen("tcp", *metricsListen)
+		if err != nil {
+			lis.Close()
+			return fmt.Errorf("metrics-listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go metricsSrv.Serve(mlis)
+		defer metricsSrv.Close()
+	}
+	if auditor != nil {
+		actx, stop := context.WithCancel(ctx)
+		defer stop()
+		go auditor.Run(actx)
 	}
 	// The API server gives a webhook at most 30 s; nothing here should
 	// take longer, whoever the client is.
@@ -173,8 +224,19 @@ func runBootstrap(args []string, stdout, stderr io.Writer) error {
 	return writeFileAtomic(*out, envoy.Sidecar)
 }
 
+// ownNamespace is the webhook's namespace: POD_NAMESPACE (downward API),
+// else the service account's namespace file.
+func ownNamespace(getenv func(string) string) string {
+	if ns := getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	b, _ := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	return strings.TrimSpace(string(b))
+}
+
 // injectFlags binds the settings both inject and webhook take as flags.
 func injectFlags(fs *flag.FlagSet, cfg *inject.Config) {
+	fs.StringVar(&cfg.KubeVersion, "kube-version", cfg.KubeVersion, fmt.Sprintf("the cluster's Kubernetes version (such as 1.30); refused below 1.%d, which lacks native sidecars (webhook: asked of the API server)", inject.MinKubernetesMinor))
 	fs.StringVar(&cfg.Image, "image", cfg.Image, "tollgate image of the injected containers (default "+inject.DefaultImage+")")
 	fs.StringVar(&cfg.EnvoyImage, "envoy-image", cfg.EnvoyImage, "Envoy image of the injected sidecar (default "+inject.DefaultEnvoyImage+")")
 	fs.StringVar(&cfg.Redis, "redis", cfg.Redis, "Redis URL for the injected processor (TOLLGATE_REDIS)")
