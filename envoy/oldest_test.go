@@ -34,6 +34,15 @@ func TestOldestEnvoyModule(t *testing.T) {
 	if !slices.Equal(ours, theirs) {
 		t.Errorf("typed extensions differ:\n envoy/:        %v\n envoy/oldest/: %v", ours, theirs)
 	}
+	// `go test ./...` at the root does not enter a nested module: only
+	// the Makefile's test target runs it.
+	mk, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mk), "cd envoy/oldest && $(GO) test") {
+		t.Error("the Makefile's test target must run envoy/oldest's tests (cd envoy/oldest && $(GO) test ./...)")
+	}
 	doc, err := os.ReadFile("doc.go")
 	if err != nil {
 		t.Fatal(err)
