@@ -1,29 +1,39 @@
 package inject
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"os"
 	"sync"
-	"time"
 )
 
 // KeyPair serves a TLS certificate from files and loads it again when
-// they change — a renewed Secret is swapped in by the kubelet without a
-// restart. If a reload fails (a half-written pair), the last good one
-// stays in use.
+// they change — a renewed Secret (cert-manager renews the injector's
+// certificate well before it expires) is swapped in by the kubelet without
+// a restart. The kubelet updates a Secret volume by pointing its "..data"
+// symlink at a new folder, which a watch on the old files never sees; so,
+// like the project's other hot-reloaded files (policies/poller.go), the
+// paths are read again, here at every TLS handshake (a few hundred bytes,
+// and the API server keeps its connections). The contents, not modification
+// times, tell a change: a renewal within the file clock's resolution, or
+// with an older timestamp, is still seen. If a reload fails (a half-written
+// pair), the last good one stays in use.
 type KeyPair struct {
 	certFile, keyFile string
 
 	mu      sync.Mutex
 	cert    *tls.Certificate
-	version string // sizes and modification times of both files
+	certPEM []byte
+	keyPEM  []byte
 }
 
 // LoadKeyPair loads the pair once, so a missing or bad file fails at start.
 func LoadKeyPair(certFile, keyFile string) (*KeyPair, error) {
 	k := &KeyPair{certFile: certFile, keyFile: keyFile}
-	if err := k.reload(); err != nil {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.reloadLocked(); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -33,40 +43,26 @@ func LoadKeyPair(certFile, keyFile string) (*KeyPair, error) {
 func (k *KeyPair) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if v, err := k.stat(); err == nil && v != k.version {
-		_ = k.reloadLocked() // on failure keep serving the previous pair
-	}
+	_ = k.reloadLocked() // on failure keep serving the previous pair
 	return k.cert, nil
 }
 
-func (k *KeyPair) reload() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.reloadLocked()
-}
-
 func (k *KeyPair) reloadLocked() error {
-	v, err := k.stat()
-	if err != nil {
-		return err
-	}
-	cert, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
+	certPEM, err := os.ReadFile(k.certFile)
 	if err != nil {
 		return fmt.Errorf("tls key pair: %w", err)
 	}
-	k.cert, k.version = &cert, v
-	return nil
-}
-
-// stat follows symbolic links, which is how a mounted Secret changes.
-func (k *KeyPair) stat() (string, error) {
-	var v string
-	for _, f := range []string{k.certFile, k.keyFile} {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return "", fmt.Errorf("tls key pair: %w", err)
-		}
-		v += fmt.Sprintf("%d@%s;", fi.Size(), fi.ModTime().Format(time.RFC3339Nano))
+	keyPEM, err := os.ReadFile(k.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls key pair: %w", err)
 	}
-	return v, nil
+	if k.cert != nil && bytes.Equal(certPEM, k.certPEM) && bytes.Equal(keyPEM, k.keyPEM) {
+		return nil
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("tls key pair: %w", err)
+	}
+	k.cert, k.certPEM, k.keyPEM = &cert, certPEM, keyPEM
+	return nil
 }

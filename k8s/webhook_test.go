@@ -69,15 +69,22 @@ func TestInjectionWebhook(t *testing.T) {
 }
 
 // checkHookCall: pod creation only, over the injector's Service, failing
-// open, without side effects, once.
+// closed outside the namespaces it depends on, without side effects, once.
 func checkHookCall(t *testing.T, tr *tree, base, namespace string, h *admissionv1.MutatingWebhook) {
 	t.Helper()
 	if len(h.Rules) != 1 || !slices.Equal(h.Rules[0].Operations, []admissionv1.OperationType{admissionv1.Create}) ||
 		!slices.Equal(h.Rules[0].APIGroups, []string{""}) || !slices.Equal(h.Rules[0].Resources, []string{"pods"}) {
 		t.Errorf("webhook %s: must be called on pod CREATE only, got %+v", h.Name, h.Rules)
 	}
-	if h.FailurePolicy == nil || *h.FailurePolicy != admissionv1.Ignore {
-		t.Errorf("webhook %s: failurePolicy must be Ignore (see mutatingwebhook.yaml)", h.Name)
+	// Opted-in pods: uninjected is a bypass, so fail closed (see
+	// mutatingwebhook.yaml); only namespaces the injector never needs.
+	if h.FailurePolicy == nil || *h.FailurePolicy != admissionv1.Fail {
+		t.Errorf("webhook %s: failurePolicy must be Fail (see mutatingwebhook.yaml)", h.Name)
+	}
+	for _, ns := range []string{"kube-system", "kube-node-lease", namespace} {
+		if !excludes(h.NamespaceSelector, "kubernetes.io/metadata.name", ns) {
+			t.Errorf("webhook %s fails closed and must never run in namespace %s", h.Name, ns)
+		}
 	}
 	if h.SideEffects == nil || *h.SideEffects != admissionv1.SideEffectClassNone {
 		t.Errorf("webhook %s: sideEffects must be None", h.Name)
