@@ -182,7 +182,7 @@ func (a *Auditor) Audit(ctx context.Context) error {
 		optedIn[ns.Name] = true
 		counts[ns.Name] = 0
 		var pods podList
-		if err := a.Client.get(ctx, "/api/v1/namespaces/"+url.PathEscape(ns.Name)+"/pods", nil, &pods); err != nil {
+		if err := a.Client.get(ctx, "/api/v1/namespaces/"+url.PathEscape(ns.Name)+"/pods", fromCache, &pods); err != nil {
 			return err
 		}
 		for i := range pods.Items {
@@ -192,7 +192,7 @@ func (a *Auditor) Audit(ctx context.Context) error {
 		}
 	}
 	var labeled podList
-	if err := a.Client.get(ctx, "/api/v1/pods", url.Values{"labelSelector": {KeyInject + "=enabled"}}, &labeled); err != nil {
+	if err := a.Client.get(ctx, "/api/v1/pods", url.Values{"labelSelector": {KeyInject + "=enabled"}, "resourceVersion": {"0"}}, &labeled); err != nil {
 		return err
 	}
 	for i := range labeled.Items {
@@ -211,6 +211,11 @@ func (a *Auditor) Audit(ctx context.Context) error {
 	a.lastRun.SetToCurrentTime()
 	return nil
 }
+
+// fromCache: resourceVersion=0 lets the API server answer from its watch
+// cache instead of etcd; a list a little stale is fine for a count.
+// (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions)
+var fromCache = url.Values{"resourceVersion": {"0"}}
 
 type podList struct {
 	Items []corev1.Pod `json:"items"`

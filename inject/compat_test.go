@@ -184,3 +184,28 @@ func TestInjectWarnsAboutIstioProbes(t *testing.T) {
 		t.Fatalf("warnings without Istio: %+v", resp)
 	}
 }
+
+// `tollgate inject` says the same on standard error.
+func TestInjectNotesIstioProbes(t *testing.T) {
+	src := []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: meshed}
+spec:
+  initContainers:
+  - {name: istio-init, image: istio/proxyv2}
+  - {name: istio-proxy, image: istio/proxyv2, restartPolicy: Always}
+  containers:
+  - {name: app, image: app}
+`)
+	var notes []string
+	out, err := Manifests(src, Config{}, func(n string) { notes = append(notes, n) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "Pod meshed: warning:") || !strings.Contains(notes[0], "excludeInboundPorts") {
+		t.Fatalf("notes %q", notes)
+	}
+	if !strings.Contains(string(out), "name: istio-proxy") || strings.Index(string(out), "name: istio-proxy") > strings.Index(string(out), "name: tollgate-bootstrap") {
+		t.Fatalf("istio-proxy is not ahead of the sidecars:\n%s", out)
+	}
+}
