@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,13 +35,30 @@ const maxReviewBytes = 4 << 20
 // injected) is refused with the reason, so the mistake shows at once
 // instead of a pod running unobserved.
 func NewWebhook(cfg Config, log *slog.Logger) (http.Handler, error) {
+	return NewWebhookWithMetrics(cfg, log, nil)
+}
+
+// NewWebhookWithMetrics is NewWebhook counting its decisions in
+// tollgate_injector_admissions_total{result}, registered with reg.
+func NewWebhookWithMetrics(cfg Config, log *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	wh := &webhook{cfg: cfg, log: log}
+	wh := &webhook{cfg: cfg, log: log, decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tollgate_injector_admissions_total",
+		Help: "Pod creations the injector answered, by result: injected, not_requested, skipped (opted out, already injected, host network), refused (cannot be injected as asked), unsupported_cluster (admitted uninjected: no native sidecars).",
+	}, []string{"result"})}
+	for _, r := range []string{resultInjected, resultNotRequested, resultSkipped, resultRefused, resultUnsupported} {
+		wh.decisions.WithLabelValues(r) // every series from the start, for rate() and alerts
+	}
+	if reg != nil {
+		if err := reg.Register(wh.decisions); err != nil {
+			return nil, err
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /inject", wh.serveInject)
 	mux.HandleFunc("POST /inject/{via}", wh.serveInject)
@@ -51,9 +69,18 @@ func NewWebhook(cfg Config, log *slog.Logger) (http.Handler, error) {
 }
 
 type webhook struct {
-	cfg Config
-	log *slog.Logger
+	cfg       Config
+	log       *slog.Logger
+	decisions *prometheus.CounterVec
 }
+
+const (
+	resultInjected     = "injected"
+	resultNotRequested = "not_requested"
+	resultSkipped      = "skipped"
+	resultRefused      = "refused"
+	resultUnsupported  = "unsupported_cluster"
+)
 
 func (wh *webhook) serveInject(w http.ResponseWriter, r *http.Request) {
 	selected, err := selectedBy(r)
@@ -151,6 +178,7 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 	log := wh.log.With("namespace", req.Namespace, "workload", w.Kind+"/"+w.Name, "uid", req.UID)
 	if !Requested(&pod.ObjectMeta, selected) {
 		log.Debug("not injected: not requested")
+		wh.decisions.WithLabelValues(resultNotRequested).Inc()
 		return allow, nil
 	}
 	// A cluster without native sidecars: injecting would hold the pod in
@@ -158,6 +186,7 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 	if err := CheckKubernetesVersion(wh.cfg.KubeVersion); err != nil {
 		log.Warn("not injected: the cluster is too old", "err", err)
 		allow.Warnings = []string{"tollgate: not injected: " + err.Error()}
+		wh.decisions.WithLabelValues(resultUnsupported).Inc()
 		return allow, nil
 	}
 	before := &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
@@ -173,6 +202,7 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 	switch {
 	case err != nil:
 		log.Warn("refused: cannot inject", "err", err)
+		wh.decisions.WithLabelValues(resultRefused).Inc()
 		return &admissionv1.AdmissionResponse{Result: &metav1.Status{
 			Status:  metav1.StatusFailure,
 			Reason:  metav1.StatusReasonBadRequest,
@@ -182,8 +212,10 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 	case !changed:
 		reason, _ := SkipReason(&pod.ObjectMeta, &pod.Spec)
 		log.Info("not injected", "reason", reason)
+		wh.decisions.WithLabelValues(resultSkipped).Inc()
 	default:
 		log.Info("injected")
+		wh.decisions.WithLabelValues(resultInjected).Inc()
 		for _, w := range Warnings(&pod.ObjectMeta, &pod.Spec) {
 			allow.Warnings = append(allow.Warnings, "tollgate: "+w)
 		}

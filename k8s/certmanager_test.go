@@ -152,11 +152,14 @@ func TestInjectorAudit(t *testing.T) {
 }
 
 // TestMonitoringRules: the example alerts use metrics the injector really
-// exports.
+// exports (its audit and its webhook).
 func TestMonitoringRules(t *testing.T) {
 	tr := loadTree(t)
 	reg := prometheus.NewRegistry()
 	inject.NewAuditor(nil, 1, "", reg, nil)
+	if _, err := inject.NewWebhookWithMetrics(inject.Config{}, nil, reg); err != nil {
+		t.Fatal(err)
+	}
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

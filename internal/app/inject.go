@@ -150,7 +150,7 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	if err := inject.CheckKubernetesVersion(cfg.KubeVersion); err != nil {
 		log.Error("pods will be admitted without the sidecars", "err", err)
 	}
-	handler, err := inject.NewWebhook(cfg, log)
+	handler, err := inject.NewWebhookWithMetrics(cfg, log, reg)
 	if err != nil {
 		return err
 	}
