@@ -8,7 +8,8 @@
 // An injected pod gets, in initContainers and before the application's own:
 //
 //	tollgate-bootstrap  writes envoy/sidecar.yaml to an emptyDir, then exits
-//	tollgate            `tollgate serve`, ext_proc on 127.0.0.1:50051 (native sidecar)
+//	tollgate            `tollgate serve --role=sidecar`, ext_proc on 127.0.0.1:50051 (native sidecar);
+//	                    its HTTP port serves /healthz, /readyz and /metrics only
 //	envoy               listener 127.0.0.1:10000 (native sidecar)
 //
 // Native sidecars (init containers with restartPolicy: Always, Kubernetes
