@@ -73,6 +73,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("env[%d]: name is empty", i))
 		}
 	}
+	if c.KubeVersion != "" && !versionRE.MatchString(c.KubeVersion) {
+		errs = append(errs, fmt.Errorf("kube-version: want a Kubernetes version such as 1.30, got %q", c.KubeVersion))
+	}
 	// A later --role would win over the injected --role=sidecar and open
 	// the API to the application.
 	for i, a := range c.Args {

@@ -274,10 +274,12 @@ func TestWebhookFlagErrors(t *testing.T) {
 	_, certFile, keyFile := webhookTestCert(t)
 	noEnv := func(string) string { return "" }
 	for name, args := range map[string][]string{
-		"no key pair":   {"webhook", "--listen", "127.0.0.1:0"},
-		"bad key pair":  {"webhook", "--listen", "127.0.0.1:0", "--tls-cert", keyFile, "--tls-key", certFile},
-		"bad log level": {"webhook", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "loud"},
-		"bad config":    {"webhook", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--clickhouse", "http://x"},
+		"no key pair":        {"webhook", "--listen", "127.0.0.1:0"},
+		"bad key pair":       {"webhook", "--listen", "127.0.0.1:0", "--tls-cert", keyFile, "--tls-key", certFile},
+		"bad log level":      {"webhook", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "loud"},
+		"bad config":         {"webhook", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--clickhouse", "http://x"},
+		"bad kube-version":   {"webhook", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--kube-version", "latest"},
+		"bad metrics-listen": {"webhook", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--metrics-listen", "nowhere"},
 	} {
 		if err := run(context.Background(), args, io.Discard, io.Discard, noEnv); err == nil {
 			t.Errorf("%s: want an error", name)
