@@ -162,6 +162,7 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	readyLine := fmt.Sprintf("tollgate webhook ready listen=%s", lis.Addr())
 	var metricsSrv *http.Server
 	if *metricsListen != "" {
 		mlis, err := net.Listen("tcp", *metricsListen)
@@ -172,6 +173,7 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		readyLine += fmt.Sprintf(" metrics=%s", mlis.Addr())
 		go metricsSrv.Serve(mlis)
 		defer metricsSrv.Close()
 	}
@@ -194,7 +196,7 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- ignoreClosed(srv.ServeTLS(lis, "", "")) }()
-	fmt.Fprintf(stderr, "tollgate webhook ready listen=%s\n", lis.Addr())
+	fmt.Fprintln(stderr, readyLine)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:

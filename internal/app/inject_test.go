@@ -173,7 +173,7 @@ func TestWebhookOverHTTPS(t *testing.T) {
 		return map[string]string{"TOLLGATE_IMAGE": injectArgs[1], "TOLLGATE_ENVOY_IMAGE": injectArgs[3]}[k]
 	}
 	go func() {
-		done <- run(ctx, []string{"webhook", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--redis", injectArgs[5]},
+		done <- run(ctx, []string{"webhook", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--redis", injectArgs[5]},
 			io.Discard, stderr, getenv)
 	}()
 	var addr string
@@ -259,6 +259,20 @@ func TestWebhookOverHTTPS(t *testing.T) {
 		t.Fatalf("webhook and CLI disagree.\nwebhook:\n%s\ncli:\n%s", patched, cliJSON)
 	}
 
+	// The answer is counted on the metrics port (plain HTTP, for Prometheus).
+	stderr.mu.Lock()
+	metricsAddr := stderr.addrs["metrics"]
+	stderr.mu.Unlock()
+	mresp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(metrics), `tollgate_injector_admissions_total{result="injected"} 1`) {
+		t.Errorf("/metrics does not count the injection:\n%s", metrics)
+	}
+
 	resp, err = client.Post(base+"/inject", "application/json", strings.NewReader(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":`))
 	if err != nil {
 		t.Fatal(err)
@@ -326,6 +340,7 @@ type webhookReadyWriter struct {
 	buf   bytes.Buffer
 	ready chan string
 	sent  bool
+	addrs map[string]string // of the ready line
 }
 
 func (w *webhookReadyWriter) Write(p []byte) (int, error) {
@@ -334,9 +349,14 @@ func (w *webhookReadyWriter) Write(p []byte) (int, error) {
 	w.buf.Write(p)
 	sc := bufio.NewScanner(bytes.NewReader(w.buf.Bytes()))
 	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "tollgate webhook ready listen="); ok && !w.sent {
+		if fields, ok := strings.CutPrefix(sc.Text(), "tollgate webhook ready "); ok && !w.sent {
 			w.sent = true
-			w.ready <- addr
+			w.addrs = map[string]string{}
+			for _, f := range strings.Fields(fields) {
+				k, v, _ := strings.Cut(f, "=")
+				w.addrs[k] = v
+			}
+			w.ready <- w.addrs["listen"]
 		}
 	}
 	return len(p), nil
