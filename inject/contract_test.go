@@ -19,6 +19,9 @@ func TestInjectMatchesSidecarBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b struct {
+		Admin struct {
+			Address sockAddr `json:"address"`
+		} `json:"admin"`
 		StaticResources struct {
 			Listeners []struct {
 				Name    string   `json:"name"`
@@ -49,6 +52,13 @@ func TestInjectMatchesSidecarBootstrap(t *testing.T) {
 		if !listeners[want] {
 			t.Errorf("sidecar.yaml has no listener on %s (listeners: %v)", want, listeners)
 		}
+	}
+	// The ports refused to applications (compat.go) are the ones used.
+	if got, want := b.Admin.Address.String(), fmt.Sprintf("127.0.0.1:%d", EnvoyAdminPort); got != want {
+		t.Errorf("sidecar.yaml's admin listens on %s, want %s", got, want)
+	}
+	if ExtProcAddress != fmt.Sprintf("127.0.0.1:%d", ExtProcPort) {
+		t.Errorf("ExtProcAddress %s and ExtProcPort %d disagree", ExtProcAddress, ExtProcPort)
 	}
 	var processor []string
 	for _, c := range b.StaticResources.Clusters {
