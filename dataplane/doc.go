@@ -131,33 +131,7 @@
 // -ip-tags, -original-url, -decorator-operation and
 // -downstream-service-cluster/-node before any filter
 // (conn_manager_utility.cc, cleanInternalHeaders); an internal one keeps
-// them all. A client's x-envoy-internal is always dropped. Not modelled:
-// x-envoy-internal and x-envoy-external-address are not added (Tollgate's
-// configs keep the latter from the provider, and the processor drops
-// x-envoy-* headers it did not set), and X-Forwarded-For is not touched
-// (Tollgate's configs skip the append).
-//
-// # Simplified
-//
-//   - STREAMED and BUFFERED_PARTIAL request bodies are sent like BUFFERED:
-//     one message with the whole body and end_of_stream (and the body limit
-//     applies). BUFFERED_PARTIAL responses are BUFFERED too. STREAMED
-//     responses read 32 KiB at a time. FULL_DUPLEX_STREAMED and GRPC modes
-//     are refused as a processor error.
-//   - Request processing is sequential: the body is read after the
-//     request_headers reply (Envoy buffers it meanwhile).
-//   - The route timeout counts from the request's arrival, not from the end
-//     of the request phases.
-//   - Request trailers do not reach the upstream; request_trailer_mode SEND
-//     is ignored. Upgrades
-//     (WebSocket, CONNECT), 100-continue forwarding, header count/size
-//     limits, attributes, dynamic metadata, observability mode and Envoy's
-//     x-envoy-* response headers are not modeled.
-//   - Header order is by name, not the wire order.
-//   - The upstream gets Content-Length where Envoy would send a body of
-//     changed length chunked; the bytes are the same.
-//   - A reset is a hijacked-and-closed HTTP/1 connection, or
-//     panic(http.ErrAbortHandler) where hijacking is impossible.
+// them all. A client's x-envoy-internal is always dropped.
 //
 // # Retries
 //
@@ -248,10 +222,125 @@
 //     FailureModeAllow a failing processor is left out of that attempt.
 //     clear_route_cache means nothing there and is ignored.
 //
-// Not modelled: retry host predicates and priorities (there is one host),
-// per-try timeouts and hedging, retry budgets and circuit breakers, gRPC
-// retry-on, reset-before-request and http3-post-connect-failure, the
-// HTTP-date and Unix-time forms of retry-after, response bodies in the
-// upstream filter, upstream filters other than ext_proc, Envoy's
-// x-envoy-* response headers.
+// # Where it still differs from Envoy
+//
+// Each difference below says why it cannot let a processor or configuration
+// defect pass here and fail behind Envoy: the data plane is as strict or
+// stricter there, or Tollgate's configurations do not use the feature (and a
+// test in envoy/ pins that: TestConfigsStayInsideTheDataPlaneModel for the
+// ext_proc, router and retry settings), or the processor must not depend on
+// it (and a test varies it).
+//
+// Routing and timeouts
+//
+//   - The route table is code (pickRoute), not read from envoy/*.yaml, and
+//     routes on the full origin in UpstreamHeader; Envoy's target_url routes
+//     match x-tollgate-upstream-host plus the scheme prefix of
+//     x-tollgate-upstream. The processor sets both headers in one mutation
+//     (processor TestTargetURLSchemeSelectsRoute) and the yaml side is tested
+//     on its own: no route matches a header a client can send
+//     (envoy TestRoutesIgnoreClientHeaders), paths pick providers
+//     (TestProviderRouting), the scheme picks TLS or plain HTTP
+//     (TestPlainHTTPTargetOrigins).
+//   - One RouteTimeout and one StreamIdleTimeout serve every route: no
+//     per-route values, no connection-manager idle timeout before routing.
+//     Every provider route in envoy/ has the same 600 s timeout and idle
+//     timeout, equal to the defaults here (envoy
+//     TestQuietCallsLastTheRouteTimeout); a route with other values fails
+//     that test first.
+//   - The route timeout counts from the request's arrival, where Envoy's
+//     starts when the router gets the request: here calls time out sooner,
+//     never later. The idle timer starts with the upstream call and counts
+//     upstream reads only, so a client that stalls its upload is not timed
+//     out; the processor sees a BUFFERED body only once it is whole, in both.
+//   - Per-route filter configuration for ext_proc (ExtProcPerRoute, a filter
+//     disabled on the listener) is not modelled: every request meets the
+//     processor. Only the Istio example uses it (envoy TestIstioExample).
+//   - Early header mutation is removals only (names and prefixes);
+//     route_cache_action is its DEFAULT (clear_route_cache honoured with a
+//     header mutation). Tollgate's configurations remove and set nothing
+//     else and leave route_cache_action alone (envoy
+//     TestClientsCannotForgeInternalHeaders).
+//   - No DNS, forward-proxy DNS cache, load balancing, priorities, retry
+//     host predicates, circuit breakers or retry budgets: one host per
+//     upstream. The clusters' own settings (TLS names, circuit breakers,
+//     buffer limits) are checked on the yaml (envoy tls_test.go,
+//     upstream_test.go).
+//
+// Connection manager
+//
+//   - x-envoy-internal and x-envoy-external-address are never added,
+//     X-Forwarded-For is never appended, and internal_only_headers,
+//     xff_num_trusted_hops and original_ip_detection are not modelled: the
+//     peer address alone makes a request internal. Tollgate's configurations
+//     skip the append, trust no hops and call no peer internal (envoy
+//     TestClientEnvoyHeadersIgnored), and the processor removes every
+//     x-envoy-* request header it did not set, so what reaches the router is
+//     the same either way.
+//   - Header count and size limits, 100-continue, upgrades (WebSocket,
+//     CONNECT) and HTTP/3 are not modelled; Go's server limits apply. The
+//     provider APIs use none of them, and what Envoy refuses it refuses
+//     before the processor sees the request.
+//   - Headers reach the processor sorted by name (Go loses the wire order);
+//     the processor reads them by name.
+//   - Request processing is sequential: the body is read after the
+//     request_headers reply. Envoy buffers it meanwhile and, in BUFFERED
+//     mode, also sends it only after that reply.
+//
+// The ext_proc stream
+//
+//   - STREAMED and BUFFERED_PARTIAL request bodies are sent like BUFFERED
+//     (the body limit applies), BUFFERED_PARTIAL responses like BUFFERED;
+//     FULL_DUPLEX_STREAMED and GRPC modes are refused as a processor error.
+//     Tollgate configures BUFFERED and overrides only the response body to
+//     STREAMED; a processor asking for anything else fails loudly here.
+//   - A STREAMED response goes in upstream reads of at most 32 KiB; Envoy's
+//     chunks follow its own buffers. Stream parsing must not depend on chunk
+//     boundaries: provider FuzzStreamAccumulator checks that any split gives
+//     the same usage.
+//   - The stream carries a deadline (grpc-timeout), which Envoy does not set
+//     (see above). It changes only how a route timeout after the response
+//     began is classified (-2 here; behind Envoy the stream is reset, as for
+//     a client that left), never whether the call is recorded.
+//   - A client that goes away cancels the stream at once, without Envoy's
+//     half-close first; Envoy closes a finished stream the same way as a
+//     cancelled one, so a processor must decide by end_of_stream and
+//     trailers, not by the gRPC status (processor
+//     TestStreamCancelThroughDataPlane, TestStreamedResponseEndsAtItsTrailers).
+//     Envoy's newer early close (as soon as the last reply arrives) is not
+//     modelled: here the stream lives to the end of the request, so a
+//     processor must already expect io.EOF after its last reply.
+//   - Attributes, dynamic metadata, observability mode and
+//     metadata_context contents are not modelled; Tollgate's configurations
+//     ask for none.
+//   - Request trailers do not reach the upstream and request_trailer_mode
+//     SEND is ignored: providers take none and the processor asks for none.
+//     Trailers are known only at the end of the body (Go), so an empty body
+//     followed by trailers sends no body message, as Envoy does. A rejected
+//     trailers mutation resets the client: the response has begun.
+//   - Keepalive: grpc-go pings after KeepaliveInterval without frames from
+//     the processor and at most every 10 s; Envoy pings on its timer with up
+//     to 15 % jitter added. A quiet connection, the one at risk, sees the
+//     same pings, and the processor's policy is tied to the yaml's interval
+//     (internal/app TestProcessorKeepaliveAcceptsEnvoyPings) and tested with
+//     pings faster than Envoy's (TestQuietStreamSurvivesKeepalivePings).
+//
+// The router and the upstream filter
+//
+//   - Not modelled: per-try timeouts and hedging, gRPC retry-on,
+//     reset-before-request and http3-post-connect-failure, the HTTP-date and
+//     Unix-time forms of retry-after. The processor asks only for the
+//     retry-on kinds modelled here (processor attempts tests), and the
+//     routes read retry-after in SECONDS (envoy routing tests).
+//   - A retried response is read out and closed where Envoy resets the
+//     stream; neither shows it to the processor or the client.
+//   - The upstream gets Content-Length where Envoy may send a changed body
+//     chunked; the bytes are the same.
+//   - The upstream filter takes no response bodies and there are no other
+//     upstream filters: Tollgate's upstream filter has body modes NONE and
+//     the codec only (envoy upstream_test.go).
+//   - Envoy's x-envoy-* response headers are not added; Tollgate's routers
+//     set suppress_envoy_headers, so Envoy adds none either.
+//   - A reset is a hijacked-and-closed HTTP/1 connection, or
+//     panic(http.ErrAbortHandler) where hijacking is impossible.
 package dataplane
