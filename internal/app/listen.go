@@ -7,16 +7,35 @@ import (
 	"strings"
 )
 
+// socketMode is the mode of the processor's Unix socket: its owner and its
+// group may connect (connecting needs write permission), nobody else. In a
+// pod the injected Envoy shares the processor's group (inject/sidecars.go).
+const socketMode os.FileMode = 0o660
+
 // listen opens a TCP address or, for "unix:///path", a Unix socket
-// (removing a stale socket file left by a crash).
+// (removing a stale socket file left by a crash, and setting socketMode
+// whatever the umask).
 func listen(addr string) (net.Listener, error) {
-	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
-		if fi, err := os.Stat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(path)
-		}
-		return net.Listen("unix", path)
+	path, ok := strings.CutPrefix(addr, "unix://")
+	if !ok {
+		return net.Listen("tcp", addr)
 	}
-	return net.Listen("tcp", addr)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		_ = os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	// A path starting with @ is Linux's abstract namespace: no file, no
+	// mode, and reachable from the whole network namespace.
+	if !strings.HasPrefix(path, "@") {
+		if err := os.Chmod(path, socketMode); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("setting the mode of %s: %w", path, err)
+		}
+	}
+	return l, nil
 }
 
 // dialTarget turns the processor's listener into a gRPC target for the
