@@ -50,7 +50,7 @@ var sidecarPorts = map[int32]string{
 	EnvoyAdminPort:    "envoy's admin",
 	EnvoyOpsPort:      "envoy's ops listener (probes, metrics)",
 	ProcessorHTTPPort: "tollgate's health and metrics",
-	ExtProcPort:       "tollgate's ext_proc",
+	// Not ext_proc: it is a Unix socket (ExtProcSocket), no port at all.
 }
 
 // portCollisions refuses a pod whose containers declare, or probe, a port

@@ -63,9 +63,15 @@ func TestInjectRefusesPortCollisions(t *testing.T) {
 			p.InitContainers[0].Ports = []corev1.ContainerPort{{ContainerPort: 9902, Protocol: corev1.ProtocolTCP}}
 		}, `"migrate" declares port 9902`},
 		"probe of the processor's port": {func(p *corev1.PodSpec) { p.Containers[1].ReadinessProbe = httpProbeOn(intstr.FromInt32(15080)) }, `"worker" probes port 15080`},
-		"tcp probe of ext_proc": {func(p *corev1.PodSpec) {
-			p.Containers[1].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(50051)}}}
-		}, "port 50051"},
+		"tcp probe of the ops port": {func(p *corev1.PodSpec) {
+			p.Containers[1].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9902)}}}
+		}, "port 9902"},
+		// ext_proc is a Unix socket now: 50051 is the application's to use
+		// (a gRPC server's usual port).
+		"gRPC server on 50051": {func(p *corev1.PodSpec) {
+			p.Containers[1].Ports = []corev1.ContainerPort{{Name: "grpc", ContainerPort: 50051}}
+			p.Containers[1].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 50051}}}
+		}, ""},
 		"grpc probe of admin": {func(p *corev1.PodSpec) {
 			p.Containers[0].StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9901}}}
 		}, "port 9901, which is envoy's admin"},

@@ -3,8 +3,10 @@ package inject
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/envoy"
@@ -57,9 +59,6 @@ func TestInjectMatchesSidecarBootstrap(t *testing.T) {
 	if got, want := b.Admin.Address.String(), fmt.Sprintf("127.0.0.1:%d", EnvoyAdminPort); got != want {
 		t.Errorf("sidecar.yaml's admin listens on %s, want %s", got, want)
 	}
-	if ExtProcAddress != fmt.Sprintf("127.0.0.1:%d", ExtProcPort) {
-		t.Errorf("ExtProcAddress %s and ExtProcPort %d disagree", ExtProcAddress, ExtProcPort)
-	}
 	var processor []string
 	for _, c := range b.StaticResources.Clusters {
 		if c.Name != "tollgate" {
@@ -71,18 +70,126 @@ func TestInjectMatchesSidecarBootstrap(t *testing.T) {
 			}
 		}
 	}
-	if len(processor) != 1 || processor[0] != ExtProcAddress {
-		t.Errorf("sidecar.yaml reaches the processor at %v, the injected tollgate listens on %s", processor, ExtProcAddress)
+	// The injected processor's own --grpc-listen, not just the constant.
+	tg := injectedContainer(t, ProcessorContainer)
+	listen := flagValue(tg.Args, "--grpc-listen")
+	if len(processor) != 1 || processor[0] != listen {
+		t.Errorf("sidecar.yaml reaches the processor at %v, the injected tollgate listens on %q", processor, listen)
+	}
+	// And the socket is inside the volume both sidecars mount.
+	for _, name := range []string{ProcessorContainer, EnvoyContainer} {
+		c := injectedContainer(t, name)
+		if !mountsSocketDir(c, strings.TrimPrefix(listen, "unix://")) {
+			t.Errorf("container %s does not mount %s where %s is (mounts %+v)", name, ExtProcVolume, listen, c.VolumeMounts)
+		}
 	}
 }
 
+// TestOnlyTheSidecarsReachExtProc: an application container shares the
+// pod's loopback, so ext_proc is a Unix socket in a volume only the
+// processor and Envoy mount. No application container, init or not, and
+// not the bootstrap container, mounts it; and no loopback port serves it.
+func TestOnlyTheSidecarsReachExtProc(t *testing.T) {
+	p := appPod()
+	if _, err := Pod(&p.ObjectMeta, &p.Spec, Workload{Name: "chat"}, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	var vol *corev1.Volume
+	for i := range p.Spec.Volumes {
+		if p.Spec.Volumes[i].Name == ExtProcVolume {
+			vol = &p.Spec.Volumes[i]
+		}
+	}
+	if vol == nil || vol.EmptyDir == nil {
+		t.Fatalf("the injected pod has no emptyDir %s: volumes %+v", ExtProcVolume, p.Spec.Volumes)
+	}
+	mounted := map[string]bool{}
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			for _, m := range c.VolumeMounts {
+				if m.Name == ExtProcVolume {
+					mounted[c.Name] = true
+				}
+			}
+		}
+	}
+	want := map[string]bool{ProcessorContainer: true, EnvoyContainer: true}
+	if len(mounted) != len(want) || !mounted[ProcessorContainer] || !mounted[EnvoyContainer] {
+		t.Errorf("%s is mounted into %v, want exactly %v", ExtProcVolume, mounted, want)
+	}
+	socket, ok := strings.CutPrefix(ExtProcAddress, "unix://")
+	if !ok || !strings.HasPrefix(socket, "/") {
+		t.Fatalf("the processor listens on %q, want unix:///<path>", ExtProcAddress)
+	}
+	for _, c := range p.Spec.InitContainers {
+		if c.Name == ProcessorContainer {
+			if got := flagValue(c.Args, "--grpc-listen"); got != ExtProcAddress {
+				t.Errorf("tollgate runs with --grpc-listen %q, want %q", got, ExtProcAddress)
+			}
+		}
+	}
+	// The processor and Envoy share a group: the socket is 0660.
+	tg, ev := injectedContainer(t, ProcessorContainer), injectedContainer(t, EnvoyContainer)
+	if tg.SecurityContext.RunAsGroup == nil || ev.SecurityContext.RunAsGroup == nil || *tg.SecurityContext.RunAsGroup != *ev.SecurityContext.RunAsGroup {
+		t.Errorf("tollgate and envoy run in different groups (%v, %v): Envoy could not connect to the 0660 socket", tg.SecurityContext.RunAsGroup, ev.SecurityContext.RunAsGroup)
+	}
+}
+
+// injectedContainer is the named sidecar of an injected sample pod.
+func injectedContainer(t *testing.T, name string) corev1.Container {
+	t.Helper()
+	p := appPod()
+	if _, err := Pod(&p.ObjectMeta, &p.Spec, Workload{Name: "chat"}, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.Spec.InitContainers {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no container %s injected", name)
+	return corev1.Container{}
+}
+
+func flagValue(args []string, name string) string {
+	for i, a := range args {
+		if a == name && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func mountsSocketDir(c corev1.Container, socket string) bool {
+	for _, m := range c.VolumeMounts {
+		if m.Name == ExtProcVolume && strings.HasPrefix(socket, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 type sockAddr struct {
-	SocketAddress struct {
+	SocketAddress *struct {
 		Address   string `json:"address"`
 		PortValue int    `json:"port_value"`
 	} `json:"socket_address"`
+	Pipe *struct {
+		Path string `json:"path"`
+	} `json:"pipe"`
 }
 
+// String is host:port, or unix://path for a pipe (as --grpc-listen
+// spells it).
 func (a sockAddr) String() string {
-	return fmt.Sprintf("%s:%d", a.SocketAddress.Address, a.SocketAddress.PortValue)
+	switch {
+	case a.Pipe != nil:
+		return "unix://" + a.Pipe.Path
+	case a.SocketAddress != nil:
+		return fmt.Sprintf("%s:%d", a.SocketAddress.Address, a.SocketAddress.PortValue)
+	}
+	return "<none>"
 }

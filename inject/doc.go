@@ -8,9 +8,15 @@
 // An injected pod gets, in initContainers and before the application's own:
 //
 //	tollgate-bootstrap  writes envoy/sidecar.yaml to an emptyDir, then exits
-//	tollgate            `tollgate serve --role=sidecar`, ext_proc on 127.0.0.1:50051 (native sidecar);
-//	                    its HTTP port serves /healthz, /readyz and /metrics only
+//	tollgate            `tollgate serve --role=sidecar`, ext_proc on the Unix socket
+//	                    /var/run/tollgate/ext_proc.sock (native sidecar); its HTTP
+//	                    port serves /healthz, /readyz and /metrics only
 //	envoy               listener 127.0.0.1:10000 (native sidecar)
+//
+// The socket's emptyDir (tollgate-extproc) is mounted into tollgate and
+// envoy only, never into an application container: the application shares
+// the pod's loopback, and an ext_proc port there would let it pose as Envoy
+// (forge log records, drive rate limits and the cache).
 //
 // Native sidecars (init containers with restartPolicy: Always, Kubernetes
 // 1.29 and later; see CheckKubernetesVersion) start in that order, each after the previous one's

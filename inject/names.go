@@ -45,6 +45,11 @@ const (
 	envoyConfigVolume = "tollgate-envoy-config"
 	podInfoVolume     = "tollgate-podinfo"
 	dataVolume        = "tollgate-data"
+	// ExtProcVolume holds the processor's ext_proc socket. It is mounted
+	// into the tollgate and envoy containers only: an application
+	// container, sharing the pod's loopback but not this directory, has no
+	// way to open an ext_proc stream and pose as Envoy.
+	ExtProcVolume = "tollgate-extproc"
 )
 
 // Paths inside the sidecars.
@@ -56,13 +61,18 @@ const (
 	// LabelsFile is the value of TOLLGATE_WORKLOAD_LABELS_FILE.
 	LabelsFile = podInfoDir + "/labels"
 	dataDir    = "/var/lib/tollgate"
+	// ExtProcDir is where ExtProcVolume is mounted, in both sidecars.
+	ExtProcDir = "/var/run/tollgate"
+	// ExtProcSocket is the processor's ext_proc socket: envoy/sidecar.yaml's
+	// tollgate cluster connects to this pipe (a test checks).
+	ExtProcSocket = ExtProcDir + "/ext_proc.sock"
 )
 
 // Addresses. The Envoy ones must match envoy/sidecar.yaml (a test checks).
 const (
-	// ExtProcAddress is where Envoy's ext_proc cluster finds the processor.
-	ExtProcAddress = "127.0.0.1:50051"
-	ExtProcPort    = 50051
+	// ExtProcAddress is the processor's --grpc-listen: a Unix socket, not a
+	// loopback port, which every container of the pod could reach.
+	ExtProcAddress = "unix://" + ExtProcSocket
 	// EnvoyAdminPort is Envoy's admin API, on 127.0.0.1.
 	EnvoyAdminPort = 9901
 	// ListenerPort is Envoy's egress listener on 127.0.0.1.

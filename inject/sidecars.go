@@ -15,6 +15,10 @@ import (
 const (
 	processorUID int64 = 65532
 	envoyUID     int64 = 101
+	// processorGID is the processor's group, and Envoy's: the ext_proc
+	// socket is mode 0660 (owner and group), so Envoy connects as a member
+	// of the group and nothing else may, whatever the volume's mounts.
+	processorGID int64 = 65532
 )
 
 // sidecars is what one injection adds to a pod.
@@ -32,6 +36,9 @@ func newSidecars(w Workload, cfg Config) sidecars {
 		volumes: []corev1.Volume{
 			{Name: envoyConfigVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			{Name: dataVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			// The ext_proc socket, mounted into the two sidecars only (never
+			// into an application container).
+			{Name: ExtProcVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			{Name: podInfoVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
 				Items: []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: fieldRef("metadata.labels")}},
 			}}},
@@ -65,13 +72,15 @@ func bootstrapContainer(cfg Config) corev1.Container {
 		ImagePullPolicy: cfg.ImagePullPolicy,
 		Args:            []string{"bootstrap", "--out", EnvoyConfigPath},
 		Resources:       resources("10m", "16Mi", "64Mi"),
-		SecurityContext: hardened(processorUID),
+		SecurityContext: hardened(processorUID, processorGID),
 		VolumeMounts:    []corev1.VolumeMount{{Name: envoyConfigVolume, MountPath: envoyConfigDir}},
 	}
 }
 
 func processorContainer(w Workload, cfg Config) corev1.Container {
 	args := []string{"serve",
+		// A Unix socket in a volume only Envoy shares: a loopback port
+		// would let the application pose as Envoy.
 		"--grpc-listen", ExtProcAddress,
 		"--http-listen", fmt.Sprintf(":%d", ProcessorHTTPPort),
 		"--data-dir", dataDir,
@@ -95,12 +104,14 @@ func processorContainer(w Workload, cfg Config) corev1.Container {
 		ReadinessProbe:  httpProbe("/readyz", ProcessorHTTPPort, 5, 3),
 		LivenessProbe:   httpProbe("/healthz", ProcessorHTTPPort, 10, 3),
 		Resources:       cfg.processorResources(),
-		SecurityContext: hardened(processorUID),
+		SecurityContext: hardened(processorUID, processorGID),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: podInfoVolume, MountPath: podInfoDir, ReadOnly: true},
 			// --data-dir: the disk spool for log records ClickHouse could
 			// not take yet (the root filesystem is read-only).
 			{Name: dataVolume, MountPath: dataDir},
+			// --grpc-listen: the ext_proc socket.
+			{Name: ExtProcVolume, MountPath: ExtProcDir},
 		},
 	}
 }
@@ -144,11 +155,16 @@ func envoyContainer(cfg Config) corev1.Container {
 		RestartPolicy: ptr(corev1.ContainerRestartPolicyAlways),
 		// Started means listening: the application containers start only
 		// after it, so their first call already goes through Envoy.
-		StartupProbe:    httpProbe("/ready", EnvoyOpsPort, 1, 120),
-		ReadinessProbe:  httpProbe("/ready", EnvoyOpsPort, 5, 3),
-		Resources:       cfg.envoyResources(),
-		SecurityContext: hardened(envoyUID),
-		VolumeMounts:    []corev1.VolumeMount{{Name: envoyConfigVolume, MountPath: envoyConfigDir, ReadOnly: true}},
+		StartupProbe:   httpProbe("/ready", EnvoyOpsPort, 1, 120),
+		ReadinessProbe: httpProbe("/ready", EnvoyOpsPort, 5, 3),
+		Resources:      cfg.envoyResources(),
+		// The processor's group: the ext_proc socket is 0660.
+		SecurityContext: hardened(envoyUID, processorGID),
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: envoyConfigVolume, MountPath: envoyConfigDir, ReadOnly: true},
+			// Connecting to a socket needs no write access to its directory.
+			{Name: ExtProcVolume, MountPath: ExtProcDir, ReadOnly: true},
+		},
 	}
 }
 
@@ -163,11 +179,11 @@ func baseURLEnv() []corev1.EnvVar {
 }
 
 // hardened passes the "restricted" Pod Security Standard.
-func hardened(uid int64) *corev1.SecurityContext {
+func hardened(uid, gid int64) *corev1.SecurityContext {
 	return &corev1.SecurityContext{
 		RunAsNonRoot:             ptr(true),
 		RunAsUser:                ptr(uid),
-		RunAsGroup:               ptr(uid),
+		RunAsGroup:               ptr(gid),
 		ReadOnlyRootFilesystem:   ptr(true),
 		AllowPrivilegeEscalation: ptr(false),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
