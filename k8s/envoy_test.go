@@ -168,7 +168,12 @@ func (c envoyConfig) clusterEndpoint(t *testing.T, name string) string {
 	t.Helper()
 	for _, cl := range list(dig(map[string]any(c), "static_resources", "clusters")) {
 		if dig(cl, "name") == name {
-			sa := dig(cl, "load_assignment", "endpoints", 0, "lb_endpoints", 0, "endpoint", "address", "socket_address")
+			addr := dig(cl, "load_assignment", "endpoints", 0, "lb_endpoints", 0, "endpoint", "address")
+			// A pipe, spelled as --grpc-listen spells a Unix socket.
+			if path, ok := dig(addr, "pipe", "path").(string); ok {
+				return "unix://" + path
+			}
+			sa := dig(addr, "socket_address")
 			return net.JoinHostPort(fmt.Sprint(dig(sa, "address")), fmt.Sprint(dig(sa, "port_value")))
 		}
 	}
@@ -237,4 +242,78 @@ func flagValue(args []string, flag string) string {
 		}
 	}
 	return ""
+}
+
+// TestExtProcSocketOnlyInTheSidecars: where Tollgate serves ext_proc on a
+// Unix socket (the sidecar pods), the socket's volume is mounted, at the
+// same place, into Tollgate and Envoy and into no other container: the
+// application shares the pod's loopback, not that directory. Envoy runs in
+// Tollgate's group, since the socket is 0660.
+func TestExtProcSocketOnlyInTheSidecars(t *testing.T) {
+	tr := loadTree(t)
+	checked := 0
+	for base := range tr.bases {
+		for _, d := range of[appsv1.Deployment](tr, base) {
+			spec := &d.Spec.Template.Spec
+			var tg, ev *corev1.Container
+			for _, c := range containers(tr, base) {
+				if c.pod == spec && c.c.Name == "tollgate" {
+					tg = c.c
+				}
+				if c.pod == spec && isEnvoy(c.c) {
+					ev = c.c
+				}
+			}
+			if tg == nil {
+				continue
+			}
+			socket, ok := strings.CutPrefix(flagValue(tg.Args, "--grpc-listen"), "unix://")
+			if !ok {
+				continue
+			}
+			checked++
+			where := func(c *corev1.Container) (vol, dir string) {
+				for _, m := range c.VolumeMounts {
+					if strings.HasPrefix(socket, strings.TrimSuffix(m.MountPath, "/")+"/") {
+						return m.Name, m.MountPath
+					}
+				}
+				return "", ""
+			}
+			vol, dir := where(tg)
+			if vol == "" {
+				t.Errorf("%s/%s: Tollgate listens on %s, in no volume it mounts", base, d.Name, socket)
+				continue
+			}
+			if ev == nil {
+				t.Errorf("%s/%s: no Envoy beside Tollgate", base, d.Name)
+				continue
+			}
+			if v, p := where(ev); v != vol || p != dir {
+				t.Errorf("%s/%s: Envoy must mount %s at %s to reach %s (has %q at %q)", base, d.Name, vol, dir, socket, v, p)
+			}
+			for _, c := range containers(tr, base) {
+				if c.pod != spec || c.c == tg || c.c == ev {
+					continue
+				}
+				for _, m := range c.c.VolumeMounts {
+					if m.Name == vol {
+						t.Errorf("%s/%s: container %s mounts %s: it could open an ext_proc stream and pose as Envoy", base, d.Name, c.c.Name, vol)
+					}
+				}
+			}
+			group := func(c *corev1.Container) *int64 {
+				if c.SecurityContext == nil {
+					return nil
+				}
+				return c.SecurityContext.RunAsGroup
+			}
+			if g1, g2 := group(tg), group(ev); g1 == nil || g2 == nil || *g1 != *g2 {
+				t.Errorf("%s/%s: Tollgate and Envoy run in different groups: Envoy cannot connect to the 0660 socket", base, d.Name)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no pod with Tollgate on a Unix socket found")
+	}
 }
