@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -31,22 +32,41 @@ func TestInjectRefusesKubernetesWithoutNativeSidecars(t *testing.T) {
 	}
 }
 
-// On a cluster without native sidecars the webhook admits the pod as it is
-// and says why in the response's warnings (kubectl prints them).
-func TestWebhookWarnsOnKubernetesWithoutNativeSidecars(t *testing.T) {
+// On a cluster without native sidecars the webhook refuses a pod that asked
+// for the sidecars, saying why: admitted as it is, it would reach the
+// providers with no policy and no record (the webhooks fail closed for
+// opted-in pods). Pods that did not ask are still admitted.
+func TestWebhookRefusesKubernetesWithoutNativeSidecars(t *testing.T) {
 	h, err := NewWebhook(Config{KubeVersion: "v1.28.5"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, resp := postReview(t, h, "/namespace", reviewOf(t, admissionv1.Create, podKind, webhookPod(nil)))
-	if resp == nil {
-		t.Fatalf("%d %s", rec.Code, rec.Body)
+	for _, via := range []string{"/namespace", "/pod"} {
+		rec, resp := postReview(t, h, via, reviewOf(t, admissionv1.Create, podKind, webhookPod(nil)))
+		if resp == nil {
+			t.Fatalf("%s: %d %s", via, rec.Code, rec.Body)
+		}
+		if resp.Allowed || len(resp.Patch) != 0 {
+			t.Fatalf("%s: allowed %v, patch %s: want the pod refused", via, resp.Allowed, resp.Patch)
+		}
+		if resp.Result == nil || resp.Result.Code != http.StatusBadRequest {
+			t.Fatalf("%s: result %+v, want a 400 status", via, resp.Result)
+		}
+		for _, says := range []string{"native sidecars", "1.28", "1.29", "refused", KeyInject + ": disabled"} {
+			if !strings.Contains(resp.Result.Message, says) {
+				t.Errorf("%s: the refusal does not say %q: %s", via, says, resp.Result.Message)
+			}
+		}
 	}
-	if !resp.Allowed || len(resp.Patch) != 0 {
-		t.Fatalf("allowed %v, patch %s: want the pod admitted unchanged", resp.Allowed, resp.Patch)
+	// Not asked for: admitted unchanged, whatever the version.
+	_, resp := postReview(t, h, "", reviewOf(t, admissionv1.Create, podKind, webhookPod(nil)))
+	if resp == nil || !resp.Allowed || len(resp.Patch) != 0 {
+		t.Fatalf("a pod that did not opt in: %+v, want it admitted unchanged", resp)
 	}
-	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "native sidecars") {
-		t.Fatalf("warnings %q", resp.Warnings)
+	// Opted out inside an opted-in namespace: admitted too.
+	_, resp = postReview(t, h, "/namespace", reviewOf(t, admissionv1.Create, podKind, webhookPod(map[string]string{KeyInject: "disabled"})))
+	if resp == nil || !resp.Allowed || len(resp.Patch) != 0 {
+		t.Fatalf("an opted-out pod: %+v, want it admitted unchanged", resp)
 	}
 }
 

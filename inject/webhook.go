@@ -32,8 +32,8 @@ const maxReviewBytes = 4 << 20
 // tollgate.io/inject label or annotation itself; the opt-out annotation
 // wins in every case. The answer allows the pod, with a JSON Patch when it
 // injected. A pod that cannot be injected as asked (names taken, half
-// injected) is refused with the reason, so the mistake shows at once
-// instead of a pod running unobserved.
+// injected, a cluster without native sidecars) is refused with the reason,
+// so the mistake shows at once instead of a pod running unobserved.
 func NewWebhook(cfg Config, log *slog.Logger) (http.Handler, error) {
 	return NewWebhookWithMetrics(cfg, log, nil)
 }
@@ -49,7 +49,7 @@ func NewWebhookWithMetrics(cfg Config, log *slog.Logger, reg prometheus.Register
 	}
 	wh := &webhook{cfg: cfg, log: log, decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_injector_admissions_total",
-		Help: "Pod creations the injector answered, by result: injected, not_requested, skipped (opted out, already injected, host network), refused (cannot be injected as asked), unsupported_cluster (admitted uninjected: no native sidecars).",
+		Help: "Pod creations the injector answered, by result: injected, not_requested, skipped (opted out, already injected, host network), refused (cannot be injected as asked), unsupported_cluster (refused: the cluster has no native sidecars).",
 	}, []string{"result"})}
 	for _, r := range []string{resultInjected, resultNotRequested, resultSkipped, resultRefused, resultUnsupported} {
 		wh.decisions.WithLabelValues(r) // every series from the start, for rate() and alerts
@@ -182,12 +182,15 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 		return allow, nil
 	}
 	// A cluster without native sidecars: injecting would hold the pod in
-	// Init for ever. Admit it as it is, and say so to whoever creates it.
+	// Init for ever, and admitting it uninjected would let a pod that asked
+	// for Tollgate reach the providers with no policy and no record. Refuse
+	// it, as the webhooks fail closed for opted-in pods (failurePolicy:
+	// Fail): its controller shows why and retries.
 	if err := CheckKubernetesVersion(wh.cfg.KubeVersion); err != nil {
-		log.Warn("not injected: the cluster is too old", "err", err)
-		allow.Warnings = []string{"tollgate: not injected: " + err.Error()}
+		log.Warn("refused: the cluster is too old for the sidecars", "err", err)
 		wh.decisions.WithLabelValues(resultUnsupported).Inc()
-		return allow, nil
+		return deny("tollgate injection: this pod asks for the Tollgate sidecars, which cannot run here: " + err.Error() +
+			"; the pod is refused rather than started without them (opt it out with the label or annotation " + KeyInject + ": disabled)"), nil
 	}
 	before := &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
 	after := before.DeepCopy()
@@ -203,12 +206,7 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 	case err != nil:
 		log.Warn("refused: cannot inject", "err", err)
 		wh.decisions.WithLabelValues(resultRefused).Inc()
-		return &admissionv1.AdmissionResponse{Result: &metav1.Status{
-			Status:  metav1.StatusFailure,
-			Reason:  metav1.StatusReasonBadRequest,
-			Code:    http.StatusBadRequest,
-			Message: "tollgate injection: " + err.Error(),
-		}}, nil
+		return deny("tollgate injection: " + err.Error()), nil
 	case !changed:
 		reason, _ := SkipReason(&pod.ObjectMeta, &pod.Spec)
 		log.Info("not injected", "reason", reason)
@@ -221,4 +219,15 @@ func (wh *webhook) review(req *admissionv1.AdmissionRequest, selected bool) (*ad
 		}
 	}
 	return allow, nil
+}
+
+// deny refuses a pod with a message the API server passes on to whoever
+// created it (kubectl, or the controller's events).
+func deny(msg string) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{Result: &metav1.Status{
+		Status:  metav1.StatusFailure,
+		Reason:  metav1.StatusReasonBadRequest,
+		Code:    http.StatusBadRequest,
+		Message: msg,
+	}}
 }

@@ -148,7 +148,7 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	}
 	if err := inject.CheckKubernetesVersion(cfg.KubeVersion); err != nil {
-		log.Error("pods will be admitted without the sidecars", "err", err)
+		log.Error("pods that ask for the sidecars will be refused", "err", err)
 	}
 	handler, err := inject.NewWebhookWithMetrics(cfg, log, reg)
 	if err != nil {
