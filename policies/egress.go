@@ -172,7 +172,7 @@ func newEgressEffective(rule string, s *egressSettings) *egressEffective {
 	// An allow list the file never gives leaves that dimension open.
 	e.providers.any = e.providers.any || !s.providers.set
 	e.models.any = e.models.any || !s.models.set
-	e.origins.any = e.origins.any || !s.origins.set
+	e.origins.open = !s.origins.set
 	e.decision = EgressDecision{
 		Rule:        rule,
 		RequireAuth: s.requireAuth.v,

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/provider"
 	"go.yaml.in/yaml/v3"
 )
@@ -140,8 +141,12 @@ func egressAllDigits(s string) bool {
 
 // egressOriginList holds normalized origins (scheme://host[:port], lowercase,
 // default port dropped) and wildcard ones, "https://*.example.com", which
-// match any subdomain.
+// match any subdomain. "*" (any) covers what it covers in
+// --allowed-target-origins: public https:// origins only
+// (helicone.WildcardRefusal); an http:// or internal origin must be listed.
+// open is a list the file never gives: it narrows nothing.
 type egressOriginList struct {
+	open    bool
 	any     bool
 	exact   []string
 	wild    []egressOriginWildcard
@@ -151,7 +156,7 @@ type egressOriginList struct {
 type egressOriginWildcard struct{ scheme, suffix string } // "https://", ".example.com"
 
 func (l *egressOriginList) allows(origin string) bool {
-	if l.any {
+	if l.open {
 		return true
 	}
 	o := egressNormalizeOrigin(origin)
@@ -164,7 +169,16 @@ func (l *egressOriginList) allows(origin string) bool {
 			return true
 		}
 	}
-	return false
+	return l.any && helicone.WildcardRefusal(o) == ""
+}
+
+// refusal says why "*" in the list does not cover origin, "" when the list
+// has no "*" or "*" covers it.
+func (l *egressOriginList) refusal(origin string) string {
+	if !l.any || l.open {
+		return ""
+	}
+	return helicone.WildcardRefusal(egressNormalizeOrigin(origin))
 }
 
 // egressNormalizeOrigin puts an origin in the form the list keeps; it allocates

@@ -146,3 +146,44 @@ func TestEgressDenyMessages(t *testing.T) {
 		t.Errorf("allowed provider: %v", err)
 	}
 }
+
+// "*" in a policy's targetOrigins covers what it covers in
+// --allowed-target-origins: public https:// origins. An http:// or internal
+// origin must be listed; a policy that gives no list narrows nothing.
+func TestEgressOriginWildcardCoversPublicHTTPSOnly(t *testing.T) {
+	p := parseEgress(t, `
+rules:
+- name: star
+  match: {namespaces: [star]}
+  allow: {targetOrigins: ["*", "http://10.0.0.7:8000"]}
+- name: unset
+  match: {namespaces: [unset]}
+  allow: {providers: ["*"]}
+`)
+	star := p.Decide(policies.Workload{Namespace: "star"})
+	for _, tt := range []struct {
+		origin string
+		want   bool
+	}{
+		{"https://api.together.xyz", true},
+		{"http://10.0.0.7:8000", true}, // listed exactly
+		{"http://api.together.xyz", false},
+		{"http://127.0.0.1:9901", false},
+		{"https://169.254.169.254", false},
+		{"https://[::1]:9901", false},
+		{"https://10.0.0.7:8000", false},
+		{"https://localhost", false},
+	} {
+		if got := star.AllowsTargetOrigin(tt.origin); got != tt.want {
+			t.Errorf("star: AllowsTargetOrigin(%q) = %v, want %v", tt.origin, got, tt.want)
+		}
+	}
+	want := `egress policy "star" does not allow target origin "http://169.254.169.254" (allowed: *, http://10.0.0.7:8000): "*" matches https:// origins only; an http:// origin must be listed exactly`
+	if err := star.CheckTargetOrigin("http://169.254.169.254"); err == nil || err.Error() != want {
+		t.Errorf("CheckTargetOrigin: %v\nwant %s", err, want)
+	}
+	unset := p.Decide(policies.Workload{Namespace: "unset"})
+	if !unset.AllowsTargetOrigin("http://127.0.0.1:9000") {
+		t.Error("a policy without targetOrigins must leave the choice to --allowed-target-origins")
+	}
+}

@@ -15,6 +15,7 @@ type EgressDeniedError struct {
 	What    string   // "provider", "model" or "target origin"
 	Value   string   // as the request gave it
 	Allowed []string // the rule's list, as written in the file
+	Why     string   // why the list's "*" does not cover Value; "" if it does not apply
 }
 
 func (e *EgressDeniedError) Error() string {
@@ -31,6 +32,9 @@ func (e *EgressDeniedError) Error() string {
 		b.WriteString(strings.Join(e.Allowed, ", "))
 	}
 	b.WriteByte(')')
+	if e.Why != "" {
+		b.WriteString(": " + e.Why)
+	}
 	return b.String()
 }
 
@@ -74,7 +78,8 @@ func (d EgressDecision) CheckTargetOrigin(origin string) error {
 	if d.AllowsTargetOrigin(origin) {
 		return nil
 	}
-	return d.denied("target origin", origin, d.eff.origins.written)
+	return &EgressDeniedError{Rule: d.Rule, What: "target origin", Value: origin, Allowed: d.eff.origins.written,
+		Why: d.eff.origins.refusal(origin)}
 }
 
 func (d EgressDecision) denied(what, value string, allowed []string) error {

@@ -1,6 +1,11 @@
 package processor
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
 
 // A client that sends the routing headers itself (a config without the early
 // header mutation lets them reach the processor) gets them removed, and the
@@ -90,5 +95,94 @@ func TestTargetURLSchemeSelectsRoute(t *testing.T) {
 		if got[upstreamOriginHeader] != tc.origin || got[upstreamHostHeader] != tc.host || !cr.GetClearRouteCache() {
 			t.Errorf("%s: set %v, clear_route_cache %v", tc.target, got, cr.GetClearRouteCache())
 		}
+	}
+}
+
+// "*" in the allowed target origins stands for any public https://
+// provider: an http:// origin, or a host that is an internal IP literal or
+// an internal-by-definition name, must be listed exactly (the gateway
+// Envoy's admin port, cloud metadata, Tollgate's own API). What is listed
+// exactly stays allowed.
+func TestTargetURLWildcardCoversPublicHTTPSOnly(t *testing.T) {
+	s, _ := newTestServer(t, func(o *Options) {
+		o.AllowedTargetOrigins = []string{"*", "http://127.0.0.1:9000", "https://10.0.0.7:8443", "HTTP://[::1]:9001/"}
+	})
+	for _, tc := range []struct {
+		target string
+		allow  bool
+		why    string // in the 403 message
+	}{
+		{"https://api.together.xyz/v1", true, ""},
+		{"https://api.together.xyz:8443", true, ""},
+		{"https://8.8.8.8", true, ""},
+		{"https://[2606:4700::1111]", true, ""},
+		{"http://127.0.0.1:9000/v1", true, ""}, // listed exactly
+		{"https://10.0.0.7:8443", true, ""},
+		{"http://[::1]:9001", true, ""},
+		{"http://api.together.xyz", false, "https:// origins only"},
+		{"http://127.0.0.1:9901/quitquitquit", false, "https:// origins only"},
+		{"http://169.254.169.254/latest/meta-data/", false, "https:// origins only"},
+		{"http://127.0.0.1:8080", false, "https:// origins only"},
+		{"https://127.0.0.1:9901", false, "loopback"},
+		{"https://127.8.9.10", false, "loopback"},
+		{"https://[::1]:9901", false, "loopback"},
+		{"https://[::ffff:127.0.0.1]:9901", false, "loopback"},
+		{"https://169.254.169.254", false, "link-local"},
+		{"https://[fe80::1]", false, "link-local"},
+		{"https://[fe80::1%25eth0]", false, "link-local"},
+		{"https://0.0.0.0:9901", false, "unspecified"},
+		{"https://[::]:9901", false, "unspecified"},
+		{"https://10.0.0.7", false, "private"},
+		{"https://172.16.0.1", false, "private"},
+		{"https://192.168.1.1", false, "private"},
+		{"https://[fd00:ec2::254]", false, "private"},
+		{"https://100.100.100.200", false, "carrier-grade NAT"},
+		{"https://[64:ff9b::a9fe:a9fe]", false, "IPv4-embedding"},
+		{"https://127.1", false, "non-standard form"},
+		{"https://2130706433", false, "non-standard form"},
+		{"https://0x7f000001", false, "non-standard form"},
+		{"https://127.0.0.1.", false, "loopback"},
+		{"https://localhost:9901", false, "localhost"},
+		{"https://admin.localhost", false, "localhost"},
+		{"https://kubernetes", false, "single-label"},
+		{"https://kubernetes.default.svc", false, ".svc"},
+		{"https://tollgate.tollgate.svc.cluster.local", false, ".local"},
+		{"https://metadata.google.internal", false, ".internal"},
+	} {
+		replies, _ := run(s, nil,
+			reqHeaders(true, ":method", "GET", ":path", "/v1/models", "helicone-target-url", tc.target),
+			respHeaders(true, ":status", "200"))
+		imm := replies[0].GetImmediateResponse()
+		if tc.allow {
+			if imm != nil {
+				t.Errorf("%s: refused with %s, want allowed", tc.target, imm.GetBody())
+			} else if got := setHeaders(replies[0].GetRequestHeaders().GetResponse())[upstreamOriginHeader]; got == "" {
+				t.Errorf("%s: allowed but no upstream set", tc.target)
+			}
+			continue
+		}
+		if imm == nil || imm.GetStatus().GetCode() != 403 {
+			t.Errorf("%s: got %v, want a 403", tc.target, replies[0])
+			continue
+		}
+		msg := gjson.GetBytes(imm.GetBody(), "error.message").String()
+		if !strings.Contains(msg, "Helicone-Target-URL") || !strings.Contains(msg, tc.why) ||
+			gjson.GetBytes(imm.GetBody(), "error.code").String() != "target_not_allowed" {
+			t.Errorf("%s: message %q, want one naming Helicone-Target-URL and %q", tc.target, msg, tc.why)
+		}
+	}
+}
+
+// A fallback's target-url is held to the same rule as Helicone-Target-URL.
+func TestFallbackTargetURLWildcardCoversPublicHTTPSOnly(t *testing.T) {
+	s, _ := newTestServer(t, func(o *Options) { o.AllowedTargetOrigins = []string{"*"} })
+	replies, _ := run(s, nil,
+		reqHeaders(true, ":method", "GET", ":path", "/v1/models",
+			"helicone-fallbacks", `[{"target-url": "http://169.254.169.254"}]`),
+		respHeaders(true, ":status", "200"))
+	imm := replies[0].GetImmediateResponse()
+	if imm == nil || imm.GetStatus().GetCode() != 403 ||
+		!strings.Contains(gjson.GetBytes(imm.GetBody(), "error.message").String(), "https:// origins only") {
+		t.Fatalf("got %v, want a 403 for the fallback's http:// target-url", replies[0])
 	}
 }

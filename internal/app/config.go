@@ -205,7 +205,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the embedded defaults' files")
 	fs.BoolVar(&cfg.Migrate, "migrate", cfg.Migrate, "run the ClickHouse migration at start")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
-	fs.Var(stringList{&cfg.AllowedTargets}, "allowed-target-origins", "comma list of origins Helicone-Target-URL may name (* for any)")
+	fs.Var(stringList{&cfg.AllowedTargets}, "allowed-target-origins", "comma list of origins Helicone-Target-URL may name (* for any public https:// origin; list http:// and internal ones exactly)")
 	fs.IntVar(&cfg.MaxRequestBody, "max-request-body", cfg.MaxRequestBody, "largest request body in bytes (larger: 413)")
 	fs.IntVar(&cfg.MaxLoggedBody, "max-logged-body", cfg.MaxLoggedBody, "bytes of each body kept in the log")
 	fs.BoolVar(&cfg.StreamUsage, "stream-usage", cfg.StreamUsage, "add stream_options.include_usage to OpenAI streams")

@@ -30,7 +30,10 @@ func earlyRemovals(cfg *Config) []string {
 // http:// or https://, with no path, query or user info. Anything else would
 // never match a Helicone-Target-URL and fail every call naming it with a
 // 403 that blames the caller. http:// is fine: envoy/ routes such origins to
-// a plain-HTTP forward proxy.
+// a plain-HTTP forward proxy. "*" covers public https:// origins only
+// (helicone.WildcardRefusal): an http:// origin, or one whose host is a
+// loopback, link-local, private or otherwise internal address, is allowed
+// only when listed exactly.
 func targetOriginErrors(origins []string) []error {
 	var errs []error
 	for _, o := range origins {

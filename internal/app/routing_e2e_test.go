@@ -169,3 +169,40 @@ func TestProcessorDropsClientRetryHeadersOfInternalRequest(t *testing.T) {
 		t.Fatalf("%d upstream attempts, want 1", n)
 	}
 }
+
+// With --allowed-target-origins=*, a client must not reach a plain-HTTP
+// service on the gateway's loopback (Envoy's admin port, cloud metadata,
+// Tollgate's own API) through Helicone-Target-URL: "*" covers public
+// https:// origins only. The same origin listed exactly is the operator's
+// choice and is reached.
+func TestDevWildcardTargetOriginIsNotLoopback(t *testing.T) {
+	local, hits := countingServer(t, 200)
+	for _, tc := range []struct {
+		allowed string
+		status  int
+		hits    int32
+	}{
+		{"*", 403, 0},
+		{"*," + local.URL, 200, 1},
+	} {
+		hits.Store(0)
+		d := startDev(t, "--allowed-target-origins", tc.allowed)
+		c := call{path: "/v1/chat/completions", body: chat("gpt-4o-mini"), headers: map[string]string{
+			"helicone-request-id": uuid.NewString(), "helicone-target-url": local.URL + "/quitquitquit",
+		}}
+		resp, body := c.do(t, d)
+		if resp.StatusCode != tc.status {
+			t.Fatalf("allowed %s: status %d (%s), want %d", tc.allowed, resp.StatusCode, body, tc.status)
+		}
+		if tc.status == 403 && (!strings.Contains(body, "Helicone-Target-URL") || !strings.Contains(body, "https:// origins only")) {
+			t.Fatalf("allowed %s: body %s, want one naming Helicone-Target-URL and why", tc.allowed, body)
+		}
+		if n := hits.Load(); n != tc.hits {
+			t.Fatalf("allowed %s: the loopback server got %d requests, want %d", tc.allowed, n, tc.hits)
+		}
+		if len(d.mock.Received()) != 0 {
+			t.Fatalf("allowed %s: the provider got %d requests, want 0", tc.allowed, len(d.mock.Received()))
+		}
+		_ = d.stop()
+	}
+}
