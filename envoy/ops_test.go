@@ -2,6 +2,8 @@ package envoy_test
 
 import (
 	"net/netip"
+	"path"
+	"strings"
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -21,17 +23,34 @@ var egressBind = map[string]string{
 // forward: readiness and Prometheus metrics, both read-only.
 var opsPaths = map[string]bool{"/ready": true, "/stats/prometheus": true}
 
+// adminOnPipe says where each configuration's admin API listens: a
+// sidecar's on a Unix socket, since the application shares its pod's
+// loopback and the admin API stops, drains and reconfigures Envoy; the
+// gateway's on loopback, which no untrusted container shares (a pod of its
+// own: Envoy and Tollgate only).
+var adminOnPipe = map[string]bool{
+	"sidecar.yaml": true,
+	"gateway.yaml": false,
+}
+
 // TestListenersAreGuarded: the egress listener binds where intended, the
-// admin API stays on loopback, and any other listener can reach nothing but
-// the read-only admin paths: no way around the processor, and no way to
-// dump or stop Envoy from the network.
+// admin API is out of reach of whatever shares Envoy's network namespace,
+// and any other listener can reach nothing but the read-only admin paths:
+// no way around the processor, and no way to dump or stop Envoy from the
+// network or from the application's container.
 func TestListenersAreGuarded(t *testing.T) {
 	for _, f := range configFiles(t) {
 		t.Run(f, func(t *testing.T) {
 			b := mustLoad(t, f)
-			admin := b.GetAdmin().GetAddress().GetSocketAddress()
-			if !isLoopback(admin) {
-				t.Errorf("admin listens on %s; keep it on loopback", admin.GetAddress())
+			admin := b.GetAdmin().GetAddress()
+			onPipe, known := adminOnPipe[f]
+			if !known {
+				t.Fatalf("%s: say in adminOnPipe where its admin API listens", f)
+			}
+			if onPipe {
+				checkAdminPipe(t, b, admin.GetPipe())
+			} else if !isLoopback(admin.GetSocketAddress()) {
+				t.Errorf("admin listens on %v; keep it on loopback", admin)
 			}
 			want, known := egressBind[f]
 			if !known {
@@ -47,11 +66,48 @@ func TestListenersAreGuarded(t *testing.T) {
 				}
 				checkOpsListener(t, b, l.GetName(), admin)
 			}
+			// Only the ops listeners' cluster leads to the admin API.
+			for _, c := range b.GetStaticResources().GetClusters() {
+				if c.GetName() != adminCluster && reaches(c.GetLoadAssignment().GetEndpoints(), admin) {
+					t.Errorf("cluster %q reaches the admin API; only %q may", c.GetName(), adminCluster)
+				}
+			}
 		})
 	}
 }
 
-func checkOpsListener(t *testing.T, b *bootstrapv3.Bootstrap, name string, admin *corev3.SocketAddress) {
+// adminCluster is the cluster the ops listeners forward to.
+const adminCluster = "envoy_admin"
+
+// checkAdminPipe: the admin socket is a file (an abstract socket, @name,
+// belongs to the network namespace, like a loopback port), readable and
+// writable by its owner only, and not in the ext_proc socket's directory,
+// which the processor's container mounts too.
+func checkAdminPipe(t *testing.T, b *bootstrapv3.Bootstrap, p *corev3.Pipe) {
+	t.Helper()
+	if p == nil {
+		t.Errorf("admin listens on %v; want a Unix socket (admin: address: pipe), which the application sharing the pod's loopback cannot reach", b.GetAdmin().GetAddress())
+		return
+	}
+	if !strings.HasPrefix(p.GetPath(), "/") {
+		t.Errorf("admin socket %q: want an absolute file path; an abstract socket is reachable from the whole network namespace", p.GetPath())
+	}
+	if m := p.GetMode(); m == 0 || m&0o077 != 0 {
+		t.Errorf("admin socket mode %#o: want it set, owner only (0600)", m)
+	}
+	dir := path.Dir(p.GetPath())
+	for _, c := range b.GetStaticResources().GetClusters() {
+		for _, le := range c.GetLoadAssignment().GetEndpoints() {
+			for _, lb := range le.GetLbEndpoints() {
+				if other := lb.GetEndpoint().GetAddress().GetPipe(); other != nil && c.GetName() != adminCluster && path.Dir(other.GetPath()) == dir {
+					t.Errorf("admin socket %s shares its directory with cluster %q's socket %s: another container mounts that one", p.GetPath(), c.GetName(), other.GetPath())
+				}
+			}
+		}
+	}
+}
+
+func checkOpsListener(t *testing.T, b *bootstrapv3.Bootstrap, name string, admin *corev3.Address) {
 	t.Helper()
 	hcms := managers(t, b)[name]
 	if len(hcms) == 0 {
@@ -73,7 +129,7 @@ func checkOpsListener(t *testing.T, b *bootstrapv3.Bootstrap, name string, admin
 				}
 				c := cluster(b, r.GetRoute().GetCluster())
 				if c == nil || !onlyAt(c.GetLoadAssignment().GetEndpoints(), admin) {
-					t.Errorf("listener %q routes to %q, which is not the admin API", name, r.GetRoute().GetCluster())
+					t.Errorf("listener %q routes to %q, which is not the admin API at %v", name, r.GetRoute().GetCluster(), admin)
 				}
 			}
 		}
@@ -85,17 +141,38 @@ func isLoopback(sa *corev3.SocketAddress) bool {
 	return err == nil && a.IsLoopback()
 }
 
+// sameAddress compares two addresses as Envoy connects to them: a pipe by
+// path, a socket address by host and port.
+func sameAddress(a, b *corev3.Address) bool {
+	if pa, pb := a.GetPipe(), b.GetPipe(); pa != nil || pb != nil {
+		return pa != nil && pb != nil && pa.GetPath() == pb.GetPath()
+	}
+	sa, sb := a.GetSocketAddress(), b.GetSocketAddress()
+	return sa != nil && sb != nil && sa.GetAddress() == sb.GetAddress() && sa.GetPortValue() == sb.GetPortValue()
+}
+
 // onlyAt says whether every endpoint is the given address.
-func onlyAt(eps []*endpointv3.LocalityLbEndpoints, want *corev3.SocketAddress) bool {
+func onlyAt(eps []*endpointv3.LocalityLbEndpoints, want *corev3.Address) bool {
 	n := 0
 	for _, le := range eps {
 		for _, lb := range le.GetLbEndpoints() {
-			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
-			if sa.GetAddress() != want.GetAddress() || sa.GetPortValue() != want.GetPortValue() {
+			if !sameAddress(lb.GetEndpoint().GetAddress(), want) {
 				return false
 			}
 			n++
 		}
 	}
 	return n > 0
+}
+
+// reaches says whether any endpoint is the given address.
+func reaches(eps []*endpointv3.LocalityLbEndpoints, want *corev3.Address) bool {
+	for _, le := range eps {
+		for _, lb := range le.GetLbEndpoints() {
+			if sameAddress(lb.GetEndpoint().GetAddress(), want) {
+				return true
+			}
+		}
+	}
+	return false
 }

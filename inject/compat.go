@@ -47,10 +47,10 @@ var versionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)`)
 // it, collides with a sidecar.
 var sidecarPorts = map[int32]string{
 	ListenerPort:      "envoy's listener",
-	EnvoyAdminPort:    "envoy's admin",
 	EnvoyOpsPort:      "envoy's ops listener (probes, metrics)",
 	ProcessorHTTPPort: "tollgate's health and metrics",
-	// Not ext_proc: it is a Unix socket (ExtProcSocket), no port at all.
+	// Not ext_proc nor Envoy's admin: they are Unix sockets (ExtProcSocket,
+	// EnvoyAdminSocket), no port at all.
 }
 
 // portCollisions refuses a pod whose containers declare, or probe, a port

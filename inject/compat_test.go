@@ -92,9 +92,14 @@ func TestInjectRefusesPortCollisions(t *testing.T) {
 			p.Containers[1].Ports = []corev1.ContainerPort{{Name: "grpc", ContainerPort: 50051}}
 			p.Containers[1].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 50051}}}
 		}, ""},
-		"grpc probe of admin": {func(p *corev1.PodSpec) {
+		// Envoy's admin is a Unix socket too: 9901 is free.
+		"server on 9901": {func(p *corev1.PodSpec) {
+			p.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 9901}}
 			p.Containers[0].StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9901}}}
-		}, "port 9901, which is envoy's admin"},
+		}, ""},
+		"grpc probe of the listener": {func(p *corev1.PodSpec) {
+			p.Containers[0].StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 10000}}}
+		}, "port 10000, which is envoy's listener"},
 		"UDP on the same number": {func(p *corev1.PodSpec) {
 			p.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 10000, Protocol: corev1.ProtocolUDP}}
 		}, ""},

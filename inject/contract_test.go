@@ -55,21 +55,32 @@ func TestInjectMatchesSidecarBootstrap(t *testing.T) {
 			t.Errorf("sidecar.yaml has no listener on %s (listeners: %v)", want, listeners)
 		}
 	}
-	// The ports refused to applications (compat.go) are the ones used.
-	if got, want := b.Admin.Address.String(), fmt.Sprintf("127.0.0.1:%d", EnvoyAdminPort); got != want {
+	// Envoy's admin API is the socket in the volume only envoy mounts, and
+	// the ops listener's cluster reaches it there.
+	if got, want := b.Admin.Address.String(), "unix://"+EnvoyAdminSocket; got != want {
 		t.Errorf("sidecar.yaml's admin listens on %s, want %s", got, want)
 	}
-	var processor []string
-	for _, c := range b.StaticResources.Clusters {
-		if c.Name != "tollgate" {
-			continue
-		}
-		for _, e := range c.LoadAssignment.Endpoints {
-			for _, lb := range e.LbEndpoints {
-				processor = append(processor, lb.Endpoint.Address.String())
+	endpoints := func(cluster string) []string {
+		var out []string
+		for _, c := range b.StaticResources.Clusters {
+			if c.Name != cluster {
+				continue
+			}
+			for _, e := range c.LoadAssignment.Endpoints {
+				for _, lb := range e.LbEndpoints {
+					out = append(out, lb.Endpoint.Address.String())
+				}
 			}
 		}
+		return out
 	}
+	if got := endpoints("envoy_admin"); len(got) != 1 || got[0] != "unix://"+EnvoyAdminSocket {
+		t.Errorf("sidecar.yaml's envoy_admin cluster reaches %v, want unix://%s", got, EnvoyAdminSocket)
+	}
+	if ev := injectedContainer(t, EnvoyContainer); !mountsDir(ev, EnvoyAdminVolume, EnvoyAdminSocket) {
+		t.Errorf("envoy does not mount %s where its admin socket %s is (mounts %+v)", EnvoyAdminVolume, EnvoyAdminSocket, ev.VolumeMounts)
+	}
+	processor := endpoints("tollgate")
 	// The injected processor's own --grpc-listen, not just the constant.
 	tg := injectedContainer(t, ProcessorContainer)
 	listen := flagValue(tg.Args, "--grpc-listen")
@@ -164,12 +175,55 @@ func flagValue(args []string, name string) string {
 }
 
 func mountsSocketDir(c corev1.Container, socket string) bool {
+	return mountsDir(c, ExtProcVolume, socket)
+}
+
+// mountsDir: c mounts the volume, writable, at a directory holding socket.
+func mountsDir(c corev1.Container, volume, socket string) bool {
 	for _, m := range c.VolumeMounts {
-		if m.Name == ExtProcVolume && strings.HasPrefix(socket, strings.TrimSuffix(m.MountPath, "/")+"/") {
-			return true
+		if m.Name == volume && strings.HasPrefix(socket, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			return volume == ExtProcVolume || !m.ReadOnly
 		}
 	}
 	return false
+}
+
+// TestOnlyEnvoyReachesItsAdmin: Envoy's admin API (stop, drain, runtime
+// changes, configuration dumps) is a Unix socket in an emptyDir mounted
+// into the envoy container only, writable (Envoy binds the socket there):
+// not into the processor, the bootstrap container or any application
+// container, which share the pod's loopback but not this directory. And no
+// loopback port is left for it: 9901 is the application's to use.
+func TestOnlyEnvoyReachesItsAdmin(t *testing.T) {
+	p := appPod()
+	if _, err := Pod(&p.ObjectMeta, &p.Spec, Workload{Name: "chat"}, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	var vol *corev1.Volume
+	for i := range p.Spec.Volumes {
+		if p.Spec.Volumes[i].Name == EnvoyAdminVolume {
+			vol = &p.Spec.Volumes[i]
+		}
+	}
+	if vol == nil || vol.EmptyDir == nil {
+		t.Fatalf("the injected pod has no emptyDir %s for Envoy's admin socket: volumes %+v", EnvoyAdminVolume, p.Spec.Volumes)
+	}
+	var mounted []string
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			for _, m := range c.VolumeMounts {
+				if m.Name == EnvoyAdminVolume || strings.HasPrefix(EnvoyAdminSocket, strings.TrimSuffix(m.MountPath, "/")+"/") {
+					mounted = append(mounted, c.Name+":"+m.Name)
+				}
+			}
+		}
+	}
+	if want := EnvoyContainer + ":" + EnvoyAdminVolume; len(mounted) != 1 || mounted[0] != want {
+		t.Errorf("Envoy's admin socket directory is mounted as %v, want exactly %s", mounted, want)
+	}
+	if _, taken := sidecarPorts[9901]; taken {
+		t.Errorf("port 9901 is still refused to applications, but Envoy's admin no longer listens on it")
+	}
 }
 
 type sockAddr struct {

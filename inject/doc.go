@@ -11,12 +11,19 @@
 //	tollgate            `tollgate serve --role=sidecar`, ext_proc on the Unix socket
 //	                    /var/run/tollgate/ext_proc.sock (native sidecar); its HTTP
 //	                    port serves /healthz, /readyz and /metrics only
-//	envoy               listener 127.0.0.1:10000 (native sidecar)
+//	envoy               listener 127.0.0.1:10000 (native sidecar), admin API on
+//	                    the Unix socket /var/run/envoy/admin.sock
 //
 // The socket's emptyDir (tollgate-extproc) is mounted into tollgate and
 // envoy only, never into an application container: the application shares
 // the pod's loopback, and an ext_proc port there would let it pose as Envoy
-// (forge log records, drive rate limits and the cache).
+// (forge log records, drive rate limits and the cache). Envoy's admin
+// socket is in an emptyDir of its own (tollgate-envoy-admin), mounted into
+// envoy only: on loopback, the application could stop, drain or
+// reconfigure Envoy through it.
+//
+// On a cluster without native sidecars the webhook refuses the pods that
+// ask for injection rather than admit them without Tollgate.
 //
 // Native sidecars (init containers with restartPolicy: Always, Kubernetes
 // 1.29 and later; see CheckKubernetesVersion) start in that order, each after the previous one's

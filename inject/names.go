@@ -50,6 +50,11 @@ const (
 	// container, sharing the pod's loopback but not this directory, has no
 	// way to open an ext_proc stream and pose as Envoy.
 	ExtProcVolume = "tollgate-extproc"
+	// EnvoyAdminVolume holds Envoy's admin socket. It is mounted into the
+	// envoy container only: the admin API can stop, drain and reconfigure
+	// Envoy (/quitquitquit, /drain_listeners, /runtime_modify) and dump its
+	// configuration, so no other container of the pod may reach it.
+	EnvoyAdminVolume = "tollgate-envoy-admin"
 )
 
 // Paths inside the sidecars.
@@ -66,6 +71,12 @@ const (
 	// ExtProcSocket is the processor's ext_proc socket: envoy/sidecar.yaml's
 	// tollgate cluster connects to this pipe (a test checks).
 	ExtProcSocket = ExtProcDir + "/ext_proc.sock"
+	// EnvoyAdminDir is where EnvoyAdminVolume is mounted, in envoy.
+	EnvoyAdminDir = "/var/run/envoy"
+	// EnvoyAdminSocket is Envoy's admin API: envoy/sidecar.yaml's admin
+	// address and its envoy_admin cluster (a test checks). A Unix socket,
+	// not a loopback port, which every container of the pod could reach.
+	EnvoyAdminSocket = EnvoyAdminDir + "/admin.sock"
 )
 
 // Addresses. The Envoy ones must match envoy/sidecar.yaml (a test checks).
@@ -73,8 +84,6 @@ const (
 	// ExtProcAddress is the processor's --grpc-listen: a Unix socket, not a
 	// loopback port, which every container of the pod could reach.
 	ExtProcAddress = "unix://" + ExtProcSocket
-	// EnvoyAdminPort is Envoy's admin API, on 127.0.0.1.
-	EnvoyAdminPort = 9901
 	// ListenerPort is Envoy's egress listener on 127.0.0.1.
 	ListenerPort = 10000
 	// ProcessorHTTPPort serves /healthz, /readyz and /metrics, nothing
@@ -83,6 +92,6 @@ const (
 	ProcessorHTTPPort = 15080
 	// EnvoyOpsPort is the sidecar bootstrap's "ops" listener on the pod IP:
 	// GET /ready and /stats/prometheus from Envoy's admin, which itself
-	// stays on loopback.
+	// has no port (EnvoyAdminSocket).
 	EnvoyOpsPort = 9902
 )

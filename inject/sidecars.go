@@ -39,6 +39,8 @@ func newSidecars(w Workload, cfg Config) sidecars {
 			// The ext_proc socket, mounted into the two sidecars only (never
 			// into an application container).
 			{Name: ExtProcVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			// Envoy's admin socket, mounted into envoy only.
+			{Name: EnvoyAdminVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			{Name: podInfoVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
 				Items: []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: fieldRef("metadata.labels")}},
 			}}},
@@ -164,6 +166,9 @@ func envoyContainer(cfg Config) corev1.Container {
 			{Name: envoyConfigVolume, MountPath: envoyConfigDir, ReadOnly: true},
 			// Connecting to a socket needs no write access to its directory.
 			{Name: ExtProcVolume, MountPath: ExtProcDir, ReadOnly: true},
+			// Envoy binds its admin socket (mode 0600) in here; no other
+			// container mounts it.
+			{Name: EnvoyAdminVolume, MountPath: EnvoyAdminDir},
 		},
 	}
 }

@@ -317,3 +317,72 @@ func TestExtProcSocketOnlyInTheSidecars(t *testing.T) {
 		t.Fatal("no pod with Tollgate on a Unix socket found")
 	}
 }
+
+// TestEnvoyAdminOnlyInEnvoy: in a pod where an application shares Envoy's
+// loopback (a sidecar pod: Tollgate serves ext_proc on a Unix socket),
+// Envoy's admin API (stop, drain, runtime changes, configuration dumps) is
+// a Unix socket too, in a volume Envoy mounts writable (it binds the
+// socket) and no other container mounts: not Tollgate, not the bootstrap
+// container, not the application.
+func TestEnvoyAdminOnlyInEnvoy(t *testing.T) {
+	tr := loadTree(t)
+	checked := 0
+	for base := range tr.bases {
+		for _, d := range of[appsv1.Deployment](tr, base) {
+			spec := &d.Spec.Template.Spec
+			var tg, ev *corev1.Container
+			for _, c := range containers(tr, base) {
+				if c.pod == spec && c.c.Name == "tollgate" {
+					tg = c.c
+				}
+				if c.pod == spec && isEnvoy(c.c) {
+					ev = c.c
+				}
+			}
+			if tg == nil || ev == nil || !strings.HasPrefix(flagValue(tg.Args, "--grpc-listen"), "unix://") {
+				continue
+			}
+			checked++
+			cfg := envoyConfigOf(t, base, spec, ev)
+			socket, ok := dig(map[string]any(cfg), "admin", "address", "pipe", "path").(string)
+			if !ok {
+				t.Errorf("%s/%s: Envoy's admin API is not a Unix socket (%v): the application shares this pod's loopback", base, d.Name, dig(map[string]any(cfg), "admin", "address"))
+				continue
+			}
+			if got := cfg.clusterEndpoint(t, "envoy_admin"); got != "unix://"+socket {
+				t.Errorf("%s/%s: the ops listener's envoy_admin cluster reaches %s, the admin API is %s", base, d.Name, got, socket)
+			}
+			vol := ""
+			for _, m := range ev.VolumeMounts {
+				if strings.HasPrefix(socket, strings.TrimSuffix(m.MountPath, "/")+"/") {
+					vol = m.Name
+					if m.ReadOnly {
+						t.Errorf("%s/%s: Envoy mounts %s read-only and cannot bind its admin socket %s", base, d.Name, m.Name, socket)
+					}
+				}
+			}
+			if vol == "" {
+				t.Errorf("%s/%s: Envoy's admin socket %s is in no volume Envoy mounts", base, d.Name, socket)
+				continue
+			}
+			for _, v := range spec.Volumes {
+				if v.Name == vol && v.EmptyDir == nil {
+					t.Errorf("%s/%s: %s holds Envoy's admin socket; want an emptyDir of this pod", base, d.Name, vol)
+				}
+			}
+			for _, c := range containers(tr, base) {
+				if c.pod != spec || c.c == ev {
+					continue
+				}
+				for _, m := range c.c.VolumeMounts {
+					if m.Name == vol {
+						t.Errorf("%s/%s: container %s mounts %s: it could stop, drain or reconfigure Envoy through its admin API", base, d.Name, c.c.Name, vol)
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no sidecar pod (Tollgate on a Unix socket, beside Envoy) found")
+	}
+}
