@@ -134,11 +134,13 @@ func isMode(m *egv1a1.ExtProcBodyProcessingMode, want egv1a1.ExtProcBodyProcessi
 // the outbound listener and is enabled only for the providers' virtual
 // hosts (those of the ServiceEntry, named host:port as Istio names them),
 // every patch is limited to the sidecar's outbound side and the providers'
-// port, and the providers are reached over TLS the sidecar originates.
+// port, the providers are reached over TLS the sidecar originates, and
+// the sidecar does not retry provider calls behind the processor's back.
 func TestIstioExample(t *testing.T) {
 	var entries []*istioapi.ServiceEntry
 	rules := map[string]*istioapi.DestinationRule{}
 	var filters []*istioapi.EnvoyFilter
+	var services []*istioapi.VirtualService
 	for i, doc := range yamlDocs(t, filepath.Join("examples", "istio-envoyfilter.yaml")) {
 		switch kind := docKind(t, doc); kind {
 		case "ServiceEntry":
@@ -153,6 +155,10 @@ func TestIstioExample(t *testing.T) {
 			ef := &istioapi.EnvoyFilter{}
 			decodeIstio(t, doc, "networking.istio.io/v1alpha3", ef)
 			filters = append(filters, ef)
+		case "VirtualService":
+			vs := &istioapi.VirtualService{}
+			decodeIstio(t, doc, "networking.istio.io/v1", vs)
+			services = append(services, vs)
 		default:
 			t.Errorf("document %d: unexpected kind %q", i, kind)
 		}
@@ -195,6 +201,7 @@ func TestIstioExample(t *testing.T) {
 			t.Errorf("ServiceEntry: provider %s missing", h)
 		}
 	}
+	checkNoIstioRetries(t, services, hosts, ports)
 
 	var filterName, filterCluster string
 	addedClusters := map[string]bool{}
@@ -259,6 +266,12 @@ func TestIstioExample(t *testing.T) {
 			if len(r.GetTypedPerFilterConfig()) > 0 {
 				t.Errorf("%s: enable the filter per virtual host, where this test looks for it", where)
 			}
+			// Istio merges a patch field by field, skipping unset ones: a
+			// zero inside num_retries is unset and leaves Istio's default
+			// of 2 in place. Retries are disabled by the VirtualServices.
+			if rp := r.GetRoute().GetRetryPolicy(); rp != nil && rp.GetNumRetries() != nil && rp.GetNumRetries().GetValue() == 0 {
+				t.Errorf("%s: retry_policy.num_retries: 0 in a MERGE changes nothing (Istio skips zero values); disable retries with a VirtualService's retries.attempts: 0", where)
+			}
 			timeout, idle := r.GetRoute().GetTimeout().AsDuration(), r.GetRoute().GetIdleTimeout().AsDuration()
 			if timeout != dataplane.DefaultRouteTimeout || idle < timeout {
 				t.Errorf("%s: route timeout %v and idle_timeout %v; want %v and an idle timeout at least as long (a quiet non-streamed call)", where, timeout, idle, dataplane.DefaultRouteTimeout)
@@ -315,6 +328,51 @@ func TestIstioExample(t *testing.T) {
 		}
 		if !timed[vh] {
 			t.Errorf("virtual host %s: no HTTP_ROUTE patch sets its timeouts", vh)
+		}
+	}
+}
+
+// checkNoIstioRetries: the sidecar must not retry provider calls on its
+// own. Without a VirtualService Istio gives each route its default retry
+// policy (2 retries on connect-failure, refused-stream, unavailable,
+// cancelled and 503), and the router retries below the ext_proc filter: the
+// processor would see one call where the provider billed up to three. So
+// every provider host (on every port of the ServiceEntry) has a
+// VirtualService whose every HTTP route sets retries.attempts: 0 (nil
+// retries means Istio's default) and sends the call to that provider.
+func checkNoIstioRetries(t *testing.T, services []*istioapi.VirtualService, hosts map[string]bool, ports map[uint32]bool) {
+	t.Helper()
+	covered := map[string]bool{}
+	for _, vs := range services {
+		if len(vs.GetHttp()) == 0 {
+			t.Errorf("VirtualService %v: no HTTP route", vs.GetHosts())
+		}
+		for _, h := range vs.GetHosts() {
+			if !hosts[h] {
+				t.Errorf("VirtualService for %s, which is not a provider of the ServiceEntry", h)
+			}
+		}
+		for i, r := range vs.GetHttp() {
+			if r.GetRetries() == nil || r.GetRetries().GetAttempts() != 0 {
+				t.Errorf("VirtualService %v route %d: retries %v; want retries: {attempts: 0} (unset means Istio's default retries, unseen by the processor)", vs.GetHosts(), i, r.GetRetries())
+			}
+			if len(r.GetRoute()) == 0 {
+				t.Errorf("VirtualService %v route %d: no destination", vs.GetHosts(), i)
+			}
+			for _, d := range r.GetRoute() {
+				dest := d.GetDestination()
+				if !slices.Contains(vs.GetHosts(), dest.GetHost()) || !ports[dest.GetPort().GetNumber()] {
+					t.Errorf("VirtualService %v route %d: sends calls to %s port %d, not to the provider on %v", vs.GetHosts(), i, dest.GetHost(), dest.GetPort().GetNumber(), keys(ports))
+				}
+			}
+		}
+		for _, h := range vs.GetHosts() {
+			covered[h] = covered[h] || len(vs.GetHttp()) > 0
+		}
+	}
+	for h := range hosts {
+		if !covered[h] {
+			t.Errorf("provider %s: no VirtualService with retries.attempts: 0; Istio's default policy retries its calls (up to 3 paid calls under one record)", h)
 		}
 	}
 }
