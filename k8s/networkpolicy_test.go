@@ -3,12 +3,15 @@ package k8s_test
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
 )
 
 // destination is where a pod sends a packet. pod and namespace labels are
@@ -175,9 +178,55 @@ func TestGatewayEgress(t *testing.T) {
 			t.Errorf("the gateway must reach %s", d)
 		}
 	}
-	for _, d := range []destination{publicQUIC, publicHTTP, publicAltHTTPS, publicDNS} {
+	for _, d := range []destination{publicQUIC, publicHTTP, publicAltHTTPS, publicDNS, modelServer} {
 		if egressAllowed(t, nps, d) {
 			t.Errorf("the gateway must not reach %s", d)
+		}
+	}
+}
+
+// modelServer is an in-cluster vLLM behind http://vllm.models.svc:8000, a
+// plain-HTTP Helicone-Target-URL origin: a pod, on the port it listens on.
+var modelServer = destination{ip: "10.244.7.21", proto: corev1.ProtocolTCP, port: 8000,
+	podLabels: map[string]string{"app.kubernetes.io/name": "vllm"}, nsLabels: map[string]string{"kubernetes.io/metadata.name": "models"},
+	description: "an in-cluster model server (vLLM) on port 8000"}
+
+// TestGatewayModelServerExample: the gateway's policy shuts out plain-HTTP
+// model servers by default (TestGatewayEgress) and carries, commented out,
+// the rule that lets one in. Uncommented, that rule is a valid egress rule
+// that reaches the example vLLM and nothing else the policy refuses.
+func TestGatewayModelServerExample(t *testing.T) {
+	const file = "gateway/networkpolicy.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule []string
+	for _, line := range strings.Split(string(data), "\n") {
+		switch body, ok := strings.CutPrefix(line, "  # "); {
+		case ok && (strings.HasPrefix(body, "- to:") || len(rule) > 0 && strings.HasPrefix(body, "  ")):
+			rule = append(rule, body)
+		case len(rule) > 0 && strings.TrimSpace(line) != "":
+			t.Fatalf("%s: text after the commented model-server rule: %q", file, line)
+		}
+	}
+	if len(rule) == 0 {
+		t.Fatalf("%s: no commented example rule (\"# - to:\") for an in-cluster model server", file)
+	}
+	var rules []networkingv1.NetworkPolicyEgressRule
+	if err := yaml.UnmarshalStrict([]byte(strings.Join(rule, "\n")), &rules); err != nil {
+		t.Fatalf("%s: the commented rule does not decode: %v\n%s", file, err, strings.Join(rule, "\n"))
+	}
+	example := &networkingv1.NetworkPolicy{Spec: networkingv1.NetworkPolicySpec{Egress: rules}}
+	if !egressAllowed(t, []*networkingv1.NetworkPolicy{example}, modelServer) {
+		t.Errorf("%s: the example rule does not reach %s", file, modelServer)
+	}
+	elsewhere := modelServer
+	elsewhere.nsLabels = map[string]string{"kubernetes.io/metadata.name": "team-a"}
+	elsewhere.description = "a pod of the same name in another namespace"
+	for _, d := range []destination{publicHTTP, publicAltHTTPS, publicQUIC, publicDNS, metadata, elsewhere} {
+		if egressAllowed(t, []*networkingv1.NetworkPolicy{example}, d) {
+			t.Errorf("%s: the example rule also opens %s", file, d)
 		}
 	}
 }
