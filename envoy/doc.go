@@ -10,7 +10,8 @@
 // instead of an Envoy start-up.
 //
 // Supported Envoy versions: Envoy 1.36 and later (1.36 is the first with
-// the header mutation filter's remove_on_match, which the bootstraps use).
+// remove_on_match in the header mutation rules, which the bootstraps' early
+// header mutation extension uses to drop x-tollgate-workload-* headers).
 // The configurations are validated against the newest schema here and
 // against Envoy 1.36's in envoy/oldest, a module of its own that `make
 // test` runs. The manifests and the injector run one pinned image,

@@ -12,7 +12,8 @@ import (
 )
 
 // oldestEnvoy is the oldest Envoy release Tollgate supports: the first with
-// the header mutation filter's remove_on_match. envoy/oldest (a module of
+// remove_on_match in the header mutation rules, which the early header
+// mutation extension of the bootstraps uses. envoy/oldest (a module of
 // its own, run by `make test`) validates every configuration against the
 // go-control-plane envoy module of that release.
 const oldestEnvoy = "1.36"

@@ -1,7 +1,10 @@
 // Package oldest checks Tollgate's Envoy configurations against the schema
-// of the oldest Envoy release Tollgate supports, 1.36: the first with the
-// header mutation filter's remove_on_match, which the bootstraps use to drop
-// x-tollgate-workload-* headers.
+// of the oldest Envoy release Tollgate supports, 1.36: the first whose
+// header mutation rules (config.common.mutation_rules.v3.HeaderMutation)
+// have remove_on_match, which the bootstraps' early header mutation
+// extension (envoy.http.early_header_mutation.header_mutation) uses to drop
+// every x-tollgate-workload-* header before routing. Envoy 1.35's schema
+// has the extension but not remove_on_match.
 //
 // It is a module of its own so that it can pin go-control-plane's envoy
 // module to the version that matches Envoy 1.36 while the main module uses
