@@ -47,12 +47,8 @@ func (p *Proxy) internal(remoteAddr string) bool {
 	if len(p.cfg.InternalAddresses) == 0 {
 		return false
 	}
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
+	addr, ok := peerIP(remoteAddr)
+	if !ok {
 		return false
 	}
 	addr = addr.Unmap()
@@ -64,10 +60,28 @@ func (p *Proxy) internal(remoteAddr string) bool {
 	return false
 }
 
+// peerIP is the IP address of remoteAddr (host:port, or a bare host); false
+// for a peer without one (a Unix socket).
+func peerIP(remoteAddr string) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	return addr, err == nil
+}
+
+// externalAddressHeader is what the connection manager, with
+// use_remote_address, sets on every external request to the peer's IP
+// (conn_manager_utility.cc, mutateRequestHeaders: setEnvoyExternalAddress,
+// before any filter), replacing whatever the client sent.
+const externalAddressHeader = "x-envoy-external-address"
+
 // cleanRequestHeaders is the part of the connection manager that runs before
 // route selection and before any HTTP filter: the early header mutation
-// (early_header_mutation_extensions, Config.EarlyRemoveHeaders) and the
-// removal of Envoy's internal headers from an external request.
+// (early_header_mutation_extensions, Config.EarlyRemoveHeaders), the
+// removal of Envoy's internal headers from an external request and
+// x-envoy-external-address on it. It keeps the regular headers sorted.
 func (x *exchange) cleanRequestHeaders(h *headerList) {
 	if rm := x.p.cfg.EarlyRemoveHeaders; len(rm) > 0 {
 		*h = deleteMatching(*h, func(key string) bool { return matchesAny(rm, key) })
@@ -80,6 +94,9 @@ func (x *exchange) cleanRequestHeaders(h *headerList) {
 	*h = deleteMatching(*h, func(key string) bool {
 		return strings.HasPrefix(key, "x-envoy-") && (slices.Contains(externalOnlyHeaders, key) || slices.Contains(edgeOnlyHeaders, key))
 	})
+	if addr, ok := peerIP(x.r.RemoteAddr); ok {
+		h.setSorted(externalAddressHeader, addr.WithZone("").String())
+	}
 }
 
 // matchesAny says whether key is one of names, where a name ending in "*" is

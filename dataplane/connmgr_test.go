@@ -207,3 +207,33 @@ func TestForwardedProtoIsTheConnections(t *testing.T) {
 		t.Fatalf("x-forwarded-proto %q, want http", v)
 	}
 }
+
+// With use_remote_address the connection manager sets
+// x-envoy-external-address to the peer's IP on an external request, over
+// whatever the client sent, before any filter; the processor sees it, the
+// provider does not (every route in envoy/ removes it). An internal
+// request gets none.
+func TestExternalRequestCarriesExternalAddress(t *testing.T) {
+	forged := map[string]string{"X-Envoy-External-Address": "203.0.113.7"}
+	h := newHarness(t, harnessOpts{config: func(c *Config) { c.InternalAddresses = nil }})
+	if code, _, _ := h.do(t, "GET", "/v1/models", "", forged); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if v, ok := sentHeader(t, h.stream(t), "x-envoy-external-address"); v != "127.0.0.1" {
+		t.Errorf("processor saw x-envoy-external-address %q (present %v), want the peer's 127.0.0.1", v, ok)
+	}
+	if v := h.openai.next(t).header.Get("x-envoy-external-address"); v != "" {
+		t.Errorf("the provider got x-envoy-external-address %q", v)
+	}
+
+	in := newHarness(t, harnessOpts{config: func(c *Config) {
+		c.InternalAddresses = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	}})
+	// (an internal request keeps what its sender put there; this one sent none)
+	if code, _, _ := in.do(t, "GET", "/v1/models", "", nil); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if v, ok := sentHeader(t, in.stream(t), "x-envoy-external-address"); ok {
+		t.Errorf("an internal request got x-envoy-external-address %q", v)
+	}
+}

@@ -131,7 +131,12 @@
 // -ip-tags, -original-url, -decorator-operation and
 // -downstream-service-cluster/-node before any filter
 // (conn_manager_utility.cc, cleanInternalHeaders); an internal one keeps
-// them all. A client's x-envoy-internal is always dropped.
+// them all. A client's x-envoy-internal is always dropped. An external
+// request from an IP peer also gets x-envoy-external-address, the peer's
+// IP, in place of any the client sent (mutateRequestHeaders), so the
+// processor sees what it sees behind Envoy; the router removes it before
+// the upstream, as every route in envoy/ does (request_headers_to_remove;
+// envoy TestProvidersDoNotSeeExternalAddress).
 //
 // # Retries
 //
@@ -269,14 +274,14 @@
 //
 // Connection manager
 //
-//   - x-envoy-internal and x-envoy-external-address are never added,
-//     X-Forwarded-For is never appended, and internal_only_headers,
-//     xff_num_trusted_hops and original_ip_detection are not modelled: the
-//     peer address alone makes a request internal. Tollgate's configurations
-//     skip the append, trust no hops and call no peer internal (envoy
-//     TestClientEnvoyHeadersIgnored), and the processor removes every
-//     x-envoy-* request header it did not set, so what reaches the router is
-//     the same either way.
+//   - x-envoy-internal is never added, X-Forwarded-For is never appended,
+//     and internal_only_headers, xff_num_trusted_hops and
+//     original_ip_detection are not modelled: the peer address alone makes
+//     a request internal. Tollgate's configurations skip the append, trust
+//     no hops and call no peer internal (envoy
+//     TestClientEnvoyHeadersIgnored), and the processor removes the
+//     x-envoy-* headers the router obeys if it did not set them, so what
+//     reaches the router is the same either way.
 //   - Header count and size limits, 100-continue, upgrades (WebSocket,
 //     CONNECT) and HTTP/3 are not modelled; Go's server limits apply. The
 //     provider APIs use none of them, and what Envoy refuses it refuses

@@ -9,13 +9,15 @@ import (
 
 // upstreamHeaders is the router's header map for the upstream, as Envoy's
 // router finalizes it before the first attempt: the route's
-// request_headers_to_remove applied (UpstreamHeader), the host rewritten to
+// request_headers_to_remove applied (UpstreamHeader, and
+// x-envoy-external-address as every route in envoy/ removes it), the host rewritten to
 // the upstream's, :scheme the upstream's, and the route's prefix in front of
 // the path. The router-level filter's own map stays as it was.
 func (x *exchange) upstreamHeaders(path string) headerList {
 	t := x.route.target
 	h := slices.Clone(x.reqHdrs)
 	h.del(UpstreamHeader)
+	h.del(externalAddressHeader)
 	h.set(":authority", t.host)
 	h.set(":scheme", t.scheme)
 	h.set(":path", t.prefix+path)

@@ -2,6 +2,7 @@ package envoy_test
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,4 +222,32 @@ func accessLogFormat(t *testing.T, al *accesslogv3.AccessLog) string {
 		t.Fatal(err)
 	}
 	return string(js)
+}
+
+// TestProvidersDoNotSeeExternalAddress: with use_remote_address the
+// connection manager adds x-envoy-external-address (the client's IP) to
+// every external request before the filters run; the processor leaves it
+// alone (it is Envoy's), so every route must remove it before the request
+// goes upstream: a provider has no business with the address of the pod
+// or host inside the network.
+func TestProvidersDoNotSeeExternalAddress(t *testing.T) {
+	for _, f := range configFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			hcm := egressManager(t, mustLoad(t, f))
+			if len(hcm.GetRouteConfig().GetVirtualHosts()) == 0 {
+				t.Fatal("no virtual hosts")
+			}
+			for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
+				for _, r := range vh.GetRoutes() {
+					if r.GetRoute() == nil {
+						continue // a direct response goes nowhere
+					}
+					removed := append(slices.Clone(vh.GetRequestHeadersToRemove()), r.GetRequestHeadersToRemove()...)
+					if !slices.Contains(removed, "x-envoy-external-address") {
+						t.Errorf("route %q of virtual host %q sends x-envoy-external-address to the upstream", r.GetName(), vh.GetName())
+					}
+				}
+			}
+		})
+	}
 }

@@ -36,7 +36,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			rec.Method = headerValue(h)
 		case key == linkHeader:
 			clientLink = true // only the processor may link streams
-		case key == upstreamOriginHeader || key == upstreamHostHeader || strings.HasPrefix(key, envoyHeaderPrefix):
+		case key == upstreamOriginHeader || key == upstreamHostHeader || routerHeader(key):
 			clientRouting = append(clientRouting, key)
 		case isWorkloadHeader(key):
 			workloadHeaders = append(workloadHeaders, key)
@@ -187,26 +187,54 @@ func (s *Server) reject(c *call, e *clientError) *extprocv3.ProcessingResponse {
 	return immediateReply(e.status, &m, e.body(), "tollgate_"+e.code)
 }
 
-// envoyHeaderPrefix marks the headers Envoy's router obeys (retries,
-// timeouts) or sets itself.
-const envoyHeaderPrefix = "x-envoy-"
+// routerHeader says whether key is one of the x-envoy-* request headers
+// Envoy's router obeys (retries, timeouts, hedging, stats and trace
+// names), which Envoy's connection manager removes from an external
+// request (conn_manager_utility.cc, cleanInternalHeaders). Only these are
+// a client's to lose: Envoy adds others itself before the filters run
+// (x-envoy-external-address with use_remote_address, on every external
+// request), and in a mesh so do Istio's sidecars. A switch on constant
+// names: no allocation, and nothing to do for a request with none of them.
+func routerHeader(key string) bool {
+	if !strings.HasPrefix(key, "x-envoy-") {
+		return false
+	}
+	switch key {
+	case "x-envoy-retriable-status-codes",
+		"x-envoy-retriable-header-names",
+		"x-envoy-retry-on",
+		"x-envoy-retry-grpc-on",
+		"x-envoy-max-retries",
+		"x-envoy-upstream-alt-stat-name",
+		"x-envoy-upstream-rq-timeout-ms",
+		"x-envoy-upstream-rq-per-try-timeout-ms",
+		"x-envoy-upstream-rq-timeout-alt-response",
+		"x-envoy-expected-rq-timeout-ms",
+		"x-envoy-force-trace",
+		"x-envoy-ip-tags",
+		"x-envoy-original-url",
+		"x-envoy-hedge-on-per-try-timeout":
+		return true
+	}
+	return false
+}
 
 // dropClientRouting removes the routing headers a client sent that this
 // reply does not set itself: x-tollgate-upstream(-host), which would pick the
-// forward-proxy route, and every x-envoy-* header, which would steer Envoy's
-// router (x-envoy-max-retries: 10 makes ten paid calls under one record).
-// Envoy's configs strip them before routing already (early header mutation,
-// and the connection manager for an external request); this covers a config
-// without that. It reports whether a routing header went, so that the reply
-// clears the route cache: Envoy picked the route from the client's headers
-// before any filter ran.
+// forward-proxy route, and the x-envoy-* headers that steer Envoy's router
+// (routerHeader; x-envoy-max-retries: 10 makes ten paid calls under one
+// record). Envoy's configs strip them before routing already (early header
+// mutation, and the connection manager for an external request); this
+// covers a config without that. It reports whether a routing header went,
+// so that the reply clears the route cache: Envoy picked the route from the
+// client's headers before any filter ran.
 func dropClientRouting(m *headerMutation, keys []string) (rerouted bool) {
 	for _, k := range keys {
 		if m.sets(k) || slices.Contains(m.remove, k) {
 			continue
 		}
 		m.removeHeader(k)
-		if !strings.HasPrefix(k, envoyHeaderPrefix) {
+		if !routerHeader(k) {
 			rerouted = true
 		}
 	}
