@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -91,26 +93,34 @@ func TestDevClientEnvoyRetryHeadersIgnored(t *testing.T) {
 // The processor alone must then keep the client from steering the router.
 func planeWithProcessor(t *testing.T, openai string, cfg dataplane.Config) *httptest.Server {
 	t.Helper()
-	proc := processor.New(processor.Options{Sink: record.NewMemory()})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(srv, proc)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
 	cfg.OpenAIUpstream, cfg.AnthropicUpstream = openai, openai
 	cfg.AllowEnvoyHeaderMutation = true
 	cfg.UpstreamFilter = &dataplane.UpstreamFilterConfig{
 		Metadata: map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return planeFor(t, processor.New(processor.Options{Sink: record.NewMemory()}), cfg)
+}
+
+// planeFor serves proc over gRPC on loopback, with the server options of
+// tollgate dev, and puts a data plane with cfg in front of it, dialing as
+// tollgate dev does (dataplane.DialOptions).
+func planeFor(t *testing.T, proc extprocv3.ExternalProcessorServer, cfg dataplane.Config) *httptest.Server {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpcServerOptions(processorKeepalive)...)
+	extprocv3.RegisterExternalProcessorServer(srv, proc)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	dial := append(dataplane.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), dial...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
 	plane, err := dataplane.New(cfg, conn)
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +128,90 @@ func planeWithProcessor(t *testing.T, openai string, cfg dataplane.Config) *http
 	front := httptest.NewServer(plane)
 	t.Cleanup(front.Close)
 	return front
+}
+
+// recordingProcessor passes each stream to a real processor and keeps the
+// request headers it was sent, as the processor received them.
+type recordingProcessor struct {
+	next extprocv3.ExternalProcessorServer
+	mu   sync.Mutex
+	seen []map[string]string // one per request_headers message
+}
+
+func (r *recordingProcessor) Process(s extprocv3.ExternalProcessor_ProcessServer) error {
+	return r.next.Process(recordingStream{s, r})
+}
+
+func (r *recordingProcessor) requests() []map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
+}
+
+type recordingStream struct {
+	extprocv3.ExternalProcessor_ProcessServer
+	r *recordingProcessor
+}
+
+func (s recordingStream) Recv() (*extprocv3.ProcessingRequest, error) {
+	m, err := s.ExternalProcessor_ProcessServer.Recv()
+	if h := m.GetRequestHeaders(); h != nil {
+		got := map[string]string{}
+		for _, hv := range h.GetHeaders().GetHeaders() {
+			got[hv.GetKey()] = string(hv.GetRawValue())
+		}
+		s.r.mu.Lock()
+		s.r.seen = append(s.r.seen, got)
+		s.r.mu.Unlock()
+	}
+	return m, err
+}
+
+// Each layer on its own: the data plane of tollgate dev, configured as dev
+// configures it, removes a client's x-tollgate-upstream(-host) (the early
+// header mutation) and the router's x-envoy-* headers (an external
+// request) before the processor ever sees the request, and adds Envoy's
+// x-envoy-external-address. TestDevClientCannotChooseUpstream and
+// TestDevClientEnvoyRetryHeadersIgnored would pass on the processor's
+// backstop alone; TestProcessorUndoesClientUpstreamWithoutEarlyRemoval and
+// TestProcessorDropsClientRetryHeadersOfInternalRequest test that backstop.
+func TestDevPlaneStripsClientRoutingBeforeTheProcessor(t *testing.T) {
+	provider, hits := countingServer(t, 200)
+	evil, evilHits := countingServer(t, 200)
+	cfg, _, err := loadConfig("dev", []string{"--upstream-openai", provider.URL, "--upstream-anthropic", provider.URL}, env(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingProcessor{next: processor.New(processor.Options{Sink: record.NewMemory()})}
+	front := planeFor(t, rec, devPlaneConfig(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	client := map[string]string{
+		"x-tollgate-upstream": evil.URL, "x-tollgate-upstream-host": strings.TrimPrefix(evil.URL, "http://"),
+		"x-envoy-max-retries": "10", "x-envoy-retry-on": "5xx", "x-envoy-retriable-status-codes": "503",
+		"x-envoy-upstream-rq-timeout-ms": "1", "x-envoy-external-address": "203.0.113.7",
+	}
+	if code := post(t, front.URL, client); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if hits.Load() != 1 || evilHits.Load() != 0 {
+		t.Fatalf("the provider got %d requests, the client's origin %d", hits.Load(), evilHits.Load())
+	}
+	seen := rec.requests()
+	if len(seen) == 0 {
+		t.Fatal("the processor got no request headers")
+	}
+	for i, got := range seen {
+		for k := range client {
+			if k == "x-envoy-external-address" {
+				continue
+			}
+			if v, ok := got[k]; ok {
+				t.Errorf("request_headers %d: the processor received the client's %s: %q", i, k, v)
+			}
+		}
+		if i == 0 && got["x-envoy-external-address"] != "127.0.0.1" {
+			t.Errorf("x-envoy-external-address %q, want the peer's 127.0.0.1 (Envoy's, not the client's)", got["x-envoy-external-address"])
+		}
+	}
 }
 
 func post(t *testing.T, url string, hdr map[string]string) int {

@@ -144,30 +144,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		if err != nil {
 			return fmt.Errorf("dialing the processor: %w", err)
 		}
-		plane, err := dataplane.New(dataplane.Config{
-			OpenAIUpstream:    cfg.UpstreamOpenAI,
-			AnthropicUpstream: cfg.UpstreamAnthropic,
-			RouteTimeout:      cfg.RouteTimeout.Duration,
-			StreamIdleTimeout: cfg.IdleTimeout.Duration,
-			MessageTimeout:    cfg.MessageTimeout.Duration,
-			FailureModeAllow:  cfg.FailureModeAllow,
-			MaxRequestBody:    int64(cfg.MaxRequestBody),
-			// As the configs in envoy/: the processor may set Envoy's retry
-			// headers, the route's retry back-off, and the upstream-level
-			// filter that rewrites each attempt for fallback.
-			AllowEnvoyHeaderMutation: true,
-			RetryBaseInterval:        cfg.RetryBaseInterval.Duration,
-			RetryMaxInterval:         cfg.RetryMaxInterval.Duration,
-			// As envoy/: client-sent internal headers go before routing,
-			// and no request is internal (InternalAddresses nil), so a
-			// client's x-envoy-* headers never reach the router.
-			EarlyRemoveHeaders: earlyRemovals(cfg),
-			UpstreamFilter: &dataplane.UpstreamFilterConfig{
-				Metadata:         map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
-				FailureModeAllow: cfg.FailureModeAllow,
-			},
-			Logger: log,
-		}, planeConn)
+		plane, err := dataplane.New(devPlaneConfig(cfg, log), planeConn)
 		if err != nil {
 			return fmt.Errorf("local data plane: %w", err)
 		}
@@ -282,4 +259,33 @@ func loadPrices(cfg *Config) (*provider.PriceTable, error) {
 		prices = prices.WithOverrides(cfg.Prices)
 	}
 	return prices, nil
+}
+
+// devPlaneConfig is the local data plane of `tollgate dev`: Envoy with the
+// configs in envoy/, as far as the data plane models them.
+func devPlaneConfig(cfg *Config, log *slog.Logger) dataplane.Config {
+	return dataplane.Config{
+		OpenAIUpstream:    cfg.UpstreamOpenAI,
+		AnthropicUpstream: cfg.UpstreamAnthropic,
+		RouteTimeout:      cfg.RouteTimeout.Duration,
+		StreamIdleTimeout: cfg.IdleTimeout.Duration,
+		MessageTimeout:    cfg.MessageTimeout.Duration,
+		FailureModeAllow:  cfg.FailureModeAllow,
+		MaxRequestBody:    int64(cfg.MaxRequestBody),
+		// As the configs in envoy/: the processor may set Envoy's retry
+		// headers, the route's retry back-off, and the upstream-level
+		// filter that rewrites each attempt for fallback.
+		AllowEnvoyHeaderMutation: true,
+		RetryBaseInterval:        cfg.RetryBaseInterval.Duration,
+		RetryMaxInterval:         cfg.RetryMaxInterval.Duration,
+		// As envoy/: client-sent internal headers go before routing,
+		// and no request is internal (InternalAddresses nil), so a
+		// client's x-envoy-* headers never reach the router.
+		EarlyRemoveHeaders: earlyRemovals(cfg),
+		UpstreamFilter: &dataplane.UpstreamFilterConfig{
+			Metadata:         map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+			FailureModeAllow: cfg.FailureModeAllow,
+		},
+		Logger: log,
+	}
 }
