@@ -1,0 +1,186 @@
+package chstore
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+// A job is one insert: consecutive sealed batches from memory, or
+// consecutive spool files. Under load the sender coalesces up to
+// coalesceBatches of them into one INSERT: ClickHouse makes one part per
+// insert, and fewer, larger parts mean much less merge work.
+type job struct {
+	batches   []*batch    // from memory, or
+	files     []spoolFile // from the spool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	started   bool // under w.mu: the job's own preparation is done (see abandonLocked)
+	abandoned bool // under w.mu
+}
+
+// result is what a finished job tells the sender loop.
+type result struct {
+	file      bool   // a spool replay
+	abandoned bool   // the job had been abandoned; its result means nothing
+	ok        bool   // ClickHouse took it (or there was nothing to insert)
+	cancelled bool   // Flush or Close cancelled it (spooled; not ClickHouse's fault)
+	op        string // "insert" or "replay"
+	err       error
+}
+
+// run inserts one job (in its own goroutine).
+func (w *Writer) run(j *job) result {
+	defer j.cancel()
+	if len(j.batches) > 0 {
+		return w.runBatches(j)
+	}
+	return w.runFiles(j)
+}
+
+// start publishes the job's preparation (normalized records) under the
+// lock; from here on it may be abandoned.
+func (w *Writer) start(j *job) {
+	w.mu.Lock()
+	j.started = true
+	w.mu.Unlock()
+}
+
+// settle ends a job's time in flight once its insert returned; false if it
+// was abandoned meanwhile (then the job must touch nothing).
+func (w *Writer) settle(j *job) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if j.abandoned {
+		return false
+	}
+	delete(w.inflight, j)
+	return true
+}
+
+func (w *Writer) runBatches(j *job) result {
+	recs := j.batches[0].recs
+	w.normalizeBatch(j.batches[0])
+	if len(j.batches) > 1 {
+		n := 0
+		for _, b := range j.batches {
+			n += len(b.recs)
+		}
+		recs = make([]*record.Record, 0, n)
+		for _, b := range j.batches {
+			w.normalizeBatch(b)
+			recs = append(recs, b.recs...)
+		}
+	}
+	w.start(j)
+	start := time.Now()
+	err := w.snd.insert(j.ctx, recs)
+	if !w.settle(j) {
+		return result{abandoned: true}
+	}
+	if err == nil {
+		w.m.batchSeconds.Observe(time.Since(start).Seconds())
+		w.m.written.Add(float64(len(recs)))
+		for _, b := range j.batches {
+			w.mu.Lock()
+			w.finishLocked(b)
+			w.mu.Unlock()
+			w.recycle(b)
+		}
+		return result{ok: true}
+	}
+	r := result{op: "insert", err: err, cancelled: errors.Is(j.ctx.Err(), context.Canceled)}
+	if !r.cancelled {
+		w.m.insertErrors.Inc()
+		w.markDown()
+	}
+	for _, b := range j.batches {
+		if serr := w.spoolBatch(b); serr != nil {
+			w.logSpoolError(serr)
+			w.mu.Lock()
+			w.requeueLocked(b)
+			w.mu.Unlock()
+			continue
+		}
+		w.mu.Lock()
+		w.finishLocked(b)
+		w.mu.Unlock()
+		w.recycle(b)
+	}
+	return r
+}
+
+// runFiles replays claimed spool files: read (skipping torn tails, setting
+// aside what is not a spool file), insert, then delete.
+func (w *Writer) runFiles(j *job) result {
+	var recs []*record.Record
+	var done []spoolFile // files whose records are in recs
+	for _, f := range j.files {
+		rs, tr, err := readSpoolFile(f.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			w.spool.forget(f)
+			continue
+		case err != nil:
+			// Not a spool file, or unreadable: set it aside for a human
+			// rather than retrying it forever or deleting it.
+			w.m.spoolCorrupt.Inc()
+			qerr := w.spool.quarantine(f)
+			w.log.Error("clickhouse log: spool file unreadable; renamed to .corrupt", "file", f.path, "err", err, "rename_err", qerr)
+			continue
+		}
+		if tr != nil {
+			w.m.spoolCorrupt.Inc()
+			w.log.Warn("clickhouse log: spool file has a torn or corrupted tail (process killed while writing?); replaying the records before it",
+				"file", f.path, "records", len(rs), "offset", tr.offset, "skipped_bytes", tr.lost, "reason", tr.reason)
+		}
+		recs = append(recs, rs...)
+		done = append(done, f)
+	}
+	if len(recs) > 0 {
+		now := time.Now()
+		for _, r := range recs {
+			normalize(r, now) // no-op for files this package wrote
+		}
+		w.start(j)
+		start := time.Now()
+		err := w.snd.insert(j.ctx, recs)
+		if !w.settle(j) {
+			if err != nil {
+				w.spool.unclaim(done)
+			} else {
+				w.removeReplayed(done)
+			}
+			return result{abandoned: true}
+		}
+		if err != nil {
+			w.spool.unclaim(done)
+			r := result{op: "replay", err: err, cancelled: errors.Is(j.ctx.Err(), context.Canceled)}
+			if !r.cancelled {
+				w.m.insertErrors.Inc()
+				w.markDown()
+			}
+			return r
+		}
+		w.m.batchSeconds.Observe(time.Since(start).Seconds())
+		w.m.replayed.Add(float64(len(recs)))
+	}
+	w.settle(j)
+	w.removeReplayed(done)
+	return result{ok: true}
+}
+
+func (w *Writer) removeReplayed(files []spoolFile) {
+	for _, f := range files {
+		if err := w.spool.remove(f); err != nil {
+			// Inserted but not deleted: the next run would replay it and
+			// the duplicates collapse. Forgotten here, so no loop.
+			w.log.Error("clickhouse log: cannot delete replayed spool file", "file", f.path, "err", err)
+		}
+	}
+}
+
+// noteFailure logs a failed attempt (sender loop only): the first at warn
