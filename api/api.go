@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
@@ -60,9 +61,9 @@ type Options struct {
 	Auth *policies.Auth
 	// Prices prices ingested calls. Nil: provider.DefaultPrices().
 	Prices *provider.PriceTable
-	// Prompts serves the prompt routes (a *policies.PromptLibrary). Nil:
+	// Prompts serves the prompt routes (a *prompt.Library). Nil:
 	// 503 "prompts are not configured".
-	Prompts policies.PromptStore
+	Prompts prompt.Store
 	// Alerts serves the alert routes (an *alerts.Manager). Nil: 503
 	// "alerts need ClickHouse".
 	Alerts AlertRules

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
 // The prompt routes (DESIGN §4, "Prompts"):
@@ -39,10 +39,10 @@ type promptVersionJSON struct {
 	File      string          `json:"file,omitempty"`
 }
 
-func toPromptVersionJSON(v policies.PromptVersion) promptVersionJSON {
+func toPromptVersionJSON(v prompt.Version) promptVersionJSON {
 	out := promptVersionJSON{
 		Version: v.Version, Model: v.Model, Messages: v.Messages, System: v.System,
-		Variables: policies.PromptPlaceholders(v), Source: "api", File: v.File,
+		Variables: prompt.Placeholders(v), Source: "api", File: v.File,
 	}
 	if v.File != "" {
 		out.Source = "file"
@@ -65,7 +65,7 @@ func (s *server) needPrompts(w http.ResponseWriter) bool {
 // publishPrompt: POST /v1/prompts/{id}/versions.
 func (s *server) publishPrompt(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := policies.ValidatePromptID(id); err != nil {
+	if err := prompt.ValidateID(id); err != nil {
 		s.promptFailed(w, err)
 		return
 	}
@@ -92,7 +92,7 @@ func (s *server) publishPrompt(w http.ResponseWriter, r *http.Request) {
 
 // decodePromptTemplate reads a publish body; field != "" names what is
 // wrong with it.
-func decodePromptTemplate(body []byte) (tpl policies.PromptTemplate, field, why string) {
+func decodePromptTemplate(body []byte) (tpl prompt.Template, field, why string) {
 	var in map[string]json.RawMessage
 	if err := json.Unmarshal(body, &in); err != nil || in == nil {
 		return tpl, "body", `must be a JSON object {"model": "…", "messages": [...]}`
@@ -111,8 +111,8 @@ func decodePromptTemplate(body []byte) (tpl policies.PromptTemplate, field, why 
 		return tpl, "model", "must be a string"
 	}
 	tpl.Messages, tpl.System = in["messages"], in["system"]
-	tpl, err := policies.NormalizePromptTemplate(tpl)
-	var fe *policies.PromptFieldError
+	tpl, err := prompt.NormalizeTemplate(tpl)
+	var fe *prompt.FieldError
 	if errors.As(err, &fe) {
 		return tpl, fe.Field, fe.Reason
 	}
@@ -122,7 +122,7 @@ func decodePromptTemplate(body []byte) (tpl policies.PromptTemplate, field, why 
 // listPromptVersions: GET /v1/prompts/{id}.
 func (s *server) listPromptVersions(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := policies.ValidatePromptID(id); err != nil {
+	if err := prompt.ValidateID(id); err != nil {
 		s.promptFailed(w, err)
 		return
 	}
@@ -147,7 +147,7 @@ func (s *server) listPromptVersions(w http.ResponseWriter, r *http.Request) {
 // getPromptVersion: GET /v1/prompts/{id}/versions/{version}.
 func (s *server) getPromptVersion(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := policies.ValidatePromptID(id); err != nil {
+	if err := prompt.ValidateID(id); err != nil {
 		s.promptFailed(w, err)
 		return
 	}
@@ -174,15 +174,15 @@ func (s *server) getPromptVersion(w http.ResponseWriter, r *http.Request) {
 
 // promptFailed maps a prompt error to its status.
 func (s *server) promptFailed(w http.ResponseWriter, err error) {
-	var fe *policies.PromptFieldError
+	var fe *prompt.FieldError
 	switch {
 	case errors.As(err, &fe):
 		badParam(w, fe.Field, fe.Reason)
-	case errors.Is(err, policies.ErrPromptNotFound):
+	case errors.Is(err, prompt.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
-	case errors.Is(err, policies.ErrPromptReadOnly):
+	case errors.Is(err, prompt.ErrReadOnly):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
-	case errors.Is(err, policies.ErrNoPromptStore):
+	case errors.Is(err, prompt.ErrNoStore):
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 	default:
 		s.o.Logger.Error("api: prompt store failed", "err", err)

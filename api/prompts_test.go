@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/storage/memstore"
 )
 
@@ -25,7 +25,7 @@ func newPromptAPI(t *testing.T, o Options) http.Handler {
 		t.Fatal(err)
 	}
 	store := memstore.NewPromptStore(memstore.PromptOptions{Now: fixedClock(t0)})
-	lib, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Store: store, Dir: dir, PollInterval: -1})
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store, Dir: dir, PollInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,18 +204,18 @@ type brokenPromptStore struct{}
 
 var errPromptStoreDown = errors.New("redis: connection refused")
 
-func (brokenPromptStore) PublishPrompt(context.Context, string, policies.PromptTemplate) (policies.PromptVersion, error) {
-	return policies.PromptVersion{}, errPromptStoreDown
+func (brokenPromptStore) PublishPrompt(context.Context, string, prompt.Template) (prompt.Version, error) {
+	return prompt.Version{}, errPromptStoreDown
 }
-func (brokenPromptStore) PromptVersion(context.Context, string, int) (policies.PromptVersion, error) {
-	return policies.PromptVersion{}, errPromptStoreDown
+func (brokenPromptStore) PromptVersion(context.Context, string, int) (prompt.Version, error) {
+	return prompt.Version{}, errPromptStoreDown
 }
-func (brokenPromptStore) PromptVersions(context.Context, string) ([]policies.PromptVersion, error) {
+func (brokenPromptStore) PromptVersions(context.Context, string) ([]prompt.Version, error) {
 	return nil, errPromptStoreDown
 }
 
 func TestPromptStoreDown(t *testing.T) {
-	lib, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Store: brokenPromptStore{}, LatestTTL: time.Second})
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: brokenPromptStore{}, LatestTTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
 // TestExampleEgressPolicy: the policy the gateway is given parses with
@@ -39,7 +40,7 @@ func TestExampleEgressPolicy(t *testing.T) {
 // loader, and each file is named after its prompt.
 func TestExamplePrompts(t *testing.T) {
 	dir := gatewayFile(t, "--prompts-dir")
-	lib, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Dir: dir, PollInterval: -1})
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Dir: dir, PollInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 // Helicone cache request headers (lowercase, as Envoy sends them).
@@ -46,7 +48,7 @@ type cacheOptions struct {
 }
 
 // parseCacheOptions reads the cache headers. A header the user set to
-// something meaningless is a *BadHeaderError rather than silently ignored:
+// something meaningless is a *helicone.BadHeaderError rather than silently ignored:
 // a typo would otherwise turn the cache off (or on) unnoticed. An egress
 // policy that turns the cache on (defaults.Enabled) also supplies the
 // bucket size and TTL a request does not send.
@@ -69,7 +71,7 @@ func parseCacheOptions(h func(string) string, defaultTTL time.Duration, defaults
 	if v := strings.TrimSpace(h(hdrCacheBucketSize)); v != "" {
 		n, ok := parseDecimal(v)
 		if !ok || n < MinCacheSlots || n > MaxCacheSlots {
-			return o, &BadHeaderError{Header: "Helicone-Cache-Bucket-Max-Size",
+			return o, &helicone.BadHeaderError{Header: "Helicone-Cache-Bucket-Max-Size",
 				Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", MinCacheSlots, MaxCacheSlots, clip(v))}
 		}
 		o.slots = int(n)
@@ -77,7 +79,7 @@ func parseCacheOptions(h func(string) string, defaultTTL time.Duration, defaults
 	if v := h(hdrCacheIgnoreKeys); v != "" {
 		keys, err := ParseIgnoreKeys(v)
 		if err != nil {
-			return o, &BadHeaderError{Header: "Helicone-Cache-Ignore-Keys", Reason: err.Error()}
+			return o, &helicone.BadHeaderError{Header: "Helicone-Cache-Ignore-Keys", Reason: err.Error()}
 		}
 		o.ignoreKeys = keys
 	}
@@ -102,7 +104,7 @@ func boolHeader(h func(string) string, name string, def bool) (bool, error) {
 	case "false", "0":
 		return false, nil
 	}
-	return def, &BadHeaderError{Header: canonicalHeader(name), Reason: fmt.Sprintf("must be true or false, got %q", clip(v))}
+	return def, &helicone.BadHeaderError{Header: canonicalHeader(name), Reason: fmt.Sprintf("must be true or false, got %q", clip(v))}
 }
 
 // ParseIgnoreKeys reads Helicone-Cache-Ignore-Keys: a comma list of

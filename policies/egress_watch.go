@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/policies/internal/poll"
 )
 
 // maxEgressPolicyBytes is well above a ConfigMap's 1 MiB limit; anything
@@ -41,7 +43,7 @@ type EgressWatcher struct {
 	lastSum [sha256.Size]byte
 	haveSum bool // lastSum is the content of the last read
 	lastErr error
-	poller  *poller
+	poller  *poll.Poller
 }
 
 // WatchEgressPolicy loads the policy at path and keeps it current. A file
@@ -80,7 +82,7 @@ func WatchEgressPolicy(path string, o EgressWatcherOptions) (*EgressWatcher, err
 			return nil, err
 		}
 	}
-	w.poller = startPoller(w.interval, func() { _ = w.Reload() }) // failures are logged and counted there
+	w.poller = poll.Start(w.interval, func() { _ = w.Reload() }) // failures are logged and counted there
 	return w, nil
 }
 

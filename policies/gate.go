@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/provider"
 	"log/slog"
 	"math/rand/v2"
@@ -188,18 +189,7 @@ func (d *Decision) CacheBodyLimit() int {
 	return d.maxEntry
 }
 
-// BadHeaderError is an unusable Helicone header: answer 400 with Error().
-type BadHeaderError struct {
-	Header string // canonical name, e.g. Helicone-RateLimit-Policy
-	Reason string
-}
-
-func (e *BadHeaderError) Error() string { return e.Header + " " + e.Reason }
-
-// Status is the HTTP status to answer with.
-func (e *BadHeaderError) Status() int { return 400 }
-
-// Check runs once the request body is known. It returns a *BadHeaderError
+// Check runs once the request body is known. It returns a *helicone.BadHeaderError
 // for an unusable cache or policy header and never any other error: a store
 // failure becomes a miss, and for a rate-limited call the configured fail
 // mode (open: no limit, counted; closed: a 503 Answer).
@@ -212,7 +202,7 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 	if v := strings.TrimSpace(req.header(hdrRateLimitPolicy)); v != "" {
 		p, err := ParseRateLimitPolicy(v)
 		if err != nil {
-			return nil, &BadHeaderError{Header: "Helicone-RateLimit-Policy", Reason: "is invalid: " + err.Error()}
+			return nil, &helicone.BadHeaderError{Header: "Helicone-RateLimit-Policy", Reason: "is invalid: " + err.Error()}
 		}
 		policy = &p
 	}

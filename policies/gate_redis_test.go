@@ -2,11 +2,6 @@ package policies_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,30 +268,6 @@ func TestDefaultTimeoutBoundsAHungRedis(t *testing.T) {
 // TestRedisSentinel: the redis+sentinel:// form against a real Sentinel
 // watching a private Redis, through the exact-admission test.
 func TestRedisSentinel(t *testing.T) {
-	server, _ := redisBinaries(t)
-	master := testenv.StartRedis(t)
-	dir, err := os.MkdirTemp(os.Getenv(testenv.EnvTmpDir), "sentinel-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	host, port, _ := net.SplitHostPort(master.Addr())
-	var addr string
-	for attempt := 0; ; attempt++ {
-		p := freeClusterPort(t, nil)
-		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-		conf := filepath.Join(dir, "sentinel.conf") // Sentinel rewrites it: must be writable
-		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor tg %s %s 1\n",
-			p, dir, filepath.Join(dir, "redis.log"), host, port)
-		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err = startServer(t, dir, addr, server, conf, "--sentinel"); err == nil {
-			break
-		}
-		if attempt == 2 {
-			t.Fatal(err)
-		}
-	}
+	addr := testenv.StartRedisSentinel(t, testenv.StartRedis(t))
 	runExactAdmission(t, "redis+sentinel://"+addr+"?master=tg")
 }

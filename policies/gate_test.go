@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
 )
@@ -315,7 +316,7 @@ func TestGateBadHeaders(t *testing.T) {
 	g := newRig(t, memBackend().open(t))
 	for _, tt := range tests {
 		_, err := g.Check(context.Background(), tt.c.info())
-		var bad *policies.BadHeaderError
+		var bad *helicone.BadHeaderError
 		if !errors.As(err, &bad) || bad.Status() != 400 || bad.Header != tt.header ||
 			!strings.HasPrefix(err.Error(), tt.header+" ") || !strings.Contains(err.Error(), tt.reason) {
 			t.Errorf("%v: err = %v, want a 400 naming %s (%s)", tt.c.headers, err, tt.header, tt.reason)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/attempts"
 	"github.com/tollgate-dev/tollgate/provider"
 )
 
@@ -37,7 +37,7 @@ const (
 // router-level stream, and what they report back. The streams run on other
 // goroutines, hence the atomics.
 type attemptLink struct {
-	plan     *policies.FallbackPlan // nil: retries only
+	plan     *attempts.FallbackPlan // nil: retries only
 	body     atomic.Pointer[[]byte] // the body attempt 1 sends; entries are rewritten from it
 	attempts atomic.Int32           // highest attempt number seen
 	index    atomic.Int32           // fallback index of the latest attempt
@@ -49,7 +49,7 @@ type attemptLink struct {
 // restoreHeaders sets, for one attempt, the headers of its entry (nil: the
 // request as sent) and puts back the request's own value of every header
 // another entry changed.
-func (l *attemptLink) restoreHeaders(m *headerMutation, e *policies.FallbackEntry) {
+func (l *attemptLink) restoreHeaders(m *headerMutation, e *attempts.FallbackEntry) {
 	if len(l.entryHeaders) == 0 {
 		return
 	}
@@ -85,27 +85,27 @@ func (l *attemptLink) noteAttempt(n int32) {
 // header is a client error naming it.
 func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr *clientError) {
 	hh, rec := &c.helicone, c.rec
-	var retry *policies.RetryPolicy
+	var retry *attempts.RetryPolicy
 	if hh.Retry {
 		var err error
-		retry, err = policies.ParseRetryPolicy(func(name string) string {
+		retry, err = attempts.ParseRetryPolicy(func(name string) string {
 			return findHeader(c.reqHeaders, strings.ToLower(name))
 		})
 		if err != nil {
 			return false, badRequest("invalid_header", "%s", err.Error())
 		}
 	}
-	plan, err := policies.ParseFallbacks(hh.Fallback, hh.Fallbacks)
+	plan, err := attempts.ParseFallbacks(hh.Fallback, hh.Fallbacks)
 	if err != nil {
 		return false, badRequest("invalid_header", "%s", err.Error())
 	}
 	if retry == nil && plan == nil {
 		return false, nil
 	}
-	envoy := policies.EnvoyRetry{OnConnectError: true}
+	envoy := attempts.EnvoyRetry{OnConnectError: true}
 	if retry != nil {
 		envoy.MaxRetries = retry.Num
-		envoy.OnStatusCodes = policies.RetriableStatusCodes
+		envoy.OnStatusCodes = attempts.RetriableStatusCodes
 		rec.RetryPolicy = retry.String()
 	}
 	if plan != nil {
@@ -144,7 +144,7 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 // change the model, body and headers, but not the origin: every entry's
 // target-url must name the origin the request goes to. When all entries name
 // one other origin, the request goes there (as with Helicone-Target-URL).
-func (s *Server) routeFallbacks(c *call, plan *policies.FallbackPlan, m *headerMutation) (clearRoute bool, cerr *clientError) {
+func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerMutation) (clearRoute bool, cerr *clientError) {
 	rec := c.rec
 	route := rec.TargetURL
 	if route == "" {
@@ -195,9 +195,9 @@ func originalHeader(c *call, name string) *string {
 
 func fallbackHeaderName(c *call) string {
 	if c.helicone.Fallback != "" {
-		return policies.HeaderFallback
+		return attempts.HeaderFallback
 	}
-	return policies.HeaderFallbacks
+	return attempts.HeaderFallbacks
 }
 
 // publicOrigin is the provider origin a path goes to by default; a

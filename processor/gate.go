@@ -49,7 +49,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		info.Limits = c.egress.Limits(&lim)
 	}
 	d, err := s.gate.Check(c.ctx, info)
-	var bad *policies.BadHeaderError
+	var bad *helicone.BadHeaderError
 	if errors.As(err, &bad) {
 		return s.reject(c, badRequest("invalid_header", "%s", bad.Error()))
 	}

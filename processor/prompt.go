@@ -9,13 +9,14 @@ import (
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
 // Prompts finds a prompt template by id and version (0: the latest); a
-// policies.PromptLibrary. Most lookups are answered from its cache.
+// prompt.Library. Most lookups are answered from its cache.
 type Prompts interface {
-	PromptVersion(ctx context.Context, id string, version int) (policies.PromptVersion, error)
+	PromptVersion(ctx context.Context, id string, version int) (prompt.Version, error)
 }
 
 // promptInputPrefix names the properties a prompt's variables are logged as.
@@ -33,17 +34,17 @@ func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 	}
 	v, err := s.prompts.PromptVersion(c.ctx, hh.PromptID, hh.PromptVersion)
 	switch {
-	case errors.Is(err, policies.ErrPromptNotFound):
+	case errors.Is(err, prompt.ErrNotFound):
 		return nil, badRequest("unknown_prompt", "Helicone-Prompt-Id: %v", err)
 	case err != nil:
 		s.log.Warn("prompt store unavailable", "prompt", helicone.Truncate(hh.PromptID, 128), "err", err)
 		return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: the prompt store is unavailable; try again"}
 	}
-	vars, err := policies.ParsePromptVariables([]byte(hh.PromptVariables))
+	vars, err := prompt.ParseVariables([]byte(hh.PromptVariables))
 	if err != nil {
 		return nil, badRequest("invalid_header", "%v", err)
 	}
-	rendered, err := policies.RenderPromptVars(v, vars)
+	rendered, err := prompt.RenderVars(v, vars)
 	if err != nil {
 		return nil, badRequest("prompt_variable_missing", "%v", err)
 	}

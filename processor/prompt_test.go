@@ -10,21 +10,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
 // promptShelf is a fixed set of versions (the library's own tests cover
 // files, stores and caching).
-type promptShelf map[string][]policies.PromptVersion
+type promptShelf map[string][]prompt.Version
 
-func (p promptShelf) PromptVersion(_ context.Context, id string, version int) (policies.PromptVersion, error) {
+func (p promptShelf) PromptVersion(_ context.Context, id string, version int) (prompt.Version, error) {
 	vs := p[id]
 	if id == "broken-store" {
-		return policies.PromptVersion{}, errors.New("redis: i/o timeout")
+		return prompt.Version{}, errors.New("redis: i/o timeout")
 	}
 	if len(vs) == 0 || version > len(vs) {
-		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: version}
+		return prompt.Version{}, &prompt.NotFoundError{ID: id, Version: version}
 	}
 	if version == 0 {
 		version = len(vs)
@@ -33,9 +33,9 @@ func (p promptShelf) PromptVersion(_ context.Context, id string, version int) (p
 }
 
 func shelf() promptShelf {
-	v := func(n int, model, messages string) policies.PromptVersion {
-		return policies.PromptVersion{ID: "support", Version: n,
-			PromptTemplate: policies.PromptTemplate{Model: model, Messages: json.RawMessage(messages)}}
+	v := func(n int, model, messages string) prompt.Version {
+		return prompt.Version{ID: "support", Version: n,
+			Template: prompt.Template{Model: model, Messages: json.RawMessage(messages)}}
 	}
 	return promptShelf{"support": {
 		v(1, "gpt-4o-mini", `[{"role":"system","content":"v1 for {{company}}"}]`),

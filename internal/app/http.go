@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -14,8 +15,10 @@ import (
 	"github.com/tollgate-dev/tollgate/api"
 	"github.com/tollgate-dev/tollgate/dashboard"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chquery"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
 
@@ -55,42 +58,76 @@ func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest 
 }
 
 // newAPI builds the REST API. Out-of-band log records go to the same sink
-// as proxied calls; feedback and queries need ClickHouse (without it they
-// answer 503 saying so).
-func newAPI(cfg *Config, sink record.Sink, auth *policies.Auth, prices *provider.PriceTable, prompts *policies.PromptLibrary,
-	reg prometheus.Registerer, log *slog.Logger) (http.Handler, func(), error) {
+// as proxied calls; feedback, queries and alerts need ClickHouse (ch nil:
+// they answer 503 saying so). mgr (nil: alerts off) is started and stopped
+// by serve.
+func newAPI(cfg *Config, sink record.Sink, ch *apiClickHouse, mgr *alerts.Manager, auth *policies.Auth,
+	prices *provider.PriceTable, prompts *prompt.Library, log *slog.Logger) http.Handler {
 	o := api.Options{Sink: sink, Auth: auth, Prices: prices, Prompts: prompts, APIKey: cfg.APIKey, Logger: log}
-	closeAPI := func() {}
-	if w, ok := sink.(*chstore.Writer); ok {
-		o.Feedback = func(ctx context.Context, fb chstore.Feedback) error { return w.InsertFeedback(ctx, fb) }
-		conn, db, err := chstore.Connect(cfg.ClickHouse)
-		if err != nil {
-			return nil, nil, fmt.Errorf("clickhouse: %w", err)
-		}
-		o.Query = api.NewQuerier(conn, db, prices)
-		if !cfg.Alerts {
-			closeAPI = func() { conn.Close() }
-			return api.New(o), closeAPI, nil
-		}
-		var fileRules []alerts.Rule
-		if cfg.AlertRules != "" {
-			if fileRules, err = alerts.LoadFile(cfg.AlertRules); err != nil {
-				conn.Close()
-				return nil, nil, err
-			}
-		}
-		mgr, err := alerts.New(alerts.Options{Conn: conn, Database: db, Metrics: o.Query, FileRules: fileRules,
-			Interval: cfg.AlertInterval.Duration, DashboardURL: cfg.DashboardURL, AllowPrivateWebhooks: cfg.AlertPrivateWebhooks,
-			Registerer: reg, Logger: log})
-		if err != nil {
-			conn.Close()
-			return nil, nil, err
-		}
-		mgr.Start()
-		o.Alerts = mgr
-		closeAPI = func() { mgr.Close(); conn.Close() } // the manager uses conn until it stops
-	} else if cfg.AlertRules != "" {
-		return nil, nil, fmt.Errorf("alert-rules: alerts need ClickHouse (--clickhouse)")
+	if ch != nil {
+		o.Feedback, o.Query = ch.insertFeedback, ch.requests
 	}
-	return api.New(o), closeAPI, nil
+	if mgr != nil {
+		o.Alerts = mgr
+	}
+	return api.New(o)
+}
+
+// apiClickHouse is ClickHouse as the API and the alerts use it: a
+// connection pool of their own (the log writer's is for its inserts).
+type apiClickHouse struct {
+	conn     driver.Conn
+	db       string
+	requests *chquery.Requests
+	alerts   *chquery.Alerts
+}
+
+// openAPIClickHouse connects when --clickhouse is set; nil otherwise. It
+// does not dial: the first query does.
+func openAPIClickHouse(cfg *Config, prices *provider.PriceTable) (*apiClickHouse, error) {
+	if cfg.ClickHouse == "" {
+		if cfg.AlertRules != "" {
+			return nil, fmt.Errorf("alert-rules: alerts need ClickHouse (--clickhouse)")
+		}
+		return nil, nil
+	}
+	conn, db, err := chstore.Connect(cfg.ClickHouse)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	alertStore, err := chquery.NewAlerts(conn, db)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &apiClickHouse{conn: conn, db: db, requests: chquery.NewRequests(conn, db, prices), alerts: alertStore}, nil
+}
+
+func (c *apiClickHouse) insertFeedback(ctx context.Context, fb chstore.Feedback) error {
+	return chstore.InsertFeedback(ctx, c.conn, c.db, fb)
+}
+
+// Close closes the pool; nil does nothing.
+func (c *apiClickHouse) Close() {
+	if c != nil {
+		c.conn.Close()
+	}
+}
+
+// newAlerts builds the alert evaluator (nil when --alerts is off or there
+// is no ClickHouse); the caller starts it and closes it before ch.
+func newAlerts(cfg *Config, ch *apiClickHouse, reg prometheus.Registerer, log *slog.Logger) (*alerts.Manager, error) {
+	if ch == nil || !cfg.Alerts {
+		return nil, nil
+	}
+	var fileRules []alerts.Rule
+	if cfg.AlertRules != "" {
+		var err error
+		if fileRules, err = alerts.LoadFile(cfg.AlertRules); err != nil {
+			return nil, err
+		}
+	}
+	return alerts.New(alerts.Options{Store: ch.alerts, Metrics: ch.requests, FileRules: fileRules,
+		Interval: cfg.AlertInterval.Duration, DashboardURL: cfg.DashboardURL, AllowPrivateWebhooks: cfg.AlertPrivateWebhooks,
+		Registerer: reg, Logger: log})
 }

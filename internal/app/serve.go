@@ -23,6 +23,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/processor"
 	"github.com/tollgate-dev/tollgate/provider"
 )
@@ -57,7 +58,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return err
 	}
 	defer gateStore.Close()
-	prompts, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Store: promptStore, Dir: cfg.PromptsDir, Logger: log})
+	prompts, err := prompt.NewLibrary(prompt.LibraryOptions{Store: promptStore, Dir: cfg.PromptsDir, Logger: log})
 	if err != nil {
 		return fmt.Errorf("prompts-dir: %w", err)
 	}
@@ -117,14 +118,24 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	// evaluator, nothing its application could reach.
 	var restAPI http.Handler
 	if cfg.Role != RoleSidecar {
-		var closeAPI func()
-		restAPI, closeAPI, err = newAPI(cfg, sink, auth, prices, prompts, reg, log)
+		ch, err := openAPIClickHouse(cfg, prices)
 		if err != nil {
 			grpcLis.Close()
 			httpLis.Close()
 			return err
 		}
-		defer closeAPI()
+		defer ch.Close()
+		mgr, err := newAlerts(cfg, ch, reg, log)
+		if err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			return err
+		}
+		if mgr != nil {
+			mgr.Start()       // evaluates every --alert-interval
+			defer mgr.Close() // before ch closes: it queries until it stops
+		}
+		restAPI = newAPI(cfg, sink, ch, mgr, auth, prices, prompts, log)
 	}
 	httpServer := &http.Server{Handler: apiHandler(cfg, reg, &ready, restAPI), ReadHeaderTimeout: 10 * time.Second}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 	"github.com/tollgate-dev/tollgate/storage/memstore"
@@ -20,9 +21,9 @@ import (
 
 // openGate builds the cache and rate-limit gate on Redis when configured,
 // else on the in-process store (one process only: limits are not shared).
-func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*policies.Gate, policies.PromptStore, io.Closer, error) {
+func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*policies.Gate, prompt.Store, io.Closer, error) {
 	var store policies.Store
-	var prompts policies.PromptStore
+	var prompts prompt.Store
 	var closer io.Closer = io.NopCloser(nil)
 	if cfg.Redis != "" {
 		rs, err := redisstore.Open(cfg.Redis, redisstore.Options{})

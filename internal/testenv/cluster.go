@@ -1,4 +1,4 @@
-package policies_test
+package testenv
 
 import (
 	"context"
@@ -10,60 +10,21 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
-// TestRedisCluster runs the store conformance suite, the Gate semantics,
-// the exact-admission test and TTL expiry against a real 3-node Redis
-// Cluster that the test starts and stops itself. Every key of a call is
-// hash-tagged by tenant, so a CROSSSLOT error anywhere fails these tests.
-func TestRedisCluster(t *testing.T) {
-	url := startCluster(t)
-	be := redisBackend(t, "cluster", url)
-	t.Run("store", func(t *testing.T) { runStoreConformance(t, be) })
-	t.Run("gate", func(t *testing.T) { runGateSemantics(t, be) })
-	t.Run("exact", func(t *testing.T) { runExactAdmission(t, url) })
-	t.Run("ttl", func(t *testing.T) { runTTLExpiry(t, be) })
-	t.Run("tenants spread over nodes", func(t *testing.T) {
-		c, err := redis.ParseClusterURL(strings.Replace(strings.Split(url, ",")[0], "redis+cluster", "redis", 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rdb := redis.NewClusterClient(c)
-		defer rdb.Close()
-		g := newRig(t, newRedisStore(t, rdb))
-		ctx := context.Background()
-		for i := range 30 {
-			g.check(t, call{tenant: "tenant-" + strconv.Itoa(i), headers: limit("5;w=60").headers})
-		}
-		var masters atomic.Int32 // ForEachMaster runs in parallel
-		err = rdb.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-			if n.DBSize(ctx).Val() > 0 {
-				masters.Add(1)
-			}
-			return nil
-		})
-		if err != nil || masters.Load() < 2 {
-			t.Fatalf("30 tenants landed on %d nodes (err %v); want them spread", masters.Load(), err)
-		}
-	})
-}
-
-// startCluster starts three cluster-enabled redis-server processes on free
+// StartRedisCluster starts three cluster-enabled redis-server processes on free
 // loopback ports, joins them with redis-cli --cluster create, waits for
 // cluster_state:ok and returns a redis+cluster:// URL. The processes are
 // stopped (by PID) when the test ends.
-func startCluster(t *testing.T) string {
+func StartRedisCluster(t *testing.T) string {
 	t.Helper()
 	server, cli := redisBinaries(t)
-	parent := os.Getenv(testenv.EnvTmpDir) // so scripts/testenv.sh's clean-up finds strays
+	parent := os.Getenv(EnvTmpDir) // so scripts/sh's clean-up finds strays
 	dir, err := os.MkdirTemp(parent, "cluster-*")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +50,7 @@ func startCluster(t *testing.T) string {
 	}
 	for _, a := range addrs {
 		c := redis.NewClient(&redis.Options{Addr: a, DialTimeout: time.Second, ReadTimeout: time.Second})
-		waitFor(t, 20*time.Second, "cluster_state:ok on "+a, func() bool {
+		waitUntil(t, 20*time.Second, "cluster_state:ok on "+a, func() bool {
 			info, err := c.ClusterInfo(ctx).Result()
 			return err == nil && strings.Contains(info, "cluster_state:ok") &&
 				strings.Contains(info, "cluster_slots_ok:16384") && strings.Contains(info, "cluster_known_nodes:3")
@@ -199,11 +160,11 @@ func portFree(p int) bool {
 	return true
 }
 
-// redisBinaries finds redis-server (as scripts/testenv.sh exports it, else
+// redisBinaries finds redis-server (as scripts/sh exports it, else
 // on PATH) and redis-cli beside it or on PATH.
 func redisBinaries(t *testing.T) (server, cli string) {
 	t.Helper()
-	server = os.Getenv(testenv.EnvRedisServer)
+	server = os.Getenv(EnvRedisServer)
 	if server == "" {
 		server, _ = exec.LookPath("redis-server")
 	}
@@ -216,8 +177,8 @@ func redisBinaries(t *testing.T) (server, cli string) {
 		cli, _ = exec.LookPath("redis-cli")
 	}
 	if server == "" || cli == "" {
-		if testenv.RequireServers() {
-			t.Fatalf("redis-server / redis-cli not found although %s=1", testenv.EnvRequireServers)
+		if RequireServers() {
+			t.Fatalf("redis-server / redis-cli not found although %s=1", EnvRequireServers)
 		}
 		t.Skip("redis-server / redis-cli not found: skipping the Cluster test; run `make test`")
 	}
@@ -227,4 +188,46 @@ func redisBinaries(t *testing.T) (server, cli string) {
 func fileExists(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && !fi.IsDir()
+}
+
+// StartRedisSentinel starts a Sentinel watching master under the name
+// "tg" and returns the Sentinel's address. It is stopped (by PID) when the
+// test ends.
+func StartRedisSentinel(t *testing.T, master *RedisServer) string {
+	t.Helper()
+	server, _ := redisBinaries(t)
+	dir, err := os.MkdirTemp(os.Getenv(EnvTmpDir), "sentinel-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	host, port, _ := net.SplitHostPort(master.Addr())
+	for attempt := 0; ; attempt++ {
+		p := freeClusterPort(t, nil)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		conf := filepath.Join(dir, "sentinel.conf") // Sentinel rewrites it: must be writable
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor tg %s %s 1\n",
+			p, dir, filepath.Join(dir, "redis.log"), host, port)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err = startServer(t, dir, addr, server, conf, "--sentinel"); err == nil {
+			return addr
+		}
+		if attempt == 2 {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitUntil polls cond until it holds or the deadline passes.
+func waitUntil(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -1,4 +1,4 @@
-package policies
+package attempts
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 // The two fallback headers. Helicone-Fallback is the short form: the request
@@ -53,7 +55,7 @@ func ParseFallbacks(short, gateway string) (*FallbackPlan, error) {
 	case short == "" && gateway == "":
 		return nil, nil
 	case short != "" && gateway != "":
-		return nil, &BadHeaderError{Header: HeaderFallback, Reason: "and " + HeaderFallbacks + " cannot both be sent"}
+		return nil, &helicone.BadHeaderError{Header: HeaderFallback, Reason: "and " + HeaderFallbacks + " cannot both be sent"}
 	case short != "":
 		entries, err := parseFallbackList(HeaderFallback, short)
 		if err != nil {
@@ -81,7 +83,7 @@ type rawFallbackEntry struct {
 
 func parseFallbackList(header, v string) ([]FallbackEntry, error) {
 	bad := func(format string, args ...any) error {
-		return &BadHeaderError{Header: header, Reason: fmt.Sprintf(format, args...)}
+		return &helicone.BadHeaderError{Header: header, Reason: fmt.Sprintf(format, args...)}
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal([]byte(v), &raw); err != nil {

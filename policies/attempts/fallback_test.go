@@ -1,4 +1,4 @@
-package policies
+package attempts
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 func TestParseFallbacksShortForm(t *testing.T) {
@@ -97,8 +99,8 @@ func TestParseFallbacksErrors(t *testing.T) {
 			t.Errorf("ParseFallbacks(%q, %q) err = %v, want it to contain %q", tt.short, tt.gateway, err, tt.want)
 			continue
 		}
-		if _, ok := err.(*BadHeaderError); !ok {
-			t.Errorf("err is %T, want *BadHeaderError", err)
+		if _, ok := err.(*helicone.BadHeaderError); !ok {
+			t.Errorf("err is %T, want *helicone.BadHeaderError", err)
 		}
 	}
 }

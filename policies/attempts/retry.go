@@ -1,9 +1,15 @@
-package policies
+// Package attempts decides how many times a call goes to a provider and what
+// each attempt changes: the Helicone-Retry-* headers become Envoy's retry
+// headers (Envoy's router does the retrying), and a Helicone-Fallback(s)
+// list becomes a plan of which model, origin and headers each attempt uses.
+package attempts
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 // Helicone's retry headers. Envoy's router does the retrying; Tollgate only
@@ -56,7 +62,7 @@ func ParseRetryPolicy(header func(canonical string) string) (*RetryPolicy, error
 		return nil, nil
 	case "true", "1":
 	default:
-		return nil, &BadHeaderError{Header: HeaderRetryEnabled, Reason: fmt.Sprintf("must be true or false, got %q", clip(enabled))}
+		return nil, &helicone.BadHeaderError{Header: HeaderRetryEnabled, Reason: fmt.Sprintf("must be true or false, got %q", clip(enabled))}
 	}
 	p := &RetryPolicy{Num: 5, Factor: 2, MinTimeoutMs: 1000, MaxTimeoutMs: 10000}
 	var err error
@@ -66,7 +72,7 @@ func ParseRetryPolicy(header func(canonical string) string) (*RetryPolicy, error
 	if v := strings.TrimSpace(header(HeaderRetryFactor)); v != "" {
 		f, perr := strconv.ParseFloat(v, 64)
 		if perr != nil || f < 1 || f > 10 {
-			return nil, &BadHeaderError{Header: HeaderRetryFactor, Reason: fmt.Sprintf("must be a number from 1 to 10, got %q", clip(v))}
+			return nil, &helicone.BadHeaderError{Header: HeaderRetryFactor, Reason: fmt.Sprintf("must be a number from 1 to 10, got %q", clip(v))}
 		}
 		p.Factor = f
 	}
@@ -77,7 +83,7 @@ func ParseRetryPolicy(header func(canonical string) string) (*RetryPolicy, error
 		return nil, err
 	}
 	if p.MaxTimeoutMs < p.MinTimeoutMs {
-		return nil, &BadHeaderError{Header: HeaderRetryMaxTimeout, Reason: fmt.Sprintf("(%d ms) must not be below %s (%d ms)", p.MaxTimeoutMs, HeaderRetryMinTimeout, p.MinTimeoutMs)}
+		return nil, &helicone.BadHeaderError{Header: HeaderRetryMaxTimeout, Reason: fmt.Sprintf("(%d ms) must not be below %s (%d ms)", p.MaxTimeoutMs, HeaderRetryMinTimeout, p.MinTimeoutMs)}
 	}
 	return p, nil
 }
@@ -89,7 +95,7 @@ func intHeader(header func(string) string, name string, def, lo, hi int) (int, e
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, &BadHeaderError{Header: name, Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", lo, hi, clip(v))}
+		return 0, &helicone.BadHeaderError{Header: name, Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", lo, hi, clip(v))}
 	}
 	return n, nil
 }
@@ -124,3 +130,6 @@ func (r EnvoyRetry) Headers() [][2]string {
 	out = append(out, [2]string{EnvoyRetryOn, strings.Join(on, ",")}, [2]string{EnvoyMaxRetries, strconv.Itoa(r.MaxRetries)})
 	return out
 }
+
+// clip shortens a client's value for an error message.
+func clip(s string) string { return helicone.Truncate(s, 64) }

@@ -1,10 +1,12 @@
-package policies
+package attempts
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 func headerMap(kv ...string) func(string) string {
@@ -42,8 +44,8 @@ func TestParseRetryPolicy(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 				}
-				if _, ok := err.(*BadHeaderError); !ok {
-					t.Errorf("err is %T, want *BadHeaderError (a 400)", err)
+				if _, ok := err.(*helicone.BadHeaderError); !ok {
+					t.Errorf("err is %T, want *helicone.BadHeaderError (a 400)", err)
 				}
 				return
 			}

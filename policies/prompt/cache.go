@@ -1,50 +1,50 @@
-package policies
+package prompt
 
 import (
 	"sync"
 	"time"
 )
 
-// promptCache keeps resolved versions and "latest" pointers in memory, each
+// versionCache keeps resolved versions and "latest" pointers in memory, each
 // map capped at max entries. When a map is full an arbitrary entry goes
 // (Go's map order is random): simpler than an LRU and, with far fewer live
 // prompts than the cap, as good.
-type promptCache struct {
+type versionCache struct {
 	max int
 
 	mu       sync.RWMutex
-	versions map[promptKey]PromptVersion
-	latests  map[string]promptLatestEntry
+	versions map[versionKey]Version
+	latests  map[string]latestEntry
 }
 
-type promptKey struct {
+type versionKey struct {
 	id      string
 	version int
 }
 
-// promptLatestEntry is what the store said the latest version was, and when
+// latestEntry is what the store said the latest version was, and when
 // it was asked.
-type promptLatestEntry struct {
-	v       PromptVersion
+type latestEntry struct {
+	v       Version
 	missing bool // the store knew no such prompt
 	fetched time.Time
 }
 
-func newPromptCache(max int) *promptCache {
-	return &promptCache{max: max, versions: make(map[promptKey]PromptVersion), latests: make(map[string]promptLatestEntry)}
+func newVersionCache(max int) *versionCache {
+	return &versionCache{max: max, versions: make(map[versionKey]Version), latests: make(map[string]latestEntry)}
 }
 
-func (c *promptCache) version(id string, version int) (PromptVersion, bool) {
+func (c *versionCache) version(id string, version int) (Version, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	v, ok := c.versions[promptKey{id, version}]
+	v, ok := c.versions[versionKey{id, version}]
 	return v, ok
 }
 
-func (c *promptCache) putVersion(v PromptVersion) {
+func (c *versionCache) putVersion(v Version) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := promptKey{v.ID, v.Version}
+	k := versionKey{v.ID, v.Version}
 	if _, ok := c.versions[k]; !ok && len(c.versions) >= c.max {
 		for old := range c.versions {
 			delete(c.versions, old)
@@ -54,7 +54,7 @@ func (c *promptCache) putVersion(v PromptVersion) {
 	c.versions[k] = v
 }
 
-func (c *promptCache) latest(id string) (promptLatestEntry, bool) {
+func (c *versionCache) latest(id string) (latestEntry, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e, ok := c.latests[id]
@@ -64,7 +64,7 @@ func (c *promptCache) latest(id string) (promptLatestEntry, bool) {
 // putLatest records what the store said at e.fetched, unless the entry
 // holds a later observation (a publish that finished while this read was
 // on its way).
-func (c *promptCache) putLatest(id string, e promptLatestEntry) {
+func (c *versionCache) putLatest(id string, e latestEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old, ok := c.latests[id]

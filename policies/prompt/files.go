@@ -1,4 +1,4 @@
-package policies
+package prompt
 
 import (
 	"bytes"
@@ -36,40 +36,40 @@ import (
 // skipped, which covers the ..data folder and timestamped folders of a
 // Kubernetes ConfigMap mount, while its top-level symlinks are followed.
 
-// PromptFileError is a problem in one prompt file. Line is 1-based; 0 when
+// FileError is a problem in one prompt file. Line is 1-based; 0 when
 // the problem is not at a line (an unreadable file).
-type PromptFileError struct {
+type FileError struct {
 	File    string // path of the file
 	Line    int
 	Problem string
 }
 
-func (e *PromptFileError) Error() string {
+func (e *FileError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Problem)
 	}
 	return e.File + ": " + e.Problem
 }
 
-// promptFileSet is one successful load of the folder.
-type promptFileSet struct {
+// fileSet is one successful load of the folder.
+type fileSet struct {
 	byID map[string]*promptFile
 }
 
 type promptFile struct {
 	name     string // base name
-	versions []PromptVersion
+	versions []Version
 }
 
-func (s *promptFileSet) lookup(id string) *promptFile {
+func (s *fileSet) lookup(id string) *promptFile {
 	if s == nil {
 		return nil
 	}
 	return s.byID[id]
 }
 
-// promptDirFile is a prompt file's name and content as read.
-type promptDirFile struct {
+// dirFile is a prompt file's name and content as read.
+type dirFile struct {
 	name string
 	data []byte
 }
@@ -77,14 +77,14 @@ type promptDirFile struct {
 // readPromptDir reads the prompt files of dir, sorted by name, and a hash
 // of names and contents: polling compares hashes, which is immune to the
 // symlink swaps of a ConfigMap update and to mtime granularity.
-func readPromptDir(dir string) ([]promptDirFile, [sha256.Size]byte, error) {
+func readPromptDir(dir string) ([]dirFile, [sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, sum, fmt.Errorf("prompt folder: %w", err)
 	}
 	h := sha256.New()
-	var files []promptDirFile
+	var files []dirFile
 	for _, e := range entries {
 		name := e.Name()
 		ext := strings.ToLower(filepath.Ext(name))
@@ -97,7 +97,7 @@ func readPromptDir(dir string) ([]promptDirFile, [sha256.Size]byte, error) {
 			continue // a symlink left dangling mid-update; the next poll sees the new state
 		}
 		if err != nil {
-			return nil, sum, &PromptFileError{File: path, Problem: err.Error()}
+			return nil, sum, &FileError{File: path, Problem: err.Error()}
 		}
 		if !st.Mode().IsRegular() {
 			continue
@@ -107,9 +107,9 @@ func readPromptDir(dir string) ([]promptDirFile, [sha256.Size]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, sum, &PromptFileError{File: path, Problem: err.Error()}
+			return nil, sum, &FileError{File: path, Problem: err.Error()}
 		}
-		files = append(files, promptDirFile{name: name, data: data})
+		files = append(files, dirFile{name: name, data: data})
 		for _, part := range [][]byte{[]byte(name), data} {
 			_ = binary.Write(h, binary.LittleEndian, uint64(len(part)))
 			h.Write(part)
@@ -120,8 +120,8 @@ func readPromptDir(dir string) ([]promptDirFile, [sha256.Size]byte, error) {
 }
 
 // parsePromptFiles parses every file; all problems are reported together.
-func parsePromptFiles(dir string, files []promptDirFile) (*promptFileSet, error) {
-	set := &promptFileSet{byID: make(map[string]*promptFile, len(files))}
+func parsePromptFiles(dir string, files []dirFile) (*fileSet, error) {
+	set := &fileSet{byID: make(map[string]*promptFile, len(files))}
 	var errs []error
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)
@@ -131,7 +131,7 @@ func parsePromptFiles(dir string, files []promptDirFile) (*promptFileSet, error)
 			continue
 		}
 		if prev, ok := set.byID[id]; ok {
-			errs = append(errs, &PromptFileError{File: path, Line: pf.idLine,
+			errs = append(errs, &FileError{File: path, Line: pf.idLine,
 				Problem: fmt.Sprintf("prompt id %q is also defined in %s", id, filepath.Join(dir, prev.name))})
 			continue
 		}
@@ -144,7 +144,7 @@ func parsePromptFiles(dir string, files []promptDirFile) (*promptFileSet, error)
 }
 
 type parsedPromptFile struct {
-	versions []PromptVersion
+	versions []Version
 	idLine   int
 }
 
@@ -154,7 +154,7 @@ func parsePromptFile(path, name string, data []byte) (*parsedPromptFile, string,
 		if n != nil {
 			line = n.Line
 		}
-		return nil, "", &PromptFileError{File: path, Line: line, Problem: fmt.Sprintf(format, args...)}
+		return nil, "", &FileError{File: path, Line: line, Problem: fmt.Sprintf(format, args...)}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -162,25 +162,25 @@ func parsePromptFile(path, name string, data []byte) (*parsedPromptFile, string,
 		if errors.Is(err, io.EOF) {
 			return fail(nil, "is empty; want a prompt (id and versions)")
 		}
-		return nil, "", promptYAMLSyntaxError(path, err)
+		return nil, "", yamlSyntaxError(path, err)
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); err == nil {
 		return fail(&next, "holds a second YAML document; put one prompt in each file")
 	}
-	root := promptYAMLDeref(&doc)
+	root := yamlDeref(&doc)
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = promptYAMLDeref(root.Content[0])
+		root = yamlDeref(root.Content[0])
 	}
 	if root.Kind != yaml.MappingNode {
 		return fail(root, "want a mapping with id and versions")
 	}
-	if k := promptYAMLDuplicateKey(root); k != nil {
+	if k := yamlDuplicateKey(root); k != nil {
 		return fail(k, "key %q appears twice", k.Value)
 	}
 	var idNode, versionsNode *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], promptYAMLDeref(root.Content[i+1])
+		k, v := root.Content[i], yamlDeref(root.Content[i+1])
 		switch k.Value {
 		case "id":
 			idNode = v
@@ -197,7 +197,7 @@ func parsePromptFile(path, name string, data []byte) (*parsedPromptFile, string,
 		return fail(idNode, "id must be a string")
 	}
 	id := idNode.Value
-	if err := ValidatePromptID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return fail(idNode, "%v", err)
 	}
 	if versionsNode == nil {
@@ -208,7 +208,7 @@ func parsePromptFile(path, name string, data []byte) (*parsedPromptFile, string,
 	}
 	out := &parsedPromptFile{idLine: idNode.Line}
 	for i, vn := range versionsNode.Content {
-		v, err := parsePromptFileVersion(promptYAMLDeref(vn), i, path)
+		v, err := parsePromptFileVersion(yamlDeref(vn), i, path)
 		if err != nil {
 			return nil, "", err
 		}
@@ -218,21 +218,21 @@ func parsePromptFile(path, name string, data []byte) (*parsedPromptFile, string,
 	return out, id, nil
 }
 
-func parsePromptFileVersion(n *yaml.Node, i int, path string) (PromptVersion, error) {
+func parsePromptFileVersion(n *yaml.Node, i int, path string) (Version, error) {
 	where := "versions[" + strconv.Itoa(i) + "]"
-	fail := func(at *yaml.Node, format string, args ...any) (PromptVersion, error) {
-		return PromptVersion{}, &PromptFileError{File: path, Line: at.Line, Problem: where + fmt.Sprintf(format, args...)}
+	fail := func(at *yaml.Node, format string, args ...any) (Version, error) {
+		return Version{}, &FileError{File: path, Line: at.Line, Problem: where + fmt.Sprintf(format, args...)}
 	}
 	if n.Kind != yaml.MappingNode {
 		return fail(n, " must be a mapping with version and messages")
 	}
-	if k := promptYAMLDuplicateKey(n); k != nil {
+	if k := yamlDuplicateKey(n); k != nil {
 		return fail(k, ": key %q appears twice", k.Value)
 	}
-	var v PromptVersion
+	var v Version
 	var versionNode, messagesNode, systemNode *yaml.Node
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, val := n.Content[j], promptYAMLDeref(n.Content[j+1])
+		k, val := n.Content[j], yamlDeref(n.Content[j+1])
 		switch k.Value {
 		case "version":
 			versionNode = val
@@ -270,40 +270,40 @@ func parsePromptFileVersion(n *yaml.Node, i int, path string) (PromptVersion, er
 		return fail(messagesNode, ".messages must be a non-empty list of messages")
 	}
 	for j, m := range messagesNode.Content {
-		if promptYAMLDeref(m).Kind != yaml.MappingNode {
+		if yamlDeref(m).Kind != yaml.MappingNode {
 			return fail(m, ".messages[%d] must be a mapping such as {role: user, content: \"…\"}", j)
 		}
 	}
-	if v.Messages, err = promptYAMLToJSON(messagesNode); err != nil {
-		return PromptVersion{}, promptFileErrorAt(err, path, where+".messages")
+	if v.Messages, err = yamlToJSON(messagesNode); err != nil {
+		return Version{}, promptFileErrorAt(err, path, where+".messages")
 	}
 	if systemNode != nil && systemNode.ShortTag() != "!!null" {
 		if !(systemNode.Kind == yaml.ScalarNode && systemNode.ShortTag() == "!!str") && systemNode.Kind != yaml.SequenceNode {
 			return fail(systemNode, ".system must be a string or a list of content blocks")
 		}
-		if v.System, err = promptYAMLToJSON(systemNode); err != nil {
-			return PromptVersion{}, promptFileErrorAt(err, path, where+".system")
+		if v.System, err = yamlToJSON(systemNode); err != nil {
+			return Version{}, promptFileErrorAt(err, path, where+".system")
 		}
 	}
-	norm, err := NormalizePromptTemplate(v.PromptTemplate)
+	norm, err := NormalizeTemplate(v.Template)
 	if err != nil {
 		return fail(n, ": %v", err)
 	}
-	v.PromptTemplate = norm
+	v.Template = norm
 	return v, nil
 }
 
-// promptFileErrorAt turns a promptYAMLToJSON error into a PromptFileError.
+// promptFileErrorAt turns a yamlToJSON error into a FileError.
 func promptFileErrorAt(err error, path, where string) error {
-	var ye *promptYAMLError
+	var ye *yamlError
 	if errors.As(err, &ye) {
-		return &PromptFileError{File: path, Line: ye.line, Problem: where + ": " + ye.problem}
+		return &FileError{File: path, Line: ye.line, Problem: where + ": " + ye.problem}
 	}
-	return &PromptFileError{File: path, Problem: where + ": " + err.Error()}
+	return &FileError{File: path, Problem: where + ": " + err.Error()}
 }
 
 // promptFileIDs lists the ids of a set, sorted (for logs).
-func promptFileIDs(s *promptFileSet) []string {
+func promptFileIDs(s *fileSet) []string {
 	ids := make([]string, 0, len(s.byID))
 	for id := range s.byID {
 		ids = append(ids, id)

@@ -1,4 +1,4 @@
-package policies_test
+package prompt_test
 
 import (
 	"context"
@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
 // openPromptFolder loads dir with polling off (tests call Reload).
-func openPromptFolder(t *testing.T, dir string, store policies.PromptStore) *policies.PromptLibrary {
+func openPromptFolder(t *testing.T, dir string, store prompt.Store) *prompt.Library {
 	t.Helper()
-	l, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Dir: dir, Store: store, PollInterval: -1})
+	l, err := prompt.NewLibrary(prompt.LibraryOptions{Dir: dir, Store: store, PollInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func openPromptFolder(t *testing.T, dir string, store policies.PromptStore) *pol
 	return l
 }
 
-func resolvePrompt(t *testing.T, l *policies.PromptLibrary, id string, version int) policies.PromptVersion {
+func resolvePrompt(t *testing.T, l *prompt.Library, id string, version int) prompt.Version {
 	t.Helper()
 	v, err := l.PromptVersion(context.Background(), id, version)
 	if err != nil {
@@ -56,14 +56,14 @@ func TestPromptFolderValid(t *testing.T) {
 		string(latest.Messages) != `[{"role":"user","content":[{"type":"text","text":"Question: {{question}}\nBe brief.\n"},{"type":"text","text":"Priority: {{priority}}","weight":2,"urgent":true,"note":null}]}]` {
 		t.Fatalf("latest %+v (%s)", latest, latest.Messages)
 	}
-	out, err := policies.RenderPrompt(latest, []byte(`{"company":"Acme","language":"French","question":"Où?","priority":1}`))
+	out, err := prompt.Render(latest, []byte(`{"company":"Acme","language":"French","question":"Où?","priority":1}`))
 	if err != nil || !strings.Contains(string(out.Messages), `"Question: Où?\nBe brief.\n"`) || string(out.System) != `"You are Acme's assistant. Answer in French."` {
 		t.Fatalf("render: %s %s %v", out.Messages, out.System, err)
 	}
 	if faq := resolvePrompt(t, l, "faq", 0); faq.Model != "" || string(faq.Messages) != `[{"role":"user","content":"What is {{topic}}?"}]` {
 		t.Fatalf("faq %+v", faq)
 	}
-	if _, err := l.PromptVersion(context.Background(), "support-answer", 3); !errors.Is(err, policies.ErrPromptNotFound) {
+	if _, err := l.PromptVersion(context.Background(), "support-answer", 3); !errors.Is(err, prompt.ErrNotFound) {
 		t.Fatalf("v3: %v", err)
 	}
 	vs, err := l.PromptVersions(context.Background(), "support-answer")
@@ -110,10 +110,10 @@ func TestPromptFileErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writePromptFile(t, filepath.Join(dir, "bad.yaml"), tc.content)
-			_, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Dir: dir, PollInterval: -1})
-			var fe *policies.PromptFileError
+			_, err := prompt.NewLibrary(prompt.LibraryOptions{Dir: dir, PollInterval: -1})
+			var fe *prompt.FileError
 			if !errors.As(err, &fe) {
-				t.Fatalf("got %v, want a PromptFileError", err)
+				t.Fatalf("got %v, want a FileError", err)
 			}
 			if fe.File != filepath.Join(dir, "bad.yaml") || fe.Line != tc.line || !strings.Contains(fe.Problem, tc.problem) {
 				t.Fatalf("got %q (file %s, line %d), want line %d and %q", err, fe.File, fe.Line, tc.line, tc.problem)
@@ -172,7 +172,7 @@ func TestPromptFolderDuplicateIDs(t *testing.T) {
 	p := "# same id\nid: shared\nversions:\n  - version: 1\n    messages: [{role: user}]\n"
 	writePromptFile(t, filepath.Join(dir, "a.yaml"), p)
 	writePromptFile(t, filepath.Join(dir, "b.yml"), p)
-	_, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Dir: dir, PollInterval: -1})
+	_, err := prompt.NewLibrary(prompt.LibraryOptions{Dir: dir, PollInterval: -1})
 	if err == nil || !strings.Contains(err.Error(), "b.yml:2:") || !strings.Contains(err.Error(), `"shared"`) || !strings.Contains(err.Error(), filepath.Join(dir, "a.yaml")) {
 		t.Fatalf("got %v", err)
 	}
@@ -182,14 +182,14 @@ func TestPromptFolderReportsEveryBadFile(t *testing.T) {
 	dir := t.TempDir()
 	writePromptFile(t, filepath.Join(dir, "a.yaml"), "id: a\n")
 	writePromptFile(t, filepath.Join(dir, "b.yaml"), "id: b\n")
-	_, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Dir: dir, PollInterval: -1})
+	_, err := prompt.NewLibrary(prompt.LibraryOptions{Dir: dir, PollInterval: -1})
 	if err == nil || !strings.Contains(err.Error(), "a.yaml:1:") || !strings.Contains(err.Error(), "b.yaml:1:") {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestPromptFolderMissingAtStart(t *testing.T) {
-	_, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Dir: filepath.Join(t.TempDir(), "nope")})
+	_, err := prompt.NewLibrary(prompt.LibraryOptions{Dir: filepath.Join(t.TempDir(), "nope")})
 	if err == nil {
 		t.Fatal("a missing folder loaded")
 	}
@@ -199,7 +199,7 @@ func TestPromptFolderPollsForChanges(t *testing.T) {
 	dir := t.TempDir()
 	v1 := "id: p\nversions:\n  - version: 1\n    messages: [{role: user, content: one}]\n"
 	writePromptFile(t, filepath.Join(dir, "p.yaml"), v1)
-	l, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{Dir: dir, PollInterval: 10 * time.Millisecond})
+	l, err := prompt.NewLibrary(prompt.LibraryOptions{Dir: dir, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,10 @@
-package policies_test
+package prompt_test
 
 import (
 	"encoding/json"
 	"testing"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
 // FuzzRenderPrompt: for any valid template and any variables header,
@@ -19,12 +19,12 @@ func FuzzRenderPrompt(f *testing.F) {
 	f.Add(`[{"content":"{{missing}}"}]`, ``, `{}`)
 	f.Add(`[{"content":"x"}]`, ``, `[1]`)
 	f.Fuzz(func(t *testing.T, messages, system, variables string) {
-		tpl, err := policies.NormalizePromptTemplate(policies.PromptTemplate{Messages: json.RawMessage(messages), System: json.RawMessage(system)})
+		tpl, err := prompt.NormalizeTemplate(prompt.Template{Messages: json.RawMessage(messages), System: json.RawMessage(system)})
 		if err != nil {
 			return
 		}
-		v := policies.PromptVersion{ID: "fuzz", Version: 1, PromptTemplate: tpl}
-		out, err := policies.RenderPrompt(v, []byte(variables))
+		v := prompt.Version{ID: "fuzz", Version: 1, Template: tpl}
+		out, err := prompt.Render(v, []byte(variables))
 		if err != nil {
 			return
 		}
@@ -36,7 +36,7 @@ func FuzzRenderPrompt(f *testing.F) {
 		if (tpl.System == nil) != (out.System == nil) || out.System != nil && !json.Valid(out.System) {
 			t.Fatalf("system %s with %s rendered as %s", system, variables, out.System)
 		}
-		if len(policies.PromptPlaceholders(v)) == 0 && string(out.Messages) != string(tpl.Messages) {
+		if len(prompt.Placeholders(v)) == 0 && string(out.Messages) != string(tpl.Messages) {
 			t.Fatalf("no placeholders, yet %s became %s", tpl.Messages, out.Messages)
 		}
 	})

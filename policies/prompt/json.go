@@ -1,4 +1,4 @@
-package policies
+package prompt
 
 import (
 	"bytes"
@@ -9,25 +9,25 @@ import (
 // Small scanners over JSON that encoding/json has already validated:
 // the request path renders prompts without reflection.
 
-func skipPromptSpace(doc []byte, i int) int {
+func skipSpace(doc []byte, i int) int {
 	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// promptValueEnd returns the index just past the value starting at
+// valueEnd returns the index just past the value starting at
 // doc[start] in valid JSON.
-func promptValueEnd(doc []byte, start int) int {
+func valueEnd(doc []byte, start int) int {
 	switch doc[start] {
 	case '"':
-		return promptStringEnd(doc, start)
+		return stringEnd(doc, start)
 	case '{', '[':
 		depth := 0
 		for i := start; i < len(doc); i++ {
 			switch doc[i] {
 			case '"':
-				i = promptStringEnd(doc, i) - 1
+				i = stringEnd(doc, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -45,9 +45,9 @@ func promptValueEnd(doc []byte, start int) int {
 	return i
 }
 
-// promptStringEnd returns the index just past the string literal starting at
+// stringEnd returns the index just past the string literal starting at
 // doc[start] (a quote) in valid JSON.
-func promptStringEnd(doc []byte, start int) int {
+func stringEnd(doc []byte, start int) int {
 	for i := start + 1; i < len(doc); i++ {
 		switch doc[i] {
 		case '\\':
@@ -59,9 +59,9 @@ func promptStringEnd(doc []byte, start int) int {
 	return len(doc)
 }
 
-// promptIsObjectKey reports whether the string that ended at doc[i] is a key:
+// isObjectKey reports whether the string that ended at doc[i] is a key:
 // in valid JSON a key, and only a key, is followed by a colon.
-func promptIsObjectKey(doc []byte, i int) bool {
+func isObjectKey(doc []byte, i int) bool {
 	for ; i < len(doc); i++ {
 		switch doc[i] {
 		case ' ', '\t', '\n', '\r':
@@ -74,9 +74,9 @@ func promptIsObjectKey(doc []byte, i int) bool {
 	return false
 }
 
-// unquotePromptString decodes a JSON string literal; only one with
+// unquoteString decodes a JSON string literal; only one with
 // escapes (or invalid UTF-8, which becomes U+FFFD) needs encoding/json.
-func unquotePromptString(lit []byte) (string, error) {
+func unquoteString(lit []byte) (string, error) {
 	if inner := lit[1 : len(lit)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner), nil
 	}
@@ -85,11 +85,11 @@ func unquotePromptString(lit []byte) (string, error) {
 	return s, err
 }
 
-// appendPromptJSONString appends s as a JSON string escaped as
+// appendJSONString appends s as a JSON string escaped as
 // encoding/json does, except that HTML characters are kept as written for
 // the model: quotes, backslashes, control characters, U+2028 and U+2029
 // escaped, invalid UTF-8 replaced by U+FFFD.
-func appendPromptJSONString(out []byte, s string) []byte {
+func appendJSONString(out []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	out = append(out, '"')
 	start := 0
@@ -140,8 +140,8 @@ func appendPromptJSONString(out []byte, s string) []byte {
 	return append(out, '"')
 }
 
-// compactPromptJSON compacts JSON already known to be valid.
-func compactPromptJSON(b []byte) json.RawMessage {
+// compactJSON compacts JSON already known to be valid.
+func compactJSON(b []byte) json.RawMessage {
 	var buf bytes.Buffer
 	buf.Grow(len(b))
 	if err := json.Compact(&buf, b); err != nil {

@@ -1,4 +1,4 @@
-package policies
+package prompt
 
 import (
 	"context"
@@ -8,14 +8,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/policies/internal/poll"
 )
 
-// PromptLibraryOptions configure a PromptLibrary. Zero values get the
+// LibraryOptions configure a Library. Zero values get the
 // defaults noted.
-type PromptLibraryOptions struct {
+type LibraryOptions struct {
 	// Store keeps published versions. Nil: prompts come from Dir only and
-	// PublishPrompt fails with ErrNoPromptStore.
-	Store PromptStore
+	// PublishPrompt fails with ErrNoStore.
+	Store Store
 	// Dir is the read-only prompt folder (a mounted ConfigMap); "" for
 	// none. Its prompts win over the store's for the same id.
 	Dir string
@@ -34,36 +36,36 @@ type PromptLibraryOptions struct {
 	Logger    *slog.Logger     // default: discard
 }
 
-// PromptLibrary resolves prompt versions for the request path from the
-// prompt folder and a PromptStore, caching what it read. Versions are
+// Library resolves prompt versions for the request path from the
+// prompt folder and a Store, caching what it read. Versions are
 // immutable, so a resolved version is kept until evicted; only "latest"
-// expires. It implements PromptStore, so the HTTP API uses it directly.
-// The PromptVersions it returns are shared: do not modify them.
-type PromptLibrary struct {
-	store     PromptStore
+// expires. It implements Store, so the HTTP API uses it directly.
+// The Versions it returns are shared: do not modify them.
+type Library struct {
+	store     Store
 	dir       string
 	latestTTL time.Duration
 	now       func() time.Time
 	log       *slog.Logger
 
-	files   atomic.Pointer[promptFileSet]
+	files   atomic.Pointer[fileSet]
 	loadMu  sync.Mutex // one Reload at a time
 	seen    [sha256.Size]byte
 	loadErr atomic.Pointer[promptLoadError]
 
-	cache  *promptCache
-	poller *poller // nil without a folder to poll
+	cache  *versionCache
+	poller *poll.Poller // nil without a folder to poll
 }
 
 type promptLoadError struct{ err error }
 
-var _ PromptStore = (*PromptLibrary)(nil)
+var _ Store = (*Library)(nil)
 
-// NewPromptLibrary loads Dir (an error there is returned: a bad folder
+// NewLibrary loads Dir (an error there is returned: a bad folder
 // should stop a start-up, while later bad edits only keep the last good
 // set) and starts polling it. Close stops the polling.
-func NewPromptLibrary(o PromptLibraryOptions) (*PromptLibrary, error) {
-	l := &PromptLibrary{
+func NewLibrary(o LibraryOptions) (*Library, error) {
+	l := &Library{
 		store: o.Store, dir: o.Dir, latestTTL: o.LatestTTL, now: o.Now, log: o.Logger,
 	}
 	if l.latestTTL == 0 {
@@ -79,26 +81,26 @@ func NewPromptLibrary(o PromptLibraryOptions) (*PromptLibrary, error) {
 	if maxCached <= 0 {
 		maxCached = 1000
 	}
-	l.cache = newPromptCache(maxCached)
+	l.cache = newVersionCache(maxCached)
 	if l.dir == "" {
 		return l, nil
 	}
 	if err := l.Reload(); err != nil {
 		return nil, err
 	}
-	poll := o.PollInterval
-	if poll == 0 {
-		poll = 2 * time.Second
+	every := o.PollInterval
+	if every == 0 {
+		every = 2 * time.Second
 	}
-	if poll > 0 {
-		l.poller = startPoller(poll, func() { _ = l.Reload() })
+	if every > 0 {
+		l.poller = poll.Start(every, func() { _ = l.Reload() })
 	}
 	return l, nil
 }
 
 // Close stops polling the folder. The library still answers afterwards,
 // from the last files loaded and the store.
-func (l *PromptLibrary) Close() error {
+func (l *Library) Close() error {
 	l.poller.Stop()
 	return nil
 }
@@ -107,7 +109,7 @@ func (l *PromptLibrary) Close() error {
 // attempt, parses it. On success the new set replaces the old; on failure
 // the last good set stays in use and the error (every bad file, with its
 // line) is returned and kept for LoadError.
-func (l *PromptLibrary) Reload() error {
+func (l *Library) Reload() error {
 	if l.dir == "" {
 		return nil
 	}
@@ -136,7 +138,7 @@ func (l *PromptLibrary) Reload() error {
 
 // setLoadError records the outcome of a load, logging changes only: the
 // folder is polled every few seconds.
-func (l *PromptLibrary) setLoadError(err error) {
+func (l *Library) setLoadError(err error) {
 	prev := l.LoadError()
 	if err == nil {
 		l.loadErr.Store(nil)
@@ -149,36 +151,36 @@ func (l *PromptLibrary) setLoadError(err error) {
 }
 
 // LoadError is the error of the last folder load, nil when it succeeded.
-func (l *PromptLibrary) LoadError() error {
+func (l *Library) LoadError() error {
 	if e := l.loadErr.Load(); e != nil {
 		return e.err
 	}
 	return nil
 }
 
-// PromptVersion resolves a version (0 = latest): the prompt folder first,
+// Version resolves a version (0 = latest): the prompt folder first,
 // then the cache, then the store. An unknown id or version is a
-// *PromptNotFoundError, a malformed id a *PromptFieldError; any other
+// *NotFoundError, a malformed id a *FieldError; any other
 // error is the store's (unreachable, timed out). When the store fails and
 // an expired "latest" is cached, that one is served instead.
-func (l *PromptLibrary) PromptVersion(ctx context.Context, id string, version int) (PromptVersion, error) {
-	if err := ValidatePromptID(id); err != nil {
-		return PromptVersion{}, err
+func (l *Library) PromptVersion(ctx context.Context, id string, version int) (Version, error) {
+	if err := ValidateID(id); err != nil {
+		return Version{}, err
 	}
 	if version < 0 {
-		return PromptVersion{}, &PromptNotFoundError{ID: id, Version: version}
+		return Version{}, &NotFoundError{ID: id, Version: version}
 	}
 	if f := l.files.Load().lookup(id); f != nil {
 		if version == 0 {
 			return f.versions[len(f.versions)-1], nil
 		}
 		if version > len(f.versions) {
-			return PromptVersion{}, &PromptNotFoundError{ID: id, Version: version}
+			return Version{}, &NotFoundError{ID: id, Version: version}
 		}
 		return f.versions[version-1], nil
 	}
 	if l.store == nil {
-		return PromptVersion{}, &PromptNotFoundError{ID: id, Version: version}
+		return Version{}, &NotFoundError{ID: id, Version: version}
 	}
 	if version > 0 {
 		if v, ok := l.cache.version(id, version); ok {
@@ -186,7 +188,7 @@ func (l *PromptLibrary) PromptVersion(ctx context.Context, id string, version in
 		}
 		v, err := l.store.PromptVersion(ctx, id, version)
 		if err != nil {
-			return PromptVersion{}, err
+			return Version{}, err
 		}
 		l.cache.putVersion(v)
 		return v, nil
@@ -194,12 +196,12 @@ func (l *PromptLibrary) PromptVersion(ctx context.Context, id string, version in
 	return l.latest(ctx, id)
 }
 
-func (l *PromptLibrary) latest(ctx context.Context, id string) (PromptVersion, error) {
+func (l *Library) latest(ctx context.Context, id string) (Version, error) {
 	now := l.now()
 	e, cached := l.cache.latest(id)
 	if cached && l.latestTTL > 0 && now.Sub(e.fetched) < l.latestTTL {
 		if e.missing {
-			return PromptVersion{}, &PromptNotFoundError{ID: id}
+			return Version{}, &NotFoundError{ID: id}
 		}
 		return e.v, nil
 	}
@@ -207,61 +209,61 @@ func (l *PromptLibrary) latest(ctx context.Context, id string) (PromptVersion, e
 	switch {
 	case err == nil:
 		l.cache.putVersion(v)
-		l.cache.putLatest(id, promptLatestEntry{v: v, fetched: now})
+		l.cache.putLatest(id, latestEntry{v: v, fetched: now})
 		return v, nil
-	case errors.Is(err, ErrPromptNotFound):
+	case errors.Is(err, ErrNotFound):
 		// Remembered too, so that a flood of requests naming an unknown
 		// prompt costs one store call per LatestTTL.
-		l.cache.putLatest(id, promptLatestEntry{missing: true, fetched: now})
-		return PromptVersion{}, err
+		l.cache.putLatest(id, latestEntry{missing: true, fetched: now})
+		return Version{}, err
 	case cached && !e.missing:
 		// Trusted for another LatestTTL, so that an outage costs one
 		// store timeout per prompt per TTL rather than one per request.
-		l.cache.putLatest(id, promptLatestEntry{v: e.v, fetched: now})
+		l.cache.putLatest(id, latestEntry{v: e.v, fetched: now})
 		l.log.Warn("prompt store failed; serving the last known latest version", "prompt_id", id, "version", e.v.Version, "err", err)
 		return e.v, nil
 	}
-	return PromptVersion{}, err
+	return Version{}, err
 }
 
 // PromptVersions lists every version of id: the file's when a file
 // defines it, else the store's (not cached: this serves the API).
-func (l *PromptLibrary) PromptVersions(ctx context.Context, id string) ([]PromptVersion, error) {
-	if err := ValidatePromptID(id); err != nil {
+func (l *Library) PromptVersions(ctx context.Context, id string) ([]Version, error) {
+	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	if f := l.files.Load().lookup(id); f != nil {
-		return append([]PromptVersion(nil), f.versions...), nil
+		return append([]Version(nil), f.versions...), nil
 	}
 	if l.store == nil {
-		return nil, &PromptNotFoundError{ID: id}
+		return nil, &NotFoundError{ID: id}
 	}
 	return l.store.PromptVersions(ctx, id)
 }
 
 // PublishPrompt checks and normalizes tpl and appends it to the store. An
-// id the prompt folder defines is a *PromptReadOnlyError; a bad id or
-// template a *PromptFieldError.
-func (l *PromptLibrary) PublishPrompt(ctx context.Context, id string, tpl PromptTemplate) (PromptVersion, error) {
-	if err := ValidatePromptID(id); err != nil {
-		return PromptVersion{}, err
+// id the prompt folder defines is a *ReadOnlyError; a bad id or
+// template a *FieldError.
+func (l *Library) PublishPrompt(ctx context.Context, id string, tpl Template) (Version, error) {
+	if err := ValidateID(id); err != nil {
+		return Version{}, err
 	}
-	tpl, err := NormalizePromptTemplate(tpl)
+	tpl, err := NormalizeTemplate(tpl)
 	if err != nil {
-		return PromptVersion{}, err
+		return Version{}, err
 	}
 	if f := l.files.Load().lookup(id); f != nil {
-		return PromptVersion{}, &PromptReadOnlyError{ID: id, File: f.name}
+		return Version{}, &ReadOnlyError{ID: id, File: f.name}
 	}
 	if l.store == nil {
-		return PromptVersion{}, ErrNoPromptStore
+		return Version{}, ErrNoStore
 	}
 	v, err := l.store.PublishPrompt(ctx, id, tpl)
 	if err != nil {
-		return PromptVersion{}, err
+		return Version{}, err
 	}
 	// This replica sees its own publish at once; others within LatestTTL.
 	l.cache.putVersion(v)
-	l.cache.putLatest(id, promptLatestEntry{v: v, fetched: l.now()})
+	l.cache.putLatest(id, latestEntry{v: v, fetched: l.now()})
 	return v, nil
 }

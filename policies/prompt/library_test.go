@@ -1,4 +1,4 @@
-package policies_test
+package prompt_test
 
 import (
 	"context"
@@ -10,28 +10,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/storage/memstore"
 )
 
 // countingPromptStore counts the calls that reach the store and can be
 // made to fail, as an unreachable Redis would.
 type countingPromptStore struct {
-	policies.PromptStore
+	prompt.Store
 	mu    sync.Mutex
 	reads int
 	fail  error
 }
 
-func (c *countingPromptStore) PromptVersion(ctx context.Context, id string, v int) (policies.PromptVersion, error) {
+func (c *countingPromptStore) PromptVersion(ctx context.Context, id string, v int) (prompt.Version, error) {
 	c.mu.Lock()
 	c.reads++
 	fail := c.fail
 	c.mu.Unlock()
 	if fail != nil {
-		return policies.PromptVersion{}, fail
+		return prompt.Version{}, fail
 	}
-	return c.PromptStore.PromptVersion(ctx, id, v)
+	return c.Store.PromptVersion(ctx, id, v)
 }
 
 func (c *countingPromptStore) readCount() int {
@@ -58,27 +58,27 @@ func (c *promptClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func tpl(content string) policies.PromptTemplate {
+func tpl(content string) prompt.Template {
 	b, _ := json.Marshal([]map[string]string{{"role": "user", "content": content}})
-	return policies.PromptTemplate{Messages: b}
+	return prompt.Template{Messages: b}
 }
 
 type libraryRig struct {
-	lib   *policies.PromptLibrary
+	lib   *prompt.Library
 	store *countingPromptStore // what the library sees
-	other policies.PromptStore // the same data, as another replica publishes to it
+	other prompt.Store         // the same data, as another replica publishes to it
 	clock *promptClock
 }
 
-func newLibraryRig(t *testing.T, tweak ...func(*policies.PromptLibraryOptions)) *libraryRig {
+func newLibraryRig(t *testing.T, tweak ...func(*prompt.LibraryOptions)) *libraryRig {
 	t.Helper()
 	mem := memstore.NewPromptStore(memstore.PromptOptions{})
-	r := &libraryRig{store: &countingPromptStore{PromptStore: mem}, other: mem, clock: &promptClock{t: time.Unix(1_700_000_000, 0)}}
-	o := policies.PromptLibraryOptions{Store: r.store, Now: r.clock.now}
+	r := &libraryRig{store: &countingPromptStore{Store: mem}, other: mem, clock: &promptClock{t: time.Unix(1_700_000_000, 0)}}
+	o := prompt.LibraryOptions{Store: r.store, Now: r.clock.now}
 	for _, f := range tweak {
 		f(&o)
 	}
-	lib, err := policies.NewPromptLibrary(o)
+	lib, err := prompt.NewLibrary(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func (r *libraryRig) publishElsewhere(t *testing.T, id, content string) int {
 	return v.Version
 }
 
-func (r *libraryRig) get(t *testing.T, id string, version int) policies.PromptVersion {
+func (r *libraryRig) get(t *testing.T, id string, version int) prompt.Version {
 	t.Helper()
 	v, err := r.lib.PromptVersion(context.Background(), id, version)
 	if err != nil {
@@ -153,7 +153,7 @@ func TestPromptLibraryLatestTTL(t *testing.T) {
 }
 
 func TestPromptLibraryLatestUncached(t *testing.T) {
-	r := newLibraryRig(t, func(o *policies.PromptLibraryOptions) { o.LatestTTL = -1 })
+	r := newLibraryRig(t, func(o *prompt.LibraryOptions) { o.LatestTTL = -1 })
 	r.publishElsewhere(t, "p", "one")
 	r.get(t, "p", 0)
 	r.get(t, "p", 0)
@@ -165,10 +165,10 @@ func TestPromptLibraryLatestUncached(t *testing.T) {
 func TestPromptLibraryPublishIsSeenAtOnce(t *testing.T) {
 	r := newLibraryRig(t)
 	ctx := context.Background()
-	if _, err := r.lib.PromptVersion(ctx, "p", 0); !errors.Is(err, policies.ErrPromptNotFound) {
+	if _, err := r.lib.PromptVersion(ctx, "p", 0); !errors.Is(err, prompt.ErrNotFound) {
 		t.Fatalf("unknown: %v", err)
 	}
-	v, err := r.lib.PublishPrompt(ctx, "p", policies.PromptTemplate{Model: "gpt-4o", Messages: json.RawMessage(`[ {"role": "user", "content": "hi"} ]`)})
+	v, err := r.lib.PublishPrompt(ctx, "p", prompt.Template{Model: "gpt-4o", Messages: json.RawMessage(`[ {"role": "user", "content": "hi"} ]`)})
 	if err != nil || v.Version != 1 || string(v.Messages) != `[{"role":"user","content":"hi"}]` {
 		t.Fatalf("publish: %+v %v", v, err)
 	}
@@ -186,7 +186,7 @@ func TestPromptLibraryUnknownPromptIsRemembered(t *testing.T) {
 	r := newLibraryRig(t)
 	for range 3 {
 		_, err := r.lib.PromptVersion(context.Background(), "nope", 0)
-		var nf *policies.PromptNotFoundError
+		var nf *prompt.NotFoundError
 		if !errors.As(err, &nf) || nf.ID != "nope" {
 			t.Fatalf("got %v", err)
 		}
@@ -200,7 +200,7 @@ func TestPromptLibraryUnknownPromptIsRemembered(t *testing.T) {
 		t.Fatalf("got %+v", v)
 	}
 	// An unknown version of a known prompt is not found either.
-	if _, err := r.lib.PromptVersion(context.Background(), "nope", 7); !errors.Is(err, policies.ErrPromptNotFound) || err.Error() != `prompt "nope" version 7 not found` {
+	if _, err := r.lib.PromptVersion(context.Background(), "nope", 7); !errors.Is(err, prompt.ErrNotFound) || err.Error() != `prompt "nope" version 7 not found` {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -231,7 +231,7 @@ func TestPromptLibraryServesStaleLatestWhenTheStoreFails(t *testing.T) {
 }
 
 func TestPromptLibraryBoundsItsCache(t *testing.T) {
-	r := newLibraryRig(t, func(o *policies.PromptLibraryOptions) { o.MaxCached = 2 })
+	r := newLibraryRig(t, func(o *prompt.LibraryOptions) { o.MaxCached = 2 })
 	for i := range 5 {
 		r.publishElsewhere(t, "p", strconv.Itoa(i))
 	}
@@ -248,7 +248,7 @@ func TestPromptLibraryBoundsItsCache(t *testing.T) {
 }
 
 func TestPromptLibraryFilesWinOverTheStore(t *testing.T) {
-	r := newLibraryRig(t, func(o *policies.PromptLibraryOptions) {
+	r := newLibraryRig(t, func(o *prompt.LibraryOptions) {
 		o.Dir = filepath.Join("testdata", "prompts", "valid")
 		o.PollInterval = -1
 	})
@@ -257,7 +257,7 @@ func TestPromptLibraryFilesWinOverTheStore(t *testing.T) {
 	if v := r.get(t, "faq", 0); v.Version != 1 || v.File != "faq.yml" {
 		t.Fatalf("got %+v", v)
 	}
-	if _, err := r.lib.PromptVersion(context.Background(), "faq", 2); !errors.Is(err, policies.ErrPromptNotFound) {
+	if _, err := r.lib.PromptVersion(context.Background(), "faq", 2); !errors.Is(err, prompt.ErrNotFound) {
 		t.Fatalf("v2 of a file prompt: %v", err)
 	}
 	vs, err := r.lib.PromptVersions(context.Background(), "faq")
@@ -265,8 +265,8 @@ func TestPromptLibraryFilesWinOverTheStore(t *testing.T) {
 		t.Fatalf("versions %+v %v", vs, err)
 	}
 	_, err = r.lib.PublishPrompt(context.Background(), "faq", tpl("x"))
-	var ro *policies.PromptReadOnlyError
-	if !errors.As(err, &ro) || ro.File != "faq.yml" || !errors.Is(err, policies.ErrPromptReadOnly) {
+	var ro *prompt.ReadOnlyError
+	if !errors.As(err, &ro) || ro.File != "faq.yml" || !errors.Is(err, prompt.ErrReadOnly) {
 		t.Fatalf("publish to a file prompt: %v", err)
 	}
 	if n := r.store.readCount(); n != 0 {
@@ -280,19 +280,19 @@ func TestPromptLibraryFilesWinOverTheStore(t *testing.T) {
 }
 
 func TestPromptLibraryWithoutStore(t *testing.T) {
-	l, err := policies.NewPromptLibrary(policies.PromptLibraryOptions{})
+	l, err := prompt.NewLibrary(prompt.LibraryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	ctx := context.Background()
-	if _, err := l.PublishPrompt(ctx, "p", tpl("x")); !errors.Is(err, policies.ErrNoPromptStore) {
+	if _, err := l.PublishPrompt(ctx, "p", tpl("x")); !errors.Is(err, prompt.ErrNoStore) {
 		t.Fatalf("publish: %v", err)
 	}
-	if _, err := l.PromptVersion(ctx, "p", 0); !errors.Is(err, policies.ErrPromptNotFound) {
+	if _, err := l.PromptVersion(ctx, "p", 0); !errors.Is(err, prompt.ErrNotFound) {
 		t.Fatalf("get: %v", err)
 	}
-	if _, err := l.PromptVersions(ctx, "p"); !errors.Is(err, policies.ErrPromptNotFound) {
+	if _, err := l.PromptVersions(ctx, "p"); !errors.Is(err, prompt.ErrNotFound) {
 		t.Fatalf("list: %v", err)
 	}
 	if l.LoadError() != nil || l.Reload() != nil {
@@ -307,13 +307,25 @@ func TestPromptLibraryRejectsBadInput(t *testing.T) {
 		func() error { _, err := r.lib.PromptVersion(ctx, "a b", 0); return err },
 		func() error { _, err := r.lib.PromptVersions(ctx, ""); return err },
 		func() error { _, err := r.lib.PublishPrompt(ctx, "a/b", tpl("x")); return err },
-		func() error { _, err := r.lib.PublishPrompt(ctx, "ok", policies.PromptTemplate{}); return err },
+		func() error { _, err := r.lib.PublishPrompt(ctx, "ok", prompt.Template{}); return err },
 	} {
-		if err := call(); !errors.Is(err, policies.ErrInvalidPrompt) {
+		if err := call(); !errors.Is(err, prompt.ErrInvalid) {
 			t.Errorf("got %v", err)
 		}
 	}
 	if n := r.store.readCount(); n != 0 {
 		t.Fatalf("%d store reads for bad input", n)
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

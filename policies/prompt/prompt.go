@@ -1,4 +1,11 @@
-package policies
+// Package prompt holds versioned prompt templates (DESIGN §4, "Prompts"): a
+// request names a prompt with Helicone-Prompt-Id (and -Version, else the
+// latest), and the template's messages, filled with
+// Helicone-Prompt-Variables, replace the request's. Templates come from a
+// folder of YAML files (a ConfigMap, files.go) or are published through the
+// HTTP API into a Store (storage/redisstore, storage/memstore); Library
+// combines both for the request path, and render.go fills them in.
+package prompt
 
 import (
 	"bytes"
@@ -12,18 +19,11 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 )
 
-// Versioned prompt templates (DESIGN §4, "Prompts"): a request names a
-// prompt with Helicone-Prompt-Id (and -Version, else the latest), and the
-// template's messages, filled with Helicone-Prompt-Variables, replace the
-// request's. Templates come from a folder of YAML files (a ConfigMap) or
-// are published through the HTTP API into a PromptStore; PromptLibrary
-// combines both for the request path.
+// MaxIDLen is the longest prompt id.
+const MaxIDLen = 128
 
-// MaxPromptIDLen is the longest prompt id.
-const MaxPromptIDLen = 128
-
-// PromptTemplate is the content of one version, as published.
-type PromptTemplate struct {
+// Template is the content of one version, as published.
+type Template struct {
 	// Model applies when the request names none; "" = keep the request's.
 	Model string
 	// Messages is a non-empty JSON array of message objects.
@@ -33,11 +33,11 @@ type PromptTemplate struct {
 	System json.RawMessage
 }
 
-// PromptVersion is one immutable version of a prompt.
-type PromptVersion struct {
+// Version is one immutable version of a prompt.
+type Version struct {
 	ID      string
 	Version int // from 1, one more per publish
-	PromptTemplate
+	Template
 	// CreatedAt is when the version was published; zero for a version
 	// loaded from a file.
 	CreatedAt time.Time
@@ -49,71 +49,71 @@ type PromptVersion struct {
 // Errors of the prompt API. Test with errors.Is; the concrete types below
 // carry the details and their Error texts are meant for the client.
 var (
-	// ErrPromptNotFound: no such prompt id, or no such version of it.
-	ErrPromptNotFound = errors.New("prompt not found")
-	// ErrPromptReadOnly: the id is defined by a file of the prompt folder
+	// ErrNotFound: no such prompt id, or no such version of it.
+	ErrNotFound = errors.New("prompt not found")
+	// ErrReadOnly: the id is defined by a file of the prompt folder
 	// and cannot be published to.
-	ErrPromptReadOnly = errors.New("prompt is defined by a file")
-	// ErrInvalidPrompt: a bad id or template (a *PromptFieldError).
-	ErrInvalidPrompt = errors.New("invalid prompt")
-	// ErrNoPromptStore: publishing needs a store and none is configured.
-	ErrNoPromptStore = errors.New("no prompt store is configured: prompts can only be loaded from files")
+	ErrReadOnly = errors.New("prompt is defined by a file")
+	// ErrInvalid: a bad id or template (a *FieldError).
+	ErrInvalid = errors.New("invalid prompt")
+	// ErrNoStore: publishing needs a store and none is configured.
+	ErrNoStore = errors.New("no prompt store is configured: prompts can only be loaded from files")
 )
 
-// PromptNotFoundError is an unknown id (Version 0: the prompt has no
+// NotFoundError is an unknown id (Version 0: the prompt has no
 // version at all) or an unknown version of a known id.
-type PromptNotFoundError struct {
+type NotFoundError struct {
 	ID      string
 	Version int
 }
 
-func (e *PromptNotFoundError) Error() string {
+func (e *NotFoundError) Error() string {
 	if e.Version == 0 {
 		return fmt.Sprintf("prompt %q not found", e.ID)
 	}
 	return fmt.Sprintf("prompt %q version %d not found", e.ID, e.Version)
 }
 
-func (e *PromptNotFoundError) Is(target error) bool { return target == ErrPromptNotFound }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
-// PromptReadOnlyError is a publish to an id that a file defines.
-type PromptReadOnlyError struct {
+// ReadOnlyError is a publish to an id that a file defines.
+type ReadOnlyError struct {
 	ID   string
 	File string
 }
 
-func (e *PromptReadOnlyError) Error() string {
+func (e *ReadOnlyError) Error() string {
 	return fmt.Sprintf("prompt %q is defined by the file %s of the prompt folder; change the file instead of publishing", e.ID, e.File)
 }
 
-func (e *PromptReadOnlyError) Is(target error) bool { return target == ErrPromptReadOnly }
+func (e *ReadOnlyError) Is(target error) bool { return target == ErrReadOnly }
 
-// PromptFieldError names the field of a prompt that is wrong: "id",
+// FieldError names the field of a prompt that is wrong: "id",
 // "model", "messages", "messages[2]" or "system".
-type PromptFieldError struct {
+type FieldError struct {
 	Field  string
 	Reason string
 }
 
-func (e *PromptFieldError) Error() string { return e.Field + " " + e.Reason }
+func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
 
-func (e *PromptFieldError) Is(target error) bool { return target == ErrInvalidPrompt }
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
-// ValidatePromptID checks an id: 1–128 characters of A–Z, a–z, 0–9, '.',
+// ValidateID checks an id: 1–128 characters of A–Z, a–z, 0–9, '.',
 // '_' and '-'. Ids go into Redis keys and URL paths as they are, so
 // nothing else is allowed.
-func ValidatePromptID(id string) error {
+func ValidateID(id string) error {
 	if id == "" {
-		return &PromptFieldError{Field: "id", Reason: "is required"}
+		return &FieldError{Field: "id", Reason: "is required"}
 	}
-	if len(id) > MaxPromptIDLen {
-		return &PromptFieldError{Field: "id", Reason: fmt.Sprintf("is longer than %d characters", MaxPromptIDLen)}
+	if len(id) > MaxIDLen {
+		return &FieldError{Field: "id", Reason: fmt.Sprintf("is longer than %d characters", MaxIDLen)}
 	}
 	pos := 0
 	for _, r := range id {
 		pos++
 		if r >= 0x80 || !isPromptIDByte(byte(r)) {
-			return &PromptFieldError{Field: "id", Reason: fmt.Sprintf("has %q at position %d; use only letters, digits, '.', '_' and '-'", r, pos)}
+			return &FieldError{Field: "id", Reason: fmt.Sprintf("has %q at position %d; use only letters, digits, '.', '_' and '-'", r, pos)}
 		}
 	}
 	return nil
@@ -123,46 +123,46 @@ func isPromptIDByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
-// NormalizePromptTemplate checks a template and returns it with Messages
+// NormalizeTemplate checks a template and returns it with Messages
 // and System in compact JSON (System nil when absent or null), the form
-// stores keep. A problem is a *PromptFieldError.
-func NormalizePromptTemplate(tpl PromptTemplate) (PromptTemplate, error) {
+// stores keep. A problem is a *FieldError.
+func NormalizeTemplate(tpl Template) (Template, error) {
 	msgs := bytes.TrimSpace(tpl.Messages)
 	if len(msgs) == 0 || string(msgs) == "null" {
-		return tpl, &PromptFieldError{Field: "messages", Reason: "is required (a non-empty array of message objects)"}
+		return tpl, &FieldError{Field: "messages", Reason: "is required (a non-empty array of message objects)"}
 	}
 	var items []json.RawMessage
 	if msgs[0] != '[' || json.Unmarshal(msgs, &items) != nil {
-		return tpl, &PromptFieldError{Field: "messages", Reason: "must be a JSON array of message objects"}
+		return tpl, &FieldError{Field: "messages", Reason: "must be a JSON array of message objects"}
 	}
 	if len(items) == 0 {
-		return tpl, &PromptFieldError{Field: "messages", Reason: "must not be empty"}
+		return tpl, &FieldError{Field: "messages", Reason: "must not be empty"}
 	}
 	for i, m := range items {
 		if m = bytes.TrimSpace(m); len(m) == 0 || m[0] != '{' {
-			return tpl, &PromptFieldError{Field: "messages[" + strconv.Itoa(i) + "]", Reason: "must be a JSON object such as {\"role\": \"user\", \"content\": \"…\"}"}
+			return tpl, &FieldError{Field: "messages[" + strconv.Itoa(i) + "]", Reason: "must be a JSON object such as {\"role\": \"user\", \"content\": \"…\"}"}
 		}
 	}
-	out := PromptTemplate{Model: strings.TrimSpace(tpl.Model), Messages: compactPromptJSON(msgs)}
+	out := Template{Model: strings.TrimSpace(tpl.Model), Messages: compactJSON(msgs)}
 	if sys := bytes.TrimSpace(tpl.System); len(sys) > 0 && string(sys) != "null" {
 		if (sys[0] != '"' && sys[0] != '[') || !json.Valid(sys) {
-			return tpl, &PromptFieldError{Field: "system", Reason: "must be a JSON string or an array of content blocks"}
+			return tpl, &FieldError{Field: "system", Reason: "must be a JSON string or an array of content blocks"}
 		}
-		out.System = compactPromptJSON(sys)
+		out.System = compactJSON(sys)
 	}
 	return out, nil
 }
 
-// ParsePromptVersion reads Helicone-Prompt-Version: "" (or "latest") is 0,
+// ParseVersion reads Helicone-Prompt-Version: "" (or "latest") is 0,
 // the latest version; otherwise a positive integer.
-func ParsePromptVersion(v string) (int, error) {
+func ParseVersion(v string) (int, error) {
 	v = strings.TrimSpace(v)
 	if v == "" || strings.EqualFold(v, "latest") {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, &BadHeaderError{Header: "Helicone-Prompt-Version", Reason: "must be a positive integer (or absent for the latest version), got " + strconv.Quote(helicone.Truncate(v, 32))}
+		return 0, &helicone.BadHeaderError{Header: "Helicone-Prompt-Version", Reason: "must be a positive integer (or absent for the latest version), got " + strconv.Quote(helicone.Truncate(v, 32))}
 	}
 	return n, nil
 }

@@ -1,4 +1,4 @@
-package policies
+package prompt
 
 import (
 	"bytes"
@@ -8,51 +8,51 @@ import (
 	"strings"
 )
 
-// RenderedPrompt is a template filled with a request's variables.
-type RenderedPrompt struct {
+// Rendered is a template filled with a request's variables.
+type Rendered struct {
 	Model    string          // the template's model, "" if it names none
 	Messages json.RawMessage // compact JSON array
 	System   json.RawMessage // compact JSON, nil when the template has none
 }
 
-// RenderPrompt fills the {{name}} placeholders of a version's messages and
+// Render fills the {{name}} placeholders of a version's messages and
 // system prompt with the variables (a Helicone-Prompt-Variables value, see
-// ParsePromptVariables). A placeholder is {{name}} with optional spaces
+// ParseVariables). A placeholder is {{name}} with optional spaces
 // inside the braces, name of A–Z, a–z, 0–9, '_', '.' and '-'.
 //
 // Substitution happens inside decoded JSON string values (never object
 // keys), which are encoded again afterwards: a value holding quotes,
 // backslashes, newlines or "{{x}}" cannot change the JSON structure, and
 // inserted text is not expanded again. Every missing variable is reported
-// at once in a *PromptVariableMissingError; unused variables are fine.
-func RenderPrompt(v PromptVersion, variablesJSON []byte) (RenderedPrompt, error) {
-	vars, err := ParsePromptVariables(variablesJSON)
+// at once in a *VariableMissingError; unused variables are fine.
+func Render(v Version, variablesJSON []byte) (Rendered, error) {
+	vars, err := ParseVariables(variablesJSON)
 	if err != nil {
-		return RenderedPrompt{}, err
+		return Rendered{}, err
 	}
-	return RenderPromptVars(v, vars)
+	return RenderVars(v, vars)
 }
 
-// RenderPromptVars is RenderPrompt with variables already parsed.
-func RenderPromptVars(v PromptVersion, vars map[string]string) (RenderedPrompt, error) {
-	r := &promptRenderer{vars: vars}
-	out := RenderedPrompt{Model: v.Model}
+// RenderVars is Render with variables already parsed.
+func RenderVars(v Version, vars map[string]string) (Rendered, error) {
+	r := &renderer{vars: vars}
+	out := Rendered{Model: v.Model}
 	var err error
 	if out.Messages, err = r.render(v.Messages, "messages"); err != nil {
-		return RenderedPrompt{}, err
+		return Rendered{}, err
 	}
 	if len(bytes.TrimSpace(v.System)) > 0 {
 		if out.System, err = r.render(v.System, "system"); err != nil {
-			return RenderedPrompt{}, err
+			return Rendered{}, err
 		}
 	}
 	if len(r.missing) > 0 {
-		return RenderedPrompt{}, &PromptVariableMissingError{PromptID: v.ID, Version: v.Version, Names: r.missing}
+		return Rendered{}, &VariableMissingError{PromptID: v.ID, Version: v.Version, Names: r.missing}
 	}
 	return out, nil
 }
 
-type promptRenderer struct {
+type renderer struct {
 	vars    map[string]string
 	missing []string
 }
@@ -60,7 +60,7 @@ type promptRenderer struct {
 // render copies the JSON document doc compactly, filling placeholders in
 // its string values. doc is walked byte by byte rather than decoded into
 // maps so that key order and number spelling survive untouched.
-func (r *promptRenderer) render(doc []byte, field string) (json.RawMessage, error) {
+func (r *renderer) render(doc []byte, field string) (json.RawMessage, error) {
 	if !json.Valid(doc) {
 		return nil, fmt.Errorf("prompt template %s is not valid JSON", field)
 	}
@@ -71,19 +71,19 @@ func (r *promptRenderer) render(doc []byte, field string) (json.RawMessage, erro
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
 		case c == '"':
-			end := promptStringEnd(doc, i)
+			end := stringEnd(doc, i)
 			lit := doc[i:end]
 			i = end
-			if promptIsObjectKey(doc, i) || !bytes.ContainsAny(lit, `{\`) {
+			if isObjectKey(doc, i) || !bytes.ContainsAny(lit, `{\`) {
 				out = append(out, lit...)
 				continue
 			}
-			s, err := unquotePromptString(lit)
+			s, err := unquoteString(lit)
 			if err != nil {
 				return nil, fmt.Errorf("prompt template %s: %w", field, err)
 			}
 			if filled, changed := r.fill(s); changed {
-				out = appendPromptJSONString(out, filled)
+				out = appendJSONString(out, filled)
 			} else {
 				out = append(out, lit...) // keep the template's own escapes
 			}
@@ -97,7 +97,7 @@ func (r *promptRenderer) render(doc []byte, field string) (json.RawMessage, erro
 
 // fill replaces the placeholders of s in one pass; changed is false when
 // s has none.
-func (r *promptRenderer) fill(s string) (filled string, changed bool) {
+func (r *renderer) fill(s string) (filled string, changed bool) {
 	var b strings.Builder
 	rest := s
 	for {
@@ -154,7 +154,7 @@ func isPromptPlaceholderByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
 }
 
-func (r *promptRenderer) noteMissing(name string) {
+func (r *renderer) noteMissing(name string) {
 	for _, m := range r.missing {
 		if m == name {
 			return
@@ -163,10 +163,10 @@ func (r *promptRenderer) noteMissing(name string) {
 	r.missing = append(r.missing, name)
 }
 
-// PromptPlaceholders lists the distinct variable names a version uses, in
+// Placeholders lists the distinct variable names a version uses, in
 // sorted order (for validation and documentation).
-func PromptPlaceholders(v PromptVersion) []string {
-	r := &promptRenderer{vars: map[string]string{}}
+func Placeholders(v Version) []string {
+	r := &renderer{vars: map[string]string{}}
 	_, _ = r.render(v.Messages, "messages")
 	if len(bytes.TrimSpace(v.System)) > 0 {
 		_, _ = r.render(v.System, "system")

@@ -1,4 +1,4 @@
-package policies
+package prompt
 
 import (
 	"bytes"
@@ -18,21 +18,21 @@ func TestAppendPromptJSONStringMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{
 		"", "plain", all.String(), "é世界🙂", "\u2028\u2029", "a\xffb\xc3", "\xed\xa0\x80", "<&>", `\"\\`, "\x7f",
 	} {
-		checkPromptJSONString(t, s)
+		checkJSONString(t, s)
 	}
 }
 
 func FuzzAppendPromptJSONString(f *testing.F) {
 	f.Add("a\"b\\c\n\x00\xff\u2028é")
-	f.Fuzz(checkPromptJSONString)
+	f.Fuzz(checkJSONString)
 }
 
-func checkPromptJSONString(t *testing.T, s string) {
+func checkJSONString(t *testing.T, s string) {
 	var want bytes.Buffer
 	enc := json.NewEncoder(&want)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s)
-	if got := appendPromptJSONString(nil, s); string(got) != strings.TrimSuffix(want.String(), "\n") {
+	if got := appendJSONString(nil, s); string(got) != strings.TrimSuffix(want.String(), "\n") {
 		t.Fatalf("%q: got %s, want %s", s, got, want.Bytes())
 	}
 }
@@ -47,7 +47,7 @@ func FuzzParsePromptVariables(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		got, err := ParsePromptVariables([]byte(in))
+		got, err := ParseVariables([]byte(in))
 		want, wantErr := referencePromptVariables([]byte(in))
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("%q: error %v, encoding/json says %v", in, err, wantErr)

@@ -1,4 +1,4 @@
-package policies_test
+package prompt_test
 
 import (
 	"encoding/json"
@@ -7,11 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/helicone"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
-func promptOf(messages string) policies.PromptVersion {
-	return policies.PromptVersion{ID: "p", Version: 3, PromptTemplate: policies.PromptTemplate{Model: "gpt-4o-mini", Messages: json.RawMessage(messages)}}
+func promptOf(messages string) prompt.Version {
+	return prompt.Version{ID: "p", Version: 3, Template: prompt.Template{Model: "gpt-4o-mini", Messages: json.RawMessage(messages)}}
 }
 
 func TestRenderPrompt(t *testing.T) {
@@ -58,7 +59,7 @@ func TestRenderPrompt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := policies.RenderPrompt(promptOf(tc.messages), []byte(tc.vars))
+			out, err := prompt.Render(promptOf(tc.messages), []byte(tc.vars))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +76,7 @@ func TestRenderPrompt(t *testing.T) {
 func TestRenderPromptSystem(t *testing.T) {
 	v := promptOf(`[{"role":"user","content":"{{q}}"}]`)
 	v.System = json.RawMessage(`"You work for {{company}}."`)
-	out, err := policies.RenderPrompt(v, []byte(`{"q":"hi","company":"Acme \"Ltd\""}`))
+	out, err := prompt.Render(v, []byte(`{"q":"hi","company":"Acme \"Ltd\""}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestRenderPromptSystem(t *testing.T) {
 		t.Fatalf("system %s", out.System)
 	}
 	v.System = json.RawMessage(`[{"type":"text","text":"{{company}}","cache_control":{"type":"ephemeral"}}]`)
-	out, err = policies.RenderPrompt(v, []byte(`{"q":"hi","company":"Acme"}`))
+	out, err = prompt.Render(v, []byte(`{"q":"hi","company":"Acme"}`))
 	if err != nil || string(out.System) != `[{"type":"text","text":"Acme","cache_control":{"type":"ephemeral"}}]` {
 		t.Fatalf("system %s, %v", out.System, err)
 	}
@@ -91,9 +92,9 @@ func TestRenderPromptSystem(t *testing.T) {
 
 func TestRenderPromptMissingVariables(t *testing.T) {
 	v := promptOf(`[{"role":"system","content":"{{company}} {{tone}}"},{"role":"user","content":"{{question}} {{company}}"}]`)
-	_, err := policies.RenderPrompt(v, []byte(`{"tone":"warm"}`))
-	var me *policies.PromptVariableMissingError
-	if !errors.As(err, &me) || !errors.Is(err, policies.ErrPromptVariableMissing) {
+	_, err := prompt.Render(v, []byte(`{"tone":"warm"}`))
+	var me *prompt.VariableMissingError
+	if !errors.As(err, &me) || !errors.Is(err, prompt.ErrVariableMissing) {
 		t.Fatalf("got %v", err)
 	}
 	if !reflect.DeepEqual(me.Names, []string{"company", "question"}) || me.PromptID != "p" || me.Version != 3 {
@@ -104,11 +105,11 @@ func TestRenderPromptMissingVariables(t *testing.T) {
 			t.Errorf("%q does not mention %s", err, want)
 		}
 	}
-	_, err = policies.RenderPrompt(v, nil)
+	_, err = prompt.Render(v, nil)
 	if !errors.As(err, &me) || len(me.Names) != 3 {
 		t.Fatalf("no variables: %v", err)
 	}
-	_, err = policies.RenderPrompt(promptOf(`[{"role":"user","content":"{{only}}"}]`), []byte(`{}`))
+	_, err = prompt.Render(promptOf(`[{"role":"user","content":"{{only}}"}]`), []byte(`{}`))
 	if err == nil || !strings.Contains(err.Error(), `variable "only" is missing`) {
 		t.Fatalf("got %v", err)
 	}
@@ -117,8 +118,8 @@ func TestRenderPromptMissingVariables(t *testing.T) {
 func TestRenderPromptInvalidVariables(t *testing.T) {
 	v := promptOf(`[{"role":"user","content":"{{a}}"}]`)
 	for _, vars := range []string{`[1,2]`, `"a"`, `{"a":`, `null`, `1`, `{"a":"b"} x`, `a=b`} {
-		_, err := policies.RenderPrompt(v, []byte(vars))
-		var bh *policies.BadHeaderError
+		_, err := prompt.Render(v, []byte(vars))
+		var bh *helicone.BadHeaderError
 		if !errors.As(err, &bh) || bh.Header != "Helicone-Prompt-Variables" || !strings.Contains(err.Error(), "JSON object") {
 			t.Errorf("%s: got %v", vars, err)
 		}
@@ -126,7 +127,7 @@ func TestRenderPromptInvalidVariables(t *testing.T) {
 }
 
 func TestParsePromptVariables(t *testing.T) {
-	got, err := policies.ParsePromptVariables([]byte(`{"s":"text","n":1.50,"b":false,"z":null,"o":{"a": [1, "x"]}}`))
+	got, err := prompt.ParseVariables([]byte(`{"s":"text","n":1.50,"b":false,"z":null,"o":{"a": [1, "x"]}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +135,13 @@ func TestParsePromptVariables(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v", got)
 	}
-	if got, err := policies.ParsePromptVariables([]byte("  ")); err != nil || len(got) != 0 {
+	if got, err := prompt.ParseVariables([]byte("  ")); err != nil || len(got) != 0 {
 		t.Fatalf("empty: %v %v", got, err)
 	}
 }
 
 func TestRenderPromptRejectsBrokenTemplate(t *testing.T) {
-	if _, err := policies.RenderPrompt(promptOf(`[{"role":`), nil); err == nil {
+	if _, err := prompt.Render(promptOf(`[{"role":`), nil); err == nil {
 		t.Fatal("a broken template rendered")
 	}
 }
@@ -148,7 +149,7 @@ func TestRenderPromptRejectsBrokenTemplate(t *testing.T) {
 func TestPromptPlaceholders(t *testing.T) {
 	v := promptOf(`[{"role":"user","content":"{{b}} {{ a }} {{b}}"}]`)
 	v.System = json.RawMessage(`"{{c}}"`)
-	if got := policies.PromptPlaceholders(v); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+	if got := prompt.Placeholders(v); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
 		t.Fatalf("got %v", got)
 	}
 }
@@ -159,7 +160,7 @@ func BenchmarkRenderPrompt(b *testing.B) {
 	vars := []byte(`{"company":"Acme","language":"English","name":"Ada \"A\" Lovelace","question":"Where is my order #1234?\nThanks!"}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := policies.RenderPrompt(v, vars); err != nil {
+		if _, err := prompt.Render(v, vars); err != nil {
 			b.Fatal(err)
 		}
 	}

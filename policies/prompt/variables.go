@@ -1,4 +1,4 @@
-package policies
+package prompt
 
 import (
 	"bytes"
@@ -7,62 +7,64 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
-// ParsePromptVariables reads a Helicone-Prompt-Variables value: a JSON
+// ParseVariables reads a Helicone-Prompt-Variables value: a JSON
 // object. String values are their text; numbers, booleans and null their
 // JSON text; objects and arrays their compact JSON. An empty value means
-// no variables. Anything else is a *BadHeaderError.
-func ParsePromptVariables(variablesJSON []byte) (map[string]string, error) {
+// no variables. Anything else is a *helicone.BadHeaderError.
+func ParseVariables(variablesJSON []byte) (map[string]string, error) {
 	raw := bytes.TrimSpace(variablesJSON)
 	if len(raw) == 0 {
 		return map[string]string{}, nil
 	}
 	if raw[0] != '{' || !json.Valid(raw) {
-		return nil, &BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: `must be a JSON object such as {"name": "value"}`}
+		return nil, &helicone.BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: `must be a JSON object such as {"name": "value"}`}
 	}
 	// A walk over the validated object: encoding/json's reflection costs
 	// several times more on the request path.
 	vars := make(map[string]string)
-	for i := skipPromptSpace(raw, 1); raw[i] != '}'; {
-		end := promptStringEnd(raw, i)
-		key, err := unquotePromptString(raw[i:end])
+	for i := skipSpace(raw, 1); raw[i] != '}'; {
+		end := stringEnd(raw, i)
+		key, err := unquoteString(raw[i:end])
 		if err != nil {
-			return nil, &BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: "has an unreadable name"}
+			return nil, &helicone.BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: "has an unreadable name"}
 		}
-		i = skipPromptSpace(raw, skipPromptSpace(raw, end)+1) // past the colon
-		end = promptValueEnd(raw, i)
+		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
+		end = valueEnd(raw, i)
 		val := raw[i:end]
 		if val[0] == '"' {
-			s, err := unquotePromptString(val)
+			s, err := unquoteString(val)
 			if err != nil {
-				return nil, &BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: "has an unreadable value for " + strconv.Quote(key)}
+				return nil, &helicone.BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: "has an unreadable value for " + strconv.Quote(key)}
 			}
 			vars[key] = s
 		} else {
-			vars[key] = string(compactPromptJSON(val))
+			vars[key] = string(compactJSON(val))
 		}
-		i = skipPromptSpace(raw, end)
+		i = skipSpace(raw, end)
 		if raw[i] == ',' {
-			i = skipPromptSpace(raw, i+1)
+			i = skipSpace(raw, i+1)
 		}
 	}
 	return vars, nil
 }
 
-// ErrPromptVariableMissing: the template has a placeholder the variables
-// do not set (a *PromptVariableMissingError).
-var ErrPromptVariableMissing = errors.New("prompt variable missing")
+// ErrVariableMissing: the template has a placeholder the variables
+// do not set (a *VariableMissingError).
+var ErrVariableMissing = errors.New("prompt variable missing")
 
-// PromptVariableMissingError names the variables a template needs and the
+// VariableMissingError names the variables a template needs and the
 // request did not send.
-type PromptVariableMissingError struct {
+type VariableMissingError struct {
 	PromptID string
 	Version  int
 	Names    []string // in order of first use in the template
 }
 
-func (e *PromptVariableMissingError) Error() string {
+func (e *VariableMissingError) Error() string {
 	quoted := make([]string, len(e.Names))
 	for i, n := range e.Names {
 		quoted[i] = strconv.Quote(n)
@@ -74,7 +76,7 @@ func (e *PromptVariableMissingError) Error() string {
 	return fmt.Sprintf("prompt %q version %d: %s missing from Helicone-Prompt-Variables", e.PromptID, e.Version, what)
 }
 
-func (e *PromptVariableMissingError) Is(target error) bool { return target == ErrPromptVariableMissing }
+func (e *VariableMissingError) Is(target error) bool { return target == ErrVariableMissing }
 
 // Status is the HTTP status to answer with.
-func (e *PromptVariableMissingError) Status() int { return 400 }
+func (e *VariableMissingError) Status() int { return 400 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
 // PromptOptions configure a PromptStore.
@@ -14,20 +14,20 @@ type PromptOptions struct {
 	Now func() time.Time // default time.Now; stamps CreatedAt
 }
 
-// PromptStore implements policies.PromptStore in process memory: published
+// PromptStore implements prompt.Store in process memory: published
 // prompts live as long as the process (the `tollgate dev` default).
 type PromptStore struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	prompts map[string][]policies.PromptVersion
+	prompts map[string][]prompt.Version
 }
 
-var _ policies.PromptStore = (*PromptStore)(nil)
+var _ prompt.Store = (*PromptStore)(nil)
 
 // NewPromptStore returns an empty PromptStore.
 func NewPromptStore(o PromptOptions) *PromptStore {
-	s := &PromptStore{now: o.Now, prompts: make(map[string][]policies.PromptVersion)}
+	s := &PromptStore{now: o.Now, prompts: make(map[string][]prompt.Version)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -35,41 +35,41 @@ func NewPromptStore(o PromptOptions) *PromptStore {
 }
 
 // PublishPrompt appends a version.
-func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl policies.PromptTemplate) (policies.PromptVersion, error) {
+func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.Template) (prompt.Version, error) {
 	if err := ctx.Err(); err != nil {
-		return policies.PromptVersion{}, err
+		return prompt.Version{}, err
 	}
-	if err := policies.ValidatePromptID(id); err != nil {
-		return policies.PromptVersion{}, err
+	if err := prompt.ValidateID(id); err != nil {
+		return prompt.Version{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := policies.PromptVersion{ID: id, Version: len(s.prompts[id]) + 1, CreatedAt: s.now().UTC(), PromptTemplate: tpl}
+	v := prompt.Version{ID: id, Version: len(s.prompts[id]) + 1, CreatedAt: s.now().UTC(), Template: tpl}
 	s.prompts[id] = append(s.prompts[id], detached(v))
 	return detached(v), nil
 }
 
 // PromptVersion returns one version, 0 = the latest.
-func (s *PromptStore) PromptVersion(ctx context.Context, id string, version int) (policies.PromptVersion, error) {
+func (s *PromptStore) PromptVersion(ctx context.Context, id string, version int) (prompt.Version, error) {
 	if err := ctx.Err(); err != nil {
-		return policies.PromptVersion{}, err
+		return prompt.Version{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	vs := s.prompts[id]
 	switch {
 	case len(vs) == 0:
-		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: version}
+		return prompt.Version{}, &prompt.NotFoundError{ID: id, Version: version}
 	case version == 0:
 		return detached(vs[len(vs)-1]), nil
 	case version < 0 || version > len(vs):
-		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: version}
+		return prompt.Version{}, &prompt.NotFoundError{ID: id, Version: version}
 	}
 	return detached(vs[version-1]), nil
 }
 
 // PromptVersions returns every version, oldest first.
-func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]policies.PromptVersion, error) {
+func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]prompt.Version, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -77,9 +77,9 @@ func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]policies
 	defer s.mu.Unlock()
 	vs := s.prompts[id]
 	if len(vs) == 0 {
-		return nil, &policies.PromptNotFoundError{ID: id}
+		return nil, &prompt.NotFoundError{ID: id}
 	}
-	out := make([]policies.PromptVersion, len(vs))
+	out := make([]prompt.Version, len(vs))
 	for i, v := range vs {
 		out[i] = detached(v)
 	}
@@ -89,7 +89,7 @@ func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]policies
 // detached copies a version's JSON, so that neither the caller's buffers
 // nor what callers do with the result can change a stored version, as
 // with Redis.
-func detached(v policies.PromptVersion) policies.PromptVersion {
+func detached(v prompt.Version) prompt.Version {
 	v.Messages, v.System = bytes.Clone(v.Messages), bytes.Clone(v.System)
 	return v
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
 // PromptOptions configure a PromptStore. Zero values get the defaults
@@ -24,7 +24,7 @@ type PromptOptions struct {
 	Now     func() time.Time // default time.Now; stamps CreatedAt
 }
 
-// PromptStore implements policies.PromptStore. Each prompt is one Redis
+// PromptStore implements prompt.Store. Each prompt is one Redis
 // list, "tg:{prompt:<id>}:versions", whose element i is version i+1 as
 // JSON: RPUSH is atomic and answers the new length, which is the new
 // version number, so concurrent publishers on any number of replicas get
@@ -37,7 +37,7 @@ type PromptStore struct {
 	now     func() time.Time
 }
 
-var _ policies.PromptStore = (*PromptStore)(nil)
+var _ prompt.Store = (*PromptStore)(nil)
 
 // NewPromptStore keeps prompts in the Redis of c. As with New, the client
 // should have ContextTimeoutEnabled (NewClient sets it) so that Timeout
@@ -75,20 +75,20 @@ func (s *PromptStore) key(id string) string {
 }
 
 // PublishPrompt appends a version with RPUSH.
-func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl policies.PromptTemplate) (policies.PromptVersion, error) {
-	if err := policies.ValidatePromptID(id); err != nil {
-		return policies.PromptVersion{}, err
+func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.Template) (prompt.Version, error) {
+	if err := prompt.ValidateID(id); err != nil {
+		return prompt.Version{}, err
 	}
 	rec := promptRecord{Model: tpl.Model, Messages: tpl.Messages, System: tpl.System, CreatedAt: s.now().UTC()}
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return policies.PromptVersion{}, fmt.Errorf("redisstore: prompt %q: %w", id, err)
+		return prompt.Version{}, fmt.Errorf("redisstore: prompt %q: %w", id, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	n, err := s.c.RPush(ctx, s.key(id), b).Result()
 	if err != nil {
-		return policies.PromptVersion{}, fmt.Errorf("redisstore: publishing prompt %q: %w", id, err)
+		return prompt.Version{}, fmt.Errorf("redisstore: publishing prompt %q: %w", id, err)
 	}
 	return promptVersion(id, int(n), rec), nil
 }
@@ -96,9 +96,9 @@ func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl policies
 // PromptVersion reads one version with LINDEX; the latest with LLEN and
 // LINDEX -1 in one MULTI, so number and content agree under concurrent
 // publishes.
-func (s *PromptStore) PromptVersion(ctx context.Context, id string, v int) (policies.PromptVersion, error) {
+func (s *PromptStore) PromptVersion(ctx context.Context, id string, v int) (prompt.Version, error) {
 	if v < 0 {
-		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: v}
+		return prompt.Version{}, &prompt.NotFoundError{ID: id, Version: v}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -121,15 +121,15 @@ func (s *PromptStore) PromptVersion(ctx context.Context, id string, v int) (poli
 	}
 	switch {
 	case errors.Is(err, redis.Nil):
-		return policies.PromptVersion{}, &policies.PromptNotFoundError{ID: id, Version: v}
+		return prompt.Version{}, &prompt.NotFoundError{ID: id, Version: v}
 	case err != nil:
-		return policies.PromptVersion{}, fmt.Errorf("redisstore: reading prompt %q: %w", id, err)
+		return prompt.Version{}, fmt.Errorf("redisstore: reading prompt %q: %w", id, err)
 	}
 	return decodeVersion(id, v, raw)
 }
 
 // PromptVersions reads the whole list with LRANGE.
-func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]policies.PromptVersion, error) {
+func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]prompt.Version, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	raws, err := s.c.LRange(ctx, s.key(id), 0, -1).Result()
@@ -137,9 +137,9 @@ func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]policies
 		return nil, fmt.Errorf("redisstore: reading prompt %q: %w", id, err)
 	}
 	if len(raws) == 0 {
-		return nil, &policies.PromptNotFoundError{ID: id}
+		return nil, &prompt.NotFoundError{ID: id}
 	}
-	out := make([]policies.PromptVersion, len(raws))
+	out := make([]prompt.Version, len(raws))
 	for i, raw := range raws {
 		if out[i], err = decodeVersion(id, i+1, raw); err != nil {
 			return nil, err
@@ -148,17 +148,17 @@ func (s *PromptStore) PromptVersions(ctx context.Context, id string) ([]policies
 	return out, nil
 }
 
-func decodeVersion(id string, v int, raw string) (policies.PromptVersion, error) {
+func decodeVersion(id string, v int, raw string) (prompt.Version, error) {
 	var rec promptRecord
 	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
-		return policies.PromptVersion{}, fmt.Errorf("redisstore: prompt %q version %d is unreadable: %w", id, v, err)
+		return prompt.Version{}, fmt.Errorf("redisstore: prompt %q version %d is unreadable: %w", id, v, err)
 	}
 	return promptVersion(id, v, rec), nil
 }
 
-func promptVersion(id string, v int, rec promptRecord) policies.PromptVersion {
-	return policies.PromptVersion{
+func promptVersion(id string, v int, rec promptRecord) prompt.Version {
+	return prompt.Version{
 		ID: id, Version: v, CreatedAt: rec.CreatedAt,
-		PromptTemplate: policies.PromptTemplate{Model: rec.Model, Messages: rec.Messages, System: rec.System},
+		Template: prompt.Template{Model: rec.Model, Messages: rec.Messages, System: rec.System},
 	}
 }

@@ -15,12 +15,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
-// The PromptStore semantics are covered by the conformance suite in
-// policies (memstore, Redis, Redis Cluster); these tests cover what is
-// Redis's own: several replicas publishing at once, the key layout, the
+// The prompt.Store semantics are covered by the conformance suite
+// (conformance_test.go: Redis and a Redis Cluster); these tests cover what
+// is Redis's own: several replicas publishing at once, the key layout, the
 // timeout and a damaged record.
 
 func promptTestPrefix() string {
@@ -43,9 +43,9 @@ func openPromptStore(t *testing.T, prefix string) *PromptStore {
 	return s
 }
 
-func messages(text string) policies.PromptTemplate {
+func messages(text string) prompt.Template {
 	b, _ := json.Marshal([]map[string]string{{"role": "user", "content": text}})
-	return policies.PromptTemplate{Messages: b}
+	return prompt.Template{Messages: b}
 }
 
 // TestPromptPublishFromReplicas: four replicas (clients), 50 goroutines

@@ -1,23 +1,24 @@
-package policies
+// Package poll re-reads a hot-reloaded file on a timer. The egress policy
+// and the prompt folder poll rather than use inotify: a Kubernetes ConfigMap
+// volume updates by swapping its "..data" symlink, which a watch on the file
+// does not see, while reading the path again always follows the new link.
+package poll
 
 import (
 	"sync"
 	"time"
 )
 
-// poller calls reload every interval on its own goroutine until stopped.
-// The hot-reloaded files (the egress policy, the prompt folder) poll rather
-// than use inotify: a Kubernetes ConfigMap volume updates by swapping its
-// "..data" symlink, which a watch on the file does not see, while reading
-// the path again always follows the new link.
-type poller struct {
+// Poller calls reload every interval on its own goroutine until stopped.
+type Poller struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
 }
 
-func startPoller(every time.Duration, reload func()) *poller {
-	p := &poller{stop: make(chan struct{}), done: make(chan struct{})}
+// Start calls reload every interval until Stop.
+func Start(every time.Duration, reload func()) *Poller {
+	p := &Poller{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		t := time.NewTicker(every)
@@ -35,8 +36,8 @@ func startPoller(every time.Duration, reload func()) *poller {
 }
 
 // Stop ends the polling and waits for a reload in progress; safe to call
-// more than once, and on a nil poller (nothing to poll).
-func (p *poller) Stop() {
+// more than once, and on a nil Poller (nothing to poll).
+func (p *Poller) Stop() {
 	if p == nil {
 		return
 	}

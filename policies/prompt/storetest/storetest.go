@@ -1,4 +1,8 @@
-package policies_test
+// Package storetest is the prompt.Store conformance suite: written once
+// here, run by every implementation in its own tests (storage/memstore
+// against itself, storage/redisstore against a single Redis and a Redis
+// Cluster), so that all of them keep the same promises.
+package storetest
 
 import (
 	"context"
@@ -9,87 +13,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/tollgate-dev/tollgate/internal/testenv"
-	"github.com/tollgate-dev/tollgate/policies"
-	"github.com/tollgate-dev/tollgate/storage/memstore"
-	"github.com/tollgate-dev/tollgate/storage/redisstore"
+	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
-// The PromptStore conformance suite: written once, run against memstore,
-// a single Redis and a Redis Cluster.
-
-// promptBackend opens fresh, isolated prompt stores of one kind.
-type promptBackend func(t *testing.T) policies.PromptStore
-
-func memPromptBackend(*testing.T) policies.PromptStore {
-	return memstore.NewPromptStore(memstore.PromptOptions{})
-}
-
-// redisPromptBackend gives every store its own key prefix on one shared
-// client, as one Tollgate replica would.
-func redisPromptBackend(t *testing.T, url string) promptBackend {
-	t.Helper()
-	c, err := redisstore.NewClient(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return func(t *testing.T) policies.PromptStore { return newRedisPromptStore(t, c) }
-}
-
-func newRedisPromptStore(t *testing.T, c redis.UniversalClient) *redisstore.PromptStore {
-	t.Helper()
-	// A generous timeout: the race detector on a shared 2-core machine.
-	s, err := redisstore.NewPromptStore(c, redisstore.PromptOptions{Prefix: "test-" + randomID() + ":", Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func TestPromptStoreConformance(t *testing.T) {
-	t.Run("memstore", func(t *testing.T) {
-		t.Parallel()
-		runPromptStoreConformance(t, memPromptBackend)
-	})
-	t.Run("redis", func(t *testing.T) {
-		t.Parallel()
-		runPromptStoreConformance(t, redisPromptBackend(t, testenv.RedisURL(t)))
-	})
-}
-
-// TestPromptStoreRedisCluster: each prompt is one hash-tagged key, so a
-// CROSSSLOT error (or a MULTI spanning nodes) anywhere fails this.
-func TestPromptStoreRedisCluster(t *testing.T) {
-	runPromptStoreConformance(t, redisPromptBackend(t, startCluster(t)))
-}
-
-func publish(t *testing.T, s policies.PromptStore, id, content string) policies.PromptVersion {
-	t.Helper()
-	v, err := s.PublishPrompt(context.Background(), id, tpl(content))
-	if err != nil {
-		t.Fatalf("publish %s: %v", id, err)
-	}
-	return v
-}
-
-func wantNotFound(t *testing.T, err error, id string, version int) {
-	t.Helper()
-	var nf *policies.PromptNotFoundError
-	if !errors.As(err, &nf) || nf.ID != id || nf.Version != version || !errors.Is(err, policies.ErrPromptNotFound) {
-		t.Fatalf("got %v, want not found (%s v%d)", err, id, version)
-	}
-}
-
-func runPromptStoreConformance(t *testing.T, open promptBackend) {
+// Run runs the suite. open returns a fresh, empty store each time it is
+// called (for Redis, a new key prefix on a shared client): the cases run
+// in parallel and must not see each other's prompts.
+func Run(t *testing.T, open func(t *testing.T) prompt.Store) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s policies.PromptStore)
+		run  func(t *testing.T, s prompt.Store)
 	}{
-		{"unknown prompt", func(t *testing.T, s policies.PromptStore) {
+		{"unknown prompt", func(t *testing.T, s prompt.Store) {
 			_, err := s.PromptVersion(ctx, "nope", 0)
 			wantNotFound(t, err, "nope", 0)
 			_, err = s.PromptVersion(ctx, "nope", 1)
@@ -97,9 +33,9 @@ func runPromptStoreConformance(t *testing.T, open promptBackend) {
 			_, err = s.PromptVersions(ctx, "nope")
 			wantNotFound(t, err, "nope", 0)
 		}},
-		{"versions count from one and keep their content", func(t *testing.T, s policies.PromptStore) {
+		{"versions count from one and keep their content", func(t *testing.T, s prompt.Store) {
 			before := time.Now().UTC()
-			full := policies.PromptTemplate{Model: "claude-sonnet-4-5", Messages: json.RawMessage(`[{"role":"user","content":"{{q}} \"é\" \n"}]`), System: json.RawMessage(`[{"type":"text","text":"sys"}]`)}
+			full := prompt.Template{Model: "claude-sonnet-4-5", Messages: json.RawMessage(`[{"role":"user","content":"{{q}} \"é\" \n"}]`), System: json.RawMessage(`[{"type":"text","text":"sys"}]`)}
 			v1, err := s.PublishPrompt(ctx, "p", full)
 			if err != nil {
 				t.Fatal(err)
@@ -133,7 +69,7 @@ func runPromptStoreConformance(t *testing.T, open promptBackend) {
 				t.Fatalf("all %+v %v", all, err)
 			}
 		}},
-		{"prompts are independent", func(t *testing.T, s policies.PromptStore) {
+		{"prompts are independent", func(t *testing.T, s prompt.Store) {
 			publish(t, s, "a", "a1")
 			publish(t, s, "a", "a2")
 			if v := publish(t, s, "b", "b1"); v.Version != 1 {
@@ -143,7 +79,7 @@ func runPromptStoreConformance(t *testing.T, open promptBackend) {
 				t.Fatalf("got %+v", v)
 			}
 		}},
-		{"returned versions do not alias the store", func(t *testing.T, s policies.PromptStore) {
+		{"returned versions do not alias the store", func(t *testing.T, s prompt.Store) {
 			v := publish(t, s, "p", "original")
 			for i := range v.Messages {
 				v.Messages[i] = 'x'
@@ -153,22 +89,22 @@ func runPromptStoreConformance(t *testing.T, open promptBackend) {
 				t.Fatalf("got %s %v", got.Messages, err)
 			}
 		}},
-		{"a bad id is refused", func(t *testing.T, s policies.PromptStore) {
-			if _, err := s.PublishPrompt(ctx, "a{b}", tpl("x")); !errors.Is(err, policies.ErrInvalidPrompt) {
+		{"a bad id is refused", func(t *testing.T, s prompt.Store) {
+			if _, err := s.PublishPrompt(ctx, "a{b}", tpl("x")); !errors.Is(err, prompt.ErrInvalid) {
 				t.Fatalf("got %v", err)
 			}
 		}},
-		{"a cancelled context fails", func(t *testing.T, s policies.PromptStore) {
+		{"a cancelled context fails", func(t *testing.T, s prompt.Store) {
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
 			if _, err := s.PublishPrompt(cctx, "p", tpl("x")); err == nil {
 				t.Fatal("published under a cancelled context")
 			}
-			if _, err := s.PromptVersion(cctx, "p", 0); err == nil || errors.Is(err, policies.ErrPromptNotFound) {
+			if _, err := s.PromptVersion(cctx, "p", 0); err == nil || errors.Is(err, prompt.ErrNotFound) {
 				t.Fatalf("got %v", err)
 			}
 		}},
-		{"concurrent publishers get distinct versions without gaps", func(t *testing.T, s policies.PromptStore) {
+		{"concurrent publishers get distinct versions without gaps", func(t *testing.T, s prompt.Store) {
 			const n = 100
 			got := make([]int, n)
 			var wg sync.WaitGroup
@@ -199,9 +135,26 @@ func runPromptStoreConformance(t *testing.T, open promptBackend) {
 	}
 }
 
+func publish(t *testing.T, s prompt.Store, id, content string) prompt.Version {
+	t.Helper()
+	v, err := s.PublishPrompt(context.Background(), id, tpl(content))
+	if err != nil {
+		t.Fatalf("publish %s: %v", id, err)
+	}
+	return v
+}
+
+func wantNotFound(t *testing.T, err error, id string, version int) {
+	t.Helper()
+	var nf *prompt.NotFoundError
+	if !errors.As(err, &nf) || nf.ID != id || nf.Version != version || !errors.Is(err, prompt.ErrNotFound) {
+		t.Fatalf("got %v, want not found (%s v%d)", err, id, version)
+	}
+}
+
 // checkDistinctVersions: the versions handed to writers are exactly 1..N,
 // and version k holds what the writer that got k published.
-func checkDistinctVersions(t *testing.T, s policies.PromptStore, id string, got []int) {
+func checkDistinctVersions(t *testing.T, s prompt.Store, id string, got []int) {
 	t.Helper()
 	seen := make(map[int]int, len(got))
 	for writer, v := range got {
@@ -223,4 +176,9 @@ func checkDistinctVersions(t *testing.T, s policies.PromptStore, id string, got 
 			t.Fatalf("version %d holds %s, want %s", v.Version, v.Messages, want)
 		}
 	}
+}
+
+func tpl(content string) prompt.Template {
+	b, _ := json.Marshal([]map[string]string{{"role": "user", "content": content}})
+	return prompt.Template{Messages: b}
 }
