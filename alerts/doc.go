@@ -5,8 +5,9 @@
 // latency_p95_ms), a threshold, a window (1m to 7d), an optional scope
 // (model, user, one property), a webhook URL (http or https) and a
 // cooldown (default 1h). Rules come from a YAML file (LoadFile; read-only
-// through the API) or from the HTTP API (Manager.Create and Delete; stored
-// in ClickHouse, table alert_rules, so they survive a restart). Rules are
+// through the API) or from the HTTP API (Manager.Create and Delete; kept
+// in the Store, in production chquery.Alerts: ClickHouse, table
+// alert_rules, so they survive a restart). Rules are
 // global: they see every tenant's requests within their scope.
 //
 // Every Interval (Start) or on demand (EvaluateOnce) each enabled rule's
@@ -22,9 +23,9 @@
 // below the threshold. A new breach then fires again, but not before the
 // cooldown since the last event has passed.
 //
-// Events are recorded before they are sent (table alert_events), and the
-// state (open incidents, cooldowns, deliveries due) is read from
-// ClickHouse at every evaluation, so it survives a restart and is shared
+// Events are recorded in the Store before they are sent (table
+// alert_events), and the state (open incidents, cooldowns, deliveries due)
+// is read from it at every evaluation, so it survives a restart and is shared
 // between replicas. Replicas that fire the same incident at once decide by
 // their claims: the earliest sends, the others do not (EvaluateOnce tells
 // what is left of that race). An event the webhook did not take (network

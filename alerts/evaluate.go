@@ -58,7 +58,7 @@ func (m *Manager) EvaluateOnce(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	hist, err := m.store.recentEvents(ctx, nil)
+	hist, err := m.o.Store.RecentEvents(ctx, nil, recentPerGeneration)
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
@@ -73,7 +73,7 @@ func (m *Manager) EvaluateOnce(ctx context.Context) error {
 		// The incidents of a rule's other generations (it was changed, or
 		// deleted and created again) and of a disabled rule are over.
 		for _, e := range evs {
-			if e.open() && (!r.Enabled || e.generation != gen) && winner(e, evs) {
+			if e.open() && (!r.Enabled || e.Generation != gen) && winner(e, evs) {
 				ending = append(ending, e)
 				m.log.Info("alerts: incident closed: the rule was changed or disabled", "rule_id", r.ID, "event_id", e.ID)
 			}
@@ -92,7 +92,7 @@ func (m *Manager) EvaluateOnce(ctx context.Context) error {
 		switch decide(last, v, r, now) {
 		case fire:
 			claims = append(claims, Event{RuleID: r.ID, RuleName: r.Name, Metric: r.Metric, Value: v,
-				Threshold: r.Threshold, Window: r.Window, generation: gen, prevID: last.ID})
+				Threshold: r.Threshold, Window: r.Window, Generation: gen, PrevID: last.ID})
 		case resolve:
 			ending = append(ending, last)
 			m.log.Info("alerts: incident over", "rule_id", r.ID, "metric", r.Metric, "value", v, "threshold", r.Threshold)
@@ -163,17 +163,17 @@ func (m *Manager) claim(ctx context.Context, claims, retries []Event) ([]Event, 
 	for i := range claims {
 		c := &claims[i]
 		c.ID, c.FiredAt = uuid.Must(uuid.NewV7()).String(), at.Truncate(time.Second)
-		c.nextAttemptAt, c.version = lease, m.nextVersion()
+		c.NextAttemptAt, c.Version = lease, m.nextVersion()
 	}
 	for i := range retries {
 		r := &retries[i]
-		r.nextAttemptAt, r.version = lease, max(m.nextVersion(), r.version+1)
+		r.NextAttemptAt, r.Version = lease, max(m.nextVersion(), r.Version+1)
 	}
 	if m.beforeClaim != nil {
 		m.beforeClaim()
 	}
 	all := slices.Concat(claims, retries)
-	if err := m.store.putEvents(ctx, all...); err != nil {
+	if err := m.o.Store.PutEvents(ctx, all...); err != nil {
 		return nil, fmt.Errorf("claiming alert events (nothing sent): %w", err)
 	}
 	if m.afterClaim != nil {
@@ -183,7 +183,7 @@ func (m *Manager) claim(ctx context.Context, claims, retries []Event) ([]Event, 
 	for _, e := range all {
 		ruleIDs = append(ruleIDs, e.RuleID)
 	}
-	fresh, err := m.store.recentEvents(ctx, ruleIDs)
+	fresh, err := m.o.Store.RecentEvents(ctx, ruleIDs, recentPerGeneration)
 	if err != nil {
 		return nil, fmt.Errorf("reading alert claims back (nothing sent): %w", err)
 	}
@@ -204,14 +204,14 @@ func (m *Manager) claim(ctx context.Context, claims, retries []Event) ([]Event, 
 	for _, r := range retries {
 		for _, e := range fresh[r.RuleID] {
 			if e.ID == r.ID {
-				if e.version == r.version {
+				if e.Version == r.Version {
 					won = append(won, r)
 				}
 				break
 			}
 		}
 	}
-	if err := m.rewrite(ctx, lost, func(stored *Event, _ Event) { stored.lost = true }); err != nil {
+	if err := m.rewrite(ctx, lost, func(stored *Event, _ Event) { stored.Lost = true }); err != nil {
 		// Harmless: a claim that lost stays lost whether or not it is marked.
 		m.log.Warn("alerts: marking lost claims failed", "err", err)
 	}
@@ -247,26 +247,26 @@ func (m *Manager) deliver(ctx context.Context, events []Event, rules map[string]
 			}
 			switch {
 			case res.err == nil:
-				e.Delivered, e.Attempts, e.DeliveryError, e.nextAttemptAt = true, e.Attempts+1, "", time.Time{}
+				e.Delivered, e.Attempts, e.DeliveryError, e.NextAttemptAt = true, e.Attempts+1, "", time.Time{}
 				log.Info("alerts: " + verb + "; webhook delivered")
 			case ctx.Err() != nil:
 				// Cancelled (Close): not a failed try. Due again at once.
 				e.DeliveryError = "interrupted by a shutdown before the webhook answered; to be tried again"
-				e.nextAttemptAt = m.o.Now().UTC().Truncate(time.Second)
+				e.NextAttemptAt = m.o.Now().UTC().Truncate(time.Second)
 				log.Warn("alerts: "+verb+"; webhook delivery interrupted", "attempts", e.Attempts)
 			default:
 				e.Attempts++
 				e.DeliveryError = res.err.Error()
 				m.metrics.deliveryFailures.Inc()
 				if res.final || e.Attempts >= maxTries {
-					e.nextAttemptAt = time.Time{}
+					e.NextAttemptAt = time.Time{}
 					log.Warn("alerts: "+verb+"; webhook delivery failed; giving up", "attempts", e.Attempts,
 						"delivery_error", e.DeliveryError)
 					return
 				}
-				e.nextAttemptAt = m.o.Now().UTC().Truncate(time.Second).Add(retryDelay(e.Attempts, r.Cooldown))
+				e.NextAttemptAt = m.o.Now().UTC().Truncate(time.Second).Add(retryDelay(e.Attempts, r.Cooldown))
 				log.Warn("alerts: "+verb+"; webhook delivery failed; to be tried again", "attempts", e.Attempts,
-					"next_attempt_at", e.nextAttemptAt, "delivery_error", e.DeliveryError)
+					"next_attempt_at", e.NextAttemptAt, "delivery_error", e.DeliveryError)
 			}
 		})
 	}
@@ -292,7 +292,7 @@ func applyOutcome(stored *Event, given Event) {
 	if stored.Delivered && !given.Delivered {
 		return
 	}
-	stored.Delivered, stored.DeliveryError, stored.nextAttemptAt = given.Delivered, given.DeliveryError, given.nextAttemptAt
+	stored.Delivered, stored.DeliveryError, stored.NextAttemptAt = given.Delivered, given.DeliveryError, given.NextAttemptAt
 	stored.Attempts = max(stored.Attempts, given.Attempts)
 }
 
@@ -350,7 +350,7 @@ func (m *Manager) rewrite(ctx context.Context, events []Event, change func(store
 	for i, e := range events {
 		ruleIDs[i], ids[i] = e.RuleID, e.ID
 	}
-	fresh, err := m.store.eventsByID(ctx, ruleIDs, ids)
+	fresh, err := m.o.Store.EventsByID(ctx, ruleIDs, ids)
 	if err != nil {
 		return err
 	}
@@ -361,8 +361,8 @@ func (m *Manager) rewrite(ctx context.Context, events []Event, change func(store
 			row = g
 		}
 		change(&row, g)
-		row.version = max(m.nextVersion(), row.version+1, g.version+1)
+		row.Version = max(m.nextVersion(), row.Version+1, g.Version+1)
 		rows = append(rows, row)
 	}
-	return m.store.putEvents(ctx, rows...)
+	return m.o.Store.PutEvents(ctx, rows...)
 }

@@ -104,38 +104,6 @@ func scopeRows() []*record.Record {
 	}
 }
 
-// TestMetricValues checks each metric over each scope against values
-// worked out by hand (p95: the value at rank floor(0.95 × n), from 0).
-func TestMetricValues(t *testing.T) {
-	e := newEnv(t)
-	e.write(t, scopeRows()...)
-	prod := &alerts.Property{Name: "env", Value: "prod"}
-	for _, c := range []struct {
-		scope                 alerts.Scope
-		cost, errRate, p95Lat float64
-	}{
-		{alerts.Scope{}, 47, 2.0 / 5, 400},                // lat 50 100 200 300 400
-		{alerts.Scope{Model: "gpt-4o"}, 35, 1.0 / 3, 200}, // lat 50 100 200
-		{alerts.Scope{User: "alice"}, 5, 1.0 / 2, 300},    // lat 100 300
-		{alerts.Scope{Property: prod}, 37, 1.0 / 3, 300},  // lat 50 100 300
-		{alerts.Scope{Model: "mini", User: "alice", Property: prod}, 4, 1, 300},
-		{alerts.Scope{Model: "nobody"}, 0, 0, 0},
-	} {
-		for _, mv := range []struct {
-			m    alerts.Metric
-			want float64
-		}{{alerts.CostUSD, c.cost}, {alerts.ErrorRate, c.errRate}, {alerts.LatencyP95, c.p95Lat}} {
-			got, err := e.q.AlertMetric(ctx(t), mv.m, c.scope, t0.Add(-15*time.Minute), t0.Add(time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != mv.want {
-				t.Errorf("%s over %+v: %v, want %v", mv.m, c.scope, got, mv.want)
-			}
-		}
-	}
-}
-
 // TestScopedRules: each rule sees only its scope.
 func TestScopedRules(t *testing.T) {
 	e := newEnv(t)

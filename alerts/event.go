@@ -20,11 +20,13 @@ type Event struct {
 	DeliveryError string    // why the last try failed; never holds the URL, host name or address
 	ResolvedAt    time.Time // when the incident ended; zero while open
 
-	generation    string    // Rule.generation() of the rule that fired
-	prevID        string    // the event the claimer saw as the rule's latest ("" none)
-	lost          bool      // a claim that lost to an earlier claim of the same incident
-	nextAttemptAt time.Time // when a later evaluation may try again; zero: never
-	version       uint64    // of its row in alert_events (a nanosecond timestamp)
+	// The evaluator's bookkeeping, kept with the event in the Store and
+	// not shown by the API (MarshalJSON).
+	Generation    string    // Rule.generation() of the rule that fired
+	PrevID        string    // the event the claimer saw as the rule's latest ("" none)
+	Lost          bool      // a claim that lost to an earlier claim of the same incident
+	NextAttemptAt time.Time // when a later evaluation may try again; zero: never
+	Version       uint64    // of its row in the Store (a nanosecond timestamp): the newest wins
 }
 
 // open reports whether the event's incident has not ended.

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-dev/tollgate/alerts"
-	"github.com/tollgate-dev/tollgate/api"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chquery"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
@@ -31,13 +31,13 @@ type env struct {
 	conn driver.Conn
 	db   string
 	w    *chstore.Writer
-	q    *api.Querier
+	q    *chquery.Requests
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dsn, conn, db := chtest.FreshDatabase(t, "tollgate_alerts")
-	return &env{conn: conn, db: db, w: chtest.Writer(t, dsn), q: api.NewQuerier(conn, db, nil)}
+	return &env{conn: conn, db: db, w: chtest.Writer(t, dsn), q: chquery.NewRequests(conn, db, nil)}
 }
 
 // write stores request rows and waits until ClickHouse has them.
@@ -111,7 +111,11 @@ func (e *env) newStrictManager(t *testing.T, c *clock, o alerts.Options) (*alert
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	logs := &logBuffer{}
-	o.Conn, o.Database, o.Metrics, o.Now, o.Registerer = e.conn, e.db, e.q, c.Now, reg
+	store, err := chquery.NewAlerts(e.conn, e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Store, o.Metrics, o.Now, o.Registerer = store, e.q, c.Now, reg
 	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.WebhookBackoff == 0 {
 		o.WebhookBackoff = time.Millisecond

@@ -55,20 +55,20 @@ func retryDelay(n int, cooldown time.Duration) time.Duration {
 // attempt time has come. A claim whose owner is still delivering has
 // next_attempt_at at the end of its lease, so it is not due before.
 func due(e Event, now time.Time) bool {
-	return e.ID != "" && e.open() && !e.Delivered && !e.lost && e.Attempts < maxTries &&
-		!e.nextAttemptAt.IsZero() && !now.Before(e.nextAttemptAt)
+	return e.ID != "" && e.open() && !e.Delivered && !e.Lost && e.Attempts < maxTries &&
+		!e.NextAttemptAt.IsZero() && !now.Before(e.NextAttemptAt)
 }
 
 // winner reports whether e is the claim that won its incident among evs:
 // no other claim of the same rule generation that followed the same event
 // (prevID) comes before it. Lost claims take no part.
 func winner(e Event, evs []Event) bool {
-	if e.lost {
+	if e.Lost {
 		return false
 	}
 	for _, o := range evs {
-		if o.ID != e.ID && !o.lost && o.RuleID == e.RuleID && o.generation == e.generation &&
-			o.prevID == e.prevID && o.before(e) {
+		if o.ID != e.ID && !o.Lost && o.RuleID == e.RuleID && o.Generation == e.Generation &&
+			o.PrevID == e.PrevID && o.before(e) {
 			return false
 		}
 	}
@@ -81,7 +81,7 @@ func latest(evs []Event, gen string) (Event, bool) {
 	var best Event
 	found := false
 	for _, e := range evs {
-		if e.generation == gen && winner(e, evs) && (!found || best.before(e)) {
+		if e.Generation == gen && winner(e, evs) && (!found || best.before(e)) {
 			best, found = e, true
 		}
 	}

@@ -6,28 +6,61 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // MetricSource measures a rule's metric over the requests of a scope with
-// created_at in [from, to), across all tenants. api.(*Querier) is one.
+// created_at in [from, to), across all tenants. chquery.(*Requests) is one.
 type MetricSource interface {
 	AlertMetric(ctx context.Context, m Metric, s Scope, from, to time.Time) (float64, error)
 }
 
-// Options configure a Manager. Conn, Database and Metrics are required.
+// Store keeps the API's rules and the events where every replica sees
+// them and a restart finds them (chquery.(*Alerts) keeps them in
+// ClickHouse). Rules and events are never updated in place: a change is a
+// new row, and of the rows of one rule or event the one with the highest
+// Version wins.
+type Store interface {
+	// PutRule writes a row of a rule.
+	PutRule(ctx context.Context, r StoredRule) error
+	// Rules returns the winning row of every rule (deleted ones too), by
+	// id, or of one rule when id is not empty.
+	Rules(ctx context.Context, id string) ([]StoredRule, error)
+	// PutEvents writes rows of events (new events, or new versions) at once.
+	PutEvents(ctx context.Context, events ...Event) error
+	// Events returns the newest limit events, newest first, without lost
+	// claims.
+	Events(ctx context.Context, limit int) ([]Event, error)
+	// RecentEvents returns, by rule id, the newest perGeneration events of
+	// each generation of each rule (of the rules named, or of all when
+	// ruleIDs is nil), without lost claims.
+	RecentEvents(ctx context.Context, ruleIDs []string, perGeneration int) (map[string][]Event, error)
+	// EventsByID returns the winning row of each event named (ids of events
+	// of the rules named), lost claims included, by event id.
+	EventsByID(ctx context.Context, ruleIDs, ids []string) (map[string]Event, error)
+}
+
+// StoredRule is a row of a rule the API created.
+type StoredRule struct {
+	Rule
+	CreatedAt time.Time
+	Version   uint64 // the newest wins (a nanosecond timestamp)
+	Deleted   bool   // a deletion is a newer row of the rule
+}
+
+// recentPerGeneration bounds the events read per rule generation: the
+// latest winner and the claims around it are all the evaluator needs to
+// know of incidents, cooldowns and claims.
+const recentPerGeneration = 8
+
+// Options configure a Manager. Store and Metrics are required.
 type Options struct {
-	// Conn and Database hold the API's rules and the events (tables
-	// alert_rules and alert_events, chstore migration 4); chstore.Connect
-	// returns both.
-	Conn     driver.Conn
-	Database string
+	// Store holds the API's rules and the events.
+	Store Store
 	// Metrics measures the rules' metrics.
 	Metrics MetricSource
 	// FileRules are the rules of the rules file (LoadFile); read-only.
@@ -70,7 +103,6 @@ const queryTimeout = 30 * time.Second
 // notifies. Safe for concurrent use.
 type Manager struct {
 	o         Options
-	store     *store
 	notifier  *notifier
 	metrics   *metrics
 	log       *slog.Logger
@@ -94,16 +126,12 @@ type Manager struct {
 	done                 chan struct{}
 }
 
-var identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // New checks the options; it does no I/O. Call Start to evaluate every
 // Interval, and Close to stop.
 func New(o Options) (*Manager, error) {
 	switch {
-	case o.Conn == nil:
-		return nil, errors.New("alerts: Options.Conn is required")
-	case !identPattern.MatchString(o.Database):
-		return nil, fmt.Errorf("alerts: bad database name %q", o.Database)
+	case o.Store == nil:
+		return nil, errors.New("alerts: Options.Store is required")
 	case o.Metrics == nil:
 		return nil, errors.New("alerts: Options.Metrics is required")
 	}
@@ -130,7 +158,6 @@ func New(o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		o:         o,
-		store:     &store{conn: o.Conn, db: o.Database},
 		notifier:  &notifier{client: o.HTTPClient, timeout: o.WebhookTimeout, attempts: o.WebhookAttempts, backoff: o.WebhookBackoff},
 		metrics:   newMetrics(o.Registerer),
 		log:       o.Logger,
@@ -182,7 +209,7 @@ func (m *Manager) loop(ctx context.Context) {
 // running. Webhook deliveries in flight are cancelled; their events are
 // recorded as not delivered, with no try counted, and the next evaluation
 // (of any replica, or of this one after a restart) tries again. It does
-// not close Conn.
+// not close the Store.
 func (m *Manager) Close() error {
 	m.startOnce.Do(func() {}) // a Start after Close does nothing
 	m.closeOnce.Do(func() {
@@ -201,12 +228,12 @@ func (m *Manager) Rules(ctx context.Context) ([]Rule, error) {
 	for _, r := range m.o.FileRules {
 		out = append(out, m.fileRules[r.ID])
 	}
-	stored, err := m.store.rules(ctx, "")
+	stored, err := m.o.Store.Rules(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range stored {
-		if _, shadowed := m.fileRules[s.ID]; !s.deleted && !shadowed {
+		if _, shadowed := m.fileRules[s.ID]; !s.Deleted && !shadowed {
 			out = append(out, s.Rule)
 		}
 	}
@@ -238,16 +265,16 @@ func (m *Manager) Create(ctx context.Context, r Rule) (Rule, error) {
 	}
 	m.ruleMu.Lock()
 	defer m.ruleMu.Unlock()
-	prev, err := m.store.rules(ctx, r.ID)
+	prev, err := m.o.Store.Rules(ctx, r.ID)
 	if err != nil {
 		return Rule{}, err
 	}
-	row := storedRule{Rule: r, createdAt: m.o.Now().UTC().Truncate(time.Second), version: m.nextVersion()}
+	row := StoredRule{Rule: r, CreatedAt: m.o.Now().UTC().Truncate(time.Second), Version: m.nextVersion()}
 	if len(prev) > 0 {
-		if !prev[0].deleted {
+		if !prev[0].Deleted {
 			return Rule{}, fmt.Errorf("id %q: %w", r.ID, ErrExists)
 		}
-		row.version = max(row.version, prev[0].version+1) // outrank the deletion
+		row.Version = max(row.Version, prev[0].Version+1) // outrank the deletion
 	}
 	stored, err := m.putRule(ctx, row)
 	if err != nil {
@@ -271,21 +298,21 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	m.ruleMu.Lock()
 	defer m.ruleMu.Unlock()
-	prev, err := m.store.rules(ctx, id)
+	prev, err := m.o.Store.Rules(ctx, id)
 	if err != nil {
 		return err
 	}
-	if len(prev) == 0 || prev[0].deleted {
+	if len(prev) == 0 || prev[0].Deleted {
 		return fmt.Errorf("rule %q: %w", id, ErrNotFound)
 	}
 	row := prev[0]
-	row.deleted = true
-	row.version = max(m.nextVersion(), row.version+1)
+	row.Deleted = true
+	row.Version = max(m.nextVersion(), row.Version+1)
 	stored, err := m.putRule(ctx, row)
 	if err != nil {
 		return err
 	}
-	if !stored.deleted {
+	if !stored.Deleted {
 		return fmt.Errorf("rule %q: %w", id, ErrConflict)
 	}
 	m.log.Info("alerts: rule deleted", "rule_id", id)
@@ -294,27 +321,27 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 
 // putRule writes a rule row and reads back the one that won (the newest
 // version of the id).
-func (m *Manager) putRule(ctx context.Context, row storedRule) (storedRule, error) {
-	if err := m.store.putRule(ctx, row); err != nil {
-		return storedRule{}, err
+func (m *Manager) putRule(ctx context.Context, row StoredRule) (StoredRule, error) {
+	if err := m.o.Store.PutRule(ctx, row); err != nil {
+		return StoredRule{}, err
 	}
 	if m.afterRulePut != nil {
 		m.afterRulePut()
 	}
-	stored, err := m.store.rules(ctx, row.ID)
+	stored, err := m.o.Store.Rules(ctx, row.ID)
 	if err != nil {
-		return storedRule{}, err
+		return StoredRule{}, err
 	}
 	if len(stored) == 0 {
-		return storedRule{}, fmt.Errorf("alert rules: rule %q not found after writing it", row.ID)
+		return StoredRule{}, fmt.Errorf("alert rules: rule %q not found after writing it", row.ID)
 	}
 	return stored[0], nil
 }
 
 // sameRow reports whether a row read back is the one written.
-func sameRow(a, b storedRule) bool {
-	return a.version == b.version && a.deleted == b.deleted && a.generation() == b.generation() && a.Name == b.Name &&
-		a.Cooldown == b.Cooldown && a.Enabled == b.Enabled && a.createdAt.Equal(b.createdAt)
+func sameRow(a, b StoredRule) bool {
+	return a.Version == b.Version && a.Deleted == b.Deleted && a.generation() == b.generation() && a.Name == b.Name &&
+		a.Cooldown == b.Cooldown && a.Enabled == b.Enabled && a.CreatedAt.Equal(b.CreatedAt)
 }
 
 // nextVersion is a row version: the wall clock in nanoseconds (the
@@ -330,5 +357,5 @@ func (m *Manager) nextVersion() uint64 {
 
 // Events returns the newest limit events, newest first.
 func (m *Manager) Events(ctx context.Context, limit int) ([]Event, error) {
-	return m.store.events(ctx, limit)
+	return m.o.Store.Events(ctx, limit)
 }

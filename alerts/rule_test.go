@@ -67,7 +67,7 @@ func TestDecide(t *testing.T) {
 func TestClaims(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	ev := func(id string, at time.Duration, prev, gen string) Event {
-		return Event{ID: id, RuleID: "r", FiredAt: t0.Add(at), prevID: prev, generation: gen}
+		return Event{ID: id, RuleID: "r", FiredAt: t0.Add(at), PrevID: prev, Generation: gen}
 	}
 	a := ev("0a", 0, "", "g1")
 	b := ev("0b", 0, "", "g1")           // same second, larger id: loses to a
@@ -76,7 +76,7 @@ func TestClaims(t *testing.T) {
 	e := ev("0e", time.Hour, "", "g1")   // a stale claimer that never saw a: loses to a
 	f := ev("0f", 2*time.Hour, "", "g2") // another generation
 	lostA := a
-	lostA.lost = true
+	lostA.Lost = true
 	evs := []Event{d, c, b, a, e, f}
 	for _, x := range []struct {
 		e    Event
@@ -117,7 +117,7 @@ func TestRetrySchedule(t *testing.T) {
 	if d := retryDelay(1, time.Minute); d != 3*time.Second {
 		t.Errorf("retryDelay(1, 1m) = %v", d)
 	}
-	pending := Event{ID: "e", FiredAt: t0, nextAttemptAt: t0.Add(time.Minute)}
+	pending := Event{ID: "e", FiredAt: t0, NextAttemptAt: t0.Add(time.Minute)}
 	for _, c := range []struct {
 		name string
 		e    Event
@@ -127,10 +127,10 @@ func TestRetrySchedule(t *testing.T) {
 		{"in flight (lease)", pending, 30 * time.Second, false},
 		{"lease over", pending, time.Minute, true},
 		{"delivered", Event{ID: "e", Delivered: true}, time.Hour, false},
-		{"resolved", Event{ID: "e", ResolvedAt: t0, nextAttemptAt: t0}, time.Hour, false},
-		{"no more tries", Event{ID: "e", Attempts: maxTries, nextAttemptAt: t0}, time.Hour, false},
+		{"resolved", Event{ID: "e", ResolvedAt: t0, NextAttemptAt: t0}, time.Hour, false},
+		{"no more tries", Event{ID: "e", Attempts: maxTries, NextAttemptAt: t0}, time.Hour, false},
 		{"given up", Event{ID: "e", Attempts: 1}, time.Hour, false},
-		{"lost", Event{ID: "e", lost: true, nextAttemptAt: t0}, time.Hour, false},
+		{"lost", Event{ID: "e", Lost: true, NextAttemptAt: t0}, time.Hour, false},
 		{"no event", Event{}, time.Hour, false},
 	} {
 		if got := due(c.e, t0.Add(c.at)); got != c.want {

@@ -62,7 +62,7 @@ func TestAlertRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := t0
-	mgr, err := alerts.New(alerts.Options{Conn: env.q.conn, Database: env.q.db, Metrics: env.q, FileRules: file,
+	mgr, err := alerts.New(alerts.Options{Store: env.alertStore, Metrics: env.q, FileRules: file,
 		Now: func() time.Time { return now }, AllowPrivateWebhooks: true})
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestAlertRoutes(t *testing.T) {
 // 409.
 func TestAlertCreateRace(t *testing.T) {
 	env := newCH(t)
-	mgr, err := alerts.New(alerts.Options{Conn: env.q.conn, Database: env.q.db, Metrics: env.q})
+	mgr, err := alerts.New(alerts.Options{Store: env.alertStore, Metrics: env.q})
 	if err != nil {
 		t.Fatal(err)
 	}

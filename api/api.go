@@ -52,11 +52,12 @@ type Options struct {
 	// Sink receives the records of the out-of-band logging endpoints (the
 	// same sink the processor writes to). Nil: those routes answer 503.
 	Sink record.Sink
-	// Feedback stores a rating (chstore.(*Writer).InsertFeedback). Nil: 503
+	// Feedback stores a rating (chstore.InsertFeedback). Nil: 503
 	// "feedback needs ClickHouse".
 	Feedback func(ctx context.Context, fb chstore.Feedback) error
-	// Query runs the read API. Nil: 503 "query API needs ClickHouse".
-	Query *Querier
+	// Query runs the read API (a *chquery.Requests). Nil: 503 "query API
+	// needs ClickHouse".
+	Query Queries
 	// Auth resolves tenants from Helicone keys. Nil: no keys configured.
 	Auth *policies.Auth
 	// Prices prices ingested calls. Nil: provider.DefaultPrices().

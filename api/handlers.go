@@ -1,6 +1,9 @@
 package api
 
 import (
+	"context"
+	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chquery"
 )
 
 const (
@@ -19,12 +23,26 @@ const (
 	maxBuckets   = 10000
 )
 
+// Queries runs the read API (a *chquery.Requests reads ClickHouse).
+type Queries interface {
+	// List returns up to limit requests matching f, newest first, after
+	// the cursor; next is nil on the last page.
+	List(ctx context.Context, f chquery.Filter, limit int, after *chquery.Cursor) (recs []*record.Record, next *chquery.Cursor, err error)
+	// Get returns one request with its bodies and rating; nil when unknown.
+	// A non-empty tenant restricts the lookup to that tenant.
+	Get(ctx context.Context, id, tenant string) (*chquery.Detail, error)
+	// Stats aggregates the requests matching f (From and To set) in
+	// buckets of bucket seconds; groupProperty (optional) adds a cost
+	// breakdown by that property's value.
+	Stats(ctx context.Context, f chquery.Filter, bucket int64, groupProperty string) (*chquery.Stats, error)
+}
+
 // paramError names the query parameter that is wrong.
 type paramError struct{ name, why string }
 
 // parseFilter reads the filters shared by /v1/requests and /v1/stats.
-func parseFilter(q url.Values) (Filter, *paramError) {
-	f := Filter{
+func parseFilter(q url.Values) (chquery.Filter, *paramError) {
+	f := chquery.Filter{
 		Tenant: q.Get("tenant"), User: q.Get("user"), Session: q.Get("session"),
 		Model: q.Get("model"), Provider: q.Get("provider"),
 		WorkloadNamespace: q.Get("workload_namespace"), WorkloadName: q.Get("workload_name"),
@@ -106,7 +124,7 @@ func (s *server) listRequests(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	var after *Cursor
+	var after *chquery.Cursor
 	if v := q.Get("cursor"); v != "" {
 		c, err := decodeCursor(v)
 		if err != nil {
@@ -128,7 +146,7 @@ func (s *server) listRequests(w http.ResponseWriter, r *http.Request) {
 		out.Requests = append(out.Requests, summary{Record: rec})
 	}
 	if next != nil {
-		out.NextCursor = next.encode()
+		out.NextCursor = encodeCursor(*next)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -203,6 +221,28 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// encodeCursor is the cursor as the API hands it out: opaque text.
+func encodeCursor(c chquery.Cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatUint(uint64(c.Second), 10) + ":" + c.RequestID))
+}
+
+func decodeCursor(s string) (*chquery.Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errors.New("not a cursor returned by this API")
+	}
+	sec, id, ok := strings.Cut(string(b), ":")
+	n, err := strconv.ParseUint(sec, 10, 32)
+	if !ok || err != nil {
+		return nil, errors.New("not a cursor returned by this API")
+	}
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return nil, errors.New("not a cursor returned by this API")
+	}
+	return &chquery.Cursor{Second: uint32(n), RequestID: u.String()}, nil
 }
 
 // defaultBucket aims at 24–1440 buckets.

@@ -15,20 +15,26 @@ import (
 
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chquery"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 // chEnv is a private database on the shared ClickHouse, dropped at the end.
 type chEnv struct {
-	w *chstore.Writer
-	q *Querier
+	w          *chstore.Writer
+	q          *chquery.Requests
+	alertStore *chquery.Alerts
 }
 
 func newCH(t *testing.T) *chEnv {
 	t.Helper()
 	dsn, conn, db := chtest.FreshDatabase(t, "tollgate_test")
-	return &chEnv{w: chtest.Writer(t, dsn), q: NewQuerier(conn, db, nil)}
+	alertStore, err := chquery.NewAlerts(conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chEnv{w: chtest.Writer(t, dsn), q: chquery.NewRequests(conn, db, nil), alertStore: alertStore}
 }
 
 // seed writes known rows and returns them (normalized as stored).
@@ -326,7 +332,7 @@ func TestQueryAPI(t *testing.T) {
 
 	t.Run("stats", func(t *testing.T) {
 		from, to := t0, t0.Add(time.Hour)
-		var st Stats
+		var st chquery.Stats
 		q := "tenant=acme&bucket=300&group_property=env&from=" + from.Format(time.RFC3339) + "&to=" + to.Format(time.RFC3339)
 		if rr := do(t, h, "GET", "/v1/stats?"+q, local, nil, "", &st); rr.Code != 200 {
 			t.Fatalf("%d %s", rr.Code, rr.Body)
@@ -334,7 +340,7 @@ func TestQueryAPI(t *testing.T) {
 		checkStats(t, &st, acme)
 
 		// an empty range
-		var empty Stats
+		var empty chquery.Stats
 		q = "from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z"
 		if rr := do(t, h, "GET", "/v1/stats?"+q, local, nil, "", &empty); rr.Code != 200 || empty.Requests != 0 || len(empty.Volume) != 0 || empty.BucketSeconds != 3600 {
 			t.Fatalf("empty: %d %+v", rr.Code, empty)
@@ -359,15 +365,15 @@ func checkNewFields(t *testing.T, got map[string]any, r *record.Record) {
 }
 
 // checkStats recomputes the figures from the seed.
-func checkStats(t *testing.T, st *Stats, recs []*record.Record) {
+func checkStats(t *testing.T, st *chquery.Stats, recs []*record.Record) {
 	t.Helper()
 	var cost, saved float64
 	var errs, hits uint64
 	var lat, ttft []float64
-	byModel := map[string]Group{}
-	byUser := map[string]Group{}
-	byEnv := map[string]Group{}
-	vol := map[int64]Bucket{}
+	byModel := map[string]chquery.Group{}
+	byUser := map[string]chquery.Group{}
+	byEnv := map[string]chquery.Group{}
+	vol := map[int64]chquery.Bucket{}
 	volLat, volTTFT := map[int64][]float64{}, map[int64][]float64{}
 	prices := provider.DefaultPrices()
 	for _, r := range recs {
@@ -388,7 +394,7 @@ func checkStats(t *testing.T, st *Stats, recs []*record.Record) {
 		if r.TTFTMs > 0 {
 			ttft = append(ttft, float64(r.TTFTMs))
 		}
-		add := func(m map[string]Group, k string) {
+		add := func(m map[string]chquery.Group, k string) {
 			g := m[k]
 			g.Key = k
 			g.Requests++
@@ -440,8 +446,8 @@ func checkStats(t *testing.T, st *Stats, recs []*record.Record) {
 	}
 	for _, c := range []struct {
 		name string
-		got  []Group
-		want map[string]Group
+		got  []chquery.Group
+		want map[string]chquery.Group
 	}{{"by_model", st.ByModel, byModel}, {"by_user", st.ByUser, byUser}, {"by_property", st.ByProperty, byEnv}} {
 		if len(c.got) != len(c.want) {
 			t.Errorf("%s: %+v, want %+v", c.name, c.got, c.want)
@@ -475,7 +481,7 @@ func checkStats(t *testing.T, st *Stats, recs []*record.Record) {
 }
 
 // exactPercentiles is quantileExact: the value at rank floor(level × n).
-func exactPercentiles(v []float64) Percentiles {
+func exactPercentiles(v []float64) chquery.Percentiles {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	at := func(level float64) float64 {
@@ -484,5 +490,5 @@ func exactPercentiles(v []float64) Percentiles {
 		}
 		return s[min(int(level*float64(len(s))), len(s)-1)]
 	}
-	return Percentiles{P50: at(0.5), P95: at(0.95), P99: at(0.99)}
+	return chquery.Percentiles{P50: at(0.5), P95: at(0.95), P99: at(0.99)}
 }

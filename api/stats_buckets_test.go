@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chquery"
 )
 
 // TestStatsBucketFigures checks each bucket's figures against values worked
@@ -50,17 +51,17 @@ func TestStatsBucketFigures(t *testing.T) {
 	if rr.Code != 200 {
 		t.Fatalf("%d %s", rr.Code, rr.Body)
 	}
-	var st Stats
+	var st chquery.Stats
 	if err := json.Unmarshal(rr.Body.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}
-	want := []Bucket{
+	want := []chquery.Bucket{
 		{Start: t0, Requests: 4, Errors: 2, CostUSD: 0.07, PromptTokens: 100, CompletionTokens: 20, CacheHits: 1,
-			Latency: Percentiles{300, 400, 400}, TTFT: Percentiles{40, 60, 60}},
+			Latency: chquery.Percentiles{P50: 300, P95: 400, P99: 400}, TTFT: chquery.Percentiles{P50: 40, P95: 60, P99: 60}},
 		{Start: t0.Add(10 * time.Minute), Requests: 1, Errors: 1, CostUSD: 0.5, PromptTokens: 5, CompletionTokens: 1,
-			Latency: Percentiles{50, 50, 50}, TTFT: Percentiles{0, 0, 0}},
+			Latency: chquery.Percentiles{P50: 50, P95: 50, P99: 50}, TTFT: chquery.Percentiles{P50: 0, P95: 0, P99: 0}},
 		{Start: t0.Add(30 * time.Minute), Requests: 2, CostUSD: 0.003, PromptTokens: 3, CompletionTokens: 3,
-			Latency: Percentiles{20, 20, 20}, TTFT: Percentiles{7, 7, 7}},
+			Latency: chquery.Percentiles{P50: 20, P95: 20, P99: 20}, TTFT: chquery.Percentiles{P50: 7, P95: 7, P99: 7}},
 	}
 	if len(st.Volume) != len(want) {
 		t.Fatalf("volume %+v, want %+v", st.Volume, want)

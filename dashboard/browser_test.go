@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-dev/tollgate/alerts"
 	"github.com/tollgate-dev/tollgate/api"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chquery"
 )
 
 const testAPIKey = "dashboard-test-key"
@@ -33,7 +34,11 @@ func startStack(t *testing.T, tr *traffic) *stack {
 	t.Helper()
 	dsn, conn, db := freshDatabase(t)
 	writeRecords(t, dsn, tr.all)
-	q := api.NewQuerier(conn, db, nil)
+	q := chquery.NewRequests(conn, db, nil)
+	store, err := chquery.NewAlerts(conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/fail" {
@@ -44,7 +49,7 @@ func startStack(t *testing.T, tr *traffic) *stack {
 	}))
 	t.Cleanup(hooks.Close)
 	mgr, err := alerts.New(alerts.Options{
-		Conn: conn, Database: db, Metrics: q, WebhookAttempts: 1,
+		Store: store, Metrics: q, WebhookAttempts: 1,
 		AllowPrivateWebhooks: true, // the receiver is on 127.0.0.1
 		FileRules: []alerts.Rule{{
 			ID: "daily-spend", Name: "Daily spend", Metric: alerts.CostUSD, Threshold: 0.25,

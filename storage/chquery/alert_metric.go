@@ -1,4 +1,4 @@
-package api
+package chquery
 
 import (
 	"context"
@@ -22,7 +22,7 @@ var alertMetricExprs = map[alerts.Metric]string{
 // AlertMetric measures an alert metric over the requests of every tenant
 // in scope with created_at in [from, to) (alerts.MetricSource). With no
 // such requests every metric is 0.
-func (q *Querier) AlertMetric(ctx context.Context, m alerts.Metric, s alerts.Scope, from, to time.Time) (float64, error) {
+func (q *Requests) AlertMetric(ctx context.Context, m alerts.Metric, s alerts.Scope, from, to time.Time) (float64, error) {
 	expr, ok := alertMetricExprs[m]
 	if !ok {
 		return 0, fmt.Errorf("unknown alert metric %q", m)
