@@ -54,7 +54,7 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	in := fs.String("f", "", "Kubernetes manifests (YAML, any number of documents); - for standard input")
 	out := fs.String("o", "-", "file for the result; - for standard output")
 	fs.String("config", path, "YAML file of injection settings (keys: image, envoy-image, image-pull-policy, redis, clickhouse, env, args, resources, envoy-resources, kube-version)")
-	injectFlags(fs, &cfg)
+	defineFlags(fs, injectSettings(&cfg))
 	if err := fs.Parse(args); err != nil {
 		return usageError(fs, err)
 	}
@@ -96,34 +96,28 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	var w webhookConfig
+	settings := w.settings()
+	resetSettings(settings) // not the injection settings: the file gave those
+	settings = append(settings, injectSettings(&cfg)...)
 	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listenAddr := fs.String("listen", ":8443", "HTTPS listen address")
-	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); reloaded when the file changes")
-	keyFile := fs.String("tls-key", "", "TLS private key (PEM); reloaded when the file changes")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	metricsListen := fs.String("metrics-listen", "", "plain-HTTP address for /metrics (the audit of uninjected pods); empty: none")
-	auditInterval := fs.Duration("audit-interval", time.Minute, "how often to count opted-in pods running without the sidecars (in a cluster; 0: never)")
 	fs.String("config", path, "YAML file of injection settings (see tollgate inject -h)")
-	injectFlags(fs, &cfg)
-	if err := flagsFromEnv(fs, getenv); err != nil {
+	defineFlags(fs, settings)
+	from := origins{}
+	if err := settingsFromEnv(fs, settings, getenv, from); err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, from); err != nil {
 		return usageError(fs, err)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *certFile == "" || *keyFile == "" {
+	if w.tlsCert == "" || w.tlsKey == "" {
 		return errors.New("webhook: --tls-cert and --tls-key are required (the API server calls webhooks over HTTPS only)")
 	}
-	switch *logLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log-level: want debug, info, warn or error, got %q", *logLevel)
+	if err := checkSettings(settings, from); err != nil {
+		return err
 	}
-	log := newLogger(stderr, *logLevel)
+	log := newLogger(stderr, w.logLevel)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// In a cluster: the API server's version (injection needs native
@@ -143,8 +137,8 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 				log.Info("kubernetes", "version", v)
 			}
 		}
-		if *auditInterval > 0 {
-			auditor = inject.NewAuditor(kube, *auditInterval, ownNamespace(getenv), reg, log)
+		if w.auditInterval > 0 {
+			auditor = inject.NewAuditor(kube, w.auditInterval, ownNamespace(getenv), reg, log)
 		}
 	}
 	if err := inject.CheckKubernetesVersion(cfg.KubeVersion); err != nil {
@@ -154,18 +148,18 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	keyPair, err := inject.LoadKeyPair(*certFile, *keyFile)
+	keyPair, err := inject.LoadKeyPair(w.tlsCert, w.tlsKey)
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", *listenAddr)
+	lis, err := net.Listen("tcp", w.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	readyLine := fmt.Sprintf("tollgate webhook ready listen=%s", lis.Addr())
 	var metricsSrv *http.Server
-	if *metricsListen != "" {
-		mlis, err := net.Listen("tcp", *metricsListen)
+	if w.metricsListen != "" {
+		mlis, err := net.Listen("tcp", w.metricsListen)
 		if err != nil {
 			lis.Close()
 			return fmt.Errorf("metrics-listen: %w", err)
@@ -236,15 +230,6 @@ func ownNamespace(getenv func(string) string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// injectFlags binds the settings both inject and webhook take as flags.
-func injectFlags(fs *flag.FlagSet, cfg *inject.Config) {
-	fs.StringVar(&cfg.KubeVersion, "kube-version", cfg.KubeVersion, fmt.Sprintf("the cluster's Kubernetes version (such as 1.30); refused below 1.%d, which lacks native sidecars (webhook: asked of the API server)", inject.MinKubernetesMinor))
-	fs.StringVar(&cfg.Image, "image", cfg.Image, "tollgate image of the injected containers (default "+inject.DefaultImage+")")
-	fs.StringVar(&cfg.EnvoyImage, "envoy-image", cfg.EnvoyImage, "Envoy image of the injected sidecar (default "+inject.DefaultEnvoyImage+")")
-	fs.StringVar(&cfg.Redis, "redis", cfg.Redis, "Redis URL for the injected processor (TOLLGATE_REDIS)")
-	fs.StringVar(&cfg.ClickHouse, "clickhouse", cfg.ClickHouse, "ClickHouse URL for the injected processor (TOLLGATE_CLICKHOUSE)")
-}
-
 func readInjectConfig(path string) (inject.Config, error) {
 	var cfg inject.Config
 	if path == "" {
@@ -258,20 +243,6 @@ func readInjectConfig(path string) (inject.Config, error) {
 		return cfg, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return cfg, nil
-}
-
-// flagsFromEnv sets each flag from TOLLGATE_<FLAG> when that is set, so
-// that flags given on the command line, parsed afterwards, win.
-func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(envName(f.Name)); v != "" && f.Name != "config" {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
-			}
-		}
-	})
-	return errors.Join(errs...)
 }
 
 // writeFileAtomic never leaves a half-written file for a reader (Envoy, or

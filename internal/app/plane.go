@@ -27,9 +27,10 @@ func earlyRemovals(cfg *Config) []string {
 }
 
 // targetOriginErrors checks --allowed-target-origins: "*" or an origin,
-// http:// or https://, with no path, query or user info. Anything else would
-// never match a Helicone-Target-URL and fail every call naming it with a
-// 403 that blames the caller. http:// is fine: envoy/ routes such origins to
+// http:// or https://, with no path, query or user info (errors do not name
+// the setting; checkSettings does). Anything else would never match a
+// Helicone-Target-URL and fail every call naming it with a 403 that blames
+// the caller. http:// is fine: envoy/ routes such origins to
 // a plain-HTTP forward proxy. "*" covers public https:// origins only
 // (helicone.WildcardRefusal): an http:// origin, or one whose host is a
 // loopback, link-local, private or otherwise internal address, is allowed
@@ -43,7 +44,7 @@ func targetOriginErrors(origins []string) []error {
 		u, err := url.Parse(strings.TrimRight(o, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			errs = append(errs, fmt.Errorf("allowed-target-origins: want * or an origin such as https://api.together.xyz or http://vllm.models.svc:8000 (scheme, host, optional port), got %q", o))
+			errs = append(errs, fmt.Errorf("want * or an origin such as https://api.together.xyz or http://vllm.models.svc:8000 (scheme, host, optional port), got %q", o))
 		}
 	}
 	return errs

@@ -1,0 +1,116 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// settings declares every setting of serve, dev and migrate, bound to the
+// fields of c: each one's flag, environment variable, YAML key, default,
+// help and rules. dev gives the defaults of `tollgate dev`. Errors come out
+// in this order; docs/configuration.md lists the settings in it.
+func (c *Config) settings(dev bool) []setting {
+	drainDelay := 5 * time.Second
+	if dev {
+		drainDelay = 0 // nothing in front of `dev` to drain
+	}
+	return []setting{
+		str(&c.Listen, "listen", ":10000", "local data plane listen address (dev)"),
+		str(&c.GRPCListen, "grpc-listen", ":50051", "ext_proc gRPC listen address, host:port or unix:///path"),
+		str(&c.HTTPListen, "http-listen", ":8080", "HTTP listen address for /healthz, /readyz, /metrics and the API"),
+		str(&c.Redis, "redis", "", "Redis URL (redis://host:6379/0); empty uses an in-process store", redisURL),
+		str(&c.ClickHouse, "clickhouse", "", "ClickHouse URL (clickhouse://host:9000/tollgate); empty logs to a JSON-lines file", clickHouseURL),
+		str(&c.UpstreamOpenAI, "upstream-openai", "https://api.openai.com", "origin for OpenAI paths (dev data plane)", httpOrigin),
+		str(&c.UpstreamAnthropic, "upstream-anthropic", "https://api.anthropic.com", "origin for Anthropic paths (dev data plane)", httpOrigin),
+		str(&c.SpoolDir, "spool-dir", "", "disk spool for log records (default <data-dir>/spool)"),
+		str(&c.DataDir, "data-dir", "data", "folder for the embedded defaults' files"),
+		boolean(&c.Migrate, "migrate", true, "run the ClickHouse migration at start"),
+		str(&c.LogLevel, "log-level", "info", "debug, info, warn or error", logLevel),
+		list(&c.AllowedTargets, "allowed-target-origins", "comma list of origins Helicone-Target-URL may name (* for any public https:// origin; list http:// and internal ones exactly)",
+			func(v []string) error { return errors.Join(targetOriginErrors(v)...) }),
+		integer(&c.MaxRequestBody, "max-request-body", 8<<20, "largest request body in bytes (larger: 413)", positive),
+		integer(&c.MaxLoggedBody, "max-logged-body", 1<<20, "bytes of each body kept in the log", notNegative),
+		boolean(&c.StreamUsage, "stream-usage", true, "add stream_options.include_usage to OpenAI streams"),
+		str(&c.PricesFile, "prices-file", "", "YAML file of price overrides (provider: model: {input, output, …})"),
+		boolean(&c.AuthRequired, "auth-required", false, "with auth-keys configured, reject requests without Helicone-Auth"),
+		duration(&c.DrainDelay, "drain-delay", drainDelay, "time NOT_SERVING before stopping", notNegative),
+		duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time for in-flight calls and log flushing at shutdown", positive),
+		duration(&c.RouteTimeout, "route-timeout", dataplane.DefaultRouteTimeout, "dev data plane: limit for a whole upstream call", positive),
+		duration(&c.IdleTimeout, "idle-timeout", dataplane.DefaultStreamIdleTimeout, "dev data plane: limit for silence from the upstream", positive),
+		duration(&c.MessageTimeout, "message-timeout", 2*time.Second, "dev data plane: wait for each processor reply", positive),
+		boolean(&c.FailureModeAllow, "failure-mode-allow", false, "dev data plane: continue without the processor when it fails"),
+		duration(&c.RetryBaseInterval, "retry-base-interval", time.Second, "dev data plane: retry back-off base (Envoy: the route's retry_back_off)", positive),
+		duration(&c.RetryMaxInterval, "retry-max-interval", 10*time.Second, "dev data plane: retry back-off cap", positive,
+			func(v time.Duration) error {
+				if v < c.RetryBaseInterval.Duration {
+					return errors.New("must not be below retry-base-interval")
+				}
+				return nil
+			}),
+		str(&c.PromptsDir, "prompts-dir", "", "read-only folder of prompt YAML files, reloaded on change"),
+		str(&c.EgressPolicy, "egress-policy", "", "egress policy YAML file, reloaded on change"),
+		str(&c.WorkloadNamespace, "workload-namespace", "", "sidecar mode: the calling pod's namespace"),
+		str(&c.WorkloadServiceAccount, "workload-service-account", "", "sidecar mode: the calling pod's service account"),
+		str(&c.WorkloadName, "workload-name", "", "sidecar mode: the calling workload's name"),
+		str(&c.WorkloadLabelsFile, "workload-labels-file", "", "sidecar mode: the pod's labels (downward API file)"),
+		boolean(&c.TrustWorkloadHeaders, "trust-workload-headers", false, "gateway mode: take the workload identity from x-tollgate-workload-* headers set by the mesh"),
+		boolean(&c.Alerts, "alerts", true, "evaluate alert rules in this process (turn off on all but a few replicas)"),
+		str(&c.AlertRules, "alert-rules", "", "YAML file of alert rules (needs ClickHouse)"),
+		duration(&c.AlertInterval, "alert-interval", 30*time.Second, "how often alert rules are evaluated", positive),
+		str(&c.DashboardURL, "dashboard-url", "", "the dashboard's address, sent in alert notifications"),
+		boolean(&c.AlertPrivateWebhooks, "alert-private-webhooks", false, "let alert webhooks reach private and loopback addresses"),
+		boolean(&c.RateLimitFailClosed, "ratelimit-fail-closed", false, "reject calls under a rate-limit policy with 503 when Redis is unreachable"),
+		str(&c.APIKey, "api-key", "", "bearer key for the HTTP API (prefer TOLLGATE_API_KEY); empty: loopback clients only"),
+		str(&c.Role, "role", RoleGateway, "gateway: the HTTP port also serves the API and dashboard; sidecar: /healthz, /readyz and /metrics only", role),
+		integer(&c.LogBatchSize, "log-batch-size", 5000, "ClickHouse: rows per insert", positive),
+		duration(&c.LogFlushInterval, "log-flush-interval", time.Second, "ClickHouse: longest wait before a partial batch is inserted", positive),
+		integer(&c.LogQueueSize, "log-queue-size", 100000, "ClickHouse: rows held in memory before batches go to the spool", positive),
+		integer64(&c.SpoolMaxBytes, "spool-max-bytes", 1<<30, "ClickHouse: spool cap in bytes; beyond it records are dropped and counted", positive),
+		fileOnly(&c.AuthKeys, "auth-keys", "Helicone-Auth keys as a list of {sha256, tenant}: the key's hex SHA-256 and its tenant",
+			func(keys []policies.APIKey) error { _, err := policies.NewAuth(keys, c.AuthRequired); return err }),
+		fileOnly(&c.Prices, "prices", "price overrides, provider: model: {input, output, …}, the shape of the embedded table"),
+	}
+}
+
+// Rules of the settings above; the error names the setting.
+
+func httpOrigin(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an http(s) origin such as https://api.openai.com, got %q", v)
+	}
+	return nil
+}
+
+func redisURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	if u, err := url.Parse(v); err != nil || !strings.HasPrefix(u.Scheme, "redis") {
+		return fmt.Errorf("want a redis:// URL, got %q", v)
+	}
+	return nil
+}
+
+func clickHouseURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	if u, err := url.Parse(v); err != nil || u.Scheme != "clickhouse" || u.Host == "" {
+		return fmt.Errorf("want clickhouse://host:port/database, got %q", v)
+	}
+	return nil
+}
+
+func role(v string) error {
+	if v != RoleGateway && v != RoleSidecar {
+		return fmt.Errorf("want %s or %s, got %q", RoleGateway, RoleSidecar, v)
+	}
+	return nil
+}
