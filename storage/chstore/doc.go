@@ -1,6 +1,7 @@
 // Package chstore is Tollgate's ClickHouse storage: the schema and its
 // migrations (Migrate), the streaming request-log writer (Open, Writer) with
-// its disk spool, and feedback inserts (InsertFeedback).
+// its disk spool, and feedback inserts (InsertFeedback). The reads (query
+// API, alert metrics) and the alert store are in package chquery.
 //
 // # Tables
 //

@@ -182,5 +182,3 @@ func (w *Writer) removeReplayed(files []spoolFile) {
 		}
 	}
 }
-
-// noteFailure logs a failed attempt (sender loop only): the first at warn

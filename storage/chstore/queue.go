@@ -11,10 +11,11 @@ import (
 )
 
 // The queue: records in memory, in sealed batches numbered in the order
-// they were written. Everything here runs under w.mu except where a
-// function says otherwise. A batch leaves memory when it is in ClickHouse
-// or in the spool (finishLocked), and Flush waits for that (waitDurable).
+// they were written. The ...Locked functions run under w.mu. A batch
+// leaves memory when it is in ClickHouse or in the spool (finishLocked),
+// and Flush waits for that (waitDurable).
 
+// batch is sealed records, numbered (seq) in the order they were written.
 type batch struct {
 	seq        uint64
 	recs       []*record.Record

@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// The sender: one goroutine that decides what is inserted next and when
+// to try again; the inserts themselves are jobs (jobs.go).
+
 const (
 	coalesceBatches = 4
 	coalesceBytes   = 32 << 20 // spool files read for one insert
@@ -19,10 +22,6 @@ const (
 	// normally returns at once (the driver closes its connection).
 	abandonAfter = 500 * time.Millisecond
 )
-
-// sendLoop owns the connection state: it backs off and pings while
-// ClickHouse is down, takes jobs (lowest sequence numbers first) and runs
-// them in goroutines, at most maxInflight at a time.
 
 // sendLoop is the sender goroutine's state. It owns the connection state:
 // it backs off and pings while ClickHouse is down, takes jobs (lowest
