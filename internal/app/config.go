@@ -147,7 +147,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	cfg := new(Config)
 	settings := cfg.settings(dev)
 	resetSettings(settings)
-	from := origins{}
+	from := settingSources{}
 	path := configPath(args, getenv)
 	if path != "" {
 		data, err := os.ReadFile(path)

@@ -104,7 +104,7 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stderr)
 	fs.String("config", path, "YAML file of injection settings (see tollgate inject -h)")
 	defineFlags(fs, settings)
-	from := origins{}
+	from := settingSources{}
 	if err := settingsFromEnv(fs, settings, getenv, from); err != nil {
 		return err
 	}

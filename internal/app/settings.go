@@ -32,8 +32,8 @@ type setting struct {
 	check  func() error             // its rules; errors do not name the setting
 }
 
-// declare is the part of a setting that does not depend on how its flag
-// is spelled; the typed helpers below add the flag.
+// declare builds all of a setting but its flag, which the typed helpers
+// below add.
 func declare[T any](p *T, name string, def T, help string, rules []func(T) error) setting {
 	return setting{
 		name: name, help: help, def: fmt.Sprint(def), field: p,
@@ -138,12 +138,12 @@ func logLevel(v string) error {
 	return fmt.Errorf("want debug, info, warn or error, got %q", v)
 }
 
-// origins records where each setting's value came from, so that an error
-// names it as the user wrote it: --name, TOLLGATE_NAME or "name in FILE".
-// A setting left at its default is named by its bare name.
-type origins map[string]string
+// settingSources records where each setting's value came from, so that an
+// error names it as the user wrote it: --name, TOLLGATE_NAME or "name in
+// FILE". A setting left at its default is named by its bare name.
+type settingSources map[string]string
 
-func (o origins) label(name string) string {
+func (o settingSources) label(name string) string {
 	if l, ok := o[name]; ok {
 		return l
 	}
@@ -167,7 +167,7 @@ func defineFlags(fs *flag.FlagSet, settings []setting) {
 // readSettingsFile sets settings from the keys of a YAML file. A key
 // matches its setting whatever its case, as encoding/json matched struct
 // fields when the file was decoded into one. Unknown keys are errors.
-func readSettingsFile(settings []setting, data []byte, path string, from origins) error {
+func readSettingsFile(settings []setting, data []byte, path string, from settingSources) error {
 	doc, err := yaml.YAMLToJSONStrict(data) // refuses duplicate keys
 	if err != nil {
 		return err
@@ -210,7 +210,7 @@ func readSettingsFile(settings []setting, data []byte, path string, from origins
 // set. It runs before the command line is parsed, so that flags win. It
 // sets the flag's value without marking the flag as given, so that the
 // flags the command line gave can be told apart afterwards.
-func settingsFromEnv(fs *flag.FlagSet, settings []setting, getenv func(string) string, from origins) error {
+func settingsFromEnv(fs *flag.FlagSet, settings []setting, getenv func(string) string, from settingSources) error {
 	var errs []error
 	for _, s := range settings {
 		if s.fileOnly {
@@ -231,7 +231,7 @@ func settingsFromEnv(fs *flag.FlagSet, settings []setting, getenv func(string) s
 }
 
 // parseFlags parses the command line and notes the flags it gave.
-func parseFlags(fs *flag.FlagSet, args []string, from origins) error {
+func parseFlags(fs *flag.FlagSet, args []string, from settingSources) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func parseFlags(fs *flag.FlagSet, args []string, from origins) error {
 
 // checkSettings applies every setting's rules and reports all problems at
 // once, in declaration order, each naming its setting as the user gave it.
-func checkSettings(settings []setting, from origins) error {
+func checkSettings(settings []setting, from settingSources) error {
 	var errs []error
 	for _, s := range settings {
 		for _, err := range unjoin(s.check()) {
