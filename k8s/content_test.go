@@ -10,7 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/egress"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
@@ -22,15 +22,15 @@ func TestExampleEgressPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := policies.ParseEgressPolicy(file, data)
+	pol, err := egress.Parse(file, data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bot := pol.Decide(policies.Workload{Namespace: "support", ServiceAccount: "chatbot", Name: "chatbot"})
+	bot := pol.Decide(egress.Workload{Namespace: "support", ServiceAccount: "chatbot", Name: "chatbot"})
 	if bot.Rule != "support-bot" || !bot.RequireAuth || !bot.AllowsModel("openai", "gpt-4o") {
 		t.Errorf("the support bot: rule %q, auth %v, gpt-4o %v", bot.Rule, bot.RequireAuth, bot.AllowsModel("openai", "gpt-4o"))
 	}
-	other := pol.Decide(policies.Workload{Namespace: "team-a", ServiceAccount: "default", Name: "web"})
+	other := pol.Decide(egress.Workload{Namespace: "team-a", ServiceAccount: "default", Name: "web"})
 	if other.Rule != "" || other.AllowsModel("openai", "gpt-4o") || !other.AllowsModel("openai", "gpt-4o-mini") {
 		t.Errorf("another workload: rule %q, gpt-4o %v", other.Rule, other.AllowsModel("openai", "gpt-4o"))
 	}

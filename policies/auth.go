@@ -1,6 +1,18 @@
-// Package policies holds what Tollgate decides about a request: who it is
-// for (auth), and later caching, rate limits, retries, prompts and egress
-// policy. Each policy is small, pure where it can be, and tested alone.
+// Package policies holds what Tollgate decides about a request. This
+// package itself decides who a request is for (Auth: the Helicone-Auth key
+// and its tenant); each other decision has a package below it:
+//
+//   - gate: the cache and rate limits, in one store round trip per request;
+//   - ratelimit: the rate-limit policy grammar, token buckets and the
+//     replies Tollgate makes itself, shared by the gate and the egress policy;
+//   - egress: the mesh-wide egress policy file (what each workload may call);
+//   - attempts: retries and fallbacks to other models or providers;
+//   - prompt: versioned prompt templates;
+//   - cachecontrol: the lifetime a request's Cache-Control asks for.
+//
+// Each is small, pure where it can be, and tested alone; the stores they
+// need are interfaces they own (gate.Store, prompt.Store), implemented in
+// storage/.
 package policies
 
 import (

@@ -8,7 +8,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/tollgate-dev/tollgate/helicone"
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/egress"
+	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -37,14 +38,14 @@ type call struct {
 	rawPath    string                // :path with query, as the client sent it
 	reqHeaders []*corev3.HeaderValue // original request headers (Helicone ones included)
 
-	decision        *policies.Decision // cache / rate-limit verdict; nil without a gate
-	free            bool               // answered from the cache: costs nothing
-	completed       bool               // the gate's Complete ran
+	decision        *gate.Decision // cache / rate-limit verdict; nil without a gate
+	free            bool           // answered from the cache: costs nothing
+	completed       bool           // the gate's Complete ran
 	respContentType string
 
-	egress    *policies.EgressDecision // the egress policy's verdict; nil without a policy
-	forwarded bool                     // the request went on to the provider (at least one attempt)
-	link      *attemptLink             // retries or fallback asked for; nil otherwise
+	egress    *egress.Decision // the egress policy's verdict; nil without a policy
+	forwarded bool             // the request went on to the provider (at least one attempt)
+	link      *attemptLink     // retries or fallback asked for; nil otherwise
 	linkKey   string
 
 	rec *record.Record

@@ -8,7 +8,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/egress"
 )
 
 // The workload identity headers a trusted mesh sets in gateway mode
@@ -23,11 +23,11 @@ const (
 
 // identify sets the record's workload: the mesh's headers when trusted and
 // present, else the processor's own (sidecar) identity.
-func (s *Server) identify(c *call) policies.Workload {
+func (s *Server) identify(c *call) egress.Workload {
 	w := s.workload
 	if s.trustWorkloadHeaders {
 		if ns := findHeader(c.reqHeaders, workloadNamespaceHeader); ns != "" {
-			w = policies.Workload{
+			w = egress.Workload{
 				Namespace:      ns,
 				ServiceAccount: findHeader(c.reqHeaders, workloadServiceAccountHeader),
 				Name:           findHeader(c.reqHeaders, workloadNameHeader),
@@ -42,7 +42,7 @@ func (s *Server) identify(c *call) policies.Workload {
 // decideEgress applies the egress policy to what the request headers say:
 // auth, provider and target origin. The decision stays on the call for the
 // model check, limits, cache defaults and body logging.
-func (s *Server) decideEgress(c *call, w policies.Workload) *clientError {
+func (s *Server) decideEgress(c *call, w egress.Workload) *clientError {
 	if s.egress == nil {
 		return nil
 	}
@@ -114,7 +114,7 @@ func (s *Server) egressDenied(c *call, e *clientError) *clientError {
 }
 
 func deniedError(err error) *clientError {
-	var denied *policies.EgressDeniedError
+	var denied *egress.DeniedError
 	status := 403
 	if errors.As(err, &denied) {
 		status = denied.Status()
@@ -131,7 +131,7 @@ func ruleName(rule string) string {
 
 // loggedBody is what the log keeps of the request (or response) body under
 // the policy's logging mode (keep, omit, redact).
-func loggedBody(d *policies.EgressDecision, response bool, body []byte) []byte {
+func loggedBody(d *egress.Decision, response bool, body []byte) []byte {
 	if d == nil {
 		return body
 	}

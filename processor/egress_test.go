@@ -4,16 +4,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/egress"
 )
 
-func mustPolicy(t *testing.T, doc string) func() *policies.EgressPolicy {
+func mustPolicy(t *testing.T, doc string) func() *egress.Policy {
 	t.Helper()
-	p, err := policies.ParseEgressPolicy("policy.yaml", []byte(doc))
+	p, err := egress.Parse("policy.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func() *policies.EgressPolicy { return p }
+	return func() *egress.Policy { return p }
 }
 
 const teamPolicy = `
@@ -27,7 +27,7 @@ func TestWorkloadHeadersAreTrustedOnlyWhenConfigured(t *testing.T) {
 	for _, trust := range []bool{false, true} {
 		s, sink := newTestServer(t, func(o *Options) {
 			o.Egress = mustPolicy(t, teamPolicy)
-			o.Workload = policies.Workload{Namespace: "sidecar-ns", Name: "app"}
+			o.Workload = egress.Workload{Namespace: "sidecar-ns", Name: "app"}
 			o.TrustWorkloadHeaders = trust
 		})
 		replies, _ := run(s, nil,
@@ -58,7 +58,7 @@ func TestWorkloadHeadersAreTrustedOnlyWhenConfigured(t *testing.T) {
 }
 
 func TestNoPolicyChangesNothing(t *testing.T) {
-	s, sink := newTestServer(t, func(o *Options) { o.Egress = func() *policies.EgressPolicy { return nil } })
+	s, sink := newTestServer(t, func(o *Options) { o.Egress = func() *egress.Policy { return nil } })
 	_, _ = run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"), reqBody(chatBody),
 		respHeaders(false, ":status", "200"), respBody(chatResponse, true))
 	if r := sink.Records()[0]; r.PolicyDecision != "" || r.PolicyRule != "" || r.RequestBody != chatBody || r.ResponseBody != chatResponse {

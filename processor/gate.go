@@ -7,14 +7,15 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/tollgate-dev/tollgate/helicone"
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/gate"
+	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
 // Gate is the cache and rate-limit policy as the processor uses it (see
-// policies.Gate): one store round trip before the call, one write after.
+// gate.Gate): one store round trip before the call, one write after.
 type Gate interface {
-	Check(ctx context.Context, req policies.RequestInfo) (*policies.Decision, error)
-	Complete(ctx context.Context, d *policies.Decision, resp policies.ResponseInfo)
+	Check(ctx context.Context, req gate.RequestInfo) (*gate.Decision, error)
+	Complete(ctx context.Context, d *gate.Decision, resp gate.ResponseInfo)
 }
 
 // admit runs the gate once the request is known (after the body phase, or
@@ -25,7 +26,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		return nil
 	}
 	rec := c.rec
-	info := policies.RequestInfo{
+	info := gate.RequestInfo{
 		Tenant:       rec.Tenant,
 		Method:       rec.Method,
 		URL:          c.rawPath,
@@ -42,7 +43,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		// Without configured keys the tenant is whatever Helicone-Auth the
 		// client sends: the policy's buckets then hold per workload only,
 		// or a fresh key per call would escape them.
-		lim := info
+		lim := ratelimit.Caller{Tenant: info.Tenant, UserID: info.UserID, Header: info.Header}
 		if !s.auth.KeysConfigured() {
 			lim.Tenant = ""
 		}
@@ -65,7 +66,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 
 // answerFromGate replies with a cache hit, a 429 or a fail-closed 503, and
 // logs it: a hit carries the original call's tokens and costs nothing.
-func (s *Server) answerFromGate(c *call, d *policies.Decision) *extprocv3.ProcessingResponse {
+func (s *Server) answerFromGate(c *call, d *gate.Decision) *extprocv3.ProcessingResponse {
 	a, rec := d.Answer, c.rec
 	var m headerMutation
 	for _, h := range a.Headers {
@@ -101,7 +102,7 @@ func (s *Server) complete(c *call) {
 	}
 	c.completed = true
 	rec := c.rec
-	s.gate.Complete(c.ctx, c.decision, policies.ResponseInfo{
+	s.gate.Complete(c.ctx, c.decision, gate.ResponseInfo{
 		RequestID:     rec.RequestID,
 		Status:        int(rec.Status),
 		ContentType:   c.respContentType,

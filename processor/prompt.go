@@ -8,7 +8,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/tollgate-dev/tollgate/helicone"
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/egress"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -71,12 +71,12 @@ func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 // the egress policy's omit or redact).
 func (s *Server) logPromptInputs(c *call, vars map[string]string) {
 	d := c.egress
-	if c.helicone.OmitRequest || (d != nil && d.RequestBody == policies.LogOmit) {
+	if c.helicone.OmitRequest || (d != nil && d.RequestBody == egress.LogOmit) {
 		return
 	}
 	rec := c.rec
 	for name, value := range vars {
-		if d != nil && d.RequestBody == policies.LogRedact {
+		if d != nil && d.RequestBody == egress.LogRedact {
 			value = string(d.Redact([]byte(value)))
 		}
 		rec.Properties = append(rec.Properties, record.Property{Key: promptInputPrefix + name, Value: helicone.Truncate(value, helicone.MaxPropertyValueLength)})

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/egress"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -44,10 +45,10 @@ type Options struct {
 	Gate               Gate    // cache and rate limits; nil: none
 	Prompts            Prompts // Helicone-Prompt-Id templates; nil: such requests get 503
 	// Egress returns the current egress policy (nil: everything allowed).
-	Egress func() *policies.EgressPolicy
+	Egress func() *egress.Policy
 	// Workload is the caller's identity in sidecar mode (the pod beside
 	// this processor).
-	Workload policies.Workload
+	Workload egress.Workload
 	// TrustWorkloadHeaders takes the identity from x-tollgate-workload-*
 	// request headers instead, in gateway mode behind a mesh that sets them.
 	TrustWorkloadHeaders bool
@@ -65,8 +66,8 @@ type Server struct {
 	auth                 *policies.Auth
 	gate                 Gate
 	prompts              Prompts
-	egress               func() *policies.EgressPolicy
-	workload             policies.Workload
+	egress               func() *egress.Policy
+	workload             egress.Workload
 	trustWorkloadHeaders bool
 	allowedOrigins       map[string]bool
 	maxRequestBody       int

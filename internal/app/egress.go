@@ -11,17 +11,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/egress"
 )
 
 // openEgressPolicy watches --egress-policy. Without one, the returned
 // watcher's Current is nil: everything is allowed. A broken file at start is
 // an error; later a broken edit keeps the last good policy.
-func openEgressPolicy(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*policies.EgressWatcher, error) {
+func openEgressPolicy(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*egress.Watcher, error) {
 	if cfg.EgressPolicy == "" {
 		return nil, nil
 	}
-	w, err := policies.WatchEgressPolicy(cfg.EgressPolicy, policies.EgressWatcherOptions{Logger: log, Registerer: reg})
+	w, err := egress.Watch(cfg.EgressPolicy, egress.WatcherOptions{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("egress-policy: %w", err)
 	}
@@ -31,8 +31,8 @@ func openEgressPolicy(cfg *Config, reg prometheus.Registerer, log *slog.Logger) 
 // sidecarWorkload is the identity of the pod this processor serves, from the
 // settings the injector fills in (labels from a downward API file, read at
 // start).
-func sidecarWorkload(cfg *Config) (policies.Workload, error) {
-	w := policies.Workload{Namespace: cfg.WorkloadNamespace, ServiceAccount: cfg.WorkloadServiceAccount, Name: cfg.WorkloadName}
+func sidecarWorkload(cfg *Config) (egress.Workload, error) {
+	w := egress.Workload{Namespace: cfg.WorkloadNamespace, ServiceAccount: cfg.WorkloadServiceAccount, Name: cfg.WorkloadName}
 	if cfg.WorkloadLabelsFile == "" {
 		return w, nil
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
@@ -21,8 +21,8 @@ import (
 
 // openGate builds the cache and rate-limit gate on Redis when configured,
 // else on the in-process store (one process only: limits are not shared).
-func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*policies.Gate, prompt.Store, io.Closer, error) {
-	var store policies.Store
+func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*gate.Gate, prompt.Store, io.Closer, error) {
+	var store gate.Store
 	var prompts prompt.Store
 	var closer io.Closer = io.NopCloser(nil)
 	if cfg.Redis != "" {
@@ -37,13 +37,13 @@ func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*polici
 		store, prompts = memstore.New(memstore.Options{}), memstore.NewPromptStore(memstore.PromptOptions{})
 		log.Info("cache, rate limits and prompts in process memory (no --redis)")
 	}
-	gate := policies.NewGate(policies.GateOptions{
+	g := gate.New(gate.Options{
 		Store:      store,
 		FailClosed: cfg.RateLimitFailClosed,
-		Metrics:    policies.NewGateMetrics(reg),
+		Metrics:    gate.NewMetrics(reg),
 		Logger:     log,
 	})
-	return gate, prompts, closer, nil
+	return g, prompts, closer, nil
 }
 
 // openSink picks where records go: ClickHouse when configured, else the

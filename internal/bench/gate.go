@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 	"github.com/tollgate-dev/tollgate/storage/memstore"
 	"github.com/tollgate-dev/tollgate/storage/redisstore"
@@ -61,13 +61,13 @@ func (be *backends) logger() *slog.Logger {
 // store of its own: a fresh memstore, or Redis under a key prefix no other
 // run uses (its keys are deleted by closeStore). trips is nil when the
 // store's round trips cannot be counted.
-func openGate(be *backends) (gate *policies.Gate, closeStore func() error, trips func() uint64, err error) {
+func openGate(be *backends) (g *gate.Gate, closeStore func() error, trips func() uint64, err error) {
 	switch be.store {
 	case storeNone, "":
 		return nil, func() error { return nil }, nil, nil
 	case storeMemory:
 		st := memstore.New(memstore.Options{})
-		return policies.NewGate(policies.GateOptions{Store: st, Logger: be.logger()}), func() error { return nil }, nil, nil
+		return gate.New(gate.Options{Store: st, Logger: be.logger()}), func() error { return nil }, nil, nil
 	case storeRedis:
 		prefix := fmt.Sprintf("tollgate-bench-%d-%d-%d:", os.Getpid(), time.Now().UnixNano()%1e9, be.prefixes.Add(1))
 		st, err := redisstore.Open(be.redisURL, redisstore.Options{Prefix: prefix})
@@ -85,7 +85,7 @@ func openGate(be *backends) (gate *policies.Gate, closeStore func() error, trips
 			defer cancel()
 			return errors.Join(deleteRedisPrefix(ctx, st, prefix), st.Close())
 		}
-		return policies.NewGate(policies.GateOptions{Store: st, Logger: be.logger()}), closeStore, st.RoundTrips, nil
+		return gate.New(gate.Options{Store: st, Logger: be.logger()}), closeStore, st.RoundTrips, nil
 	}
 	return nil, nil, nil, fmt.Errorf("unknown store %q", be.store)
 }

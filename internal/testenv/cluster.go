@@ -50,7 +50,7 @@ func StartRedisCluster(t *testing.T) string {
 	}
 	for _, a := range addrs {
 		c := redis.NewClient(&redis.Options{Addr: a, DialTimeout: time.Second, ReadTimeout: time.Second})
-		waitUntil(t, 20*time.Second, "cluster_state:ok on "+a, func() bool {
+		WaitFor(t, 20*time.Second, "cluster_state:ok on "+a, func() bool {
 			info, err := c.ClusterInfo(ctx).Result()
 			return err == nil && strings.Contains(info, "cluster_state:ok") &&
 				strings.Contains(info, "cluster_slots_ok:16384") && strings.Contains(info, "cluster_known_nodes:3")
@@ -220,8 +220,8 @@ func StartRedisSentinel(t *testing.T, master *RedisServer) string {
 	}
 }
 
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t testing.TB, within time.Duration, what string, cond func() bool) {
+// WaitFor polls cond until it holds or the deadline passes.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
 )
 
@@ -206,7 +207,7 @@ func TestPromptFolderPollsForChanges(t *testing.T) {
 	defer l.Close()
 	writePromptFile(t, filepath.Join(dir, "p.yaml"), v1+"  - version: 2\n    messages: [{role: user, content: two}]\n")
 	writePromptFile(t, filepath.Join(dir, "q.yaml"), "id: q\nversions:\n  - version: 1\n    messages: [{role: user}]\n")
-	waitFor(t, 5*time.Second, "the poller to load version 2 and q", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the poller to load version 2 and q", func() bool {
 		v, err := l.PromptVersion(context.Background(), "p", 0)
 		_, errQ := l.PromptVersion(context.Background(), "q", 1)
 		return err == nil && v.Version == 2 && errQ == nil

@@ -13,7 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/gate"
+	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
 // Options configure a Store. Zero values get the defaults noted.
@@ -24,7 +25,7 @@ type Options struct {
 	SweepEvery time.Duration
 }
 
-// Store implements policies.Store with a mutex and two maps.
+// Store implements gate.Store with a mutex and two maps.
 type Store struct {
 	now        func() time.Time
 	sweepEvery time.Duration
@@ -46,7 +47,7 @@ type bucket struct {
 	expires time.Time // full again by then: forgetting it changes nothing
 }
 
-var _ policies.Store = (*Store)(nil)
+var _ gate.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New(o Options) *Store {
@@ -63,8 +64,8 @@ func New(o Options) *Store {
 
 // Admit reads the cache slots and, unless every slot is full (a hit),
 // checks all buckets and takes their cost when all admit.
-func (s *Store) Admit(ctx context.Context, req policies.StoreAdmit) (policies.StoreAdmitResult, error) {
-	res := policies.StoreAdmitResult{Slot: -1}
+func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmitResult, error) {
+	res := gate.StoreAdmitResult{Slot: -1}
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
@@ -87,16 +88,16 @@ func (s *Store) Admit(ctx context.Context, req policies.StoreAdmit) (policies.St
 	s.maybeSweep(now)
 	if req.CacheKey != "" {
 		for i := range req.Slots {
-			if _, ok := s.entry(policies.CacheSlotKey(req.CacheKey, i), now); ok {
+			if _, ok := s.entry(gate.CacheSlotKey(req.CacheKey, i), now); ok {
 				res.Filled++
 			}
 		}
 		if res.Filled == req.Slots {
-			e, _ := s.entry(policies.CacheSlotKey(req.CacheKey, req.Pick), now)
+			e, _ := s.entry(gate.CacheSlotKey(req.CacheKey, req.Pick), now)
 			res.Hit, res.Slot, res.Entry = true, req.Pick, append([]byte(nil), e.val...)
 		}
 	}
-	res.Buckets = make([]policies.BucketOutcome, len(req.Buckets))
+	res.Buckets = make([]ratelimit.BucketOutcome, len(req.Buckets))
 	tokens := make([]float64, len(req.Buckets))
 	all := true
 	for i, b := range req.Buckets {
@@ -131,7 +132,7 @@ func (s *Store) Fill(ctx context.Context, cacheKey string, slots int, val []byte
 	now := s.now()
 	s.maybeSweep(now)
 	for i := range slots {
-		k := policies.CacheSlotKey(cacheKey, i)
+		k := gate.CacheSlotKey(cacheKey, i)
 		if _, ok := s.entry(k, now); !ok {
 			s.entries[k] = entry{val: append([]byte(nil), val...), expires: now.Add(ttl)}
 			return i, nil
@@ -145,8 +146,8 @@ func (s *Store) Put(ctx context.Context, cacheKey string, slot int, val []byte, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if slot < 0 || slot >= policies.MaxCacheSlots {
-		return fmt.Errorf("memstore: slot %d outside 0..%d", slot, policies.MaxCacheSlots-1)
+	if slot < 0 || slot >= gate.MaxCacheSlots {
+		return fmt.Errorf("memstore: slot %d outside 0..%d", slot, gate.MaxCacheSlots-1)
 	}
 	if ttl <= 0 {
 		return errors.New("memstore: ttl must be positive")
@@ -154,12 +155,12 @@ func (s *Store) Put(ctx context.Context, cacheKey string, slot int, val []byte, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	s.entries[policies.CacheSlotKey(cacheKey, slot)] = entry{val: append([]byte(nil), val...), expires: now.Add(ttl)}
+	s.entries[gate.CacheSlotKey(cacheKey, slot)] = entry{val: append([]byte(nil), val...), expires: now.Add(ttl)}
 	return nil
 }
 
 // Charge refills the bucket and takes amount, which may leave it negative.
-func (s *Store) Charge(ctx context.Context, b policies.BucketRef, amount float64) error {
+func (s *Store) Charge(ctx context.Context, b ratelimit.BucketRef, amount float64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -196,7 +197,7 @@ func (s *Store) entry(k string, now time.Time) (entry, bool) {
 // refill returns the bucket's balance now: a new bucket is full; otherwise
 // Capacity/Window per unit of time since it was last written, up to
 // Capacity. A clock that stepped back adds nothing.
-func (s *Store) refill(b policies.BucketRef, now time.Time) float64 {
+func (s *Store) refill(b ratelimit.BucketRef, now time.Time) float64 {
 	st, ok := s.buckets[b.Key]
 	if !ok || !now.Before(st.expires) {
 		return b.Capacity
@@ -208,7 +209,7 @@ func (s *Store) refill(b policies.BucketRef, now time.Time) float64 {
 	return math.Min(t, b.Capacity)
 }
 
-func (s *Store) store(b policies.BucketRef, tokens float64, now time.Time) {
+func (s *Store) store(b ratelimit.BucketRef, tokens float64, now time.Time) {
 	at := now
 	if st, ok := s.buckets[b.Key]; ok && st.at.After(now) {
 		at = st.at
@@ -218,7 +219,7 @@ func (s *Store) store(b policies.BucketRef, tokens float64, now time.Time) {
 }
 
 // wait is how long until a call of the same cost would be admitted.
-func wait(b policies.BucketTake, tokens float64) time.Duration {
+func wait(b ratelimit.BucketTake, tokens float64) time.Duration {
 	if tokens > 0 && tokens >= b.Cost {
 		return 0
 	}
@@ -252,13 +253,13 @@ func (s *Store) sweep(now time.Time) {
 }
 
 func checkSlots(n int) error {
-	if n < policies.MinCacheSlots || n > policies.MaxCacheSlots {
-		return fmt.Errorf("memstore: slots %d outside %d..%d", n, policies.MinCacheSlots, policies.MaxCacheSlots)
+	if n < gate.MinCacheSlots || n > gate.MaxCacheSlots {
+		return fmt.Errorf("memstore: slots %d outside %d..%d", n, gate.MinCacheSlots, gate.MaxCacheSlots)
 	}
 	return nil
 }
 
-func checkBucket(b policies.BucketRef) error {
+func checkBucket(b ratelimit.BucketRef) error {
 	if b.Key == "" || !(b.Capacity > 0) || math.IsInf(b.Capacity, 0) || b.Window <= 0 {
 		return fmt.Errorf("memstore: bad bucket %q (capacity %v, window %v)", b.Key, b.Capacity, b.Window)
 	}

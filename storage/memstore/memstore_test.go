@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/gate"
+	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
-// The semantics are covered by the conformance suite in policies (run
-// against this store and Redis); these tests cover what only an injected
+// The semantics are covered by the conformance suites (conformance_test.go,
+// run against Redis too); these tests cover what only an injected
 // clock can show quickly: refill arithmetic, expiry and the sweep.
 
 type clock struct {
@@ -30,9 +31,9 @@ func TestRefillWithClock(t *testing.T) {
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	s := New(Options{Now: clk.now})
 	ctx := context.Background()
-	b := policies.BucketRef{Key: "b", Capacity: 60, Window: time.Minute} // a token a second
-	take := func(cost float64) policies.BucketOutcome {
-		res, err := s.Admit(ctx, policies.StoreAdmit{Buckets: []policies.BucketTake{{BucketRef: b, Cost: cost}}})
+	b := ratelimit.BucketRef{Key: "b", Capacity: 60, Window: time.Minute} // a token a second
+	take := func(cost float64) ratelimit.BucketOutcome {
+		res, err := s.Admit(ctx, gate.StoreAdmit{Buckets: []ratelimit.BucketTake{{BucketRef: b, Cost: cost}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,8 +70,8 @@ func TestExpiryAndSweep(t *testing.T) {
 	if _, err := s.Fill(ctx, "k", 2, []byte("b"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	b := policies.BucketRef{Key: "b", Capacity: 10, Window: 10 * time.Second}
-	if _, err := s.Admit(ctx, policies.StoreAdmit{Buckets: []policies.BucketTake{{BucketRef: b, Cost: 5}}}); err != nil {
+	b := ratelimit.BucketRef{Key: "b", Capacity: 10, Window: 10 * time.Second}
+	if _, err := s.Admit(ctx, gate.StoreAdmit{Buckets: []ratelimit.BucketTake{{BucketRef: b, Cost: 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	if e, n := s.Len(); e != 2 || n != 1 {
@@ -80,7 +81,7 @@ func TestExpiryAndSweep(t *testing.T) {
 	if e, n := s.Len(); e != 1 || n != 0 {
 		t.Fatalf("after 31 s: Len = %d, %d", e, n)
 	}
-	res, err := s.Admit(ctx, policies.StoreAdmit{CacheKey: "k", Slots: 2})
+	res, err := s.Admit(ctx, gate.StoreAdmit{CacheKey: "k", Slots: 2})
 	if err != nil || res.Hit || res.Filled != 1 {
 		t.Fatalf("admit: %+v, %v", res, err)
 	}
@@ -97,9 +98,9 @@ func TestEntriesAreCopied(t *testing.T) {
 		t.Fatal(err)
 	}
 	v[0] = 'X'
-	res, _ := s.Admit(ctx, policies.StoreAdmit{CacheKey: "k", Slots: 1})
+	res, _ := s.Admit(ctx, gate.StoreAdmit{CacheKey: "k", Slots: 1})
 	res.Entry[1] = 'Y'
-	again, _ := s.Admit(ctx, policies.StoreAdmit{CacheKey: "k", Slots: 1})
+	again, _ := s.Admit(ctx, gate.StoreAdmit{CacheKey: "k", Slots: 1})
 	if string(again.Entry) != "abc" {
 		t.Fatalf("stored entry changed to %q", again.Entry)
 	}

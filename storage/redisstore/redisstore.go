@@ -1,4 +1,4 @@
-// Package redisstore is the Redis implementation of policies.Store: cache
+// Package redisstore is the Redis implementation of gate.Store: cache
 // entries and token buckets shared by every Tollgate replica. Each method is
 // one round trip — a Lua script, or a plain GET/SET where no script is
 // needed — and keys arrive hash-tagged by tenant, so the same code runs on
@@ -17,7 +17,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/gate"
+	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
 // Options configure a Store.
@@ -28,7 +29,7 @@ type Options struct {
 	Prefix string
 }
 
-// Store implements policies.Store on a go-redis UniversalClient.
+// Store implements gate.Store on a go-redis UniversalClient.
 type Store struct {
 	c      redis.UniversalClient
 	prefix string
@@ -36,7 +37,7 @@ type Store struct {
 	trips  atomic.Uint64
 }
 
-var _ policies.Store = (*Store)(nil)
+var _ gate.Store = (*Store)(nil)
 
 // Open connects to the Redis named by rawURL (see ParseURL for the forms).
 // It does not wait for the server: the first call dials.
@@ -85,9 +86,9 @@ func (s *Store) Close() error {
 // one. A Cluster redirect (MOVED/ASK) is an extra trip not counted here.
 func (s *Store) RoundTrips() uint64 { return s.trips.Load() }
 
-// Admit implements policies.Store.
-func (s *Store) Admit(ctx context.Context, req policies.StoreAdmit) (policies.StoreAdmitResult, error) {
-	res := policies.StoreAdmitResult{Slot: -1}
+// Admit implements gate.Store.
+func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmitResult, error) {
+	res := gate.StoreAdmitResult{Slot: -1}
 	n := 0
 	if req.CacheKey != "" {
 		if err := checkSlots(req.Slots); err != nil {
@@ -101,7 +102,7 @@ func (s *Store) Admit(ctx context.Context, req policies.StoreAdmit) (policies.St
 	if n == 1 && len(req.Buckets) == 0 {
 		// The common plain cache read: a GET is cheaper for Redis than a
 		// script.
-		b, err := s.c.Get(ctx, s.prefix+policies.CacheSlotKey(req.CacheKey, 0)).Bytes()
+		b, err := s.c.Get(ctx, s.prefix+gate.CacheSlotKey(req.CacheKey, 0)).Bytes()
 		switch {
 		case errors.Is(err, redis.Nil):
 			return res, nil
@@ -114,7 +115,7 @@ func (s *Store) Admit(ctx context.Context, req policies.StoreAdmit) (policies.St
 	keys := make([]string, 0, n+len(req.Buckets))
 	args := make([]any, 0, 2+3*len(req.Buckets))
 	for i := range n {
-		keys = append(keys, s.prefix+policies.CacheSlotKey(req.CacheKey, i))
+		keys = append(keys, s.prefix+gate.CacheSlotKey(req.CacheKey, i))
 	}
 	args = append(args, n, req.Pick)
 	for _, b := range req.Buckets {
@@ -138,10 +139,10 @@ func (s *Store) Admit(ctx context.Context, req policies.StoreAdmit) (policies.St
 		str, _ := reply[2].(string)
 		res.Entry = []byte(str)
 	}
-	res.Buckets = make([]policies.BucketOutcome, len(req.Buckets))
+	res.Buckets = make([]ratelimit.BucketOutcome, len(req.Buckets))
 	for i := range req.Buckets {
 		r := reply[4+3*i:]
-		res.Buckets[i] = policies.BucketOutcome{
+		res.Buckets[i] = ratelimit.BucketOutcome{
 			Allowed:   asInt(r[0]) == 1,
 			Remaining: asFloat(r[1]),
 			Wait:      time.Duration(asFloat(r[2])) * time.Microsecond,
@@ -150,7 +151,7 @@ func (s *Store) Admit(ctx context.Context, req policies.StoreAdmit) (policies.St
 	return res, nil
 }
 
-// Fill implements policies.Store.
+// Fill implements gate.Store.
 func (s *Store) Fill(ctx context.Context, cacheKey string, slots int, entry []byte, ttl time.Duration) (int, error) {
 	if err := checkSlots(slots); err != nil {
 		return -1, err
@@ -160,7 +161,7 @@ func (s *Store) Fill(ctx context.Context, cacheKey string, slots int, entry []by
 	}
 	keys := make([]string, slots)
 	for i := range keys {
-		keys[i] = s.prefix + policies.CacheSlotKey(cacheKey, i)
+		keys[i] = s.prefix + gate.CacheSlotKey(cacheKey, i)
 	}
 	slot, err := fillScript.Run(ctx, s.c, keys, entry, ttl.Milliseconds()).Int()
 	if err != nil {
@@ -169,19 +170,19 @@ func (s *Store) Fill(ctx context.Context, cacheKey string, slots int, entry []by
 	return slot, nil
 }
 
-// Put implements policies.Store.
+// Put implements gate.Store.
 func (s *Store) Put(ctx context.Context, cacheKey string, slot int, entry []byte, ttl time.Duration) error {
-	if slot < 0 || slot >= policies.MaxCacheSlots {
-		return fmt.Errorf("redisstore: slot %d outside 0..%d", slot, policies.MaxCacheSlots-1)
+	if slot < 0 || slot >= gate.MaxCacheSlots {
+		return fmt.Errorf("redisstore: slot %d outside 0..%d", slot, gate.MaxCacheSlots-1)
 	}
 	if ttl < time.Millisecond {
 		return errors.New("redisstore: ttl must be at least 1 ms")
 	}
-	return s.c.Set(ctx, s.prefix+policies.CacheSlotKey(cacheKey, slot), entry, ttl).Err()
+	return s.c.Set(ctx, s.prefix+gate.CacheSlotKey(cacheKey, slot), entry, ttl).Err()
 }
 
-// Charge implements policies.Store.
-func (s *Store) Charge(ctx context.Context, b policies.BucketRef, amount float64) error {
+// Charge implements gate.Store.
+func (s *Store) Charge(ctx context.Context, b ratelimit.BucketRef, amount float64) error {
 	if err := checkBucket(b); err != nil {
 		return err
 	}
@@ -193,13 +194,13 @@ func (s *Store) Charge(ctx context.Context, b policies.BucketRef, amount float64
 }
 
 func checkSlots(n int) error {
-	if n < policies.MinCacheSlots || n > policies.MaxCacheSlots {
-		return fmt.Errorf("redisstore: slots %d outside %d..%d", n, policies.MinCacheSlots, policies.MaxCacheSlots)
+	if n < gate.MinCacheSlots || n > gate.MaxCacheSlots {
+		return fmt.Errorf("redisstore: slots %d outside %d..%d", n, gate.MinCacheSlots, gate.MaxCacheSlots)
 	}
 	return nil
 }
 
-func checkBucket(b policies.BucketRef) error {
+func checkBucket(b ratelimit.BucketRef) error {
 	if b.Key == "" || !(b.Capacity > 0) || math.IsInf(b.Capacity, 0) || b.Window < time.Microsecond {
 		return fmt.Errorf("redisstore: bad bucket %q (capacity %v, window %v)", b.Key, b.Capacity, b.Window)
 	}
