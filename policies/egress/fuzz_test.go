@@ -11,7 +11,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
-var egressErrorLine = regexp.MustCompile(`^policy\.yaml(:[1-9]\d*: |: invalid YAML: |: \d+ more errors$)`)
+var errorLine = regexp.MustCompile(`^policy\.yaml(:[1-9]\d*: |: invalid YAML: |: \d+ more errors$)`)
 
 // FuzzParseEgressPolicy: the parser never panics, every error line names
 // the file (and, but for a few YAML syntax errors, the line), and a policy
@@ -31,7 +31,7 @@ func FuzzParseEgressPolicy(f *testing.F) {
 				t.Fatal("a policy and an error")
 			}
 			for _, line := range strings.Split(err.Error(), "\n") {
-				if !egressErrorLine.MatchString(line) {
+				if !errorLine.MatchString(line) {
 					t.Fatalf("error line without file and line: %q", line)
 				}
 			}

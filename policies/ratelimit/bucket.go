@@ -46,8 +46,9 @@ func (o BucketOutcome) ResetSeconds() int64 {
 
 // Caller is whose buckets a call draws from.
 type Caller struct {
-	// Tenant owns the buckets; the caller resolves "" to
-	// policies.DefaultTenant first.
+	// Tenant owns the buckets. Policy.Bucket takes it as given (the gate
+	// resolves "" first); egress Decision.Limits reads "" as
+	// policies.DefaultTenant.
 	Tenant string
 	UserID string // Helicone-User-Id, else the body's user; for s=user
 	// Header returns the first value of a request header by lowercase

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 // Rate-limit policy bounds (DESIGN §4).
@@ -171,9 +173,4 @@ func isToken(s string) bool {
 }
 
 // clip shortens a user-supplied value for an error message.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+func clip(s string) string { return helicone.Truncate(s, 64) }
