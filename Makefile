@@ -41,6 +41,7 @@ lint:
 		echo "$$out"; exit 1; \
 	fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 # Each Fuzz target in the tree for FUZZTIME (go test -fuzz takes one target
 # of one package at a time).
