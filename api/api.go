@@ -68,6 +68,10 @@ type Options struct {
 	// Alerts serves the alert routes (an *alerts.Manager). Nil: 503
 	// "alerts need ClickHouse".
 	Alerts AlertRules
+	// MaxLoggedBody cuts the request and response bodies of ingested calls
+	// as the processor cuts proxied ones (--max-logged-body). Default
+	// record.DefaultMaxBody.
+	MaxLoggedBody int
 	// APIKey protects the API; empty: loopback clients only.
 	APIKey string
 	// Now is the clock (tests). Nil: time.Now.
@@ -90,6 +94,9 @@ func New(o Options) http.Handler {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxLoggedBody <= 0 {
+		o.MaxLoggedBody = record.DefaultMaxBody
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

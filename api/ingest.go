@@ -112,6 +112,8 @@ func (s *server) write(w http.ResponseWriter, rec *record.Record) bool {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "no log sink is configured")
 		return false
 	}
+	rec.RequestBody = record.CapBody(rec.RequestBody, s.o.MaxLoggedBody)
+	rec.ResponseBody = record.CapBody(rec.ResponseBody, s.o.MaxLoggedBody)
 	s.o.Sink.Write(rec)
 	return true
 }
@@ -179,11 +181,7 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 func requestID(raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return uuid.NewString(), nil
-		}
-		return id.String(), nil
+		return record.NewID(), nil
 	}
 	id, err := uuid.Parse(raw)
 	if err != nil {
@@ -399,15 +397,8 @@ func buildManualRecord(ml *manualLogBody, route string, hh helicone.Headers, pri
 		format = provider.Anthropic
 	}
 
-	rec := &record.Record{
-		RequestID: hh.RequestID, UserID: hh.UserID,
-		SessionID: hh.SessionID, SessionPath: hh.SessionPath, SessionName: hh.SessionName,
-		RequestName: hh.RequestName, Properties: hh.Properties,
-		Provider: prov, Method: http.MethodPost,
-	}
-	if rec.RequestID == "" {
-		rec.RequestID, _ = requestID("")
-	}
+	rec := &record.Record{Provider: prov, Method: http.MethodPost}
+	hh.Identify(rec)
 	rec.Path, rec.TargetURL = splitURL(ml.ProviderRequest.URL)
 
 	reqJSON := bytes.TrimSpace(ml.ProviderRequest.JSON)

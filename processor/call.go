@@ -83,10 +83,3 @@ func appendCapped(buf *bytes.Buffer, p []byte, max int) {
 		buf.Write(p)
 	}
 }
-
-func cappedString(p []byte, max int) string {
-	if len(p) > max {
-		p = p[:max]
-	}
-	return string(p)
-}

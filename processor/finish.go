@@ -1,5 +1,7 @@
 package processor
 
+import "github.com/tollgate-dev/tollgate/record"
+
 // finish completes the record (status, latency, TTFT, cost) and hands it to
 // the sink. It runs once per call, whichever way the call ended.
 func (s *Server) finish(c *call, status int32) {
@@ -21,7 +23,7 @@ func (s *Server) finish(c *call, status int32) {
 		}
 	}
 	if !c.helicone.OmitResponse && c.respBody.Len() > 0 {
-		rec.ResponseBody = cappedString(loggedBody(c.egress, true, c.respBody.Bytes()), s.maxLoggedBody)
+		rec.ResponseBody = record.CapBody(loggedBody(c.egress, true, c.respBody.Bytes()), s.maxLoggedBody)
 	}
 	if !c.free {
 		rec.CostUSD = s.cost(c)

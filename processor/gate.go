@@ -9,6 +9,7 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
+	"github.com/tollgate-dev/tollgate/record"
 )
 
 // Gate is the cache and rate-limit policy as the processor uses it (see
@@ -87,7 +88,7 @@ func (s *Server) answerFromGate(c *call, d *gate.Decision) *extprocv3.Processing
 		rec.Error = "rate limit store unavailable (fail closed)"
 	}
 	if !c.helicone.OmitResponse {
-		rec.ResponseBody = cappedString(loggedBody(c.egress, true, a.Body), s.maxLoggedBody)
+		rec.ResponseBody = record.CapBody(loggedBody(c.egress, true, a.Body), s.maxLoggedBody)
 	}
 	s.finish(c, int32(a.Status))
 	return immediateReply(a.Status, &m, a.Body, "tollgate_gate")

@@ -10,6 +10,7 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
 )
 
 // onRequestHeaders reads identity and metadata, resolves the tenant, the
@@ -47,14 +48,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 		}
 	}
 	hh := &c.helicone
-	rec.RequestID = hh.RequestID
-	if rec.RequestID == "" {
-		rec.RequestID = newRequestID()
-	}
-	rec.UserID = hh.UserID
-	rec.SessionID, rec.SessionPath, rec.SessionName = hh.SessionID, hh.SessionPath, hh.SessionName
-	rec.RequestName = hh.RequestName
-	rec.Properties = hh.SortedProperties()
+	hh.Identify(rec)
 
 	path, _, _ := strings.Cut(rec.Path, "?")
 	rec.Path = path
@@ -161,7 +155,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		return s.reject(c, cerr)
 	}
 	if !c.helicone.OmitRequest {
-		rec.RequestBody = cappedString(loggedBody(c.egress, false, body), s.maxLoggedBody)
+		rec.RequestBody = record.CapBody(loggedBody(c.egress, false, body), s.maxLoggedBody)
 	}
 	if answer := s.admit(c, body); answer != nil {
 		return answer

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -114,7 +113,7 @@ func New(o Options) *Server {
 		s.maxRequestBody = 8 << 20
 	}
 	if s.maxLoggedBody <= 0 {
-		s.maxLoggedBody = 1 << 20
+		s.maxLoggedBody = record.DefaultMaxBody
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics(nil)
@@ -211,14 +210,6 @@ func (s *Server) endEarly(c *call, ctx context.Context, err error) {
 		s.metrics.endedEarly.WithLabelValues("cancelled").Inc()
 		s.finish(c, record.StatusClientCancelled)
 	}
-}
-
-func newRequestID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.NewString()
-	}
-	return id.String()
 }
 
 // deadlinePassed tells a timeout from a cancel. gRPC's server may report a

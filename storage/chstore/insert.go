@@ -219,11 +219,7 @@ var (
 //     it is stored in UTC.
 func normalize(r *record.Record, now time.Time) {
 	if r.RequestID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			id = uuid.New()
-		}
-		r.RequestID = id.String()
+		r.RequestID = record.NewID()
 	} else if _, err := uuid.Parse(r.RequestID); err != nil {
 		r.RequestID = requestUUID(r.RequestID).String()
 	}
