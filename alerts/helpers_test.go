@@ -1,9 +1,9 @@
 package alerts_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-dev/tollgate/alerts"
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chquery"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
@@ -80,37 +81,19 @@ func (c *clock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// logBuffer collects log lines (for the no-secrets check).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // newManager builds an evaluator on e with fast webhook retries, allowed
 // to call webhooks on loopback addresses (the receivers).
-func (e *env) newManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Manager, *prometheus.Registry, *logBuffer) {
+func (e *env) newManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Manager, *prometheus.Registry, *testenv.LogBuffer) {
 	t.Helper()
 	o.AllowPrivateWebhooks = true
 	return e.newStrictManager(t, c, o)
 }
 
 // newStrictManager is newManager with o.AllowPrivateWebhooks as given.
-func (e *env) newStrictManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Manager, *prometheus.Registry, *logBuffer) {
+func (e *env) newStrictManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Manager, *prometheus.Registry, *testenv.LogBuffer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	logs := &logBuffer{}
+	logs := &testenv.LogBuffer{}
 	store, err := chquery.NewAlerts(e.conn, e.db)
 	if err != nil {
 		t.Fatal(err)
@@ -186,13 +169,12 @@ func (rc *receiver) count() int {
 // waitFor waits until n requests have arrived.
 func (rc *receiver) waitFor(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for rc.count() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d webhook requests, want %d", rc.count(), n)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if got := rc.count(); got < n {
+			return fmt.Errorf("%d webhook requests, want %d", got, n)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // take returns and forgets what arrived so far.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/alerts"
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
@@ -109,15 +110,13 @@ func TestStartAndClose(t *testing.T) {
 	r.File = "alerts.yaml"
 	m, reg, _ := e.newManager(t, c, alerts.Options{FileRules: []alerts.Rule{r}, Interval: 20 * time.Millisecond})
 	m.Start()
-	deadline := time.Now().Add(20 * time.Second)
-	for counter(t, reg, "tollgate_alert_evaluations_total", "outcome", "ok") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("no evaluations")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 20*time.Second, "3 evaluations", func() bool {
+		return counter(t, reg, "tollgate_alert_evaluations_total", "outcome", "ok") >= 3
+	})
 	m.Close()
 	n := counter(t, reg, "tollgate_alert_evaluations_total", "outcome", "ok")
+	// Nothing to wait for: the test is that nothing happens in the next
+	// five intervals.
 	time.Sleep(100 * time.Millisecond)
 	if after := counter(t, reg, "tollgate_alert_evaluations_total", "outcome", "ok"); after != n {
 		t.Errorf("evaluations went on after Close: %v then %v", n, after)

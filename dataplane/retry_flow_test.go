@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/codes"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
 // Tiny back-off for tests; jittered waits are never above retryMax.
@@ -322,7 +325,12 @@ func TestRouteTimeoutAcrossRetriesIs504(t *testing.T) {
 
 func TestClientGoneDuringBackOff(t *testing.T) {
 	hit := make(chan struct{}, 1)
-	h := newHarness(t, harnessOpts{config: fastRetries, upstream: func(w http.ResponseWriter, r *http.Request) {
+	var logs testenv.LogBuffer // the router says when it starts a back-off
+	config := func(c *Config) {
+		fastRetries(c)
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	h := newHarness(t, harnessOpts{config: config, upstream: func(w http.ResponseWriter, r *http.Request) {
 		textReply(503, "", "Retry-After", "30")(w, r)
 		select {
 		case hit <- struct{}{}:
@@ -345,7 +353,9 @@ func TestClientGoneDuringBackOff(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("upstream got no request")
 	}
-	time.Sleep(50 * time.Millisecond) // into the 30 s back-off
+	testenv.WaitFor(t, waitLimit, "the router in its 30 s back-off", func() bool {
+		return logs.Contains("router: retrying the upstream request")
+	})
 	cancelled := time.Now()
 	cancel()
 	h.waitServed(t)

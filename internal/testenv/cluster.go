@@ -219,15 +219,3 @@ func StartRedisSentinel(t *testing.T, master *RedisServer) string {
 		}
 	}
 }
-
-// WaitFor polls cond until it holds or the deadline passes.
-func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

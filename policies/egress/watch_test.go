@@ -1,7 +1,6 @@
 package egress_test
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,24 +21,6 @@ const (
 	policyBroken = "defaults:\n  allow:\n    modles: [gpt-4o]\n"
 )
 
-// syncBuffer is a log sink the poller goroutine and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func allowsModel(p *egress.Policy, model string) bool {
 	return p.Decide(egress.Workload{}).AllowsModel("openai", model)
 }
@@ -54,7 +35,7 @@ func writeFile(t *testing.T, path, content string) {
 func TestEgressWatcherKeepsLastGoodPolicy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "policy.yaml")
 	writeFile(t, path, policyV1)
-	var logs syncBuffer
+	var logs testenv.LogBuffer // the poller goroutine writes, the test reads
 	reg := prometheus.NewRegistry()
 	w, err := egress.Watch(path, egress.WatcherOptions{
 		Interval:   time.Hour, // the test reloads by hand

@@ -4,7 +4,6 @@ package chstore
 // (for tests that kill and restart one) come from internal/testenv.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -23,30 +22,11 @@ import (
 	"github.com/tollgate-dev/tollgate/record"
 )
 
-// logBuffer is a slog destination that keeps the lines for assertions and
-// prints them when the test fails. It never calls t.Log from the writer's
+// testLogger is a slog logger whose lines are kept for assertions and
+// printed when the test fails. It never calls t.Log from the writer's
 // goroutines, which may outlive a failed test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) contains(s string) bool { return strings.Contains(l.String(), s) }
-
-func testLogger(t testing.TB) (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+func testLogger(t testing.TB) (*slog.Logger, *testenv.LogBuffer) {
+	lb := &testenv.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("writer log:\n%s", lb.String())
@@ -186,18 +166,6 @@ func testRecord(tag string, i int, bodies bool) *record.Record {
 		r.RequestBody, r.ResponseBody = `{"i":`+fmt.Sprint(i)+`}`, `{"ok":true}`
 	}
 	return r
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // fakeSender is an in-memory ClickHouse for the writer's unit tests.

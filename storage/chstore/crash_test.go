@@ -52,7 +52,7 @@ func killedMidBurst(t *testing.T, s *testenv.ClickHouseServer) {
 			}
 		})
 	}
-	waitFor(t, 60*time.Second, "30% written", func() bool { return written.Load() >= total*3/10 })
+	testenv.WaitFor(t, 60*time.Second, "30% written", func() bool { return written.Load() >= total*3/10 })
 	s.Kill()
 	killedAt := written.Load()
 	restarted := make(chan time.Duration, 1)

@@ -20,10 +20,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
-func openWriter(t *testing.T, o Options) (*Writer, *logBuffer) {
+func openWriter(t *testing.T, o Options) (*Writer, *testenv.LogBuffer) {
 	t.Helper()
 	log, lb := testLogger(t)
 	o.Logger = log
@@ -143,7 +144,16 @@ func TestMigrateUpgrade(t *testing.T) {
 	if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.schema_migrations DELETE WHERE version = %d", db, next)); err != nil {
 		t.Logf("ALTER DELETE unsupported here (%v); skipping the re-run check", err)
 	} else {
-		time.Sleep(200 * time.Millisecond)
+		// ALTER … DELETE returns once the mutation is queued; it is applied
+		// in the background.
+		testenv.Eventually(t, 30*time.Second, func() error {
+			var pending uint64
+			err := conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = 'schema_migrations' AND is_done = 0", db).Scan(&pending)
+			if err == nil && pending > 0 {
+				err = fmt.Errorf("%d mutations of %s.schema_migrations not done", pending, db)
+			}
+			return err
+		})
 		m := &migrator{conn: mconn, db: db, log: log}
 		if err := m.run(ctx, steps); err != nil {
 			t.Fatalf("re-run of an applied step: %v", err)
@@ -478,7 +488,7 @@ func TestTornSpoolReplayed(t *testing.T) {
 	if final != 449 || distinct != 449 {
 		t.Errorf("rows %d (distinct %d), want 449: all but the torn record", final, distinct)
 	}
-	if !lb.contains("torn or corrupted tail") {
+	if !lb.Contains("torn or corrupted tail") {
 		t.Error("tear not logged")
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 1 || left[0].Name() != lockName {
@@ -499,7 +509,7 @@ func TestSpoolCapAgainstClickHouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	spooled, drops := metric(down.m.spooled), dropped(down, dropSpoolFull)
-	if drops == 0 || spooled+drops != 2000 || !lb.contains("RECORDS DROPPED") {
+	if drops == 0 || spooled+drops != 2000 || !lb.Contains("RECORDS DROPPED") {
 		t.Fatalf("spooled %d dropped %d", spooled, drops)
 	}
 	w, _ := openWriter(t, Options{URL: url, SpoolDir: dir})
@@ -572,7 +582,7 @@ func TestProcessorKilledAfterSpooling(t *testing.T) {
 	dir := t.TempDir()
 	const n = 3000
 	p := startHelper(t, "count", deadURL(t, db), dir, n)
-	waitFor(t, 60*time.Second, "the helper's spool to hold every record", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "the helper's spool to hold every record", func() bool {
 		got, _, _ := spoolRecords(t, dir)
 		return got == n
 	})
@@ -608,7 +618,7 @@ func TestProcessorKilledWhileSpooling(t *testing.T) {
 	url, db, conn := testDB(t, sharedURL(t))
 	dir := t.TempDir()
 	p := startHelper(t, "endless", deadURL(t, db), dir, 0)
-	waitFor(t, 60*time.Second, "a few spool files", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "a few spool files", func() bool {
 		_, files, _ := spoolRecords(t, dir)
 		return files >= 4
 	})

@@ -17,10 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
-func newFakeWriter(t *testing.T, f *fakeSender, o Options) (*Writer, *logBuffer) {
+func newFakeWriter(t *testing.T, f *fakeSender, o Options) (*Writer, *testenv.LogBuffer) {
 	t.Helper()
 	log, lb := testLogger(t)
 	o.Logger = log
@@ -84,7 +85,7 @@ func TestWriterIntervalFlush(t *testing.T) {
 	f := &fakeSender{}
 	w, _ := newFakeWriter(t, f, Options{BatchSize: 1000, FlushInterval: 30 * time.Millisecond})
 	w.Write(testRecord("iv", 1, false))
-	waitFor(t, 5*time.Second, "a partial batch sent by the interval", func() bool { return f.count() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "a partial batch sent by the interval", func() bool { return f.count() == 1 })
 }
 
 // TestWriterReplaysInOrder: files a previous run left are replayed oldest
@@ -108,7 +109,7 @@ func TestWriterReplaysInOrder(t *testing.T) {
 		t.Errorf("new batches start at seq %d, want 31", w.nextSeq)
 	}
 	w.Write(testRecord("order", 40, false))
-	waitFor(t, 5*time.Second, "4 rows", func() bool { return f.count() == 4 })
+	testenv.WaitFor(t, 5*time.Second, "4 rows", func() bool { return f.count() == 4 })
 	want := []string{testID("order", 10), testID("order", 20), testID("order", 30), testID("order", 40)}
 	if got := f.ids(); !slices.Equal(got, want) {
 		t.Errorf("order %v, want %v", got, want)
@@ -125,7 +126,7 @@ func TestWriterOutageSpoolsThenReplays(t *testing.T) {
 		w.Write(testRecord("out", i, false))
 	}
 	// Down: the batches go to disk, not memory.
-	waitFor(t, 10*time.Second, "500 spooled rows", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "500 spooled rows", func() bool {
 		n, _, _ := spoolRecords(t, w.o.SpoolDir)
 		return n == 500
 	})
@@ -135,16 +136,16 @@ func TestWriterOutageSpoolsThenReplays(t *testing.T) {
 	if inMem != 0 {
 		t.Errorf("%d rows still in memory while ClickHouse is down", inMem)
 	}
-	if !lb.contains("ClickHouse unavailable") {
+	if !lb.Contains("ClickHouse unavailable") {
 		t.Error("outage not logged")
 	}
 	f.setDown(false)
-	waitFor(t, 20*time.Second, "replay", func() bool { return f.count() == 500 })
-	waitFor(t, 5*time.Second, "empty spool", func() bool { n, _ := w.spool.stats(); return n == 0 })
+	testenv.WaitFor(t, 20*time.Second, "replay", func() bool { return f.count() == 500 })
+	testenv.WaitFor(t, 5*time.Second, "empty spool", func() bool { n, _ := w.spool.stats(); return n == 0 })
 	if s, r := metric(w.m.spooled), metric(w.m.replayed); s != 500 || r != 500 {
 		t.Errorf("spooled %d replayed %d", s, r)
 	}
-	if !lb.contains("ClickHouse is back") {
+	if !lb.Contains("ClickHouse is back") {
 		t.Error("recovery not logged")
 	}
 }
@@ -205,7 +206,7 @@ func TestWriterSpoolCapDrops(t *testing.T) {
 	if n, _, _ := spoolRecords(t, w.o.SpoolDir); n != spooled {
 		t.Errorf("spool holds %d records, metrics say %d", n, spooled)
 	}
-	if !lb.contains("RECORDS DROPPED: spool full") {
+	if !lb.Contains("RECORDS DROPPED: spool full") {
 		t.Error("drop not logged loudly")
 	}
 }
@@ -234,7 +235,7 @@ func TestWriterSlowClickHouseSpills(t *testing.T) {
 	if d := dropped(w, dropQueueFull); d != 0 {
 		t.Fatalf("%d dropped: the spool did not keep up", d)
 	}
-	waitFor(t, 30*time.Second, "all rows", func() bool { return f.count() == 4000 })
+	testenv.WaitFor(t, 30*time.Second, "all rows", func() bool { return f.count() == 4000 })
 	if metric(w.m.spooled) == 0 {
 		t.Error("nothing spilled although ClickHouse was slower than the writes")
 	}
@@ -283,7 +284,7 @@ func TestWriteAfterClose(t *testing.T) {
 	w, lb := newFakeWriter(t, &fakeSender{}, Options{})
 	w.Close(ctxT(t, 5*time.Second))
 	w.Write(testRecord("late", 1, false))
-	if dropped(w, dropClosed) != 1 || !lb.contains("Write after Close") {
+	if dropped(w, dropClosed) != 1 || !lb.Contains("Write after Close") {
 		t.Error("write after close not counted or logged")
 	}
 }
@@ -333,8 +334,8 @@ func TestWriterSpoolUnwritable(t *testing.T) {
 	w.mu.Lock()
 	inMem := w.memRows
 	w.mu.Unlock()
-	if inMem != 100 || !lb.contains("cannot write the spool") {
-		t.Errorf("%d rows in memory (want 100); logged: %v", inMem, lb.contains("cannot write the spool"))
+	if inMem != 100 || !lb.Contains("cannot write the spool") {
+		t.Errorf("%d rows in memory (want 100); logged: %v", inMem, lb.Contains("cannot write the spool"))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -381,7 +382,7 @@ func TestWriterAbandonsStuckInsert(t *testing.T) {
 	if n, _, _ := spoolRecords(t, w.o.SpoolDir); n != 200 {
 		t.Errorf("spool holds %d records after Close, want 200", n)
 	}
-	if !lb.contains("gave up waiting for a stuck insert") {
+	if !lb.Contains("gave up waiting for a stuck insert") {
 		t.Error("abandonment not logged")
 	}
 }
