@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
 // The egress policy end to end, in sidecar mode: the processor knows its
@@ -117,21 +120,18 @@ func TestDevEgressPolicyReloadKeepsTheLastGoodOne(t *testing.T) {
 		t.Fatal("gpt-4o is not in the policy")
 	}
 	writeFile(t, policy, "defaults:\n  allow: {models: [\"gpt-4o\"\n")
-	time.Sleep(2500 * time.Millisecond) // past one poll of the file
+	// The poller has read the broken file once it reports it, with its line.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(d.stderr.String(), "policy.yaml:1: invalid YAML") {
+			return fmt.Errorf("the broken file is not reported with its line:\n%s", d.stderr)
+		}
+		return nil
+	})
 	if s := status("gpt-4o-mini"); s != 200 {
 		t.Errorf("after a broken edit: %d, want the last good policy (gpt-4o-mini allowed)", s)
 	}
-	if !strings.Contains(d.stderr.String(), "policy.yaml:1: invalid YAML") {
-		t.Errorf("the broken file is not reported with its line:\n%s", d.stderr)
-	}
 	writeFile(t, policy, "defaults:\n  allow: {models: [\"gpt-4o\"]}\n")
-	deadline := time.Now().Add(10 * time.Second)
-	for status("gpt-4o") != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("the fixed policy was never loaded")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "the fixed policy loaded (gpt-4o allowed)", func() bool { return status("gpt-4o") == 200 })
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
 // The cache and rate limits through `tollgate dev` on the in-process store;
@@ -114,8 +116,7 @@ func TestDevRateLimitRejectsOverQuota(t *testing.T) {
 // want (a bounded wait).
 func waitForMetric(t *testing.T, d *devInstance, name string, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		resp, err := http.Get(d.api("/metrics"))
 		if err != nil {
 			t.Fatal(err)
@@ -130,12 +131,9 @@ func waitForMetric(t *testing.T, d *devInstance, name string, want float64) {
 				}
 			}
 		}
-		if sum >= want {
-			return
+		if sum < want {
+			return fmt.Errorf("%s = %v, want %v", name, sum, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v, want %v", name, sum, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

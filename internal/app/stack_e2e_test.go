@@ -75,18 +75,16 @@ func TestStackLogsToClickHouseAndCachesInRedis(t *testing.T) {
 		FROM ` + db + `.requests FINAL ORDER BY cache_hit`
 	// Both instances flushed on stop; the background migration may have
 	// raced the first insert, in which case the writer retries from its spool.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		rows = rows[:0]
-		err := conn.Select(context.Background(), &rows, query)
-		if err == nil && len(rows) == 2 {
-			break
+		if err := conn.Select(context.Background(), &rows, query); err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rows in ClickHouse: %v, %v", rows, err)
+		if len(rows) != 2 {
+			return fmt.Errorf("rows in ClickHouse: %v, want 2", rows)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	price, _ := provider.DefaultPrices().Lookup(provider.OpenAI, "gpt-4o-mini")
 	usage := provider.Usage{PromptTokens: mockprovider.PromptTokens([]byte(body)), CompletionTokens: mockprovider.CompletionTokens}
 	miss, hit := rows[0], rows[1]
