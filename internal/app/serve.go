@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,10 +98,19 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		Logger:               log,
 	})
 
+	// From the first listener on, each step that opens or starts something
+	// pushes how to undo it. On the way out they run in reverse: after a
+	// failed step they stop what had started (servers, listeners, their
+	// goroutines); after the drain below they are no-ops but for the API's
+	// ClickHouse connection and alert evaluator, which close last.
+	var undo undoStack
+	defer undo.run()
+
 	grpcLis, err := listen(cfg.GRPCListen)
 	if err != nil {
 		return fmt.Errorf("grpc-listen: %w", err)
 	}
+	undo.push(func() { grpcLis.Close() })
 	grpcServer := grpc.NewServer(grpcServerOptions(processorKeepalive)...)
 	extprocv3.RegisterExternalProcessorServer(grpcServer, proc)
 	healthServer := health.NewServer()
@@ -111,37 +121,38 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	ready.Store(true)
 	httpLis, err := net.Listen("tcp", cfg.HTTPListen)
 	if err != nil {
-		grpcLis.Close()
 		return fmt.Errorf("http-listen: %w", err)
 	}
+	undo.push(func() { httpLis.Close() })
 	// A sidecar builds no API at all: no query connection, no alert
 	// evaluator, nothing its application could reach.
 	var restAPI http.Handler
 	if cfg.Role != RoleSidecar {
 		ch, err := openAPIClickHouse(cfg, prices)
 		if err != nil {
-			grpcLis.Close()
-			httpLis.Close()
 			return err
 		}
-		defer ch.Close()
+		undo.push(func() { ch.Close() })
 		mgr, err := newAlerts(cfg, ch, reg, log)
 		if err != nil {
-			grpcLis.Close()
-			httpLis.Close()
 			return err
 		}
 		if mgr != nil {
-			mgr.Start()       // evaluates every --alert-interval
-			defer mgr.Close() // before ch closes: it queries until it stops
+			mgr.Start()                       // evaluates every --alert-interval
+			undo.push(func() { mgr.Close() }) // before ch closes: it queries until it stops
 		}
 		restAPI = newAPI(cfg, sink, ch, mgr, auth, prices, prompts, log)
 	}
 	httpServer := &http.Server{Handler: apiHandler(cfg, reg, &ready, restAPI), ReadHeaderTimeout: 10 * time.Second}
 
+	// The servers' goroutines are gone once every server has stopped.
+	var serving sync.WaitGroup
+	undo.push(serving.Wait)
 	errc := make(chan error, 3)
-	go func() { errc <- grpcServer.Serve(grpcLis) }()
-	go func() { errc <- ignoreClosed(httpServer.Serve(httpLis)) }()
+	serving.Go(func() { errc <- grpcServer.Serve(grpcLis) })
+	undo.push(grpcServer.Stop)
+	serving.Go(func() { errc <- ignoreClosed(httpServer.Serve(httpLis)) })
+	undo.push(func() { httpServer.Close() })
 
 	var planeServer *http.Server
 	var planeConn *grpc.ClientConn
@@ -155,6 +166,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		if err != nil {
 			return fmt.Errorf("dialing the processor: %w", err)
 		}
+		undo.push(func() { planeConn.Close() })
 		plane, err := dataplane.New(devPlaneConfig(cfg, log), planeConn)
 		if err != nil {
 			return fmt.Errorf("local data plane: %w", err)
@@ -163,8 +175,10 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
+		undo.push(func() { planeLis.Close() })
 		planeServer = &http.Server{Handler: plane, ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- ignoreClosed(planeServer.Serve(planeLis)) }()
+		serving.Go(func() { errc <- ignoreClosed(planeServer.Serve(planeLis)) })
+		undo.push(func() { planeServer.Close() })
 	}
 
 	readyLine := fmt.Sprintf("tollgate ready grpc=%s http=%s", addrString(grpcLis), httpLis.Addr())
@@ -181,6 +195,18 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		}
 	}
 	return shutdown(cfg, log, &ready, healthServer, planeServer, planeConn, grpcServer, httpServer)
+}
+
+// undoStack holds what to close or stop if serve returns, last first.
+type undoStack []func()
+
+func (u *undoStack) push(f func()) { *u = append(*u, f) }
+
+func (u *undoStack) run() {
+	for i := len(*u) - 1; i >= 0; i-- {
+		(*u)[i]()
+	}
+	*u = nil
 }
 
 // grpcKeepalive is the processor's side of HTTP/2 keepalive.
