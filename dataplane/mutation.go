@@ -74,7 +74,7 @@ func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing b
 		//lint:ignore SA1019 Envoy's ext_proc filter reads only the deprecated field
 		appendMode := opt.GetAppend().GetValue()
 		appending := appendMode && h.has(lk)
-		if !settable(lk, value, appending, replacing, rules) {
+		if !settable(lk, value, setContext{appending: appending, replacing: replacing}, rules) {
 			log.Debug("ext_proc: header change ignored by mutation rules", "header", lk)
 			continue
 		}
@@ -92,10 +92,17 @@ func removable(lk string, rules mutationRules) bool {
 	return !isPseudo(lk) && lk != "host" && (rules.allowEnvoy || !isEnvoyHeader(lk))
 }
 
+// setContext is what Envoy's Checker knows about one set_headers entry
+// besides the header itself.
+type setContext struct {
+	appending bool // the entry appends to a header already present
+	replacing bool // the reply's status is CONTINUE_AND_REPLACE
+}
+
 // settable is the SET/APPEND branch of Envoy's mutation rule Checker
 // (allow_all_routing and disallow_system false).
-func settable(lk, value string, appending, replacing bool, rules mutationRules) bool {
-	if replacing && lk == ":method" {
+func settable(lk, value string, sc setContext, rules mutationRules) bool {
+	if sc.replacing && lk == ":method" {
 		// Envoy lets CONTINUE_AND_REPLACE turn e.g. a GET into a POST.
 		return true
 	}
@@ -103,7 +110,7 @@ func settable(lk, value string, appending, replacing bool, rules mutationRules) 
 	case "host", ":authority", ":method", ":scheme":
 		return false
 	}
-	if isPseudo(lk) && appending {
+	if isPseudo(lk) && sc.appending {
 		return false
 	}
 	if isEnvoyHeader(lk) && !rules.allowEnvoy {

@@ -37,18 +37,33 @@ func (m *headerMutation) proto() *extprocv3.HeaderMutation {
 	return &extprocv3.HeaderMutation{SetHeaders: m.set, RemoveHeaders: m.remove}
 }
 
+// replyChanges is what a reply asks of Envoy besides its header mutation.
+// Passed by value: building a reply allocates nothing more for it.
+type replyChanges struct {
+	// replaceBody sends body in place of the one Envoy buffered (body may be
+	// empty: the replacement is then an empty body).
+	replaceBody bool
+	body        []byte
+	// clearRouteCache makes Envoy pick the route again: a header it routes
+	// on has changed.
+	clearRouteCache bool
+}
+
+// headersOnly is a reply that changes headers only (if any).
+var headersOnly replyChanges
+
 // common builds the CommonResponse shared by header and body replies; nil
 // when there is nothing to say (a plain CONTINUE).
-func common(m *headerMutation, newBody []byte, replaceBody, clearRouteCache bool) *extprocv3.CommonResponse {
-	cr := &extprocv3.CommonResponse{ClearRouteCache: clearRouteCache}
-	if replaceBody {
+func common(m *headerMutation, ch replyChanges) *extprocv3.CommonResponse {
+	cr := &extprocv3.CommonResponse{ClearRouteCache: ch.clearRouteCache}
+	if ch.replaceBody {
 		// Envoy forwards the buffered body as replaced; content-length must
 		// follow or the upstream sees a truncated or padded body.
-		m.setHeader("content-length", strconv.Itoa(len(newBody)))
-		cr.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: newBody}}
+		m.setHeader("content-length", strconv.Itoa(len(ch.body)))
+		cr.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: ch.body}}
 	}
 	cr.HeaderMutation = m.proto()
-	if cr.HeaderMutation == nil && cr.BodyMutation == nil && !clearRouteCache {
+	if cr.HeaderMutation == nil && cr.BodyMutation == nil && !ch.clearRouteCache {
 		return nil
 	}
 	return cr

@@ -112,7 +112,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 		m.removeHeader(name)
 	}
 	c.forwarded = msg.GetEndOfStream()
-	return requestHeadersReply(common(&m, nil, false, clearRoute))
+	return requestHeadersReply(common(&m, replyChanges{clearRouteCache: clearRoute}))
 }
 
 // onRequestBody renders a prompt template into the body, parses it (model,
@@ -164,7 +164,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		c.link.body.Store(&body) // every fallback entry is rewritten from this
 	}
 	c.forwarded = true
-	return requestBodyReply(common(&m, body, replace, false))
+	return requestBodyReply(common(&m, replyChanges{replaceBody: replace, body: body}))
 }
 
 // reject answers the call with a Tollgate error and logs it.

@@ -25,7 +25,7 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 			m.setHeader(h[0], h[1])
 		}
 	}
-	resp := responseHeadersReply(common(&m, nil, false, false))
+	resp := responseHeadersReply(common(&m, headersOnly))
 	if !c.helicone.OmitResponse {
 		c.respKeep = s.maxLoggedBody
 	}

@@ -101,14 +101,14 @@ func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extpr
 	m.removeHeader(attemptCountHeader)
 	key := findHeader(headers, linkHeader)
 	if key == "" {
-		return requestHeadersReply(common(&m, nil, false, false))
+		return requestHeadersReply(common(&m, headersOnly))
 	}
 	v, ok := s.links.Load(key)
 	if !ok {
 		// Another replica's request, or one that already ended: the
 		// attempt goes out as the router built it.
 		s.metrics.linkMisses.Inc()
-		return requestHeadersReply(common(&m, nil, false, false))
+		return requestHeadersReply(common(&m, headersOnly))
 	}
 	link := v.(*attemptLink)
 	n, err := strconv.Atoi(findHeader(headers, attemptCountHeader))
@@ -118,7 +118,7 @@ func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extpr
 	link.noteAttempt(int32(n))
 	s.metrics.attempts.Inc()
 	if link.plan == nil {
-		return requestHeadersReply(common(&m, nil, false, false))
+		return requestHeadersReply(common(&m, headersOnly))
 	}
 	a.link, a.index = link, link.plan.Index(n)
 	link.index.Store(int32(a.index))
@@ -134,7 +134,7 @@ func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extpr
 			}
 		}
 	}
-	cr := common(&m, body, replace, false)
+	cr := common(&m, replyChanges{replaceBody: replace, body: body})
 	if replace {
 		// Replaces the router's body for this attempt only; the next
 		// attempt starts again from the router's body.
@@ -160,7 +160,7 @@ func (s *Server) onAttemptResponse(a *attempt, msg *extprocv3.HttpHeaders) *extp
 	var m headerMutation
 	m.setHeader(fallbackNextHeader, "1")
 	s.metrics.fallbacks.Inc()
-	return responseHeadersReply(common(&m, nil, false, false))
+	return responseHeadersReply(common(&m, headersOnly))
 }
 
 // attemptResponseHeaders reports which fallback entry answered
