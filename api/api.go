@@ -37,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/provider"
@@ -183,9 +184,10 @@ func isLoopback(r *http.Request) bool {
 // tenantOf resolves the tenant of an API call: Helicone-Auth when sent,
 // else the default tenant.
 func (s *server) tenantOf(r *http.Request) (string, error) {
-	return s.o.Auth.Tenant(r.Header.Get("Helicone-Auth"))
+	return s.o.Auth.Tenant(r.Header.Get(helicone.Auth))
 }
 
+// errorBody is the shape writeError writes.
 type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
@@ -193,10 +195,13 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// writeError answers in the OpenAI-style error shape the processor uses,
+// without its "type" (the bytes as json.Encoder wrote them before).
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
+	b := helicone.AppendErrorBody(make([]byte, 0, 64+len(code)+len(msg)), helicone.EscapeHTML, "code", code, "message", msg)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // badParam answers 400 naming the parameter.

@@ -1,8 +1,9 @@
 package processor
 
 import (
-	"encoding/json"
 	"fmt"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 // clientError is a request Tollgate answers itself (bad header, auth, body
@@ -21,12 +22,9 @@ func badRequest(code, format string, args ...any) *clientError {
 }
 
 // body renders the error in OpenAI's error shape, which both SDKs surface
-// to the developer as the exception message.
+// to the developer as the exception message (fields in encoding/json's
+// order, as it always was).
 func (e *clientError) body() []byte {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{
-		"message": e.message,
-		"type":    "tollgate_error",
-		"code":    e.code,
-	}})
-	return b
+	return helicone.AppendErrorBody(make([]byte, 0, 96+len(e.code)+len(e.message)), helicone.EscapeHTML,
+		"code", e.code, "message", e.message, "type", "tollgate_error")
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
@@ -45,11 +46,9 @@ func (e *DeniedError) Status() int { return 403 }
 
 // Answer is the 403 reply, in the providers' JSON error shape.
 func (e *DeniedError) Answer() *ratelimit.Answer {
-	b := []byte(`{"error":{"message":`)
-	b = ratelimit.AppendJSONString(b, e.Error())
-	b = append(b, `,"type":"egress_denied","code":"egress_denied","rule":`...)
-	b = ratelimit.AppendJSONString(b, e.Rule)
-	b = append(b, "}}"...)
+	msg := e.Error()
+	b := helicone.AppendErrorBody(make([]byte, 0, 128+len(msg)+len(e.Rule)), helicone.EscapeMinimal,
+		"message", msg, "type", "egress_denied", "code", "egress_denied", "rule", e.Rule)
 	return &ratelimit.Answer{Status: 403, Body: b, Headers: [][2]string{
 		{"content-type", "application/json"},
 		{"x-helicone-error", "egress_denied"},

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
@@ -94,20 +95,15 @@ func (l Limit) LimitedAnswer(o ratelimit.BucketOutcome) *ratelimit.Answer {
 	if l.Policy.Unit == ratelimit.UnitCents {
 		unit = "cents"
 	}
-	reset := o.ResetSeconds()
-	msg := "Egress policy " + rule + " " + what + " " + l.Policy.String() + " allows workload " + l.workload + " " +
+	reset, policy := o.ResetSeconds(), l.Policy.String()
+	msg := "Egress policy " + rule + " " + what + " " + policy + " allows workload " + l.workload + " " +
 		strconv.FormatInt(l.Policy.Quota, 10) + " " + unit + " per " + strconv.FormatInt(l.Policy.Window, 10) + " s"
 	if l.Policy.Segment != ratelimit.SegmentOrg {
 		msg += " for each " + ratelimit.SegmentLabel(l.Policy.Segment)
 	}
 	msg += "; retry in " + strconv.FormatInt(reset, 10) + " s."
-	b := []byte(`{"error":{"message":`)
-	b = ratelimit.AppendJSONString(b, msg)
-	b = append(b, `,"type":"rate_limited","code":"egress_rate_limited","policy":`...)
-	b = ratelimit.AppendJSONString(b, l.Policy.String())
-	b = append(b, `,"rule":`...)
-	b = ratelimit.AppendJSONString(b, l.rule)
-	b = append(b, "}}"...)
+	b := helicone.AppendErrorBody(make([]byte, 0, 192+len(msg)+len(l.rule)), helicone.EscapeMinimal,
+		"message", msg, "type", "rate_limited", "code", "egress_rate_limited", "policy", policy, "rule", l.rule)
 	return &ratelimit.Answer{Status: 429, Body: b, Headers: [][2]string{
 		{"content-type", "application/json"},
 		{"x-helicone-error", "rate_limited"},

@@ -8,7 +8,6 @@ package gate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -360,11 +359,9 @@ func (g *Gate) degraded(d *Decision, cacheRead, limited bool) *Decision {
 }
 
 func unavailableAnswer() *ratelimit.Answer {
-	body, _ := json.Marshal(map[string]any{"error": map[string]any{
-		"message": "Rate limits cannot be checked right now (the rate-limit store is unreachable) and this gateway is configured to fail closed; retry shortly.",
-		"type":    "tollgate_error",
-		"code":    "rate_limit_unavailable",
-	}})
+	const msg = "Rate limits cannot be checked right now (the rate-limit store is unreachable) and this gateway is configured to fail closed; retry shortly."
+	body := helicone.AppendErrorBody(make([]byte, 0, 96+len(msg)), helicone.EscapeHTML,
+		"code", "rate_limit_unavailable", "message", msg, "type", "tollgate_error")
 	return &ratelimit.Answer{Status: 503, Body: body, Headers: [][2]string{
 		{"content-type", "application/json"},
 		{"x-helicone-error", "rate_limit_unavailable"},

@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"math"
 	"strconv"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 // Answer is a reply Tollgate makes itself; the provider is not called: a
@@ -38,20 +40,17 @@ func (p Policy) LimitedAnswer(o BucketOutcome) *Answer {
 	if p.Unit == UnitCents {
 		what = "cents"
 	}
-	reset := o.ResetSeconds()
-	msg := "Rate limit reached: policy " + p.String() + " (Helicone-RateLimit-Policy) allows " +
+	reset, policy := o.ResetSeconds(), p.String()
+	msg := "Rate limit reached: policy " + policy + " (Helicone-RateLimit-Policy) allows " +
 		strconv.FormatInt(p.Quota, 10) + " " + what + " per " + strconv.FormatInt(p.Window, 10) + " s"
 	if p.Segment != SegmentOrg {
 		msg += " for each " + SegmentLabel(p.Segment)
 	}
 	msg += "; retry in " + strconv.FormatInt(reset, 10) + " s."
-	// Built by hand: this is the hot path of a client hammering its limit.
-	b := make([]byte, 0, 256+len(msg))
-	b = append(b, `{"error":{"message":`...)
-	b = AppendJSONString(b, msg)
-	b = append(b, `,"type":"rate_limited","code":"rate_limited","policy":`...)
-	b = AppendJSONString(b, p.String())
-	body := append(b, "}}"...)
+	// One allocation for the body: this is the hot path of a client
+	// hammering its limit.
+	body := helicone.AppendErrorBody(make([]byte, 0, 256+len(msg)), helicone.EscapeMinimal,
+		"message", msg, "type", "rate_limited", "code", "rate_limited", "policy", policy)
 	h := append([][2]string{
 		{"content-type", "application/json"},
 		{"x-helicone-error", "rate_limited"},
@@ -65,21 +64,4 @@ func SegmentLabel(seg string) string {
 		return "user"
 	}
 	return "value of Helicone-Property-" + seg
-}
-
-// AppendJSONString appends s as a JSON string literal.
-func AppendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }
