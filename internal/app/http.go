@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chquery"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
 
@@ -91,7 +92,7 @@ func openAPIClickHouse(cfg *Config, prices *provider.PriceTable) (*apiClickHouse
 		}
 		return nil, nil
 	}
-	conn, db, err := chstore.Connect(cfg.ClickHouse)
+	conn, db, err := chschema.Connect(cfg.ClickHouse)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 	"github.com/tollgate-dev/tollgate/provider"
-	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // The full stack: `tollgate dev --redis … --clickhouse …` against the
@@ -25,7 +25,7 @@ func TestStackLogsToClickHouseAndCachesInRedis(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
 	db := fmt.Sprintf("tollgate_app_%d", time.Now().UnixNano())
 	chURL := testenv.ClickHouseURL(t) + "/" + db
-	conn, _, err := chstore.Connect(chURL)
+	conn, _, err := chschema.Connect(chURL)
 	if err != nil {
 		t.Fatal(err)
 	}

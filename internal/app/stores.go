@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 	"github.com/tollgate-dev/tollgate/storage/memstore"
 	"github.com/tollgate-dev/tollgate/storage/redisstore"
@@ -81,7 +82,7 @@ func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *
 // being down must not stop calls (records wait in the spool meanwhile).
 func migrateUntilDone(ctx context.Context, url string, log *slog.Logger) {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		err := chstore.Migrate(ctx, url, log)
+		err := chschema.Migrate(ctx, url, log)
 		if err == nil || errors.Is(ctx.Err(), context.Canceled) {
 			return
 		}
@@ -103,5 +104,5 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if cfg.ClickHouse == "" {
 		return errors.New("migrate: --clickhouse (or TOLLGATE_CLICKHOUSE) is required")
 	}
-	return chstore.Migrate(ctx, cfg.ClickHouse, newLogger(stderr, cfg.LogLevel))
+	return chschema.Migrate(ctx, cfg.ClickHouse, newLogger(stderr, cfg.LogLevel))
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/policies/gate"
-	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/memstore"
 	"github.com/tollgate-dev/tollgate/storage/redisstore"
 )
@@ -123,7 +123,7 @@ func benchDatabase(ctx context.Context, base, what string, log *slog.Logger) (ur
 	db = fmt.Sprintf("tollgate_bench_%s_%d_%04x", what, time.Now().Unix(), rand.N(1<<16))
 	url = strings.TrimSuffix(base, "/") + "/" + db
 	drop = func() error {
-		conn, _, err := chstore.Connect(url)
+		conn, _, err := chschema.Connect(url)
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func benchDatabase(ctx context.Context, base, what string, log *slog.Logger) (ur
 	}
 	mctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := chstore.Migrate(mctx, url, log); err != nil {
+	if err := chschema.Migrate(mctx, url, log); err != nil {
 		return "", "", nil, errors.Join(fmt.Errorf("clickhouse: migrating %s: %w", db, err), drop())
 	}
 	return url, db, drop, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
 
@@ -131,14 +132,14 @@ func runIngest(ctx context.Context, base string, rows int, pr *progress) (*inges
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 
-	conn, _, err := chstore.Connect(url)
+	conn, _, err := chschema.Connect(url)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
 	qctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := conn.QueryRow(qctx, "SELECT count() FROM "+db+"."+chstore.RequestsTable+" FINAL").Scan(&res.Final); err != nil {
+	if err := conn.QueryRow(qctx, "SELECT count() FROM "+db+"."+chschema.RequestsTable+" FINAL").Scan(&res.Final); err != nil {
 		return nil, fmt.Errorf("ingest: counting: %w", err)
 	}
 	pr.printf("ingest %d rows: %.0f rows/s (flushed after %s), Write %.0f ns/op, count() FINAL %d",

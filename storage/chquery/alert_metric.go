@@ -8,7 +8,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/alerts"
 	"github.com/tollgate-dev/tollgate/record"
-	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // alertMetricExprs compute each alert metric the way GET /v1/stats does
@@ -35,7 +35,7 @@ func (q *Requests) AlertMetric(ctx context.Context, m alerts.Metric, s alerts.Sc
 	var n uint64
 	var v float64
 	err := q.conn.QueryRow(ctx, fmt.Sprintf("SELECT count(), %s FROM %s FINAL WHERE %s",
-		expr, q.table(chstore.RequestsTable), where), args...).Scan(&n, &v)
+		expr, q.table(chschema.RequestsTable), where), args...).Scan(&n, &v)
 	if err != nil {
 		return 0, fmt.Errorf("alert metric %s: %w", m, err)
 	}

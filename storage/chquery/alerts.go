@@ -12,11 +12,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tollgate-dev/tollgate/alerts"
-	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // Alerts keeps the API's alert rules and the events in ClickHouse
-// (alerts.Store; tables of chstore's migration 4). Rows are written as
+// (alerts.Store; tables of chschema's migration 4). Rows are written as
 // batches naming their columns (on 18.16 an Exec of INSERT … VALUES hangs
 // and an unnamed batch prepares no columns) and read with FINAL; deleted
 // rules and lost claims are dropped after the merge, in Go, never by a
@@ -27,7 +27,7 @@ type Alerts struct {
 	db   string
 }
 
-// NewAlerts keeps the rules and events in database db (chstore.Connect
+// NewAlerts keeps the rules and events in database db (chschema.Connect
 // returns both).
 func NewAlerts(conn driver.Conn, db string) (*Alerts, error) {
 	if !identPattern.MatchString(db) {
@@ -45,7 +45,7 @@ func (s *Alerts) table(name string) string { return s.db + "." + name }
 
 // PutRule writes a version of a rule.
 func (s *Alerts) PutRule(ctx context.Context, r alerts.StoredRule) error {
-	batch, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", s.table(chstore.AlertRulesTable), ruleColumns))
+	batch, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", s.table(chschema.AlertRulesTable), ruleColumns))
 	if err != nil {
 		return fmt.Errorf("alert rules: %w", err)
 	}
@@ -73,7 +73,7 @@ func (s *Alerts) Rules(ctx context.Context, id string) ([]alerts.StoredRule, err
 		where, args = "id = ?", []any{id} // the sorting key: safe under FINAL
 	}
 	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL WHERE %s ORDER BY id",
-		ruleColumns, s.table(chstore.AlertRulesTable), where), args...)
+		ruleColumns, s.table(chschema.AlertRulesTable), where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("alert rules: %w", err)
 	}
@@ -128,7 +128,7 @@ func (s *Alerts) PutEvents(ctx context.Context, events ...alerts.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	batch, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", s.table(chstore.AlertEventsTable), eventColumns))
+	batch, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", s.table(chschema.AlertEventsTable), eventColumns))
 	if err != nil {
 		return fmt.Errorf("alert events: %w", err)
 	}
@@ -156,7 +156,7 @@ func (s *Alerts) PutEvents(ctx context.Context, events ...alerts.Event) error {
 // WHERE, which 18.16 may apply before FINAL picks an event's newest row.
 func (s *Alerts) Events(ctx context.Context, limit int) ([]alerts.Event, error) {
 	evs, err := s.queryEvents(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL ORDER BY lost, fired_at DESC, toString(event_id) DESC LIMIT %d",
-		selectEventColumns, s.table(chstore.AlertEventsTable), limit))
+		selectEventColumns, s.table(chschema.AlertEventsTable), limit))
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (s *Alerts) RecentEvents(ctx context.Context, ruleIDs []string, perGenerati
 	}
 	evs, err := s.queryEvents(ctx, fmt.Sprintf(`SELECT %s FROM %s FINAL WHERE %s
  ORDER BY rule_id, rule_generation, lost, fired_at DESC, toString(event_id) DESC LIMIT %d BY rule_id, rule_generation`,
-		selectEventColumns, s.table(chstore.AlertEventsTable), where, perGeneration), args...)
+		selectEventColumns, s.table(chschema.AlertEventsTable), where, perGeneration), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (s *Alerts) RecentEvents(ctx context.Context, ruleIDs []string, perGenerati
 func (s *Alerts) EventsByID(ctx context.Context, ruleIDs, ids []string) (map[string]alerts.Event, error) {
 	// Both conditions are on key columns: safe under FINAL.
 	evs, err := s.queryEvents(ctx, fmt.Sprintf("SELECT %s FROM %s FINAL WHERE has(?, rule_id) AND has(?, toString(event_id))",
-		selectEventColumns, s.table(chstore.AlertEventsTable)), ruleIDs, ids)
+		selectEventColumns, s.table(chschema.AlertEventsTable)), ruleIDs, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,9 @@
 // Package chquery is Tollgate's SQL for reading ClickHouse, and for the
 // alert rules and events kept there: the query API's list, detail and
 // stats (Requests, for package api), the alerts' metrics (Requests, for
-// package alerts) and the alert store (Alerts). The tables are chstore's
+// package alerts) and the alert store (Alerts). The tables are chschema's
 // (its migrations create them; chstore writes the request log), so a new
-// column touches chstore and chquery only; api and alerts know these
+// column touches chschema, chstore and chquery only; api and alerts know these
 // types through the small interfaces they define (api.Queries,
 // alerts.MetricSource, alerts.Store).
 //

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
-	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // Requests reads the requests and feedback tables: the query API's list,
@@ -22,7 +22,7 @@ type Requests struct {
 	prices *provider.PriceTable
 }
 
-// NewRequests queries database db (chstore.Connect returns both). prices
+// NewRequests queries database db (chschema.Connect returns both). prices
 // values the cache hits' savings; nil: provider.DefaultPrices().
 func NewRequests(conn driver.Conn, db string, prices *provider.PriceTable) *Requests {
 	if prices == nil {
@@ -153,7 +153,7 @@ func (q *Requests) List(ctx context.Context, f Filter, limit int, after *Cursor)
 		args = append(args, after.Second, after.Second, after.RequestID)
 	}
 	sql := fmt.Sprintf("SELECT %s FROM %s FINAL WHERE %s ORDER BY ts DESC, toString(request_id) DESC LIMIT %d",
-		summaryColumns, q.table(chstore.RequestsTable), where, limit+1)
+		summaryColumns, q.table(chschema.RequestsTable), where, limit+1)
 	rows, err := q.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("query requests: %w", err)
@@ -191,7 +191,7 @@ func (q *Requests) Get(ctx context.Context, id, tenant string) (*Detail, error) 
 		args = append(args, tenant)
 	}
 	sql := fmt.Sprintf("SELECT %s, request_body, response_body FROM %s FINAL WHERE %s LIMIT 1",
-		summaryColumns, q.table(chstore.RequestsTable), where)
+		summaryColumns, q.table(chschema.RequestsTable), where)
 	rows, err := q.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query request: %w", err)
@@ -210,7 +210,7 @@ func (q *Requests) Get(ctx context.Context, id, tenant string) (*Detail, error) 
 	d.RequestBody, d.ResponseBody = reqBody, respBody
 
 	fr, err := q.conn.Query(ctx, fmt.Sprintf("SELECT rating FROM %s FINAL WHERE request_id = toUUID(?) LIMIT 1",
-		q.table(chstore.FeedbackTable)), id)
+		q.table(chschema.FeedbackTable)), id)
 	if err != nil {
 		return nil, fmt.Errorf("query feedback: %w", err)
 	}

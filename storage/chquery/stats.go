@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/record"
-	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // Group is one line of a cost breakdown.
@@ -75,7 +75,7 @@ const errorCond = "(status >= 400 OR status < 0)"
 // that property's value.
 func (q *Requests) Stats(ctx context.Context, f Filter, bucket int64, groupProperty string) (*Stats, error) {
 	where, args := f.where()
-	tbl := q.table(chstore.RequestsTable)
+	tbl := q.table(chschema.RequestsTable)
 	st := &Stats{From: f.From.UTC(), To: f.To.UTC(), BucketSeconds: bucket, GroupProperty: groupProperty,
 		ByModel: []Group{}, ByUser: []Group{}, Volume: []Bucket{}}
 
@@ -155,7 +155,7 @@ func (q *Requests) buckets(ctx context.Context, tbl, where string, args []any, b
 // groups is a cost breakdown by expr; args bind expr's placeholders first.
 func (q *Requests) groups(ctx context.Context, expr, where string, args []any) ([]Group, error) {
 	rows, err := q.conn.Query(ctx, fmt.Sprintf(`SELECT %s AS k, count(), sum(cost_usd), sum(prompt_tokens), sum(completion_tokens)
- FROM %s FINAL WHERE %s GROUP BY k ORDER BY sum(cost_usd) DESC, k LIMIT 1000`, expr, q.table(chstore.RequestsTable), where), args...)
+ FROM %s FINAL WHERE %s GROUP BY k ORDER BY sum(cost_usd) DESC, k LIMIT 1000`, expr, q.table(chschema.RequestsTable), where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("stats by %s: %w", expr, err)
 	}

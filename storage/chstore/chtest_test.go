@@ -20,6 +20,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // testLogger is a slog logger whose lines are kept for assertions and
@@ -61,7 +62,7 @@ func testDB(t testing.TB, baseURL string) (string, string, driver.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	log, _ := testLogger(t)
-	if err := Migrate(ctx, url, log); err != nil {
+	if err := chschema.Migrate(ctx, url, log); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	conn := chConn(t, strings.TrimPrefix(baseURL, "clickhouse://"))

@@ -1,30 +1,8 @@
-// Package chstore is Tollgate's ClickHouse storage: the schema and its
-// migrations (Migrate), the streaming request-log writer (Open, Writer) with
-// its disk spool, and feedback inserts (InsertFeedback). The reads (query
-// API, alert metrics) and the alert store are in package chquery.
-//
-// # Tables
-//
-// Database "tollgate" unless the URL's path names another. Column names are
-// a public contract (DESIGN §5): users write SQL and dashboards against them.
-//
-//   - requests: one row per call, ReplacingMergeTree, PARTITION BY
-//     toYYYYMM(created_at), ORDER BY (tenant, created_at, request_id).
-//   - feedback: request_id, created_at, rating (Int8: 1 good, 0 bad), tenant;
-//     ReplacingMergeTree(created_at) ORDER BY request_id: the newest rating
-//     of a request wins.
-//   - alert_rules: the alert rules created through the API (package
-//     alerts); ReplacingMergeTree(version) ORDER BY id, a deletion is a
-//     newer row with deleted = 1.
-//   - alert_events: one row per alert notification (rule, value, threshold,
-//     window, fired_at, delivered, delivery_error, resolved_at);
-//     ReplacingMergeTree(version) ORDER BY (rule_id, fired_at, event_id).
-//   - schema_migrations: version, name, applied_at, server_version, variant.
-//
-// Two schema variants share the column names (see features): "legacy" for
-// servers before 21.8 (the Debian 18.16 of the tests: DateTime, String) and
-// "modern" (DateTime64(3, 'UTC'), LowCardinality(String), codecs, optional
-// TTL on bodies via ?body_ttl_days=N in the URL).
+// Package chstore writes Tollgate's request log to ClickHouse: the
+// streaming writer (Open, Writer) with its disk spool, and feedback inserts
+// (InsertFeedback). The tables, their migrations (Migrate) and the
+// --clickhouse URL are package chschema's; the reads (query API, alert
+// metrics) and the alert store are in package chquery.
 //
 // # Reading without duplicates
 //

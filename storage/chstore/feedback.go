@@ -8,6 +8,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
+
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // Feedback is one row of the feedback table.
@@ -27,11 +29,11 @@ func InsertFeedback(ctx context.Context, conn driver.Conn, database string, fb .
 	if len(fb) == 0 {
 		return nil
 	}
-	if !identRE.MatchString(database) {
+	if !chschema.ValidDatabase(database) {
 		return fmt.Errorf("clickhouse feedback: bad database name %q", database)
 	}
 	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf(
-		"INSERT INTO %s.%s (request_id, created_at, rating, tenant)", database, FeedbackTable))
+		"INSERT INTO %s.%s (request_id, created_at, rating, tenant)", database, chschema.FeedbackTable))
 	if err != nil {
 		return fmt.Errorf("clickhouse feedback: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // sender is what the writer needs from ClickHouse; tests substitute fakes.
@@ -30,7 +31,7 @@ type chSender struct {
 }
 
 func newCHSender(conn driver.Conn, db string) *chSender {
-	return &chSender{conn: conn, sql: insertRequestsSQL(db)}
+	return &chSender{conn: conn, sql: chschema.InsertRequestsSQL(db)}
 }
 
 func (s *chSender) ping(ctx context.Context) error { return s.conn.Ping(ctx) }

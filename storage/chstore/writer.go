@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
 // Options configure a Writer. Only URL and SpoolDir are required.
@@ -154,21 +155,21 @@ func Open(ctx context.Context, o Options) (*Writer, error) {
 	if o.SpoolDir == "" {
 		return nil, errors.New("clickhouse log: SpoolDir is required")
 	}
-	t, err := parseURL(o.URL)
+	t, err := chschema.ParseURL(o.URL)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := clickhouse.Open(t.opts)
+	conn, err := clickhouse.Open(t.Options)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
-	o.Logger = o.Logger.With("clickhouse", t.redacted)
-	w, err := newWriter(o, newCHSender(conn, t.db))
+	o.Logger = o.Logger.With("clickhouse", t.Redacted)
+	w, err := newWriter(o, newCHSender(conn, t.DB))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	w.conn, w.db = conn, t.db
+	w.conn, w.db = conn, t.DB
 	return w, nil
 }
 

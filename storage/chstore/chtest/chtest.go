@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
 
@@ -29,10 +30,10 @@ func FreshDatabase(t testing.TB, prefix string) (dsn string, conn driver.Conn, d
 	dsn = strings.TrimSuffix(testenv.ClickHouseURL(t), "/") + "/" + prefix + "_" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := chstore.Migrate(ctx, dsn, slog.New(slog.DiscardHandler)); err != nil {
+	if err := chschema.Migrate(ctx, dsn, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	conn, db, err := chstore.Connect(dsn)
+	conn, db, err := chschema.Connect(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package chstore
+package chschema
 
 import (
 	"context"
@@ -43,11 +43,11 @@ func TestMigrateV4(t *testing.T) {
 
 	old := fresh + "_v3"
 	t.Cleanup(func() { conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+old) })
-	tg, err := parseURL(base + "/" + old)
+	tg, err := ParseURL(base + "/" + old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mconn, err := clickhouse.Open(tg.opts)
+	mconn, err := clickhouse.Open(tg.Options)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package chstore
+package chschema
 
 import (
 	"errors"
@@ -31,19 +31,23 @@ const bodyTTLParam = "body_ttl_days"
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// target is a parsed --clickhouse URL.
-type target struct {
-	opts        *clickhouse.Options
-	db          string
-	bodyTTLDays int
-	redacted    string // for logs: the password replaced
+// ValidDatabase tells whether name can be a database name in a statement
+// as is: letters, digits and underscores.
+func ValidDatabase(name string) bool { return identRE.MatchString(name) }
+
+// Target is a parsed --clickhouse URL.
+type Target struct {
+	Options     *clickhouse.Options // for clickhouse.Open; not bound to the database
+	DB          string
+	BodyTTLDays int
+	Redacted    string // for logs: the password replaced
 }
 
-// parseURL reads clickhouse://[user[:password]@]host:port[,host2:port]/database[?params].
+// ParseURL reads clickhouse://[user[:password]@]host:port[,host2:port]/database[?params].
 // The params are clickhouse-go's DSN parameters (dial_timeout, compress,
 // secure, …) plus body_ttl_days. Errors never repeat the URL, which may
 // hold a password.
-func parseURL(raw string) (*target, error) {
+func ParseURL(raw string) (*Target, error) {
 	if strings.TrimSpace(raw) == "" {
 		return nil, errors.New("clickhouse URL is empty")
 	}
@@ -61,12 +65,12 @@ func parseURL(raw string) (*target, error) {
 	if u.Host == "" {
 		return nil, errors.New("clickhouse URL has no host (want clickhouse://host:9000/database)")
 	}
-	t := &target{db: strings.Trim(u.Path, "/")}
-	if t.db == "" {
-		t.db = DefaultDatabase
+	t := &Target{DB: strings.Trim(u.Path, "/")}
+	if t.DB == "" {
+		t.DB = DefaultDatabase
 	}
-	if !identRE.MatchString(t.db) {
-		return nil, fmt.Errorf("clickhouse database name %q: use letters, digits and underscores", t.db)
+	if !identRE.MatchString(t.DB) {
+		return nil, fmt.Errorf("clickhouse database name %q: use letters, digits and underscores", t.DB)
 	}
 	q := u.Query()
 	if v := q.Get(bodyTTLParam); v != "" {
@@ -74,11 +78,11 @@ func parseURL(raw string) (*target, error) {
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("clickhouse URL: %s=%q: want a number of days (0 = keep forever)", bodyTTLParam, v)
 		}
-		t.bodyTTLDays = n
+		t.BodyTTLDays = n
 	}
 	q.Del(bodyTTLParam)
 	u.RawQuery = q.Encode()
-	t.redacted = u.Redacted()
+	t.Redacted = u.Redacted()
 
 	// The connection does not select the database: it may not exist yet
 	// (Migrate creates it) and every statement names it anyway.
@@ -105,7 +109,7 @@ func parseURL(raw string) (*target, error) {
 		Name    string
 		Version string
 	}{Name: "tollgate", Version: "1"})
-	t.opts = opts
+	t.Options = opts
 	return t, nil
 }
 
@@ -122,13 +126,13 @@ func redactErr(err error, u *url.URL) string {
 // not dial: the first query does. The pool is not bound to the database;
 // qualify table names (database + "." + RequestsTable). For the query API.
 func Connect(url string) (driver.Conn, string, error) {
-	t, err := parseURL(url)
+	t, err := ParseURL(url)
 	if err != nil {
 		return nil, "", err
 	}
-	conn, err := clickhouse.Open(t.opts)
+	conn, err := clickhouse.Open(t.Options)
 	if err != nil {
 		return nil, "", fmt.Errorf("clickhouse: %w", err)
 	}
-	return conn, t.db, nil
+	return conn, t.DB, nil
 }

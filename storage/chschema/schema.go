@@ -1,4 +1,4 @@
-package chstore
+package chschema
 
 import (
 	"fmt"
@@ -210,11 +210,11 @@ func createMigrationsSQL(db string) string {
 ORDER BY version`, db, MigrationsTable)
 }
 
-// insertColumnNames lists the columns an INSERT into requests names, in the
+// InsertColumnNames lists the columns an INSERT into requests names, in the
 // order of requestColumnsBuf.values. Nested properties are two array
 // columns. Naming them is required: on 18.16 clickhouse-go prepares zero
 // columns for a plain INSERT INTO t.
-func insertColumnNames() []string {
+func InsertColumnNames() []string {
 	var names []string
 	for _, c := range requestColumns {
 		if c.name == "properties" {
@@ -226,6 +226,7 @@ func insertColumnNames() []string {
 	return names
 }
 
-func insertRequestsSQL(db string) string {
-	return fmt.Sprintf("INSERT INTO %s.%s (%s)", db, RequestsTable, strings.Join(insertColumnNames(), ", "))
+// InsertRequestsSQL is the writer's INSERT into db.requests, columns named.
+func InsertRequestsSQL(db string) string {
+	return fmt.Sprintf("INSERT INTO %s.%s (%s)", db, RequestsTable, strings.Join(InsertColumnNames(), ", "))
 }

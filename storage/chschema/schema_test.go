@@ -1,10 +1,13 @@
-package chstore
+package chschema
 
 import (
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-dev/tollgate/record"
 )
 
 func TestFeaturesByVersion(t *testing.T) {
@@ -91,27 +94,27 @@ func TestSchemaVariants(t *testing.T) {
 }
 
 func TestParseURL(t *testing.T) {
-	tg, err := parseURL("clickhouse://127.0.0.1:9000")
-	if err != nil || tg.db != "tollgate" || tg.opts.Addr[0] != "127.0.0.1:9000" || tg.opts.Auth.Database != "" {
+	tg, err := ParseURL("clickhouse://127.0.0.1:9000")
+	if err != nil || tg.DB != "tollgate" || tg.Options.Addr[0] != "127.0.0.1:9000" || tg.Options.Auth.Database != "" {
 		t.Fatalf("default db: %+v %v", tg, err)
 	}
-	tg, err = parseURL("clickhouse://bob:s3cret@ch.internal:9440/logs?body_ttl_days=90&dial_timeout=2s")
+	tg, err = ParseURL("clickhouse://bob:s3cret@ch.internal:9440/logs?body_ttl_days=90&dial_timeout=2s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tg.db != "logs" || tg.bodyTTLDays != 90 || tg.opts.Auth.Username != "bob" || tg.opts.Auth.Password != "s3cret" ||
-		tg.opts.DialTimeout.Seconds() != 2 {
-		t.Errorf("parsed %+v / %+v", tg, tg.opts.Auth)
+	if tg.DB != "logs" || tg.BodyTTLDays != 90 || tg.Options.Auth.Username != "bob" || tg.Options.Auth.Password != "s3cret" ||
+		tg.Options.DialTimeout.Seconds() != 2 {
+		t.Errorf("parsed %+v / %+v", tg, tg.Options.Auth)
 	}
-	if _, ok := tg.opts.Settings[bodyTTLParam]; ok {
+	if _, ok := tg.Options.Settings[bodyTTLParam]; ok {
 		t.Error("body_ttl_days passed on to the server as a setting")
 	}
-	if strings.Contains(tg.redacted, "s3cret") {
-		t.Errorf("redacted URL shows the password: %s", tg.redacted)
+	if strings.Contains(tg.Redacted, "s3cret") {
+		t.Errorf("redacted URL shows the password: %s", tg.Redacted)
 	}
 	for _, bad := range []string{"", "http://h:8123/db", "clickhouse:///db", "clickhouse://h:9000/bad-name",
 		"clickhouse://h:9000/db?body_ttl_days=x", "clickhouse://u:hunter2@h:9000/db?dial_timeout=zz"} {
-		_, err := parseURL(bad)
+		_, err := ParseURL(bad)
 		if err == nil {
 			t.Errorf("%q accepted", bad)
 		} else if strings.Contains(err.Error(), "hunter2") {
@@ -138,5 +141,25 @@ func TestV3ColumnsMatchCreate(t *testing.T) {
 				t.Errorf("%s: %s", f.variant(), def)
 			}
 		}
+	}
+}
+
+// TestRecordJSONNamesAreColumns: the JSON names of record.Record are the
+// column names of the requests table (record.go says so).
+func TestRecordJSONNamesAreColumns(t *testing.T) {
+	cols := map[string]bool{}
+	for _, c := range requestColumns {
+		cols[c.name] = true
+	}
+	typ := reflect.TypeFor[record.Record]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if !cols[name] {
+			t.Errorf("record field %s (json %q) has no column", typ.Field(i).Name, name)
+		}
+		delete(cols, name)
+	}
+	for c := range cols {
+		t.Errorf("column %s has no record field", c)
 	}
 }

@@ -1,4 +1,4 @@
-package chstore
+package chschema
 
 import (
 	"context"
@@ -64,19 +64,19 @@ func SchemaVersion() uint32 { return migrations[len(migrations)-1].version }
 // processes at once. The server version decides the schema variant (see
 // features) when a table is created; an existing table is never rebuilt.
 func Migrate(ctx context.Context, url string, log *slog.Logger) error {
-	t, err := parseURL(url)
+	t, err := ParseURL(url)
 	if err != nil {
 		return err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := clickhouse.Open(t.opts)
+	conn, err := clickhouse.Open(t.Options)
 	if err != nil {
 		return fmt.Errorf("clickhouse: %w", err)
 	}
 	defer conn.Close()
-	m := &migrator{conn: conn, db: t.db, bodyTTLDays: t.bodyTTLDays, log: log.With("clickhouse", t.redacted, "database", t.db)}
+	m := &migrator{conn: conn, db: t.DB, bodyTTLDays: t.BodyTTLDays, log: log.With("clickhouse", t.Redacted, "database", t.DB)}
 	return m.run(ctx, migrations)
 }
 
