@@ -237,7 +237,7 @@ func (s *server) manualLog(route string) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "invalid_header", err.Error())
 			return
 		}
-		tenant, err := s.loggerTenant(r)
+		tenant, err := s.loggerTenant(r, hh.Auth)
 		if err != nil {
 			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 			return
@@ -251,11 +251,12 @@ func (s *server) manualLog(route string) http.HandlerFunc {
 	}
 }
 
-// loggerTenant: Helicone-Auth when sent; else the Helicone key in
-// Authorization (what Helicone's helpers send) unless that is the API key.
-func (s *server) loggerTenant(r *http.Request) (string, error) {
-	if h := r.Header.Get("Helicone-Auth"); h != "" {
-		return s.o.Auth.Tenant(h)
+// loggerTenant: Helicone-Auth (heliconeAuth, parsed) when sent; else the
+// Helicone key in Authorization (what Helicone's helpers send) unless that
+// is the API key.
+func (s *server) loggerTenant(r *http.Request, heliconeAuth string) (string, error) {
+	if heliconeAuth != "" {
+		return s.o.Auth.Tenant(heliconeAuth)
 	}
 	if s.o.APIKey != "" && s.bearerIsAPIKey(r) {
 		return s.o.Auth.Tenant("")

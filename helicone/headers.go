@@ -13,10 +13,15 @@ import (
 	"github.com/tollgate-dev/tollgate/record"
 )
 
-// Header names, lowercase (Envoy sends keys lowercased).
+// Helicone's header names, lowercase: Envoy sends keys lowercased, and
+// http.Header.Get canonicalizes what it is given. Every Helicone-* name the
+// code uses is declared here (DESIGN §4 says what each one does).
 const (
-	Prefix         = "helicone-"
-	PropertyPrefix = "helicone-property-"
+	Prefix = "helicone-" // every Helicone request header; none reaches the provider
+)
+
+// Identity, metadata and logging switches.
+const (
 	Auth           = "helicone-auth"
 	UserID         = "helicone-user-id"
 	SessionID      = "helicone-session-id"
@@ -24,20 +29,62 @@ const (
 	SessionName    = "helicone-session-name"
 	RequestName    = "helicone-request-name"
 	RequestID      = "helicone-request-id"
+	PropertyPrefix = "helicone-property-" // + the property name
 	OmitRequest    = "helicone-omit-request"
 	OmitResponse   = "helicone-omit-response"
 	TargetURL      = "helicone-target-url"
-	ResponseID     = "helicone-id" // on every response: the request id
 
-	RetryPrefix     = "helicone-retry-" // -enabled, -num, -factor, -min-timeout, -max-timeout
+	MaxPropertyValueLength = 4096
+)
+
+// Cache (policies/gate).
+const (
+	CacheEnabled       = "helicone-cache-enabled"
+	CacheSave          = "helicone-cache-save"
+	CacheRead          = "helicone-cache-read"
+	CacheSeed          = "helicone-cache-seed"
+	CacheBucketMaxSize = "helicone-cache-bucket-max-size"
+	CacheIgnoreKeys    = "helicone-cache-ignore-keys"
+)
+
+// Rate limits (policies/ratelimit): the request's policy, and what every
+// response under it reports.
+const (
+	RateLimitPolicy    = "helicone-ratelimit-policy" // also on the response, normalized
+	RateLimitLimit     = "helicone-ratelimit-limit"
+	RateLimitRemaining = "helicone-ratelimit-remaining"
+	RateLimitReset     = "helicone-ratelimit-reset"
+)
+
+// Retries and fallbacks (policies/attempts).
+const (
+	RetryPrefix     = "helicone-retry-"
+	RetryEnabled    = "helicone-retry-enabled"
+	RetryNum        = "helicone-retry-num"
+	RetryFactor     = "helicone-retry-factor"
+	RetryMinTimeout = "helicone-retry-min-timeout"
+	RetryMaxTimeout = "helicone-retry-max-timeout"
 	Fallback        = "helicone-fallback"
 	Fallbacks       = "helicone-fallbacks"
-	FallbackIndex   = "helicone-fallback-index" // on the response: which entry answered
+)
+
+// Prompts (policies/prompt).
+const (
 	PromptID        = "helicone-prompt-id"
 	PromptVersion   = "helicone-prompt-version"
 	PromptVariables = "helicone-prompt-variables"
+)
 
-	MaxPropertyValueLength = 4096
+// Response headers Tollgate sets.
+const (
+	ResponseID     = "helicone-id"               // on every response: the request id
+	CacheStatus    = "helicone-cache"            // HIT or MISS, when the cache is on
+	CacheBucketIdx = "helicone-cache-bucket-idx" // on a hit: the slot served
+	CacheLatency   = "helicone-cache-latency"    // on a hit: ms of the original call
+	FallbackIndex  = "helicone-fallback-index"   // which entry answered; 0 = the request as sent
+	// XHeliconeError is on a reply Tollgate makes itself: its error code
+	// (rate_limited, egress_denied, …).
+	XHeliconeError = "x-helicone-error"
 )
 
 // Headers is what the Helicone-* headers of one call say.
@@ -53,13 +100,39 @@ type Headers struct {
 	OmitResponse    bool
 	Auth            string
 	TargetURL       string
-	Retry           bool   // a Helicone-Retry-* header was sent (policies.ParseRetryPolicy reads them)
-	Fallback        string // Helicone-Fallback, raw (policies.ParseFallbacks)
+	Fallback        string // Helicone-Fallback, raw (attempts.ParseFallbacks)
 	Fallbacks       string // Helicone-Fallbacks, raw
 	PromptID        string
 	PromptVersion   int // 0: the latest
 	PromptVariables string
 	Names           []string // every helicone-* header seen, to strip before the provider
+
+	// Raw values a policy parses itself, so that its 400 comes after auth
+	// and the egress policy have had their say. The first of repeated
+	// headers wins, as it always has for these.
+	Cache           CacheHeaders // policies/gate
+	RateLimitPolicy string       // policies/gate, ratelimit.Parse
+	Retry           RetryHeaders // attempts.ParseRetryPolicy
+
+	seen uint16 // firstOnly bits: which of the first-wins headers were sent
+}
+
+// CacheHeaders are the Helicone-Cache-* request headers, raw.
+type CacheHeaders struct {
+	Enabled, Save, Read, Seed, BucketMaxSize, IgnoreKeys string
+}
+
+// RetryHeaders are the Helicone-Retry-* request headers, raw.
+type RetryHeaders struct {
+	Enabled, Num, Factor, MinTimeout, MaxTimeout string
+}
+
+// firstOnly keeps the first value of a header: bit is its flag in seen.
+func (h *Headers) firstOnly(bit uint16, dst *string, value string) {
+	if h.seen&bit == 0 {
+		h.seen |= bit
+		*dst = value
+	}
 }
 
 // Add reads one header given by its lowercase name; other headers are
@@ -121,11 +194,31 @@ func (h *Headers) Add(key, value string) error {
 		h.PromptVersion = n
 	case PromptVariables:
 		h.PromptVariables = value
+	case CacheEnabled:
+		h.firstOnly(1<<0, &h.Cache.Enabled, value)
+	case CacheSave:
+		h.firstOnly(1<<1, &h.Cache.Save, value)
+	case CacheRead:
+		h.firstOnly(1<<2, &h.Cache.Read, value)
+	case CacheSeed:
+		h.firstOnly(1<<3, &h.Cache.Seed, value)
+	case CacheBucketMaxSize:
+		h.firstOnly(1<<4, &h.Cache.BucketMaxSize, value)
+	case CacheIgnoreKeys:
+		h.firstOnly(1<<5, &h.Cache.IgnoreKeys, value)
+	case RateLimitPolicy:
+		h.firstOnly(1<<6, &h.RateLimitPolicy, value)
+	case RetryEnabled:
+		h.firstOnly(1<<7, &h.Retry.Enabled, value)
+	case RetryNum:
+		h.firstOnly(1<<8, &h.Retry.Num, value)
+	case RetryFactor:
+		h.firstOnly(1<<9, &h.Retry.Factor, value)
+	case RetryMinTimeout:
+		h.firstOnly(1<<10, &h.Retry.MinTimeout, value)
+	case RetryMaxTimeout:
+		h.firstOnly(1<<11, &h.Retry.MaxTimeout, value)
 	default:
-		if strings.HasPrefix(key, RetryPrefix) {
-			h.Retry = true
-			return nil
-		}
 		if name, ok := strings.CutPrefix(key, PropertyPrefix); ok && name != "" {
 			if len(value) > MaxPropertyValueLength {
 				return fmt.Errorf("Helicone-Property-%s is longer than %d bytes", name, MaxPropertyValueLength)
@@ -154,11 +247,18 @@ func ParseBool(v string) (value, ok bool) {
 }
 
 // Canonical turns "helicone-omit-request" into "Helicone-Omit-Request" for
-// messages, so they name the header the way the documentation does.
+// messages, so they name the header the way the documentation does
+// (Helicone-RateLimit-Policy, Helicone-Target-URL).
 func Canonical(key string) string {
 	parts := strings.Split(key, "-")
 	for i, p := range parts {
-		if p != "" {
+		switch p {
+		case "":
+		case "ratelimit":
+			parts[i] = "RateLimit"
+		case "url":
+			parts[i] = "URL"
+		default:
 			parts[i] = strings.ToUpper(p[:1]) + p[1:]
 		}
 	}

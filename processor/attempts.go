@@ -3,11 +3,11 @@ package processor
 import (
 	"maps"
 	"slices"
-	"strings"
 	"sync/atomic"
 
 	"github.com/google/uuid"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/attempts"
 	"github.com/tollgate-dev/tollgate/provider"
 )
@@ -86,11 +86,9 @@ func (l *attemptLink) noteAttempt(n int32) {
 func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr *clientError) {
 	hh, rec := &c.helicone, c.rec
 	var retry *attempts.RetryPolicy
-	if hh.Retry {
+	if hh.Retry != (helicone.RetryHeaders{}) {
 		var err error
-		retry, err = attempts.ParseRetryPolicy(func(name string) string {
-			return findHeader(c.reqHeaders, strings.ToLower(name))
-		})
+		retry, err = attempts.ParseRetryPolicy(hh.Retry)
 		if err != nil {
 			return false, badRequest("invalid_header", "%s", err.Error())
 		}
@@ -195,9 +193,9 @@ func originalHeader(c *call, name string) *string {
 
 func fallbackHeaderName(c *call) string {
 	if c.helicone.Fallback != "" {
-		return attempts.HeaderFallback
+		return fallbackName
 	}
-	return attempts.HeaderFallbacks
+	return fallbacksName
 }
 
 // publicOrigin is the provider origin a path goes to by default; a

@@ -32,6 +32,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		Method:       rec.Method,
 		URL:          c.rawPath,
 		TargetOrigin: rec.TargetURL,
+		Helicone:     &c.helicone,
 		Header:       func(name string) string { return findHeader(c.reqHeaders, name) },
 		Body:         body,
 		UserID:       rec.UserID,

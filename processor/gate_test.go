@@ -94,8 +94,11 @@ func TestGateAsked(t *testing.T) {
 		Tenant: "key-" + policies.HashKey("sk-helicone-secret")[:16],
 		Method: "POST", URL: "/v1/chat/completions", Body: []byte(chatBody), UserID: "alice",
 	}
-	if d := cmp.Diff(want, got, cmpopts.IgnoreFields(gate.RequestInfo{}, "Header")); d != "" {
+	if d := cmp.Diff(want, got, cmpopts.IgnoreFields(gate.RequestInfo{}, "Header", "Helicone")); d != "" {
 		t.Errorf("RequestInfo (-want +got):\n%s", d)
+	}
+	if got.Helicone == nil || got.Helicone.Cache.Enabled != "true" {
+		t.Errorf("Helicone = %+v, want the parsed headers with Cache.Enabled true", got.Helicone)
 	}
 	if v := got.Header("helicone-cache-enabled"); v != "true" {
 		t.Errorf("Header(helicone-cache-enabled) = %q, want the request's header", v)

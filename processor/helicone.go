@@ -13,6 +13,13 @@ const (
 	upstreamHostHeader   = "x-tollgate-upstream-host" // host[:port] for Envoy's dynamic forward proxy route
 )
 
+// Header names as messages spell them (DESIGN §4), made once.
+var (
+	targetURLName = helicone.Canonical(helicone.TargetURL)
+	fallbackName  = helicone.Canonical(helicone.Fallback)
+	fallbacksName = helicone.Canonical(helicone.Fallbacks)
+)
+
 // targetOrigin validates Helicone-Target-URL against the allowed origins and
 // returns its origin (scheme://host[:port]) and host; path and query of the
 // header are ignored, they come from the request. An origin listed exactly

@@ -68,7 +68,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	var m headerMutation
 	clearRoute := false
 	if hh.TargetURL != "" && cerr == nil {
-		origin, host, terr := targetOrigin("Helicone-Target-URL", hh.TargetURL, s.allowedOrigins)
+		origin, host, terr := targetOrigin(targetURLName, hh.TargetURL, s.allowedOrigins)
 		if terr != nil {
 			cerr = terr
 		} else {
@@ -171,7 +171,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 func (s *Server) reject(c *call, e *clientError) *extprocv3.ProcessingResponse {
 	var m headerMutation
 	m.setHeader("content-type", "application/json")
-	m.setHeader("x-helicone-error", e.code)
+	m.setHeader(helicone.XHeliconeError, e.code)
 	if c.rec.RequestID != "" {
 		m.setHeader(helicone.ResponseID, c.rec.RequestID)
 	}

@@ -14,14 +14,6 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 )
 
-// The two fallback headers. Helicone-Fallback is the short form: the request
-// as sent is attempt 0 and each entry is the next one. Helicone-Fallbacks is
-// Helicone's gateway form: every attempt, the first included, is an entry.
-const (
-	HeaderFallback  = "Helicone-Fallback"
-	HeaderFallbacks = "Helicone-Fallbacks"
-)
-
 // MaxFallbacks bounds a fallback list (each entry may be a paid call).
 const MaxFallbacks = MaxRetries
 
@@ -46,8 +38,10 @@ type FallbackPlan struct {
 	OriginalFirst bool
 }
 
-// ParseFallbacks reads Helicone-Fallback (short) or Helicone-Fallbacks
-// (gateway form); both absent is (nil, nil). Errors name the header and the
+// ParseFallbacks reads Helicone-Fallback or Helicone-Fallbacks; both absent
+// is (nil, nil). Helicone-Fallback is the short form: the request as sent is
+// attempt 0 and each entry is the next one. Helicone-Fallbacks is Helicone's
+// gateway form: every attempt, the first included, is an entry. Errors name the header and the
 // entry at fault.
 func ParseFallbacks(short, gateway string) (*FallbackPlan, error) {
 	short, gateway = strings.TrimSpace(short), strings.TrimSpace(gateway)
@@ -55,15 +49,15 @@ func ParseFallbacks(short, gateway string) (*FallbackPlan, error) {
 	case short == "" && gateway == "":
 		return nil, nil
 	case short != "" && gateway != "":
-		return nil, &helicone.BadHeaderError{Header: HeaderFallback, Reason: "and " + HeaderFallbacks + " cannot both be sent"}
+		return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.Fallback), Reason: "and " + helicone.Canonical(helicone.Fallbacks) + " cannot both be sent"}
 	case short != "":
-		entries, err := parseFallbackList(HeaderFallback, short)
+		entries, err := parseFallbackList(helicone.Fallback, short)
 		if err != nil {
 			return nil, err
 		}
 		return &FallbackPlan{Entries: entries, OriginalFirst: true}, nil
 	}
-	entries, err := parseFallbackList(HeaderFallbacks, gateway)
+	entries, err := parseFallbackList(helicone.Fallbacks, gateway)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +77,7 @@ type rawFallbackEntry struct {
 
 func parseFallbackList(header, v string) ([]FallbackEntry, error) {
 	bad := func(format string, args ...any) error {
-		return &helicone.BadHeaderError{Header: header, Reason: fmt.Sprintf(format, args...)}
+		return &helicone.BadHeaderError{Header: helicone.Canonical(header), Reason: fmt.Sprintf(format, args...)}
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal([]byte(v), &raw); err != nil {
@@ -177,7 +171,7 @@ func checkFallbackHeader(name, value string) error {
 	}
 	switch {
 	case lk == "host" || lk == "content-length" || lk == "transfer-encoding" || lk == "connection",
-		strings.HasPrefix(lk, "helicone-"), strings.HasPrefix(lk, "x-envoy-"), strings.HasPrefix(lk, "x-tollgate-"):
+		strings.HasPrefix(lk, helicone.Prefix), strings.HasPrefix(lk, "x-envoy-"), strings.HasPrefix(lk, "x-tollgate-"):
 		return fmt.Errorf(`"headers": %q cannot be set by a fallback`, name)
 	}
 	if strings.ContainsAny(value, "\r\n\x00") {

@@ -12,16 +12,6 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 )
 
-// Helicone's retry headers. Envoy's router does the retrying; Tollgate only
-// translates these into Envoy's per-request retry headers.
-const (
-	HeaderRetryEnabled    = "Helicone-Retry-Enabled"
-	HeaderRetryNum        = "Helicone-Retry-Num"
-	HeaderRetryFactor     = "Helicone-Retry-Factor"
-	HeaderRetryMinTimeout = "Helicone-Retry-Min-Timeout"
-	HeaderRetryMaxTimeout = "Helicone-Retry-Max-Timeout"
-)
-
 // Envoy's router reads these request headers (the ext_proc filter needs
 // mutation_rules.allow_envoy to set them).
 const (
@@ -52,50 +42,54 @@ func (p RetryPolicy) String() string {
 		p.Num, strconv.FormatFloat(p.Factor, 'g', -1, 64), p.MinTimeoutMs, p.MaxTimeoutMs)
 }
 
-// ParseRetryPolicy reads the Helicone-Retry-* headers through header (which
-// returns "" for an absent header). It returns nil when retries are not
-// enabled, and an error naming the header for a value that cannot be right.
-func ParseRetryPolicy(header func(canonical string) string) (*RetryPolicy, error) {
-	enabled := strings.ToLower(strings.TrimSpace(header(HeaderRetryEnabled)))
+// ParseRetryPolicy reads the Helicone-Retry-* headers (helicone.Headers'
+// Retry; Envoy's router does the retrying, Tollgate only translates them
+// into Envoy's per-request retry headers). It returns nil when retries are
+// not enabled, and an error naming the header for a value that cannot be
+// right.
+func ParseRetryPolicy(h helicone.RetryHeaders) (*RetryPolicy, error) {
+	enabled := strings.ToLower(strings.TrimSpace(h.Enabled))
 	switch enabled {
 	case "", "false", "0":
 		return nil, nil
 	case "true", "1":
 	default:
-		return nil, &helicone.BadHeaderError{Header: HeaderRetryEnabled, Reason: fmt.Sprintf("must be true or false, got %q", clip(enabled))}
+		return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RetryEnabled), Reason: fmt.Sprintf("must be true or false, got %q", clip(enabled))}
 	}
 	p := &RetryPolicy{Num: 5, Factor: 2, MinTimeoutMs: 1000, MaxTimeoutMs: 10000}
 	var err error
-	if p.Num, err = intHeader(header, HeaderRetryNum, p.Num, 0, MaxRetries); err != nil {
+	if p.Num, err = intHeader(h.Num, helicone.RetryNum, p.Num, 0, MaxRetries); err != nil {
 		return nil, err
 	}
-	if v := strings.TrimSpace(header(HeaderRetryFactor)); v != "" {
+	if v := strings.TrimSpace(h.Factor); v != "" {
 		f, perr := strconv.ParseFloat(v, 64)
 		if perr != nil || f < 1 || f > 10 {
-			return nil, &helicone.BadHeaderError{Header: HeaderRetryFactor, Reason: fmt.Sprintf("must be a number from 1 to 10, got %q", clip(v))}
+			return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RetryFactor), Reason: fmt.Sprintf("must be a number from 1 to 10, got %q", clip(v))}
 		}
 		p.Factor = f
 	}
-	if p.MinTimeoutMs, err = intHeader(header, HeaderRetryMinTimeout, p.MinTimeoutMs, 0, 600_000); err != nil {
+	if p.MinTimeoutMs, err = intHeader(h.MinTimeout, helicone.RetryMinTimeout, p.MinTimeoutMs, 0, 600_000); err != nil {
 		return nil, err
 	}
-	if p.MaxTimeoutMs, err = intHeader(header, HeaderRetryMaxTimeout, p.MaxTimeoutMs, 0, 600_000); err != nil {
+	if p.MaxTimeoutMs, err = intHeader(h.MaxTimeout, helicone.RetryMaxTimeout, p.MaxTimeoutMs, 0, 600_000); err != nil {
 		return nil, err
 	}
 	if p.MaxTimeoutMs < p.MinTimeoutMs {
-		return nil, &helicone.BadHeaderError{Header: HeaderRetryMaxTimeout, Reason: fmt.Sprintf("(%d ms) must not be below %s (%d ms)", p.MaxTimeoutMs, HeaderRetryMinTimeout, p.MinTimeoutMs)}
+		return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RetryMaxTimeout), Reason: fmt.Sprintf("(%d ms) must not be below %s (%d ms)",
+			p.MaxTimeoutMs, helicone.Canonical(helicone.RetryMinTimeout), p.MinTimeoutMs)}
 	}
 	return p, nil
 }
 
-func intHeader(header func(string) string, name string, def, lo, hi int) (int, error) {
-	v := strings.TrimSpace(header(name))
+// intHeader reads the integer value v of header name (lowercase).
+func intHeader(v, name string, def, lo, hi int) (int, error) {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, &helicone.BadHeaderError{Header: name, Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", lo, hi, clip(v))}
+		return 0, &helicone.BadHeaderError{Header: helicone.Canonical(name), Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", lo, hi, clip(v))}
 	}
 	return n, nil
 }

@@ -9,12 +9,13 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 )
 
-func headerMap(kv ...string) func(string) string {
-	m := map[string]string{}
+// retryHeaders parses name, value pairs as the processor does.
+func retryHeaders(kv ...string) helicone.RetryHeaders {
+	var h helicone.Headers
 	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
+		_ = h.Add(kv[i], kv[i+1])
 	}
-	return func(name string) string { return m[name] }
+	return h.Retry
 }
 
 func TestParseRetryPolicy(t *testing.T) {
@@ -25,21 +26,21 @@ func TestParseRetryPolicy(t *testing.T) {
 		wantErr string
 	}{
 		{name: "absent", want: nil},
-		{name: "disabled", headers: []string{HeaderRetryEnabled, "false", HeaderRetryNum, "junk"}, want: nil},
-		{name: "Helicone defaults", headers: []string{HeaderRetryEnabled, "true"},
+		{name: "disabled", headers: []string{helicone.RetryEnabled, "false", helicone.RetryNum, "junk"}, want: nil},
+		{name: "Helicone defaults", headers: []string{helicone.RetryEnabled, "true"},
 			want: &RetryPolicy{Num: 5, Factor: 2, MinTimeoutMs: 1000, MaxTimeoutMs: 10000}},
-		{name: "all set", headers: []string{HeaderRetryEnabled, "1", HeaderRetryNum, "3", HeaderRetryFactor, "1.5",
-			HeaderRetryMinTimeout, "200", HeaderRetryMaxTimeout, "800"},
+		{name: "all set", headers: []string{helicone.RetryEnabled, "1", helicone.RetryNum, "3", helicone.RetryFactor, "1.5",
+			helicone.RetryMinTimeout, "200", helicone.RetryMaxTimeout, "800"},
 			want: &RetryPolicy{Num: 3, Factor: 1.5, MinTimeoutMs: 200, MaxTimeoutMs: 800}},
-		{name: "bad switch", headers: []string{HeaderRetryEnabled, "yes"}, wantErr: "Helicone-Retry-Enabled must be true or false"},
-		{name: "too many", headers: []string{HeaderRetryEnabled, "true", HeaderRetryNum, "11"}, wantErr: "Helicone-Retry-Num must be an integer from 0 to 10"},
-		{name: "bad factor", headers: []string{HeaderRetryEnabled, "true", HeaderRetryFactor, "0.5"}, wantErr: "Helicone-Retry-Factor must be a number from 1 to 10"},
-		{name: "max below min", headers: []string{HeaderRetryEnabled, "true", HeaderRetryMinTimeout, "5000", HeaderRetryMaxTimeout, "100"},
+		{name: "bad switch", headers: []string{helicone.RetryEnabled, "yes"}, wantErr: "Helicone-Retry-Enabled must be true or false"},
+		{name: "too many", headers: []string{helicone.RetryEnabled, "true", helicone.RetryNum, "11"}, wantErr: "Helicone-Retry-Num must be an integer from 0 to 10"},
+		{name: "bad factor", headers: []string{helicone.RetryEnabled, "true", helicone.RetryFactor, "0.5"}, wantErr: "Helicone-Retry-Factor must be a number from 1 to 10"},
+		{name: "max below min", headers: []string{helicone.RetryEnabled, "true", helicone.RetryMinTimeout, "5000", helicone.RetryMaxTimeout, "100"},
 			wantErr: "Helicone-Retry-Max-Timeout (100 ms) must not be below Helicone-Retry-Min-Timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseRetryPolicy(headerMap(tt.headers...))
+			got, err := ParseRetryPolicy(retryHeaders(tt.headers...))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)

@@ -51,7 +51,7 @@ func (e *DeniedError) Answer() *ratelimit.Answer {
 		"message", msg, "type", "egress_denied", "code", "egress_denied", "rule", e.Rule)
 	return &ratelimit.Answer{Status: 403, Body: b, Headers: [][2]string{
 		{"content-type", "application/json"},
-		{"x-helicone-error", "egress_denied"},
+		{helicone.XHeliconeError, "egress_denied"},
 	}}
 }
 

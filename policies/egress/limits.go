@@ -106,7 +106,7 @@ func (l Limit) LimitedAnswer(o ratelimit.BucketOutcome) *ratelimit.Answer {
 		"message", msg, "type", "rate_limited", "code", "egress_rate_limited", "policy", policy, "rule", l.rule)
 	return &ratelimit.Answer{Status: 429, Body: b, Headers: [][2]string{
 		{"content-type", "application/json"},
-		{"x-helicone-error", "rate_limited"},
+		{helicone.XHeliconeError, "rate_limited"},
 		{"retry-after", strconv.FormatInt(reset, 10)},
 	}}
 }

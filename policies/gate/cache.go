@@ -16,17 +16,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/egress"
 )
 
-// Helicone cache request headers (lowercase, as Envoy sends them).
-const (
-	hdrCacheEnabled    = "helicone-cache-enabled"
-	hdrCacheSave       = "helicone-cache-save"
-	hdrCacheRead       = "helicone-cache-read"
-	hdrCacheSeed       = "helicone-cache-seed"
-	hdrCacheBucketSize = "helicone-cache-bucket-max-size"
-	hdrCacheIgnoreKeys = "helicone-cache-ignore-keys"
-	hdrCacheControl    = "cache-control"
-	hdrRateLimitPolicy = "helicone-ratelimit-policy"
-)
+const hdrCacheControl = "cache-control"
 
 // DefaultCacheTTL is how long a response is cached when its request's
 // Cache-Control gives no lifetime (DESIGN §4); Options.DefaultTTL.
@@ -51,45 +41,47 @@ type cacheOptions struct {
 	ttlDefault bool // ttl came from the default, not Cache-Control
 }
 
-// parseCacheOptions reads the cache headers. A header the user set to
-// something meaningless is a *helicone.BadHeaderError rather than silently
-// ignored: a typo would otherwise turn the cache off (or on) unnoticed. An
-// egress policy that turns the cache on (defaults.Enabled) also supplies
-// the bucket size and TTL a request does not send.
-func parseCacheOptions(h func(string) string, defaultTTL time.Duration, defaults egress.Cache) (cacheOptions, error) {
+// parseCacheOptions reads the cache headers, and the request's
+// Cache-Control through header (for the TTL; only when the cache is on). A header the user set to something
+// meaningless is a *helicone.BadHeaderError rather than silently ignored: a
+// typo would otherwise turn the cache off (or on) unnoticed. An egress
+// policy that turns the cache on (defaults.Enabled) also supplies the
+// bucket size and TTL a request does not send.
+func parseCacheOptions(h *helicone.CacheHeaders, header func(string) string, defaultTTL time.Duration, defaults egress.Cache) (cacheOptions, error) {
 	o := cacheOptions{save: true, read: true, slots: 1}
 	if defaults.Enabled && defaults.BucketMaxSize > 0 {
 		o.slots = defaults.BucketMaxSize
 	}
 	var err error
-	if o.enabled, err = boolHeader(h, hdrCacheEnabled, defaults.Enabled); err != nil || !o.enabled {
+	if o.enabled, err = boolHeader(h.Enabled, helicone.CacheEnabled, defaults.Enabled); err != nil || !o.enabled {
 		return o, err
 	}
-	if o.save, err = boolHeader(h, hdrCacheSave, true); err != nil {
+	if o.save, err = boolHeader(h.Save, helicone.CacheSave, true); err != nil {
 		return o, err
 	}
-	if o.read, err = boolHeader(h, hdrCacheRead, true); err != nil {
+	if o.read, err = boolHeader(h.Read, helicone.CacheRead, true); err != nil {
 		return o, err
 	}
-	o.seed = h(hdrCacheSeed)
-	if v := strings.TrimSpace(h(hdrCacheBucketSize)); v != "" {
+	o.seed = h.Seed
+	if v := strings.TrimSpace(h.BucketMaxSize); v != "" {
 		n, ok := parseDecimal(v)
 		if !ok || n < MinCacheSlots || n > MaxCacheSlots {
-			return o, &helicone.BadHeaderError{Header: "Helicone-Cache-Bucket-Max-Size",
+			return o, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.CacheBucketMaxSize),
 				Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", MinCacheSlots, MaxCacheSlots, clip(v))}
 		}
 		o.slots = int(n)
 	}
-	if v := h(hdrCacheIgnoreKeys); v != "" {
+	if v := h.IgnoreKeys; v != "" {
 		keys, err := ParseIgnoreKeys(v)
 		if err != nil {
-			return o, &helicone.BadHeaderError{Header: "Helicone-Cache-Ignore-Keys", Reason: err.Error()}
+			return o, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.CacheIgnoreKeys), Reason: err.Error()}
 		}
 		o.ignoreKeys = keys
 	}
-	if ttl, ok := cachecontrol.Parse(h(hdrCacheControl)); ok {
+	cacheControl := header(hdrCacheControl)
+	if ttl, ok := cachecontrol.Parse(cacheControl); ok {
 		o.ttl = ttl
-	} else if defaults.Enabled && defaults.TTL > 0 && h(hdrCacheControl) == "" {
+	} else if defaults.Enabled && defaults.TTL > 0 && cacheControl == "" {
 		o.ttl = min(defaults.TTL.Truncate(time.Second), cachecontrol.MaxTTL)
 	} else {
 		o.ttl, o.ttlDefault = defaultTTL, true
@@ -97,9 +89,10 @@ func parseCacheOptions(h func(string) string, defaultTTL time.Duration, defaults
 	return o, nil
 }
 
-// boolHeader reads a true/false header; absent or empty gives def.
-func boolHeader(h func(string) string, name string, def bool) (bool, error) {
-	v := strings.TrimSpace(h(name))
+// boolHeader reads v, the value of a true/false header (name, lowercase);
+// absent or empty gives def.
+func boolHeader(v, name string, def bool) (bool, error) {
+	v = strings.TrimSpace(v)
 	switch strings.ToLower(v) {
 	case "":
 		return def, nil
@@ -108,7 +101,7 @@ func boolHeader(h func(string) string, name string, def bool) (bool, error) {
 	case "false", "0":
 		return false, nil
 	}
-	return def, &helicone.BadHeaderError{Header: canonicalHeader(name), Reason: fmt.Sprintf("must be true or false, got %q", clip(v))}
+	return def, &helicone.BadHeaderError{Header: helicone.Canonical(name), Reason: fmt.Sprintf("must be true or false, got %q", clip(v))}
 }
 
 // ParseIgnoreKeys reads Helicone-Cache-Ignore-Keys: a comma list of
@@ -205,20 +198,6 @@ func escapePathKey(k string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
-}
-
-// canonicalHeader turns "helicone-cache-save" into "Helicone-Cache-Save"
-// for messages.
-func canonicalHeader(name string) string {
-	b := []byte(name)
-	up := true
-	for i, c := range b {
-		if up && 'a' <= c && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-		up = c == '-'
-	}
-	return strings.ReplaceAll(string(b), "Ratelimit", "RateLimit")
 }
 
 // slotsString is a slot count as text, for the key hash.

@@ -125,8 +125,13 @@ type RequestInfo struct {
 	// TargetOrigin is the upstream origin from Helicone-Target-URL, "" for
 	// the default provider; part of the cache key.
 	TargetOrigin string
+	// Helicone is the request's parsed Helicone-* headers: the cache
+	// switches and the rate-limit policy come from there. nil: none sent.
+	Helicone *helicone.Headers
 	// Header returns the first value of a request header by lowercase name,
-	// "" when absent.
+	// "" when absent: for the headers that are not Helicone's (Cache-Control,
+	// the provider credential of the cache key) and the properties a
+	// rate-limit segment names (ratelimit.Caller).
 	Header func(name string) string
 	Body   []byte // the request body as it will be sent
 	// KeyExtra is more of the request that can change the answer and is
@@ -149,6 +154,9 @@ func (r *RequestInfo) header(name string) string {
 	}
 	return r.Header(name)
 }
+
+// noHeaders stands in for a request that sent no Helicone headers.
+var noHeaders helicone.Headers
 
 // CachedCall is what a hit tells the log record.
 type CachedCall struct {
@@ -196,15 +204,19 @@ func (d *Decision) CacheBodyLimit() int {
 // call the configured fail mode (open: no limit, counted; closed: a 503
 // Answer).
 func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
-	co, err := parseCacheOptions(req.header, g.defaultTTL, req.CacheDefaults)
+	hh := req.Helicone
+	if hh == nil {
+		hh = &noHeaders
+	}
+	co, err := parseCacheOptions(&hh.Cache, req.header, g.defaultTTL, req.CacheDefaults)
 	if err != nil {
 		return nil, err
 	}
 	var policy *ratelimit.Policy
-	if v := strings.TrimSpace(req.header(hdrRateLimitPolicy)); v != "" {
+	if v := strings.TrimSpace(hh.RateLimitPolicy); v != "" {
 		p, err := ratelimit.Parse(v)
 		if err != nil {
-			return nil, &helicone.BadHeaderError{Header: "Helicone-RateLimit-Policy", Reason: "is invalid: " + err.Error()}
+			return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RateLimitPolicy), Reason: "is invalid: " + err.Error()}
 		}
 		policy = &p
 	}
@@ -246,7 +258,7 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 	}
 	if ad.CacheKey == "" && len(ad.Buckets) == 0 {
 		// Cache refresh without a policy: nothing to read.
-		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{"helicone-cache", "MISS"})
+		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.CacheStatus, "MISS"})
 		return d, nil
 	}
 
@@ -295,7 +307,7 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 		}
 	}
 	if co.enabled {
-		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{"helicone-cache", "MISS"})
+		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.CacheStatus, "MISS"})
 	}
 	return d, nil
 }
@@ -322,9 +334,9 @@ func (g *Gate) hit(d *Decision, e *cacheEntry, res StoreAdmitResult, policy *rat
 	}
 	h := [][2]string{
 		{"content-type", ct},
-		{"helicone-cache", "HIT"},
-		{"helicone-cache-bucket-idx", strconv.Itoa(res.Slot)},
-		{"helicone-cache-latency", strconv.FormatInt(e.LatencyMs, 10)},
+		{helicone.CacheStatus, "HIT"},
+		{helicone.CacheBucketIdx, strconv.Itoa(res.Slot)},
+		{helicone.CacheLatency, strconv.FormatInt(e.LatencyMs, 10)},
 	}
 	if policy != nil {
 		o := res.Buckets[0]
@@ -353,7 +365,7 @@ func (g *Gate) degraded(d *Decision, cacheRead, limited bool) *Decision {
 		g.m.limitFailOpen.Inc()
 	}
 	if d.cacheKey != "" {
-		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{"helicone-cache", "MISS"})
+		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.CacheStatus, "MISS"})
 	}
 	return d
 }
@@ -364,7 +376,7 @@ func unavailableAnswer() *ratelimit.Answer {
 		"code", "rate_limit_unavailable", "message", msg, "type", "tollgate_error")
 	return &ratelimit.Answer{Status: 503, Body: body, Headers: [][2]string{
 		{"content-type", "application/json"},
-		{"x-helicone-error", "rate_limit_unavailable"},
+		{helicone.XHeliconeError, "rate_limit_unavailable"},
 		{"retry-after", "1"},
 	}}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/provider"
@@ -157,7 +158,11 @@ func (c call) info() gate.RequestInfo {
 	if body == "" {
 		body = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}`
 	}
-	return gate.RequestInfo{Tenant: c.tenant, Method: "POST", URL: url, TargetOrigin: c.origin,
+	var hh helicone.Headers
+	for k, v := range h {
+		_ = hh.Add(k, v)
+	}
+	return gate.RequestInfo{Tenant: c.tenant, Method: "POST", URL: url, TargetOrigin: c.origin, Helicone: &hh,
 		Header: func(n string) string { return h[n] }, Body: []byte(body), UserID: c.user}
 }
 

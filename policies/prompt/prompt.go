@@ -162,7 +162,7 @@ func ParseVersion(v string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, &helicone.BadHeaderError{Header: "Helicone-Prompt-Version", Reason: "must be a positive integer (or absent for the latest version), got " + strconv.Quote(helicone.Truncate(v, 32))}
+		return 0, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.PromptVersion), Reason: "must be a positive integer (or absent for the latest version), got " + strconv.Quote(helicone.Truncate(v, 32))}
 	}
 	return n, nil
 }

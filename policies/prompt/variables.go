@@ -21,7 +21,7 @@ func ParseVariables(variablesJSON []byte) (map[string]string, error) {
 		return map[string]string{}, nil
 	}
 	if raw[0] != '{' || !json.Valid(raw) {
-		return nil, &helicone.BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: `must be a JSON object such as {"name": "value"}`}
+		return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.PromptVariables), Reason: `must be a JSON object such as {"name": "value"}`}
 	}
 	// A walk over the validated object: encoding/json's reflection costs
 	// several times more on the request path.
@@ -30,7 +30,7 @@ func ParseVariables(variablesJSON []byte) (map[string]string, error) {
 		end := stringEnd(raw, i)
 		key, err := unquoteString(raw[i:end])
 		if err != nil {
-			return nil, &helicone.BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: "has an unreadable name"}
+			return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.PromptVariables), Reason: "has an unreadable name"}
 		}
 		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
 		end = valueEnd(raw, i)
@@ -38,7 +38,7 @@ func ParseVariables(variablesJSON []byte) (map[string]string, error) {
 		if val[0] == '"' {
 			s, err := unquoteString(val)
 			if err != nil {
-				return nil, &helicone.BadHeaderError{Header: "Helicone-Prompt-Variables", Reason: "has an unreadable value for " + strconv.Quote(key)}
+				return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.PromptVariables), Reason: "has an unreadable value for " + strconv.Quote(key)}
 			}
 			vars[key] = s
 		} else {

@@ -24,12 +24,12 @@ func (p Policy) Headers(o BucketOutcome) [][2]string {
 		remaining = int64(math.Floor(o.Remaining))
 	}
 	h := [][2]string{
-		{"helicone-ratelimit-limit", strconv.FormatInt(p.Quota, 10)},
-		{"helicone-ratelimit-remaining", strconv.FormatInt(remaining, 10)},
-		{"helicone-ratelimit-policy", p.String()},
+		{helicone.RateLimitLimit, strconv.FormatInt(p.Quota, 10)},
+		{helicone.RateLimitRemaining, strconv.FormatInt(remaining, 10)},
+		{helicone.RateLimitPolicy, p.String()},
 	}
 	if reset := o.ResetSeconds(); reset > 0 {
-		h = append(h, [2]string{"helicone-ratelimit-reset", strconv.FormatInt(reset, 10)})
+		h = append(h, [2]string{helicone.RateLimitReset, strconv.FormatInt(reset, 10)})
 	}
 	return h
 }
@@ -53,7 +53,7 @@ func (p Policy) LimitedAnswer(o BucketOutcome) *Answer {
 		"message", msg, "type", "rate_limited", "code", "rate_limited", "policy", policy)
 	h := append([][2]string{
 		{"content-type", "application/json"},
-		{"x-helicone-error", "rate_limited"},
+		{helicone.XHeliconeError, "rate_limited"},
 		{"retry-after", strconv.FormatInt(reset, 10)},
 	}, p.Headers(o)...)
 	return &Answer{Status: 429, Headers: h, Body: body}
