@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tidwall/gjson"
+
 	"github.com/tollgate-dev/tollgate/mockprovider"
 )
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tidwall/gjson"
+
 	"github.com/tollgate-dev/tollgate/mockprovider"
 )
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
 	"github.com/tollgate-dev/tollgate/mockprovider"
 )
 

@@ -5,9 +5,10 @@ import (
 	"slices"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/provider"
-	"go.yaml.in/yaml/v3"
 )
 
 // knownProviders are the names provider.Classify returns. A name outside

@@ -2,8 +2,9 @@ package gate
 
 import (
 	"context"
-	"github.com/tollgate-dev/tollgate/provider"
 	"math"
+
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // ResponseInfo is what Complete needs of the provider's answer.
