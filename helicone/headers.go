@@ -1,6 +1,8 @@
-// Package helicone reads Helicone's request headers (Helicone-*): the
-// identity and metadata a call is logged with. The processor reads them from
-// Envoy's headers, the API from an out-of-band log call; both use this.
+// Package helicone is Tollgate's Helicone vocabulary: the name of every
+// Helicone-* request and response header, the parser of a call's request
+// headers (Headers; the processor feeds it Envoy's headers, the API an
+// out-of-band log call's), and the OpenAI-style error body of the replies
+// Tollgate makes itself (AppendErrorBody).
 package helicone
 
 import (

@@ -52,7 +52,10 @@ type Caller struct {
 	Tenant string
 	UserID string // Helicone-User-Id, else the body's user; for s=user
 	// Header returns the first value of a request header by lowercase
-	// name, "" when absent (nil: no headers); for s=<property>.
+	// name, "" when absent (nil: no headers); for s=<property>. A lookup
+	// rather than helicone.Headers' Properties: a bucket has always been
+	// keyed by the first of repeated property headers, while the parsed
+	// list is sorted for the record in place, the last value winning.
 	Header func(name string) string
 }
 
