@@ -283,7 +283,7 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 	}
 	if err != nil {
 		g.storeFailed("admit", err)
-		return g.degraded(d, cacheRead, limited), nil
+		return g.degraded(d, storeUse{cacheRead: cacheRead, limited: limited}), nil
 	}
 	if cacheRead {
 		g.m.cacheMiss.Inc()
@@ -352,12 +352,18 @@ func (g *Gate) hit(d *Decision, e *cacheEntry, res StoreAdmitResult, policy *rat
 	}
 }
 
+// storeUse is what a store round trip on the request path was for.
+type storeUse struct {
+	cacheRead bool // a cache lookup
+	limited   bool // rate-limit buckets
+}
+
 // degraded is the decision when the store failed on the request path.
-func (g *Gate) degraded(d *Decision, cacheRead, limited bool) *Decision {
-	if cacheRead {
+func (g *Gate) degraded(d *Decision, use storeUse) *Decision {
+	if use.cacheRead {
 		g.m.cacheError.Inc()
 	}
-	if limited {
+	if use.limited {
 		if g.failClosed {
 			g.m.limitFailClosed.Inc()
 			return &Decision{Answer: unavailableAnswer(), FailedClosed: true}
