@@ -3,12 +3,13 @@ package gate
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/tollgate-dev/tollgate/policies/egress"
-	"github.com/tollgate-dev/tollgate/provider"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/policies/egress"
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 func TestParseIgnoreKeys(t *testing.T) {
