@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 	"github.com/tollgate-dev/tollgate/processor"
 )
@@ -228,7 +229,7 @@ func post(ctx context.Context, client *http.Client, url string, header http.Head
 		return 0, fmt.Errorf("status %d", resp.StatusCode)
 	case n == 0:
 		return 0, errors.New("empty body")
-	case viaPlane && resp.Header.Get("Helicone-Id") == "":
+	case viaPlane && resp.Header.Get(helicone.ResponseID) == "":
 		return 0, errors.New("no Helicone-Id on the answer: the processor was not on the path")
 	}
 	return d, nil
