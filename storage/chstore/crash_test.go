@@ -55,22 +55,17 @@ func killedMidBurst(t *testing.T, s *testenv.ClickHouseServer) {
 	testenv.WaitFor(t, 60*time.Second, "30% written", func() bool { return written.Load() >= total*3/10 })
 	s.Kill()
 	killedAt := written.Load()
-	restarted := make(chan time.Duration, 1)
-	go func() {
-		for written.Load() < total*65/100 {
-			time.Sleep(5 * time.Millisecond)
-		}
-		t0 := time.Now()
-		s.Start()
-		restarted <- time.Since(t0)
-	}()
+	// The writers go on meanwhile.
+	testenv.WaitFor(t, 60*time.Second, "65% written", func() bool { return written.Load() >= total*65/100 })
+	t0 := time.Now()
+	s.Start()
+	startTook := time.Since(t0)
 	wg.Wait()
-	startTook := <-restarted
 	t.Logf("killed at %d records, restarted (in %v); all %d written", killedAt, startTook.Round(time.Millisecond), total)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	t0 := time.Now()
+	t0 = time.Now()
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
