@@ -200,10 +200,8 @@ func TestGateMissForwarded(t *testing.T) {
 		BodyTruncated: true,
 		Model:         "gpt-4o-mini-2024-07-18",
 		Usage:         provider.Usage{PromptTokens: 1200, CompletionTokens: 300, CachedTokens: 200, ReasoningTokens: 50},
-		// The same call as TestOpenAIChatBufferedPhases: 0.000345 USD
-		// (see there); the gate charges it to the cents budgets.
-		CostUSD:   0.000345,
-		LatencyMs: 20,
+		CostUSD:       chatCost, // the gate charges it to the cents budgets
+		LatencyMs:     20,
 	}
 	if d := cmp.Diff(want, c.resp, approxCost); d != "" {
 		t.Errorf("ResponseInfo (-want +got):\n%s", d)

@@ -64,6 +64,16 @@ const chatResponse = `{"id":"chatcmpl-1","object":"chat.completion","model":"gpt
  "usage":{"prompt_tokens":1200,"completion_tokens":300,"total_tokens":1500,
   "prompt_tokens_details":{"cached_tokens":200},"completion_tokens_details":{"reasoning_tokens":50}}}`
 
+// chatCost is chatResponse's cost, worked out by hand from gpt-4o-mini in
+// provider/prices.yaml (USD per million tokens: input 0.15, cached input
+// 0.075, output 0.60); reasoning tokens are part of the completion tokens.
+//
+//	(1200-200) uncached × 0.15  = 150
+//	 200 cached         × 0.075 =  15
+//	 300 completion     × 0.60  = 180
+//	 345 / 1e6 = 0.000345 USD
+const chatCost = 0.000345
+
 func TestOpenAIChatBufferedPhases(t *testing.T) {
 	s, sink := newTestServer(t)
 	replies, err := run(s, nil,
@@ -95,14 +105,6 @@ func TestOpenAIChatBufferedPhases(t *testing.T) {
 		t.Fatalf("want 1 record, got %d", len(recs))
 	}
 	r := recs[0]
-	// gpt-4o-mini in provider/prices.yaml, USD per million tokens: input
-	// 0.15, cached input 0.075, output 0.60. Reasoning tokens are part of
-	// the completion tokens.
-	//   (1200-200) uncached × 0.15  = 150
-	//   200 cached          × 0.075 =  15
-	//   300 completion      × 0.60  = 180
-	//   345 / 1e6 = 0.000345 USD
-	const wantCost = 0.000345
 	got := *r
 	got.CreatedAt = time.Time{}
 	wantRec := record.Record{
@@ -112,7 +114,7 @@ func TestOpenAIChatBufferedPhases(t *testing.T) {
 		Provider:   "openai", Model: "gpt-4o-mini", ResponseModel: "gpt-4o-mini-2024-07-18",
 		Method: "POST", Path: "/v1/chat/completions", Status: 200, Attempts: 1,
 		PromptTokens: 1200, CompletionTokens: 300, CachedTokens: 200, ReasoningTokens: 50,
-		CostUSD: wantCost, LatencyMs: 20, TTFTMs: 10,
+		CostUSD: chatCost, LatencyMs: 20, TTFTMs: 10,
 		RequestBody: chatBody, ResponseBody: chatResponse,
 	}
 	if d := cmp.Diff(wantRec, got, approxCost); d != "" {
@@ -208,6 +210,18 @@ const anthropicStream = "event: message_start\ndata: {\"type\":\"message_start\"
 	"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":25}}\n\n" +
 	"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
 
+// anthropicStreamCost is anthropicStream's cost, worked out by hand from
+// claude-sonnet-4-5 in provider/prices.yaml (USD per million tokens: input
+// 3.00, cache read 0.30, cache write 3.75, output 15.00). Its 150 prompt
+// tokens are 100 + 40 read from the cache + 10 written to it.
+//
+//	100 uncached    × 3.00  = 300
+//	 40 cache read  × 0.30  =  12
+//	 10 cache write × 3.75  =  37.5
+//	 25 output      × 15.00 = 375
+//	724.5 / 1e6 = 0.0007245 USD
+const anthropicStreamCost = 0.0007245
+
 func TestAnthropicStreamUsageAndCost(t *testing.T) {
 	s, sink := newTestServer(t)
 	body := `{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"hi"}],"metadata":{"user_id":"u-9"}}`
@@ -223,18 +237,9 @@ func TestAnthropicStreamUsageAndCost(t *testing.T) {
 	}
 	diff(t, requestBodyReply(nil), replies[1]) // Anthropic streams always report usage
 	r := sink.Records()[0]
-	// claude-sonnet-4-5 in provider/prices.yaml, USD per million tokens:
-	// input 3.00, cache read 0.30, cache write 3.75, output 15.00. The 150
-	// prompt tokens are 100 + 40 read from the cache + 10 written to it.
-	//   100 uncached    × 3.00  = 300
-	//    40 cache read  × 0.30  =  12
-	//    10 cache write × 3.75  =  37.5
-	//    25 output      × 15.00 = 375
-	//   724.5 / 1e6 = 0.0007245 USD
-	const wantCost = 0.0007245
 	if r.Provider != "anthropic" || r.UserID != "u-9" || r.PromptTokens != 150 || r.CompletionTokens != 25 ||
-		r.CachedTokens != 40 || r.CacheWriteTokens != 10 || cmp.Diff(wantCost, r.CostUSD, approxCost) != "" {
-		t.Fatalf("record %+v, want cost %v", r, wantCost)
+		r.CachedTokens != 40 || r.CacheWriteTokens != 10 || cmp.Diff(anthropicStreamCost, r.CostUSD, approxCost) != "" {
+		t.Fatalf("record %+v, want cost %v", r, anthropicStreamCost)
 	}
 }
 
