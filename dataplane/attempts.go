@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
+	"github.com/tollgate-dev/tollgate/dataplane/internal/retry"
 )
 
 // Bounds for reading out a discarded response so its connection can be
@@ -26,12 +29,12 @@ type retryingCaller struct{ p *Proxy }
 func (c retryingCaller) call(ctx context.Context, u *upstreamRequest) (*http.Response, error) {
 	policy := u.retry
 	if !u.replayable() {
-		policy = retryPolicy{}
+		policy = retry.Policy{}
 	}
-	backoff := &backOff{current: c.p.cfg.RetryBaseInterval, max: c.p.cfg.RetryMaxInterval, jitter: c.p.jitter}
+	backoff := retry.NewBackOff(c.p.cfg.RetryBaseInterval, c.p.cfg.RetryMaxInterval, c.p.jitter)
 	for attempt := 1; ; attempt++ {
 		// include_request_attempt_count: true in Tollgate's routes.
-		u.hdrs.setSorted(headerAttemptCount, strconv.Itoa(attempt))
+		u.hdrs.SetSorted(retry.HeaderAttemptCount, strconv.Itoa(attempt))
 		resp, final, err := c.attempt(ctx, u)
 		if final {
 			// Envoy sends an upstream filter's local reply through the
@@ -45,21 +48,21 @@ func (c retryingCaller) call(ctx context.Context, u *upstreamRequest) (*http.Res
 			if ctx.Err() != nil {
 				return nil, err
 			}
-			if reason = policy.retriableFailure(isConnectFailure(err)); reason == "" || policy.retriesLeft == 0 {
+			if reason = policy.RetriableFailure(isConnectFailure(err)); reason == "" || policy.RetriesLeft == 0 {
 				if attempt > 1 {
 					err = errRetried{err}
 				}
 				return nil, err
 			}
-			wait = backoff.next()
+			wait = backoff.Next()
 		} else {
-			if reason = policy.retriableResponse(resp); reason == "" || policy.retriesLeft == 0 {
+			if reason = policy.RetriableResponse(resp); reason == "" || policy.RetriesLeft == 0 {
 				return resp, nil
 			}
 			wait = c.waitAfter(resp, backoff)
 			discard(resp)
 		}
-		policy.retriesLeft--
+		policy.RetriesLeft--
 		outcome := slog.Any("error", err)
 		if err == nil {
 			outcome = slog.Int("status", resp.StatusCode)
@@ -74,11 +77,11 @@ func (c retryingCaller) call(ctx context.Context, u *upstreamRequest) (*http.Res
 // waitAfter is the back-off before retrying resp: Retry-After when it names
 // a usable interval (Envoy's rate_limited_retry_back_off, which leaves the
 // exponential back-off where it was), else the exponential one.
-func (c retryingCaller) waitAfter(resp *http.Response, backoff *backOff) time.Duration {
-	if d, ok := retryAfterInterval(resp.Header, c.p.cfg.RateLimitedRetryMaxInterval); ok {
-		return rateLimitedWait(d, c.p.jitter)
+func (c retryingCaller) waitAfter(resp *http.Response, backoff *retry.BackOff) time.Duration {
+	if d, ok := retry.RetryAfterInterval(resp.Header, c.p.cfg.RateLimitedRetryMaxInterval); ok {
+		return retry.RateLimitedWait(d, c.p.jitter)
 	}
-	return backoff.next()
+	return backoff.Next()
 }
 
 // attempt makes one attempt under its own context, so a discarded response
@@ -116,13 +119,13 @@ func (c retryingCaller) send(ctx context.Context, u *upstreamRequest) (*http.Res
 			f.close()
 		}
 	}
-	if cl, ok := u.hdrs.get("content-length"); ok && body.length >= 0 && cl != strconv.FormatInt(body.length, 10) {
+	if cl, ok := u.hdrs.Get("content-length"); ok && body.length >= 0 && cl != strconv.FormatInt(body.length, 10) {
 		// Envoy would send a request whose framing lies; surface it.
 		u.log.Error("ext_proc: upstream filter left a content-length that does not match the body",
 			"content_length", cl, "body_length", body.length)
 		return localReply(http.StatusInternalServerError, "ext_proc error"), true, nil
 	}
-	if path, _ := u.hdrs.get(":path"); path == "" || path[0] != '/' {
+	if path, _ := u.hdrs.Get(":path"); path == "" || path[0] != '/' {
 		return localReply(http.StatusBadRequest, "invalid :path"), true, nil
 	}
 	req, err := newAttemptRequest(ctx, u.hdrs, u.origin, body)
@@ -180,23 +183,25 @@ func (b *cancelOnClose) Close() error {
 // retried.
 func localReply(status int, detail string) *http.Response {
 	body := []byte(detail)
-	return localResponse(headerList{
-		{":status", strconv.Itoa(status)},
-		{"content-length", strconv.Itoa(len(body))},
-		{"content-type", "text/plain"},
-	}, body)
+	return localResponse(plainReplyHeaders(status, body), body)
+}
+
+// plainReplyHeaders are the headers of a local reply with a text body, the
+// router's or the upstream side's.
+func plainReplyHeaders(status int, body []byte) headers.List {
+	return headers.Of(":status", strconv.Itoa(status), "content-length", strconv.Itoa(len(body)), "content-type", "text/plain")
 }
 
 // localResponse turns headers (:status first) and a body into a response.
-func localResponse(hdrs headerList, body []byte) *http.Response {
+func localResponse(hdrs headers.List, body []byte) *http.Response {
 	status := http.StatusOK
-	if s, ok := hdrs.get(":status"); ok {
+	if s, ok := hdrs.Get(":status"); ok {
 		if n, err := strconv.Atoi(s); err == nil {
 			status = n
 		}
 	}
 	h := make(http.Header, len(hdrs))
-	hdrs.appendHTTPHeader(h, nil)
+	hdrs.AppendHTTPHeader(h, nil)
 	return &http.Response{
 		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
 		StatusCode:    status,

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 // UpstreamHeader is the request header the processor sets (with
@@ -106,7 +108,7 @@ type Proxy struct {
 	anthropic  *upstreamTarget
 	client     extprocv3.ExternalProcessorClient
 	upstream   upstreamCaller
-	rules      mutationRules
+	rules      headers.Rules
 	upFilter   *UpstreamFilterConfig // a copy with defaults filled in; nil = none
 	upMetadata metadata.MD
 	jitter     func(n int64) int64 // uniform in [0, n), for back-off
@@ -157,7 +159,7 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 	p := &Proxy{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		rules:  mutationRules{allowEnvoy: cfg.AllowEnvoyHeaderMutation},
+		rules:  headers.Rules{AllowEnvoy: cfg.AllowEnvoyHeaderMutation},
 		jitter: rand.Int64N,
 	}
 	p.upstream = retryingCaller{p: p}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 // externalOnlyHeaders are the x-envoy-* request headers Envoy's connection
@@ -82,12 +84,12 @@ const externalAddressHeader = "x-envoy-external-address"
 // (early_header_mutation_extensions, Config.EarlyRemoveHeaders), the
 // removal of Envoy's internal headers from an external request and
 // x-envoy-external-address on it. It keeps the regular headers sorted.
-func (x *exchange) cleanRequestHeaders(h *headerList) {
+func (x *exchange) cleanRequestHeaders(h *headers.List) {
 	if rm := x.p.cfg.EarlyRemoveHeaders; len(rm) > 0 {
 		*h = deleteMatching(*h, func(key string) bool { return matchesAny(rm, key) })
 	}
 	// Only the connection manager itself says a request is internal.
-	h.del("x-envoy-internal")
+	h.Del("x-envoy-internal")
 	if x.p.internal(x.r.RemoteAddr) {
 		return
 	}
@@ -95,7 +97,7 @@ func (x *exchange) cleanRequestHeaders(h *headerList) {
 		return strings.HasPrefix(key, "x-envoy-") && (slices.Contains(externalOnlyHeaders, key) || slices.Contains(edgeOnlyHeaders, key))
 	})
 	if addr, ok := peerIP(x.r.RemoteAddr); ok {
-		h.setSorted(externalAddressHeader, addr.WithZone("").String())
+		h.SetSorted(externalAddressHeader, addr.WithZone("").String())
 	}
 }
 
@@ -114,10 +116,10 @@ func matchesAny(names []string, key string) bool {
 	return false
 }
 
-func deleteMatching(h headerList, drop func(key string) bool) headerList {
+func deleteMatching(h headers.List, drop func(key string) bool) headers.List {
 	out := h[:0]
 	for _, e := range h {
-		if !isPseudo(e.key) && drop(e.key) {
+		if !headers.IsPseudo(e.Key) && drop(e.Key) {
 			continue
 		}
 		out = append(out, e)

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -155,7 +156,7 @@ func TestExternalRequestLosesEnvoyHeaders(t *testing.T) {
 	}
 	s := h.stream(t)
 	for k := range clientEnvoyHeaders {
-		if v, ok := sentHeader(t, s, lowerKey(k)); ok {
+		if v, ok := sentHeader(t, s, strings.ToLower(k)); ok {
 			t.Errorf("processor saw %s: %q", k, v)
 		}
 	}

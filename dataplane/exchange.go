@@ -17,6 +17,9 @@ import (
 
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
+	"github.com/tollgate-dev/tollgate/dataplane/internal/retry"
 )
 
 // exchange is the state of one HTTP request as it moves through the
@@ -33,7 +36,7 @@ type exchange struct {
 	proc  *procStream // nil: no processor, or done with it for this request
 	modes phaseModes
 
-	reqHdrs       headerList
+	reqHdrs       headers.List
 	route         route
 	routeDeadline time.Time
 	reqBody       *pooledBody // buffered or replaced request body
@@ -99,7 +102,7 @@ func (x *exchange) streamGrace() time.Duration {
 // connection manager hand it to the filters: pseudo-headers first (host
 // becomes :authority), hop-by-hop headers gone, x-request-id generated when
 // missing or empty, x-forwarded-proto set to the connection's scheme.
-func (x *exchange) requestHeaders() headerList {
+func (x *exchange) requestHeaders() headers.List {
 	r := x.r
 	path := r.RequestURI
 	if path == "" || path[0] != '/' {
@@ -109,32 +112,32 @@ func (x *exchange) requestHeaders() headerList {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	h := make(headerList, 0, len(r.Header)+6)
+	h := make(headers.List, 0, len(r.Header)+6)
 	h = append(h,
-		headerEntry{":method", r.Method},
-		headerEntry{":path", path},
-		headerEntry{":authority", r.Host},
-		headerEntry{":scheme", scheme},
+		headers.Entry{Key: ":method", Value: r.Method},
+		headers.Entry{Key: ":path", Value: path},
+		headers.Entry{Key: ":authority", Value: r.Host},
+		headers.Entry{Key: ":scheme", Value: scheme},
 	)
-	h = appendSorted(h, r.Header)
+	h = headers.AppendSorted(h, r.Header)
 	x.cleanRequestHeaders(&h)
 	added := false
-	if id, _ := h.get("x-request-id"); id == "" {
-		h.del("x-request-id")
-		h.add("x-request-id", uuid.NewString())
+	if id, _ := h.Get("x-request-id"); id == "" {
+		h.Del("x-request-id")
+		h.Add("x-request-id", uuid.NewString())
 		added = true
 	}
 	// use_remote_address (Tollgate's configs): the connection's scheme, not
 	// the client's claim.
-	if v, ok := h.get("x-forwarded-proto"); !ok || v != scheme {
-		h.del("x-forwarded-proto")
-		h.add("x-forwarded-proto", scheme)
+	if v, ok := h.Get("x-forwarded-proto"); !ok || v != scheme {
+		h.Del("x-forwarded-proto")
+		h.Add("x-forwarded-proto", scheme)
 		added = true
 	}
 	if added {
-		slices.SortStableFunc(h[4:], func(a, b headerEntry) int { return strings.Compare(a.key, b.key) })
+		slices.SortStableFunc(h[4:], func(a, b headers.Entry) int { return strings.Compare(a.Key, b.Key) })
 	}
-	x.id, _ = h.get("x-request-id")
+	x.id, _ = h.Get("x-request-id")
 	return h
 }
 
@@ -225,7 +228,7 @@ func (x *exchange) closeProcessor() {
 func (x *exchange) onRequestHeaders(cr *extprocv3.CommonResponse) bool {
 	replacing := cr.GetStatus() == extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 	if m := cr.GetHeaderMutation(); m != nil {
-		if err := applyHeaderMutation(&x.reqHdrs, m, replacing, x.p.rules, x.logger()); err != nil {
+		if err := headers.ApplyMutation(&x.reqHdrs, m, replacing, x.p.rules, x.logger()); err != nil {
 			return x.mutationFailed(err)
 		}
 	}
@@ -234,7 +237,7 @@ func (x *exchange) onRequestHeaders(cr *extprocv3.CommonResponse) bool {
 		// The processor takes over the body (if it sent one) and sees nothing
 		// more of the request.
 		if bm := cr.GetBodyMutation(); bm != nil {
-			x.reqHdrs.del("content-length")
+			x.reqHdrs.Del("content-length")
 			body, _, _ := mutateBody(nil, bm)
 			x.reqBody = &pooledBody{data: body}
 			x.reqBody.refs.Store(1)
@@ -303,13 +306,13 @@ func (x *exchange) requestBody(hasBody bool) (*upstreamRequest, bool) {
 		cr := commonResponse(resp)
 		// Only the buffered body callback still holds the headers.
 		if m := cr.GetHeaderMutation(); m != nil && mode == filterv3.ProcessingMode_BUFFERED {
-			if err := applyHeaderMutation(&x.reqHdrs, m, false, x.p.rules, x.logger()); err != nil {
+			if err := headers.ApplyMutation(&x.reqHdrs, m, false, x.p.rules, x.logger()); err != nil {
 				return nil, x.mutationFailed(err)
 			}
 		}
 		if nb, swapped, present := mutateBody(buf.Bytes(), cr.GetBodyMutation()); present {
 			if mode == filterv3.ProcessingMode_BUFFERED {
-				x.reqHdrs.del("content-length")
+				x.reqHdrs.Del("content-length")
 			}
 			if swapped {
 				x.reqBody.replace(nb)
@@ -328,7 +331,7 @@ func (x *exchange) forward(up *upstreamRequest) {
 		x.routerLocal(x.route.status, x.route.detail)
 		return
 	}
-	if cl, ok := x.reqHdrs.get("content-length"); ok {
+	if cl, ok := x.reqHdrs.Get("content-length"); ok {
 		if up.length < 0 {
 			n, err := strconv.ParseInt(cl, 10, 64)
 			if err != nil || n < 0 {
@@ -342,17 +345,17 @@ func (x *exchange) forward(up *upstreamRequest) {
 			return
 		}
 	}
-	path, _ := x.reqHdrs.get(":path")
+	path, _ := x.reqHdrs.Get(":path")
 	if path == "" || path[0] != '/' {
 		x.routerLocal(http.StatusBadRequest, "invalid :path")
 		return
 	}
 	up.hdrs = x.upstreamHeaders(path)
-	up.retry = consumeRetryHeaders(&up.hdrs)
+	up.retry = retry.Consume(&up.hdrs)
 	up.origin = x.route.target.origin()
 	up.streamDeadline = x.routeDeadline.Add(x.streamGrace())
 	up.log = x.logger()
-	if up.retry.enabled() && !up.replayable() && !x.bufferForRetries(up) {
+	if up.retry.Enabled() && !up.replayable() && !x.bufferForRetries(up) {
 		return
 	}
 

@@ -9,6 +9,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 // Why the data plane itself tore a processor stream down; an error from Recv
@@ -185,10 +187,10 @@ func (ps *procStream) expire() {
 // The builders below fill metadata_context with an empty Metadata on every
 // message and protocol_config on the first one, as current Envoy does.
 
-func requestHeadersMsg(h headerList, eos bool) *extprocv3.ProcessingRequest {
+func requestHeadersMsg(h headers.List, eos bool) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{
 		Request: &extprocv3.ProcessingRequest_RequestHeaders{
-			RequestHeaders: &extprocv3.HttpHeaders{Headers: h.proto(), EndOfStream: eos},
+			RequestHeaders: &extprocv3.HttpHeaders{Headers: h.Proto(), EndOfStream: eos},
 		},
 		MetadataContext: &corev3.Metadata{},
 		ProtocolConfig: &extprocv3.ProtocolConfiguration{
@@ -207,10 +209,10 @@ func requestBodyMsg(body []byte, eos bool) *extprocv3.ProcessingRequest {
 	}
 }
 
-func responseHeadersMsg(h headerList, eos bool) *extprocv3.ProcessingRequest {
+func responseHeadersMsg(h headers.List, eos bool) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{
 		Request: &extprocv3.ProcessingRequest_ResponseHeaders{
-			ResponseHeaders: &extprocv3.HttpHeaders{Headers: h.proto(), EndOfStream: eos},
+			ResponseHeaders: &extprocv3.HttpHeaders{Headers: h.Proto(), EndOfStream: eos},
 		},
 		MetadataContext: &corev3.Metadata{},
 	}
@@ -266,4 +268,23 @@ func commonResponse(resp *extprocv3.ProcessingResponse) *extprocv3.CommonRespons
 		return r.ResponseBody.GetResponse()
 	}
 	return nil
+}
+
+// mutateBody applies a BodyMutation to body. swapped reports that the bytes
+// were replaced (new slice, possibly nil); present reports that the reply
+// carried a body mutation at all, which is what makes Envoy drop
+// content-length, even for a mutation that leaves the bytes alone.
+func mutateBody(body []byte, m *extprocv3.BodyMutation) (out []byte, swapped, present bool) {
+	if m == nil {
+		return body, false, false
+	}
+	switch v := m.GetMutation().(type) {
+	case *extprocv3.BodyMutation_Body:
+		return v.Body, true, true
+	case *extprocv3.BodyMutation_ClearBody:
+		if v.ClearBody {
+			return nil, true, true
+		}
+	}
+	return body, false, true
 }

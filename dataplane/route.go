@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 // anthropicPrefix is the route's path prefix for Anthropic; like an Envoy
@@ -55,15 +57,15 @@ type route struct {
 // path prefix. It is run when the request arrives and again after every
 // processor reply that sets clear_route_cache, as Envoy does; a header change
 // without clear_route_cache leaves the cached route alone.
-func (p *Proxy) pickRoute(h headerList) route {
-	if v, ok := h.get(UpstreamHeader); ok {
+func (p *Proxy) pickRoute(h headers.List) route {
+	if v, ok := h.Get(UpstreamHeader); ok {
 		t, err := parseUpstream(v)
 		if err != nil {
 			return route{status: http.StatusBadRequest, detail: "invalid " + UpstreamHeader + " header: " + err.Error()}
 		}
 		return route{target: t}
 	}
-	path, _ := h.get(":path")
+	path, _ := h.Get(":path")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}

@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
+	"github.com/tollgate-dev/tollgate/dataplane/internal/retry"
 )
 
 // upstreamHeaders is the router's header map for the upstream, as Envoy's
@@ -13,14 +16,14 @@ import (
 // x-envoy-external-address as every route in envoy/ removes it), the host rewritten to
 // the upstream's, :scheme the upstream's, and the route's prefix in front of
 // the path. The router-level filter's own map stays as it was.
-func (x *exchange) upstreamHeaders(path string) headerList {
+func (x *exchange) upstreamHeaders(path string) headers.List {
 	t := x.route.target
 	h := slices.Clone(x.reqHdrs)
-	h.del(UpstreamHeader)
-	h.del(externalAddressHeader)
-	h.set(":authority", t.host)
-	h.set(":scheme", t.scheme)
-	h.set(":path", t.prefix+path)
+	h.Del(UpstreamHeader)
+	h.Del(externalAddressHeader)
+	h.Set(":authority", t.host)
+	h.Set(":scheme", t.scheme)
+	h.Set(":path", t.prefix+path)
 	return h
 }
 
@@ -43,7 +46,7 @@ func (x *exchange) bufferForRetries(up *upstreamRequest) bool {
 	}
 	if int64(buf.Len()) > limit {
 		x.logger().Debug("router: request body over the buffer limit; giving up on retries", "limit", limit)
-		up.retry = retryPolicy{}
+		up.retry = retry.Policy{}
 		// Not pooled: the transport may read it after the request ended.
 		up.stream = io.MultiReader(bytes.NewReader(buf.Bytes()), up.stream)
 		return true

@@ -6,6 +6,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 // Response trailers, as Envoy handles them with Tollgate's configs.
@@ -47,12 +49,12 @@ func (x *exchange) requestHasTrailers() bool {
 
 // trailersOf returns the upstream's trailers once its body has been read to
 // the end; nil when there are none or Envoy would not see them.
-func (x *exchange) trailersOf(rsp *response) headerList {
+func (x *exchange) trailersOf(rsp *response) headers.List {
 	resp := rsp.upstream
 	if resp == nil || resp.ProtoMajor < 2 || len(resp.Trailer) == 0 {
 		return nil
 	}
-	tr := appendSorted(nil, resp.Trailer)
+	tr := headers.AppendSorted(nil, resp.Trailer)
 	if len(tr) == 0 {
 		return nil
 	}
@@ -61,7 +63,7 @@ func (x *exchange) trailersOf(rsp *response) headerList {
 
 // endTrailers runs the trailers through the processor when it asked for them
 // and sends them downstream. It reports false when the request is over.
-func (x *exchange) endTrailers(tr headerList) bool {
+func (x *exchange) endTrailers(tr headers.List) bool {
 	tr, ok := x.processTrailers(tr)
 	if ok {
 		x.writeTrailers(tr)
@@ -71,7 +73,7 @@ func (x *exchange) endTrailers(tr headerList) bool {
 
 // processTrailers is the response_trailers phase, when the processor asked
 // for it (a mode_override to SEND).
-func (x *exchange) processTrailers(tr headerList) (headerList, bool) {
+func (x *exchange) processTrailers(tr headers.List) (headers.List, bool) {
 	if tr == nil || x.proc == nil || x.modes.respTrailer != filterv3.ProcessingMode_SEND {
 		return tr, true
 	}
@@ -80,7 +82,7 @@ func (x *exchange) processTrailers(tr headerList) (headerList, bool) {
 		return nil, false
 	}
 	if m := resp.GetResponseTrailers().GetHeaderMutation(); m != nil {
-		if err := applyHeaderMutation(&tr, m, false, x.p.rules, x.logger()); err != nil {
+		if err := headers.ApplyMutation(&tr, m, false, x.p.rules, x.logger()); err != nil {
 			return nil, x.mutationFailed(err)
 		}
 	}
@@ -88,23 +90,23 @@ func (x *exchange) processTrailers(tr headerList) (headerList, bool) {
 }
 
 // writeTrailers sends trailers after the body: to an HTTP/2 client only.
-func (x *exchange) writeTrailers(tr headerList) {
+func (x *exchange) writeTrailers(tr headers.List) {
 	if x.r.ProtoMajor < 2 || len(tr) == 0 {
 		return
 	}
 	h := x.w.Header()
 	for _, e := range tr {
-		if isPseudo(e.key) {
+		if headers.IsPseudo(e.Key) {
 			continue
 		}
-		h.Add(http.TrailerPrefix+canonicalKey(e.key), e.value)
+		h.Add(http.TrailerPrefix+headers.CanonicalKey(e.Key), e.Value)
 	}
 }
 
-func responseTrailersMsg(tr headerList) *extprocv3.ProcessingRequest {
+func responseTrailersMsg(tr headers.List) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{
 		Request: &extprocv3.ProcessingRequest_ResponseTrailers{
-			ResponseTrailers: &extprocv3.HttpTrailers{Trailers: tr.proto()},
+			ResponseTrailers: &extprocv3.HttpTrailers{Trailers: tr.Proto()},
 		},
 		MetadataContext: &corev3.Metadata{},
 	}

@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
+	"github.com/tollgate-dev/tollgate/dataplane/internal/retry"
 )
 
 // upstreamRequest is the request as the router hands it to the upstream once
@@ -21,12 +24,12 @@ type upstreamRequest struct {
 	// route's prefix, retry headers consumed. As in Envoy, all attempts
 	// share it: the attempt count and the upstream filter's header
 	// mutations of one attempt are still there in the next.
-	hdrs           headerList
+	hdrs           headers.List
 	origin         string      // scheme://host[:port] the :path is appended to
 	body           *pooledBody // buffered or replaced body; replayable
 	stream         io.Reader   // body passed through unbuffered (mode NONE, no processor); not replayable
 	length         int64       // -1 when unknown (chunked)
-	retry          retryPolicy
+	retry          retry.Policy
 	streamDeadline time.Time // advertised to the upstream filter's processor streams
 	log            *slog.Logger
 }
@@ -49,16 +52,16 @@ func bytesBody(b []byte) attemptBody {
 
 // newAttemptRequest builds the *http.Request for one attempt from the
 // router's header map as it stands.
-func newAttemptRequest(ctx context.Context, hdrs headerList, origin string, b attemptBody) (*http.Request, error) {
-	method, _ := hdrs.get(":method")
-	path, _ := hdrs.get(":path")
+func newAttemptRequest(ctx context.Context, hdrs headers.List, origin string, b attemptBody) (*http.Request, error) {
+	method, _ := hdrs.Get(":method")
+	path, _ := hdrs.Get(":path")
 	req, err := http.NewRequestWithContext(ctx, method, origin+path, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header = make(http.Header, len(hdrs))
 	// Go writes content-length from the body length.
-	hdrs.appendHTTPHeader(req.Header, func(k string) bool { return k == "content-length" })
+	hdrs.AppendHTTPHeader(req.Header, func(k string) bool { return k == "content-length" })
 	req.ContentLength = b.length
 	switch {
 	case b.length == 0:

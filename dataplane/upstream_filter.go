@@ -13,6 +13,8 @@ import (
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 // Tollgate's Envoy configs send this gRPC initial metadata on every stream of
@@ -52,7 +54,7 @@ var upstreamFilterMode = &filterv3.ProcessingMode{
 // cache.
 type upstreamFilter struct {
 	cfg     *UpstreamFilterConfig
-	rules   mutationRules
+	rules   headers.Rules
 	log     *slog.Logger
 	maxBody int64
 	proc    *procStream // nil once the filter is done or out of the picture
@@ -94,7 +96,7 @@ func (f *upstreamFilter) wantsResponseHeaders() bool {
 // request_body for one attempt, changing the shared header map and this
 // attempt's body. It returns a local reply when the filter answers the
 // request itself, and an error only when the attempt's context ended.
-func (f *upstreamFilter) request(ctx context.Context, hdrs *headerList, body *attemptBody) (*http.Response, error) {
+func (f *upstreamFilter) request(ctx context.Context, hdrs *headers.List, body *attemptBody) (*http.Response, error) {
 	msg := requestHeadersMsg(*hdrs, body.length == 0)
 	msg.ProtocolConfig = &extprocv3.ProtocolConfiguration{
 		RequestBodyMode:  upstreamFilterMode.GetRequestBodyMode(),
@@ -108,7 +110,7 @@ func (f *upstreamFilter) request(ctx context.Context, hdrs *headerList, body *at
 		cr := commonResponse(reply)
 		replacing := cr.GetStatus() == extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 		if m := cr.GetHeaderMutation(); m != nil {
-			if err := applyHeaderMutation(hdrs, m, replacing, f.rules, f.log); err != nil {
+			if err := headers.ApplyMutation(hdrs, m, replacing, f.rules, f.log); err != nil {
 				return f.rejected(err), nil
 			}
 		}
@@ -116,7 +118,7 @@ func (f *upstreamFilter) request(ctx context.Context, hdrs *headerList, body *at
 			// A body_mutation counts only here; in a CONTINUE reply to
 			// headers Envoy ignores it.
 			if bm := cr.GetBodyMutation(); bm != nil {
-				hdrs.del("content-length")
+				hdrs.Del("content-length")
 				b, _, _ := mutateBody(nil, bm)
 				*body = bytesBody(b)
 			}
@@ -132,7 +134,7 @@ func (f *upstreamFilter) request(ctx context.Context, hdrs *headerList, body *at
 // requestBody sends the attempt's whole body in one message (every body mode
 // is served like BUFFERED, as for the router-level filter) and applies the
 // reply to this attempt only.
-func (f *upstreamFilter) requestBody(ctx context.Context, hdrs *headerList, body *attemptBody) (*http.Response, error) {
+func (f *upstreamFilter) requestBody(ctx context.Context, hdrs *headers.List, body *attemptBody) (*http.Response, error) {
 	if body.buf == nil {
 		// Not buffered by anyone yet (and so not retried): the filter
 		// buffers it, within the same limit.
@@ -158,13 +160,13 @@ func (f *upstreamFilter) requestBody(ctx context.Context, hdrs *headerList, body
 	cr := commonResponse(reply)
 	// Only the buffered body callback still holds the headers.
 	if m := cr.GetHeaderMutation(); m != nil && mode == filterv3.ProcessingMode_BUFFERED {
-		if err := applyHeaderMutation(hdrs, m, false, f.rules, f.log); err != nil {
+		if err := headers.ApplyMutation(hdrs, m, false, f.rules, f.log); err != nil {
 			return f.rejected(err), nil
 		}
 	}
 	if nb, swapped, present := mutateBody(data, cr.GetBodyMutation()); present {
 		if mode == filterv3.ProcessingMode_BUFFERED {
-			hdrs.del("content-length")
+			hdrs.Del("content-length")
 		}
 		if swapped {
 			*body = bytesBody(nb)
@@ -195,7 +197,7 @@ func (f *upstreamFilter) response(ctx context.Context, resp *http.Response, meth
 	cr := commonResponse(reply)
 	replacing := cr.GetStatus() == extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 	if m := cr.GetHeaderMutation(); m != nil {
-		if err := applyHeaderMutation(&hdrs, m, replacing, f.rules, f.log); err != nil {
+		if err := headers.ApplyMutation(&hdrs, m, replacing, f.rules, f.log); err != nil {
 			_ = resp.Body.Close()
 			return f.rejected(err), true, nil
 		}
@@ -205,16 +207,16 @@ func (f *upstreamFilter) response(ctx context.Context, resp *http.Response, meth
 		// upstream's answer as far as the router is concerned.
 		_ = resp.Body.Close()
 		b, _, _ := mutateBody(nil, bm)
-		hdrs.set("content-length", strconv.Itoa(len(b)))
+		hdrs.Set("content-length", strconv.Itoa(len(b)))
 		return localResponse(hdrs, b), false, nil
 	}
-	if s, ok := hdrs.get(":status"); ok {
+	if s, ok := hdrs.Get(":status"); ok {
 		if n, err := strconv.Atoi(s); err == nil {
 			resp.StatusCode, resp.Status = n, s+" "+http.StatusText(n)
 		}
 	}
 	resp.Header = make(http.Header, len(hdrs))
-	hdrs.appendHTTPHeader(resp.Header, nil)
+	hdrs.AppendHTTPHeader(resp.Header, nil)
 	return resp, false, nil
 }
 

@@ -1,10 +1,17 @@
-package dataplane
+// Package retry is the retry policy of Envoy's router as Tollgate's routes
+// use it: which x-envoy-* request headers ask for retries and are consumed,
+// which responses and failures are worth another attempt, and the jittered
+// back-off between attempts. The router's loop that applies it stays in the
+// data plane.
+package retry
 
 import (
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 // Request headers that drive the router's retries, as Envoy names them.
@@ -13,8 +20,11 @@ const (
 	headerMaxRetries           = "x-envoy-max-retries"
 	headerRetriableStatusCodes = "x-envoy-retriable-status-codes"
 	headerRetriableHeaderNames = "x-envoy-retriable-header-names"
-	headerAttemptCount         = "x-envoy-attempt-count"
 )
+
+// HeaderAttemptCount is the request header the router sets on every attempt
+// (include_request_attempt_count in Tollgate's routes).
+const HeaderAttemptCount = "x-envoy-attempt-count"
 
 // Response headers the retry decision looks at.
 const (
@@ -62,50 +72,52 @@ var retryOnTokens = map[string]retryOn{
 	"envoy-ratelimited":      retryOnEnvoyRateLimited,
 }
 
-// retryPolicy is the router's retry state for one request: the route sets
-// no retry_on of its own, so everything comes from the request headers.
-type retryPolicy struct {
+// Policy is the router's retry state for one request: the route sets
+// no retry_on of its own, so everything comes from the request headers. The
+// zero Policy retries nothing.
+type Policy struct {
 	on          retryOn
-	retriesLeft int
+	RetriesLeft int // the router counts them down
 	statusCodes []int
 	headerNames []string // lowercase
 }
 
-func (p retryPolicy) enabled() bool { return p.on != 0 && p.retriesLeft > 0 }
+// Enabled says whether any retry is possible.
+func (p Policy) Enabled() bool { return p.on != 0 && p.RetriesLeft > 0 }
 
-// consumeRetryHeaders reads the retry headers like Envoy's RetryStateImpl and
+// Consume reads the retry headers like Envoy's RetryStateImpl and
 // removes them. Envoy joins repeated values of these headers with commas, so
 // this does too. Unknown tokens and unparsable values are ignored.
-func consumeRetryHeaders(h *headerList) retryPolicy {
-	p := retryPolicy{retriesLeft: defaultNumRetries}
-	for tok := range strings.SplitSeq(h.joined(headerRetryOn), ",") {
+func Consume(h *headers.List) Policy {
+	p := Policy{RetriesLeft: defaultNumRetries}
+	for tok := range strings.SplitSeq(h.Joined(headerRetryOn), ",") {
 		p.on |= retryOnTokens[strings.TrimSpace(tok)]
 	}
 	// Envoy reads max-retries only when some retry-on is in effect.
-	if p.on != 0 && h.has(headerMaxRetries) {
-		if n, err := strconv.ParseUint(strings.TrimSpace(h.joined(headerMaxRetries)), 10, 64); err == nil {
-			p.retriesLeft = int(min(n, maxNumRetries))
+	if p.on != 0 && h.Has(headerMaxRetries) {
+		if n, err := strconv.ParseUint(strings.TrimSpace(h.Joined(headerMaxRetries)), 10, 64); err == nil {
+			p.RetriesLeft = int(min(n, maxNumRetries))
 		}
 	}
-	for tok := range strings.SplitSeq(h.joined(headerRetriableStatusCodes), ",") {
+	for tok := range strings.SplitSeq(h.Joined(headerRetriableStatusCodes), ",") {
 		if code, err := strconv.ParseUint(strings.TrimSpace(tok), 10, 32); err == nil {
 			p.statusCodes = append(p.statusCodes, int(code))
 		}
 	}
-	for tok := range strings.SplitSeq(h.joined(headerRetriableHeaderNames), ",") {
+	for tok := range strings.SplitSeq(h.Joined(headerRetriableHeaderNames), ",") {
 		if name := strings.ToLower(strings.TrimSpace(tok)); name != "" {
 			p.headerNames = append(p.headerNames, name)
 		}
 	}
 	for _, k := range consumedRetryHeaders {
-		h.del(k)
+		h.Del(k)
 	}
 	return p
 }
 
-// retriableResponse is Envoy's wouldRetryFromHeaders: it names the condition
+// RetriableResponse is Envoy's wouldRetryFromHeaders: it names the condition
 // that makes the response worth another attempt, or returns "".
-func (p retryPolicy) retriableResponse(resp *http.Response) string {
+func (p Policy) RetriableResponse(resp *http.Response) string {
 	if _, ok := resp.Header[http.CanonicalHeaderKey(headerEnvoyRateLimited)]; ok {
 		// A rate limit from an upstream Envoy is retried only on request.
 		if p.on&retryOnEnvoyRateLimited != 0 {
@@ -139,11 +151,11 @@ func (p retryPolicy) retriableResponse(resp *http.Response) string {
 	return ""
 }
 
-// retriableFailure is Envoy's wouldRetryFromReset for a call that got no
+// RetriableFailure is Envoy's wouldRetryFromReset for a call that got no
 // response headers. Go cannot tell a refused HTTP/2 stream from another
 // reset (and retries refused streams itself), so refused-stream counts as
 // reset.
-func (p retryPolicy) retriableFailure(connectFailure bool) string {
+func (p Policy) RetriableFailure(connectFailure bool) string {
 	switch {
 	case connectFailure && p.on&retryOnConnectFailure != 0:
 		return "connect-failure"
@@ -153,15 +165,21 @@ func (p retryPolicy) retriableFailure(connectFailure bool) string {
 	return ""
 }
 
-// backOff is Envoy's JitteredExponentialBackOffStrategy: each wait is random
+// BackOff is Envoy's JitteredExponentialBackOffStrategy: each wait is random
 // in [0, current) and at most max; current starts at the base interval and
 // doubles up to max.
-type backOff struct {
+type BackOff struct {
 	current, max time.Duration
 	jitter       func(n int64) int64 // uniform in [0, n)
 }
 
-func (b *backOff) next() time.Duration {
+// NewBackOff starts at base; jitter is uniform in [0, n).
+func NewBackOff(base, max time.Duration, jitter func(n int64) int64) *BackOff {
+	return &BackOff{current: base, max: max, jitter: jitter}
+}
+
+// Next is the wait before the next attempt.
+func (b *BackOff) Next() time.Duration {
 	cur := b.current
 	if b.current < b.max/2 {
 		b.current *= 2
@@ -174,20 +192,20 @@ func (b *backOff) next() time.Duration {
 	return min(time.Duration(b.jitter(int64(cur))), b.max)
 }
 
-// rateLimitedWait is Envoy's JitteredLowerBoundBackOffStrategy for the
+// RateLimitedWait is Envoy's JitteredLowerBoundBackOffStrategy for the
 // interval a Retry-After named: random in [interval, 1.5 × interval).
-func rateLimitedWait(interval time.Duration, jitter func(n int64) int64) time.Duration {
+func RateLimitedWait(interval time.Duration, jitter func(n int64) int64) time.Duration {
 	if half := int64(interval / 2); half > 0 {
 		return interval + time.Duration(jitter(half))
 	}
 	return interval
 }
 
-// retryAfterInterval reads retry-after in the one format Tollgate's route
+// RetryAfterInterval reads retry-after in the one format Tollgate's route
 // configures (reset_headers format SECONDS): integer seconds. Like Envoy, it
 // takes only intervals above zero and not above max; HTTP dates are not
 // parsed.
-func retryAfterInterval(h http.Header, max time.Duration) (time.Duration, bool) {
+func RetryAfterInterval(h http.Header, max time.Duration) (time.Duration, bool) {
 	v := h.Get(headerRetryAfter)
 	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 	if err != nil || n == 0 {

@@ -1,4 +1,4 @@
-package dataplane
+package headers
 
 import (
 	"errors"
@@ -13,8 +13,8 @@ import (
 )
 
 func TestHeaderMutationRules(t *testing.T) {
-	base := func() headerList {
-		return headerList{
+	base := func() List {
+		return List{
 			{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
 			{"x-a", "1"}, {"x-multi", "a"}, {"x-multi", "b"}, {"x-envoy-max-retries", "1"},
 		}
@@ -24,20 +24,20 @@ func TestHeaderMutationRules(t *testing.T) {
 		name      string
 		m         *extprocv3.HeaderMutation
 		replacing bool
-		rules     mutationRules
-		want      headerList
+		rules     Rules
+		want      List
 		err       bool
 	}{
 		{
 			name: "set without append overwrites every value",
 			m:    mutation([]*corev3.HeaderValueOption{setHdr("x-multi", "c")}),
-			want: headerList{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
+			want: List{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
 				{"x-a", "1"}, {"x-multi", "c"}, {"x-envoy-max-retries", "1"}},
 		},
 		{
 			name: "append=true adds a value",
 			m:    mutation([]*corev3.HeaderValueOption{appendHdr("x-multi", "c"), appendHdr("x-new", "n")}),
-			want: append(base(), headerEntry{"x-multi", "c"}, headerEntry{"x-new", "n"}),
+			want: append(base(), Entry{"x-multi", "c"}, Entry{"x-new", "n"}),
 		},
 		{
 			name: "append=false overwrites",
@@ -45,7 +45,7 @@ func TestHeaderMutationRules(t *testing.T) {
 				Header: hv("x-a", "2"), Append: wrapperspb.Bool(false),
 				AppendAction: corev3.HeaderValueOption_ADD_IF_ABSENT,
 			}}),
-			want: headerList{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
+			want: List{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
 				{"x-a", "2"}, {"x-multi", "a"}, {"x-multi", "b"}, {"x-envoy-max-retries", "1"}},
 		},
 		{
@@ -53,13 +53,13 @@ func TestHeaderMutationRules(t *testing.T) {
 			m: mutation([]*corev3.HeaderValueOption{{
 				Header: hv("x-a", "2"), AppendAction: corev3.HeaderValueOption_ADD_IF_ABSENT,
 			}}),
-			want: headerList{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
+			want: List{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
 				{"x-a", "2"}, {"x-multi", "a"}, {"x-multi", "b"}, {"x-envoy-max-retries", "1"}},
 		},
 		{
 			name: "remove, with mixed-case names",
 			m:    mutation(nil, "X-Multi", "x-absent"),
-			want: headerList{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
+			want: List{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
 				{"x-a", "1"}, {"x-envoy-max-retries", "1"}},
 		},
 		{
@@ -73,33 +73,33 @@ func TestHeaderMutationRules(t *testing.T) {
 		{
 			name:  "allow_envoy lets x-envoy headers be set and removed",
 			m:     mutation([]*corev3.HeaderValueOption{setHdr("x-envoy-retry-on", "5xx")}, "x-envoy-max-retries"),
-			rules: mutationRules{allowEnvoy: true},
-			want: headerList{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
+			rules: Rules{AllowEnvoy: true},
+			want: List{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
 				{"x-a", "1"}, {"x-multi", "a"}, {"x-multi", "b"}, {"x-envoy-retry-on", "5xx"}},
 		},
 		{
 			name:  "allow_envoy leaves the routing headers alone",
 			m:     mutation([]*corev3.HeaderValueOption{setHdr(":authority", "evil"), setHdr("host", "evil")}, "host"),
-			rules: mutationRules{allowEnvoy: true},
+			rules: Rules{AllowEnvoy: true},
 			want:  base(),
 		},
 		{
 			name: ":path can be set",
 			m:    mutation([]*corev3.HeaderValueOption{setHdr(":path", "/v1/responses")}),
-			want: headerList{{":method", "POST"}, {":path", "/v1/responses"}, {":authority", "proxy"}, {":scheme", "http"},
+			want: List{{":method", "POST"}, {":path", "/v1/responses"}, {":authority", "proxy"}, {":scheme", "http"},
 				{"x-a", "1"}, {"x-multi", "a"}, {"x-multi", "b"}, {"x-envoy-max-retries", "1"}},
 		},
 		{
 			name:      ":method can be set with CONTINUE_AND_REPLACE",
 			m:         mutation([]*corev3.HeaderValueOption{setHdr(":method", "PUT")}),
 			replacing: true,
-			want: headerList{{":method", "PUT"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
+			want: List{{":method", "PUT"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
 				{"x-a", "1"}, {"x-multi", "a"}, {"x-multi", "b"}, {"x-envoy-max-retries", "1"}},
 		},
 		{
 			name: "value without raw_value sets an empty header (Envoy reads raw_value only)",
 			m:    mutation([]*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-a", Value: "ignored"}}}),
-			want: headerList{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
+			want: List{{":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "proxy"}, {":scheme", "http"},
 				{"x-a", ""}, {"x-multi", "a"}, {"x-multi", "b"}, {"x-envoy-max-retries", "1"}},
 		},
 		{
@@ -126,17 +126,17 @@ func TestHeaderMutationRules(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := base()
-			err := applyHeaderMutation(&h, tc.m, tc.replacing, tc.rules, quiet)
+			err := ApplyMutation(&h, tc.m, tc.replacing, tc.rules, quiet)
 			if tc.err {
-				if !errors.Is(err, errMutation) {
-					t.Fatalf("err = %v, want errMutation", err)
+				if !errors.Is(err, ErrMutation) {
+					t.Fatalf("err = %v, want ErrMutation", err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := cmp.Diff(tc.want, h, cmp.AllowUnexported(headerEntry{})); d != "" {
+			if d := cmp.Diff(tc.want, h); d != "" {
 				t.Errorf("headers (-want +got):\n%s", d)
 			}
 		})
@@ -146,12 +146,27 @@ func TestHeaderMutationRules(t *testing.T) {
 func TestStatusMutationRules(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, tc := range []struct{ set, want string }{{"201", "201"}, {"199", "200"}, {"abc", "200"}} {
-		h := headerList{{":status", "200"}}
-		if err := applyHeaderMutation(&h, mutation([]*corev3.HeaderValueOption{setHdr(":status", tc.set)}), false, mutationRules{}, quiet); err != nil {
+		h := List{{":status", "200"}}
+		if err := ApplyMutation(&h, mutation([]*corev3.HeaderValueOption{setHdr(":status", tc.set)}), false, Rules{}, quiet); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := h.get(":status"); got != tc.want {
+		if got, _ := h.Get(":status"); got != tc.want {
 			t.Errorf("set :status %s: got %s, want %s", tc.set, got, tc.want)
 		}
 	}
+}
+
+func hv(k, v string) *corev3.HeaderValue { return &corev3.HeaderValue{Key: k, RawValue: []byte(v)} }
+
+func setHdr(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: hv(k, v)}
+}
+
+func appendHdr(k, v string) *corev3.HeaderValueOption {
+	//lint:ignore SA1019 Envoy's ext_proc filter honours only the deprecated field
+	return &corev3.HeaderValueOption{Header: hv(k, v), Append: wrapperspb.Bool(true)}
+}
+
+func mutation(set []*corev3.HeaderValueOption, remove ...string) *extprocv3.HeaderMutation {
+	return &extprocv3.HeaderMutation{SetHeaders: set, RemoveHeaders: remove}
 }

@@ -1,4 +1,4 @@
-package dataplane
+package retry
 
 import (
 	"net/http"
@@ -7,70 +7,72 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 func TestConsumeRetryHeaders(t *testing.T) {
 	tests := []struct {
 		name string
-		hdrs headerList
-		want retryPolicy
+		hdrs headers.List
+		want Policy
 	}{
-		{name: "nothing", want: retryPolicy{retriesLeft: 1}},
+		{name: "nothing", want: Policy{RetriesLeft: 1}},
 		{
 			name: "retry-on without max-retries is one retry",
-			hdrs: headerList{{"x-envoy-retry-on", "5xx"}},
-			want: retryPolicy{on: retryOn5xx, retriesLeft: 1},
+			hdrs: headers.Of("x-envoy-retry-on", "5xx"),
+			want: Policy{on: retryOn5xx, RetriesLeft: 1},
 		},
 		{
 			name: "max-retries without retry-on is no retry",
-			hdrs: headerList{{"x-envoy-max-retries", "3"}},
-			want: retryPolicy{retriesLeft: 1},
+			hdrs: headers.Of("x-envoy-max-retries", "3"),
+			want: Policy{RetriesLeft: 1},
 		},
 		{
 			name: "tokens are trimmed, unknown ones ignored, repeated headers joined",
-			hdrs: headerList{{"x-envoy-retry-on", "bogus, gateway-error ,reset"}, {"x-envoy-retry-on", "retriable-4xx"},
-				{"x-envoy-max-retries", "4"}},
-			want: retryPolicy{on: retryOnGatewayError | retryOnReset | retryOnRetriable4xx, retriesLeft: 4},
+			hdrs: headers.Of("x-envoy-retry-on", "bogus, gateway-error ,reset", "x-envoy-retry-on", "retriable-4xx",
+				"x-envoy-max-retries", "4"),
+			want: Policy{on: retryOnGatewayError | retryOnReset | retryOnRetriable4xx, RetriesLeft: 4},
 		},
 		{
 			name: "every supported token",
-			hdrs: headerList{{"x-envoy-retry-on", "5xx,gateway-error,reset,connect-failure,refused-stream," +
-				"retriable-4xx,retriable-status-codes,retriable-headers,envoy-ratelimited"}},
-			want: retryPolicy{on: retryOn5xx | retryOnGatewayError | retryOnReset | retryOnConnectFailure |
+			hdrs: headers.Of("x-envoy-retry-on", "5xx,gateway-error,reset,connect-failure,refused-stream,"+
+				"retriable-4xx,retriable-status-codes,retriable-headers,envoy-ratelimited"),
+			want: Policy{on: retryOn5xx | retryOnGatewayError | retryOnReset | retryOnConnectFailure |
 				retryOnRefusedStream | retryOnRetriable4xx | retryOnRetriableStatusCodes | retryOnRetriableHeaders |
-				retryOnEnvoyRateLimited, retriesLeft: 1},
+				retryOnEnvoyRateLimited, RetriesLeft: 1},
 		},
 		{
 			name: "a bad max-retries keeps the default",
-			hdrs: headerList{{"x-envoy-retry-on", "5xx"}, {"x-envoy-max-retries", "-1"}},
-			want: retryPolicy{on: retryOn5xx, retriesLeft: 1},
+			hdrs: headers.Of("x-envoy-retry-on", "5xx", "x-envoy-max-retries", "-1"),
+			want: Policy{on: retryOn5xx, RetriesLeft: 1},
 		},
 		{
 			name: "repeated max-retries do not parse (Envoy joins them)",
-			hdrs: headerList{{"x-envoy-retry-on", "5xx"}, {"x-envoy-max-retries", "2"}, {"x-envoy-max-retries", "3"}},
-			want: retryPolicy{on: retryOn5xx, retriesLeft: 1},
+			hdrs: headers.Of("x-envoy-retry-on", "5xx", "x-envoy-max-retries", "2", "x-envoy-max-retries", "3"),
+			want: Policy{on: retryOn5xx, RetriesLeft: 1},
 		},
 		{
 			name: "max-retries 0 turns retries off",
-			hdrs: headerList{{"x-envoy-retry-on", "5xx"}, {"x-envoy-max-retries", "0"}},
-			want: retryPolicy{on: retryOn5xx},
+			hdrs: headers.Of("x-envoy-retry-on", "5xx", "x-envoy-max-retries", "0"),
+			want: Policy{on: retryOn5xx},
 		},
 		{
 			name: "status codes and header names",
-			hdrs: headerList{{"x-envoy-retry-on", "retriable-status-codes,retriable-headers"},
-				{"x-envoy-retriable-status-codes", "429, 503,abc,"}, {"x-envoy-retriable-header-names", " X-Try-Again , ,x-other"}},
-			want: retryPolicy{on: retryOnRetriableStatusCodes | retryOnRetriableHeaders, retriesLeft: 1,
+			hdrs: headers.Of("x-envoy-retry-on", "retriable-status-codes,retriable-headers",
+				"x-envoy-retriable-status-codes", "429, 503,abc,", "x-envoy-retriable-header-names", " X-Try-Again , ,x-other"),
+			want: Policy{on: retryOnRetriableStatusCodes | retryOnRetriableHeaders, RetriesLeft: 1,
 				statusCodes: []int{429, 503}, headerNames: []string{"x-try-again", "x-other"}},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := append(headerList{{":path", "/"}}, tc.hdrs...)
-			got := consumeRetryHeaders(&h)
-			if d := cmp.Diff(tc.want, got, cmp.AllowUnexported(retryPolicy{})); d != "" {
+			h := append(headers.Of(":path", "/"), tc.hdrs...)
+			got := Consume(&h)
+			if d := cmp.Diff(tc.want, got, cmp.AllowUnexported(Policy{})); d != "" {
 				t.Errorf("policy (-want +got):\n%s", d)
 			}
-			if d := cmp.Diff(headerList{{":path", "/"}}, h, cmp.AllowUnexported(headerEntry{})); d != "" {
+			if d := cmp.Diff(headers.Of(":path", "/"), h); d != "" {
 				t.Errorf("headers left (-want +got):\n%s", d)
 			}
 		})
@@ -78,23 +80,23 @@ func TestConsumeRetryHeaders(t *testing.T) {
 }
 
 func TestConsumeRetryHeadersRemovesAllOfEnvoys(t *testing.T) {
-	h := headerList{
-		{"x-envoy-attempt-count", "7"}, {"x-envoy-custom", "kept"},
-		{"x-envoy-hedge-on-per-try-timeout", "true"}, {"x-envoy-max-retries", "1"},
-		{"x-envoy-retriable-header-names", "a"}, {"x-envoy-retriable-status-codes", "1"},
-		{"x-envoy-retry-grpc-on", "cancelled"}, {"x-envoy-retry-on", "5xx"},
-		{"x-envoy-upstream-rq-per-try-timeout-ms", "10"},
-	}
-	consumeRetryHeaders(&h)
-	want := headerList{{"x-envoy-attempt-count", "7"}, {"x-envoy-custom", "kept"}}
-	if d := cmp.Diff(want, h, cmp.AllowUnexported(headerEntry{})); d != "" {
+	h := headers.Of(
+		"x-envoy-attempt-count", "7", "x-envoy-custom", "kept",
+		"x-envoy-hedge-on-per-try-timeout", "true", "x-envoy-max-retries", "1",
+		"x-envoy-retriable-header-names", "a", "x-envoy-retriable-status-codes", "1",
+		"x-envoy-retry-grpc-on", "cancelled", "x-envoy-retry-on", "5xx",
+		"x-envoy-upstream-rq-per-try-timeout-ms", "10",
+	)
+	Consume(&h)
+	want := headers.Of("x-envoy-attempt-count", "7", "x-envoy-custom", "kept")
+	if d := cmp.Diff(want, h); d != "" {
 		t.Errorf("headers left (-want +got):\n%s", d)
 	}
 }
 
 func TestRetriableResponse(t *testing.T) {
-	policy := func(on retryOn) retryPolicy {
-		return retryPolicy{on: on, retriesLeft: 1, statusCodes: []int{429}, headerNames: []string{"x-try-again"}}
+	policy := func(on retryOn) Policy {
+		return Policy{on: on, RetriesLeft: 1, statusCodes: []int{429}, headerNames: []string{"x-try-again"}}
 	}
 	resp := func(code int, kv ...string) *http.Response {
 		h := http.Header{}
@@ -105,7 +107,7 @@ func TestRetriableResponse(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		p    retryPolicy
+		p    Policy
 		resp *http.Response
 		want string
 	}{
@@ -126,7 +128,7 @@ func TestRetriableResponse(t *testing.T) {
 		{"x-envoy-ratelimited under envoy-ratelimited", policy(retryOnEnvoyRateLimited), resp(429, "X-Envoy-Ratelimited", "true"), "envoy-ratelimited"},
 	}
 	for _, tc := range tests {
-		if got := tc.p.retriableResponse(tc.resp); got != tc.want {
+		if got := tc.p.RetriableResponse(tc.resp); got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -145,11 +147,11 @@ func TestRetriableFailure(t *testing.T) {
 		{retryOnRetriable4xx | retryOnRetriableStatusCodes | retryOnRetriableHeaders, "", ""},
 	}
 	for _, tc := range tests {
-		p := retryPolicy{on: tc.on, retriesLeft: 1}
-		if got := p.retriableFailure(true); got != tc.connect {
+		p := Policy{on: tc.on, RetriesLeft: 1}
+		if got := p.RetriableFailure(true); got != tc.connect {
 			t.Errorf("on %b, connect failure: got %q, want %q", tc.on, got, tc.connect)
 		}
-		if got := p.retriableFailure(false); got != tc.reset {
+		if got := p.RetriableFailure(false); got != tc.reset {
 			t.Errorf("on %b, reset: got %q, want %q", tc.on, got, tc.reset)
 		}
 	}
@@ -157,10 +159,10 @@ func TestRetriableFailure(t *testing.T) {
 
 func TestBackOffIsJitteredExponential(t *testing.T) {
 	highest := func(n int64) int64 { return n - 1 }
-	b := &backOff{current: 5 * time.Millisecond, max: 20 * time.Millisecond, jitter: highest}
+	b := NewBackOff(5*time.Millisecond, 20*time.Millisecond, highest)
 	var got []time.Duration
 	for range 5 {
-		got = append(got, b.next())
+		got = append(got, b.Next())
 	}
 	// Intervals 5, 10, 20, 20, 20 ms; each wait just below its interval.
 	want := []time.Duration{5*time.Millisecond - 1, 10*time.Millisecond - 1, 20*time.Millisecond - 1,
@@ -170,27 +172,27 @@ func TestBackOffIsJitteredExponential(t *testing.T) {
 	}
 
 	// Not a power of two apart: the interval is capped at max, not doubled past it.
-	b = &backOff{current: 3 * time.Millisecond, max: 10 * time.Millisecond, jitter: highest}
+	b = NewBackOff(3*time.Millisecond, 10*time.Millisecond, highest)
 	got = got[:0]
 	for range 4 {
-		got = append(got, b.next())
+		got = append(got, b.Next())
 	}
 	want = []time.Duration{3*time.Millisecond - 1, 6*time.Millisecond - 1, 10*time.Millisecond - 1, 10*time.Millisecond - 1}
 	if !slices.Equal(got, want) {
 		t.Errorf("waits %v, want %v", got, want)
 	}
 
-	b = &backOff{current: time.Second, max: time.Second, jitter: func(int64) int64 { return 0 }}
-	if w := b.next(); w != 0 {
+	b = NewBackOff(time.Second, time.Second, func(int64) int64 { return 0 })
+	if w := b.Next(); w != 0 {
 		t.Errorf("lowest jitter gave %v, want 0", w)
 	}
 }
 
 func TestRateLimitedWaitHasALowerBound(t *testing.T) {
-	if w := rateLimitedWait(2*time.Second, func(int64) int64 { return 0 }); w != 2*time.Second {
+	if w := RateLimitedWait(2*time.Second, func(int64) int64 { return 0 }); w != 2*time.Second {
 		t.Errorf("lowest jitter gave %v", w)
 	}
-	if w := rateLimitedWait(2*time.Second, func(n int64) int64 { return n - 1 }); w != 3*time.Second-1 {
+	if w := RateLimitedWait(2*time.Second, func(n int64) int64 { return n - 1 }); w != 3*time.Second-1 {
 		t.Errorf("highest jitter gave %v", w)
 	}
 }
@@ -216,20 +218,9 @@ func TestRetryAfterInterval(t *testing.T) {
 		if tc.value != "" {
 			h.Set("Retry-After", tc.value)
 		}
-		got, ok := retryAfterInterval(h, time.Minute)
+		got, ok := RetryAfterInterval(h, time.Minute)
 		if ok != tc.ok || (ok && got != tc.want) {
 			t.Errorf("retry-after %q: got %v %v, want %v %v", tc.value, got, ok, tc.want, tc.ok)
 		}
-	}
-}
-
-func TestSetSorted(t *testing.T) {
-	h := headerList{{":method", "GET"}, {":path", "/"}, {"a", "1"}, {"z", "2"}}
-	h.setSorted("x-envoy-attempt-count", "1")
-	h.setSorted("x-envoy-attempt-count", "2")
-	h.setSorted("0", "first")
-	want := headerList{{":method", "GET"}, {":path", "/"}, {"0", "first"}, {"a", "1"}, {"x-envoy-attempt-count", "2"}, {"z", "2"}}
-	if d := cmp.Diff(want, h, cmp.AllowUnexported(headerEntry{})); d != "" {
-		t.Errorf("headers (-want +got):\n%s", d)
 	}
 }

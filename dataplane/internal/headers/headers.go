@@ -1,4 +1,9 @@
-package dataplane
+// Package headers is the data plane's header map, held the way Envoy holds
+// one (ordered, lowercase names, pseudo-headers first), and the rules of
+// Envoy's ext_proc filter for changing it (mutation.go). It knows nothing of
+// requests or streams, so the connection manager, both ext_proc filters and
+// the router share it.
+package headers
 
 import (
 	"net/http"
@@ -8,97 +13,106 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )
 
-// headerEntry is one header line the way Envoy's header map holds it: a
+// Entry is one header line the way Envoy's header map holds it: a
 // lowercase name and its value.
-type headerEntry struct {
-	key   string
-	value string
+type Entry struct {
+	Key   string
+	Value string
 }
 
-// headerList is an ordered header map with the pseudo-headers first, like
+// List is an ordered header map with the pseudo-headers first, like
 // Envoy's. A slice beats a map for the twenty-odd headers of an API call, keeps
 // repeated headers in order and gives the processor a stable order.
-type headerList []headerEntry
+type List []Entry
 
-func (h headerList) get(key string) (string, bool) {
+// Of builds a list from name, value pairs, in that order.
+func Of(kv ...string) List {
+	h := make(List, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		h = append(h, Entry{kv[i], kv[i+1]})
+	}
+	return h
+}
+
+func (h List) Get(key string) (string, bool) {
 	for _, e := range h {
-		if e.key == key {
-			return e.value, true
+		if e.Key == key {
+			return e.Value, true
 		}
 	}
 	return "", false
 }
 
-func (h headerList) has(key string) bool {
-	_, ok := h.get(key)
+func (h List) Has(key string) bool {
+	_, ok := h.Get(key)
 	return ok
 }
 
-func (h *headerList) del(key string) {
-	*h = slices.DeleteFunc(*h, func(e headerEntry) bool { return e.key == key })
+func (h *List) Del(key string) {
+	*h = slices.DeleteFunc(*h, func(e Entry) bool { return e.Key == key })
 }
 
-func (h *headerList) add(key, value string) {
-	*h = append(*h, headerEntry{key, value})
+func (h *List) Add(key, value string) {
+	*h = append(*h, Entry{key, value})
 }
 
-// set replaces the first occurrence in place (so a pseudo-header keeps its
+// Set replaces the first occurrence in place (so a pseudo-header keeps its
 // place at the front) and drops the others, or appends when absent.
-func (h *headerList) set(key, value string) {
+func (h *List) Set(key, value string) {
 	for i, e := range *h {
-		if e.key != key {
+		if e.Key != key {
 			continue
 		}
-		(*h)[i].value = value
+		(*h)[i].Value = value
 		rest := (*h)[i+1:]
-		kept := slices.DeleteFunc(rest, func(e headerEntry) bool { return e.key == key })
+		kept := slices.DeleteFunc(rest, func(e Entry) bool { return e.Key == key })
 		*h = (*h)[:i+1+len(kept)]
 		return
 	}
-	h.add(key, value)
+	h.Add(key, value)
 }
 
-// proto renders the list as the HeaderMap of an ext_proc message. Values go in
+// Proto renders the list as the HeaderMap of an ext_proc message. Values go in
 // raw_value, as Envoy does with its default send_header_raw_value runtime
 // guard. The HeaderValues and the value bytes come from two slabs so a
 // request costs two allocations here instead of two per header.
-func (h headerList) proto() *corev3.HeaderMap {
+func (h List) Proto() *corev3.HeaderMap {
 	n := 0
 	for _, e := range h {
-		n += len(e.value)
+		n += len(e.Value)
 	}
 	raw := make([]byte, 0, n)
 	slab := make([]corev3.HeaderValue, len(h))
 	out := make([]*corev3.HeaderValue, len(h))
 	for i, e := range h {
 		start := len(raw)
-		raw = append(raw, e.value...)
-		slab[i].Key = e.key
+		raw = append(raw, e.Value...)
+		slab[i].Key = e.Key
 		slab[i].RawValue = raw[start:len(raw):len(raw)]
 		out[i] = &slab[i]
 	}
 	return &corev3.HeaderMap{Headers: out}
 }
 
-// appendHTTPHeader adds the non-pseudo entries to a Go header map with
+// AppendHTTPHeader adds the non-pseudo entries to a Go header map with
 // canonical keys; Go's client and server look some headers up by canonical key
 // (User-Agent, Content-Type, ...) and would otherwise add duplicates.
-func (h headerList) appendHTTPHeader(dst http.Header, skip func(key string) bool) {
+func (h List) AppendHTTPHeader(dst http.Header, skip func(key string) bool) {
 	for _, e := range h {
-		if isPseudo(e.key) || (skip != nil && skip(e.key)) {
+		if IsPseudo(e.Key) || (skip != nil && skip(e.Key)) {
 			continue
 		}
-		ck := canonicalKey(e.key)
-		dst[ck] = append(dst[ck], e.value)
+		ck := CanonicalKey(e.Key)
+		dst[ck] = append(dst[ck], e.Value)
 	}
 }
 
-// appendSorted appends the headers of a Go header map, lowercased and sorted
+// AppendSorted appends the headers of a Go header map, lowercased and sorted
 // by name. Go keeps headers in a map and loses the wire order, so a sorted
 // order is the next best thing: it is deterministic for the processor and for
 // tests. Hop-by-hop headers are dropped, as Envoy's connection manager and
 // codecs do before any filter sees them.
-func appendSorted(dst headerList, src http.Header) headerList {
+func AppendSorted(dst List, src http.Header) List {
 	keys := make([]string, 0, len(src))
 	for k := range src {
 		keys = append(keys, k)
@@ -123,13 +137,13 @@ func appendSorted(dst headerList, src http.Header) headerList {
 			vals = filterNonHop(lk, vals)
 		}
 		for _, v := range vals {
-			dst = append(dst, headerEntry{lk, v})
+			dst = append(dst, Entry{lk, v})
 		}
 	}
 	return dst
 }
 
-func isPseudo(key string) bool { return len(key) > 0 && key[0] == ':' }
+func IsPseudo(key string) bool { return len(key) > 0 && key[0] == ':' }
 
 // isHopByHop lists the connection-specific headers Envoy strips for HTTP/1
 // (connection, keep-alive, proxy-connection, transfer-encoding, upgrade) plus
@@ -211,7 +225,7 @@ func lowerKey(k string) string {
 	return strings.ToLower(k)
 }
 
-func canonicalKey(l string) string {
+func CanonicalKey(l string) string {
 	if c, ok := canonicalOf[l]; ok {
 		return c
 	}
@@ -221,7 +235,7 @@ func canonicalKey(l string) string {
 // validHeaderName mirrors Envoy's HeaderUtility::headerNameIsValid: an RFC 9110
 // token, where a leading ':' marks a pseudo-header whose rest must be a token.
 func validHeaderName(name string) bool {
-	if isPseudo(name) {
+	if IsPseudo(name) {
 		name = name[1:]
 	}
 	if name == "" {
@@ -249,28 +263,28 @@ func validHeaderValue(v string) bool {
 	return !strings.ContainsAny(v, "\x00\r\n")
 }
 
-// joined returns every value of key joined with commas, the way Envoy folds
+// Joined returns every value of key joined with commas, the way Envoy folds
 // repeated inline headers such as x-envoy-retry-on.
-func (h headerList) joined(key string) string {
+func (h List) Joined(key string) string {
 	var vals []string
 	for _, e := range h {
-		if e.key == key {
-			vals = append(vals, e.value)
+		if e.Key == key {
+			vals = append(vals, e.Value)
 		}
 	}
 	return strings.Join(vals, ",")
 }
 
-// setSorted sets key like set, but a new entry goes where the name order puts
+// SetSorted sets key like Set, but a new entry goes where the name order puts
 // it among the regular headers rather than at the end.
-func (h *headerList) setSorted(key, value string) {
-	if h.has(key) {
-		h.set(key, value)
+func (h *List) SetSorted(key, value string) {
+	if h.Has(key) {
+		h.Set(key, value)
 		return
 	}
 	i := 0
-	for i < len(*h) && (isPseudo((*h)[i].key) || (*h)[i].key < key) {
+	for i < len(*h) && (IsPseudo((*h)[i].Key) || (*h)[i].Key < key) {
 		i++
 	}
-	*h = slices.Insert(*h, i, headerEntry{key, value})
+	*h = slices.Insert(*h, i, Entry{key, value})
 }

@@ -1,4 +1,4 @@
-package dataplane
+package headers
 
 import (
 	"errors"
@@ -10,18 +10,18 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
 
-// errMutation marks a header mutation Envoy rejects as a whole. Envoy answers
+// ErrMutation marks a header mutation Envoy rejects as a whole. Envoy answers
 // those with a 500 local reply whatever failure_mode_allow says, because the
 // processor is up but sent something broken.
-var errMutation = errors.New("invalid header mutation")
+var ErrMutation = errors.New("invalid header mutation")
 
-// mutationRules is the filter's mutation_rules. Only allow_envoy is modelled;
+// Rules is the filter's mutation_rules. Only allow_envoy is modelled;
 // the zero value is Envoy's default (an empty mutation_rules).
-type mutationRules struct {
-	allowEnvoy bool // x-envoy-* headers may be set and removed
+type Rules struct {
+	AllowEnvoy bool // x-envoy-* headers may be set and removed
 }
 
-// applyHeaderMutation applies a HeaderMutation the way Envoy's ext_proc filter
+// ApplyMutation applies a HeaderMutation the way Envoy's ext_proc filter
 // does (MutationUtils::applyHeaderMutations) with the given mutation_rules:
 //
 //   - removals first, then sets, each in order;
@@ -37,17 +37,17 @@ type mutationRules struct {
 //     appending to an existing ':' header; a :status that is not >= 200.
 //     :path and :status may be set. With CONTINUE_AND_REPLACE, :method may be
 //     set too. allow_envoy lifts the x-envoy-* restriction, both ways.
-func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing bool, rules mutationRules, log *slog.Logger) error {
+func ApplyMutation(h *List, m *extprocv3.HeaderMutation, replacing bool, rules Rules, log *slog.Logger) error {
 	for _, name := range m.GetRemoveHeaders() {
 		if !validHeaderName(name) {
-			return fmt.Errorf("%w: invalid name %q in remove_headers", errMutation, name)
+			return fmt.Errorf("%w: invalid name %q in remove_headers", ErrMutation, name)
 		}
 		lk := strings.ToLower(name)
 		if !removable(lk, rules) {
 			log.Debug("ext_proc: header removal ignored by mutation rules", "header", lk)
 			continue
 		}
-		h.del(lk)
+		h.Del(lk)
 	}
 	for _, opt := range m.GetSetHeaders() {
 		hv := opt.GetHeader()
@@ -55,7 +55,7 @@ func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing b
 			continue
 		}
 		if hv.GetValue() != "" && len(hv.GetRawValue()) > 0 {
-			return fmt.Errorf("%w: header %q sets both value and raw_value", errMutation, hv.GetKey())
+			return fmt.Errorf("%w: header %q sets both value and raw_value", ErrMutation, hv.GetKey())
 		}
 		if hv.GetValue() != "" {
 			log.Warn("ext_proc: HeaderValue.value is ignored by Envoy (it reads raw_value); the header is set to an empty value",
@@ -63,7 +63,7 @@ func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing b
 		}
 		value := string(hv.GetRawValue())
 		if !validHeaderName(hv.GetKey()) || !validHeaderValue(value) {
-			return fmt.Errorf("%w: invalid character in set_headers entry %q", errMutation, hv.GetKey())
+			return fmt.Errorf("%w: invalid character in set_headers entry %q", ErrMutation, hv.GetKey())
 		}
 		//lint:ignore SA1019 Envoy's ext_proc filter reads only the deprecated field
 		if opt.GetAppendAction() != 0 && opt.GetAppend() == nil {
@@ -73,23 +73,23 @@ func applyHeaderMutation(h *headerList, m *extprocv3.HeaderMutation, replacing b
 		lk := strings.ToLower(hv.GetKey())
 		//lint:ignore SA1019 Envoy's ext_proc filter reads only the deprecated field
 		appendMode := opt.GetAppend().GetValue()
-		appending := appendMode && h.has(lk)
+		appending := appendMode && h.Has(lk)
 		if !settable(lk, value, setContext{appending: appending, replacing: replacing}, rules) {
 			log.Debug("ext_proc: header change ignored by mutation rules", "header", lk)
 			continue
 		}
 		if appendMode {
-			h.add(lk, value)
+			h.Add(lk, value)
 		} else {
-			h.set(lk, value)
+			h.Set(lk, value)
 		}
 	}
 	return nil
 }
 
 // removable is the REMOVE branch of Envoy's mutation rule Checker.
-func removable(lk string, rules mutationRules) bool {
-	return !isPseudo(lk) && lk != "host" && (rules.allowEnvoy || !isEnvoyHeader(lk))
+func removable(lk string, rules Rules) bool {
+	return !IsPseudo(lk) && lk != "host" && (rules.AllowEnvoy || !isEnvoyHeader(lk))
 }
 
 // setContext is what Envoy's Checker knows about one set_headers entry
@@ -101,7 +101,7 @@ type setContext struct {
 
 // settable is the SET/APPEND branch of Envoy's mutation rule Checker
 // (allow_all_routing and disallow_system false).
-func settable(lk, value string, sc setContext, rules mutationRules) bool {
+func settable(lk, value string, sc setContext, rules Rules) bool {
 	if sc.replacing && lk == ":method" {
 		// Envoy lets CONTINUE_AND_REPLACE turn e.g. a GET into a POST.
 		return true
@@ -110,10 +110,10 @@ func settable(lk, value string, sc setContext, rules mutationRules) bool {
 	case "host", ":authority", ":method", ":scheme":
 		return false
 	}
-	if isPseudo(lk) && sc.appending {
+	if IsPseudo(lk) && sc.appending {
 		return false
 	}
-	if isEnvoyHeader(lk) && !rules.allowEnvoy {
+	if isEnvoyHeader(lk) && !rules.AllowEnvoy {
 		return false
 	}
 	if lk == ":status" {
@@ -126,22 +126,3 @@ func settable(lk, value string, sc setContext, rules mutationRules) bool {
 // isEnvoyHeader matches Envoy's internal headers (the router's default
 // header_prefix).
 func isEnvoyHeader(lk string) bool { return strings.HasPrefix(lk, "x-envoy") }
-
-// mutateBody applies a BodyMutation to body. swapped reports that the bytes
-// were replaced (new slice, possibly nil); present reports that the reply
-// carried a body mutation at all, which is what makes Envoy drop
-// content-length, even for a mutation that leaves the bytes alone.
-func mutateBody(body []byte, m *extprocv3.BodyMutation) (out []byte, swapped, present bool) {
-	if m == nil {
-		return body, false, false
-	}
-	switch v := m.GetMutation().(type) {
-	case *extprocv3.BodyMutation_Body:
-		return v.Body, true, true
-	case *extprocv3.BodyMutation_ClearBody:
-		if v.ClearBody {
-			return nil, true, true
-		}
-	}
-	return body, false, true
-}
