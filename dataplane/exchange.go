@@ -19,6 +19,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
+	"github.com/tollgate-dev/tollgate/dataplane/internal/procmsg"
 	"github.com/tollgate-dev/tollgate/dataplane/internal/retry"
 )
 
@@ -34,7 +35,7 @@ type exchange struct {
 	id  string
 
 	proc  *procStream // nil: no processor, or done with it for this request
-	modes phaseModes
+	modes procmsg.Modes
 
 	reqHdrs       headers.List
 	route         route
@@ -60,7 +61,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p:             p,
 		w:             w,
 		r:             r,
-		modes:         defaultModes(),
+		modes:         procmsg.DefaultModes(),
 		routeDeadline: time.Now().Add(p.cfg.RouteTimeout),
 	}
 	defer x.finish()
@@ -76,11 +77,11 @@ func (x *exchange) serve() {
 
 	if x.p.client != nil {
 		x.proc = openProcStream(x.r.Context(), x.p.client, x.routeDeadline.Add(x.streamGrace()), x.p.cfg.MessageTimeout)
-		resp, ok := x.call(requestHeadersMsg(x.reqHdrs, !hasBody), phaseRequestHeaders)
+		resp, ok := x.call(procmsg.RequestHeaders(x.reqHdrs, !hasBody), procmsg.PhaseRequestHeaders)
 		if !ok {
 			return
 		}
-		if resp != nil && !x.onRequestHeaders(commonResponse(resp)) {
+		if resp != nil && !x.onRequestHeaders(procmsg.Common(resp)) {
 			return
 		}
 	}
@@ -153,7 +154,7 @@ func (x *exchange) logger() *slog.Logger {
 // when the processor is (now) out of the picture and the request goes on
 // without it, and ok=false when the request is over (a reply was sent or the
 // client is gone).
-func (x *exchange) call(req *extprocv3.ProcessingRequest, want phase) (*extprocv3.ProcessingResponse, bool) {
+func (x *exchange) call(req *extprocv3.ProcessingRequest, want procmsg.Phase) (*extprocv3.ProcessingResponse, bool) {
 	if x.proc == nil {
 		return nil, true
 	}
@@ -163,8 +164,8 @@ func (x *exchange) call(req *extprocv3.ProcessingRequest, want phase) (*extprocv
 	}
 	// mode_override counts only in reply to a headers message (Envoy's
 	// inHeaderProcessState); allow_mode_override is on in production.
-	if o := resp.GetModeOverride(); o != nil && (want == phaseRequestHeaders || want == phaseResponseHeaders) {
-		if err := x.modes.override(o); err != nil {
+	if o := resp.GetModeOverride(); o != nil && (want == procmsg.PhaseRequestHeaders || want == procmsg.PhaseResponseHeaders) {
+		if err := x.modes.Override(o); err != nil {
 			return nil, x.processorFailed(err)
 		}
 	}
@@ -173,7 +174,7 @@ func (x *exchange) call(req *extprocv3.ProcessingRequest, want phase) (*extprocv
 		x.immediate(ir)
 		return nil, false
 	}
-	if !replyMatches(resp, want) {
+	if !procmsg.ReplyMatches(resp, want) {
 		return nil, x.processorFailed(fmt.Errorf("%w: got %T", errSpurious, resp.GetResponse()))
 	}
 	return resp, true
@@ -238,11 +239,11 @@ func (x *exchange) onRequestHeaders(cr *extprocv3.CommonResponse) bool {
 		// more of the request.
 		if bm := cr.GetBodyMutation(); bm != nil {
 			x.reqHdrs.Del("content-length")
-			body, _, _ := mutateBody(nil, bm)
+			body, _, _ := procmsg.MutateBody(nil, bm)
 			x.reqBody = &pooledBody{data: body}
 			x.reqBody.refs.Store(1)
 		}
-		x.modes.reqBody = filterv3.ProcessingMode_NONE
+		x.modes.ReqBody = filterv3.ProcessingMode_NONE
 	}
 	return true
 }
@@ -269,7 +270,7 @@ func (x *exchange) requestBody(hasBody bool) (*upstreamRequest, bool) {
 		return up, true
 	case !hasBody:
 		return up, true
-	case x.proc == nil || x.modes.reqBody == filterv3.ProcessingMode_NONE:
+	case x.proc == nil || x.modes.ReqBody == filterv3.ProcessingMode_NONE:
 		up.stream, up.length = x.r.Body, x.r.ContentLength
 		return up, true
 	}
@@ -297,20 +298,20 @@ func (x *exchange) requestBody(hasBody bool) (*upstreamRequest, bool) {
 		return nil, false
 	}
 
-	mode := x.modes.reqBody
-	resp, ok := x.call(requestBodyMsg(buf.Bytes(), !x.requestHasTrailers()), phaseRequestBody)
+	mode := x.modes.ReqBody
+	resp, ok := x.call(procmsg.RequestBody(buf.Bytes(), !x.requestHasTrailers()), procmsg.PhaseRequestBody)
 	if !ok {
 		return nil, false
 	}
 	if resp != nil {
-		cr := commonResponse(resp)
+		cr := procmsg.Common(resp)
 		// Only the buffered body callback still holds the headers.
 		if m := cr.GetHeaderMutation(); m != nil && mode == filterv3.ProcessingMode_BUFFERED {
 			if err := headers.ApplyMutation(&x.reqHdrs, m, false, x.p.rules, x.logger()); err != nil {
 				return nil, x.mutationFailed(err)
 			}
 		}
-		if nb, swapped, present := mutateBody(buf.Bytes(), cr.GetBodyMutation()); present {
+		if nb, swapped, present := procmsg.MutateBody(buf.Bytes(), cr.GetBodyMutation()); present {
 			if mode == filterv3.ProcessingMode_BUFFERED {
 				x.reqHdrs.Del("content-length")
 			}

@@ -7,10 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-
-	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
 )
 
 // Why the data plane itself tore a processor stream down; an error from Recv
@@ -182,109 +179,4 @@ func (ps *procStream) reset() {
 func (ps *procStream) expire() {
 	ps.timer.Stop()
 	ps.stopWatch()
-}
-
-// The builders below fill metadata_context with an empty Metadata on every
-// message and protocol_config on the first one, as current Envoy does.
-
-func requestHeadersMsg(h headers.List, eos bool) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{
-		Request: &extprocv3.ProcessingRequest_RequestHeaders{
-			RequestHeaders: &extprocv3.HttpHeaders{Headers: h.Proto(), EndOfStream: eos},
-		},
-		MetadataContext: &corev3.Metadata{},
-		ProtocolConfig: &extprocv3.ProtocolConfiguration{
-			RequestBodyMode:  configuredMode.GetRequestBodyMode(),
-			ResponseBodyMode: configuredMode.GetResponseBodyMode(),
-		},
-	}
-}
-
-func requestBodyMsg(body []byte, eos bool) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{
-		Request: &extprocv3.ProcessingRequest_RequestBody{
-			RequestBody: &extprocv3.HttpBody{Body: body, EndOfStream: eos},
-		},
-		MetadataContext: &corev3.Metadata{},
-	}
-}
-
-func responseHeadersMsg(h headers.List, eos bool) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{
-		Request: &extprocv3.ProcessingRequest_ResponseHeaders{
-			ResponseHeaders: &extprocv3.HttpHeaders{Headers: h.Proto(), EndOfStream: eos},
-		},
-		MetadataContext: &corev3.Metadata{},
-	}
-}
-
-func responseBodyMsg(body []byte, eos bool) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{
-		Request: &extprocv3.ProcessingRequest_ResponseBody{
-			ResponseBody: &extprocv3.HttpBody{Body: body, EndOfStream: eos},
-		},
-		MetadataContext: &corev3.Metadata{},
-	}
-}
-
-// phase names what the data plane is waiting for; a reply of another kind
-// (other than an ImmediateResponse) is spurious.
-type phase int
-
-const (
-	phaseRequestHeaders phase = iota
-	phaseRequestBody
-	phaseResponseHeaders
-	phaseResponseBody
-	phaseResponseTrailers
-)
-
-func replyMatches(resp *extprocv3.ProcessingResponse, want phase) bool {
-	switch resp.GetResponse().(type) {
-	case *extprocv3.ProcessingResponse_RequestHeaders:
-		return want == phaseRequestHeaders
-	case *extprocv3.ProcessingResponse_RequestBody:
-		return want == phaseRequestBody
-	case *extprocv3.ProcessingResponse_ResponseHeaders:
-		return want == phaseResponseHeaders
-	case *extprocv3.ProcessingResponse_ResponseBody:
-		return want == phaseResponseBody
-	case *extprocv3.ProcessingResponse_ResponseTrailers:
-		return want == phaseResponseTrailers
-	}
-	return false
-}
-
-// commonResponse digs the CommonResponse out of any headers or body reply.
-func commonResponse(resp *extprocv3.ProcessingResponse) *extprocv3.CommonResponse {
-	switch r := resp.GetResponse().(type) {
-	case *extprocv3.ProcessingResponse_RequestHeaders:
-		return r.RequestHeaders.GetResponse()
-	case *extprocv3.ProcessingResponse_ResponseHeaders:
-		return r.ResponseHeaders.GetResponse()
-	case *extprocv3.ProcessingResponse_RequestBody:
-		return r.RequestBody.GetResponse()
-	case *extprocv3.ProcessingResponse_ResponseBody:
-		return r.ResponseBody.GetResponse()
-	}
-	return nil
-}
-
-// mutateBody applies a BodyMutation to body. swapped reports that the bytes
-// were replaced (new slice, possibly nil); present reports that the reply
-// carried a body mutation at all, which is what makes Envoy drop
-// content-length, even for a mutation that leaves the bytes alone.
-func mutateBody(body []byte, m *extprocv3.BodyMutation) (out []byte, swapped, present bool) {
-	if m == nil {
-		return body, false, false
-	}
-	switch v := m.GetMutation().(type) {
-	case *extprocv3.BodyMutation_Body:
-		return v.Body, true, true
-	case *extprocv3.BodyMutation_ClearBody:
-		if v.ClearBody {
-			return nil, true, true
-		}
-	}
-	return body, false, true
 }

@@ -14,6 +14,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
+	"github.com/tollgate-dev/tollgate/dataplane/internal/procmsg"
 )
 
 // response is what enters the response path: the upstream's response or a
@@ -58,15 +59,15 @@ func (x *exchange) respond(rsp *response) {
 	if x.proc != nil {
 		// Envoy decides on content-length when the headers reach the
 		// filter, before the processor's mode_override can change the mode.
-		dropCL := x.modes.removeResponseContentLength()
-		if x.modes.respHeader != filterv3.ProcessingMode_SKIP {
-			resp, ok := x.call(responseHeadersMsg(rsp.hdrs, !rsp.hasBody), phaseResponseHeaders)
+		dropCL := x.modes.RemoveResponseContentLength()
+		if x.modes.RespHeader != filterv3.ProcessingMode_SKIP {
+			resp, ok := x.call(procmsg.ResponseHeaders(rsp.hdrs, !rsp.hasBody), procmsg.PhaseResponseHeaders)
 			if !ok {
 				return
 			}
 			if resp != nil {
 				held = true
-				if !x.onResponseHeaders(rsp, commonResponse(resp)) {
+				if !x.onResponseHeaders(rsp, procmsg.Common(resp)) {
 					return
 				}
 			}
@@ -75,11 +76,11 @@ func (x *exchange) respond(rsp *response) {
 			rsp.hdrs.Del("content-length")
 		}
 	}
-	if x.proc == nil || !rsp.hasBody || x.modes.respBody == filterv3.ProcessingMode_NONE {
+	if x.proc == nil || !rsp.hasBody || x.modes.RespBody == filterv3.ProcessingMode_NONE {
 		x.passthrough(rsp)
 		return
 	}
-	if x.modes.respBody == filterv3.ProcessingMode_STREAMED {
+	if x.modes.RespBody == filterv3.ProcessingMode_STREAMED {
 		x.streamed(rsp)
 		return
 	}
@@ -96,11 +97,11 @@ func (x *exchange) onResponseHeaders(rsp *response, cr *extprocv3.CommonResponse
 	if replacing {
 		if bm := cr.GetBodyMutation(); bm != nil {
 			rsp.hdrs.Del("content-length")
-			body, _, _ := mutateBody(nil, bm)
+			body, _, _ := procmsg.MutateBody(nil, bm)
 			rsp.local, rsp.hasBody = body, true
 			rsp.hdrs.Set("content-length", strconv.Itoa(len(body)))
 		}
-		x.modes.respBody = filterv3.ProcessingMode_NONE
+		x.modes.RespBody = filterv3.ProcessingMode_NONE
 	}
 	return true
 }
@@ -173,19 +174,19 @@ func (x *exchange) buffered(rsp *response, held bool) {
 	var resp *extprocv3.ProcessingResponse
 	if tr == nil || len(body) > 0 {
 		var ok bool
-		if resp, ok = x.call(responseBodyMsg(body, tr == nil), phaseResponseBody); !ok {
+		if resp, ok = x.call(procmsg.ResponseBody(body, tr == nil), procmsg.PhaseResponseBody); !ok {
 			return
 		}
 	}
 	if resp != nil {
-		cr := commonResponse(resp)
+		cr := procmsg.Common(resp)
 		if m := cr.GetHeaderMutation(); m != nil && held {
 			if err := headers.ApplyMutation(&rsp.hdrs, m, false, x.p.rules, x.logger()); err != nil {
 				x.mutationFailed(err)
 				return
 			}
 		}
-		if nb, swapped, present := mutateBody(body, cr.GetBodyMutation()); present {
+		if nb, swapped, present := procmsg.MutateBody(body, cr.GetBodyMutation()); present {
 			if held {
 				rsp.hdrs.Del("content-length")
 			}
@@ -269,12 +270,12 @@ func (x *exchange) streamChunk(chunk []byte, eos bool) bool {
 		if len(chunk) > 0 {
 			msg = bytes.Clone(chunk)
 		}
-		resp, ok := x.call(responseBodyMsg(msg, eos), phaseResponseBody)
+		resp, ok := x.call(procmsg.ResponseBody(msg, eos), procmsg.PhaseResponseBody)
 		if !ok {
 			return false
 		}
 		if resp != nil {
-			if nb, swapped, _ := mutateBody(chunk, commonResponse(resp).GetBodyMutation()); swapped {
+			if nb, swapped, _ := procmsg.MutateBody(chunk, procmsg.Common(resp).GetBodyMutation()); swapped {
 				chunk = nb
 			}
 		}

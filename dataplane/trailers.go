@@ -3,11 +3,10 @@ package dataplane
 import (
 	"net/http"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
+	"github.com/tollgate-dev/tollgate/dataplane/internal/procmsg"
 )
 
 // Response trailers, as Envoy handles them with Tollgate's configs.
@@ -74,10 +73,10 @@ func (x *exchange) endTrailers(tr headers.List) bool {
 // processTrailers is the response_trailers phase, when the processor asked
 // for it (a mode_override to SEND).
 func (x *exchange) processTrailers(tr headers.List) (headers.List, bool) {
-	if tr == nil || x.proc == nil || x.modes.respTrailer != filterv3.ProcessingMode_SEND {
+	if tr == nil || x.proc == nil || x.modes.RespTrailer != filterv3.ProcessingMode_SEND {
 		return tr, true
 	}
-	resp, ok := x.call(responseTrailersMsg(tr), phaseResponseTrailers)
+	resp, ok := x.call(procmsg.ResponseTrailers(tr), procmsg.PhaseResponseTrailers)
 	if !ok {
 		return nil, false
 	}
@@ -100,14 +99,5 @@ func (x *exchange) writeTrailers(tr headers.List) {
 			continue
 		}
 		h.Add(http.TrailerPrefix+headers.CanonicalKey(e.Key), e.Value)
-	}
-}
-
-func responseTrailersMsg(tr headers.List) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{
-		Request: &extprocv3.ProcessingRequest_ResponseTrailers{
-			ResponseTrailers: &extprocv3.HttpTrailers{Trailers: tr.Proto()},
-		},
-		MetadataContext: &corev3.Metadata{},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
+	"github.com/tollgate-dev/tollgate/dataplane/internal/procmsg"
 )
 
 // Tollgate's Envoy configs send this gRPC initial metadata on every stream of
@@ -58,7 +59,7 @@ type upstreamFilter struct {
 	log     *slog.Logger
 	maxBody int64
 	proc    *procStream // nil once the filter is done or out of the picture
-	modes   phaseModes
+	modes   procmsg.Modes
 }
 
 // openUpstreamFilter opens the attempt's processor stream on the proxy's
@@ -75,7 +76,7 @@ func (p *Proxy) openUpstreamFilter(ctx context.Context, u *upstreamRequest) *ups
 		log:     u.log.With("ext_proc_filter", "upstream"),
 		maxBody: p.cfg.MaxRequestBody,
 		proc:    openProcStream(sctx, p.client, u.streamDeadline, p.upFilter.MessageTimeout),
-		modes:   modesOf(upstreamFilterMode),
+		modes:   procmsg.ModesOf(upstreamFilterMode),
 	}
 }
 
@@ -89,7 +90,7 @@ func (f *upstreamFilter) close() {
 }
 
 func (f *upstreamFilter) wantsResponseHeaders() bool {
-	return f.proc != nil && f.modes.respHeader == filterv3.ProcessingMode_SEND
+	return f.proc != nil && f.modes.RespHeader == filterv3.ProcessingMode_SEND
 }
 
 // request runs request_headers and, when a mode_override asks for it,
@@ -97,17 +98,17 @@ func (f *upstreamFilter) wantsResponseHeaders() bool {
 // attempt's body. It returns a local reply when the filter answers the
 // request itself, and an error only when the attempt's context ended.
 func (f *upstreamFilter) request(ctx context.Context, hdrs *headers.List, body *attemptBody) (*http.Response, error) {
-	msg := requestHeadersMsg(*hdrs, body.length == 0)
+	msg := procmsg.RequestHeaders(*hdrs, body.length == 0)
 	msg.ProtocolConfig = &extprocv3.ProtocolConfiguration{
 		RequestBodyMode:  upstreamFilterMode.GetRequestBodyMode(),
 		ResponseBodyMode: upstreamFilterMode.GetResponseBodyMode(),
 	}
-	reply, local, err := f.call(ctx, msg, phaseRequestHeaders)
+	reply, local, err := f.call(ctx, msg, procmsg.PhaseRequestHeaders)
 	if local != nil || err != nil {
 		return local, err
 	}
 	if reply != nil {
-		cr := commonResponse(reply)
+		cr := procmsg.Common(reply)
 		replacing := cr.GetStatus() == extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 		if m := cr.GetHeaderMutation(); m != nil {
 			if err := headers.ApplyMutation(hdrs, m, replacing, f.rules, f.log); err != nil {
@@ -119,13 +120,13 @@ func (f *upstreamFilter) request(ctx context.Context, hdrs *headers.List, body *
 			// headers Envoy ignores it.
 			if bm := cr.GetBodyMutation(); bm != nil {
 				hdrs.Del("content-length")
-				b, _, _ := mutateBody(nil, bm)
+				b, _, _ := procmsg.MutateBody(nil, bm)
 				*body = bytesBody(b)
 			}
-			f.modes.reqBody = filterv3.ProcessingMode_NONE
+			f.modes.ReqBody = filterv3.ProcessingMode_NONE
 		}
 	}
-	if f.proc == nil || body.length == 0 || f.modes.reqBody == filterv3.ProcessingMode_NONE {
+	if f.proc == nil || body.length == 0 || f.modes.ReqBody == filterv3.ProcessingMode_NONE {
 		return nil, nil
 	}
 	return f.requestBody(ctx, hdrs, body)
@@ -151,20 +152,20 @@ func (f *upstreamFilter) requestBody(ctx context.Context, hdrs *headers.List, bo
 		}
 		*body = bytesBody(data)
 	}
-	mode := f.modes.reqBody
+	mode := f.modes.ReqBody
 	data := body.buf.bytes()
-	reply, local, err := f.call(ctx, requestBodyMsg(data, true), phaseRequestBody)
+	reply, local, err := f.call(ctx, procmsg.RequestBody(data, true), procmsg.PhaseRequestBody)
 	if local != nil || err != nil || reply == nil {
 		return local, err
 	}
-	cr := commonResponse(reply)
+	cr := procmsg.Common(reply)
 	// Only the buffered body callback still holds the headers.
 	if m := cr.GetHeaderMutation(); m != nil && mode == filterv3.ProcessingMode_BUFFERED {
 		if err := headers.ApplyMutation(hdrs, m, false, f.rules, f.log); err != nil {
 			return f.rejected(err), nil
 		}
 	}
-	if nb, swapped, present := mutateBody(data, cr.GetBodyMutation()); present {
+	if nb, swapped, present := procmsg.MutateBody(data, cr.GetBodyMutation()); present {
 		if mode == filterv3.ProcessingMode_BUFFERED {
 			hdrs.Del("content-length")
 		}
@@ -186,7 +187,7 @@ func (f *upstreamFilter) response(ctx context.Context, resp *http.Response, meth
 	}
 	defer f.close()
 	hdrs := upstreamResponseHeaders(resp)
-	reply, local, err := f.call(ctx, responseHeadersMsg(hdrs, !upstreamHasBody(resp, method)), phaseResponseHeaders)
+	reply, local, err := f.call(ctx, procmsg.ResponseHeaders(hdrs, !upstreamHasBody(resp, method)), procmsg.PhaseResponseHeaders)
 	if local != nil || err != nil {
 		_ = resp.Body.Close()
 		return local, local != nil, err
@@ -194,7 +195,7 @@ func (f *upstreamFilter) response(ctx context.Context, resp *http.Response, meth
 	if reply == nil {
 		return resp, false, nil
 	}
-	cr := commonResponse(reply)
+	cr := procmsg.Common(reply)
 	replacing := cr.GetStatus() == extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 	if m := cr.GetHeaderMutation(); m != nil {
 		if err := headers.ApplyMutation(&hdrs, m, replacing, f.rules, f.log); err != nil {
@@ -206,7 +207,7 @@ func (f *upstreamFilter) response(ctx context.Context, resp *http.Response, meth
 		// The upstream's response with the processor's body: still the
 		// upstream's answer as far as the router is concerned.
 		_ = resp.Body.Close()
-		b, _, _ := mutateBody(nil, bm)
+		b, _, _ := procmsg.MutateBody(nil, bm)
 		hdrs.Set("content-length", strconv.Itoa(len(b)))
 		return localResponse(hdrs, b), false, nil
 	}
@@ -224,7 +225,7 @@ func (f *upstreamFilter) response(ctx context.Context, resp *http.Response, meth
 // is of the expected kind; nil, nil, nil when the filter is (now) out of the
 // picture; a local reply when the filter answers the request itself; an
 // error when the attempt's context ended.
-func (f *upstreamFilter) call(ctx context.Context, req *extprocv3.ProcessingRequest, want phase) (*extprocv3.ProcessingResponse, *http.Response, error) {
+func (f *upstreamFilter) call(ctx context.Context, req *extprocv3.ProcessingRequest, want procmsg.Phase) (*extprocv3.ProcessingResponse, *http.Response, error) {
 	if f.proc == nil {
 		return nil, nil, nil
 	}
@@ -232,13 +233,13 @@ func (f *upstreamFilter) call(ctx context.Context, req *extprocv3.ProcessingRequ
 	if err != nil {
 		return f.failed(ctx, err)
 	}
-	if o := resp.GetModeOverride(); o != nil && (want == phaseRequestHeaders || want == phaseResponseHeaders) {
-		if err := f.modes.overrideFrom(upstreamFilterMode, o); err != nil {
+	if o := resp.GetModeOverride(); o != nil && (want == procmsg.PhaseRequestHeaders || want == procmsg.PhaseResponseHeaders) {
+		if err := f.modes.OverrideFrom(upstreamFilterMode, o); err != nil {
 			return f.failed(ctx, err)
 		}
-		if f.modes.respBody != filterv3.ProcessingMode_NONE {
+		if f.modes.RespBody != filterv3.ProcessingMode_NONE {
 			// The upstream filter never sends the response body here.
-			return f.failed(ctx, fmt.Errorf("%w: response_body_mode %s in the upstream filter", errUnsupportedMode, f.modes.respBody))
+			return f.failed(ctx, fmt.Errorf("%w: response_body_mode %s in the upstream filter", procmsg.ErrUnsupportedMode, f.modes.RespBody))
 		}
 	}
 	if ir := resp.GetImmediateResponse(); ir != nil {
@@ -246,7 +247,7 @@ func (f *upstreamFilter) call(ctx context.Context, req *extprocv3.ProcessingRequ
 		hdrs, body := immediateReply(ir, f.rules, f.log)
 		return nil, localResponse(hdrs, body), nil
 	}
-	if !replyMatches(resp, want) {
+	if !procmsg.ReplyMatches(resp, want) {
 		return f.failed(ctx, fmt.Errorf("%w: got %T", errSpurious, resp.GetResponse()))
 	}
 	return resp, nil, nil
