@@ -39,15 +39,7 @@ type dpResult struct {
 
 // medianDiff is the median over the runs of plane − direct at p50 or p99.
 func (r *dpResult) medianDiff(p99 bool) time.Duration {
-	var d []time.Duration
-	for _, run := range r.Runs {
-		if p99 {
-			d = append(d, run.Plane.P99-run.Direct.P99)
-		} else {
-			d = append(d, run.Plane.P50-run.Direct.P50)
-		}
-	}
-	return median(d)
+	return medianGap(r.Runs, p99, func(run dpRun) (stats, stats) { return run.Direct, run.Plane })
 }
 
 // dpStack is the mock provider, Tollgate's processor and the local data

@@ -136,3 +136,18 @@ func median(ds []time.Duration) time.Duration {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// medianGap is the median over runs of what one side adds to the other
+// (with − base) at p50 or p99.
+func medianGap[T any](runs []T, p99 bool, sides func(T) (base, with stats)) time.Duration {
+	var d []time.Duration
+	for _, r := range runs {
+		base, with := sides(r)
+		if p99 {
+			d = append(d, with.P99-base.P99)
+		} else {
+			d = append(d, with.P50-base.P50)
+		}
+	}
+	return median(d)
+}
