@@ -112,7 +112,7 @@ func findPrice(m map[string]Price, name, base string) (Price, bool) {
 	if p, ok := m[base]; ok {
 		return p, true
 	}
-	s := stripVersion(base)
+	s := StripVersion(base)
 	if p, ok := m[s]; ok {
 		return p, true
 	}
@@ -127,9 +127,10 @@ func findPrice(m map[string]Price, name, base string) (Price, bool) {
 	return Price{}, false
 }
 
-// stripVersion removes a snapshot suffix: "-2024-07-18", "-20241022",
-// Vertex AI's "@20241022", or "-latest".
-func stripVersion(s string) string {
+// StripVersion removes a snapshot suffix: "-2024-07-18", "-20241022",
+// Vertex AI's "@20241022", or "-latest". The egress allow-list strips the
+// same way, so that allowing a model allows its dated snapshots.
+func StripVersion(s string) string {
 	if base, ok := strings.CutSuffix(s, "-latest"); ok {
 		return base
 	}

@@ -105,8 +105,8 @@ func TestStripVersion(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := stripVersion(tt.in); got != tt.want {
-			t.Errorf("stripVersion(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := StripVersion(tt.in); got != tt.want {
+			t.Errorf("StripVersion(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -74,15 +74,16 @@ func (m *modelPattern) match(provider, model string) bool {
 	return m.whole.match(model) || m.provider != "" && m.provider == provider && m.rest.match(model)
 }
 
-func (l *modelList) allows(provider, model string) bool {
+func (l *modelList) allows(prov, model string) bool {
 	if l.any {
 		return true
 	}
 	model = strings.ToLower(model) // no allocation for the usual lowercase name
-	provider = strings.ToLower(provider)
-	base := modelBase(model)
+	prov = strings.ToLower(prov)
+	// Allowing a model allows its dated snapshots.
+	base := provider.StripVersion(model)
 	for i := range l.patterns {
-		if l.patterns[i].match(provider, model) || base != model && l.patterns[i].match(provider, base) {
+		if l.patterns[i].match(prov, model) || base != model && l.patterns[i].match(prov, base) {
 			return true
 		}
 	}
@@ -111,33 +112,6 @@ func (p *parser) models(n *yaml.Node, path string) modelList {
 		l.patterns = append(l.patterns, mp)
 	})
 	return l
-}
-
-// modelBase strips a snapshot suffix — "-2024-07-18", "-20241022",
-// "@20241022" or "-latest" — the way the price table does, so that allowing
-// a model allows its dated snapshots.
-func modelBase(s string) string {
-	if base, ok := strings.CutSuffix(s, "-latest"); ok {
-		return base
-	}
-	n := len(s)
-	if n > 11 && s[n-11] == '-' && s[n-6] == '-' && s[n-3] == '-' &&
-		allDigits(s[n-10:n-6]) && allDigits(s[n-5:n-3]) && allDigits(s[n-2:]) {
-		return s[:n-11]
-	}
-	if n > 9 && (s[n-9] == '-' || s[n-9] == '@') && allDigits(s[n-8:]) {
-		return s[:n-9]
-	}
-	return s
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // originList holds normalized origins (scheme://host[:port], lowercase,
