@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/cachecontrol"
 	"github.com/tollgate-dev/tollgate/policies/egress"
+	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
 const hdrCacheControl = "cache-control"
@@ -64,7 +65,7 @@ func parseCacheOptions(h *helicone.CacheHeaders, header func(string) string, def
 	}
 	o.seed = h.Seed
 	if v := strings.TrimSpace(h.BucketMaxSize); v != "" {
-		n, ok := parseDecimal(v)
+		n, ok := ratelimit.ParseDecimal(v)
 		if !ok || n < MinCacheSlots || n > MaxCacheSlots {
 			return o, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.CacheBucketMaxSize),
 				Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", MinCacheSlots, MaxCacheSlots, clip(v))}
@@ -202,23 +203,6 @@ func escapePathKey(k string) string {
 
 // slotsString is a slot count as text, for the key hash.
 func slotsString(n int) string { return strconv.Itoa(n) }
-
-// parseDecimal accepts plain ASCII digits only (no sign, no exponent), as
-// the rate-limit grammar does.
-func parseDecimal(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
 
 // clip shortens a client's value for an error message.
 func clip(s string) string { return helicone.Truncate(s, 64) }

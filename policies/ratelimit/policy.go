@@ -59,7 +59,7 @@ func Parse(v string) (Policy, error) {
 	if q == "" {
 		return p, errors.New("missing quota (want quota;w=seconds[;u=request|cents][;s=user|<property>])")
 	}
-	quota, ok := parseDecimal(q)
+	quota, ok := ParseDecimal(q)
 	if !ok || quota < 1 || quota > MaxQuota {
 		return p, fmt.Errorf("quota must be an integer from 1 to %d, got %q", int64(MaxQuota), clip(q))
 	}
@@ -82,7 +82,7 @@ func Parse(v string) (Policy, error) {
 				return p, errors.New("w= given twice")
 			}
 			haveW = true
-			w, ok := parseDecimal(val)
+			w, ok := ParseDecimal(val)
 			if !ok || w < MinWindow || w > MaxWindow {
 				return p, fmt.Errorf("window w= must be whole seconds from %d to %d, got %q",
 					MinWindow, MaxWindow, clip(val))
@@ -138,8 +138,10 @@ func (p Policy) String() string {
 	return s
 }
 
-// parseDecimal accepts plain ASCII digits only (no sign, no exponent).
-func parseDecimal(s string) (int64, bool) {
+// ParseDecimal accepts plain ASCII digits only (no sign, no exponent), the
+// numbers of the rate-limit grammar; the cache's bucket size is read the
+// same way.
+func ParseDecimal(s string) (int64, bool) {
 	if s == "" || len(s) > 18 {
 		return 0, false
 	}
