@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"iter"
 	"net/url"
 	"os"
 	"path"
@@ -116,23 +117,7 @@ func Check(root string, files []string) ([]Broken, error) {
 // code blocks and code spans.
 func links(data []byte) []link {
 	var out []link
-	fence := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if f := fenceOf(line); f != "" {
-			switch {
-			case fence == "":
-				fence = f
-			case strings.HasPrefix(f, fence):
-				fence = ""
-			}
-			continue
-		}
-		if fence != "" {
-			continue
-		}
+	for n, line := range proseLines(data) {
 		if m := referenceLink.FindStringSubmatch(line); m != nil {
 			out = append(out, link{n, m[1]})
 			continue
@@ -143,6 +128,34 @@ func links(data []byte) []link {
 		}
 	}
 	return out
+}
+
+// proseLines yields the lines of a Markdown document outside fenced code
+// blocks, with their numbers from 1.
+func proseLines(data []byte) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		fence := ""
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(nil, 1<<20)
+		for n := 1; sc.Scan(); n++ {
+			line := sc.Text()
+			if f := fenceOf(line); f != "" {
+				switch {
+				case fence == "":
+					fence = f
+				case strings.HasPrefix(f, fence):
+					fence = ""
+				}
+				continue
+			}
+			if fence != "" {
+				continue
+			}
+			if !yield(n, line) {
+				return
+			}
+		}
+	}
 }
 
 // fenceOf returns the fence (``` or ~~~, as long as written) that opens or
@@ -167,23 +180,7 @@ func fenceOf(line string) string {
 func Anchors(data []byte) map[string]bool {
 	anchors := map[string]bool{}
 	seen := map[string]int{}
-	fence := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if f := fenceOf(line); f != "" {
-			switch {
-			case fence == "":
-				fence = f
-			case strings.HasPrefix(f, fence):
-				fence = ""
-			}
-			continue
-		}
-		if fence != "" {
-			continue
-		}
+	for _, line := range proseLines(data) {
 		t := strings.TrimLeft(line, " ")
 		if len(line)-len(t) > 3 || !strings.HasPrefix(t, "#") {
 			continue
