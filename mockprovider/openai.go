@@ -101,40 +101,15 @@ func (s *Server) chatCompletions(c *call) {
 		})
 		return
 	}
-	includeUsage := gjson.GetBytes(c.body, "stream_options.include_usage").Bool()
-	created := now()
-	chunk := func(d *chatDelta, finish *string) completion {
-		ch := completion{
-			ID: id, Object: "chat.completion.chunk", Created: created, Model: c.model,
-			Choices:           []completionChoice{{Delta: d, FinishReason: finish}},
-			SystemFingerprint: fingerprint,
-		}
-		if includeUsage {
-			ch.Usage = jsonNull
-		}
-		return ch
-	}
-	sse := c.startSSE()
-	if sse.event("", chunk(&chatDelta{Role: "assistant", Content: &emptyText}, nil)) != nil {
-		return
-	}
+	choices := []completionChoice{{Delta: &chatDelta{Role: "assistant", Content: &emptyText}}}
 	for _, word := range replyWords {
-		if sse.event("", chunk(&chatDelta{Content: &word}, nil)) != nil {
-			return
-		}
+		choices = append(choices, completionChoice{Delta: &chatDelta{Content: &word}})
 	}
-	if sse.event("", chunk(&chatDelta{}, &finishStop)) != nil {
-		return
-	}
-	if includeUsage {
-		final := chunk(nil, nil)
-		final.Choices = []completionChoice{}
-		final.Usage = chatUsage(u)
-		if sse.event("", final) != nil {
-			return
-		}
-	}
-	_ = sse.done()
+	choices = append(choices, completionChoice{Delta: &chatDelta{}, FinishReason: &finishStop})
+	c.streamCompletion(completion{
+		ID: id, Object: "chat.completion.chunk", Created: now(), Model: c.model,
+		SystemFingerprint: fingerprint,
+	}, choices, chatUsage(u))
 }
 
 // completions is the legacy text completion API.
@@ -151,31 +126,35 @@ func (s *Server) completions(c *call) {
 		})
 		return
 	}
+	var choices []completionChoice
+	for _, word := range replyWords {
+		choices = append(choices, completionChoice{Text: &word})
+	}
+	choices = append(choices, completionChoice{Text: &emptyText, FinishReason: &finishStop})
+	c.streamCompletion(completion{ID: id, Object: "text_completion", Created: now(), Model: c.model}, choices, plainUsage)
+}
+
+// streamCompletion streams a chat or text completion: base once with each
+// of choices, then, when the client asked for it
+// (stream_options.include_usage), a usage chunk without choices. Until then
+// every chunk's usage is null, as the real API marks them.
+func (c *call) streamCompletion(base completion, choices []completionChoice, u *openAIUsage) {
 	includeUsage := gjson.GetBytes(c.body, "stream_options.include_usage").Bool()
-	created := now()
-	chunk := func(text *string, finish *string) completion {
-		ch := completion{
-			ID: id, Object: "text_completion", Created: created, Model: c.model,
-			Choices: []completionChoice{{Text: text, FinishReason: finish}},
-		}
-		if includeUsage {
-			ch.Usage = jsonNull
-		}
-		return ch
+	if includeUsage {
+		base.Usage = jsonNull
 	}
 	sse := c.startSSE()
-	for _, word := range replyWords {
-		if sse.event("", chunk(&word, nil)) != nil {
+	for _, choice := range choices {
+		chunk := base
+		chunk.Choices = []completionChoice{choice}
+		if sse.event("", chunk) != nil {
 			return
 		}
 	}
-	if sse.event("", chunk(&emptyText, &finishStop)) != nil {
-		return
-	}
 	if includeUsage {
-		final := chunk(nil, nil)
+		final := base
 		final.Choices = []completionChoice{}
-		final.Usage = plainUsage
+		final.Usage = u
 		if sse.event("", final) != nil {
 			return
 		}
