@@ -117,19 +117,37 @@ func (x *exchange) passthrough(rsp *response) {
 		_, _ = x.w.Write(rsp.local)
 		return
 	}
+	x.eachChunk(rsp, func(chunk []byte, eos bool) bool {
+		if len(chunk) > 0 {
+			if _, err := x.w.Write(chunk); err != nil {
+				return false
+			}
+			x.flush()
+		}
+		if eos {
+			x.endTrailers(x.trailersOf(rsp))
+		}
+		return true
+	})
+}
+
+// eachChunk reads the upstream body as it comes, re-arming the idle timer,
+// and hands fn every chunk read, eos set on the last (which may be empty),
+// until fn returns false. A read that fails ends the response
+// (upstreamBodyFailed) after fn got what came with the failure.
+func (x *exchange) eachChunk(rsp *response, fn func(chunk []byte, eos bool) bool) {
 	buf := getChunk()
 	defer putChunk(buf)
 	for {
 		n, err := rsp.body.Read(*buf)
 		if n > 0 {
 			x.touch()
-			if _, werr := x.w.Write((*buf)[:n]); werr != nil {
-				return
-			}
-			x.flush()
 		}
-		if err == io.EOF {
-			x.endTrailers(x.trailersOf(rsp))
+		eos := err == io.EOF
+		if (n > 0 || eos) && !fn((*buf)[:n], eos) {
+			return
+		}
+		if eos {
 			return
 		}
 		if err != nil {
@@ -229,34 +247,23 @@ func (x *exchange) streamed(rsp *response) {
 		x.streamChunk(rsp.local, true)
 		return
 	}
-	buf := getChunk()
-	defer putChunk(buf)
-	for {
-		n, err := rsp.body.Read(*buf)
-		if n > 0 {
-			x.touch()
-		}
-		eos := err == io.EOF
+	x.eachChunk(rsp, func(chunk []byte, eos bool) bool {
 		// Trailers are known once the body is over; with them the last
 		// chunk has no end_of_stream and no empty one follows (trailers.go).
 		var tr headers.List
 		if eos {
 			tr = x.trailersOf(rsp)
 		}
-		if n > 0 || (eos && tr == nil) {
-			if !x.streamChunk((*buf)[:n], eos && tr == nil) {
-				return
+		if len(chunk) > 0 || (eos && tr == nil) {
+			if !x.streamChunk(chunk, eos && tr == nil) {
+				return false
 			}
 		}
 		if eos {
 			x.endTrailers(tr)
-			return
 		}
-		if err != nil {
-			x.upstreamBodyFailed(err)
-			return
-		}
-	}
+		return true
+	})
 }
 
 // streamChunk runs one chunk through the processor (if it is still there)
