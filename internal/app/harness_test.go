@@ -76,13 +76,23 @@ func startDev(t *testing.T, extraArgs ...string) *devInstance {
 		"--data-dir", dataDir, "--upstream-openai", upstream.URL, "--upstream-anthropic", upstream.URL,
 		"--shutdown-timeout", "10s",
 	}, extraArgs...)
+	d := &devInstance{dataDir: dataDir, mock: mock}
+	d.addrs, d.stderr, d.stop = runReady(t, args)
+	return d
+}
+
+// runReady runs Run with args on a goroutine, as cmd/tollgate would, and
+// waits for its ready line (the addresses it names). stop cancels it and
+// returns Run's error the first time, nil after; it also runs when the test
+// ends.
+func runReady(t *testing.T, args []string) (addrs map[string]string, stderr *readyWriter, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := newReadyWriter()
+	stderr = newReadyWriter()
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, args, io.Discard, stderr) }()
-	d := &devInstance{dataDir: dataDir, mock: mock, stderr: stderr}
-	var stopped bool
-	d.stop = func() error {
+	stopped := false
+	stop = func() error {
 		if stopped {
 			return nil
 		}
@@ -96,15 +106,15 @@ func startDev(t *testing.T, extraArgs ...string) *devInstance {
 			return nil
 		}
 	}
-	t.Cleanup(func() { d.stop() })
+	t.Cleanup(func() { stop() })
 	select {
-	case d.addrs = <-stderr.ready:
+	case addrs = <-stderr.ready:
 	case err := <-done:
 		t.Fatalf("tollgate exited before ready: %v\n%s", err, stderr)
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no ready line; output:\n%s", stderr)
 	}
-	return d
+	return addrs, stderr, stop
 }
 
 // records stops the instance (flushing the log) and reads every record.

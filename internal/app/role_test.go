@@ -1,12 +1,10 @@
 package app
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // startServe runs `tollgate serve` in-process (the file sink, the in-process
@@ -15,27 +13,8 @@ func startServe(t *testing.T, extraArgs ...string) string {
 	t.Helper()
 	args := append([]string{"serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 		"--data-dir", t.TempDir(), "--drain-delay", "0s", "--shutdown-timeout", "10s"}, extraArgs...)
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := newReadyWriter()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, args, io.Discard, stderr) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("tollgate did not stop; output:\n%s", stderr)
-		}
-	})
-	select {
-	case addrs := <-stderr.ready:
-		return addrs["http"]
-	case err := <-done:
-		t.Fatalf("tollgate exited before ready: %v\n%s", err, stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no ready line; output:\n%s", stderr)
-	}
-	return ""
+	addrs, _, _ := runReady(t, args)
+	return addrs["http"]
 }
 
 // What an application sharing the pod's loopback could try on the HTTP port.

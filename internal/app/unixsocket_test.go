@@ -1,13 +1,10 @@
 package app
 
 import (
-	"context"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
@@ -27,38 +24,8 @@ func TestServeExtProcOverUnixSocket(t *testing.T) {
 	stale.SetUnlinkOnClose(false)
 	stale.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := newReadyWriter()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, []string{"serve", "--role", "sidecar", "--grpc-listen", "unix://" + sock,
-			"--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--drain-delay", "0s", "--shutdown-timeout", "10s"},
-			io.Discard, stderr)
-	}()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			t.Fatalf("tollgate did not stop; output:\n%s", stderr)
-			return nil
-		}
-	}
-	t.Cleanup(func() { stop() })
-	var addrs map[string]string
-	select {
-	case addrs = <-stderr.ready:
-	case err := <-done:
-		t.Fatalf("tollgate exited before ready: %v\n%s", err, stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no ready line; output:\n%s", stderr)
-	}
+	addrs, stderr, stop := runReady(t, []string{"serve", "--role", "sidecar", "--grpc-listen", "unix://" + sock,
+		"--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--drain-delay", "0s", "--shutdown-timeout", "10s"})
 	if got, want := addrs["grpc"], "unix://"+sock; got != want {
 		t.Errorf("ready line names grpc=%s, want %s", got, want)
 	}
@@ -76,7 +43,7 @@ func TestServeExtProcOverUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	stream, err := extprocv3.NewExternalProcessorClient(conn).Process(ctx)
+	stream, err := extprocv3.NewExternalProcessorClient(conn).Process(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
