@@ -91,6 +91,22 @@ func readEvent(t *testing.T, br *bufio.Reader) string {
 	}
 }
 
+// firstEventThenCut requests a streamed completion, expects its first event
+// ("data: 1", through the processor) and then a body that breaks off instead
+// of ending cleanly; what names the response in the failure.
+func firstEventThenCut(t *testing.T, h *harness, what string) {
+	t.Helper()
+	resp := h.send(t, context.Background(), "GET", "/v1/chat/completions", "", nil)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if ev := readEvent(t, br); ev != "P:data: 1\n\n" {
+		t.Errorf("first event %q", ev)
+	}
+	if _, err := io.ReadAll(br); err == nil {
+		t.Errorf("client saw a clean end of %s response", what)
+	}
+}
+
 func TestStreamedResponseFlushesChunkByChunk(t *testing.T) {
 	g1, g2 := newGate(t), newGate(t)
 	h := newHarness(t, harnessOpts{script: streamedScript, upstream: sse([]string{"data: 1\n\n", "data: 2\n\n"}, g1, g2)})
@@ -161,15 +177,7 @@ func TestUpstreamClosesMidStream(t *testing.T) {
 			_ = conn.Close()
 		}
 	}})
-	resp := h.send(t, context.Background(), "GET", "/v1/chat/completions", "", nil)
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if ev := readEvent(t, br); ev != "P:data: 1\n\n" {
-		t.Errorf("first event %q", ev)
-	}
-	if _, err := io.ReadAll(br); err == nil {
-		t.Error("client saw a clean end of a truncated response")
-	}
+	firstEventThenCut(t, h, "a truncated")
 	rec := h.stream(t)
 	if rec.endCode != codes.Canceled {
 		t.Errorf("processor saw %v, want Canceled", rec.endCode)
@@ -226,15 +234,7 @@ func TestRouteTimeoutAfterHeadersEndsStreamWithDeadline(t *testing.T) {
 		},
 		upstream: sse([]string{"data: 1\n\n"}, g),
 	})
-	resp := h.send(t, context.Background(), "GET", "/v1/chat/completions", "", nil)
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if ev := readEvent(t, br); ev != "P:data: 1\n\n" {
-		t.Errorf("first event %q", ev)
-	}
-	if _, err := io.ReadAll(br); err == nil {
-		t.Error("client saw a clean end of a timed-out response")
-	}
+	firstEventThenCut(t, h, "a timed-out")
 	rec := h.stream(t)
 	if !rec.endedByDeadline() {
 		t.Errorf("processor saw %v / %v at %v, deadline %v: want the end by deadline",
@@ -249,15 +249,7 @@ func TestIdleTimeoutAfterHeadersCancelsStream(t *testing.T) {
 		config:   func(c *Config) { c.StreamIdleTimeout = 300 * time.Millisecond },
 		upstream: sse([]string{"data: 1\n\n"}, g),
 	})
-	resp := h.send(t, context.Background(), "GET", "/v1/chat/completions", "", nil)
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if ev := readEvent(t, br); ev != "P:data: 1\n\n" {
-		t.Errorf("first event %q", ev)
-	}
-	if _, err := io.ReadAll(br); err == nil {
-		t.Error("client saw a clean end of an idle-timed-out response")
-	}
+	firstEventThenCut(t, h, "an idle-timed-out")
 	if rec := h.stream(t); rec.endCode != codes.Canceled {
 		t.Errorf("processor saw %v, want Canceled", rec.endCode)
 	}
