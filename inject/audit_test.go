@@ -75,20 +75,7 @@ func injected(p *corev1.Pod) {
 
 func uninjectedGauge(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "tollgate_injector_uninjected_pods" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			out[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
-		}
-	}
-	return out
+	return byFirstLabel(t, reg, "tollgate_injector_uninjected_pods")
 }
 
 // TestAuditCountsUninjectedPods: pods that asked for the sidecars and run

@@ -10,16 +10,28 @@ import (
 
 func admissions(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
+	return byFirstLabel(t, reg, "tollgate_injector_admissions_total")
+}
+
+// byFirstLabel gathers the metric name from reg: the value of each series
+// (a counter's or a gauge's) by the value of its first label.
+func byFirstLabel(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]float64{}
 	for _, f := range families {
-		if f.GetName() == "tollgate_injector_admissions_total" {
-			for _, m := range f.GetMetric() {
-				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			v := m.GetCounter().GetValue()
+			if g := m.GetGauge(); g != nil {
+				v = g.GetValue()
 			}
+			out[m.GetLabel()[0].GetValue()] = v
 		}
 	}
 	return out
