@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
 )
 
@@ -43,15 +42,7 @@ func TestMigrateV4(t *testing.T) {
 
 	old := fresh + "_v3"
 	t.Cleanup(func() { conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+old) })
-	tg, err := ParseURL(base + "/" + old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mconn, err := clickhouse.Open(tg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mconn.Close()
+	mconn := openURL(t, base+"/"+old)
 	m := &migrator{conn: mconn, db: old, log: log}
 	if err := m.run(ctx, migrations[:3]); err != nil {
 		t.Fatal(err)

@@ -47,6 +47,22 @@ func chConn(t testing.TB, addr string) driver.Conn {
 	return conn
 }
 
+// openURL opens a connection with the options of a --clickhouse URL,
+// closed when the test ends.
+func openURL(t testing.TB, url string) driver.Conn {
+	t.Helper()
+	tg, err := ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := clickhouse.Open(tg.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // testDB names a fresh database on the server at baseURL
 // (clickhouse://host:port), migrated, dropped when the test ends. It
 // returns the database's URL and a connection for checks.

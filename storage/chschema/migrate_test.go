@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
@@ -92,15 +91,7 @@ func TestMigrateTwice(t *testing.T) {
 func TestMigrateUpgrade(t *testing.T) {
 	url, db, conn := testDB(t, sharedURL(t))
 	ctx := ctxT(t, 60*time.Second)
-	tg, err := ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mconn, err := clickhouse.Open(tg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mconn.Close()
+	mconn := openURL(t, url)
 	log, _ := testLogger(t)
 	next := SchemaVersion() + 1
 	steps := append(slices.Clone(migrations), migration{next, "add test_extra", func(ctx context.Context, m *migrator) error {
@@ -194,15 +185,7 @@ func TestMigrateV3(t *testing.T) {
 	ctx := ctxT(t, 60*time.Second)
 	log, _ := testLogger(t)
 	newMigrator := func(db string) (*migrator, *ddlLog) {
-		tg, err := ParseURL(base + "/" + db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := clickhouse.Open(tg.Options)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := openURL(t, base+"/"+db)
 		dl := &ddlLog{Conn: c}
 		return &migrator{conn: dl, db: db, log: log}, dl
 	}
