@@ -27,15 +27,22 @@ func benchRecords(n int, bodies bool) []*record.Record {
 	return recs
 }
 
-// BenchmarkWrite is the request-path cost of logging a record: Write with
-// the writer's goroutines running (batches go to a ClickHouse stand-in
-// that accepts them at once).
-func BenchmarkWrite(b *testing.B) {
+// benchWriter is a writer whose batches go to a ClickHouse stand-in that
+// accepts them at once, closed when the run ends.
+func benchWriter(b *testing.B) *Writer {
 	w, err := newWriter(Options{SpoolDir: b.TempDir(), Registerer: prometheus.NewRegistry()}, discardSender{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer w.Close(context.Background())
+	b.Cleanup(func() { w.Close(context.Background()) })
+	return w
+}
+
+// BenchmarkWrite is the request-path cost of logging a record: Write with
+// the writer's goroutines running (batches go to a ClickHouse stand-in
+// that accepts them at once).
+func BenchmarkWrite(b *testing.B) {
+	w := benchWriter(b)
 	ring := benchRecords(1<<16, false)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -46,11 +53,7 @@ func BenchmarkWrite(b *testing.B) {
 
 // BenchmarkWriteParallel: the same from every P at once (mutex contention).
 func BenchmarkWriteParallel(b *testing.B) {
-	w, err := newWriter(Options{SpoolDir: b.TempDir(), Registerer: prometheus.NewRegistry()}, discardSender{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close(context.Background())
+	w := benchWriter(b)
 	ring := benchRecords(1<<16, false)
 	b.ReportAllocs()
 	b.ResetTimer()

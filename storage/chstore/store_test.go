@@ -38,11 +38,7 @@ func openWriter(t *testing.T, o Options) (*Writer, *testenv.LogBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		w.Close(ctx)
-	})
+	closeAtEnd(t, w)
 	return w, lb
 }
 

@@ -21,6 +21,15 @@ import (
 	"github.com/tollgate-dev/tollgate/record"
 )
 
+// closeAtEnd closes w when the test ends, giving it 10 s to flush.
+func closeAtEnd(t testing.TB, w *Writer) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.Close(ctx)
+	})
+}
+
 func newFakeWriter(t *testing.T, f *fakeSender, o Options) (*Writer, *testenv.LogBuffer) {
 	t.Helper()
 	log, lb := testLogger(t)
@@ -36,11 +45,7 @@ func newFakeWriter(t *testing.T, f *fakeSender, o Options) (*Writer, *testenv.Lo
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		w.Close(ctx)
-	})
+	closeAtEnd(t, w)
 	return w, lb
 }
 
