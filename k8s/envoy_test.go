@@ -255,15 +255,7 @@ func TestExtProcSocketOnlyInTheSidecars(t *testing.T) {
 	for base := range tr.bases {
 		for _, d := range of[appsv1.Deployment](tr, base) {
 			spec := &d.Spec.Template.Spec
-			var tg, ev *corev1.Container
-			for _, c := range containers(tr, base) {
-				if c.pod == spec && c.c.Name == "tollgate" {
-					tg = c.c
-				}
-				if c.pod == spec && isEnvoy(c.c) {
-					ev = c.c
-				}
-			}
+			tg, ev := tollgateAndEnvoy(tr, base, spec)
 			if tg == nil {
 				continue
 			}
@@ -330,15 +322,7 @@ func TestEnvoyAdminOnlyInEnvoy(t *testing.T) {
 	for base := range tr.bases {
 		for _, d := range of[appsv1.Deployment](tr, base) {
 			spec := &d.Spec.Template.Spec
-			var tg, ev *corev1.Container
-			for _, c := range containers(tr, base) {
-				if c.pod == spec && c.c.Name == "tollgate" {
-					tg = c.c
-				}
-				if c.pod == spec && isEnvoy(c.c) {
-					ev = c.c
-				}
-			}
+			tg, ev := tollgateAndEnvoy(tr, base, spec)
 			if tg == nil || ev == nil || !strings.HasPrefix(flagValue(tg.Args, "--grpc-listen"), "unix://") {
 				continue
 			}

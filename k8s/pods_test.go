@@ -31,6 +31,20 @@ func isTollgate(c *corev1.Container) bool {
 }
 func isEnvoy(c *corev1.Container) bool { return strings.HasPrefix(c.Image, "envoyproxy/envoy:") }
 
+// tollgateAndEnvoy finds the Tollgate and Envoy containers of one pod spec
+// of base; nil when it has none.
+func tollgateAndEnvoy(tr *tree, base string, spec *corev1.PodSpec) (tg, ev *corev1.Container) {
+	for _, c := range containers(tr, base) {
+		if c.pod == spec && c.c.Name == "tollgate" {
+			tg = c.c
+		}
+		if c.pod == spec && isEnvoy(c.c) {
+			ev = c.c
+		}
+	}
+	return tg, ev
+}
+
 func containers(tr *tree, base string) []container {
 	var out []container
 	for _, d := range of[appsv1.Deployment](tr, base) {
