@@ -28,7 +28,6 @@ func parseHeliconeHeaders(h http.Header) (helicone.Headers, error) {
 			return hh, err
 		}
 	}
-	hh.Properties = hh.SortedProperties()
 	return hh, nil
 }
 
@@ -50,7 +49,9 @@ func (s *server) manualLog(route string) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "invalid_header", err.Error())
 			return
 		}
-		tenant, err := s.loggerTenant(r, hh.Auth)
+		// The first Helicone-Auth decides, as it always has here; the
+		// parsed headers keep the last value of a repeated header.
+		tenant, err := s.loggerTenant(r, r.Header.Get(helicone.Auth))
 		if err != nil {
 			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 			return
@@ -64,7 +65,7 @@ func (s *server) manualLog(route string) http.HandlerFunc {
 	}
 }
 
-// loggerTenant: Helicone-Auth (heliconeAuth, parsed) when sent; else the
+// loggerTenant: Helicone-Auth (heliconeAuth) when sent; else the
 // Helicone key in Authorization (what Helicone's helpers send) unless that
 // is the API key.
 func (s *server) loggerTenant(r *http.Request, heliconeAuth string) (string, error) {

@@ -13,7 +13,7 @@ import (
 // certificate well before it expires) is swapped in by the kubelet without
 // a restart. The kubelet updates a Secret volume by pointing its "..data"
 // symlink at a new folder, which a watch on the old files never sees; so,
-// like the project's other hot-reloaded files (policies/poller.go), the
+// like the project's other hot-reloaded files (policies/internal/poll), the
 // paths are read again, here at every TLS handshake (a few hundred bytes,
 // and the API server keeps its connections). The contents, not modification
 // times, tell a change: a renewal within the file clock's resolution, or
