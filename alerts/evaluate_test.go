@@ -7,6 +7,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/alerts"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 // TestIncidentLifecycle: one notification per incident, none during the
@@ -88,28 +89,12 @@ func TestIncidentLifecycle(t *testing.T) {
 	}
 }
 
-// scopeRows: five calls in the last 15 minutes of t0 (two tenants) and
-// one older.
-func scopeRows() []*record.Record {
-	prod := []record.Property{{Key: "env", Value: "prod"}}
-	dev := []record.Property{{Key: "env", Value: "dev"}}
-	at := t0.Add(-2 * time.Minute)
-	return []*record.Record{
-		{CreatedAt: at, Model: "gpt-4o", UserID: "alice", Properties: prod, Status: 200, LatencyMs: 100, CostUSD: 1},
-		{CreatedAt: at, Model: "gpt-4o", UserID: "bob", Properties: dev, Status: 500, LatencyMs: 200, CostUSD: 2},
-		{CreatedAt: at, Model: "mini", UserID: "alice", Properties: prod, Status: 429, LatencyMs: 300, CostUSD: 4},
-		{CreatedAt: at, Model: "mini", UserID: "carol", Status: 200, LatencyMs: 400, CostUSD: 8},
-		{CreatedAt: at, Model: "gpt-4o", UserID: "dave", Properties: prod, Status: 200, LatencyMs: 50, CostUSD: 32, Tenant: "t2"},
-		{CreatedAt: t0.Add(-20 * time.Minute), Model: "gpt-4o", UserID: "alice", Properties: prod, Status: 500, LatencyMs: 9999, CostUSD: 16},
-	}
-}
-
 // TestScopedRules: each rule sees only its scope.
 func TestScopedRules(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t)
 	c := &clock{}
-	e.write(t, scopeRows()...)
+	e.write(t, chtest.AlertScopeRows(t0)...)
 	var rules []alerts.Rule
 	for _, r := range []struct {
 		id, metric string

@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // LogBuffer is a log destination (slog handler, log.Logger, a command's
@@ -30,3 +32,16 @@ func (l *LogBuffer) String() string {
 // Contains reports whether s was written (within one Write or across
 // several).
 func (l *LogBuffer) Contains(s string) bool { return strings.Contains(l.String(), s) }
+
+// Logger is a debug-level slog logger into a LogBuffer, whose lines are
+// printed (under title) when the test fails. It never calls t.Log from the
+// goroutines of the code under test, which may outlive a failed test.
+func Logger(t testing.TB, title string) (*slog.Logger, *LogBuffer) {
+	lb := &LogBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s:\n%s", title, lb.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+}

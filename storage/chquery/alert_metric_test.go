@@ -56,27 +56,11 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// scopeRows (the rows of alerts' TestScopedRules): five calls in the last 15 minutes of t0 (two tenants) and
-// one older.
-func scopeRows() []*record.Record {
-	prod := []record.Property{{Key: "env", Value: "prod"}}
-	dev := []record.Property{{Key: "env", Value: "dev"}}
-	at := t0.Add(-2 * time.Minute)
-	return []*record.Record{
-		{CreatedAt: at, Model: "gpt-4o", UserID: "alice", Properties: prod, Status: 200, LatencyMs: 100, CostUSD: 1},
-		{CreatedAt: at, Model: "gpt-4o", UserID: "bob", Properties: dev, Status: 500, LatencyMs: 200, CostUSD: 2},
-		{CreatedAt: at, Model: "mini", UserID: "alice", Properties: prod, Status: 429, LatencyMs: 300, CostUSD: 4},
-		{CreatedAt: at, Model: "mini", UserID: "carol", Status: 200, LatencyMs: 400, CostUSD: 8},
-		{CreatedAt: at, Model: "gpt-4o", UserID: "dave", Properties: prod, Status: 200, LatencyMs: 50, CostUSD: 32, Tenant: "t2"},
-		{CreatedAt: t0.Add(-20 * time.Minute), Model: "gpt-4o", UserID: "alice", Properties: prod, Status: 500, LatencyMs: 9999, CostUSD: 16},
-	}
-}
-
 // TestMetricValues checks each metric over each scope against values
 // worked out by hand (p95: the value at rank floor(0.95 × n), from 0).
 func TestMetricValues(t *testing.T) {
 	e := newEnv(t)
-	e.write(t, scopeRows()...)
+	e.write(t, chtest.AlertScopeRows(t0)...)
 	prod := &alerts.Property{Name: "env", Value: "prod"}
 	for _, c := range []struct {
 		scope                 alerts.Scope

@@ -20,15 +20,9 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
-// testLogger is a slog logger whose lines are printed when the test fails.
+// testLogger: see testenv.Logger.
 func testLogger(t testing.TB) (*slog.Logger, *testenv.LogBuffer) {
-	lb := &testenv.LogBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("migration log:\n%s", lb.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+	return testenv.Logger(t, "migration log")
 }
 
 // chConn opens a native connection to addr (host:port).

@@ -23,17 +23,9 @@ import (
 	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
 
-// testLogger is a slog logger whose lines are kept for assertions and
-// printed when the test fails. It never calls t.Log from the writer's
-// goroutines, which may outlive a failed test.
+// testLogger: see testenv.Logger.
 func testLogger(t testing.TB) (*slog.Logger, *testenv.LogBuffer) {
-	lb := &testenv.LogBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("writer log:\n%s", lb.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+	return testenv.Logger(t, "writer log")
 }
 
 // chConn opens a native connection to addr (host:port).

@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
@@ -64,4 +65,22 @@ func Writer(t testing.TB, dsn string) *chstore.Writer {
 		_ = w.Close(ctx)
 	})
 	return w
+}
+
+// AlertScopeRows are the calls the alert tests evaluate scoped rules over
+// (alerts' TestScopedRules, chquery's TestMetricValues): five in the 15
+// minutes before now, over two tenants and two env properties, and one
+// older.
+func AlertScopeRows(now time.Time) []*record.Record {
+	prod := []record.Property{{Key: "env", Value: "prod"}}
+	dev := []record.Property{{Key: "env", Value: "dev"}}
+	at := now.Add(-2 * time.Minute)
+	return []*record.Record{
+		{CreatedAt: at, Model: "gpt-4o", UserID: "alice", Properties: prod, Status: 200, LatencyMs: 100, CostUSD: 1},
+		{CreatedAt: at, Model: "gpt-4o", UserID: "bob", Properties: dev, Status: 500, LatencyMs: 200, CostUSD: 2},
+		{CreatedAt: at, Model: "mini", UserID: "alice", Properties: prod, Status: 429, LatencyMs: 300, CostUSD: 4},
+		{CreatedAt: at, Model: "mini", UserID: "carol", Status: 200, LatencyMs: 400, CostUSD: 8},
+		{CreatedAt: at, Model: "gpt-4o", UserID: "dave", Properties: prod, Status: 200, LatencyMs: 50, CostUSD: 32, Tenant: "t2"},
+		{CreatedAt: now.Add(-20 * time.Minute), Model: "gpt-4o", UserID: "alice", Properties: prod, Status: 500, LatencyMs: 9999, CostUSD: 16},
+	}
 }
