@@ -187,14 +187,6 @@ func (s *server) tenantOf(r *http.Request) (string, error) {
 	return s.o.Auth.Tenant(r.Header.Get(helicone.Auth))
 }
 
-// errorBody is the shape writeError writes.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 // writeError answers in the OpenAI-style error shape the processor uses,
 // without its "type" (the bytes as json.Encoder wrote them before).
 func writeError(w http.ResponseWriter, status int, code, msg string) {

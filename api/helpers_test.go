@@ -43,6 +43,14 @@ func do(t *testing.T, h http.Handler, method, target, addr string, headers map[s
 
 const local = "127.0.0.1:40000"
 
+// errorBody is the shape writeError writes.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
 // errorMessage returns the message of an error answer.
 func errorMessage(t *testing.T, rr *httptest.ResponseRecorder) string {
 	t.Helper()

@@ -95,3 +95,10 @@ func appendJSONString(b []byte, s string, esc Escaping) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// TollgateErrorBody is the error body of Tollgate's own refusals (type
+// tollgate_error), fields in encoding/json's order as they always were.
+func TollgateErrorBody(code, message string) []byte {
+	return AppendErrorBody(make([]byte, 0, 96+len(code)+len(message)), EscapeHTML,
+		"code", code, "message", message, "type", "tollgate_error")
+}

@@ -60,7 +60,6 @@ const (
 
 // Retries and fallbacks (policies/attempts).
 const (
-	RetryPrefix     = "helicone-retry-"
 	RetryEnabled    = "helicone-retry-enabled"
 	RetryNum        = "helicone-retry-num"
 	RetryFactor     = "helicone-retry-factor"

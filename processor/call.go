@@ -24,10 +24,9 @@ type call struct {
 	endpoint provider.Endpoint
 	helicone helicone.Headers
 
-	status       int  // response :status, 0 until seen
-	streaming    bool // response is SSE and processed chunk by chunk
+	status       int // response :status, 0 until seen
 	firstChunkAt time.Time
-	stream       *provider.StreamAccumulator
+	stream       *provider.StreamAccumulator // set when the response is SSE, read chunk by chunk
 	// The response body is kept once, up to the larger of what the log and
 	// the cache want (respKeep); respBytes counts all of it.
 	respBody  bytes.Buffer

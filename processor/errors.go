@@ -25,6 +25,5 @@ func badRequest(code, format string, args ...any) *clientError {
 // to the developer as the exception message (fields in encoding/json's
 // order, as it always was).
 func (e *clientError) body() []byte {
-	return helicone.AppendErrorBody(make([]byte, 0, 96+len(e.code)+len(e.message)), helicone.EscapeHTML,
-		"code", e.code, "message", e.message, "type", "tollgate_error")
+	return helicone.TollgateErrorBody(e.code, e.message)
 }

@@ -36,7 +36,6 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 		return resp
 	}
 	if isEventStream(c.respContentType) {
-		c.streaming = true
 		c.rec.Stream = true
 		c.stream = provider.NewStreamAccumulator(c.format)
 		resp.ModeOverride = streamedResponseMode
@@ -58,11 +57,10 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 	}
 	c.respBytes += len(chunk)
 	appendCapped(&c.respBody, chunk, c.respKeep)
-	if c.streaming {
+	if c.stream != nil {
 		c.stream.Write(chunk)
 		if msg.GetEndOfStream() {
-			c.stream.Finish()
-			s.useUsage(c, c.stream.Usage(), c.stream.Model())
+			s.endStream(c)
 			s.finish(c, int32(c.status))
 		}
 		return responseBodyReply(nil)
@@ -81,13 +79,19 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 // end_of_stream, so this is where it completes.
 func (s *Server) onResponseTrailers(c *call) *extprocv3.ProcessingResponse {
 	if c.stream != nil && !c.logged {
-		c.stream.Finish()
-		s.useUsage(c, c.stream.Usage(), c.stream.Model())
+		s.endStream(c)
 	}
 	if c.status != 0 {
 		s.finish(c, int32(c.status))
 	}
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
+}
+
+// endStream takes the usage and model a streamed response reported, at its
+// end or wherever it was cut.
+func (s *Server) endStream(c *call) {
+	c.stream.Finish()
+	s.useUsage(c, c.stream.Usage(), c.stream.Model())
 }
 
 func (s *Server) useUsage(c *call, u provider.Usage, model string) {

@@ -189,13 +189,11 @@ func (s *Server) endEarly(c *call, ctx context.Context, err error) {
 		return // the stream closed before any message: there was no call
 	}
 	if c.stream != nil {
-		// Keep whatever the stream reported before it was cut.
-		c.stream.Finish()
-		s.useUsage(c, c.stream.Usage(), c.stream.Model())
+		s.endStream(c) // keep whatever the stream reported before it was cut
 	}
 	code := status.Code(err)
 	switch {
-	case errors.Is(err, io.EOF) && c.status != 0 && !c.streaming:
+	case errors.Is(err, io.EOF) && c.status != 0 && c.stream == nil:
 		// Envoy skipped the rest (e.g. a mode without the body phase). A
 		// stream we asked for chunk by chunk that closes before its last
 		// chunk was cut, and falls through to the cases below.

@@ -378,9 +378,7 @@ func (g *Gate) degraded(d *Decision, use storeUse) *Decision {
 
 func unavailableAnswer() *ratelimit.Answer {
 	const msg = "Rate limits cannot be checked right now (the rate-limit store is unreachable) and this gateway is configured to fail closed; retry shortly."
-	body := helicone.AppendErrorBody(make([]byte, 0, 96+len(msg)), helicone.EscapeHTML,
-		"code", "rate_limit_unavailable", "message", msg, "type", "tollgate_error")
-	return &ratelimit.Answer{Status: 503, Body: body, Headers: [][2]string{
+	return &ratelimit.Answer{Status: 503, Body: helicone.TollgateErrorBody("rate_limit_unavailable", msg), Headers: [][2]string{
 		{"content-type", "application/json"},
 		{helicone.XHeliconeError, "rate_limit_unavailable"},
 		{"retry-after", "1"},

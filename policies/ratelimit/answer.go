@@ -18,7 +18,10 @@ type Answer struct {
 }
 
 // Headers are the Helicone-RateLimit-* response headers.
-func (p Policy) Headers(o BucketOutcome) [][2]string {
+func (p Policy) Headers(o BucketOutcome) [][2]string { return p.headers(o, p.String()) }
+
+// headers takes the normalized policy, which a 429 has already built.
+func (p Policy) headers(o BucketOutcome, policy string) [][2]string {
 	remaining := int64(0)
 	if o.Remaining > 0 {
 		remaining = int64(math.Floor(o.Remaining))
@@ -26,7 +29,7 @@ func (p Policy) Headers(o BucketOutcome) [][2]string {
 	h := [][2]string{
 		{helicone.RateLimitLimit, strconv.FormatInt(p.Quota, 10)},
 		{helicone.RateLimitRemaining, strconv.FormatInt(remaining, 10)},
-		{helicone.RateLimitPolicy, p.String()},
+		{helicone.RateLimitPolicy, policy},
 	}
 	if reset := o.ResetSeconds(); reset > 0 {
 		h = append(h, [2]string{helicone.RateLimitReset, strconv.FormatInt(reset, 10)})
@@ -55,7 +58,7 @@ func (p Policy) LimitedAnswer(o BucketOutcome) *Answer {
 		{"content-type", "application/json"},
 		{helicone.XHeliconeError, "rate_limited"},
 		{"retry-after", strconv.FormatInt(reset, 10)},
-	}, p.Headers(o)...)
+	}, p.headers(o, policy)...)
 	return &Answer{Status: 429, Headers: h, Body: body}
 }
 
