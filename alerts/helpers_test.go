@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -93,13 +92,13 @@ func (e *env) newManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Mana
 func (e *env) newStrictManager(t *testing.T, c *clock, o alerts.Options) (*alerts.Manager, *prometheus.Registry, *testenv.LogBuffer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	logs := &testenv.LogBuffer{}
+	var logs *testenv.LogBuffer
+	o.Logger, logs = testenv.Logger(t, "alerts log")
 	store, err := chquery.NewAlerts(e.conn, e.db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o.Store, o.Metrics, o.Now, o.Registerer = store, e.q, c.Now, reg
-	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.WebhookBackoff == 0 {
 		o.WebhookBackoff = time.Millisecond
 	}

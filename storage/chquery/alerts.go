@@ -3,7 +3,6 @@ package chquery
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -30,13 +29,11 @@ type Alerts struct {
 // NewAlerts keeps the rules and events in database db (chschema.Connect
 // returns both).
 func NewAlerts(conn driver.Conn, db string) (*Alerts, error) {
-	if !identPattern.MatchString(db) {
+	if !chschema.ValidDatabase(db) {
 		return nil, fmt.Errorf("alerts: bad database name %q", db)
 	}
 	return &Alerts{conn: conn, db: db}, nil
 }
-
-var identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 const ruleColumns = `id, name, metric, threshold, window_seconds, scope_model, scope_user, scope_property_name,
  scope_property_value, webhook_url, cooldown_seconds, enabled, created_at, version, deleted`

@@ -62,16 +62,13 @@ func (w *Writer) settle(j *job) bool {
 }
 
 func (w *Writer) runBatches(j *job) result {
-	recs := j.batches[0].recs
-	w.normalizeBatch(j.batches[0])
+	for _, b := range j.batches {
+		w.normalizeBatch(b)
+	}
+	recs := j.batches[0].recs // one batch goes as it is, without a copy
 	if len(j.batches) > 1 {
-		n := 0
+		recs = make([]*record.Record, 0, jobRows(j))
 		for _, b := range j.batches {
-			n += len(b.recs)
-		}
-		recs = make([]*record.Record, 0, n)
-		for _, b := range j.batches {
-			w.normalizeBatch(b)
 			recs = append(recs, b.recs...)
 		}
 	}
