@@ -95,17 +95,9 @@ func (w *Writer) runBatches(j *job) result {
 		w.markDown()
 	}
 	for _, b := range j.batches {
-		if serr := w.spoolBatch(b); serr != nil {
+		if serr := w.spoolOrRequeue(b); serr != nil {
 			w.logSpoolError(serr)
-			w.mu.Lock()
-			w.requeueLocked(b)
-			w.mu.Unlock()
-			continue
 		}
-		w.mu.Lock()
-		w.finishLocked(b)
-		w.mu.Unlock()
-		w.recycle(b)
 	}
 	return r
 }

@@ -75,17 +75,27 @@ func (w *Writer) spill(force bool, upTo uint64) error {
 		b := w.popLocked()
 		w.mu.Unlock()
 		w.normalizeBatch(b)
-		if err := w.spoolBatch(b); err != nil {
-			w.mu.Lock()
-			w.requeueLocked(b)
-			w.mu.Unlock()
+		if err := w.spoolOrRequeue(b); err != nil {
 			return err
 		}
-		w.mu.Lock()
-		w.finishLocked(b)
-		w.mu.Unlock()
-		w.recycle(b)
 	}
+}
+
+// spoolOrRequeue moves a batch out of memory into the spool; when the spool
+// cannot take it (an I/O error, returned) the batch goes back to the queue
+// so that nothing is lost.
+func (w *Writer) spoolOrRequeue(b *batch) error {
+	if err := w.spoolBatch(b); err != nil {
+		w.mu.Lock()
+		w.requeueLocked(b)
+		w.mu.Unlock()
+		return err
+	}
+	w.mu.Lock()
+	w.finishLocked(b)
+	w.mu.Unlock()
+	w.recycle(b)
+	return nil
 }
 
 // spoolBatch writes b to the spool. A full spool drops the batch (counted,
