@@ -49,12 +49,12 @@ func (p RetryPolicy) String() string {
 // right.
 func ParseRetryPolicy(h helicone.RetryHeaders) (*RetryPolicy, error) {
 	enabled := strings.ToLower(strings.TrimSpace(h.Enabled))
-	switch enabled {
-	case "", "false", "0":
-		return nil, nil
-	case "true", "1":
-	default:
+	on, ok := helicone.ParseBool(enabled)
+	if !ok {
 		return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RetryEnabled), Reason: fmt.Sprintf("must be true or false, got %q", clip(enabled))}
+	}
+	if !on {
+		return nil, nil
 	}
 	p := &RetryPolicy{Num: 5, Factor: 2, MinTimeoutMs: 1000, MaxTimeoutMs: 10000}
 	var err error

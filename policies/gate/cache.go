@@ -94,13 +94,11 @@ func parseCacheOptions(h *helicone.CacheHeaders, header func(string) string, def
 // absent or empty gives def.
 func boolHeader(v, name string, def bool) (bool, error) {
 	v = strings.TrimSpace(v)
-	switch strings.ToLower(v) {
-	case "":
+	if v == "" {
 		return def, nil
-	case "true", "1":
-		return true, nil
-	case "false", "0":
-		return false, nil
+	}
+	if b, ok := helicone.ParseBool(v); ok {
+		return b, nil
 	}
 	return def, &helicone.BadHeaderError{Header: helicone.Canonical(name), Reason: fmt.Sprintf("must be true or false, got %q", clip(v))}
 }
