@@ -71,16 +71,9 @@ func bucketSegment(seg string, c *ratelimit.Caller) string {
 	return "p:" + seg + ":" + ratelimit.KeyPart(c.Property(seg))
 }
 
-// Take is what gate.Store.Admit takes from the bucket: one token for a request
-// unit; for cents only a balance check, the real cost being charged after
-// the call (gate.Store.Charge with Bucket).
-func (l Limit) Take() ratelimit.BucketTake {
-	cost := 1.0
-	if l.Policy.Unit == ratelimit.UnitCents {
-		cost = 0
-	}
-	return ratelimit.BucketTake{BucketRef: l.Bucket, Cost: cost}
-}
+// Take is what gate.Store.Admit takes from the bucket (ratelimit.Policy.Take;
+// a cents budget is charged after the call, gate.Store.Charge with Bucket).
+func (l Limit) Take() ratelimit.BucketTake { return l.Policy.Take(l.Bucket) }
 
 // LimitedAnswer is the 429 for a call this limit refused.
 func (l Limit) LimitedAnswer(o ratelimit.BucketOutcome) *ratelimit.Answer {

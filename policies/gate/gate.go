@@ -242,12 +242,10 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 	}
 	if policy != nil {
 		b := policy.Bucket(&ratelimit.Caller{Tenant: tenant, UserID: req.UserID, Header: req.Header})
-		cost := 1.0
 		if policy.Unit == ratelimit.UnitCents {
-			cost = 0 // check the balance now, charge the real cost in Complete
-			d.cents = []ratelimit.BucketRef{b}
+			d.cents = []ratelimit.BucketRef{b} // charged the real cost in Complete
 		}
-		ad.Buckets = []ratelimit.BucketTake{{BucketRef: b, Cost: cost}}
+		ad.Buckets = []ratelimit.BucketTake{policy.Take(b)}
 	}
 	limited := policy != nil || len(req.Limits) > 0
 	for _, l := range req.Limits {

@@ -90,3 +90,14 @@ func (p Policy) Bucket(c *Caller) BucketRef {
 		Window:   time.Duration(p.Window) * time.Second,
 	}
 }
+
+// Take is what a call takes from b under p: one token for a request unit;
+// for cents only a balance check (cost 0), the real cost being charged
+// after the call.
+func (p Policy) Take(b BucketRef) BucketTake {
+	cost := 1.0
+	if p.Unit == UnitCents {
+		cost = 0
+	}
+	return BucketTake{BucketRef: b, Cost: cost}
+}
