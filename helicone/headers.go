@@ -115,6 +115,10 @@ type Headers struct {
 	RateLimitPolicy string       // policies/gate, ratelimit.Parse
 	Retry           RetryHeaders // attempts.ParseRetryPolicy
 
+	// Warnings are the values tolerated the way Helicone tolerates them
+	// instead of a 400; the processor reports them in Helicone-Warning.
+	Warnings Warnings
+
 	seen uint16 // firstOnly bits: which of the first-wins headers were sent
 }
 
