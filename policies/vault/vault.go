@@ -1,0 +1,181 @@
+// Package vault is Tollgate's key vault: proxy keys handed to applications
+// in place of provider keys, as Helicone's vault does. An application sends
+// `Authorization: Bearer sk-helicone-proxy-…` (or the key as `x-api-key` /
+// `api-key`); the processor swaps in the provider key the proxy key stands
+// for in the request-headers phase, so the real key lives only in a
+// Kubernetes Secret and in Tollgate's memory: never in the application,
+// a log, a metric or ClickHouse. A proxy key also says who is calling: its
+// tenant, and its id, which the record keeps and the egress policy can
+// select on (per-key limits and budgets).
+//
+// The vault is one YAML file (a mounted Secret), re-read every 2 s like the
+// egress policy; `tollgate vault issue` makes a key and the entry for it.
+package vault
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/google/uuid"
+	"go.yaml.in/yaml/v3"
+)
+
+// Prefix starts every proxy key (Helicone's; its worker recognises
+// "Bearer sk-helicone-proxy…", worker/src/lib/RequestWrapper.ts).
+const Prefix = "sk-helicone-proxy-"
+
+// Key is one vault entry.
+type Key struct {
+	ID          string // names the key in records and the egress policy; not secret
+	Tenant      string // the tenant a call with this key belongs to
+	ProviderKey string // the secret sent to the provider instead of the proxy key
+	sum         [sha256.Size]byte
+}
+
+// Vault maps proxy keys to provider keys. It is immutable; a nil *Vault
+// knows no key.
+type Vault struct {
+	bySum map[[sha256.Size]byte]*Key
+}
+
+// file is the YAML form.
+type file struct {
+	Keys []struct {
+		ID             string `yaml:"id"`
+		Tenant         string `yaml:"tenant"`
+		ProxyKeySHA256 string `yaml:"proxyKeySHA256"`
+		ProviderKey    string `yaml:"providerKey"`
+	} `yaml:"keys"`
+}
+
+// Parse reads a vault file. Errors name the entry and field, never a key.
+func Parse(data []byte) (*Vault, error) {
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("vault: %w", scrub(err))
+	}
+	v := &Vault{bySum: make(map[[sha256.Size]byte]*Key, len(f.Keys))}
+	ids := make(map[string]bool, len(f.Keys))
+	var errs []error
+	for i, e := range f.Keys {
+		where := fmt.Sprintf("keys[%d]", i)
+		if e.ID != "" {
+			where += " (" + e.ID + ")"
+		}
+		k := &Key{ID: strings.TrimSpace(e.ID), Tenant: strings.TrimSpace(e.Tenant), ProviderKey: strings.TrimSpace(e.ProviderKey)}
+		sum, err := hex.DecodeString(strings.ToLower(strings.TrimSpace(e.ProxyKeySHA256)))
+		switch {
+		case k.ID == "":
+			errs = append(errs, fmt.Errorf("vault %s: id must not be empty", where))
+		case ids[k.ID]:
+			errs = append(errs, fmt.Errorf("vault %s: id is used twice", where))
+		case k.Tenant == "":
+			errs = append(errs, fmt.Errorf("vault %s: tenant must not be empty", where))
+		case k.ProviderKey == "":
+			errs = append(errs, fmt.Errorf("vault %s: providerKey must not be empty", where))
+		case strings.HasPrefix(k.ProviderKey, Prefix):
+			errs = append(errs, fmt.Errorf("vault %s: providerKey is a proxy key; it must be the provider's own key", where))
+		case err != nil || len(sum) != sha256.Size:
+			errs = append(errs, fmt.Errorf("vault %s: proxyKeySHA256 must be 64 hex digits (tollgate vault issue prints it)", where))
+		default:
+			copy(k.sum[:], sum)
+			if _, dup := v.bySum[k.sum]; dup {
+				errs = append(errs, fmt.Errorf("vault %s: the same proxy key is listed twice", where))
+				continue
+			}
+			ids[k.ID] = true
+			v.bySum[k.sum] = k
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// scrub keeps YAML decoding errors from quoting the file's content, which
+// holds provider keys: only line numbers and what kind of problem survive.
+func scrub(err error) error {
+	var out []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		line := lineRef.FindString(l)
+		if line == "" {
+			continue
+		}
+		what := "invalid YAML"
+		switch {
+		case strings.Contains(l, "cannot unmarshal"):
+			what = "wrong type (a list of keys with string fields is expected)"
+		case strings.Contains(l, "not found in type"):
+			what = "unknown field (id, tenant, proxyKeySHA256 and providerKey are known)"
+		}
+		out = append(out, line+": "+what)
+	}
+	if len(out) == 0 {
+		return errors.New("invalid YAML")
+	}
+	return errors.New(strings.Join(out, "; "))
+}
+
+var lineRef = regexp.MustCompile(`line \d+`)
+
+// Len is how many keys the vault holds.
+func (v *Vault) Len() int {
+	if v == nil {
+		return 0
+	}
+	return len(v.bySum)
+}
+
+// IsProxyKey says whether a credential header's value is a proxy key:
+// "Bearer sk-helicone-proxy-…" or the bare key.
+func IsProxyKey(value string) bool {
+	_, ok := proxyKey(value)
+	return ok
+}
+
+func proxyKey(value string) (string, bool) {
+	v := strings.TrimSpace(value)
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		v = strings.TrimSpace(v[7:])
+	}
+	return v, strings.HasPrefix(v, Prefix)
+}
+
+// Lookup finds the key a credential header's value names; ok is false for
+// a value that is not a proxy key or a proxy key the vault does not hold.
+func (v *Vault) Lookup(value string) (k *Key, ok bool) {
+	raw, isProxy := proxyKey(value)
+	if !isProxy || v == nil {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(raw))
+	// Only the key's SHA-256 is compared: the proxy key is kept nowhere.
+	k, ok = v.bySum[sum]
+	return k, ok
+}
+
+// Issue makes a new proxy key in Helicone's shape — the prefix, four groups
+// of seven base32 characters and a UUID, lowercase — and the SHA-256 the
+// vault file stores. The key itself is shown once and kept nowhere.
+func Issue() (key, sum string, err error) {
+	var random [20]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		return "", "", err
+	}
+	body := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(random[:]))[:28]
+	groups := []string{body[0:7], body[7:14], body[14:21], body[21:28]}
+	key = Prefix + strings.Join(groups, "-") + "-" + uuid.NewString()
+	s := sha256.Sum256([]byte(key))
+	return key, hex.EncodeToString(s[:]), nil
+}
