@@ -38,6 +38,10 @@ func (d Decision) Limits(c *ratelimit.Caller) []Limit {
 	// different namespaces never share a bucket.
 	prefix := ratelimit.TenantKeyPrefix(tenant) + "eg:" + ratelimit.KeyPart(d.Rule) + ":" + ratelimit.KeyPart(d.namespace) + "/" + ratelimit.KeyPart(d.workload) + ":"
 	workload := d.namespace + "/" + d.workload
+	if d.proxyKey != "" { // a rule that selects proxy keys limits each key on its own
+		prefix += "key:" + ratelimit.KeyPart(d.proxyKey) + ":"
+		workload += " (proxy key " + d.proxyKey + ")"
+	}
 	out := make([]Limit, 0, n)
 	add := func(p ratelimit.Policy, budget bool, kind string) {
 		out = append(out, Limit{

@@ -172,6 +172,9 @@ func (l globList) match(s string) bool {
 type selector struct {
 	namespaces, serviceAccounts, workloads globList
 	labels                                 []labelSelector
+	// proxyKeys selects calls made with these key-vault proxy keys (by
+	// id, policies/vault): per-key limits and budgets.
+	proxyKeys globList
 }
 
 // labelSelector requires the label to be present with a value
@@ -182,13 +185,14 @@ type labelSelector struct {
 }
 
 func (s *selector) empty() bool {
-	return len(s.namespaces) == 0 && len(s.serviceAccounts) == 0 && len(s.workloads) == 0 && len(s.labels) == 0
+	return len(s.namespaces) == 0 && len(s.serviceAccounts) == 0 && len(s.workloads) == 0 && len(s.labels) == 0 && len(s.proxyKeys) == 0
 }
 
 func (s *selector) matches(w *Workload) bool {
 	if len(s.namespaces) > 0 && !s.namespaces.match(w.Namespace) ||
 		len(s.serviceAccounts) > 0 && !s.serviceAccounts.match(w.ServiceAccount) ||
-		len(s.workloads) > 0 && !s.workloads.match(w.Name) {
+		len(s.workloads) > 0 && !s.workloads.match(w.Name) ||
+		len(s.proxyKeys) > 0 && (w.ProxyKey == "" || !s.proxyKeys.match(w.ProxyKey)) {
 		return false
 	}
 	for i := range s.labels {

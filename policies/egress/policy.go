@@ -25,6 +25,10 @@ type Workload struct {
 	ServiceAccount string
 	Name           string            // the workload, e.g. the Deployment's name
 	Labels         map[string]string // the pod's labels
+	// ProxyKey is the id of the key-vault proxy key the call was made
+	// with ("" for none): a rule can select it (match.proxyKeys), and
+	// then its limits are kept per key.
+	ProxyKey string
 }
 
 // Policy is a parsed, validated policy file. It is immutable and safe
@@ -57,14 +61,19 @@ func (p *Policy) Decide(w Workload) Decision {
 		return Decision{namespace: w.Namespace, workload: w.Name}
 	}
 	eff := p.defaults
+	perKey := false
 	for i := range p.rules {
 		if p.rules[i].sel.matches(&w) {
 			eff = p.rules[i].eff
+			perKey = len(p.rules[i].sel.proxyKeys) > 0
 			break
 		}
 	}
 	d := eff.decision
 	d.namespace, d.workload = w.Namespace, w.Name
+	if perKey {
+		d.proxyKey = w.ProxyKey
+	}
 	return d
 }
 
@@ -88,6 +97,7 @@ type Decision struct {
 
 	eff                 *effective // nil: no policy
 	namespace, workload string     // for bucket keys and messages
+	proxyKey            string     // set when the rule selects proxy keys: its limits are per key
 }
 
 // Cache are cache defaults for calls that do not say otherwise: a

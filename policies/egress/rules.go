@@ -63,6 +63,7 @@ func (p *parser) selector(s *selector, n *yaml.Node, path string) {
 		field{"serviceAccounts", func(v *yaml.Node, path string) { s.serviceAccounts = p.globs(v, path) }},
 		field{"workloads", func(v *yaml.Node, path string) { s.workloads = p.globs(v, path) }},
 		field{"labels", func(v *yaml.Node, path string) { s.labels = p.labelSelectors(v, path) }},
+		field{"proxyKeys", func(v *yaml.Node, path string) { s.proxyKeys = p.globs(v, path) }},
 	)
 }
 
