@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -143,4 +144,32 @@ func checkUsage(t *testing.T, u Usage) {
 	if u.PromptTokens < 0 || u.CompletionTokens < 0 || u.CachedTokens < 0 || u.CacheWriteTokens < 0 || u.ReasoningTokens < 0 {
 		t.Fatalf("negative count: %+v", u)
 	}
+}
+
+// FuzzAzurePath checks the Azure path parser (request paths are the
+// client's): a deployment it returns is one path segment of valid UTF-8,
+// the query never changes the answer, and Classify agrees with it.
+func FuzzAzurePath(f *testing.F) {
+	f.Add("/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21")
+	f.Add("/openai/deployments/my%20dep/embeddings")
+	f.Add("/openai/deployments/a%2Fb/completions")
+	f.Add("/openai/responses")
+	f.Fuzz(func(t *testing.T, path string) {
+		d, ep, ok := AzurePath(path)
+		if !ok && (d != "" || ep != EndpointUnknown) {
+			t.Fatalf("not Azure, yet (%q, %v)", d, ep)
+		}
+		if ok && (!utf8.ValidString(d) || strings.ContainsAny(d, "/\x00") || len(d) > maxDeployment) {
+			t.Fatalf("deployment %q is not one clean segment", d)
+		}
+		if !strings.Contains(path, "?") {
+			d2, ep2, ok2 := AzurePath(path + "?api-version=2024-10-21")
+			if d2 != d || ep2 != ep || ok2 != ok {
+				t.Fatalf("the query changed the answer: (%q, %v, %v) vs (%q, %v, %v)", d, ep, ok, d2, ep2, ok2)
+			}
+		}
+		if prov, cep := Classify(path); ok && (prov != OpenAI || cep != ep) {
+			t.Fatalf("Classify = (%q, %v), AzurePath says %v", prov, cep, ep)
+		}
+	})
 }
