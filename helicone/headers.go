@@ -35,6 +35,7 @@ const (
 	OmitRequest    = "helicone-omit-request"
 	OmitResponse   = "helicone-omit-response"
 	TargetURL      = "helicone-target-url"
+	OpenAIAPIBase  = "helicone-openai-api-base" // Azure OpenAI's origin; wins over TargetURL
 
 	MaxPropertyValueLength = 4096
 )
@@ -101,6 +102,7 @@ type Headers struct {
 	OmitResponse    bool
 	Auth            string
 	TargetURL       string
+	OpenAIAPIBase   string
 	Fallback        string // Helicone-Fallback, raw (attempts.ParseFallbacks)
 	Fallbacks       string // Helicone-Fallbacks, raw
 	PromptID        string
@@ -180,6 +182,8 @@ func (h *Headers) Add(key, value string) error {
 		}
 	case TargetURL:
 		h.TargetURL = value
+	case OpenAIAPIBase:
+		h.OpenAIAPIBase = value
 	case Fallback:
 		h.Fallback = value
 	case Fallbacks:
@@ -261,6 +265,8 @@ func Canonical(key string) string {
 		case "":
 		case "ratelimit":
 			parts[i] = "RateLimit"
+		case "openai":
+			parts[i] = "OpenAI"
 		case "url":
 			parts[i] = "URL"
 		default:

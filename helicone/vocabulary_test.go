@@ -32,6 +32,7 @@ func TestCanonical(t *testing.T) {
 	for in, want := range map[string]string{
 		helicone.RateLimitPolicy:    "Helicone-RateLimit-Policy",
 		helicone.TargetURL:          "Helicone-Target-URL",
+		helicone.OpenAIAPIBase:      "Helicone-OpenAI-Api-Base", // Helicone's spelling, worker/src/lib/HeliconeHeaders.ts
 		helicone.CacheBucketMaxSize: "Helicone-Cache-Bucket-Max-Size",
 		helicone.OmitRequest:        "Helicone-Omit-Request",
 		helicone.RetryMinTimeout:    "Helicone-Retry-Min-Timeout",
