@@ -19,6 +19,9 @@
 //   - alert_events: one row per alert notification (rule, value, threshold,
 //     window, fired_at, delivered, delivery_error, resolved_at);
 //     ReplacingMergeTree(version) ORDER BY (rule_id, fired_at, event_id).
+//   - scores: tenant, request_id, name, value (Float64), value_type
+//     ("number" or "boolean"), created_at; ReplacingMergeTree(created_at)
+//     ORDER BY (tenant, request_id, name): the newest score of a name wins.
 //   - schema_migrations: version, name, applied_at, server_version, variant.
 //
 // Two schema variants share the column names (see features): "legacy" for

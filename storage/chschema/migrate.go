@@ -39,6 +39,9 @@ var migrations = []migration{
 		}
 		return m.createTable(ctx, AlertEventsTable, createAlertEventsSQL(m.db))
 	}},
+	{5, "create scores", func(ctx context.Context, m *migrator) error {
+		return m.createTable(ctx, ScoresTable, createScoresSQL(m.db, m.f))
+	}},
 }
 
 // requestColumnsV3 are the columns migration 3 adds, as released (they are
@@ -58,7 +61,7 @@ var requestColumnsV3 = []column{
 func SchemaVersion() uint32 { return migrations[len(migrations)-1].version }
 
 // Migrate creates the database (from the URL path, default "tollgate") and
-// the tables requests, feedback, alert_rules and alert_events, and
+// the tables requests, feedback, alert_rules, alert_events and scores, and
 // upgrades them. Idempotent and
 // versioned (table schema_migrations): safe to run twice or from two
 // processes at once. The server version decides the schema variant (see
