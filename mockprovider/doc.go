@@ -15,6 +15,11 @@
 //	POST /v1/messages                Anthropic messages (JSON or SSE)
 //	POST /v1/messages/count_tokens   Anthropic token counting
 //
+// and Azure OpenAI's /openai/deployments/{deployment}/chat/completions,
+// …/completions, …/embeddings and /openai/responses (api-version
+// required), answered like OpenAI's with the deployment as the model when
+// the body names none.
+//
 // # Usage rule
 //
 // The reply text is always [CompletionText]. Prompt (input) tokens are

@@ -1,6 +1,7 @@
 package mockprovider
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -95,7 +96,12 @@ const maxBody = 64 << 20
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	s.received.add(ReceivedRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-	ep := findEndpoint(r.URL.Path)
+	ep, deployment := findEndpoint(r.URL.Path), ""
+	if ep == nil {
+		if ep, deployment = azureEndpoint(r.URL.Path); ep != nil && azureVersionMissing(w, r) {
+			return
+		}
+	}
 	if ep == nil {
 		writeError(w, openAI, "", http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")")
 		return
@@ -138,7 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		got := gjson.GetManyBytes(body, "model", "stream")
-		c.model, c.stream = got[0].String(), got[1].Bool()
+		c.model, c.stream = cmp.Or(got[0].String(), deployment), got[1].Bool()
 	}
 	ep.handle(s, c)
 }
