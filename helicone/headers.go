@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -36,8 +37,13 @@ const (
 	OmitResponse   = "helicone-omit-response"
 	TargetURL      = "helicone-target-url"
 	OpenAIAPIBase  = "helicone-openai-api-base" // Azure OpenAI's origin; wins over TargetURL
+	ModelOverride  = "helicone-model-override"  // the model the call is priced and listed as
 
-	MaxPropertyValueLength = 4096
+	// MaxPropertyValueLength bounds a logged property value. Helicone keeps
+	// a value whole, but it sits behind Cloudflare, which refuses a request
+	// header over 16 KiB: no value an application sends to Helicone is
+	// longer, so none is cut here either.
+	MaxPropertyValueLength = 16 << 10
 )
 
 // Cache (policies/gate).
@@ -102,6 +108,7 @@ type Headers struct {
 	OmitResponse    bool
 	Auth            string
 	TargetURL       string
+	ModelOverride   string // Helicone-Model-Override: prices and lists the call; the provider never sees it
 	OpenAIAPIBase   string
 	Fallback        string // Helicone-Fallback, raw (attempts.ParseFallbacks)
 	Fallbacks       string // Helicone-Fallbacks, raw
@@ -143,9 +150,11 @@ func (h *Headers) firstOnly(bit uint16, dst *string, value string) {
 }
 
 // Add reads one header given by its lowercase name; other headers are
-// ignored. It returns an error naming the header for a value that cannot be
-// right. Unknown Helicone-* headers are accepted (and listed in Names) so
-// that features not built yet do not break clients that send them.
+// ignored. A value Helicone tolerates is tolerated the same way and noted
+// in h.Warnings; an error, naming the header, is left for a value that
+// cannot be right. Unknown Helicone-* headers are accepted (and listed in
+// Names) so that features not built yet do not break clients that send
+// them.
 func (h *Headers) Add(key, value string) error {
 	if !strings.HasPrefix(key, Prefix) {
 		return nil
@@ -165,21 +174,36 @@ func (h *Headers) Add(key, value string) error {
 	case RequestName:
 		h.RequestName = value
 	case RequestID:
-		id, err := uuid.Parse(strings.TrimSpace(value))
+		// Helicone replaces an id that is not a UUID with a new one, without
+		// a word (worker/src/lib/models/HeliconeHeaders.ts, getValidUUID):
+		// so does Tollgate, and says so in Helicone-Warning.
+		v := strings.TrimSpace(value)
+		if v == "" {
+			return nil
+		}
+		id, err := uuid.Parse(v)
 		if err != nil {
-			return fmt.Errorf("Helicone-Request-Id must be a UUID, got %q", Truncate(value, 64))
+			h.Warnings.Add(RequestID, fmt.Sprintf("%q is not a UUID; the call has a new id (Helicone-Id)", Truncate(value, 64)))
+			return nil
 		}
 		h.RequestID = id.String()
 	case OmitRequest, OmitResponse:
+		// Helicone omits only on "true" and logs on anything else
+		// (HeliconeHeaders.ts, omitHeaders). Tollgate also omits on the
+		// other spellings of yes ParseBool knows (True, 1): keeping a body
+		// out of the log never breaks a caller. Any other value logs the
+		// body, as Helicone does, with a warning.
 		b, ok := ParseBool(value)
 		if !ok {
-			return fmt.Errorf("%s must be true or false, got %q", Canonical(key), Truncate(value, 64))
+			h.Warnings.Add(key, fmt.Sprintf("%q is not true or false; the body is logged", Truncate(value, 64)))
 		}
 		if key == OmitRequest {
 			h.OmitRequest = b
 		} else {
 			h.OmitResponse = b
 		}
+	case ModelOverride:
+		h.ModelOverride = strings.TrimSpace(value)
 	case TargetURL:
 		h.TargetURL = value
 	case OpenAIAPIBase:
@@ -230,7 +254,8 @@ func (h *Headers) Add(key, value string) error {
 	default:
 		if name, ok := strings.CutPrefix(key, PropertyPrefix); ok && name != "" {
 			if len(value) > MaxPropertyValueLength {
-				return fmt.Errorf("Helicone-Property-%s is longer than %d bytes", name, MaxPropertyValueLength)
+				value = cut(value, MaxPropertyValueLength)
+				h.Warnings.Add(key, fmt.Sprintf("is longer than %d bytes; the first %d are logged", MaxPropertyValueLength, len(value)))
 			}
 			h.Properties = append(h.Properties, record.Property{Key: name, Value: value})
 		}
@@ -276,10 +301,24 @@ func Canonical(key string) string {
 	return strings.Join(parts, "-")
 }
 
-// Truncate shortens a value quoted in an error message.
+// Truncate shortens a value quoted in a message to at most n bytes and an
+// ellipsis, never splitting a UTF-8 sequence.
 func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return cut(s, n) + "…"
+}
+
+// cut returns the longest prefix of s of at most n bytes that does not end
+// inside a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }
