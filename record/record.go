@@ -37,6 +37,10 @@ type Record struct {
 	Provider      string `json:"provider"`
 	Model         string `json:"model"`          // as requested
 	ResponseModel string `json:"response_model"` // as answered
+	// ModelOverride is Helicone-Model-Override: the model the call is
+	// priced as (PriceModels), whatever was asked or answered; "" when the
+	// header was not sent.
+	ModelOverride string `json:"model_override"`
 	Method        string `json:"method"`
 	Path          string `json:"path"`
 	TargetURL     string `json:"target_url"` // origin from Helicone-Target-URL, if any
@@ -81,6 +85,11 @@ type Record struct {
 	RequestBody  string `json:"request_body"`
 	ResponseBody string `json:"response_body"`
 	Error        string `json:"error"`
+
+	// Warnings are the Helicone-* header values tolerated instead of a
+	// 400, as the Helicone-Warning response header gave them ("" for
+	// none).
+	Warnings string `json:"warnings"`
 }
 
 // SortProperties orders properties by key, the last value of a repeated key
@@ -95,6 +104,19 @@ func SortProperties(props []Property) []Property {
 		out = append(out, p)
 	}
 	return out
+}
+
+// PriceModels are the names the call's price is looked up by, in order
+// (provider.PriceTable.CallCost): the override alone when there is one,
+// as Helicone prices a call by its override whatever answered
+// (valhalla/jawn/src/lib/handlers/ResponseBodyHandler.ts, calculateModel
+// then modelCost); else the answering model (a dated snapshot may have its
+// own price), then the requested one.
+func (r *Record) PriceModels() []string {
+	if r.ModelOverride != "" {
+		return []string{r.ModelOverride}
+	}
+	return []string{r.ResponseModel, r.Model}
 }
 
 // Usage returns the record's token counts.
