@@ -4,7 +4,10 @@
 //
 // Routes:
 //
-//	POST /v1/request/{id}/feedback   {"rating": true|false} → {"ok": true}
+//	POST /v1/request/{id}/feedback   {"rating": true|false} → {"data": null, "error": null}
+//	POST /v1/request/{id}/score      {"scores": {"name": number|boolean}} (feedback.go)
+//	POST /v1/feedback                Helicone's older {"helicone-id", "rating"}
+//	POST /v1/request/query           Helicone's request query (helicone_query.go)
 //	POST /v1/log/request             protojson tollgate.v1.LogRequest → {"id": …}
 //	POST /custom/v1/log              Helicone manual logger → {"id": …}
 //	POST /oai/v1/log                 (provider openai)
@@ -19,6 +22,9 @@
 //
 // Access: with Options.APIKey empty only loopback clients are served (403
 // otherwise); with a key, `Authorization: Bearer <key>` is required (401).
+// The Helicone routes (feedback, score, query) act for the tenant of the
+// caller's Helicone key and also accept a configured tenant key alone
+// (heliconeCaller).
 // The manual-logger routes carry the Helicone key in Authorization, as
 // Helicone's helpers send it: they accept the API key there, or a key that
 // the tenant auth policy (policies.Auth, keys configured) recognises, or,
@@ -75,6 +81,9 @@ type Options struct {
 	MaxLoggedBody int
 	// APIKey protects the API; empty: loopback clients only.
 	APIKey string
+	// RequestWait is how long feedback and scores wait for a request that
+	// has not reached the log yet. Zero: 5 s; negative: no wait.
+	RequestWait time.Duration
 	// Now is the clock (tests). Nil: time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -83,6 +92,7 @@ type Options struct {
 type server struct {
 	o              Options
 	keysConfigured bool
+	waiters        chan struct{} // bounds the requests waiting in awaitRequest
 }
 
 // New returns the API handler.
@@ -102,11 +112,15 @@ func New(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{o: o}
+	s := &server{o: o, waiters: make(chan struct{}, maxWaiters)}
 	s.keysConfigured = o.Auth.KeysConfigured()
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/request/{id}/feedback", s.admin(s.feedback))
+	mux.Handle("POST /v1/request/{id}/feedback", s.heliconeRoute(s.feedback))
+	mux.Handle("POST /v1/request/{id}/score", s.heliconeRoute(s.score))
+	mux.Handle("POST /v1/feedback", s.heliconeRoute(s.legacyFeedback))
+	mux.Handle("POST /v1/request/query", s.heliconeRoute(s.queryHelicone))
+	mux.Handle("POST /v1/request/query-clickhouse", s.heliconeRoute(s.queryHelicone))
 	mux.Handle("POST /v1/log/request", s.admin(s.logRequest))
 	mux.Handle("POST /custom/v1/log", s.logger(s.manualLog("custom")))
 	mux.Handle("POST /oai/v1/log", s.logger(s.manualLog(provider.OpenAI)))

@@ -35,6 +35,12 @@ type Queries interface {
 	// buckets of bucket seconds; groupProperty (optional) adds a cost
 	// breakdown by that property's value.
 	Stats(ctx context.Context, f chquery.Filter, bucket int64, groupProperty string) (*chquery.Stats, error)
+	// Exists reports whether request id is in tenant's log.
+	Exists(ctx context.Context, id, tenant string) (bool, error)
+	// InsertScores stores named scores of request id in tenant.
+	InsertScores(ctx context.Context, tenant, id string, at time.Time, scores []chquery.Score) error
+	// QueryHelicone runs a Helicone-compatible query over tenant's requests.
+	QueryHelicone(ctx context.Context, tenant string, q chquery.HeliconeQuery) ([]*chquery.HeliconeRow, error)
 }
 
 // paramError names the query parameter that is wrong.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,48 +13,7 @@ import (
 	tollgatev1 "github.com/tollgate-dev/tollgate/proto/tollgate/v1"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
-	"github.com/tollgate-dev/tollgate/storage/chstore"
 )
-
-// feedback: POST /v1/request/{id}/feedback {"rating": true|false}.
-func (s *server) feedback(w http.ResponseWriter, r *http.Request) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		badParam(w, "id", "must be a UUID")
-		return
-	}
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var in struct {
-		Rating *bool `json:"rating"`
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		badParam(w, "rating", "body must be a JSON object {\"rating\": true|false}: "+err.Error())
-		return
-	}
-	if in.Rating == nil {
-		badParam(w, "rating", "is required (true or false)")
-		return
-	}
-	if s.o.Feedback == nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "feedback needs ClickHouse")
-		return
-	}
-	tenant, err := s.tenantOf(r)
-	if err != nil {
-		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
-		return
-	}
-	fb := chstore.Feedback{RequestID: id.String(), Tenant: tenant, Rating: *in.Rating, CreatedAt: s.o.Now().UTC()}
-	if err := s.o.Feedback(r.Context(), fb); err != nil {
-		s.o.Logger.Error("api: storing feedback failed", "request_id", fb.RequestID, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "storing feedback failed")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
-}
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
