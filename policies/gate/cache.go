@@ -14,7 +14,6 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/cachecontrol"
 	"github.com/tollgate-dev/tollgate/policies/egress"
-	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
 const hdrCacheControl = "cache-control"
@@ -33,8 +32,9 @@ const (
 
 // cacheOptions is what the Helicone-Cache-* headers ask for.
 type cacheOptions struct {
-	enabled    bool
-	save, read bool // Helicone-Cache-Save / -Read; both default true
+	enabled    bool // the cache is used at all: read, save or both
+	save, read bool
+	refresh    bool // Helicone-Cache-Enabled with Helicone-Cache-Read: false: overwrite a full key
 	seed       string
 	slots      int
 	ignoreKeys []string // sorted, unique
@@ -43,32 +43,54 @@ type cacheOptions struct {
 }
 
 // parseCacheOptions reads the cache headers, and the request's
-// Cache-Control through header (for the TTL; only when the cache is on). A header the user set to something
-// meaningless is a *helicone.BadHeaderError rather than silently ignored: a
-// typo would otherwise turn the cache off (or on) unnoticed. An egress
-// policy that turns the cache on (defaults.Enabled) also supplies the
-// bucket size and TTL a request does not send.
-func parseCacheOptions(h *helicone.CacheHeaders, header func(string) string, defaultTTL time.Duration, defaults egress.Cache) (cacheOptions, error) {
-	o := cacheOptions{save: true, read: true, slots: 1}
+// Cache-Control through header (for the TTL; only when the cache is on).
+//
+// The switches follow Helicone (getCacheSettings in
+// worker/src/lib/util/cache/cacheSettings.ts): only "true", in any case,
+// turns one on; Helicone-Cache-Save: true or Helicone-Cache-Read: true sent
+// without Helicone-Cache-Enabled means save only or read only; a bucket
+// size that is not a positive number leaves the cache off. Where Helicone
+// is silent Tollgate tolerates the value too and records why in warn
+// (Helicone-Warning). Two things are Tollgate's own: with the cache
+// enabled, an explicit "false" turns saving or reading off (Helicone ORs
+// the switches), and the values that still say nothing usable — a bucket
+// size above 20 (a 500 at Helicone) or an unparsable ignore list — are a
+// *helicone.BadHeaderError. An egress policy that turns the cache on
+// (defaults.Enabled) also supplies the bucket size and TTL a request does
+// not send.
+func parseCacheOptions(h *helicone.CacheHeaders, header func(string) string, defaultTTL time.Duration,
+	defaults egress.Cache, warn *helicone.Warnings) (cacheOptions, error) {
+	o := cacheOptions{slots: 1}
 	if defaults.Enabled && defaults.BucketMaxSize > 0 {
 		o.slots = defaults.BucketMaxSize
 	}
-	var err error
-	if o.enabled, err = boolHeader(h.Enabled, helicone.CacheEnabled, defaults.Enabled); err != nil || !o.enabled {
-		return o, err
+	enabled := switchHeader(h.Enabled, helicone.CacheEnabled, warn)
+	save := switchHeader(h.Save, helicone.CacheSave, warn)
+	read := switchHeader(h.Read, helicone.CacheRead, warn)
+	on := enabled == switchOn || enabled == switchAbsent && defaults.Enabled
+	if on {
+		o.save, o.read = save != switchOff, read != switchOff
+		o.refresh = read == switchOff
+	} else {
+		o.save, o.read = save == switchOn, read == switchOn
 	}
-	if o.save, err = boolHeader(h.Save, helicone.CacheSave, true); err != nil {
-		return o, err
-	}
-	if o.read, err = boolHeader(h.Read, helicone.CacheRead, true); err != nil {
-		return o, err
+	if o.enabled = o.save || o.read; !o.enabled {
+		return o, nil
 	}
 	o.seed = h.Seed
 	if v := strings.TrimSpace(h.BucketMaxSize); v != "" {
-		n, ok := ratelimit.ParseDecimal(v)
-		if !ok || n < MinCacheSlots || n > MaxCacheSlots {
+		n, rest, ok := leadingInt(v)
+		switch {
+		case ok && n > MaxCacheSlots:
 			return o, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.CacheBucketMaxSize),
 				Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", MinCacheSlots, MaxCacheSlots, clip(v))}
+		case !ok || n < MinCacheSlots:
+			// Helicone reads it with parseInt and then finds no slot to
+			// read or fill: the cache is off for this call.
+			warn.Add(helicone.CacheBucketMaxSize, fmt.Sprintf("%q is not a number from %d to %d; the cache is off", clip(v), MinCacheSlots, MaxCacheSlots))
+			return cacheOptions{slots: o.slots}, nil
+		case rest != "":
+			warn.Add(helicone.CacheBucketMaxSize, fmt.Sprintf("%q is read as %d", clip(v), n))
 		}
 		o.slots = int(n)
 	}
@@ -90,17 +112,53 @@ func parseCacheOptions(h *helicone.CacheHeaders, header func(string) string, def
 	return o, nil
 }
 
-// boolHeader reads v, the value of a true/false header (name, lowercase);
-// absent or empty gives def.
-func boolHeader(v, name string, def bool) (bool, error) {
+// switchState is what a true/false header says.
+type switchState int8
+
+const (
+	switchAbsent switchState = iota // not sent, empty, or neither true nor false
+	switchOn
+	switchOff
+)
+
+// switchHeader reads v, the value of a cache switch (name, lowercase).
+// Only "true" turns it on, as at Helicone; a value that is neither true
+// nor false counts as not sent and is reported in warn.
+func switchHeader(v, name string, warn *helicone.Warnings) switchState {
 	v = strings.TrimSpace(v)
-	if v == "" {
-		return def, nil
+	switch {
+	case v == "":
+		return switchAbsent
+	case strings.EqualFold(v, "true"):
+		return switchOn
+	case strings.EqualFold(v, "false"):
+		return switchOff
 	}
-	if b, ok := helicone.ParseBool(v); ok {
-		return b, nil
+	warn.Add(name, fmt.Sprintf("%q is neither true nor false; read as not sent", clip(v)))
+	return switchAbsent
+}
+
+// leadingInt reads an optional sign and the digits that start s, the way
+// JavaScript's parseInt does ("2.5" is 2, "3abc" is 3); rest is what
+// follows them, ok false when there are none.
+func leadingInt(s string) (n int64, rest string, ok bool) {
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg, s = s[0] == '-', s[1:]
 	}
-	return def, &helicone.BadHeaderError{Header: helicone.Canonical(name), Reason: fmt.Sprintf("must be true or false, got %q", clip(v))}
+	i := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if n < 1<<40 { // far above any bucket size; stops overflow
+			n = n*10 + int64(s[i]-'0')
+		}
+	}
+	if i == 0 {
+		return 0, s, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, s[i:], true
 }
 
 // ParseIgnoreKeys reads Helicone-Cache-Ignore-Keys: a comma list of

@@ -241,7 +241,7 @@ func TestCacheOptionsPolicyDefaults(t *testing.T) {
 		{"no policy", hdr(), egress.Cache{}, false, 1, 0},
 	}
 	for _, tt := range tests {
-		o, err := parseCacheOptions(cacheHeaders(tt.h), tt.h, 7*24*time.Hour, tt.defaults)
+		o, err := parseCacheOptions(cacheHeaders(tt.h), tt.h, 7*24*time.Hour, tt.defaults, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}

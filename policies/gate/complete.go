@@ -12,6 +12,9 @@ type ResponseInfo struct {
 	RequestID   string
 	Status      int
 	ContentType string
+	// Headers are the provider's response headers (any case); the ones
+	// ReplayHeader keeps are stored with the entry.
+	Headers [][2]string
 	// Body is the whole response body (for streams, the full SSE text).
 	Body []byte
 	// BodyTruncated: the processor kept only part of the body (see
@@ -55,7 +58,7 @@ func (g *Gate) fill(ctx context.Context, d *Decision, resp ResponseInfo) {
 	e := cacheEntry{
 		RequestID: resp.RequestID, Status: resp.Status, ContentType: resp.ContentType,
 		Model: resp.Model, Usage: resp.Usage, LatencyMs: resp.LatencyMs,
-		CreatedUnixMs: g.now().UnixMilli(), Body: resp.Body,
+		CreatedUnixMs: g.now().UnixMilli(), Headers: replayHeaders(resp.Headers), Body: resp.Body,
 	}
 	entry := e.encode()
 	if len(entry) > g.maxEntry {

@@ -183,6 +183,7 @@ type Decision struct {
 	ttl      time.Duration
 	save     bool
 	refresh  bool // Helicone-Cache-Read: false
+	miss     bool // Helicone-Cache: MISS goes on the response (the cache was read, or refreshed)
 	badSlot  int  // slot+1 of an unreadable entry to overwrite; 0 = none
 	maxEntry int
 	cents    []ratelimit.BucketRef
@@ -199,39 +200,36 @@ func (d *Decision) CacheBodyLimit() int {
 }
 
 // Check runs once the request body is known. It returns a
-// *helicone.BadHeaderError for an unusable cache or policy header and never
-// any other error: a store failure becomes a miss, and for a rate-limited
-// call the configured fail mode (open: no limit, counted; closed: a 503
-// Answer).
+// *helicone.BadHeaderError for a cache header that says nothing usable and
+// never any other error: values Helicone tolerates are tolerated and
+// recorded in req.Helicone.Warnings, a store failure becomes a miss, and
+// for a rate-limited call the configured fail mode applies (open: no
+// limit, counted; closed: a 503 Answer).
 func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
-	hh := req.Helicone
+	hh, warn := req.Helicone, (*helicone.Warnings)(nil)
 	if hh == nil {
 		hh = &noHeaders
+	} else {
+		warn = &hh.Warnings
 	}
-	co, err := parseCacheOptions(&hh.Cache, req.header, g.defaultTTL, req.CacheDefaults)
+	co, err := parseCacheOptions(&hh.Cache, req.header, g.defaultTTL, req.CacheDefaults, warn)
 	if err != nil {
 		return nil, err
-	}
-	var policy *ratelimit.Policy
-	if v := strings.TrimSpace(hh.RateLimitPolicy); v != "" {
-		p, err := ratelimit.Parse(v)
-		if err != nil {
-			return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RateLimitPolicy), Reason: "is invalid: " + err.Error()}
-		}
-		policy = &p
-	}
-	d := &Decision{}
-	if !co.enabled && policy == nil && len(req.Limits) == 0 {
-		return d, nil
 	}
 	tenant := req.Tenant
 	if tenant == "" {
 		tenant = policies.DefaultTenant
 	}
+	d := &Decision{}
+	policy := g.headerPolicy(hh.RateLimitPolicy, &ratelimit.Caller{Tenant: tenant, UserID: req.UserID, Header: req.Header}, d, warn)
+	if !co.enabled && policy == nil && len(req.Limits) == 0 {
+		return d, nil
+	}
 
 	var ad StoreAdmit
 	if co.enabled {
-		d.cacheKey, d.slots, d.save, d.refresh, d.maxEntry = cacheKey(tenant, &req, &co), co.slots, co.save, !co.read, g.maxEntry
+		d.cacheKey, d.slots, d.save, d.refresh, d.maxEntry = cacheKey(tenant, &req, &co), co.slots, co.save, co.refresh, g.maxEntry
+		d.miss = co.read || co.refresh
 		d.ttl = co.ttl
 		if co.ttlDefault && d.ttl >= time.Hour {
 			d.ttl -= time.Duration(g.intn(int(d.ttl/100/time.Millisecond))) * time.Millisecond
@@ -255,8 +253,10 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 		}
 	}
 	if ad.CacheKey == "" && len(ad.Buckets) == 0 {
-		// Cache refresh without a policy: nothing to read.
-		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.CacheStatus, "MISS"})
+		// Save only, or a refresh, without a policy: nothing to read.
+		if d.miss {
+			d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.CacheStatus, "MISS"})
+		}
 		return d, nil
 	}
 
@@ -304,10 +304,38 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 			return d, nil
 		}
 	}
-	if co.enabled {
+	if d.miss {
 		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.CacheStatus, "MISS"})
 	}
 	return d, nil
+}
+
+// headerPolicy is the Helicone-RateLimit-Policy to apply to this call, nil
+// for none. Helicone applies no limit when the policy does not parse or the
+// call lacks the user or property it segments by (bucketClient.ts fails
+// open; the response then carries only Helicone-RateLimit-Policy): so does
+// the gate, and it says why in warn.
+func (g *Gate) headerPolicy(v string, c *ratelimit.Caller, d *Decision, warn *helicone.Warnings) *ratelimit.Policy {
+	if v = strings.TrimSpace(v); v == "" {
+		return nil
+	}
+	p, err := ratelimit.ParseHeader(v)
+	if err != nil {
+		g.m.limitIgnored.Inc()
+		warn.Add(helicone.RateLimitPolicy, strconv.Quote(clip(v))+" is ignored: "+err.Error())
+		return nil
+	}
+	if _, ok := p.SegmentValue(c); !ok {
+		g.m.limitIgnored.Inc()
+		missing := "Helicone-User-Id"
+		if p.Segment != ratelimit.SegmentUser {
+			missing = helicone.Canonical(helicone.PropertyPrefix + p.Segment)
+		}
+		warn.Add(helicone.RateLimitPolicy, strconv.Quote(p.HeaderValue())+" is not applied: the call has no "+missing)
+		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.RateLimitPolicy, p.HeaderValue()})
+		return nil
+	}
+	return &p
 }
 
 // admit is the one store round trip of Check, bounded by the timeout.
@@ -330,12 +358,14 @@ func (g *Gate) hit(d *Decision, e *cacheEntry, res StoreAdmitResult, policy *rat
 	if ct == "" {
 		ct = "application/json"
 	}
-	h := [][2]string{
-		{"content-type", ct},
+	h := make([][2]string, 0, 8+len(e.Headers))
+	h = append(h, [2]string{"content-type", ct})
+	h = append(h, e.Headers...)
+	h = append(h, [][2]string{
 		{helicone.CacheStatus, "HIT"},
 		{helicone.CacheBucketIdx, strconv.Itoa(res.Slot)},
 		{helicone.CacheLatency, strconv.FormatInt(e.LatencyMs, 10)},
-	}
+	}...)
 	if policy != nil {
 		o := res.Buckets[0]
 		o.Allowed = true
@@ -368,7 +398,7 @@ func (g *Gate) degraded(d *Decision, use storeUse) *Decision {
 		}
 		g.m.limitFailOpen.Inc()
 	}
-	if d.cacheKey != "" {
+	if d.miss {
 		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.CacheStatus, "MISS"})
 	}
 	return d

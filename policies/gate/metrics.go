@@ -10,7 +10,7 @@ type Metrics struct {
 	cacheHit, cacheMiss, cacheError          prometheus.Counter
 	fillStored, fillReplaced, fillFull       prometheus.Counter
 	fillTooLarge, fillError                  prometheus.Counter
-	limitAllowed, limitLimited               prometheus.Counter
+	limitAllowed, limitLimited, limitIgnored prometheus.Counter
 	limitFailOpen, limitFailClosed           prometheus.Counter
 	errAdmit, errFill, errCharge, errCorrupt prometheus.Counter
 	admitSeconds                             prometheus.Observer
@@ -29,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}, []string{"result"})
 	limits := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_ratelimit_checks_total",
-		Help: "Calls under a rate-limit policy, by result (fail_open / fail_closed: the store was unreachable).",
+		Help: "Calls under a rate-limit policy, by result (fail_open / fail_closed: the store was unreachable; ignored: a Helicone-RateLimit-Policy not applied, as Helicone does not apply it, because it does not parse or the call lacks the user or property it segments by).",
 	}, []string{"result"})
 	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_store_errors_total",
@@ -54,6 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		fillError:       fills.WithLabelValues("error"),
 		limitAllowed:    limits.WithLabelValues("allowed"),
 		limitLimited:    limits.WithLabelValues("limited"),
+		limitIgnored:    limits.WithLabelValues("ignored"),
 		limitFailOpen:   limits.WithLabelValues("fail_open"),
 		limitFailClosed: limits.WithLabelValues("fail_closed"),
 		errAdmit:        errs.WithLabelValues("admit"),

@@ -9,11 +9,13 @@ import (
 
 // TestLimitedAnswerGolden pins the exact bytes of the 429: clients and
 // dashboards match on them, and the body is built by hand on the hot path.
+// Helicone: worker/src/lib/ResponseBuilder.ts (buildRateLimitedResponse) —
+// a JSON object with a single "message".
 func TestLimitedAnswerGolden(t *testing.T) {
 	for _, c := range []struct{ policy, body string }{
-		{"10;w=60", `{"error":{"message":"Rate limit reached: policy 10;w=60;u=request (Helicone-RateLimit-Policy) allows 10 requests per 60 s; retry in 2 s.","type":"rate_limited","code":"rate_limited","policy":"10;w=60;u=request"}}`},
+		{"10;w=60", `{"message":"Rate limit reached: Helicone-RateLimit-Policy 10;w=60 allows 10 requests per 60 s; retry in 2 s."}`},
 		// A property name may hold '&', which is written as is.
-		{"500;w=3600;u=cents;s=a&b", `{"error":{"message":"Rate limit reached: policy 500;w=3600;u=cents;s=a&b (Helicone-RateLimit-Policy) allows 500 cents per 3600 s for each value of Helicone-Property-a&b; retry in 2 s.","type":"rate_limited","code":"rate_limited","policy":"500;w=3600;u=cents;s=a&b"}}`},
+		{"500;w=3600;u=cents;s=a&b", `{"message":"Rate limit reached: Helicone-RateLimit-Policy 500;w=3600;u=cents;s=a&b allows 500 cents per 3600 s for each value of Helicone-Property-a&b; retry in 2 s."}`},
 	} {
 		p, err := ratelimit.Parse(c.policy)
 		if err != nil {

@@ -68,6 +68,25 @@ func (c *Caller) Property(name string) string {
 	return c.Header(helicone.PropertyPrefix + name)
 }
 
+// SegmentValue is the value of c that selects its bucket under p: "" for
+// an organization-wide policy, else the user id or the property value,
+// with ok false when c has none. Helicone then does not limit the call at
+// all (extractSegmentIdentifier in
+// worker/src/lib/rate-limit/segmentExtractor.ts, failing open in
+// bucketClient.ts): the gate does the same rather than share one bucket
+// between every call without the value.
+func (p Policy) SegmentValue(c *Caller) (value string, ok bool) {
+	switch p.Segment {
+	case SegmentOrg:
+		return "", true
+	case SegmentUser:
+		return c.UserID, c.UserID != ""
+	default:
+		v := c.Property(p.Segment)
+		return v, v != ""
+	}
+}
+
 // Bucket is where c's tokens live under p: one per (tenant, segment,
 // segment value, unit). The policy's quota and window are deliberately not
 // part of the key (DESIGN §4): a client that changes its quota keeps its

@@ -129,7 +129,41 @@ func Parse(v string) (Policy, error) {
 	return p, nil
 }
 
-// String is the normalized policy, echoed in Helicone-RateLimit-Policy.
+// ParseHeader parses a Helicone-RateLimit-Policy request header. It is
+// Parse without the u=user / u=org spelling: Helicone's grammar has only
+// request and cents for u= (worker/src/lib/rate-limit/policyParser.ts), so
+// a policy written that way is not applied there, and must not start
+// limiting a migrated application here.
+func ParseHeader(v string) (Policy, error) {
+	for _, part := range strings.Split(v, ";")[1:] {
+		k, val, ok := strings.Cut(part, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "u") {
+			continue
+		}
+		if val = strings.ToLower(strings.TrimSpace(val)); val == "user" || val == "org" {
+			return Policy{}, fmt.Errorf("u=%s is not a unit (want request or cents; per user is s=user)", val)
+		}
+	}
+	return Parse(v)
+}
+
+// HeaderValue is the policy as Helicone echoes it in the
+// Helicone-RateLimit-Policy response header (buildPolicyString in
+// worker/src/lib/rate-limit/policyParser.ts): the unit only when it is
+// cents, the segment only when there is one.
+func (p Policy) HeaderValue() string {
+	s := strconv.FormatInt(p.Quota, 10) + ";w=" + strconv.FormatInt(p.Window, 10)
+	if p.Unit == UnitCents {
+		s += ";u=cents"
+	}
+	if p.Segment != SegmentOrg {
+		s += ";s=" + p.Segment
+	}
+	return s
+}
+
+// String is the normalized policy, every field spelled out: the egress
+// policy's messages and the log use it.
 func (p Policy) String() string {
 	s := strconv.FormatInt(p.Quota, 10) + ";w=" + strconv.FormatInt(p.Window, 10) + ";u=" + string(p.Unit)
 	if p.Segment != SegmentOrg {

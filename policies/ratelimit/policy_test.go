@@ -67,7 +67,9 @@ func TestRateLimitHeaders(t *testing.T) {
 	want := [][2]string{
 		{"helicone-ratelimit-limit", "10"},
 		{"helicone-ratelimit-remaining", "3"},
-		{"helicone-ratelimit-policy", "10;w=60;u=request"},
+		{"helicone-ratelimit-policy", "10;w=60"},
+		// Helicone: BucketRateLimiterDO.ts, resetSeconds = until full.
+		{"helicone-ratelimit-reset", "38"},
 	}
 	if len(h) != len(want) {
 		t.Fatalf("headers %v", h)
@@ -77,14 +79,13 @@ func TestRateLimitHeaders(t *testing.T) {
 			t.Fatalf("header %d = %v, want %v", i, h[i], want[i])
 		}
 	}
-	// Below one token the next call waits: Reset appears, rounded up.
-	h = p.Headers(BucketOutcome{Allowed: true, Remaining: 0.2, Wait: 4800 * time.Millisecond})
-	if got := h[len(h)-1]; got != [2]string{"helicone-ratelimit-reset", "5"} {
-		t.Fatalf("reset header = %v", got)
+	// A full bucket has no Reset.
+	if h = p.Headers(BucketOutcome{Allowed: true, Remaining: 10}); len(h) != 3 {
+		t.Fatalf("full bucket headers %v", h)
 	}
-	// A negative cents balance reports 0 remaining.
+	// A negative cents balance reports 0 remaining; Reset counts the debt.
 	h = Policy{Quota: 10, Window: 60, Unit: UnitCents}.Headers(BucketOutcome{Remaining: -4, Wait: time.Millisecond})
-	if h[1][1] != "0" || h[3] != [2]string{"helicone-ratelimit-reset", "1"} {
+	if h[1][1] != "0" || h[2][1] != "10;w=60;u=cents" || h[3] != [2]string{"helicone-ratelimit-reset", "84"} {
 		t.Fatalf("cents headers %v", h)
 	}
 }
