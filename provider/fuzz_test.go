@@ -173,3 +173,40 @@ func FuzzAzurePath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUsageEventFilter: however the stream is cut into chunks, the client
+// gets the upstream's events in order, less some usage events (never any
+// other event), and a stream without usage events byte for byte.
+func FuzzUsageEventFilter(f *testing.F) {
+	f.Add([]byte(sseOf("\n", chunkRole, chunkText, chunkUsage, chunkDone)), uint(40), uint(300))
+	f.Add([]byte(sseOf("\r\n", chunkAzureFilter, chunkUsage, chunkDone)), uint(7), uint(7))
+	f.Add([]byte(tricky), uint(5), uint(60))
+	f.Fuzz(func(t *testing.T, data []byte, cut1, cut2 uint) {
+		i := int(cut1 % uint(len(data)+1))
+		j := i + int(cut2%uint(len(data)-i+1))
+		var fl UsageEventFilter
+		var got []byte
+		for k, c := range [][]byte{data[:i], data[i:j], data[j:]} {
+			out, _ := fl.Filter(bytes.Clone(c), k == 2)
+			got = append(got, out...)
+		}
+		in := parseAll(&SSEParser{}, data)
+		outEvents := parseAll(&SSEParser{}, got)
+		k := 0
+		for _, e := range in {
+			if k < len(outEvents) && outEvents[k].Name == e.Name && outEvents[k].Data == e.Data {
+				k++
+				continue
+			}
+			if !isUsageData([]byte(e.Data)) {
+				t.Fatalf("cut at %d, %d: event %q lost or changed\nin  %q\nout %q", i, j, e.Data, data, got)
+			}
+		}
+		if k != len(outEvents) {
+			t.Fatalf("cut at %d, %d: events the upstream did not send: %q\nin  %q\nout %q", i, j, outEvents[k:], data, got)
+		}
+		if fl.Removed() == 0 && !bytes.Equal(got, data) {
+			t.Fatalf("cut at %d, %d: nothing removed but bytes changed\nin  %q\nout %q", i, j, data, got)
+		}
+	})
+}

@@ -10,9 +10,11 @@ import (
 type streamUsage int8
 
 const (
-	streamUsageUnset  streamUsage = iota // stream_options absent or null
-	streamUsageNoFlag                    // an object without a boolean include_usage
-	streamUsageKeep                      // include_usage chosen, or a value left for the upstream to reject
+	streamUsageUnset    streamUsage = iota // stream_options absent or null
+	streamUsageNoFlag                      // an object without a boolean include_usage
+	streamUsageDeclined                    // include_usage: false
+	streamUsageAsked                       // include_usage: true
+	streamUsageKeep                        // a value left for the upstream to reject
 )
 
 func streamUsageOf(opts gjson.Result) streamUsage {
@@ -20,18 +22,28 @@ func streamUsageOf(opts gjson.Result) streamUsage {
 	case opts.Type == gjson.Null:
 		return streamUsageUnset
 	case opts.IsObject():
-		if t := opts.Get("include_usage").Type; t == gjson.True || t == gjson.False {
-			return streamUsageKeep
+		switch opts.Get("include_usage").Type {
+		case gjson.True:
+			return streamUsageAsked
+		case gjson.False:
+			return streamUsageDeclined
 		}
 		return streamUsageNoFlag
 	}
 	return streamUsageKeep
 }
 
+// UsageAsked reports whether the client itself asked a stream for its usage
+// (stream_options.include_usage: true), and so expects OpenAI's closing
+// usage chunk.
+func (r Request) UsageAsked() bool { return r.streamUsage == streamUsageAsked }
+
 // EnsureStreamUsage makes an OpenAI chat-completions (or completions) stream
 // request ask for usage: it sets stream_options.include_usage = true unless
-// include_usage is already true or false (an explicit choice is kept).
-// Without it OpenAI streams carry no token counts at all.
+// it is true already. Without it OpenAI streams carry no token counts at
+// all. A client that did not ask (include_usage absent, null or false) does
+// not expect the usage chunk the stream then ends with: the caller removes
+// it from what the client receives (UsageEventFilter), see UsageAsked.
 //
 // Only requests with "stream": true are changed, because OpenAI rejects
 // stream_options on a non-streamed request. A stream_options that is
@@ -55,7 +67,7 @@ func (r Request) EnsureStreamUsage(body []byte) (out []byte, changed bool, err e
 	switch r.streamUsage {
 	case streamUsageUnset:
 		out, err = sjson.SetRawBytes(body, "stream_options", []byte(`{"include_usage":true}`))
-	case streamUsageNoFlag:
+	case streamUsageNoFlag, streamUsageDeclined:
 		out, err = sjson.SetBytes(body, "stream_options.include_usage", true)
 	default:
 		return body, false, nil

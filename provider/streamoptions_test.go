@@ -23,7 +23,10 @@ func TestEnsureStreamUsage(t *testing.T) {
 			want: `{"stream":true,"stream_options":{"include_usage":true}}`},
 		{name: "null include_usage set", body: `{"stream":true,"stream_options":{"include_usage":null}}`, changed: true,
 			want: `{"stream":true,"stream_options":{"include_usage":true}}`},
-		{name: "explicit false kept", body: `{"stream":true,"stream_options":{"include_usage":false}}`},
+		// false is "I do not want the usage chunk": the caller strips it
+		// from the client's stream, so it can still be asked for.
+		{name: "explicit false turned on", body: `{"stream":true,"stream_options":{"include_usage":false}}`, changed: true,
+			want: `{"stream":true,"stream_options":{"include_usage":true}}`},
 		{name: "explicit true kept", body: `{"stream":true,"stream_options":{"include_usage":true}}`},
 		{name: "not streaming", body: `{"model":"gpt-4o","messages":[]}`},
 		{name: "stream false", body: `{"stream":false}`},
@@ -63,6 +66,21 @@ func TestEnsureStreamUsage(t *testing.T) {
 				t.Fatalf("got %s\nwant %s", out, tt.want)
 			}
 		})
+	}
+}
+
+func TestUsageAsked(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"stream":true,"stream_options":{"include_usage":true}}`:  true,
+		`{"stream":true,"stream_options":{"include_usage":false}}`: false,
+		`{"stream":true,"stream_options":{}}`:                      false,
+		`{"stream":true}`:                                          false,
+		`{"stream":true,"stream_options":"yes"}`:                   false,
+	} {
+		r, err := ParseRequest([]byte(body))
+		if err != nil || r.UsageAsked() != want {
+			t.Errorf("%s: UsageAsked = %v, %v; want %v", body, r.UsageAsked(), err, want)
+		}
 	}
 }
 
