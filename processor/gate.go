@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/tollgate-dev/tollgate/helicone"
@@ -93,6 +94,17 @@ func (s *Server) answerFromGate(c *call, d *gate.Decision) *extprocv3.Processing
 	}
 	s.finish(c, int32(a.Status))
 	return immediateReply(a.Status, &m, a.Body, "tollgate_gate")
+}
+
+// noteReplayHeaders offers the provider's response headers to the cache
+// decision, which keeps the few a hit replays (gate.ReplayHeader).
+func noteReplayHeaders(c *call, headers []*corev3.HeaderValue) {
+	if c.decision.CacheBodyLimit() == 0 {
+		return
+	}
+	for _, h := range headers {
+		c.decision.NoteResponseHeader(h.GetKey(), headerValue(h))
+	}
 }
 
 // complete hands the finished call to the gate (cache fill, cents charge).

@@ -17,6 +17,7 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 	c.status, _ = strconv.Atoi(findHeader(headers, ":status"))
 
 	c.respContentType = findHeader(headers, "content-type")
+	noteReplayHeaders(c, headers)
 	var m headerMutation
 	m.setHeader(helicone.ResponseID, c.rec.RequestID)
 	attemptResponseHeaders(c, &m)

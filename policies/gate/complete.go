@@ -58,7 +58,7 @@ func (g *Gate) fill(ctx context.Context, d *Decision, resp ResponseInfo) {
 	e := cacheEntry{
 		RequestID: resp.RequestID, Status: resp.Status, ContentType: resp.ContentType,
 		Model: resp.Model, Usage: resp.Usage, LatencyMs: resp.LatencyMs,
-		CreatedUnixMs: g.now().UnixMilli(), Headers: replayHeaders(resp.Headers), Body: resp.Body,
+		CreatedUnixMs: g.now().UnixMilli(), Headers: replayHeaders(append(d.replay, resp.Headers...)), Body: resp.Body,
 	}
 	entry := e.encode()
 	if len(entry) > g.maxEntry {

@@ -187,6 +187,7 @@ type Decision struct {
 	badSlot  int  // slot+1 of an unreadable entry to overwrite; 0 = none
 	maxEntry int
 	cents    []ratelimit.BucketRef
+	replay   [][2]string // provider response headers a hit would replay (NoteResponseHeader)
 }
 
 // CacheBodyLimit is 0 when Complete will not store the response, else the
@@ -197,6 +198,17 @@ func (d *Decision) CacheBodyLimit() int {
 		return 0
 	}
 	return d.maxEntry
+}
+
+// NoteResponseHeader offers one of the provider's response headers (as
+// they arrive, before the body) to the cache entry Complete may store; it
+// keeps the ones ReplayHeader names, and only when the response may be
+// stored at all.
+func (d *Decision) NoteResponseHeader(name, value string) {
+	if d.CacheBodyLimit() == 0 || !ReplayHeader(strings.ToLower(name)) {
+		return
+	}
+	d.replay = append(d.replay, [2]string{name, value})
 }
 
 // Check runs once the request body is known. It returns a
