@@ -38,6 +38,7 @@ const (
 // goroutines, hence the atomics.
 type attemptLink struct {
 	plan     *attempts.FallbackPlan // nil: retries only
+	retry    *attempts.RetryPolicy  // nil: fallback only
 	body     atomic.Pointer[[]byte] // the body attempt 1 sends; entries are rewritten from it
 	attempts atomic.Int32           // highest attempt number seen
 	index    atomic.Int32           // fallback index of the latest attempt
@@ -88,7 +89,7 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	var retry *attempts.RetryPolicy
 	if hh.Retry != (helicone.RetryHeaders{}) {
 		var err error
-		retry, err = attempts.ParseRetryPolicy(hh.Retry)
+		retry, err = attempts.ParseRetryPolicy(hh.Retry, &hh.Warnings)
 		if err != nil {
 			return false, badRequest("invalid_header", "%s", err.Error())
 		}
@@ -102,8 +103,9 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	}
 	envoy := attempts.EnvoyRetry{OnConnectError: true}
 	if retry != nil {
-		envoy.MaxRetries = retry.Num
-		envoy.OnStatusCodes = attempts.RetriableStatusCodes
+		// Helicone-Retry-Num counts attempts, the first included.
+		envoy.MaxRetries = retry.Retries()
+		envoy.OnStatusCodes = attempts.RetryStatusCodes
 		rec.RetryPolicy = retry.String()
 	}
 	if plan != nil {
@@ -119,7 +121,7 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	// A random key, not the request id: a client may reuse its ids, and a
 	// link must never hand one request's body to another.
 	c.linkKey = uuid.NewString()
-	c.link = &attemptLink{plan: plan}
+	c.link = &attemptLink{plan: plan, retry: retry}
 	if plan != nil {
 		for _, e := range plan.Entries {
 			for _, h := range e.Headers {

@@ -11,6 +11,8 @@ import (
 	"github.com/tidwall/gjson"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/tollgate-dev/tollgate/policies/attempts"
 )
 
 // liveStream is a router-level stream driven step by step, so a test can
@@ -224,6 +226,9 @@ func TestFallbackHeadersAreRestoredPerAttempt(t *testing.T) {
 	}
 }
 
+// Helicone's worker (worker/src/lib/clients/ProviderClient.ts,
+// callProviderWithRetry) makes Retry-Num attempts in all and retries 429,
+// 500 and 522 (and failed fetches).
 func TestRetryHeadersBecomeEnvoyRetries(t *testing.T) {
 	s, sink := newTestServer(t)
 	step, done := startRouterStream(t, s)
@@ -231,8 +236,8 @@ func TestRetryHeadersBecomeEnvoyRetries(t *testing.T) {
 		"helicone-retry-enabled", "true", "helicone-retry-num", "3", "helicone-retry-factor", "1.5")).GetRequestHeaders().GetResponse()
 	set := setHeaders(hdrs)
 	for k, want := range map[string]string{
-		"x-envoy-max-retries": "3", "x-envoy-retry-on": "retriable-status-codes,reset,connect-failure",
-		"x-envoy-retriable-status-codes": "429,500,502,503,504",
+		"x-envoy-max-retries": "2", "x-envoy-retry-on": "retriable-status-codes,reset,connect-failure",
+		"x-envoy-retriable-status-codes": "429,500,522",
 	} {
 		if set[k] != want {
 			t.Errorf("%s = %q, want %q", k, set[k], want)
@@ -246,18 +251,66 @@ func TestRetryHeadersBecomeEnvoyRetries(t *testing.T) {
 	step(reqBody(chatBody))
 	for n := 1; n <= 3; n++ {
 		r := runAttempt(t, s, reqHeaders(false, linkHeader, set[linkHeader], attemptCountHeader, itoa(n)))
-		if r[0].GetModeOverride() != nil || r[0].GetRequestHeaders().GetResponse().GetBodyMutation() != nil {
+		if r[0].GetRequestHeaders().GetResponse().GetBodyMutation() != nil {
 			t.Errorf("attempt %d: retries alone must not change the attempt: %v", n, r[0])
+		}
+		// The response of an attempt with a retry left decides the wait.
+		if got, want := r[0].GetModeOverride() != nil, n < 3; got != want {
+			t.Errorf("attempt %d: asks for the response headers %v, want %v", n, got, want)
 		}
 	}
 	resp := step(respHeaders(true, ":status", "200")).GetResponseHeaders().GetResponse()
 	if _, ok := setHeaders(resp)["helicone-fallback-index"]; ok {
 		t.Error("Helicone-Fallback-Index without a fallback list")
 	}
+	if !removed(resp, attempts.BackOffHeader) {
+		t.Errorf("%s can reach the client", attempts.BackOffHeader)
+	}
 	done()
 	rec := sink.Records()[0]
 	if rec.Attempts != 3 || rec.RetryPolicy != "num=3 factor=1.5 min_timeout_ms=1000 max_timeout_ms=10000" {
 		t.Errorf("record attempts=%d retry_policy=%q", rec.Attempts, rec.RetryPolicy)
+	}
+}
+
+// Each retried response carries the wait before the next attempt, for the
+// routes' rate_limited_retry_back_off: Helicone's back-off (node-retry's
+// minTimeout × factor^k, capped at maxTimeout, as a lower bound in whole
+// seconds), or the provider's Retry-After when longer.
+func TestRetriedResponsesCarryTheBackOff(t *testing.T) {
+	s, _ := newTestServer(t)
+	step, done := startRouterStream(t, s)
+	defer done()
+	set := setHeaders(step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"helicone-retry-enabled", "true", "helicone-retry-num", "5", "helicone-retry-factor", "3",
+		"helicone-retry-min-timeout", "1500", "helicone-retry-max-timeout", "12000")).GetRequestHeaders().GetResponse())
+	step(reqBody(chatBody))
+	backOff := func(n int, kv ...string) (string, bool) {
+		r := runAttempt(t, s, reqHeaders(false, linkHeader, set[linkHeader], attemptCountHeader, itoa(n)), respHeaders(false, kv...))
+		v, ok := setHeaders(r[1].GetResponseHeaders().GetResponse())[attempts.BackOffHeader]
+		return v, ok
+	}
+	for _, tc := range []struct {
+		n      int
+		status string
+		extra  []string
+		want   string // "" = no back-off header
+	}{
+		{1, "500", nil, "2"},                            // 1.5 s, rounded up
+		{2, "429", nil, "5"},                            // 4.5 s
+		{3, "522", nil, "12"},                           // 13.5 s, capped at 12
+		{3, "429", []string{"retry-after", "30"}, "30"}, // the provider asks for longer
+		{2, "429", []string{"retry-after", "1"}, "5"},   // or shorter
+		{2, "429", []string{"retry-after", "600"}, "5"}, // beyond what Envoy honours
+		{2, "503", nil, ""},                             // not a status Helicone retries
+		{2, "200", nil, ""},
+		{5, "500", nil, ""}, // the last attempt: nothing to wait for
+	} {
+		kv := append([]string{":status", tc.status}, tc.extra...)
+		got, ok := backOff(tc.n, kv...)
+		if tc.want == "" && ok || tc.want != "" && got != tc.want {
+			t.Errorf("attempt %d, %v: back-off %q (%v), want %q", tc.n, kv, got, ok, tc.want)
+		}
 	}
 }
 
@@ -288,7 +341,8 @@ func TestFallbackHeaderErrors(t *testing.T) {
 		{"two origins", []string{"helicone-fallbacks", `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.together.xyz"}]`},
 			"entries name different origins"},
 		{"origin not allowed", []string{"helicone-fallbacks", `[{"target-url":"https://evil.example"}]`}, "is not allowed"},
-		{"bad retry", []string{"helicone-retry-enabled", "true", "helicone-retry-num", "50"}, "Helicone-Retry-Num must be an integer from 0 to 10"},
+		{"bad retry", []string{"helicone-retry-enabled", "true", "helicone-retry-min-timeout", "5000", "helicone-retry-max-timeout", "100"},
+			"Helicone-Retry-Max-Timeout (100 ms) must not be below Helicone-Retry-Min-Timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,10 +64,11 @@ func TestClientEnvoyHeadersRemoved(t *testing.T) {
 func TestClientEnvoyHeadersReplacedByRetryPlan(t *testing.T) {
 	s, _ := newTestServer(t)
 	replies, _ := run(s, nil,
-		reqHeaders(true, ":method", "GET", ":path", "/v1/models", "helicone-retry-enabled", "true", "helicone-retry-num", "2",
+		reqHeaders(true, ":method", "GET", ":path", "/v1/models", "helicone-retry-enabled", "true", "helicone-retry-num", "3",
 			"x-envoy-max-retries", "10", "x-envoy-hedge-on-per-try-timeout", "true"),
 		respHeaders(true, ":status", "200"))
 	cr := replies[0].GetRequestHeaders().GetResponse()
+	// Helicone-Retry-Num 3: three attempts, two retries.
 	if got := setHeaders(cr)["x-envoy-max-retries"]; got != "2" || removed(cr, "x-envoy-max-retries") {
 		t.Errorf("x-envoy-max-retries set to %q, removed %v; want the processor's 2", got, removed(cr, "x-envoy-max-retries"))
 	}

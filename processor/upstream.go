@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -14,13 +17,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tollgate-dev/tollgate/helicone"
+	"github.com/tollgate-dev/tollgate/policies/attempts"
 )
 
 // The upstream-level ext_proc filter (in the provider clusters' upstream
 // http_filters) opens its streams with this gRPC metadata, so the processor
 // can tell them from the router-level filter's. Its processing mode is
 // request headers only; the processor asks for an attempt's response headers
-// with a mode override when the request has fallbacks left to try.
+// with a mode override when the request has fallbacks or retries left.
 const (
 	FilterLevelMetadata = "x-tollgate-filter-level"
 	FilterLevelUpstream = "upstream"
@@ -28,7 +32,7 @@ const (
 
 // attemptResponseMode adds the response headers of an attempt to the
 // upstream filter's mode, so the processor can decide whether the next
-// fallback entry should answer.
+// fallback entry should answer, or how long Envoy waits before a retry.
 var attemptResponseMode = &filterv3.ProcessingMode{
 	RequestHeaderMode:   filterv3.ProcessingMode_SEND,
 	RequestBodyMode:     filterv3.ProcessingMode_NONE,
@@ -47,6 +51,7 @@ func isUpstreamFilter(ctx context.Context) bool {
 // attempt is the state of one upstream attempt's stream.
 type attempt struct {
 	link  *attemptLink
+	n     int // Envoy's attempt number, from 1
 	index int
 }
 
@@ -117,10 +122,17 @@ func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extpr
 	}
 	link.noteAttempt(int32(n))
 	s.metrics.attempts.Inc()
+	a.link, a.n = link, n
+	// A retry is left after this attempt: its response decides the wait.
+	retryLeft := link.retry != nil && n <= link.retry.Retries()
 	if link.plan == nil {
-		return requestHeadersReply(common(&m, headersOnly))
+		resp := requestHeadersReply(common(&m, headersOnly))
+		if retryLeft {
+			resp.ModeOverride = attemptResponseMode
+		}
+		return resp
 	}
-	a.link, a.index = link, link.plan.Index(n)
+	a.index = link.plan.Index(n)
 	link.index.Store(int32(a.index))
 
 	var body []byte
@@ -141,7 +153,7 @@ func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extpr
 		cr.Status = extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 	}
 	resp := requestHeadersReply(cr)
-	if a.index < link.plan.Retries() {
+	if a.index < link.plan.Retries() || retryLeft {
 		resp.ModeOverride = attemptResponseMode
 	}
 	return resp
@@ -149,17 +161,35 @@ func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extpr
 
 // onAttemptResponse marks a response the next fallback entry should replace;
 // Envoy's router then retries (retriable-headers) and drops this response.
+// A response Envoy retries under Helicone-Retry-* gets the wait before the
+// next attempt (attempts.BackOffHeader), which the routes' reset_headers
+// read: Helicone's back-off, or the provider's Retry-After when longer.
 func (s *Server) onAttemptResponse(a *attempt, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
 	if a.link == nil {
 		return responseHeadersReply(nil)
 	}
-	code, _ := strconv.Atoi(findHeader(msg.GetHeaders().GetHeaders(), ":status"))
-	if !a.link.plan.MovesOn(a.index, code) {
+	hdrs := msg.GetHeaders().GetHeaders()
+	code, _ := strconv.Atoi(findHeader(hdrs, ":status"))
+	var m headerMutation
+	switch retry := a.link.retry; {
+	case a.link.plan != nil && a.link.plan.MovesOn(a.index, code):
+		m.setHeader(fallbackNextHeader, "1")
+		s.metrics.fallbacks.Inc()
+	case retry != nil && slices.Contains(attempts.RetryStatusCodes, code):
+		secs, ok := retry.BackOffSeconds(a.n)
+		if !ok {
+			return responseHeadersReply(nil)
+		}
+		// Integer seconds, as Envoy reads retry-after itself (format
+		// SECONDS); Envoy ignores one above the routes' max_interval.
+		if ra, err := strconv.Atoi(strings.TrimSpace(findHeader(hdrs, "retry-after"))); err == nil &&
+			ra > secs && time.Duration(ra)*time.Second <= attempts.MaxBackOff {
+			secs = ra
+		}
+		m.setHeader(attempts.BackOffHeader, strconv.Itoa(secs))
+	default:
 		return responseHeadersReply(nil)
 	}
-	var m headerMutation
-	m.setHeader(fallbackNextHeader, "1")
-	s.metrics.fallbacks.Inc()
 	return responseHeadersReply(common(&m, headersOnly))
 }
 
@@ -168,7 +198,14 @@ func (s *Server) onAttemptResponse(a *attempt, msg *extprocv3.HttpHeaders) *extp
 // attempts and fallback index are taken from the link when the call ends
 // (releaseLink).
 func attemptResponseHeaders(c *call, m *headerMutation) {
-	if c.link == nil || c.link.plan == nil {
+	if c.link == nil {
+		return
+	}
+	if c.link.retry != nil {
+		// Set on a response Envoy then did not retry after all.
+		m.removeHeader(attempts.BackOffHeader)
+	}
+	if c.link.plan == nil {
 		return
 	}
 	m.setHeader(helicone.FallbackIndex, strconv.Itoa(int(c.link.index.Load())))

@@ -1,13 +1,18 @@
 // Package attempts decides how many times a call goes to a provider and what
 // each attempt changes: the Helicone-Retry-* headers become Envoy's retry
-// headers (Envoy's router does the retrying), and a Helicone-Fallback(s)
-// list becomes a plan of which model, origin and headers each attempt uses.
+// headers (Envoy's router does the retrying) and the back-off the
+// upstream-level filter hands Envoy for each retried response, and a
+// Helicone-Fallback(s) list becomes a plan of which model, origin and headers
+// each attempt uses.
 package attempts
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/helicone"
 )
@@ -21,20 +26,60 @@ const (
 	EnvoyRetriableHeaderName = "x-envoy-retriable-header-names"
 )
 
-// MaxRetries caps Helicone-Retry-Num (and the attempts a fallback list adds):
-// every retry is a paid provider call.
+// BackOffHeader is the response header the upstream-level filter sets on a
+// response Envoy is about to retry: the wait before the next attempt, in
+// whole seconds. Envoy has no per-request back-off; the provider routes read
+// this header first in rate_limited_retry_back_off.reset_headers (format
+// SECONDS), then the provider's retry-after.
+const BackOffHeader = "x-tollgate-retry-after"
+
+// MaxBackOff is the routes' rate_limited_retry_back_off.max_interval: Envoy
+// ignores a reset header naming a longer wait (and falls back to the
+// exponential back-off), so no wait is set above it.
+const MaxBackOff = 60 * time.Second
+
+// MaxAttempts caps Helicone-Retry-Num. Helicone takes any number; every
+// attempt is a paid provider call and one logged record would hide them all,
+// so a client asking for more gets this many and a warning. Ten attempts
+// with the default back-off already wait over a minute.
+const MaxAttempts = 10
+
+// MaxRetries caps the attempts a fallback list adds.
 const MaxRetries = 10
 
-// RetriableStatusCodes are the responses Helicone retries on.
+// RetryStatusCodes are the responses Helicone's worker retries
+// (worker/src/lib/clients/ProviderClient.ts, callProviderWithRetry: 429, 500
+// and Cloudflare's 522); a failed fetch, Envoy's reset and connect-failure,
+// too.
+var RetryStatusCodes = []int{429, 500, 522}
+
+// RetriableStatusCodes are the statuses a fallback entry without onCodes
+// moves on.
 var RetriableStatusCodes = []int{429, 500, 502, 503, 504}
 
-// RetryPolicy is what the Helicone-Retry-* headers ask for.
+// Helicone's defaults (worker/src/lib/models/HeliconeHeaders.ts,
+// getRetryHeaders).
+const (
+	defaultNum          = 5
+	defaultFactor       = 2
+	defaultMinTimeoutMs = 1000
+	defaultMaxTimeoutMs = 10000
+)
+
+// RetryPolicy is what the Helicone-Retry-* headers ask for, read as
+// Helicone reads them.
 type RetryPolicy struct {
-	Num          int     // retries after the first attempt
-	Factor       float64 // accepted and logged; Envoy's back-off doubles
-	MinTimeoutMs int     // accepted and logged; the route's base_interval applies
-	MaxTimeoutMs int     // accepted and logged; the route's max_interval applies
+	// Num is Helicone-Retry-Num: the number of attempts, the first one
+	// included. Helicone's retry callback gives up once attempt >= retries,
+	// so 5 (the default) makes five calls, and 0 or 1 make one.
+	Num          int
+	Factor       float64 // growth of the wait from one retry to the next
+	MinTimeoutMs int     // the first wait's lower bound
+	MaxTimeoutMs int     // no wait is longer (Tollgate: at most MaxBackOff)
 }
+
+// Retries is the number of retries after the first attempt.
+func (p RetryPolicy) Retries() int { return max(p.Num, 1) - 1 }
 
 // String is the policy as it is logged (the record's retry_policy column).
 func (p RetryPolicy) String() string {
@@ -42,56 +87,199 @@ func (p RetryPolicy) String() string {
 		p.Num, strconv.FormatFloat(p.Factor, 'g', -1, 64), p.MinTimeoutMs, p.MaxTimeoutMs)
 }
 
-// ParseRetryPolicy reads the Helicone-Retry-* headers (helicone.Headers'
-// Retry; Envoy's router does the retrying, Tollgate only translates them
-// into Envoy's per-request retry headers). It returns nil when retries are
-// not enabled, and an error naming the header for a value that cannot be
-// right.
-func ParseRetryPolicy(h helicone.RetryHeaders) (*RetryPolicy, error) {
-	enabled := strings.ToLower(strings.TrimSpace(h.Enabled))
-	on, ok := helicone.ParseBool(enabled)
-	if !ok {
-		return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RetryEnabled), Reason: fmt.Sprintf("must be true or false, got %q", clip(enabled))}
-	}
-	if !on {
+// ParseRetryPolicy reads the Helicone-Retry-* headers as Helicone's worker
+// does (HeliconeHeaders.ts: enabled only for exactly "true", parseInt and
+// parseFloat for the numbers, so "3abc" is 3). It returns nil when retries
+// are not on. Values Helicone tolerates are tolerated and, when what Tollgate
+// does differs from what the value says, noted in w. The one error, naming
+// the header, is a maximum below the minimum: Helicone's retry library
+// throws then and the call fails without reaching the provider.
+func ParseRetryPolicy(h helicone.RetryHeaders, w *helicone.Warnings) (*RetryPolicy, error) {
+	enabled := strings.TrimSpace(h.Enabled)
+	if enabled != "true" {
+		if enabled != "false" && enabled != "" {
+			w.Add(helicone.RetryEnabled, fmt.Sprintf("%q is not \"true\"; retries are off", clip(enabled)))
+		}
 		return nil, nil
 	}
-	p := &RetryPolicy{Num: 5, Factor: 2, MinTimeoutMs: 1000, MaxTimeoutMs: 10000}
-	var err error
-	if p.Num, err = intHeader(h.Num, helicone.RetryNum, p.Num, 0, MaxRetries); err != nil {
-		return nil, err
+	p := &RetryPolicy{Num: defaultNum, Factor: defaultFactor, MinTimeoutMs: defaultMinTimeoutMs, MaxTimeoutMs: defaultMaxTimeoutMs}
+	if v := strings.TrimSpace(h.Num); v != "" {
+		n, ok, whole := parseInt(v)
+		switch {
+		case !ok:
+			// NaN: async-retry's operation has no retries left after the first.
+			p.Num = 1
+			w.Add(helicone.RetryNum, fmt.Sprintf("%q is not a number; one attempt, no retries", clip(v)))
+		case n < 1:
+			p.Num = 1
+			if n < 0 {
+				w.Add(helicone.RetryNum, fmt.Sprintf("%q is below 1; one attempt, no retries", clip(v)))
+			}
+		case n > MaxAttempts:
+			p.Num = MaxAttempts
+			w.Add(helicone.RetryNum, fmt.Sprintf("%q is capped at %d attempts", clip(v), MaxAttempts))
+		default:
+			p.Num = int(n)
+			if !whole {
+				w.Add(helicone.RetryNum, fmt.Sprintf("%q read as %d", clip(v), n))
+			}
+		}
 	}
 	if v := strings.TrimSpace(h.Factor); v != "" {
-		f, perr := strconv.ParseFloat(v, 64)
-		if perr != nil || f < 1 || f > 10 {
-			return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RetryFactor), Reason: fmt.Sprintf("must be a number from 1 to 10, got %q", clip(v))}
+		f, ok, whole := parseFloat(v)
+		switch {
+		case !ok:
+			// Helicone's waits after the first become NaN, that is no wait
+			// at all; Tollgate keeps the default rather than hammer the
+			// provider.
+			w.Add(helicone.RetryFactor, fmt.Sprintf("%q is not a number; the default %d applies", clip(v), defaultFactor))
+		default:
+			p.Factor = f
+			if !whole {
+				w.Add(helicone.RetryFactor, fmt.Sprintf("%q read as %s", clip(v), strconv.FormatFloat(f, 'g', -1, 64)))
+			}
 		}
-		p.Factor = f
 	}
-	if p.MinTimeoutMs, err = intHeader(h.MinTimeout, helicone.RetryMinTimeout, p.MinTimeoutMs, 0, 600_000); err != nil {
-		return nil, err
-	}
-	if p.MaxTimeoutMs, err = intHeader(h.MaxTimeout, helicone.RetryMaxTimeout, p.MaxTimeoutMs, 0, 600_000); err != nil {
-		return nil, err
-	}
+	p.MinTimeoutMs = msHeader(w, helicone.RetryMinTimeout, h.MinTimeout, defaultMinTimeoutMs)
+	p.MaxTimeoutMs = msHeader(w, helicone.RetryMaxTimeout, h.MaxTimeout, defaultMaxTimeoutMs)
 	if p.MaxTimeoutMs < p.MinTimeoutMs {
 		return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.RetryMaxTimeout), Reason: fmt.Sprintf("(%d ms) must not be below %s (%d ms)",
 			p.MaxTimeoutMs, helicone.Canonical(helicone.RetryMinTimeout), p.MinTimeoutMs)}
 	}
+	if limit := int(MaxBackOff / time.Millisecond); p.MaxTimeoutMs > limit {
+		w.Add(helicone.RetryMaxTimeout, fmt.Sprintf("%q is capped at %d ms, Envoy's longest rate-limited back-off", clip(strings.TrimSpace(h.MaxTimeout)), limit))
+	}
 	return p, nil
 }
 
-// intHeader reads the integer value v of header name (lowercase).
-func intHeader(v, name string, def, lo, hi int) (int, error) {
+// msHeader reads a timeout in milliseconds with parseInt; NaN keeps the
+// default, where Helicone would not wait at all.
+func msHeader(w *helicone.Warnings, name, v string, def int) int {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return def, nil
+		return def
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, &helicone.BadHeaderError{Header: helicone.Canonical(name), Reason: fmt.Sprintf("must be an integer from %d to %d, got %q", lo, hi, clip(v))}
+	n, ok, whole := parseInt(v)
+	if !ok {
+		w.Add(name, fmt.Sprintf("%q is not a number; the default %d ms applies", clip(v), def))
+		return def
 	}
-	return n, nil
+	// Far beyond any wait Envoy takes; keeps the arithmetic in int.
+	n = min(max(n, -1<<31), 1<<31)
+	if !whole {
+		w.Add(name, fmt.Sprintf("%q read as %d", clip(v), n))
+	}
+	return int(n)
+}
+
+// Waits are the lower bounds of Helicone's waits before each retry, first
+// retry first. Helicone's retry library (node-retry, under async-retry)
+// computes every wait up front as round(rand[1,2) × max(min, 1) ×
+// factor^k), capped at max, and sorts them ascending, so a factor below 1
+// gives the same waits in growing order. The lower bound is rand = 1;
+// negative and NaN products are no wait.
+func (p RetryPolicy) Waits() []time.Duration {
+	ws := make([]float64, p.Retries())
+	base := float64(max(p.MinTimeoutMs, 1))
+	for k := range ws {
+		t := math.Min(math.Round(base*math.Pow(p.Factor, float64(k))), float64(p.MaxTimeoutMs))
+		if math.IsNaN(t) || t < 0 {
+			t = 0
+		}
+		ws[k] = t
+	}
+	slices.Sort(ws)
+	out := make([]time.Duration, len(ws))
+	for i, t := range ws {
+		out[i] = time.Duration(t) * time.Millisecond
+	}
+	return out
+}
+
+// BackOffSeconds is the value of BackOffHeader for attempt n's retriable
+// response: the wait before attempt n+1 in whole seconds (Envoy's SECONDS
+// format), rounded up so that Envoy never retries sooner than Helicone, at
+// least 1 (Envoy ignores a reset interval of 0) and at most MaxBackOff.
+// Envoy waits a random time in [interval, 1.5 × interval). ok is false when
+// no retry is left after attempt n.
+func (p RetryPolicy) BackOffSeconds(n int) (secs int, ok bool) {
+	ws := p.Waits()
+	if n < 1 || n > len(ws) {
+		return 0, false
+	}
+	d := min(ws[n-1], MaxBackOff)
+	secs = int((d + time.Second - 1) / time.Second)
+	return max(secs, 1), true
+}
+
+// parseInt is JavaScript's parseInt(v, 10): an optional sign and the
+// leading decimal digits, the rest ignored. ok is false for NaN; whole says
+// the digits were all of v. Values saturate far beyond any use.
+func parseInt(v string) (n int64, ok, whole bool) {
+	i, neg := 0, false
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		neg = v[i] == '-'
+		i++
+	}
+	start := i
+	for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+		if n < 1<<40 {
+			n = n*10 + int64(v[i]-'0')
+		}
+	}
+	if i == start {
+		return 0, false, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true, i == len(v)
+}
+
+// parseFloat is JavaScript's parseFloat: the longest prefix of v that is a
+// decimal literal (or Infinity), the rest ignored.
+func parseFloat(v string) (f float64, ok, whole bool) {
+	i := 0
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		i++
+	}
+	if strings.HasPrefix(v[i:], "Infinity") {
+		i += len("Infinity")
+		f, _ = strconv.ParseFloat(v[:i], 64)
+		return f, true, i == len(v)
+	}
+	digits := func() int {
+		s := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+		return i - s
+	}
+	n := digits()
+	if i < len(v) && v[i] == '.' {
+		i++
+		if n += digits(); n == 0 {
+			i--
+		}
+	}
+	if n == 0 {
+		return 0, false, false
+	}
+	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
+		j := i
+		i++
+		if i < len(v) && (v[i] == '+' || v[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			i = j
+		}
+	}
+	f, err := strconv.ParseFloat(v[:i], 64)
+	if err != nil && !math.IsInf(f, 0) {
+		return 0, false, false
+	}
+	return f, true, i == len(v)
 }
 
 // EnvoyRetry is the set of Envoy retry headers for one request.
