@@ -38,6 +38,7 @@ const (
 	TargetURL      = "helicone-target-url"
 	OpenAIAPIBase  = "helicone-openai-api-base" // Azure OpenAI's origin; wins over TargetURL
 	ModelOverride  = "helicone-model-override"  // the model the call is priced and listed as
+	StreamUsage    = "helicone-stream-usage"    // true: the client gets a stream's usage chunk
 
 	// MaxPropertyValueLength bounds a logged property value. Helicone keeps
 	// a value whole, but it sits behind Cloudflare, which refuses a request
@@ -110,6 +111,7 @@ type Headers struct {
 	TargetURL       string
 	ModelOverride   string // Helicone-Model-Override: prices and lists the call; the provider never sees it
 	OpenAIAPIBase   string
+	StreamUsage     bool   // Helicone-Stream-Usage: true
 	Fallback        string // Helicone-Fallback, raw (attempts.ParseFallbacks)
 	Fallbacks       string // Helicone-Fallbacks, raw
 	PromptID        string
@@ -208,6 +210,8 @@ func (h *Headers) Add(key, value string) error {
 		h.TargetURL = value
 	case OpenAIAPIBase:
 		h.OpenAIAPIBase = value
+	case StreamUsage:
+		h.StreamUsage, _ = ParseBool(value) // not a 400: Helicone reads any other value as false
 	case Fallback:
 		h.Fallback = value
 	case Fallbacks:
