@@ -68,17 +68,19 @@ func (c retryingCaller) call(ctx context.Context, u *upstreamRequest) (*http.Res
 			outcome = slog.Int("status", resp.StatusCode)
 		}
 		u.log.Debug("router: retrying the upstream request", "attempt", attempt+1, "reason", reason, outcome, "backoff", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := c.p.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// waitAfter is the back-off before retrying resp: Retry-After when it names
-// a usable interval (Envoy's rate_limited_retry_back_off, which leaves the
-// exponential back-off where it was), else the exponential one.
+// waitAfter is the back-off before retrying resp: the interval of the
+// first reset header that names a usable one (Envoy's
+// rate_limited_retry_back_off, which leaves the exponential back-off where
+// it was), else the exponential one. The response's headers are the ones
+// the upstream filter left, as Envoy's router sees them.
 func (c retryingCaller) waitAfter(resp *http.Response, backoff *retry.BackOff) time.Duration {
-	if d, ok := retry.RetryAfterInterval(resp.Header, c.p.cfg.RateLimitedRetryMaxInterval); ok {
+	if d, ok := retry.ResetInterval(resp.Header, c.p.cfg.RateLimitedResetHeaders, c.p.cfg.RateLimitedRetryMaxInterval); ok {
 		return retry.RateLimitedWait(d, c.p.jitter)
 	}
 	return backoff.Next()
@@ -152,8 +154,9 @@ func discard(resp *http.Response) {
 	_ = resp.Body.Close()
 }
 
-// sleep waits for d or until the context ends (route timeout, client gone).
-func sleep(ctx context.Context, d time.Duration) error {
+// sleepTimer waits for d or until the context ends (route timeout, client
+// gone).
+func sleepTimer(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

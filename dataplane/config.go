@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -51,6 +52,12 @@ const (
 	DefaultRateLimitedRetryMaxInterval = 60 * time.Second
 )
 
+// DefaultRateLimitedResetHeaders are the provider routes'
+// rate_limited_retry_back_off.reset_headers, all in format SECONDS, in
+// order: the wait Tollgate's upstream-level filter sets on a response Envoy
+// retries under Helicone-Retry-*, then the provider's own.
+var DefaultRateLimitedResetHeaders = []string{"x-tollgate-retry-after", "retry-after"}
+
 // Config configures the local data plane.
 type Config struct {
 	OpenAIUpstream    string            // origin, optionally with a path prefix, e.g. "https://api.openai.com" or "http://127.0.0.1:9000/openai"; the request path is appended
@@ -73,12 +80,21 @@ type Config struct {
 	// Router retries (see the package documentation). The back-off between
 	// attempts is jittered exponential from RetryBaseInterval (default 1s) up
 	// to RetryMaxInterval (default 10s, or 10 × RetryBaseInterval when that
-	// is more). A retried response's Retry-After (integer seconds) sets the
-	// wait instead when it is not above RateLimitedRetryMaxInterval (default
-	// 60s).
+	// is more). The first of RateLimitedResetHeaders (default
+	// DefaultRateLimitedResetHeaders) on a retried response that names whole
+	// seconds not above RateLimitedRetryMaxInterval (default 60s) sets the
+	// wait instead: random in [interval, 1.5 × interval).
 	RetryBaseInterval           time.Duration
 	RetryMaxInterval            time.Duration
 	RateLimitedRetryMaxInterval time.Duration
+	RateLimitedResetHeaders     []string
+
+	// RetryJitter and RetrySleep replace the router's random source (uniform
+	// in [0, n)) and its wait between attempts, so tests can see the waits
+	// without waiting; nil = math/rand and a timer that ends with the
+	// request.
+	RetryJitter func(n int64) int64
+	RetrySleep  func(ctx context.Context, d time.Duration) error
 
 	// EarlyRemoveHeaders are request headers the connection manager removes
 	// before route selection and before any HTTP filter, as Envoy's
@@ -112,6 +128,7 @@ type Proxy struct {
 	upFilter   *UpstreamFilterConfig // a copy with defaults filled in; nil = none
 	upMetadata metadata.MD
 	jitter     func(n int64) int64 // uniform in [0, n), for back-off
+	sleep      func(ctx context.Context, d time.Duration) error
 	log        *slog.Logger
 }
 
@@ -151,6 +168,15 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 	if cfg.RateLimitedRetryMaxInterval <= 0 {
 		cfg.RateLimitedRetryMaxInterval = DefaultRateLimitedRetryMaxInterval
 	}
+	if cfg.RateLimitedResetHeaders == nil {
+		cfg.RateLimitedResetHeaders = DefaultRateLimitedResetHeaders
+	}
+	if cfg.RetryJitter == nil {
+		cfg.RetryJitter = rand.Int64N
+	}
+	if cfg.RetrySleep == nil {
+		cfg.RetrySleep = sleepTimer
+	}
 	rm := make([]string, len(cfg.EarlyRemoveHeaders))
 	for i, n := range cfg.EarlyRemoveHeaders {
 		rm[i] = strings.ToLower(n)
@@ -160,7 +186,8 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		rules:  headers.Rules{AllowEnvoy: cfg.AllowEnvoyHeaderMutation},
-		jitter: rand.Int64N,
+		jitter: cfg.RetryJitter,
+		sleep:  cfg.RetrySleep,
 	}
 	p.upstream = retryingCaller{p: p}
 	if f := cfg.UpstreamFilter; f != nil {

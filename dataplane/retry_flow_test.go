@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -404,4 +406,46 @@ func TestRouterBuffersAStreamedBodyForRetries(t *testing.T) {
 			t.Errorf("upstream saw %d attempts, want 1", got)
 		}
 	})
+}
+
+// recordWaits makes the router's waits instant and lists them; jitter is
+// the lowest, so each wait is its interval's lower bound.
+func recordWaits(c *Config) *[]time.Duration {
+	var mu sync.Mutex
+	waits := []time.Duration{}
+	c.RetryJitter = func(int64) int64 { return 0 }
+	c.RetrySleep = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, d)
+		return ctx.Err()
+	}
+	return &waits
+}
+
+// The route's reset_headers, in order (Envoy's parseResetInterval): the
+// wait the upstream filter sets first, then the provider's Retry-After; a
+// response with neither, or with a first header of 0, gets the exponential
+// back-off, which a rate-limited wait leaves where it was.
+func TestResetHeadersSetTheBackOff(t *testing.T) {
+	var waits *[]time.Duration
+	h := newHarness(t, harnessOpts{config: func(c *Config) { waits = recordWaits(c) }, upstream: perAttempt(
+		textReply(500, "", "X-Tollgate-Retry-After", "3", "Retry-After", "1"),
+		textReply(500, "", "Retry-After", "7"),
+		textReply(500, "", "X-Tollgate-Retry-After", "0", "Retry-After", "7"),
+		textReply(500, ""),
+		jsonReply(`{"ok":true}`),
+	)})
+	code, _, _ := h.do(t, "POST", "/v1/chat/completions", `{}`, map[string]string{
+		"X-Envoy-Retry-On": "retriable-status-codes", "X-Envoy-Retriable-Status-Codes": "500", "X-Envoy-Max-Retries": "4",
+	})
+	if code != 200 {
+		t.Fatalf("client got %d", code)
+	}
+	// Lowest jitter: rate-limited waits are their interval, exponential
+	// ones 0 (random in [0, interval)).
+	if want := []time.Duration{3 * time.Second, 7 * time.Second, 0, 0}; !slices.Equal(*waits, want) {
+		t.Errorf("waits %v, want %v", *waits, want)
+	}
+	h.stream(t)
 }

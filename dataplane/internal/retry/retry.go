@@ -26,11 +26,8 @@ const (
 // (include_request_attempt_count in Tollgate's routes).
 const HeaderAttemptCount = "x-envoy-attempt-count"
 
-// Response headers the retry decision looks at.
-const (
-	headerRetryAfter       = "retry-after"
-	headerEnvoyRateLimited = "x-envoy-ratelimited"
-)
+// headerEnvoyRateLimited marks a rate limit from an upstream Envoy.
+const headerEnvoyRateLimited = "x-envoy-ratelimited"
 
 const (
 	defaultNumRetries = 1       // the route's num_retries (Envoy's default) when x-envoy-max-retries is absent
@@ -201,16 +198,36 @@ func RateLimitedWait(interval time.Duration, jitter func(n int64) int64) time.Du
 	return interval
 }
 
-// RetryAfterInterval reads retry-after in the one format Tollgate's route
-// configures (reset_headers format SECONDS): integer seconds. Like Envoy, it
-// takes only intervals above zero and not above max; HTTP dates are not
-// parsed.
-func RetryAfterInterval(h http.Header, max time.Duration) (time.Duration, bool) {
-	v := h.Get(headerRetryAfter)
-	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-	if err != nil || n == 0 {
+// ResetInterval is Envoy's parseResetInterval for the route's
+// rate_limited_retry_back_off.reset_headers, all in format SECONDS: the
+// first of names (in order) whose first value is whole seconds not above
+// max. Envoy stops at that header even when its interval is 0, and then
+// uses the exponential back-off: ok is false unless the interval is above
+// 1 ms. HTTP dates are not parsed, as Envoy does not.
+func ResetInterval(h http.Header, names []string, max time.Duration) (time.Duration, bool) {
+	for _, name := range names {
+		vs := h.Values(name)
+		if len(vs) == 0 {
+			continue
+		}
+		n, ok := simpleAtoi(vs[0])
+		if !ok || n > uint64(max/time.Second) {
+			continue
+		}
+		d := time.Duration(n) * time.Second
+		return d, d > time.Millisecond
+	}
+	return 0, false
+}
+
+// simpleAtoi is absl::SimpleAtoi into a uint64: surrounding whitespace and
+// a leading '+' allowed, nothing else.
+func simpleAtoi(v string) (uint64, bool) {
+	v = strings.TrimSpace(v)
+	v = strings.TrimPrefix(v, "+")
+	if v == "" || v[0] < '0' || v[0] > '9' {
 		return 0, false
 	}
-	d := time.Duration(n) * time.Second
-	return d, d <= max
+	n, err := strconv.ParseUint(v, 10, 64)
+	return n, err == nil
 }

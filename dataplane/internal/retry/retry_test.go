@@ -197,30 +197,43 @@ func TestRateLimitedWaitHasALowerBound(t *testing.T) {
 	}
 }
 
-func TestRetryAfterInterval(t *testing.T) {
+// Envoy's RetryStateImpl::parseResetInterval over the route's reset_headers
+// (ResetHeaderParserImpl, format SECONDS: absl::SimpleAtoi into whole
+// seconds), then shouldRetryHeaders' "interval > 1 ms".
+func TestResetInterval(t *testing.T) {
+	names := []string{"x-tollgate-retry-after", "retry-after"}
 	tests := []struct {
-		value string
-		want  time.Duration
-		ok    bool
+		name string
+		kv   []string
+		want time.Duration
+		ok   bool
 	}{
-		{"1", time.Second, true},
-		{" 30 ", 30 * time.Second, true},
-		{"60", time.Minute, true},
-		{"61", 61 * time.Second, false}, // above the max: exponential back-off
-		{"0", 0, false},
-		{"-1", 0, false},
-		{"1.5", 0, false},
-		{"Wed, 21 Oct 2015 07:28:00 GMT", 0, false},
-		{"", 0, false},
+		{"retry-after", []string{"Retry-After", "1"}, time.Second, true},
+		{"spaces", []string{"Retry-After", " 30 "}, 30 * time.Second, true},
+		{"plus", []string{"Retry-After", "+5"}, 5 * time.Second, true},
+		{"at the max", []string{"Retry-After", "60"}, time.Minute, true},
+		{"above the max", []string{"Retry-After", "61"}, 0, false},
+		{"zero", []string{"Retry-After", "0"}, 0, false},
+		{"negative", []string{"Retry-After", "-1"}, 0, false},
+		{"fraction", []string{"Retry-After", "1.5"}, 0, false},
+		{"date", []string{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}, 0, false},
+		{"none", nil, 0, false},
+		{"first header first", []string{"X-Tollgate-Retry-After", "5", "Retry-After", "1"}, 5 * time.Second, true},
+		// Envoy takes the first header with an interval not above the max,
+		// 0 included, and then falls back to the exponential back-off.
+		{"a zero shadows the next", []string{"X-Tollgate-Retry-After", "0", "Retry-After", "3"}, 0, false},
+		{"above the max: the next", []string{"X-Tollgate-Retry-After", "90", "Retry-After", "3"}, 3 * time.Second, true},
+		{"unparsable: the next", []string{"X-Tollgate-Retry-After", "soon", "Retry-After", "3"}, 3 * time.Second, true},
+		{"first value only", []string{"X-Tollgate-Retry-After", "2", "X-Tollgate-Retry-After", "9"}, 2 * time.Second, true},
 	}
 	for _, tc := range tests {
 		h := http.Header{}
-		if tc.value != "" {
-			h.Set("Retry-After", tc.value)
+		for i := 0; i+1 < len(tc.kv); i += 2 {
+			h.Add(tc.kv[i], tc.kv[i+1])
 		}
-		got, ok := RetryAfterInterval(h, time.Minute)
+		got, ok := ResetInterval(h, names, time.Minute)
 		if ok != tc.ok || (ok && got != tc.want) {
-			t.Errorf("retry-after %q: got %v %v, want %v %v", tc.value, got, ok, tc.want, tc.ok)
+			t.Errorf("%s: got %v %v, want %v %v", tc.name, got, ok, tc.want, tc.ok)
 		}
 	}
 }
