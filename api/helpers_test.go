@@ -51,9 +51,18 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// errorMessage returns the message of an error answer.
+// errorMessage returns the message of an error answer, in either shape:
+// Tollgate's {"error": {"code", "message"}} or, on the Helicone routes,
+// Helicone's {"data": null, "error": "message"}.
 func errorMessage(t *testing.T, rr *httptest.ResponseRecorder) string {
 	t.Helper()
+	var h struct {
+		Data  any     `json:"data"`
+		Error *string `json:"error"`
+	}
+	if err := json.Unmarshal(rr.Body.Bytes(), &h); err == nil && h.Error != nil {
+		return *h.Error
+	}
 	var e errorBody
 	if err := json.Unmarshal(rr.Body.Bytes(), &e); err != nil {
 		t.Fatalf("error body %q: %v", rr.Body.String(), err)

@@ -123,10 +123,11 @@ func TestQueryAPI(t *testing.T) {
 
 		for i, rating := range []bool{false, true} {
 			// The newest rating wins (created_at is the version, in seconds).
-			hh := New(Options{Query: env.q, Now: fixedClock(t0.Add(time.Duration(i) * time.Hour)),
+			// The rating is the tenant's of the Helicone key (acme's here).
+			hh := New(Options{Query: env.q, Now: fixedClock(t0.Add(time.Duration(i) * time.Hour)), Auth: tenantKeys(t),
 				Feedback: func(ctx context.Context, fb chstore.Feedback) error { return env.w.InsertFeedback(ctx, fb) }})
-			var ok struct{ OK bool }
-			if rr := do(t, hh, "POST", "/v1/request/"+r.RequestID+"/feedback", local, nil, fmt.Sprintf(`{"rating":%v}`, rating), &ok); rr.Code != 200 || !ok.OK {
+			var ok map[string]any
+			if rr := do(t, hh, "POST", "/v1/request/"+r.RequestID+"/feedback", local, acmeKey, fmt.Sprintf(`{"rating":%v}`, rating), &ok); rr.Code != 200 || len(ok) != 2 || ok["data"] != nil || ok["error"] != nil {
 				t.Fatalf("feedback: %d %s", rr.Code, rr.Body)
 			}
 			d = nil
