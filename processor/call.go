@@ -27,6 +27,7 @@ type call struct {
 	status       int // response :status, 0 until seen
 	firstChunkAt time.Time
 	stream       *provider.StreamAccumulator // set when the response is SSE, read chunk by chunk
+	usageFilter  *provider.UsageEventFilter  // set when the client gets the stream without the usage chunk Tollgate asked for
 	// The response body is kept once, up to the larger of what the log and
 	// the cache want (respKeep); respBytes counts all of it.
 	respBody  bytes.Buffer

@@ -10,6 +10,7 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
+	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
@@ -93,7 +94,12 @@ func (s *Server) answerFromGate(c *call, d *gate.Decision) *extprocv3.Processing
 		rec.ResponseBody = record.CapBody(loggedBody(c.egress, true, a.Body), s.maxLoggedBody)
 	}
 	s.finish(c, int32(a.Status))
-	return immediateReply(a.Status, &m, a.Body, "tollgate_gate")
+	body := a.Body
+	if d.Hit != nil && c.usageFilter != nil {
+		// A cached stream holds the usage chunk; this client did not ask for it.
+		body = provider.StripUsageEvents(body)
+	}
+	return immediateReply(a.Status, &m, body, "tollgate_gate")
 }
 
 // noteReplayHeaders offers the provider's response headers to the cache

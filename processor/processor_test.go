@@ -194,7 +194,6 @@ func TestStreamUsageKeptWhenDisabledOrExplicit(t *testing.T) {
 		body string
 	}{
 		{"disabled by config", func(o *Options) { o.DisableStreamUsage = true }, `{"model":"gpt-4o","stream":true}`},
-		{"explicit false kept", func(o *Options) {}, `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":false}}`},
 		{"not a stream", func(o *Options) {}, `{"model":"gpt-4o"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

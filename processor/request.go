@@ -144,11 +144,8 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		if rec.UserID == "" {
 			rec.UserID = req.User
 		}
-		if req.Stream && s.streamUsage && c.format == provider.OpenAI &&
-			(c.endpoint == provider.EndpointChatCompletions || c.endpoint == provider.EndpointCompletions) {
-			if out, changed, err := req.EnsureStreamUsage(body); err == nil && changed {
-				body, replace = out, true
-			}
+		if out, changed := s.askStreamUsage(c, req, body); changed {
+			body, replace = out, true
 		}
 	}
 	if cerr := s.checkEgressModels(c, body); cerr != nil {

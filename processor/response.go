@@ -20,6 +20,9 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 	noteReplayHeaders(c, headers)
 	var m headerMutation
 	m.setHeader(helicone.ResponseID, c.rec.RequestID)
+	if c.usageFilter != nil && isEventStream(c.respContentType) {
+		m.removeHeader("content-length") // the usage event is cut from the body
+	}
 	attemptResponseHeaders(c, &m)
 	if c.decision != nil {
 		for _, h := range c.decision.ResponseHeaders {
@@ -45,7 +48,9 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 }
 
 // onResponseBody reads usage from the whole body (BUFFERED) or chunk by
-// chunk (STREAMED). Bodies pass through unchanged.
+// chunk (STREAMED). Bodies pass through unchanged, except that a stream
+// loses the usage chunk Tollgate asked for and the client did not
+// (askStreamUsage).
 //
 // A BUFFERED body comes in one message, and it is the whole body whatever
 // its end_of_stream says: when the response has trailers (trailer mode
@@ -60,11 +65,12 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 	appendCapped(&c.respBody, chunk, c.respKeep)
 	if c.stream != nil {
 		c.stream.Write(chunk)
+		reply := filterStreamChunk(c, chunk, msg.GetEndOfStream())
 		if msg.GetEndOfStream() {
 			s.endStream(c)
 			s.finish(c, int32(c.status))
 		}
-		return responseBodyReply(nil)
+		return responseBodyReply(reply)
 	}
 	if c.endpoint != provider.EndpointUnknown && len(chunk) > 0 {
 		if usage, model, err := provider.ParseResponse(c.format, chunk); err == nil {
