@@ -1,12 +1,16 @@
 package envoy_test
 
 import (
+	"slices"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	dfpclusterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/dynamic_forward_proxy/v3"
 	dfpfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_forward_proxy/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/policies/attempts"
 )
 
 // TestProviderRouting checks the routing every configuration promises the
@@ -132,12 +136,27 @@ func TestRetryBackOff(t *testing.T) {
 				if maxi := rp.GetRetryBackOff().GetMaxInterval().AsDuration(); maxi.Seconds() != 10 {
 					t.Errorf("virtual host %q: retry back-off max %v, want 10s", vh.GetName(), maxi)
 				}
-				honoured := false
-				for _, h := range rp.GetRateLimitedRetryBackOff().GetResetHeaders() {
-					honoured = honoured || h.GetName() == "retry-after"
+				// The wait the upstream-level processor sets for Helicone's
+				// back-off first, then a provider's Retry-After; the data
+				// plane reads the same list, and the processor sets no wait
+				// above max_interval (Envoy would skip it).
+				rl := rp.GetRateLimitedRetryBackOff()
+				var names []string
+				for _, h := range rl.GetResetHeaders() {
+					names = append(names, h.GetName())
 				}
-				if !honoured {
-					t.Errorf("virtual host %q: a provider's Retry-After must set the wait", vh.GetName())
+				if want := []string{attempts.BackOffHeader, "retry-after"}; !slices.Equal(names, want) {
+					t.Errorf("virtual host %q: reset headers %v, want %v", vh.GetName(), names, want)
+				}
+				if !slices.Equal(names, dataplane.DefaultRateLimitedResetHeaders) {
+					t.Errorf("virtual host %q: reset headers %v, the data plane reads %v", vh.GetName(), names, dataplane.DefaultRateLimitedResetHeaders)
+				}
+				maxi := rl.GetMaxInterval().AsDuration()
+				if maxi != attempts.MaxBackOff {
+					t.Errorf("virtual host %q: rate-limited max interval %v, the processor's cap is %v", vh.GetName(), maxi, attempts.MaxBackOff)
+				}
+				if maxi != dataplane.DefaultRateLimitedRetryMaxInterval {
+					t.Errorf("virtual host %q: rate-limited max interval %v, the data plane's is %v", vh.GetName(), maxi, dataplane.DefaultRateLimitedRetryMaxInterval)
 				}
 				if rp.GetNumRetries() != nil || rp.GetRetryOn() != "" {
 					t.Errorf("virtual host %q: retries are per request (the processor's headers), not for every call", vh.GetName())
