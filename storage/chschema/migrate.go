@@ -42,6 +42,7 @@ var migrations = []migration{
 	{5, "create scores", func(ctx context.Context, m *migrator) error {
 		return m.createTable(ctx, ScoresTable, createScoresSQL(m.db, m.f))
 	}},
+	{6, "request model override and Helicone header warnings", migrateV6},
 }
 
 // requestColumnsV3 are the columns migration 3 adds, as released (they are

@@ -128,6 +128,10 @@ var requestColumns = []column{
 	{name: "request_body", legacy: "String", codec: "CODEC(ZSTD(3))", body: true},
 	{name: "response_body", legacy: "String", codec: "CODEC(ZSTD(3))", body: true},
 	{name: "error", legacy: "String", codec: "CODEC(ZSTD(1))"},
+	// Migration 6 adds these to tables created before them
+	// (requestColumnsV6): keep the two the same.
+	{name: "model_override", legacy: "String", modern: "LowCardinality(String)"},
+	{name: "warnings", legacy: "String", codec: "CODEC(ZSTD(1))"},
 }
 
 // feedbackColumns is the feedback table: one rating per request, the last

@@ -20,13 +20,14 @@ import (
 //	          as a uvarint count then key, value pairs.
 //
 // Version 1 ended at error; version 2 appends attempts, retry_policy, the
-// workload identity and the policy rule and decision after it, so the old
-// layout stays a prefix of the new one.
+// workload identity and the policy rule and decision after it, and version
+// 3 model_override and warnings after those, so each old layout stays a
+// prefix of the new one.
 //
 // A new Record field gets a new payload version, its fields appended at
 // the end; the decoder keeps reading older versions (missing fields stay
 // zero), so a spool written by an older binary still replays.
-const codecVersion = 2
+const codecVersion = 3
 
 const (
 	flagStream = 1 << iota
@@ -98,6 +99,9 @@ func appendRecord(b []byte, r *record.Record) []byte {
 	b = appendString(b, r.WorkloadName)
 	b = appendString(b, r.PolicyRule)
 	b = appendString(b, r.PolicyDecision)
+	// version 3
+	b = appendString(b, r.ModelOverride)
+	b = appendString(b, r.Warnings)
 	return b
 }
 
@@ -240,6 +244,10 @@ func decodeRecord(p []byte) (*record.Record, error) {
 		r.WorkloadName = d.str()
 		r.PolicyRule = d.str()
 		r.PolicyDecision = d.str()
+	}
+	if version >= 3 {
+		r.ModelOverride = d.str()
+		r.Warnings = d.str()
 	}
 	if d.err != nil {
 		return nil, d.err

@@ -32,6 +32,7 @@ func TestCodecReadsV1(t *testing.T) {
 	want.Attempts, want.RetryPolicy = 0, ""
 	want.WorkloadNamespace, want.WorkloadServiceAccount, want.WorkloadName = "", "", ""
 	want.PolicyRule, want.PolicyDecision = "", ""
+	want.ModelOverride, want.Warnings = "", ""
 	p := v1Payload(t)
 	got, err := decodeRecord(p)
 	if err != nil {
@@ -40,10 +41,10 @@ func TestCodecReadsV1(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("v1 payload:\n got %+v\nwant %+v", got, want)
 	}
-	// The new layout only appends: version 1 is a prefix of version 2.
+	// The new layouts only append: version 1 is a prefix of the latest.
 	v2 := appendRecord(nil, fullRecord())
-	if v2[0] != 2 || !bytes.Equal(v2[1:len(p)], p[1:]) {
-		t.Error("version 2 does not extend version 1")
+	if v2[0] != codecVersion || !bytes.Equal(v2[1:len(p)], p[1:]) {
+		t.Error("the latest version does not extend version 1")
 	}
 	for n := range len(p) {
 		if _, err := decodeRecord(p[:n]); err == nil {
@@ -55,6 +56,22 @@ func TestCodecReadsV1(t *testing.T) {
 		if _, err := decodeRecord(q); err == nil {
 			t.Errorf("payload version %d accepted", v)
 		}
+	}
+}
+
+// TestCodecReadsV2: a spool written before model_override and warnings
+// (version 2: the version 3 layout without its last two strings) replays.
+func TestCodecReadsV2(t *testing.T) {
+	want := fullRecord()
+	want.ModelOverride, want.Warnings = "", ""
+	p := appendRecord(nil, want) // ends with two empty strings, one byte each
+	v2 := append([]byte{2}, p[1:len(p)-2]...)
+	got, err := decodeRecord(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("v2 payload:\n got %+v\nwant %+v", got, want)
 	}
 }
 

@@ -97,6 +97,7 @@ type requestColumnsBuf struct {
 	retryPolicy, wlNamespace, wlServiceAccount, wlName            []string
 	policyRule, policyDecision                                    []string
 	reqBody, respBody, errText                                    []string
+	modelOverride, warnings                                       []string
 }
 
 func (c *requestColumnsBuf) values() []any {
@@ -110,6 +111,7 @@ func (c *requestColumnsBuf) values() []any {
 		c.cacheHit, c.cacheRef, c.rateLimited, c.promptID, c.promptVersion, c.fallback,
 		c.attempts, c.retryPolicy, c.wlNamespace, c.wlServiceAccount, c.wlName, c.policyRule, c.policyDecision,
 		c.reqBody, c.respBody, c.errText,
+		c.modelOverride, c.warnings,
 	}
 }
 
@@ -133,6 +135,7 @@ func (c *requestColumnsBuf) reset() {
 		wlNamespace: c.wlNamespace[:0], wlServiceAccount: c.wlServiceAccount[:0], wlName: c.wlName[:0],
 		policyRule: c.policyRule[:0], policyDecision: c.policyDecision[:0],
 		reqBody: c.reqBody[:0], respBody: c.respBody[:0], errText: c.errText[:0],
+		modelOverride: c.modelOverride[:0], warnings: c.warnings[:0],
 	}
 	// Large bodies must not stay reachable through the reused arrays.
 	clear(c.reqBody[:cap(c.reqBody)])
@@ -198,6 +201,8 @@ func (c *requestColumnsBuf) add(r *record.Record) {
 	c.reqBody = append(c.reqBody, r.RequestBody)
 	c.respBody = append(c.respBody, r.ResponseBody)
 	c.errText = append(c.errText, r.Error)
+	c.modelOverride = append(c.modelOverride, r.ModelOverride)
+	c.warnings = append(c.warnings, r.Warnings)
 }
 
 // idNamespace derives stable UUIDs for request ids that are not UUIDs.

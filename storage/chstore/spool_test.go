@@ -30,7 +30,8 @@ func fullRecord() *record.Record {
 		WorkloadNamespace: "team-a", WorkloadServiceAccount: "chatbot", WorkloadName: "chatbot-7d9f",
 		PolicyRule: "openai-only", PolicyDecision: "deny: model gpt-4o not allowed",
 		RequestBody: `{"messages":[{"role":"user","content":"hi \"there\" \u00e9"}]}`, ResponseBody: strings.Repeat("x", 70000),
-		Error: "upstream reset",
+		Error:         "upstream reset",
+		ModelOverride: "claude-3-5-sonnet", Warnings: `Helicone-Request-Id "trace-42" is not a UUID; the call has a new id (Helicone-Id)`,
 	}
 }
 
