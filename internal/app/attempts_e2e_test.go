@@ -37,12 +37,16 @@ func chat(model string) string {
 	return `{"model":"` + model + `","messages":[{"role":"user","content":"Say hi"}]}`
 }
 
+// Helicone-Retry-Num counts attempts, the first included, and only 429, 500
+// and 522 are retried (Helicone's worker/src/lib/clients/ProviderClient.ts,
+// callProviderWithRetry). The waits are Helicone's back-off in whole seconds
+// (at least 1 s each): this test waits about three seconds.
 func TestDevRetriesCountAttemptsExactly(t *testing.T) {
 	d := startRetryingDev(t)
 	ok := call{path: "/v1/chat/completions", body: chat("gpt-4o-mini"), headers: map[string]string{
 		"helicone-request-id": uuid.NewString(), "x-test-call": "ok",
-		"helicone-retry-enabled": "true", "helicone-retry-num": "3",
-		mockprovider.HeaderFailFirst: "2", mockprovider.HeaderFailKey: "ok",
+		"helicone-retry-enabled": "true", "helicone-retry-num": "3", "helicone-retry-factor": "1",
+		mockprovider.HeaderFailFirst: "2", mockprovider.HeaderFailKey: "ok", mockprovider.HeaderStatus: "500",
 	}}
 	resp, _ := ok.do(t, d)
 	if resp.StatusCode != 200 {
@@ -65,8 +69,17 @@ func TestDevRetriesCountAttemptsExactly(t *testing.T) {
 	if resp, _ = off.do(t, d); resp.StatusCode != 503 {
 		t.Fatalf("status %d without retries, want 503", resp.StatusCode)
 	}
+	// Helicone does not retry a 503.
+	unretried := call{path: "/v1/chat/completions", body: chat("gpt-4o-mini"), headers: map[string]string{
+		"helicone-request-id": uuid.NewString(), "x-test-call": "unretried",
+		"helicone-retry-enabled": "true", "helicone-retry-num": "3",
+		mockprovider.HeaderFailFirst: "100", mockprovider.HeaderFailKey: "unretried",
+	}}
+	if resp, _ = unretried.do(t, d); resp.StatusCode != 503 {
+		t.Fatalf("status %d, want the 503 unretried", resp.StatusCode)
+	}
 
-	for marker, want := range map[string]int{"ok": 3, "exhausted": 3, "off": 1} {
+	for marker, want := range map[string]int{"ok": 3, "exhausted": 2, "off": 1, "unretried": 1} {
 		_, headers := sentModels(d, marker)
 		if len(headers) != want {
 			t.Errorf("%s: the provider saw %d attempts, want %d", marker, len(headers), want)
@@ -83,7 +96,7 @@ func TestDevRetriesCountAttemptsExactly(t *testing.T) {
 		}
 	}
 	recs := d.records(t)
-	for c, want := range map[*call]int32{&ok: 3, &exhausted: 3, &off: 1} {
+	for c, want := range map[*call]int32{&ok: 3, &exhausted: 2, &off: 1, &unretried: 1} {
 		r := recs[c.headers["helicone-request-id"]]
 		if r == nil {
 			t.Fatalf("%s: no record", c.headers["x-test-call"])
@@ -92,7 +105,7 @@ func TestDevRetriesCountAttemptsExactly(t *testing.T) {
 			t.Errorf("%s: record attempts %d, want %d", c.headers["x-test-call"], r.Attempts, want)
 		}
 	}
-	if r := recs[ok.headers["helicone-request-id"]]; r.RetryPolicy != "num=3 factor=2 min_timeout_ms=1000 max_timeout_ms=10000" || r.Status != 200 {
+	if r := recs[ok.headers["helicone-request-id"]]; r.RetryPolicy != "num=3 factor=1 min_timeout_ms=1000 max_timeout_ms=10000" || r.Status != 200 {
 		t.Errorf("record retry_policy %q status %d", r.RetryPolicy, r.Status)
 	}
 }
