@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,7 +202,8 @@ func TestCacheKeyInputs(t *testing.T) {
 func TestCacheEntryRoundTrip(t *testing.T) {
 	e := cacheEntry{RequestID: "r1", Status: 200, ContentType: "text/event-stream", Model: "gpt-4o",
 		Usage:     provider.Usage{PromptTokens: 10, CompletionTokens: 5, CachedTokens: 2, CacheWriteTokens: 1, ReasoningTokens: 3},
-		LatencyMs: 345, CreatedUnixMs: 1, Body: []byte("data: {}\n\ndata: [DONE]\n\n")}
+		LatencyMs: 345, CreatedUnixMs: 1, Headers: [][2]string{{"x-request-id", "req_1"}, {"openai-version", ""}},
+		Body: []byte("data: {}\n\ndata: [DONE]\n\n")}
 	got, err := decodeEntry(e.encode())
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +215,41 @@ func TestCacheEntryRoundTrip(t *testing.T) {
 		if _, err := decodeEntry(bad); err == nil {
 			t.Errorf("decodeEntry(%q) accepted", bad)
 		}
+	}
+}
+
+// Entries written before headers were kept ("tgc1") still read, without
+// headers: a deployment does not lose its cache to the upgrade.
+func TestCacheEntryV1(t *testing.T) {
+	e := cacheEntry{RequestID: "r1", Status: 200, ContentType: "application/json", Model: "gpt-4o",
+		Usage: provider.Usage{PromptTokens: 10}, LatencyMs: 3, CreatedUnixMs: 1, Body: []byte(`{"a":1}`)}
+	v2 := e.encode()
+	// v1 is v2 without the header count (0, one byte) and with the old magic.
+	bodyAt := len(v2) - len(e.Body)
+	v1 := append(append([]byte("tgc1"), v2[4:bodyAt-1]...), e.Body...)
+	got, err := decodeEntry(v1)
+	if err != nil || !reflect.DeepEqual(*got, e) {
+		t.Fatalf("v1 entry: %+v, %v", got, err)
+	}
+}
+
+// The headers kept with an entry are bounded in number and size.
+func TestReplayHeadersBounded(t *testing.T) {
+	var h [][2]string
+	for i := range 100 {
+		h = append(h, [2]string{"x-ratelimit-" + strconv.Itoa(i), strings.Repeat("v", 100)})
+	}
+	h = append(h, [2]string{"x-request-id", strings.Repeat("v", 300)})
+	got := replayHeaders(h)
+	size := 0
+	for _, kv := range got {
+		size += len(kv[0]) + len(kv[1])
+		if len(kv[1]) > maxReplayValueBytes {
+			t.Fatalf("value of %d bytes kept", len(kv[1]))
+		}
+	}
+	if len(got) > maxReplayHeaders || size > maxReplayHeaderBytes {
+		t.Fatalf("%d headers, %d bytes kept", len(got), size)
 	}
 }
 
