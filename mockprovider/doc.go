@@ -60,6 +60,10 @@
 //	                               cache_read_input_tokens
 //	x-mock-cache-write-tokens: N   Anthropic cache_creation_input_tokens
 //	x-mock-reasoning-tokens: N     OpenAI reasoning_tokens
+//	x-mock-split-events: N         streaming: write each SSE event longer
+//	                               than N bytes in two parts, N bytes then
+//	                               the rest, with a pause between, so the
+//	                               proxy reads it as two chunks
 //
 // Every request, failed or not, is kept in a ring of the last 1000 (see
 // [Server.Received]) so a test can check what reached the provider.

@@ -4,11 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 )
 
 // errStreamEnded stops a handler once the stream cannot go on: the client
 // left, or x-mock-disconnect-after cut it.
 var errStreamEnded = errors.New("mockprovider: stream ended")
+
+// splitPause separates the two writes of an event x-mock-split-events
+// splits: long enough that the reader sees two chunks.
+const splitPause = 20 * time.Millisecond
 
 // sseWriter frames Server-Sent Events the way the providers do and flushes
 // each one, so a client (or Envoy) sees every event as soon as it is sent.
@@ -62,7 +67,19 @@ func (s *sseWriter) send(name string, data []byte) error {
 	s.buf = append(s.buf, "data: "...)
 	s.buf = append(s.buf, data...)
 	s.buf = append(s.buf, "\n\n"...)
-	if _, err := s.c.w.Write(s.buf); err != nil {
+	out := s.buf
+	if cut := s.c.plan.split; cut > 0 && cut < int64(len(out)) {
+		// Two writes with a pause between, so a proxy reads the event
+		// in two chunks, as a transport can deliver it.
+		if _, err := s.c.w.Write(out[:cut]); err != nil {
+			return errStreamEnded
+		}
+		if err := s.rc.Flush(); err != nil || !sleep(s.c.ctx, splitPause) {
+			return errStreamEnded
+		}
+		out = out[cut:]
+	}
+	if _, err := s.c.w.Write(out); err != nil {
 		return errStreamEnded
 	}
 	if err := s.rc.Flush(); err != nil {

@@ -23,6 +23,7 @@ const (
 	HeaderCachedTokens     = "x-mock-cached-tokens"
 	HeaderCacheWriteTokens = "x-mock-cache-write-tokens"
 	HeaderReasoningTokens  = "x-mock-reasoning-tokens"
+	HeaderSplitEvents      = "x-mock-split-events"
 )
 
 // plan is what the steering headers ask of one request.
@@ -39,6 +40,7 @@ type plan struct {
 	cached     int64
 	cacheWrite int64
 	reasoning  int64
+	split      int64 // write each SSE event in two parts, the first this long; 0: whole
 }
 
 // parsePlan reads the steering headers. The fast path — no x-mock header at
@@ -75,6 +77,7 @@ func parsePlan(h http.Header, opts Options) (plan, error) {
 	num(HeaderCachedTokens, &p.cached, 0, big)
 	num(HeaderCacheWriteTokens, &p.cacheWrite, 0, big)
 	num(HeaderReasoningTokens, &p.reasoning, 0, big)
+	num(HeaderSplitEvents, &p.split, 0, big)
 	var retryAfter int64 = -1
 	num(HeaderRetryAfter, &retryAfter, 0, 86_400)
 	if err != nil {

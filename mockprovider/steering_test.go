@@ -1,9 +1,11 @@
 package mockprovider_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,4 +212,40 @@ func TestFailModels(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("other model: %d, want 200", resp.StatusCode)
 	}
+}
+
+// TestSplitEvents: x-mock-split-events writes every event in two parts a
+// pause apart, so a reader reads more often than there are events; the
+// stream itself is the same.
+func TestSplitEvents(t *testing.T) {
+	_, url := start(t, mockprovider.Options{})
+	body := `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+	_, whole := do(t, "POST", url+"/v1/chat/completions", body)
+	resp, err := send("POST", url+"/v1/chat/completions", body, "x-mock-split-events", "40")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []byte
+	reads := 0
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			reads++
+			got = append(got, buf[:n]...)
+		}
+		if err != nil {
+			break
+		}
+	}
+	events := len(parseSSE(t, whole))
+	if reads <= events || !bytes.Equal(stripIDs(got), stripIDs(whole)) {
+		t.Fatalf("%d reads for %d events; stream\n%s\nwant\n%s", reads, events, got, whole)
+	}
+}
+
+// stripIDs blanks what differs between two answers to one request.
+func stripIDs(b []byte) []byte {
+	return regexp.MustCompile(`"(id|created)":("[^"]*"|\d+)`).ReplaceAll(b, nil)
 }
