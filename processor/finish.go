@@ -28,6 +28,7 @@ func (s *Server) finish(c *call, status int32) {
 	if !c.free {
 		rec.CostUSD = s.cost(c)
 	}
+	s.noteWarnings(c)
 	s.sink.Write(rec)
 	s.metrics.observe(rec)
 }
@@ -36,7 +37,14 @@ func (s *Server) finish(c *call, status int32) {
 // error.
 func (s *Server) cost(c *call) float64 {
 	rec := c.rec
-	cost, priced := s.prices.CallCost(c.format, rec.Usage(), rec.ResponseModel, rec.Model)
+	var cost float64
+	var priced bool
+	if rec.ModelOverride != "" {
+		// Helicone-Model-Override alone prices the call (record.PriceModels).
+		cost, priced = s.prices.CallCost(c.format, rec.Usage(), rec.ModelOverride)
+	} else {
+		cost, priced = s.prices.CallCost(c.format, rec.Usage(), rec.ResponseModel, rec.Model)
+	}
 	if !priced {
 		s.metrics.unknownModel.WithLabelValues(c.format).Inc()
 	}

@@ -10,17 +10,20 @@ import (
 
 // Metrics are the processor's Prometheus series.
 type Metrics struct {
-	calls           *prometheus.CounterVec
-	tokens          *prometheus.CounterVec
-	costUSD         *prometheus.CounterVec
-	rejected        *prometheus.CounterVec
-	endedEarly      *prometheus.CounterVec
-	unknownModel    *prometheus.CounterVec
-	processorErrors prometheus.Counter
-	cacheHits       prometheus.Counter
-	attempts        prometheus.Counter
-	fallbacks       prometheus.Counter
-	linkMisses      prometheus.Counter
+	calls        *prometheus.CounterVec
+	tokens       *prometheus.CounterVec
+	costUSD      *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	endedEarly   *prometheus.CounterVec
+	unknownModel *prometheus.CounterVec
+	// heliconeWarnings counts tolerated Helicone-* header values by header
+	// (helicone.WarningLabel: Helicone's names, else "other").
+	heliconeWarnings *prometheus.CounterVec
+	processorErrors  prometheus.Counter
+	cacheHits        prometheus.Counter
+	attempts         prometheus.Counter
+	fallbacks        prometheus.Counter
+	linkMisses       prometheus.Counter
 }
 
 // NewMetrics creates the series and registers them with reg (nil: not
@@ -45,6 +48,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		unknownModel: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_unknown_model_total", Help: "Calls with usage whose model has no price (cost logged as 0).",
 		}, []string{"provider"}),
+		heliconeWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_helicone_warnings_total", Help: "Helicone-* request header values tolerated instead of a 400 (reported in Helicone-Warning), by header.",
+		}, []string{"header"}),
 		processorErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_extproc_protocol_errors_total", Help: "ext_proc messages the processor could not handle.",
 		}),
@@ -62,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.calls, m.tokens, m.costUSD, m.rejected, m.endedEarly, m.unknownModel, m.processorErrors, m.cacheHits,
+		reg.MustRegister(m.calls, m.tokens, m.costUSD, m.rejected, m.endedEarly, m.unknownModel, m.heliconeWarnings, m.processorErrors, m.cacheHits,
 			m.attempts, m.fallbacks, m.linkMisses)
 	}
 	return m
