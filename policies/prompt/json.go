@@ -3,6 +3,7 @@ package prompt
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"unicode/utf8"
 )
 
@@ -149,3 +150,46 @@ func compactJSON(b []byte) json.RawMessage {
 	}
 	return buf.Bytes()
 }
+
+// rewriteStrings copies the JSON document doc compactly, offering each
+// string value (never an object key) that holds a byte of trigger to f,
+// decoded. f appends what replaces the literal (any JSON value) and says
+// so, or returns out unchanged and false to keep the literal as written.
+// The document is walked byte by byte rather than decoded into maps, so
+// key order and number spelling survive, and a value f writes is never
+// looked at again.
+func rewriteStrings(doc []byte, trigger string, f func(out []byte, s string) ([]byte, bool)) ([]byte, error) {
+	if !json.Valid(doc) {
+		return nil, errNotJSON
+	}
+	out := make([]byte, 0, len(doc)+len(doc)/4)
+	for i := 0; i < len(doc); {
+		c := doc[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '"':
+			end := stringEnd(doc, i)
+			lit := doc[i:end]
+			i = end
+			if isObjectKey(doc, i) || !bytes.ContainsAny(lit, trigger) {
+				out = append(out, lit...)
+				continue
+			}
+			s, err := unquoteString(lit)
+			if err != nil {
+				return nil, err
+			}
+			var done bool
+			if out, done = f(out, s); !done {
+				out = append(out, lit...)
+			}
+		default:
+			out = append(out, c)
+			i++
+		}
+	}
+	return out, nil
+}
+
+var errNotJSON = errors.New("is not valid JSON")

@@ -55,6 +55,15 @@ type Library struct {
 
 	cache  *versionCache
 	poller *poll.Poller // nil without a folder to poll
+
+	// Automatic versioning (observe.go); observed is nil without a store.
+	seenMu        sync.Mutex
+	seenPrompts   map[string]seenEntry
+	maxSeen       int
+	observed      chan observation
+	stopObserving chan struct{}
+	observerDone  chan struct{}
+	closeOnce     sync.Once
 }
 
 type promptLoadError struct{ err error }
@@ -82,11 +91,19 @@ func NewLibrary(o LibraryOptions) (*Library, error) {
 		maxCached = 1000
 	}
 	l.cache = newVersionCache(maxCached)
+	if l.dir != "" {
+		if err := l.Reload(); err != nil {
+			return nil, err
+		}
+	}
+	if l.store != nil {
+		l.seenPrompts, l.maxSeen = make(map[string]seenEntry), maxCached
+		l.observed = make(chan observation, observeQueue)
+		l.stopObserving, l.observerDone = make(chan struct{}), make(chan struct{})
+		go l.observeLoop()
+	}
 	if l.dir == "" {
 		return l, nil
-	}
-	if err := l.Reload(); err != nil {
-		return nil, err
 	}
 	every := o.PollInterval
 	if every == 0 {
@@ -98,10 +115,17 @@ func NewLibrary(o LibraryOptions) (*Library, error) {
 	return l, nil
 }
 
-// Close stops polling the folder. The library still answers afterwards,
-// from the last files loaded and the store.
+// Close stops polling the folder and versioning observed templates
+// (waiting for the one being stored, if any). The library still answers
+// afterwards, from the last files loaded and the store.
 func (l *Library) Close() error {
 	l.poller.Stop()
+	l.closeOnce.Do(func() {
+		if l.observed != nil {
+			close(l.stopObserving)
+			<-l.observerDone
+		}
+	})
 	return nil
 }
 
@@ -263,7 +287,13 @@ func (l *Library) PublishPrompt(ctx context.Context, id string, tpl Template) (V
 		return Version{}, err
 	}
 	// This replica sees its own publish at once; others within LatestTTL.
+	now := l.now()
 	l.cache.putVersion(v)
-	l.cache.putLatest(id, latestEntry{v: v, fetched: l.now()})
+	l.cache.putLatest(id, latestEntry{v: v, fetched: now})
+	if l.observed != nil && !v.Seen {
+		l.settle(id, func(e *seenEntry) {
+			*e = seenEntry{sum: templateSum(v.Template), version: v.Version, published: true, checked: now}
+		})
+	}
 	return v, nil
 }

@@ -31,6 +31,10 @@ type Template struct {
 	// System is Anthropic's top-level system prompt (a JSON string or
 	// array of content blocks), nil when the template has none.
 	System json.RawMessage
+	// Seen marks a version Tollgate made itself from the calls it saw
+	// naming the prompt (Helicone's automatic versioning, Library.Observe)
+	// rather than one published.
+	Seen bool
 }
 
 // Version is one immutable version of a prompt.
@@ -143,7 +147,7 @@ func NormalizeTemplate(tpl Template) (Template, error) {
 			return tpl, &FieldError{Field: "messages[" + strconv.Itoa(i) + "]", Reason: "must be a JSON object such as {\"role\": \"user\", \"content\": \"…\"}"}
 		}
 	}
-	out := Template{Model: strings.TrimSpace(tpl.Model), Messages: compactJSON(msgs)}
+	out := Template{Model: strings.TrimSpace(tpl.Model), Messages: compactJSON(msgs), Seen: tpl.Seen}
 	if sys := bytes.TrimSpace(tpl.System); len(sys) > 0 && string(sys) != "null" {
 		if (sys[0] != '"' && sys[0] != '[') || !json.Valid(sys) {
 			return tpl, &FieldError{Field: "system", Reason: "must be a JSON string or an array of content blocks"}

@@ -58,54 +58,37 @@ type renderer struct {
 }
 
 // render copies the JSON document doc compactly, filling placeholders in
-// its string values. doc is walked byte by byte rather than decoded into
-// maps so that key order and number spelling survive untouched.
+// its string values (rewriteStrings).
 func (r *renderer) render(doc []byte, field string) (json.RawMessage, error) {
-	if !json.Valid(doc) {
-		return nil, fmt.Errorf("prompt template %s is not valid JSON", field)
-	}
-	out := make([]byte, 0, len(doc)+len(doc)/4)
-	for i := 0; i < len(doc); {
-		c := doc[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		case c == '"':
-			end := stringEnd(doc, i)
-			lit := doc[i:end]
-			i = end
-			if isObjectKey(doc, i) || !bytes.ContainsAny(lit, `{\`) {
-				out = append(out, lit...)
-				continue
-			}
-			s, err := unquoteString(lit)
-			if err != nil {
-				return nil, fmt.Errorf("prompt template %s: %w", field, err)
-			}
-			if filled, changed := r.fill(s); changed {
-				out = appendJSONString(out, filled)
-			} else {
-				out = append(out, lit...) // keep the template's own escapes
-			}
-		default:
-			out = append(out, c)
-			i++
+	out, err := rewriteStrings(doc, "{\\<", func(out []byte, s string) ([]byte, bool) {
+		filled, changed := r.fill(s)
+		if !changed {
+			return out, false // keep the template's own escapes
 		}
+		return appendJSONString(out, filled), true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prompt template %s: %w", field, err)
 	}
 	return out, nil
 }
 
 // fill replaces the placeholders of s in one pass; changed is false when
-// s has none.
+// s has none. Besides {{name}}, a template versioned from Helicone-style
+// calls holds <helicone-prompt-input key="name" /> markers (markers.go),
+// filled the same way.
 func (r *renderer) fill(s string) (filled string, changed bool) {
 	var b strings.Builder
 	rest := s
 	for {
-		open := strings.Index(rest, "{{")
+		open := nextPlaceholder(rest)
 		if open < 0 {
 			break
 		}
 		name, n := promptPlaceholderAt(rest[open:])
+		if n == 0 {
+			name, n = selfClosingMarkerAt(rest[open:])
+		}
 		if n == 0 {
 			b.WriteString(rest[:open+1])
 			rest = rest[open+1:]
@@ -128,10 +111,27 @@ func (r *renderer) fill(s string) (filled string, changed bool) {
 	return b.String(), true
 }
 
+// nextPlaceholder is the index of the first "{{" or marker opening in s,
+// -1 when there is none.
+func nextPlaceholder(s string) int {
+	braces := strings.Index(s, "{{")
+	marker := strings.Index(s, markerOpen)
+	switch {
+	case marker < 0:
+		return braces
+	case braces < 0 || marker < braces:
+		return marker
+	}
+	return braces
+}
+
 // promptPlaceholderAt parses "{{ name }}" at the start of s and returns
 // the name and the placeholder's length, or 0 when s does not start with
 // one.
 func promptPlaceholderAt(s string) (string, int) {
+	if !strings.HasPrefix(s, "{{") {
+		return "", 0
+	}
 	i := 2
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 		i++

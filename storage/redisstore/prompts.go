@@ -67,6 +67,7 @@ type promptRecord struct {
 	Model     string          `json:"model,omitempty"`
 	Messages  json.RawMessage `json:"messages"`
 	System    json.RawMessage `json:"system,omitempty"`
+	Seen      bool            `json:"seen,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
 }
 
@@ -79,7 +80,7 @@ func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.T
 	if err := prompt.ValidateID(id); err != nil {
 		return prompt.Version{}, err
 	}
-	rec := promptRecord{Model: tpl.Model, Messages: tpl.Messages, System: tpl.System, CreatedAt: s.now().UTC()}
+	rec := promptRecord{Model: tpl.Model, Messages: tpl.Messages, System: tpl.System, Seen: tpl.Seen, CreatedAt: s.now().UTC()}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return prompt.Version{}, fmt.Errorf("redisstore: prompt %q: %w", id, err)
@@ -159,6 +160,6 @@ func decodeVersion(id string, v int, raw string) (prompt.Version, error) {
 func promptVersion(id string, v int, rec promptRecord) prompt.Version {
 	return prompt.Version{
 		ID: id, Version: v, CreatedAt: rec.CreatedAt,
-		Template: prompt.Template{Model: rec.Model, Messages: rec.Messages, System: rec.System},
+		Template: prompt.Template{Model: rec.Model, Messages: rec.Messages, System: rec.System, Seen: rec.Seen},
 	}
 }

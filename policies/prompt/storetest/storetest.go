@@ -69,6 +69,22 @@ func Run(t *testing.T, open func(t *testing.T) prompt.Store) {
 				t.Fatalf("all %+v %v", all, err)
 			}
 		}},
+		{"a version made from observed calls stays marked Seen", func(t *testing.T, s prompt.Store) {
+			seen := tpl("observed")
+			seen.Seen = true
+			v, err := s.PublishPrompt(ctx, "auto", seen)
+			if err != nil || !v.Seen {
+				t.Fatalf("publish %+v %v", v, err)
+			}
+			publish(t, s, "auto", "published")
+			vs, err := s.PromptVersions(ctx, "auto")
+			if err != nil || len(vs) != 2 || !vs[0].Seen || vs[1].Seen {
+				t.Fatalf("versions %+v %v: want the first Seen, the second not", vs, err)
+			}
+			if got, err := s.PromptVersion(ctx, "auto", 1); err != nil || !got.Seen {
+				t.Fatalf("version 1 read back %+v %v", got, err)
+			}
+		}},
 		{"prompts are independent", func(t *testing.T, s prompt.Store) {
 			publish(t, s, "a", "a1")
 			publish(t, s, "a", "a2")

@@ -1,0 +1,89 @@
+package prompt_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/policies/prompt"
+	"github.com/tollgate-dev/tollgate/storage/memstore"
+)
+
+// waitFor polls cond for up to two seconds: the versioning worker runs in
+// the background.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// Helicone versions a legacy prompt when the template it sees differs
+// from the latest stored one, and only then (PromptStore.upsertPromptV2,
+// worker/src/lib/db/PromptStore.ts: deepCompare, major_version + 1).
+// Observe does so off the request path, and an unchanged template costs
+// no store call.
+func TestObserveVersionsChangedTemplates(t *testing.T) {
+	store := &countingPromptStore{Store: memstore.NewPromptStore(memstore.PromptOptions{})}
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	ctx := context.Background()
+	a := prompt.Template{Model: "gpt-4o", Messages: json.RawMessage(`[{"role":"user","content":"About <helicone-prompt-input key=\"t\" />"}]`)}
+	b := prompt.Template{Model: "gpt-4o", Messages: json.RawMessage(`[{"role":"user","content":"Tell me about <helicone-prompt-input key=\"t\" />"}]`)}
+
+	if n := lib.Observe("story", a); n != 0 {
+		t.Errorf("first sight: version %d, want 0 (not known yet)", n)
+	}
+	waitFor(t, "version 1", func() bool { return lib.Observe("story", a) == 1 })
+	v, err := store.PromptVersion(ctx, "story", 0)
+	if err != nil || v.Version != 1 || !v.Seen || string(v.Messages) != string(a.Messages) {
+		t.Fatalf("stored %+v %v", v, err)
+	}
+	reads := store.readCount()
+	for range 100 {
+		if n := lib.Observe("story", a); n != 1 {
+			t.Fatalf("unchanged template: version %d", n)
+		}
+	}
+	if got := store.readCount(); got != reads {
+		t.Errorf("unchanged template cost %d store reads", got-reads)
+	}
+
+	lib.Observe("story", b)
+	waitFor(t, "version 2", func() bool { return lib.Observe("story", b) == 2 })
+	lib.Observe("story", a) // back to a: a new version, as deepCompare with the latest has it
+	waitFor(t, "version 3", func() bool { return lib.Observe("story", a) == 3 })
+	if vs, _ := store.PromptVersions(ctx, "story"); len(vs) != 3 {
+		t.Errorf("%d versions, want 3", len(vs))
+	}
+}
+
+// A prompt published through the API belongs to its publisher: calls
+// naming it are tagged, never versioned.
+func TestObserveLeavesPublishedPrompts(t *testing.T) {
+	store := memstore.NewPromptStore(memstore.PromptOptions{})
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	ctx := context.Background()
+	if _, err := store.PublishPrompt(ctx, "support", prompt.Template{Messages: json.RawMessage(`[{"role":"system","content":"{{company}}"}]`)}); err != nil {
+		t.Fatal(err)
+	}
+	other := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"hello"}]`)}
+	lib.Observe("support", other)
+	lib.Observe("bad/id", other)
+	lib.Observe("fresh", other)
+	waitFor(t, "the fresh prompt", func() bool { return lib.Observe("fresh", other) == 1 })
+	if vs, _ := store.PromptVersions(ctx, "support"); len(vs) != 1 {
+		t.Errorf("published prompt got %d versions, want 1", len(vs))
+	}
+}
