@@ -23,6 +23,8 @@ var Directory = []string{
 	"Helicone-Omit-Request",
 	"Helicone-Omit-Response",
 	"Helicone-Cache-Enabled",
+	"Helicone-Cache-Save",
+	"Helicone-Cache-Read",
 	"Helicone-Cache-Seed",
 	"Helicone-Cache-Bucket-Max-Size",
 	"Helicone-Cache-Ignore-Keys",
@@ -47,8 +49,6 @@ var Directory = []string{
 
 	// Tollgate's own.
 	"Helicone-Request-Name",
-	"Helicone-Cache-Save",
-	"Helicone-Cache-Read",
 	"Helicone-Fallback",
 	"Helicone-Prompt-Variables",
 }

@@ -191,12 +191,14 @@ func (h *Headers) Add(key, value string) error {
 		h.RequestID = id.String()
 	case OmitRequest, OmitResponse:
 		// Helicone omits only on "true" and logs on anything else
-		// (HeliconeHeaders.ts, omitHeaders). Tollgate also omits on the
-		// other spellings of yes ParseBool knows (True, 1): keeping a body
-		// out of the log never breaks a caller. Any other value logs the
-		// body, as Helicone does, with a warning.
-		b, ok := ParseBool(value)
-		if !ok {
+		// (HeliconeHeaders.ts, omitHeaders). Tollgate reads "true" in any
+		// case, as it reads the cache switches (Python's str(True) sends
+		// "True"): keeping a body out of the log never breaks a caller.
+		// Any other value logs the body, as Helicone does, with a warning
+		// unless it is "false".
+		v := strings.TrimSpace(value)
+		b := strings.EqualFold(v, "true")
+		if !b && v != "" && !strings.EqualFold(v, "false") {
 			h.Warnings.Add(key, fmt.Sprintf("%q is not true or false; the body is logged", Truncate(value, 64)))
 		}
 		if key == OmitRequest {
