@@ -43,7 +43,7 @@ func (s *Server) cost(c *call) float64 {
 		// Helicone-Model-Override alone prices the call (record.PriceModels).
 		cost, priced = s.prices.CallCost(c.format, rec.Usage(), rec.ModelOverride)
 	} else {
-		cost, priced = s.prices.CallCost(c.format, rec.Usage(), rec.ResponseModel, rec.Model)
+		cost, priced = s.prices.CallCost(c.format, rec.Usage(), rec.ResponseModel, s.azurePriceModel(c), rec.Model)
 	}
 	if !priced {
 		s.metrics.unknownModel.WithLabelValues(c.format).Inc()

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"strings"
@@ -67,8 +68,8 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 
 	var m headerMutation
 	clearRoute := false
-	if hh.TargetURL != "" && cerr == nil {
-		origin, host, terr := targetOrigin(targetURLName, hh.TargetURL, s.allowedOrigins)
+	if name, target := targetHeader(hh); target != "" && cerr == nil {
+		origin, host, terr := targetOrigin(name, target, s.allowedOrigins)
 		if terr != nil {
 			cerr = terr
 		} else {
@@ -79,6 +80,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			clearRoute = true
 		}
 	}
+	noteAzure(c, path)
 	w := s.identify(c)
 	if cerr == nil {
 		cerr = s.decideEgress(c, w)
@@ -139,7 +141,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		if err != nil {
 			return s.reject(c, badRequest("invalid_body", "request body for %s must be a JSON object: %v", rec.Path, err))
 		}
-		rec.Model = req.Model
+		rec.Model = cmp.Or(req.Model, c.deployment)
 		rec.Stream = req.Stream
 		if rec.UserID == "" {
 			rec.UserID = req.User

@@ -219,3 +219,31 @@ func TestEnvoyRetryHeaders(t *testing.T) {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}
 }
+
+// Whatever a client sends, a policy stays within the caps: one to
+// MaxAttempts attempts, waits Envoy honours.
+func FuzzParseRetryPolicy(f *testing.F) {
+	f.Add("true", "5", "2", "1000", "10000")
+	f.Add("true", "3abc", "0.5", "-1", "1e9")
+	f.Add("true", "99999999999999999999", "Infinity", "NaN", "")
+	f.Add("TRUE", "", "", "", "")
+	f.Fuzz(func(t *testing.T, enabled, num, factor, minT, maxT string) {
+		var w helicone.Warnings
+		p, err := ParseRetryPolicy(helicone.RetryHeaders{Enabled: enabled, Num: num, Factor: factor, MinTimeout: minT, MaxTimeout: maxT}, &w)
+		if err != nil || p == nil {
+			return
+		}
+		if p.Num < 1 || p.Num > MaxAttempts {
+			t.Fatalf("%d attempts", p.Num)
+		}
+		for n := 1; n <= p.Retries(); n++ {
+			secs, ok := p.BackOffSeconds(n)
+			if !ok || secs < 1 || time.Duration(secs)*time.Second > MaxBackOff {
+				t.Fatalf("back-off after attempt %d: %d s (%v)", n, secs, ok)
+			}
+		}
+		if _, ok := p.BackOffSeconds(p.Num); ok {
+			t.Fatal("a back-off after the last attempt")
+		}
+	})
+}

@@ -1,0 +1,48 @@
+package processor
+
+import (
+	"github.com/tollgate-dev/tollgate/helicone"
+	"github.com/tollgate-dev/tollgate/provider"
+)
+
+var openAIAPIBaseName = helicone.Canonical(helicone.OpenAIAPIBase)
+
+// targetHeader names the header that chooses the upstream origin and its
+// value, "" when neither is sent. Helicone-OpenAI-Api-Base (Azure OpenAI's
+// resource, https://myres.openai.azure.com) wins over Helicone-Target-URL,
+// as in Helicone, where the one is read before the other. Both are checked
+// alike (targetOrigin): only the origin is taken, the path and query
+// (/openai/deployments/…?api-version=…) are the request's.
+func targetHeader(hh *helicone.Headers) (name, value string) {
+	if hh.OpenAIAPIBase != "" {
+		return openAIAPIBaseName, hh.OpenAIAPIBase
+	}
+	return targetURLName, hh.TargetURL
+}
+
+// noteAzure marks a call on an Azure OpenAI path (provider.AzurePath),
+// whichever header routed it: the record's provider is "azure" and, until
+// the body names a model, its model is the deployment.
+func noteAzure(c *call, path string) {
+	deployment, _, ok := provider.AzurePath(path)
+	if !ok {
+		return
+	}
+	c.azure, c.deployment = true, deployment
+	c.rec.Provider = provider.Azure
+	c.rec.Model = deployment
+}
+
+// azurePriceModel is the model an Azure call is priced as when the
+// response's own model has no price: what the configured deployment map
+// says of the path's deployment, else of the model the body names (the v1
+// API names the deployment there). "" when the map has neither.
+func (s *Server) azurePriceModel(c *call) string {
+	if !c.azure || len(s.azureModels) == 0 {
+		return ""
+	}
+	if m, ok := s.azureModels[c.deployment]; ok && c.deployment != "" {
+		return m
+	}
+	return s.azureModels[c.rec.Model]
+}
