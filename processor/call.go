@@ -24,9 +24,6 @@ type call struct {
 	endpoint provider.Endpoint
 	helicone helicone.Headers
 
-	azure      bool   // on an Azure OpenAI path (noteAzure)
-	deployment string // the path's deployment; "" for Azure's v1 API
-
 	status       int // response :status, 0 until seen
 	firstChunkAt time.Time
 	stream       *provider.StreamAccumulator // set when the response is SSE, read chunk by chunk
@@ -49,7 +46,10 @@ type call struct {
 	egress    *egress.Decision // the egress policy's verdict; nil without a policy
 	forwarded bool             // the request went on to the provider (at least one attempt)
 	link      *attemptLink     // retries or fallback asked for; nil otherwise
-	linkKey   string
+	// proxyKeyID is the key-vault proxy key the call was made with ("":
+	// none); the provider key it stands for is only in the mutation.
+	proxyKeyID string
+	linkKey    string
 
 	rec *record.Record
 }

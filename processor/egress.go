@@ -34,6 +34,7 @@ func (s *Server) identify(c *call) egress.Workload {
 			}
 		}
 	}
+	w.ProxyKey = c.proxyKeyID
 	rec := c.rec
 	rec.WorkloadNamespace, rec.WorkloadServiceAccount, rec.WorkloadName = w.Namespace, w.ServiceAccount, w.Name
 	return w

@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"cmp"
 	"errors"
 	"slices"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/vault"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -27,6 +27,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	var cerr *clientError
 	var workloadHeaders, clientRouting []string
 	clientLink := false
+	var proxyHeader, proxyValue string // a key-vault proxy key (vault.go)
 	c.reqHeaders = msg.GetHeaders().GetHeaders()
 	for _, h := range c.reqHeaders {
 		key := strings.ToLower(h.GetKey())
@@ -40,6 +41,8 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			clientLink = true // only the processor may link streams
 		case key == upstreamOriginHeader || key == upstreamHostHeader || routerHeader(key):
 			clientRouting = append(clientRouting, key)
+		case credentialHeader(key) && vault.IsProxyKey(headerValue(h)):
+			proxyHeader, proxyValue = key, headerValue(h)
 		case isWorkloadHeader(key):
 			workloadHeaders = append(workloadHeaders, key)
 		case strings.HasPrefix(key, helicone.Prefix):
@@ -56,20 +59,35 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	c.format, c.endpoint = provider.Classify(path)
 	rec.Provider = c.format
 
-	tenant, err := s.auth.Tenant(hh.Auth)
-	if err != nil && cerr == nil {
+	var tenant string
+	var proxy *proxyKeyUse
+	if proxyHeader != "" {
+		var perr *clientError
+		if proxy, perr = s.lookupProxyKey(proxyHeader, proxyValue); perr == nil {
+			tenant, perr = s.tenantWithProxyKey(proxy, hh.Auth)
+		}
+		if cerr == nil {
+			cerr = perr
+		}
+	} else if t, err := s.auth.Tenant(hh.Auth); err != nil && cerr == nil {
 		status := 401
 		if !errors.Is(err, policies.ErrUnauthorized) {
 			status = 500
 		}
 		cerr = &clientError{status: status, code: "unauthorized", message: err.Error()}
+	} else {
+		tenant = t
 	}
 	rec.Tenant = tenant
 
 	var m headerMutation
 	clearRoute := false
-	if name, target := targetHeader(hh); target != "" && cerr == nil {
-		origin, host, terr := targetOrigin(name, target, s.allowedOrigins)
+	if proxy != nil {
+		proxy.swap(&m)
+		c.proxyKeyID = proxy.key.ID
+	}
+	if hh.TargetURL != "" && cerr == nil {
+		origin, host, terr := targetOrigin(targetURLName, hh.TargetURL, s.allowedOrigins)
 		if terr != nil {
 			cerr = terr
 		} else {
@@ -80,7 +98,6 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			clearRoute = true
 		}
 	}
-	noteAzure(c, path)
 	w := s.identify(c)
 	if cerr == nil {
 		cerr = s.decideEgress(c, w)
@@ -141,7 +158,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		if err != nil {
 			return s.reject(c, badRequest("invalid_body", "request body for %s must be a JSON object: %v", rec.Path, err))
 		}
-		rec.Model = cmp.Or(req.Model, c.deployment)
+		rec.Model = req.Model
 		rec.Stream = req.Stream
 		if rec.UserID == "" {
 			rec.UserID = req.User

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/egress"
+	"github.com/tollgate-dev/tollgate/policies/vault"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -32,9 +33,6 @@ type Options struct {
 	// AllowedTargetOrigins are the origins Helicone-Target-URL may name
 	// ("https://api.together.xyz"; "*" allows any).
 	AllowedTargetOrigins []string
-	// AzureDeployments maps an Azure OpenAI deployment to the model it
-	// serves: the price of a call whose response names no priced model.
-	AzureDeployments map[string]string
 	// MaxRequestBody: a larger request body is answered with 413. Default 8 MiB.
 	MaxRequestBody int
 	// MaxLoggedBody: request and response bodies are cut to this many bytes
@@ -48,6 +46,9 @@ type Options struct {
 	Prompts            Prompts // Helicone-Prompt-Id templates; nil: such requests get 503
 	// Egress returns the current egress policy (nil: everything allowed).
 	Egress func() *egress.Policy
+	// Vault returns the current key vault (nil: none; a proxy key is then
+	// refused).
+	Vault func() *vault.Vault
 	// Workload is the caller's identity in sidecar mode (the pod beside
 	// this processor).
 	Workload egress.Workload
@@ -69,10 +70,10 @@ type Server struct {
 	gate                 Gate
 	prompts              Prompts
 	egress               func() *egress.Policy
+	vault                func() *vault.Vault
 	workload             egress.Workload
 	trustWorkloadHeaders bool
 	allowedOrigins       map[string]bool
-	azureModels          map[string]string
 	maxRequestBody       int
 	maxLoggedBody        int
 	streamUsage          bool
@@ -91,10 +92,10 @@ func New(o Options) *Server {
 		gate:                 o.Gate,
 		prompts:              o.Prompts,
 		egress:               o.Egress,
+		vault:                o.Vault,
 		workload:             o.Workload,
 		trustWorkloadHeaders: o.TrustWorkloadHeaders,
 		allowedOrigins:       make(map[string]bool),
-		azureModels:          o.AzureDeployments,
 		maxRequestBody:       o.MaxRequestBody,
 		maxLoggedBody:        o.MaxLoggedBody,
 		streamUsage:          !o.DisableStreamUsage,
@@ -154,7 +155,6 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			s.endEarly(c, stream.Context(), errors.New("unexpected message"))
 			return status.Errorf(codes.InvalidArgument, "tollgate: unexpected ext_proc message %T", req.GetRequest())
 		}
-		addWarningHeader(c, resp) // warnings.go
 		if err := stream.Send(resp); err != nil {
 			s.endEarly(c, stream.Context(), err)
 			return err

@@ -30,7 +30,6 @@ type Config struct {
 	Migrate           bool   // run the ClickHouse migration at start
 	LogLevel          string // debug, info, warn, error
 	AllowedTargets    []string
-	AzureDeployments  []string // deployment=model: the model each Azure OpenAI deployment serves
 	MaxRequestBody    int      // bytes; larger requests get 413
 	MaxLoggedBody     int      // bytes of each body kept in the log
 	StreamUsage       bool     // add stream_options.include_usage to OpenAI streams
@@ -52,6 +51,9 @@ type Config struct {
 	// EgressPolicy is the mesh-wide policy file, reloaded on change; empty:
 	// everything allowed.
 	EgressPolicy string
+	// KeyVault is the key vault file (a Secret): proxy keys and the
+	// provider keys they stand for, reloaded on change.
+	KeyVault string
 	// The calling workload's identity in sidecar mode (the injector sets
 	// these from the pod); the labels file is a downward API volume.
 	WorkloadNamespace      string

@@ -43,7 +43,6 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	azureMap, _ := azureDeployments(cfg.AzureDeployments) // checked with the settings
 	auth, err := policies.NewAuth(cfg.AuthKeys, cfg.AuthRequired)
 	if err != nil {
 		return err
@@ -70,6 +69,11 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return err
 	}
 	defer egress.Close()
+	keyVault, err := openVault(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	defer keyVault.Stop()
 	workload, err := sidecarWorkload(cfg)
 	if err != nil {
 		return err
@@ -89,10 +93,10 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		Gate:                 gate,
 		Prompts:              prompts,
 		Egress:               egress.Current,
+		Vault:                keyVault.Current,
 		Workload:             workload,
 		TrustWorkloadHeaders: cfg.TrustWorkloadHeaders,
 		AllowedTargetOrigins: cfg.AllowedTargets,
-		AzureDeployments:     azureMap,
 		MaxRequestBody:       cfg.MaxRequestBody,
 		MaxLoggedBody:        cfg.MaxLoggedBody,
 		DisableStreamUsage:   !cfg.StreamUsage,

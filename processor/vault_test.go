@@ -1,0 +1,130 @@
+package processor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/tidwall/gjson"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/vault"
+)
+
+const (
+	testProxyKey    = "sk-helicone-proxy-abcdefg-hijklmn-opqrstu-vwxyz23-0b5c7a4e-2d7b-4f4e-9b1a-1c2d3e4f5a6b"
+	testProviderKey = "sk-proj-the-real-provider-key"
+)
+
+func testVault(t *testing.T) func(*Options) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(testProxyKey))
+	v, err := vault.Parse([]byte("keys:\n- id: checkout-openai\n  tenant: payments\n  proxyKeySHA256: " +
+		hex.EncodeToString(sum[:]) + "\n  providerKey: " + testProviderKey + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(o *Options) { o.Vault = func() *vault.Vault { return v } }
+}
+
+// setValue is the value a reply sets for key, "" when it sets none.
+func setValue(r *extprocv3.CommonResponse, key string) string {
+	for _, h := range r.GetHeaderMutation().GetSetHeaders() {
+		if h.GetHeader().GetKey() == key {
+			return string(h.GetHeader().GetRawValue())
+		}
+	}
+	return ""
+}
+
+// A proxy key in the credential header is swapped for the provider key it
+// stands for, in the form that header takes, and the call belongs to the
+// key's tenant without Helicone-Auth (Helicone: worker/src/lib/
+// RequestWrapper.ts, setAuthorization, sets "Authorization: Bearer
+// <provider key>"; the proxy key authenticates its organization,
+// bearerProxy). Neither key is in the record.
+func TestProxyKeySwappedForTheProviderKey(t *testing.T) {
+	for _, tc := range []struct{ header, sent, want string }{
+		{"authorization", "Bearer " + testProxyKey, "Bearer " + testProviderKey},
+		{"x-api-key", testProxyKey, testProviderKey}, // Anthropic's SDK: the bare key
+		{"api-key", testProxyKey, testProviderKey},   // Azure's
+	} {
+		t.Run(tc.header, func(t *testing.T) {
+			s, sink := newTestServer(t, testVault(t))
+			replies, err := run(s, nil,
+				reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", tc.header, tc.sent),
+				reqBody(chatBody),
+				respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := replies[0].GetRequestHeaders().GetResponse()
+			if got := setValue(cr, tc.header); got != tc.want {
+				t.Fatalf("%s set to %q, want %q", tc.header, got, tc.want)
+			}
+			recs := sink.Records()
+			if len(recs) != 1 || recs[0].Tenant != "payments" || recs[0].Status != 200 {
+				t.Fatalf("records %+v", recs)
+			}
+			js, _ := json.Marshal(recs[0])
+			if strings.Contains(string(js), testProviderKey) || strings.Contains(string(js), testProxyKey) {
+				t.Fatalf("a key reached the record: %s", js)
+			}
+		})
+	}
+}
+
+// A proxy key the vault does not hold is refused before any provider sees
+// it, with Helicone's message (worker/src/lib/RequestWrapper.ts: "Proxy
+// key not found"); so is any proxy key at a gateway without a vault.
+func TestUnknownProxyKeyIsRefused(t *testing.T) {
+	other := strings.Replace(testProxyKey, "abcdefg", "zzzzzzz", 1)
+	for name, opts := range map[string][]func(*Options){"unknown key": {testVault(t)}, "no vault": nil} {
+		t.Run(name, func(t *testing.T) {
+			s, sink := newTestServer(t, opts...)
+			replies, _ := run(s, nil, reqHeaders(false, ":path", "/v1/chat/completions", "authorization", "Bearer "+other))
+			imm := replies[len(replies)-1].GetImmediateResponse()
+			if imm == nil || imm.GetStatus().GetCode() != 401 {
+				t.Fatalf("want a 401, got %v", replies[len(replies)-1])
+			}
+			if msg := gjson.GetBytes(imm.GetBody(), "error.message").String(); !strings.HasPrefix(msg, "Proxy key not found") {
+				t.Fatalf("message %q", msg)
+			}
+			if recs := sink.Records(); len(recs) != 1 || recs[0].Status != 401 || strings.Contains(recs[0].Error, other) {
+				t.Fatalf("records %+v", recs)
+			}
+		})
+	}
+}
+
+// With Helicone-Auth keys configured, a Helicone-Auth key of another tenant
+// cannot ride on a proxy key: the call would be billed to one tenant with
+// another's provider key.
+func TestProxyKeyOfAnotherTenantIsRefused(t *testing.T) {
+	withKeys := func(o *Options) {
+		o.Auth, _ = policies.NewAuth([]policies.APIKey{
+			{SHA256: policies.HashKey("acme-key"), Tenant: "acme"},
+			{SHA256: policies.HashKey("payments-key"), Tenant: "payments"},
+		}, true)
+	}
+	for auth, want := range map[string]int{"Bearer acme-key": 401, "Bearer payments-key": 0, "": 0} {
+		s, sink := newTestServer(t, testVault(t), withKeys)
+		kv := []string{":method", "POST", ":path", "/v1/chat/completions", "authorization", "Bearer " + testProxyKey}
+		if auth != "" {
+			kv = append(kv, "helicone-auth", auth)
+		}
+		replies, _ := run(s, nil, reqHeaders(false, kv...), reqBody(chatBody), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+		imm := replies[0].GetImmediateResponse()
+		switch {
+		case want == 401 && (imm == nil || imm.GetStatus().GetCode() != 401):
+			t.Errorf("Helicone-Auth %q: want a 401, got %v", auth, replies[len(replies)-1])
+		case want == 0 && imm != nil:
+			t.Errorf("Helicone-Auth %q: refused: %s", auth, imm.GetBody())
+		case want == 0 && (len(sink.Records()) != 1 || sink.Records()[0].Tenant != "payments"):
+			t.Errorf("Helicone-Auth %q: records %+v", auth, sink.Records())
+		}
+	}
+}
