@@ -87,6 +87,7 @@ func TestHeliconeBackOffThroughDataPlane(t *testing.T) {
 		retryAfter   string
 		wantAttempts int32
 		wantWaits    []time.Duration
+		wantWarning  string
 	}{
 		{name: "Helicone's defaults", status: 500, wantAttempts: 5, wantWaits: []time.Duration{s, 2 * s, 4 * s, 8 * s}},
 		{name: "factor, min and max", status: 429,
@@ -103,7 +104,11 @@ func TestHeliconeBackOffThroughDataPlane(t *testing.T) {
 			wantAttempts: 2, wantWaits: []time.Duration{30 * s}},
 		{name: "over the cap", status: 500,
 			headers:      []string{"helicone-retry-num", "50", "helicone-retry-max-timeout", "1000"},
-			wantAttempts: attempts.MaxAttempts, wantWaits: slices.Repeat([]time.Duration{s}, attempts.MaxAttempts-1)},
+			wantAttempts: attempts.MaxAttempts, wantWaits: slices.Repeat([]time.Duration{s}, attempts.MaxAttempts-1),
+			wantWarning: `Helicone-Retry-Num "50" is capped at 10 attempts`},
+		// Helicone turns retries on for "true" only.
+		{name: "yes is off", status: 500, headers: []string{"helicone-retry-enabled", "yes"},
+			wantAttempts: 1, wantWaits: nil, wantWarning: `Helicone-Retry-Enabled "yes" is not "true"; retries are off`},
 		{name: "503 is not retried", status: 503, wantAttempts: 1, wantWaits: nil},
 	}
 	for _, tt := range tests {
@@ -135,6 +140,9 @@ func TestHeliconeBackOffThroughDataPlane(t *testing.T) {
 			}
 			if got := hits.Load(); got != tt.wantAttempts {
 				t.Errorf("the provider saw %d attempts, want %d", got, tt.wantAttempts)
+			}
+			if got := resp.Header.Get("Helicone-Warning"); got != tt.wantWarning {
+				t.Errorf("Helicone-Warning %q, want %q", got, tt.wantWarning)
 			}
 			if got := waits(); !slices.Equal(got, tt.wantWaits) {
 				t.Errorf("waits %v, want %v", got, tt.wantWaits)
