@@ -61,6 +61,19 @@ func TestParseRateLimitPolicy(t *testing.T) {
 	}
 }
 
+// Helicone's grammar has no u=user / u=org: such a policy is not applied.
+// Helicone: worker/src/lib/rate-limit/policyParser.ts (u=(request|cents)).
+func TestParseHeaderRejectsSegmentAsUnit(t *testing.T) {
+	for _, v := range []string{"10;w=60;u=user", "10;w=60; U = Org ", "10;w=60;s=team;u=user"} {
+		if p, err := ParseHeader(v); err == nil || !strings.Contains(err.Error(), "not a unit") {
+			t.Errorf("ParseHeader(%q) = %+v, %v; want an error", v, p, err)
+		}
+	}
+	if p, err := ParseHeader("10;w=60;u=cents;s=user"); err != nil || p.HeaderValue() != "10;w=60;u=cents;s=user" {
+		t.Errorf("cents per user: %+v, %v", p, err)
+	}
+}
+
 func TestRateLimitHeaders(t *testing.T) {
 	p := Policy{Quota: 10, Window: 60, Unit: UnitRequest}
 	h := p.Headers(BucketOutcome{Allowed: true, Remaining: 3.7})
@@ -108,6 +121,13 @@ func FuzzParseRateLimitPolicy(f *testing.F) {
 		}
 		if p.Unit != UnitRequest && p.Unit != UnitCents {
 			t.Fatalf("%q: unit %q", s, p.Unit)
+		}
+		// The header's parser is Parse without u=user / u=org.
+		if h, err := ParseHeader(s); err == nil && h != p {
+			t.Fatalf("ParseHeader(%q) = %+v, Parse = %+v", s, h, p)
+		}
+		if hv, err := Parse(p.HeaderValue()); err != nil || hv != p {
+			t.Fatalf("%q -> HeaderValue %q -> %+v, %v", s, p.HeaderValue(), hv, err)
 		}
 		q, err := Parse(p.String())
 		if err != nil || q != p {
