@@ -23,6 +23,8 @@ const MaxStreamText = 1 << 20
 // Anthropic: message_start (message.model, message.usage) plus
 // message_delta (usage.output_tokens is cumulative, the last one wins; any
 // input or cache counts repeated there win too).
+// Gemini (streamGenerateContent?alt=sse): usageMetadata in every event,
+// running totals, the last one wins; modelVersion. Groq: x_groq.usage.
 // Event data that is not a JSON object is skipped and counted in Malformed;
 // events known by name to carry nothing of use are not read at all.
 type StreamAccumulator struct {
@@ -129,6 +131,7 @@ func skipEvent(provider string, name []byte) bool {
 // one pass over the event object.
 type eventParts struct {
 	typ, model, usage, choices, message, response, delta gjson.Result
+	usageMetadata, candidates, xGroq                     gjson.Result // Gemini; Groq
 }
 
 func partsOf(obj gjson.Result) eventParts {
@@ -137,7 +140,7 @@ func partsOf(obj gjson.Result) eventParts {
 		switch k.Str {
 		case "type":
 			e.typ = v
-		case "model":
+		case "model", "modelVersion":
 			e.model = v
 		case "usage":
 			e.usage = v
@@ -149,6 +152,12 @@ func partsOf(obj gjson.Result) eventParts {
 			e.response = v
 		case "delta":
 			e.delta = v
+		case "usageMetadata":
+			e.usageMetadata = v
+		case "candidates":
+			e.candidates = v
+		case "x_groq":
+			e.xGroq = v
 		}
 		return true
 	})
@@ -159,12 +168,21 @@ func (a *StreamAccumulator) openAIEvent(obj gjson.Result) {
 	e := partsOf(obj)
 	switch stringOf(e.typ) {
 	case "":
-		// chat.completion.chunk or text_completion: no "type" member.
+		// chat.completion.chunk or text_completion: no "type" member; so
+		// has each event of Gemini's streamGenerateContent?alt=sse.
 		a.setModel(e.model)
 		if e.usage.IsObject() {
 			a.fields.merge(scanUsage(e.usage))
+		} else if u := e.xGroq.Get("usage"); u.IsObject() {
+			a.fields.merge(scanUsage(u)) // Groq's final chunk
+		}
+		if e.usageMetadata.IsObject() {
+			var g usageFields
+			g.scanGemini(e.usageMetadata)
+			a.fields.merge(g)
 		}
 		a.choiceText(e.choices)
+		a.candidateText(e.candidates)
 	case "response.output_text.delta":
 		a.appendText(stringOf(e.delta))
 	case "response.created", "response.in_progress":
@@ -174,6 +192,10 @@ func (a *StreamAccumulator) openAIEvent(obj gjson.Result) {
 		if u := e.response.Get("usage"); u.IsObject() {
 			a.fields.merge(scanUsage(u))
 		}
+	case "message_start", "message_delta", "content_block_delta":
+		// Anthropic's events under another name (Claude on Bedrock or
+		// Vertex, logged as such): normalize reads their shape.
+		a.anthropicEvent(obj)
 	}
 }
 
@@ -193,6 +215,19 @@ func (a *StreamAccumulator) choiceText(choices gjson.Result) {
 			a.appendText(stringOf(c.Get("text"))) // legacy /v1/completions
 		}
 		return false
+	})
+}
+
+// candidateText appends the text parts of Gemini's first candidate.
+func (a *StreamAccumulator) candidateText(candidates gjson.Result) {
+	if !candidates.IsArray() {
+		return
+	}
+	candidates.Get("0.content.parts").ForEach(func(_, part gjson.Result) bool {
+		if t := part.Get("text"); t.Type == gjson.String && !part.Get("thought").Bool() {
+			a.appendText(t.Str)
+		}
+		return true
 	})
 }
 

@@ -39,6 +39,13 @@ const (
 	fCacheCreation                      // Anthropic cache_creation_input_tokens
 	fCachedTokens                       // OpenAI *_tokens_details.cached_tokens
 	fReasoningTokens                    // OpenAI *_tokens_details.reasoning_tokens
+	fCacheHit                           // DeepSeek prompt_cache_hit_tokens (part of prompt_tokens)
+	fGeminiPrompt                       // Gemini usageMetadata.promptTokenCount (includes the cache)
+	fGeminiCandidates                   // candidatesTokenCount (excludes thoughts)
+	fGeminiTotal                        // totalTokenCount
+	fGeminiCached                       // cachedContentTokenCount
+	fGeminiThoughts                     // thoughtsTokenCount (billed as output)
+	fGeminiToolPrompt                   // toolUsePromptTokenCount (billed as input)
 	numUsageFields
 )
 
@@ -70,25 +77,40 @@ func (f *usageFields) merge(o usageFields) {
 	}
 }
 
-// scanUsage reads a provider "usage" object in one pass over its keys.
+// scanUsage reads a provider "usage" object in one pass over its keys:
+// OpenAI's (chat, completions, embeddings, responses), Anthropic's, and the
+// other shapes Helicone's usage processors read (packages/cost/usage in
+// Helicone/helicone): the camelCase names of Google's OpenAI-compatible
+// answers and of Bedrock's Converse API, DeepSeek's cache counts.
 func scanUsage(u gjson.Result) usageFields {
 	var f usageFields
+	f.scanUsage(u)
+	return f
+}
+
+func (f *usageFields) scanUsage(u gjson.Result) {
 	u.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
-		case "prompt_tokens":
+		case "prompt_tokens", "promptTokens":
 			f.set(fPromptTokens, v)
-		case "completion_tokens":
+		case "completion_tokens", "completionTokens":
 			f.set(fCompletionTokens, v)
-		case "total_tokens":
+		case "total_tokens", "totalTokens":
 			f.set(fTotalTokens, v)
-		case "input_tokens":
+		case "input_tokens", "inputTokens":
 			f.set(fInputTokens, v)
-		case "output_tokens":
+		case "output_tokens", "outputTokens":
 			f.set(fOutputTokens, v)
-		case "cache_read_input_tokens":
+		case "cache_read_input_tokens", "cacheReadInputTokens":
 			f.set(fCacheRead, v)
-		case "cache_creation_input_tokens":
+		case "cache_creation_input_tokens", "cacheWriteInputTokens":
 			f.set(fCacheCreation, v)
+		case "prompt_cache_hit_tokens":
+			f.set(fCacheHit, v)
+		case "cachedInputTokens":
+			f.set(fCachedTokens, v)
+		case "reasoningTokens":
+			f.set(fReasoningTokens, v)
 		case "prompt_tokens_details", "input_tokens_details":
 			if v.IsObject() {
 				f.set(fCachedTokens, v.Get("cached_tokens"))
@@ -100,14 +122,64 @@ func scanUsage(u gjson.Result) usageFields {
 		}
 		return true
 	})
-	return f
+}
+
+// scanGemini reads Gemini's usageMetadata (generateContent and each event
+// of streamGenerateContent, where the counts are running totals).
+func (f *usageFields) scanGemini(u gjson.Result) {
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "promptTokenCount":
+			f.set(fGeminiPrompt, v)
+		case "candidatesTokenCount":
+			f.set(fGeminiCandidates, v)
+		case "totalTokenCount":
+			f.set(fGeminiTotal, v)
+		case "cachedContentTokenCount":
+			f.set(fGeminiCached, v)
+		case "thoughtsTokenCount":
+			f.set(fGeminiThoughts, v)
+		case "toolUsePromptTokenCount":
+			f.set(fGeminiToolPrompt, v)
+		}
+		return true
+	})
+}
+
+// gemini reports whether Gemini counts were seen.
+func (f *usageFields) gemini() bool {
+	for i := fGeminiPrompt; i <= fGeminiToolPrompt; i++ {
+		if f.has[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // normalize turns raw counters into a Usage under the provider's meaning of
 // the field names. Anything that is not Anthropic is read as OpenAI, since
 // unknown upstreams are OpenAI-compatible ones.
+//
+// Gemini's counts, wherever they come from, read as Gemini's: the prompt
+// includes the cached content, thoughts are output (and reasoning). Counts
+// in Anthropic's shape (cache_read_input_tokens, cache_creation_input_tokens:
+// Claude through Bedrock or Vertex, logged under another provider's name)
+// read as Anthropic's unless OpenAI's prompt_tokens is there too.
 func (f *usageFields) normalize(provider string) Usage {
-	if provider == Anthropic {
+	if f.gemini() {
+		u := Usage{
+			PromptTokens:     addSat(f.v[fGeminiPrompt], f.v[fGeminiToolPrompt]),
+			CompletionTokens: addSat(f.v[fGeminiCandidates], f.v[fGeminiThoughts]),
+			CachedTokens:     f.v[fGeminiCached],
+			ReasoningTokens:  f.v[fGeminiThoughts],
+		}
+		if u.PromptTokens == 0 && u.CompletionTokens == 0 {
+			u.PromptTokens = f.v[fGeminiTotal]
+		}
+		return u
+	}
+	anthropicShape := (f.has[fCacheRead] || f.has[fCacheCreation]) && !f.has[fPromptTokens]
+	if provider == Anthropic || anthropicShape {
 		read, write := f.v[fCacheRead], f.v[fCacheCreation]
 		return Usage{
 			PromptTokens:     addSat(addSat(f.v[fInputTokens], read), write),
@@ -121,6 +193,9 @@ func (f *usageFields) normalize(provider string) Usage {
 		CompletionTokens: f.pick(fCompletionTokens, fOutputTokens),
 		CachedTokens:     f.v[fCachedTokens],
 		ReasoningTokens:  f.v[fReasoningTokens],
+	}
+	if !f.has[fCachedTokens] {
+		u.CachedTokens = f.v[fCacheHit]
 	}
 	if u.PromptTokens == 0 && u.CompletionTokens == 0 {
 		u.PromptTokens = f.v[fTotalTokens]
