@@ -95,6 +95,7 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 		WorkloadNamespace: p.GetWorkloadNamespace(), WorkloadServiceAccount: p.GetWorkloadServiceAccount(),
 		WorkloadName: p.GetWorkloadName(), PolicyRule: p.GetPolicyRule(), PolicyDecision: p.GetPolicyDecision(),
 		RequestBody: p.GetRequestBody(), ResponseBody: p.GetResponseBody(), Error: p.GetError(),
+		ModelOverride: strings.TrimSpace(p.GetModelOverride()), Warnings: p.GetWarnings(),
 	}
 	if p.GetCreatedAt() != nil {
 		if err := p.GetCreatedAt().CheckValid(); err != nil {
@@ -145,13 +146,14 @@ func requestID(raw string) (string, error) {
 }
 
 // cost prices a record exactly as the processor does (processor/finish.go):
-// no tokens cost 0; the response's model is looked up first (a dated
-// snapshot may have its own price), then the requested one; unknown 0.
+// no tokens cost 0; a Helicone-Model-Override alone, else the response's
+// model first (a dated snapshot may have its own price), then the
+// requested one (record.PriceModels); unknown 0.
 func (s *server) cost(format string, rec *record.Record) float64 {
 	return priceRecord(s.o.Prices, format, rec)
 }
 
 func priceRecord(prices *provider.PriceTable, format string, rec *record.Record) float64 {
-	cost, _ := prices.CallCost(format, rec.Usage(), rec.ResponseModel, rec.Model)
+	cost, _ := prices.CallCost(format, rec.Usage(), rec.PriceModels()...)
 	return cost
 }

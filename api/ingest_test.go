@@ -230,7 +230,6 @@ func TestManualLoggerBadInput(t *testing.T) {
 		{`{"providerResponse":{"status":"ok"}}`, "", "providerResponse.status"},
 		{`{"timing":{"startTime":{"seconds":-5,"milliseconds":0}}}`, "", "timing.startTime"},
 		{`{"timing":{"startTime":{"seconds":10,"milliseconds":0},"endTime":{"seconds":9,"milliseconds":0}}}`, "", "timing.endTime"},
-		{`{}`, "nope", "Helicone-Request-Id"},
 	} {
 		hdr := map[string]string{}
 		if c.header != "" {
@@ -332,6 +331,7 @@ func TestLogRecordCoversRecord(t *testing.T) {
 		Attempts: 3, RetryPolicy: "num=3", WorkloadNamespace: "ns", WorkloadServiceAccount: "sa", WorkloadName: "w",
 		PolicyRule: "rule", PolicyDecision: "allow",
 		RequestBody: "{}", ResponseBody: "{}", Error: "e",
+		ModelOverride: "gpt-4o", Warnings: "Helicone-Request-Id \"x\" is not a UUID",
 	}
 	rec, field, err := (&server{o: Options{Now: fixedClock(t0)}}).fromProto(p)
 	if err != nil {

@@ -4,7 +4,7 @@ import "github.com/tollgate-dev/tollgate/record"
 
 // Identify copies the identity the Helicone-* headers declare into rec: the
 // request id (a new one when none was sent), user, session, request name,
-// model override and properties (sorted). A proxied call (processor) and a logged one (the
+// model override, properties (sorted) and the warnings so far. A proxied call (processor) and a logged one (the
 // ingest API) are recorded alike because both come through here.
 func (h *Headers) Identify(rec *record.Record) {
 	rec.RequestID = h.RequestID
@@ -15,5 +15,6 @@ func (h *Headers) Identify(rec *record.Record) {
 	rec.SessionID, rec.SessionPath, rec.SessionName = h.SessionID, h.SessionPath, h.SessionName
 	rec.RequestName = h.RequestName
 	rec.ModelOverride = h.ModelOverride
+	rec.Warnings = h.Warnings.Value() // the processor's policies may add more (processor/warnings.go)
 	rec.Properties = h.SortedProperties()
 }

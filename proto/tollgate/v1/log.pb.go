@@ -136,8 +136,14 @@ type LogRecord struct {
 	RequestBody    string `protobuf:"bytes,32,opt,name=request_body,json=requestBody,proto3" json:"request_body,omitempty"`
 	ResponseBody   string `protobuf:"bytes,33,opt,name=response_body,json=responseBody,proto3" json:"response_body,omitempty"`
 	Error          string `protobuf:"bytes,34,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Helicone-Model-Override: the model the call is priced as ("" when
+	// none); on ingest it prices the tokens when cost_usd is unset.
+	ModelOverride string `protobuf:"bytes,42,opt,name=model_override,json=modelOverride,proto3" json:"model_override,omitempty"`
+	// The Helicone-Warning of the call: header values tolerated instead of
+	// a 400 ("" when none).
+	Warnings      string `protobuf:"bytes,43,opt,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LogRecord) Reset() {
@@ -457,6 +463,20 @@ func (x *LogRecord) GetError() string {
 	return ""
 }
 
+func (x *LogRecord) GetModelOverride() string {
+	if x != nil {
+		return x.ModelOverride
+	}
+	return ""
+}
+
+func (x *LogRecord) GetWarnings() string {
+	if x != nil {
+		return x.Warnings
+	}
+	return ""
+}
+
 // LogRequest is the body of POST /v1/log/request.
 type LogRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -650,7 +670,7 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\x15tollgate/v1/log.proto\x12\vtollgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n" +
 	"\bProperty\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x9a\v\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xdd\v\n" +
 	"\tLogRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x129\n" +
@@ -701,7 +721,9 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\x0fpolicy_decision\x18) \x01(\tR\x0epolicyDecision\x12!\n" +
 	"\frequest_body\x18  \x01(\tR\vrequestBody\x12#\n" +
 	"\rresponse_body\x18! \x01(\tR\fresponseBody\x12\x14\n" +
-	"\x05error\x18\" \x01(\tR\x05error\"<\n" +
+	"\x05error\x18\" \x01(\tR\x05error\x12%\n" +
+	"\x0emodel_override\x18* \x01(\tR\rmodelOverride\x12\x1a\n" +
+	"\bwarnings\x18+ \x01(\tR\bwarnings\"<\n" +
 	"\n" +
 	"LogRequest\x12.\n" +
 	"\x06record\x18\x01 \x01(\v2\x16.tollgate.v1.LogRecordR\x06record\"\x1d\n" +
