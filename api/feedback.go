@@ -89,6 +89,8 @@ func (s *server) requireRequest(r *http.Request, id, tenant string) (int, string
 	switch {
 	case err == errNeedQuery:
 		return http.StatusServiceUnavailable, "needs ClickHouse"
+	case err == errBusy:
+		return http.StatusServiceUnavailable, err.Error() + "; retry later"
 	case err != nil:
 		s.o.Logger.Error("api: looking up a request failed", "request_id", id, "err", err)
 		return http.StatusServiceUnavailable, "looking up the request failed: ClickHouse unavailable or overloaded"

@@ -86,8 +86,8 @@ const errRequestNotFound = "Request not found"
 // right after it returns, before the log writer's next flush has reached
 // ClickHouse (and the call may have gone through another replica), so the
 // lookup is retried with backoff for a few seconds. The wait is bounded in
-// time and in number: past maxWaiters concurrent waits, a lookup is tried
-// once.
+// time and in number: past maxWaiters concurrent waits, a request not
+// found at once is answered 503 (busy, retry) rather than waited for.
 const (
 	defaultRequestWait = 5 * time.Second
 	firstPoll          = 50 * time.Millisecond
@@ -95,7 +95,10 @@ const (
 	maxWaiters         = 64
 )
 
-var errNeedQuery = errors.New("needs ClickHouse")
+var (
+	errNeedQuery = errors.New("needs ClickHouse")
+	errBusy      = errors.New("too many calls are waiting for their requests to be logged")
+)
 
 // awaitRequest reports whether request id is (or arrives within the wait)
 // in tenant's log.
@@ -111,7 +114,7 @@ func (s *server) awaitRequest(ctx context.Context, id, tenant string) (bool, err
 	case s.waiters <- struct{}{}:
 		defer func() { <-s.waiters }()
 	default:
-		return false, nil
+		return false, errBusy
 	}
 	wait := s.o.RequestWait
 	if wait == 0 {

@@ -249,3 +249,38 @@ func TestHeliconeScores(t *testing.T) {
 		}
 	}
 }
+
+// missingRequests is a query backend in which no request ever arrives.
+type missingRequests struct{ Queries }
+
+func (missingRequests) Exists(context.Context, string, string) (bool, error) { return false, nil }
+
+// The wait for a request not yet logged holds a goroutine and a connection:
+// at most maxWaiters wait at once, and the next is answered at once (503,
+// retry) instead of queueing. Helicone
+// (valhalla/jawn/src/managers/request/RequestManager.ts,
+// waitForRequestAndResponse) waits minutes with no such bound.
+func TestHeliconeWaitIsBounded(t *testing.T) {
+	h := New(Options{Query: missingRequests{}, RequestWait: 2 * time.Second,
+		Feedback: func(context.Context, chstore.Feedback) error { return nil }})
+	path := "/v1/request/" + uuid.NewString() + "/feedback"
+	done := make(chan int, maxWaiters)
+	for range maxWaiters {
+		go func() { done <- do(t, h, "POST", path, local, nil, `{"rating": true}`, nil).Code }()
+	}
+	time.Sleep(500 * time.Millisecond) // all of them waiting
+	start := time.Now()
+	rr := do(t, h, "POST", path, local, nil, `{"rating": true}`, nil)
+	if _, e := heliconeBody(t, rr.Body.Bytes()); rr.Code != 503 || e == nil || !strings.Contains(*e, "retry") || time.Since(start) > time.Second {
+		t.Errorf("one more: %d %s after %v", rr.Code, rr.Body, time.Since(start))
+	}
+	for range maxWaiters {
+		if code := <-done; code != 404 {
+			t.Errorf("a waiter: %d", code)
+		}
+	}
+	// The waits are over: the next one waits again.
+	if rr := do(t, h, "POST", path, local, nil, `{"rating": true}`, nil); rr.Code != 404 {
+		t.Errorf("after: %d %s", rr.Code, rr.Body)
+	}
+}

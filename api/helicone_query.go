@@ -161,7 +161,7 @@ func parseHeliconeQuery(body []byte) (*parsedQuery, *paramError) {
 				q.none = b
 			}
 		default:
-			return nil, &paramError{helicone.Truncate(k, 64), "unknown field (want filter, sort, limit, offset, isCached, isScored, includeInputs, isPartOfExperiment)"}
+			return nil, &paramError{keyName(k), "unknown field (want filter, sort, limit, offset, isCached, isScored, includeInputs, isPartOfExperiment)"}
 		}
 	}
 	if _, ok := top["filter"]; !ok {
@@ -428,6 +428,15 @@ func decodeJSON(body []byte, v any) error {
 		return errors.New("data after the JSON value")
 	}
 	return nil
+}
+
+// keyName is a client's key as an error names it: cut short, and visible
+// when empty.
+func keyName(k string) string {
+	if k == "" {
+		return `""`
+	}
+	return helicone.Truncate(k, 64)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
