@@ -3,6 +3,7 @@ package processor
 import (
 	"mime"
 	"strconv"
+	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
@@ -72,7 +73,10 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 		}
 		return responseBodyReply(reply)
 	}
-	if c.endpoint != provider.EndpointUnknown && len(chunk) > 0 {
+	// A path Tollgate does not know (Gemini's generateContent through a
+	// target URL, say) is read too when it answers JSON: the usage shapes
+	// are told apart by their names.
+	if len(chunk) > 0 && (c.endpoint != provider.EndpointUnknown || isJSON(c.respContentType)) {
 		if usage, model, err := provider.ParseResponse(c.format, chunk); err == nil {
 			s.useUsage(c, usage, model)
 		}
@@ -112,6 +116,11 @@ func isEventStream(contentType string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mt == "text/event-stream"
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
