@@ -1,7 +1,8 @@
 // Package chquery is Tollgate's SQL for reading ClickHouse, and for the
 // alert rules and events kept there: the query API's list, detail and
-// stats (Requests, for package api), the alerts' metrics (Requests, for
-// package alerts) and the alert store (Alerts). The tables are chschema's
+// stats (Requests, for package api), Helicone's request query and the
+// scores (helicone.go, scores.go, also for package api), the alerts'
+// metrics (Requests, for package alerts) and the alert store (Alerts). The tables are chschema's
 // (its migrations create them; chstore writes the request log), so a new
 // column touches chschema, chstore and chquery only; api and alerts know these
 // types through the small interfaces they define (api.Queries,

@@ -284,7 +284,7 @@ func bindValue(k Kind, v any) (any, error) {
 	return nil, fmt.Errorf("value %v has the wrong type", v)
 }
 
-// SortField is a column the query may sort on.
+// sortExprs are the columns the query may sort on.
 var sortExprs = map[Field]string{
 	FieldCreatedAt:        "created_at",
 	FieldLatency:          "latency_ms",
