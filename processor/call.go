@@ -24,6 +24,9 @@ type call struct {
 	endpoint provider.Endpoint
 	helicone helicone.Headers
 
+	azure      bool   // on an Azure OpenAI path (noteAzure)
+	deployment string // the path's deployment; "" for Azure's v1 API
+
 	status       int // response :status, 0 until seen
 	firstChunkAt time.Time
 	stream       *provider.StreamAccumulator // set when the response is SSE, read chunk by chunk

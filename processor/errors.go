@@ -13,6 +13,9 @@ type clientError struct {
 	status  int
 	code    string
 	message string
+	// raw, when set, is the body instead of Tollgate's error shape: the
+	// shape Helicone answers that error with (processor/prompt.go).
+	raw []byte
 }
 
 func (e *clientError) Error() string { return e.message }
@@ -25,5 +28,8 @@ func badRequest(code, format string, args ...any) *clientError {
 // to the developer as the exception message (fields in encoding/json's
 // order, as it always was).
 func (e *clientError) body() []byte {
+	if e.raw != nil {
+		return e.raw
+	}
 	return helicone.TollgateErrorBody(e.code, e.message)
 }

@@ -1,8 +1,11 @@
 package processor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -10,6 +13,7 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/egress"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
+	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
@@ -19,32 +23,96 @@ type Prompts interface {
 	PromptVersion(ctx context.Context, id string, version int) (prompt.Version, error)
 }
 
+// promptObserver versions a prompt from the calls that name it, as
+// Helicone does with its legacy prompts; a prompt.Library. Observe never
+// waits for the store.
+type promptObserver interface {
+	Observe(id string, tpl prompt.Template) int
+}
+
 // promptInputPrefix names the properties a prompt's variables are logged as.
 const promptInputPrefix = "prompt."
 
-// applyPrompt renders Helicone-Prompt-Id's template with
+// unknownBodyPrompt is Helicone's answer to a prompt_id it has no version
+// of (worker/src/lib/db/PromptStore.ts).
+const unknownBodyPrompt = "Invalid prompt ID - no valid version found"
+
+// wantsPrompt says whether the body phase has prompt work: a
+// Helicone-Prompt-Id, or an OpenAI chat completion whose body may name a
+// prompt itself (Helicone's prompt_id … fields).
+func (s *Server) wantsPrompt(c *call, body []byte) bool {
+	if c.helicone.PromptID != "" {
+		return true
+	}
+	return c.endpoint == provider.EndpointChatCompletions && c.format == provider.OpenAI &&
+		(bytes.Contains(body, []byte(`"prompt_id"`)) || bytes.Contains(body, []byte(`"inputs"`)) ||
+			bytes.Contains(body, []byte(`"version_id"`)) || bytes.Contains(body, []byte(`"environment"`)))
+}
+
+// applyPrompt does a call's prompt work on its body and returns the body
+// to send, nil when it is unchanged. In order:
+//   - a chat completion body naming a prompt (prompt_id …) is compiled
+//     from the stored version, as Helicone's gateway does;
+//   - Helicone-Prompt-Id with a request to render (Helicone-Prompt-Variables,
+//     or a body without messages naming a stored prompt) fills the stored
+//     template, Tollgate's own prompts;
+//   - otherwise Helicone-Prompt-Id tags the call, as Helicone's legacy
+//     prompts do: markers are taken out, their values logged, and the
+//     template seen versions the prompt in the background.
+func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
+	if c.endpoint == provider.EndpointChatCompletions && c.format == provider.OpenAI {
+		p, named, err := prompt.ParseBodyPrompt(body)
+		if err != nil {
+			return nil, heliconePromptError(err.Error())
+		}
+		if named {
+			return s.compileBodyPrompt(c, body, p)
+		}
+	}
+	if c.helicone.PromptID == "" {
+		return nil, nil
+	}
+	if strings.TrimSpace(c.helicone.PromptVariables) != "" {
+		return s.renderPrompt(c, body, nil)
+	}
+	if s.prompts != nil && !gjson.GetBytes(body, "messages").Exists() && prompt.ValidateID(c.helicone.PromptID) == nil {
+		// Nothing to send without the template: render a stored one.
+		if v, err := s.prompts.PromptVersion(c.ctx, c.helicone.PromptID, c.helicone.PromptVersion); err == nil {
+			return s.renderPrompt(c, body, &v)
+		}
+	}
+	return s.tagPrompt(c, body), nil
+}
+
+// renderPrompt fills Helicone-Prompt-Id's template with
 // Helicone-Prompt-Variables into the body: the template's messages (and
 // system) replace the request's, its model applies when the request names
 // none. Values go in as JSON strings, so they can never change the body's
-// structure.
-func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
+// structure. v is the version when already read.
+func (s *Server) renderPrompt(c *call, body []byte, v *prompt.Version) ([]byte, *clientError) {
 	hh, rec := &c.helicone, c.rec
-	if s.prompts == nil {
-		return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: prompts are not configured on this gateway"}
-	}
-	v, err := s.prompts.PromptVersion(c.ctx, hh.PromptID, hh.PromptVersion)
-	switch {
-	case errors.Is(err, prompt.ErrNotFound):
-		return nil, badRequest("unknown_prompt", "Helicone-Prompt-Id: %v", err)
-	case err != nil:
-		s.log.Warn("prompt store unavailable", "prompt", helicone.Truncate(hh.PromptID, 128), "err", err)
-		return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: the prompt store is unavailable; try again"}
+	if err := prompt.ValidateID(hh.PromptID); err != nil {
+		return nil, badRequest("invalid_header", "%v", &helicone.BadHeaderError{Header: helicone.Canonical(helicone.PromptID), Reason: err.Error()})
 	}
 	vars, err := prompt.ParseVariables([]byte(hh.PromptVariables))
 	if err != nil {
 		return nil, badRequest("invalid_header", "%v", err)
 	}
-	rendered, err := prompt.RenderVars(v, vars)
+	if v == nil {
+		if s.prompts == nil {
+			return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: prompts are not configured on this gateway"}
+		}
+		found, err := s.prompts.PromptVersion(c.ctx, hh.PromptID, hh.PromptVersion)
+		switch {
+		case errors.Is(err, prompt.ErrNotFound):
+			return nil, badRequest("unknown_prompt", "Helicone-Prompt-Id: %v", err)
+		case err != nil:
+			s.log.Warn("prompt store unavailable", "prompt", hh.PromptID, "err", err)
+			return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: the prompt store is unavailable; try again"}
+		}
+		v = &found
+	}
+	rendered, err := prompt.RenderVars(*v, vars)
 	if err != nil {
 		return nil, badRequest("prompt_variable_missing", "%v", err)
 	}
@@ -64,6 +132,90 @@ func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 	rec.PromptID, rec.PromptVersion = v.ID, int32(v.Version)
 	s.logPromptInputs(c, vars)
 	return out, nil
+}
+
+// tagPrompt is Helicone's legacy prompt: the call is tagged with the id
+// (and Helicone-Prompt-Version when sent), each
+// <helicone-prompt-input key="k">value</helicone-prompt-input> is replaced
+// by its value for the provider and logged as the property prompt.k, and
+// the template (the body with the markers closed) versions the prompt off
+// the request path. A body that is not JSON goes on unchanged. Returns the
+// body without markers, nil when it had none.
+func (s *Server) tagPrompt(c *call, body []byte) []byte {
+	hh, rec := &c.helicone, c.rec
+	rec.PromptID = helicone.Truncate(hh.PromptID, prompt.MaxIDLen)
+	rec.PromptVersion = int32(hh.PromptVersion)
+	marked, err := prompt.ExtractMarkers(body)
+	if err != nil {
+		return nil
+	}
+	if obs, ok := s.prompts.(promptObserver); ok {
+		if tpl, ok := prompt.TemplateOf(marked.Template); ok {
+			if n := obs.Observe(hh.PromptID, tpl); rec.PromptVersion == 0 {
+				rec.PromptVersion = int32(n)
+			}
+		}
+	}
+	if marked.Inputs == nil {
+		return nil
+	}
+	s.logPromptInputs(c, marked.Inputs)
+	return marked.Body
+}
+
+// compileBodyPrompt merges the stored version a chat completion body names
+// (prompt_id, version_id, environment) with the body and its inputs, as
+// Helicone's gateway does (PromptManager.getMergedPromptBody): the
+// version is version_id when it is a version of the prompt, else the
+// latest, as Helicone falls back to production for an unknown version or
+// environment (Tollgate keeps no environments). Errors are Helicone's:
+// 400 with {"error": message}.
+func (s *Server) compileBodyPrompt(c *call, body []byte, p prompt.BodyPrompt) ([]byte, *clientError) {
+	rec := c.rec
+	if s.prompts == nil || prompt.ValidateID(p.ID) != nil {
+		return nil, heliconePromptError(unknownBodyPrompt)
+	}
+	var v prompt.Version
+	err := prompt.ErrNotFound
+	if n := p.VersionNumber(); n > 0 {
+		v, err = s.prompts.PromptVersion(c.ctx, p.ID, n)
+	}
+	if errors.Is(err, prompt.ErrNotFound) {
+		v, err = s.prompts.PromptVersion(c.ctx, p.ID, 0)
+	}
+	switch {
+	case errors.Is(err, prompt.ErrNotFound):
+		return nil, heliconePromptError(unknownBodyPrompt)
+	case err != nil:
+		s.log.Warn("prompt store unavailable", "prompt", p.ID, "err", err)
+		return nil, &clientError{status: 503, code: "prompts_unavailable", message: "prompt_id: the prompt store is unavailable; try again"}
+	}
+	out, err := prompt.Compile(body, v, p.Inputs)
+	var bad *prompt.InvalidInputsError
+	switch {
+	case errors.As(err, &bad):
+		return nil, heliconePromptError(bad.Error())
+	case err != nil:
+		return nil, badRequest("invalid_body", "request body cannot take the prompt: %v", err)
+	}
+	rec.PromptID, rec.PromptVersion = v.ID, int32(v.Version)
+	if len(p.Inputs) > 0 {
+		vars := make(map[string]string, len(p.Inputs))
+		for name, raw := range p.Inputs {
+			vars[name] = prompt.InputText(raw)
+		}
+		s.logPromptInputs(c, vars)
+	}
+	return out, nil
+}
+
+// heliconePromptError is a prompt error as Helicone's gateway answers it:
+// 400, {"error": message}, type invalid_prompt.
+func heliconePromptError(message string) *clientError {
+	raw, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{message})
+	return &clientError{status: 400, code: "invalid_prompt", message: message, raw: raw}
 }
 
 // logPromptInputs keeps the variables as properties: they are request

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 
 	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/memstore"
 )
 
 // promptShelf is a fixed set of versions (the library's own tests cover
@@ -108,11 +110,16 @@ func TestPromptErrors(t *testing.T) {
 		status  int32
 		want    string
 	}{
-		{"unknown prompt", []string{"helicone-prompt-id", "nope"}, 400, `prompt \"nope\" not found`},
-		{"unknown version", []string{"helicone-prompt-id", "support", "helicone-prompt-version", "9"}, 400, "version 9 not found"},
+		{"unknown prompt", []string{"helicone-prompt-id", "nope", "helicone-prompt-variables", `{}`}, 400, `prompt \"nope\" not found`},
+		{"unknown version", []string{"helicone-prompt-id", "support", "helicone-prompt-version", "9", "helicone-prompt-variables", `{"company": "x"}`}, 400, "version 9 not found"},
 		{"missing variable", []string{"helicone-prompt-id", "support", "helicone-prompt-variables", `{"company": "x"}`}, 400, `\"question\"`},
 		{"variables not an object", []string{"helicone-prompt-id", "support", "helicone-prompt-variables", `["x"]`}, 400, "Helicone-Prompt-Variables must be a JSON object"},
-		{"store down", []string{"helicone-prompt-id", "broken-store"}, 503, "prompt store is unavailable"},
+		{"store down", []string{"helicone-prompt-id", "broken-store", "helicone-prompt-variables", `{"a": 1}`}, 503, "prompt store is unavailable"},
+		// A malformed id was a 503 (the store refused it); it is the header's fault.
+		{"malformed id", []string{"helicone-prompt-id", "../x", "helicone-prompt-variables", `{}`}, 400, `Helicone-Prompt-Id`},
+		{"escaped slash in id", []string{"helicone-prompt-id", "a%2fb", "helicone-prompt-variables", `{}`}, 400, `invalid_header`},
+		// Bad variables were reported as an unknown prompt when the id was unknown too.
+		{"bad variables, unknown id", []string{"helicone-prompt-id", "nope", "helicone-prompt-variables", `{"a": `}, 400, "Helicone-Prompt-Variables must be a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,7 +136,8 @@ func TestPromptErrors(t *testing.T) {
 		})
 	}
 	s, _ := newTestServer(t)
-	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "support"), reqBody(`{}`))
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "support",
+		"helicone-prompt-variables", `{"company": "x"}`), reqBody(`{}`))
 	if ir := replies[1].GetImmediateResponse(); ir == nil || ir.GetStatus().GetCode() != 503 {
 		t.Errorf("no prompt library: %v, want 503", replies[1])
 	}
@@ -137,5 +145,179 @@ func TestPromptErrors(t *testing.T) {
 	replies, _ = run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-version", "two"))
 	if ir := replies[0].GetImmediateResponse(); ir == nil || !strings.Contains(string(ir.GetBody()), "Helicone-Prompt-Version") {
 		t.Errorf("bad version header: %v", replies[0])
+	}
+}
+
+// Helicone's legacy prompts: Helicone-Prompt-Id tags the call, whether or
+// not the id was ever stored. The provider gets the body without the
+// <helicone-prompt-input> markers (RequestWrapper.unsafeGetBodyText runs
+// parseJSXObject when a prompt id is set, worker/src/lib/RequestWrapper.ts)
+// and the values are the call's prompt inputs (HeliconeProxyRequest.ts
+// getHeliconeTemplate; jawn PromptStore.upsertPromptV2 keeps them).
+func TestLegacyPromptTagsTheCall(t *testing.T) {
+	s, sink := newTestServer(t, func(o *Options) { o.Prompts = shelf() })
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write about <helicone-prompt-input key=\"character\">a \"brave\" cat</helicone-prompt-input> in <helicone-prompt-input key=\"location\"> Paris </helicone-prompt-input>"}]}`
+	replies, _ := run(s, nil,
+		reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "story_generator"),
+		reqBody(body), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	if ir := replies[1].GetImmediateResponse(); ir != nil {
+		t.Fatalf("an unknown prompt id is a tag, not an error: %v", ir)
+	}
+	sent := replies[1].GetRequestBody().GetResponse().GetBodyMutation().GetBody()
+	if want := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write about a \"brave\" cat in  Paris "}]}`; string(sent) != want {
+		t.Errorf("provider gets\n%s\nwant\n%s", sent, want)
+	}
+	rec := sink.Records()[0]
+	if rec.PromptID != "story_generator" || rec.Status != 200 || rec.Model != "gpt-4o-mini" {
+		t.Errorf("record prompt %q status %d model %q", rec.PromptID, rec.Status, rec.Model)
+	}
+	want := []record.Property{{Key: "prompt.character", Value: `a "brave" cat`}, {Key: "prompt.location", Value: "Paris"}}
+	if d := cmp.Diff(want, rec.Properties); d != "" {
+		t.Errorf("properties (-want +got):\n%s", d)
+	}
+}
+
+// Without markers, and even with an id that is stored (Tollgate's
+// rendering needs Helicone-Prompt-Variables or a body without messages),
+// the body goes to the provider untouched; the version header is logged.
+func TestLegacyPromptWithoutMarkersForwardsUnchanged(t *testing.T) {
+	for _, id := range []string{"nope", "support", "a/b c"} {
+		s, sink := newTestServer(t, func(o *Options) { o.Prompts = shelf() })
+		replies, _ := run(s, nil,
+			reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", id, "helicone-prompt-version", "2"),
+			reqBody(chatBody), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+		if br := replies[1].GetRequestBody(); br == nil || br.GetResponse().GetBodyMutation() != nil {
+			t.Errorf("%s: reply %v, want the body unchanged", id, replies[1])
+		}
+		if rec := sink.Records()[0]; rec.PromptID != id || rec.PromptVersion != 2 || rec.Status != 200 {
+			t.Errorf("%s: record prompt %q v%d status %d", id, rec.PromptID, rec.PromptVersion, rec.Status)
+		}
+	}
+	// No prompt library at all: still a tag, not a 503.
+	s, sink := newTestServer(t)
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "x"),
+		reqBody(chatBody), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	if replies[1].GetImmediateResponse() != nil || sink.Records()[0].PromptID != "x" {
+		t.Errorf("no library: %v", replies[1])
+	}
+	// A stored prompt and a body without messages still renders, as
+	// before: there is nothing to send without the template.
+	s, _ = newTestServer(t, func(o *Options) { o.Prompts = shelf() })
+	replies, _ = run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"helicone-prompt-id", "support", "helicone-prompt-version", "1"), reqBody(`{}`))
+	if ir := replies[1].GetImmediateResponse(); ir == nil || !strings.Contains(string(ir.GetBody()), "prompt_variable_missing") {
+		t.Errorf("reply %v, want the template rendered (and its variable missing)", replies[1])
+	}
+}
+
+// The template a tagged call carries versions the prompt in the
+// background (jawn PromptStore.upsertPromptV2: a new version when the
+// template differs from the latest), and once known its number is logged
+// without a store round trip.
+func TestLegacyPromptIsVersionedFromWhatIsSeen(t *testing.T) {
+	store := memstore.NewPromptStore(memstore.PromptOptions{})
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	s, sink := newTestServer(t, func(o *Options) { o.Prompts = lib })
+	call := func(who string) {
+		body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi <helicone-prompt-input key=\"name\">` + who + `</helicone-prompt-input>"}]}`
+		run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "greeting"),
+			reqBody(body), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	}
+	call("Ada")
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if v, err := store.PromptVersion(context.Background(), "greeting", 0); err == nil {
+			if want := `[{"role":"user","content":"Hi <helicone-prompt-input key=\"name\" />"}]`; v.Version != 1 || string(v.Messages) != want || v.Model != "gpt-4o-mini" {
+				t.Fatalf("stored %d %s %q", v.Version, v.Messages, v.Model)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the template seen was never stored")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	call("Grace")
+	recs := sink.Records()
+	if last := recs[len(recs)-1]; last.PromptID != "greeting" || last.PromptVersion != 1 {
+		t.Errorf("second call logged prompt %q v%d, want v1", last.PromptID, last.PromptVersion)
+	}
+	if vs, _ := store.PromptVersions(context.Background(), "greeting"); len(vs) != 1 {
+		t.Errorf("%d versions for one template", len(vs))
+	}
+}
+
+// Helicone's newer prompts: the body names the prompt and fills its
+// {{hc:name:type}} variables; the stored messages come first, the
+// request's after, prompt_id/version_id/environment/inputs never reach
+// the provider (HeliconePromptManager.mergePromptBody,
+// packages/prompts/HeliconePromptManager.ts), and an unknown environment
+// or version falls back to the latest (worker/src/lib/db/PromptStore.ts).
+func TestBodyPromptIsCompiled(t *testing.T) {
+	hc := promptShelf{"assistant": {
+		{ID: "assistant", Version: 1, Template: prompt.Template{Model: "gpt-4o-mini", Messages: json.RawMessage(`[{"role":"system","content":"old"}]`)}},
+		{ID: "assistant", Version: 2, Template: prompt.Template{Model: "gpt-4o-mini",
+			Messages: json.RawMessage(`[{"role":"system","content":"You serve {{hc:company:string}}; at most {{hc:max:number}} items."}]`)}},
+	}}
+	s, sink := newTestServer(t, func(o *Options) { o.Prompts = hc })
+	body := `{"prompt_id":"assistant","environment":"production","version_id":"7f0c-uuid","inputs":{"company":"Acme\"}],","max":3},"messages":[{"role":"user","content":"hi"}],"stream":false}`
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"),
+		reqBody(body), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	sent := replies[1].GetRequestBody().GetResponse().GetBodyMutation().GetBody()
+	want := `{"messages":[{"role":"system","content":"You serve Acme\"}],; at most 3 items."},{"role":"user","content":"hi"}],"stream":false,"model":"gpt-4o-mini"}`
+	if string(sent) != want {
+		t.Errorf("provider gets\n%s\nwant\n%s", sent, want)
+	}
+	rec := sink.Records()[0]
+	if rec.PromptID != "assistant" || rec.PromptVersion != 2 || rec.Model != "gpt-4o-mini" {
+		t.Errorf("record prompt %q v%d model %q", rec.PromptID, rec.PromptVersion, rec.Model)
+	}
+	wantProps := []record.Property{{Key: "prompt.company", Value: `Acme"}],`}, {Key: "prompt.max", Value: "3"}}
+	if d := cmp.Diff(wantProps, rec.Properties); d != "" {
+		t.Errorf("properties (-want +got):\n%s", d)
+	}
+	// version_id naming one of Tollgate's versions picks it.
+	replies, _ = run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"),
+		reqBody(`{"prompt_id":"assistant","version_id":"1","model":"gpt-4o"}`))
+	if sent := replies[1].GetRequestBody().GetResponse().GetBodyMutation().GetBody(); string(sent) != `{"model":"gpt-4o","messages":[{"role":"system","content":"old"}]}` {
+		t.Errorf("version 1: %s", sent)
+	}
+}
+
+// Errors as Helicone's gateway answers them: 400, {"error": message}
+// (SimpleAIGateway's prompt expansion; messages from PromptStore.ts and
+// the type check of HeliconeTemplateManager, packages/prompts/templates.ts).
+func TestBodyPromptErrors(t *testing.T) {
+	hc := promptShelf{"p": {{ID: "p", Version: 1, Template: prompt.Template{Messages: json.RawMessage(`[{"role":"system","content":"{{hc:n:number}}"}]`)}}}}
+	tests := []struct {
+		name, body, want string
+	}{
+		{"unknown prompt", `{"prompt_id":"nope","messages":[]}`, `{"error":"Invalid prompt ID - no valid version found"}`},
+		{"wrong type", `{"prompt_id":"p","inputs":{"n":"lots"}}`, `{"error":"Variable 'n' is 'number' but got 'lots'"}`},
+		{"inputs without prompt_id", `{"model":"gpt-4o","inputs":{"n":1},"messages":[]}`, `{"error":"No prompt ID provided"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, sink := newTestServer(t, func(o *Options) { o.Prompts = hc })
+			replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"), reqBody(tt.body))
+			ir := replies[1].GetImmediateResponse()
+			if ir == nil || ir.GetStatus().GetCode() != 400 || string(ir.GetBody()) != tt.want {
+				t.Fatalf("reply %v, want 400 %s", replies[1], tt.want)
+			}
+			if rec := sink.Records()[0]; rec.Status != 400 {
+				t.Errorf("logged status %d", rec.Status)
+			}
+		})
+	}
+	// Other APIs keep their own fields: an embeddings body's "inputs" is
+	// not a prompt.
+	s, _ := newTestServer(t, func(o *Options) { o.Prompts = hc })
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/embeddings"), reqBody(`{"model":"m","input":"x","inputs":{"a":1}}`))
+	if replies[1].GetImmediateResponse() != nil || replies[1].GetRequestBody().GetResponse().GetBodyMutation() != nil {
+		t.Errorf("embeddings: %v", replies[1])
 	}
 }

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"strings"
@@ -86,8 +87,8 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 		proxy.swap(&m)
 		c.proxyKeyID = proxy.key.ID
 	}
-	if hh.TargetURL != "" && cerr == nil {
-		origin, host, terr := targetOrigin(targetURLName, hh.TargetURL, s.allowedOrigins)
+	if name, target := targetHeader(hh); target != "" && cerr == nil {
+		origin, host, terr := targetOrigin(name, target, s.allowedOrigins)
 		if terr != nil {
 			cerr = terr
 		} else {
@@ -98,6 +99,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			clearRoute = true
 		}
 	}
+	noteAzure(c, path)
 	w := s.identify(c)
 	if cerr == nil {
 		cerr = s.decideEgress(c, w)
@@ -146,19 +148,21 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 	rec := c.rec
 	var m headerMutation
 	replace := false
-	if c.helicone.PromptID != "" {
+	if s.wantsPrompt(c, body) {
 		out, cerr := s.applyPrompt(c, body)
 		if cerr != nil {
 			return s.reject(c, cerr)
 		}
-		body, replace = out, true
+		if out != nil {
+			body, replace = out, true
+		}
 	}
 	if c.endpoint != provider.EndpointUnknown && len(body) > 0 {
 		req, err := provider.ParseRequest(body)
 		if err != nil {
 			return s.reject(c, badRequest("invalid_body", "request body for %s must be a JSON object: %v", rec.Path, err))
 		}
-		rec.Model = req.Model
+		rec.Model = cmp.Or(req.Model, c.deployment)
 		rec.Stream = req.Stream
 		if rec.UserID == "" {
 			rec.UserID = req.User

@@ -33,6 +33,9 @@ type Options struct {
 	// AllowedTargetOrigins are the origins Helicone-Target-URL may name
 	// ("https://api.together.xyz"; "*" allows any).
 	AllowedTargetOrigins []string
+	// AzureDeployments maps an Azure OpenAI deployment to the model it
+	// serves: the price of a call whose response names no priced model.
+	AzureDeployments map[string]string
 	// MaxRequestBody: a larger request body is answered with 413. Default 8 MiB.
 	MaxRequestBody int
 	// MaxLoggedBody: request and response bodies are cut to this many bytes
@@ -74,6 +77,7 @@ type Server struct {
 	workload             egress.Workload
 	trustWorkloadHeaders bool
 	allowedOrigins       map[string]bool
+	azureModels          map[string]string
 	maxRequestBody       int
 	maxLoggedBody        int
 	streamUsage          bool
@@ -96,6 +100,7 @@ func New(o Options) *Server {
 		workload:             o.Workload,
 		trustWorkloadHeaders: o.TrustWorkloadHeaders,
 		allowedOrigins:       make(map[string]bool),
+		azureModels:          o.AzureDeployments,
 		maxRequestBody:       o.MaxRequestBody,
 		maxLoggedBody:        o.MaxLoggedBody,
 		streamUsage:          !o.DisableStreamUsage,
