@@ -12,7 +12,8 @@ import (
 // FuzzParseManualLog feeds arbitrary bodies to the manual-logger parser and
 // record builder: no panic, and a record that ClickHouse can store with
 // sane figures. Seeds: testdata/fuzz/FuzzParseManualLog (Helicone helper
-// payloads: JSON, streamed OpenAI and Anthropic textBody, edge cases).
+// payloads: JSON, streamed OpenAI and Anthropic textBody, edge cases; meta
+// headers, JSON-lines and Gemini bodies).
 func FuzzParseManualLog(f *testing.F) {
 	f.Add([]byte(manualBody(openAIReq, openAIResp, "", "", 1772359200250, 1772359201750, nil)))
 	f.Add([]byte(manualBody(anthropicReq, `{}`, anthropicStream, "anthropic", 1772359200250, 1772359201750, nil)))
@@ -26,8 +27,16 @@ func FuzzParseManualLog(f *testing.F) {
 			}
 			return
 		}
+		// providerRequest.meta is Helicone-* headers from the body.
+		hh, err := manualLogHeaders(ml.ProviderRequest.Meta, nil)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty meta error message")
+			}
+			hh = helicone.Headers{}
+		}
 		for _, route := range []string{"custom", "openai", "anthropic"} {
-			rec := buildManualRecord(ml, route, helicone.Headers{}, defaultPrices, now)
+			rec := buildManualRecord(ml, route, hh, defaultPrices, now)
 			if rec.RequestID == "" || rec.Provider == "" || rec.Status == 0 {
 				t.Fatalf("incomplete record %+v", rec)
 			}

@@ -15,22 +15,6 @@ import (
 	"github.com/tollgate-dev/tollgate/record"
 )
 
-// parseHeliconeHeaders reads the Helicone-* headers of a manual-logger
-// call the way the processor reads a proxied call's; the last value of a
-// repeated header wins.
-func parseHeliconeHeaders(h http.Header) (helicone.Headers, error) {
-	var hh helicone.Headers
-	for name, values := range h {
-		if len(values) == 0 {
-			continue
-		}
-		if err := hh.Add(strings.ToLower(name), values[len(values)-1]); err != nil {
-			return hh, err
-		}
-	}
-	return hh, nil
-}
-
 // manualLog handles Helicone's manual-logger routes; route is the provider
 // the path names ("custom": the body's provider field, else openai).
 func (s *server) manualLog(route string) http.HandlerFunc {
@@ -44,7 +28,7 @@ func (s *server) manualLog(route string) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "invalid_body", err.Error())
 			return
 		}
-		hh, err := parseHeliconeHeaders(r.Header)
+		hh, err := manualLogHeaders(ml.ProviderRequest.Meta, r.Header)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_header", err.Error())
 			return
@@ -214,6 +198,9 @@ func buildManualRecord(ml *manualLogBody, route string, hh helicone.Headers, pri
 
 	rec := &record.Record{Provider: prov, Method: http.MethodPost}
 	hh.Identify(rec)
+	// Helicone keeps a logged call's prompt id (HeliconeHeaders.ts, the
+	// Helicone-Prompt-Id property); nothing is rendered here.
+	rec.PromptID, rec.PromptVersion = hh.PromptID, int32(hh.PromptVersion)
 	rec.Path, rec.TargetURL = splitURL(ml.ProviderRequest.URL)
 
 	reqJSON := bytes.TrimSpace(ml.ProviderRequest.JSON)
@@ -244,15 +231,9 @@ func buildManualRecord(ml *manualLogBody, route string, hh helicone.Headers, pri
 			rec.ResponseBody = string(respJSON)
 		}
 	case strings.TrimSpace(text) != "":
-		if firstNonSpace([]byte(text)) == '{' {
-			usage, model, _ = provider.ParseResponse(format, []byte(text))
-		} else {
-			acc := provider.NewStreamAccumulator(format)
-			acc.Write([]byte(text))
-			acc.Finish()
-			usage, model = acc.Usage(), acc.Model()
-			rec.Stream = true
-		}
+		var stream bool
+		usage, model, stream = textUsage(format, []byte(text))
+		rec.Stream = rec.Stream || stream
 		if !hh.OmitResponse {
 			rec.ResponseBody = text
 		}
@@ -275,6 +256,35 @@ func buildManualRecord(ml *manualLogBody, route string, hh helicone.Headers, pri
 	}
 	rec.CostUSD = priceRecord(prices, prov, rec)
 	return rec
+}
+
+// textUsage reads the usage of a textBody: one JSON document (a response,
+// or Gemini's array of them); the SSE text of a stream; or a stream's
+// chunks as JSON lines, which is what the helpers send for a stream read
+// through an SDK (openai-node's toReadableStream writes a chunk per line,
+// Helicone's Python builder joins json.dumps of each chunk with "\n").
+// Helicone reads all three (valhalla/jawn/src/lib/shared/bodyProcessors:
+// each line with or without "data: ").
+func textUsage(format string, text []byte) (u provider.Usage, model string, stream bool) {
+	if c := firstNonSpace(text); c == '{' || c == '[' {
+		if u, model, err := provider.ParseResponse(format, text); err == nil {
+			return u, model, false
+		}
+	}
+	acc := provider.NewStreamAccumulator(format)
+	if firstNonSpace(text) == '{' {
+		for line := range bytes.Lines(text) {
+			if line = bytes.TrimSpace(line); len(line) > 0 && line[0] == '{' {
+				acc.Write([]byte("data: "))
+				acc.Write(line)
+				acc.Write([]byte("\n\n"))
+			}
+		}
+	} else {
+		acc.Write(text)
+	}
+	acc.Finish()
+	return acc.Usage(), acc.Model(), true
 }
 
 // splitURL gives the path of the provider URL and, for an absolute URL,
