@@ -129,7 +129,7 @@ func TestManualLoggerUsageShapes(t *testing.T) {
 		`{"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}` + "\n"
 	start := t0.UnixMilli()
 	for _, tc := range []struct {
-		name, path, body string
+		name, path, body   string
 		prompt, completion int64
 		cost               float64
 		stream             bool
