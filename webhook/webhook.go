@@ -305,8 +305,12 @@ func (d *Dispatcher) deliver(t *target, c *call) {
 			return
 		}
 		retry, after, err := d.attempt(t, body, signature)
-		if err == nil {
+		switch {
+		case err == nil:
 			t.delivered.Inc()
+			return
+		case d.ctx.Err() != nil: // shutdown cut the attempt short
+			t.abandoned.Inc()
 			return
 		}
 		if !retry || attempt >= d.o.MaxAttempts {
@@ -342,10 +346,10 @@ func (d *Dispatcher) attempt(t *target, body []byte, signature string) (retry bo
 	req.Header.Set("User-Agent", "tollgate-webhooks")
 	resp, err := d.o.Client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil && d.ctx.Err() == nil {
+		if ctx.Err() != nil {
 			return true, 0, fmt.Errorf("no answer within %s", d.o.Timeout)
 		}
-		return d.ctx.Err() == nil, 0, errors.New("connection failed")
+		return true, 0, errors.New("connection failed")
 	}
 	drain(resp)
 	switch s := resp.StatusCode; {
