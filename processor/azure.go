@@ -46,3 +46,19 @@ func (s *Server) azurePriceModel(c *call) string {
 	}
 	return s.azureModels[c.rec.Model]
 }
+
+// azureServedModel is the model the path's deployment serves, for the
+// egress policy's model rules: Azure answers with the deployment's model
+// and ignores the body's, so a body naming an allowed model must not get a
+// call to another one through. The deployment map's model when it has
+// one, else the deployment's own name (an unmapped deployment passes only
+// a rule that lists it); "" off Azure's deployment paths.
+func (s *Server) azureServedModel(c *call) string {
+	if c.deployment == "" {
+		return ""
+	}
+	if m, ok := s.azureModels[c.deployment]; ok {
+		return m
+	}
+	return c.deployment
+}

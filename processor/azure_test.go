@@ -194,3 +194,26 @@ func TestAzureStreamAsksForUsage(t *testing.T) {
 		t.Fatalf("body %s, want stream_options.include_usage", body)
 	}
 }
+
+// An egress policy's model rule holds for the model the deployment serves:
+// Azure ignores the body's model, so naming an allowed one in the body must
+// not buy a call to a deployment of another model.
+func TestAzureEgressChecksTheDeploymentsModel(t *testing.T) {
+	const policy = "defaults:\n  allow: {models: [\"gpt-4o-mini\"]}\n"
+	for _, tc := range []struct {
+		name   string
+		deploy map[string]string
+		allow  bool
+	}{
+		{"mapped to an allowed model", map[string]string{"prod-mini": "gpt-4o-mini"}, true},
+		{"mapped to another model", map[string]string{"prod-mini": "gpt-4o"}, false},
+		{"unmapped", nil, false},
+	} {
+		s, _ := newAzureServer(t, func(o *Options) { o.Egress = mustPolicy(t, policy); o.AzureDeployments = tc.deploy })
+		replies, _ := run(s, nil, reqHeaders(false, azureHeaders()...), reqBody(chatBody)) // the body names gpt-4o-mini
+		imm := replies[1].GetImmediateResponse()
+		if tc.allow != (imm == nil) {
+			t.Errorf("%s: allowed %v, want %v (%v)", tc.name, imm == nil, tc.allow, replies[1])
+		}
+	}
+}

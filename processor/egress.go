@@ -73,7 +73,8 @@ func (s *Server) decideEgress(c *call, w egress.Workload) *clientError {
 }
 
 // checkEgressModels runs once the body is known: the model the request
-// names and every model a fallback entry could switch to.
+// names, the one an Azure deployment serves, and every model a fallback
+// entry could switch to.
 func (s *Server) checkEgressModels(c *call, body []byte) *clientError {
 	d := c.egress
 	if d == nil {
@@ -86,6 +87,9 @@ func (s *Server) checkEgressModels(c *call, body []byte) *clientError {
 		model = gjson.GetBytes(body, "model").String()
 	}
 	models := []string{model}
+	if served := s.azureServedModel(c); served != "" && served != model {
+		models = append(models, served) // Azure serves the deployment's model, whatever the body names
+	}
 	if c.link != nil && c.link.plan != nil {
 		for _, e := range c.link.plan.Entries {
 			models = append(models, e.Model)

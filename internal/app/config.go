@@ -30,6 +30,7 @@ type Config struct {
 	Migrate           bool   // run the ClickHouse migration at start
 	LogLevel          string // debug, info, warn, error
 	AllowedTargets    []string
+	AzureDeployments  []string // deployment=model: the model each Azure OpenAI deployment serves
 	MaxRequestBody    int      // bytes; larger requests get 413
 	MaxLoggedBody     int      // bytes of each body kept in the log
 	StreamUsage       bool     // add stream_options.include_usage to OpenAI streams

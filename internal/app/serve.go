@@ -43,6 +43,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	azureMap, _ := azureDeployments(cfg.AzureDeployments) // checked with the settings
 	auth, err := policies.NewAuth(cfg.AuthKeys, cfg.AuthRequired)
 	if err != nil {
 		return err
@@ -97,6 +98,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		Workload:             workload,
 		TrustWorkloadHeaders: cfg.TrustWorkloadHeaders,
 		AllowedTargetOrigins: cfg.AllowedTargets,
+		AzureDeployments:     azureMap,
 		MaxRequestBody:       cfg.MaxRequestBody,
 		MaxLoggedBody:        cfg.MaxLoggedBody,
 		DisableStreamUsage:   !cfg.StreamUsage,
