@@ -41,9 +41,19 @@ func oneRecord(t *testing.T, mem *record.Memory) *record.Record {
 // Helicone applies them like the request's own
 // (worker/src/lib/managers/AsyncLogManager.ts: new HeliconeHeaders over
 // mergeHeaders(meta, request headers)), the request's headers winning for a
-// name in both. Before, Tollgate parsed meta and dropped it.
+// name in both. Before, Tollgate parsed meta and dropped it. Helicone
+// authenticates a log with the call's own key (requestWrapper.auth() there),
+// so a Helicone-Auth in meta does not pick the tenant.
 func TestManualLoggerMeta(t *testing.T) {
-	h, mem := newIngest(t)
+	auth, err := policies.NewAuth([]policies.APIKey{
+		{SHA256: policies.HashKey("sk-acme"), Tenant: "acme"},
+		{SHA256: policies.HashKey("sk-other"), Tenant: "other"},
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := record.NewMemory()
+	h := New(Options{Sink: mem, Auth: auth, Now: fixedClock(t0)})
 	id := uuid.NewString()
 	start := t0.UnixMilli()
 	body := withMeta(t, manualBody(openAIReq, openAIResp, "", "", start, start+10, nil), `{
@@ -55,13 +65,17 @@ func TestManualLoggerMeta(t *testing.T) {
 		"Helicone-Prompt-Id": "greeting",
 		"Helicone-Omit-Response": "true",
 		"Helicone-Property-Tries": 3,
-		"Helicone-Property-Obj": {"ignored": true}
+		"Helicone-Property-Obj": {"ignored": true},
+		"Helicone-Auth": "Bearer sk-other"
 	}`)
-	rr := do(t, h, "POST", "/oai/v1/log", local, map[string]string{"Helicone-Property-Env": "header"}, body, nil)
+	rr := do(t, h, "POST", "/oai/v1/log", local, map[string]string{"Helicone-Property-Env": "header", "Helicone-Auth": "Bearer sk-acme"}, body, nil)
 	if rr.Code != 200 {
 		t.Fatalf("%d %s", rr.Code, rr.Body)
 	}
 	r := oneRecord(t, mem)
+	if r.Tenant != "acme" {
+		t.Fatalf("tenant %q: meta chose it", r.Tenant)
+	}
 	if r.RequestID != id || r.UserID != "meta-user" || r.SessionID != "s-1" || r.SessionPath != "/a/b" ||
 		r.SessionName != "trip" || r.PromptID != "greeting" || r.ResponseBody != "" {
 		t.Fatalf("meta not applied: %+v", r)
@@ -77,30 +91,6 @@ func TestManualLoggerMeta(t *testing.T) {
 	}
 	if r.PromptTokens != 100 || math.Abs(r.CostUSD-openAICost) > 1e-12 {
 		t.Fatalf("usage %+v", r)
-	}
-}
-
-// TestManualLoggerMetaCannotChooseTheTenant: Helicone authenticates a log
-// with the call's own key (requestWrapper.auth() in AsyncLogManager.ts), so
-// a Helicone-Auth in meta does not pick the tenant.
-func TestManualLoggerMetaCannotChooseTheTenant(t *testing.T) {
-	auth, err := policies.NewAuth([]policies.APIKey{
-		{SHA256: policies.HashKey("sk-acme"), Tenant: "acme"},
-		{SHA256: policies.HashKey("sk-other"), Tenant: "other"},
-	}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := record.NewMemory()
-	h := New(Options{Sink: mem, Auth: auth, Now: fixedClock(t0)})
-	body := withMeta(t, manualBody(openAIReq, openAIResp, "", "", t0.UnixMilli(), t0.UnixMilli()+5, nil),
-		`{"Helicone-Auth": "Bearer sk-other"}`)
-	rr := do(t, h, "POST", "/oai/v1/log", local, map[string]string{"Helicone-Auth": "Bearer sk-acme"}, body, nil)
-	if rr.Code != 200 {
-		t.Fatalf("%d %s", rr.Code, rr.Body)
-	}
-	if r := oneRecord(t, mem); r.Tenant != "acme" {
-		t.Fatalf("tenant %q", r.Tenant)
 	}
 }
 
