@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/helicone"
 )
 
 // The routes Helicone's SDKs and users call (feedback, scores, the request
@@ -25,7 +27,7 @@ import (
 //     or, without one, a loopback client; the key then only names the
 //     tenant (none: the default tenant).
 func (s *server) heliconeCaller(r *http.Request) (tenant string, status int, msg string) {
-	key := r.Header.Get("Helicone-Auth")
+	key := r.Header.Get(helicone.Auth)
 	if key == "" && !s.bearerIsAPIKey(r) {
 		key = r.Header.Get("Authorization")
 	}

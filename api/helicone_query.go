@@ -118,6 +118,9 @@ func parseHeliconeQuery(body []byte) (*parsedQuery, *paramError) {
 	q := &parsedQuery{HeliconeQuery: chquery.HeliconeQuery{Limit: defaultHLimit, Desc: true}}
 	for _, k := range sortedKeys(top) {
 		v := top[k]
+		if v == nil && k != "filter" {
+			continue // null is absent, as for Helicone's optional fields
+		}
 		switch k {
 		case "filter":
 			p := &filterParser{}
@@ -147,9 +150,6 @@ func parseHeliconeQuery(body []byte) (*parsedQuery, *paramError) {
 		case "isCached", "isScored", "includeInputs", "isPartOfExperiment":
 			b, ok := v.(bool)
 			if !ok {
-				if v == nil {
-					continue
-				}
 				return nil, &paramError{k, "want true or false"}
 			}
 			switch k {
@@ -338,15 +338,17 @@ func (p *filterParser) ops(f chquery.Field, key string, v any, path string) ([]*
 	return out, nil
 }
 
+// and joins conditions as a balanced tree, so a leaf of many conditions
+// adds only a few levels to the SQL's nesting.
 func and(conds []*chquery.Cond) *chquery.Cond {
-	if len(conds) == 0 {
+	switch len(conds) {
+	case 0:
 		return &chquery.Cond{} // Helicone: a leaf without conditions matches all
+	case 1:
+		return conds[0]
 	}
-	c := conds[0]
-	for _, r := range conds[1:] {
-		c = &chquery.Cond{Branch: "and", Left: c, Right: r}
-	}
-	return c
+	half := len(conds) / 2
+	return &chquery.Cond{Branch: "and", Left: and(conds[:half]), Right: and(conds[half:])}
 }
 
 func supported(k chquery.Kind, op chquery.Op) bool {

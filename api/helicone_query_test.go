@@ -254,6 +254,27 @@ func TestHeliconeQuery(t *testing.T) {
 		}
 	})
 
+	t.Run("many conditions in one leaf", func(t *testing.T) {
+		leaf := func(n int) string {
+			var f []string
+			for i := range n {
+				f = append(f, fmt.Sprintf(`"p%d": {"not-equals": "x"}`, i))
+			}
+			return `{"properties": {` + strings.Join(f, ", ") + `}}`
+		}
+		if got := query(leaf(maxFilterLeaves)); len(got) != len(acme) {
+			t.Errorf("%d conditions: %d rows", maxFilterLeaves, len(got))
+		}
+		rr := do(t, h, "POST", "/v1/request/query", local, acmeKey, `{"filter": `+leaf(maxFilterLeaves+1)+`}`, nil)
+		if _, e := heliconeBody(t, rr.Body.Bytes()); rr.Code != 400 || e == nil || !strings.HasPrefix(*e, "filter:") {
+			t.Errorf("%d conditions: %d %s", maxFilterLeaves+1, rr.Code, rr.Body)
+		}
+		// null is an absent optional field.
+		if got := queryRows(t, h, acmeKey, `{"filter": "all", "sort": null, "limit": null, "isCached": null}`); len(got) != defaultHLimit {
+			t.Errorf("nulls: %d rows", len(got))
+		}
+	})
+
 	t.Run("query-clickhouse is the same query", func(t *testing.T) {
 		rr := do(t, h, "POST", "/v1/request/query-clickhouse", local, acmeKey, `{"filter": "all", "limit": 3}`, nil)
 		data, _ := heliconeBody(t, rr.Body.Bytes())
