@@ -148,6 +148,22 @@ func TestWarningsValue(t *testing.T) {
 	}
 }
 
+func TestWarningsSpellHeadersAsHeliconeDoes(t *testing.T) {
+	var w Warnings
+	w.Add("helicone-openai-api-base", "x")
+	w.Add("helicone-llm-security-enabled", "x")
+	w.Add("helicone-property-team", "x")
+	w.Add("Helicone-Made-Up", "x")
+	var got []string
+	for _, x := range w.List {
+		got = append(got, x.Header)
+	}
+	want := []string{"Helicone-OpenAI-Api-Base", "Helicone-LLM-Security-Enabled", "Helicone-Property-Team", "Helicone-Made-Up"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("headers (-want +got):\n%s", d)
+	}
+}
+
 func TestWarningLabelIsBounded(t *testing.T) {
 	for in, want := range map[string]string{
 		"Helicone-Request-Id":            "Helicone-Request-Id",

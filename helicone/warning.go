@@ -41,8 +41,14 @@ func (w *Warnings) Add(header, reason string) {
 	if w == nil {
 		return
 	}
-	if strings.HasPrefix(header, Prefix) {
-		header = Canonical(header)
+	if lower := strings.ToLower(header); strings.HasPrefix(lower, Prefix) {
+		// Helicone's own spelling for a header of its directory
+		// (Helicone-OpenAI-Api-Base), else Canonical's.
+		if name, ok := known[lower]; ok {
+			header = name
+		} else {
+			header = Canonical(lower)
+		}
 	}
 	w.List = append(w.List, Warning{Header: header, Reason: reason})
 }
