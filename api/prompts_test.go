@@ -231,3 +231,23 @@ func TestPromptStoreDown(t *testing.T) {
 		}
 	}
 }
+
+// A version made from Helicone-style calls (Helicone's automatic
+// versioning of legacy prompts, jawn PromptStore.upsertPromptV2) is shown
+// as "seen", with its markers as its variables.
+func TestPromptSeenVersionIsShownAsSeen(t *testing.T) {
+	store := memstore.NewPromptStore(memstore.PromptOptions{Now: fixedClock(t0)})
+	tpl := prompt.Template{Seen: true, Messages: json.RawMessage(`[{"role":"user","content":"About <helicone-prompt-input key=\"hero\" />"}]`)}
+	if _, err := store.PublishPrompt(context.Background(), "story", tpl); err != nil {
+		t.Fatal(err)
+	}
+	h := New(Options{Prompts: store})
+	rr := do(t, h, "GET", "/v1/prompts/story/versions/1", local, nil, "", nil)
+	var v map[string]any
+	if err := json.Unmarshal(rr.Body.Bytes(), &v); err != nil || rr.Code != http.StatusOK {
+		t.Fatalf("%d %s", rr.Code, rr.Body)
+	}
+	if v["source"] != "seen" || len(v["variables"].([]any)) != 1 || v["variables"].([]any)[0] != "hero" {
+		t.Errorf("version %v", v)
+	}
+}

@@ -94,10 +94,18 @@ func scalarText(r gjson.Result) string {
 	return ""
 }
 
-// VersionNumber reads version_id as one of Tollgate's version numbers
-// ("3" or 3); 0 when it is not one.
+// VersionNumber reads version_id as one of Tollgate's versions of the
+// prompt: "3", 3, or "<prompt_id>@3"; 0 when it is none of these (a
+// Helicone version id, a uuid, names nothing here).
 func (p BodyPrompt) VersionNumber() int {
-	n, err := strconv.Atoi(strings.TrimSpace(p.VersionID))
+	v := strings.TrimSpace(p.VersionID)
+	if id, n, ok := strings.Cut(v, "@"); ok {
+		if id != p.ID {
+			return 0
+		}
+		v = n
+	}
+	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		return 0
 	}

@@ -45,6 +45,12 @@ func TestParseBodyPrompt(t *testing.T) {
 	if n := (prompt.BodyPrompt{VersionID: "4"}).VersionNumber(); n != 4 {
 		t.Errorf("version number %d", n)
 	}
+	if n := (prompt.BodyPrompt{ID: "p", VersionID: "p@2"}).VersionNumber(); n != 2 {
+		t.Errorf("p@2: version number %d", n)
+	}
+	if n := (prompt.BodyPrompt{ID: "p", VersionID: "q@2"}).VersionNumber(); n != 0 {
+		t.Errorf("another prompt's version: %d", n)
+	}
 	if n := (prompt.BodyPrompt{VersionID: "0b5d…uuid"}).VersionNumber(); n != 0 {
 		t.Errorf("a Helicone version uuid is no Tollgate version: %d", n)
 	}
