@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/webhook"
 )
 
 // Config is every setting of `tollgate serve`, `dev` and `migrate`. Each
@@ -93,9 +94,19 @@ type Config struct {
 	LogQueueSize     int
 	SpoolMaxBytes    int64
 
+	// Webhooks (docs/webhooks.md): each destination's queue and concurrent
+	// deliveries, the limit of one attempt, the attempts of a delivery, and
+	// the largest body a payload carries.
+	WebhookQueueSize   int
+	WebhookWorkers     int
+	WebhookTimeout     Duration
+	WebhookMaxAttempts int
+	WebhookMaxBody     int
+
 	// File-only settings.
 	AuthKeys []policies.APIKey                    // hashed Helicone-Auth keys and their tenants
 	Prices   map[string]map[string]provider.Price // provider -> model -> price overrides
+	Webhooks []webhook.Destination                // where finished calls are posted
 }
 
 // Roles of `tollgate serve` (--role).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/webhook"
 )
 
 // settings declares every setting of serve, dev and migrate, bound to the
@@ -75,9 +76,16 @@ func (c *Config) settings(dev bool) []setting {
 		duration(&c.LogFlushInterval, "log-flush-interval", time.Second, "ClickHouse: longest wait before a partial batch is inserted", positive),
 		integer(&c.LogQueueSize, "log-queue-size", 100000, "ClickHouse: rows held in memory before batches go to the spool", positive),
 		integer64(&c.SpoolMaxBytes, "spool-max-bytes", 1<<30, "ClickHouse: spool cap in bytes; beyond it records are dropped and counted", positive),
+		integer(&c.WebhookQueueSize, "webhook-queue-size", 1000, "webhooks: deliveries each destination holds in memory; beyond it they are dropped and counted", positive),
+		integer(&c.WebhookWorkers, "webhook-workers", 2, "webhooks: concurrent deliveries per destination", positive),
+		duration(&c.WebhookTimeout, "webhook-timeout", 10*time.Second, "webhooks: limit for one delivery attempt", positive),
+		integer(&c.WebhookMaxAttempts, "webhook-max-attempts", 5, "webhooks: attempts per delivery (retried on connection errors, timeouts, 5xx and 429)", positive),
+		integer(&c.WebhookMaxBody, "webhook-max-body", webhook.DefaultMaxBody, "webhooks: largest request or response body a payload carries, in bytes (larger: a placeholder)", positive),
 		fileOnly(&c.AuthKeys, "auth-keys", "Helicone-Auth keys as a list of {sha256, tenant}: the key's hex SHA-256 and its tenant",
 			func(keys []policies.APIKey) error { _, err := policies.NewAuth(keys, c.AuthRequired); return err }),
 		fileOnly(&c.Prices, "prices", "price overrides, provider: model: {input, output, …}, the shape of the embedded table"),
+		fileOnly(&c.Webhooks, "webhooks", "webhook destinations for finished calls, a list of {name, url, tenant, secret-file or secret-env, sample-rate, property-filters, include-data, include-bodies} (docs/webhooks.md)",
+			webhook.Validate),
 	}
 }
 

@@ -55,6 +55,9 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	if sink, err = withWebhooks(sink, cfg, reg, log); err != nil {
+		return err
+	}
 	gate, promptStore, gateStore, err := openGate(cfg, reg, log)
 	if err != nil {
 		return err

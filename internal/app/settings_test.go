@@ -88,6 +88,8 @@ func sampleValue(t *testing.T, s setting) (flagValue, yamlValue string) {
 		return "", `[{sha256: "` + strings.Repeat("ab", 32) + `", tenant: t}]`
 	case "prices":
 		return "", "{openai: {m: {input: 1, output: 2}}}"
+	case "webhooks":
+		return "", "[{name: hook, url: \"https://hooks.example/x\", tenant: \"*\", secret-env: HOOK_SECRET}]"
 	}
 	t.Fatalf("no sample value for %s (%T)", s.name, s.field)
 	return "", ""
