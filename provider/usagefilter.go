@@ -34,6 +34,7 @@ type UsageEventFilter struct {
 	skipLF  bool   // the last chunk ended in '\r': a '\n' opening the next belongs to it
 	dropLF  bool   // ...and that '\r' ended a removed event, so the '\n' goes too
 	cuts    []span // removed events of the chunk being filtered, reused
+	cutBuf  [2]span
 	removed int
 }
 
@@ -59,6 +60,9 @@ func (f *UsageEventFilter) Filter(chunk []byte, final bool) (out []byte, changed
 		buf = append(append(buf, f.held...), chunk...)
 		f.held = f.held[:0]
 		changed = true
+	}
+	if f.cuts == nil {
+		f.cuts = f.cutBuf[:0]
 	}
 	f.cuts = f.cuts[:0]
 	pos, evStart := 0, 0
@@ -133,7 +137,7 @@ func (f *UsageEventFilter) Filter(chunk []byte, final bool) (out []byte, changed
 	}
 	if final {
 		// Ready for another stream (StripUsageEvents, a reused filter).
-		*f = UsageEventFilter{cuts: f.cuts[:0], held: f.held[:0], removed: f.removed}
+		*f = UsageEventFilter{held: f.held[:0], removed: f.removed}
 	}
 	return out, changed
 }
