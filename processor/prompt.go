@@ -149,7 +149,11 @@ func (s *Server) tagPrompt(c *call, body []byte) []byte {
 	if err != nil {
 		return nil
 	}
-	if obs, ok := s.prompts.(promptObserver); ok {
+	// The template is request content: a call whose body is kept out of
+	// the log (or redacted) does not make a version either.
+	d := c.egress
+	keep := !hh.OmitRequest && (d == nil || d.RequestBody != egress.LogOmit && d.RequestBody != egress.LogRedact)
+	if obs, ok := s.prompts.(promptObserver); ok && keep {
 		if tpl, ok := prompt.TemplateOf(marked.Template); ok {
 			if n := obs.Observe(hh.PromptID, tpl); rec.PromptVersion == 0 {
 				rec.PromptVersion = int32(n)

@@ -227,6 +227,14 @@ func TestLegacyPromptIsVersionedFromWhatIsSeen(t *testing.T) {
 		run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "greeting"),
 			reqBody(body), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
 	}
+	// A call whose body stays out of the log makes no version: the
+	// template is request content too.
+	run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "secret", "helicone-omit-request", "true"),
+		reqBody(`{"messages":[{"role":"user","content":"<helicone-prompt-input key=\"pin\">1234</helicone-prompt-input>"}]}`),
+		respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	if rec := sink.Records()[0]; rec.PromptID != "secret" || len(rec.Properties) != 0 {
+		t.Errorf("omitted call: prompt %q properties %v", rec.PromptID, rec.Properties)
+	}
 	call("Ada")
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -248,6 +256,9 @@ func TestLegacyPromptIsVersionedFromWhatIsSeen(t *testing.T) {
 	}
 	if vs, _ := store.PromptVersions(context.Background(), "greeting"); len(vs) != 1 {
 		t.Errorf("%d versions for one template", len(vs))
+	}
+	if _, err := store.PromptVersion(context.Background(), "secret", 0); err == nil {
+		t.Error("a call with Helicone-Omit-Request made a version")
 	}
 }
 

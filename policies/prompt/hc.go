@@ -32,7 +32,7 @@ type BodyPrompt struct {
 
 // ErrNoPromptID: the body sets version_id, environment or inputs but
 // no prompt_id. The text is Helicone's.
-var ErrNoPromptID = errors.New("No prompt ID provided") //nolint:staticcheck // Helicone's words, sent to the client
+var ErrNoPromptID = errors.New("No prompt ID provided")
 
 // ErrInputsNotObject: inputs is not a JSON object.
 var ErrInputsNotObject = errors.New("inputs must be a JSON object of variable values")
