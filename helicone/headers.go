@@ -84,6 +84,16 @@ const (
 	PromptVariables = "helicone-prompt-variables"
 )
 
+// Moderation and LLM security (policies/screen). PromptSecurityEnabled is
+// the older name Helicone's worker still reads when LLMSecurityEnabled is
+// absent (worker/src/lib/models/HeliconeHeaders.ts).
+const (
+	ModerationsEnabled    = "helicone-moderations-enabled"
+	LLMSecurityEnabled    = "helicone-llm-security-enabled"
+	LLMSecurityAdvanced   = "helicone-llm-security-advanced"
+	PromptSecurityEnabled = "helicone-prompt-security-enabled"
+)
+
 // Response headers Tollgate sets.
 const (
 	ResponseID     = "helicone-id"               // on every response: the request id
@@ -119,6 +129,12 @@ type Headers struct {
 	PromptVariables string
 	Names           []string // every helicone-* header seen, to strip before the provider
 
+	// Pre-call checks (policies/screen): Helicone-Moderations-Enabled,
+	// Helicone-LLM-Security-Enabled (or its older name) and
+	// Helicone-LLM-Security-Advanced, each true only for "true" (any case)
+	// or "1".
+	Moderations, LLMSecurity, LLMSecurityAdvanced bool
+
 	// Raw values a policy parses itself, so that its 400 comes after auth
 	// and the egress policy have had their say. The first of repeated
 	// headers wins, as it always has for these.
@@ -130,7 +146,7 @@ type Headers struct {
 	// instead of a 400; the processor reports them in Helicone-Warning.
 	Warnings Warnings
 
-	seen uint16 // firstOnly bits: which of the first-wins headers were sent
+	seen uint16 // firstOnly bits: which of the first-wins headers were sent; bit 12: Helicone-LLM-Security-Enabled
 }
 
 // CacheHeaders are the Helicone-Cache-* request headers, raw.
@@ -233,6 +249,8 @@ func (h *Headers) Add(key, value string) error {
 		h.PromptVersion = n
 	case PromptVariables:
 		h.PromptVariables = value
+	case ModerationsEnabled, LLMSecurityEnabled, PromptSecurityEnabled, LLMSecurityAdvanced:
+		h.addScreenSwitch(key, value)
 	case CacheEnabled:
 		h.firstOnly(1<<0, &h.Cache.Enabled, value)
 	case CacheSave:
@@ -327,4 +345,31 @@ func cut(s string, n int) string {
 		i--
 	}
 	return s[:i]
+}
+
+// addScreenSwitch reads the switches of the pre-call checks. Helicone turns
+// moderation on only for "true" and reads its LLM-security switches
+// without a 400 whatever they say (worker/src/lib/models/HeliconeHeaders.ts);
+// Tollgate also takes "True" and "1", and turns the check off, with a
+// warning, for any other value but "false". The older
+// Helicone-Prompt-Security-Enabled counts only without the newer name, as
+// in Helicone (the first of the two it finds wins).
+func (h *Headers) addScreenSwitch(key, value string) {
+	on, ok := ParseBool(value)
+	if !ok {
+		h.Warnings.Add(key, fmt.Sprintf("%q is not true or false; the check is off", Truncate(value, 64)))
+	}
+	switch key {
+	case ModerationsEnabled:
+		h.Moderations = on
+	case LLMSecurityEnabled:
+		h.LLMSecurity = on
+		h.seen |= 1 << 12
+	case PromptSecurityEnabled:
+		if h.seen&(1<<12) == 0 {
+			h.LLMSecurity = on
+		}
+	case LLMSecurityAdvanced:
+		h.LLMSecurityAdvanced = on
+	}
 }
