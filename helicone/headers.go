@@ -199,8 +199,11 @@ func (h *Headers) Add(key, value string) error {
 		if v == "" {
 			return nil
 		}
+		// Any UUID is kept (Helicone takes only versions 1–5), but not the
+		// nil UUID: Helicone replaces it too, and a client sending it as a
+		// placeholder would file every call under one id.
 		id, err := uuid.Parse(v)
-		if err != nil {
+		if err != nil || id == uuid.Nil {
 			h.Warnings.Add(RequestID, fmt.Sprintf("%q is not a UUID; the call has a new id (Helicone-Id)", Truncate(value, 64)))
 			return nil
 		}

@@ -28,6 +28,12 @@ func TestHeliconeToleratedValues(t *testing.T) {
 			}
 		}, []string{"Helicone-Request-Id"}},
 		{"request id empty", RequestID, "", func(t *testing.T, h *Headers) {}, nil},
+		// getValidUUID's pattern wants a version 1–5: the nil UUID is replaced.
+		{"request id nil UUID", RequestID, "00000000-0000-0000-0000-000000000000", func(t *testing.T, h *Headers) {
+			if h.RequestID != "" {
+				t.Errorf("RequestID = %q, want a new one made later", h.RequestID)
+			}
+		}, []string{"Helicone-Request-Id"}},
 		// A UUID Helicone keeps; Tollgate keeps it too (lowercased).
 		{"request id UUID", RequestID, "123E4567-E89B-12D3-A456-426614174000", func(t *testing.T, h *Headers) {
 			if h.RequestID != "123e4567-e89b-12d3-a456-426614174000" {
