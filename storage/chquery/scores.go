@@ -22,6 +22,12 @@ type Score struct {
 // Exists reports whether request id is in tenant's log. Feedback and scores
 // may only be given to a request of the caller's own tenant; another
 // tenant's request is as unknown as one never made.
+//
+// The id alone does not narrow the table's sort key (tenant, created_at,
+// request_id), and no time can be inferred from it: a UUIDv7's time is
+// not created_at for ids clients mint themselves or for calls logged
+// afterwards through the logging API. So the tenant's request_id column is
+// read in full.
 func (q *Requests) Exists(ctx context.Context, id, tenant string) (bool, error) {
 	var n uint64
 	err := q.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s WHERE tenant = ? AND request_id = toUUID(?)",
