@@ -34,6 +34,8 @@ type Record struct {
 	RequestName string     `json:"request_name"`
 	Properties  []Property `json:"properties"` // sorted by key
 
+	// Provider is openai or anthropic by the path, azure on an Azure
+	// OpenAI path, else a Helicone-Target-URL origin's host.
 	Provider      string `json:"provider"`
 	Model         string `json:"model"`          // as requested
 	ResponseModel string `json:"response_model"` // as answered
