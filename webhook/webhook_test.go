@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -480,5 +481,31 @@ func TestTee(t *testing.T) {
 	}
 	if len(mem.Records()) != 1 || len(rc.requests()) != 1 {
 		t.Errorf("log %d, webhook %d", len(mem.Records()), len(rc.requests()))
+	}
+}
+
+// The payload is made of the call's id, user, model, provider, usage and
+// bodies only: whatever else a record holds (tenant, workload identity,
+// policy decisions, errors; never a credential, which no record holds)
+// stays out of it.
+func TestPayloadCarriesOnlyHeliconesFields(t *testing.T) {
+	r := &record.Record{}
+	v := reflect.ValueOf(r).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String {
+			f.SetString("sentinel(" + v.Type().Field(i).Name + ")")
+		}
+	}
+	r.Properties = []record.Property{{Key: "sentinel(key)", Value: "sentinel(value)"}}
+	body := strings.ToLower(string(newCall(r, DefaultMaxBody).payload(true, true))) // provider is upper-cased
+	allowed := map[string]bool{"RequestID": true, "UserID": true, "ResponseModel": true, "Provider": true, "RequestBody": true, "ResponseBody": true}
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		if in := strings.Contains(body, strings.ToLower("sentinel("+name+")")); in != allowed[name] && v.Field(i).Kind() == reflect.String {
+			t.Errorf("%s in the payload: %v", name, in)
+		}
+	}
+	if strings.Contains(body, "sentinel(key)") || strings.Contains(body, "sentinel(value)") {
+		t.Error("properties in the payload")
 	}
 }
