@@ -45,6 +45,9 @@ func (s *server) manualLog(route string) http.HandlerFunc {
 		if !s.write(w, rec) {
 			return
 		}
+		// Helicone answers a log with the call's id in helicone-id
+		// (worker/src/lib/managers/AsyncLogManager.ts).
+		w.Header().Set(helicone.ResponseID, rec.RequestID)
 		writeJSON(w, http.StatusOK, map[string]string{"id": rec.RequestID})
 	}
 }

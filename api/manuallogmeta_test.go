@@ -72,6 +72,9 @@ func TestManualLoggerMeta(t *testing.T) {
 	if rr.Code != 200 {
 		t.Fatalf("%d %s", rr.Code, rr.Body)
 	}
+	if got := rr.Header().Get("Helicone-Id"); got != id {
+		t.Errorf("Helicone-Id %q, want the request id from meta", got)
+	}
 	r := oneRecord(t, mem)
 	if r.Tenant != "acme" {
 		t.Fatalf("tenant %q: meta chose it", r.Tenant)
