@@ -24,6 +24,7 @@ func (s *server) routePrompts(mux *http.ServeMux) {
 	mux.Handle("POST /v1/prompts/{id}/versions", s.admin(s.publishPrompt))
 	mux.Handle("GET /v1/prompts/{id}", s.admin(s.listPromptVersions))
 	mux.Handle("GET /v1/prompts/{id}/versions/{version}", s.admin(s.getPromptVersion))
+	s.routeHeliconePrompts(mux)
 }
 
 // promptVersionJSON is one version as the API shows it.

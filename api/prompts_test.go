@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,5 +250,67 @@ func TestPromptSeenVersionIsShownAsSeen(t *testing.T) {
 	}
 	if v["source"] != "seen" || len(v["variables"].([]any)) != 1 || v["variables"].([]any)[0] != "hero" {
 		t.Errorf("version %v", v)
+	}
+}
+
+// Helicone's prompt SDKs (HeliconePromptManager, packages/prompts/
+// HeliconePromptManager.ts and helicone-helpers' Python twin) ask the
+// query routes for a version, read {"data": {…, s3_url}} and fetch the
+// body from s3_url with no credentials (fetch(s3Url) / requests.get).
+func TestHeliconePromptSDKRoutes(t *testing.T) {
+	h := newPromptAPI(t, Options{})
+	publishPrompt(t, h, "support", `{"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "You help {{hc:company:string}}."}]}`)
+	publishPrompt(t, h, "support", `{"model": "gpt-4o", "messages": [{"role": "system", "content": "v2 {{hc:company:string}}"}]}`)
+
+	type answer struct {
+		Data *struct {
+			ID           string `json:"id"`
+			Model        string `json:"model"`
+			PromptID     string `json:"prompt_id"`
+			MajorVersion int    `json:"major_version"`
+			Environment  string `json:"environment"`
+			CreatedAt    string `json:"created_at"`
+			S3URL        string `json:"s3_url"`
+		} `json:"data"`
+		Error *string `json:"error"`
+	}
+	var prod answer
+	rr := do(t, h, "POST", "/v1/prompt-2025/query/production-version", local, nil, `{"promptId": "support"}`, &prod)
+	if rr.Code != 200 || prod.Error != nil || prod.Data == nil || prod.Data.ID != "support@2" || prod.Data.PromptID != "support" ||
+		prod.Data.MajorVersion != 2 || prod.Data.Model != "gpt-4o" || prod.Data.CreatedAt == "" {
+		t.Fatalf("production version: %d %s", rr.Code, rr.Body)
+	}
+	var env answer
+	do(t, h, "POST", "/v1/prompt-2025/query/environment-version", local, nil, `{"promptId": "support", "environment": "staging"}`, &env)
+	if env.Data == nil || env.Data.MajorVersion != 2 || env.Data.Environment != "staging" {
+		t.Errorf("environment version: %+v", env.Data)
+	}
+	var byID answer
+	do(t, h, "POST", "/v1/prompt-2025/query/version", local, nil, `{"promptVersionId": "support@1"}`, &byID)
+	if byID.Data == nil || byID.Data.MajorVersion != 1 || byID.Data.Model != "gpt-4o-mini" {
+		t.Fatalf("version by id: %+v", byID.Data)
+	}
+
+	// The link works from anywhere, without credentials, until it expires.
+	u, err := url.Parse(byID.Data.S3URL)
+	if err != nil || u.Host != "localhost:8080" {
+		t.Fatalf("s3_url %q", byID.Data.S3URL)
+	}
+	var got map[string]json.RawMessage
+	rr = do(t, h, "GET", u.RequestURI(), "203.0.113.9:5000", nil, "", &got)
+	if rr.Code != 200 || string(got["model"]) != `"gpt-4o-mini"` || string(got["messages"]) != `[{"role":"system","content":"You help {{hc:company:string}}."}]` {
+		t.Fatalf("body: %d %s", rr.Code, rr.Body)
+	}
+	forged := strings.Replace(u.RequestURI(), "/support/1", "/support/2", 1)
+	if rr := do(t, h, "GET", forged, "203.0.113.9:5000", nil, "", nil); rr.Code == 200 {
+		t.Errorf("a link signed for version 1 served version 2")
+	}
+
+	rr = do(t, h, "POST", "/v1/prompt-2025/query/production-version", local, nil, `{"promptId": "nope"}`, nil)
+	if rr.Code != 404 || !strings.HasPrefix(rr.Body.String(), `{"data":null,"error":"prompt \"nope\" not found"}`) {
+		t.Errorf("unknown prompt: %d %s", rr.Code, rr.Body)
+	}
+	if rr := do(t, h, "POST", "/v1/prompt-2025/query/production-version", "203.0.113.9:5000", nil, `{"promptId": "support"}`, nil); rr.Code != 403 {
+		t.Errorf("remote caller without a key: %d", rr.Code)
 	}
 }

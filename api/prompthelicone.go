@@ -1,0 +1,212 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/policies/prompt"
+)
+
+// Helicone's prompt SDKs (HeliconePromptManager in @helicone/helpers and
+// helicone-helpers for Python) find a version through three query routes
+// and then download its body from the version's s3_url, with no
+// credentials. Tollgate answers the same routes from its prompt store and
+// makes s3_url a signed link to the body here:
+//
+//	POST /v1/prompt-2025/query/production-version  {"promptId"}
+//	POST /v1/prompt-2025/query/environment-version {"promptId", "environment"}
+//	POST /v1/prompt-2025/query/version             {"promptVersionId"}
+//	    → {"data": {id, model, prompt_id, major_version, minor_version,
+//	                commit_message, environment, created_at, s3_url}, "error": null}
+//	GET  /v1/prompt-2025/body/{id}/{version}?expires=…&sig=…
+//	    → the version as a chat completion body {"model", "messages"}
+//
+// A version's id is "<prompt id>@<number>" (also what a body's version_id
+// takes); Tollgate keeps no environments, so every environment is the
+// latest version, as the gateway's fallback has it.
+
+func (s *server) routeHeliconePrompts(mux *http.ServeMux) {
+	mux.Handle("POST /v1/prompt-2025/query/production-version", s.logger(s.queryPromptVersion))
+	mux.Handle("POST /v1/prompt-2025/query/environment-version", s.logger(s.queryPromptVersion))
+	mux.Handle("POST /v1/prompt-2025/query/version", s.logger(s.queryPromptVersion))
+	mux.HandleFunc("GET /v1/prompt-2025/body/{id}/{version}", s.promptBody)
+}
+
+// bodyLinkTTL is how long an s3_url works: the SDKs fetch it at once.
+const bodyLinkTTL = 10 * time.Minute
+
+type heliconePromptVersion struct {
+	ID            string `json:"id"`
+	Model         string `json:"model"`
+	PromptID      string `json:"prompt_id"`
+	MajorVersion  int    `json:"major_version"`
+	MinorVersion  int    `json:"minor_version"`
+	CommitMessage string `json:"commit_message"`
+	Environment   string `json:"environment,omitempty"`
+	CreatedAt     string `json:"created_at"`
+	S3URL         string `json:"s3_url"`
+}
+
+// queryPromptVersion answers the three query routes.
+func (s *server) queryPromptVersion(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var q struct {
+		PromptID        string `json:"promptId"`
+		PromptVersionID string `json:"promptVersionId"`
+		Environment     string `json:"environment"`
+	}
+	if err := json.Unmarshal(body, &q); err != nil {
+		heliconeAnswer(w, http.StatusBadRequest, nil, "body must be a JSON object")
+		return
+	}
+	id, n := q.PromptID, 0
+	if q.PromptVersionID != "" {
+		var found bool
+		id, n, found = splitVersionID(q.PromptVersionID)
+		if !found {
+			heliconeAnswer(w, http.StatusNotFound, nil, "Prompt version not found")
+			return
+		}
+	}
+	if prompt.ValidateID(id) != nil {
+		heliconeAnswer(w, http.StatusNotFound, nil, "Prompt not found")
+		return
+	}
+	if s.o.Prompts == nil {
+		heliconeAnswer(w, http.StatusServiceUnavailable, nil, "prompts are not configured")
+		return
+	}
+	v, err := s.o.Prompts.PromptVersion(r.Context(), id, n)
+	switch {
+	case errors.Is(err, prompt.ErrNotFound):
+		heliconeAnswer(w, http.StatusNotFound, nil, err.Error())
+		return
+	case err != nil:
+		s.o.Logger.Error("api: prompt store failed", "err", err)
+		heliconeAnswer(w, http.StatusServiceUnavailable, nil, "the prompt store is unavailable")
+		return
+	}
+	out := heliconePromptVersion{
+		ID: v.ID + "@" + strconv.Itoa(v.Version), Model: v.Model, PromptID: v.ID,
+		MajorVersion: v.Version, Environment: q.Environment, S3URL: s.bodyLink(r, v),
+	}
+	if !v.CreatedAt.IsZero() {
+		out.CreatedAt = v.CreatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	heliconeAnswer(w, http.StatusOK, out, "")
+}
+
+// splitVersionID reads "<prompt id>@<number>".
+func splitVersionID(vid string) (id string, n int, ok bool) {
+	id, num, ok := strings.Cut(vid, "@")
+	if !ok {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 {
+		return "", 0, false
+	}
+	return id, n, true
+}
+
+// heliconeAnswer writes Jawn's result shape, {"data": …, "error": …}.
+func heliconeAnswer(w http.ResponseWriter, status int, data any, errMsg string) {
+	var e any
+	if errMsg != "" {
+		e = errMsg
+	}
+	writeJSON(w, status, map[string]any{"data": data, "error": e})
+}
+
+// promptBody serves a version's body to a holder of a signed link, or to
+// a caller the query routes would take.
+func (s *server) promptBody(w http.ResponseWriter, r *http.Request) {
+	id, raw := r.PathValue("id"), r.PathValue("version")
+	n, err := strconv.Atoi(raw)
+	if prompt.ValidateID(id) != nil || err != nil || n < 1 {
+		writeError(w, http.StatusNotFound, "not_found", "no such prompt version")
+		return
+	}
+	if !s.linkSigned(r, id, n) {
+		s.logger(func(w http.ResponseWriter, r *http.Request) { s.writePromptBody(w, r, id, n) }).ServeHTTP(w, r)
+		return
+	}
+	s.writePromptBody(w, r, id, n)
+}
+
+func (s *server) writePromptBody(w http.ResponseWriter, r *http.Request, id string, n int) {
+	if !s.needPrompts(w) {
+		return
+	}
+	v, err := s.o.Prompts.PromptVersion(r.Context(), id, n)
+	if err != nil {
+		s.promptFailed(w, err)
+		return
+	}
+	out := map[string]any{"messages": v.Messages}
+	if v.Model != "" {
+		out["model"] = v.Model
+	}
+	if v.System != nil {
+		out["system"] = v.System
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// bodyLink is the absolute, signed URL of a version's body, on the host
+// the caller reached.
+func (s *server) bodyLink(r *http.Request, v prompt.Version) string {
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	expires := strconv.FormatInt(time.Now().Add(bodyLinkTTL).Unix(), 10)
+	q := url.Values{"expires": {expires}, "sig": {s.linkSignature(v.ID, v.Version, expires)}}
+	return scheme + "://" + r.Host + "/v1/prompt-2025/body/" + v.ID + "/" + strconv.Itoa(v.Version) + "?" + q.Encode()
+}
+
+func (s *server) linkSigned(r *http.Request, id string, n int) bool {
+	expires, sig := r.URL.Query().Get("expires"), r.URL.Query().Get("sig")
+	at, err := strconv.ParseInt(expires, 10, 64)
+	if err != nil || sig == "" || time.Now().Unix() > at {
+		return false
+	}
+	return hmac.Equal([]byte(sig), []byte(s.linkSignature(id, n, expires)))
+}
+
+func (s *server) linkSignature(id string, n int, expires string) string {
+	m := hmac.New(sha256.New, s.linkKey())
+	m.Write([]byte(id + "\n" + strconv.Itoa(n) + "\n" + expires))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// linkKey signs body links: derived from the API key when one is set, so
+// that every replica accepts every replica's links; otherwise a key of
+// this process.
+func (s *server) linkKey() []byte {
+	if s.o.APIKey != "" {
+		m := hmac.New(sha256.New, []byte(s.o.APIKey))
+		m.Write([]byte("tollgate prompt body link"))
+		return m.Sum(nil)
+	}
+	return processLinkKey()
+}
+
+var processLinkKey = sync.OnceValue(func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+})
