@@ -1,12 +1,7 @@
 package webhook
 
 import (
-	"bytes"
-	"io"
 	"log/slog"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,22 +80,3 @@ func (l *logThrottle) warn(log *slog.Logger, msg string, args ...any) {
 	l.mu.Unlock()
 	log.Warn(msg, args...)
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
-
-// drain reads a little of the answer so that the connection can be reused.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-}
-
-// retryAfter reads a Retry-After in seconds; a date or nothing is 0.
-func retryAfter(v string) time.Duration {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n <= 0 {
-		return 0
-	}
-	return time.Duration(n) * time.Second
-}
-
-func lower(s string) string { return strings.ToLower(s) }

@@ -15,13 +15,17 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,7 +119,7 @@ func New(o Options) (*Dispatcher, error) {
 			queue: make(chan *call, o.QueueSize),
 		}
 		for _, f := range dest.PropertyFilters {
-			t.filters = append(t.filters, PropertyFilter{Key: lower(f.Key), Value: f.Value})
+			t.filters = append(t.filters, PropertyFilter{Key: strings.ToLower(f.Key), Value: f.Value})
 		}
 		d.m.bind(t)
 		if dest.Tenant == AllTenants {
@@ -336,7 +340,7 @@ func (d *Dispatcher) deliver(t *target, c *call) {
 func (d *Dispatcher) attempt(t *target, body []byte, signature string) (retry bool, after time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.o.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.d.URL, bytesReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.d.URL, bytes.NewReader(body))
 	if err != nil {
 		return false, 0, errors.New("the webhook URL cannot be requested")
 	}
@@ -371,4 +375,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// drain reads a little of the answer so that the connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// retryAfter reads a Retry-After in seconds; a date or nothing is 0.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
