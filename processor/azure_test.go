@@ -36,7 +36,8 @@ func azureHeaders(kv ...string) []string {
 // Helicone sends the call to the origin of Helicone-OpenAI-Api-Base with the
 // request's own path and query (worker/src/lib/providerCalls/call.ts,
 // callProvider); it records the body's model, else one read from the path
-// (worker/src/lib/dbLogger/DBLoggable.ts, getModelFromRequest), and prices
+// (worker/src/lib/dbLogger/DBLoggable.ts, getModelFromRequest: /engines/…
+// and models/…; Tollgate reads the Azure deployment there too), and prices
 // the response's model before the request's (DBLoggable.ts, log).
 func TestAzureAPIBaseRoutesAndRecords(t *testing.T) {
 	s, sink := newAzureServer(t)

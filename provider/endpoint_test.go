@@ -52,8 +52,9 @@ func TestClassify(t *testing.T) {
 // Helicone forwards the request's own path and query to the
 // Helicone-OpenAI-Api-Base origin (worker/src/lib/providerCalls/call.ts,
 // callProvider) and records a model read from the path when the body names
-// none (worker/src/lib/dbLogger/DBLoggable.ts, getModelFromRequest);
-// Tollgate reads the deployment from the Azure path for the same purpose.
+// none (worker/src/lib/dbLogger/DBLoggable.ts, getModelFromRequest, which
+// reads /engines/{name} and models/{name}); Tollgate reads an Azure path's
+// deployment for the same purpose.
 func TestAzurePath(t *testing.T) {
 	tests := []struct {
 		path       string
