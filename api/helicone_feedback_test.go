@@ -229,6 +229,15 @@ func TestHeliconeScores(t *testing.T) {
 		t.Errorf("scores %v, want %v", got, want)
 	}
 
+	// Tollgate's own detail lists them too.
+	var d struct {
+		Scores []map[string]any `json:"scores"`
+	}
+	if rr := do(t, h, "GET", "/v1/requests/"+id, local, nil, "", &d); rr.Code != 200 ||
+		fmt.Sprint(d.Scores) != "[map[name:accuracy value:0.5] map[boolean:true name:helpful value:1] map[name:tokens value:3]]" {
+		t.Errorf("detail: %d scores %v", rr.Code, d.Scores)
+	}
+
 	// Another tenant's request is not found; bad scores name the field.
 	if rr := do(t, h, "POST", path, local, otherKey, `{"scores": {"x": 1}}`, nil); rr.Code != 404 {
 		t.Errorf("other tenant: %d %s", rr.Code, rr.Body)

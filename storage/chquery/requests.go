@@ -175,10 +175,12 @@ func (q *Requests) List(ctx context.Context, f Filter, limit int, after *Cursor)
 	return out, nil, rows.Err()
 }
 
-// Detail is one request with its bodies and its feedback rating, if any.
+// Detail is one request with its bodies, its feedback rating, if any, and
+// its scores.
 type Detail struct {
 	*record.Record
-	Rating *bool `json:"rating"` // feedback: true good, false bad, null none
+	Rating *bool   `json:"rating"` // feedback: true good, false bad, null none
+	Scores []Score `json:"scores"` // by name; a boolean score is 1 or 0
 }
 
 // Get returns one request with bodies; nil when unknown. A non-empty
@@ -223,5 +225,17 @@ func (q *Requests) Get(ctx context.Context, id, tenant string) (*Detail, error) 
 		good := rating == 1
 		d.Rating = &good
 	}
-	return d, fr.Err()
+	if err := fr.Err(); err != nil {
+		return nil, err
+	}
+	fr.Close()
+	row := &HeliconeRow{Record: d.Record}
+	if err := q.attachScores(ctx, d.Tenant, map[string]*HeliconeRow{d.RequestID: row}); err != nil {
+		return nil, err
+	}
+	d.Scores = row.Scores
+	if d.Scores == nil {
+		d.Scores = []Score{}
+	}
+	return d, nil
 }

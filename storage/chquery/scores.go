@@ -16,7 +16,7 @@ import (
 type Score struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
-	Bool  bool    `json:"-"`
+	Bool  bool    `json:"boolean,omitempty"`
 }
 
 // Exists reports whether request id is in tenant's log. Feedback and scores
