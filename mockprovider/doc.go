@@ -10,6 +10,8 @@
 //	POST /v1/chat/completions        OpenAI chat (JSON or SSE)
 //	POST /v1/completions             OpenAI legacy completions (JSON or SSE)
 //	POST /v1/embeddings              OpenAI embeddings (float or base64)
+//	POST /v1/moderations             OpenAI moderation: flagged (violence) when
+//	                                 an input contains [FlagMarker]
 //	POST /v1/responses               OpenAI Responses API (JSON or SSE)
 //	GET  /v1/models                  OpenAI model list
 //	POST /v1/messages                Anthropic messages (JSON or SSE)

@@ -82,6 +82,7 @@ var endpoints = []endpoint{
 	{"/v1/chat/completions", http.MethodPost, openAI, (*Server).chatCompletions},
 	{"/v1/completions", http.MethodPost, openAI, (*Server).completions},
 	{"/v1/embeddings", http.MethodPost, openAI, (*Server).embeddings},
+	{"/v1/moderations", http.MethodPost, openAI, (*Server).moderations},
 	{"/v1/responses", http.MethodPost, openAI, (*Server).responses},
 	{"/v1/models", http.MethodGet, openAI, (*Server).models},
 	{"/v1/messages/count_tokens", http.MethodPost, anthropic, (*Server).countTokens},
