@@ -14,6 +14,7 @@ func FuzzRequestHeaders(f *testing.F) {
 	f.Add("helicone-request-id", "0192f0c4-5a1e-7cc0-8f00-1234567890ab", `{"model":"gpt-4o"}`)
 	f.Add("helicone-omit-request", "maybe", `{}`)
 	f.Add("helicone-target-url", "http://[::1", `[1,2]`)
+	f.Add("helicone-openai-api-base", "https://myres.openai.azure.com/", `{"messages":[]}`)
 	f.Add("helicone-property-", "x", "{\"model\":\"\xff\"}")
 	f.Add("helicone-auth", "Bearer ", `{"stream":true,"model":"gpt-4o-mini"}`)
 	f.Add("helicone-fallback", `[{"model":"gpt-4o-mini","bodyKeyOverride":{"messages":null}}]`, `{"model":"gpt-4o"}`)
