@@ -45,6 +45,8 @@ const (
 	// header over 16 KiB: no value an application sends to Helicone is
 	// longer, so none is cut here either.
 	MaxPropertyValueLength = 16 << 10
+
+	maxModelOverride = 256
 )
 
 // Cache (policies/gate).
@@ -226,7 +228,13 @@ func (h *Headers) Add(key, value string) error {
 			h.OmitResponse = b
 		}
 	case ModelOverride:
+		// A model name; a longer value is cut, as it is stored (and
+		// priced) as a name on every row.
 		h.ModelOverride = strings.TrimSpace(value)
+		if len(h.ModelOverride) > maxModelOverride {
+			h.ModelOverride = cut(h.ModelOverride, maxModelOverride)
+			h.Warnings.Add(key, fmt.Sprintf("is longer than %d bytes; the first %d are used", maxModelOverride, len(h.ModelOverride)))
+		}
 	case TargetURL:
 		h.TargetURL = value
 	case OpenAIAPIBase:

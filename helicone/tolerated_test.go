@@ -94,6 +94,11 @@ func TestHeliconeToleratedValues(t *testing.T) {
 				t.Errorf("ModelOverride = %q", h.ModelOverride)
 			}
 		}, nil},
+		{"model override of 1000 bytes", ModelOverride, strings.Repeat("m", 1000), func(t *testing.T, h *Headers) {
+			if len(h.ModelOverride) != 256 {
+				t.Errorf("ModelOverride of %d bytes, want the first 256", len(h.ModelOverride))
+			}
+		}, []string{"Helicone-Model-Override"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var h Headers
