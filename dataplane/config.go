@@ -111,10 +111,21 @@ type Config struct {
 	// no request is internal, Envoy's default and Tollgate's configs.
 	InternalAddresses []netip.Prefix
 
+	// ReceivingNamespaces and ForwardingNamespaces are the router-level
+	// ext_proc filter's metadata_options (receiving_namespaces.untyped,
+	// forwarding_namespaces.untyped): the dynamic metadata namespaces a
+	// processor reply may set on the request, and those sent to the
+	// processor in every message's metadata_context. nil: none, Envoy's
+	// default. Tollgate's configs let the router-level filter receive the
+	// processor's link namespace and the upstream-level filter forward it.
+	ReceivingNamespaces  []string
+	ForwardingNamespaces []string
+
 	// UpstreamFilter is the upstream-level ext_proc filter, run once per
 	// attempt on the same gRPC connection; nil = none.
 	UpstreamFilter *UpstreamFilterConfig
 }
+
 
 // Proxy is the local data plane: an http.Handler that plays Envoy's
 // connection manager, ext_proc filter and router for one request at a time.

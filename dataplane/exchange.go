@@ -49,6 +49,8 @@ type exchange struct {
 	resp       *http.Response
 	respBuf    *bytes.Buffer
 
+	meta dynamicMetadata // the request's, shared with the upstream filter
+
 	wroteHeader bool
 }
 
@@ -158,10 +160,12 @@ func (x *exchange) call(req *extprocv3.ProcessingRequest, want procmsg.Phase) (*
 	if x.proc == nil {
 		return nil, true
 	}
+	req.MetadataContext = x.meta.forward(x.p.cfg.ForwardingNamespaces)
 	resp, err := x.proc.exchange(req)
 	if err != nil {
 		return nil, x.processorFailed(err)
 	}
+	x.meta.receive(resp, x.p.cfg.ReceivingNamespaces)
 	// mode_override counts only in reply to a headers message (Envoy's
 	// inHeaderProcessState); allow_mode_override is on in production.
 	if o := resp.GetModeOverride(); o != nil && (want == procmsg.PhaseRequestHeaders || want == procmsg.PhaseResponseHeaders) {
@@ -355,6 +359,7 @@ func (x *exchange) forward(up *upstreamRequest) {
 	up.retry = retry.Consume(&up.hdrs)
 	up.origin = x.route.target.origin()
 	up.streamDeadline = x.routeDeadline.Add(x.streamGrace())
+	up.meta = &x.meta
 	up.log = x.logger()
 	if up.retry.Enabled() && !up.replayable() && !x.bufferForRetries(up) {
 		return

@@ -31,6 +31,7 @@ type upstreamRequest struct {
 	length         int64       // -1 when unknown (chunked)
 	retry          retry.Policy
 	streamDeadline time.Time // advertised to the upstream filter's processor streams
+	meta           *dynamicMetadata
 	log            *slog.Logger
 }
 

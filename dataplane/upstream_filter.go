@@ -37,6 +37,11 @@ type UpstreamFilterConfig struct {
 	Metadata         map[string]string // gRPC initial metadata of each stream, e.g. UpstreamFilterMetadataKey: UpstreamFilterMetadataValue
 	FailureModeAllow bool              // processor failure: true = the attempt goes on without it, false = a 500 local reply (504 for a message timeout) ends the request, without retries
 	MessageTimeout   time.Duration     // per reply, default Config.MessageTimeout
+	// The filter's metadata_options, as Config's: the request's dynamic
+	// metadata is the downstream request's, shared with the router-level
+	// filter and by every attempt.
+	ForwardingNamespaces []string
+	ReceivingNamespaces  []string
 }
 
 // upstreamFilterMode is the upstream filter's configured processing_mode.
@@ -60,6 +65,7 @@ type upstreamFilter struct {
 	maxBody int64
 	proc    *procStream // nil once the filter is done or out of the picture
 	modes   procmsg.Modes
+	meta    *dynamicMetadata // the request's
 }
 
 // openUpstreamFilter opens the attempt's processor stream on the proxy's
@@ -77,6 +83,7 @@ func (p *Proxy) openUpstreamFilter(ctx context.Context, u *upstreamRequest) *ups
 		maxBody: p.cfg.MaxRequestBody,
 		proc:    openProcStream(sctx, p.client, u.streamDeadline, p.upFilter.MessageTimeout),
 		modes:   procmsg.ModesOf(upstreamFilterMode),
+		meta:    u.meta,
 	}
 }
 
@@ -229,10 +236,12 @@ func (f *upstreamFilter) call(ctx context.Context, req *extprocv3.ProcessingRequ
 	if f.proc == nil {
 		return nil, nil, nil
 	}
+	req.MetadataContext = f.meta.forward(f.cfg.ForwardingNamespaces)
 	resp, err := f.proc.exchange(req)
 	if err != nil {
 		return f.failed(ctx, err)
 	}
+	f.meta.receive(resp, f.cfg.ReceivingNamespaces)
 	if o := resp.GetModeOverride(); o != nil && (want == procmsg.PhaseRequestHeaders || want == procmsg.PhaseResponseHeaders) {
 		if err := f.modes.OverrideFrom(upstreamFilterMode, o); err != nil {
 			return f.failed(ctx, err)

@@ -83,8 +83,15 @@ func checkModelledExtProc(t *testing.T, what string, ep *extprocv3.ExternalProce
 	if ep.GetDisableClearRouteCache() || ep.GetRouteCacheAction() != extprocv3.ExternalProcessor_DEFAULT {
 		t.Errorf("%s: route cache handling must be the default (clear_route_cache honoured with a header mutation)", what)
 	}
-	if len(ep.GetRequestAttributes()) != 0 || len(ep.GetResponseAttributes()) != 0 || ep.GetMetadataOptions() != nil {
-		t.Errorf("%s: attributes and metadata options are not modelled", what)
+	if len(ep.GetRequestAttributes()) != 0 || len(ep.GetResponseAttributes()) != 0 {
+		t.Errorf("%s: attributes are not modelled", what)
+	}
+	// Untyped dynamic metadata, received and forwarded by namespace, is
+	// modelled (dataplane Config.ReceivingNamespaces, ForwardingNamespaces);
+	// typed metadata and cluster metadata are not.
+	if mo := ep.GetMetadataOptions(); len(mo.GetForwardingNamespaces().GetTyped()) != 0 ||
+		len(mo.GetReceivingNamespaces().GetTyped()) != 0 || mo.GetClusterMetadataForwardingNamespaces() != nil {
+		t.Errorf("%s: typed and cluster metadata forwarding are not modelled", what)
 	}
 	if ep.GetObservabilityMode() || ep.GetSendBodyWithoutWaitingForHeaderResponse() {
 		t.Errorf("%s: observability mode and early body sending are not modelled", what)

@@ -5,7 +5,9 @@ import (
 	"slices"
 	"sync/atomic"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/attempts"
@@ -16,14 +18,31 @@ import (
 // the processor only tells it how (x-envoy-* retry headers on the request)
 // and, through the upstream-level ext_proc filter that runs once per attempt,
 // rewrites each attempt for its fallback entry. The two streams of one
-// request meet in Server.links through the x-tollgate-link header.
+// request meet in Server.links through a random key that travels as dynamic
+// metadata, never as a header: Envoy's attempts share one request header map
+// (router/upstream_request.cc, acceptHeadersFromRouter decodes
+// parent_.downstreamHeaders()), so a header the upstream filter removed on
+// attempt 1 would be gone for attempt 2, and one it kept would reach the
+// provider.
+//
+// The router-level filter's reply to the request headers carries
+// dynamic_metadata {LinkNamespace: {"link": key}}; its
+// metadata_options.receiving_namespaces lets it into the stream's dynamic
+// metadata (ext_proc.cc, setDynamicMetadata). Upstream HTTP filters share
+// the downstream stream's StreamInfo (upstream_request.cc,
+// UpstreamFilterManager::streamInfo), so the upstream-level filter, whose
+// metadata_options.forwarding_namespaces names the namespace, sends it in
+// every message's metadata_context (ext_proc.cc, addDynamicMetadata).
 const (
-	// linkHeader carries the link key from the router-level stream to the
-	// upstream-level streams of the same request. Envoy strips it from
-	// client requests (and the processor drops one a client sends); it stays
-	// on every attempt, since attempts share one header map, and so reaches
-	// the provider: a random token that means nothing there.
-	linkHeader = "x-tollgate-link"
+	// LinkNamespace is the dynamic metadata namespace of the link; the
+	// Envoy configs (and the local data plane of tollgate dev) receive it
+	// at the router level and forward it at the upstream level.
+	LinkNamespace = "tollgate"
+	linkField     = "link"
+	// clientLinkHeader was the link's carrier before the metadata; Envoy's
+	// early header mutation still drops a client's, and so does the
+	// processor, so no old deployment can be steered by one.
+	clientLinkHeader = "x-tollgate-link"
 	// fallbackNextHeader is set on an attempt's response by the upstream
 	// filter when the next fallback entry should answer instead; the router
 	// retries on it (retriable-headers).
@@ -82,7 +101,7 @@ func (l *attemptLink) noteAttempt(n int32) {
 }
 
 // planAttempts reads Helicone-Retry-* and Helicone-Fallback(s), adds Envoy's
-// retry headers and the link header to m, and registers the link. A bad
+// retry headers to m, and registers the link (sent by withLink). A bad
 // header is a client error naming it.
 func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr *clientError) {
 	hh, rec := &c.helicone, c.rec
@@ -135,8 +154,27 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 		}
 	}
 	s.links.Store(c.linkKey, c.link)
-	m.setHeader(linkHeader, c.linkKey)
 	return clearRoute, nil
+}
+
+// withLink adds the call's link to the reply that lets the request go on,
+// as dynamic metadata for the upstream-level filter (see LinkNamespace).
+func withLink(c *call, resp *extprocv3.ProcessingResponse) *extprocv3.ProcessingResponse {
+	if c.link == nil || resp == nil {
+		return resp
+	}
+	resp.DynamicMetadata = &structpb.Struct{Fields: map[string]*structpb.Value{
+		LinkNamespace: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			linkField: structpb.NewStringValue(c.linkKey),
+		}}),
+	}}
+	return resp
+}
+
+// linkKeyOf reads the link from an upstream-level message's metadata_context.
+func linkKeyOf(req *extprocv3.ProcessingRequest) string {
+	ns := req.GetMetadataContext().GetFilterMetadata()[LinkNamespace]
+	return ns.GetFields()[linkField].GetStringValue()
 }
 
 // routeFallbacks checks that every entry can be served by one route. Envoy

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tidwall/gjson"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tollgate-dev/tollgate/policies/attempts"
 )
@@ -69,6 +71,23 @@ func runAttempt(t *testing.T, s *Server, script ...*extprocv3.ProcessingRequest)
 	return f.replies
 }
 
+// linkOf is the link a router-level reply hands to the upstream-level
+// filter: dynamic metadata in LinkNamespace, never a header.
+func linkOf(r *extprocv3.ProcessingResponse) string {
+	return r.GetDynamicMetadata().GetFields()[LinkNamespace].GetStructValue().GetFields()[linkField].GetStringValue()
+}
+
+// attemptHeaders is an upstream-level request_headers message carrying the
+// link in metadata_context, as Envoy forwards the namespace there
+// (metadata_options.forwarding_namespaces).
+func attemptHeaders(link string, endOfStream bool, kv ...string) *extprocv3.ProcessingRequest {
+	r := reqHeaders(endOfStream, kv...)
+	r.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		LinkNamespace: {Fields: map[string]*structpb.Value{linkField: structpb.NewStringValue(link)}},
+	}}
+	return r
+}
+
 func setHeaders(cr *extprocv3.CommonResponse) map[string]string {
 	out := map[string]string{}
 	for _, h := range cr.GetHeaderMutation().GetSetHeaders() {
@@ -89,12 +108,16 @@ func removed(cr *extprocv3.CommonResponse, key string) bool {
 func TestFallbackAcrossAttempts(t *testing.T) {
 	s, sink := newTestServer(t)
 	step, done := startRouterStream(t, s)
-	hdrs := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-request-id", requestID,
-		"helicone-fallback", `[{"model": "gpt-4o-mini"}, {"model": "gpt-3.5-turbo"}]`)).GetRequestHeaders().GetResponse()
+	reply := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-request-id", requestID,
+		"helicone-fallback", `[{"model": "gpt-4o-mini"}, {"model": "gpt-3.5-turbo"}]`))
+	hdrs := reply.GetRequestHeaders().GetResponse()
 	set := setHeaders(hdrs)
-	key := set[linkHeader]
+	key := linkOf(reply)
 	if key == "" || key == requestID {
-		t.Fatalf("link header %q: want a random key", key)
+		t.Fatalf("link %q: want a random key", key)
+	}
+	if _, ok := set[clientLinkHeader]; ok {
+		t.Errorf("the link travels as a header %q: attempts share one header map, so it would reach the provider", clientLinkHeader)
 	}
 	for k, want := range map[string]string{
 		"x-envoy-max-retries": "2", "x-envoy-retry-on": "retriable-headers,reset,connect-failure",
@@ -110,12 +133,11 @@ func TestFallbackAcrossAttempts(t *testing.T) {
 	step(reqBody(`{"model":"gpt-4o","stream":false,"messages":[{"role":"user","content":"hi"}]}`))
 
 	// Attempt 1: the request as sent; a 503 hands over to entry 1.
-	r := runAttempt(t, s, reqHeaders(false, ":path", "/v1/chat/completions", linkHeader, key, attemptCountHeader, "1"),
+	r := runAttempt(t, s, attemptHeaders(key, false, ":path", "/v1/chat/completions", attemptCountHeader, "1"),
 		respHeaders(false, ":status", "503"))
 	cr := r[0].GetRequestHeaders().GetResponse()
-	// The link stays: Envoy's attempts share one header map.
-	if cr.GetBodyMutation() != nil || removed(cr, linkHeader) || !removed(cr, attemptCountHeader) {
-		t.Errorf("attempt 1 reply %v: want no body change, the link kept and the attempt count removed", cr)
+	if cr.GetBodyMutation() != nil || !removed(cr, attemptCountHeader) {
+		t.Errorf("attempt 1 reply %v: want no body change and the attempt count removed", cr)
 	}
 	if r[0].GetModeOverride().GetResponseHeaderMode().String() != "SEND" {
 		t.Error("attempt 1 does not ask for its response headers")
@@ -126,7 +148,7 @@ func TestFallbackAcrossAttempts(t *testing.T) {
 
 	// Attempt 2: entry 1's model, rewritten from the original body; a 400
 	// is kept (not one of the default codes).
-	r = runAttempt(t, s, reqHeaders(false, ":path", "/v1/chat/completions", linkHeader, key, attemptCountHeader, "2"),
+	r = runAttempt(t, s, attemptHeaders(key, false, ":path", "/v1/chat/completions", attemptCountHeader, "2"),
 		respHeaders(false, ":status", "400"))
 	cr = r[0].GetRequestHeaders().GetResponse()
 	if cr.GetStatus() != extprocv3.CommonResponse_CONTINUE_AND_REPLACE {
@@ -161,7 +183,7 @@ func TestFallbackAcrossAttempts(t *testing.T) {
 		t.Error("the link outlives the call")
 	}
 	// A late attempt of the finished call goes out unchanged.
-	r = runAttempt(t, s, reqHeaders(true, ":path", "/v1/chat/completions", linkHeader, key, attemptCountHeader, "3"))
+	r = runAttempt(t, s, attemptHeaders(key, true, ":path", "/v1/chat/completions", attemptCountHeader, "3"))
 	if cr := r[0].GetRequestHeaders().GetResponse(); cr.GetBodyMutation() != nil || len(setHeaders(cr)) != 0 {
 		t.Errorf("late attempt reply %v", cr)
 	}
@@ -173,16 +195,17 @@ func TestFallbackAcrossAttempts(t *testing.T) {
 func TestGatewayFallbacksSetHeadersAndHonourOnCodes(t *testing.T) {
 	s, sink := newTestServer(t)
 	step, done := startRouterStream(t, s)
-	hdrs := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+	reply := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
 		"helicone-fallbacks", `[{"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-first"}, "onCodes": [401]},
-		  {"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-second"}, "bodyKeyOverride": {"model": "gpt-4o-mini"}}]`)).GetRequestHeaders().GetResponse()
-	key := setHeaders(hdrs)[linkHeader]
+		  {"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-second"}, "bodyKeyOverride": {"model": "gpt-4o-mini"}}]`))
+	key := linkOf(reply)
+	hdrs := reply.GetRequestHeaders().GetResponse()
 	if hdrs.GetClearRouteCache() {
 		t.Error("the providers' own origin must keep the default route")
 	}
 	step(reqBody(`{"model":"gpt-4o","messages":[]}`))
 
-	r := runAttempt(t, s, reqHeaders(false, linkHeader, key, attemptCountHeader, "1"), respHeaders(false, ":status", "500"))
+	r := runAttempt(t, s, attemptHeaders(key, false, attemptCountHeader, "1"), respHeaders(false, ":status", "500"))
 	cr := r[0].GetRequestHeaders().GetResponse()
 	if setHeaders(cr)["authorization"] != "Bearer sk-first" || cr.GetBodyMutation() != nil {
 		t.Errorf("entry 0 reply %v", cr)
@@ -191,7 +214,7 @@ func TestGatewayFallbacksSetHeadersAndHonourOnCodes(t *testing.T) {
 		t.Error("a 500 is not in entry 0's onCodes [401] and must be kept")
 	}
 	// Had entry 0 moved on, entry 1 sets its own key.
-	r = runAttempt(t, s, reqHeaders(false, linkHeader, key, attemptCountHeader, "2"))
+	r = runAttempt(t, s, attemptHeaders(key, false, attemptCountHeader, "2"))
 	if got := setHeaders(r[0].GetRequestHeaders().GetResponse())["authorization"]; got != "Bearer sk-second" {
 		t.Errorf("entry 1 authorization %q", got)
 	}
@@ -211,12 +234,11 @@ func TestFallbackHeadersAreRestoredPerAttempt(t *testing.T) {
 	s, _ := newTestServer(t)
 	step, done := startRouterStream(t, s)
 	defer done()
-	hdrs := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "authorization", "Bearer sk-app",
-		"helicone-fallback", `[{"model": "a", "headers": {"authorization": "Bearer sk-a", "x-extra": "1"}}, {"model": "b"}]`)).GetRequestHeaders().GetResponse()
-	key := setHeaders(hdrs)[linkHeader]
+	key := linkOf(step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "authorization", "Bearer sk-app",
+		"helicone-fallback", `[{"model": "a", "headers": {"authorization": "Bearer sk-a", "x-extra": "1"}}, {"model": "b"}]`)))
 	step(reqBody(`{"model":"m","messages":[]}`))
 	attemptHeaders := func(n int) *extprocv3.CommonResponse {
-		return runAttempt(t, s, reqHeaders(false, linkHeader, key, attemptCountHeader, itoa(n)))[0].GetRequestHeaders().GetResponse()
+		return runAttempt(t, s, attemptHeaders(key, false, attemptCountHeader, itoa(n)))[0].GetRequestHeaders().GetResponse()
 	}
 	if cr := attemptHeaders(2); setHeaders(cr)["authorization"] != "Bearer sk-a" || setHeaders(cr)["x-extra"] != "1" {
 		t.Errorf("entry 1: %v", cr.GetHeaderMutation())
@@ -232,8 +254,9 @@ func TestFallbackHeadersAreRestoredPerAttempt(t *testing.T) {
 func TestRetryHeadersBecomeEnvoyRetries(t *testing.T) {
 	s, sink := newTestServer(t)
 	step, done := startRouterStream(t, s)
-	hdrs := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
-		"helicone-retry-enabled", "true", "helicone-retry-num", "3", "helicone-retry-factor", "1.5")).GetRequestHeaders().GetResponse()
+	reply := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"helicone-retry-enabled", "true", "helicone-retry-num", "3", "helicone-retry-factor", "1.5"))
+	hdrs := reply.GetRequestHeaders().GetResponse()
 	set := setHeaders(hdrs)
 	for k, want := range map[string]string{
 		"x-envoy-max-retries": "2", "x-envoy-retry-on": "retriable-status-codes,reset,connect-failure",
@@ -250,7 +273,7 @@ func TestRetryHeadersBecomeEnvoyRetries(t *testing.T) {
 	}
 	step(reqBody(chatBody))
 	for n := 1; n <= 3; n++ {
-		r := runAttempt(t, s, reqHeaders(false, linkHeader, set[linkHeader], attemptCountHeader, itoa(n)))
+		r := runAttempt(t, s, attemptHeaders(linkOf(reply), false, attemptCountHeader, itoa(n)))
 		if r[0].GetRequestHeaders().GetResponse().GetBodyMutation() != nil {
 			t.Errorf("attempt %d: retries alone must not change the attempt: %v", n, r[0])
 		}
@@ -281,12 +304,12 @@ func TestRetriedResponsesCarryTheBackOff(t *testing.T) {
 	s, _ := newTestServer(t)
 	step, done := startRouterStream(t, s)
 	defer done()
-	set := setHeaders(step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+	link := linkOf(step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
 		"helicone-retry-enabled", "true", "helicone-retry-num", "5", "helicone-retry-factor", "3",
-		"helicone-retry-min-timeout", "1500", "helicone-retry-max-timeout", "12000")).GetRequestHeaders().GetResponse())
+		"helicone-retry-min-timeout", "1500", "helicone-retry-max-timeout", "12000")))
 	step(reqBody(chatBody))
 	backOff := func(n int, kv ...string) (string, bool) {
-		r := runAttempt(t, s, reqHeaders(false, linkHeader, set[linkHeader], attemptCountHeader, itoa(n)), respHeaders(false, kv...))
+		r := runAttempt(t, s, attemptHeaders(link, false, attemptCountHeader, itoa(n)), respHeaders(false, kv...))
 		v, ok := setHeaders(r[1].GetResponseHeaders().GetResponse())[attempts.BackOffHeader]
 		return v, ok
 	}

@@ -156,8 +156,8 @@ func TestPromptWithoutABodyIsAClearError(t *testing.T) {
 
 func TestClientCannotSendALinkHeader(t *testing.T) {
 	s, _ := newTestServer(t)
-	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", linkHeader, "forged"), reqBody(chatBody))
-	if !removed(replies[0].GetRequestHeaders().GetResponse(), linkHeader) {
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", clientLinkHeader, "forged"), reqBody(chatBody))
+	if !removed(replies[0].GetRequestHeaders().GetResponse(), clientLinkHeader) {
 		t.Error("a client's x-tollgate-link goes on to the upstream filter")
 	}
 }

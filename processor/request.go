@@ -38,7 +38,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			c.rawPath = rec.Path
 		case key == ":method":
 			rec.Method = headerValue(h)
-		case key == linkHeader:
+		case key == clientLinkHeader:
 			clientLink = true // only the processor may link streams
 		case key == upstreamOriginHeader || key == upstreamHostHeader || routerHeader(key):
 			clientRouting = append(clientRouting, key)
@@ -112,8 +112,8 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	if cerr != nil {
 		return s.reject(c, cerr)
 	}
-	if c.link == nil && clientLink {
-		m.removeHeader(linkHeader)
+	if clientLink {
+		m.removeHeader(clientLinkHeader)
 	}
 	if dropClientRouting(&m, clientRouting) {
 		clearRoute = true
@@ -133,7 +133,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 		m.removeHeader(name)
 	}
 	c.forwarded = msg.GetEndOfStream()
-	return requestHeadersReply(common(&m, replyChanges{clearRouteCache: clearRoute}))
+	return withLink(c, requestHeadersReply(common(&m, replyChanges{clearRouteCache: clearRoute})))
 }
 
 // onRequestBody renders a prompt template into the body, parses it (model,

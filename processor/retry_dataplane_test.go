@@ -48,8 +48,10 @@ func retryingDataPlane(t *testing.T, up http.Handler) (front string, waits func(
 	proxy, err := dataplane.New(dataplane.Config{
 		OpenAIUpstream: provider.URL, AnthropicUpstream: provider.URL,
 		MessageTimeout: 5 * time.Second, AllowEnvoyHeaderMutation: true,
+		ReceivingNamespaces: []string{LinkNamespace},
 		UpstreamFilter: &dataplane.UpstreamFilterConfig{Metadata: map[string]string{
-			dataplane.UpstreamFilterMetadataKey: dataplane.UpstreamFilterMetadataValue}},
+			dataplane.UpstreamFilterMetadataKey: dataplane.UpstreamFilterMetadataValue},
+			ForwardingNamespaces: []string{LinkNamespace}},
 		RetryJitter: func(int64) int64 { return 0 },
 		RetrySleep: func(ctx context.Context, d time.Duration) error {
 			mu.Lock()

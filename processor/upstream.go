@@ -71,7 +71,7 @@ func (s *Server) processAttempt(stream extprocv3.ExternalProcessor_ProcessServer
 		var resp *extprocv3.ProcessingResponse
 		switch r := req.GetRequest().(type) {
 		case *extprocv3.ProcessingRequest_RequestHeaders:
-			resp = s.onAttemptHeaders(&a, r.RequestHeaders)
+			resp = s.onAttemptHeaders(&a, linkKeyOf(req), r.RequestHeaders)
 		case *extprocv3.ProcessingRequest_ResponseHeaders:
 			resp = s.onAttemptResponse(&a, r.ResponseHeaders)
 		case *extprocv3.ProcessingRequest_RequestBody:
@@ -92,19 +92,18 @@ func (s *Server) processAttempt(stream extprocv3.ExternalProcessor_ProcessServer
 	}
 }
 
-// onAttemptHeaders finds the request's link, counts the attempt and, for a
-// fallback entry, replaces the body and sets the entry's headers. The
-// internal headers never reach the provider.
-func (s *Server) onAttemptHeaders(a *attempt, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
+// onAttemptHeaders finds the request's link (key, from the metadata
+// context), counts the attempt and, for a fallback entry, replaces the body
+// and sets the entry's headers. The internal headers never reach the
+// provider.
+func (s *Server) onAttemptHeaders(a *attempt, key string, msg *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
 	headers := msg.GetHeaders().GetHeaders()
 	var m headerMutation
 	// Envoy's upstream filters edit the router's one header map, shared by
-	// every attempt: the link header must stay for the next attempt (it is
-	// a random token that means nothing to the provider), and every header
-	// an entry sets is set again, or restored, on each attempt. Envoy sets
-	// the attempt count afresh each time, so that one can go.
+	// every attempt: every header an entry sets is set again, or restored,
+	// on each attempt. Envoy sets the attempt count afresh each time, so
+	// that one can go.
 	m.removeHeader(attemptCountHeader)
-	key := findHeader(headers, linkHeader)
 	if key == "" {
 		return requestHeadersReply(common(&m, headersOnly))
 	}

@@ -95,8 +95,10 @@ func planeWithProcessor(t *testing.T, openai string, cfg dataplane.Config) *http
 	t.Helper()
 	cfg.OpenAIUpstream, cfg.AnthropicUpstream = openai, openai
 	cfg.AllowEnvoyHeaderMutation = true
+	cfg.ReceivingNamespaces = []string{processor.LinkNamespace}
 	cfg.UpstreamFilter = &dataplane.UpstreamFilterConfig{
-		Metadata: map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+		Metadata:             map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+		ForwardingNamespaces: []string{processor.LinkNamespace},
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	return planeFor(t, processor.New(processor.Options{Sink: record.NewMemory()}), cfg)

@@ -330,9 +330,14 @@ func devPlaneConfig(cfg *Config, log *slog.Logger) dataplane.Config {
 		// and no request is internal (InternalAddresses nil), so a
 		// client's x-envoy-* headers never reach the router.
 		EarlyRemoveHeaders: earlyRemovals(cfg),
+		// As envoy/: the router-level filter takes the link to the
+		// request's attempts into the dynamic metadata, and the
+		// upstream-level filter forwards it to the processor.
+		ReceivingNamespaces: []string{processor.LinkNamespace},
 		UpstreamFilter: &dataplane.UpstreamFilterConfig{
-			Metadata:         map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
-			FailureModeAllow: cfg.FailureModeAllow,
+			Metadata:             map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+			FailureModeAllow:     cfg.FailureModeAllow,
+			ForwardingNamespaces: []string{processor.LinkNamespace},
 		},
 		Logger: log,
 	}

@@ -85,8 +85,10 @@ func newDataPlane(mockURL string, proc *extprocTarget, logs *logCounter, upstrea
 		Logger:                   slog.New(logs),
 	}
 	if upstreamFilter {
+		cfg.ReceivingNamespaces = []string{processor.LinkNamespace}
 		cfg.UpstreamFilter = &dataplane.UpstreamFilterConfig{
-			Metadata: map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+			Metadata:             map[string]string{processor.FilterLevelMetadata: processor.FilterLevelUpstream},
+			ForwardingNamespaces: []string{processor.LinkNamespace},
 		}
 	}
 	return dataplane.New(cfg, proc.conn)
