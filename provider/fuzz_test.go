@@ -96,6 +96,7 @@ func FuzzParseResponse(f *testing.F) {
 	for _, name := range []string{"resp_openai_chat.json", "resp_openai_responses.json", "resp_anthropic_messages.json"} {
 		f.Add(testdata(f, name), name == "resp_anthropic_messages.json")
 	}
+	f.Add([]byte(usageShapes[3].body), false) // an array of Gemini responses
 	f.Fuzz(func(t *testing.T, body []byte, anthropic bool) {
 		prov := OpenAI
 		if anthropic {
@@ -121,6 +122,7 @@ func FuzzStreamAccumulator(f *testing.F) {
 	f.Add(testdata(f, "openai_chat_stream.sse"), uint(100), false)
 	f.Add(testdata(f, "anthropic_stream.sse"), uint(700), true)
 	f.Add(testdata(f, "responses_stream.sse"), uint(1500), false)
+	f.Add([]byte("data: "+usageShapes[0].body+"\r\n\r\n"), uint(60), false) // Gemini alt=sse
 	f.Fuzz(func(t *testing.T, data []byte, cut uint, anthropic bool) {
 		prov := OpenAI
 		if anthropic {
