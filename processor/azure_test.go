@@ -176,8 +176,16 @@ func TestAzureDeploymentMapPrices(t *testing.T) {
 			t.Errorf("%s: cost %v, want %v", tc.name, got, tc.cost)
 		}
 	}
+	// Helicone-Model-Override prices the call whatever answered (DBLoggable.ts,
+	// log: model_override first).
+	s, sink := newAzureServer(t, func(o *Options) { o.AzureDeployments = map[string]string{"prod-mini": "gpt-4o"} })
+	run(s, nil, reqHeaders(false, azureHeaders("helicone-model-override", "gpt-4o-mini")...), reqBody(`{"messages":[]}`),
+		respHeaders(false, ":status", "200", "content-type", "application/json"), respBody(noModel, true))
+	if got := sink.Records()[0].CostUSD; !cmp.Equal(got, chatCost, approxCost) {
+		t.Errorf("override: cost %v, want %v", got, chatCost)
+	}
 	// Azure's v1 API names the deployment in the body.
-	s, sink := newAzureServer(t, func(o *Options) { o.AzureDeployments = map[string]string{"prod-mini": "gpt-4o-mini"} })
+	s, sink = newAzureServer(t, func(o *Options) { o.AzureDeployments = map[string]string{"prod-mini": "gpt-4o-mini"} })
 	run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/openai/v1/chat/completions", "helicone-openai-api-base", azureOrigin),
 		reqBody(`{"model":"prod-mini","messages":[]}`),
 		respHeaders(false, ":status", "200", "content-type", "application/json"), respBody(noModel, true))
