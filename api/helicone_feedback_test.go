@@ -293,3 +293,40 @@ func TestHeliconeWaitIsBounded(t *testing.T) {
 		t.Errorf("after: %d %s", rr.Code, rr.Body)
 	}
 }
+
+// Request ids are the client's (Helicone-Request-Id), so two tenants may
+// log the same one; each rates its own, and sees its own rating.
+// Helicone: valhalla/jawn/src/managers/request/RequestManager.ts (a
+// request is looked up by id within the caller's organization).
+func TestHeliconeFeedbackSharedID(t *testing.T) {
+	env := newCH(t)
+	id := uuid.NewString()
+	for _, tenant := range []string{"acme", "other"} {
+		env.w.Write(&record.Record{RequestID: id, CreatedAt: t0, Tenant: tenant, Provider: "openai", Model: "gpt-4o", Status: 200})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := env.w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := t0
+	h := heliconeAPI(t, env, 100*time.Millisecond, func() time.Time { return at })
+	path := "/v1/request/" + id + "/feedback"
+	if rr := do(t, h, "POST", path, local, acmeKey, `{"rating": true}`, nil); rr.Code != 200 {
+		t.Fatalf("acme: %d %s", rr.Code, rr.Body)
+	}
+	at = t0.Add(time.Minute)
+	if rr := do(t, h, "POST", path, local, otherKey, `{"rating": false}`, nil); rr.Code != 200 {
+		t.Fatalf("other: %d %s", rr.Code, rr.Body)
+	}
+	for tenant, want := range map[string]bool{"acme": true, "other": false} {
+		d, err := env.q.Get(ctx, id, tenant)
+		if err != nil || d == nil || d.Rating == nil || *d.Rating != want {
+			t.Errorf("%s's detail: %+v %v, want rating %v", tenant, d, err, want)
+		}
+	}
+	rows := queryRows(t, h, acmeKey, `{"filter": "all"}`)
+	if len(rows) != 1 || rows[0]["feedback_rating"] != true {
+		t.Errorf("acme's query: %v", rows)
+	}
+}

@@ -211,8 +211,12 @@ func (q *Requests) Get(ctx context.Context, id, tenant string) (*Detail, error) 
 	d := &Detail{Record: s.record()}
 	d.RequestBody, d.ResponseBody = reqBody, respBody
 
-	fr, err := q.conn.Query(ctx, fmt.Sprintf("SELECT rating FROM %s FINAL WHERE request_id = toUUID(?) LIMIT 1",
-		q.table(chschema.FeedbackTable)), id)
+	// The feedback table is keyed by request_id alone (migration 2): should
+	// two tenants log the same id (Helicone-Request-Id is the client's),
+	// only the request's own tenant's rating is shown, the newest of its
+	// rows, and never the other's.
+	fr, err := q.conn.Query(ctx, fmt.Sprintf("SELECT argMax(rating, created_at) FROM %s WHERE request_id = toUUID(?) AND tenant = ? GROUP BY request_id",
+		q.table(chschema.FeedbackTable)), id, d.Tenant)
 	if err != nil {
 		return nil, fmt.Errorf("query feedback: %w", err)
 	}
