@@ -47,6 +47,11 @@ var usageShapes = []struct {
 	{"bedrock converse camelCase", "bedrock",
 		`{"usage":{"inputTokens":10,"outputTokens":4,"totalTokens":44,"cacheReadInputTokens":30}}`,
 		Usage{PromptTokens: 40, CompletionTokens: 4, CachedTokens: 30}},
+	// valhalla/jawn/src/lib/shared/bodyProcessors/vercelBodyProcessor.ts:
+	// the AI SDK's inputTokens / outputTokens (cached input included).
+	{"vercel ai sdk", "vercel",
+		`{"text":"hi","usage":{"inputTokens":30,"outputTokens":6,"totalTokens":36,"cachedInputTokens":10,"reasoningTokens":2}}`,
+		Usage{PromptTokens: 30, CompletionTokens: 6, CachedTokens: 10, ReasoningTokens: 2}},
 	// packages/cost/usage/deepseekUsageProcessor.ts: prompt_tokens = hit +
 	// miss; the hit tokens are the cached input.
 	{"deepseek cache counts", "deepseek",
