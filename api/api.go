@@ -7,7 +7,8 @@
 //	POST /v1/request/{id}/feedback   {"rating": true|false} → {"data": null, "error": null}
 //	POST /v1/request/{id}/score      {"scores": {"name": number|boolean}} (feedback.go)
 //	POST /v1/feedback                Helicone's older {"helicone-id", "rating"}
-//	POST /v1/request/query           Helicone's request query (helicone_query.go)
+//	POST /v1/request/query           Helicone's request query (helicone_query.go);
+//	                                 also at /v1/request/query-clickhouse
 //	POST /v1/log/request             protojson tollgate.v1.LogRequest → {"id": …}
 //	POST /custom/v1/log              Helicone manual logger → {"id": …}
 //	POST /oai/v1/log                 (provider openai)

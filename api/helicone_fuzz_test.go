@@ -13,6 +13,9 @@ import (
 // no quote, comment or semicolon, only the builder's fragments and one ?
 // per bound value. Seeds: testdata/fuzz/FuzzHeliconeQuery (Helicone's
 // documented filters, branches, properties, scores, sorts and bad input).
+// Helicone: packages/filters/filters.ts (every value goes through
+// placeValueSafely into a parameter) and packages/filters/filterDefs.ts
+// (the tree's shape).
 func FuzzHeliconeQuery(f *testing.F) {
 	f.Add([]byte(`{"filter": "all", "limit": 10, "offset": 0, "sort": {"created_at": "desc"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -10,6 +10,12 @@ import (
 	"github.com/google/uuid"
 )
 
+// The scores table holds what Helicone's score API takes, numbers and
+// booleans (as 1/0), per tenant. Helicone:
+// valhalla/jawn/src/managers/score/ScoreManager.ts (mapScores: a boolean
+// becomes 1 or 0 with value type "boolean") and
+// valhalla/jawn/src/lib/stores/ScoreStore.ts (scores per organization and
+// request; a new score of a name replaces the old).
 func TestScoreSchemaVariants(t *testing.T) {
 	legacy := createScoresSQL("tollgate", features{})
 	for _, forbidden := range []string{"DateTime64", "LowCardinality", "CODEC", "TTL", "Nullable"} {
@@ -29,7 +35,9 @@ func TestScoreSchemaVariants(t *testing.T) {
 
 // TestMigrateV5 upgrades a database that migrations 1–4 made: step 5 adds
 // the scores table, the same as a new database's, and on the test server
-// (18.16) the newest score of a (tenant, request, name) wins under FINAL.
+// (18.16) the newest score of a (tenant, request, name) wins under FINAL
+// (Helicone: valhalla/jawn/src/lib/stores/ScoreStore.ts merges a new score
+// over the request's earlier ones).
 func TestMigrateV5(t *testing.T) {
 	base := sharedURL(t)
 	_, fresh, conn := testDB(t, base)
