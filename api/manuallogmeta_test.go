@@ -120,6 +120,12 @@ func TestManualLoggerUsageShapes(t *testing.T) {
 	// "data: " (packages/cost/usage/openAIUsageProcessor.ts).
 	jsonLines := `{"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hi"}}]}` + "\n" +
 		`{"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}` + "\n"
+	var anthropicLines strings.Builder // the Python builder's json.dumps of each event
+	for _, line := range strings.Split(anthropicStream, "\n") {
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			anthropicLines.WriteString(data + "\n")
+		}
+	}
 	start := t0.UnixMilli()
 	for _, tc := range []struct {
 		name, path, body   string
@@ -137,6 +143,8 @@ func TestManualLoggerUsageShapes(t *testing.T) {
 			manualBody(`{"model":"gemini-2.5-flash","stream":true}`, `{}`, "data: "+geminiResp+"\r\n\r\n", "google", start, start+10, nil), 100, 40, geminiCost, true},
 		{"json lines stream", "/oai/v1/log",
 			manualBody(`{"model":"gpt-4o-mini","stream":true}`, `{}`, jsonLines, "", start, start+10, nil), 10, 5, openAIStreamCost, true},
+		{"anthropic json lines stream", "/anthropic/v1/log",
+			manualBody(anthropicReq, `{}`, anthropicLines.String(), "", start, start+10, nil), 20, 12, anthropicStreamCost, true},
 		{"responses api usage", "/oai/v1/log",
 			manualBody(`{"model":"gpt-4o-mini"}`, `{"model":"gpt-4o-mini","usage":{"input_tokens":10,"output_tokens":5}}`, "", "", start, start+10, nil), 10, 5, openAIStreamCost, false},
 	} {
