@@ -221,6 +221,9 @@ type compiler struct {
 // only a variable becomes the input's JSON value, and a variable without
 // an input is a mismatch.
 func (c *compiler) substitute(doc []byte, typed bool) ([]byte, error) {
+	if !json.Valid(doc) {
+		return nil, errNotJSON
+	}
 	return rewriteStrings(doc, "{\\", func(out []byte, s string) ([]byte, bool) {
 		if !strings.Contains(s, "{{") {
 			return out, false

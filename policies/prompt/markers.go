@@ -2,6 +2,7 @@ package prompt
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"unicode"
 
@@ -45,6 +46,9 @@ type Marked struct {
 func ExtractMarkers(body []byte) (Marked, error) {
 	if !bytes.Contains(body, []byte(markerName)) {
 		return Marked{Body: body, Template: body}, nil
+	}
+	if !json.Valid(body) {
+		return Marked{}, errNotJSON
 	}
 	inputs := map[string]string{}
 	stripped, err := rewriteStrings(body, `<\`, func(out []byte, s string) ([]byte, bool) {

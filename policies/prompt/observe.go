@@ -70,12 +70,18 @@ func (l *Library) Observe(id string, tpl Template) int {
 	if l.store == nil || l.observed == nil || ValidateID(id) != nil || l.files.Load().lookup(id) != nil {
 		return 0
 	}
+	// A template from TemplateOf is already normalized: its sum is
+	// checked first, so that an unchanged template costs no second parse.
+	sum := templateSum(tpl)
+	if n, ok := l.knownVersion(id, sum); ok {
+		return n
+	}
 	tpl.Seen = true
 	tpl, err := NormalizeTemplate(tpl)
 	if err != nil {
 		return 0
 	}
-	sum := templateSum(tpl)
+	sum = templateSum(tpl)
 	now := l.now()
 
 	l.seenMu.Lock()
@@ -105,6 +111,19 @@ func (l *Library) Observe(id string, tpl Template) int {
 		l.settle(id, func(e *seenEntry) { e.pending = [sha256.Size]byte{} })
 	}
 	return version
+}
+
+// knownVersion answers for a template this process knows as the latest
+// version of id, until that knowledge is due for a recheck.
+func (l *Library) knownVersion(id string, sum [sha256.Size]byte) (int, bool) {
+	now := l.now()
+	l.seenMu.Lock()
+	defer l.seenMu.Unlock()
+	e, ok := l.seenPrompts[id]
+	if !ok || e.sum != sum || now.Sub(e.checked) >= seenRecheck {
+		return 0, false
+	}
+	return e.version, true
 }
 
 // settle changes the entry of id under the lock.

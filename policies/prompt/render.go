@@ -60,6 +60,9 @@ type renderer struct {
 // render copies the JSON document doc compactly, filling placeholders in
 // its string values (rewriteStrings).
 func (r *renderer) render(doc []byte, field string) (json.RawMessage, error) {
+	if !json.Valid(doc) {
+		return nil, fmt.Errorf("prompt template %s is not valid JSON", field)
+	}
 	out, err := rewriteStrings(doc, "{\\<", func(out []byte, s string) ([]byte, bool) {
 		filled, changed := r.fill(s)
 		if !changed {

@@ -6,9 +6,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
+	"github.com/tollgate-dev/tollgate/storage/memstore"
 )
 
 func promptOf(messages string) prompt.Version {
@@ -162,6 +164,36 @@ func BenchmarkRenderPrompt(b *testing.B) {
 	for b.Loop() {
 		if _, err := prompt.Render(v, vars); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTagUnchangedPrompt is the request path of a Helicone-style
+// call whose template this process already knows: markers out, template
+// read, version answered from memory.
+func BenchmarkTagUnchangedPrompt(b *testing.B) {
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: memstore.NewPromptStore(memstore.PromptOptions{})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lib.Close()
+	body := []byte(`{"model":"gpt-4o-mini","temperature":0.2,"messages":[{"role":"system","content":"You write stories for children. Keep them short and kind."},` +
+		`{"role":"user","content":"Write about <helicone-prompt-input key=\"hero\">a brave cat</helicone-prompt-input> in <helicone-prompt-input key=\"place\">Paris</helicone-prompt-input>."}]}`)
+	m, _ := prompt.ExtractMarkers(body)
+	tpl, _ := prompt.TemplateOf(m.Template)
+	lib.Observe("story", tpl)
+	for start := time.Now(); lib.Observe("story", tpl) == 0; {
+		if time.Since(start) > 2*time.Second {
+			b.Fatal("never versioned")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m, _ := prompt.ExtractMarkers(body)
+		tpl, _ := prompt.TemplateOf(m.Template)
+		if lib.Observe("story", tpl) != 1 {
+			b.Fatal("version unknown")
 		}
 	}
 }
