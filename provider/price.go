@@ -2,12 +2,19 @@ package provider
 
 import "math"
 
-// Price is what a model costs, in USD per million tokens.
+// Price is what a model costs, in USD per million tokens, and the size of
+// its context window.
 type Price struct {
 	Input       float64 `json:"input"`
 	Output      float64 `json:"output"`
 	CachedInput float64 `json:"cached_input"` // 0 means same as Input
 	CacheWrite  float64 `json:"cache_write"`  // 0 means same as Input
+
+	// Context is the model's context window in tokens, prompt and
+	// completion together, as the provider publishes it; 0 means unknown.
+	// Helicone-Token-Limit-Exception-Handler measures prompts against it.
+	// Cost ignores it.
+	Context int `json:"context"`
 }
 
 // Cost of a call in USD: (Prompt - Cached - CacheWrite) * Input +

@@ -82,7 +82,7 @@ func decodePrice(raw json.RawMessage) (Price, error) {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"input", p.Input}, {"output", p.Output}, {"cached_input", p.CachedInput}, {"cache_write", p.CacheWrite}} {
+	}{{"input", p.Input}, {"output", p.Output}, {"cached_input", p.CachedInput}, {"cache_write", p.CacheWrite}, {"context", float64(p.Context)}} {
 		if f.v < 0 {
 			return Price{}, fmt.Errorf("field %q is negative (%v)", f.name, f.v)
 		}

@@ -39,7 +39,9 @@ func NewPriceTable(prices map[string]map[string]Price) *PriceTable {
 }
 
 // WithOverrides returns a new table with the given entries added or
-// replacing existing ones (provider -> model -> price). t is not changed.
+// replacing existing ones (provider -> model -> price). An entry replaces
+// the whole price, except that one without a Context keeps the replaced
+// entry's. t is not changed.
 func (t *PriceTable) WithOverrides(over map[string]map[string]Price) *PriceTable {
 	n := &PriceTable{byProvider: map[string]map[string]Price{}, all: map[string]Price{}}
 	if t != nil {
@@ -55,7 +57,14 @@ func (t *PriceTable) WithOverrides(over map[string]map[string]Price) *PriceTable
 			n.byProvider[prov] = m
 		}
 		for name, p := range models {
-			m[strings.ToLower(name)] = p
+			name = strings.ToLower(name)
+			// An override that gives no context window keeps the one it
+			// replaces: a price file written before the field existed
+			// must not turn the token-limit handler off for its models.
+			if p.Context == 0 {
+				p.Context = m[name].Context
+			}
+			m[name] = p
 		}
 	}
 	// A name listed under several providers resolves, when no provider
@@ -171,4 +180,15 @@ func (t *PriceTable) CallCost(provider string, u Usage, models ...string) (cost 
 		}
 	}
 	return 0, false
+}
+
+// Context returns a model's context window in tokens, found as Lookup
+// finds its price; ok is false when the model is unknown or its entry
+// gives no window.
+func (t *PriceTable) Context(provider, model string) (tokens int, ok bool) {
+	p, found := t.Lookup(provider, model)
+	if !found || p.Context <= 0 {
+		return 0, false
+	}
+	return p.Context, true
 }

@@ -28,6 +28,9 @@ func TestDefaultPricesCoverModels(t *testing.T) {
 			if p.Output <= 0 && !strings.HasPrefix(m, "text-embedding") {
 				t.Errorf("%s/%s has no output price", prov, m)
 			}
+			if p.Context < 4096 {
+				t.Errorf("%s/%s has no context window (%d)", prov, m, p.Context)
+			}
 		}
 	}
 	if DefaultPrices() != table {
@@ -48,7 +51,7 @@ func TestLookup(t *testing.T) {
 		{OpenAI, " gpt-4o ", price(OpenAI, "gpt-4o"), true},
 		{OpenAI, "gpt-4o-mini-2024-07-18", price(OpenAI, "gpt-4o-mini"), true},
 		{OpenAI, "gpt-4o-2024-08-06", price(OpenAI, "gpt-4o"), true},
-		{OpenAI, "gpt-4o-2024-05-13", Price{Input: 5, Output: 15}, true}, // listed snapshot keeps its own price
+		{OpenAI, "gpt-4o-2024-05-13", Price{Input: 5, Output: 15, Context: 128000}, true}, // listed snapshot keeps its own price
 		{OpenAI, "gpt-4.1-nano-2025-04-14", price(OpenAI, "gpt-4.1-nano"), true},
 		{OpenAI, "gpt-5-mini-2025-08-07", price(OpenAI, "gpt-5-mini"), true},
 		{OpenAI, "o3-mini-2025-01-31", price(OpenAI, "o3-mini"), true},
@@ -58,7 +61,7 @@ func TestLookup(t *testing.T) {
 		{OpenAI, "gpt-4-turbo-2024-04-09", price(OpenAI, "gpt-4-turbo"), true},
 		{OpenAI, "gpt-5-chat-latest", price(OpenAI, "gpt-5"), true},
 		{OpenAI, "gpt-4o-mini-search-preview-2025-03-11", price(OpenAI, "gpt-4o-mini"), true},
-		{OpenAI, "chatgpt-4o-latest", Price{Input: 5, Output: 15}, true},
+		{OpenAI, "chatgpt-4o-latest", Price{Input: 5, Output: 15, Context: 128000}, true},
 		{OpenAI, "models/gpt-4o", price(OpenAI, "gpt-4o"), true},
 		{"", "openai/gpt-4.1-mini", price(OpenAI, "gpt-4.1-mini"), true},
 		{OpenAI, "text-embedding-3-small", price(OpenAI, "text-embedding-3-small"), true},
@@ -124,8 +127,8 @@ func TestWithOverrides(t *testing.T) {
 		want            Price
 		ok              bool
 	}{
-		{over, OpenAI, "gpt-4o-2024-08-06", custom, true},
-		{base, OpenAI, "gpt-4o", Price{Input: 2.5, Output: 10, CachedInput: 1.25}, true}, // original untouched
+		{over, OpenAI, "gpt-4o-2024-08-06", Price{Input: 1, Output: 2, Context: 128000}, true},            // the override keeps the context window
+		{base, OpenAI, "gpt-4o", Price{Input: 2.5, Output: 10, CachedInput: 1.25, Context: 128000}, true}, // original untouched
 		{over, OpenAI, "ft:gpt-4o-mini:acme", Price{Input: 0.3, Output: 1.2}, true},
 		{over, "", "llama-3.1-70b", Price{Input: 0.1, Output: 0.1}, true},
 		{over, "local", "llama-3.1-70b-instruct", Price{Input: 0.1, Output: 0.1}, true},
@@ -164,6 +167,12 @@ func TestLoadPrices(t *testing.T) {
 		want    map[string]map[string]Price
 		wantErr []string // substrings that must all appear
 	}{
+		{name: "context window", doc: "openai:\n  gpt-4o: {input: 2.5, output: 10, context: 128000}\n",
+			want: map[string]map[string]Price{"openai": {"gpt-4o": {Input: 2.5, Output: 10, Context: 128000}}}},
+		{name: "negative context", doc: "openai:\n  gpt-4o: {input: 2.5, context: -1}\n",
+			wantErr: []string{"openai/gpt-4o", `"context" is negative`}},
+		{name: "fractional context", doc: "openai:\n  gpt-4o: {input: 2.5, context: 1.5}\n",
+			wantErr: []string{"openai/gpt-4o", "context"}},
 		{name: "flow and block style", doc: "openai:\n  gpt-4o: {input: 2.5, output: 10, cached_input: 1.25}\nanthropic:\n  claude-3-haiku:\n    input: 0.25\n    output: 1.25\n    cache_write: 0.3\n",
 			want: map[string]map[string]Price{
 				"openai":    {"gpt-4o": {Input: 2.5, Output: 10, CachedInput: 1.25}},
@@ -215,5 +224,47 @@ func TestLoadPrices(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every model the embedded table lists has a context window, and an
+// override keeps, replaces or adds one.
+func TestContext(t *testing.T) {
+	for prov, models := range DefaultPrices().byProvider {
+		for name, p := range models {
+			if p.Context <= 0 {
+				t.Errorf("%s/%s: no context window in prices.yaml", prov, name)
+			}
+		}
+	}
+	over := DefaultPrices().WithOverrides(map[string]map[string]Price{
+		OpenAI:  {"gpt-4o": {Input: 1, Output: 2}, "gpt-4o-mini": {Input: 1, Output: 2, Context: 1000}},
+		"local": {"llama-3.1-8b": {Input: 0.1, Output: 0.1, Context: 131072}, "tiny": {Input: 1}},
+	})
+	tests := []struct {
+		table           *PriceTable
+		provider, model string
+		want            int
+		ok              bool
+	}{
+		{DefaultPrices(), OpenAI, "gpt-4o-2024-08-06", 128000, true},
+		{DefaultPrices(), OpenAI, "gpt-4.1-mini", 1047576, true},
+		{DefaultPrices(), Anthropic, "claude-sonnet-4-5-20250929", 200000, true},
+		{DefaultPrices(), "", "gpt-3.5-turbo-0125", 16385, true},
+		{DefaultPrices(), OpenAI, "my-finetune", 0, false},
+		{over, OpenAI, "gpt-4o", 128000, true},               // kept
+		{over, OpenAI, "gpt-4o-mini-2024-07-18", 1000, true}, // replaced
+		{over, "local", "llama-3.1-8b-instruct", 131072, true},
+		{over, "local", "tiny", 0, false}, // priced, window unknown
+	}
+	for _, tt := range tests {
+		got, ok := tt.table.Context(tt.provider, tt.model)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("Context(%q, %q) = %d, %v; want %d, %v", tt.provider, tt.model, got, ok, tt.want, tt.ok)
+		}
+	}
+	var nilTable *PriceTable
+	if _, ok := nilTable.Context(OpenAI, "gpt-4o"); ok {
+		t.Error("nil table found a context window")
 	}
 }
