@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -72,6 +73,10 @@ func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 	if c.helicone.PromptID == "" {
 		return nil, nil
 	}
+	mode, cerr := promptMode(c)
+	if cerr != nil {
+		return nil, cerr
+	}
 	if strings.TrimSpace(c.helicone.PromptVariables) != "" {
 		return s.renderPrompt(c, body, nil)
 	}
@@ -81,8 +86,34 @@ func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 			return s.renderPrompt(c, body, &v)
 		}
 	}
-	return s.tagPrompt(c, body), nil
+	out := s.tagPrompt(c, body)
+	if mode == "deactivated" {
+		return nil, nil // tagged and versioned, but the provider gets the markers
+	}
+	return out, nil
 }
+
+// promptMode reads Helicone-Prompt-Mode: production (the default) and
+// testing take the markers out of what the provider gets, deactivated
+// leaves them in; anything else is an error, as Helicone's
+// RequestWrapper.getPromptMode throws "Invalid prompt mode".
+func promptMode(c *call) (string, *clientError) {
+	for _, h := range c.reqHeaders {
+		if !strings.EqualFold(h.GetKey(), promptModeHeader) {
+			continue
+		}
+		switch v := strings.TrimSpace(headerValue(h)); v {
+		case "", "production", "testing", "deactivated":
+			return v, nil
+		default:
+			return "", badRequest("invalid_header", "%v", &helicone.BadHeaderError{Header: "Helicone-Prompt-Mode",
+				Reason: "must be production, testing or deactivated, got " + strconv.Quote(helicone.Truncate(v, 32))})
+		}
+	}
+	return "", nil
+}
+
+const promptModeHeader = "helicone-prompt-mode"
 
 // renderPrompt fills Helicone-Prompt-Id's template with
 // Helicone-Prompt-Variables into the body: the template's messages (and
@@ -91,8 +122,9 @@ func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 // structure. v is the version when already read.
 func (s *Server) renderPrompt(c *call, body []byte, v *prompt.Version) ([]byte, *clientError) {
 	hh, rec := &c.helicone, c.rec
-	if err := prompt.ValidateID(hh.PromptID); err != nil {
-		return nil, badRequest("invalid_header", "%v", &helicone.BadHeaderError{Header: helicone.Canonical(helicone.PromptID), Reason: err.Error()})
+	var fe *prompt.FieldError
+	if err := prompt.ValidateID(hh.PromptID); errors.As(err, &fe) {
+		return nil, badRequest("invalid_header", "%v", &helicone.BadHeaderError{Header: helicone.Canonical(helicone.PromptID), Reason: fe.Reason})
 	}
 	vars, err := prompt.ParseVariables([]byte(hh.PromptVariables))
 	if err != nil {

@@ -332,3 +332,39 @@ func TestBodyPromptErrors(t *testing.T) {
 		t.Errorf("embeddings: %v", replies[1])
 	}
 }
+
+// Helicone-Prompt-Mode (RequestWrapper.getPromptMode and
+// shouldFormatPrompt, worker/src/lib/RequestWrapper.ts): production and
+// testing take the markers out, deactivated sends them on (the call is
+// still tagged and its inputs logged), any other value is refused.
+func TestLegacyPromptMode(t *testing.T) {
+	body := `{"messages":[{"role":"user","content":"Hi <helicone-prompt-input key=\"name\">Ada</helicone-prompt-input>"}]}`
+	for _, tt := range []struct {
+		mode, want string
+	}{
+		{"testing", `{"messages":[{"role":"user","content":"Hi Ada"}]}`},
+		{"deactivated", ""}, // body unchanged
+	} {
+		s, sink := newTestServer(t, func(o *Options) { o.Prompts = shelf() })
+		replies, _ := run(s, nil,
+			reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "greeting", "helicone-prompt-mode", tt.mode),
+			reqBody(body), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+		if !removed(replies[0].GetRequestHeaders().GetResponse(), "helicone-prompt-mode") {
+			t.Errorf("%s: Helicone-Prompt-Mode goes on to the provider", tt.mode)
+		}
+		if got := replies[1].GetRequestBody().GetResponse().GetBodyMutation().GetBody(); string(got) != tt.want {
+			t.Errorf("%s: provider gets %q, want %q", tt.mode, got, tt.want)
+		}
+		rec := sink.Records()[0]
+		if rec.PromptID != "greeting" || len(rec.Properties) != 1 || rec.Properties[0].Value != "Ada" {
+			t.Errorf("%s: record prompt %q properties %v", tt.mode, rec.PromptID, rec.Properties)
+		}
+	}
+	s, _ := newTestServer(t, func(o *Options) { o.Prompts = shelf() })
+	replies, _ := run(s, nil,
+		reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "greeting", "helicone-prompt-mode", "staging"),
+		reqBody(body))
+	if ir := replies[1].GetImmediateResponse(); ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "Helicone-Prompt-Mode") {
+		t.Errorf("bad mode: %v", replies[1])
+	}
+}
