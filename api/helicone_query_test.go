@@ -159,7 +159,7 @@ func TestHeliconeQuery(t *testing.T) {
 			"total_tokens": float64(r.PromptTokens + r.CompletionTokens), "delay_ms": float64(r.LatencyMs),
 			"time_to_first_token": float64(r.TTFTMs), "cost": r.CostUSD, "costUSD": r.CostUSD,
 			"request_user_id": r.UserID, "request_path": r.Path, "response_id": nil, "feedback_rating": nil,
-			"cache_reference_id":  "00000000-0000-0000-0000-000000000000",
+			"cache_reference_id": "00000000-0000-0000-0000-000000000000", "model_override": "gpt-4o",
 			"response_created_at": r.CreatedAt.Add(time.Duration(r.LatencyMs) * time.Millisecond).Format("2006-01-02T15:04:05.000Z"),
 		}
 		for k, v := range want {

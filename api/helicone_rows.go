@@ -111,6 +111,7 @@ func toHeliconeRow(h *chquery.HeliconeRow) heliconeRow {
 		RequestUserID:     nullable(r.UserID),
 		RequestProperties: props,
 		RequestModel:      nullable(r.Model),
+		ModelOverride:     nullable(r.ModelOverride),
 		Provider:          strings.ToUpper(r.Provider),
 		DelayMs:           r.LatencyMs,
 		TimeToFirstToken:  r.TTFTMs,

@@ -74,6 +74,9 @@ func seed(t *testing.T, env *chEnv) []*record.Record {
 		if i == 29 {
 			r.Status = record.StatusClientCancelled
 		}
+		if i == 4 {
+			r.ModelOverride, r.Warnings = "gpt-4o", "Helicone-Cache-Enabled: yes"
+		}
 		if i%6 == 5 {
 			r.CacheHit = true
 		} else {

@@ -114,6 +114,9 @@ func TestQueryAPI(t *testing.T) {
 			t.Errorf("properties %v", d["properties"])
 		}
 		checkNewFields(t, d, r)
+		if d["model_override"] != r.ModelOverride || d["warnings"] != r.Warnings || r.ModelOverride == "" {
+			t.Errorf("model_override %v, warnings %v", d["model_override"], d["warnings"])
+		}
 		if rr := do(t, h, "GET", "/v1/requests/"+uuid.NewString(), local, nil, "", nil); rr.Code != 404 {
 			t.Errorf("unknown id: %d", rr.Code)
 		}

@@ -214,13 +214,14 @@ func (s *sqlBuilder) leaf(c *Cond) error {
 	}
 	switch c.Field {
 	case FieldFeedback:
-		// The newest rating of each request (a WHERE on rating under FINAL
-		// could see an older row).
-		s.add(fmt.Sprintf("request_id IN (SELECT request_id FROM (SELECT request_id, argMax(rating, created_at) AS r FROM %s WHERE tenant = ? GROUP BY request_id) WHERE r = ?)",
+		// The newest rating of each request: rating is compared after FINAL
+		// has picked the newest row (a WHERE on it under FINAL could see an
+		// older one); on a tie in created_at the last inserted wins.
+		s.add(fmt.Sprintf("request_id IN (SELECT request_id FROM (SELECT request_id, rating FROM %s FINAL WHERE tenant = ?) WHERE rating = ?)",
 			s.db+"."+chschema.FeedbackTable), s.tenant, v)
 		return nil
 	case FieldScore:
-		s.add(fmt.Sprintf("request_id IN (SELECT request_id FROM (SELECT request_id, argMax(value, created_at) AS v FROM %s WHERE tenant = ? AND name = ? GROUP BY request_id) WHERE v %s ?)",
+		s.add(fmt.Sprintf("request_id IN (SELECT request_id FROM (SELECT request_id, value FROM %s FINAL WHERE tenant = ? AND name = ?) WHERE value %s ?)",
 			s.db+"."+chschema.ScoresTable, compare[c.Op]), s.tenant, c.Key, v)
 		return nil
 	}
@@ -401,7 +402,7 @@ func ids(byID map[string]*HeliconeRow) []string {
 
 func (q *Requests) attachRatings(ctx context.Context, tenant string, byID map[string]*HeliconeRow) error {
 	rows, err := q.conn.Query(ctx, fmt.Sprintf(
-		"SELECT toString(request_id), argMax(rating, created_at), max(toDateTime(created_at)) FROM %s WHERE tenant = ? AND has(?, toString(request_id)) GROUP BY request_id",
+		"SELECT toString(request_id), rating, toDateTime(created_at) FROM %s FINAL WHERE tenant = ? AND has(?, toString(request_id))",
 		q.table(chschema.FeedbackTable)), tenant, ids(byID))
 	if err != nil {
 		return fmt.Errorf("query feedback: %w", err)
@@ -424,7 +425,7 @@ func (q *Requests) attachRatings(ctx context.Context, tenant string, byID map[st
 
 func (q *Requests) attachScores(ctx context.Context, tenant string, byID map[string]*HeliconeRow) error {
 	rows, err := q.conn.Query(ctx, fmt.Sprintf(
-		"SELECT toString(request_id), name, argMax(value, created_at), argMax(value_type, created_at) FROM %s WHERE tenant = ? AND has(?, toString(request_id)) GROUP BY request_id, name ORDER BY name",
+		"SELECT toString(request_id), name, value, value_type FROM %s FINAL WHERE tenant = ? AND has(?, toString(request_id)) ORDER BY name",
 		q.table(chschema.ScoresTable)), tenant, ids(byID))
 	if err != nil {
 		return fmt.Errorf("query scores: %w", err)

@@ -110,7 +110,7 @@ const summaryColumns = `toString(request_id), created_at, tenant, user_id, sessi
  status, stream, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
  cost_usd, latency_ms, ttft_ms, cache_hit, cache_reference_id, rate_limited, prompt_id, prompt_version,
  fallback_index, attempts, retry_policy, workload_namespace, workload_service_account, workload_name,
- policy_rule, policy_decision, error, toUInt32(toDateTime(created_at)) AS ts`
+ policy_rule, policy_decision, error, model_override, warnings, toUInt32(toDateTime(created_at)) AS ts`
 
 type scanned struct {
 	rec                          record.Record
@@ -126,7 +126,7 @@ func (s *scanned) dest() []any {
 		&r.Status, &s.stream, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CacheWriteTokens, &r.ReasoningTokens,
 		&r.CostUSD, &r.LatencyMs, &r.TTFTMs, &s.cacheHit, &r.CacheReferenceID, &s.rateLimitd, &r.PromptID, &r.PromptVersion,
 		&r.FallbackIndex, &r.Attempts, &r.RetryPolicy, &r.WorkloadNamespace, &r.WorkloadServiceAccount, &r.WorkloadName,
-		&r.PolicyRule, &r.PolicyDecision, &r.Error, &s.ts}
+		&r.PolicyRule, &r.PolicyDecision, &r.Error, &r.ModelOverride, &r.Warnings, &s.ts}
 }
 
 func (s *scanned) record() *record.Record {
@@ -213,9 +213,9 @@ func (q *Requests) Get(ctx context.Context, id, tenant string) (*Detail, error) 
 
 	// The feedback table is keyed by request_id alone (migration 2): should
 	// two tenants log the same id (Helicone-Request-Id is the client's),
-	// only the request's own tenant's rating is shown, the newest of its
-	// rows, and never the other's.
-	fr, err := q.conn.Query(ctx, fmt.Sprintf("SELECT argMax(rating, created_at) FROM %s WHERE request_id = toUUID(?) AND tenant = ? GROUP BY request_id",
+	// the other tenant's rating is never shown (at worst, once merged, none
+	// is).
+	fr, err := q.conn.Query(ctx, fmt.Sprintf("SELECT rating FROM %s FINAL WHERE request_id = toUUID(?) AND tenant = ? LIMIT 1",
 		q.table(chschema.FeedbackTable)), id, d.Tenant)
 	if err != nil {
 		return nil, fmt.Errorf("query feedback: %w", err)
