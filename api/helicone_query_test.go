@@ -200,6 +200,10 @@ func TestHeliconeQuery(t *testing.T) {
 		if got := query(`{"request_response_rmt": {"scores": {"quality": {"gte": 5}}}}`); !slices.Equal(got, []string{acme[9].RequestID}) {
 			t.Errorf("score filter %v", got)
 		}
+		unscored := filterRecs(acme, func(r *record.Record) bool { return r != rated && r != acme[9] })
+		if got := rowIDs(queryRows(t, h, acmeKey, `{"filter": "all", "isScored": false, "limit": 1000}`)); !slices.Equal(got, newestFirst(unscored)) {
+			t.Errorf("isScored false: %v", got)
+		}
 	})
 
 	// Every value is a bound parameter: text an attacker crafts is data.
