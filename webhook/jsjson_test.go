@@ -1,8 +1,11 @@
 package webhook
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The want values are what Node.js writes for
@@ -74,4 +77,28 @@ func TestAppendJSJSONRefuses(t *testing.T) {
 	if !strings.Contains(string(appendBody(nil, `{"a":"\ud800"}`, false, true)), `\\ud800`) {
 		t.Error("a body with a lone surrogate is not sent as a string")
 	}
+}
+
+// Any body: refused and left out, or written as valid UTF-8 JSON that reads
+// back to itself (what the receiver re-serializes is what was signed).
+func FuzzAppendJSJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5e-7,"x\u2028"]}`, `[{"1":0,"b":null}]`, `{"a":"\ud800"}`, "{\"a\":\"\xff\"}", `[]`, `{`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := appendJSJSON([]byte("p"), in)
+		if err != nil {
+			if string(out) != "p" {
+				t.Fatalf("refused %q but wrote %q", in, out)
+			}
+			return
+		}
+		body := out[1:]
+		if !utf8.Valid(body) || !json.Valid(body) {
+			t.Fatalf("%q gave invalid %q", in, body)
+		}
+		if again, err := appendJSJSON(nil, string(body)); err != nil || !bytes.Equal(again, body) {
+			t.Fatalf("%q: %q then %q (%v)", in, body, again, err)
+		}
+	})
 }
