@@ -229,18 +229,35 @@ func (d *Dispatcher) Submit(r *record.Record) {
 // property of that key (Helicone's propertyFilters.every).
 func (t *target) matches(r *record.Record) bool {
 	for _, f := range t.filters {
-		found := false
-		for _, p := range r.Properties {
-			if p.Key == f.Key {
-				found = p.Value == f.Value
-				break
-			}
-		}
-		if !found {
+		if v, ok := property(r, f.Key); !ok || v != f.Value {
 			return false
 		}
 	}
 	return true
+}
+
+// property is the call's property key (lowercase) as Helicone's filters
+// see properties: the Helicone-Property-* headers, and the session and
+// prompt ids and names Helicone adds to them
+// (worker/src/lib/HeliconeHeaders.ts, getHeliconeProperties).
+func property(r *record.Record, key string) (string, bool) {
+	for _, p := range r.Properties {
+		if p.Key == key {
+			return p.Value, true
+		}
+	}
+	var v string
+	switch key {
+	case "helicone-session-id":
+		v = r.SessionID
+	case "helicone-session-name":
+		v = r.SessionName
+	case "helicone-session-path":
+		v = r.SessionPath
+	case "helicone-prompt-id":
+		v = r.PromptID
+	}
+	return v, v != ""
 }
 
 // Close stops taking records and delivers what is queued, within ctx: when

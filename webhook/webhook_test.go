@@ -368,14 +368,18 @@ func TestPropertyFiltersAndSampleRate(t *testing.T) {
 	sampledOut.SampleRate = &half
 	sampledIn := dest(t, "most", rc.srv.URL, "*")
 	sampledIn.SampleRate = &all
-	d, _ := start(t, Options{Destinations: []Destination{filtered, sampledOut, sampledIn}, Rand: func() float64 { return 0.5 }})
+	// Helicone counts the session among a call's properties.
+	session := dest(t, "session", rc.srv.URL, "*")
+	session.PropertyFilters = []PropertyFilter{{Key: "Helicone-Session-Id", Value: "s-1"}}
+	d, _ := start(t, Options{Destinations: []Destination{filtered, sampledOut, sampledIn, session}, Rand: func() float64 { return 0.5 }})
 	prod, staging := rec("prod", "acme"), rec("staging", "acme")
 	prod.Properties = []record.Property{{Key: "environment", Value: "production"}}
 	staging.Properties = []record.Property{{Key: "environment", Value: "staging"}}
+	staging.SessionID = "s-1"
 	d.Submit(prod)
 	d.Submit(staging)
 	d.Close(context.Background())
-	for name, want := range map[string]float64{"filtered": 1, "half": 0, "most": 2} {
+	for name, want := range map[string]float64{"filtered": 1, "half": 0, "most": 2, "session": 1} {
 		if got := count(t, d, name, resultDelivered); got != want {
 			t.Errorf("%s: delivered %v, want %v", name, got, want)
 		}
