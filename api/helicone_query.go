@@ -36,6 +36,10 @@ const (
 	maxFilterKeySize = 256
 )
 
+// maxBodyBudget bounds the request and response bodies of one answer
+// (chquery.HeliconeQuery.BodyBudget); a variable for the tests.
+var maxBodyBudget = 32 << 20
+
 // heliconeFields maps Helicone's filter tables and fields to Tollgate's
 // columns: request_response_rmt (Helicone's ClickHouse table, the form to
 // use), and the older request, response and feedback tables.
@@ -115,7 +119,7 @@ func parseHeliconeQuery(body []byte) (*parsedQuery, *paramError) {
 	if err := decodeJSON(body, &top); err != nil || top == nil {
 		return nil, &paramError{"body", "want a JSON object {filter, sort, limit, offset, …}"}
 	}
-	q := &parsedQuery{HeliconeQuery: chquery.HeliconeQuery{Limit: defaultHLimit, Desc: true}}
+	q := &parsedQuery{HeliconeQuery: chquery.HeliconeQuery{Limit: defaultHLimit, Desc: true, BodyBudget: maxBodyBudget}}
 	for _, k := range sortedKeys(top) {
 		v := top[k]
 		if v == nil && k != "filter" {

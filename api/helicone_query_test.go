@@ -279,6 +279,25 @@ func TestHeliconeQuery(t *testing.T) {
 		}
 	})
 
+	t.Run("bodies are bounded per answer", func(t *testing.T) {
+		defer func(b int) { maxBodyBudget = b }(maxBodyBudget)
+		maxBodyBudget = 100 // each seeded row's bodies are about 20 bytes
+		rows := queryRows(t, h, acmeKey, `{"filter": "all", "limit": 10}`)
+		with := 0
+		for i, r := range rows {
+			if m, ok := r["request_body"].(map[string]any); ok && m["helicone_message"] != nil {
+				if i < 4 || r["response_body"].(map[string]any)["helicone_message"] == nil {
+					t.Errorf("row %d omitted early: %v", i, r["request_body"])
+				}
+				continue
+			}
+			with++
+		}
+		if len(rows) != 10 || with < 4 || with > 5 {
+			t.Errorf("%d rows, %d with bodies", len(rows), with)
+		}
+	})
+
 	t.Run("query-clickhouse is the same query", func(t *testing.T) {
 		rr := do(t, h, "POST", "/v1/request/query-clickhouse", local, acmeKey, `{"filter": "all", "limit": 3}`, nil)
 		data, _ := heliconeBody(t, rr.Body.Bytes())

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -61,6 +62,13 @@ const (
 	boolSuffix    = "-hcone-bool"             // a boolean score's key
 	noCacheRef    = "00000000-0000-0000-0000-000000000000"
 )
+
+// bodiesOmitted stands for the bodies of rows past the answer's body
+// budget, in the shape Helicone uses for bodies it does not return.
+func bodiesOmitted() map[string]string {
+	return map[string]string{"helicone_message": fmt.Sprintf(
+		"body omitted: this answer's bodies passed %d bytes; GET /v1/requests/{id} returns them, or ask for fewer rows", maxBodyBudget)}
+}
 
 func isoMillis(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
@@ -133,6 +141,9 @@ func toHeliconeRow(h *chquery.HeliconeRow) heliconeRow {
 	if r.PromptID != "" {
 		v := r.PromptVersion
 		row.PromptVersion = &v
+	}
+	if h.BodiesOmitted {
+		row.RequestBody, row.ResponseBody = bodiesOmitted(), bodiesOmitted()
 	}
 	if row.CacheReferenceID == "" {
 		row.CacheReferenceID = noCacheRef

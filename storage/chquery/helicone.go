@@ -311,15 +311,20 @@ type HeliconeQuery struct {
 	Limit, Offset int
 	CachedOnly    bool  // isCached: only cache hits
 	Scored        *bool // isScored: only requests with (or without) a score or rating
+	// BodyBudget bounds the bytes of bodies one answer holds (a thousand
+	// rows of megabyte bodies would be gigabytes): past it, rows come
+	// without bodies, BodiesOmitted set. Zero: no bound.
+	BodyBudget int
 }
 
 // HeliconeRow is one request of a Helicone query with its scores and
 // feedback.
 type HeliconeRow struct {
 	*record.Record
-	Scores  []Score
-	Rating  *bool     // feedback: nil for none
-	RatedAt time.Time // when Rating was given
+	Scores        []Score
+	Rating        *bool     // feedback: nil for none
+	RatedAt       time.Time // when Rating was given
+	BodiesOmitted bool      // over HeliconeQuery.BodyBudget
 }
 
 // QueryHelicone runs q over tenant's requests. Tenant isolation is this
@@ -367,6 +372,7 @@ func (q *Requests) QueryHelicone(ctx context.Context, tenant string, hq Helicone
 	defer rows.Close()
 	var out []*HeliconeRow
 	byID := map[string]*HeliconeRow{}
+	bodyBytes := 0
 	for rows.Next() {
 		var s scanned
 		var reqBody, respBody string
@@ -374,8 +380,13 @@ func (q *Requests) QueryHelicone(ctx context.Context, tenant string, hq Helicone
 			return nil, fmt.Errorf("scan requests: %w", err)
 		}
 		r := s.record()
-		r.RequestBody, r.ResponseBody = reqBody, respBody
 		row := &HeliconeRow{Record: r}
+		if n := len(reqBody) + len(respBody); hq.BodyBudget > 0 && bodyBytes+n > hq.BodyBudget {
+			row.BodiesOmitted = true
+		} else {
+			bodyBytes += n
+			r.RequestBody, r.ResponseBody = reqBody, respBody
+		}
 		out = append(out, row)
 		byID[r.RequestID] = row
 	}
