@@ -95,7 +95,7 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 		WorkloadNamespace: p.GetWorkloadNamespace(), WorkloadServiceAccount: p.GetWorkloadServiceAccount(),
 		WorkloadName: p.GetWorkloadName(), PolicyRule: p.GetPolicyRule(), PolicyDecision: p.GetPolicyDecision(),
 		RequestBody: p.GetRequestBody(), ResponseBody: p.GetResponseBody(), Error: p.GetError(),
-		ModelOverride: strings.TrimSpace(p.GetModelOverride()), Warnings: p.GetWarnings(),
+		ModelOverride: strings.TrimSpace(p.GetModelOverride()), Warnings: p.GetWarnings(), ProxyKeyID: p.GetProxyKeyId(),
 	}
 	if p.GetCreatedAt() != nil {
 		if err := p.GetCreatedAt().CheckValid(); err != nil {

@@ -331,7 +331,7 @@ func TestLogRecordCoversRecord(t *testing.T) {
 		Attempts: 3, RetryPolicy: "num=3", WorkloadNamespace: "ns", WorkloadServiceAccount: "sa", WorkloadName: "w",
 		PolicyRule: "rule", PolicyDecision: "allow",
 		RequestBody: "{}", ResponseBody: "{}", Error: "e",
-		ModelOverride: "gpt-4o", Warnings: "Helicone-Request-Id \"x\" is not a UUID",
+		ModelOverride: "gpt-4o", Warnings: "Helicone-Request-Id \"x\" is not a UUID", ProxyKeyId: "contractor-alice",
 	}
 	rec, field, err := (&server{o: Options{Now: fixedClock(t0)}}).fromProto(p)
 	if err != nil {

@@ -85,7 +85,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	clearRoute := false
 	if proxy != nil {
 		proxy.swap(&m)
-		c.proxyKeyID = proxy.key.ID
+		c.proxyKeyID, rec.ProxyKeyID = proxy.key.ID, proxy.key.ID
 	}
 	if name, target := targetHeader(hh); target != "" && cerr == nil {
 		origin, host, terr := targetOrigin(name, target, s.allowedOrigins)

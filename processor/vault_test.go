@@ -66,7 +66,7 @@ func TestProxyKeySwappedForTheProviderKey(t *testing.T) {
 				t.Fatalf("%s set to %q, want %q", tc.header, got, tc.want)
 			}
 			recs := sink.Records()
-			if len(recs) != 1 || recs[0].Tenant != "payments" || recs[0].Status != 200 {
+			if len(recs) != 1 || recs[0].Tenant != "payments" || recs[0].Status != 200 || recs[0].ProxyKeyID != "checkout-openai" {
 				t.Fatalf("records %+v", recs)
 			}
 			js, _ := json.Marshal(recs[0])

@@ -92,6 +92,10 @@ type Record struct {
 	// 400, as the Helicone-Warning response header gave them ("" for
 	// none).
 	Warnings string `json:"warnings"`
+
+	// ProxyKeyID is the key-vault proxy key the call was made with ("" for
+	// none): its id, never the key (policies/vault).
+	ProxyKeyID string `json:"proxy_key_id"`
 }
 
 // SortProperties orders properties by key, the last value of a repeated key

@@ -55,7 +55,7 @@ func TestDevKeyVaultSwapsProxyKeys(t *testing.T) {
 	}
 
 	recs := d.records(t)
-	if recs[ok] == nil || recs[ok].Tenant != "payments" || recs[unknown] == nil || recs[unknown].Status != 401 {
+	if recs[ok] == nil || recs[ok].Tenant != "payments" || recs[ok].ProxyKeyID != "checkout-openai" || recs[unknown] == nil || recs[unknown].Status != 401 {
 		t.Fatalf("records: %+v / %+v", recs[ok], recs[unknown])
 	}
 	for _, r := range recs {

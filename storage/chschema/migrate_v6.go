@@ -9,10 +9,13 @@ import "context"
 //   - model_override: Helicone-Model-Override, the model the call is priced
 //     as (Helicone's request.model_override);
 //   - warnings: the Helicone-* header values tolerated instead of a 400, as
-//     the Helicone-Warning response header gave them.
+//     the Helicone-Warning response header gave them;
+//   - proxy_key_id: the key-vault proxy key the call was made with, by id
+//     (Helicone's request.helicone_proxy_key_id).
 var requestColumnsV6 = []column{
 	{name: "model_override", legacy: "String", modern: "LowCardinality(String)"},
 	{name: "warnings", legacy: "String", codec: "CODEC(ZSTD(1))"},
+	{name: "proxy_key_id", legacy: "String", modern: "LowCardinality(String)"},
 }
 
 func migrateV6(ctx context.Context, m *migrator) error {

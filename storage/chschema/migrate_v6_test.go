@@ -16,12 +16,12 @@ func TestV6ColumnsMatchCreate(t *testing.T) {
 		t.Errorf("requestColumns should end with error then %+v", requestColumnsV6)
 	}
 	if i := slices.IndexFunc(migrations, func(m migration) bool { return m.version == 6 }); i < 0 || migrations[i].name == "" {
-		t.Error("no migration 6 (model_override, warnings)")
+		t.Error("no migration 6 (model_override, warnings, proxy_key_id)")
 	}
 }
 
 // TestMigrateV6 upgrades a requests table as migrations 1–5 left it: the
-// two columns are added after error, as a new table has them.
+// three columns are added after error, as a new table has them.
 func TestMigrateV6(t *testing.T) {
 	base := sharedURL(t)
 	_, fresh, conn := testDB(t, base)

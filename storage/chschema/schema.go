@@ -132,6 +132,7 @@ var requestColumns = []column{
 	// (requestColumnsV6): keep the two the same.
 	{name: "model_override", legacy: "String", modern: "LowCardinality(String)"},
 	{name: "warnings", legacy: "String", codec: "CODEC(ZSTD(1))"},
+	{name: "proxy_key_id", legacy: "String", modern: "LowCardinality(String)"},
 }
 
 // feedbackColumns is the feedback table: one rating per request, the last

@@ -21,7 +21,7 @@ import (
 //
 // Version 1 ended at error; version 2 appends attempts, retry_policy, the
 // workload identity and the policy rule and decision after it, and version
-// 3 model_override and warnings after those, so each old layout stays a
+// 3 model_override, warnings and proxy_key_id after those, so each old layout stays a
 // prefix of the new one.
 //
 // A new Record field gets a new payload version, its fields appended at
@@ -102,6 +102,7 @@ func appendRecord(b []byte, r *record.Record) []byte {
 	// version 3
 	b = appendString(b, r.ModelOverride)
 	b = appendString(b, r.Warnings)
+	b = appendString(b, r.ProxyKeyID)
 	return b
 }
 
@@ -248,6 +249,7 @@ func decodeRecord(p []byte) (*record.Record, error) {
 	if version >= 3 {
 		r.ModelOverride = d.str()
 		r.Warnings = d.str()
+		r.ProxyKeyID = d.str()
 	}
 	if d.err != nil {
 		return nil, d.err

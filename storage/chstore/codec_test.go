@@ -32,7 +32,7 @@ func TestCodecReadsV1(t *testing.T) {
 	want.Attempts, want.RetryPolicy = 0, ""
 	want.WorkloadNamespace, want.WorkloadServiceAccount, want.WorkloadName = "", "", ""
 	want.PolicyRule, want.PolicyDecision = "", ""
-	want.ModelOverride, want.Warnings = "", ""
+	want.ModelOverride, want.Warnings, want.ProxyKeyID = "", "", ""
 	p := v1Payload(t)
 	got, err := decodeRecord(p)
 	if err != nil {
@@ -59,13 +59,14 @@ func TestCodecReadsV1(t *testing.T) {
 	}
 }
 
-// TestCodecReadsV2: a spool written before model_override and warnings
-// (version 2: the version 3 layout without its last two strings) replays.
+// TestCodecReadsV2: a spool written before model_override, warnings and
+// proxy_key_id (version 2: the version 3 layout without its last three
+// strings) replays.
 func TestCodecReadsV2(t *testing.T) {
 	want := fullRecord()
-	want.ModelOverride, want.Warnings = "", ""
-	p := appendRecord(nil, want) // ends with two empty strings, one byte each
-	v2 := append([]byte{2}, p[1:len(p)-2]...)
+	want.ModelOverride, want.Warnings, want.ProxyKeyID = "", "", ""
+	p := appendRecord(nil, want) // ends with three empty strings, one byte each
+	v2 := append([]byte{2}, p[1:len(p)-3]...)
 	got, err := decodeRecord(v2)
 	if err != nil {
 		t.Fatal(err)

@@ -97,7 +97,7 @@ type requestColumnsBuf struct {
 	retryPolicy, wlNamespace, wlServiceAccount, wlName            []string
 	policyRule, policyDecision                                    []string
 	reqBody, respBody, errText                                    []string
-	modelOverride, warnings                                       []string
+	modelOverride, warnings, proxyKeyID                           []string
 }
 
 func (c *requestColumnsBuf) values() []any {
@@ -111,7 +111,7 @@ func (c *requestColumnsBuf) values() []any {
 		c.cacheHit, c.cacheRef, c.rateLimited, c.promptID, c.promptVersion, c.fallback,
 		c.attempts, c.retryPolicy, c.wlNamespace, c.wlServiceAccount, c.wlName, c.policyRule, c.policyDecision,
 		c.reqBody, c.respBody, c.errText,
-		c.modelOverride, c.warnings,
+		c.modelOverride, c.warnings, c.proxyKeyID,
 	}
 }
 
@@ -135,7 +135,7 @@ func (c *requestColumnsBuf) reset() {
 		wlNamespace: c.wlNamespace[:0], wlServiceAccount: c.wlServiceAccount[:0], wlName: c.wlName[:0],
 		policyRule: c.policyRule[:0], policyDecision: c.policyDecision[:0],
 		reqBody: c.reqBody[:0], respBody: c.respBody[:0], errText: c.errText[:0],
-		modelOverride: c.modelOverride[:0], warnings: c.warnings[:0],
+		modelOverride: c.modelOverride[:0], warnings: c.warnings[:0], proxyKeyID: c.proxyKeyID[:0],
 	}
 	// Large bodies must not stay reachable through the reused arrays.
 	clear(c.reqBody[:cap(c.reqBody)])
@@ -203,6 +203,7 @@ func (c *requestColumnsBuf) add(r *record.Record) {
 	c.errText = append(c.errText, r.Error)
 	c.modelOverride = append(c.modelOverride, r.ModelOverride)
 	c.warnings = append(c.warnings, r.Warnings)
+	c.proxyKeyID = append(c.proxyKeyID, r.ProxyKeyID)
 }
 
 // idNamespace derives stable UUIDs for request ids that are not UUIDs.

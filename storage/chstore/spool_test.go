@@ -31,7 +31,7 @@ func fullRecord() *record.Record {
 		PolicyRule: "openai-only", PolicyDecision: "deny: model gpt-4o not allowed",
 		RequestBody: `{"messages":[{"role":"user","content":"hi \"there\" \u00e9"}]}`, ResponseBody: strings.Repeat("x", 70000),
 		Error:         "upstream reset",
-		ModelOverride: "claude-3-5-sonnet", Warnings: `Helicone-Request-Id "trace-42" is not a UUID; the call has a new id (Helicone-Id)`,
+		ModelOverride: "claude-3-5-sonnet", Warnings: `Helicone-Request-Id "trace-42" is not a UUID; the call has a new id (Helicone-Id)`, ProxyKeyID: "checkout-openai",
 	}
 }
 

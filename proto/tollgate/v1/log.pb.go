@@ -141,7 +141,9 @@ type LogRecord struct {
 	ModelOverride string `protobuf:"bytes,42,opt,name=model_override,json=modelOverride,proto3" json:"model_override,omitempty"`
 	// The Helicone-Warning of the call: header values tolerated instead of
 	// a 400 ("" when none).
-	Warnings      string `protobuf:"bytes,43,opt,name=warnings,proto3" json:"warnings,omitempty"`
+	Warnings string `protobuf:"bytes,43,opt,name=warnings,proto3" json:"warnings,omitempty"`
+	// The key-vault proxy key the call was made with, by id ("" when none).
+	ProxyKeyId    string `protobuf:"bytes,44,opt,name=proxy_key_id,json=proxyKeyId,proto3" json:"proxy_key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -477,6 +479,13 @@ func (x *LogRecord) GetWarnings() string {
 	return ""
 }
 
+func (x *LogRecord) GetProxyKeyId() string {
+	if x != nil {
+		return x.ProxyKeyId
+	}
+	return ""
+}
+
 // LogRequest is the body of POST /v1/log/request.
 type LogRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -670,7 +679,7 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\x15tollgate/v1/log.proto\x12\vtollgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n" +
 	"\bProperty\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xdd\v\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xff\v\n" +
 	"\tLogRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x129\n" +
@@ -723,7 +732,9 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\rresponse_body\x18! \x01(\tR\fresponseBody\x12\x14\n" +
 	"\x05error\x18\" \x01(\tR\x05error\x12%\n" +
 	"\x0emodel_override\x18* \x01(\tR\rmodelOverride\x12\x1a\n" +
-	"\bwarnings\x18+ \x01(\tR\bwarnings\"<\n" +
+	"\bwarnings\x18+ \x01(\tR\bwarnings\x12 \n" +
+	"\fproxy_key_id\x18, \x01(\tR\n" +
+	"proxyKeyId\"<\n" +
 	"\n" +
 	"LogRequest\x12.\n" +
 	"\x06record\x18\x01 \x01(\v2\x16.tollgate.v1.LogRecordR\x06record\"\x1d\n" +
