@@ -166,7 +166,11 @@ func ValidURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("want an http(s) URL such as https://api.openai.com, without credentials, query or fragment, got " + quote(v))
+		shown := v
+		if err == nil && u.User != nil {
+			shown = u.Redacted() // the message reaches logs
+		}
+		return errors.New("want an http(s) URL such as https://api.openai.com, without credentials, query or fragment, got " + quote(shown))
 	}
 	return nil
 }

@@ -442,6 +442,9 @@ func TestValidURL(t *testing.T) {
 			t.Errorf("ValidURL(%q) = %v", v, err)
 		}
 	}
+	if err := ValidURL("https://user:pw-secret@example.com"); err == nil || strings.Contains(err.Error(), "pw-secret") {
+		t.Errorf("the password is in %v", err)
+	}
 	if _, err := New(Options{SecurityURL: "ftp://x"}); err == nil {
 		t.Error("New took a bad classifier URL")
 	}
