@@ -275,16 +275,21 @@ func textUsage(format string, text []byte) (u provider.Usage, model string, stre
 		}
 	}
 	acc := provider.NewStreamAccumulator(format)
-	if firstNonSpace(text) == '{' {
+	if !bytes.Contains(text, []byte("\n{")) && firstNonSpace(text) != '{' {
+		acc.Write(text) // plain SSE
+	} else {
+		// A line that is a JSON object is an event of its own (in SSE it
+		// would be a field line to ignore); other lines are SSE as sent,
+		// such as the error text the Python builder puts first.
 		for line := range bytes.Lines(text) {
-			if line = bytes.TrimSpace(line); len(line) > 0 && line[0] == '{' {
-				acc.Write([]byte("data: "))
-				acc.Write(line)
+			if t := bytes.TrimSpace(line); len(t) > 0 && t[0] == '{' {
+				acc.Write([]byte("\ndata: "))
+				acc.Write(t)
 				acc.Write([]byte("\n\n"))
+			} else {
+				acc.Write(line)
 			}
 		}
-	} else {
-		acc.Write(text)
 	}
 	acc.Finish()
 	return acc.Usage(), acc.Model(), true

@@ -143,6 +143,9 @@ func TestManualLoggerUsageShapes(t *testing.T) {
 			manualBody(`{"model":"gemini-2.5-flash","stream":true}`, `{}`, "data: "+geminiResp+"\r\n\r\n", "google", start, start+10, nil), 100, 40, geminiCost, true},
 		{"json lines stream", "/oai/v1/log",
 			manualBody(`{"model":"gpt-4o-mini","stream":true}`, `{}`, jsonLines, "", start, start+10, nil), 10, 5, openAIStreamCost, true},
+		// Helicone's Python log builder puts an error's text first.
+		{"json lines after an error", "/oai/v1/log",
+			manualBody(`{"model":"gpt-4o-mini","stream":true}`, `{}`, "Traceback: stream cut\n\n"+jsonLines, "", start, start+10, nil), 10, 5, openAIStreamCost, true},
 		{"anthropic json lines stream", "/anthropic/v1/log",
 			manualBody(anthropicReq, `{}`, anthropicLines.String(), "", start, start+10, nil), 20, 12, anthropicStreamCost, true},
 		{"responses api usage", "/oai/v1/log",
