@@ -166,7 +166,13 @@ func (l *Library) version(o observation) {
 		})
 		return
 	}
-	v, err := l.store.PublishPrompt(ctx, o.id, o.tpl)
+	var v Version
+	if cp, ok := l.store.(ConditionalPublisher); ok {
+		// latest.Version is 0 when the prompt had none.
+		v, err = cp.PublishPromptAfter(ctx, o.id, latest.Version, o.tpl)
+	} else {
+		v, err = l.store.PublishPrompt(ctx, o.id, o.tpl)
+	}
 	if err != nil {
 		l.log.Debug("prompt versioning: publish failed", "prompt_id", o.id, "err", err)
 		l.settle(o.id, func(e *seenEntry) { e.pending = [sha256.Size]byte{} })

@@ -87,3 +87,39 @@ func TestObserveLeavesPublishedPrompts(t *testing.T) {
 		t.Errorf("published prompt got %d versions, want 1", len(vs))
 	}
 }
+
+// staleReads answers "no such prompt" to reads while the store has
+// versions: another replica published between the read and the write.
+type staleReads struct {
+	*memstore.PromptStore
+}
+
+func (s staleReads) PromptVersion(ctx context.Context, id string, v int) (prompt.Version, error) {
+	return prompt.Version{}, &prompt.NotFoundError{ID: id, Version: v}
+}
+
+// Two replicas seeing the same new template must not both publish it: the
+// write lands only on the version read (ConditionalPublisher).
+func TestObserveDoesNotStackARacedVersion(t *testing.T) {
+	mem := memstore.NewPromptStore(memstore.PromptOptions{})
+	tpl := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"same"}]`)}
+	other := tpl
+	other.Seen = true
+	if _, err := mem.PublishPrompt(context.Background(), "raced", other); err != nil {
+		t.Fatal(err)
+	}
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: staleReads{mem}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib.Observe("raced", tpl)
+	lib.Observe("marker", tpl) // queued behind: once it is stored, "raced" was handled
+	waitFor(t, "the marker prompt", func() bool {
+		vs, _ := mem.PromptVersions(context.Background(), "marker")
+		return len(vs) == 1
+	})
+	_ = lib.Close()
+	if vs, _ := mem.PromptVersions(context.Background(), "raced"); len(vs) != 1 {
+		t.Errorf("%d versions: the raced template was published again", len(vs))
+	}
+}

@@ -1,6 +1,9 @@
 package prompt
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Store keeps published prompt versions (Redis, or the in-process
 // stand-in). Implementations: storage/redisstore, storage/memstore; both
@@ -19,3 +22,18 @@ type Store interface {
 	// without versions is a *NotFoundError.
 	PromptVersions(ctx context.Context, id string) ([]Version, error)
 }
+
+// ConditionalPublisher is a Store that publishes only on top of the
+// version the caller last read, so that replicas versioning the same
+// prompt from what they see (Library.Observe) never stack the same
+// template twice. Both stores implement it; Library uses it when its
+// store does.
+type ConditionalPublisher interface {
+	// PublishPromptAfter appends tpl as version after+1 when the latest
+	// version of id is after (0: id has none); otherwise it writes
+	// nothing and returns ErrConflict. One round trip, atomic.
+	PublishPromptAfter(ctx context.Context, id string, after int, tpl Template) (Version, error)
+}
+
+// ErrConflict: the prompt has a version newer than the caller read.
+var ErrConflict = errors.New("prompt has a newer version than the one read")

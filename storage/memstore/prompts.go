@@ -23,7 +23,10 @@ type PromptStore struct {
 	prompts map[string][]prompt.Version
 }
 
-var _ prompt.Store = (*PromptStore)(nil)
+var (
+	_ prompt.Store                = (*PromptStore)(nil)
+	_ prompt.ConditionalPublisher = (*PromptStore)(nil)
+)
 
 // NewPromptStore returns an empty PromptStore.
 func NewPromptStore(o PromptOptions) *PromptStore {
@@ -45,6 +48,24 @@ func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.T
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := prompt.Version{ID: id, Version: len(s.prompts[id]) + 1, CreatedAt: s.now().UTC(), Template: tpl}
+	s.prompts[id] = append(s.prompts[id], detached(v))
+	return detached(v), nil
+}
+
+// PublishPromptAfter appends a version when the latest is after.
+func (s *PromptStore) PublishPromptAfter(ctx context.Context, id string, after int, tpl prompt.Template) (prompt.Version, error) {
+	if err := ctx.Err(); err != nil {
+		return prompt.Version{}, err
+	}
+	if err := prompt.ValidateID(id); err != nil {
+		return prompt.Version{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.prompts[id]) != after {
+		return prompt.Version{}, prompt.ErrConflict
+	}
+	v := prompt.Version{ID: id, Version: after + 1, CreatedAt: s.now().UTC(), Template: tpl}
 	s.prompts[id] = append(s.prompts[id], detached(v))
 	return detached(v), nil
 }

@@ -37,7 +37,10 @@ type PromptStore struct {
 	now     func() time.Time
 }
 
-var _ prompt.Store = (*PromptStore)(nil)
+var (
+	_ prompt.Store                = (*PromptStore)(nil)
+	_ prompt.ConditionalPublisher = (*PromptStore)(nil)
+)
 
 // NewPromptStore keeps prompts in the Redis of c. As with New, the client
 // should have ContextTimeoutEnabled (NewClient sets it) so that Timeout
@@ -90,6 +93,36 @@ func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.T
 	n, err := s.c.RPush(ctx, s.key(id), b).Result()
 	if err != nil {
 		return prompt.Version{}, fmt.Errorf("redisstore: publishing prompt %q: %w", id, err)
+	}
+	return promptVersion(id, int(n), rec), nil
+}
+
+// publishAfterScript pushes ARGV[2] when the list holds ARGV[1]
+// versions, answering the new length, else -1.
+var publishAfterScript = redis.NewScript(`
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return -1 end
+return redis.call('RPUSH', KEYS[1], ARGV[2])
+`)
+
+// PublishPromptAfter appends a version when the latest is after, in one
+// script call.
+func (s *PromptStore) PublishPromptAfter(ctx context.Context, id string, after int, tpl prompt.Template) (prompt.Version, error) {
+	if err := prompt.ValidateID(id); err != nil {
+		return prompt.Version{}, err
+	}
+	rec := promptRecord{Model: tpl.Model, Messages: tpl.Messages, System: tpl.System, Seen: tpl.Seen, CreatedAt: s.now().UTC()}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return prompt.Version{}, fmt.Errorf("redisstore: prompt %q: %w", id, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	n, err := publishAfterScript.Run(ctx, s.c, []string{s.key(id)}, after, b).Int64()
+	switch {
+	case err != nil:
+		return prompt.Version{}, fmt.Errorf("redisstore: publishing prompt %q: %w", id, err)
+	case n < 0:
+		return prompt.Version{}, prompt.ErrConflict
 	}
 	return promptVersion(id, int(n), rec), nil
 }

@@ -85,6 +85,28 @@ func Run(t *testing.T, open func(t *testing.T) prompt.Store) {
 				t.Fatalf("version 1 read back %+v %v", got, err)
 			}
 		}},
+		{"a conditional publish lands only on the version read", func(t *testing.T, s prompt.Store) {
+			cp, ok := s.(prompt.ConditionalPublisher)
+			if !ok {
+				t.Skip("not a ConditionalPublisher")
+			}
+			if _, err := cp.PublishPromptAfter(ctx, "cond", 1, tpl("too early")); !errors.Is(err, prompt.ErrConflict) {
+				t.Fatalf("after 1 on an empty prompt: %v, want ErrConflict", err)
+			}
+			v1, err := cp.PublishPromptAfter(ctx, "cond", 0, tpl("first"))
+			if err != nil || v1.Version != 1 {
+				t.Fatalf("after 0: %+v %v", v1, err)
+			}
+			if _, err := cp.PublishPromptAfter(ctx, "cond", 0, tpl("racer")); !errors.Is(err, prompt.ErrConflict) {
+				t.Fatalf("a second after 0: %v, want ErrConflict", err)
+			}
+			if v2, err := cp.PublishPromptAfter(ctx, "cond", 1, tpl("second")); err != nil || v2.Version != 2 {
+				t.Fatalf("after 1: %+v %v", v2, err)
+			}
+			if vs, _ := s.PromptVersions(ctx, "cond"); len(vs) != 2 || string(vs[1].Messages) != string(tpl("second").Messages) {
+				t.Fatalf("versions %+v", vs)
+			}
+		}},
 		{"prompts are independent", func(t *testing.T, s prompt.Store) {
 			publish(t, s, "a", "a1")
 			publish(t, s, "a", "a2")
