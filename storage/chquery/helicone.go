@@ -363,7 +363,10 @@ func (q *Requests) QueryHelicone(ctx context.Context, tenant string, hq Helicone
 	if hq.Desc || hq.Sort == "" {
 		dir = "DESC"
 	}
-	sql := fmt.Sprintf("SELECT %s, request_body, response_body FROM %s FINAL WHERE %s ORDER BY %s %s, toString(request_id) %s LIMIT %d, %d",
+	// The rows first with their bodies' sizes, then the bodies of those
+	// that fit the budget: ClickHouse never sends more body bytes than the
+	// answer may hold.
+	sql := fmt.Sprintf("SELECT %s, length(request_body), length(response_body) FROM %s FINAL WHERE %s ORDER BY %s %s, toString(request_id) %s LIMIT %d, %d",
 		summaryColumns, q.table(chschema.RequestsTable), conds, sortExpr, dir, dir, hq.Offset, hq.Limit)
 	rows, err := q.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -372,20 +375,28 @@ func (q *Requests) QueryHelicone(ctx context.Context, tenant string, hq Helicone
 	defer rows.Close()
 	var out []*HeliconeRow
 	byID := map[string]*HeliconeRow{}
-	bodyBytes := 0
+	withBodies := map[string]*HeliconeRow{}
+	var from, to time.Time
+	bodyBytes := uint64(0)
 	for rows.Next() {
 		var s scanned
-		var reqBody, respBody string
-		if err := rows.Scan(append(s.dest(), &reqBody, &respBody)...); err != nil {
+		var reqLen, respLen uint64
+		if err := rows.Scan(append(s.dest(), &reqLen, &respLen)...); err != nil {
 			return nil, fmt.Errorf("scan requests: %w", err)
 		}
 		r := s.record()
 		row := &HeliconeRow{Record: r}
-		if n := len(reqBody) + len(respBody); hq.BodyBudget > 0 && bodyBytes+n > hq.BodyBudget {
+		if n := reqLen + respLen; hq.BodyBudget > 0 && bodyBytes+n > uint64(hq.BodyBudget) {
 			row.BodiesOmitted = true
 		} else {
 			bodyBytes += n
-			r.RequestBody, r.ResponseBody = reqBody, respBody
+			withBodies[r.RequestID] = row
+			if from.IsZero() || r.CreatedAt.Before(from) {
+				from = r.CreatedAt
+			}
+			if r.CreatedAt.After(to) {
+				to = r.CreatedAt
+			}
 		}
 		out = append(out, row)
 		byID[r.RequestID] = row
@@ -397,10 +408,38 @@ func (q *Requests) QueryHelicone(ctx context.Context, tenant string, hq Helicone
 	if len(out) == 0 {
 		return out, nil
 	}
+	if err := q.attachBodies(ctx, tenant, withBodies, from, to); err != nil {
+		return nil, err
+	}
 	if err := q.attachRatings(ctx, tenant, byID); err != nil {
 		return nil, err
 	}
 	return out, q.attachScores(ctx, tenant, byID)
+}
+
+// attachBodies reads the bodies of rows, all created from from to to (the
+// time range keeps the lookup on the table's sort key).
+func (q *Requests) attachBodies(ctx context.Context, tenant string, byID map[string]*HeliconeRow, from, to time.Time) error {
+	if len(byID) == 0 {
+		return nil
+	}
+	rows, err := q.conn.Query(ctx, fmt.Sprintf(
+		"SELECT toString(request_id), request_body, response_body FROM %s FINAL WHERE tenant = ? AND created_at >= toDateTime(?) AND created_at < toDateTime(?) AND has(?, toString(request_id))",
+		q.table(chschema.RequestsTable)), tenant, from.Unix(), to.Unix()+1, ids(byID))
+	if err != nil {
+		return fmt.Errorf("query bodies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, reqBody, respBody string
+		if err := rows.Scan(&id, &reqBody, &respBody); err != nil {
+			return fmt.Errorf("scan bodies: %w", err)
+		}
+		if row := byID[id]; row != nil {
+			row.RequestBody, row.ResponseBody = reqBody, respBody
+		}
+	}
+	return rows.Err()
 }
 
 func ids(byID map[string]*HeliconeRow) []string {
