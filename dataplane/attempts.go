@@ -32,9 +32,15 @@ func (c retryingCaller) call(ctx context.Context, u *upstreamRequest) (*http.Res
 		policy = retry.Policy{}
 	}
 	backoff := retry.NewBackOff(c.p.cfg.RetryBaseInterval, c.p.cfg.RetryMaxInterval, c.p.jitter)
+	levels := previousPriorities{n: len(u.chain)}
 	for attempt := 1; ; attempt++ {
 		// include_request_attempt_count: true in Tollgate's routes.
 		u.hdrs.SetSorted(retry.HeaderAttemptCount, strconv.Itoa(attempt))
+		if u.chain != nil {
+			// The host is chosen before the upstream filters run.
+			u.level = levels.next()
+			u.origin = u.chain[u.level].origin()
+		}
 		resp, final, err := c.attempt(ctx, u)
 		if final {
 			// Envoy sends an upstream filter's local reply through the
@@ -120,6 +126,15 @@ func (c retryingCaller) send(ctx context.Context, u *upstreamRequest) (*http.Res
 		if !f.wantsResponseHeaders() {
 			f.close()
 		}
+	}
+	if u.chain != nil {
+		// auto_host_rewrite: the endpoint's hostname, written into the
+		// shared header map when the connection is ready
+		// (upstream_request.cc, onPoolReady), so after the upstream filter
+		// saw the headers; the next attempt's filter sees this one's host.
+		t := u.chain[u.level]
+		u.hdrs.Set(":authority", t.host)
+		u.hdrs.Set(":scheme", t.scheme)
 	}
 	if cl, ok := u.hdrs.Get("content-length"); ok && body.length >= 0 && cl != strconv.FormatInt(body.length, 10) {
 		// Envoy would send a request whose framing lies; surface it.
@@ -215,4 +230,23 @@ func localResponse(hdrs headers.List, body []byte) *http.Response {
 		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(body)),
 	}
+}
+
+// previousPriorities is Envoy's retry priority
+// envoy.retry_priorities.previous_priorities with update_frequency 1, for
+// an upstream of n priority levels with one healthy endpoint each (no
+// health checks, nothing ejected): the first attempt goes to level 0 and
+// each retry to the first level not tried yet. Once every level was tried,
+// the plugin forgets the attempts and starts over from level 0
+// (previous_priorities.cc, adjustForAttemptedPriorities: the excluded
+// levels, a vector<bool>, are cleared through its bit references).
+type previousPriorities struct {
+	n     int
+	tried int // attempts made so far
+}
+
+func (p *previousPriorities) next() int {
+	l := p.tried % p.n
+	p.tried++
+	return l
 }

@@ -29,11 +29,19 @@ import (
 // value is a 400.
 const UpstreamHeader = "x-tollgate-upstream"
 
+// FallbackChainHeader is the request header the processor sets (with
+// clear_route_cache) to send a call's attempts to several origins: the
+// origin of each attempt, in order, separated by single spaces. A route of
+// Config.FallbackChains whose origins are exactly these takes the request;
+// any other value is a 400 local reply, as the catch-all route in
+// envoy/*.yaml answers. The header never reaches the upstream.
+const FallbackChainHeader = "x-tollgate-fallback-chain"
+
 // EarlyRemovedHeaders are the headers the early header mutation of
 // envoy/sidecar.yaml removes from a client's request before routing: the
 // ones only the processor may set. For Config.EarlyRemoveHeaders.
 var EarlyRemovedHeaders = []string{
-	UpstreamHeader, "x-tollgate-upstream-host", "x-tollgate-link", "x-tollgate-workload-*",
+	UpstreamHeader, "x-tollgate-upstream-host", "x-tollgate-link", FallbackChainHeader, "x-tollgate-workload-*",
 }
 
 // Defaults, mirroring the production Envoy configuration.
@@ -124,8 +132,17 @@ type Config struct {
 	// UpstreamFilter is the upstream-level ext_proc filter, run once per
 	// attempt on the same gRPC connection; nil = none.
 	UpstreamFilter *UpstreamFilterConfig
-}
 
+	// FallbackChains are the fallback chain routes of envoy/*.yaml: each an
+	// upstream whose priority levels are these origins (scheme://host[:port],
+	// no path), in order, one endpoint each, picked by FallbackChainHeader.
+	// Envoy's retry priority previous_priorities (update_frequency 1, on
+	// Tollgate's routes) sends retry N to level N; once every level was
+	// tried, to level 0 again. Each attempt's Host is its endpoint's
+	// (auto_host_rewrite), set when the attempt is sent, after the upstream
+	// filter ran.
+	FallbackChains [][]string
+}
 
 // Proxy is the local data plane: an http.Handler that plays Envoy's
 // connection manager, ext_proc filter and router for one request at a time.
@@ -133,6 +150,7 @@ type Proxy struct {
 	cfg        Config
 	openai     *upstreamTarget
 	anthropic  *upstreamTarget
+	chains     map[string][]*upstreamTarget // by FallbackChainHeader value
 	client     extprocv3.ExternalProcessorClient
 	upstream   upstreamCaller
 	rules      headers.Rules
@@ -218,6 +236,11 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 	if cfg.AnthropicUpstream != "" {
 		if p.anthropic, err = parseUpstream(cfg.AnthropicUpstream); err != nil {
 			return nil, fmt.Errorf("dataplane: AnthropicUpstream: %w", err)
+		}
+	}
+	for _, chain := range cfg.FallbackChains {
+		if err := p.addChain(chain); err != nil {
+			return nil, fmt.Errorf("dataplane: FallbackChains: %w", err)
 		}
 	}
 	if conn != nil {

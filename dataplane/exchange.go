@@ -358,6 +358,7 @@ func (x *exchange) forward(up *upstreamRequest) {
 	up.hdrs = x.upstreamHeaders(path)
 	up.retry = retry.Consume(&up.hdrs)
 	up.origin = x.route.target.origin()
+	up.chain = x.route.chain
 	up.streamDeadline = x.routeDeadline.Add(x.streamGrace())
 	up.meta = &x.meta
 	up.log = x.logger()

@@ -49,15 +49,48 @@ func parseUpstream(raw string) (*upstreamTarget, error) {
 // with the local reply stored here.
 type route struct {
 	target *upstreamTarget
+	chain  []*upstreamTarget // a fallback chain's priority levels; target is level 0
 	status int
 	detail string
 }
 
-// pickRoute is this data plane's route table: UpstreamHeader wins, then the
-// path prefix. It is run when the request arrives and again after every
+// addChain adds a fallback chain route (Config.FallbackChains).
+func (p *Proxy) addChain(origins []string) error {
+	if len(origins) < 2 {
+		return fmt.Errorf("chain %v: want two origins or more", origins)
+	}
+	chain := make([]*upstreamTarget, len(origins))
+	for i, o := range origins {
+		t, err := parseUpstream(o)
+		if err != nil {
+			return err
+		}
+		if t.prefix != "" {
+			return fmt.Errorf("chain origin %q: no path prefix (the request's path goes to every level)", o)
+		}
+		chain[i] = t
+	}
+	if p.chains == nil {
+		p.chains = map[string][]*upstreamTarget{}
+	}
+	p.chains[strings.Join(origins, " ")] = chain
+	return nil
+}
+
+// pickRoute is this data plane's route table: FallbackChainHeader wins,
+// then UpstreamHeader, then the path prefix. It is run when the request arrives and again after every
 // processor reply that sets clear_route_cache, as Envoy does; a header change
 // without clear_route_cache leaves the cached route alone.
 func (p *Proxy) pickRoute(h headers.List) route {
+	// The fallback chain routes come first in envoy/*.yaml, then their
+	// catch-all (direct_response 400), then the target-URL routes.
+	if v, ok := h.Get(FallbackChainHeader); ok {
+		chain, found := p.chains[v]
+		if !found {
+			return route{status: http.StatusBadRequest, detail: "no fallback chain route serves these origins"}
+		}
+		return route{target: chain[0], chain: chain}
+	}
 	if v, ok := h.Get(UpstreamHeader); ok {
 		t, err := parseUpstream(v)
 		if err != nil {

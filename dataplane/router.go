@@ -20,8 +20,14 @@ func (x *exchange) upstreamHeaders(path string) headers.List {
 	t := x.route.target
 	h := slices.Clone(x.reqHdrs)
 	h.Del(UpstreamHeader)
+	h.Del(FallbackChainHeader)
 	h.Del(externalAddressHeader)
-	h.Set(":authority", t.host)
+	if x.route.chain == nil {
+		// host_rewrite_literal (or the forward proxy's host rewrite): set
+		// before any attempt. A chain route rewrites the host per attempt
+		// instead (auto_host_rewrite; see retryingCaller).
+		h.Set(":authority", t.host)
+	}
 	h.Set(":scheme", t.scheme)
 	h.Set(":path", t.prefix+path)
 	return h

@@ -25,10 +25,12 @@ type upstreamRequest struct {
 	// share it: the attempt count and the upstream filter's header
 	// mutations of one attempt are still there in the next.
 	hdrs           headers.List
-	origin         string      // scheme://host[:port] the :path is appended to
-	body           *pooledBody // buffered or replaced body; replayable
-	stream         io.Reader   // body passed through unbuffered (mode NONE, no processor); not replayable
-	length         int64       // -1 when unknown (chunked)
+	origin         string            // scheme://host[:port] the :path is appended to
+	chain          []*upstreamTarget // a fallback chain route's priority levels; the attempt's level sets origin and host
+	level          int               // the current attempt's level of chain
+	body           *pooledBody       // buffered or replaced body; replayable
+	stream         io.Reader         // body passed through unbuffered (mode NONE, no processor); not replayable
+	length         int64             // -1 when unknown (chunked)
 	retry          retry.Policy
 	streamDeadline time.Time // advertised to the upstream filter's processor streams
 	meta           *dynamicMetadata

@@ -3,6 +3,8 @@ package processor
 import (
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -64,6 +66,9 @@ type attemptLink struct {
 	// Every header some entry sets, with its value in the request as sent
 	// ("" and absent: removed), so each attempt can start from the request.
 	entryHeaders map[string]*string
+	// chain is the origin of each attempt when they differ (a fallback
+	// chain route); nil when every attempt goes to one origin.
+	chain []string
 }
 
 // restoreHeaders sets, for one attempt, the headers of its entry (nil: the
@@ -132,6 +137,13 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 			return false, cerr
 		}
 		envoy.MaxRetries = max(envoy.MaxRetries, plan.Retries())
+		if c.chain != nil {
+			// One priority level per attempt: a retry past the last one
+			// would go back to level 0 (previous_priorities falls back to
+			// the original load) with the last entry's headers, another
+			// origin's key among them.
+			envoy.MaxRetries = plan.Retries()
+		}
 		envoy.OnHeader = fallbackNextHeader
 	}
 	for _, h := range envoy.Headers() {
@@ -140,7 +152,7 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	// A random key, not the request id: a client may reuse its ids, and a
 	// link must never hand one request's body to another.
 	c.linkKey = uuid.NewString()
-	c.link = &attemptLink{plan: plan, retry: retry}
+	c.link = &attemptLink{plan: plan, retry: retry, chain: c.chain}
 	if plan != nil {
 		for _, e := range plan.Entries {
 			for _, h := range e.Headers {
@@ -177,48 +189,105 @@ func linkKeyOf(req *extprocv3.ProcessingRequest) string {
 	return ns.GetFields()[linkField].GetStringValue()
 }
 
-// routeFallbacks checks that every entry can be served by one route. Envoy
-// picks the upstream host before the upstream filter runs, so an attempt can
-// change the model, body and headers, but not the origin: every entry's
-// target-url must name the origin the request goes to. When all entries name
-// one other origin, the request goes there (as with Helicone-Target-URL).
+// routeFallbacks decides where each attempt goes. Envoy picks the upstream
+// host before the upstream filter runs (router.cc chooses it, then
+// upstream_request.cc runs the upstream filters), so an attempt cannot move
+// itself to another origin. Entries on one origin keep one route: the
+// request's, or the entries' common origin (as with Helicone-Target-URL).
+// Entries on several origins take a fallback chain route: the processor
+// names the attempts' origins in fallbackChainHeader, which selects a
+// cluster with one priority level per attempt, and the routes' retry
+// priority (previous_priorities, update_frequency 1) sends retry N to level
+// N. Every origin of an entry is checked like Helicone-Target-URL (allowed
+// origins, egress policy); a provider of the other format (OpenAI and
+// Anthropic) is refused: the body is not translated.
 func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerMutation) (clearRoute bool, cerr *clientError) {
 	rec := c.rec
 	route := rec.TargetURL
 	if route == "" {
 		route = publicOrigin(c.format)
 	}
-	target := ""
-	for _, o := range plan.Origins() {
-		if o == "" {
-			o = route
+	origins := plan.AttemptOrigins(route)
+	for i, o := range origins {
+		if o == route {
+			continue
 		}
-		if target != "" && o != target {
-			return false, badRequest("invalid_header",
-				"%s: entries name different origins (%s, %s); behind Envoy every attempt goes to the origin of the request's route, so a fallback can change the model, body and headers but not the origin",
-				fallbackHeaderName(c), target, o)
+		if cerr := s.checkEntryOrigin(c, entryName(c, plan, i), o); cerr != nil {
+			return false, cerr
 		}
-		target = o
 	}
+	distinct := slices.Compact(slices.Sorted(slices.Values(origins)))
+	if len(distinct) > 1 && slices.Contains(distinct, "") {
+		return false, badRequest("invalid_header", "%s: the entries name several origins, and this path has no provider origin of its own for the others; give every entry a target-url", fallbackHeaderName(c))
+	}
+	if len(distinct) > 1 {
+		m.setHeader(fallbackChainHeader, strings.Join(origins, " "))
+		c.chain = origins
+		return true, nil
+	}
+	target := distinct[0]
 	if target == "" || target == route {
 		return false, nil
 	}
-	if rec.TargetURL != "" {
-		return false, badRequest("invalid_header", "%s: target-url %s differs from Helicone-Target-URL %s", fallbackHeaderName(c), target, rec.TargetURL)
-	}
-	origin, host, terr := targetOrigin(fallbackHeaderName(c)+" target-url", target, s.allowedOrigins)
-	if terr != nil {
-		return false, terr
-	}
-	if c.egress != nil {
-		if err := c.egress.CheckTargetOrigin(origin); err != nil {
-			return false, s.egressDenied(c, deniedError(err))
-		}
-	}
-	rec.TargetURL, rec.Provider = origin, host
-	m.setHeader(upstreamOriginHeader, origin)
+	// Every attempt goes to the entries' one origin: Helicone sends each
+	// entry to its own target-url, whatever Helicone-Target-URL says.
+	rec.TargetURL, rec.Provider = target, originProvider(c.format, target)
+	host := strings.TrimPrefix(strings.TrimPrefix(target, "https://"), "http://")
+	m.setHeader(upstreamOriginHeader, target)
 	m.setHeader(upstreamHostHeader, host)
 	return true, nil
+}
+
+// fallbackChainHeader selects a fallback chain route: the origin of every
+// attempt, in order, separated by spaces. Only the processor sets it (the
+// configs in envoy/ drop a client's before routing, and the route removes
+// it before the upstream); a chain no route serves is Envoy's 400.
+const fallbackChainHeader = "x-tollgate-fallback-chain"
+
+// checkEntryOrigin applies to an entry's origin the checks of
+// Helicone-Target-URL, naming the entry.
+func (s *Server) checkEntryOrigin(c *call, name, origin string) *clientError {
+	if origin == publicOrigin(c.format) {
+		return nil
+	}
+	for _, f := range []string{provider.OpenAI, provider.Anthropic} {
+		if f != c.format && origin == publicOrigin(f) {
+			return badRequest("invalid_header", "%s target-url %s speaks %s's format and this request %s's: a fallback does not translate between them",
+				name, origin, f, c.format)
+		}
+	}
+	checked, _, terr := targetOrigin(name+" target-url", origin, s.allowedOrigins)
+	if terr != nil {
+		return terr
+	}
+	if c.egress != nil {
+		if err := c.egress.CheckTargetOrigin(checked); err != nil {
+			denied := deniedError(err)
+			denied.message = name + " target-url: " + denied.message
+			return s.egressDenied(c, denied)
+		}
+	}
+	return nil
+}
+
+// entryName names, in messages, the entry of a fallback header that attempt
+// i+1 uses, numbered from 0 as the header lists them.
+func entryName(c *call, plan *attempts.FallbackPlan, i int) string {
+	if plan.OriginalFirst {
+		i--
+	}
+	return fallbackHeaderName(c) + " entry " + strconv.Itoa(i)
+}
+
+// originProvider is the record's provider for an origin: the format's name
+// for the providers' own origins, else the host (as for Helicone-Target-URL).
+func originProvider(format, origin string) string {
+	for _, f := range []string{format, provider.OpenAI, provider.Anthropic} {
+		if f != "" && origin == publicOrigin(f) {
+			return f
+		}
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(origin, "https://"), "http://")
 }
 
 func originalHeader(c *call, name string) *string {
@@ -261,5 +330,14 @@ func (s *Server) releaseLink(c *call) {
 	rec.Attempts = max(rec.Attempts, c.link.attempts.Load())
 	if c.link.plan != nil {
 		rec.FallbackIndex = c.link.index.Load()
+	}
+	if chain := c.link.chain; chain != nil && c.link.attempts.Load() > 0 {
+		// The origin of the entry that answered (or of the last attempt).
+		origin := chain[min(int(rec.FallbackIndex), len(chain)-1)]
+		rec.Provider = originProvider(c.format, origin)
+		rec.TargetURL = ""
+		if origin != publicOrigin(c.format) {
+			rec.TargetURL = origin
+		}
 	}
 }

@@ -361,9 +361,14 @@ func TestFallbackHeaderErrors(t *testing.T) {
 		want    string
 	}{
 		{"bad json", []string{"helicone-fallback", "[{"}, "Helicone-Fallback must be a JSON array"},
-		{"two origins", []string{"helicone-fallbacks", `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.together.xyz"}]`},
-			"entries name different origins"},
-		{"origin not allowed", []string{"helicone-fallbacks", `[{"target-url":"https://evil.example"}]`}, "is not allowed"},
+		{"two formats", []string{"helicone-fallbacks", `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.anthropic.com"}]`},
+			"Helicone-Fallbacks entry 1 target-url https://api.anthropic.com speaks anthropic's format and this request openai's"},
+		{"origin not allowed", []string{"helicone-fallbacks", `[{"target-url":"https://evil.example"}]`},
+			"Helicone-Fallbacks entry 0 target-url origin https://evil.example is not allowed"},
+		{"second origin not allowed", []string{"helicone-fallbacks", `[{"target-url":"https://api.together.xyz"},{"target-url":"https://evil.example"}]`},
+			"Helicone-Fallbacks entry 1 target-url origin https://evil.example is not allowed"},
+		{"short form, second entry not allowed", []string{"helicone-fallback", `[{"model":"m"},{"target-url":"https://evil.example"}]`},
+			"Helicone-Fallback entry 1 target-url origin https://evil.example is not allowed"},
 		{"bad retry", []string{"helicone-retry-enabled", "true", "helicone-retry-min-timeout", "5000", "helicone-retry-max-timeout", "100"},
 			"Helicone-Retry-Max-Timeout (100 ms) must not be below Helicone-Retry-Min-Timeout"},
 	}
@@ -397,5 +402,90 @@ func TestFallbacksToOneOtherOriginReroute(t *testing.T) {
 	}
 	if rec := sink.Records()[0]; rec.TargetURL != "https://api.together.xyz" {
 		t.Errorf("record target_url %q", rec.TargetURL)
+	}
+}
+
+// Helicone sends each Helicone-Fallbacks entry to its own target-url, the
+// first entry included, and moves on when the status is in the entry's
+// onCodes (worker/src/routers/gatewayRouter.ts, fallBack). Behind Envoy
+// the entries' origins become a fallback chain route: one priority level
+// per attempt.
+func TestFallbackChainAcrossOrigins(t *testing.T) {
+	s, sink := newTestServer(t)
+	step, done := startRouterStream(t, s)
+	reply := step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"helicone-retry-enabled", "true", "helicone-retry-num", "5",
+		"helicone-fallbacks", `[{"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-openai"}, "onCodes": [429, 503]},
+		  {"target-url": "https://api.together.xyz/v1", "headers": {"authorization": "Bearer sk-together"}, "onCodes": [], "bodyKeyOverride": {"model": "meta-llama/Llama-3-8b-chat-hf"}}]`))
+	cr := reply.GetRequestHeaders().GetResponse()
+	set := setHeaders(cr)
+	if got := set[fallbackChainHeader]; got != "https://api.openai.com https://api.together.xyz" {
+		t.Errorf("%s = %q: want the origin of each attempt", fallbackChainHeader, got)
+	}
+	if !cr.GetClearRouteCache() {
+		t.Error("the chain route is not picked: no clear_route_cache")
+	}
+	if _, ok := set[upstreamOriginHeader]; ok {
+		t.Error("a chain must not take the single-origin forward-proxy route")
+	}
+	// One retry per level: a sixth attempt would go back to level 0 with
+	// the last entry's key.
+	if set["x-envoy-max-retries"] != "1" {
+		t.Errorf("x-envoy-max-retries %q, want 1 (two levels)", set["x-envoy-max-retries"])
+	}
+	step(reqBody(`{"model":"gpt-4o","messages":[]}`))
+	key := linkOf(reply)
+	r := runAttempt(t, s, attemptHeaders(key, false, attemptCountHeader, "1"), respHeaders(false, ":status", "429"))
+	if h := setHeaders(r[0].GetRequestHeaders().GetResponse()); h["authorization"] != "Bearer sk-openai" {
+		t.Errorf("attempt 1 headers %v", h)
+	}
+	if setHeaders(r[1].GetResponseHeaders().GetResponse())[fallbackNextHeader] != "1" {
+		t.Error("a 429 in entry 0's onCodes does not move on")
+	}
+	r = runAttempt(t, s, attemptHeaders(key, false, attemptCountHeader, "2"))
+	cr2 := r[0].GetRequestHeaders().GetResponse()
+	if h := setHeaders(cr2); h["authorization"] != "Bearer sk-together" {
+		t.Errorf("attempt 2 headers %v", h)
+	}
+	if m := gjson.GetBytes(cr2.GetBodyMutation().GetBody(), "model").String(); m != "meta-llama/Llama-3-8b-chat-hf" {
+		t.Errorf("attempt 2 model %q", m)
+	}
+	hdrs := step(respHeaders(false, ":status", "200")).GetResponseHeaders().GetResponse()
+	if setHeaders(hdrs)["helicone-fallback-index"] != "1" {
+		t.Errorf("response headers %v", setHeaders(hdrs))
+	}
+	step(respBody(`{"model":"meta-llama/Llama-3-8b-chat-hf","usage":{"prompt_tokens":3,"completion_tokens":2}}`, true))
+	done()
+	rec := sink.Records()[0]
+	if rec.FallbackIndex != 1 || rec.Attempts != 2 || rec.Provider != "api.together.xyz" || rec.TargetURL != "https://api.together.xyz" {
+		t.Errorf("record fallback_index %d attempts %d provider %q target_url %q: want entry 1 on api.together.xyz",
+			rec.FallbackIndex, rec.Attempts, rec.Provider, rec.TargetURL)
+	}
+}
+
+// Each entry's origin passes the egress policy, named in the refusal.
+func TestFallbackChainEgressNamesTheEntry(t *testing.T) {
+	s, sink := newTestServer(t, func(o *Options) { o.Egress = mustPolicy(t, openAIOnly) })
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"helicone-fallbacks", `[{"target-url": "https://api.openai.com"}, {"target-url": "https://api.together.xyz"}]`), reqBody(`{"model":"gpt-4o-mini"}`))
+	ir := replies[0].GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 403 || !strings.Contains(string(ir.GetBody()), "Helicone-Fallbacks entry 1 target-url") {
+		t.Fatalf("reply %v, want a 403 naming entry 1", replies[0])
+	}
+	if r := sink.Records()[0]; !strings.HasPrefix(r.PolicyDecision, "deny: ") {
+		t.Errorf("decision %q", r.PolicyDecision)
+	}
+}
+
+// Only the processor picks a fallback chain route: a client's header is
+// removed and the route picked again, for a hand-written config without
+// the early header mutation of envoy/.
+func TestClientCannotPickAFallbackChain(t *testing.T) {
+	s, _ := newTestServer(t)
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		fallbackChainHeader, "https://api.openai.com https://evil.example"), reqBody(chatBody))
+	cr := replies[0].GetRequestHeaders().GetResponse()
+	if !removed(cr, fallbackChainHeader) || !cr.GetClearRouteCache() {
+		t.Errorf("reply %v: a client's %s must be removed and the route picked again", cr, fallbackChainHeader)
 	}
 }

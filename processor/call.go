@@ -49,6 +49,7 @@ type call struct {
 	egress    *egress.Decision // the egress policy's verdict; nil without a policy
 	forwarded bool             // the request went on to the provider (at least one attempt)
 	link      *attemptLink     // retries or fallback asked for; nil otherwise
+	chain     []string         // the origin of each attempt of a fallback chain route
 	// proxyKeyID is the key-vault proxy key the call was made with ("":
 	// none); the provider key it stands for is only in the mutation.
 	proxyKeyID string

@@ -40,7 +40,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			rec.Method = headerValue(h)
 		case key == clientLinkHeader:
 			clientLink = true // only the processor may link streams
-		case key == upstreamOriginHeader || key == upstreamHostHeader || routerHeader(key):
+		case key == upstreamOriginHeader || key == upstreamHostHeader || key == fallbackChainHeader || routerHeader(key):
 			clientRouting = append(clientRouting, key)
 		case credentialHeader(key) && vault.IsProxyKey(headerValue(h)):
 			proxyHeader, proxyValue = key, headerValue(h)

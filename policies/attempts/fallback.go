@@ -258,6 +258,20 @@ func (p *FallbackPlan) MovesOn(index, status int) bool {
 	return slices.Contains(RetriableStatusCodes, status)
 }
 
+// AttemptOrigins is the origin of every attempt the plan makes, in order
+// (attempt 1 first): an entry's target origin, or route for the request as
+// sent and for entries without a target-url.
+func (p *FallbackPlan) AttemptOrigins(route string) []string {
+	out := make([]string, p.Retries()+1)
+	for i := range out {
+		out[i] = route
+		if e := p.Entry(i); e != nil && e.TargetOrigin != "" {
+			out[i] = e.TargetOrigin
+		}
+	}
+	return out
+}
+
 // Origins returns the distinct target origins the entries name ("" for
 // entries that keep the request's route).
 func (p *FallbackPlan) Origins() []string {

@@ -170,3 +170,31 @@ func FuzzParseFallbacks(f *testing.F) {
 		}
 	})
 }
+
+// Helicone forwards each Helicone-Fallbacks entry to its own target-url,
+// the first included (worker/src/routers/gatewayRouter.ts, fallBack); the
+// short form sends the request as it came first. AttemptOrigins is the
+// origin of every attempt, in order, with route for the request's own.
+func TestAttemptOrigins(t *testing.T) {
+	const route = "https://api.openai.com"
+	tests := []struct {
+		short, gateway string
+		want           []string
+	}{
+		{"", `[{"target-url": "https://api.openai.com"}, {"target-url": "https://API.Together.xyz/v1"}]`,
+			[]string{route, "https://api.together.xyz"}},
+		{"", `[{"target-url": "https://api.together.xyz"}, {"model": "m"}, {"target-url": "https://api.groq.com"}]`,
+			[]string{"https://api.together.xyz", route, "https://api.groq.com"}},
+		{`[{"model": "m"}, {"target-url": "https://api.together.xyz"}]`, "",
+			[]string{route, route, "https://api.together.xyz"}},
+	}
+	for _, tt := range tests {
+		p, err := ParseFallbacks(tt.short, tt.gateway)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, p.AttemptOrigins(route)); diff != "" {
+			t.Errorf("%s%s: origins (-want +got):\n%s", tt.short, tt.gateway, diff)
+		}
+	}
+}
