@@ -55,8 +55,8 @@ func (s *Server) wantsPrompt(c *call, body []byte) bool {
 //   - a chat completion body naming a prompt (prompt_id …) is compiled
 //     from the stored version, as Helicone's gateway does;
 //   - Helicone-Prompt-Id with a request to render (Helicone-Prompt-Variables,
-//     or a body without messages naming a stored prompt) fills the stored
-//     template, Tollgate's own prompts;
+//     or a chat body without messages) fills the stored template,
+//     Tollgate's own prompts;
 //   - otherwise Helicone-Prompt-Id tags the call, as Helicone's legacy
 //     prompts do: markers are taken out, their values logged, and the
 //     template seen versions the prompt in the background.
@@ -77,14 +77,8 @@ func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	if strings.TrimSpace(c.helicone.PromptVariables) != "" {
-		return s.renderPrompt(c, body, nil)
-	}
-	if s.prompts != nil && !gjson.GetBytes(body, "messages").Exists() && prompt.ValidateID(c.helicone.PromptID) == nil {
-		// Nothing to send without the template: render a stored one.
-		if v, err := s.prompts.PromptVersion(c.ctx, c.helicone.PromptID, c.helicone.PromptVersion); err == nil {
-			return s.renderPrompt(c, body, &v)
-		}
+	if strings.TrimSpace(c.helicone.PromptVariables) != "" || needsTemplate(c, body) {
+		return s.renderPrompt(c, body)
 	}
 	out := s.tagPrompt(c, body)
 	if mode == "deactivated" {
@@ -115,12 +109,21 @@ func promptMode(c *call) (string, *clientError) {
 
 const promptModeHeader = "helicone-prompt-mode"
 
+// needsTemplate: a chat body without messages cannot go to the provider
+// as it is, so it asks for the template (the way Tollgate's prompts were
+// always called: -d '{}'). Helicone-style calls always carry their
+// messages.
+func needsTemplate(c *call, body []byte) bool {
+	return (c.endpoint == provider.EndpointChatCompletions || c.endpoint == provider.EndpointMessages) &&
+		!gjson.GetBytes(body, "messages").Exists()
+}
+
 // renderPrompt fills Helicone-Prompt-Id's template with
 // Helicone-Prompt-Variables into the body: the template's messages (and
 // system) replace the request's, its model applies when the request names
 // none. Values go in as JSON strings, so they can never change the body's
-// structure. v is the version when already read.
-func (s *Server) renderPrompt(c *call, body []byte, v *prompt.Version) ([]byte, *clientError) {
+// structure.
+func (s *Server) renderPrompt(c *call, body []byte) ([]byte, *clientError) {
 	hh, rec := &c.helicone, c.rec
 	var fe *prompt.FieldError
 	if err := prompt.ValidateID(hh.PromptID); errors.As(err, &fe) {
@@ -130,21 +133,18 @@ func (s *Server) renderPrompt(c *call, body []byte, v *prompt.Version) ([]byte, 
 	if err != nil {
 		return nil, badRequest("invalid_header", "%v", err)
 	}
-	if v == nil {
-		if s.prompts == nil {
-			return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: prompts are not configured on this gateway"}
-		}
-		found, err := s.prompts.PromptVersion(c.ctx, hh.PromptID, hh.PromptVersion)
-		switch {
-		case errors.Is(err, prompt.ErrNotFound):
-			return nil, badRequest("unknown_prompt", "Helicone-Prompt-Id: %v", err)
-		case err != nil:
-			s.log.Warn("prompt store unavailable", "prompt", hh.PromptID, "err", err)
-			return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: the prompt store is unavailable; try again"}
-		}
-		v = &found
+	if s.prompts == nil {
+		return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: prompts are not configured on this gateway"}
 	}
-	rendered, err := prompt.RenderVars(*v, vars)
+	v, err := s.prompts.PromptVersion(c.ctx, hh.PromptID, hh.PromptVersion)
+	switch {
+	case errors.Is(err, prompt.ErrNotFound):
+		return nil, badRequest("unknown_prompt", "Helicone-Prompt-Id: %v", err)
+	case err != nil:
+		s.log.Warn("prompt store unavailable", "prompt", hh.PromptID, "err", err)
+		return nil, &clientError{status: 503, code: "prompts_unavailable", message: "Helicone-Prompt-Id: the prompt store is unavailable; try again"}
+	}
+	rendered, err := prompt.RenderVars(v, vars)
 	if err != nil {
 		return nil, badRequest("prompt_variable_missing", "%v", err)
 	}

@@ -208,6 +208,16 @@ func TestLegacyPromptWithoutMarkersForwardsUnchanged(t *testing.T) {
 	if ir := replies[1].GetImmediateResponse(); ir == nil || !strings.Contains(string(ir.GetBody()), "prompt_variable_missing") {
 		t.Errorf("reply %v, want the template rendered (and its variable missing)", replies[1])
 	}
+	replies, _ = run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "nope"), reqBody(`{}`))
+	if ir := replies[1].GetImmediateResponse(); ir == nil || !strings.Contains(string(ir.GetBody()), "unknown_prompt") {
+		t.Errorf("reply %v, want unknown_prompt for a body that needs the template", replies[1])
+	}
+	// Other APIs carry no messages: a legacy completion is tagged.
+	replies, _ = run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/completions", "helicone-prompt-id", "nope"),
+		reqBody(`{"model":"m","prompt":"Hi <helicone-prompt-input key=\"n\">Ada</helicone-prompt-input>"}`))
+	if got := replies[1].GetRequestBody().GetResponse().GetBodyMutation().GetBody(); string(got) != `{"model":"m","prompt":"Hi Ada"}` {
+		t.Errorf("completion: %v", replies[1])
+	}
 }
 
 // The template a tagged call carries versions the prompt in the
