@@ -46,6 +46,11 @@ func TestConfigsStayInsideTheDataPlaneModel(t *testing.T) {
 			}
 
 			for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
+				// The data plane's router models the retry priority
+				// previous_priorities (chain_test.go), no host predicate.
+				if len(vh.GetRetryPolicy().GetRetryHostPredicate()) != 0 || vh.GetRetryPolicy().GetHostSelectionRetryMaxAttempts() != 0 {
+					t.Errorf("virtual host %q: retry host predicates are not modelled", vh.GetName())
+				}
 				for _, h := range vh.GetRetryPolicy().GetRateLimitedRetryBackOff().GetResetHeaders() {
 					if h.GetFormat() != routev3.RetryPolicy_SECONDS {
 						t.Errorf("virtual host %q: reset header %s has format %s; the data plane reads SECONDS only", vh.GetName(), h.GetName(), h.GetFormat())

@@ -30,8 +30,11 @@ func TestProviderRouting(t *testing.T) {
 				t.Fatalf("want at least 4 routes, got %d", len(routes))
 			}
 
-			// First: the processor's upstream override (Helicone-Target-URL),
-			// one route per scheme of the origin (targets_test.go).
+			// First the fallback chain routes and their catch-all
+			// (chain_test.go), then the processor's upstream override
+			// (Helicone-Target-URL), one route per scheme of the origin
+			// (targets_test.go).
+			routes = routes[len(chainRoutes(t, routes)):]
 			var dfps []*clusterv3.Cluster
 			for i, r := range routes[:2] {
 				scheme := targetScheme(t, r)
@@ -56,7 +59,7 @@ func TestProviderRouting(t *testing.T) {
 			for _, h := range append(vhs[0].GetRequestHeadersToRemove(), first.GetRequestHeadersToRemove()...) {
 				removed[h] = true
 			}
-			for _, h := range []string{"x-tollgate-upstream", "x-tollgate-upstream-host"} {
+			for _, h := range []string{"x-tollgate-upstream", "x-tollgate-upstream-host", "x-tollgate-fallback-chain"} {
 				if !removed[h] {
 					t.Errorf("%s must be removed before the request goes upstream", h)
 				}

@@ -1,10 +1,13 @@
 package envoy_test
 
 import (
+	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // caBundle is where Envoy's image (Debian/Ubuntu based) keeps the system
@@ -38,6 +41,10 @@ func TestProvidersOverVerifiedTLS(t *testing.T) {
 				}
 				if c.GetClusterType().GetName() == "envoy.clusters.dynamic_forward_proxy" {
 					checkPerOriginTLS(t, c)
+					continue
+				}
+				if len(c.GetTransportSocketMatches()) > 0 {
+					checkPerEndpointTLS(t, c, tc)
 					continue
 				}
 				checkFixedHostTLS(t, c, tc)
@@ -85,4 +92,55 @@ func checkFixedHostTLS(t *testing.T, c *clusterv3.Cluster, tc *tlsv3.UpstreamTls
 	if len(sans) != 1 || !matched {
 		t.Errorf("cluster %q: the certificate must be checked for exactly the DNS name %q, got %v", c.GetName(), host, sans)
 	}
+}
+
+// checkPerEndpointTLS: a fallback chain cluster reaches one origin per
+// priority level; each endpoint's metadata picks a transport socket whose
+// SNI and name check are that endpoint's host, and the cluster's own socket,
+// for an endpoint that matched none, accepts no certificate.
+func checkPerEndpointTLS(t *testing.T, c *clusterv3.Cluster, fallback *tlsv3.UpstreamTlsContext) {
+	t.Helper()
+	if sans := fallback.GetCommonTlsContext().GetValidationContext().GetMatchTypedSubjectAltNames(); len(sans) != 1 ||
+		!strings.HasSuffix(sans[0].GetMatcher().GetExact(), ".invalid") {
+		t.Errorf("cluster %q: the default transport socket must accept no certificate, got SANs %v", c.GetName(), sans)
+	}
+	for _, le := range c.GetLoadAssignment().GetEndpoints() {
+		for _, lb := range le.GetLbEndpoints() {
+			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
+			host := sa.GetAddress()
+			if sa.GetPortValue() != 443 || lb.GetEndpoint().GetHostname() != host {
+				t.Errorf("cluster %q: endpoint %s:%d hostname %q, want port 443 and the host as hostname", c.GetName(), host, sa.GetPortValue(), lb.GetEndpoint().GetHostname())
+			}
+			md := lb.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"]
+			var matched []*clusterv3.Cluster_TransportSocketMatch
+			for _, m := range c.GetTransportSocketMatches() {
+				if structSubset(m.GetMatch(), md) {
+					matched = append(matched, m)
+				}
+			}
+			if len(matched) == 0 {
+				t.Errorf("cluster %q: endpoint %s matches no transport socket", c.GetName(), host)
+				continue
+			}
+			// Envoy takes the first match.
+			tc := unpack[tlsv3.UpstreamTlsContext](t, matched[0].GetTransportSocket().GetTypedConfig())
+			vc := tc.GetCommonTlsContext().GetValidationContext()
+			sans := vc.GetMatchTypedSubjectAltNames()
+			if tc.GetSni() != host || vc.GetTrustedCa().GetFilename() != caBundle || len(sans) != 1 ||
+				sans[0].GetSanType() != tlsv3.SubjectAltNameMatcher_DNS || sans[0].GetMatcher().GetExact() != host {
+				t.Errorf("cluster %q: endpoint %s gets sni %q, CA %q, SANs %v", c.GetName(), host, tc.GetSni(), vc.GetTrustedCa().GetFilename(), sans)
+			}
+		}
+	}
+}
+
+// structSubset: every field of match is in md with the same value, as a
+// transport socket match is read.
+func structSubset(match, md *structpb.Struct) bool {
+	for k, v := range match.GetFields() {
+		if !proto.Equal(v, md.GetFields()[k]) {
+			return false
+		}
+	}
+	return true
 }
