@@ -6,12 +6,14 @@
 // response headers and a BUFFERED response body that a mode_override can
 // turn STREAMED; header mutations in raw_value only, body mutations with a
 // correct content-length, immediate responses, the route picked on arrival
-// and re-picked after clear_route_cache with a header mutation.
+// and re-picked after clear_route_cache with a header mutation, and the
+// request's dynamic metadata received and forwarded by namespace.
 //
 // It also plays the part of Envoy's router that Tollgate's routes use:
 // Envoy's removal of internal headers from external requests, retries
 // driven by the x-envoy-* retry headers with jittered exponential back-off,
-// and an upstream-level ext_proc stream once per attempt. It knows the
+// an upstream-level ext_proc stream once per attempt, and fallback chain
+// routes whose retries move across priority levels (previous_priorities). It knows the
 // processor only through those streams and imports nothing else from the
 // repository.
 //
