@@ -32,6 +32,11 @@ type LibraryOptions struct {
 	// MaxCached bounds the versions (and latest pointers) kept in memory.
 	// Default 1000.
 	MaxCached int
+	// MaxSeenVersions bounds the versions Observe makes of one prompt:
+	// an application that tags calls without marking their inputs shows a
+	// new template on every call, and the store must not grow with its
+	// traffic. Default 1000; past it, calls are still tagged.
+	MaxSeenVersions int
 	Now       func() time.Time // default time.Now
 	Logger    *slog.Logger     // default: discard
 }
@@ -60,6 +65,7 @@ type Library struct {
 	seenMu        sync.Mutex
 	seenPrompts   map[string]seenEntry
 	maxSeen       int
+	maxVersions   int
 	observed      chan observation
 	stopObserving chan struct{}
 	observerDone  chan struct{}
@@ -97,7 +103,10 @@ func NewLibrary(o LibraryOptions) (*Library, error) {
 		}
 	}
 	if l.store != nil {
-		l.seenPrompts, l.maxSeen = make(map[string]seenEntry), maxCached
+		l.seenPrompts, l.maxSeen, l.maxVersions = make(map[string]seenEntry), maxCached, o.MaxSeenVersions
+		if l.maxVersions <= 0 {
+			l.maxVersions = 1000
+		}
 		l.observed = make(chan observation, observeQueue)
 		l.stopObserving, l.observerDone = make(chan struct{}), make(chan struct{})
 		go l.observeLoop()

@@ -38,8 +38,9 @@ type observation struct {
 type seenEntry struct {
 	sum     [sha256.Size]byte // its template; zero when not known yet
 	version int               // its number; 0 when not known yet
-	// published: the latest version was published (API or file), so
-	// calls naming the prompt only tag it and never version it.
+	// published: the latest version was published (API or file), or
+	// the prompt has MaxSeenVersions versions, so calls naming the prompt
+	// only tag it and never version it (rechecked every seenRecheck).
 	published bool
 	checked   time.Time
 	pending   [sha256.Size]byte // a template on its way to the worker
@@ -159,10 +160,14 @@ func (l *Library) version(o observation) {
 		l.log.Debug("prompt versioning: store unavailable", "prompt_id", o.id, "err", err)
 		l.settle(o.id, func(e *seenEntry) { e.pending = [sha256.Size]byte{} })
 		return
-	case !latest.Seen || templateSum(latest.Template) == o.sum:
+	case !latest.Seen || templateSum(latest.Template) == o.sum || latest.Version >= l.maxVersions:
+		// Published, unchanged, or at the cap: nothing to write. At the
+		// cap the entry holds the latest version's template, so other
+		// templates come back here once per recheck, not once per call.
 		now := l.now()
 		l.settle(o.id, func(e *seenEntry) {
-			*e = seenEntry{sum: templateSum(latest.Template), version: latest.Version, published: !latest.Seen, checked: now}
+			*e = seenEntry{sum: templateSum(latest.Template), version: latest.Version,
+				published: !latest.Seen || latest.Version >= l.maxVersions, checked: now}
 		})
 		return
 	}

@@ -123,3 +123,38 @@ func TestObserveDoesNotStackARacedVersion(t *testing.T) {
 		t.Errorf("%d versions: the raced template was published again", len(vs))
 	}
 }
+
+// An application that names a prompt without marking its inputs shows a
+// new template on every call; the store stops growing at
+// MaxSeenVersions, and the calls are still answered from memory.
+func TestObserveStopsAtMaxSeenVersions(t *testing.T) {
+	store := &countingPromptStore{Store: memstore.NewPromptStore(memstore.PromptOptions{})}
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store, MaxSeenVersions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	tplN := func(n int) prompt.Template {
+		return prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"question ` + string(rune('a'+n)) + `"}]`)}
+	}
+	for n := range 2 {
+		lib.Observe("chatty", tplN(n))
+		waitFor(t, "a version", func() bool { return lib.Observe("chatty", tplN(n)) == n+1 })
+	}
+	lib.Observe("chatty", tplN(2))
+	lib.Observe("marker", tplN(0))
+	waitFor(t, "the marker prompt", func() bool { return lib.Observe("marker", tplN(0)) == 1 })
+	reads := store.readCount()
+	for n := 3; n < 20; n++ {
+		if v := lib.Observe("chatty", tplN(n)); v != 0 {
+			t.Fatalf("template %d: version %d", n, v)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	if vs, _ := store.PromptVersions(context.Background(), "chatty"); len(vs) != 2 {
+		t.Errorf("%d versions, want the cap of 2", len(vs))
+	}
+	if got := store.readCount() - reads; got != 0 {
+		t.Errorf("templates past the cap cost %d store reads", got)
+	}
+}
