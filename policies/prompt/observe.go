@@ -26,6 +26,9 @@ const (
 	seenRecheck = 30 * time.Second
 	// observeTimeout bounds the worker's store calls for one template.
 	observeTimeout = 2 * time.Second
+	// maxSeenTemplate: a larger template (messages and system) is not
+	// versioned, so that the versions of a prompt stay small in Redis.
+	maxSeenTemplate = 256 << 10
 )
 
 type observation struct {
@@ -68,7 +71,8 @@ func templateSum(t Template) [sha256.Size]byte {
 // is never versioned this way, and nor is one without a store or with an
 // id the store cannot hold.
 func (l *Library) Observe(id string, tpl Template) int {
-	if l.store == nil || l.observed == nil || ValidateID(id) != nil || l.files.Load().lookup(id) != nil {
+	if l.store == nil || l.observed == nil || len(tpl.Messages)+len(tpl.System) > maxSeenTemplate ||
+		ValidateID(id) != nil || l.files.Load().lookup(id) != nil {
 		return 0
 	}
 	// A template from TemplateOf is already normalized: its sum is

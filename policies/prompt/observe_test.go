@@ -3,6 +3,7 @@ package prompt_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,10 +82,15 @@ func TestObserveLeavesPublishedPrompts(t *testing.T) {
 	other := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"hello"}]`)}
 	lib.Observe("support", other)
 	lib.Observe("bad/id", other)
+	huge := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"` + strings.Repeat("x", 300<<10) + `"}]`)}
+	lib.Observe("huge", huge)
 	lib.Observe("fresh", other)
 	waitFor(t, "the fresh prompt", func() bool { return lib.Observe("fresh", other) == 1 })
 	if vs, _ := store.PromptVersions(ctx, "support"); len(vs) != 1 {
 		t.Errorf("published prompt got %d versions, want 1", len(vs))
+	}
+	if _, err := store.PromptVersion(ctx, "huge", 0); err == nil {
+		t.Error("a template over 256 KiB was versioned")
 	}
 }
 
