@@ -39,6 +39,9 @@ const (
 	OpenAIAPIBase  = "helicone-openai-api-base" // Azure OpenAI's origin; wins over TargetURL
 	ModelOverride  = "helicone-model-override"  // the model the call is priced and listed as
 	StreamUsage    = "helicone-stream-usage"    // true: the client gets a stream's usage chunk
+	// TokenLimitExceptionHandler: truncate, middle-out or fallback when the
+	// prompt is over the model's context window (policies/tokenlimit).
+	TokenLimitExceptionHandler = "helicone-token-limit-exception-handler"
 
 	// MaxPropertyValueLength bounds a logged property value. Helicone keeps
 	// a value whole, but it sits behind Cloudflare, which refuses a request
@@ -124,6 +127,7 @@ type Headers struct {
 	ModelOverride   string // Helicone-Model-Override: prices and lists the call; the provider never sees it
 	OpenAIAPIBase   string
 	StreamUsage     bool   // Helicone-Stream-Usage: true
+	TokenLimit      string // Helicone-Token-Limit-Exception-Handler, raw (tokenlimit.ParseMode)
 	Fallback        string // Helicone-Fallback, raw (attempts.ParseFallbacks)
 	Fallbacks       string // Helicone-Fallbacks, raw
 	PromptID        string
@@ -241,6 +245,8 @@ func (h *Headers) Add(key, value string) error {
 		h.OpenAIAPIBase = value
 	case StreamUsage:
 		h.StreamUsage, _ = ParseBool(value) // not a 400: Helicone reads any other value as false
+	case TokenLimitExceptionHandler:
+		h.TokenLimit = value
 	case Fallback:
 		h.Fallback = value
 	case Fallbacks:
