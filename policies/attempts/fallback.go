@@ -272,21 +272,6 @@ func (p *FallbackPlan) AttemptOrigins(route string) []string {
 	return out
 }
 
-// Origins returns the distinct target origins the entries name ("" for
-// entries that keep the request's route).
-func (p *FallbackPlan) Origins() []string {
-	var out []string
-	for _, e := range p.Entries {
-		if !slices.Contains(out, e.TargetOrigin) {
-			out = append(out, e.TargetOrigin)
-		}
-	}
-	if p.OriginalFirst && !slices.Contains(out, "") {
-		out = append(out, "")
-	}
-	return out
-}
-
 // Rewrite returns the body for a fallback entry: the model replaced and the
 // bodyKeyOverride keys set, starting from the body the first attempt sent.
 // A body that is not a JSON object is returned unchanged.

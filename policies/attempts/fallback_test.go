@@ -69,7 +69,7 @@ func TestParseFallbacksGatewayForm(t *testing.T) {
 	if !p.MovesOn(0, 401) || !p.MovesOn(0, 502) || p.MovesOn(0, 429) || p.MovesOn(1, 500) {
 		t.Error("onCodes not honoured")
 	}
-	if diff := cmp.Diff([]string{"https://api.openai.com"}, p.Origins()); diff != "" {
+	if diff := cmp.Diff([]string{"https://api.openai.com", "https://api.openai.com"}, p.AttemptOrigins("https://api.openai.com")); diff != "" {
 		t.Errorf("origins (-want +got):\n%s", diff)
 	}
 }
