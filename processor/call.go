@@ -43,6 +43,7 @@ type call struct {
 
 	decision        *gate.Decision // cache / rate-limit verdict; nil without a gate
 	free            bool           // answered from the cache: costs nothing
+	chargeUSD       float64        // what cents limits are charged: the served model's price (finish)
 	completed       bool           // the gate's Complete ran
 	respContentType string
 

@@ -27,6 +27,14 @@ func (s *Server) finish(c *call, status int32) {
 	}
 	if !c.free {
 		rec.CostUSD = s.cost(c)
+		c.chargeUSD = rec.CostUSD
+		if rec.ModelOverride != "" {
+			// Cents limits and budgets are charged what the provider
+			// bills, by the model that answered: an override names the
+			// price listed in the record, and a client must not lower an
+			// operator's budget by naming a cheaper (or unpriced) model.
+			c.chargeUSD, _ = s.prices.CallCost(c.format, rec.Usage(), rec.ResponseModel, s.azurePriceModel(c), rec.Model)
+		}
 	}
 	s.noteWarnings(c)
 	s.sink.Write(rec)

@@ -130,7 +130,7 @@ func (s *Server) complete(c *call) {
 		BodyTruncated: c.respBytes > c.decision.CacheBodyLimit(),
 		Model:         rec.ResponseModel,
 		Usage:         rec.Usage(),
-		CostUSD:       rec.CostUSD,
+		CostUSD:       c.chargeUSD,
 		LatencyMs:     rec.LatencyMs,
 	})
 }

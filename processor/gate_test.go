@@ -207,3 +207,26 @@ func TestGateMissForwarded(t *testing.T) {
 		t.Errorf("ResponseInfo (-want +got):\n%s", d)
 	}
 }
+
+// Helicone-Model-Override names the price listed in the record, but cents
+// limits and budgets are charged what the answering model costs: naming a
+// cheaper or unpriced model must not stretch an operator's budget.
+func TestModelOverrideDoesNotLowerTheCharge(t *testing.T) {
+	for _, override := range []string{"my-finetune", "gpt-4o"} {
+		f := &fakeStream{ctx: context.Background(), script: chatCall("helicone-model-override", override)}
+		g := &fakeGate{decision: &gate.Decision{}, stream: f}
+		s, sink := newTestServer(t, func(o *Options) { o.Gate = g })
+		if err := s.Process(f); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.completed) != 1 {
+			t.Fatalf("%s: Complete called %d times", override, len(g.completed))
+		}
+		if got := g.completed[0].resp.CostUSD; !cmp.Equal(got, chatCost, approxCost) {
+			t.Errorf("override %s: the budgets are charged %v, want the answering gpt-4o-mini's %v", override, got, chatCost)
+		}
+		if rec := sink.Records()[0]; rec.ModelOverride != override || cmp.Equal(rec.CostUSD, chatCost, approxCost) {
+			t.Errorf("override %s: the record's cost %v is not the override's price", override, rec.CostUSD)
+		}
+	}
+}
