@@ -160,7 +160,7 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 					c.link.entryHeaders = map[string]*string{}
 				}
 				if _, seen := c.link.entryHeaders[h[0]]; !seen {
-					c.link.entryHeaders[h[0]] = originalHeader(c, h[0])
+					c.link.entryHeaders[h[0]] = forwardedHeader(c, m, h[0])
 				}
 			}
 		}
@@ -215,6 +215,13 @@ func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerM
 		if cerr := s.checkEntryOrigin(c, entryName(c, plan, i), o); cerr != nil {
 			return false, cerr
 		}
+		if c.proxyKeyID != "" && !setsCredential(plan.Entry(i)) {
+			// The key vault's provider key is for the request's own
+			// provider; another origin gets it only if the entry says
+			// which key to send instead.
+			return false, badRequest("invalid_header", "%s target-url %s: this call's provider key comes from the key vault and goes only to %s; give the entry its own key in \"headers\"",
+				entryName(c, plan, i), o, route)
+		}
 	}
 	distinct := slices.Compact(slices.Sorted(slices.Values(origins)))
 	if len(distinct) > 1 && slices.Contains(distinct, "") {
@@ -236,6 +243,19 @@ func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerM
 	m.setHeader(upstreamOriginHeader, target)
 	m.setHeader(upstreamHostHeader, host)
 	return true, nil
+}
+
+// setsCredential reports whether an entry sets a provider credential header.
+func setsCredential(e *attempts.FallbackEntry) bool {
+	if e == nil {
+		return false
+	}
+	for _, h := range e.Headers {
+		if credentialHeader(h[0]) {
+			return true
+		}
+	}
+	return false
 }
 
 // fallbackChainHeader selects a fallback chain route: the origin of every
@@ -288,6 +308,19 @@ func originProvider(format, origin string) string {
 		}
 	}
 	return strings.TrimPrefix(strings.TrimPrefix(origin, "https://"), "http://")
+}
+
+// forwardedHeader is a header's value in the request as it goes upstream:
+// the processor's own (a key-vault provider key swapped in for a proxy key)
+// when m sets it, else the client's; nil when absent.
+func forwardedHeader(c *call, m *headerMutation, name string) *string {
+	for i := len(m.set) - 1; i >= 0; i-- {
+		if h := m.set[i].GetHeader(); h.GetKey() == name {
+			v := string(h.GetRawValue())
+			return &v
+		}
+	}
+	return originalHeader(c, name)
 }
 
 func originalHeader(c *call, name string) *string {

@@ -489,3 +489,32 @@ func TestClientCannotPickAFallbackChain(t *testing.T) {
 		t.Errorf("reply %v: a client's %s must be removed and the route picked again", cr, fallbackChainHeader)
 	}
 }
+
+// A key-vault provider key stands for the request's own provider: an entry
+// on another origin must name its own key, or the call is refused naming
+// it. And an entry that changes the key gives the next attempt back the
+// swapped provider key, never the proxy key the client sent.
+func TestFallbacksKeepVaultKeysHome(t *testing.T) {
+	s, _ := newTestServer(t, testVault(t))
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "authorization", "Bearer "+testProxyKey,
+		"helicone-fallbacks", `[{"target-url": "https://api.openai.com"}, {"target-url": "https://api.together.xyz"}]`), reqBody(chatBody))
+	ir := replies[0].GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "Helicone-Fallbacks entry 1 target-url https://api.together.xyz: this call's provider key comes from the key vault") {
+		t.Fatalf("reply %v, want a 400 naming entry 1", replies[0])
+	}
+
+	s, _ = newTestServer(t, testVault(t))
+	step, done := startRouterStream(t, s)
+	defer done()
+	key := linkOf(step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "authorization", "Bearer "+testProxyKey,
+		"helicone-fallback", `[{"headers": {"authorization": "Bearer sk-other"}}, {"model": "b"}]`)))
+	step(reqBody(chatBody))
+	got := func(n int) string {
+		return setHeaders(runAttempt(t, s, attemptHeaders(key, false, attemptCountHeader, itoa(n)))[0].GetRequestHeaders().GetResponse())["authorization"]
+	}
+	for n, want := range map[int]string{1: "Bearer " + testProviderKey, 2: "Bearer sk-other", 3: "Bearer " + testProviderKey} {
+		if v := got(n); v != want {
+			t.Errorf("attempt %d sends authorization %q, want %q", n, v, want)
+		}
+	}
+}
