@@ -64,7 +64,10 @@ func truncate(p *prompt, m measured, c tokens.Counter, limit int) (out []string,
 			ends[i] = c.Ends(norm[i])
 		}
 	}
-	base := measured{ends: ends, fixed: m.fixed}
+	base := measured{n: make([]int, len(ends)), ends: ends, fixed: m.fixed}
+	for i, e := range ends {
+		base.n[i] = len(e)
+	}
 	if n = base.total(); n <= limit {
 		return norm, n, true // normalizing was enough
 	}
@@ -176,7 +179,7 @@ func countWith(c tokens.Counter, base []string, m measured, out []string) int {
 	n := m.fixed
 	for i, s := range out {
 		if s == base[i] {
-			n += len(m.ends[i])
+			n += m.n[i]
 		} else {
 			n += c.Count(s)
 		}

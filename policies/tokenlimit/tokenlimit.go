@@ -91,9 +91,10 @@ type Result struct {
 // maxExactBytes bounds the text counted with a byte-pair encoding: past
 // it the prompt is estimated (four characters a token), which is linear
 // and cheap, so that the reply comes within Envoy's message_timeout (2 s
-// in envoy/) whatever the body size. An encoding counts about 7 MB/s on a
-// small shared machine (go test -bench . ./provider/tokens).
-const maxExactBytes = 2 << 20
+// in envoy/) whatever the body size. An encoding counts 7 to 13 MB/s on a
+// small shared machine (go test -bench . ./provider/tokens) and truncate
+// encodes the text about three times.
+const maxExactBytes = 1 << 20
 
 // Apply measures the prompt of req.Body against its model's context window
 // and applies req.Mode when it does not fit.
@@ -172,7 +173,7 @@ func Apply(req Request) Result {
 		counter = tokens.Estimate
 	}
 	res.Counter = counter.Name()
-	m := p.measure(counter)
+	m := p.measure(counter, req.Mode != Fallback)
 	res.Tokens = m.total()
 	if !over(res.Tokens) {
 		res.Outcome = Fits
@@ -258,28 +259,40 @@ func (p *prompt) textBytes() int {
 	return n
 }
 
-// measured is a prompt counted: each text's token ends, and the tokens of
-// everything else.
+// measured is a prompt counted: each text's tokens (and where they end,
+// when the texts may be cut), and the tokens of everything else.
 type measured struct {
-	ends  [][]int
+	n     []int
+	ends  [][]int // nil when only counted
 	fixed int
 }
 
 func (m measured) total() int {
 	n := m.fixed
-	for _, e := range m.ends {
-		n += len(e)
+	for _, k := range m.n {
+		n += k
 	}
 	return n
 }
 
-func (p *prompt) measure(c tokens.Counter) measured {
-	m := measured{ends: make([][]int, len(p.texts)), fixed: p.overhead}
+// measure counts the prompt; with ends, it also finds where each text's
+// tokens end (an encoding's full output, which costs more than a count:
+// only the modes that cut need it).
+func (p *prompt) measure(c tokens.Counter, ends bool) measured {
+	m := measured{n: make([]int, len(p.texts)), fixed: p.overhead}
+	if ends {
+		m.ends = make([][]int, len(p.texts))
+	}
 	for _, f := range p.fixed {
 		m.fixed += c.Count(f)
 	}
 	for i, t := range p.texts {
-		m.ends[i] = c.Ends(t.s)
+		if ends {
+			m.ends[i] = c.Ends(t.s)
+			m.n[i] = len(m.ends[i])
+		} else {
+			m.n[i] = c.Count(t.s)
+		}
 	}
 	return m
 }

@@ -46,7 +46,7 @@ func promptTokens(t *testing.T, body []byte) int {
 	if !ok {
 		t.Fatalf("no prompt in %s", body)
 	}
-	return p.measure(tokens.O200k()).total()
+	return p.measure(tokens.O200k(), false).total()
 }
 
 func TestParseMode(t *testing.T) {
