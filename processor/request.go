@@ -10,7 +10,6 @@ import (
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
-	"github.com/tollgate-dev/tollgate/policies/vault"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -42,7 +41,10 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			clientLink = true // only the processor may link streams
 		case key == upstreamOriginHeader || key == upstreamHostHeader || key == fallbackChainHeader || routerHeader(key):
 			clientRouting = append(clientRouting, key)
-		case credentialHeader(key) && vault.IsProxyKey(headerValue(h)):
+		case credentialHeader(key) && isProxyKeyHeader(h):
+			if proxyHeader != "" && cerr == nil { // which would be swapped, which sent as it is?
+				cerr = badRequest("invalid_header", "%s and %s both hold a key-vault proxy key; send one", proxyHeader, key)
+			}
 			proxyHeader, proxyValue = key, headerValue(h)
 		case isWorkloadHeader(key):
 			workloadHeaders = append(workloadHeaders, key)
@@ -84,8 +86,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	var m headerMutation
 	clearRoute := false
 	if proxy != nil {
-		proxy.swap(&m)
-		c.proxyKeyID, rec.ProxyKeyID = proxy.key.ID, proxy.key.ID
+		proxy.swap(c, &m)
 	}
 	if name, target := targetHeader(hh); target != "" && cerr == nil {
 		origin, host, terr := targetOrigin(name, target, s.allowedOrigins)
@@ -100,6 +101,9 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 		}
 	}
 	noteAzure(c, path)
+	if proxy != nil && cerr == nil {
+		cerr = proxy.destinationError(c)
+	}
 	w := s.identify(c)
 	if cerr == nil {
 		cerr = s.decideEgress(c, w)

@@ -1,16 +1,20 @@
 package processor
 
 import (
+	"slices"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
 	"github.com/tollgate-dev/tollgate/policies/vault"
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // credentialHeader says whether key carries a provider credential an
-// application may replace with a key-vault proxy key: OpenAI's
-// Authorization, Anthropic's x-api-key, Azure's api-key. Helicone reads the
-// same three (worker/src/lib/RequestWrapper.ts, setAuthorization), though
-// it swaps only a "Bearer" Authorization.
+// application may replace with a key-vault proxy key. Helicone reads
+// Authorization, x-api-key and api-key (worker/src/lib/RequestWrapper.ts,
+// setAuthorization), though it swaps only a "Bearer" Authorization.
 func credentialHeader(key string) bool {
-	return key == "authorization" || key == "x-api-key" || key == "api-key"
+	return slices.Contains(provider.CredentialHeaders[:], key)
 }
 
 // proxyKeyUse is a proxy key found in the request headers.
@@ -37,7 +41,7 @@ func (s *Server) lookupProxyKey(header, value string) (*proxyKeyUse, *clientErro
 		}
 		return nil, &clientError{status: 401, code: "unauthorized", message: msg}
 	}
-	return &proxyKeyUse{header: header, bearer: hasBearer(value), key: k}, nil
+	return &proxyKeyUse{header: header, bearer: vault.HasBearer(value), key: k}, nil
 }
 
 // tenantWithProxyKey is the tenant of a call made with a proxy key. The key
@@ -61,19 +65,50 @@ func (s *Server) tenantWithProxyKey(p *proxyKeyUse, auth string) (string, *clien
 	return t, nil
 }
 
+// destinationError refuses a call that would take the provider key
+// anywhere but where the vault entry says it may go: its provider's own
+// route (a call on that provider's paths, not re-routed), or an origin the
+// entry lists (Helicone-Target-URL, Helicone-OpenAI-Api-Base). Without it,
+// a client holding a proxy key could name its own server as the target and
+// receive the real key. (A Helicone-Fallbacks entry on another origin must
+// bring its own key: planAttempts.)
+func (p *proxyKeyUse) destinationError(c *call) *clientError {
+	k := p.key
+	refuse := func(where string) *clientError {
+		return &clientError{status: 403, code: "target_not_allowed",
+			message: "the proxy key " + k.ID + " may not be sent to " + where + " (its vault entry allows provider " + k.Provider + " and the origins it lists)"}
+	}
+	if c.rec.TargetURL != "" {
+		if !k.AllowsOrigin(c.rec.TargetURL) {
+			return refuse(c.rec.TargetURL)
+		}
+	} else if k.Provider != c.format {
+		route := "the " + c.format + " route"
+		if c.format == "" {
+			route = "a path of no known provider"
+		}
+		return refuse(route)
+	}
+	return nil
+}
+
 // swap sets the provider key in the header the proxy key came in, in the
-// form the provider expects there.
-func (p *proxyKeyUse) swap(m *headerMutation) {
+// form the provider expects there (fallback entries restore what m sets:
+// attempts.go, forwardedHeader).
+func (p *proxyKeyUse) swap(c *call, m *headerMutation) {
 	value := p.key.ProviderKey
 	if p.bearer || p.header == "authorization" {
 		value = "Bearer " + value
 	}
 	m.setHeader(p.header, value)
+	c.proxyKeyID, c.rec.ProxyKeyID = p.key.ID, p.key.ID
 }
 
-func hasBearer(v string) bool {
-	for len(v) > 0 && v[0] == ' ' {
-		v = v[1:]
+// isProxyKeyHeader says whether a credential header holds a proxy key,
+// reading Envoy's raw bytes: no allocation for the usual provider key.
+func isProxyKeyHeader(h *corev3.HeaderValue) bool {
+	if raw := h.GetRawValue(); len(raw) > 0 {
+		return vault.IsProxyKeyBytes(raw)
 	}
-	return len(v) > 7 && (v[:7] == "Bearer " || v[:7] == "bearer " || v[:7] == "BEARER ")
+	return vault.IsProxyKey(h.GetValue())
 }

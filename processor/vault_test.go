@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ const (
 func testVault(t *testing.T) func(*Options) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(testProxyKey))
-	v, err := vault.Parse([]byte("keys:\n- id: checkout-openai\n  tenant: payments\n  proxyKeySHA256: " +
+	v, err := vault.Parse([]byte("keys:\n- id: checkout-openai\n  tenant: payments\n  provider: openai\n  origins: [https://api.together.xyz]\n  proxyKeySHA256: " +
 		hex.EncodeToString(sum[:]) + "\n  providerKey: " + testProviderKey + "\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -126,5 +127,66 @@ func TestProxyKeyOfAnotherTenantIsRefused(t *testing.T) {
 		case want == 0 && (len(sink.Records()) != 1 || sink.Records()[0].Tenant != "payments"):
 			t.Errorf("Helicone-Auth %q: records %+v", auth, sink.Records())
 		}
+	}
+}
+
+// The provider key goes only where its vault entry says: its provider's own
+// route, or an origin the entry lists. Naming another target would hand the
+// real key to whoever runs it.
+func TestProxyKeyStaysWithItsDestinations(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		kv     []string
+		status int
+	}{
+		{"a listed origin", []string{":path", "/v1/chat/completions", "helicone-target-url", "https://api.together.xyz"}, 0},
+		{"an origin not listed", []string{":path", "/v1/chat/completions", "helicone-target-url", "https://collector.example"}, 403},
+		{"Azure base not listed", []string{":path", "/openai/deployments/d/chat/completions", "helicone-openai-api-base", "https://collector.example"}, 403},
+		{"another provider's route", []string{":path", "/v1/messages"}, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, sink := newTestServer(t, testVault(t), func(o *Options) {
+				o.AllowedTargetOrigins = []string{"https://api.together.xyz", "https://collector.example"}
+			})
+			kv := append([]string{":method", "POST", "authorization", "Bearer " + testProxyKey}, tc.kv...)
+			replies, _ := run(s, nil, reqHeaders(false, kv...), reqBody(chatBody), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+			imm := replies[0].GetImmediateResponse()
+			if tc.status == 0 {
+				if imm != nil {
+					t.Fatalf("refused: %s", imm.GetBody())
+				}
+				if got := setValue(replies[0].GetRequestHeaders().GetResponse(), "authorization"); got != "Bearer "+testProviderKey {
+					t.Fatalf("authorization %q", got)
+				}
+				return
+			}
+			if imm == nil || int(imm.GetStatus().GetCode()) != tc.status || !strings.Contains(string(imm.GetBody()), "checkout-openai may not be sent") {
+				t.Fatalf("want a %d naming the key, got %v", tc.status, replies[0])
+			}
+			if strings.Contains(string(imm.GetBody()), testProviderKey) || len(sink.Records()) != 1 {
+				t.Fatalf("body %s, records %d", imm.GetBody(), len(sink.Records()))
+			}
+		})
+	}
+}
+
+// Two proxy keys in one request (Authorization and x-api-key): one would be
+// swapped and the other sent on as it is, so the call is refused.
+func TestTwoProxyKeysAreRefused(t *testing.T) {
+	s, _ := newTestServer(t, testVault(t))
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"authorization", "Bearer "+testProxyKey, "x-api-key", testProxyKey))
+	imm := replies[0].GetImmediateResponse()
+	if imm == nil || imm.GetStatus().GetCode() != 400 || !strings.Contains(string(imm.GetBody()), "both hold a key-vault proxy key") {
+		t.Fatalf("want a 400, got %v", replies[0])
+	}
+}
+
+// Looking for a proxy key costs a call with an ordinary provider key no
+// allocation.
+func TestProxyKeyCheckDoesNotAllocate(t *testing.T) {
+	h := &corev3.HeaderValue{Key: "authorization", RawValue: []byte("Bearer sk-proj-an-ordinary-provider-key")}
+	if n := testing.AllocsPerRun(100, func() { isProxyKeyHeader(h) }); n != 0 {
+		t.Fatalf("%v allocations", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // CacheSlotKey is the store key of one slot of a cache key; both stores use
@@ -15,10 +16,6 @@ func CacheSlotKey(cacheKey string, slot int) string {
 	return cacheKey + ":" + slotsString(slot)
 }
 
-// credentialHeaders carry the provider credential. Their values are hashed
-// into the cache key so that two provider keys (two accounts, two projects)
-// never share an answer even inside one tenant.
-var credentialHeaders = [...]string{"authorization", "x-api-key", "api-key", "x-goog-api-key"}
 
 // cacheKey is the store key of a request's cache entry: a hash of every
 // input that may change the answer (DESIGN §4) — the tenant, the upstream
@@ -33,7 +30,10 @@ func cacheKey(tenant string, req *RequestInfo, o *cacheOptions) string {
 	// into a hash.Hash (no interface calls, one allocation).
 	b := make([]byte, 0, len(body)+len(req.URL)+len(o.seed)+len(tenant)+256)
 	cred := make([]byte, 0, 128)
-	for _, name := range credentialHeaders {
+	// The provider credential is hashed into the key so that two provider
+	// keys (two accounts, two projects) never share an answer even inside
+	// one tenant.
+	for _, name := range provider.CredentialHeaders {
 		cred = appendField(cred, name, req.header(name))
 	}
 	credSum := sha256.Sum256(cred)

@@ -21,7 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -37,7 +39,20 @@ type Key struct {
 	ID          string // names the key in records and the egress policy; not secret
 	Tenant      string // the tenant a call with this key belongs to
 	ProviderKey string // the secret sent to the provider instead of the proxy key
-	sum         [sha256.Size]byte
+	// Provider is the provider whose own route the key may take: openai or
+	// anthropic (a call on that provider's paths, not sent elsewhere), or
+	// azure (only through Origins).
+	Provider string
+	// Origins are the other origins (scheme://host[:port]) the key may be
+	// sent to: Helicone-Target-URL, Helicone-OpenAI-Api-Base and fallback
+	// target-urls. A call that would take the key anywhere else is refused.
+	Origins []string
+	sum     [sha256.Size]byte
+}
+
+// AllowsOrigin says whether the provider key may be sent to origin.
+func (k *Key) AllowsOrigin(origin string) bool {
+	return slices.Contains(k.Origins, strings.TrimRight(strings.ToLower(origin), "/"))
 }
 
 // Vault maps proxy keys to provider keys. It is immutable; a nil *Vault
@@ -51,8 +66,10 @@ type file struct {
 	Keys []struct {
 		ID             string `yaml:"id"`
 		Tenant         string `yaml:"tenant"`
-		ProxyKeySHA256 string `yaml:"proxyKeySHA256"`
-		ProviderKey    string `yaml:"providerKey"`
+		ProxyKeySHA256 string   `yaml:"proxyKeySHA256"`
+		ProviderKey    string   `yaml:"providerKey"`
+		Provider       string   `yaml:"provider"`
+		Origins        []string `yaml:"origins"`
 	} `yaml:"keys"`
 }
 
@@ -72,7 +89,17 @@ func Parse(data []byte) (*Vault, error) {
 		if e.ID != "" {
 			where += " (" + e.ID + ")"
 		}
-		k := &Key{ID: strings.TrimSpace(e.ID), Tenant: strings.TrimSpace(e.Tenant), ProviderKey: strings.TrimSpace(e.ProviderKey)}
+		k := &Key{ID: strings.TrimSpace(e.ID), Tenant: strings.TrimSpace(e.Tenant), ProviderKey: strings.TrimSpace(e.ProviderKey),
+			Provider: strings.ToLower(strings.TrimSpace(e.Provider))}
+		badOrigin := ""
+		for _, o := range e.Origins {
+			norm, ok := origin(o)
+			if !ok {
+				badOrigin = o
+				break
+			}
+			k.Origins = append(k.Origins, norm)
+		}
 		sum, err := hex.DecodeString(strings.ToLower(strings.TrimSpace(e.ProxyKeySHA256)))
 		switch {
 		case k.ID == "":
@@ -85,6 +112,12 @@ func Parse(data []byte) (*Vault, error) {
 			errs = append(errs, fmt.Errorf("vault %s: providerKey must not be empty", where))
 		case strings.HasPrefix(k.ProviderKey, Prefix):
 			errs = append(errs, fmt.Errorf("vault %s: providerKey is a proxy key; it must be the provider's own key", where))
+		case k.Provider != "openai" && k.Provider != "anthropic" && k.Provider != "azure":
+			errs = append(errs, fmt.Errorf("vault %s: provider must be openai, anthropic or azure, got %q", where, e.Provider))
+		case badOrigin != "":
+			errs = append(errs, fmt.Errorf("vault %s: origins: %q is not an origin such as https://example.openai.azure.com", where, badOrigin))
+		case k.Provider == "azure" && len(k.Origins) == 0:
+			errs = append(errs, fmt.Errorf("vault %s: an azure key needs origins: the Azure OpenAI resources it may be sent to", where))
 		case err != nil || len(sum) != sha256.Size:
 			errs = append(errs, fmt.Errorf("vault %s: proxyKeySHA256 must be 64 hex digits (tollgate vault issue prints it)", where))
 		default:
@@ -129,6 +162,17 @@ func scrub(err error) error {
 
 var lineRef = regexp.MustCompile(`line \d+`)
 
+// origin normalizes an origin: scheme://host[:port], lowercase, nothing
+// after it.
+func origin(raw string) (string, bool) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(raw), "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", false
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), true
+}
+
 // Len is how many keys the vault holds.
 func (v *Vault) Len() int {
 	if v == nil {
@@ -140,23 +184,41 @@ func (v *Vault) Len() int {
 // IsProxyKey says whether a credential header's value is a proxy key:
 // "Bearer sk-helicone-proxy-…" or the bare key.
 func IsProxyKey(value string) bool {
-	_, ok := proxyKey(value)
-	return ok
+	key, _ := splitBearer(value)
+	return strings.HasPrefix(key, Prefix)
 }
 
-func proxyKey(value string) (string, bool) {
+// IsProxyKeyBytes is IsProxyKey of a header's raw bytes, so that the check
+// costs a call without a proxy key nothing.
+func IsProxyKeyBytes(value []byte) bool {
+	v := bytes.TrimLeft(value, " \t")
+	if len(v) > 7 && bytes.EqualFold(v[:7], []byte("bearer ")) {
+		v = bytes.TrimLeft(v[7:], " \t")
+	}
+	return bytes.HasPrefix(v, []byte(Prefix))
+}
+
+// HasBearer says whether a credential header's value is "Bearer <key>".
+func HasBearer(value string) bool {
+	_, bearer := splitBearer(value)
+	return bearer
+}
+
+// splitBearer returns the key of a credential header's value and whether
+// it came as "Bearer <key>".
+func splitBearer(value string) (key string, bearer bool) {
 	v := strings.TrimSpace(value)
 	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-		v = strings.TrimSpace(v[7:])
+		return strings.TrimSpace(v[7:]), true
 	}
-	return v, strings.HasPrefix(v, Prefix)
+	return v, false
 }
 
 // Lookup finds the key a credential header's value names; ok is false for
 // a value that is not a proxy key or a proxy key the vault does not hold.
 func (v *Vault) Lookup(value string) (k *Key, ok bool) {
-	raw, isProxy := proxyKey(value)
-	if !isProxy || v == nil {
+	raw, _ := splitBearer(value)
+	if !strings.HasPrefix(raw, Prefix) || v == nil {
 		return nil, false
 	}
 	sum := sha256.Sum256([]byte(raw))

@@ -13,7 +13,7 @@ import (
 // vaultFile is a vault holding key for tenant "payments".
 func vaultFile(t *testing.T, key string) string {
 	t.Helper()
-	return "keys:\n- id: checkout-openai\n  tenant: payments\n  proxyKeySHA256: " + sha256Hex(key) + "\n  providerKey: sk-real-provider-key\n"
+	return "keys:\n- id: checkout-openai\n  tenant: payments\n  provider: openai\n  origins: [\"https://Gateway.Example.com/\"]\n  proxyKeySHA256: " + sha256Hex(key) + "\n  providerKey: sk-real-provider-key\n"
 }
 
 func sha256Hex(s string) string {
@@ -55,12 +55,23 @@ func TestLookupFindsTheProviderKey(t *testing.T) {
 	}
 	for _, presented := range []string{"Bearer " + key, "bearer  " + key, key} {
 		k, ok := v.Lookup(presented)
+		bearer := HasBearer(presented)
 		if !ok {
 			t.Fatalf("Lookup(%q) found nothing", presented)
 		}
-		if k.ID != "checkout-openai" || k.Tenant != "payments" || k.ProviderKey != "sk-real-provider-key" {
+		if k.ID != "checkout-openai" || k.Tenant != "payments" || k.ProviderKey != "sk-real-provider-key" || k.Provider != "openai" {
 			t.Fatalf("Lookup(%q) = %+v", presented, k)
 		}
+		if bearer != (presented != key) {
+			t.Fatalf("Lookup(%q): bearer %v", presented, bearer)
+		}
+		if !IsProxyKey(presented) || !IsProxyKeyBytes([]byte(presented)) {
+			t.Fatalf("IsProxyKey(%q) is false", presented)
+		}
+	}
+	k, _ := v.Lookup(key)
+	if !k.AllowsOrigin("https://gateway.example.com") || k.AllowsOrigin("https://api.openai.com") || k.AllowsOrigin("http://gateway.example.com") {
+		t.Fatalf("origins %v: AllowsOrigin is wrong", k.Origins)
 	}
 	other, _, _ := Issue()
 	for _, presented := range []string{"Bearer " + other, "Bearer sk-proj-abc", "", Prefix} {
@@ -68,7 +79,7 @@ func TestLookupFindsTheProviderKey(t *testing.T) {
 			t.Fatalf("Lookup(%q) found a key", presented)
 		}
 	}
-	if !IsProxyKey("Bearer "+other) || IsProxyKey("Bearer sk-proj-abc") {
+	if !IsProxyKeyBytes([]byte("Bearer "+other)) || IsProxyKeyBytes([]byte("Bearer sk-proj-abc")) || IsProxyKey("sk-helicone-x") {
 		t.Fatal("IsProxyKey does not tell proxy keys from provider keys")
 	}
 	var none *Vault
@@ -80,13 +91,16 @@ func TestLookupFindsTheProviderKey(t *testing.T) {
 func TestParseErrorsNameTheEntryNeverTheKey(t *testing.T) {
 	key, sum, _ := Issue()
 	cases := map[string]struct{ file, want string }{
-		"no tenant":     {"keys:\n- id: a\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "keys[0] (a): tenant"},
-		"bad sum":       {"keys:\n- id: a\n  tenant: t\n  proxyKeySHA256: " + key + "\n  providerKey: sk-secret-1\n", "proxyKeySHA256 must be 64 hex digits"},
-		"proxy as real": {"keys:\n- id: a\n  tenant: t\n  proxyKeySHA256: " + sum + "\n  providerKey: " + key + "\n", "providerKey is a proxy key"},
-		"duplicate id":  {"keys:\n- {id: a, tenant: t, proxyKeySHA256: " + sum + ", providerKey: sk-secret-1}\n- {id: a, tenant: t, proxyKeySHA256: " + strings.Repeat("0", 64) + ", providerKey: sk-secret-1}\n", "keys[1] (a): id is used twice"},
-		"wrong type":    {"keys:\n- id: a\n  tenant: t\n  providerKey: [sk-secret-1]\n", "line 4: wrong type"},
-		"unknown field": {"keys:\n- id: a\n  tenant: t\n  provider_key: sk-secret-1\n", "unknown field"},
-		"broken yaml":   {"keys: [sk-secret-1\n", "invalid YAML"},
+		"no tenant":          {"keys:\n- id: a\n  provider: openai\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "keys[0] (a): tenant"},
+		"bad sum":            {"keys:\n- id: a\n  tenant: t\n  provider: openai\n  proxyKeySHA256: " + key + "\n  providerKey: sk-secret-1\n", "proxyKeySHA256 must be 64 hex digits"},
+		"proxy as real":      {"keys:\n- id: a\n  tenant: t\n  provider: openai\n  proxyKeySHA256: " + sum + "\n  providerKey: " + key + "\n", "providerKey is a proxy key"},
+		"duplicate id":       {"keys:\n- {id: a, tenant: t, provider: openai, proxyKeySHA256: " + sum + ", providerKey: sk-secret-1}\n- {id: a, tenant: t, provider: openai, proxyKeySHA256: " + strings.Repeat("0", 64) + ", providerKey: sk-secret-1}\n", "keys[1] (a): id is used twice"},
+		"no provider":        {"keys:\n- id: a\n  tenant: t\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "provider must be openai, anthropic or azure"},
+		"azure, no origins":  {"keys:\n- id: a\n  tenant: t\n  provider: azure\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "an azure key needs origins"},
+		"origin with a path": {"keys:\n- id: a\n  tenant: t\n  provider: openai\n  origins: [https://x.example/v1]\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "is not an origin"},
+		"wrong type":         {"keys:\n- id: a\n  tenant: t\n  providerKey: [sk-secret-1]\n", "line 4: wrong type"},
+		"unknown field":      {"keys:\n- id: a\n  tenant: t\n  provider_key: sk-secret-1\n", "unknown field"},
+		"broken yaml":        {"keys: [sk-secret-1\n", "invalid YAML"},
 	}
 	for name, c := range cases {
 		_, err := Parse([]byte(c.file))
