@@ -105,3 +105,19 @@ func TestTokenLimitHandler(t *testing.T) {
 		})
 	}
 }
+
+// Off the chat paths the header is tolerated with a warning.
+func TestTokenLimitHandlerOtherPaths(t *testing.T) {
+	s, sink := newTestServer(t, tinyWindows)
+	replies, _ := run(s, nil,
+		reqHeaders(false, ":method", "POST", ":path", "/v1/embeddings", "helicone-request-id", requestID,
+			"helicone-token-limit-exception-handler", "truncate"),
+		reqBody(`{"model":"gpt-4o","input":"`+strings.Repeat("word ", 2000)+`"}`),
+		respHeaders(false, ":status", "200"), respBody(`{"data":[],"usage":{"prompt_tokens":1,"total_tokens":1}}`, true))
+	if b := replies[1].GetRequestBody().GetResponse().GetBodyMutation().GetBody(); b != nil {
+		t.Fatalf("body replaced: %.80s", b)
+	}
+	if w := sink.Records()[0].Warnings; !strings.Contains(w, "Helicone-Token-Limit-Exception-Handler applies to chat completions") {
+		t.Errorf("warnings %q", w)
+	}
+}

@@ -336,3 +336,13 @@ func TestResponses(t *testing.T) {
 		t.Errorf("items moved: %s", r.Body)
 	}
 }
+
+// Past maxExactBytes of text the prompt is estimated, whatever the model,
+// so that a huge body cannot hold the reply past Envoy's message timeout.
+func TestHugePromptIsEstimated(t *testing.T) {
+	huge := strings.Repeat("lorem ipsum ", maxExactBytes/12+1)
+	r := Apply(Request{Mode: Truncate, Body: chat("gpt-4o", `"max_tokens":10,`, [2]string{"user", huge}), Context: window(10000)})
+	if r.Counter != "estimate" || r.Outcome != Truncated || r.SentSize > r.Limit || !json.Valid(r.Body) {
+		t.Errorf("got %s %s, %d tokens sent of %d", r.Counter, r.Outcome, r.SentSize, r.Limit)
+	}
+}
