@@ -160,6 +160,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			s.endEarly(c, stream.Context(), errors.New("unexpected message"))
 			return status.Errorf(codes.InvalidArgument, "tollgate: unexpected ext_proc message %T", req.GetRequest())
 		}
+		addWarningHeader(c, resp) // warnings.go
 		if err := stream.Send(resp); err != nil {
 			s.endEarly(c, stream.Context(), err)
 			return err
