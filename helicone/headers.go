@@ -216,16 +216,12 @@ func (h *Headers) Add(key, value string) error {
 		h.RequestID = id.String()
 	case OmitRequest, OmitResponse:
 		// Helicone omits only on "true" and logs on anything else
-		// (HeliconeHeaders.ts, omitHeaders). Tollgate reads "true" in any
-		// case, as it reads the cache switches (Python's str(True) sends
-		// "True"): keeping a body out of the log never breaks a caller.
-		// Any other value logs the body, as Helicone does, with a warning
-		// unless it is "false".
-		v := strings.TrimSpace(value)
-		b := strings.EqualFold(v, "true")
-		if !b && v != "" && !strings.EqualFold(v, "false") {
+		// (HeliconeHeaders.ts, omitHeaders); see ReadSwitch.
+		s, ok := ReadSwitch(value)
+		if !ok {
 			h.Warnings.Add(key, fmt.Sprintf("%q is not true or false; the body is logged", Truncate(value, 64)))
 		}
+		b := s == SwitchOn
 		if key == OmitRequest {
 			h.OmitRequest = b
 		} else {
@@ -244,7 +240,13 @@ func (h *Headers) Add(key, value string) error {
 	case OpenAIAPIBase:
 		h.OpenAIAPIBase = value
 	case StreamUsage:
-		h.StreamUsage, _ = ParseBool(value) // not a 400: Helicone reads any other value as false
+		// Not a 400: Helicone reads any value but "true" as false
+		// (HeliconeHeaders.ts, getHeliconeFeatureFlags).
+		s, ok := ReadSwitch(value)
+		if !ok {
+			h.Warnings.Add(key, fmt.Sprintf("%q is not true or false; read as false", Truncate(value, 64)))
+		}
+		h.StreamUsage = s == SwitchOn
 	case TokenLimitExceptionHandler:
 		h.TokenLimit = value
 	case Fallback:
@@ -310,15 +312,33 @@ func (h *Headers) SortedProperties() []record.Property {
 	return record.SortProperties(h.Properties)
 }
 
-// ParseBool reads a switch header: true/1, false/0/empty.
-func ParseBool(v string) (value, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true", "1":
-		return true, true
-	case "false", "0", "":
-		return false, true
+// Switch is what a switch header (Helicone-Cache-Enabled, -Retry-Enabled,
+// -Omit-Request, -Stream-Usage, -Moderations-Enabled, …) says.
+type Switch int8
+
+const (
+	SwitchUnset Switch = iota // not sent, empty, or not a switch value
+	SwitchOn
+	SwitchOff
+)
+
+// ReadSwitch is the one reading of every switch header. Helicone turns each
+// on only for the exact value "true" and reads anything else as off
+// (worker/src/lib/models/HeliconeHeaders.ts compares every one with
+// "true"); Tollgate takes "true" in any case as well (Python's str(True)
+// sends "True"), "false" in any case as off, and an empty value as not
+// sent. Any other value ("1", "yes") is not sent and ok is false: the caller
+// says in Helicone-Warning what it did instead.
+func ReadSwitch(v string) (s Switch, ok bool) {
+	switch v = strings.TrimSpace(v); {
+	case v == "":
+		return SwitchUnset, true
+	case strings.EqualFold(v, "true"):
+		return SwitchOn, true
+	case strings.EqualFold(v, "false"):
+		return SwitchOff, true
 	}
-	return false, false
+	return SwitchUnset, false
 }
 
 // Canonical turns "helicone-omit-request" into "Helicone-Omit-Request" for
@@ -367,12 +387,13 @@ func cut(s string, n int) string {
 // addScreenSwitch reads the switches of the pre-call checks. Helicone turns
 // moderation on only for "true" and reads its LLM-security switches
 // without a 400 whatever they say (worker/src/lib/models/HeliconeHeaders.ts);
-// Tollgate also takes "True" and "1", and turns the check off, with a
-// warning, for any other value but "false". The older
+// Tollgate reads them as every switch (ReadSwitch) and turns the check off,
+// with a warning, for a value that is neither true nor false. The older
 // Helicone-Prompt-Security-Enabled counts only without the newer name, as
 // in Helicone (the first of the two it finds wins).
 func (h *Headers) addScreenSwitch(key, value string) {
-	on, ok := ParseBool(value)
+	s, ok := ReadSwitch(value)
+	on := s == SwitchOn
 	if !ok {
 		h.Warnings.Add(key, fmt.Sprintf("%q is not true or false; the check is off", Truncate(value, 64)))
 	}

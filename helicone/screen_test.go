@@ -19,7 +19,8 @@ func TestScreenSwitches(t *testing.T) {
 		warnings                       int
 	}{
 		{"none", nil, false, false, false, 0},
-		{"all on", [][2]string{{helicone.ModerationsEnabled, "true"}, {helicone.LLMSecurityEnabled, "True"}, {helicone.LLMSecurityAdvanced, "1"}}, true, true, true, 0},
+		{"all on", [][2]string{{helicone.ModerationsEnabled, "true"}, {helicone.LLMSecurityEnabled, "True"}, {helicone.LLMSecurityAdvanced, "TRUE"}}, true, true, true, 0},
+		{"1 is not true", [][2]string{{helicone.ModerationsEnabled, "1"}, {helicone.LLMSecurityEnabled, "1"}}, false, false, false, 2},
 		{"false", [][2]string{{helicone.ModerationsEnabled, "false"}, {helicone.LLMSecurityEnabled, "false"}}, false, false, false, 0},
 		{"not a switch", [][2]string{{helicone.ModerationsEnabled, "yes"}}, false, false, false, 1},
 		{"older name alone", [][2]string{{helicone.PromptSecurityEnabled, "true"}}, false, true, false, 0},

@@ -108,9 +108,10 @@ func TestHeliconeBackOffThroughDataPlane(t *testing.T) {
 			headers:      []string{"helicone-retry-num", "50", "helicone-retry-max-timeout", "1000"},
 			wantAttempts: attempts.MaxAttempts, wantWaits: slices.Repeat([]time.Duration{s}, attempts.MaxAttempts-1),
 			wantWarning: `Helicone-Retry-Num "50" is capped at 10 attempts`},
-		// Helicone turns retries on for "true" only.
+		// Helicone turns retries on for "true" only
+		// (worker/src/lib/models/HeliconeHeaders.ts, getRetryHeaders).
 		{name: "yes is off", status: 500, headers: []string{"helicone-retry-enabled", "yes"},
-			wantAttempts: 1, wantWaits: nil, wantWarning: `Helicone-Retry-Enabled "yes" is not "true"; retries are off`},
+			wantAttempts: 1, wantWaits: nil, wantWarning: `Helicone-Retry-Enabled "yes" is not true or false; retries are off`},
 		{name: "503 is not retried", status: 503, wantAttempts: 1, wantWaits: nil},
 	}
 	for _, tt := range tests {

@@ -88,17 +88,16 @@ func (p RetryPolicy) String() string {
 }
 
 // ParseRetryPolicy reads the Helicone-Retry-* headers as Helicone's worker
-// does (HeliconeHeaders.ts: enabled only for exactly "true", parseInt and
-// parseFloat for the numbers, so "3abc" is 3). It returns nil when retries
+// does (HeliconeHeaders.ts: parseInt and parseFloat for the numbers, so
+// "3abc" is 3; Helicone-Retry-Enabled is a switch, helicone.ReadSwitch). It returns nil when retries
 // are not on. Values Helicone tolerates are tolerated and, when what Tollgate
 // does differs from what the value says, noted in w. The one error, naming
 // the header, is a maximum below the minimum: Helicone's retry library
 // throws then and the call fails without reaching the provider.
 func ParseRetryPolicy(h helicone.RetryHeaders, w *helicone.Warnings) (*RetryPolicy, error) {
-	enabled := strings.TrimSpace(h.Enabled)
-	if enabled != "true" {
-		if enabled != "false" && enabled != "" {
-			w.Add(helicone.RetryEnabled, fmt.Sprintf("%q is not \"true\"; retries are off", clip(enabled)))
+	if s, ok := helicone.ReadSwitch(h.Enabled); s != helicone.SwitchOn {
+		if !ok {
+			w.Add(helicone.RetryEnabled, fmt.Sprintf("%q is not true or false; retries are off", clip(strings.TrimSpace(h.Enabled))))
 		}
 		return nil, nil
 	}

@@ -43,13 +43,15 @@ func TestParseRetryPolicy(t *testing.T) {
 		{name: "all set", headers: []string{helicone.RetryEnabled, "true", helicone.RetryNum, "3", helicone.RetryFactor, "1.5",
 			helicone.RetryMinTimeout, "200", helicone.RetryMaxTimeout, "800"},
 			want: &RetryPolicy{Num: 3, Factor: 1.5, MinTimeoutMs: 200, MaxTimeoutMs: 800}},
-		// Only the exact string "true" turns retries on.
+		// Helicone turns retries on for "true" only
+		// (worker/src/lib/models/HeliconeHeaders.ts, getRetryHeaders);
+		// Tollgate reads it as every switch: "true" in any case.
 		{name: "yes is off", headers: []string{helicone.RetryEnabled, "yes"}, want: nil,
-			warnings: []string{`Helicone-Retry-Enabled "yes" is not "true"; retries are off`}},
+			warnings: []string{`Helicone-Retry-Enabled "yes" is not true or false; retries are off`}},
 		{name: "1 is off", headers: []string{helicone.RetryEnabled, "1"}, want: nil,
-			warnings: []string{`Helicone-Retry-Enabled "1" is not "true"; retries are off`}},
-		{name: "TRUE is off", headers: []string{helicone.RetryEnabled, "TRUE"}, want: nil,
-			warnings: []string{`Helicone-Retry-Enabled "TRUE" is not "true"; retries are off`}},
+			warnings: []string{`Helicone-Retry-Enabled "1" is not true or false; retries are off`}},
+		{name: "TRUE is on", headers: []string{helicone.RetryEnabled, "TRUE"}, want: defaults(5)},
+		{name: "FALSE is off, silently", headers: []string{helicone.RetryEnabled, "FALSE"}, want: nil},
 		// Helicone takes any number of attempts; Tollgate caps them.
 		{name: "over the cap", headers: []string{helicone.RetryEnabled, "true", helicone.RetryNum, "11"}, want: defaults(10),
 			warnings: []string{`Helicone-Retry-Num "11" is capped at 10 attempts`}},

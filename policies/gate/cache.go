@@ -121,20 +121,20 @@ const (
 	switchOff
 )
 
-// switchHeader reads v, the value of a cache switch (name, lowercase).
-// Only "true" turns it on, as at Helicone; a value that is neither true
+// switchHeader reads v, the value of a cache switch (name, lowercase), as
+// every switch is read (helicone.ReadSwitch); a value that is neither true
 // nor false counts as not sent and is reported in warn.
 func switchHeader(v, name string, warn *helicone.Warnings) switchState {
-	v = strings.TrimSpace(v)
-	switch {
-	case v == "":
-		return switchAbsent
-	case strings.EqualFold(v, "true"):
+	s, ok := helicone.ReadSwitch(v)
+	if !ok {
+		warn.Add(name, fmt.Sprintf("%q is neither true nor false; read as not sent", clip(strings.TrimSpace(v))))
+	}
+	switch s {
+	case helicone.SwitchOn:
 		return switchOn
-	case strings.EqualFold(v, "false"):
+	case helicone.SwitchOff:
 		return switchOff
 	}
-	warn.Add(name, fmt.Sprintf("%q is neither true nor false; read as not sent", clip(v)))
 	return switchAbsent
 }
 
