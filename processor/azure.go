@@ -35,30 +35,39 @@ func noteAzure(c *call, path string) {
 
 // azurePriceModel is the model an Azure call is priced as when the
 // response's own model has no price: what the configured deployment map
-// says of the path's deployment, else of the model the body names (the v1
-// API names the deployment there). "" when the map has neither.
+// says of the call's deployment (azureDeployment). "" when the map has
+// none.
 func (s *Server) azurePriceModel(c *call) string {
-	if !c.azure || len(s.azureModels) == 0 {
+	if !c.azure {
 		return ""
 	}
-	if m, ok := s.azureModels[c.deployment]; ok && c.deployment != "" {
-		return m
-	}
-	return s.azureModels[c.rec.Model]
+	return s.azureModels[azureDeployment(c, c.rec.Model)]
 }
 
-// azureServedModel is the model the path's deployment serves, for the
+// azureServedModel is the model an Azure call's deployment serves, for the
 // egress policy's model rules: Azure answers with the deployment's model
 // and ignores the body's, so a body naming an allowed model must not get a
 // call to another one through. The deployment map's model when it has
-// one, else the deployment's own name (an unmapped deployment passes only
-// a rule that lists it); "" off Azure's deployment paths.
-func (s *Server) azureServedModel(c *call) string {
-	if c.deployment == "" {
+// one, read as pricing reads it (azurePriceModel), else the deployment's
+// own name (an unmapped deployment passes only a rule that lists it); ""
+// off Azure or when no deployment is named.
+func (s *Server) azureServedModel(c *call, bodyModel string) string {
+	if !c.azure {
 		return ""
 	}
-	if m, ok := s.azureModels[c.deployment]; ok {
+	d := azureDeployment(c, bodyModel)
+	if m, ok := s.azureModels[d]; ok {
 		return m
 	}
-	return c.deployment
+	return d
+}
+
+// azureDeployment is the deployment an Azure call goes to: the path's
+// (/openai/deployments/{name}/…), else, on the v1 API (/openai/v1/…), the
+// body's model, which names the deployment there.
+func azureDeployment(c *call, bodyModel string) string {
+	if c.deployment != "" {
+		return c.deployment
+	}
+	return bodyModel
 }

@@ -226,3 +226,35 @@ func TestAzureEgressChecksTheDeploymentsModel(t *testing.T) {
 		}
 	}
 }
+
+// Azure's v1 API (/openai/v1/…) names the deployment in the body's model,
+// not in the path. The egress model rule checks the model that deployment
+// serves, as --azure-deployments maps it for pricing, not the deployment's
+// name.
+func TestAzureV1EgressChecksTheMappedModel(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy string
+		deploy map[string]string
+		allow  bool
+	}{
+		{"mapped to an allowed model", `["gpt-4o-mini"]`, map[string]string{"prod-mini": "gpt-4o-mini"}, true},
+		{"mapped to another model", `["gpt-4o-mini"]`, map[string]string{"prod-mini": "gpt-4o"}, false},
+		// A rule listing the deployment's name does not let through the
+		// model the map says it serves.
+		{"the deployment's name listed", `["prod-mini"]`, map[string]string{"prod-mini": "gpt-4o"}, false},
+		{"unmapped, its name listed", `["prod-mini"]`, nil, true},
+		{"unmapped", `["gpt-4o-mini"]`, nil, false},
+	} {
+		s, _ := newAzureServer(t, func(o *Options) {
+			o.Egress = mustPolicy(t, "defaults:\n  allow: {models: "+tc.policy+"}\n")
+			o.AzureDeployments = tc.deploy
+		})
+		replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/openai/v1/chat/completions", "content-type", "application/json",
+			"api-key", azureKey, "helicone-openai-api-base", azureOrigin), reqBody(`{"model":"prod-mini","messages":[]}`))
+		imm := replies[1].GetImmediateResponse()
+		if tc.allow != (imm == nil) {
+			t.Errorf("%s: allowed %v, want %v (%v)", tc.name, imm == nil, tc.allow, replies[1])
+		}
+	}
+}

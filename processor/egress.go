@@ -87,7 +87,13 @@ func (s *Server) checkEgressModels(c *call, body []byte) *clientError {
 		model = gjson.GetBytes(body, "model").String()
 	}
 	models := []string{model}
-	if served := s.azureServedModel(c); served != "" && served != model {
+	switch served := s.azureServedModel(c, model); {
+	case served == "" || served == model:
+	case c.deployment == "":
+		// Azure's v1 API: the body's model is the deployment's name, and
+		// the model it serves is the one to check.
+		models[0] = served
+	default:
 		models = append(models, served) // Azure serves the deployment's model, whatever the body names
 	}
 	if c.link != nil && c.link.plan != nil {
