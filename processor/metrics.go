@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
@@ -31,13 +32,13 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_calls_total", Help: "Calls processed, by provider and HTTP status class (negative: ended without a response).",
+			Name: "tollgate_calls_total", Help: "Calls processed, by provider (openai, anthropic, azure; other: any other origin) and HTTP status class (negative: ended without a response).",
 		}, []string{"provider", "status_class"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_tokens_total", Help: "Tokens reported by providers, by provider and kind.",
+			Name: "tollgate_tokens_total", Help: "Tokens reported by providers, by provider (openai, anthropic, azure, other) and kind.",
 		}, []string{"provider", "kind"}),
 		costUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_cost_usd_total", Help: "Cost of calls in USD, by provider.",
+			Name: "tollgate_cost_usd_total", Help: "Cost of calls in USD, by provider (openai, anthropic, azure, other).",
 		}, []string{"provider"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_rejected_total", Help: "Calls answered by Tollgate itself with an error, by reason.",
@@ -75,16 +76,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) observe(r *record.Record) {
-	m.calls.WithLabelValues(r.Provider, statusClass(r.Status)).Inc()
+	p := providerLabel(r.Provider)
+	m.calls.WithLabelValues(p, statusClass(r.Status)).Inc()
 	if r.PromptTokens > 0 {
-		m.tokens.WithLabelValues(r.Provider, "prompt").Add(float64(r.PromptTokens))
+		m.tokens.WithLabelValues(p, "prompt").Add(float64(r.PromptTokens))
 	}
 	if r.CompletionTokens > 0 {
-		m.tokens.WithLabelValues(r.Provider, "completion").Add(float64(r.CompletionTokens))
+		m.tokens.WithLabelValues(p, "completion").Add(float64(r.CompletionTokens))
 	}
 	if r.CostUSD > 0 {
-		m.costUSD.WithLabelValues(r.Provider).Add(r.CostUSD)
+		m.costUSD.WithLabelValues(p).Add(r.CostUSD)
 	}
+}
+
+// providerLabel bounds the provider label. A record's provider is the host
+// of the origin a call went to when Helicone-Target-URL,
+// Helicone-OpenAI-Api-Base or a fallback entry named one, and under
+// --allowed-target-origins '*' the client picks that host: labelled as
+// such, every new host would be new series for as long as the process
+// runs. The providers Tollgate knows keep their names; any host is
+// "other" (the record keeps the host).
+func providerLabel(p string) string {
+	switch p {
+	case provider.OpenAI, provider.Anthropic, provider.Azure, "":
+		return p
+	}
+	return "other"
 }
 
 func statusClass(status int32) string {
