@@ -47,6 +47,10 @@ type Options struct {
 	DisableStreamUsage bool
 	Gate               Gate    // cache and rate limits; nil: none
 	Prompts            Prompts // Helicone-Prompt-Id templates; nil: such requests get 503
+	// Screen runs Helicone-Moderations-Enabled and
+	// Helicone-LLM-Security-Enabled (nil: such calls go on unchecked,
+	// with a warning).
+	Screen Screen
 	// Egress returns the current egress policy (nil: everything allowed).
 	Egress func() *egress.Policy
 	// Vault returns the current key vault (nil: none; a proxy key is then
@@ -72,6 +76,7 @@ type Server struct {
 	auth                 *policies.Auth
 	gate                 Gate
 	prompts              Prompts
+	screen               Screen
 	egress               func() *egress.Policy
 	vault                func() *vault.Vault
 	workload             egress.Workload
@@ -95,6 +100,7 @@ func New(o Options) *Server {
 		auth:                 o.Auth,
 		gate:                 o.Gate,
 		prompts:              o.Prompts,
+		screen:               o.Screen,
 		egress:               o.Egress,
 		vault:                o.Vault,
 		workload:             o.Workload,

@@ -56,6 +56,17 @@ type Config struct {
 	// KeyVault is the key vault file (a Secret): proxy keys and the
 	// provider keys they stand for, reloaded on change.
 	KeyVault string
+	// The pre-call checks Helicone-Moderations-Enabled and
+	// Helicone-LLM-Security-Enabled ask for (screen.go): OpenAI's API base
+	// for moderation (empty: UpstreamOpenAI), the classifier's URL (empty:
+	// none), each one's timeout, the classifier's score threshold, and the
+	// checks that may run at once.
+	ModerationURL        string
+	ModerationTimeout    Duration
+	LLMSecurityURL       string
+	LLMSecurityTimeout   Duration
+	LLMSecurityThreshold float64
+	ScreenMaxInFlight    int
 	// The calling workload's identity in sidecar mode (the injector sets
 	// these from the pod); the labels file is a downward API volume.
 	WorkloadNamespace      string

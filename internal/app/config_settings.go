@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/screen"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
 
@@ -46,7 +47,7 @@ func (c *Config) settings(dev bool) []setting {
 		duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time for in-flight calls and log flushing at shutdown", positive),
 		duration(&c.RouteTimeout, "route-timeout", dataplane.DefaultRouteTimeout, "dev data plane: limit for a whole upstream call", positive),
 		duration(&c.IdleTimeout, "idle-timeout", dataplane.DefaultStreamIdleTimeout, "dev data plane: limit for silence from the upstream", positive),
-		duration(&c.MessageTimeout, "message-timeout", 2*time.Second, "dev data plane: wait for each processor reply", positive),
+		duration(&c.MessageTimeout, "message-timeout", 2*time.Second, "dev data plane: wait for each processor reply (Envoy's message_timeout; moderation-timeout and llm-security-timeout stay below it)", positive),
 		boolean(&c.FailureModeAllow, "failure-mode-allow", false, "dev data plane: continue without the processor when it fails"),
 		duration(&c.RetryBaseInterval, "retry-base-interval", time.Second, "dev data plane: retry back-off base (Envoy: the route's retry_back_off)", positive),
 		duration(&c.RetryMaxInterval, "retry-max-interval", 10*time.Second, "dev data plane: retry back-off cap", positive,
@@ -70,6 +71,12 @@ func (c *Config) settings(dev bool) []setting {
 		str(&c.DashboardURL, "dashboard-url", "", "the dashboard's address, sent in alert notifications"),
 		boolean(&c.AlertPrivateWebhooks, "alert-private-webhooks", false, "let alert webhooks reach private and loopback addresses"),
 		boolean(&c.RateLimitFailClosed, "ratelimit-fail-closed", false, "reject calls under a rate-limit policy with 503 when Redis is unreachable"),
+		str(&c.ModerationURL, "moderation-url", "", "Helicone-Moderations-Enabled: OpenAI's API base, POST <url>/v1/moderations with the call's own key (empty: upstream-openai)", optionalURL),
+		duration(&c.ModerationTimeout, "moderation-timeout", screen.DefaultTimeout, "Helicone-Moderations-Enabled: limit for the moderation call (past it the call is a 500, as Helicone answers a failed moderation); below message-timeout", positive, c.belowMessageTimeout),
+		str(&c.LLMSecurityURL, "llm-security-url", "", "Helicone-LLM-Security-Enabled: the prompt-injection classifier's URL, e.g. Prompt Guard behind a text-classification server (docs/headers.md); empty: such calls go on unchecked", optionalURL),
+		duration(&c.LLMSecurityTimeout, "llm-security-timeout", screen.DefaultTimeout, "Helicone-LLM-Security-Enabled: limit for the classifier call (past it the call goes on, as at Helicone); below message-timeout", positive, c.belowMessageTimeout),
+		number(&c.LLMSecurityThreshold, "llm-security-threshold", screen.DefaultThreshold, "Helicone-LLM-Security-Enabled: a classifier label other than BENIGN, SAFE or LABEL_0 with at least this score blocks the call", unitInterval),
+		integer(&c.ScreenMaxInFlight, "screen-max-in-flight", screen.DefaultMaxInFlight, "moderation and classifier calls at once; more wait for a slot within their timeout", positive),
 		str(&c.APIKey, "api-key", "", "bearer key for the HTTP API (prefer TOLLGATE_API_KEY); empty: loopback clients only"),
 		str(&c.Role, "role", RoleGateway, "gateway: the HTTP port also serves the API and dashboard; sidecar: /healthz, /readyz and /metrics only", role),
 		integer(&c.LogBatchSize, "log-batch-size", 5000, "ClickHouse: rows per insert", positive),

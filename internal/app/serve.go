@@ -90,12 +90,17 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		}
 	}()
 
+	checks, err := newScreen(cfg, reg)
+	if err != nil {
+		return err
+	}
 	proc := processor.New(processor.Options{
 		Prices:               prices,
 		Sink:                 sink,
 		Auth:                 auth,
 		Gate:                 gate,
 		Prompts:              prompts,
+		Screen:               checks,
 		Egress:               egress.Current,
 		Vault:                keyVault.Current,
 		Workload:             workload,

@@ -78,6 +78,8 @@ func sampleValue(t *testing.T, s setting) (flagValue, yamlValue string) {
 		return "true", "true"
 	case *int, *int64:
 		return "7", "7"
+	case *float64:
+		return "0.7", "0.7"
 	case *Duration:
 		return "7s", "7s"
 	case *[]string:
