@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -69,6 +70,11 @@ type attemptLink struct {
 	// chain is the origin of each attempt when they differ (a fallback
 	// chain route); nil when every attempt goes to one origin.
 	chain []string
+	// cursor says which entry each attempt uses when the attempts stay on
+	// one origin, where an entry is retried in place (nil: no plan, or a
+	// chain, whose attempt N is always entry N-1).
+	mu     sync.Mutex
+	cursor *attempts.Cursor
 }
 
 // restoreHeaders sets, for one attempt, the headers of its entry (nil: the
@@ -132,17 +138,24 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 		envoy.OnStatusCodes = attempts.RetryStatusCodes
 		rec.RetryPolicy = retry.String()
 	}
+	var cursor *attempts.Cursor
 	if plan != nil {
 		if clearRoute, cerr = s.routeFallbacks(c, plan, m); cerr != nil {
 			return false, cerr
 		}
-		envoy.MaxRetries = max(envoy.MaxRetries, plan.Retries())
 		if c.chain != nil {
 			// One priority level per attempt: a retry past the last one
 			// would go back to level 0 (previous_priorities falls back to
 			// the original load) with the last entry's headers, another
 			// origin's key among them.
 			envoy.MaxRetries = plan.Retries()
+		} else {
+			// Each entry is retried in place, as at Helicone: the upstream
+			// filter asks for every retry with the marker header, so Envoy
+			// must not retry a status on its own.
+			cursor = attempts.NewCursor(plan, retry)
+			envoy.MaxRetries = cursor.MaxAttempts() - 1
+			envoy.OnStatusCodes = nil
 		}
 		envoy.OnHeader = fallbackNextHeader
 	}
@@ -152,7 +165,7 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	// A random key, not the request id: a client may reuse its ids, and a
 	// link must never hand one request's body to another.
 	c.linkKey = uuid.NewString()
-	c.link = &attemptLink{plan: plan, retry: retry, chain: c.chain}
+	c.link = &attemptLink{plan: plan, retry: retry, chain: c.chain, cursor: cursor}
 	if plan != nil {
 		for _, e := range plan.Entries {
 			for _, h := range e.Headers {

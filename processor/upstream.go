@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/codes"
@@ -131,7 +132,18 @@ func (s *Server) onAttemptHeaders(a *attempt, key string, msg *extprocv3.HttpHea
 		}
 		return resp
 	}
-	a.index = link.plan.Index(n)
+	wantResponse := false
+	if link.cursor != nil {
+		link.mu.Lock()
+		a.index = link.cursor.Attempt(n)
+		wantResponse = link.cursor.WantsResponse()
+		link.mu.Unlock()
+	} else {
+		// A chain: each retry is the next priority level, so attempt n is
+		// entry n-1.
+		a.index = link.plan.Index(n)
+		wantResponse = a.index < link.plan.Retries() || retryLeft
+	}
 	link.index.Store(int32(a.index))
 
 	var body []byte
@@ -152,13 +164,14 @@ func (s *Server) onAttemptHeaders(a *attempt, key string, msg *extprocv3.HttpHea
 		cr.Status = extprocv3.CommonResponse_CONTINUE_AND_REPLACE
 	}
 	resp := requestHeadersReply(cr)
-	if a.index < link.plan.Retries() || retryLeft {
+	if wantResponse {
 		resp.ModeOverride = attemptResponseMode
 	}
 	return resp
 }
 
-// onAttemptResponse marks a response the next fallback entry should replace;
+// onAttemptResponse marks a response the next fallback entry should replace,
+// or, with a fallback list on one origin, one its entry should retry;
 // Envoy's router then retries (retriable-headers) and drops this response.
 // A response Envoy retries under Helicone-Retry-* gets the wait before the
 // next attempt (attempts.BackOffHeader), which the routes' reset_headers
@@ -170,6 +183,22 @@ func (s *Server) onAttemptResponse(a *attempt, msg *extprocv3.HttpHeaders) *extp
 	hdrs := msg.GetHeaders().GetHeaders()
 	code, _ := strconv.Atoi(findHeader(hdrs, ":status"))
 	var m headerMutation
+	if cur := a.link.cursor; cur != nil {
+		a.link.mu.Lock()
+		step, secs := cur.Response(a.n, code)
+		a.link.mu.Unlock()
+		switch step {
+		case attempts.RetryEntry:
+			m.setHeader(fallbackNextHeader, "1")
+			m.setHeader(attempts.BackOffHeader, strconv.Itoa(backOff(secs, hdrs)))
+		case attempts.NextEntry:
+			m.setHeader(fallbackNextHeader, "1")
+			s.metrics.fallbacks.Inc()
+		default:
+			return responseHeadersReply(nil)
+		}
+		return responseHeadersReply(common(&m, headersOnly))
+	}
 	switch retry := a.link.retry; {
 	case a.link.plan != nil && a.link.plan.MovesOn(a.index, code):
 		m.setHeader(fallbackNextHeader, "1")
@@ -179,17 +208,23 @@ func (s *Server) onAttemptResponse(a *attempt, msg *extprocv3.HttpHeaders) *extp
 		if !ok {
 			return responseHeadersReply(nil)
 		}
-		// Integer seconds, as Envoy reads retry-after itself (format
-		// SECONDS); Envoy ignores one above the routes' max_interval.
-		if ra, err := strconv.Atoi(strings.TrimSpace(findHeader(hdrs, "retry-after"))); err == nil &&
-			ra > secs && time.Duration(ra)*time.Second <= attempts.MaxBackOff {
-			secs = ra
-		}
-		m.setHeader(attempts.BackOffHeader, strconv.Itoa(secs))
+		m.setHeader(attempts.BackOffHeader, strconv.Itoa(backOff(secs, hdrs)))
 	default:
 		return responseHeadersReply(nil)
 	}
 	return responseHeadersReply(common(&m, headersOnly))
+}
+
+// backOff is the wait before a retry: Helicone's (secs), or the provider's
+// Retry-After when that is longer. Integer seconds, as Envoy reads
+// retry-after itself (format SECONDS); Envoy ignores one above the routes'
+// max_interval.
+func backOff(secs int, hdrs []*corev3.HeaderValue) int {
+	if ra, err := strconv.Atoi(strings.TrimSpace(findHeader(hdrs, "retry-after"))); err == nil &&
+		ra > secs && time.Duration(ra)*time.Second <= attempts.MaxBackOff {
+		return ra
+	}
+	return secs
 }
 
 // attemptResponseHeaders reports which fallback entry answered
