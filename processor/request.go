@@ -161,6 +161,9 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 			body, replace = out, true
 		}
 	}
+	if out, changed := s.limitTokens(c, body); changed { // tokenlimit.go
+		body, replace = out, true
+	}
 	if c.endpoint != provider.EndpointUnknown && len(body) > 0 {
 		req, err := provider.ParseRequest(body)
 		if err != nil {
