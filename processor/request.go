@@ -187,6 +187,9 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 	if answer := s.admit(c, body); answer != nil {
 		return answer
 	}
+	if answer := s.screenCall(c, body); answer != nil { // screen.go
+		return answer
+	}
 	if c.link != nil {
 		c.link.body.Store(&body) // every fallback entry is rewritten from this
 	}
