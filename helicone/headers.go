@@ -137,8 +137,8 @@ type Headers struct {
 
 	// Pre-call checks (policies/screen): Helicone-Moderations-Enabled,
 	// Helicone-LLM-Security-Enabled (or its older name) and
-	// Helicone-LLM-Security-Advanced, each true only for "true" (any case)
-	// or "1".
+	// Helicone-LLM-Security-Advanced, each true only for "true" in any case
+	// (ReadSwitch).
 	Moderations, LLMSecurity, LLMSecurityAdvanced bool
 
 	// Raw values a policy parses itself, so that its 400 comes after auth
