@@ -1,7 +1,8 @@
-// Package poll re-reads a hot-reloaded file on a timer. The egress policy
-// and the prompt folder poll rather than use inotify: a Kubernetes ConfigMap
-// volume updates by swapping its "..data" symlink, which a watch on the file
-// does not see, while reading the path again always follows the new link.
+// Package poll re-reads a hot-reloaded file on a timer. The egress policy,
+// the key vault and the prompt folder poll rather than use inotify: a
+// ConfigMap or Secret volume updates by swapping its "..data" symlink, which
+// a watch on the file does not see, while reading the path again always
+// follows the new link. File is the watcher of one such file.
 package poll
 
 import (
