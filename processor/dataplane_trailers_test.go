@@ -3,17 +3,13 @@ package processor
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/provider"
@@ -130,27 +126,10 @@ func h2Upstream(t *testing.T, handler http.HandlerFunc) *httptest.Server {
 func throughDataPlane(t *testing.T, up *httptest.Server) (*record.Memory, *http.Client, string) {
 	t.Helper()
 	s, sink := newTestServer(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(srv, s)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(),
-		append(dataplane.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	proxy, err := dataplane.New(dataplane.Config{
+	proxy := dataPlaneFor(t, s, dataplane.Config{
 		OpenAIUpstream: up.URL, AnthropicUpstream: up.URL, Transport: up.Client().Transport,
 		MessageTimeout: 5 * time.Second, AllowEnvoyHeaderMutation: true,
-	}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	front := h2Upstream(t, proxy.ServeHTTP)
 	return sink, front.Client(), front.URL
 }

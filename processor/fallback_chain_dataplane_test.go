@@ -4,17 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/tidwall/gjson"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/mockprovider"
@@ -49,21 +45,7 @@ func newChainPlane(t *testing.T) *chainPlane {
 
 	var s *Server
 	s, cp.sink = newTestServer(t, func(o *Options) { o.AllowedTargetOrigins = []string{cp.aURL, cp.bURL} })
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(srv, s)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(),
-		append(dataplane.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	proxy, err := dataplane.New(dataplane.Config{
+	proxy := dataPlaneFor(t, s, dataplane.Config{
 		OpenAIUpstream: deflt.URL, AnthropicUpstream: deflt.URL,
 		MessageTimeout: 5 * time.Second, AllowEnvoyHeaderMutation: true,
 		EarlyRemoveHeaders:  dataplane.EarlyRemovedHeaders,
@@ -76,10 +58,7 @@ func newChainPlane(t *testing.T) *chainPlane {
 		RetryJitter:    func(int64) int64 { return 0 },
 		RetrySleep:     func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	fs := httptest.NewServer(proxy)
 	t.Cleanup(fs.Close)
 	cp.front = fs.URL

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,10 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/policies/attempts"
@@ -27,25 +22,11 @@ import (
 func retryingDataPlane(t *testing.T, up http.Handler) (front string, waits func() []time.Duration) {
 	t.Helper()
 	s, _ := newTestServer(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(srv, s)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(),
-		append(dataplane.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
 	provider := httptest.NewServer(up)
 	t.Cleanup(provider.Close)
 	var mu sync.Mutex
 	var got []time.Duration
-	proxy, err := dataplane.New(dataplane.Config{
+	proxy := dataPlaneFor(t, s, dataplane.Config{
 		OpenAIUpstream: provider.URL, AnthropicUpstream: provider.URL,
 		MessageTimeout: 5 * time.Second, AllowEnvoyHeaderMutation: true,
 		ReceivingNamespaces: []string{LinkNamespace},
@@ -59,10 +40,7 @@ func retryingDataPlane(t *testing.T, up http.Handler) (front string, waits func(
 			got = append(got, d)
 			return ctx.Err()
 		},
-	}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	fs := httptest.NewServer(proxy)
 	t.Cleanup(fs.Close)
 	return fs.URL, func() []time.Duration {
