@@ -69,7 +69,7 @@ func (s *server) queryPromptVersion(w http.ResponseWriter, r *http.Request) {
 		Environment     string `json:"environment"`
 	}
 	if err := json.Unmarshal(body, &q); err != nil {
-		heliconeAnswer(w, http.StatusBadRequest, nil, "body must be a JSON object")
+		writeHeliconeError(w, http.StatusBadRequest, "body must be a JSON object")
 		return
 	}
 	id, n := q.PromptID, 0
@@ -77,26 +77,26 @@ func (s *server) queryPromptVersion(w http.ResponseWriter, r *http.Request) {
 		var found bool
 		id, n, found = splitVersionID(q.PromptVersionID)
 		if !found {
-			heliconeAnswer(w, http.StatusNotFound, nil, "Prompt version not found")
+			writeHeliconeError(w, http.StatusNotFound, "Prompt version not found")
 			return
 		}
 	}
 	if prompt.ValidateID(id) != nil {
-		heliconeAnswer(w, http.StatusNotFound, nil, "Prompt not found")
+		writeHeliconeError(w, http.StatusNotFound, "Prompt not found")
 		return
 	}
 	if s.o.Prompts == nil {
-		heliconeAnswer(w, http.StatusServiceUnavailable, nil, "prompts are not configured")
+		writeHeliconeError(w, http.StatusServiceUnavailable, "prompts are not configured")
 		return
 	}
 	v, err := s.o.Prompts.PromptVersion(r.Context(), id, n)
 	switch {
 	case errors.Is(err, prompt.ErrNotFound):
-		heliconeAnswer(w, http.StatusNotFound, nil, err.Error())
+		writeHeliconeError(w, http.StatusNotFound, err.Error())
 		return
 	case err != nil:
 		s.o.Logger.Error("api: prompt store failed", "err", err)
-		heliconeAnswer(w, http.StatusServiceUnavailable, nil, "the prompt store is unavailable")
+		writeHeliconeError(w, http.StatusServiceUnavailable, "the prompt store is unavailable")
 		return
 	}
 	out := heliconePromptVersion{
@@ -106,7 +106,7 @@ func (s *server) queryPromptVersion(w http.ResponseWriter, r *http.Request) {
 	if !v.CreatedAt.IsZero() {
 		out.CreatedAt = v.CreatedAt.UTC().Format(time.RFC3339Nano)
 	}
-	heliconeAnswer(w, http.StatusOK, out, "")
+	writeHeliconeData(w, http.StatusOK, out)
 }
 
 // splitVersionID reads "<prompt id>@<number>".
@@ -120,15 +120,6 @@ func splitVersionID(vid string) (id string, n int, ok bool) {
 		return "", 0, false
 	}
 	return id, n, true
-}
-
-// heliconeAnswer writes Jawn's result shape, {"data": …, "error": …}.
-func heliconeAnswer(w http.ResponseWriter, status int, data any, errMsg string) {
-	var e any
-	if errMsg != "" {
-		e = errMsg
-	}
-	writeJSON(w, status, map[string]any{"data": data, "error": e})
 }
 
 // promptBody serves a version's body to a holder of a signed link, or to
