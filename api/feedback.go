@@ -35,15 +35,21 @@ func parseID(s string) (string, bool) {
 	return u.String(), true
 }
 
+// requestIDAndBody reads the {id} of a /v1/request/{id}/… route and the
+// body; when either is wrong it has answered.
+func requestIDAndBody(w http.ResponseWriter, r *http.Request) (id string, body []byte, ok bool) {
+	if id, ok = parseID(r.PathValue("id")); !ok {
+		writeHeliconeError(w, http.StatusBadRequest, "id: must be a UUID")
+		return "", nil, false
+	}
+	body, ok = readBody(w, r)
+	return id, body, ok
+}
+
 // feedback: POST /v1/request/{id}/feedback {"rating": true|false} →
 // {"data": null, "error": null}.
 func (s *server) feedback(w http.ResponseWriter, r *http.Request, tenant string) {
-	id, ok := parseID(r.PathValue("id"))
-	if !ok {
-		writeHeliconeError(w, http.StatusBadRequest, "id: must be a UUID")
-		return
-	}
-	body, ok := readBody(w, r)
+	id, body, ok := requestIDAndBody(w, r)
 	if !ok {
 		return
 	}
@@ -153,12 +159,7 @@ const (
 // score: POST /v1/request/{id}/score {"scores": {"name": number|boolean}}
 // → 201 {"data": null, "error": null}.
 func (s *server) score(w http.ResponseWriter, r *http.Request, tenant string) {
-	id, ok := parseID(r.PathValue("id"))
-	if !ok {
-		writeHeliconeError(w, http.StatusBadRequest, "id: must be a UUID")
-		return
-	}
-	body, ok := readBody(w, r)
+	id, body, ok := requestIDAndBody(w, r)
 	if !ok {
 		return
 	}
