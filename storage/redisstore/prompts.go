@@ -78,15 +78,24 @@ func (s *PromptStore) key(id string) string {
 	return s.prefix + "tg:{prompt:" + id + "}:versions"
 }
 
-// PublishPrompt appends a version with RPUSH.
-func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.Template) (prompt.Version, error) {
+// encode checks id and makes the record of tpl as published now.
+func (s *PromptStore) encode(id string, tpl prompt.Template) (promptRecord, []byte, error) {
 	if err := prompt.ValidateID(id); err != nil {
-		return prompt.Version{}, err
+		return promptRecord{}, nil, err
 	}
 	rec := promptRecord{Model: tpl.Model, Messages: tpl.Messages, System: tpl.System, Seen: tpl.Seen, CreatedAt: s.now().UTC()}
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return prompt.Version{}, fmt.Errorf("redisstore: prompt %q: %w", id, err)
+		return promptRecord{}, nil, fmt.Errorf("redisstore: prompt %q: %w", id, err)
+	}
+	return rec, b, nil
+}
+
+// PublishPrompt appends a version with RPUSH.
+func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.Template) (prompt.Version, error) {
+	rec, b, err := s.encode(id, tpl)
+	if err != nil {
+		return prompt.Version{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -107,13 +116,9 @@ return redis.call('RPUSH', KEYS[1], ARGV[2])
 // PublishPromptAfter appends a version when the latest is after, in one
 // script call.
 func (s *PromptStore) PublishPromptAfter(ctx context.Context, id string, after int, tpl prompt.Template) (prompt.Version, error) {
-	if err := prompt.ValidateID(id); err != nil {
-		return prompt.Version{}, err
-	}
-	rec := promptRecord{Model: tpl.Model, Messages: tpl.Messages, System: tpl.System, Seen: tpl.Seen, CreatedAt: s.now().UTC()}
-	b, err := json.Marshal(rec)
+	rec, b, err := s.encode(id, tpl)
 	if err != nil {
-		return prompt.Version{}, fmt.Errorf("redisstore: prompt %q: %w", id, err)
+		return prompt.Version{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
