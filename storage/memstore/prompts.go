@@ -39,21 +39,17 @@ func NewPromptStore(o PromptOptions) *PromptStore {
 
 // PublishPrompt appends a version.
 func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.Template) (prompt.Version, error) {
-	if err := ctx.Err(); err != nil {
-		return prompt.Version{}, err
-	}
-	if err := prompt.ValidateID(id); err != nil {
-		return prompt.Version{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := prompt.Version{ID: id, Version: len(s.prompts[id]) + 1, CreatedAt: s.now().UTC(), Template: tpl}
-	s.prompts[id] = append(s.prompts[id], detached(v))
-	return detached(v), nil
+	return s.publish(ctx, id, tpl, func(int) bool { return true })
 }
 
 // PublishPromptAfter appends a version when the latest is after.
 func (s *PromptStore) PublishPromptAfter(ctx context.Context, id string, after int, tpl prompt.Template) (prompt.Version, error) {
+	return s.publish(ctx, id, tpl, func(latest int) bool { return latest == after })
+}
+
+// publish appends tpl as the next version of id when ok accepts the
+// latest version number (0 for none), under the lock; else ErrConflict.
+func (s *PromptStore) publish(ctx context.Context, id string, tpl prompt.Template, ok func(latest int) bool) (prompt.Version, error) {
 	if err := ctx.Err(); err != nil {
 		return prompt.Version{}, err
 	}
@@ -62,10 +58,11 @@ func (s *PromptStore) PublishPromptAfter(ctx context.Context, id string, after i
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.prompts[id]) != after {
+	latest := len(s.prompts[id])
+	if !ok(latest) {
 		return prompt.Version{}, prompt.ErrConflict
 	}
-	v := prompt.Version{ID: id, Version: after + 1, CreatedAt: s.now().UTC(), Template: tpl}
+	v := prompt.Version{ID: id, Version: latest + 1, CreatedAt: s.now().UTC(), Template: tpl}
 	s.prompts[id] = append(s.prompts[id], detached(v))
 	return detached(v), nil
 }
