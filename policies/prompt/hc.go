@@ -267,41 +267,24 @@ func (c *compiler) check(name, typ string, raw json.RawMessage) bool {
 }
 
 func (c *compiler) fill(s string, typed bool) (string, bool) {
-	var b strings.Builder
-	changed := false
-	rest := s
-	for {
-		open := strings.Index(rest, "{{")
-		if open < 0 {
-			break
-		}
-		name, typ, n := hcVariableAt(rest[open:])
+	return substitute(s, func(s string) int { return strings.Index(s, "{{") }, func(at string) (int, string, bool) {
+		name, typ, n := hcVariableAt(at)
 		if n == 0 {
-			b.WriteString(rest[:open+1])
-			rest = rest[open+1:]
-			continue
+			return 0, "", false
 		}
-		b.WriteString(rest[:open])
 		raw, ok := c.input(name)
 		switch {
 		case !ok:
 			if typed {
 				c.mismatches = append(c.mismatches, TypeMismatch{Variable: name, Expected: typ, Got: "undefined"})
 			}
-			b.WriteString(rest[open : open+n])
+			return n, at[:n], false
 		case c.check(name, typ, raw):
-			b.WriteString(InputText(raw))
-			changed = true
+			return n, InputText(raw), true
 		default:
-			b.WriteString(rest[open : open+n])
+			return n, at[:n], false
 		}
-		rest = rest[open+n:]
-	}
-	if !changed {
-		return s, false
-	}
-	b.WriteString(rest)
-	return b.String(), true
+	})
 }
 
 // hcVariableAt parses {{hc:name:type}} at the start of s, with optional

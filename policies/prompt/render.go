@@ -81,30 +81,45 @@ func (r *renderer) render(doc []byte, field string) (json.RawMessage, error) {
 // calls holds <helicone-prompt-input key="name" /> markers (markers.go),
 // filled the same way.
 func (r *renderer) fill(s string) (filled string, changed bool) {
+	return substitute(s, nextPlaceholder, func(at string) (int, string, bool) {
+		name, n := promptPlaceholderAt(at)
+		if n == 0 {
+			name, n = selfClosingMarkerAt(at)
+		}
+		if n == 0 {
+			return 0, "", false
+		}
+		if val, ok := r.vars[name]; ok {
+			return n, val, true
+		}
+		r.noteMissing(name)
+		return n, at[:n], true // counts as a change: the string is re-encoded
+	})
+}
+
+// substitute copies s with each placeholder replaced, in one pass. next is
+// where the next placeholder may open in a string (-1: none); replace reads
+// the one at the start of at: its length n (0: none there, the scan moves
+// on by a byte), the text put in its place, and whether that changes s.
+// When nothing does, substitute returns s itself and false.
+func substitute(s string, next func(string) int, replace func(at string) (n int, text string, changes bool)) (string, bool) {
 	var b strings.Builder
+	changed := false
 	rest := s
 	for {
-		open := nextPlaceholder(rest)
+		open := next(rest)
 		if open < 0 {
 			break
 		}
-		name, n := promptPlaceholderAt(rest[open:])
-		if n == 0 {
-			name, n = selfClosingMarkerAt(rest[open:])
-		}
+		n, text, changes := replace(rest[open:])
 		if n == 0 {
 			b.WriteString(rest[:open+1])
 			rest = rest[open+1:]
 			continue
 		}
 		b.WriteString(rest[:open])
-		changed = true
-		if val, ok := r.vars[name]; ok {
-			b.WriteString(val)
-		} else {
-			r.noteMissing(name)
-			b.WriteString(rest[open : open+n])
-		}
+		b.WriteString(text)
+		changed = changed || changes
 		rest = rest[open+n:]
 	}
 	if !changed {
