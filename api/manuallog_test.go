@@ -9,9 +9,10 @@ import (
 	"github.com/tollgate-dev/tollgate/record"
 )
 
-// TestManualLoggerFirstHeliconeAuth: a call that repeats Helicone-Auth is
-// authenticated by the first value, as Header.Get reads it.
-func TestManualLoggerFirstHeliconeAuth(t *testing.T) {
+// twoTenantAuth authenticates the calls of the manual logger tests: sk-acme
+// is tenant acme, sk-other tenant other.
+func twoTenantAuth(t *testing.T) *policies.Auth {
+	t.Helper()
 	auth, err := policies.NewAuth([]policies.APIKey{
 		{SHA256: policies.HashKey("sk-acme"), Tenant: "acme"},
 		{SHA256: policies.HashKey("sk-other"), Tenant: "other"},
@@ -19,6 +20,13 @@ func TestManualLoggerFirstHeliconeAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return auth
+}
+
+// TestManualLoggerFirstHeliconeAuth: a call that repeats Helicone-Auth is
+// authenticated by the first value, as Header.Get reads it.
+func TestManualLoggerFirstHeliconeAuth(t *testing.T) {
+	auth := twoTenantAuth(t)
 	mem := record.NewMemory()
 	h := New(Options{Sink: mem, Auth: auth, APIKey: "admin-key", Now: fixedClock(t0)})
 	body := manualBody(openAIReq, openAIResp, "", "", t0.UnixMilli(), t0.UnixMilli()+5, nil)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
@@ -45,13 +44,7 @@ func oneRecord(t *testing.T, mem *record.Memory) *record.Record {
 // authenticates a log with the call's own key (requestWrapper.auth() there),
 // so a Helicone-Auth in meta does not pick the tenant.
 func TestManualLoggerMeta(t *testing.T) {
-	auth, err := policies.NewAuth([]policies.APIKey{
-		{SHA256: policies.HashKey("sk-acme"), Tenant: "acme"},
-		{SHA256: policies.HashKey("sk-other"), Tenant: "other"},
-	}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	auth := twoTenantAuth(t)
 	mem := record.NewMemory()
 	h := New(Options{Sink: mem, Auth: auth, Now: fixedClock(t0)})
 	id := uuid.NewString()
