@@ -49,6 +49,11 @@ const (
 	// longer, so none is cut here either.
 	MaxPropertyValueLength = 16 << 10
 
+	// ReservedPropertyPrefix starts the properties Tollgate writes itself
+	// (the screen's and the token-limit handler's outcomes); a
+	// Helicone-Property-Tollgate-… header is dropped with a warning.
+	ReservedPropertyPrefix = "tollgate-"
+
 	maxModelOverride = 256
 )
 
@@ -296,6 +301,13 @@ func (h *Headers) Add(key, value string) error {
 		h.firstOnly(1<<11, &h.Retry.MaxTimeout, value)
 	default:
 		if name, ok := strings.CutPrefix(key, PropertyPrefix); ok && name != "" {
+			if strings.HasPrefix(name, ReservedPropertyPrefix) {
+				// Tollgate's own outcomes (tollgate-moderation,
+				// tollgate-token-limit, …): a client must not be able to
+				// forge them for an audit query to count.
+				h.Warnings.Add(key, "names a property reserved for Tollgate's own outcomes (tollgate-*); it is not logged")
+				return nil
+			}
 			if len(value) > MaxPropertyValueLength {
 				value = cut(value, MaxPropertyValueLength)
 				h.Warnings.Add(key, fmt.Sprintf("is longer than %d bytes; the first %d are logged", MaxPropertyValueLength, len(value)))
