@@ -54,7 +54,11 @@ type call struct {
 	// proxyKeyID is the key-vault proxy key the call was made with ("":
 	// none); the provider key it stands for is only in the mutation.
 	proxyKeyID string
-	linkKey    string
+	// swappedHeader and swappedValue are the credential header the proxy
+	// key came in and the provider key set in its place, for the body
+	// phase's own calls (the moderation check): one lookup per call.
+	swappedHeader, swappedValue string
+	linkKey                     string
 
 	rec *record.Record
 }

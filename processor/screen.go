@@ -8,7 +8,6 @@ import (
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/screen"
-	"github.com/tollgate-dev/tollgate/policies/vault"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -94,16 +93,8 @@ func (s *Server) screenWarning(c *call, reason string) {
 // moderation call carries the request's headers after its own swap
 // (worker/src/lib/managers/ModerationManager.ts).
 func (s *Server) openAICredential(c *call) string {
-	auth := findHeader(c.reqHeaders, "authorization")
-	if !vault.IsProxyKey(auth) {
-		return auth
+	if c.swappedHeader == "authorization" {
+		return c.swappedValue // the very key the call goes on with
 	}
-	var v *vault.Vault
-	if s.vault != nil {
-		v = s.vault()
-	}
-	if k, ok := v.Lookup(auth); ok {
-		return "Bearer " + k.ProviderKey
-	}
-	return ""
+	return findHeader(c.reqHeaders, "authorization") // a proxy key here was refused already
 }

@@ -102,6 +102,7 @@ func (p *proxyKeyUse) swap(c *call, m *headerMutation) {
 	}
 	m.setHeader(p.header, value)
 	c.proxyKeyID, c.rec.ProxyKeyID = p.key.ID, p.key.ID
+	c.swappedHeader, c.swappedValue = p.header, value
 }
 
 // isProxyKeyHeader says whether a credential header holds a proxy key,
