@@ -16,7 +16,6 @@ func CacheSlotKey(cacheKey string, slot int) string {
 	return cacheKey + ":" + slotsString(slot)
 }
 
-
 // cacheKey is the store key of a request's cache entry: a hash of every
 // input that may change the answer (DESIGN §4) — the tenant, the upstream
 // origin, method, path and query, the seed, the cache-shaping headers

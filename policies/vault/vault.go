@@ -64,8 +64,8 @@ type Vault struct {
 // file is the YAML form.
 type file struct {
 	Keys []struct {
-		ID             string `yaml:"id"`
-		Tenant         string `yaml:"tenant"`
+		ID             string   `yaml:"id"`
+		Tenant         string   `yaml:"tenant"`
 		ProxyKeySHA256 string   `yaml:"proxyKeySHA256"`
 		ProviderKey    string   `yaml:"providerKey"`
 		Provider       string   `yaml:"provider"`
