@@ -11,15 +11,21 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/screen"
 )
 
-// belowMessageTimeout keeps a check's timeout below message-timeout. Both
-// checks run inside the body-phase reply, which Envoy waits for at most
-// message_timeout (2 s in envoy/) before it fails the call; message-timeout
-// says what Envoy's is. Raising Envoy's wait per message (ext_proc's
-// override_message_timeout) would need max_message_timeout in every
-// config, and is not used.
+// bodyPhaseMargin is what the body-phase reply may spend besides a check:
+// the prompt store (at most 100 ms), the gate's Redis round trip (50 ms)
+// and the token-limit count (under 100 ms).
+const bodyPhaseMargin = 250 * time.Millisecond
+
+// belowMessageTimeout keeps a check's timeout, with the rest of the body
+// phase, below message-timeout. Both checks run inside the body-phase
+// reply, which Envoy waits for at most message_timeout (2 s in envoy/)
+// before it fails the call; message-timeout says what Envoy's is. Raising
+// Envoy's wait per message (ext_proc's override_message_timeout) would need
+// max_message_timeout in every config, and is not used.
 func (c *Config) belowMessageTimeout(v time.Duration) error {
-	if v >= c.MessageTimeout.Duration {
-		return errors.New("must be below message-timeout (" + c.MessageTimeout.Duration.String() + "): Envoy waits no longer for the reply the check holds back")
+	if v+bodyPhaseMargin > c.MessageTimeout.Duration {
+		return errors.New("must leave " + bodyPhaseMargin.String() + " of message-timeout (" + c.MessageTimeout.Duration.String() +
+			") for the rest of the body phase: Envoy waits no longer for the reply the check holds back")
 	}
 	return nil
 }
