@@ -6,8 +6,9 @@ import (
 )
 
 // The checks hold back the body-phase reply, which Envoy waits for only
-// message_timeout: a timeout at or past message-timeout is refused at
-// start, and the URLs must be an operator's http(s) URLs.
+// message_timeout: a timeout that leaves less than 250 ms of
+// message-timeout for the rest of the body phase is refused at start, and
+// the URLs must be an operator's http(s) URLs.
 func TestScreenSettings(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -17,7 +18,9 @@ func TestScreenSettings(t *testing.T) {
 		{[]string{"--moderation-url", "http://127.0.0.1:9000", "--llm-security-url", "http://guard.svc/predict", "--llm-security-threshold", "0.9"}, ""},
 		{[]string{"--moderation-timeout", "2s"}, "moderation-timeout"},
 		{[]string{"--llm-security-timeout", "3s", "--message-timeout", "3s"}, "llm-security-timeout"},
-		{[]string{"--llm-security-timeout", "2.5s", "--message-timeout", "3s"}, ""},
+		{[]string{"--llm-security-timeout", "2.75s", "--message-timeout", "3s"}, ""},
+		{[]string{"--llm-security-timeout", "2.8s", "--message-timeout", "3s"}, "llm-security-timeout"},
+		{[]string{"--moderation-timeout", "1.9s"}, "moderation-timeout"},
 		{[]string{"--moderation-url", "api.openai.com"}, "moderation-url"},
 		{[]string{"--llm-security-url", "https://user:secret@guard.example/predict"}, "llm-security-url"},
 		{[]string{"--llm-security-threshold", "1.5"}, "llm-security-threshold"},
