@@ -267,7 +267,8 @@ func (c *compiler) check(name, typ string, raw json.RawMessage) bool {
 }
 
 func (c *compiler) fill(s string, typed bool) (string, bool) {
-	return substitute(s, func(s string) int { return strings.Index(s, "{{") }, func(at string) (int, string, bool) {
+	braces := newForwardIndex(s, "{{")
+	return substitute(s, braces.from, func(at string) (int, string, bool) {
 		name, typ, n := hcVariableAt(at)
 		if n == 0 {
 			return 0, "", false

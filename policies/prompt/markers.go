@@ -78,44 +78,60 @@ func ExtractMarkers(body []byte) (Marked, error) {
 // marker's content, template its self-closing form. Inputs, when not nil,
 // collects the values.
 func replaceMarkers(s string, inputs map[string]string) (text, template string, changed bool) {
+	text, template, changed, _ = scanMarkers(s, inputs)
+	return text, template, changed
+}
+
+// scanMarkers is replaceMarkers, also answering how many bytes its
+// searches read (for the test that keeps it linear).
+//
+// It reads s in one pass: every search starts past where the one before
+// it stopped. Openings are searched from the end of the last one; a
+// closing tag is searched only past the last closing tag found (the one
+// found is the answer for every opening before it), and once none is left
+// no opening after that can complete. A body of openings without closing
+// tags was quadratic otherwise: each opening read the rest of the string.
+func scanMarkers(s string, inputs map[string]string) (text, template string, changed bool, scanned int) {
 	if !strings.Contains(s, markerOpen) {
-		return s, s, false
+		return s, s, false, len(s)
 	}
 	var t, p strings.Builder
-	rest := s
+	opens, closes := newForwardIndex(s, markerOpen), newForwardIndex(s, markerClose)
+	done, from := 0, 0 // s[:done] is written; openings are searched from from
 	for {
-		open := strings.Index(rest, markerOpen)
+		open := opens.from(from)
 		if open < 0 {
 			break
 		}
-		key, value, n := markerAt(rest[open:])
-		if n == 0 {
-			t.WriteString(rest[:open+1])
-			p.WriteString(rest[:open+1])
-			rest = rest[open+1:]
+		key, value, end := markerAt(s, open, &closes)
+		if end == 0 {
+			if closes.none {
+				break // no closing tag after this opening, so none after any later one
+			}
+			from = open + 1
 			continue
 		}
 		changed = true
-		t.WriteString(rest[:open])
+		t.WriteString(s[done:open])
 		t.WriteString(value)
-		p.WriteString(rest[:open])
+		p.WriteString(s[done:open])
 		p.WriteString(markerOpen + key + `" />`)
 		if inputs != nil {
 			inputs[key] = strings.TrimFunc(value, isJSSpace)
 		}
-		rest = rest[open+n:]
+		done, from = end, end
 	}
-	t.WriteString(rest)
-	p.WriteString(rest)
-	return t.String(), p.String(), changed
+	t.WriteString(s[done:])
+	p.WriteString(s[done:])
+	return t.String(), p.String(), changed, opens.scanned + closes.scanned
 }
 
-// markerAt parses a whole marker at the start of s: <helicone-prompt-input
+// markerAt parses a whole marker at s[open:]: <helicone-prompt-input
 // key="key" >value</helicone-prompt-input> (spaces only before the '>',
-// the value up to the first closing tag). n is its length, 0 when s does
-// not start with one.
-func markerAt(s string) (key, value string, n int) {
-	i := len(markerOpen)
+// the value up to the first closing tag). end is where it ends in s, 0
+// when there is none at open.
+func markerAt(s string, open int, closes *forwardIndex) (key, value string, end int) {
+	i := open + len(markerOpen)
 	q := strings.IndexByte(s[i:], '"')
 	if q < 0 {
 		return "", "", 0
@@ -129,11 +145,11 @@ func markerAt(s string) (key, value string, n int) {
 		return "", "", 0
 	}
 	i++
-	end := strings.Index(s[i:], markerClose)
-	if end < 0 {
+	c := closes.from(i)
+	if c < 0 {
 		return "", "", 0
 	}
-	return key, s[i : i+end], i + end + len(markerClose)
+	return key, s[i:c], c + len(markerClose)
 }
 
 // selfClosingMarkerAt parses <helicone-prompt-input key="name" /> (any

@@ -81,7 +81,7 @@ func (r *renderer) render(doc []byte, field string) (json.RawMessage, error) {
 // calls holds <helicone-prompt-input key="name" /> markers (markers.go),
 // filled the same way.
 func (r *renderer) fill(s string) (filled string, changed bool) {
-	return substitute(s, nextPlaceholder, func(at string) (int, string, bool) {
+	return substitute(s, newPlaceholders(s).next, func(at string) (int, string, bool) {
 		name, n := promptPlaceholderAt(at)
 		if n == 0 {
 			name, n = selfClosingMarkerAt(at)
@@ -98,49 +98,53 @@ func (r *renderer) fill(s string) (filled string, changed bool) {
 }
 
 // substitute copies s with each placeholder replaced, in one pass. next is
-// where the next placeholder may open in a string (-1: none); replace reads
-// the one at the start of at: its length n (0: none there, the scan moves
-// on by a byte), the text put in its place, and whether that changes s.
-// When nothing does, substitute returns s itself and false.
-func substitute(s string, next func(string) int, replace func(at string) (n int, text string, changes bool)) (string, bool) {
+// where the next placeholder may open at or after a position of s (-1:
+// none), asked for positions in increasing order; replace reads the one at
+// the start of at: its length n (0: none there, the scan moves on by a
+// byte), the text put in its place, and whether that changes s. When
+// nothing does, substitute returns s itself and false.
+func substitute(s string, next func(from int) int, replace func(at string) (n int, text string, changes bool)) (string, bool) {
 	var b strings.Builder
 	changed := false
-	rest := s
+	done, from := 0, 0 // s[:done] is written; placeholders are looked for from from
 	for {
-		open := next(rest)
+		open := next(from)
 		if open < 0 {
 			break
 		}
-		n, text, changes := replace(rest[open:])
+		n, text, changes := replace(s[open:])
 		if n == 0 {
-			b.WriteString(rest[:open+1])
-			rest = rest[open+1:]
+			from = open + 1
 			continue
 		}
-		b.WriteString(rest[:open])
+		b.WriteString(s[done:open])
 		b.WriteString(text)
 		changed = changed || changes
-		rest = rest[open+n:]
+		done, from = open+n, open+n
 	}
 	if !changed {
 		return s, false
 	}
-	b.WriteString(rest)
+	b.WriteString(s[done:])
 	return b.String(), true
 }
 
-// nextPlaceholder is the index of the first "{{" or marker opening in s,
-// -1 when there is none.
-func nextPlaceholder(s string) int {
-	braces := strings.Index(s, "{{")
-	marker := strings.Index(s, markerOpen)
-	switch {
-	case marker < 0:
-		return braces
-	case braces < 0 || marker < braces:
-		return marker
+// placeholders is substitute's next for Render: the first "{{" or
+// marker opening at or after a position of s. Each is searched with a
+// forwardIndex, so that a string of "{" or of marker openings costs one
+// pass rather than one pass per candidate.
+type placeholders struct{ braces, markers forwardIndex }
+
+func newPlaceholders(s string) *placeholders {
+	return &placeholders{braces: newForwardIndex(s, "{{"), markers: newForwardIndex(s, markerOpen)}
+}
+
+func (p *placeholders) next(from int) int {
+	b, m := p.braces.from(from), p.markers.from(from)
+	if m < 0 || b >= 0 && b < m {
+		return b
 	}
-	return braces
+	return m
 }
 
 // promptPlaceholderAt parses "{{ name }}" at the start of s and returns

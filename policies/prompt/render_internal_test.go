@@ -91,3 +91,39 @@ func referencePromptVariables(raw []byte) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// Rendering reads a string about once (each search may reread a
+// separator's length) however many "{{" or marker openings in it
+// are not placeholders: a search over the rest of the string at each of
+// them made 256 KiB of '{' cost most of a second.
+func TestPlaceholderSearchIsLinear(t *testing.T) {
+	for name, s := range map[string]string{
+		"braces":        strings.Repeat("{", 256<<10),
+		"marker starts": strings.Repeat(markerOpen, 8<<10),
+		"both":          strings.Repeat("{{ x"+markerOpen+"y", 4<<10) + "{{z}}",
+	} {
+		p := newPlaceholders(s)
+		r := &renderer{vars: map[string]string{"z": "Z"}}
+		if _, _ = substitute(s, p.next, func(at string) (int, string, bool) {
+			name, n := promptPlaceholderAt(at)
+			if n == 0 {
+				return 0, "", false
+			}
+			return n, r.vars[name], true
+		}); p.braces.scanned > 3*len(s) || p.markers.scanned > 3*len(s) {
+			t.Errorf("%s: searched %d and %d bytes of a %d-byte string", name, p.braces.scanned, p.markers.scanned, len(s))
+		}
+	}
+}
+
+// BenchmarkRenderBraces renders a template of 256 KiB of '{': one pass.
+func BenchmarkRenderBraces(b *testing.B) {
+	v := Version{ID: "braces", Version: 1, Template: Template{Messages: []byte(`[{"role":"user","content":"` + strings.Repeat("{", 256<<10) + `{{x}}"}]`)}}
+	vars := map[string]string{"x": "y"}
+	b.SetBytes(int64(len(v.Messages)))
+	for b.Loop() {
+		if _, err := RenderVars(v, vars); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
