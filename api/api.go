@@ -94,6 +94,8 @@ type server struct {
 	o              Options
 	keysConfigured bool
 	waiters        chan struct{} // bounds the requests waiting in awaitRequest
+	tenantWaiters  perTenant     // and each tenant's share of them
+	queries        chan struct{} // bounds the Helicone queries in flight
 }
 
 // New returns the API handler.
@@ -113,7 +115,7 @@ func New(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{o: o, waiters: make(chan struct{}, maxWaiters)}
+	s := &server{o: o, waiters: make(chan struct{}, maxWaiters), queries: make(chan struct{}, maxHeliconeQueries)}
 	s.keysConfigured = o.Auth.KeysConfigured()
 
 	mux := http.NewServeMux()

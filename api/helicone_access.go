@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/helicone"
@@ -88,13 +89,16 @@ const errRequestNotFound = "Request not found"
 // right after it returns, before the log writer's next flush has reached
 // ClickHouse (and the call may have gone through another replica), so the
 // lookup is retried with backoff for a few seconds. The wait is bounded in
-// time and in number: past maxWaiters concurrent waits, a request not
-// found at once is answered 503 (busy, retry) rather than waited for.
+// time and in number: past maxWaiters concurrent waits, or maxTenantWaiters
+// of one tenant (so that one tenant rating unknown ids cannot keep the
+// others from waiting), a request not found at once is answered 503 (busy,
+// retry) rather than waited for.
 const (
 	defaultRequestWait = 5 * time.Second
 	firstPoll          = 50 * time.Millisecond
 	maxPoll            = time.Second
 	maxWaiters         = 64
+	maxTenantWaiters   = 16
 )
 
 var (
@@ -112,6 +116,10 @@ func (s *server) awaitRequest(ctx context.Context, id, tenant string) (bool, err
 	if ok || err != nil || s.o.RequestWait < 0 {
 		return ok, err
 	}
+	if !s.tenantWaiters.acquire(tenant, maxTenantWaiters) {
+		return false, errBusy
+	}
+	defer s.tenantWaiters.release(tenant)
 	select {
 	case s.waiters <- struct{}{}:
 		defer func() { <-s.waiters }()
@@ -138,5 +146,33 @@ func (s *server) awaitRequest(ctx context.Context, id, tenant string) (bool, err
 		if ok, err := s.o.Query.Exists(ctx, id, tenant); ok || err != nil {
 			return ok, err
 		}
+	}
+}
+
+// perTenant counts what each tenant holds of a shared resource.
+type perTenant struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// acquire takes one for tenant unless it holds max already.
+func (p *perTenant) acquire(tenant string, max int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n[tenant] >= max {
+		return false
+	}
+	if p.n == nil {
+		p.n = map[string]int{}
+	}
+	p.n[tenant]++
+	return true
+}
+
+func (p *perTenant) release(tenant string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n[tenant]--; p.n[tenant] <= 0 {
+		delete(p.n, tenant)
 	}
 }

@@ -455,6 +455,10 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // queryHelicone: POST /v1/request/query.
+// maxHeliconeQueries bounds the Helicone queries in flight: each may scan a
+// tenant's bodies (contains on response_body) and hold up to 32 MiB.
+const maxHeliconeQueries = 8
+
 func (s *server) queryHelicone(w http.ResponseWriter, r *http.Request, tenant string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBody))
 	if err != nil {
@@ -472,6 +476,13 @@ func (s *server) queryHelicone(w http.ResponseWriter, r *http.Request, tenant st
 	}
 	out := []heliconeRow{}
 	if !q.none && q.Limit > 0 {
+		select {
+		case s.queries <- struct{}{}:
+			defer func() { <-s.queries }()
+		default:
+			writeHeliconeError(w, http.StatusServiceUnavailable, "too many queries in flight; retry")
+			return
+		}
 		rows, err := s.o.Query.QueryHelicone(r.Context(), tenant, q.HeliconeQuery)
 		if err != nil {
 			s.o.Logger.Error("api: helicone query failed", "err", err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chschema"
 )
@@ -329,7 +331,18 @@ type HeliconeRow struct {
 
 // QueryHelicone runs q over tenant's requests. Tenant isolation is this
 // function's: it is always the first condition, whatever the filter says.
+// What one Helicone query may cost ClickHouse.
+const (
+	heliconeQuerySeconds = 30
+	heliconeQueryMemory  = 2 << 30 // bytes
+)
+
 func (q *Requests) QueryHelicone(ctx context.Context, tenant string, hq HeliconeQuery) ([]*HeliconeRow, error) {
+	// A client writes the filter: bound what one query may cost the server.
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"max_execution_time": heliconeQuerySeconds,
+		"max_memory_usage":   heliconeQueryMemory,
+	}))
 	where, args, err := HeliconeWhere(hq.Filter, q.db, tenant)
 	if err != nil {
 		return nil, err
