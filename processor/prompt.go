@@ -25,10 +25,11 @@ type Prompts interface {
 }
 
 // promptObserver versions a prompt from the calls that name it, as
-// Helicone does with its legacy prompts; a prompt.Library. Observe never
-// waits for the store.
+// Helicone does with its legacy prompts; a prompt.Library. The versions
+// are the calling tenant's and only number its calls: they are never
+// rendered. Observe never waits for the store.
 type promptObserver interface {
-	Observe(id string, tpl prompt.Template) int
+	Observe(tenant, id string, tpl prompt.Template) int
 }
 
 // promptInputPrefix names the properties a prompt's variables are logged as.
@@ -59,7 +60,11 @@ func (s *Server) wantsPrompt(c *call, body []byte) bool {
 //     Tollgate's own prompts;
 //   - otherwise Helicone-Prompt-Id tags the call, as Helicone's legacy
 //     prompts do: markers are taken out, their values logged, and the
-//     template seen versions the prompt in the background.
+//     template seen versions the tenant's prompt in the background.
+//
+// Rendering and compiling read published prompts only (the API's and the
+// prompt folder's, the operator's, shared by every tenant); a tenant's
+// seen versions are never rendered, for it or for anyone else.
 func (s *Server) applyPrompt(c *call, body []byte) ([]byte, *clientError) {
 	if c.endpoint == provider.EndpointChatCompletions && c.format == provider.OpenAI {
 		p, named, err := prompt.ParseBodyPrompt(body)
@@ -187,7 +192,7 @@ func (s *Server) tagPrompt(c *call, body []byte) []byte {
 	keep := !hh.OmitRequest && (d == nil || d.RequestBody != egress.LogOmit && d.RequestBody != egress.LogRedact)
 	if obs, ok := s.prompts.(promptObserver); ok && keep {
 		if tpl, ok := prompt.TemplateOf(marked.Template); ok {
-			if n := obs.Observe(hh.PromptID, tpl); rec.PromptVersion == 0 {
+			if n := obs.Observe(rec.Tenant, hh.PromptID, tpl); rec.PromptVersion == 0 {
 				rec.PromptVersion = int32(n)
 			}
 		}

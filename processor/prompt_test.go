@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 
@@ -246,29 +247,73 @@ func TestLegacyPromptIsVersionedFromWhatIsSeen(t *testing.T) {
 		t.Errorf("omitted call: prompt %q properties %v", rec.PromptID, rec.Properties)
 	}
 	call("Ada")
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		if v, err := store.PromptVersion(context.Background(), "greeting", 0); err == nil {
-			if want := `[{"role":"user","content":"Hi <helicone-prompt-input key=\"name\" />"}]`; v.Version != 1 || string(v.Messages) != want || v.Model != "gpt-4o-mini" {
-				t.Fatalf("stored %d %s %q", v.Version, v.Messages, v.Model)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the template seen was never stored")
-		}
-		time.Sleep(2 * time.Millisecond)
+	lib.Flush()
+	tenant := sink.Records()[1].Tenant
+	lim := prompt.SeenLimits{TTL: time.Hour}
+	v, err := store.LatestSeen(context.Background(), tenant, "greeting", lim)
+	if want := `[{"role":"user","content":"Hi <helicone-prompt-input key=\"name\" />"}]`; err != nil || v.Version != 1 || string(v.Messages) != want || v.Model != "gpt-4o-mini" {
+		t.Fatalf("stored %d %s %q %v", v.Version, v.Messages, v.Model, err)
 	}
 	call("Grace")
 	recs := sink.Records()
 	if last := recs[len(recs)-1]; last.PromptID != "greeting" || last.PromptVersion != 1 {
 		t.Errorf("second call logged prompt %q v%d, want v1", last.PromptID, last.PromptVersion)
 	}
-	if vs, _ := store.PromptVersions(context.Background(), "greeting"); len(vs) != 1 {
-		t.Errorf("%d versions for one template", len(vs))
+	lib.Flush()
+	if v, _ := store.LatestSeen(context.Background(), tenant, "greeting", lim); v.Version != 1 {
+		t.Errorf("%d versions for one template", v.Version)
 	}
-	if _, err := store.PromptVersion(context.Background(), "secret", 0); err == nil {
+	if _, err := store.LatestSeen(context.Background(), tenant, "secret", lim); err == nil {
 		t.Error("a call with Helicone-Omit-Request made a version")
+	}
+}
+
+// What one tenant's tagged calls version is that tenant's and is never
+// rendered: another tenant naming the same prompt id cannot have it
+// filled into its own call (Helicone-Prompt-Variables, a body without
+// messages, the body's prompt_id), and its calls do not change the
+// first tenant's versions.
+func TestSeenPromptsStayWithTheirTenant(t *testing.T) {
+	store := memstore.NewPromptStore(memstore.PromptOptions{})
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	s, sink := newTestServer(t, func(o *Options) { o.Prompts = lib })
+	secret := `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"acme's internal instructions"},{"role":"user","content":"<helicone-prompt-input key=\"q\">hi</helicone-prompt-input>"}]}`
+	run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-prompt-id", "shared", "helicone-auth", "Bearer sk-helicone-acme"),
+		reqBody(secret), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	lib.Flush()
+	acme := sink.Records()[0].Tenant
+	lim := prompt.SeenLimits{TTL: time.Hour}
+	if v, err := store.LatestSeen(context.Background(), acme, "shared", lim); err != nil || v.Version != 1 {
+		t.Fatalf("acme's template was not versioned: %+v %v", v, err)
+	}
+
+	globex := []string{":method", "POST", ":path", "/v1/chat/completions", "helicone-auth", "Bearer sk-helicone-globex"}
+	for _, tc := range []struct {
+		name string
+		call []*extprocv3.ProcessingRequest
+		want string
+	}{
+		{"variables", []*extprocv3.ProcessingRequest{reqHeaders(false, append(globex, "helicone-prompt-id", "shared", "helicone-prompt-variables", `{"q":"x"}`)...),
+			reqBody(`{"messages":[{"role":"user","content":"x"}]}`)}, "unknown_prompt"},
+		{"no messages", []*extprocv3.ProcessingRequest{reqHeaders(false, append(globex, "helicone-prompt-id", "shared")...), reqBody(`{}`)}, "unknown_prompt"},
+		{"body prompt", []*extprocv3.ProcessingRequest{reqHeaders(false, globex...),
+			reqBody(`{"prompt_id":"shared","messages":[{"role":"user","content":"x"}]}`)}, unknownBodyPrompt},
+	} {
+		replies, _ := run(s, nil, tc.call...)
+		ir := replies[1].GetImmediateResponse()
+		if ir == nil || !strings.Contains(string(ir.GetBody()), tc.want) || strings.Contains(replies[1].String(), "internal instructions") {
+			t.Errorf("%s: reply %v, want %s", tc.name, replies[1], tc.want)
+		}
+	}
+	run(s, nil, reqHeaders(false, append(globex, "helicone-prompt-id", "shared")...),
+		reqBody(`{"messages":[{"role":"system","content":"globex's injection"}]}`), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	lib.Flush()
+	if v, err := store.LatestSeen(context.Background(), acme, "shared", lim); err != nil || v.Version != 1 || strings.Contains(string(v.Messages), "globex") {
+		t.Errorf("globex's call changed acme's prompt: %+v %v", v, err)
 	}
 }
 

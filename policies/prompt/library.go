@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tollgate-dev/tollgate/policies/internal/poll"
 )
 
@@ -32,13 +34,24 @@ type LibraryOptions struct {
 	// MaxCached bounds the versions (and latest pointers) kept in memory.
 	// Default 1000.
 	MaxCached int
-	// MaxSeenVersions bounds the versions Observe makes of one prompt:
-	// an application that tags calls without marking their inputs shows a
-	// new template on every call, and the store must not grow with its
-	// traffic. Default 1000; past it, calls are still tagged.
+	// MaxSeenVersions bounds the versions Observe makes of one tenant's
+	// prompt: an application that tags calls without marking their inputs
+	// shows a new template on every call, and the store must not grow
+	// with its traffic. Default 1000; past it, calls are still tagged.
 	MaxSeenVersions int
-	Now       func() time.Time // default time.Now
-	Logger    *slog.Logger     // default: discard
+	// MaxSeenPrompts bounds the prompt ids Observe versions per tenant,
+	// since ids come from a header anyone may set. Default 1000; past it,
+	// calls are still tagged, not versioned, and counted in
+	// tollgate_prompt_seen_over_limit_total.
+	MaxSeenPrompts int
+	// SeenTTL: how long a tenant's seen prompt is kept after its last new
+	// version or recheck (each replica rechecks a prompt in use every 30 s).
+	// Default 30 days.
+	SeenTTL time.Duration
+	// Registerer takes the library's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	Now        func() time.Time // default time.Now
+	Logger     *slog.Logger     // default: discard
 }
 
 // Library resolves prompt versions for the request path from the
@@ -61,9 +74,13 @@ type Library struct {
 	cache  *versionCache
 	poller *poll.Poller // nil without a folder to poll
 
-	// Automatic versioning (observe.go); observed is nil without a store.
+	// Automatic versioning (observe.go); observed is nil without a
+	// SeenStore.
+	seenStore     SeenStore
+	seenLimits    SeenLimits
+	seenLimited   prometheus.Counter
 	seenMu        sync.Mutex
-	seenPrompts   map[string]seenEntry
+	seenPrompts   map[seenKey]seenEntry
 	maxSeen       int
 	maxVersions   int
 	observed      chan observation
@@ -102,10 +119,24 @@ func NewLibrary(o LibraryOptions) (*Library, error) {
 			return nil, err
 		}
 	}
-	if l.store != nil {
-		l.seenPrompts, l.maxSeen, l.maxVersions = make(map[string]seenEntry), maxCached, o.MaxSeenVersions
+	l.seenLimited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tollgate_prompt_seen_over_limit_total",
+		Help: "Calls naming a prompt (Helicone-Prompt-Id) that were tagged but not versioned because their tenant has the most seen prompts allowed.",
+	})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(l.seenLimited)
+	}
+	if seen, ok := l.store.(SeenStore); ok {
+		l.seenStore, l.seenPrompts, l.maxSeen = seen, make(map[seenKey]seenEntry), maxCached
+		l.maxVersions, l.seenLimits = o.MaxSeenVersions, SeenLimits{MaxPrompts: o.MaxSeenPrompts, TTL: o.SeenTTL}
 		if l.maxVersions <= 0 {
 			l.maxVersions = 1000
+		}
+		if l.seenLimits.MaxPrompts <= 0 {
+			l.seenLimits.MaxPrompts = 1000
+		}
+		if l.seenLimits.TTL <= 0 {
+			l.seenLimits.TTL = 30 * 24 * time.Hour
 		}
 		l.observed = make(chan observation, observeQueue)
 		l.stopObserving, l.observerDone = make(chan struct{}), make(chan struct{})
@@ -220,6 +251,9 @@ func (l *Library) PromptVersion(ctx context.Context, id string, version int) (Ve
 			return v, nil
 		}
 		v, err := l.store.PromptVersion(ctx, id, version)
+		if err == nil && v.Seen {
+			err = &NotFoundError{ID: id, Version: version}
+		}
 		if err != nil {
 			return Version{}, err
 		}
@@ -228,6 +262,10 @@ func (l *Library) PromptVersion(ctx context.Context, id string, version int) (Ve
 	}
 	return l.latest(ctx, id)
 }
+
+// A version marked Seen in the published store was made from some
+// tenant's calls before seen versions were kept per tenant (SeenStore):
+// it is not the operator's, so it is never served for rendering.
 
 func (l *Library) latest(ctx context.Context, id string) (Version, error) {
 	now := l.now()
@@ -239,6 +277,9 @@ func (l *Library) latest(ctx context.Context, id string) (Version, error) {
 		return e.v, nil
 	}
 	v, err := l.store.PromptVersion(ctx, id, 0)
+	if err == nil && v.Seen {
+		err = &NotFoundError{ID: id}
+	}
 	switch {
 	case err == nil:
 		l.cache.putVersion(v)
@@ -271,7 +312,20 @@ func (l *Library) PromptVersions(ctx context.Context, id string) ([]Version, err
 	if l.store == nil {
 		return nil, &NotFoundError{ID: id}
 	}
-	return l.store.PromptVersions(ctx, id)
+	vs, err := l.store.PromptVersions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	published := vs[:0:0]
+	for _, v := range vs {
+		if !v.Seen {
+			published = append(published, v)
+		}
+	}
+	if len(published) == 0 {
+		return nil, &NotFoundError{ID: id}
+	}
+	return published, nil
 }
 
 // PublishPrompt checks and normalizes tpl and appends it to the store. An
@@ -299,10 +353,5 @@ func (l *Library) PublishPrompt(ctx context.Context, id string, tpl Template) (V
 	now := l.now()
 	l.cache.putVersion(v)
 	l.cache.putLatest(id, latestEntry{v: v, fetched: now})
-	if l.observed != nil && !v.Seen {
-		l.settle(id, func(e *seenEntry) {
-			*e = seenEntry{sum: templateSum(v.Template), version: v.Version, published: true, checked: now}
-		})
-	}
 	return v, nil
 }

@@ -17,21 +17,37 @@ import (
 // countingPromptStore counts the calls that reach the store and can be
 // made to fail, as an unreachable Redis would.
 type countingPromptStore struct {
-	prompt.Store
+	bothStores
 	mu    sync.Mutex
 	reads int
 	fail  error
 }
 
+// bothStores is what both stores are.
+type bothStores interface {
+	prompt.Store
+	prompt.SeenStore
+}
+
 func (c *countingPromptStore) PromptVersion(ctx context.Context, id string, v int) (prompt.Version, error) {
-	c.mu.Lock()
-	c.reads++
-	fail := c.fail
-	c.mu.Unlock()
-	if fail != nil {
-		return prompt.Version{}, fail
+	if err := c.read(); err != nil {
+		return prompt.Version{}, err
 	}
-	return c.Store.PromptVersion(ctx, id, v)
+	return c.bothStores.PromptVersion(ctx, id, v)
+}
+
+func (c *countingPromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Version, error) {
+	if err := c.read(); err != nil {
+		return prompt.Version{}, err
+	}
+	return c.bothStores.LatestSeen(ctx, tenant, id, l)
+}
+
+func (c *countingPromptStore) read() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	return c.fail
 }
 
 func (c *countingPromptStore) readCount() int {
@@ -73,7 +89,7 @@ type libraryRig struct {
 func newLibraryRig(t *testing.T, tweak ...func(*prompt.LibraryOptions)) *libraryRig {
 	t.Helper()
 	mem := memstore.NewPromptStore(memstore.PromptOptions{})
-	r := &libraryRig{store: &countingPromptStore{Store: mem}, other: mem, clock: &promptClock{t: time.Unix(1_700_000_000, 0)}}
+	r := &libraryRig{store: &countingPromptStore{bothStores: mem}, other: mem, clock: &promptClock{t: time.Unix(1_700_000_000, 0)}}
 	o := prompt.LibraryOptions{Store: r.store, Now: r.clock.now}
 	for _, f := range tweak {
 		f(&o)

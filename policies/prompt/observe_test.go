@@ -3,24 +3,60 @@ package prompt_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-dev/tollgate/policies/prompt"
 	"github.com/tollgate-dev/tollgate/storage/memstore"
 )
 
-// waitFor polls cond for up to two seconds: the versioning worker runs in
-// the background.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// seenRig is a library over an in-process store, with the store's seen
+// side visible to the test.
+type seenRig struct {
+	lib   *prompt.Library
+	store *countingPromptStore
+	mem   *memstore.PromptStore
+	reg   *prometheus.Registry
+}
+
+func newSeenRig(t *testing.T, tweak ...func(*prompt.LibraryOptions)) *seenRig {
 	t.Helper()
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if cond() {
-			return
-		}
+	mem := memstore.NewPromptStore(memstore.PromptOptions{})
+	r := &seenRig{store: &countingPromptStore{bothStores: mem}, mem: mem, reg: prometheus.NewRegistry()}
+	o := prompt.LibraryOptions{Store: r.store, Registerer: r.reg}
+	for _, f := range tweak {
+		f(&o)
 	}
-	t.Fatalf("timed out waiting for %s", what)
+	lib, err := prompt.NewLibrary(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lib.Close() })
+	r.lib = lib
+	return r
+}
+
+// observe hands a template to the worker and waits until it is handled.
+func (r *seenRig) observe(tenant, id string, tpl prompt.Template) int {
+	r.lib.Observe(tenant, id, tpl)
+	r.lib.Flush()
+	return r.lib.Observe(tenant, id, tpl)
+}
+
+func (r *seenRig) seenVersions(t *testing.T, tenant, id string) int {
+	t.Helper()
+	v, err := r.mem.LatestSeen(context.Background(), tenant, id, prompt.SeenLimits{TTL: time.Hour})
+	if errors.Is(err, prompt.ErrNotFound) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Version
 }
 
 // Helicone versions a legacy prompt when the template it sees differs
@@ -29,104 +65,154 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // Observe does so off the request path, and an unchanged template costs
 // no store call.
 func TestObserveVersionsChangedTemplates(t *testing.T) {
-	store := &countingPromptStore{Store: memstore.NewPromptStore(memstore.PromptOptions{})}
-	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lib.Close()
-	ctx := context.Background()
+	r := newSeenRig(t)
 	a := prompt.Template{Model: "gpt-4o", Messages: json.RawMessage(`[{"role":"user","content":"About <helicone-prompt-input key=\"t\" />"}]`)}
 	b := prompt.Template{Model: "gpt-4o", Messages: json.RawMessage(`[{"role":"user","content":"Tell me about <helicone-prompt-input key=\"t\" />"}]`)}
 
-	if n := lib.Observe("story", a); n != 0 {
+	if n := r.lib.Observe("acme", "story", a); n != 0 {
 		t.Errorf("first sight: version %d, want 0 (not known yet)", n)
 	}
-	waitFor(t, "version 1", func() bool { return lib.Observe("story", a) == 1 })
-	v, err := store.PromptVersion(ctx, "story", 0)
+	r.lib.Flush()
+	if n := r.lib.Observe("acme", "story", a); n != 1 {
+		t.Fatalf("after the worker: version %d, want 1", n)
+	}
+	v, err := r.mem.LatestSeen(context.Background(), "acme", "story", prompt.SeenLimits{TTL: time.Hour})
 	if err != nil || v.Version != 1 || !v.Seen || string(v.Messages) != string(a.Messages) {
 		t.Fatalf("stored %+v %v", v, err)
 	}
-	reads := store.readCount()
+	reads := r.store.readCount()
 	for range 100 {
-		if n := lib.Observe("story", a); n != 1 {
+		if n := r.lib.Observe("acme", "story", a); n != 1 {
 			t.Fatalf("unchanged template: version %d", n)
 		}
 	}
-	if got := store.readCount(); got != reads {
+	if got := r.store.readCount(); got != reads {
 		t.Errorf("unchanged template cost %d store reads", got-reads)
 	}
-
-	lib.Observe("story", b)
-	waitFor(t, "version 2", func() bool { return lib.Observe("story", b) == 2 })
-	lib.Observe("story", a) // back to a: a new version, as deepCompare with the latest has it
-	waitFor(t, "version 3", func() bool { return lib.Observe("story", a) == 3 })
-	if vs, _ := store.PromptVersions(ctx, "story"); len(vs) != 3 {
-		t.Errorf("%d versions, want 3", len(vs))
+	if n := r.observe("acme", "story", b); n != 2 {
+		t.Errorf("a changed template: version %d, want 2", n)
 	}
+	// Back to a: a new version, as deepCompare with the latest has it.
+	if n := r.observe("acme", "story", a); n != 3 {
+		t.Errorf("back to the first template: version %d, want 3", n)
+	}
+}
+
+// Seen versions are the tenant's: another tenant naming the same prompt
+// gets its own numbering, and neither can render them, nor reach them
+// through the published prompts.
+func TestObserveKeepsTenantsApart(t *testing.T) {
+	r := newSeenRig(t)
+	secret := prompt.Template{Messages: json.RawMessage(`[{"role":"system","content":"acme's secret instructions"}]`)}
+	mine := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"globex's own"}]`)}
+	if n := r.observe("acme", "shared", secret); n != 1 {
+		t.Fatalf("acme: version %d", n)
+	}
+	if n := r.observe("globex", "shared", mine); n != 1 {
+		t.Fatalf("globex: version %d, want its own version 1", n)
+	}
+	if n := r.observe("acme", "shared", secret); n != 1 {
+		t.Errorf("acme's prompt moved to version %d after globex's calls", n)
+	}
+	ctx := context.Background()
+	if v, err := r.lib.PromptVersion(ctx, "shared", 0); !errors.Is(err, prompt.ErrNotFound) {
+		t.Errorf("a seen template is served for rendering: %+v %v", v, err)
+	}
+	if v, err := r.lib.PromptVersion(ctx, "shared", 1); !errors.Is(err, prompt.ErrNotFound) {
+		t.Errorf("a seen version is served for rendering: %+v %v", v, err)
+	}
+	if _, err := r.lib.PromptVersions(ctx, "shared"); !errors.Is(err, prompt.ErrNotFound) {
+		t.Errorf("seen versions are listed as published: %v", err)
+	}
+}
+
+// A version marked seen in the published store (made before seen versions
+// were kept per tenant) is not served for rendering either.
+func TestLibraryServesNoSeenVersionOfThePublishedStore(t *testing.T) {
+	r := newSeenRig(t)
+	ctx := context.Background()
+	old := tpl("some tenant's template")
+	old.Seen = true
+	if _, err := r.mem.PublishPrompt(ctx, "legacy", old); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1} {
+		if v, err := r.lib.PromptVersion(ctx, "legacy", n); !errors.Is(err, prompt.ErrNotFound) {
+			t.Errorf("version %d: %+v %v, want not found", n, v, err)
+		}
+	}
+	if _, err := r.lib.PromptVersions(ctx, "legacy"); !errors.Is(err, prompt.ErrNotFound) {
+		t.Errorf("listed: %v", err)
+	}
+	published := publishTpl(t, r.mem, "legacy", "the operator's")
+	if v, err := r.lib.PromptVersion(ctx, "legacy", 2); err != nil || v.Version != published.Version {
+		t.Errorf("the published version: %+v %v", v, err)
+	}
+	if vs, err := r.lib.PromptVersions(ctx, "legacy"); err != nil || len(vs) != 1 || vs[0].Version != 2 {
+		t.Errorf("listed %+v %v, want only version 2", vs, err)
+	}
+}
+
+func publishTpl(t *testing.T, s prompt.Store, id, content string) prompt.Version {
+	t.Helper()
+	v, err := s.PublishPrompt(context.Background(), id, tpl(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // A prompt published through the API belongs to its publisher: calls
 // naming it are tagged, never versioned.
 func TestObserveLeavesPublishedPrompts(t *testing.T) {
-	store := memstore.NewPromptStore(memstore.PromptOptions{})
-	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lib.Close()
-	ctx := context.Background()
-	if _, err := store.PublishPrompt(ctx, "support", prompt.Template{Messages: json.RawMessage(`[{"role":"system","content":"{{company}}"}]`)}); err != nil {
-		t.Fatal(err)
-	}
+	r := newSeenRig(t)
+	publishTpl(t, r.mem, "support", "{{company}}")
 	other := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"hello"}]`)}
-	lib.Observe("support", other)
-	lib.Observe("bad/id", other)
-	huge := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"` + strings.Repeat("x", 300<<10) + `"}]`)}
-	lib.Observe("huge", huge)
-	lib.Observe("fresh", other)
-	waitFor(t, "the fresh prompt", func() bool { return lib.Observe("fresh", other) == 1 })
-	if vs, _ := store.PromptVersions(ctx, "support"); len(vs) != 1 {
-		t.Errorf("published prompt got %d versions, want 1", len(vs))
+	if n := r.observe("acme", "support", other); n != 0 {
+		t.Errorf("published prompt: version %d", n)
 	}
-	if _, err := store.PromptVersion(ctx, "huge", 0); err == nil {
+	r.lib.Observe("acme", "bad/id", other)
+	huge := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"` + strings.Repeat("x", 300<<10) + `"}]`)}
+	r.observe("acme", "huge", huge)
+	if n := r.observe("acme", "fresh", other); n != 1 {
+		t.Errorf("fresh prompt: version %d", n)
+	}
+	if n := r.seenVersions(t, "acme", "support"); n != 0 {
+		t.Errorf("published prompt got %d seen versions", n)
+	}
+	if n := r.seenVersions(t, "acme", "huge"); n != 0 {
 		t.Error("a template over 256 KiB was versioned")
 	}
 }
 
-// staleReads answers "no such prompt" to reads while the store has
-// versions: another replica published between the read and the write.
+// staleReads answers "no seen version" while the store has one: another
+// replica recorded it between the read and the write.
 type staleReads struct {
 	*memstore.PromptStore
 }
 
-func (s staleReads) PromptVersion(ctx context.Context, id string, v int) (prompt.Version, error) {
-	return prompt.Version{}, &prompt.NotFoundError{ID: id, Version: v}
+func (s staleReads) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Version, error) {
+	return prompt.Version{}, &prompt.NotFoundError{ID: id}
 }
 
-// Two replicas seeing the same new template must not both publish it: the
-// write lands only on the version read (ConditionalPublisher).
+// Two replicas seeing the same new template must not both record it: the
+// write lands only on the version read.
 func TestObserveDoesNotStackARacedVersion(t *testing.T) {
 	mem := memstore.NewPromptStore(memstore.PromptOptions{})
-	tpl := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"same"}]`)}
-	other := tpl
-	other.Seen = true
-	if _, err := mem.PublishPrompt(context.Background(), "raced", other); err != nil {
+	same := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"same"}]`)}
+	lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
+	if _, err := mem.RecordSeen(context.Background(), "acme", "raced", 0, same, lim); err != nil {
 		t.Fatal(err)
 	}
 	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: staleReads{mem}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib.Observe("raced", tpl)
-	lib.Observe("marker", tpl) // queued behind: once it is stored, "raced" was handled
-	waitFor(t, "the marker prompt", func() bool {
-		vs, _ := mem.PromptVersions(context.Background(), "marker")
-		return len(vs) == 1
-	})
-	_ = lib.Close()
-	if vs, _ := mem.PromptVersions(context.Background(), "raced"); len(vs) != 1 {
-		t.Errorf("%d versions: the raced template was published again", len(vs))
+	defer lib.Close()
+	lib.Observe("acme", "raced", same)
+	lib.Flush()
+	if v, _ := mem.LatestSeen(context.Background(), "acme", "raced", lim); v.Version != 1 {
+		t.Errorf("version %d: the raced template was recorded again", v.Version)
 	}
 }
 
@@ -134,33 +220,68 @@ func TestObserveDoesNotStackARacedVersion(t *testing.T) {
 // new template on every call; the store stops growing at
 // MaxSeenVersions, and the calls are still answered from memory.
 func TestObserveStopsAtMaxSeenVersions(t *testing.T) {
-	store := &countingPromptStore{Store: memstore.NewPromptStore(memstore.PromptOptions{})}
-	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store, MaxSeenVersions: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lib.Close()
+	r := newSeenRig(t, func(o *prompt.LibraryOptions) { o.MaxSeenVersions = 2 })
 	tplN := func(n int) prompt.Template {
 		return prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"question ` + string(rune('a'+n)) + `"}]`)}
 	}
 	for n := range 2 {
-		lib.Observe("chatty", tplN(n))
-		waitFor(t, "a version", func() bool { return lib.Observe("chatty", tplN(n)) == n+1 })
-	}
-	lib.Observe("chatty", tplN(2))
-	lib.Observe("marker", tplN(0))
-	waitFor(t, "the marker prompt", func() bool { return lib.Observe("marker", tplN(0)) == 1 })
-	reads := store.readCount()
-	for n := 3; n < 20; n++ {
-		if v := lib.Observe("chatty", tplN(n)); v != 0 {
+		if v := r.observe("acme", "chatty", tplN(n)); v != n+1 {
 			t.Fatalf("template %d: version %d", n, v)
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
-	if vs, _ := store.PromptVersions(context.Background(), "chatty"); len(vs) != 2 {
-		t.Errorf("%d versions, want the cap of 2", len(vs))
+	r.lib.Observe("acme", "chatty", tplN(2))
+	r.lib.Flush() // the worker has found the cap
+	reads := r.store.readCount()
+	for n := 3; n < 20; n++ {
+		if v := r.lib.Observe("acme", "chatty", tplN(n)); v != 0 {
+			t.Fatalf("template %d: version %d", n, v)
+		}
 	}
-	if got := store.readCount() - reads; got != 0 {
+	r.lib.Flush() // and handled whatever those calls queued
+	if n := r.seenVersions(t, "acme", "chatty"); n != 2 {
+		t.Errorf("%d versions, want the cap of 2", n)
+	}
+	if got := r.store.readCount() - reads; got != 0 {
 		t.Errorf("templates past the cap cost %d store reads", got)
 	}
+}
+
+// Prompt ids come from a header: a tenant naming ever new ones stops
+// being versioned at MaxSeenPrompts, its calls still tagged and counted;
+// other tenants are not affected.
+func TestObserveStopsAtMaxSeenPrompts(t *testing.T) {
+	r := newSeenRig(t, func(o *prompt.LibraryOptions) { o.MaxSeenPrompts = 2 })
+	hello := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"hello"}]`)}
+	for _, id := range []string{"p1", "p2"} {
+		if v := r.observe("acme", id, hello); v != 1 {
+			t.Fatalf("%s: version %d", id, v)
+		}
+	}
+	if v := r.observe("acme", "p3", hello); v != 0 {
+		t.Errorf("a third prompt: version %d, want none", v)
+	}
+	if n := r.seenVersions(t, "acme", "p3"); n != 0 {
+		t.Errorf("a third prompt was stored (%d versions)", n)
+	}
+	if got := counterValue(t, r.reg, "tollgate_prompt_seen_over_limit_total"); got < 2 {
+		t.Errorf("over-limit calls counted %v, want at least 2", got)
+	}
+	if v := r.observe("globex", "p3", hello); v != 1 {
+		t.Errorf("another tenant: version %d", v)
+	}
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

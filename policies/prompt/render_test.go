@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/prompt"
@@ -181,18 +180,13 @@ func BenchmarkTagUnchangedPrompt(b *testing.B) {
 		`{"role":"user","content":"Write about <helicone-prompt-input key=\"hero\">a brave cat</helicone-prompt-input> in <helicone-prompt-input key=\"place\">Paris</helicone-prompt-input>."}]}`)
 	m, _ := prompt.ExtractMarkers(body)
 	tpl, _ := prompt.TemplateOf(m.Template)
-	lib.Observe("story", tpl)
-	for start := time.Now(); lib.Observe("story", tpl) == 0; {
-		if time.Since(start) > 2*time.Second {
-			b.Fatal("never versioned")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	lib.Observe("acme", "story", tpl)
+	lib.Flush()
 	b.ReportAllocs()
 	for b.Loop() {
 		m, _ := prompt.ExtractMarkers(body)
 		tpl, _ := prompt.TemplateOf(m.Template)
-		if lib.Observe("story", tpl) != 1 {
+		if lib.Observe("acme", "story", tpl) != 1 {
 			b.Fatal("version unknown")
 		}
 	}

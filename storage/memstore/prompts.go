@@ -14,23 +14,32 @@ type PromptOptions struct {
 	Now func() time.Time // default time.Now; stamps CreatedAt
 }
 
-// PromptStore implements prompt.Store in process memory: published
-// prompts live as long as the process (the `tollgate dev` default).
+// PromptStore implements prompt.Store and prompt.SeenStore in process
+// memory: published prompts live as long as the process (the `tollgate
+// dev` default); seen ones until their TTL, within each tenant's cap.
 type PromptStore struct {
 	now func() time.Time
 
 	mu      sync.Mutex
 	prompts map[string][]prompt.Version
+	seen    map[string]map[string]*seenPrompt // tenant → id
+	swept   time.Time                         // when every tenant's seen prompts were last expired
+}
+
+// seenPrompt is one tenant's seen versions of one id.
+type seenPrompt struct {
+	versions []prompt.Version
+	expires  time.Time
 }
 
 var (
-	_ prompt.Store                = (*PromptStore)(nil)
-	_ prompt.ConditionalPublisher = (*PromptStore)(nil)
+	_ prompt.Store     = (*PromptStore)(nil)
+	_ prompt.SeenStore = (*PromptStore)(nil)
 )
 
 // NewPromptStore returns an empty PromptStore.
 func NewPromptStore(o PromptOptions) *PromptStore {
-	s := &PromptStore{now: o.Now, prompts: make(map[string][]prompt.Version)}
+	s := &PromptStore{now: o.Now, prompts: make(map[string][]prompt.Version), seen: make(map[string]map[string]*seenPrompt)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -39,17 +48,6 @@ func NewPromptStore(o PromptOptions) *PromptStore {
 
 // PublishPrompt appends a version.
 func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.Template) (prompt.Version, error) {
-	return s.publish(ctx, id, tpl, func(int) bool { return true })
-}
-
-// PublishPromptAfter appends a version when the latest is after.
-func (s *PromptStore) PublishPromptAfter(ctx context.Context, id string, after int, tpl prompt.Template) (prompt.Version, error) {
-	return s.publish(ctx, id, tpl, func(latest int) bool { return latest == after })
-}
-
-// publish appends tpl as the next version of id when ok accepts the
-// latest version number (0 for none), under the lock; else ErrConflict.
-func (s *PromptStore) publish(ctx context.Context, id string, tpl prompt.Template, ok func(latest int) bool) (prompt.Version, error) {
 	if err := ctx.Err(); err != nil {
 		return prompt.Version{}, err
 	}
@@ -58,13 +56,84 @@ func (s *PromptStore) publish(ctx context.Context, id string, tpl prompt.Templat
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	latest := len(s.prompts[id])
-	if !ok(latest) {
-		return prompt.Version{}, prompt.ErrConflict
-	}
-	v := prompt.Version{ID: id, Version: latest + 1, CreatedAt: s.now().UTC(), Template: tpl}
+	v := prompt.Version{ID: id, Version: len(s.prompts[id]) + 1, CreatedAt: s.now().UTC(), Template: tpl}
 	s.prompts[id] = append(s.prompts[id], detached(v))
 	return detached(v), nil
+}
+
+// LatestSeen returns tenant's latest seen version of id and keeps id for
+// another l.TTL.
+func (s *PromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Version, error) {
+	if err := ctx.Err(); err != nil {
+		return prompt.Version{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.expireSeen(tenant, now)
+	p := s.seen[tenant][id]
+	if p == nil {
+		return prompt.Version{}, &prompt.NotFoundError{ID: id}
+	}
+	p.expires = now.Add(l.TTL)
+	return detached(p.versions[len(p.versions)-1]), nil
+}
+
+// RecordSeen appends a seen version when the latest is after, within
+// the tenant's cap, as the Redis script does.
+func (s *PromptStore) RecordSeen(ctx context.Context, tenant, id string, after int, tpl prompt.Template, l prompt.SeenLimits) (prompt.Version, error) {
+	if err := ctx.Err(); err != nil {
+		return prompt.Version{}, err
+	}
+	if err := prompt.ValidateID(id); err != nil {
+		return prompt.Version{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.expireSeen(tenant, now)
+	if now.Sub(s.swept) >= time.Minute {
+		// Tenants that stopped calling are expired here, at most once a
+		// minute, so that their prompts do not outlive the TTL.
+		for t := range s.seen {
+			s.expireSeen(t, now)
+		}
+		s.swept = now
+	}
+	ids := s.seen[tenant]
+	p := ids[id]
+	switch {
+	case p == nil && len(ids) >= l.MaxPrompts:
+		return prompt.Version{}, prompt.ErrSeenLimit
+	case p == nil && after != 0, p != nil && len(p.versions) != after:
+		return prompt.Version{}, prompt.ErrConflict
+	}
+	if ids == nil {
+		ids = make(map[string]*seenPrompt)
+		s.seen[tenant] = ids
+	}
+	if p == nil {
+		p = &seenPrompt{}
+		ids[id] = p
+	}
+	tpl.Seen = true
+	v := prompt.Version{ID: id, Version: after + 1, CreatedAt: now.UTC(), Template: tpl}
+	p.versions = append(p.versions, detached(v))
+	p.expires = now.Add(l.TTL)
+	return detached(v), nil
+}
+
+// expireSeen drops tenant's seen prompts past their TTL (a tenant holds
+// at most its cap of them, so this costs little).
+func (s *PromptStore) expireSeen(tenant string, now time.Time) {
+	for id, p := range s.seen[tenant] {
+		if !now.Before(p.expires) {
+			delete(s.seen[tenant], id)
+		}
+	}
+	if ids, ok := s.seen[tenant]; ok && len(ids) == 0 {
+		delete(s.seen, tenant)
+	}
 }
 
 // PromptVersion returns one version, 0 = the latest.

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-dev/tollgate/policies/prompt"
+	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 )
 
 // PromptOptions configure a PromptStore. Zero values get the defaults
@@ -24,9 +25,9 @@ type PromptOptions struct {
 	Now     func() time.Time // default time.Now; stamps CreatedAt
 }
 
-// PromptStore implements prompt.Store. Each prompt is one Redis
-// list, "tg:{prompt:<id>}:versions", whose element i is version i+1 as
-// JSON: RPUSH is atomic and answers the new length, which is the new
+// PromptStore implements prompt.Store and prompt.SeenStore. Each
+// published prompt is one Redis list, "tg:{prompt:<id>}:versions", whose
+// element i is version i+1 as JSON: RPUSH is atomic and answers the new length, which is the new
 // version number, so concurrent publishers on any number of replicas get
 // distinct, gapless versions without a script. The hash tag keeps each
 // prompt on one Cluster slot.
@@ -38,8 +39,8 @@ type PromptStore struct {
 }
 
 var (
-	_ prompt.Store                = (*PromptStore)(nil)
-	_ prompt.ConditionalPublisher = (*PromptStore)(nil)
+	_ prompt.Store     = (*PromptStore)(nil)
+	_ prompt.SeenStore = (*PromptStore)(nil)
 )
 
 // NewPromptStore keeps prompts in the Redis of c. As with New, the client
@@ -106,30 +107,83 @@ func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.T
 	return promptVersion(id, int(n), rec), nil
 }
 
-// publishAfterScript pushes ARGV[2] when the list holds ARGV[1]
-// versions, answering the new length, else -1.
-var publishAfterScript = redis.NewScript(`
-if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return -1 end
-return redis.call('RPUSH', KEYS[1], ARGV[2])
+// Seen prompts (prompt.SeenStore) are one tenant's, in that tenant's
+// hash slot:
+//
+//	tg:{<tenant>}:ps:<id>   list of the seen versions of id, as a published prompt's
+//	tg:{<tenant>}:psi       sorted set of the tenant's seen ids, scored by last use (ms)
+//
+// Both expire TTL after the last write or LatestSeen; the set's
+// members older than the TTL are dropped before it is counted, so that the
+// cap counts live prompts only.
+func (s *PromptStore) seenKeys(tenant, id string) []string {
+	p := s.prefix + ratelimit.TenantKeyPrefix(tenant)
+	return []string{p + "ps:" + id, p + "psi"}
+}
+
+// recordSeenScript: ARGV id, after, version JSON, now (ms), TTL (ms),
+// cap. Answers the new version number, -1 when the latest is not after,
+// -2 when id is new and the tenant is at its cap.
+var recordSeenScript = redis.NewScript(`
+local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[6]) then return -2 end
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[2]) then return -1 end
+local n = redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ttl)
+return n
 `)
 
-// PublishPromptAfter appends a version when the latest is after, in one
-// script call.
-func (s *PromptStore) PublishPromptAfter(ctx context.Context, id string, after int, tpl prompt.Template) (prompt.Version, error) {
+// RecordSeen appends a seen version when the latest is after, within
+// the tenant's cap, in one script call.
+func (s *PromptStore) RecordSeen(ctx context.Context, tenant, id string, after int, tpl prompt.Template, l prompt.SeenLimits) (prompt.Version, error) {
+	tpl.Seen = true
 	rec, b, err := s.encode(id, tpl)
 	if err != nil {
 		return prompt.Version{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	n, err := publishAfterScript.Run(ctx, s.c, []string{s.key(id)}, after, b).Int64()
+	n, err := recordSeenScript.Run(ctx, s.c, s.seenKeys(tenant, id), id, after, b,
+		rec.CreatedAt.UnixMilli(), l.TTL.Milliseconds(), l.MaxPrompts).Int64()
 	switch {
 	case err != nil:
-		return prompt.Version{}, fmt.Errorf("redisstore: publishing prompt %q: %w", id, err)
+		return prompt.Version{}, fmt.Errorf("redisstore: versioning seen prompt %q: %w", id, err)
+	case n == -2:
+		return prompt.Version{}, prompt.ErrSeenLimit
 	case n < 0:
 		return prompt.Version{}, prompt.ErrConflict
 	}
 	return promptVersion(id, int(n), rec), nil
+}
+
+// LatestSeen reads the latest seen version and extends the life of the
+// prompt, in one MULTI: PEXPIRE of a missing list does nothing, and ZADD
+// XX only refreshes an id already counted, so a read never takes a slot
+// of the cap.
+func (s *PromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Version, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	keys := s.seenKeys(tenant, id)
+	var n *redis.IntCmd
+	var last *redis.StringCmd
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.LLen(ctx, keys[0])
+		last = p.LIndex(ctx, keys[0], -1)
+		p.PExpire(ctx, keys[0], l.TTL)
+		p.ZAddXX(ctx, keys[1], redis.Z{Score: float64(s.now().UnixMilli()), Member: id})
+		p.PExpire(ctx, keys[1], l.TTL)
+		return nil
+	})
+	switch {
+	case errors.Is(err, redis.Nil):
+		return prompt.Version{}, &prompt.NotFoundError{ID: id}
+	case err != nil:
+		return prompt.Version{}, fmt.Errorf("redisstore: reading seen prompt %q: %w", id, err)
+	}
+	return decodeVersion(id, int(n.Val()), last.Val())
 }
 
 // PromptVersion reads one version with LINDEX; the latest with LLEN and

@@ -85,26 +85,85 @@ func Run(t *testing.T, open func(t *testing.T) prompt.Store) {
 				t.Fatalf("version 1 read back %+v %v", got, err)
 			}
 		}},
-		{"a conditional publish lands only on the version read", func(t *testing.T, s prompt.Store) {
-			cp, ok := s.(prompt.ConditionalPublisher)
-			if !ok {
-				t.Skip("not a ConditionalPublisher")
+		{"seen versions are the tenant's, apart from published prompts", func(t *testing.T, s prompt.Store) {
+			ss := seenStore(t, s)
+			lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
+			v1, err := ss.RecordSeen(ctx, "tenant-a", "story", 0, tpl("a's template"), lim)
+			if err != nil || v1.Version != 1 || !v1.Seen || v1.ID != "story" {
+				t.Fatalf("record %+v %v", v1, err)
 			}
-			if _, err := cp.PublishPromptAfter(ctx, "cond", 1, tpl("too early")); !errors.Is(err, prompt.ErrConflict) {
+			if got, err := ss.LatestSeen(ctx, "tenant-a", "story", lim); err != nil || got.Version != 1 || !got.Seen ||
+				string(got.Messages) != string(tpl("a's template").Messages) {
+				t.Fatalf("a's latest %+v %v", got, err)
+			}
+			_, err = ss.LatestSeen(ctx, "tenant-b", "story", lim)
+			wantNotFound(t, err, "story", 0)
+			_, err = s.PromptVersion(ctx, "story", 0)
+			wantNotFound(t, err, "story", 0)
+			if v, err := ss.RecordSeen(ctx, "tenant-b", "story", 0, tpl("b's template"), lim); err != nil || v.Version != 1 {
+				t.Fatalf("b's own version 1: %+v %v", v, err)
+			}
+			if v := publish(t, s, "story", "published"); v.Version != 1 {
+				t.Fatalf("the published prompt starts at %d", v.Version)
+			}
+			if got, _ := ss.LatestSeen(ctx, "tenant-a", "story", lim); string(got.Messages) != string(tpl("a's template").Messages) {
+				t.Fatalf("a's latest became %s", got.Messages)
+			}
+			if _, err := ss.RecordSeen(ctx, "tenant-a", "a{b}", 0, tpl("x"), lim); !errors.Is(err, prompt.ErrInvalid) {
+				t.Fatalf("bad id: %v", err)
+			}
+		}},
+		{"a seen version lands only on the version read", func(t *testing.T, s prompt.Store) {
+			ss := seenStore(t, s)
+			lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
+			if _, err := ss.RecordSeen(ctx, "t", "cond", 1, tpl("too early"), lim); !errors.Is(err, prompt.ErrConflict) {
 				t.Fatalf("after 1 on an empty prompt: %v, want ErrConflict", err)
 			}
-			v1, err := cp.PublishPromptAfter(ctx, "cond", 0, tpl("first"))
-			if err != nil || v1.Version != 1 {
+			if v1, err := ss.RecordSeen(ctx, "t", "cond", 0, tpl("first"), lim); err != nil || v1.Version != 1 {
 				t.Fatalf("after 0: %+v %v", v1, err)
 			}
-			if _, err := cp.PublishPromptAfter(ctx, "cond", 0, tpl("racer")); !errors.Is(err, prompt.ErrConflict) {
+			if _, err := ss.RecordSeen(ctx, "t", "cond", 0, tpl("racer"), lim); !errors.Is(err, prompt.ErrConflict) {
 				t.Fatalf("a second after 0: %v, want ErrConflict", err)
 			}
-			if v2, err := cp.PublishPromptAfter(ctx, "cond", 1, tpl("second")); err != nil || v2.Version != 2 {
+			if v2, err := ss.RecordSeen(ctx, "t", "cond", 1, tpl("second"), lim); err != nil || v2.Version != 2 {
 				t.Fatalf("after 1: %+v %v", v2, err)
 			}
-			if vs, _ := s.PromptVersions(ctx, "cond"); len(vs) != 2 || string(vs[1].Messages) != string(tpl("second").Messages) {
-				t.Fatalf("versions %+v", vs)
+			if got, err := ss.LatestSeen(ctx, "t", "cond", lim); err != nil || got.Version != 2 || string(got.Messages) != string(tpl("second").Messages) {
+				t.Fatalf("latest %+v %v", got, err)
+			}
+		}},
+		{"a tenant's seen prompts are capped", func(t *testing.T, s prompt.Store) {
+			ss := seenStore(t, s)
+			lim := prompt.SeenLimits{MaxPrompts: 2, TTL: time.Hour}
+			for _, id := range []string{"one", "two"} {
+				if _, err := ss.RecordSeen(ctx, "t", id, 0, tpl(id), lim); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := ss.RecordSeen(ctx, "t", "three", 0, tpl("three"), lim); !errors.Is(err, prompt.ErrSeenLimit) {
+				t.Fatalf("a third prompt: %v, want ErrSeenLimit", err)
+			}
+			if _, err := ss.LatestSeen(ctx, "t", "three", lim); !errors.Is(err, prompt.ErrNotFound) {
+				t.Fatalf("the refused prompt was stored: %v", err)
+			}
+			if v, err := ss.RecordSeen(ctx, "t", "one", 1, tpl("one again"), lim); err != nil || v.Version != 2 {
+				t.Fatalf("a new version of a counted prompt: %+v %v", v, err)
+			}
+			if _, err := ss.RecordSeen(ctx, "other", "three", 0, tpl("three"), lim); err != nil {
+				t.Fatalf("another tenant: %v", err)
+			}
+		}},
+		{"seen prompts expire and free their place", func(t *testing.T, s prompt.Store) {
+			ss := seenStore(t, s)
+			lim := prompt.SeenLimits{MaxPrompts: 1, TTL: 50 * time.Millisecond}
+			if _, err := ss.RecordSeen(ctx, "t", "brief", 0, tpl("x"), lim); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(150 * time.Millisecond)
+			_, err := ss.LatestSeen(ctx, "t", "brief", lim)
+			wantNotFound(t, err, "brief", 0)
+			if v, err := ss.RecordSeen(ctx, "t", "next", 0, tpl("y"), lim); err != nil || v.Version != 1 {
+				t.Fatalf("after the TTL the cap still counted the expired prompt: %+v %v", v, err)
 			}
 		}},
 		{"prompts are independent", func(t *testing.T, s prompt.Store) {
@@ -171,6 +230,15 @@ func Run(t *testing.T, open func(t *testing.T) prompt.Store) {
 			tc.run(t, open(t))
 		})
 	}
+}
+
+func seenStore(t *testing.T, s prompt.Store) prompt.SeenStore {
+	t.Helper()
+	ss, ok := s.(prompt.SeenStore)
+	if !ok {
+		t.Skip("not a SeenStore")
+	}
+	return ss
 }
 
 func publish(t *testing.T, s prompt.Store, id, content string) prompt.Version {
