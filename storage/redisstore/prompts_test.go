@@ -116,6 +116,29 @@ func TestPromptKeyLayout(t *testing.T) {
 	}
 }
 
+// A tenant's seen prompts live in its own hash slot, with a TTL, so that
+// they neither mix with another tenant's nor outlive their use.
+func TestSeenPromptKeyLayout(t *testing.T) {
+	prefix := promptTestPrefix()
+	s := openPromptStore(t, prefix)
+	ctx := context.Background()
+	lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
+	if _, err := s.RecordSeen(ctx, "acme", "story", 0, messages("hi"), lim); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{prefix + "tg:{acme}:ps:story": "list", prefix + "tg:{acme}:psi": "zset"} {
+		if typ, err := s.c.Type(ctx, key).Result(); err != nil || typ != want {
+			t.Errorf("key %s is %q (%v), want a %s", key, typ, err, want)
+		}
+		if ttl, err := s.c.PTTL(ctx, key).Result(); err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Errorf("key %s expires in %v (%v), want the TTL", key, ttl, err)
+		}
+	}
+	if keys, err := s.c.Keys(ctx, prefix+"*").Result(); err != nil || len(keys) != 2 {
+		t.Fatalf("keys %v %v", keys, err)
+	}
+}
+
 func TestPromptDamagedRecord(t *testing.T) {
 	prefix := promptTestPrefix()
 	s := openPromptStore(t, prefix)
