@@ -63,7 +63,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return err
 	}
 	defer gateStore.Close()
-	prompts, err := prompt.NewLibrary(prompt.LibraryOptions{Store: promptStore, Dir: cfg.PromptsDir, Logger: log})
+	prompts, err := prompt.NewLibrary(prompt.LibraryOptions{Store: promptStore, Dir: cfg.PromptsDir, Registerer: reg, Logger: log})
 	if err != nil {
 		return fmt.Errorf("prompts-dir: %w", err)
 	}
