@@ -82,6 +82,15 @@ type Options struct {
 	MaxLoggedBody int
 	// APIKey protects the API; empty: loopback clients only.
 	APIKey string
+	// PromptLinkSecret signs the prompt body links of the Helicone prompt
+	// SDK routes when APIKey is empty (with a key, the key signs them). It
+	// must be the same on every replica, so that a link one issues works
+	// on all; with neither, no link is issued (prompthelicone.go).
+	PromptLinkSecret string
+	// PublicURL is the address clients reach the API at (the dashboard's,
+	// --dashboard-url, served on the same port); prompt body links are
+	// built on it. Empty: on the Host the caller reached.
+	PublicURL string
 	// RequestWait is how long feedback and scores wait for a request that
 	// has not reached the log yet. Zero: 5 s; negative: no wait.
 	RequestWait time.Duration

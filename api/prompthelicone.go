@@ -2,7 +2,6 @@ package api
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/policies/prompt"
@@ -34,11 +32,26 @@ import (
 // A version's id is "<prompt id>@<number>" (also what a body's version_id
 // takes); Tollgate keeps no environments, so every environment is the
 // latest version, as the gateway's fallback has it.
+//
+// The routes serve published prompts only (the API's and the prompt
+// folder's: the operator's, the same for every tenant), to a caller
+// heliconeCaller admits, as the SDK calls them with its Helicone key. A
+// tenant's seen versions (prompt.Library.Observe) are never served.
+//
+// The link is signed with a key derived from a secret every replica shares
+// (--api-key, else --prompt-link-secret), so that any replica serves a
+// link any other issued; without either, s3_url is left out and the SDK
+// fails with "No S3 URL provided" (it fetches only a URL). The link is
+// built on --dashboard-url, the public address of the API's port, when
+// set; otherwise on the Host (and X-Forwarded-Proto) of the query, which
+// the caller controls: a false one only misleads that caller, as the link
+// goes back to it alone.
 
 func (s *server) routeHeliconePrompts(mux *http.ServeMux) {
-	mux.Handle("POST /v1/prompt-2025/query/production-version", s.logger(s.queryPromptVersion))
-	mux.Handle("POST /v1/prompt-2025/query/environment-version", s.logger(s.queryPromptVersion))
-	mux.Handle("POST /v1/prompt-2025/query/version", s.logger(s.queryPromptVersion))
+	query := s.heliconeRoute(func(w http.ResponseWriter, r *http.Request, _ string) { s.queryPromptVersion(w, r) })
+	mux.Handle("POST /v1/prompt-2025/query/production-version", query)
+	mux.Handle("POST /v1/prompt-2025/query/environment-version", query)
+	mux.Handle("POST /v1/prompt-2025/query/version", query)
 	mux.HandleFunc("GET /v1/prompt-2025/body/{id}/{version}", s.promptBody)
 }
 
@@ -54,7 +67,7 @@ type heliconePromptVersion struct {
 	CommitMessage string `json:"commit_message"`
 	Environment   string `json:"environment,omitempty"`
 	CreatedAt     string `json:"created_at"`
-	S3URL         string `json:"s3_url"`
+	S3URL         string `json:"s3_url,omitempty"`
 }
 
 // queryPromptVersion answers the three query routes.
@@ -103,6 +116,9 @@ func (s *server) queryPromptVersion(w http.ResponseWriter, r *http.Request) {
 		ID: v.ID + "@" + strconv.Itoa(v.Version), Model: v.Model, PromptID: v.ID,
 		MajorVersion: v.Version, Environment: q.Environment, S3URL: s.bodyLink(r, v),
 	}
+	if out.S3URL == "" {
+		s.o.Logger.Warn("api: a Helicone prompt SDK asked for a prompt body link, and none can be signed: set --api-key or --prompt-link-secret", "prompt_id", v.ID)
+	}
 	if !v.CreatedAt.IsZero() {
 		out.CreatedAt = v.CreatedAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -132,7 +148,7 @@ func (s *server) promptBody(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.linkSigned(r, id, n) {
-		s.logger(func(w http.ResponseWriter, r *http.Request) { s.writePromptBody(w, r, id, n) }).ServeHTTP(w, r)
+		s.heliconeRoute(func(w http.ResponseWriter, r *http.Request, _ string) { s.writePromptBody(w, r, id, n) }).ServeHTTP(w, r)
 		return
 	}
 	s.writePromptBody(w, r, id, n)
@@ -157,47 +173,59 @@ func (s *server) writePromptBody(w http.ResponseWriter, r *http.Request, id stri
 	writeJSON(w, http.StatusOK, out)
 }
 
-// bodyLink is the absolute, signed URL of a version's body, on the host
-// the caller reached.
+// bodyLink is the absolute, signed URL of a version's body, "" when no
+// shared secret can sign it.
 func (s *server) bodyLink(r *http.Request, v prompt.Version) string {
+	key := s.linkKey()
+	if key == nil {
+		return ""
+	}
+	expires := strconv.FormatInt(s.o.Now().Add(bodyLinkTTL).Unix(), 10)
+	q := url.Values{"expires": {expires}, "sig": {linkSignature(key, v.ID, v.Version, expires)}}
+	return s.publicBase(r) + "/v1/prompt-2025/body/" + v.ID + "/" + strconv.Itoa(v.Version) + "?" + q.Encode()
+}
+
+// publicBase is where clients reach the API: PublicURL (without a
+// trailing slash) when set, else the scheme and Host of r.
+func (s *server) publicBase(r *http.Request) string {
+	if s.o.PublicURL != "" {
+		return strings.TrimSuffix(s.o.PublicURL, "/")
+	}
 	scheme := "http"
 	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		scheme = "https"
 	}
-	expires := strconv.FormatInt(time.Now().Add(bodyLinkTTL).Unix(), 10)
-	q := url.Values{"expires": {expires}, "sig": {s.linkSignature(v.ID, v.Version, expires)}}
-	return scheme + "://" + r.Host + "/v1/prompt-2025/body/" + v.ID + "/" + strconv.Itoa(v.Version) + "?" + q.Encode()
+	return scheme + "://" + r.Host
 }
 
 func (s *server) linkSigned(r *http.Request, id string, n int) bool {
+	key := s.linkKey()
 	expires, sig := r.URL.Query().Get("expires"), r.URL.Query().Get("sig")
 	at, err := strconv.ParseInt(expires, 10, 64)
-	if err != nil || sig == "" || time.Now().Unix() > at {
+	if key == nil || err != nil || sig == "" || s.o.Now().Unix() > at {
 		return false
 	}
-	return hmac.Equal([]byte(sig), []byte(s.linkSignature(id, n, expires)))
+	return hmac.Equal([]byte(sig), []byte(linkSignature(key, id, n, expires)))
 }
 
-func (s *server) linkSignature(id string, n int, expires string) string {
-	m := hmac.New(sha256.New, s.linkKey())
+func linkSignature(key []byte, id string, n int, expires string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(id + "\n" + strconv.Itoa(n) + "\n" + expires))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// linkKey signs body links: derived from the API key when one is set, so
-// that every replica accepts every replica's links; otherwise a key of
-// this process.
+// linkKey signs body links: derived from the API key, else from the
+// link secret, both the same on every replica; nil without either (a
+// key of this process alone would make another replica refuse the link).
 func (s *server) linkKey() []byte {
-	if s.o.APIKey != "" {
-		m := hmac.New(sha256.New, []byte(s.o.APIKey))
-		m.Write([]byte("tollgate prompt body link"))
-		return m.Sum(nil)
+	secret := s.o.APIKey
+	if secret == "" {
+		secret = s.o.PromptLinkSecret
 	}
-	return processLinkKey()
+	if secret == "" {
+		return nil
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("tollgate prompt body link"))
+	return m.Sum(nil)
 }
-
-var processLinkKey = sync.OnceValue(func() []byte {
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	return k
-})

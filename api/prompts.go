@@ -36,7 +36,7 @@ type promptVersionJSON struct {
 	System    json.RawMessage `json:"system,omitempty"`
 	Variables []string        `json:"variables"`            // the placeholders it uses
 	CreatedAt *time.Time      `json:"created_at,omitempty"` // absent for a file's version
-	Source    string          `json:"source"`               // "api", "file" or "seen"
+	Source    string          `json:"source"`               // "api" or "file"
 	File      string          `json:"file,omitempty"`
 }
 
@@ -45,11 +45,8 @@ func toPromptVersionJSON(v prompt.Version) promptVersionJSON {
 		Version: v.Version, Model: v.Model, Messages: v.Messages, System: v.System,
 		Variables: prompt.Placeholders(v), Source: "api", File: v.File,
 	}
-	switch {
-	case v.File != "":
+	if v.File != "" {
 		out.Source = "file"
-	case v.Seen:
-		out.Source = "seen" // versioned from Helicone-style calls (prompt.Library.Observe)
 	}
 	if !v.CreatedAt.IsZero() {
 		t := v.CreatedAt.UTC()

@@ -233,23 +233,25 @@ func TestPromptStoreDown(t *testing.T) {
 	}
 }
 
-// A version made from Helicone-style calls (Helicone's automatic
-// versioning of legacy prompts, jawn PromptStore.upsertPromptV2) is shown
-// as "seen", with its markers as its variables.
-func TestPromptSeenVersionIsShownAsSeen(t *testing.T) {
+// A version made from some tenant's calls is that tenant's: a version
+// marked seen in the published store (made before seen versions were kept
+// per tenant) is neither listed nor shown.
+func TestPromptSeenVersionIsNotShown(t *testing.T) {
 	store := memstore.NewPromptStore(memstore.PromptOptions{Now: fixedClock(t0)})
 	tpl := prompt.Template{Seen: true, Messages: json.RawMessage(`[{"role":"user","content":"About <helicone-prompt-input key=\"hero\" />"}]`)}
 	if _, err := store.PublishPrompt(context.Background(), "story", tpl); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Prompts: store})
-	rr := do(t, h, "GET", "/v1/prompts/story/versions/1", local, nil, "", nil)
-	var v map[string]any
-	if err := json.Unmarshal(rr.Body.Bytes(), &v); err != nil || rr.Code != http.StatusOK {
-		t.Fatalf("%d %s", rr.Code, rr.Body)
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if v["source"] != "seen" || len(v["variables"].([]any)) != 1 || v["variables"].([]any)[0] != "hero" {
-		t.Errorf("version %v", v)
+	t.Cleanup(func() { _ = lib.Close() })
+	h := New(Options{Prompts: lib})
+	for _, target := range []string{"/v1/prompts/story/versions/1", "/v1/prompts/story/versions/latest", "/v1/prompts/story"} {
+		if rr := do(t, h, "GET", target, local, nil, "", nil); rr.Code != http.StatusNotFound || strings.Contains(rr.Body.String(), "hero") {
+			t.Errorf("%s: %d %s", target, rr.Code, rr.Body)
+		}
 	}
 }
 
@@ -258,7 +260,7 @@ func TestPromptSeenVersionIsShownAsSeen(t *testing.T) {
 // query routes for a version, read {"data": {…, s3_url}} and fetch the
 // body from s3_url with no credentials (fetch(s3Url) / requests.get).
 func TestHeliconePromptSDKRoutes(t *testing.T) {
-	h := newPromptAPI(t, Options{})
+	h := newPromptAPI(t, Options{PromptLinkSecret: "shared by the replicas"})
 	publishPrompt(t, h, "support", `{"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "You help {{hc:company:string}}."}]}`)
 	publishPrompt(t, h, "support", `{"model": "gpt-4o", "messages": [{"role": "system", "content": "v2 {{hc:company:string}}"}]}`)
 
