@@ -92,6 +92,9 @@ type Config struct {
 	// APIKey protects the HTTP API (feedback, logging, queries); empty:
 	// loopback clients only.
 	APIKey string
+	// PromptLinkSecret signs prompt body links when APIKey is empty; it
+	// must be the same on every replica (api.Options.PromptLinkSecret).
+	PromptLinkSecret string
 	// Role is "gateway" (the HTTP port serves the API and the dashboard
 	// too) or "sidecar" (health and metrics only: the application shares
 	// the sidecar's loopback and must not reach every tenant's logs).

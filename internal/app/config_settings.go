@@ -68,7 +68,7 @@ func (c *Config) settings(dev bool) []setting {
 		boolean(&c.Alerts, "alerts", true, "evaluate alert rules in this process (turn off on all but a few replicas)"),
 		str(&c.AlertRules, "alert-rules", "", "YAML file of alert rules (needs ClickHouse)"),
 		duration(&c.AlertInterval, "alert-interval", 30*time.Second, "how often alert rules are evaluated", positive),
-		str(&c.DashboardURL, "dashboard-url", "", "the dashboard's address, sent in alert notifications"),
+		str(&c.DashboardURL, "dashboard-url", "", "the public address of the HTTP port (dashboard and API), e.g. https://tollgate.example.com: sent in alert notifications, and the base of prompt body links (empty: the Host each caller reached)", publicURL),
 		boolean(&c.AlertPrivateWebhooks, "alert-private-webhooks", false, "let alert webhooks reach private and loopback addresses"),
 		boolean(&c.RateLimitFailClosed, "ratelimit-fail-closed", false, "reject calls under a rate-limit policy with 503 when Redis is unreachable"),
 		str(&c.ModerationURL, "moderation-url", "", "Helicone-Moderations-Enabled: OpenAI's API base, POST <url>/v1/moderations with the call's own key (empty: upstream-openai)", optionalURL),
@@ -78,6 +78,7 @@ func (c *Config) settings(dev bool) []setting {
 		number(&c.LLMSecurityThreshold, "llm-security-threshold", screen.DefaultThreshold, "Helicone-LLM-Security-Enabled: a classifier label other than BENIGN, SAFE or LABEL_0 with at least this score blocks the call", unitInterval),
 		integer(&c.ScreenMaxInFlight, "screen-max-in-flight", screen.DefaultMaxInFlight, "moderation and classifier calls at once; more wait for a slot within their timeout", positive),
 		str(&c.APIKey, "api-key", "", "bearer key for the HTTP API (prefer TOLLGATE_API_KEY); empty: loopback clients only"),
+		str(&c.PromptLinkSecret, "prompt-link-secret", "", "without api-key: the secret, the same on every replica, that signs the prompt body links of Helicone's prompt SDK routes (prefer TOLLGATE_PROMPT_LINK_SECRET); neither: no links, except under dev"),
 		str(&c.Role, "role", RoleGateway, "gateway: the HTTP port also serves the API and dashboard; sidecar: /healthz, /readyz and /metrics only", role),
 		integer(&c.LogBatchSize, "log-batch-size", 5000, "ClickHouse: rows per insert", positive),
 		duration(&c.LogFlushInterval, "log-flush-interval", time.Second, "ClickHouse: longest wait before a partial batch is inserted", positive),
@@ -102,6 +103,19 @@ func httpOrigin(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("want an http(s) origin such as https://api.openai.com, got %q", v)
+	}
+	return nil
+}
+
+// publicURL: empty, or an http(s) URL with a host and nothing after its
+// path, since links are built by appending to it.
+func publicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("want an http(s) URL such as https://tollgate.example.com, got %q", v)
 	}
 	return nil
 }

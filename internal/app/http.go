@@ -64,7 +64,8 @@ func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest 
 // by serve.
 func newAPI(cfg *Config, sink record.Sink, ch *apiClickHouse, mgr *alerts.Manager, auth *policies.Auth,
 	prices *provider.PriceTable, prompts *prompt.Library, log *slog.Logger) http.Handler {
-	o := api.Options{Sink: sink, Auth: auth, Prices: prices, Prompts: prompts, APIKey: cfg.APIKey, MaxLoggedBody: cfg.MaxLoggedBody, Logger: log}
+	o := api.Options{Sink: sink, Auth: auth, Prices: prices, Prompts: prompts, APIKey: cfg.APIKey, MaxLoggedBody: cfg.MaxLoggedBody, Logger: log,
+		PromptLinkSecret: cfg.PromptLinkSecret, PublicURL: cfg.DashboardURL}
 	if ch != nil {
 		o.Feedback, o.Query = ch.insertFeedback, ch.requests
 	}

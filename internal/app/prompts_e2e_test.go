@@ -145,3 +145,36 @@ versions:
 		t.Errorf("publishing over a file prompt: %d %s, want 409", status, out)
 	}
 }
+
+// Helicone's prompt SDK against `tollgate dev` without an API key: dev is
+// one process, so it signs body links with a secret of its own, and the
+// SDK's credential-free fetch of s3_url gets the body.
+func TestDevPromptSDKLink(t *testing.T) {
+	d := startDev(t)
+	if status, out := publishPrompt(t, d, "sdk", `{"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Hi {{hc:name:string}}"}]}`); status != 201 {
+		t.Fatalf("publish: %s", out)
+	}
+	resp, err := http.Post(d.api("/v1/prompt-2025/query/production-version"), "application/json", strings.NewReader(`{"promptId": "sdk"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q struct {
+		Data struct {
+			S3URL string `json:"s3_url"`
+		} `json:"data"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&q)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || q.Data.S3URL == "" {
+		t.Fatalf("query: %d %+v %v", resp.StatusCode, q, err)
+	}
+	body, err := http.Get(q.Data.S3URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Body.Close()
+	b, _ := io.ReadAll(body.Body)
+	if body.StatusCode != 200 || !strings.Contains(string(b), "Hi {{hc:name:string}}") {
+		t.Errorf("body: %d %s", body.StatusCode, b)
+	}
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -157,7 +158,15 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 			mgr.Start()                       // evaluates every --alert-interval
 			undo.push(func() { mgr.Close() }) // before ch closes: it queries until it stops
 		}
-		restAPI = newAPI(cfg, sink, ch, mgr, auth, prices, prompts, log)
+		apiCfg := cfg
+		if dev && cfg.APIKey == "" && cfg.PromptLinkSecret == "" {
+			// dev is one process: a secret of its own signs the prompt
+			// body links that it alone serves.
+			c := *cfg
+			c.PromptLinkSecret = rand.Text()
+			apiCfg = &c
+		}
+		restAPI = newAPI(apiCfg, sink, ch, mgr, auth, prices, prompts, log)
 	}
 	httpServer := &http.Server{Handler: apiHandler(cfg, reg, &ready, restAPI), ReadHeaderTimeout: 10 * time.Second}
 
