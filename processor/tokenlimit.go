@@ -19,6 +19,18 @@ import (
 // rendered prompt is what must fit. A call without the header returns at
 // the first line.
 //
+// It stays before the gate (admit) although a cache hit or a rate-limited
+// call then pays for it too. After the gate, the egress check, which runs
+// before it, would judge the body's model list ("gpt-4o,gpt-4o-mini")
+// rather than the model fallback sends, and the cache would key the body
+// as the client wrote it rather than the body its stored reply answers (the
+// same only while the price table's windows stay the same); moving the
+// parse, the egress check and the key after it too would split the gate's
+// decision in two. The work is bounded instead: Apply encodes at most
+// tokenlimit's exactWork bytes (tens of milliseconds on the slowest input)
+// and estimates past it, so running it for a call the gate then answers
+// costs little.
+//
 // The record notes what was done in properties: tollgate-token-limit (the
 // outcome: fits, truncated, middle-out, fallback, over, unknown-context,
 // no-room, skipped), and when known tollgate-token-limit-model (the model

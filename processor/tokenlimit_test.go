@@ -23,6 +23,12 @@ func longChat(model string) string {
 		`{"role":"user","content":"` + strings.Repeat("lorem ipsum dolor sit amet ", 200) + `"}]}`
 }
 
+// visionChat is a question and a 300 KB base64 photo.
+func visionChat(model string) string {
+	return `{"model":"` + model + `","max_tokens":50,"messages":[{"role":"user","content":[{"type":"text","text":"What is in this photo?"},` +
+		`{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,` + strings.Repeat("/9j/4AAQSkZJRgABAQ", 300<<10/18) + `"}}]}]}`
+}
+
 func props(r *record.Record) map[string]string {
 	out := map[string]string{}
 	for _, p := range r.Properties {
@@ -65,6 +71,21 @@ func TestTokenLimitHandler(t *testing.T) {
 			wantWarning: `Helicone-Token-Limit-Exception-Handler "shorten" is not truncate, middle-out or fallback; the prompt is sent as is`},
 		{name: "unknown window", header: "truncate", body: longChat("my-finetune"), wantModel: "my-finetune",
 			wantProps: map[string]string{"tollgate-token-limit": "unknown-context"}},
+		// A photo's base64 is not its tokens: a short question with a large
+		// image fits the 300-token window, and is neither cut nor moved to
+		// the fallback model.
+		{name: "vision truncate", header: "truncate", body: visionChat("gpt-4o"), wantModel: "gpt-4o",
+			wantProps: map[string]string{"tollgate-token-limit": "fits"}},
+		{name: "vision fallback", header: "fallback", body: visionChat("gpt-4o,gpt-4o-mini"), wantModel: "gpt-4o",
+			wantBody: func(t *testing.T, b []byte) {
+				if m := gjson.GetBytes(b, "model").String(); m != "gpt-4o" {
+					t.Errorf("model %q", m)
+				}
+				if q := gjson.GetBytes(b, "messages.0.content.0.text").String(); q != "What is in this photo?" {
+					t.Errorf("question %q", q)
+				}
+			},
+			wantProps: map[string]string{"tollgate-token-limit": "fits"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -109,6 +109,29 @@ func TestDevTokenLimitExceptionHandler(t *testing.T) {
 		t.Errorf("fallback within the limit: model %q, want the first of the list", m)
 	}
 
+	// A vision call: Helicone counts only string contents, so a large
+	// photo cannot push a short question over the window. Tollgate counts
+	// the image as 85 tokens, not its base64: the question is not cut to
+	// "...", and fallback keeps the first model.
+	photo := strings.Repeat("/9j/4AAQSkZJRgABAQ", 200<<10/18)
+	for mode, model := range map[string]string{"truncate": "gpt-4o", "fallback": "gpt-4o,gpt-4o-mini"} {
+		vision := `{"model":"` + model + `","max_tokens":100,"messages":[{"role":"user","content":[{"type":"text","text":"What is in this photo?"},` +
+			`{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,` + photo + `"}}]}]}`
+		if st, _ := do("vision "+mode, "/v1/chat/completions", mode, vision); st != 200 {
+			t.Fatalf("vision %s: status %d", mode, st)
+		}
+		body := sent(t, d)
+		if m := gjson.Get(body, "model").String(); m != "gpt-4o" {
+			t.Errorf("vision %s: model %q sent", mode, m)
+		}
+		if q := gjson.Get(body, "messages.0.content.0.text").String(); q != "What is in this photo?" {
+			t.Errorf("vision %s: question %q sent", mode, q)
+		}
+		if !strings.Contains(gjson.Get(body, "messages.0.content.1.image_url.url").String(), photo) {
+			t.Errorf("vision %s: the photo changed", mode)
+		}
+	}
+
 	// An unknown value: Helicone's switch has no case for it and sends the
 	// body as is; Tollgate says so in Helicone-Warning.
 	plain := `{"model":"gpt-4o","messages":[{"role":"user","content":"` + long + `"}]}`
@@ -125,6 +148,8 @@ func TestDevTokenLimitExceptionHandler(t *testing.T) {
 		"middle-out":      {"tollgate-token-limit": "middle-out", "tollgate-token-limit-limit": "400"},
 		"fallback":        {"tollgate-token-limit": "fallback", "tollgate-token-limit-model": "gpt-4o"},
 		"fallback within": {"tollgate-token-limit": "fits"},
+		"vision truncate": {"tollgate-token-limit": "fits"},
+		"vision fallback": {"tollgate-token-limit": "fits"},
 	} {
 		r := recs[ids[name]]
 		if r == nil {

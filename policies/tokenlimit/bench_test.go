@@ -1,6 +1,10 @@
 package tokenlimit
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -41,4 +45,66 @@ func promptTokensB(b *testing.B, body []byte) int {
 		b.Fatalf("not counted: %+v", r)
 	}
 	return r.Tokens
+}
+
+// adversarialBodies are bodies built to make counting slow: long runs of
+// one byte class (a byte-pair encoding's slowest input: one piece of the
+// split pattern, merged pair by pair), random letters, base64, a large
+// tools array, a large image, and many tiny messages. size is the bytes of
+// the large part; every body names gpt-4o (o200k_base).
+func adversarialBodies(size int) []struct {
+	name string
+	body []byte
+} {
+	r := rand.New(rand.NewPCG(1, 2))
+	letters := make([]byte, size)
+	for i := range letters {
+		letters[i] = byte('a' + r.IntN(26))
+	}
+	raw := make([]byte, size*3/4)
+	for i := range raw {
+		raw[i] = byte(r.IntN(256))
+	}
+	b64 := base64.StdEncoding.EncodeToString(raw)
+	q := func(s string) string { j, _ := json.Marshal(s); return string(j) }
+	var tiny strings.Builder
+	for i := 0; tiny.Len() < size; i++ {
+		if i > 0 {
+			tiny.WriteByte(',')
+		}
+		tiny.WriteString(`{"role":"user","content":"a b"}`)
+	}
+	return []struct {
+		name string
+		body []byte
+	}{
+		{"spaces", chat("gpt-4o", "", [2]string{"system", "Summarise."}, [2]string{"user", strings.Repeat(" ", size)})},
+		{"letters", chat("gpt-4o", "", [2]string{"system", "Summarise."}, [2]string{"user", string(letters)})},
+		{"base64-text", chat("gpt-4o", "", [2]string{"system", "Summarise."}, [2]string{"user", b64})},
+		{"punctuation", chat("gpt-4o", "", [2]string{"user", strings.Repeat("a , ", size/4)})},
+		{"tools-spaces", []byte(`{"model":"gpt-4o","tools":[{"type":"function","function":{"name":"f","description":` + q(strings.Repeat(" ", size)) + `}}],"messages":[{"role":"user","content":"hi"}]}`)},
+		{"image", []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"What is in this image?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + b64 + `"}}]}]}`)},
+		{"tiny-messages", []byte(`{"model":"gpt-4o","messages":[` + tiny.String() + `]}`)},
+	}
+}
+
+// BenchmarkApplyAdversarial is the worst case per call: each adversarial
+// body under each mode, with a window that the body overflows (so it is
+// counted and cut) and one it nearly fits (so the cut is re-checked).
+// go test -run - -bench ApplyAdversarial -benchtime 3x ./policies/tokenlimit
+func BenchmarkApplyAdversarial(b *testing.B) {
+	for _, size := range []int{1 << 20, 7 << 20} {
+		for _, tc := range adversarialBodies(size) {
+			for _, mode := range []Mode{Truncate, MiddleOut, Fallback} {
+				for _, context := range []int{4096, 1 << 20} {
+					b.Run(fmt.Sprintf("%dMiB/%s/%s/window%d", size>>20, tc.name, mode, context), func(b *testing.B) {
+						b.SetBytes(int64(len(tc.body)))
+						for b.Loop() {
+							Apply(Request{Mode: mode, Body: tc.body, Context: window(context)})
+						}
+					})
+				}
+			}
+		}
+	}
 }

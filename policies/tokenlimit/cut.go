@@ -1,9 +1,9 @@
 package tokenlimit
 
 import (
-	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tollgate-dev/tollgate/provider/tokens"
 )
@@ -13,31 +13,178 @@ import (
 // its middle.
 const mark = "..."
 
-// jsSpace is JavaScript's \s, which Helicone's patterns use: Go's \s lacks
-// \v and the Unicode spaces.
-const jsSpace = `\s\v\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}`
-
-// Helicone's NORMALIZATION_PATTERNS, applied in its order. Its separate
-// patterns for each punctuation mark (\s*,\s* → "," and so on) are one
-// pattern here: each removes the spaces around its mark whatever the
-// others did, so one pass gives the same text.
-var (
-	htmlComment = regexp.MustCompile(`<!--(?s:.*?)-->`)
-	idUUID      = regexp.MustCompile(`(?i)\b(?:id|uuid):[a-f0-9-]{36}\b`)
-	punctSpace  = regexp.MustCompile(`[` + jsSpace + `]*([,.:;(){}\[\]=><])[` + jsSpace + `]*`)
-	spaceRun    = regexp.MustCompile(`[` + jsSpace + `]+`)
-)
-
-// normalize is Helicone's truncateAndNormalizeText.
+// normalize is Helicone's truncateAndNormalizeText: its NORMALIZATION_PATTERNS
+// in their order — HTML comments go, then "id:" or "uuid:" and 36 hex
+// digits or dashes between word boundaries (any case), then the spaces
+// around , . : ; ( ) { } [ ] = > <; then every run of spaces becomes one
+// and the ends are trimmed. Spaces are JavaScript's \s, which Helicone's
+// patterns use (Go's \s lacks \v and the Unicode spaces).
+//
+// It is written out rather than run as regular expressions: Go's regexp
+// replaces at 6 to 12 MB/s, which on a body of several megabytes would take
+// most of Envoy's message_timeout; each pass here is a linear scan.
+// normalizeRegexp in the tests is the patterns themselves, and the fuzz
+// test holds the two equal.
 func normalize(s string) string {
 	if s == "" {
 		return s
 	}
-	s = htmlComment.ReplaceAllLiteralString(s, "")
-	s = idUUID.ReplaceAllLiteralString(s, "")
-	s = punctSpace.ReplaceAllString(s, "$1")
-	s = spaceRun.ReplaceAllLiteralString(s, " ")
-	return strings.TrimFunc(s, func(r rune) bool { return r == ' ' })
+	s = dropComments(s)
+	s = dropIDs(s)
+	return squeezeSpaces(s)
+}
+
+// dropComments removes each "<!--" through the next "-->" (the lazy
+// <!--[\s\S]*?-->): once a "<!--" has no "-->" after it, no later one
+// does either.
+func dropComments(s string) string {
+	i := strings.Index(s, "<!--")
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i >= 0 {
+		j := strings.Index(s[i+4:], "-->")
+		if j < 0 {
+			break
+		}
+		b.WriteString(s[:i])
+		s = s[i+4+j+3:]
+		i = strings.Index(s, "<!--")
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// dropIDs removes \b(id|uuid):[a-f0-9-]{36}\b, ignoring case; \b is
+// ASCII's word boundary in JavaScript and in Go alike.
+func dropIDs(s string) string {
+	if strings.IndexByte(s, ':') < 0 {
+		return s
+	}
+	var b strings.Builder
+	kept := 0 // s[:kept] is written or to be written
+	for i := 0; i < len(s); i++ {
+		if i > 0 && wordByte(s[i-1]) {
+			continue
+		}
+		if n := idAt(s[i:]); n > 0 {
+			b.WriteString(s[kept:i])
+			kept = i + n
+			i = kept - 1
+		}
+	}
+	if kept == 0 {
+		return s
+	}
+	b.WriteString(s[kept:])
+	return b.String()
+}
+
+// idAt is the length of the id at the start of s, or 0.
+func idAt(s string) int {
+	var n int
+	switch {
+	case len(s) >= 3 && strings.EqualFold(s[:3], "id:"):
+		n = 3
+	case len(s) >= 5 && strings.EqualFold(s[:5], "uuid:"):
+		n = 5
+	default:
+		return 0
+	}
+	if len(s) < n+36 {
+		return 0
+	}
+	for _, c := range []byte(s[n : n+36]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' || c == '-') {
+			return 0
+		}
+	}
+	n += 36
+	if after := n < len(s) && wordByte(s[n]); wordByte(s[n-1]) == after {
+		return 0 // no word boundary after
+	}
+	return n
+}
+
+func wordByte(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_'
+}
+
+// squeezeSpaces drops each run of spaces next to one of Helicone's
+// punctuation marks (its \s*,\s* → "," and the like: a run is taken
+// whether it comes before the mark or after it), makes every other run one
+// space, and trims the ends.
+func squeezeSpaces(s string) string {
+	if squeezed(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !jsSpace(r) {
+			b.WriteString(s[i : i+size])
+			i += size
+			continue
+		}
+		j := i + size
+		for j < len(s) {
+			r, size := utf8.DecodeRuneInString(s[j:])
+			if !jsSpace(r) {
+				break
+			}
+			j += size
+		}
+		if !(i > 0 && punct(s[i-1])) && !(j < len(s) && punct(s[j])) {
+			b.WriteByte(' ')
+		}
+		i = j
+	}
+	return strings.Trim(b.String(), " ")
+}
+
+// squeezed says whether squeezeSpaces would leave s as it is: its only
+// spaces are single ' ' between two bytes that are not marks. Most texts
+// are, and a prompt of many of them then costs no copies.
+func squeezed(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == ' ' {
+			if i == 0 || i == len(s)-1 || punct(s[i-1]) || punct(s[i+1]) || s[i+1] == ' ' {
+				return false
+			}
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			if c <= ' ' && jsSpace(rune(c)) {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if jsSpace(r) {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+func punct(c byte) bool {
+	return strings.IndexByte(",.:;(){}[]=><", c) >= 0
+}
+
+// jsSpace is JavaScript's \s.
+func jsSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\v', '\f', '\r', 0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff:
+		return true
+	}
+	return 0x2000 <= r && r <= 0x200a
 }
 
 // rounds bounds the re-cuts: a cut text can count a token more than its
@@ -52,7 +199,7 @@ const rounds = 4
 // Tollgate shares the tokens left after the fixed part fairly instead
 // (shares): a text within its share stays whole and the largest ones give
 // up the rest. ok is false when there is no text to cut.
-func truncate(p *prompt, m measured, c tokens.Counter, limit int) (out []string, n int, ok bool) {
+func truncate(p *prompt, m measured, c *meter, limit int) (out []string, n int, ok bool) {
 	if len(p.texts) == 0 {
 		return nil, 0, false
 	}
@@ -72,12 +219,16 @@ func truncate(p *prompt, m measured, c tokens.Counter, limit int) (out []string,
 		return norm, n, true // normalizing was enough
 	}
 	avail := limit - m.fixed
-	for range rounds {
+	for round := range rounds {
 		budget := shares(ends, avail)
-		out = make([]string, len(norm))
+		next := make([]string, len(norm))
 		for i, s := range norm {
-			out[i] = cutEnd(s, ends[i], budget[i])
+			next[i] = cutEnd(s, ends[i], budget[i])
 		}
+		if round > 0 && !c.affords(norm, next) {
+			break // the previous cut stands, still over: counting another would pass exactWork
+		}
+		out = next
 		if n = countWith(c, norm, base, out); n <= limit {
 			break
 		}
@@ -130,7 +281,7 @@ func cutEnd(s string, ends []int, budget int) string {
 // text that holds the whole window keeps both, joined by "...". Helicone
 // removes a centred window of ~1,000-character chunks the same way
 // (middleOutMessagesToFitLimit). ok is false when there is no text.
-func middleOut(p *prompt, m measured, c tokens.Counter, limit int) (out []string, n int, ok bool) {
+func middleOut(p *prompt, m measured, c *meter, limit int) (out []string, n int, ok bool) {
 	textTokens := 0
 	for _, e := range m.ends {
 		textTokens += len(e)
@@ -143,28 +294,32 @@ func middleOut(p *prompt, m measured, c tokens.Counter, limit int) (out []string
 		texts[i] = t.s
 	}
 	need := m.total() - limit
-	for range rounds {
+	for round := range rounds {
 		cut := min(need, textTokens)
 		a := (textTokens - cut) / 2
 		b := a + cut
-		out = make([]string, len(texts))
+		next := make([]string, len(texts))
 		off := 0
 		for i, s := range texts {
 			k := len(m.ends[i])
 			start, end := off, off+k
 			off = end
 			if end <= a || start >= b {
-				out[i] = s
+				next[i] = s
 				continue
 			}
 			head := tokens.Head(s, m.ends[i], a-start)
 			tail := tokens.Tail(s, m.ends[i], end-b)
 			if head != "" && tail != "" {
-				out[i] = head + mark + tail
+				next[i] = head + mark + tail
 			} else {
-				out[i] = head + tail
+				next[i] = head + tail
 			}
 		}
+		if round > 0 && !c.affords(texts, next) {
+			break // the previous cut stands, still over: counting another would pass exactWork
+		}
+		out = next
 		if n = countWith(c, texts, m, out); n <= limit || cut == textTokens {
 			break
 		}

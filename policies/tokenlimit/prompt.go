@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/tollgate-dev/tollgate/provider/tokens"
 )
 
 // prompt is what of a request body is counted and what may be cut, read
@@ -17,13 +19,16 @@ import (
 // tool_result content) and Responses (instructions, input as a string or
 // items). Texts are the prompt's words and may be cut; the rest that
 // costs tokens (roles, names, tool calls' arguments, tool definitions) is
-// counted and never changed.
+// counted and never changed. An image, audio or file part counts
+// tokens.PerMediaPart whatever its size (its bytes are base64 or a URL, not
+// words), and is never changed either.
 type prompt struct {
 	body  string
 	texts []text
 	fixed []string // counted, never cut
 	// overhead is the tokens of the chat format itself (tokens.PerMessage
-	// a message, tokens.PerName a name, tokens.ReplyPriming once).
+	// a message, tokens.PerName a name, tokens.ReplyPriming once) and of
+	// the media parts (tokens.PerMediaPart each).
 	overhead int
 
 	msgs       []message
@@ -92,18 +97,85 @@ func (p *prompt) addFixed(r gjson.Result) {
 	}
 }
 
-// textPart says whether a content part is plain text: OpenAI's text and
-// input_text / output_text parts, Anthropic's text blocks.
-func textPart(part gjson.Result) bool {
-	switch part.Get("type").String() {
-	case "text", "input_text", "output_text":
-		return part.Get("text").Type == gjson.String
+// addPart counts a content part that is not cut: a media part as
+// tokens.PerMediaPart, an Anthropic text document as its text, anything
+// else (tool_use, an unknown type) as sent.
+func (p *prompt) addPart(part gjson.Result, typ string) {
+	switch typ {
+	case "image_url", "input_image", "image", "input_audio", "audio", "file", "input_file":
+		p.overhead += tokensPerMedia
+	case "document": // Anthropic: a PDF, an image, or plain text
+		var src [1]gjson.Result
+		if fields(part, src[:], "source"); src[0].Get("type").String() == "text" {
+			p.addFixed(src[0].Get("data"))
+		} else {
+			p.overhead += tokensPerMedia
+		}
+	default:
+		p.addFixed(part)
 	}
-	return false
 }
 
-// parsePrompt reads body; ok is false when it holds no prompt.
-func parsePrompt(body string) (*prompt, bool) {
+// readPart reads a content part's type and, for a text part (OpenAI's
+// text and input_text / output_text parts, Anthropic's text blocks), its
+// text; text does not exist for any other part.
+func readPart(part gjson.Result) (typ string, text gjson.Result) {
+	var f [2]gjson.Result
+	fields(part, f[:], "type", "text")
+	switch typ = f[0].String(); typ {
+	case "text", "input_text", "output_text":
+		if f[1].Type == gjson.String {
+			return typ, f[1]
+		}
+	}
+	return typ, gjson.Result{}
+}
+
+// fields reads an object's members in one pass and sets out[i] to the
+// first named names[i] (the one gjson.Get finds). A Get scans the object
+// again on each call, past every large string in it: a Get per name on a
+// message of several megabytes would read it as many times. A value that
+// is not an object has no fields. out is the caller's, so that a prompt of
+// many small messages does not allocate for each.
+func fields(obj gjson.Result, out []gjson.Result, names ...string) {
+	clear(out)
+	if !obj.IsObject() {
+		return
+	}
+	left := len(names)
+	obj.ForEach(func(k, v gjson.Result) bool {
+		for i, n := range names {
+			if k.Str == n && !out[i].Exists() {
+				out[i] = v
+				left--
+			}
+		}
+		return left > 0
+	})
+}
+
+// Top-level members read (topFields), by their index.
+const (
+	topModel = iota
+	topSystem
+	topInstructions
+	topMessages
+	topInput
+	topTools
+	topFunctions
+	topOutputLimits // the first of outputLimits
+)
+
+// outputLimits are where a body reserves output tokens, in Helicone's
+// order (reservedOutput); the last three are objects that hold them.
+var outputLimits = []string{"max_completion_tokens", "max_tokens", "max_output_tokens", "maxOutputTokens",
+	"response", "generation_config", "generationConfig"}
+
+var topFields = append([]string{"model", "system", "instructions", "messages", "input", "tools", "functions"}, outputLimits...)
+
+// parseTop reads body's top-level members once; ok is false when body is
+// not a JSON object.
+func parseTop(body string) (top []gjson.Result, ok bool) {
 	if !gjson.Valid(body) {
 		return nil, false
 	}
@@ -111,32 +183,47 @@ func parsePrompt(body string) (*prompt, bool) {
 	if !root.IsObject() {
 		return nil, false
 	}
+	// Parse leaves out the leading spaces: the members' Index then counts
+	// from body's first byte, as prompt.at needs.
+	root.Index = len(body) - len(root.Raw)
+	top = make([]gjson.Result, len(topFields))
+	fields(root, top, topFields...)
+	return top, true
+}
+
+// parsePrompt reads body, whose top-level members parseTop read; ok is
+// false when it holds no prompt.
+func parsePrompt(body string, top []gjson.Result) (*prompt, bool) {
 	p := &prompt{body: body}
-	// Top-level values are read from body itself (not root), so that
-	// their Index counts from body's first byte.
-	sys := gjson.Get(body, "system") // Anthropic
+	sys := top[topSystem] // Anthropic
 	if sys.IsArray() {
 		sys.ForEach(func(_, b gjson.Result) bool {
-			if textPart(b) {
-				p.addText(b.Get("text"), -1, -1)
+			if typ, text := readPart(b); text.Exists() {
+				p.addText(text, -1, -1)
 			} else {
-				p.addFixed(b)
+				p.addPart(b, typ)
 			}
 			return true
 		})
 	} else {
 		p.addText(sys, -1, -1)
 	}
-	p.addText(gjson.Get(body, "instructions"), -1, -1) // Responses
-	list := gjson.Get(body, "messages")
+	p.addText(top[topInstructions], -1, -1) // Responses
+	list := top[topMessages]
 	if !list.Exists() {
-		if in := gjson.Get(body, "input"); in.IsArray() {
+		if in := top[topInput]; in.IsArray() {
 			list = in
 		} else {
 			p.addText(in, -1, -1)
 		}
 	}
 	if list.IsArray() {
+		// Sized once: growing them message by message copies a long
+		// conversation's worth of each many times over.
+		n := int(list.Get("#").Int())
+		p.msgs = make([]message, 0, n)
+		p.texts = slices.Grow(p.texts, n)
+		p.fixed = slices.Grow(p.fixed, n)
 		p.list = list
 		_, _, p.listRanged = p.at(list)
 		list.ForEach(func(_, m gjson.Result) bool {
@@ -145,8 +232,8 @@ func parsePrompt(body string) (*prompt, bool) {
 		})
 		p.overhead += tokensReplyPriming
 	}
-	p.addFixed(gjson.Get(body, "tools"))
-	p.addFixed(gjson.Get(body, "functions"))
+	p.addFixed(top[topTools])
+	p.addFixed(top[topFunctions])
 	if len(p.texts) == 0 && len(p.msgs) == 0 {
 		return nil, false
 	}
@@ -168,35 +255,37 @@ func (p *prompt) addMessage(m gjson.Result) {
 		p.msgs = append(p.msgs, msg)
 		return
 	}
-	switch role := m.Get("role"); role.String() {
+	var f [9]gjson.Result
+	fields(m, f[:], "role", "name", "type", "output", "content", "tool_calls", "function_call", "tool_call_id", "call_id")
+	switch role := f[0]; role.String() {
 	case "user", "assistant", "system", "developer":
 		p.addFixed(role)
 	default:
 		p.addFixed(role)
 		msg.plain = false // tool results answer a call: never dropped
 	}
-	if name := m.Get("name"); name.Exists() {
+	if name := f[1]; name.Exists() {
 		p.addFixed(name)
 		p.overhead += tokensPerName
 	}
-	switch t := m.Get("type").String(); t {
+	switch t := f[2].String(); t {
 	case "", "message":
 	case "function_call_output": // Responses: a tool's answer
 		msg.plain = false
-		p.addText(m.Get("output"), idx, -1)
+		p.addText(f[3], idx, -1)
 	default: // function_call, reasoning, …: counted whole
 		msg.plain = false
 		p.addFixed(m)
 		p.msgs = append(p.msgs, msg)
 		return
 	}
-	for _, k := range []string{"tool_calls", "function_call", "tool_call_id", "call_id"} {
-		if v := m.Get(k); v.Exists() {
+	for _, v := range f[5:] { // tool_calls, function_call, tool_call_id, call_id
+		if v.Exists() {
 			p.addFixed(v)
 			msg.plain = false
 		}
 	}
-	content := m.Get("content")
+	content := f[4]
 	switch {
 	case content.Type == gjson.String:
 		if i := p.addText(content, idx, -1); i >= 0 {
@@ -210,18 +299,18 @@ func (p *prompt) addMessage(m gjson.Result) {
 		content.ForEach(func(_, part gjson.Result) bool {
 			ps, pe, _ := p.at(part)
 			pr := partRange{start: ps, end: pe, text: -1}
-			switch {
-			case textPart(part):
-				pr.text = p.addText(part.Get("text"), idx, len(msg.parts))
+			switch typ, text := readPart(part); {
+			case text.Exists():
+				pr.text = p.addText(text, idx, len(msg.parts))
 				if pr.text >= 0 {
 					p.texts[pr.text].removable = ok && ps > 0
 				}
-			case part.Get("type").String() == "tool_result": // Anthropic
+			case typ == "tool_result": // Anthropic
 				msg.plain = false
 				p.addToolResult(part, idx)
-			default: // images, files, tool_use: counted as sent, never cut
+			default: // images, files, tool_use: never cut
 				msg.plain = false
-				p.addFixed(part)
+				p.addPart(part, typ)
 			}
 			msg.parts = append(msg.parts, pr)
 			return true
@@ -236,13 +325,15 @@ func (p *prompt) addMessage(m gjson.Result) {
 // string or text blocks, may be cut (never removed); anything else in it
 // counts as sent.
 func (p *prompt) addToolResult(block gjson.Result, msg int) {
-	c := block.Get("content")
+	var f [1]gjson.Result
+	fields(block, f[:], "content")
+	c := f[0]
 	if c.IsArray() {
 		c.ForEach(func(_, b gjson.Result) bool {
-			if textPart(b) {
-				p.addText(b.Get("text"), msg, -1)
+			if typ, text := readPart(b); text.Exists() {
+				p.addText(text, msg, -1)
 			} else {
-				p.addFixed(b)
+				p.addPart(b, typ)
 			}
 			return true
 		})
@@ -251,11 +342,12 @@ func (p *prompt) addToolResult(block gjson.Result, msg int) {
 	p.addText(c, msg, -1)
 }
 
-// Local copies of the chat overhead, so the parser needs no counter.
+// The chat overhead and the media part (provider/tokens).
 const (
-	tokensPerMessage   = 3
-	tokensPerName      = 1
-	tokensReplyPriming = 3
+	tokensPerMessage   = tokens.PerMessage
+	tokensPerName      = tokens.PerName
+	tokensReplyPriming = tokens.ReplyPriming
+	tokensPerMedia     = tokens.PerMediaPart
 )
 
 // edit replaces body[start:end].
@@ -270,8 +362,12 @@ type edit struct {
 func (p *prompt) render(out []string, drop bool, extra ...edit) string {
 	var edits []edit
 	changed := make([]bool, len(p.texts))
+	textsOf := make([][]int, len(p.msgs)) // each message's texts: no loop over all texts per message
 	for i, t := range p.texts {
 		changed[i] = out[i] != t.s
+		if t.msg >= 0 {
+			textsOf[t.msg] = append(textsOf[t.msg], i)
+		}
 	}
 	dropped := make([]bool, len(p.msgs))
 	emptyPart := func(ti int) bool { return ti >= 0 && drop && p.texts[ti].removable && out[ti] == "" }
@@ -281,14 +377,10 @@ func (p *prompt) render(out []string, drop bool, extra ...edit) string {
 				continue
 			}
 			all := true
-			n := 0
-			for ti, t := range p.texts {
-				if t.msg == mi {
-					n++
-					all = all && out[ti] == ""
-				}
+			for _, ti := range textsOf[mi] {
+				all = all && out[ti] == ""
 			}
-			dropped[mi] = n > 0 && all
+			dropped[mi] = len(textsOf[mi]) > 0 && all
 		}
 		// A prompt keeps at least its last message.
 		if !slices.Contains(dropped, false) && len(dropped) > 0 {
@@ -324,8 +416,9 @@ func (p *prompt) render(out []string, drop bool, extra ...edit) string {
 			}
 			es = append(es, edit{m.contentArr[0], m.contentArr[1], "[" + strings.Join(kept, ",") + "]"})
 		}
-		for ti, t := range p.texts {
-			if t.msg != mi || !changed[ti] {
+		for _, ti := range textsOf[mi] {
+			t := p.texts[ti]
+			if !changed[ti] {
 				continue
 			}
 			if rebuild && m.contentArr[0] > 0 && t.start >= m.contentArr[0] && t.end <= m.contentArr[1] {

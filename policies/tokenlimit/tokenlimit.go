@@ -17,9 +17,14 @@
 //     limit (or with no known window) the second model is sent, otherwise
 //     the first.
 //
-// Tollgate counts with the model's own tokenizer where it is public
-// (provider/tokens; Helicone estimates four characters a token for every
-// model) and measures each cut with it.
+// Helicone estimates every prompt (0.2 tokens a character for
+// gpt-3.5-turbo, 0.25 for any other model) and counts only string
+// contents and the tools. Tollgate counts with the model's own tokenizer
+// where it is public (provider/tokens) and measures each cut with it, up to
+// a bound on the work (exactWork); past it, and for models whose tokenizer
+// is not public, it estimates four characters a token. It counts what the
+// model reads — text parts, roles, names, tool calls — and each image,
+// audio or file part as tokens.PerMediaPart, never by its bytes.
 package tokenlimit
 
 import (
@@ -86,36 +91,69 @@ type Result struct {
 	Limit    int    // the prompt tokens allowed
 	Tokens   int    // the prompt's tokens as counted; 0 when not counted (clearly within the limit)
 	SentSize int    // the rewritten prompt's tokens
+
+	work int // bytes encoded exactly, callCost a string included (tests hold it within exactWork)
 }
 
-// maxExactBytes bounds the text counted with a byte-pair encoding: past
-// it the prompt is estimated (four characters a token), which is linear
-// and cheap, so that the reply comes within Envoy's message_timeout (2 s
-// in envoy/) whatever the body size. An encoding counts 7 to 13 MB/s on a
-// small shared machine (go test -bench . ./provider/tokens) and truncate
-// encodes the text about three times.
-const maxExactBytes = 1 << 20
+// exactWork bounds what one call may encode with a byte-pair encoding, in
+// bytes: everything counted (texts and the fixed part together), each cut's
+// re-check included, and callCost more for every string encoded (an encoder
+// call costs as much as a few dozen bytes; a prompt of many tiny messages
+// makes many). A prompt whose count could pass it is estimated instead
+// (four characters a token), which is linear and cheap.
+//
+// The bound is set by the slowest input, not by prose: an encoding reads
+// prose at 8 to 12 MB/s on one core of a small shared machine, but one long
+// piece of its split pattern — random letters, base64, a run of spaces — at
+// 2.2 to 3.5 MB/s (go test -bench Adversarial ./policies/tokenlimit). 96 KiB
+// is then at most ~45 ms, which leaves Envoy's message_timeout (2 s for the
+// whole body-phase reply, which also waits for the prompt store, the gate's
+// Redis and the screens) to the rest, and costs little: a prompt whose
+// bytes fit the limit is never counted, so exact counts only ever decide
+// windows of a few tens of thousands of tokens.
+const (
+	exactWork = 96 << 10
+	callCost  = 32
+)
+
+// passes is how many times the worst case of mode encodes the texts:
+// fallback counts them; middle-out finds their token ends and counts the
+// cut ones again; truncate also encodes the normalized ones. Re-cuts past
+// the first are made only while the work left allows (meter.affords).
+func passes(mode Mode) int {
+	switch mode {
+	case Truncate:
+		return 3
+	case MiddleOut:
+		return 2
+	}
+	return 1
+}
 
 // Apply measures the prompt of req.Body against its model's context window
 // and applies req.Mode when it does not fit.
-func Apply(req Request) Result {
+func Apply(req Request) (res Result) {
 	body := string(req.Body)
-	modelField := gjson.Get(body, "model")
+	top, ok := parseTop(body)
+	if !ok {
+		return Result{Outcome: Skipped, Model: req.Model}
+	}
+	modelField := top[topModel]
 	candidates := modelCandidates(modelField)
 	primary := req.Model
 	if len(candidates) > 0 {
 		primary = candidates[0]
 	}
-	p, ok := parsePrompt(body)
+	p, ok := parsePrompt(body, top)
 	if !ok || primary == "" {
 		return Result{Outcome: Skipped, Model: primary}
 	}
-	res := Result{Model: primary}
+	res = Result{Model: primary}
 	if req.Context != nil {
 		res.Context, _ = req.Context(primary)
 	}
 	if res.Context > 0 {
-		reserve := reservedOutput(body)
+		reserve := reservedOutput(top[topOutputLimits:])
 		if reserve == 0 {
 			reserve = res.Context - res.Context*9/10 // a tenth, rounded up
 		}
@@ -168,11 +206,14 @@ func Apply(req Request) Result {
 		}
 		return res
 	}
-	counter := tokens.ForModel(primary)
-	if p.textBytes() > maxExactBytes {
-		counter = tokens.Estimate
+	counter := &meter{Counter: tokens.ForModel(primary), left: exactWork}
+	if fixed, texts := p.work(); fixed+passes(req.Mode)*texts > exactWork {
+		counter.Counter = tokens.Estimate
 	}
 	res.Counter = counter.Name()
+	if counter.Exact() {
+		defer func() { res.work = exactWork - counter.left }()
+	}
 	m := p.measure(counter, req.Mode != Fallback)
 	res.Tokens = m.total()
 	if !over(res.Tokens) {
@@ -223,15 +264,14 @@ func modelCandidates(model gjson.Result) []string {
 }
 
 // reservedOutput is the first positive output limit the body asks for, in
-// Helicone's order; 0 when none.
-func reservedOutput(body string) int {
-	for _, path := range []string{
-		"max_completion_tokens", "max_tokens", "max_output_tokens", "maxOutputTokens",
-		"response.max_tokens", "response.max_output_tokens", "response.maxOutputTokens",
-		"generation_config.max_output_tokens", "generation_config.maxOutputTokens",
-		"generationConfig.max_output_tokens", "generationConfig.maxOutputTokens",
-	} {
-		v := gjson.Get(body, path)
+// Helicone's order; 0 when none. limits are the body's outputLimits members.
+func reservedOutput(limits []gjson.Result) int {
+	var values [11]gjson.Result
+	copy(values[:4], limits[:4])
+	fields(limits[4], values[4:7], "max_tokens", "max_output_tokens", "maxOutputTokens") // response
+	fields(limits[5], values[7:9], "max_output_tokens", "maxOutputTokens")               // generation_config
+	fields(limits[6], values[9:], "max_output_tokens", "maxOutputTokens")                // generationConfig
+	for _, v := range values {
 		if v.Type == gjson.Number && v.Num > 0 && !math.IsInf(v.Num, 0) {
 			if v.Num >= math.MaxInt32 {
 				return math.MaxInt32
@@ -242,21 +282,63 @@ func reservedOutput(body string) int {
 	return 0
 }
 
-// upperBound is a count no tokenizer exceeds: a token is at least a byte.
+// upperBound is a count no tokenizer exceeds: a token is at least a byte
+// (and a media part is a constant, in overhead).
 func (p *prompt) upperBound() int {
-	n := p.overhead
+	fixed, texts := 0, 0
 	for _, f := range p.fixed {
-		n += len(f)
+		fixed += len(f)
 	}
-	return n + p.textBytes()
+	for _, t := range p.texts {
+		texts += len(t.s)
+	}
+	return p.overhead + fixed + texts
 }
 
-func (p *prompt) textBytes() int {
-	n := 0
-	for _, t := range p.texts {
-		n += len(t.s)
+// work is what encoding the fixed part and the texts once costs (cost).
+func (p *prompt) work() (fixed, texts int) {
+	for _, f := range p.fixed {
+		fixed += cost(f)
 	}
-	return n
+	for _, t := range p.texts {
+		texts += cost(t.s)
+	}
+	return fixed, texts
+}
+
+func cost(s string) int { return len(s) + callCost }
+
+// meter is a call's counter, keeping account of the work exactWork
+// bounds. Apply picks the encoding only when the passes its mode needs fit;
+// left tells the cuts whether one more re-check does.
+type meter struct {
+	tokens.Counter
+	left int
+}
+
+func (m *meter) Count(s string) int {
+	m.left -= cost(s)
+	return m.Counter.Count(s)
+}
+
+func (m *meter) Ends(s string) []int {
+	m.left -= cost(s)
+	return m.Counter.Ends(s)
+}
+
+// affords says whether counting the texts of out that differ from base
+// stays within the work left; an estimate always does.
+func (m *meter) affords(base, out []string) bool {
+	if !m.Exact() {
+		return true
+	}
+	need := 0
+	for i, s := range out {
+		if s != base[i] {
+			need += cost(s)
+		}
+	}
+	return need <= m.left
 }
 
 // measured is a prompt counted: each text's tokens (and where they end,

@@ -39,10 +39,19 @@ func chat(model string, extra string, msgs ...[2]string) []byte {
 	return []byte(`{"model":"` + model + `",` + extra + `"messages":[` + strings.Join(parts, ",") + `]}`)
 }
 
+// parseBody reads a body as Apply does.
+func parseBody(body string) (*prompt, bool) {
+	top, ok := parseTop(body)
+	if !ok {
+		return nil, false
+	}
+	return parsePrompt(body, top)
+}
+
 // promptTokens counts a body as Apply does (o200k for gpt-4o).
 func promptTokens(t *testing.T, body []byte) int {
 	t.Helper()
-	p, ok := parsePrompt(string(body))
+	p, ok := parseBody(string(body))
 	if !ok {
 		t.Fatalf("no prompt in %s", body)
 	}
@@ -254,6 +263,11 @@ func TestLimit(t *testing.T) {
 		{"max_output_tokens", chat("gpt-4o", `"max_output_tokens":950,`, msg), 1000, Truncated, 50},
 		{"zero is not a limit", chat("gpt-4o", `"max_tokens":0,`, msg), 1000, Fits, 900},
 		{"no room", chat("gpt-4o", `"max_tokens":1000,`, msg), 1000, NoRoom, 0},
+		{"Gemini's generationConfig", chat("gpt-4o", `"generationConfig":{"temperature":1,"maxOutputTokens":960},`, msg), 1000, Truncated, 40},
+		{"response.max_tokens", chat("gpt-4o", `"response":{"max_tokens":970},`, msg), 1000, Truncated, 30},
+		{"generation_config has no max_tokens", chat("gpt-4o", `"generation_config":{"max_tokens":970},`, msg), 1000, Fits, 900},
+		{"top level before nested", chat("gpt-4o", `"generation_config":{"max_output_tokens":10},"max_tokens":950,`, msg), 1000, Truncated, 50},
+		{"the first of duplicate keys", chat("gpt-4o", `"max_tokens":950,"max_tokens":10,`, msg), 1000, Truncated, 50},
 	}
 	for _, tt := range tests {
 		r := Apply(Request{Mode: Truncate, Body: tt.body, Context: window(tt.context)})
@@ -337,12 +351,85 @@ func TestResponses(t *testing.T) {
 	}
 }
 
-// Past maxExactBytes of text the prompt is estimated, whatever the model,
-// so that a huge body cannot hold the reply past Envoy's message timeout.
+// Past exactWork the prompt is estimated, whatever the model, so that a
+// huge body cannot hold the reply past Envoy's message timeout.
 func TestHugePromptIsEstimated(t *testing.T) {
-	huge := strings.Repeat("lorem ipsum ", maxExactBytes/12+1)
+	huge := strings.Repeat("lorem ipsum ", exactWork/12+1)
 	r := Apply(Request{Mode: Truncate, Body: chat("gpt-4o", `"max_tokens":10,`, [2]string{"user", huge}), Context: window(10000)})
 	if r.Counter != "estimate" || r.Outcome != Truncated || r.SentSize > r.Limit || !json.Valid(r.Body) {
 		t.Errorf("got %s %s, %d tokens sent of %d", r.Counter, r.Outcome, r.SentSize, r.Limit)
 	}
+}
+
+// A vision call whose question fits is sent as is: its image counts
+// tokens.PerMediaPart, not its base64 bytes (Helicone counts it as
+// nothing), so truncate does not cut the question to "..." and fallback
+// does not switch the model because the picture is large.
+func TestImageBytesAreNotCounted(t *testing.T) {
+	image := strings.Repeat("iVBORw0KGgoAAAANSUhEUgAA", 200<<10/24) // 200 KB of base64
+	for _, shape := range []struct{ name, body string }{
+		{"chat", `{"model":"gpt-4o,gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":[` +
+			`{"type":"text","text":"What is in this image?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + image + `"}}]}]}`},
+		{"anthropic", `{"model":"gpt-4o,gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":[` +
+			`{"type":"text","text":"What is in this image?"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + image + `"}}]}]}`},
+		{"responses", `{"model":"gpt-4o,gpt-4o-mini","max_output_tokens":100,"input":[{"role":"user","content":[` +
+			`{"type":"input_text","text":"What is in this image?"},{"type":"input_image","image_url":"data:image/png;base64,` + image + `"}]}]}`},
+	} {
+		for _, mode := range []Mode{Truncate, MiddleOut, Fallback} {
+			r := Apply(Request{Mode: mode, Body: []byte(shape.body), Context: window(1000)})
+			if r.Outcome != Fits || r.Sent != "" {
+				t.Errorf("%s %s: %+v", shape.name, mode, r)
+				continue
+			}
+			if mode != Fallback && r.Body != nil {
+				t.Errorf("%s %s: rewrote the body: %.200s", shape.name, mode, r.Body)
+			}
+			if mode == Fallback && gjson.GetBytes(r.Body, "model").String() != "gpt-4o" {
+				t.Errorf("%s fallback: sent %q", shape.name, gjson.GetBytes(r.Body, "model").String())
+			}
+		}
+	}
+	// The image still counts: a question over the window with it is cut.
+	long := `{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"` + words("q", 300) +
+		`"},{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]}`
+	p, _ := parseBody(long)
+	n := p.measure(tokens.O200k(), false).total()
+	r := Apply(Request{Mode: Truncate, Body: []byte(long), Context: window(n + 10 - 1)}) // one token over
+	if r.Outcome != Truncated || r.Tokens != n || n < tokens.PerMediaPart+300 {
+		t.Errorf("with the image: %+v (%d tokens)", r, n)
+	}
+}
+
+// Whatever the body, a call encodes at most exactWork bytes (callCost a
+// string included) and a few bytes a text more (the mark a cut adds before
+// it is counted again): bodies built to be slow to count, at sizes around
+// the bound, under every mode, with windows that cut deep, cut a little,
+// and fit.
+func TestExactWorkIsBounded(t *testing.T) {
+	most := 0
+	for _, size := range []int{4 << 10, 24 << 10, 40 << 10, 100 << 10} {
+		for _, tc := range adversarialBodies(size) {
+			p, ok := parseBody(string(tc.body))
+			if !ok {
+				t.Fatalf("%s: no prompt", tc.name)
+			}
+			full := p.measure(tokens.O200k(), false).total()
+			for _, mode := range []Mode{Truncate, MiddleOut, Fallback} {
+				for _, context := range []int{256, full * 9 / 10, full + full/10, full * 2} {
+					r := Apply(Request{Mode: mode, Body: tc.body, Context: window(context)})
+					if slack := 3 * len(p.texts); r.work > exactWork+slack {
+						t.Errorf("%d/%s/%s/window %d: encoded %d bytes, the bound is %d", size, tc.name, mode, context, r.work, exactWork)
+					}
+					if r.Body != nil && !json.Valid(r.Body) {
+						t.Errorf("%d/%s/%s: invalid JSON", size, tc.name, mode)
+					}
+					most = max(most, r.work)
+				}
+			}
+		}
+	}
+	if most < exactWork/2 {
+		t.Errorf("the bodies encoded at most %d bytes: none came near the bound", most)
+	}
+	t.Logf("at most %d bytes encoded of %d", most, exactWork)
 }

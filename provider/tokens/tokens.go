@@ -2,8 +2,8 @@
 // does, and cuts text at token boundaries. OpenAI's models use the byte-pair
 // encodings their tokenizers are built on (o200k_base, cl100k_base; the
 // ranks are compiled into the binary, nothing is downloaded); a model with
-// no public tokenizer (Claude, Gemini, open models) is estimated as
-// Helicone estimates every model: four characters a token.
+// no public tokenizer (Claude, Gemini, open models) is estimated at four
+// characters a token, Helicone's default estimate.
 //
 // The encodings are large (a vocabulary of 100,000 to 200,000 entries): each
 // is built on first use, once, and shared by every request; a process that
@@ -27,6 +27,18 @@ const (
 	PerName      = 1
 	ReplyPriming = 3
 )
+
+// PerMediaPart is what an image, audio or file part of a prompt counts,
+// whatever its size: 85 tokens, what OpenAI bills an image at "detail":
+// "low" (platform.openai.com/docs/guides/images-vision, "Calculating
+// costs"), the least any image costs there. Providers bill media by what
+// it holds (an image's size or tiles, audio's seconds, a PDF's pages), not
+// by its base64 length, which would count a 4 MB photo as a million tokens
+// and let a large image cut a vision call's question. The true cost is
+// higher for a large image: a lower bound, not a price. Helicone counts
+// media as nothing (estimateTokenCount reads only string contents and
+// the tools).
+const PerMediaPart = 85
 
 // Counter counts text in one model's tokens. Implementations are safe for
 // concurrent use.
@@ -147,10 +159,16 @@ func Tail(s string, ends []int, n int) string {
 	return s[start:]
 }
 
-// Estimate counts four characters a token, rounded up: Helicone's estimate
-// for every model (worker/src/lib/util/tokenLimitException.ts,
-// DEFAULT_TOKEN_HEURISTIC = 0.25 tokens a character), used here for models
-// whose tokenizer is not public. Characters are Unicode code points.
+// Estimate counts four characters a token, rounded up: Helicone's default
+// (worker/src/lib/util/tokenLimitException.ts, DEFAULT_TOKEN_HEURISTIC =
+// 0.25 tokens a character), which it uses for every model but gpt-3.5-turbo
+// (MODEL_TOKEN_HEURISTICS: 0.2, five characters a token). Tollgate uses it
+// for models whose tokenizer is not public, and for any model past the
+// size it counts exactly (policies/tokenlimit) — gpt-3.5-turbo included:
+// its cl100k_base averages about four characters a token on English, so
+// five would undercount and let a prompt through that the model refuses.
+// Characters are Unicode code points (JavaScript's length counts UTF-16
+// units; the two differ only outside the Basic Multilingual Plane).
 var Estimate Counter = estimate{}
 
 type estimate struct{}
