@@ -18,7 +18,8 @@ import (
 // defaults noted.
 type LibraryOptions struct {
 	// Store keeps published versions. Nil: prompts come from Dir only and
-	// PublishPrompt fails with ErrNoStore.
+	// PublishPrompt fails with ErrNoStore. When it is a SeenStore too
+	// (both stores are), Observe versions tenants' tagged calls into it.
 	Store Store
 	// Dir is the read-only prompt folder (a mounted ConfigMap); "" for
 	// none. Its prompts win over the store's for the same id.
@@ -57,7 +58,9 @@ type LibraryOptions struct {
 // Library resolves prompt versions for the request path from the
 // prompt folder and a Store, caching what it read. Versions are
 // immutable, so a resolved version is kept until evicted; only "latest"
-// expires. It implements Store, so the HTTP API uses it directly.
+// expires. It implements Store, so the HTTP API uses it directly. It
+// serves published versions only (the operator's, the same for every
+// tenant), never a tenant's seen ones.
 // The Versions it returns are shared: do not modify them.
 type Library struct {
 	store     Store

@@ -31,9 +31,10 @@ type Template struct {
 	// System is Anthropic's top-level system prompt (a JSON string or
 	// array of content blocks), nil when the template has none.
 	System json.RawMessage
-	// Seen marks a version Tollgate made itself from the calls it saw
-	// naming the prompt (Helicone's automatic versioning, Library.Observe)
-	// rather than one published.
+	// Seen marks a version Tollgate made itself from the calls a tenant
+	// made naming the prompt (Helicone's automatic versioning,
+	// Library.Observe, kept in a SeenStore) rather than one published.
+	// Library never serves one for rendering.
 	Seen bool
 }
 
