@@ -175,8 +175,8 @@ func (s *Server) renderPrompt(c *call, body []byte) ([]byte, *clientError) {
 // (and Helicone-Prompt-Version when sent), each
 // <helicone-prompt-input key="k">value</helicone-prompt-input> is replaced
 // by its value for the provider and logged as the property prompt.k, and
-// the template (the body with the markers closed) versions the prompt off
-// the request path. A body that is not JSON goes on unchanged. Returns the
+// the template (the body with the markers closed) versions the tenant's prompt
+// off the request path. A body that is not JSON goes on unchanged. Returns the
 // body without markers, nil when it had none.
 func (s *Server) tagPrompt(c *call, body []byte) []byte {
 	hh, rec := &c.helicone, c.rec
