@@ -90,14 +90,17 @@ func adversarialBodies(size int) []struct {
 
 // BenchmarkApplyAdversarial is the worst case per call: each adversarial
 // body under each mode, with a window that the body overflows (so it is
-// counted and cut) and one it nearly fits (so the cut is re-checked).
+// counted and cut) and one it nearly fits (so the cut is re-checked). At
+// 30 KiB (truncate) and 90 KiB (fallback) the body is counted exactly, as
+// much as exactWork allows; at 1 and 7 MiB (near --max-request-body) it is
+// estimated.
 // go test -run - -bench ApplyAdversarial -benchtime 3x ./policies/tokenlimit
 func BenchmarkApplyAdversarial(b *testing.B) {
-	for _, size := range []int{1 << 20, 7 << 20} {
+	for _, size := range []int{30 << 10, 90 << 10, 1 << 20, 7 << 20} {
 		for _, tc := range adversarialBodies(size) {
 			for _, mode := range []Mode{Truncate, MiddleOut, Fallback} {
-				for _, context := range []int{4096, 1 << 20} {
-					b.Run(fmt.Sprintf("%dMiB/%s/%s/window%d", size>>20, tc.name, mode, context), func(b *testing.B) {
+				for _, context := range []int{size / 8, size * 9 / 10} {
+					b.Run(fmt.Sprintf("%dKiB/%s/%s/window%d", size>>10, tc.name, mode, context), func(b *testing.B) {
 						b.SetBytes(int64(len(tc.body)))
 						for b.Loop() {
 							Apply(Request{Mode: mode, Body: tc.body, Context: window(context)})
