@@ -48,7 +48,7 @@ func TestFallbackChainMovesAcrossPriorityLevels(t *testing.T) {
 		upstreamScript: continueAll,
 		config: func(c *Config) {
 			fastRetries(c)
-			c.FallbackChains = [][]string{{a.URL, b.URL}}
+			c.FallbackChains = []FallbackChain{{Origins: []string{a.URL, b.URL}}}
 		},
 	})
 	code, _, body := h.do(t, "POST", "/v1/chat/completions", `{"a":1}`, retry5xx(3))
@@ -90,7 +90,7 @@ func TestUnknownFallbackChainIsALocalReply(t *testing.T) {
 	h := newHarness(t, harnessOpts{
 		script:         chainOf(a.URL + " " + a.URL + "x"),
 		upstreamScript: continueAll,
-		config:         func(c *Config) { c.FallbackChains = [][]string{{a.URL, "http://127.0.0.1:1"}} },
+		config:         func(c *Config) { c.FallbackChains = []FallbackChain{{Origins: []string{a.URL, "http://127.0.0.1:1"}}} },
 	})
 	if code, _, _ := h.do(t, "POST", "/v1/chat/completions", `{"a":1}`, nil); code != http.StatusBadRequest {
 		t.Errorf("client got %d, want 400", code)
@@ -100,9 +100,44 @@ func TestUnknownFallbackChainIsALocalReply(t *testing.T) {
 	}
 }
 
+// A chain route's header value names the origins as the processor writes
+// them; its levels may be other endpoints (`tollgate dev` serves
+// https://api.openai.com from --upstream-openai). Each attempt goes to its
+// level with the level's Host, whatever the origin the header named.
+func TestFallbackChainLevelsServeOtherOrigins(t *testing.T) {
+	a := newUpstream(t, perAttempt(textReply(503, "a down")))
+	b := newUpstream(t, perAttempt(jsonReply(`{"from":"b"}`)))
+	named := "https://api.openai.com https://b.example"
+	h := newHarness(t, harnessOpts{
+		script:         chainOf(named),
+		upstreamScript: continueAll,
+		config: func(c *Config) {
+			fastRetries(c)
+			c.FallbackChains = []FallbackChain{{Origins: strings.Fields(named), Levels: []string{a.URL, b.URL}}}
+		},
+	})
+	code, _, body := h.do(t, "POST", "/v1/chat/completions", `{"a":1}`, retry5xx(1))
+	if code != 200 || !strings.Contains(body, `"from":"b"`) {
+		t.Fatalf("client got %d %s, want b's answer", code, body)
+	}
+	for n, u := range []*upstream{a, b} {
+		if rec := u.next(t); rec.host != strings.TrimPrefix(u.URL, "http://") {
+			t.Errorf("attempt %d: Host %q, want %q", n+1, rec.host, strings.TrimPrefix(u.URL, "http://"))
+		}
+	}
+	if h.openai.hits.Load() != 0 {
+		t.Error("the default route was taken")
+	}
+}
+
 func TestFallbackChainConfig(t *testing.T) {
-	for _, chain := range [][]string{{"http://127.0.0.1:1"}, {"http://127.0.0.1:1", "http://127.0.0.1:2/v1"}, {"http://127.0.0.1:1", "ftp://x"}} {
-		if _, err := New(Config{FallbackChains: [][]string{chain}}, nil); err == nil {
+	for _, chain := range []FallbackChain{
+		{Origins: []string{"http://127.0.0.1:1"}},
+		{Origins: []string{"http://127.0.0.1:1", "http://127.0.0.1:2/v1"}},
+		{Origins: []string{"http://127.0.0.1:1", "ftp://x"}},
+		{Origins: []string{"https://a.example", "https://b.example"}, Levels: []string{"http://127.0.0.1:1"}},
+	} {
+		if _, err := New(Config{FallbackChains: []FallbackChain{chain}}, nil); err == nil {
 			t.Errorf("chain %v accepted", chain)
 		}
 	}

@@ -133,15 +133,26 @@ type Config struct {
 	// attempt on the same gRPC connection; nil = none.
 	UpstreamFilter *UpstreamFilterConfig
 
-	// FallbackChains are the fallback chain routes of envoy/*.yaml: each an
-	// upstream whose priority levels are these origins (scheme://host[:port],
-	// no path), in order, one endpoint each, picked by FallbackChainHeader.
-	// Envoy's retry priority previous_priorities (update_frequency 1, on
-	// Tollgate's routes) sends retry N to level N; once every level was
-	// tried, to level 0 again. Each attempt's Host is its endpoint's
-	// (auto_host_rewrite), set when the attempt is sent, after the upstream
-	// filter ran.
-	FallbackChains [][]string
+	// FallbackChains are the fallback chain routes of envoy/*.yaml, picked
+	// by FallbackChainHeader (see FallbackChain). Envoy's retry priority
+	// previous_priorities (update_frequency 1, on Tollgate's routes) sends
+	// retry N to level N; once every level was tried, to level 0 again.
+	// Each attempt's Host is its endpoint's (auto_host_rewrite), set when
+	// the attempt is sent, after the upstream filter ran.
+	FallbackChains []FallbackChain
+}
+
+// FallbackChain is one fallback chain route and its cluster: the route
+// matches a FallbackChainHeader of exactly Origins, space-separated, and
+// its cluster has one priority level per origin, in order, one endpoint
+// each. Levels are those endpoints (scheme://host[:port], no path), one
+// per origin; nil means Origins themselves. They differ where the origin a
+// client names is served from elsewhere, as `tollgate dev` sends
+// https://api.openai.com to --upstream-openai; in Envoy the route's header
+// value and the cluster's endpoints are likewise separate.
+type FallbackChain struct {
+	Origins []string
+	Levels  []string
 }
 
 // Proxy is the local data plane: an http.Handler that plays Envoy's
@@ -239,7 +250,7 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 		}
 	}
 	for _, chain := range cfg.FallbackChains {
-		if err := p.addChain(chain); err != nil {
+		if err := p.addChain(chain.Origins, chain.Levels); err != nil {
 			return nil, fmt.Errorf("dataplane: FallbackChains: %w", err)
 		}
 	}

@@ -54,13 +54,17 @@ type route struct {
 	detail string
 }
 
-// addChain adds a fallback chain route (Config.FallbackChains).
-func (p *Proxy) addChain(origins []string) error {
-	if len(origins) < 2 {
-		return fmt.Errorf("chain %v: want two origins or more", origins)
+// addChain adds a fallback chain route (Config.FallbackChains): the route
+// for the header value origins, whose levels are levels (nil: origins).
+func (p *Proxy) addChain(origins, levels []string) error {
+	if levels == nil {
+		levels = origins
 	}
-	chain := make([]*upstreamTarget, len(origins))
-	for i, o := range origins {
+	if len(origins) < 2 || len(levels) != len(origins) {
+		return fmt.Errorf("chain %v (levels %v): want two origins or more, one level each", origins, levels)
+	}
+	chain := make([]*upstreamTarget, len(levels))
+	for i, o := range levels {
 		t, err := parseUpstream(o)
 		if err != nil {
 			return err

@@ -54,7 +54,7 @@ func newChainPlane(t *testing.T) *chainPlane {
 			Metadata:             map[string]string{dataplane.UpstreamFilterMetadataKey: dataplane.UpstreamFilterMetadataValue},
 			ForwardingNamespaces: []string{LinkNamespace},
 		},
-		FallbackChains: [][]string{{cp.aURL, cp.bURL}},
+		FallbackChains: []dataplane.FallbackChain{{Origins: []string{cp.aURL, cp.bURL}}},
 		RetryJitter:    func(int64) int64 { return 0 },
 		RetrySleep:     func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
