@@ -2,10 +2,12 @@ package app
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/envoy"
 )
 
 // earlyRemovals is what the data plane of `tollgate dev` strips from a
@@ -48,4 +50,53 @@ func targetOriginErrors(origins []string) []error {
 		}
 	}
 	return errs
+}
+
+// devFallbackChains are the fallback chain routes of `tollgate dev`: one per
+// ordered sequence of two or three of the origins dev reaches (the
+// generator of `tollgate envoy-chains` makes the same for Envoy), so that
+// cross-origin Helicone-Fallbacks work without configuring chains. The
+// origins are the providers' public ones as the processor names them,
+// served from --upstream-openai and --upstream-anthropic as the plain
+// routes are, and every exact origin of --allowed-target-origins. A
+// provider upstream with a path prefix is left out: a chain's level is an
+// endpoint, and Envoy rewrites no path per level.
+func devFallbackChains(cfg *Config, log *slog.Logger) ([]dataplane.FallbackChain, error) {
+	var origins []string
+	level := map[string]string{}
+	add := func(origin, upstream string) {
+		if _, dup := level[origin]; dup {
+			return
+		}
+		origins = append(origins, origin)
+		level[origin] = upstream
+	}
+	for _, p := range []struct{ origin, upstream string }{
+		{"https://api.openai.com", cfg.UpstreamOpenAI},
+		{"https://api.anthropic.com", cfg.UpstreamAnthropic},
+	} {
+		u, err := url.Parse(strings.TrimRight(p.upstream, "/"))
+		if err != nil || u.Path != "" {
+			log.Info("fallback chains leave out a provider whose upstream has a path prefix", "origin", p.origin, "upstream", p.upstream)
+			continue
+		}
+		add(p.origin, strings.TrimRight(p.upstream, "/"))
+	}
+	for _, o := range cfg.AllowedTargets {
+		if o = strings.TrimRight(strings.ToLower(strings.TrimSpace(o)), "/"); o != "*" && o != "" {
+			add(o, o)
+		}
+	}
+	seqs, err := envoy.ChainSequences(origins)
+	if err != nil {
+		return nil, fmt.Errorf("--allowed-target-origins: `tollgate dev` makes a fallback chain route for every sequence of two or three of its origins (the providers' and each exact allowed origin): %w; list fewer origins", err)
+	}
+	chains := make([]dataplane.FallbackChain, len(seqs))
+	for i, seq := range seqs {
+		chains[i] = dataplane.FallbackChain{Origins: seq, Levels: make([]string, len(seq))}
+		for j, o := range seq {
+			chains[i].Levels[j] = level[o]
+		}
+	}
+	return chains, nil
 }

@@ -185,7 +185,11 @@ func TestDevPlaneStripsClientRoutingBeforeTheProcessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recordingProcessor{next: processor.New(processor.Options{Sink: record.NewMemory()})}
-	front := planeFor(t, rec, devPlaneConfig(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	planeCfg, err := devPlaneConfig(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := planeFor(t, rec, planeCfg)
 	client := map[string]string{
 		"x-tollgate-upstream": evil.URL, "x-tollgate-upstream-host": strings.TrimPrefix(evil.URL, "http://"),
 		"x-envoy-max-retries": "10", "x-envoy-retry-on": "5xx", "x-envoy-retriable-status-codes": "503",

@@ -23,6 +23,7 @@ Usage:
   tollgate inject -f FILE   add the Tollgate and Envoy sidecars to Kubernetes manifests
   tollgate webhook [flags]  the same as a mutating admission webhook, for pods as they are created
   tollgate bootstrap        write the sidecar's Envoy configuration (run inside injected pods)
+  tollgate envoy-chains --origins A,B,...  Envoy fallback chain routes and clusters for those origins
   tollgate vault issue      make a key-vault proxy key (--id, --tenant) and its vault entry
   tollgate help             this text
 
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runMock(ctx, rest, stderr)
 	case "vault":
 		return runVault(rest, stdout, stderr)
+	case "envoy-chains":
+		return runEnvoyChains(rest, stdout, stderr)
 	case "inject", "webhook", "bootstrap":
 		return runKube(ctx, cmd, rest, os.Stdin, stdout, stderr, getenv)
 	case "help", "-h", "--help":

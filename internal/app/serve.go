@@ -192,7 +192,11 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 			return fmt.Errorf("dialing the processor: %w", err)
 		}
 		undo.push(func() { planeConn.Close() })
-		plane, err := dataplane.New(devPlaneConfig(cfg, log), planeConn)
+		planeCfg, err := devPlaneConfig(cfg, log)
+		if err != nil {
+			return err
+		}
+		plane, err := dataplane.New(planeCfg, planeConn)
 		if err != nil {
 			return fmt.Errorf("local data plane: %w", err)
 		}
@@ -325,7 +329,11 @@ func loadPrices(cfg *Config) (*provider.PriceTable, error) {
 
 // devPlaneConfig is the local data plane of `tollgate dev`: Envoy with the
 // configs in envoy/, as far as the data plane models them.
-func devPlaneConfig(cfg *Config, log *slog.Logger) dataplane.Config {
+func devPlaneConfig(cfg *Config, log *slog.Logger) (dataplane.Config, error) {
+	chains, err := devFallbackChains(cfg, log)
+	if err != nil {
+		return dataplane.Config{}, err
+	}
 	return dataplane.Config{
 		OpenAIUpstream:    cfg.UpstreamOpenAI,
 		AnthropicUpstream: cfg.UpstreamAnthropic,
@@ -353,6 +361,8 @@ func devPlaneConfig(cfg *Config, log *slog.Logger) dataplane.Config {
 			FailureModeAllow:     cfg.FailureModeAllow,
 			ForwardingNamespaces: []string{processor.LinkNamespace},
 		},
-		Logger: log,
-	}
+		// As envoy/*.yaml's chain routes, for every origin dev reaches.
+		FallbackChains: chains,
+		Logger:         log,
+	}, nil
 }
