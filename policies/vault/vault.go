@@ -113,7 +113,7 @@ func Parse(data []byte) (*Vault, error) {
 		case strings.HasPrefix(k.ProviderKey, Prefix):
 			errs = append(errs, fmt.Errorf("vault %s: providerKey is a proxy key; it must be the provider's own key", where))
 		case k.Provider != "openai" && k.Provider != "anthropic" && k.Provider != "azure":
-			errs = append(errs, fmt.Errorf("vault %s: provider must be openai, anthropic or azure, got %q", where, e.Provider))
+			errs = append(errs, fmt.Errorf("vault %s: provider must be openai, anthropic or azure", where)) // the value is not quoted: it may be a misplaced key
 		case badOrigin != "":
 			errs = append(errs, fmt.Errorf("vault %s: origins: %q is not an origin such as https://example.openai.azure.com", where, badOrigin))
 		case k.Provider == "azure" && len(k.Origins) == 0:
