@@ -228,15 +228,26 @@ func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerM
 		if cerr := s.checkEntryOrigin(c, entryName(c, plan, i), o); cerr != nil {
 			return false, cerr
 		}
-		if c.proxyKeyID != "" && !setsCredential(plan.Entry(i)) {
+		if c.proxyKeyID != "" && !setsHeader(plan.Entry(i), c.swappedHeader) {
 			// The key vault's provider key is for the request's own
-			// provider; another origin gets it only if the entry says
-			// which key to send instead.
-			return false, badRequest("invalid_header", "%s target-url %s: this call's provider key comes from the key vault and goes only to %s; give the entry its own key in \"headers\"",
-				entryName(c, plan, i), o, route)
+			// destination; another origin gets an attempt only if the
+			// entry replaces that very header with a key of its own.
+			return false, badRequest("invalid_header", "%s target-url %s: this call's provider key comes from the key vault and goes only to %s; give the entry its own key in \"headers\" as %s",
+				entryName(c, plan, i), o, route, c.swappedHeader)
 		}
 	}
 	distinct := slices.Compact(slices.Sorted(slices.Values(origins)))
+	if c.proxyKeyID != "" && len(distinct) > 1 {
+		// On a chain, Envoy passes an attempt to the next priority level
+		// when its own origin has no address (docs/envoy.md): an entry on
+		// the request's origin would then take the vault's key elsewhere.
+		for i := range origins {
+			if !setsHeader(plan.Entry(i), c.swappedHeader) {
+				return false, badRequest("invalid_header", "%s: with a key-vault key, a fallback across origins needs every entry's own key in \"headers\" as %s (%s has none)",
+					fallbackHeaderName(c), c.swappedHeader, entryName(c, plan, i))
+			}
+		}
+	}
 	if len(distinct) > 1 && slices.Contains(distinct, "") {
 		return false, badRequest("invalid_header", "%s: the entries name several origins, and this path has no provider origin of its own for the others; give every entry a target-url", fallbackHeaderName(c))
 	}
@@ -258,13 +269,13 @@ func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerM
 	return true, nil
 }
 
-// setsCredential reports whether an entry sets a provider credential header.
-func setsCredential(e *attempts.FallbackEntry) bool {
+// setsHeader reports whether an entry sets the header name.
+func setsHeader(e *attempts.FallbackEntry, name string) bool {
 	if e == nil {
 		return false
 	}
 	for _, h := range e.Headers {
-		if credentialHeader(h[0]) {
+		if h[0] == name {
 			return true
 		}
 	}

@@ -190,3 +190,35 @@ func TestProxyKeyCheckDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations", n)
 	}
 }
+
+// A fallback entry on another origin gets an attempt only when it replaces
+// the very header the vault's key went into: an entry that sets some other
+// credential header would send the real key along (review finding: the
+// OpenAI key reaching api.together.xyz under x-api-key: junk). On a chain,
+// every entry must bring its own key, because Envoy passes an attempt to
+// the next level's origin when its own has no address.
+func TestFallbackEntriesCannotCarryTheVaultKeyAway(t *testing.T) {
+	for _, tc := range []struct {
+		name, fallbacks string
+		ok              bool
+	}{
+		{"another credential header", `[{"target-url": "https://api.openai.com"}, {"target-url": "https://api.together.xyz", "headers": {"x-api-key": "junk"}}]`, false},
+		{"one other origin, another header", `[{"target-url": "https://api.together.xyz", "headers": {"x-api-key": "junk"}}]`, false},
+		{"chain, first entry on the vault key", `[{"target-url": "https://api.openai.com"}, {"target-url": "https://api.together.xyz", "headers": {"Authorization": "Bearer sk-together"}}]`, false},
+		{"chain, every entry its own key", `[{"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-a"}}, {"target-url": "https://api.together.xyz", "headers": {"Authorization": "Bearer sk-together"}}]`, true},
+		{"one other origin, the same header", `[{"target-url": "https://api.together.xyz", "headers": {"authorization": "Bearer sk-together"}}]`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestServer(t, testVault(t))
+			replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+				"authorization", "Bearer "+testProxyKey, "helicone-fallbacks", tc.fallbacks), reqBody(chatBody))
+			ir := replies[0].GetImmediateResponse()
+			if tc.ok && ir != nil {
+				t.Fatalf("refused: %s", ir.GetBody())
+			}
+			if !tc.ok && (ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "authorization")) {
+				t.Fatalf("want a 400 naming the authorization header, got %v", replies[0])
+			}
+		})
+	}
+}
