@@ -28,8 +28,9 @@ import (
 // parse, the egress check and the key after it too would split the gate's
 // decision in two. The work is bounded instead: Apply encodes at most
 // tokenlimit's exactWork bytes (tens of milliseconds on the slowest input)
-// and estimates past it, so running it for a call the gate then answers
-// costs little.
+// and estimates past it, and cuts no prompt of more than
+// tokenlimit.MaxTexts texts or messages (a warning says so), so running it
+// for a call the gate then answers costs little.
 //
 // The record notes what was done in properties: tollgate-token-limit (the
 // outcome: fits, truncated, middle-out, fallback, over, unknown-context,
@@ -66,6 +67,10 @@ func (s *Server) limitTokens(c *call, body []byte) (out []byte, changed bool) {
 			return s.prices.Context(format, model)
 		},
 	})
+	if r.TooManyTexts {
+		c.helicone.Warnings.Add(helicone.TokenLimitExceptionHandler,
+			fmt.Sprintf("the prompt has more than %d texts or messages, too many to cut; it is sent as is", tokenlimit.MaxTexts))
+	}
 	rec := c.rec
 	note := func(key, value string) {
 		rec.Properties = append(rec.Properties, record.Property{Key: "tollgate-token-limit" + key, Value: value})

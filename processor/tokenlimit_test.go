@@ -1,11 +1,13 @@
 package processor
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/tollgate-dev/tollgate/policies/tokenlimit"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -21,6 +23,13 @@ func tinyWindows(o *Options) {
 func longChat(model string) string {
 	return `{"model":"` + model + `","max_tokens":50,"messages":[{"role":"system","content":"Be brief."},` +
 		`{"role":"user","content":"` + strings.Repeat("lorem ipsum dolor sit amet ", 200) + `"}]}`
+}
+
+// manyMessages is a chat of more one-word messages than tokenlimit cuts.
+func manyMessages(model string) string {
+	msg := `{"role":"user","content":"a b"}`
+	return `{"model":"` + model + `","max_tokens":50,"messages":[` +
+		strings.Repeat(msg+",", tokenlimit.MaxTexts) + msg + `]}`
 }
 
 // visionChat is a question and a 300 KB base64 photo.
@@ -69,6 +78,10 @@ func TestTokenLimitHandler(t *testing.T) {
 			wantProps: map[string]string{"tollgate-token-limit": "fallback"}},
 		{name: "unknown value", header: "shorten", body: longChat("gpt-4o"), wantModel: "gpt-4o", wantProps: map[string]string{},
 			wantWarning: `Helicone-Token-Limit-Exception-Handler "shorten" is not truncate, middle-out or fallback; the prompt is sent as is`},
+		// Past tokenlimit.MaxTexts a prompt is not cut: sent as is, said so.
+		{name: "too many texts", header: "truncate", body: manyMessages("gpt-4o"), wantModel: "gpt-4o",
+			wantProps:   map[string]string{"tollgate-token-limit": "over", "tollgate-token-limit-limit": "250"},
+			wantWarning: fmt.Sprintf("Helicone-Token-Limit-Exception-Handler the prompt has more than %d texts or messages, too many to cut; it is sent as is", tokenlimit.MaxTexts)},
 		{name: "unknown window", header: "truncate", body: longChat("my-finetune"), wantModel: "my-finetune",
 			wantProps: map[string]string{"tollgate-token-limit": "unknown-context"}},
 		// A photo's base64 is not its tokens: a short question with a large

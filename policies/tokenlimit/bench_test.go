@@ -50,8 +50,9 @@ func promptTokensB(b *testing.B, body []byte) int {
 // adversarialBodies are bodies built to make counting slow: long runs of
 // one byte class (a byte-pair encoding's slowest input: one piece of the
 // split pattern, merged pair by pair), random letters, base64, a large
-// tools array, a large image, and many tiny messages. size is the bytes of
-// the large part; every body names gpt-4o (o200k_base).
+// tools array, a large image, many tiny messages, and MaxTexts messages (the
+// most that are cut). size is the bytes of the large part; every body names
+// gpt-4o (o200k_base).
 func adversarialBodies(size int) []struct {
 	name string
 	body []byte
@@ -74,6 +75,16 @@ func adversarialBodies(size int) []struct {
 		}
 		tiny.WriteString(`{"role":"user","content":"a b"}`)
 	}
+	// As many messages as are still cut (MaxTexts), sharing size bytes of
+	// words: the most texts a call rewrites, each as long as size allows.
+	var capped strings.Builder
+	word := strings.Repeat("ab ", max(size/MaxTexts/3, 1))
+	for i := range MaxTexts {
+		if i > 0 {
+			capped.WriteByte(',')
+		}
+		capped.WriteString(`{"role":"user","content":"` + word + `"}`)
+	}
 	return []struct {
 		name string
 		body []byte
@@ -85,6 +96,7 @@ func adversarialBodies(size int) []struct {
 		{"tools-spaces", []byte(`{"model":"gpt-4o","tools":[{"type":"function","function":{"name":"f","description":` + q(strings.Repeat(" ", size)) + `}}],"messages":[{"role":"user","content":"hi"}]}`)},
 		{"image", []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"What is in this image?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + b64 + `"}}]}]}`)},
 		{"tiny-messages", []byte(`{"model":"gpt-4o","messages":[` + tiny.String() + `]}`)},
+		{"capped-messages", []byte(`{"model":"gpt-4o","messages":[` + capped.String() + `]}`)},
 	}
 }
 

@@ -115,21 +115,41 @@ func wordByte(c byte) bool {
 // squeezeSpaces drops each run of spaces next to one of Helicone's
 // punctuation marks (its \s*,\s* → "," and the like: a run is taken
 // whether it comes before the mark or after it), makes every other run one
-// space, and trims the ends.
+// space, and trims the ends. What lies between the runs is copied a run at
+// a time, and the squeezed prefix (squeezedTo) at once.
 func squeezeSpaces(s string) string {
-	if squeezed(s) {
+	i := squeezedTo(s)
+	if i == len(s) {
 		return s
+	}
+	for i > 0 && s[i-1] == ' ' { // the run of spaces s[i] is in starts here
+		i--
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if !jsSpace(r) {
-			b.WriteString(s[i : i+size])
-			i += size
-			continue
+	b.WriteString(s[:i])
+	for i < len(s) {
+		j := i
+		for j < len(s) {
+			c := s[j]
+			if c < utf8.RuneSelf {
+				if c <= ' ' && jsSpace(rune(c)) {
+					break
+				}
+				j++
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(s[j:])
+			if jsSpace(r) {
+				break
+			}
+			j += size
 		}
-		j := i + size
+		b.WriteString(s[i:j])
+		if j == len(s) {
+			break
+		}
+		i = j // a run of spaces
 		for j < len(s) {
 			r, size := utf8.DecodeRuneInString(s[j:])
 			if !jsSpace(r) {
@@ -145,38 +165,45 @@ func squeezeSpaces(s string) string {
 	return strings.Trim(b.String(), " ")
 }
 
-// squeezed says whether squeezeSpaces would leave s as it is: its only
-// spaces are single ' ' between two bytes that are not marks. Most texts
-// are, and a prompt of many of them then costs no copies.
-func squeezed(s string) bool {
+// squeezedTo is how much of s squeezeSpaces would leave as it is: up to
+// the first space that is not a single ' ' between two bytes that are not
+// marks; len(s) when there is none. Most texts are squeezed already, and a
+// prompt of many of them then costs no copies.
+func squeezedTo(s string) int {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c == ' ' {
 			if i == 0 || i == len(s)-1 || punct(s[i-1]) || punct(s[i+1]) || s[i+1] == ' ' {
-				return false
+				return i
 			}
 			i++
 			continue
 		}
 		if c < utf8.RuneSelf {
 			if c <= ' ' && jsSpace(rune(c)) {
-				return false
+				return i
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if jsSpace(r) {
-			return false
+			return i
 		}
 		i += size
 	}
-	return true
+	return len(s)
 }
 
-func punct(c byte) bool {
-	return strings.IndexByte(",.:;(){}[]=><", c) >= 0
-}
+func punct(c byte) bool { return punctMarks[c] }
+
+// punctMarks is a table: punct runs for every byte of every text.
+var punctMarks = func() (t [256]bool) {
+	for _, c := range []byte(",.:;(){}[]=><") {
+		t[c] = true
+	}
+	return t
+}()
 
 // jsSpace is JavaScript's \s.
 func jsSpace(r rune) bool {
@@ -203,11 +230,16 @@ func truncate(p *prompt, m measured, c *meter, limit int) (out []string, n int, 
 	if len(p.texts) == 0 {
 		return nil, 0, false
 	}
+	// The cuts need the token ends of the normalized texts. An exact m
+	// has them for the texts as sent, which most stay; an estimated m,
+	// of a prompt too large to encode, only counted them, so that it
+	// never holds two sets of ends for each text.
 	norm := make([]string, len(p.texts))
 	ends := make([][]int, len(p.texts))
 	for i, t := range p.texts {
-		norm[i], ends[i] = normalize(t.s), m.ends[i]
-		if norm[i] != t.s {
+		if norm[i] = normalize(t.s); m.ends != nil && norm[i] == t.s {
+			ends[i] = m.ends[i]
+		} else {
 			ends[i] = c.Ends(norm[i])
 		}
 	}

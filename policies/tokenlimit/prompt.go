@@ -31,9 +31,15 @@ type prompt struct {
 	// the media parts (tokens.PerMediaPart each).
 	overhead int
 
+	// msgs is the list's layout, which only render needs: kept when
+	// parsePrompt is asked for it and the list has at most MaxTexts
+	// elements (a larger one is never rewritten, and keeping it would
+	// cost an allocation for each).
 	msgs       []message
+	nmsgs      int          // the list's elements, kept or not
 	list       gjson.Result // the messages (or input items) array
 	listRanged bool         // list's bytes were located in body
+	layout     bool         // msgs is kept
 }
 
 // text is one cuttable string value of the body.
@@ -191,9 +197,10 @@ func parseTop(body string) (top []gjson.Result, ok bool) {
 	return top, true
 }
 
-// parsePrompt reads body, whose top-level members parseTop read; ok is
-// false when it holds no prompt.
-func parsePrompt(body string, top []gjson.Result) (*prompt, bool) {
+// parsePrompt reads body, whose top-level members parseTop read, and its
+// layout for render when layout is true; ok is false when it holds no
+// prompt.
+func parsePrompt(body string, top []gjson.Result, layout bool) (*prompt, bool) {
 	p := &prompt{body: body}
 	sys := top[topSystem] // Anthropic
 	if sys.IsArray() {
@@ -221,7 +228,9 @@ func parsePrompt(body string, top []gjson.Result) (*prompt, bool) {
 		// Sized once: growing them message by message copies a long
 		// conversation's worth of each many times over.
 		n := int(list.Get("#").Int())
-		p.msgs = make([]message, 0, n)
+		if p.layout = layout && n <= MaxTexts; p.layout {
+			p.msgs = make([]message, 0, n)
+		}
 		p.texts = slices.Grow(p.texts, n)
 		p.fixed = slices.Grow(p.fixed, n)
 		p.list = list
@@ -234,14 +243,15 @@ func parsePrompt(body string, top []gjson.Result) (*prompt, bool) {
 	}
 	p.addFixed(top[topTools])
 	p.addFixed(top[topFunctions])
-	if len(p.texts) == 0 && len(p.msgs) == 0 {
+	if len(p.texts) == 0 && p.nmsgs == 0 {
 		return nil, false
 	}
 	return p, true
 }
 
 func (p *prompt) addMessage(m gjson.Result) {
-	idx := len(p.msgs)
+	idx := p.nmsgs
+	p.nmsgs++
 	msg := message{plain: true}
 	start, end, ok := p.at(m)
 	if !ok {
@@ -252,7 +262,7 @@ func (p *prompt) addMessage(m gjson.Result) {
 	if !m.IsObject() {
 		p.addFixed(m)
 		msg.plain = false
-		p.msgs = append(p.msgs, msg)
+		p.keep(msg)
 		return
 	}
 	var f [9]gjson.Result
@@ -276,7 +286,7 @@ func (p *prompt) addMessage(m gjson.Result) {
 	default: // function_call, reasoning, …: counted whole
 		msg.plain = false
 		p.addFixed(m)
-		p.msgs = append(p.msgs, msg)
+		p.keep(msg)
 		return
 	}
 	for _, v := range f[5:] { // tool_calls, function_call, tool_call_id, call_id
@@ -312,13 +322,21 @@ func (p *prompt) addMessage(m gjson.Result) {
 				msg.plain = false
 				p.addPart(part, typ)
 			}
-			msg.parts = append(msg.parts, pr)
+			if p.layout {
+				msg.parts = append(msg.parts, pr)
+			}
 			return true
 		})
 	case content.Exists() && content.Type != gjson.Null:
 		p.addFixed(content)
 	}
-	p.msgs = append(p.msgs, msg)
+	p.keep(msg)
+}
+
+func (p *prompt) keep(msg message) {
+	if p.layout {
+		p.msgs = append(p.msgs, msg)
+	}
 }
 
 // addToolResult reads an Anthropic tool_result block: its content, a
@@ -358,38 +376,73 @@ type edit struct {
 
 // render is the body with each text set to out[i] (unchanged where out[i]
 // is the text as read), the plain messages whose texts all went removed
-// when drop is true, and extra edits (the model) applied.
-func (p *prompt) render(out []string, drop bool, extra ...edit) string {
-	var edits []edit
+// when drop is true, and extra edits (the model) applied. Its work is one
+// pass over the texts and one over the messages, a few allocations in all
+// and an encoding for each text that changed only: a prompt of many small
+// messages must not cost allocations for each.
+func (p *prompt) render(out []string, drop bool, extra ...edit) []byte {
 	changed := make([]bool, len(p.texts))
-	textsOf := make([][]int, len(p.msgs)) // each message's texts: no loop over all texts per message
+	nChanged := 0
+	// Each message's texts are byMsg[first[mi]:first[mi+1]]: no loop over
+	// all texts per message, and no slice per message.
+	first := make([]int, len(p.msgs)+1)
 	for i, t := range p.texts {
-		changed[i] = out[i] != t.s
+		if changed[i] = out[i] != t.s; changed[i] {
+			nChanged++
+		}
 		if t.msg >= 0 {
-			textsOf[t.msg] = append(textsOf[t.msg], i)
+			first[t.msg+1]++
 		}
 	}
+	for mi := range p.msgs {
+		first[mi+1] += first[mi]
+	}
+	byMsg := make([]int, first[len(p.msgs)])
+	fill := slices.Clone(first[:len(p.msgs)])
+	for i, t := range p.texts {
+		if t.msg >= 0 {
+			byMsg[fill[t.msg]] = i
+			fill[t.msg]++
+		}
+	}
+	textsOf := func(mi int) []int { return byMsg[first[mi]:first[mi+1]] }
+
 	dropped := make([]bool, len(p.msgs))
+	anyDropped := false
 	emptyPart := func(ti int) bool { return ti >= 0 && drop && p.texts[ti].removable && out[ti] == "" }
 	if drop && p.listRanged {
+		kept := 0
 		for mi, m := range p.msgs {
-			if !m.plain || m.start == 0 {
+			ts := textsOf(mi)
+			if !m.plain || m.start == 0 || len(ts) == 0 {
+				kept++
 				continue
 			}
 			all := true
-			for _, ti := range textsOf[mi] {
+			for _, ti := range ts {
 				all = all && out[ti] == ""
 			}
-			dropped[mi] = len(textsOf[mi]) > 0 && all
+			dropped[mi], anyDropped = all, anyDropped || all
+			if !all {
+				kept++
+			}
 		}
 		// A prompt keeps at least its last message.
-		if !slices.Contains(dropped, false) && len(dropped) > 0 {
+		if kept == 0 && len(dropped) > 0 {
 			dropped[len(dropped)-1] = false
+			anyDropped = len(dropped) > 1
 		}
 	}
-	msgEdits := make([][]edit, len(p.msgs))
+
+	// The messages' edits, in message order: message mi's are
+	// edits[msgEdits[mi]:msgEdits[mi+1]].
+	edits := make([]edit, 0, nChanged+len(extra)+1)
+	msgEdits := make([]int, len(p.msgs)+1)
 	for mi, m := range p.msgs {
-		var es []edit
+		msgEdits[mi] = len(edits)
+		if dropped[mi] {
+			continue
+		}
 		rebuild := false
 		for _, pr := range m.parts {
 			if emptyPart(pr.text) {
@@ -414,9 +467,9 @@ func (p *prompt) render(out []string, drop bool, extra ...edit) string {
 				t := p.texts[pr.text]
 				kept = append(kept, splice(p.body[pr.start:pr.end], pr.start, []edit{{t.start, t.end, `""`}}))
 			}
-			es = append(es, edit{m.contentArr[0], m.contentArr[1], "[" + strings.Join(kept, ",") + "]"})
+			edits = append(edits, edit{m.contentArr[0], m.contentArr[1], "[" + strings.Join(kept, ",") + "]"})
 		}
-		for _, ti := range textsOf[mi] {
+		for _, ti := range textsOf(mi) {
 			t := p.texts[ti]
 			if !changed[ti] {
 				continue
@@ -424,24 +477,27 @@ func (p *prompt) render(out []string, drop bool, extra ...edit) string {
 			if rebuild && m.contentArr[0] > 0 && t.start >= m.contentArr[0] && t.end <= m.contentArr[1] {
 				continue // inside the rebuilt array
 			}
-			es = append(es, edit{t.start, t.end, jsonString(out[ti])})
+			edits = append(edits, edit{t.start, t.end, jsonString(out[ti])})
 		}
-		msgEdits[mi] = es
 	}
-	if slices.Contains(dropped, true) {
+	msgEdits[len(p.msgs)] = len(edits)
+	if anyDropped {
 		start, end, _ := p.at(p.list)
-		var kept []string
+		var b strings.Builder
+		b.Grow(end - start)
+		b.WriteByte('[')
+		n := 0
 		for mi, m := range p.msgs {
 			if dropped[mi] {
 				continue
 			}
-			kept = append(kept, splice(p.body[m.start:m.end], m.start, msgEdits[mi]))
+			if n++; n > 1 {
+				b.WriteByte(',')
+			}
+			b.WriteString(splice(p.body[m.start:m.end], m.start, edits[msgEdits[mi]:msgEdits[mi+1]]))
 		}
-		edits = append(edits, edit{start, end, "[" + strings.Join(kept, ",") + "]"})
-	} else {
-		for _, es := range msgEdits {
-			edits = append(edits, es...)
-		}
+		b.WriteByte(']')
+		edits = append(edits[:0], edit{start, end, b.String()})
 	}
 	for ti, t := range p.texts {
 		if t.msg < 0 && changed[ti] {
@@ -449,7 +505,25 @@ func (p *prompt) render(out []string, drop bool, extra ...edit) string {
 		}
 	}
 	edits = append(edits, extra...)
-	return splice(p.body, 0, edits)
+	return spliceBody(p.body, edits)
+}
+
+// spliceBody is splice of the whole body, made once in the []byte the
+// result needs: a body of megabytes is not copied a second time.
+func spliceBody(body string, edits []edit) []byte {
+	slices.SortFunc(edits, func(a, b edit) int { return a.start - b.start })
+	size := len(body)
+	for _, e := range edits {
+		size += len(e.repl) - (e.end - e.start)
+	}
+	out := make([]byte, 0, size)
+	pos := 0
+	for _, e := range edits {
+		out = append(out, body[pos:e.start]...)
+		out = append(out, e.repl...)
+		pos = e.end
+	}
+	return append(out, body[pos:]...)
 }
 
 // splice applies edits, given at offsets of the whole body, to raw, which

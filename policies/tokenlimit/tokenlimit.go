@@ -91,6 +91,10 @@ type Result struct {
 	Limit    int    // the prompt tokens allowed
 	Tokens   int    // the prompt's tokens as counted; 0 when not counted (clearly within the limit)
 	SentSize int    // the rewritten prompt's tokens
+	// TooManyTexts: the prompt holds more than MaxTexts texts or
+	// messages, so truncate and middle-out left it as sent (Over) although
+	// it did not fit.
+	TooManyTexts bool
 
 	work int // bytes encoded exactly, callCost a string included (tests hold it within exactWork)
 }
@@ -115,6 +119,16 @@ const (
 	exactWork = 96 << 10
 	callCost  = 32
 )
+
+// MaxTexts bounds the texts, and the messages, truncate and middle-out
+// rewrite. Past exactWork their bytes are estimated, which is linear, but
+// cutting and rendering still cost allocations for each: a 7 MiB body of
+// ~230,000 tiny messages took 220 ms and 195 MB to truncate, in the body
+// phase, within Envoy's message_timeout that the prompt store, the gate and
+// the screens share. A conversation has hundreds of messages; ten thousand
+// is a script's, and over its window it is sent as is (Over, TooManyTexts)
+// rather than rewritten. fallback only swaps the model and has no bound.
+const MaxTexts = 10_000
 
 // passes is how many times the worst case of mode encodes the texts:
 // fallback counts them; middle-out finds their token ends and counts the
@@ -144,7 +158,7 @@ func Apply(req Request) (res Result) {
 	if len(candidates) > 0 {
 		primary = candidates[0]
 	}
-	p, ok := parsePrompt(body, top)
+	p, ok := parsePrompt(body, top, req.Mode != Fallback)
 	if !ok || primary == "" {
 		return Result{Outcome: Skipped, Model: primary}
 	}
@@ -206,21 +220,26 @@ func Apply(req Request) (res Result) {
 		}
 		return res
 	}
+	tooMany := req.Mode != Fallback && (len(p.texts) > MaxTexts || p.nmsgs > MaxTexts)
 	counter := &meter{Counter: tokens.ForModel(primary), left: exactWork}
-	if fixed, texts := p.work(); fixed+passes(req.Mode)*texts > exactWork {
+	if fixed, texts := p.work(); tooMany || fixed+passes(req.Mode)*texts > exactWork {
 		counter.Counter = tokens.Estimate
 	}
 	res.Counter = counter.Name()
 	if counter.Exact() {
 		defer func() { res.work = exactWork - counter.left }()
 	}
-	m := p.measure(counter, req.Mode != Fallback)
+	m := p.measure(counter, !tooMany && (req.Mode == MiddleOut || req.Mode == Truncate && counter.Exact()))
 	res.Tokens = m.total()
 	if !over(res.Tokens) {
 		res.Outcome = Fits
 		if req.Mode == Fallback && len(candidates) > 0 {
 			res.Body = setModel(primary)
 		}
+		return res
+	}
+	if tooMany {
+		res.Outcome, res.TooManyTexts = Over, true
 		return res
 	}
 	switch req.Mode {
@@ -236,14 +255,14 @@ func Apply(req Request) (res Result) {
 			res.Outcome = Over
 			return res
 		}
-		res.Outcome, res.SentSize, res.Body = Truncated, n, []byte(p.render(out, false))
+		res.Outcome, res.SentSize, res.Body = Truncated, n, p.render(out, false)
 	case MiddleOut:
 		out, n, cut := middleOut(p, m, counter, res.Limit)
 		if !cut {
 			res.Outcome = Over
 			return res
 		}
-		res.Outcome, res.SentSize, res.Body = MiddledOut, n, []byte(p.render(out, true))
+		res.Outcome, res.SentSize, res.Body = MiddledOut, n, p.render(out, true)
 	}
 	return res
 }
@@ -358,8 +377,8 @@ func (m measured) total() int {
 }
 
 // measure counts the prompt; with ends, it also finds where each text's
-// tokens end (an encoding's full output, which costs more than a count:
-// only the modes that cut need it).
+// tokens end (an encoding's full output, which costs more than a count
+// and holds an int a token: only the modes that cut need it).
 func (p *prompt) measure(c tokens.Counter, ends bool) measured {
 	m := measured{n: make([]int, len(p.texts)), fixed: p.overhead}
 	if ends {

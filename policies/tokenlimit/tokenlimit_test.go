@@ -45,7 +45,7 @@ func parseBody(body string) (*prompt, bool) {
 	if !ok {
 		return nil, false
 	}
-	return parsePrompt(body, top)
+	return parsePrompt(body, top, true)
 }
 
 // promptTokens counts a body as Apply does (o200k for gpt-4o).
@@ -432,4 +432,52 @@ func TestExactWorkIsBounded(t *testing.T) {
 		t.Errorf("the bodies encoded at most %d bytes: none came near the bound", most)
 	}
 	t.Logf("at most %d bytes encoded of %d", most, exactWork)
+}
+
+// tinyMessages is a chat body of n one-word messages.
+func tinyMessages(model string, n int) []byte {
+	msgs := make([][2]string, n)
+	for i := range msgs {
+		msgs[i] = [2]string{"user", "a b"}
+	}
+	return chat(model, `"max_tokens":10,`, msgs...)
+}
+
+// Past MaxTexts texts or messages, truncate and middle-out leave an
+// oversized prompt as sent and say why (the processor warns); at MaxTexts they still cut, and
+// fallback, which only swaps the model, has no bound.
+func TestTooManyTexts(t *testing.T) {
+	over := tinyMessages("gpt-4o,gpt-4o-mini", MaxTexts+1)
+	for _, mode := range []Mode{Truncate, MiddleOut} {
+		r := Apply(Request{Mode: mode, Body: over, Context: window(1000)})
+		if r.Outcome != Over || !r.TooManyTexts || r.Body != nil || r.Tokens <= r.Limit {
+			t.Errorf("%s past the cap: %s, too many %v, tokens %d of %d, body %d bytes; want over, unchanged",
+				mode, r.Outcome, r.TooManyTexts, r.Tokens, r.Limit, len(r.Body))
+		}
+		// Within its window the cap changes nothing.
+		if r := Apply(Request{Mode: mode, Body: over, Context: window(1 << 20)}); r.Outcome != Fits || r.TooManyTexts {
+			t.Errorf("%s past the cap, within the window: %s, too many %v", mode, r.Outcome, r.TooManyTexts)
+		}
+	}
+	if r := Apply(Request{Mode: Fallback, Body: over, Context: window(1000)}); r.Outcome != FellBack || r.Sent != "gpt-4o-mini" || r.TooManyTexts {
+		t.Errorf("fallback past the cap: %s to %q, too many %v", r.Outcome, r.Sent, r.TooManyTexts)
+	}
+
+	// Messages count as texts do, with or without a text in them.
+	empty := `{"role":"user","content":null},`
+	fewTexts := []byte(`{"model":"gpt-4o","messages":[` + strings.Repeat(empty, MaxTexts) +
+		`{"role":"user","content":"` + words("w", 2000) + `"}]}`)
+	if r := Apply(Request{Mode: Truncate, Body: fewTexts, Context: window(1000)}); r.Outcome != Over || !r.TooManyTexts {
+		t.Errorf("one text in %d messages: %s, too many %v", MaxTexts+1, r.Outcome, r.TooManyTexts)
+	}
+
+	at := tinyMessages("gpt-4o", MaxTexts)
+	r := Apply(Request{Mode: Truncate, Body: at, Context: window(1000)})
+	if r.Outcome != Truncated || r.TooManyTexts || gjson.GetBytes(r.Body, "messages.#").Int() != MaxTexts {
+		t.Errorf("truncate at the cap: %s, too many %v", r.Outcome, r.TooManyTexts)
+	}
+	r = Apply(Request{Mode: MiddleOut, Body: at, Context: window(1000)})
+	if n := gjson.GetBytes(r.Body, "messages.#").Int(); r.Outcome != MiddledOut || !json.Valid(r.Body) || n >= MaxTexts || n == 0 {
+		t.Errorf("middle-out at the cap: %s, %d messages left", r.Outcome, n)
+	}
 }
