@@ -105,6 +105,7 @@ type server struct {
 	waiters        chan struct{} // bounds the requests waiting in awaitRequest
 	tenantWaiters  perTenant     // and each tenant's share of them
 	queries        chan struct{} // bounds the Helicone queries in flight
+	tenantQueries  perTenant     // and each tenant's share of them
 }
 
 // New returns the API handler.

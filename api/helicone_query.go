@@ -454,11 +454,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// queryHelicone: POST /v1/request/query.
 // maxHeliconeQueries bounds the Helicone queries in flight: each may scan a
 // tenant's bodies (contains on response_body) and hold up to 32 MiB.
-const maxHeliconeQueries = 8
+// maxTenantQueries is one tenant's share of them, so that a tenant's slow
+// queries cannot take every slot and turn the others away.
+const (
+	maxHeliconeQueries = 8
+	maxTenantQueries   = 2
+)
 
+// queryHelicone: POST /v1/request/query.
 func (s *server) queryHelicone(w http.ResponseWriter, r *http.Request, tenant string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBody))
 	if err != nil {
@@ -476,6 +481,11 @@ func (s *server) queryHelicone(w http.ResponseWriter, r *http.Request, tenant st
 	}
 	out := []heliconeRow{}
 	if !q.none && q.Limit > 0 {
+		if !s.tenantQueries.acquire(tenant, maxTenantQueries) {
+			writeHeliconeError(w, http.StatusServiceUnavailable, "too many of this tenant's queries in flight; retry")
+			return
+		}
+		defer s.tenantQueries.release(tenant)
 		select {
 		case s.queries <- struct{}{}:
 			defer func() { <-s.queries }()

@@ -1,16 +1,20 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/chquery"
 )
 
 // queryRows posts a Helicone query and returns its rows (200 expected).
@@ -306,4 +310,86 @@ func TestHeliconeQuery(t *testing.T) {
 			t.Errorf("%d %s", rr.Code, rr.Body)
 		}
 	})
+}
+
+// blockingQueries is a query backend whose Helicone queries wait until
+// released; entered receives each query's tenant as it starts waiting.
+type blockingQueries struct {
+	Queries
+	entered chan string
+	release chan struct{}
+}
+
+func (b *blockingQueries) QueryHelicone(ctx context.Context, tenant string, _ chquery.HeliconeQuery) ([]*chquery.HeliconeRow, error) {
+	b.entered <- tenant
+	select {
+	case <-b.release:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// One tenant holds at most maxTenantQueries of the maxHeliconeQueries
+// slots: its slow queries turn its own next one away, not another
+// tenant's; every slot taken turns everyone away.
+func TestHeliconeQueryTenantShare(t *testing.T) {
+	keys := make([]policies.APIKey, maxHeliconeQueries)
+	auth := make([]map[string]string, len(keys))
+	for i := range keys {
+		key := fmt.Sprintf("sk-helicone-t%d", i)
+		keys[i] = policies.APIKey{SHA256: policies.HashKey(key), Tenant: fmt.Sprintf("t%d", i)}
+		auth[i] = map[string]string{"Helicone-Auth": "Bearer " + key}
+	}
+	a, err := policies.NewAuth(keys, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blockingQueries{entered: make(chan string, maxHeliconeQueries), release: make(chan struct{})}
+	h := New(Options{Query: b, Auth: a})
+	const body = `{"filter": "all"}`
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(b.release)
+		}
+	}
+	defer release()
+	// hold starts a query and returns once it is running in the backend.
+	hold := func(who int) {
+		wg.Go(func() {
+			if rr := do(t, h, "POST", "/v1/request/query", local, auth[who], body, nil); rr.Code != 200 {
+				t.Errorf("t%d's held query: %d %s", who, rr.Code, rr.Body)
+			}
+		})
+		if got, want := <-b.entered, fmt.Sprintf("t%d", who); got != want {
+			t.Fatalf("query of %s entered, want %s", got, want)
+		}
+	}
+	busy := func(who int, why string) {
+		t.Helper()
+		rr := do(t, h, "POST", "/v1/request/query", local, auth[who], body, nil)
+		if _, e := heliconeBody(t, rr.Body.Bytes()); rr.Code != 503 || e == nil || !strings.Contains(*e, "retry") {
+			t.Errorf("t%d %s: %d %s, want 503 to retry", who, why, rr.Code, rr.Body)
+		}
+	}
+
+	for range maxTenantQueries {
+		hold(0)
+	}
+	busy(0, "past its share")
+	// t0's queries leave the other slots to the other tenants, one each.
+	for i := 1; i <= maxHeliconeQueries-maxTenantQueries; i++ {
+		hold(i)
+	}
+	busy(maxHeliconeQueries-1, "with every slot taken")
+	release()
+	wg.Wait()
+	// Done, the queries gave their slots back, the tenant's share too.
+	if rr := do(t, h, "POST", "/v1/request/query", local, auth[0], body, nil); rr.Code == 503 {
+		t.Errorf("t0 after its queries ended: %d %s", rr.Code, rr.Body)
+	}
 }

@@ -329,16 +329,24 @@ type HeliconeRow struct {
 	BodiesOmitted bool      // over HeliconeQuery.BodyBudget
 }
 
-// QueryHelicone runs q over tenant's requests. Tenant isolation is this
-// function's: it is always the first condition, whatever the filter says.
-// What one Helicone query may cost ClickHouse.
+// What one Helicone query may cost ClickHouse. The API runs at most
+// eight at once (two a tenant), so 1 GiB each keeps the worst case at
+// 8 GiB of a server that also takes the log's inserts; a filter that needs
+// more (contains over months of bodies) fails rather than starve them.
 const (
 	heliconeQuerySeconds = 30
-	heliconeQueryMemory  = 2 << 30 // bytes
+	heliconeQueryMemory  = 1 << 30 // bytes
 )
 
+// QueryHelicone runs q over tenant's requests. Tenant isolation is this
+// function's: it is always the first condition, whatever the filter says.
 func (q *Requests) QueryHelicone(ctx context.Context, tenant string, hq HeliconeQuery) ([]*HeliconeRow, error) {
 	// A client writes the filter: bound what one query may cost the server.
+	// The values stay plain ints: to a server too old to read settings as
+	// strings, clickhouse-go sends them as varints and takes only int and
+	// bool, so an int64 or a string would fail every query there. The
+	// API's ClickHouse user needs readonly=2 (or 0): readonly=1 refuses
+	// any setting.
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		"max_execution_time": heliconeQuerySeconds,
 		"max_memory_usage":   heliconeQueryMemory,
