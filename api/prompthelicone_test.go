@@ -137,7 +137,7 @@ func TestPromptSDKRoutesServeNoSeenVersion(t *testing.T) {
 	store := memstore.NewPromptStore(memstore.PromptOptions{})
 	lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
 	if _, err := store.RecordSeen(context.Background(), "acme", "private", 0,
-		prompt.Template{Messages: json.RawMessage(`[{"role":"system","content":"acme's instructions"}]`)}, lim); err != nil {
+		prompt.SumTemplate(prompt.Template{Messages: json.RawMessage(`[{"role":"system","content":"acme's instructions"}]`)}), lim); err != nil {
 		t.Fatal(err)
 	}
 	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: store})

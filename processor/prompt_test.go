@@ -119,6 +119,8 @@ func TestPromptErrors(t *testing.T) {
 		// A malformed id was a 503 (the store refused it); it is the header's fault.
 		{"malformed id", []string{"helicone-prompt-id", "../x", "helicone-prompt-variables", `{}`}, 400, `Helicone-Prompt-Id`},
 		{"escaped slash in id", []string{"helicone-prompt-id", "a%2fb", "helicone-prompt-variables", `{}`}, 400, `invalid_header`},
+		// A path segment: a signed body link to it would lead elsewhere.
+		{"dot-dot id", []string{"helicone-prompt-id", "..", "helicone-prompt-variables", `{}`}, 400, `must not be \"..\"`},
 		// Bad variables were reported as an unknown prompt when the id was unknown too.
 		{"bad variables, unknown id", []string{"helicone-prompt-id", "nope", "helicone-prompt-variables", `{"a": `}, 400, "Helicone-Prompt-Variables must be a JSON object"},
 	}
@@ -251,8 +253,10 @@ func TestLegacyPromptIsVersionedFromWhatIsSeen(t *testing.T) {
 	tenant := sink.Records()[1].Tenant
 	lim := prompt.SeenLimits{TTL: time.Hour}
 	v, err := store.LatestSeen(context.Background(), tenant, "greeting", lim)
-	if want := `[{"role":"user","content":"Hi <helicone-prompt-input key=\"name\" />"}]`; err != nil || v.Version != 1 || string(v.Messages) != want || v.Model != "gpt-4o-mini" {
-		t.Fatalf("stored %d %s %q %v", v.Version, v.Messages, v.Model, err)
+	want := prompt.SumTemplate(prompt.Template{Model: "gpt-4o-mini",
+		Messages: json.RawMessage(`[{"role":"user","content":"Hi <helicone-prompt-input key=\"name\" />"}]`)})
+	if err != nil || v.Version != 1 || v.Sum != want {
+		t.Fatalf("stored %+v %v, want the template with its marker closed", v, err)
 	}
 	call("Grace")
 	recs := sink.Records()
@@ -287,8 +291,9 @@ func TestSeenPromptsStayWithTheirTenant(t *testing.T) {
 	lib.Flush()
 	acme := sink.Records()[0].Tenant
 	lim := prompt.SeenLimits{TTL: time.Hour}
-	if v, err := store.LatestSeen(context.Background(), acme, "shared", lim); err != nil || v.Version != 1 {
-		t.Fatalf("acme's template was not versioned: %+v %v", v, err)
+	first, err := store.LatestSeen(context.Background(), acme, "shared", lim)
+	if err != nil || first.Version != 1 {
+		t.Fatalf("acme's template was not versioned: %+v %v", first, err)
 	}
 
 	globex := []string{":method", "POST", ":path", "/v1/chat/completions", "helicone-auth", "Bearer sk-helicone-globex"}
@@ -312,7 +317,7 @@ func TestSeenPromptsStayWithTheirTenant(t *testing.T) {
 	run(s, nil, reqHeaders(false, append(globex, "helicone-prompt-id", "shared")...),
 		reqBody(`{"messages":[{"role":"system","content":"globex's injection"}]}`), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
 	lib.Flush()
-	if v, err := store.LatestSeen(context.Background(), acme, "shared", lim); err != nil || v.Version != 1 || strings.Contains(string(v.Messages), "globex") {
+	if v, err := store.LatestSeen(context.Background(), acme, "shared", lim); err != nil || v != first {
 		t.Errorf("globex's call changed acme's prompt: %+v %v", v, err)
 	}
 }

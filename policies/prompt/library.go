@@ -32,18 +32,21 @@ type LibraryOptions struct {
 	// no store round trip and a publish is seen everywhere within it.
 	// Default 1 s; negative: ask every time.
 	LatestTTL time.Duration
-	// MaxCached bounds the versions (and latest pointers) kept in memory.
-	// Default 1000.
+	// MaxCached bounds the versions (and latest pointers, and unknown
+	// ids) kept in memory, and the seen prompts Observe remembers, of
+	// which one tenant gets at most an eighth. Default 1000.
 	MaxCached int
 	// MaxSeenVersions bounds the versions Observe makes of one tenant's
 	// prompt: an application that tags calls without marking their inputs
-	// shows a new template on every call, and the store must not grow
-	// with its traffic. Default 1000; past it, calls are still tagged.
+	// shows a new template on every call. Default 1000; past it, calls are
+	// still tagged, not versioned. (A version costs the store nothing
+	// more: it keeps only the latest one's number and sum.)
 	MaxSeenVersions int
 	// MaxSeenPrompts bounds the prompt ids Observe versions per tenant,
 	// since ids come from a header anyone may set. Default 1000; past it,
 	// calls are still tagged, not versioned, and counted in
-	// tollgate_prompt_seen_over_limit_total.
+	// tollgate_prompt_seen_over_limit_total. Negative: no seen versioning
+	// at all (calls naming a prompt are only tagged).
 	MaxSeenPrompts int
 	// SeenTTL: how long a tenant's seen prompt is kept after its last new
 	// version or recheck (each replica rechecks a prompt in use every 30 s).
@@ -83,8 +86,8 @@ type Library struct {
 	seenLimits    SeenLimits
 	seenLimited   prometheus.Counter
 	seenMu        sync.Mutex
-	seenPrompts   map[seenKey]seenEntry
-	maxSeen       int
+	seenPrompts   *seenTable     // guarded by seenMu
+	queued        map[string]int // tenant → its observations in the queue; guarded by seenMu
 	maxVersions   int
 	observed      chan observation
 	stopObserving chan struct{}
@@ -129,8 +132,8 @@ func NewLibrary(o LibraryOptions) (*Library, error) {
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(l.seenLimited)
 	}
-	if seen, ok := l.store.(SeenStore); ok {
-		l.seenStore, l.seenPrompts, l.maxSeen = seen, make(map[seenKey]seenEntry), maxCached
+	if seen, ok := l.store.(SeenStore); ok && o.MaxSeenPrompts >= 0 {
+		l.seenStore, l.seenPrompts, l.queued = seen, newSeenTable(maxCached), make(map[string]int)
 		l.maxVersions, l.seenLimits = o.MaxSeenVersions, SeenLimits{MaxPrompts: o.MaxSeenPrompts, TTL: o.SeenTTL}
 		if l.maxVersions <= 0 {
 			l.maxVersions = 1000
@@ -274,10 +277,10 @@ func (l *Library) latest(ctx context.Context, id string) (Version, error) {
 	now := l.now()
 	e, cached := l.cache.latest(id)
 	if cached && l.latestTTL > 0 && now.Sub(e.fetched) < l.latestTTL {
-		if e.missing {
-			return Version{}, &NotFoundError{ID: id}
-		}
 		return e.v, nil
+	}
+	if at, ok := l.cache.missing(id); ok && l.latestTTL > 0 && now.Sub(at) < l.latestTTL {
+		return Version{}, &NotFoundError{ID: id}
 	}
 	v, err := l.store.PromptVersion(ctx, id, 0)
 	if err == nil && v.Seen {
@@ -291,9 +294,9 @@ func (l *Library) latest(ctx context.Context, id string) (Version, error) {
 	case errors.Is(err, ErrNotFound):
 		// Remembered too, so that a flood of requests naming an unknown
 		// prompt costs one store call per LatestTTL.
-		l.cache.putLatest(id, latestEntry{missing: true, fetched: now})
+		l.cache.putMissing(id, now)
 		return Version{}, err
-	case cached && !e.missing:
+	case cached:
 		// Trusted for another LatestTTL, so that an outage costs one
 		// store timeout per prompt per TTL rather than one per request.
 		l.cache.putLatest(id, latestEntry{v: e.v, fetched: now})
@@ -301,6 +304,32 @@ func (l *Library) latest(ctx context.Context, id string) (Version, error) {
 		return e.v, nil
 	}
 	return Version{}, err
+}
+
+// published says whether id is a published prompt, for Observe: the
+// prompt folder's, a cached latest version, else the store's (a version
+// marked Seen is not published). Unlike PromptVersion it remembers
+// nothing of an id that is not: the worker asks about every id any tenant
+// names.
+func (l *Library) published(ctx context.Context, id string) (bool, error) {
+	if l.files.Load().lookup(id) != nil {
+		return true, nil
+	}
+	if _, ok := l.cache.latest(id); ok {
+		return true, nil // published versions are never taken back
+	}
+	v, err := l.store.PromptVersion(ctx, id, 0)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case v.Seen:
+		return false, nil
+	}
+	l.cache.putVersion(v)
+	l.cache.putLatest(id, latestEntry{v: v, fetched: l.now()})
+	return true, nil
 }
 
 // PromptVersions lists every version of id: the file's when a file

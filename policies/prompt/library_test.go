@@ -36,9 +36,9 @@ func (c *countingPromptStore) PromptVersion(ctx context.Context, id string, v in
 	return c.bothStores.PromptVersion(ctx, id, v)
 }
 
-func (c *countingPromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Version, error) {
+func (c *countingPromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Seen, error) {
 	if err := c.read(); err != nil {
-		return prompt.Version{}, err
+		return prompt.Seen{}, err
 	}
 	return c.bothStores.LatestSeen(ctx, tenant, id, l)
 }
@@ -331,5 +331,36 @@ func TestPromptLibraryRejectsBadInput(t *testing.T) {
 	}
 	if n := r.store.readCount(); n != 0 {
 		t.Fatalf("%d store reads for bad input", n)
+	}
+}
+
+// Unknown prompt ids come from a header anyone may set: neither a tenant's
+// renders naming them nor its tagged calls (whose worker checks whether
+// the id is published) push another tenant's published prompt out of the
+// cache, so that prompt still costs no store round trip and still renders
+// while the store is down.
+func TestPromptLibraryUnknownIDsDoNotEvictPublishedOnes(t *testing.T) {
+	r := newLibraryRig(t, func(o *prompt.LibraryOptions) { o.MaxCached = 10 })
+	r.publishElsewhere(t, "acme-faq", "one")
+	r.get(t, "acme-faq", 0)
+	ctx := context.Background()
+	hello := tpl("hello")
+	for i := range 200 {
+		id := "random-" + strconv.Itoa(i)
+		if _, err := r.lib.PromptVersion(ctx, id, 0); !errors.Is(err, prompt.ErrNotFound) {
+			t.Fatalf("%s: %v", id, err)
+		}
+		r.lib.Observe("globex", "observed-"+strconv.Itoa(i), hello)
+		r.lib.Flush()
+	}
+	reads := r.store.readCount()
+	r.get(t, "acme-faq", 0)
+	if got := r.store.readCount() - reads; got != 0 {
+		t.Errorf("acme's prompt cost %d store reads after globex's unknown ids", got)
+	}
+	r.store.setFail(errors.New("redis: connection refused"))
+	r.clock.add(5 * time.Second)
+	if v := r.get(t, "acme-faq", 0); v.Version != 1 {
+		t.Errorf("during the outage: %+v", v)
 	}
 }

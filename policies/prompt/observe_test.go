@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestObserveVersionsChangedTemplates(t *testing.T) {
 		t.Fatalf("after the worker: version %d, want 1", n)
 	}
 	v, err := r.mem.LatestSeen(context.Background(), "acme", "story", prompt.SeenLimits{TTL: time.Hour})
-	if err != nil || v.Version != 1 || !v.Seen || string(v.Messages) != string(a.Messages) {
+	if err != nil || v.Version != 1 || v.Sum != prompt.SumTemplate(a) {
 		t.Fatalf("stored %+v %v", v, err)
 	}
 	reads := r.store.readCount()
@@ -191,8 +192,8 @@ type staleReads struct {
 	*memstore.PromptStore
 }
 
-func (s staleReads) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Version, error) {
-	return prompt.Version{}, &prompt.NotFoundError{ID: id}
+func (s staleReads) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Seen, error) {
+	return prompt.Seen{}, &prompt.NotFoundError{ID: id}
 }
 
 // Two replicas seeing the same new template must not both record it: the
@@ -201,7 +202,7 @@ func TestObserveDoesNotStackARacedVersion(t *testing.T) {
 	mem := memstore.NewPromptStore(memstore.PromptOptions{})
 	same := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"same"}]`)}
 	lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
-	if _, err := mem.RecordSeen(context.Background(), "acme", "raced", 0, same, lim); err != nil {
+	if _, err := mem.RecordSeen(context.Background(), "acme", "raced", 0, prompt.SumTemplate(same), lim); err != nil {
 		t.Fatal(err)
 	}
 	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: staleReads{mem}})
@@ -284,4 +285,92 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// heldSeen keeps the worker in LatestSeen until release is closed.
+type heldSeen struct {
+	*memstore.PromptStore
+	release chan struct{}
+}
+
+func (h heldSeen) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Seen, error) {
+	<-h.release
+	return h.PromptStore.LatestSeen(ctx, tenant, id, l)
+}
+
+// A tenant naming ever new prompt ids faster than the worker keeps up
+// takes only its share of the queue: another tenant's template still gets
+// versioned.
+func TestObserveSharesTheQueueBetweenTenants(t *testing.T) {
+	mem := memstore.NewPromptStore(memstore.PromptOptions{})
+	release := make(chan struct{})
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: heldSeen{mem, release}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	hello := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"hello"}]`)}
+	for i := range 1000 {
+		lib.Observe("globex", "random-"+strconv.Itoa(i), hello)
+	}
+	mine := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"acme's"}]`)}
+	lib.Observe("acme", "mine", mine)
+	close(release)
+	lib.Flush()
+	if n := lib.Observe("acme", "mine", mine); n != 1 {
+		t.Errorf("acme's template: version %d after globex's flood, want 1", n)
+	}
+	stored := 0
+	for i := range 1000 {
+		if _, err := mem.LatestSeen(context.Background(), "globex", "random-"+strconv.Itoa(i), prompt.SeenLimits{TTL: time.Hour}); err == nil {
+			stored++
+		}
+	}
+	if stored == 0 || stored > 256/8+1 {
+		t.Errorf("%d of globex's templates were versioned, want at most its share of the queue (and the one in hand)", stored)
+	}
+}
+
+// What the process remembers of seen prompts is shared the same way: a
+// tenant naming ever new ids, or many tenants at once, do not push out
+// another tenant's prompt, whose unchanged template stays free of store
+// round trips.
+func TestObserveSharesItsMemoryBetweenTenants(t *testing.T) {
+	r := newSeenRig(t, func(o *prompt.LibraryOptions) { o.MaxCached = 80 }) // 10 per tenant
+	mine := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"acme's"}]`)}
+	if n := r.observe("acme", "mine", mine); n != 1 {
+		t.Fatalf("acme: version %d", n)
+	}
+	hello := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"hello"}]`)}
+	for i := range 200 {
+		r.observe("globex", "random-"+strconv.Itoa(i), hello)
+	}
+	for tenant := range 20 {
+		for i := range 10 {
+			r.observe("tenant-"+strconv.Itoa(tenant), "p"+strconv.Itoa(i), hello)
+		}
+	}
+	reads := r.store.readCount()
+	if n := r.lib.Observe("acme", "mine", mine); n != 1 {
+		t.Errorf("acme: version %d after the others' calls", n)
+	}
+	if got := r.store.readCount() - reads; got != 0 {
+		t.Errorf("acme's unchanged template cost %d store reads: it was forgotten", got)
+	}
+}
+
+// MaxSeenPrompts below zero turns seen versioning off: calls are tagged
+// only, and the store is not asked.
+func TestObserveOff(t *testing.T) {
+	r := newSeenRig(t, func(o *prompt.LibraryOptions) { o.MaxSeenPrompts = -1 })
+	hello := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"hello"}]`)}
+	if n := r.observe("acme", "p", hello); n != 0 {
+		t.Errorf("version %d", n)
+	}
+	if n := r.seenVersions(t, "acme", "p"); n != 0 {
+		t.Errorf("%d versions stored", n)
+	}
+	if n := r.store.readCount(); n != 0 {
+		t.Errorf("%d store reads", n)
+	}
 }

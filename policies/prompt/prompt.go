@@ -32,9 +32,10 @@ type Template struct {
 	// array of content blocks), nil when the template has none.
 	System json.RawMessage
 	// Seen marks a version Tollgate made itself from the calls a tenant
-	// made naming the prompt (Helicone's automatic versioning,
-	// Library.Observe, kept in a SeenStore) rather than one published.
-	// Library never serves one for rendering.
+	// made naming the prompt (Helicone's automatic versioning) and kept
+	// among the published prompts, as it was before seen versions went to
+	// a SeenStore (which keeps no template). Library never serves one for
+	// rendering.
 	Seen bool
 }
 
@@ -105,11 +106,16 @@ func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
 func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
 // ValidateID checks an id: 1–128 characters of A–Z, a–z, 0–9, '.',
-// '_' and '-'. Ids go into Redis keys and URL paths as they are, so
-// nothing else is allowed.
+// '_' and '-', other than "." and "..". Ids go into Redis keys and URL
+// paths as they are, so nothing else is allowed: a path segment "." or
+// ".." is cleaned away by HTTP routers (a signed body link to prompt ".."
+// would lead to another path).
 func ValidateID(id string) error {
 	if id == "" {
 		return &FieldError{Field: "id", Reason: "is required"}
+	}
+	if id == "." || id == ".." {
+		return &FieldError{Field: "id", Reason: fmt.Sprintf("must not be %q: it is not usable in a URL path", id)}
 	}
 	if len(id) > MaxIDLen {
 		return &FieldError{Field: "id", Reason: fmt.Sprintf("is longer than %d characters", MaxIDLen)}

@@ -11,12 +11,12 @@ import (
 )
 
 func TestValidatePromptID(t *testing.T) {
-	for _, id := range []string{"a", "support-answer", "v1.2_x-Y", strings.Repeat("x", 128)} {
+	for _, id := range []string{"a", "support-answer", "v1.2_x-Y", strings.Repeat("x", 128), "...", ".a", "a.."} {
 		if err := prompt.ValidateID(id); err != nil {
 			t.Errorf("%q: %v", id, err)
 		}
 	}
-	for _, id := range []string{"", strings.Repeat("x", 129), "a b", "a/b", "{tag}", "é", "a:b", "a\n"} {
+	for _, id := range []string{"", strings.Repeat("x", 129), "a b", "a/b", "{tag}", "é", "a:b", "a\n", ".", ".."} {
 		err := prompt.ValidateID(id)
 		var fe *prompt.FieldError
 		if !errors.As(err, &fe) || fe.Field != "id" || !errors.Is(err, prompt.ErrInvalid) {

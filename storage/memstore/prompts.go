@@ -26,10 +26,11 @@ type PromptStore struct {
 	swept   time.Time                         // when every tenant's seen prompts were last expired
 }
 
-// seenPrompt is one tenant's seen versions of one id.
+// seenPrompt is what is kept of one tenant's seen id: its latest
+// version, as in Redis (no template, whatever the number of versions).
 type seenPrompt struct {
-	versions []prompt.Version
-	expires  time.Time
+	latest  prompt.Seen
+	expires time.Time
 }
 
 var (
@@ -63,9 +64,9 @@ func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.T
 
 // LatestSeen returns tenant's latest seen version of id and keeps id for
 // another l.TTL.
-func (s *PromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Version, error) {
+func (s *PromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Seen, error) {
 	if err := ctx.Err(); err != nil {
-		return prompt.Version{}, err
+		return prompt.Seen{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,20 +74,20 @@ func (s *PromptStore) LatestSeen(ctx context.Context, tenant, id string, l promp
 	s.expireSeen(tenant, now)
 	p := s.seen[tenant][id]
 	if p == nil {
-		return prompt.Version{}, &prompt.NotFoundError{ID: id}
+		return prompt.Seen{}, &prompt.NotFoundError{ID: id}
 	}
 	p.expires = now.Add(l.TTL)
-	return detached(p.versions[len(p.versions)-1]), nil
+	return p.latest, nil
 }
 
-// RecordSeen appends a seen version when the latest is after, within
-// the tenant's cap, as the Redis script does.
-func (s *PromptStore) RecordSeen(ctx context.Context, tenant, id string, after int, tpl prompt.Template, l prompt.SeenLimits) (prompt.Version, error) {
+// RecordSeen makes sum the latest seen version when the latest is after,
+// within the tenant's cap, as the Redis script does.
+func (s *PromptStore) RecordSeen(ctx context.Context, tenant, id string, after int, sum prompt.TemplateSum, l prompt.SeenLimits) (prompt.Seen, error) {
 	if err := ctx.Err(); err != nil {
-		return prompt.Version{}, err
+		return prompt.Seen{}, err
 	}
 	if err := prompt.ValidateID(id); err != nil {
-		return prompt.Version{}, err
+		return prompt.Seen{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,9 +105,9 @@ func (s *PromptStore) RecordSeen(ctx context.Context, tenant, id string, after i
 	p := ids[id]
 	switch {
 	case p == nil && len(ids) >= l.MaxPrompts:
-		return prompt.Version{}, prompt.ErrSeenLimit
-	case p == nil && after != 0, p != nil && len(p.versions) != after:
-		return prompt.Version{}, prompt.ErrConflict
+		return prompt.Seen{}, prompt.ErrSeenLimit
+	case p == nil && after != 0, p != nil && p.latest.Version != after:
+		return prompt.Seen{}, prompt.ErrConflict
 	}
 	if ids == nil {
 		ids = make(map[string]*seenPrompt)
@@ -116,11 +117,9 @@ func (s *PromptStore) RecordSeen(ctx context.Context, tenant, id string, after i
 		p = &seenPrompt{}
 		ids[id] = p
 	}
-	tpl.Seen = true
-	v := prompt.Version{ID: id, Version: after + 1, CreatedAt: now.UTC(), Template: tpl}
-	p.versions = append(p.versions, detached(v))
+	p.latest = prompt.Seen{ID: id, Version: after + 1, Sum: sum, CreatedAt: now.UTC()}
 	p.expires = now.Add(l.TTL)
-	return detached(v), nil
+	return p.latest, nil
 }
 
 // expireSeen drops tenant's seen prompts past their TTL (a tenant holds

@@ -16,13 +16,13 @@ func TestSeenPromptsOfAnIdleTenantExpire(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	s := NewPromptStore(PromptOptions{Now: func() time.Time { return now }})
 	lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
-	tpl := prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"x"}]`)}
+	sum := prompt.SumTemplate(prompt.Template{Messages: json.RawMessage(`[{"role":"user","content":"x"}]`)})
 	ctx := context.Background()
-	if _, err := s.RecordSeen(ctx, "idle", "p", 0, tpl, lim); err != nil {
+	if _, err := s.RecordSeen(ctx, "idle", "p", 0, sum, lim); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(2 * time.Hour)
-	if _, err := s.RecordSeen(ctx, "busy", "p", 0, tpl, lim); err != nil {
+	if _, err := s.RecordSeen(ctx, "busy", "p", 0, sum, lim); err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Lock()

@@ -2,9 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +26,9 @@ type PromptOptions struct {
 	// cache miss of PromptLibrary waits for it on the request path.
 	Timeout time.Duration
 	Now     func() time.Time // default time.Now; stamps CreatedAt
+	// Rand picks each seen key's TTL jitter, in [0, n). Default
+	// math/rand/v2's Int64N.
+	Rand func(n int64) int64
 }
 
 // PromptStore implements prompt.Store and prompt.SeenStore. Each
@@ -36,6 +42,7 @@ type PromptStore struct {
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
+	rand    func(n int64) int64
 }
 
 var (
@@ -50,7 +57,10 @@ func NewPromptStore(c redis.UniversalClient, o PromptOptions) (*PromptStore, err
 	if strings.ContainsAny(o.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: prefix %q must not contain '{' or '}'", o.Prefix)
 	}
-	s := &PromptStore{c: c, prefix: o.Prefix, timeout: o.Timeout, now: o.Now}
+	s := &PromptStore{c: c, prefix: o.Prefix, timeout: o.Timeout, now: o.Now, rand: o.Rand}
+	if s.rand == nil {
+		s.rand = rand.Int64N
+	}
 	if s.timeout <= 0 {
 		s.timeout = 100 * time.Millisecond
 	}
@@ -110,80 +120,127 @@ func (s *PromptStore) PublishPrompt(ctx context.Context, id string, tpl prompt.T
 // Seen prompts (prompt.SeenStore) are one tenant's, in that tenant's
 // hash slot:
 //
-//	tg:{<tenant>}:ps:<id>   list of the seen versions of id, as a published prompt's
-//	tg:{<tenant>}:psi       sorted set of the tenant's seen ids, scored by last use (ms)
+//	tg:{<tenant>}:psv   hash of the tenant's seen ids → "<version>:<sum hex>:<created, ms>"
+//	tg:{<tenant>}:psi   sorted set of the same ids, scored by last use (ms)
 //
-// Both expire TTL after the last write or LatestSeen; the set's
-// members older than the TTL are dropped before it is counted, so that the
-// cap counts live prompts only.
-func (s *PromptStore) seenKeys(tenant, id string) []string {
+// A seen version only numbers calls, so nothing of its template but the
+// sum is kept: a tenant holds at most MaxPrompts fields of under 100 bytes
+// each, whatever its templates and however many versions. Both keys expire
+// TTL (and up to 1% more, so that keys written together do not all expire
+// together) after the tenant's last write or LatestSeen; an id unused for
+// the TTL is dropped from both before the set is counted, so that the cap
+// counts live prompts only. The lists of an earlier layout,
+// tg:{<tenant>}:ps:<id>, are no longer read and expire on their own.
+func (s *PromptStore) seenKeys(tenant string) []string {
 	p := s.prefix + ratelimit.TenantKeyPrefix(tenant)
-	return []string{p + "ps:" + id, p + "psi"}
+	return []string{p + "psv", p + "psi"}
 }
 
-// recordSeenScript: ARGV id, after, version JSON, now (ms), TTL (ms),
+// seenSweep, the start of both seen scripts: ARGV[2] is now (ms), ARGV[3]
+// the TTL (ms) and ARGV[4] the keys' TTL with its jitter. Drops the ids
+// unused for the TTL.
+const seenSweep = `
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+for _, id in ipairs(gone) do redis.call('HDEL', KEYS[1], id) end
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl) end
+`
+
+// recordSeenScript: ARGV id, now, TTL, keys' TTL, after, the new value,
 // cap. Answers the new version number, -1 when the latest is not after,
 // -2 when id is new and the tenant is at its cap.
-var recordSeenScript = redis.NewScript(`
-local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[6]) then return -2 end
-if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[2]) then return -1 end
-local n = redis.call('RPUSH', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ttl)
+var recordSeenScript = redis.NewScript(seenSweep + `
+local live = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not live and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[7]) then return -2 end
+local n = 0
+if live then
+  local v = redis.call('HGET', KEYS[1], ARGV[1])
+  if v then n = tonumber(string.match(v, '^(%d+):')) end
+end
+if n ~= tonumber(ARGV[5]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[6])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ttl)
-return n
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return n + 1
 `)
 
-// RecordSeen appends a seen version when the latest is after, within
-// the tenant's cap, in one script call.
-func (s *PromptStore) RecordSeen(ctx context.Context, tenant, id string, after int, tpl prompt.Template, l prompt.SeenLimits) (prompt.Version, error) {
-	tpl.Seen = true
-	rec, b, err := s.encode(id, tpl)
-	if err != nil {
-		return prompt.Version{}, err
+// latestSeenScript: ARGV id, now, TTL, keys' TTL. Answers id's value, or
+// nil; a live id's use is refreshed, and a read never takes a place of the
+// cap.
+var latestSeenScript = redis.NewScript(seenSweep + `
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return false end
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+redis.call('ZADD', KEYS[2], 'XX', now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return v
+`)
+
+// seenTTL is the keys' TTL: l.TTL and up to 1% more.
+func (s *PromptStore) seenTTL(l prompt.SeenLimits) int64 {
+	ms := l.TTL.Milliseconds()
+	if jitter := ms / 100; jitter > 0 {
+		ms += s.rand(jitter + 1)
 	}
+	return ms
+}
+
+// RecordSeen writes the new latest version when the latest is after,
+// within the tenant's cap, in one script call.
+func (s *PromptStore) RecordSeen(ctx context.Context, tenant, id string, after int, sum prompt.TemplateSum, l prompt.SeenLimits) (prompt.Seen, error) {
+	if err := prompt.ValidateID(id); err != nil {
+		return prompt.Seen{}, err
+	}
+	seen := prompt.Seen{ID: id, Version: after + 1, Sum: sum, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	n, err := recordSeenScript.Run(ctx, s.c, s.seenKeys(tenant, id), id, after, b,
-		rec.CreatedAt.UnixMilli(), l.TTL.Milliseconds(), l.MaxPrompts).Int64()
+	n, err := recordSeenScript.Run(ctx, s.c, s.seenKeys(tenant), id, seen.CreatedAt.UnixMilli(), l.TTL.Milliseconds(),
+		s.seenTTL(l), after, encodeSeen(seen), l.MaxPrompts).Int64()
 	switch {
 	case err != nil:
-		return prompt.Version{}, fmt.Errorf("redisstore: versioning seen prompt %q: %w", id, err)
+		return prompt.Seen{}, fmt.Errorf("redisstore: versioning seen prompt %q: %w", id, err)
 	case n == -2:
-		return prompt.Version{}, prompt.ErrSeenLimit
+		return prompt.Seen{}, prompt.ErrSeenLimit
 	case n < 0:
-		return prompt.Version{}, prompt.ErrConflict
+		return prompt.Seen{}, prompt.ErrConflict
 	}
-	return promptVersion(id, int(n), rec), nil
+	return seen, nil
 }
 
 // LatestSeen reads the latest seen version and extends the life of the
-// prompt, in one MULTI: PEXPIRE of a missing list does nothing, and ZADD
-// XX only refreshes an id already counted, so a read never takes a slot
-// of the cap.
-func (s *PromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Version, error) {
+// prompt, in one script call.
+func (s *PromptStore) LatestSeen(ctx context.Context, tenant, id string, l prompt.SeenLimits) (prompt.Seen, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	keys := s.seenKeys(tenant, id)
-	var n *redis.IntCmd
-	var last *redis.StringCmd
-	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		n = p.LLen(ctx, keys[0])
-		last = p.LIndex(ctx, keys[0], -1)
-		p.PExpire(ctx, keys[0], l.TTL)
-		p.ZAddXX(ctx, keys[1], redis.Z{Score: float64(s.now().UnixMilli()), Member: id})
-		p.PExpire(ctx, keys[1], l.TTL)
-		return nil
-	})
+	raw, err := latestSeenScript.Run(ctx, s.c, s.seenKeys(tenant), id, s.now().UnixMilli(), l.TTL.Milliseconds(), s.seenTTL(l)).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
-		return prompt.Version{}, &prompt.NotFoundError{ID: id}
+		return prompt.Seen{}, &prompt.NotFoundError{ID: id}
 	case err != nil:
-		return prompt.Version{}, fmt.Errorf("redisstore: reading seen prompt %q: %w", id, err)
+		return prompt.Seen{}, fmt.Errorf("redisstore: reading seen prompt %q: %w", id, err)
 	}
-	return decodeVersion(id, int(n.Val()), last.Val())
+	seen, ok := decodeSeen(id, raw)
+	if !ok {
+		return prompt.Seen{}, fmt.Errorf("redisstore: seen prompt %q is unreadable", id)
+	}
+	return seen, nil
+}
+
+// encodeSeen is the hash value of seen: "<version>:<sum hex>:<created, ms>".
+func encodeSeen(seen prompt.Seen) string {
+	return strconv.Itoa(seen.Version) + ":" + hex.EncodeToString(seen.Sum[:]) + ":" + strconv.FormatInt(seen.CreatedAt.UnixMilli(), 10)
+}
+
+func decodeSeen(id, raw string) (prompt.Seen, bool) {
+	n, rest, ok1 := strings.Cut(raw, ":")
+	sum, ms, ok2 := strings.Cut(rest, ":")
+	v, err1 := strconv.Atoi(n)
+	at, err2 := strconv.ParseInt(ms, 10, 64)
+	seen := prompt.Seen{ID: id, Version: v, CreatedAt: time.UnixMilli(at).UTC()}
+	got, err3 := hex.Decode(seen.Sum[:], []byte(sum))
+	return seen, ok1 && ok2 && err1 == nil && err2 == nil && err3 == nil && got == len(seen.Sum) && v > 0
 }
 
 // PromptVersion reads one version with LINDEX; the latest with LLEN and

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -116,26 +117,99 @@ func TestPromptKeyLayout(t *testing.T) {
 	}
 }
 
-// A tenant's seen prompts live in its own hash slot, with a TTL, so that
-// they neither mix with another tenant's nor outlive their use.
+// A tenant's seen prompts live in its own hash slot, with a TTL (and up
+// to 1% more), so that they neither mix with another tenant's nor outlive
+// their use; a list of the earlier layout is left alone to expire.
 func TestSeenPromptKeyLayout(t *testing.T) {
+	prefix := promptTestPrefix()
+	s := openPromptStore(t, prefix)
+	s.rand = func(n int64) int64 { return n - 1 } // the most jitter
+	ctx := context.Background()
+	old := prefix + "tg:{acme}:ps:story"
+	if err := s.c.RPush(ctx, old, `{"messages":[],"seen":true}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
+	if v, err := s.RecordSeen(ctx, "acme", "story", 0, prompt.SumTemplate(messages("hi")), lim); err != nil || v.Version != 1 {
+		t.Fatalf("record %+v %v", v, err)
+	}
+	for key, want := range map[string]string{prefix + "tg:{acme}:psv": "hash", prefix + "tg:{acme}:psi": "zset"} {
+		if typ, err := s.c.Type(ctx, key).Result(); err != nil || typ != want {
+			t.Errorf("key %s is %q (%v), want a %s", key, typ, err, want)
+		}
+		if ttl, err := s.c.PTTL(ctx, key).Result(); err != nil || ttl <= time.Hour+35*time.Second || ttl > time.Hour+36*time.Second {
+			t.Errorf("key %s expires in %v (%v), want the TTL and 1%%", key, ttl, err)
+		}
+	}
+	raw, err := s.c.HGet(ctx, prefix+"tg:{acme}:psv", "story").Result()
+	if sum := prompt.SumTemplate(messages("hi")); err != nil || !strings.HasPrefix(raw, "1:"+hex.EncodeToString(sum[:])+":") {
+		t.Errorf("the stored value is %q (%v)", raw, err)
+	}
+	if keys, err := s.c.Keys(ctx, prefix+"*").Result(); err != nil || len(keys) != 3 {
+		t.Fatalf("keys %v %v", keys, err)
+	}
+	if n, err := s.c.LLen(ctx, old).Result(); err != nil || n != 1 {
+		t.Errorf("the old list holds %d (%v)", n, err)
+	}
+}
+
+// What Redis holds for a seen prompt does not grow with its template or
+// its versions: a tenant's application that tags calls without marking
+// their inputs makes a new large template on every call.
+func TestSeenPromptSizeIsFixed(t *testing.T) {
+	prefix := promptTestPrefix()
+	s := openPromptStore(t, prefix)
+	lib, err := prompt.NewLibrary(prompt.LibraryOptions{Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	ctx := context.Background()
+	key := prefix + "tg:{acme}:psv"
+	var first int64
+	const versions = 40
+	for i := 1; i <= versions; i++ {
+		// From 5 KiB to 200 KiB, each one new.
+		tpl := messages(fmt.Sprintf("%d %s", i, strings.Repeat("x", i*5<<10)))
+		lib.Observe("acme", "story", tpl)
+		lib.Flush()
+		if n := lib.Observe("acme", "story", tpl); n != i {
+			t.Fatalf("template %d: version %d", i, n)
+		}
+		field, err := s.c.HStrLen(ctx, key, "story").Result()
+		if err != nil || field > 100 {
+			t.Fatalf("version %d: the seen prompt takes %d bytes (%v)", i, field, err)
+		}
+		mem, err := s.c.MemoryUsage(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			first = mem
+		} else if mem > first+8 { // room for the version's digits
+			t.Fatalf("version %d: the tenant's seen prompts take %d bytes, %d at version 1", i, mem, first)
+		}
+	}
+	if v, err := s.LatestSeen(ctx, "acme", "story", prompt.SeenLimits{TTL: time.Hour}); err != nil || v.Version != versions {
+		t.Fatalf("latest %+v %v", v, err)
+	}
+}
+
+// A seen value that is not "<version>:<sum>:<ms>" is an error, not a
+// version 0.
+func TestSeenPromptDamagedValue(t *testing.T) {
 	prefix := promptTestPrefix()
 	s := openPromptStore(t, prefix)
 	ctx := context.Background()
 	lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
-	if _, err := s.RecordSeen(ctx, "acme", "story", 0, messages("hi"), lim); err != nil {
+	if _, err := s.RecordSeen(ctx, "acme", "p", 0, prompt.TemplateSum{}, lim); err != nil {
 		t.Fatal(err)
 	}
-	for key, want := range map[string]string{prefix + "tg:{acme}:ps:story": "list", prefix + "tg:{acme}:psi": "zset"} {
-		if typ, err := s.c.Type(ctx, key).Result(); err != nil || typ != want {
-			t.Errorf("key %s is %q (%v), want a %s", key, typ, err, want)
-		}
-		if ttl, err := s.c.PTTL(ctx, key).Result(); err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
-			t.Errorf("key %s expires in %v (%v), want the TTL", key, ttl, err)
-		}
+	if err := s.c.HSet(ctx, prefix+"tg:{acme}:psv", "p", "garbage").Err(); err != nil {
+		t.Fatal(err)
 	}
-	if keys, err := s.c.Keys(ctx, prefix+"*").Result(); err != nil || len(keys) != 2 {
-		t.Fatalf("keys %v %v", keys, err)
+	if _, err := s.LatestSeen(ctx, "acme", "p", lim); err == nil || errors.Is(err, prompt.ErrNotFound) {
+		t.Fatalf("got %v", err)
 	}
 }
 
@@ -191,6 +265,14 @@ func TestPromptTimeout(t *testing.T) {
 		"version":  func() error { _, err := s.PromptVersion(ctx, "p", 1); return err },
 		"latest":   func() error { _, err := s.PromptVersion(ctx, "p", 0); return err },
 		"versions": func() error { _, err := s.PromptVersions(ctx, "p"); return err },
+		"latest seen": func() error {
+			_, err := s.LatestSeen(ctx, "t", "p", prompt.SeenLimits{MaxPrompts: 1, TTL: time.Hour})
+			return err
+		},
+		"record seen": func() error {
+			_, err := s.RecordSeen(ctx, "t", "p", 0, prompt.TemplateSum{}, prompt.SeenLimits{MaxPrompts: 1, TTL: time.Hour})
+			return err
+		},
 	} {
 		start := time.Now()
 		err := call()

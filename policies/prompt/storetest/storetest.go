@@ -88,83 +88,129 @@ func Run(t *testing.T, open func(t *testing.T) prompt.Store) {
 		{"seen versions are the tenant's, apart from published prompts", func(t *testing.T, s prompt.Store) {
 			ss := seenStore(t, s)
 			lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
-			v1, err := ss.RecordSeen(ctx, "tenant-a", "story", 0, tpl("a's template"), lim)
-			if err != nil || v1.Version != 1 || !v1.Seen || v1.ID != "story" {
+			before := time.Now().UTC()
+			v1, err := ss.RecordSeen(ctx, "tenant-a", "story", 0, sum("a's template"), lim)
+			after := time.Now().UTC()
+			if err != nil || v1.Version != 1 || v1.ID != "story" || v1.Sum != sum("a's template") ||
+				v1.CreatedAt.Before(before.Add(-time.Second)) || v1.CreatedAt.After(after.Add(time.Second)) {
 				t.Fatalf("record %+v %v", v1, err)
 			}
-			if got, err := ss.LatestSeen(ctx, "tenant-a", "story", lim); err != nil || got.Version != 1 || !got.Seen ||
-				string(got.Messages) != string(tpl("a's template").Messages) {
-				t.Fatalf("a's latest %+v %v", got, err)
+			if got, err := ss.LatestSeen(ctx, "tenant-a", "story", lim); err != nil || got != v1 {
+				t.Fatalf("a's latest %+v %v, want %+v", got, err, v1)
 			}
 			_, err = ss.LatestSeen(ctx, "tenant-b", "story", lim)
 			wantNotFound(t, err, "story", 0)
 			_, err = s.PromptVersion(ctx, "story", 0)
 			wantNotFound(t, err, "story", 0)
-			if v, err := ss.RecordSeen(ctx, "tenant-b", "story", 0, tpl("b's template"), lim); err != nil || v.Version != 1 {
+			if v, err := ss.RecordSeen(ctx, "tenant-b", "story", 0, sum("b's template"), lim); err != nil || v.Version != 1 {
 				t.Fatalf("b's own version 1: %+v %v", v, err)
 			}
 			if v := publish(t, s, "story", "published"); v.Version != 1 {
 				t.Fatalf("the published prompt starts at %d", v.Version)
 			}
-			if got, _ := ss.LatestSeen(ctx, "tenant-a", "story", lim); string(got.Messages) != string(tpl("a's template").Messages) {
-				t.Fatalf("a's latest became %s", got.Messages)
+			if got, _ := ss.LatestSeen(ctx, "tenant-a", "story", lim); got.Sum != sum("a's template") {
+				t.Fatalf("a's latest became %x", got.Sum)
 			}
-			if _, err := ss.RecordSeen(ctx, "tenant-a", "a{b}", 0, tpl("x"), lim); !errors.Is(err, prompt.ErrInvalid) {
-				t.Fatalf("bad id: %v", err)
+			for _, bad := range []string{"a{b}", ".."} {
+				if _, err := ss.RecordSeen(ctx, "tenant-a", bad, 0, sum("x"), lim); !errors.Is(err, prompt.ErrInvalid) {
+					t.Fatalf("bad id %q: %v", bad, err)
+				}
 			}
 		}},
 		{"a seen version lands only on the version read", func(t *testing.T, s prompt.Store) {
 			ss := seenStore(t, s)
 			lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
-			if _, err := ss.RecordSeen(ctx, "t", "cond", 1, tpl("too early"), lim); !errors.Is(err, prompt.ErrConflict) {
+			if _, err := ss.RecordSeen(ctx, "t", "cond", 1, sum("too early"), lim); !errors.Is(err, prompt.ErrConflict) {
 				t.Fatalf("after 1 on an empty prompt: %v, want ErrConflict", err)
 			}
-			if v1, err := ss.RecordSeen(ctx, "t", "cond", 0, tpl("first"), lim); err != nil || v1.Version != 1 {
+			if v1, err := ss.RecordSeen(ctx, "t", "cond", 0, sum("first"), lim); err != nil || v1.Version != 1 {
 				t.Fatalf("after 0: %+v %v", v1, err)
 			}
-			if _, err := ss.RecordSeen(ctx, "t", "cond", 0, tpl("racer"), lim); !errors.Is(err, prompt.ErrConflict) {
+			if _, err := ss.RecordSeen(ctx, "t", "cond", 0, sum("racer"), lim); !errors.Is(err, prompt.ErrConflict) {
 				t.Fatalf("a second after 0: %v, want ErrConflict", err)
 			}
-			if v2, err := ss.RecordSeen(ctx, "t", "cond", 1, tpl("second"), lim); err != nil || v2.Version != 2 {
+			if v2, err := ss.RecordSeen(ctx, "t", "cond", 1, sum("second"), lim); err != nil || v2.Version != 2 {
 				t.Fatalf("after 1: %+v %v", v2, err)
 			}
-			if got, err := ss.LatestSeen(ctx, "t", "cond", lim); err != nil || got.Version != 2 || string(got.Messages) != string(tpl("second").Messages) {
+			if got, err := ss.LatestSeen(ctx, "t", "cond", lim); err != nil || got.Version != 2 || got.Sum != sum("second") {
 				t.Fatalf("latest %+v %v", got, err)
+			}
+			if _, err := ss.RecordSeen(ctx, "t", "cond", 1, sum("stale"), lim); !errors.Is(err, prompt.ErrConflict) {
+				t.Fatalf("after 1 with 2 stored: %v, want ErrConflict", err)
+			}
+		}},
+		{"concurrent recorders of one seen version: one wins", func(t *testing.T, s prompt.Store) {
+			ss := seenStore(t, s)
+			lim := prompt.SeenLimits{MaxPrompts: 10, TTL: time.Hour}
+			const n = 20
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			won := 0
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, err := ss.RecordSeen(ctx, "t", "raced", 0, sum(fmt.Sprint("replica ", i)), lim)
+					switch {
+					case err == nil:
+						mu.Lock()
+						won++
+						mu.Unlock()
+					case !errors.Is(err, prompt.ErrConflict):
+						t.Error(err)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if got, err := ss.LatestSeen(ctx, "t", "raced", lim); won != 1 || err != nil || got.Version != 1 {
+				t.Fatalf("%d writers won; latest %+v %v", won, got, err)
 			}
 		}},
 		{"a tenant's seen prompts are capped", func(t *testing.T, s prompt.Store) {
 			ss := seenStore(t, s)
 			lim := prompt.SeenLimits{MaxPrompts: 2, TTL: time.Hour}
 			for _, id := range []string{"one", "two"} {
-				if _, err := ss.RecordSeen(ctx, "t", id, 0, tpl(id), lim); err != nil {
+				if _, err := ss.RecordSeen(ctx, "t", id, 0, sum(id), lim); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := ss.RecordSeen(ctx, "t", "three", 0, tpl("three"), lim); !errors.Is(err, prompt.ErrSeenLimit) {
+			if _, err := ss.LatestSeen(ctx, "t", "three", lim); !errors.Is(err, prompt.ErrNotFound) {
+				t.Fatalf("an unknown prompt: %v", err)
+			}
+			if _, err := ss.RecordSeen(ctx, "t", "three", 0, sum("three"), lim); !errors.Is(err, prompt.ErrSeenLimit) {
 				t.Fatalf("a third prompt: %v, want ErrSeenLimit", err)
 			}
 			if _, err := ss.LatestSeen(ctx, "t", "three", lim); !errors.Is(err, prompt.ErrNotFound) {
 				t.Fatalf("the refused prompt was stored: %v", err)
 			}
-			if v, err := ss.RecordSeen(ctx, "t", "one", 1, tpl("one again"), lim); err != nil || v.Version != 2 {
+			if v, err := ss.RecordSeen(ctx, "t", "one", 1, sum("one again"), lim); err != nil || v.Version != 2 {
 				t.Fatalf("a new version of a counted prompt: %+v %v", v, err)
 			}
-			if _, err := ss.RecordSeen(ctx, "other", "three", 0, tpl("three"), lim); err != nil {
+			if _, err := ss.RecordSeen(ctx, "other", "three", 0, sum("three"), lim); err != nil {
 				t.Fatalf("another tenant: %v", err)
 			}
 		}},
 		{"seen prompts expire and free their place", func(t *testing.T, s prompt.Store) {
 			ss := seenStore(t, s)
 			lim := prompt.SeenLimits{MaxPrompts: 1, TTL: 50 * time.Millisecond}
-			if _, err := ss.RecordSeen(ctx, "t", "brief", 0, tpl("x"), lim); err != nil {
+			if _, err := ss.RecordSeen(ctx, "t", "brief", 0, sum("x"), lim); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(150 * time.Millisecond)
 			_, err := ss.LatestSeen(ctx, "t", "brief", lim)
 			wantNotFound(t, err, "brief", 0)
-			if v, err := ss.RecordSeen(ctx, "t", "next", 0, tpl("y"), lim); err != nil || v.Version != 1 {
+			if v, err := ss.RecordSeen(ctx, "t", "next", 0, sum("y"), lim); err != nil || v.Version != 1 {
 				t.Fatalf("after the TTL the cap still counted the expired prompt: %+v %v", v, err)
 			}
+			lim.TTL = time.Hour
+			if v, err := ss.RecordSeen(ctx, "t", "next", 1, sum("z"), lim); err != nil || v.Version != 2 {
+				t.Fatalf("a live prompt after an expiry: %+v %v", v, err)
+			}
+			_, err = ss.LatestSeen(ctx, "t", "brief", lim)
+			wantNotFound(t, err, "brief", 0)
 		}},
 		{"prompts are independent", func(t *testing.T, s prompt.Store) {
 			publish(t, s, "a", "a1")
@@ -283,6 +329,9 @@ func checkDistinctVersions(t *testing.T, s prompt.Store, id string, got []int) {
 		}
 	}
 }
+
+// sum is the TemplateSum of tpl(content).
+func sum(content string) prompt.TemplateSum { return prompt.SumTemplate(tpl(content)) }
 
 func tpl(content string) prompt.Template {
 	b, _ := json.Marshal([]map[string]string{{"role": "user", "content": content}})
