@@ -50,6 +50,13 @@ type Config struct {
 	// PromptsDir is a read-only folder of prompt YAML files (a ConfigMap),
 	// reloaded on change; empty: prompts come from the store only.
 	PromptsDir string
+	// Seen prompt versions, Helicone's automatic versioning of tagged
+	// calls (prompt.LibraryOptions): per tenant at most PromptSeenMaxIDs
+	// ids (0: seen versioning off), of PromptSeenMaxVersions versions
+	// each, kept PromptSeenTTL after their last use.
+	PromptSeenMaxIDs      int
+	PromptSeenMaxVersions int
+	PromptSeenTTL         Duration
 	// EgressPolicy is the mesh-wide policy file, reloaded on change; empty:
 	// everything allowed.
 	EgressPolicy string

@@ -58,6 +58,15 @@ func (c *Config) settings(dev bool) []setting {
 				return nil
 			}),
 		str(&c.PromptsDir, "prompts-dir", "", "read-only folder of prompt YAML files, reloaded on change"),
+		integer(&c.PromptSeenMaxIDs, "prompt-seen-max-ids", 1000, "Helicone-Prompt-Id: prompt ids per tenant versioned from its tagged calls (seen versions, under 100 bytes each in Redis); past it calls are tagged only; 0 turns seen versioning off", notNegative),
+		integer(&c.PromptSeenMaxVersions, "prompt-seen-max-versions", 1000, "Helicone-Prompt-Id: versions made of one tenant's seen prompt; past it calls are tagged only", positive),
+		duration(&c.PromptSeenTTL, "prompt-seen-ttl", 30*24*time.Hour, "Helicone-Prompt-Id: how long a seen prompt is kept after its last new version or use (at least 1m: each replica rechecks a prompt in use every 30 s)",
+			func(v time.Duration) error {
+				if v < time.Minute {
+					return errors.New("must be at least 1m")
+				}
+				return nil
+			}),
 		str(&c.EgressPolicy, "egress-policy", "", "egress policy YAML file, reloaded on change"),
 		str(&c.KeyVault, "key-vault", "", "key vault YAML file (a Secret) of proxy keys and the provider keys they stand for, reloaded on change"),
 		str(&c.WorkloadNamespace, "workload-namespace", "", "sidecar mode: the calling pod's namespace"),

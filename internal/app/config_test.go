@@ -68,6 +68,8 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{[]string{"--clickhouse", "localhost:9000"}, nil, []string{"clickhouse"}},
 		{nil, map[string]string{"TOLLGATE_DRAIN_DELAY": "soon"}, []string{"TOLLGATE_DRAIN_DELAY"}},
 		{[]string{"--max-request-body", "0"}, nil, []string{"max-request-body"}},
+		{[]string{"--prompt-seen-max-ids", "-1", "--prompt-seen-max-versions", "0", "--prompt-seen-ttl", "30s"}, nil,
+			[]string{"prompt-seen-max-ids", "prompt-seen-max-versions", "prompt-seen-ttl"}},
 		{[]string{"extra"}, nil, []string{"extra"}},
 	}
 	for _, tt := range tests {
@@ -90,5 +92,24 @@ func TestConfigFileUnknownKeyIsAnError(t *testing.T) {
 	_, _, err := loadConfig("serve", []string{"--config=" + file}, env(nil), false)
 	if err == nil || !strings.Contains(err.Error(), "grpc-listne") || !strings.Contains(err.Error(), file) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// The seen-prompt settings reach the prompt library; 0 ids turns seen
+// versioning off (the library's own 0 would be its default).
+func TestConfigPromptSeenSettings(t *testing.T) {
+	cfg, _, err := loadConfig("serve", nil, env(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := promptLibraryOptions(cfg, nil, nil, nil); o.MaxSeenPrompts != 1000 || o.MaxSeenVersions != 1000 || o.SeenTTL != 30*24*time.Hour {
+		t.Errorf("defaults %+v", o)
+	}
+	cfg, _, err = loadConfig("serve", []string{"--prompt-seen-max-ids", "0", "--prompt-seen-max-versions", "5", "--prompt-seen-ttl", "2h"}, env(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := promptLibraryOptions(cfg, nil, nil, nil); o.MaxSeenPrompts >= 0 || o.MaxSeenVersions != 5 || o.SeenTTL != 2*time.Hour {
+		t.Errorf("set %+v", o)
 	}
 }

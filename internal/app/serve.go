@@ -64,7 +64,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return err
 	}
 	defer gateStore.Close()
-	prompts, err := prompt.NewLibrary(prompt.LibraryOptions{Store: promptStore, Dir: cfg.PromptsDir, Registerer: reg, Logger: log})
+	prompts, err := prompt.NewLibrary(promptLibraryOptions(cfg, promptStore, reg, log))
 	if err != nil {
 		return fmt.Errorf("prompts-dir: %w", err)
 	}

@@ -47,6 +47,20 @@ func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*gate.G
 	return g, prompts, closer, nil
 }
 
+// promptLibraryOptions: the prompt folder, and the seen-version limits
+// over the store of openGate.
+func promptLibraryOptions(cfg *Config, store prompt.Store, reg prometheus.Registerer, log *slog.Logger) prompt.LibraryOptions {
+	seenIDs := cfg.PromptSeenMaxIDs
+	if seenIDs == 0 {
+		seenIDs = -1 // prompt-seen-max-ids 0: no seen versioning (the library's 0 is its default)
+	}
+	return prompt.LibraryOptions{
+		Store: store, Dir: cfg.PromptsDir,
+		MaxSeenPrompts: seenIDs, MaxSeenVersions: cfg.PromptSeenMaxVersions, SeenTTL: cfg.PromptSeenTTL.Duration,
+		Registerer: reg, Logger: log,
+	}
+}
+
 // openSink picks where records go: ClickHouse when configured, else the
 // embedded default, a JSON-lines file in the data folder.
 func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *slog.Logger) (record.Sink, error) {
