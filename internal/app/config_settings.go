@@ -25,7 +25,7 @@ func (c *Config) settings(dev bool) []setting {
 	return []setting{
 		str(&c.Listen, "listen", ":10000", "local data plane listen address (dev)"),
 		str(&c.GRPCListen, "grpc-listen", ":50051", "ext_proc gRPC listen address, host:port or unix:///path"),
-		str(&c.HTTPListen, "http-listen", ":8080", "HTTP listen address for /healthz, /readyz, /metrics and the API"),
+		str(&c.HTTPListen, "http-listen", ":8080", "HTTP listen address for /healthz, /readyz, /metrics and the API; /metrics answers only a Host that is an IP address (a scrape by pod IP), localhost or the host of dashboard-url"),
 		str(&c.Redis, "redis", "", "Redis URL (redis://host:6379/0); empty uses an in-process store", redisURL),
 		str(&c.ClickHouse, "clickhouse", "", "ClickHouse URL (clickhouse://host:9000/tollgate); empty logs to a JSON-lines file", clickHouseURL),
 		str(&c.UpstreamOpenAI, "upstream-openai", "https://api.openai.com", "origin for OpenAI paths (dev data plane)", httpOrigin),

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
 	"sync/atomic"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -42,7 +46,7 @@ func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest 
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", scrapeHostsOnly(cfg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	if cfg.Role == RoleSidecar {
 		mux.Handle("/", http.NotFoundHandler())
 		return mux
@@ -56,6 +60,33 @@ func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest 
 	}
 	mux.Handle("/", ui)
 	return mux
+}
+
+// scrapeHostsOnly refuses (403) a request whose Host is not an IP literal,
+// localhost, or the host of --dashboard-url. A page the developer visits can
+// reach the port through DNS rebinding, but its requests then carry the
+// page's own name as Host: never an IP literal. Prometheus scrapes a pod by
+// its IP (the Host is that IP), and kubelet probes too, so both keep working
+// in either role. Health and readiness stay open to every Host: they tell a
+// rebinding page nothing.
+func scrapeHostsOnly(cfg *Config, h http.Handler) http.Handler {
+	var named string
+	if u, err := url.Parse(cfg.DashboardURL); err == nil && cfg.DashboardURL != "" {
+		named = u.Hostname()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		_, ipErr := netip.ParseAddr(host)
+		if ipErr != nil && !strings.EqualFold(host, "localhost") && (named == "" || !strings.EqualFold(host, named)) {
+			http.Error(w, "metrics: the Host header must be an IP address, localhost or the host of --dashboard-url", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // newAPI builds the REST API. Out-of-band log records go to the same sink
