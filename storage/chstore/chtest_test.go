@@ -247,13 +247,13 @@ func spoolRecords(t testing.TB, dir string) (recs int, files int, torn int) {
 		t.Fatal(err)
 	}
 	for _, f := range sp {
-		rs, tr, err := readSpoolFile(f.path)
+		rd, err := readSpoolFile(f.path)
 		if err != nil {
 			continue // vanished while we looked
 		}
 		files++
-		recs += len(rs)
-		if tr != nil {
+		recs += len(rd.recs)
+		if rd.torn != nil {
 			torn++
 		}
 	}

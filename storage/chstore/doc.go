@@ -44,6 +44,9 @@
 // QueueSize rows because the disk cannot keep up (reason="queue_full"), or
 // when the process dies before the record reached ClickHouse or the spool
 // (at most about FlushInterval of records, or QueueSize while ClickHouse is
-// slow but up). A restart of ClickHouse or of the processor loses nothing
+// slow but up). A spool file damaged on disk still replays every frame
+// that can be read; the records that cannot are counted
+// (reason="corrupt") and the file is kept in corrupt/ (spoolformat.go).
+// A restart of ClickHouse or of the processor loses nothing
 // that was spooled: Open replays leftover files first.
 package chstore

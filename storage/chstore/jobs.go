@@ -102,13 +102,14 @@ func (w *Writer) runBatches(j *job) result {
 	return r
 }
 
-// runFiles replays claimed spool files: read (skipping torn tails, setting
-// aside what is not a spool file), insert, then delete.
+// runFiles replays claimed spool files: read (past damage, skipping torn
+// tails, setting aside what is not a spool file), insert, then delete or,
+// for a damaged file, move to corrupt/ (finishReplayed).
 func (w *Writer) runFiles(j *job) result {
 	var recs []*record.Record
-	var done []spoolFile // files whose records are in recs
+	var done []replayed // files whose records are in recs
 	for _, f := range j.files {
-		rs, tr, err := readSpoolFile(f.path)
+		rd, err := readSpoolFile(f.path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			w.spool.forget(f)
@@ -121,13 +122,8 @@ func (w *Writer) runFiles(j *job) result {
 			w.log.Error("clickhouse log: spool file unreadable; renamed to .corrupt", "file", f.path, "err", err, "rename_err", qerr)
 			continue
 		}
-		if tr != nil {
-			w.m.spoolCorrupt.Inc()
-			w.log.Warn("clickhouse log: spool file has a torn or corrupted tail (process killed while writing?); replaying the records before it",
-				"file", f.path, "records", len(rs), "offset", tr.offset, "skipped_bytes", tr.lost, "reason", tr.reason)
-		}
-		recs = append(recs, rs...)
-		done = append(done, f)
+		recs = append(recs, rd.recs...)
+		done = append(done, replayed{f, rd})
 	}
 	if len(recs) > 0 {
 		now := time.Now()
@@ -139,14 +135,14 @@ func (w *Writer) runFiles(j *job) result {
 		err := w.snd.insert(j.ctx, recs)
 		if !w.settle(j) {
 			if err != nil {
-				w.spool.unclaim(done)
+				w.spool.unclaim(files(done))
 			} else {
-				w.removeReplayed(done)
+				w.finishReplayed(done)
 			}
 			return result{abandoned: true}
 		}
 		if err != nil {
-			w.spool.unclaim(done)
+			w.spool.unclaim(files(done))
 			r := result{op: "replay", err: err, cancelled: errors.Is(j.ctx.Err(), context.Canceled)}
 			if !r.cancelled {
 				w.m.insertErrors.Inc()
@@ -158,16 +154,53 @@ func (w *Writer) runFiles(j *job) result {
 		w.m.replayed.Add(float64(len(recs)))
 	}
 	w.settle(j)
-	w.removeReplayed(done)
+	w.finishReplayed(done)
 	return result{ok: true}
 }
 
-func (w *Writer) removeReplayed(files []spoolFile) {
-	for _, f := range files {
-		if err := w.spool.remove(f); err != nil {
-			// Inserted but not deleted: the next run would replay it and
-			// the duplicates collapse. Forgotten here, so no loop.
-			w.log.Error("clickhouse log: cannot delete replayed spool file", "file", f.path, "err", err)
+// replayed is a file whose readable records are in a replay.
+type replayed struct {
+	f  spoolFile
+	rd *spoolRead
+}
+
+func files(rs []replayed) []spoolFile {
+	out := make([]spoolFile, len(rs))
+	for i, r := range rs {
+		out[i] = r.f
+	}
+	return out
+}
+
+// finishReplayed runs once the records of files are in ClickHouse: a
+// file is deleted, or set aside if damaged. Losses are counted here, not
+// when a file is read, because a failed insert reads it again.
+func (w *Writer) finishReplayed(files []replayed) {
+	for _, r := range files {
+		f, rd := r.f, r.rd
+		if rd.torn != nil {
+			w.m.dropped.WithLabelValues(dropTorn).Add(float64(rd.lostTorn))
+			w.log.Warn("clickhouse log: spool file has a torn tail (process killed while writing?); replayed the records before it",
+				"file", f.path, "records", len(rd.recs), "lost", rd.lostTorn, "lost_exact", rd.exact,
+				"offset", rd.torn.offset, "skipped_bytes", rd.torn.length, "reason", rd.torn.reason)
 		}
+		if !rd.damaged() {
+			if err := w.spool.remove(f); err != nil {
+				// Inserted but not deleted: the next run would replay it and
+				// the duplicates collapse. Forgotten here, so no loop.
+				w.log.Error("clickhouse log: cannot delete replayed spool file", "file", f.path, "err", err)
+			}
+			continue
+		}
+		w.m.spoolCorrupt.Inc()
+		w.m.dropped.WithLabelValues(dropCorrupt).Add(float64(rd.lostCorrupt))
+		for _, d := range rd.damage {
+			w.log.Error("clickhouse log: spool file damaged; records there are lost",
+				"file", f.path, "offset", d.offset, "bytes", d.length, "reason", d.reason, "version", rd.version)
+		}
+		evicted, err := w.spool.setAside(f)
+		w.log.Error("clickhouse log: damaged spool file replayed and moved to "+corruptDir+"/",
+			"file", f.path, "records", len(rd.recs), "lost", rd.lostCorrupt, "lost_exact", rd.exact,
+			"damaged_regions", len(rd.damage), "evicted", evicted, "err", err)
 	}
 }

@@ -12,6 +12,8 @@ const (
 	dropQueueFull  = "queue_full"  // memory at twice QueueSize: the spool cannot keep up
 	dropClosed     = "closed"      // Write after Close
 	dropSpoolError = "spool_error" // the spool could not be written and Close had to give up
+	dropCorrupt    = "corrupt"     // unreadable in a damaged spool file (spoolformat.go)
+	dropTorn       = "torn"        // in a spool file the writer died writing
 )
 
 type metrics struct {
@@ -45,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_log_rows_dropped_total",
-			Help: "Log records lost, by reason (spool_full, queue_full, closed, spool_error).",
+			Help: "Log records lost, by reason (spool_full, queue_full, closed, spool_error, corrupt, torn).",
 		}, []string{"reason"}),
 		insertErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_log_insert_errors_total",
@@ -53,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_log_spool_corrupt_total",
-			Help: "Spool files with a torn or corrupted tail, or not spool files at all.",
+			Help: "Damaged spool files (replayed for their readable records, then moved to corrupt/), and files that are not spool files. Each file once; torn tails are not counted.",
 		}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tollgate_log_batch_seconds",
@@ -77,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 when the last ClickHouse insert or ping succeeded.",
 		}),
 	}
-	for _, r := range []string{dropSpoolFull, dropQueueFull, dropClosed, dropSpoolError} {
+	for _, r := range []string{dropSpoolFull, dropQueueFull, dropClosed, dropSpoolError, dropCorrupt, dropTorn} {
 		m.dropped.WithLabelValues(r) // export zeros: alerts can use rate() from the start
 	}
 	if reg == nil {

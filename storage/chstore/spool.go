@@ -1,10 +1,8 @@
 package chstore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,31 +19,19 @@ import (
 //
 //	00000000000000000042.spool
 //
-// A file is an 8-byte header ("TGSPOOL" + format version 1) followed by
-// frames, one per record:
-//
-//	length  uint32 little-endian, of the payload
-//	crc     uint32 little-endian, CRC-32C (Castagnoli) of the payload
-//	payload see codec.go
-//
-// Files are written once (create, write, fsync, close) and never appended
-// to afterwards. A process killed while writing leaves a file whose last
-// frame is short or fails its checksum: the reader keeps the frames before
-// it and reports the tear. A file is deleted only after its rows were
-// inserted. The directory holds a lock file so two processes never share
-// it.
+// The bytes of a file are described in spoolformat.go. Files are written
+// once (create, write, fsync, close) and never appended to afterwards. A
+// file is deleted only after its rows were inserted; a damaged one is
+// moved to corrupt/ once its readable rows were inserted (setAside). The
+// directory holds a lock file so two processes never share it.
 const (
-	spoolMagic    = "TGSPOOL\x01"
-	spoolExt      = ".spool"
-	frameHeader   = 8
-	maxFrameBytes = 256 << 20 // larger lengths are corruption, not data
-	lockName      = ".lock"
+	spoolExt   = ".spool"
+	lockName   = ".lock"
+	corruptDir = "corrupt" // damaged files, kept for inspection (setAside)
 )
 
 var (
-	castagnoli    = crc32.MakeTable(crc32.Castagnoli)
 	errSpoolFull  = errors.New("spool is full")
-	errBadHeader  = errors.New("not a Tollgate spool file")
 	spoolNameLen  = 20 + len(spoolExt)
 	errSpoolClose = errors.New("spool is closed")
 )
@@ -150,15 +136,7 @@ func (s *spool) maxSeq() uint64 {
 func (s *spool) write(seq uint64, recs []*record.Record) (int64, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	b := append(s.buf[:0], spoolMagic...)
-	for _, r := range recs {
-		start := len(b)
-		b = append(b, make([]byte, frameHeader)...)
-		b = appendRecord(b, r)
-		payload := b[start+frameHeader:]
-		binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
-		binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
-	}
+	b := appendSpool(s.buf[:0], recs)
 	s.buf = b
 	if cap(s.buf) > 64<<20 {
 		s.buf = nil // do not pin a huge buffer after an unusual batch
@@ -274,6 +252,41 @@ func (s *spool) quarantine(f spoolFile) error {
 	return err
 }
 
+// setAside moves a damaged file, whose readable rows were inserted, to
+// corrupt/: it is not replayed again, and its bytes stay for a human to
+// look at. corrupt/ holds at most a tenth of the spool's cap; the oldest
+// files there go first (returned, for the log), so damage that repeats
+// cannot fill the disk.
+func (s *spool) setAside(f spoolFile) (evicted []string, err error) {
+	cdir := filepath.Join(s.dir, corruptDir)
+	if err := os.MkdirAll(cdir, 0o700); err != nil {
+		return nil, err
+	}
+	err = os.Rename(f.path, filepath.Join(cdir, filepath.Base(f.path)))
+	s.forget(f)
+	if err != nil {
+		return nil, err
+	}
+	kept, err := scanSpoolDir(cdir) // oldest first
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, k := range kept {
+		total += k.size
+	}
+	for _, k := range kept {
+		if total <= s.max/10 {
+			break
+		}
+		if os.Remove(k.path) == nil {
+			evicted = append(evicted, k.path)
+		}
+		total -= k.size
+	}
+	return evicted, nil
+}
+
 func (s *spool) forget(f spoolFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -298,64 +311,4 @@ func (s *spool) close() error {
 	s.wmu.Lock() // wait for a write in progress
 	defer s.wmu.Unlock()
 	return s.lock.Close() // releases the flock
-}
-
-// tear describes where a file stopped being readable.
-type tear struct {
-	offset int64  // byte offset of the first unreadable frame
-	lost   int64  // bytes skipped from there to the end
-	reason string // "truncated frame", "checksum mismatch", …
-}
-
-// readSpoolFile returns the records of one spool file. A torn or corrupted
-// tail is not an error: the records before it are returned with a tear
-// describing the rest. errBadHeader means the file is not a spool file.
-func readSpoolFile(path string) ([]*record.Record, *tear, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return parseSpool(data)
-}
-
-func parseSpool(data []byte) ([]*record.Record, *tear, error) {
-	if len(data) < len(spoolMagic) {
-		if string(data) == spoolMagic[:len(data)] {
-			// Killed before the header was complete.
-			return nil, &tear{offset: 0, lost: int64(len(data)), reason: "truncated header"}, nil
-		}
-		return nil, nil, errBadHeader
-	}
-	if string(data[:len(spoolMagic)]) != spoolMagic {
-		return nil, nil, errBadHeader
-	}
-	var recs []*record.Record
-	off := len(spoolMagic)
-	for off < len(data) {
-		bad := func(reason string) ([]*record.Record, *tear, error) {
-			return recs, &tear{offset: int64(off), lost: int64(len(data) - off), reason: reason}, nil
-		}
-		if len(data)-off < frameHeader {
-			return bad("truncated frame header")
-		}
-		n := binary.LittleEndian.Uint32(data[off:])
-		sum := binary.LittleEndian.Uint32(data[off+4:])
-		if n > maxFrameBytes {
-			return bad("implausible frame length")
-		}
-		if uint64(len(data)-off-frameHeader) < uint64(n) {
-			return bad("truncated frame")
-		}
-		payload := data[off+frameHeader : off+frameHeader+int(n)]
-		if crc32.Checksum(payload, castagnoli) != sum {
-			return bad("checksum mismatch")
-		}
-		r, err := decodeRecord(payload)
-		if err != nil {
-			return bad(err.Error())
-		}
-		recs = append(recs, r)
-		off += frameHeader + int(n)
-	}
-	return recs, nil, nil
 }

@@ -97,53 +97,6 @@ func writeTestSpool(t *testing.T, dir string, seq uint64, n int) (string, []*rec
 	return filepath.Join(dir, spoolName(seq)), recs
 }
 
-func TestSpoolTornTail(t *testing.T) {
-	dir := t.TempDir()
-	path, recs := writeTestSpool(t, dir, 7, 10)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, tr, err := parseSpool(data)
-	if err != nil || tr != nil || len(got) != 10 {
-		t.Fatalf("intact file: %d records, tear %+v, err %v", len(got), tr, err)
-	}
-	if !reflect.DeepEqual(got, recs) {
-		t.Fatal("intact file: records differ")
-	}
-	last := len(appendRecord(nil, recs[9])) + frameHeader
-	for _, cut := range []int{1, 4, frameHeader, frameHeader + 1, last - 1, last} {
-		got, tr, err := parseSpool(data[:len(data)-cut])
-		if err != nil {
-			t.Fatalf("cut %d: %v", cut, err)
-		}
-		if len(got) != 9 {
-			t.Errorf("cut %d: %d records, want 9", cut, len(got))
-		}
-		if (tr == nil) != (cut == last) {
-			t.Errorf("cut %d: tear %+v", cut, tr)
-		}
-	}
-	// A flipped bit in record 5's payload: records 0-4 survive.
-	off := len(spoolMagic)
-	for i := range 5 {
-		off += frameHeader + len(appendRecord(nil, recs[i]))
-	}
-	bad := append([]byte(nil), data...)
-	bad[off+frameHeader+3] ^= 0x10
-	got, tr, err = parseSpool(bad)
-	if err != nil || len(got) != 5 || tr == nil || tr.reason != "checksum mismatch" {
-		t.Errorf("flipped bit: %d records, tear %+v, err %v", len(got), tr, err)
-	}
-	// A header cut short: torn, nothing to replay. Garbage: not ours.
-	if got, tr, err := parseSpool(data[:3]); err != nil || tr == nil || len(got) != 0 {
-		t.Errorf("short header: %d, %+v, %v", len(got), tr, err)
-	}
-	if _, _, err := parseSpool([]byte("hello world, not a spool")); !errors.Is(err, errBadHeader) {
-		t.Errorf("garbage: err %v", err)
-	}
-}
-
 func TestSpoolIndexAndCap(t *testing.T) {
 	dir := t.TempDir()
 	writeTestSpool(t, dir, 5, 3)

@@ -191,8 +191,14 @@ func TestTornSpoolReplayed(t *testing.T) {
 	if final != 449 || distinct != 449 {
 		t.Errorf("rows %d (distinct %d), want 449: all but the torn record", final, distinct)
 	}
-	if !lb.Contains("torn or corrupted tail") {
+	if !lb.Contains("torn tail") {
 		t.Error("tear not logged")
+	}
+	if got := metric(w.m.dropped.WithLabelValues(dropTorn)); got != 1 {
+		t.Errorf("dropped{torn} %v, want 1", got)
+	}
+	if got := metric(w.m.spoolCorrupt); got != 0 {
+		t.Errorf("spool_corrupt %v, want 0: a tear is not damage", got)
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 1 || left[0].Name() != lockName {
 		t.Errorf("spool dir not emptied: %v", left)
@@ -330,12 +336,15 @@ func TestProcessorKilledWhileSpooling(t *testing.T) {
 	files, _ := scanSpoolDir(dir)
 	complete, torn := 0, 0
 	for _, f := range files {
-		recs, tr, err := readSpoolFile(f.path)
+		rd, err := readSpoolFile(f.path)
 		if err != nil {
 			t.Fatalf("%s: %v", filepath.Base(f.path), err)
 		}
-		complete += len(recs)
-		if tr != nil {
+		if rd.damaged() {
+			t.Errorf("%s: damaged %+v, want at most a torn tail", filepath.Base(f.path), rd.damage)
+		}
+		complete += len(rd.recs)
+		if rd.torn != nil {
 			torn++
 		}
 	}
