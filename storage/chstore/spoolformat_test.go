@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
@@ -311,17 +312,14 @@ func TestDamagedSpoolReplayed(t *testing.T) {
 	}
 }
 
-// TestFinishReplayedCountsOnce: losses are counted when a file is done
-// with, never when it is read (a failed insert reads it again).
-func TestFinishReplayedCountsOnce(t *testing.T) {
+// TestDamagedSpoolCountedOnce: a damaged file whose replay fails is read
+// again on the next try; its loss counts once, when it is moved aside.
+func TestDamagedSpoolCountedOnce(t *testing.T) {
 	dir := t.TempDir()
 	sp, err := openSpool(dir, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sp.close()
-	log, lb := testLogger(t)
-	w := &Writer{m: newMetrics(nil), log: log, spool: sp}
 	var recs []*record.Record
 	for i := range 5 {
 		recs = append(recs, testRecord("once", i, false))
@@ -329,21 +327,36 @@ func TestFinishReplayedCountsOnce(t *testing.T) {
 	if _, err := sp.write(1, recs); err != nil {
 		t.Fatal(err)
 	}
-	f, _ := sp.head()
-	data, _ := os.ReadFile(f.path)
+	path := filepath.Join(dir, spoolName(1))
+	sp.close()
+	data, _ := os.ReadFile(path)
 	data[spoolHeaderV2+frameHeaderV2+1] ^= 0xff // record 0
-	os.WriteFile(f.path, data, 0o600)
-	for range 3 { // read again after each failed insert
-		if _, err := readSpoolFile(f.path); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	rd, _ := readSpoolFile(f.path)
-	w.finishReplayed([]replayed{{f, rd}})
-	if c, d := metric(w.m.spoolCorrupt), metric(w.m.dropped.WithLabelValues(dropCorrupt)); c != 1 || d != 1 {
+
+	f := &fakeSender{down: true}
+	w, lb := newFakeWriter(t, f, Options{SpoolDir: dir})
+	testenv.WaitFor(t, 10*time.Second, "a failed replay", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.inserts > 0 && f.pings > 0
+	})
+	if c, d := metric(w.m.spoolCorrupt), dropped(w, dropCorrupt); c != 0 || d != 0 {
+		t.Errorf("before the replay succeeded: spool_corrupt %d, dropped{corrupt} %d, want 0", c, d)
+	}
+	f.setDown(false)
+	testenv.WaitFor(t, 20*time.Second, "damaged file set aside", func() bool { n, _ := w.spool.stats(); return n == 0 })
+	if got, want := f.ids(), ids(recs[1:]); !slices.Equal(got, want) {
+		t.Errorf("replayed %v, want %v", got, want)
+	}
+	if c, d := metric(w.m.spoolCorrupt), dropped(w, dropCorrupt); c != 1 || d != 1 {
 		t.Errorf("spool_corrupt %d, dropped{corrupt} %d, want 1 and 1", c, d)
 	}
-	if !lb.Contains("offset=" + strconv.Itoa(spoolHeaderV2)) {
-		t.Errorf("offset not logged:\n%s", lb.String())
+	if !lb.Contains(path) || !lb.Contains("offset="+strconv.Itoa(spoolHeaderV2)) {
+		t.Errorf("file and offset not logged:\n%s", lb.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, corruptDir, spoolName(1))); err != nil {
+		t.Errorf("damaged file not in %s/: %v", corruptDir, err)
 	}
 }
