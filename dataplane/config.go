@@ -71,13 +71,25 @@ type Config struct {
 	OpenAIUpstream    string            // origin, optionally with a path prefix, e.g. "https://api.openai.com" or "http://127.0.0.1:9000/openai"; the request path is appended
 	AnthropicUpstream string            // same, for paths under /v1/messages
 	RouteTimeout      time.Duration     // whole upstream call incl. response body, default 600s (Envoy route timeout)
-	StreamIdleTimeout time.Duration     // no bytes from upstream for this long ends the call, default 600s (the routes' idle_timeout)
+	StreamIdleTimeout time.Duration     // no bytes from upstream (or of the client's body) for this long ends the call, default 600s (the routes' idle_timeout)
 	MessageTimeout    time.Duration     // how long to wait for each processor reply (Envoy ext_proc message_timeout), default 2s
 	FailureModeAllow  bool              // processor unreachable/erroring: true = continue without it, false = 500 to the client
 	MaxRequestBody    int64             // buffer limit for the BUFFERED request body; over it: 413 with a clear message, default 8 MiB
 	MaxResponseBody   int64             // buffer limit for a BUFFERED response body; over it: 500 like Envoy, default 32 MiB
 	Transport         http.RoundTripper // upstream transport, nil = a tuned http.Transport clone
 	Logger            *slog.Logger
+
+	// The connection manager's limits on the client (see downstream.go).
+	// RequestTimeout is request_timeout: the whole request, headers and
+	// body, must arrive within it (default DefaultRequestTimeout); each
+	// read of the body must also come within StreamIdleTimeout. Either
+	// missed: 408 and the connection closed. Headers over
+	// MaxRequestHeadersKB KiB (default 60) or more than MaxHeadersCount
+	// fields (default 100): 431, as max_request_headers_kb and
+	// max_headers_count.
+	RequestTimeout      time.Duration
+	MaxRequestHeadersKB int
+	MaxHeadersCount     int
 
 	// AllowEnvoyHeaderMutation is ext_proc's mutation_rules.allow_envoy, for
 	// both filters: the processor may set and remove x-envoy-* headers (such
@@ -189,6 +201,15 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 	}
 	if cfg.MaxResponseBody <= 0 {
 		cfg.MaxResponseBody = DefaultMaxResponseBody
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxRequestHeadersKB <= 0 {
+		cfg.MaxRequestHeadersKB = DefaultMaxRequestHeadersKB
+	}
+	if cfg.MaxHeadersCount <= 0 {
+		cfg.MaxHeadersCount = DefaultMaxHeadersCount
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -41,6 +41,7 @@ type exchange struct {
 	route         route
 	routeDeadline time.Time
 	reqBody       *pooledBody // buffered or replaced request body
+	body          *timedBody  // the client's body under the timers; nil: none
 
 	upCtx      context.Context
 	upCancel   context.CancelFunc
@@ -59,14 +60,20 @@ type exchange struct {
 // response_headers and response_body, with the modes and failure handling of
 // Envoy's ext_proc filter (see the package documentation).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if headersTooLarge(r, p.cfg.MaxRequestHeadersKB, p.cfg.MaxHeadersCount) {
+		tooLarge(w)
+		return
+	}
+	now := time.Now()
 	x := &exchange{
 		p:             p,
 		w:             w,
 		r:             r,
 		modes:         procmsg.DefaultModes(),
-		routeDeadline: time.Now().Add(p.cfg.RouteTimeout),
+		routeDeadline: now.Add(p.cfg.RouteTimeout),
 	}
 	defer x.finish()
+	x.timeBody(now)
 	x.serve()
 }
 
@@ -290,7 +297,7 @@ func (x *exchange) requestBody(hasBody bool) (*upstreamRequest, bool) {
 	}
 	x.reqBody = newPooledBody(buf)
 	if _, err := buf.ReadFrom(io.LimitReader(x.r.Body, limit+1)); err != nil {
-		if x.r.Context().Err() == nil {
+		if !x.bodyTimedOut() && x.r.Context().Err() == nil {
 			// Envoy's codec answers a malformed body with a 400.
 			x.closeProcessor()
 			x.sendDirect(http.StatusBadRequest, "invalid request body")
@@ -369,7 +376,7 @@ func (x *exchange) forward(up *upstreamRequest) {
 	ctx := x.startUpstream()
 	resp, err := x.p.upstream.call(ctx, up)
 	if err != nil {
-		if x.r.Context().Err() != nil {
+		if x.bodyTimedOut() || x.r.Context().Err() != nil {
 			return
 		}
 		status, detail := upstreamFailure(context.Cause(ctx), err)

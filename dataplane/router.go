@@ -44,7 +44,7 @@ func (x *exchange) bufferForRetries(up *upstreamRequest) bool {
 	buf := getBuffer()
 	if _, err := buf.ReadFrom(io.LimitReader(up.stream, limit+1)); err != nil {
 		putBuffer(buf)
-		if x.r.Context().Err() == nil {
+		if !x.bodyTimedOut() && x.r.Context().Err() == nil {
 			x.closeProcessor()
 			x.sendDirect(http.StatusBadRequest, "invalid request body")
 		}

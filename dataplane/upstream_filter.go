@@ -148,6 +148,9 @@ func (f *upstreamFilter) requestBody(ctx context.Context, hdrs *headers.List, bo
 		// buffers it, within the same limit.
 		data, err := io.ReadAll(io.LimitReader(body.stream, f.maxBody+1))
 		switch {
+		case errors.Is(err, errRequestTimeout) || errors.Is(err, errBodyIdle):
+			// The connection manager answers (exchange.bodyTimedOut).
+			return nil, err
 		case err != nil && ctx.Err() != nil:
 			return nil, context.Cause(ctx)
 		case err != nil:

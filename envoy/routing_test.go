@@ -93,8 +93,18 @@ func TestProviderRouting(t *testing.T) {
 			if d := hcm.GetStreamIdleTimeout().AsDuration(); d.Seconds() < 300 {
 				t.Errorf("stream_idle_timeout %v: a reasoning model may be silent for minutes", d)
 			}
-			if hcm.GetRequestTimeout() == nil || hcm.GetRequestTimeout().AsDuration() != 0 {
-				t.Errorf("request_timeout must be 0s (off): the route timeout bounds a call, Envoy's default would cut streams")
+			// request_timeout covers receiving the request only (Envoy
+			// disarms it once the request is in): it must be on, or a client
+			// dripping its body holds a stream for good, and it is the local
+			// data plane's default.
+			if d, on := duration(hcm.GetRequestTimeout(), 0); !on || d != dataplane.DefaultRequestTimeout {
+				t.Errorf("request_timeout %v: want %v, as the local data plane", d, dataplane.DefaultRequestTimeout)
+			}
+			if kb := hcm.GetMaxRequestHeadersKb(); kb == nil || kb.GetValue() != dataplane.DefaultMaxRequestHeadersKB {
+				t.Errorf("max_request_headers_kb %v: want %d written out, as the local data plane", kb, dataplane.DefaultMaxRequestHeadersKB)
+			}
+			if n := hcm.GetCommonHttpProtocolOptions().GetMaxHeadersCount(); n == nil || n.GetValue() != dataplane.DefaultMaxHeadersCount {
+				t.Errorf("common_http_protocol_options.max_headers_count %v: want %d written out, as the local data plane", n, dataplane.DefaultMaxHeadersCount)
 			}
 			anthropic, openai := routes[2], routes[len(routes)-1]
 			if anthropic.GetMatch().GetPathSeparatedPrefix() != "/v1/messages" || anthropic.GetRoute().GetCluster() != "anthropic" ||

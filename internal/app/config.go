@@ -43,6 +43,12 @@ type Config struct {
 	IdleTimeout       Duration // data plane: silence from the upstream
 	MessageTimeout    Duration // data plane: wait for each processor reply
 	FailureModeAllow  bool
+	// The dev data plane's limits on the client, as the connection
+	// manager in envoy/ has them (request_timeout, max_request_headers_kb,
+	// common_http_protocol_options.max_headers_count).
+	RequestTimeout      Duration
+	MaxRequestHeadersKB int
+	MaxHeadersCount     int
 	// The dev data plane's retry back-off, as the route's retry_back_off in
 	// envoy/ (Helicone's defaults: 1 s base, 10 s cap).
 	RetryBaseInterval Duration

@@ -47,6 +47,15 @@ func (c *Config) settings(dev bool) []setting {
 		duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time for in-flight calls and log flushing at shutdown", positive),
 		duration(&c.RouteTimeout, "route-timeout", dataplane.DefaultRouteTimeout, "dev data plane: limit for a whole upstream call", positive),
 		duration(&c.IdleTimeout, "idle-timeout", dataplane.DefaultStreamIdleTimeout, "dev data plane: limit for silence from the upstream", positive),
+		duration(&c.RequestTimeout, "request-timeout", dataplane.DefaultRequestTimeout, "dev data plane: limit for receiving a whole request, headers and body (Envoy's request_timeout; slower: 408 and the connection closed; each body read must also come within idle-timeout)", positive),
+		integer(&c.MaxRequestHeadersKB, "max-request-headers-kb", dataplane.DefaultMaxRequestHeadersKB, "dev data plane: largest request headers in KiB, names and values (Envoy's max_request_headers_kb; larger: 431)", positive,
+			func(v int) error {
+				if v > 8192 {
+					return errors.New("must not be above 8192, Envoy's limit")
+				}
+				return nil
+			}),
+		integer(&c.MaxHeadersCount, "max-headers-count", dataplane.DefaultMaxHeadersCount, "dev data plane: most request header fields (Envoy's max_headers_count; more: 431)", positive),
 		duration(&c.MessageTimeout, "message-timeout", 2*time.Second, "dev data plane: wait for each processor reply (Envoy's message_timeout; moderation-timeout and llm-security-timeout stay below it)", positive),
 		boolean(&c.FailureModeAllow, "failure-mode-allow", false, "dev data plane: continue without the processor when it fails"),
 		duration(&c.RetryBaseInterval, "retry-base-interval", time.Second, "dev data plane: retry back-off base (Envoy: the route's retry_back_off)", positive),

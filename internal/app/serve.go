@@ -205,7 +205,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 			return fmt.Errorf("listen: %w", err)
 		}
 		undo.push(func() { planeLis.Close() })
-		planeServer = &http.Server{Handler: plane, ReadHeaderTimeout: 10 * time.Second}
+		planeServer = &http.Server{Handler: plane, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: plane.MaxHeaderBytes()}
 		serving.Go(func() { errc <- ignoreClosed(planeServer.Serve(planeLis)) })
 		undo.push(func() { planeServer.Close() })
 	}
@@ -340,8 +340,13 @@ func devPlaneConfig(cfg *Config, log *slog.Logger) (dataplane.Config, error) {
 		RouteTimeout:      cfg.RouteTimeout.Duration,
 		StreamIdleTimeout: cfg.IdleTimeout.Duration,
 		MessageTimeout:    cfg.MessageTimeout.Duration,
-		FailureModeAllow:  cfg.FailureModeAllow,
-		MaxRequestBody:    int64(cfg.MaxRequestBody),
+		// As envoy/'s connection manager: request_timeout, and the header
+		// limits.
+		RequestTimeout:      cfg.RequestTimeout.Duration,
+		MaxRequestHeadersKB: cfg.MaxRequestHeadersKB,
+		MaxHeadersCount:     cfg.MaxHeadersCount,
+		FailureModeAllow:    cfg.FailureModeAllow,
+		MaxRequestBody:      int64(cfg.MaxRequestBody),
 		// As the configs in envoy/: the processor may set Envoy's retry
 		// headers, the route's retry back-off, and the upstream-level
 		// filter that rewrites each attempt for fallback.
