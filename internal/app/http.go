@@ -34,6 +34,7 @@ import (
 // In the sidecar role it serves health and metrics only, whoever asks: the
 // application shares the sidecar's loopback, so "loopback only" would hand
 // it every tenant's logged prompts and answers (DESIGN.md section 2, Roles).
+// In both roles /metrics checks the Host (scrapeHostsOnly).
 func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
