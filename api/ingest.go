@@ -68,6 +68,9 @@ func (s *server) write(w http.ResponseWriter, rec *record.Record) bool {
 	}
 	rec.RequestBody = record.CapBody(rec.RequestBody, s.o.MaxLoggedBody)
 	rec.ResponseBody = record.CapBody(rec.ResponseBody, s.o.MaxLoggedBody)
+	if rec.UsageSource == "" && rec.Usage() != (provider.Usage{}) {
+		rec.UsageSource = record.UsageProvider // counts the caller had from its provider
+	}
 	s.o.Sink.Write(rec)
 	return true
 }
@@ -96,6 +99,7 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 		WorkloadName: p.GetWorkloadName(), PolicyRule: p.GetPolicyRule(), PolicyDecision: p.GetPolicyDecision(),
 		RequestBody: p.GetRequestBody(), ResponseBody: p.GetResponseBody(), Error: p.GetError(),
 		ModelOverride: strings.TrimSpace(p.GetModelOverride()), Warnings: p.GetWarnings(), ProxyKeyID: p.GetProxyKeyId(),
+		UsageSource: p.GetUsageSource(),
 	}
 	if p.GetCreatedAt() != nil {
 		if err := p.GetCreatedAt().CheckValid(); err != nil {
@@ -125,6 +129,11 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 	}
 	if rec.CostUSD < 0 {
 		return nil, "record.cost_usd", errors.New("must not be negative")
+	}
+	switch rec.UsageSource {
+	case "", record.UsageProvider, record.UsageEstimated:
+	default:
+		return nil, "record.usage_source", fmt.Errorf("must be %q, %q or empty", record.UsageProvider, record.UsageEstimated)
 	}
 	if rec.CostUSD == 0 && !rec.CacheHit {
 		rec.CostUSD = s.cost(rec.Provider, rec)

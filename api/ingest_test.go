@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -332,6 +333,7 @@ func TestLogRecordCoversRecord(t *testing.T) {
 		PolicyRule: "rule", PolicyDecision: "allow",
 		RequestBody: "{}", ResponseBody: "{}", Error: "e",
 		ModelOverride: "gpt-4o", Warnings: "Helicone-Request-Id \"x\" is not a UUID", ProxyKeyId: "contractor-alice",
+		UsageSource: "estimated",
 	}
 	rec, field, err := (&server{o: Options{Now: fixedClock(t0)}}).fromProto(p)
 	if err != nil {
@@ -442,3 +444,26 @@ func TestAccess(t *testing.T) {
 type knownRequests struct{ Queries }
 
 func (knownRequests) Exists(context.Context, string, string) (bool, error) { return true, nil }
+
+// usage_source is "provider", "estimated" or empty; an ingested record
+// with counts and none is the provider's.
+func TestIngestUsageSource(t *testing.T) {
+	s := &server{o: Options{Now: fixedClock(t0)}}
+	if _, field, err := s.fromProto(&tollgatev1.LogRecord{UsageSource: "guessed"}); err == nil || field != "record.usage_source" {
+		t.Errorf("usage_source guessed: %s %v, want refused", field, err)
+	}
+	mem := record.NewMemory()
+	s.o.Sink = mem
+	rr := httptest.NewRecorder()
+	for _, p := range []*tollgatev1.LogRecord{{PromptTokens: 3}, {}, {PromptTokens: 3, UsageSource: record.UsageEstimated}} {
+		rec, field, err := s.fromProto(p)
+		if err != nil {
+			t.Fatalf("%s: %v", field, err)
+		}
+		s.write(rr, rec)
+	}
+	recs := mem.Records()
+	if len(recs) != 3 || recs[0].UsageSource != record.UsageProvider || recs[1].UsageSource != "" || recs[2].UsageSource != record.UsageEstimated {
+		t.Errorf("usage sources %+v", recs)
+	}
+}

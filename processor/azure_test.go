@@ -64,7 +64,7 @@ func TestAzureAPIBaseRoutesAndRecords(t *testing.T) {
 		RequestID: requestID, Tenant: r.Tenant, Provider: "azure", Model: "prod-mini", ResponseModel: "gpt-4o-mini-2024-07-18",
 		Method: "POST", Path: "/openai/deployments/prod-mini/chat/completions", TargetURL: azureOrigin, Status: 200, Attempts: 1,
 		PromptTokens: 1200, CompletionTokens: 300, CachedTokens: 200, ReasoningTokens: 50,
-		CostUSD: chatCost, LatencyMs: 20, TTFTMs: 10, RequestBody: body, ResponseBody: chatResponse,
+		CostUSD: chatCost, UsageSource: record.UsageProvider, LatencyMs: 20, TTFTMs: 10, RequestBody: body, ResponseBody: chatResponse,
 	}
 	if d := cmp.Diff(want, r, approxCost); d != "" {
 		t.Fatalf("record (-want +got):\n%s", d)

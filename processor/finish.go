@@ -1,6 +1,9 @@
 package processor
 
-import "github.com/tollgate-dev/tollgate/record"
+import (
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/record"
+)
 
 // finish completes the record (status, latency, TTFT, cost) and hands it to
 // the sink. It runs once per call, whichever way the call ended.
@@ -24,6 +27,9 @@ func (s *Server) finish(c *call, status int32) {
 	}
 	if !c.helicone.OmitResponse && c.respBody.Len() > 0 {
 		rec.ResponseBody = record.CapBody(loggedBody(c.egress, true, c.respBody.Bytes()), s.maxLoggedBody)
+	}
+	if rec.UsageSource == "" && rec.Usage() != (provider.Usage{}) {
+		rec.UsageSource = record.UsageProvider
 	}
 	if !c.free {
 		rec.CostUSD = s.cost(c)

@@ -114,7 +114,7 @@ func TestOpenAIChatBufferedPhases(t *testing.T) {
 		Provider:   "openai", Model: "gpt-4o-mini", ResponseModel: "gpt-4o-mini-2024-07-18",
 		Method: "POST", Path: "/v1/chat/completions", Status: 200, Attempts: 1,
 		PromptTokens: 1200, CompletionTokens: 300, CachedTokens: 200, ReasoningTokens: 50,
-		CostUSD: chatCost, LatencyMs: 20, TTFTMs: 10,
+		CostUSD: chatCost, UsageSource: record.UsageProvider, LatencyMs: 20, TTFTMs: 10,
 		RequestBody: chatBody, ResponseBody: chatResponse,
 	}
 	if d := cmp.Diff(wantRec, got, approxCost); d != "" {

@@ -177,6 +177,9 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		if out, changed := s.askStreamUsage(c, req, body); changed {
 			body, replace = out, true
 		}
+		if req.Stream {
+			c.promptBody = body
+		}
 	}
 	if cerr := s.checkEgressModels(c, body); cerr != nil {
 		return s.reject(c, cerr)

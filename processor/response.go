@@ -99,10 +99,12 @@ func (s *Server) onResponseTrailers(c *call) *extprocv3.ProcessingResponse {
 }
 
 // endStream takes the usage and model a streamed response reported, at its
-// end or wherever it was cut.
+// end or wherever it was cut, and counts what it did not report
+// (estimateUsage).
 func (s *Server) endStream(c *call) {
 	c.stream.Finish()
 	s.useUsage(c, c.stream.Usage(), c.stream.Model())
+	s.estimateUsage(c)
 }
 
 func (s *Server) useUsage(c *call, u provider.Usage, model string) {

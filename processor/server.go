@@ -43,7 +43,7 @@ type Options struct {
 	MaxLoggedBody int
 	// DisableStreamUsage stops the processor from adding
 	// stream_options.include_usage to OpenAI chat streams (then streamed
-	// calls are logged without token counts).
+	// calls are logged with counted tokens, usage_source "estimated").
 	DisableStreamUsage bool
 	Gate               Gate    // cache and rate limits; nil: none
 	Prompts            Prompts // Helicone-Prompt-Id templates; nil: such requests get 503

@@ -3,6 +3,8 @@ package provider
 import (
 	"bytes"
 	"testing"
+
+	"github.com/tollgate-dev/tollgate/provider/tokens"
 )
 
 func BenchmarkParseRequest(b *testing.B) {
@@ -104,6 +106,25 @@ func BenchmarkLookup(b *testing.B) {
 	for b.Loop() {
 		if _, ok := table.Lookup(OpenAI, "gpt-4o-mini-2024-07-18"); !ok {
 			b.Fatal("not found")
+		}
+	}
+}
+
+// BenchmarkCutStreamOutputTokens is what a stream cut before its usage
+// costs: the 48 content chunks of fiftyChunkStream, then its output
+// counted with o200k_base (once, after the stream).
+func BenchmarkCutStreamOutputTokens(b *testing.B) {
+	chunks := fiftyChunkStream(b)[:48]
+	tokens.O200k().Count("warm up")
+	b.ReportAllocs()
+	for b.Loop() {
+		a := NewStreamAccumulator(OpenAI)
+		for _, c := range chunks {
+			a.Write(c)
+		}
+		a.Finish()
+		if a.OutputTokens(tokens.O200k()) == 0 {
+			b.Fatal("nothing counted")
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/tollgate-dev/tollgate/provider/tokens"
 )
 
 // MaxStreamText bounds the assistant text a StreamAccumulator keeps for
@@ -27,6 +29,12 @@ const MaxStreamText = 1 << 20
 // running totals, the last one wins; modelVersion. Groq: x_groq.usage.
 // Event data that is not a JSON object is skipped and counted in Malformed;
 // events known by name to carry nothing of use are not read at all.
+//
+// It also keeps what the stream produced — the text, and the tool-call
+// arguments and thinking that are billed as output too — so that a stream
+// cut before its usage can be counted (OutputTokens). The bytes are only
+// appended (no allocation per chunk once the buffer has grown) and counted
+// once, at the end, only when the provider did not report the count.
 type StreamAccumulator struct {
 	provider  string
 	parser    SSEParser
@@ -35,6 +43,16 @@ type StreamAccumulator struct {
 	text      []byte
 	truncated bool
 	malformed int
+
+	// other is the output that is not text (tool-call arguments, thinking),
+	// at most MaxStreamText bytes; outBytes counts all output bytes
+	// streamed, text and other, kept or not.
+	other    []byte
+	outBytes int64
+	// final: the provider's closing usage was seen (OpenAI's usage chunk,
+	// Anthropic's message_delta, a responses API end event; Gemini's
+	// running totals), so its completion count is the provider's.
+	final bool
 }
 
 // NewStreamAccumulator returns an accumulator for a stream from provider
@@ -80,6 +98,55 @@ func (a *StreamAccumulator) Text() string {
 // TextTruncated reports whether Text was cut at MaxStreamText.
 func (a *StreamAccumulator) TextTruncated() bool { return a.truncated }
 
+// Reported says which counts the provider reported: the prompt's
+// (Anthropic's message_start has it before any output) and the
+// completion's (only the stream's closing usage has it: message_start's
+// output_tokens is a placeholder).
+func (a *StreamAccumulator) Reported() (prompt, completion bool) {
+	f := &a.fields
+	prompt = a.final || f.has[fPromptTokens] || f.has[fInputTokens] || f.has[fGeminiPrompt]
+	return prompt, a.final
+}
+
+// maxExactOutput bounds the output bytes a byte-pair encoding counts
+// (OutputTokens); the rest is scaled from them. 64 KiB is a few
+// milliseconds of encoding at worst, paid once, after the stream.
+const maxExactOutput = 64 << 10
+
+// OutputTokens counts the output the stream produced with c, the model's
+// counter: text and tool-call arguments and thinking. Past what is kept
+// (or past maxExactOutput for an exact counter) the count is scaled by
+// the bytes streamed, at the ratio of the counted part.
+func (a *StreamAccumulator) OutputTokens(c tokens.Counter) int64 {
+	if a.outBytes == 0 {
+		return 0
+	}
+	budget := len(a.text) + len(a.other)
+	if c.Exact() {
+		budget = maxExactOutput
+	}
+	n, counted := 0, 0
+	for _, part := range [][]byte{a.text, a.other} {
+		if room := budget - counted; len(part) > room {
+			for room > 0 && !utf8.RuneStart(part[room]) {
+				room--
+			}
+			part = part[:room]
+		}
+		if len(part) > 0 {
+			n += c.Count(bytesView(part))
+			counted += len(part)
+		}
+	}
+	if counted == 0 {
+		return 0
+	}
+	if int64(counted) < a.outBytes {
+		return (int64(n)*a.outBytes + int64(counted) - 1) / int64(counted)
+	}
+	return int64(n)
+}
+
 func (a *StreamAccumulator) onEvent(name, data []byte, _ string) {
 	if skipEvent(a.provider, name) {
 		return
@@ -120,7 +187,7 @@ func skipEvent(provider string, name []byte) bool {
 		return false
 	}
 	switch string(name) {
-	case "response.created", "response.output_text.delta",
+	case "response.created", "response.output_text.delta", "response.function_call_arguments.delta",
 		"response.completed", "response.incomplete", "response.failed":
 		return false
 	}
@@ -173,24 +240,30 @@ func (a *StreamAccumulator) openAIEvent(obj gjson.Result) {
 		a.setModel(e.model)
 		if e.usage.IsObject() {
 			a.fields.merge(scanUsage(e.usage))
+			a.final = true
 		} else if u := e.xGroq.Get("usage"); u.IsObject() {
 			a.fields.merge(scanUsage(u)) // Groq's final chunk
+			a.final = true
 		}
 		if e.usageMetadata.IsObject() {
 			var g usageFields
 			g.scanGemini(e.usageMetadata)
 			a.fields.merge(g)
+			a.final = true // running totals: each is the provider's count so far
 		}
 		a.choiceText(e.choices)
 		a.candidateText(e.candidates)
 	case "response.output_text.delta":
 		a.appendText(stringOf(e.delta))
+	case "response.function_call_arguments.delta":
+		a.appendOther(stringOf(e.delta))
 	case "response.created", "response.in_progress":
 		a.setModel(e.response.Get("model"))
 	case "response.completed", "response.incomplete", "response.failed":
 		a.setModel(e.response.Get("model"))
 		if u := e.response.Get("usage"); u.IsObject() {
 			a.fields.merge(scanUsage(u))
+			a.final = true
 		}
 	case "message_start", "message_delta", "content_block_delta":
 		// Anthropic's events under another name (Claude on Bedrock or
@@ -199,8 +272,10 @@ func (a *StreamAccumulator) openAIEvent(obj gjson.Result) {
 	}
 }
 
-// choiceText appends the text of the choice with index 0. With n > 1 each
-// chunk may carry a different choice, so the array position is not enough.
+// choiceText appends the text of the choice with index 0, and its tool
+// calls' arguments (and reasoning_content, which DeepSeek-style servers
+// stream and bill as output) to the other output. With n > 1 each chunk
+// may carry a different choice, so the array position is not enough.
 func (a *StreamAccumulator) choiceText(choices gjson.Result) {
 	if !choices.IsArray() {
 		return
@@ -209,11 +284,29 @@ func (a *StreamAccumulator) choiceText(choices gjson.Result) {
 		if !c.IsObject() || c.Get("index").Int() != 0 {
 			return true
 		}
-		if t := c.Get("delta.content"); t.Type == gjson.String {
-			a.appendText(t.Str)
-		} else {
+		delta := c.Get("delta")
+		if !delta.IsObject() {
 			a.appendText(stringOf(c.Get("text"))) // legacy /v1/completions
+			return false
 		}
+		delta.ForEach(func(k, v gjson.Result) bool {
+			switch k.Str {
+			case "content":
+				a.appendText(stringOf(v))
+			case "reasoning_content":
+				a.appendOther(stringOf(v))
+			case "function_call":
+				a.appendOther(stringOf(v.Get("name")))
+				a.appendOther(stringOf(v.Get("arguments")))
+			case "tool_calls":
+				v.ForEach(func(_, tc gjson.Result) bool {
+					a.appendOther(stringOf(tc.Get("function.name")))
+					a.appendOther(stringOf(tc.Get("function.arguments")))
+					return true
+				})
+			}
+			return true
+		})
 		return false
 	})
 }
@@ -242,10 +335,19 @@ func (a *StreamAccumulator) anthropicEvent(obj gjson.Result) {
 	case "message_delta":
 		if e.usage.IsObject() {
 			a.fields.merge(scanUsage(e.usage))
+			a.final = true
 		}
 	case "content_block_delta":
-		if e.delta.IsObject() && stringOf(e.delta.Get("type")) == "text_delta" {
+		if !e.delta.IsObject() {
+			return
+		}
+		switch stringOf(e.delta.Get("type")) {
+		case "text_delta":
 			a.appendText(stringOf(e.delta.Get("text")))
+		case "input_json_delta":
+			a.appendOther(stringOf(e.delta.Get("partial_json")))
+		case "thinking_delta":
+			a.appendOther(stringOf(e.delta.Get("thinking")))
 		}
 	}
 }
@@ -259,6 +361,7 @@ func (a *StreamAccumulator) setModel(r gjson.Result) {
 }
 
 func (a *StreamAccumulator) appendText(s string) {
+	a.outBytes += int64(len(s))
 	if a.truncated {
 		return
 	}
@@ -271,4 +374,17 @@ func (a *StreamAccumulator) appendText(s string) {
 		a.truncated = true
 	}
 	a.text = append(a.text, s...)
+}
+
+// appendOther keeps output that is not text, up to MaxStreamText bytes,
+// for OutputTokens.
+func (a *StreamAccumulator) appendOther(s string) {
+	a.outBytes += int64(len(s))
+	if room := MaxStreamText - len(a.other); len(s) > room {
+		for room > 0 && !utf8.RuneStart(s[room]) {
+			room--
+		}
+		s = s[:room]
+	}
+	a.other = append(a.other, s...)
 }

@@ -3,6 +3,8 @@ package provider
 import (
 	"strings"
 	"testing"
+
+	"github.com/tollgate-dev/tollgate/provider/tokens"
 )
 
 // streamResult is everything a StreamAccumulator reports, for comparisons.
@@ -115,5 +117,65 @@ func TestStreamAccumulatorTextBound(t *testing.T) {
 	}
 	if strings.ContainsRune(text, '\uFFFD') || strings.HasSuffix(text, "x") {
 		t.Fatal("text cut inside a rune or appended after truncation")
+	}
+}
+
+// A stream cut before its usage reports no count, and its output is
+// counted from what it streamed: text, tool-call arguments and thinking.
+func TestStreamAccumulatorOutputOfACutStream(t *testing.T) {
+	tests := []struct {
+		name, provider, stream string
+		prompt, completion     bool
+		want                   int64 // o200k_base for OpenAI, the estimate for Anthropic
+	}{
+		{"openai cut", OpenAI, `data: {"choices":[{"index":0,"delta":{"content":"Hello"}}],"usage":null}` + "\n\n" +
+			`data: {"choices":[{"index":0,"delta":{"content":" world"}}],"usage":null}` + "\n\n", false, false, 2},
+		{"openai tool call cut", OpenAI, `data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"get_weather","arguments":""}}]}}]}` + "\n\n" +
+			`data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]}` + "\n\n", false, false, 5},
+		{"openai full", OpenAI, `data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}` + "\n\n" +
+			`data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1}}` + "\n\n", true, true, 1},
+		{"anthropic cut", Anthropic, `data: {"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1}}}` + "\n\n" +
+			`data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"12345678"}}` + "\n\n" +
+			`data: {"type":"content_block_delta","delta":{"type":"input_json_delta","partial_json":"{\"a\":1}"}}` + "\n\n" +
+			`data: {"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"hmm."}}` + "\n\n", true, false, 2 + 2 + 1},
+		{"anthropic full", Anthropic, `data: {"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1}}}` + "\n\n" +
+			`data: {"type":"message_delta","usage":{"output_tokens":30}}` + "\n\n", true, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := NewStreamAccumulator(tt.provider)
+			a.Write([]byte(tt.stream))
+			a.Finish()
+			prompt, completion := a.Reported()
+			if prompt != tt.prompt || completion != tt.completion {
+				t.Errorf("Reported() = %v, %v, want %v, %v", prompt, completion, tt.prompt, tt.completion)
+			}
+			c := tokens.Estimate
+			if tt.provider == OpenAI {
+				c = tokens.O200k()
+			}
+			if got := a.OutputTokens(c); got != tt.want {
+				t.Errorf("OutputTokens = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// Output past what is kept is scaled from the part counted.
+func TestStreamAccumulatorOutputTokensBeyondTheBound(t *testing.T) {
+	a := NewStreamAccumulator(OpenAI)
+	chunk := []byte(`data: {"choices":[{"index":0,"delta":{"content":"` + strings.Repeat("word ", 1000) + `"}}]}` + "\n\n")
+	n := 2*MaxStreamText/5000 + 1
+	for range n {
+		a.Write(chunk)
+	}
+	a.Finish()
+	want := int64(n * 1000) // " word" is one token, "word" too
+	got := a.OutputTokens(tokens.O200k())
+	if d := got - want; d < -want/100 || d > want/100 {
+		t.Errorf("OutputTokens = %d, want %d within 1%%", got, want)
+	}
+	if est := a.OutputTokens(tokens.Estimate); est != int64(n*5000/4) {
+		t.Errorf("estimate %d, want %d", est, n*5000/4)
 	}
 }

@@ -96,7 +96,21 @@ type Record struct {
 	// ProxyKeyID is the key-vault proxy key the call was made with ("" for
 	// none): its id, never the key (policies/vault).
 	ProxyKeyID string `json:"proxy_key_id"`
+
+	// UsageSource says where the token counts come from: UsageProvider,
+	// UsageEstimated, or "" when the call has no usage.
+	UsageSource string `json:"usage_source"`
 }
+
+// UsageSource values.
+const (
+	// UsageProvider: the provider reported the counts.
+	UsageProvider = "provider"
+	// UsageEstimated: some counts were missing (a stream cut before its
+	// usage, or one without it) and were counted from the request and the
+	// streamed output instead; the counts the provider did report are kept.
+	UsageEstimated = "estimated"
+)
 
 // SortProperties orders properties by key, the last value of a repeated key
 // winning, so records are deterministic. It reuses props' storage.

@@ -43,6 +43,7 @@ var migrations = []migration{
 		return m.createTable(ctx, ScoresTable, createScoresSQL(m.db, m.f))
 	}},
 	{6, "request model override and Helicone header warnings", migrateV6},
+	{7, "request usage source", migrateV7},
 }
 
 // requestColumnsV3 are the columns migration 3 adds, as released (they are

@@ -133,6 +133,8 @@ var requestColumns = []column{
 	{name: "model_override", legacy: "String", modern: "LowCardinality(String)"},
 	{name: "warnings", legacy: "String", codec: "CODEC(ZSTD(1))"},
 	{name: "proxy_key_id", legacy: "String", modern: "LowCardinality(String)"},
+	// Migration 7 adds this to tables created before it (requestColumnsV7).
+	{name: "usage_source", legacy: "String", modern: "LowCardinality(String)"},
 }
 
 // feedbackColumns is the feedback table: one rating per request, the last

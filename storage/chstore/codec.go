@@ -21,13 +21,13 @@ import (
 //
 // Version 1 ended at error; version 2 appends attempts, retry_policy, the
 // workload identity and the policy rule and decision after it, and version
-// 3 model_override, warnings and proxy_key_id after those, so each old layout stays a
-// prefix of the new one.
+// 3 model_override, warnings and proxy_key_id after those, and version 4
+// usage_source after them, so each old layout stays a prefix of the new one.
 //
 // A new Record field gets a new payload version, its fields appended at
 // the end; the decoder keeps reading older versions (missing fields stay
 // zero), so a spool written by an older binary still replays.
-const codecVersion = 3
+const codecVersion = 4
 
 const (
 	flagStream = 1 << iota
@@ -103,6 +103,8 @@ func appendRecord(b []byte, r *record.Record) []byte {
 	b = appendString(b, r.ModelOverride)
 	b = appendString(b, r.Warnings)
 	b = appendString(b, r.ProxyKeyID)
+	// version 4
+	b = appendString(b, r.UsageSource)
 	return b
 }
 
@@ -250,6 +252,9 @@ func decodeRecord(p []byte) (*record.Record, error) {
 		r.ModelOverride = d.str()
 		r.Warnings = d.str()
 		r.ProxyKeyID = d.str()
+	}
+	if version >= 4 {
+		r.UsageSource = d.str()
 	}
 	if d.err != nil {
 		return nil, d.err

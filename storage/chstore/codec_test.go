@@ -33,6 +33,7 @@ func TestCodecReadsV1(t *testing.T) {
 	want.WorkloadNamespace, want.WorkloadServiceAccount, want.WorkloadName = "", "", ""
 	want.PolicyRule, want.PolicyDecision = "", ""
 	want.ModelOverride, want.Warnings, want.ProxyKeyID = "", "", ""
+	want.UsageSource = ""
 	p := v1Payload(t)
 	got, err := decodeRecord(p)
 	if err != nil {
@@ -60,19 +61,64 @@ func TestCodecReadsV1(t *testing.T) {
 }
 
 // TestCodecReadsV2: a spool written before model_override, warnings and
-// proxy_key_id (version 2: the version 3 layout without its last three
+// proxy_key_id (version 2: the version 4 layout without its last four
 // strings) replays.
 func TestCodecReadsV2(t *testing.T) {
 	want := fullRecord()
-	want.ModelOverride, want.Warnings, want.ProxyKeyID = "", "", ""
-	p := appendRecord(nil, want) // ends with three empty strings, one byte each
-	v2 := append([]byte{2}, p[1:len(p)-3]...)
+	want.ModelOverride, want.Warnings, want.ProxyKeyID, want.UsageSource = "", "", "", ""
+	p := appendRecord(nil, want) // ends with four empty strings, one byte each
+	v2 := append([]byte{2}, p[1:len(p)-4]...)
 	got, err := decodeRecord(v2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("v2 payload:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestCodecReadsV3: a spool written before usage_source (version 3: the
+// version 4 layout without its last string) replays, usage_source "".
+func TestCodecReadsV3(t *testing.T) {
+	want := fullRecord()
+	want.UsageSource = ""
+	p := appendRecord(nil, want) // usage_source "" is the last byte
+	v3 := append([]byte{3}, p[1:len(p)-1]...)
+	got, err := decodeRecord(v3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("v3 payload:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestCodecV4UsageSource: usage_source round-trips, and a version 4
+// payload is a version 3 one with it appended.
+func TestCodecV4UsageSource(t *testing.T) {
+	for _, src := range []string{"", record.UsageProvider, record.UsageEstimated} {
+		want := fullRecord()
+		want.UsageSource = src
+		p := appendRecord(nil, want)
+		if p[0] != 4 {
+			t.Fatalf("payload version %d, want 4", p[0])
+		}
+		got, err := decodeRecord(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("usage_source %q:\n got %+v\nwant %+v", src, got, want)
+		}
+		base := fullRecord()
+		base.UsageSource = ""
+		v3 := appendRecord(nil, base) // usage_source "" is the last byte
+		if !bytes.Equal(p[1:len(v3)-1], v3[1:len(v3)-1]) {
+			t.Errorf("usage_source %q: version 4 does not extend version 3", src)
+		}
+		if _, err := decodeRecord(p[:len(p)-1]); err == nil {
+			t.Errorf("usage_source %q: a cut version 4 payload decoded", src)
+		}
 	}
 }
 

@@ -98,6 +98,7 @@ type requestColumnsBuf struct {
 	policyRule, policyDecision                                    []string
 	reqBody, respBody, errText                                    []string
 	modelOverride, warnings, proxyKeyID                           []string
+	usageSource                                                   []string
 }
 
 func (c *requestColumnsBuf) values() []any {
@@ -112,6 +113,7 @@ func (c *requestColumnsBuf) values() []any {
 		c.attempts, c.retryPolicy, c.wlNamespace, c.wlServiceAccount, c.wlName, c.policyRule, c.policyDecision,
 		c.reqBody, c.respBody, c.errText,
 		c.modelOverride, c.warnings, c.proxyKeyID,
+		c.usageSource,
 	}
 }
 
@@ -136,6 +138,7 @@ func (c *requestColumnsBuf) reset() {
 		policyRule: c.policyRule[:0], policyDecision: c.policyDecision[:0],
 		reqBody: c.reqBody[:0], respBody: c.respBody[:0], errText: c.errText[:0],
 		modelOverride: c.modelOverride[:0], warnings: c.warnings[:0], proxyKeyID: c.proxyKeyID[:0],
+		usageSource: c.usageSource[:0],
 	}
 	// Large bodies must not stay reachable through the reused arrays.
 	clear(c.reqBody[:cap(c.reqBody)])
@@ -204,6 +207,7 @@ func (c *requestColumnsBuf) add(r *record.Record) {
 	c.modelOverride = append(c.modelOverride, r.ModelOverride)
 	c.warnings = append(c.warnings, r.Warnings)
 	c.proxyKeyID = append(c.proxyKeyID, r.ProxyKeyID)
+	c.usageSource = append(c.usageSource, r.UsageSource)
 }
 
 // idNamespace derives stable UUIDs for request ids that are not UUIDs.

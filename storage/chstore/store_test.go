@@ -94,7 +94,8 @@ func TestRowsRoundTrip(t *testing.T) {
 			&g.PromptID, &g.PromptVersion, &g.FallbackIndex,
 			&g.Attempts, &g.RetryPolicy, &g.WorkloadNamespace, &g.WorkloadServiceAccount, &g.WorkloadName,
 			&g.PolicyRule, &g.PolicyDecision,
-			&g.RequestBody, &g.ResponseBody, &g.Error, &g.ModelOverride, &g.Warnings, &g.ProxyKeyID); err != nil {
+			&g.RequestBody, &g.ResponseBody, &g.Error, &g.ModelOverride, &g.Warnings, &g.ProxyKeyID,
+			&g.UsageSource); err != nil {
 			t.Fatal(err)
 		}
 		g.RequestID = id.String()

@@ -143,7 +143,11 @@ type LogRecord struct {
 	// a 400 ("" when none).
 	Warnings string `protobuf:"bytes,43,opt,name=warnings,proto3" json:"warnings,omitempty"`
 	// The key-vault proxy key the call was made with, by id ("" when none).
-	ProxyKeyId    string `protobuf:"bytes,44,opt,name=proxy_key_id,json=proxyKeyId,proto3" json:"proxy_key_id,omitempty"`
+	ProxyKeyId string `protobuf:"bytes,44,opt,name=proxy_key_id,json=proxyKeyId,proto3" json:"proxy_key_id,omitempty"`
+	// Where the token counts come from: "provider" (the provider reported
+	// them), "estimated" (a stream cut before its usage: counted from the
+	// request and the streamed output), "" (no usage).
+	UsageSource   string `protobuf:"bytes,45,opt,name=usage_source,json=usageSource,proto3" json:"usage_source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,6 +490,13 @@ func (x *LogRecord) GetProxyKeyId() string {
 	return ""
 }
 
+func (x *LogRecord) GetUsageSource() string {
+	if x != nil {
+		return x.UsageSource
+	}
+	return ""
+}
+
 // LogRequest is the body of POST /v1/log/request.
 type LogRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -679,7 +690,7 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\x15tollgate/v1/log.proto\x12\vtollgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n" +
 	"\bProperty\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xff\v\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xa2\f\n" +
 	"\tLogRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x129\n" +
@@ -734,7 +745,8 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\x0emodel_override\x18* \x01(\tR\rmodelOverride\x12\x1a\n" +
 	"\bwarnings\x18+ \x01(\tR\bwarnings\x12 \n" +
 	"\fproxy_key_id\x18, \x01(\tR\n" +
-	"proxyKeyId\"<\n" +
+	"proxyKeyId\x12!\n" +
+	"\fusage_source\x18- \x01(\tR\vusageSource\"<\n" +
 	"\n" +
 	"LogRequest\x12.\n" +
 	"\x06record\x18\x01 \x01(\v2\x16.tollgate.v1.LogRecordR\x06record\"\x1d\n" +
