@@ -47,7 +47,7 @@ func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest 
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", scrapeHostsOnly(cfg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	mux.Handle("GET /metrics", scrapeHostsOnly(dashboardHost(cfg.DashboardURL), promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	if cfg.Role == RoleSidecar {
 		mux.Handle("/", http.NotFoundHandler())
 		return mux
@@ -70,11 +70,7 @@ func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest 
 // its IP (the Host is that IP), and kubelet probes too, so both keep working
 // in either role. Health and readiness stay open to every Host: they tell a
 // rebinding page nothing.
-func scrapeHostsOnly(cfg *Config, h http.Handler) http.Handler {
-	var named string
-	if u, err := url.Parse(cfg.DashboardURL); err == nil && cfg.DashboardURL != "" {
-		named = u.Hostname()
-	}
+func scrapeHostsOnly(named string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
@@ -83,11 +79,23 @@ func scrapeHostsOnly(cfg *Config, h http.Handler) http.Handler {
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 		_, ipErr := netip.ParseAddr(host)
 		if ipErr != nil && !strings.EqualFold(host, "localhost") && (named == "" || !strings.EqualFold(host, named)) {
-			http.Error(w, "metrics: the Host header must be an IP address, localhost or the host of --dashboard-url", http.StatusForbidden)
+			msg := "metrics: the Host header must be an IP address or localhost"
+			if named != "" {
+				msg += " or " + named
+			}
+			http.Error(w, msg, http.StatusForbidden)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// dashboardHost is the host name of --dashboard-url, "" when none is set.
+func dashboardHost(dashboardURL string) string {
+	if u, err := url.Parse(dashboardURL); err == nil && dashboardURL != "" {
+		return u.Hostname()
+	}
+	return ""
 }
 
 // newAPI builds the REST API. Out-of-band log records go to the same sink

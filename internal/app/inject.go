@@ -165,7 +165,9 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 			return fmt.Errorf("metrics-listen: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		// The same Host check as the processor's /metrics: a DNS-rebinding
+		// page must not read the audit of uninjected pods.
+		mux.Handle("GET /metrics", scrapeHostsOnly("", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		readyLine += fmt.Sprintf(" metrics=%s", mlis.Addr())
 		go metricsSrv.Serve(mlis)

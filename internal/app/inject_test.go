@@ -272,6 +272,20 @@ func TestWebhookOverHTTPS(t *testing.T) {
 	if !strings.Contains(string(metrics), `tollgate_injector_admissions_total{result="injected"} 1`) {
 		t.Errorf("/metrics does not count the injection:\n%s", metrics)
 	}
+	// A DNS-rebinding page reaches the port under its own name: refused.
+	rebound, err := http.NewRequest("GET", "http://"+metricsAddr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebound.Host = "evil.example"
+	if rresp, err := http.DefaultClient.Do(rebound); err != nil {
+		t.Fatal(err)
+	} else {
+		rresp.Body.Close()
+		if rresp.StatusCode != http.StatusForbidden {
+			t.Errorf("webhook /metrics with Host evil.example: %d, want 403", rresp.StatusCode)
+		}
+	}
 
 	resp, err = client.Post(base+"/inject", "application/json", strings.NewReader(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":`))
 	if err != nil {

@@ -39,7 +39,7 @@ func (w *webhookConfig) settings() []setting {
 		str(&w.tlsCert, "tls-cert", "", "TLS certificate (PEM); reloaded when the file changes"),
 		str(&w.tlsKey, "tls-key", "", "TLS private key (PEM); reloaded when the file changes"),
 		str(&w.logLevel, "log-level", "info", "debug, info, warn or error", logLevel),
-		str(&w.metricsListen, "metrics-listen", "", "plain-HTTP address for /metrics (the audit of uninjected pods); empty: none"),
+		str(&w.metricsListen, "metrics-listen", "", "plain-HTTP address for /metrics (the audit of uninjected pods; answers only a Host that is an IP address or localhost); empty: none"),
 		timeDuration(&w.auditInterval, "audit-interval", time.Minute, "how often to count opted-in pods running without the sidecars (in a cluster; 0: never)"),
 	}
 }
