@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"context"
+	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -36,8 +37,12 @@ type call struct {
 	// to count the prompt if the stream ends before its usage (usage.go).
 	promptBody []byte
 	// The response body is kept once, up to the larger of what the log and
-	// the cache want (respKeep); respBytes counts all of it.
+	// the cache want (respKeep); respBytes counts all of it. A buffered
+	// body, which comes in one message, is kept as that message's bytes
+	// (respChunk) without a copy; a streamed one is gathered in respBody,
+	// a buffer the pooled call keeps from one call to the next.
 	respBody  bytes.Buffer
+	respChunk []byte
 	respKeep  int
 	respBytes int
 
@@ -67,15 +72,47 @@ type call struct {
 	rec *record.Record
 }
 
+// calls are reused: a call is a few hundred bytes, and its stream buffer
+// grows to a few kilobytes per SSE response.
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+// maxPooledBody bounds the stream buffer a pooled call keeps: a rare long
+// stream should not pin its buffer for good.
+const maxPooledBody = 64 << 10
+
 func (s *Server) newCall(ctx context.Context) *call {
-	return &call{ctx: ctx, rec: &record.Record{}}
+	c := calls.Get().(*call)
+	c.ctx, c.rec = ctx, &record.Record{} // the record goes to the sink: never reused
+	return c
+}
+
+// releaseCall returns c to the pool when its Process loop is over: the
+// record is with the sink, and the gate's Complete, which reads the
+// response body, has returned (it must not keep the body; see Gate).
+func releaseCall(c *call) {
+	buf := c.respBody
+	*c = call{}
+	if buf.Cap() <= maxPooledBody {
+		buf.Reset()
+		c.respBody = buf
+	}
+	calls.Put(c)
+}
+
+// respKept is the response body as kept (see respKeep): the buffered
+// message's bytes, or the stream's buffer.
+func (c *call) respKept() []byte {
+	if c.respChunk != nil {
+		return c.respChunk
+	}
+	return c.respBody.Bytes()
 }
 
 // headerValue reads a header the way current Envoy sends it: raw_value,
 // falling back to value for older Envoys.
 func headerValue(h *corev3.HeaderValue) string {
-	if len(h.GetRawValue()) > 0 {
-		return string(h.GetRawValue())
+	if raw := h.GetRawValue(); len(raw) > 0 {
+		return messageString(raw)
 	}
 	return h.GetValue()
 }

@@ -25,8 +25,12 @@ func (s *Server) finish(c *call, status int32) {
 			rec.TTFTMs = c.firstChunkAt.Sub(c.start).Milliseconds()
 		}
 	}
-	if !c.helicone.OmitResponse && c.respBody.Len() > 0 {
-		rec.ResponseBody = record.CapBody(loggedBody(c.egress, true, c.respBody.Bytes()), s.maxLoggedBody)
+	if kept := c.respKept(); !c.helicone.OmitResponse && len(kept) > 0 {
+		if c.respChunk != nil {
+			rec.ResponseBody = loggedString(loggedBody(c.egress, true, kept), s.maxLoggedBody)
+		} else { // respBody goes back to the pool with the call: copy
+			rec.ResponseBody = record.CapBody(loggedBody(c.egress, true, kept), s.maxLoggedBody)
+		}
 	}
 	if rec.UsageSource == "" && rec.Usage() != (provider.Usage{}) {
 		rec.UsageSource = record.UsageProvider

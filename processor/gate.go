@@ -16,6 +16,9 @@ import (
 
 // Gate is the cache and rate-limit policy as the processor uses it (see
 // gate.Gate): one store round trip before the call, one write after.
+// Neither may keep what it is handed once it returns: req's Helicone and
+// Header and resp's Body point into the call, which a later call reuses
+// (calls are pooled, call.go).
 type Gate interface {
 	Check(ctx context.Context, req gate.RequestInfo) (*gate.Decision, error)
 	Complete(ctx context.Context, d *gate.Decision, resp gate.ResponseInfo)
@@ -126,7 +129,7 @@ func (s *Server) complete(c *call) {
 		RequestID:     rec.RequestID,
 		Status:        int(rec.Status),
 		ContentType:   c.respContentType,
-		Body:          c.respBody.Bytes(),
+		Body:          c.respKept(),
 		BodyTruncated: c.respBytes > c.decision.CacheBodyLimit(),
 		Model:         rec.ResponseModel,
 		Usage:         rec.Usage(),

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -38,12 +39,25 @@ type completion struct {
 	repliesSoFar int
 }
 
+// Check and Complete keep copies: what they are handed points into the
+// call, which the processor reuses once the stream ends (see Gate).
 func (g *fakeGate) Check(_ context.Context, req gate.RequestInfo) (*gate.Decision, error) {
+	hh := *req.Helicone
+	req.Helicone = &hh
+	cacheEnabled := req.Header("helicone-cache-enabled")
+	req.Header = func(name string) string {
+		if name == "helicone-cache-enabled" {
+			return cacheEnabled
+		}
+		return ""
+	}
+	req.Body = bytes.Clone(req.Body)
 	g.checked = append(g.checked, req)
 	return g.decision, nil
 }
 
 func (g *fakeGate) Complete(_ context.Context, d *gate.Decision, resp gate.ResponseInfo) {
+	resp.Body = bytes.Clone(resp.Body)
 	g.completed = append(g.completed, completion{d, resp, len(g.stream.replies)})
 }
 

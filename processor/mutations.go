@@ -20,13 +20,26 @@ type headerMutation struct {
 }
 
 func (m *headerMutation) setHeader(key, value string) {
-	m.set = append(m.set, &corev3.HeaderValueOption{
-		Header: &corev3.HeaderValue{Key: key, RawValue: []byte(value)},
-		// Envoy's ext_proc filter reads only the (deprecated) append flag,
-		// not append_action: false means overwrite.
-		Append: wrapperspb.Bool(false),
-	})
+	// The option and its header in one allocation, the value's bytes
+	// shared with the string (readOnlyBytes): a reply is only marshalled,
+	// never written to, so a setHeader costs one allocation, not four.
+	o := &headerOption{}
+	o.header = corev3.HeaderValue{Key: key, RawValue: readOnlyBytes(value)}
+	o.option = corev3.HeaderValueOption{Header: &o.header, Append: overwrite}
+	m.set = append(m.set, &o.option)
 }
+
+// headerOption is a HeaderValueOption allocated with its HeaderValue.
+type headerOption struct {
+	option corev3.HeaderValueOption
+	header corev3.HeaderValue
+}
+
+// overwrite is the append flag of every header Tollgate sets: Envoy's
+// ext_proc filter reads only the (deprecated) append flag, not
+// append_action, and false means overwrite. One shared message: replies
+// only read it.
+var overwrite = wrapperspb.Bool(false)
 
 func (m *headerMutation) removeHeader(key string) { m.remove = append(m.remove, key) }
 
@@ -55,39 +68,101 @@ var headersOnly replyChanges
 // common builds the CommonResponse shared by header and body replies; nil
 // when there is nothing to say (a plain CONTINUE).
 func common(m *headerMutation, ch replyChanges) *extprocv3.CommonResponse {
-	cr := &extprocv3.CommonResponse{ClearRouteCache: ch.clearRouteCache}
 	if ch.replaceBody {
 		// Envoy forwards the buffered body as replaced; content-length must
 		// follow or the upstream sees a truncated or padded body.
 		m.setHeader("content-length", strconv.Itoa(len(ch.body)))
-		cr.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: ch.body}}
 	}
-	cr.HeaderMutation = m.proto()
-	if cr.HeaderMutation == nil && cr.BodyMutation == nil && !ch.clearRouteCache {
+	if len(m.set) == 0 && len(m.remove) == 0 && !ch.replaceBody && !ch.clearRouteCache {
 		return nil
 	}
-	return cr
+	// The response and its mutations in one allocation.
+	r := &struct {
+		cr   extprocv3.CommonResponse
+		hm   extprocv3.HeaderMutation
+		bm   extprocv3.BodyMutation
+		body extprocv3.BodyMutation_Body
+	}{}
+	r.cr.ClearRouteCache = ch.clearRouteCache
+	if ch.replaceBody {
+		r.body.Body = ch.body
+		r.bm.Mutation = &r.body
+		r.cr.BodyMutation = &r.bm
+	}
+	if len(m.set) > 0 || len(m.remove) > 0 {
+		r.hm.SetHeaders, r.hm.RemoveHeaders = m.set, m.remove
+		r.cr.HeaderMutation = &r.hm
+	}
+	return &r.cr
 }
 
+// The reply builders allocate the reply, its oneof case and its inner
+// message together: one allocation per reply instead of three.
+
 func requestHeadersReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{
-		RequestHeaders: &extprocv3.HeadersResponse{Response: cr}}}
+	r := &struct {
+		resp extprocv3.ProcessingResponse
+		kind extprocv3.ProcessingResponse_RequestHeaders
+		msg  extprocv3.HeadersResponse
+	}{}
+	r.msg.Response = cr
+	r.kind.RequestHeaders = &r.msg
+	r.resp.Response = &r.kind
+	return &r.resp
 }
 
 func requestBodyReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{
-		RequestBody: &extprocv3.BodyResponse{Response: cr}}}
+	if cr == nil {
+		return continueRequestBody
+	}
+	r := &struct {
+		resp extprocv3.ProcessingResponse
+		kind extprocv3.ProcessingResponse_RequestBody
+		msg  extprocv3.BodyResponse
+	}{}
+	r.msg.Response = cr
+	r.kind.RequestBody = &r.msg
+	r.resp.Response = &r.kind
+	return &r.resp
 }
 
 func responseHeadersReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{
-		ResponseHeaders: &extprocv3.HeadersResponse{Response: cr}}}
+	r := &struct {
+		resp extprocv3.ProcessingResponse
+		kind extprocv3.ProcessingResponse_ResponseHeaders
+		msg  extprocv3.HeadersResponse
+	}{}
+	r.msg.Response = cr
+	r.kind.ResponseHeaders = &r.msg
+	r.resp.Response = &r.kind
+	return &r.resp
 }
 
 func responseBodyReply(cr *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{
-		ResponseBody: &extprocv3.BodyResponse{Response: cr}}}
+	if cr == nil {
+		return continueResponseBody
+	}
+	r := &struct {
+		resp extprocv3.ProcessingResponse
+		kind extprocv3.ProcessingResponse_ResponseBody
+		msg  extprocv3.BodyResponse
+	}{}
+	r.msg.Response = cr
+	r.kind.ResponseBody = &r.msg
+	r.resp.Response = &r.kind
+	return &r.resp
 }
+
+// A plain CONTINUE of a body phase is the same message on every call and
+// every SSE chunk, so it is built once. Shared replies are never written
+// to: addWarningHeader and withLink only touch header and immediate
+// replies, and gRPC only reads a reply while marshalling it.
+var (
+	continueRequestBody = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{
+		RequestBody: &extprocv3.BodyResponse{}}}
+	continueResponseBody = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{
+		ResponseBody: &extprocv3.BodyResponse{}}}
+)
 
 // streamedResponseMode is the mode override sent with the response-headers
 // reply of an SSE response: chunks then flow to the client as they arrive.

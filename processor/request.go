@@ -11,7 +11,6 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
-	"github.com/tollgate-dev/tollgate/record"
 )
 
 // onRequestHeaders reads identity and metadata, resolves the tenant, the
@@ -185,7 +184,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		return s.reject(c, cerr)
 	}
 	if !c.helicone.OmitRequest {
-		rec.RequestBody = record.CapBody(loggedBody(c.egress, false, body), s.maxLoggedBody)
+		rec.RequestBody = loggedString(loggedBody(c.egress, false, body), s.maxLoggedBody)
 	}
 	if answer := s.admit(c, body); answer != nil {
 		return answer

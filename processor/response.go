@@ -63,7 +63,7 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 		c.firstChunkAt = s.now()
 	}
 	c.respBytes += len(chunk)
-	appendCapped(&c.respBody, chunk, c.respKeep)
+	keepResponse(c, chunk)
 	if c.stream != nil {
 		c.stream.Write(chunk)
 		reply := filterStreamChunk(c, chunk, msg.GetEndOfStream())
@@ -83,6 +83,22 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 	}
 	s.finish(c, int32(c.status))
 	return responseBodyReply(nil)
+}
+
+// keepResponse keeps what respKeep asks of a response body chunk. The
+// first chunk of a body that is not streamed is kept as it came (it is the
+// whole body, see onResponseBody); a stream's chunks are gathered in
+// respBody.
+func keepResponse(c *call, chunk []byte) {
+	if c.stream == nil && c.respChunk == nil && c.respBody.Len() == 0 && len(chunk) > 0 {
+		c.respChunk = chunk[:min(len(chunk), max(c.respKeep, 0))]
+		return
+	}
+	if c.respChunk != nil { // another message after all: gather them in order
+		c.respBody.Write(c.respChunk)
+		c.respChunk = nil
+	}
+	appendCapped(&c.respBody, chunk, c.respKeep)
 }
 
 // onResponseTrailers ends a response that had trailers. Only a streamed

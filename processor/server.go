@@ -151,6 +151,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		return s.processAttempt(stream)
 	}
 	c := s.newCall(stream.Context())
+	defer releaseCall(c)
 	for {
 		req, err := stream.Recv()
 		if err != nil {
