@@ -1,7 +1,7 @@
 package record
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,43 +10,49 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/storage/wal"
 )
 
 // FileSink appends records as JSON lines to a file: the embedded default
-// when no ClickHouse is configured. Writes go to an in-memory buffer under a
-// mutex (no goroutine hand-off per record); a ticker writes it out.
+// when no ClickHouse is configured. The file is the local record itself,
+// so Write returns only once its line is in the file (the page cache: a
+// killed process loses nothing). Concurrent Writes share one write(2) by
+// group commit (package wal), so there is no system call per record under
+// load. An fsync on a cadence bounds what a machine crash can lose.
 type FileSink struct {
+	file *wal.File
+	bufs sync.Pool
+
 	mu     sync.Mutex
-	file   *os.File
-	buf    *bufio.Writer
-	err    error // first write error, reported by Flush
+	err    error // first write or fsync error, reported by Flush
 	closed bool
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-// OpenFileSink opens (creating as needed) path for appending and flushes the
-// buffer every interval.
-func OpenFileSink(path string, interval time.Duration) (*FileSink, error) {
+// OpenFileSink opens (creating as needed) path for appending. fsyncEvery
+// is the fsync cadence; 0 fsyncs each group write before its Writes
+// return (a machine crash then loses nothing).
+func OpenFileSink(path string, fsyncEvery time.Duration) (*FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("log sink: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := wal.Append(path, wal.Options{SyncEveryWrite: fsyncEvery <= 0})
 	if err != nil {
 		return nil, fmt.Errorf("log sink: %w", err)
 	}
-	s := &FileSink{
-		file: f,
-		buf:  bufio.NewWriterSize(f, 256<<10),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+	s := &FileSink{file: f, stop: make(chan struct{}), done: make(chan struct{})}
+	if fsyncEvery > 0 {
+		go s.syncEvery(fsyncEvery)
+	} else {
+		close(s.done)
 	}
-	go s.flushEvery(interval)
 	return s, nil
 }
 
-func (s *FileSink) flushEvery(interval time.Duration) {
+func (s *FileSink) syncEvery(interval time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -55,38 +61,62 @@ func (s *FileSink) flushEvery(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			_ = s.Flush(context.Background())
+			s.keep(s.file.Sync())
 		}
 	}
 }
 
-// Write encodes r as one line. Encoding errors cannot happen for Record's
-// field types; a failed disk write is kept and reported by Flush.
-func (s *FileSink) Write(r *Record) {
-	line, err := json.Marshal(r)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+// keep remembers the first error for Flush.
+func (s *FileSink) keep(err error) {
+	if err == nil {
 		return
 	}
-	if err == nil {
-		line = append(line, '\n')
-		_, err = s.buf.Write(line)
-	}
-	if err != nil && s.err == nil {
+	s.mu.Lock()
+	if s.err == nil {
 		s.err = err
+	}
+	s.mu.Unlock()
+}
+
+// Write appends r as one line and returns once it is in the file.
+// Encoding errors cannot happen for Record's field types; a failed disk
+// write is kept and reported by Flush.
+func (s *FileSink) Write(r *Record) {
+	e, _ := s.bufs.Get().(*lineEncoder)
+	if e == nil {
+		e = &lineEncoder{}
+		e.enc = json.NewEncoder(&e.buf) // as json.Marshal, plus the newline
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(r); err != nil {
+		s.keep(err)
+		return
+	}
+	err := s.file.Write(e.buf.Bytes())
+	if e.buf.Cap() <= 1<<20 {
+		s.bufs.Put(e)
+	}
+	if !errors.Is(err, wal.ErrClosed) { // Write after Close: dropped, as before
+		s.keep(err)
 	}
 }
 
+// lineEncoder is a pooled buffer and its JSON encoder.
+type lineEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// Flush fsyncs the file: every record written is already in it.
 func (s *FileSink) Flush(context.Context) error {
 	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if !closed {
+		s.keep(s.file.Sync())
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return s.err
-	}
-	if err := s.buf.Flush(); err != nil && s.err == nil {
-		s.err = err
-	}
 	return s.err
 }
 
@@ -96,12 +126,12 @@ func (s *FileSink) Close(ctx context.Context) error {
 		s.mu.Unlock()
 		return nil
 	}
+	s.closed = true
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
-	flushErr := s.Flush(ctx)
+	cerr := s.file.Close()
 	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	return errors.Join(flushErr, s.file.Close())
+	defer s.mu.Unlock()
+	return errors.Join(s.err, cerr)
 }

@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -57,5 +61,86 @@ func TestFileSinkFlushMakesRecordsVisible(t *testing.T) {
 	data, err := os.ReadFile(path)
 	if err != nil || len(data) == 0 || data[len(data)-1] != '\n' {
 		t.Fatalf("after Flush: %q, %v", data, err)
+	}
+}
+
+// The SIGKILL test re-executes the test binary with fileSinkHelperEnv set:
+// the helper writes records from several goroutines, says so, and waits
+// to be killed.
+const fileSinkHelperEnv = "TOLLGATE_FILESINK_HELPER"
+
+func TestFileSinkHelperProcess(t *testing.T) {
+	path := os.Getenv(fileSinkHelperEnv)
+	if path == "" {
+		return
+	}
+	every := time.Hour
+	if os.Getenv("HELPER_FSYNC") == "0" {
+		every = 0
+	}
+	sink, err := OpenFileSink(path, every)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < 1000; i += 8 {
+				sink.Write(&Record{RequestID: fmt.Sprintf("r%d", i), Status: 200, RequestBody: strings.Repeat("b", i)})
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Println("all written")
+	time.Sleep(time.Minute) // SIGKILL comes first
+	os.Exit(3)
+}
+
+// TestFileSinkKilledLosesNothing: every record whose Write returned is in
+// the file after a SIGKILL, with an fsync cadence and with fsync per write.
+func TestFileSinkKilledLosesNothing(t *testing.T) {
+	for _, fsync := range []string{"1h", "0"} {
+		t.Run("fsync="+fsync, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "requests.jsonl")
+			exe, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(exe, "-test.run=^TestFileSinkHelperProcess$", "-test.count=1")
+			cmd.Env = append(os.Environ(), fileSinkHelperEnv+"="+path, "HELPER_FSYNC="+fsync)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			sc := bufio.NewScanner(out)
+			for sc.Scan() && !strings.Contains(sc.Text(), "all written") {
+			}
+			if err := cmd.Process.Kill(); err != nil { // SIGKILL, by PID
+				t.Fatal(err)
+			}
+			cmd.Wait()
+
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+				var r Record
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatalf("line %.60q: %v", l, err)
+				}
+				seen[r.RequestID] = true
+			}
+			if len(seen) != 1000 {
+				t.Errorf("%d records in the file after SIGKILL, want all 1000 written", len(seen))
+			}
+		})
 	}
 }

@@ -120,6 +120,10 @@ type Config struct {
 	LogFlushInterval Duration
 	LogQueueSize     int
 	SpoolMaxBytes    int64
+	// LogFsyncInterval: the fsync cadence of the local record log (the
+	// ClickHouse writer's write-ahead log, or the JSON-lines file); 0
+	// fsyncs each group write before the calls in it are answered.
+	LogFsyncInterval Duration
 
 	// Webhooks (docs/webhooks.md): each destination's queue and concurrent
 	// deliveries, the limit of one attempt, the attempts of a delivery, and

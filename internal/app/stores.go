@@ -66,7 +66,7 @@ func promptLibraryOptions(cfg *Config, store prompt.Store, reg prometheus.Regist
 func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *slog.Logger) (record.Sink, error) {
 	if cfg.ClickHouse == "" {
 		path := filepath.Join(cfg.DataDir, "requests.jsonl")
-		sink, err := record.OpenFileSink(path, 500*time.Millisecond)
+		sink, err := record.OpenFileSink(path, cfg.LogFsyncInterval.Duration)
 		if err != nil {
 			return nil, err
 		}
@@ -84,6 +84,7 @@ func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *
 		URL: cfg.ClickHouse, SpoolDir: spool, Logger: log, Registerer: reg,
 		BatchSize: cfg.LogBatchSize, FlushInterval: cfg.LogFlushInterval.Duration,
 		QueueSize: cfg.LogQueueSize, SpoolMaxBytes: cfg.SpoolMaxBytes,
+		WALFsyncInterval: cfg.LogFsyncInterval.Duration, WALSyncEveryWrite: cfg.LogFsyncInterval.Duration == 0,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)

@@ -25,6 +25,8 @@ type metrics struct {
 	queueRows                          prometheus.Gauge
 	spoolFiles, spoolBytes             prometheus.Gauge
 	up                                 prometheus.Gauge
+	walErrors, walUnlogged             prometheus.Counter
+	walSegments                        prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,6 +80,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tollgate_log_clickhouse_up",
 			Help: "1 when the last ClickHouse insert or ping succeeded.",
 		}),
+		walErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_log_wal_errors_total",
+			Help: "Failures of the local write-ahead log (segment create, write or fsync); records are then held in memory only until a new segment can be written.",
+		}),
+		walUnlogged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_log_wal_unlogged_rows_total",
+			Help: "Log records accepted while the write-ahead log could not be written: in memory only, lost if the process dies before they reach ClickHouse or the spool.",
+		}),
+		walSegments: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_log_wal_segments",
+			Help: "Write-ahead log segments on disk holding records not yet in ClickHouse or the spool (and the current one).",
+		}),
 	}
 	for _, r := range []string{dropSpoolFull, dropQueueFull, dropClosed, dropSpoolError, dropCorrupt, dropTorn} {
 		m.dropped.WithLabelValues(r) // export zeros: alerts can use rate() from the start
@@ -97,5 +111,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.spoolFiles = promreg.Register(reg, m.spoolFiles)
 	m.spoolBytes = promreg.Register(reg, m.spoolBytes)
 	m.up = promreg.Register(reg, m.up)
+	m.walErrors = promreg.Register(reg, m.walErrors)
+	m.walUnlogged = promreg.Register(reg, m.walUnlogged)
+	m.walSegments = promreg.Register(reg, m.walSegments)
 	return m
 }

@@ -20,7 +20,8 @@ type batch struct {
 	seq        uint64
 	recs       []*record.Record
 	normalized bool
-	shared     bool // an abandoned insert may still read recs: never recycle
+	shared     bool       // an abandoned insert may still read recs: never recycle
+	segs       []segCount // where its records are in the write-ahead log
 }
 
 // sealLocked turns the current batch, if any, into a sealed one.
@@ -28,7 +29,8 @@ func (w *Writer) sealLocked() {
 	if len(w.cur) == 0 {
 		return
 	}
-	b := &batch{seq: w.nextSeq, recs: w.cur}
+	b := &batch{seq: w.nextSeq, recs: w.cur, segs: w.curSegs}
+	w.curSegs = nil
 	w.nextSeq++
 	w.mem = append(w.mem, b)
 	w.m.queued.Add(float64(len(b.recs)))
@@ -58,6 +60,10 @@ func (w *Writer) requeueLocked(b *batch) {
 // finishLocked: b is in ClickHouse or in the spool (or dropped, counted).
 func (w *Writer) finishLocked(b *batch) {
 	delete(w.busy, b)
+	if w.wal != nil {
+		w.wal.release(b.segs) // its log segments may retire
+		b.segs = nil
+	}
 	w.memRows -= len(b.recs)
 	close(w.changed)
 	w.changed = make(chan struct{})

@@ -189,6 +189,27 @@ func writeFileSync(path string, b []byte) error {
 	return nil
 }
 
+// adopt moves the file at path (a WAL segment a previous run left) into
+// the spool as its newest file, to be replayed like one. It is not held
+// to the cap: its records were answered, and dropping them is the loss
+// the log exists to prevent.
+func (s *spool) adopt(path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	seq := s.maxSeq() + 1
+	dst := filepath.Join(s.dir, spoolName(seq))
+	if err := os.Rename(path, dst); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.files = append(s.files, spoolFile{seq: seq, path: dst, size: info.Size()})
+	s.bytes += info.Size()
+	s.mu.Unlock()
+	return nil
+}
+
 // head is the oldest file not being replayed.
 func (s *spool) head() (spoolFile, bool) {
 	s.mu.Lock()

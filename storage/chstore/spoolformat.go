@@ -38,6 +38,13 @@ import (
 // grew but before its data reached the disk) is torn: the writer died
 // while writing it, before the batch counted as spooled. Damage is
 // anything else that cannot be read.
+//
+// A segment of the write-ahead log (wal.go) is the same format written one
+// frame at a time: its header and frames carry the count openCount
+// (0xFFFFFFFF, "not known: appended to until it was closed"), and its
+// indexes count up from 0. Its losses are exact for frames missing
+// between two that were read; a torn or damaged tail counts one record,
+// a lower bound (how many frames it held is not written anywhere).
 const (
 	spoolMagicV1   = "TGSPOOL\x01"
 	spoolMagicV2   = "TGSPOOL\x02"
@@ -47,6 +54,7 @@ const (
 	frameMarker    = "\xd1\x7a\x3c\xe6\x05\x9b\x48\xf2"
 	maxFrameBytes  = 256 << 20 // larger lengths are corruption, not data
 	spoolMagicPfx  = "TGSPOOL"
+	openCount      = 0xFFFFFFFF // the count of a WAL segment (open-ended)
 	reasonTruncHdr = "truncated header"
 )
 
@@ -57,23 +65,41 @@ var (
 
 // appendSpool appends the version 2 file holding recs to b.
 func appendSpool(b []byte, recs []*record.Record) []byte {
-	start := len(b)
-	b = append(b, spoolMagicV2...)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(recs)))
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+	b = appendSpoolHeader(b, uint32(len(recs)))
 	for i, r := range recs {
 		f := len(b)
-		b = append(b, frameMarker...)
-		b = binary.LittleEndian.AppendUint32(b, uint32(i))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(recs)))
-		b = append(b, make([]byte, 8)...) // length, crc
-		b = appendRecord(b, r)
-		payload := b[f+frameHeaderV2:]
-		binary.LittleEndian.PutUint32(b[f+16:], uint32(len(payload)))
-		sum := crc32.Update(crc32.Checksum(b[f+8:f+20], castagnoli), castagnoli, payload)
-		binary.LittleEndian.PutUint32(b[f+20:], sum)
+		b = appendFrame(b, uint32(len(recs)), r)
+		sumFrame(b[f:], uint32(i))
 	}
 	return b
+}
+
+// appendSpoolHeader appends a version 2 header for count records.
+func appendSpoolHeader(b []byte, count uint32) []byte {
+	start := len(b)
+	b = append(b, spoolMagicV2...)
+	b = binary.LittleEndian.AppendUint32(b, count)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// appendFrame appends r's frame without its index and checksum, which
+// sumFrame sets (the WAL learns the index only when it takes the frame).
+func appendFrame(b []byte, count uint32, r *record.Record) []byte {
+	f := len(b)
+	b = append(b, frameMarker...)
+	b = append(b, 0, 0, 0, 0) // index
+	b = binary.LittleEndian.AppendUint32(b, count)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0) // length, crc
+	b = appendRecord(b, r)
+	binary.LittleEndian.PutUint32(b[f+16:], uint32(len(b)-f-frameHeaderV2))
+	return b
+}
+
+// sumFrame sets the index and the checksum of frame, one whole frame.
+func sumFrame(frame []byte, idx uint32) {
+	binary.LittleEndian.PutUint32(frame[8:], idx)
+	sum := crc32.Update(crc32.Checksum(frame[8:20], castagnoli), castagnoli, frame[frameHeaderV2:])
+	binary.LittleEndian.PutUint32(frame[20:], sum)
 }
 
 // spoolRegion is a run of bytes that could not be read.
@@ -92,6 +118,7 @@ type spoolRead struct {
 	// set, else lower bounds (one per region that holds part of a frame).
 	lostCorrupt, lostTorn int
 	exact                 bool
+	size                  int64 // of the file (version 2)
 }
 
 func (r *spoolRead) damaged() bool { return len(r.damage) > 0 }
@@ -122,7 +149,7 @@ func parseSpool(data []byte) (*spoolRead, error) {
 }
 
 func parseSpoolV2(data []byte) *spoolRead {
-	rd := &spoolRead{version: 2}
+	rd := &spoolRead{version: 2, size: int64(len(data))}
 	if len(data) < spoolHeaderV2 {
 		rd.torn, rd.exact = &spoolRegion{0, int64(len(data)), reasonTruncHdr}, true
 		return rd
@@ -184,6 +211,9 @@ func parseSpoolV2(data []byte) *spoolRead {
 		}
 		return rd
 	}
+	if count == openCount {
+		return lostOpen(rd, last)
+	}
 	rd.exact = true
 	missing := int(count) - len(rd.recs)
 	if rd.torn != nil || !rd.damaged() && missing > 0 {
@@ -202,6 +232,29 @@ func parseSpoolV2(data []byte) *spoolRead {
 	if rd.lostCorrupt > 0 && !rd.damaged() {
 		// Frames read out of order around a tear: still records lost.
 		rd.damage = append(rd.damage, spoolRegion{rd.torn.offset, 0, "records missing before the torn tail"})
+	}
+	return rd
+}
+
+// lostOpen counts the losses of an open-ended file (a WAL segment), whose
+// last index is not known: the frames missing below the highest index
+// read exactly, and one record for a torn or damaged tail past it.
+func lostOpen(rd *spoolRead, last int64) *spoolRead {
+	rd.exact = true
+	rd.lostCorrupt = int(last+1) - len(rd.recs)
+	if rd.torn != nil {
+		rd.lostTorn, rd.exact = 1, false
+	}
+	if n := len(rd.damage); n > 0 && rd.damage[n-1].offset+rd.damage[n-1].length == rd.size {
+		rd.lostCorrupt++ // damage up to the end: frames past the last index read
+		rd.exact = false
+	}
+	if rd.lostCorrupt > 0 && !rd.damaged() {
+		at := rd.size
+		if rd.torn != nil {
+			at = rd.torn.offset
+		}
+		rd.damage = append(rd.damage, spoolRegion{at, 0, "records missing between frames"})
 	}
 	return rd
 }

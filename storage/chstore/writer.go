@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,11 +28,23 @@ type Options struct {
 	SpoolDir      string        // required; one directory per process
 	SpoolMaxBytes int64         // default 1 GiB; beyond it records are dropped, counted, logged loudly
 	Logger        *slog.Logger
+	// WALFsyncInterval is the cadence at which the write-ahead log
+	// (wal.go) is fsynced, default 1s: a machine crash loses at most the
+	// records of that window (a killed process loses none). With
+	// WALSyncEveryWrite each group write is fsynced before Write returns:
+	// a machine crash loses nothing, each Write waits for the disk.
+	WALFsyncInterval  time.Duration
+	WALSyncEveryWrite bool
+	// NoWAL turns the write-ahead log off: a killed process loses the
+	// records in memory (up to about FlushInterval of them). For
+	// benchmarks that compare.
+	NoWAL bool
 	// Registerer receives the metrics: tollgate_log_rows_{queued,written,
 	// spooled,replayed,dropped}_total, tollgate_log_queue_rows,
 	// tollgate_log_spool_{files,bytes}, tollgate_log_insert_errors_total,
 	// tollgate_log_spool_corrupt_total, tollgate_log_batch_seconds,
-	// tollgate_log_clickhouse_up. Nil: not registered.
+	// tollgate_log_clickhouse_up, tollgate_log_wal_{errors,unlogged_rows}
+	// _total, tollgate_log_wal_segments. Nil: not registered.
 	Registerer prometheus.Registerer
 }
 
@@ -40,6 +53,8 @@ const (
 	defaultFlushInterval = time.Second
 	defaultQueueSize     = 100_000
 	defaultSpoolMaxBytes = 1 << 30
+
+	defaultWALFsyncInterval = time.Second
 
 	insertTimeout = 30 * time.Second // one batch; a hung server is given up on after this
 	pingTimeout   = 5 * time.Second
@@ -67,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.WALFsyncInterval <= 0 {
+		o.WALFsyncInterval = defaultWALFsyncInterval
 	}
 	return o
 }
@@ -101,17 +119,20 @@ type Writer struct {
 	conn  driver.Conn // nil with a test sender
 	db    string
 	spool *spool
+	wal   *walLog // nil with NoWAL
 
 	dropQueueFull, dropClosed prometheus.Counter // pre-resolved: used on the request path
 
 	mu       sync.Mutex
 	cur      []*record.Record
-	mem      []*batch // sealed, ascending seq
+	curSegs  []segCount // the WAL segments of cur's records
+	mem      []*batch   // sealed, ascending seq
 	busy     map[*batch]struct{}
 	memRows  int // in cur, mem and busy
 	hardCap  int // Write drops beyond this many rows in memory
 	nextSeq  uint64
 	closed   bool
+	shut     atomic.Bool   // closed, read without the lock
 	changed  chan struct{} // closed and replaced when a batch leaves memory
 	free     [][]*record.Record
 	inflight map[*job]struct{} // inserts in progress
@@ -179,6 +200,14 @@ func newWriter(o Options, snd sender) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse log: %w", err)
 	}
+	var walLast uint64
+	walDir := filepath.Join(o.SpoolDir, walDirName)
+	if last, moved := recoverWAL(walDir, sp, o.Logger); moved > 0 || last > 0 {
+		walLast = last
+		if moved > 0 {
+			o.Logger.Info("clickhouse log: write-ahead log left by a previous run moved to the spool for replay", "segments", moved)
+		}
+	}
 	w := &Writer{
 		o:          o,
 		log:        o.Logger,
@@ -203,6 +232,9 @@ func newWriter(o Options, snd sender) (*Writer, error) {
 	w.dropQueueFull = w.m.dropped.WithLabelValues(dropQueueFull)
 	w.dropClosed = w.m.dropped.WithLabelValues(dropClosed)
 	w.m.up.Set(1)
+	if !o.NoWAL {
+		w.wal = openWAL(walDir, o, w.m, w.log, walLast)
+	}
 	w.updateGauges()
 	if files, bytes := sp.stats(); files > 0 {
 		w.log.Info("clickhouse log: replaying spool left by a previous run", "dir", o.SpoolDir, "files", files, "bytes", bytes)
@@ -212,16 +244,28 @@ func newWriter(o Options, snd sender) (*Writer, error) {
 	return w, nil
 }
 
-// Write queues r; it never blocks on I/O and takes ownership of r. It is
-// safe for concurrent use.
+// Write logs r to the write-ahead log and queues it; it returns once r is
+// in the log's file (the page cache: a killed process loses nothing; see
+// WALFsyncInterval for a machine crash). It never waits for ClickHouse
+// and takes ownership of r. It is safe for concurrent use.
 func (w *Writer) Write(r *record.Record) {
 	if r == nil {
 		return
+	}
+	var seg uint64
+	if w.wal != nil && !w.shut.Load() {
+		// Normalized first: the log's copy and the inserted row must carry
+		// the same id, so that a replay collapses with it under FINAL.
+		normalize(r, time.Now())
+		seg = w.wal.append(r)
 	}
 	w.mu.Lock()
 	if w.closed || w.memRows >= w.hardCap {
 		closed := w.closed
 		w.mu.Unlock()
+		if seg != 0 {
+			w.wal.release([]segCount{{seg, 1}}) // dropped and counted below
+		}
 		if closed {
 			w.dropClosed.Inc()
 			if !w.closedWarned.Swap(true) {
@@ -234,6 +278,13 @@ func (w *Writer) Write(r *record.Record) {
 		return
 	}
 	w.cur = append(w.cur, r)
+	if seg != 0 {
+		if n := len(w.curSegs); n > 0 && w.curSegs[n-1].seg == seg {
+			w.curSegs[n-1].n++
+		} else {
+			w.curSegs = append(w.curSegs, segCount{seg, 1})
+		}
+	}
 	w.memRows++
 	full := len(w.cur) >= w.o.BatchSize
 	if full {
@@ -278,6 +329,7 @@ func (w *Writer) close(ctx context.Context) error {
 	w.mu.Lock()
 	w.sealLocked()
 	w.closed = true
+	w.shut.Store(true)
 	w.mu.Unlock()
 	close(w.closing)
 	w.kickSender()
@@ -304,6 +356,9 @@ func (w *Writer) close(ctx context.Context) error {
 	if files, bytes := w.spool.stats(); files > 0 {
 		w.log.Info("clickhouse log: closed; records left in the spool for the next start",
 			"dir", w.o.SpoolDir, "files", files, "bytes", bytes)
+	}
+	if w.wal != nil {
+		w.wal.close() // keeps the segments of records lost above
 	}
 	if cerr := w.spool.close(); cerr != nil && err == nil {
 		err = cerr

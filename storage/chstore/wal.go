@@ -1,0 +1,461 @@
+package chstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/wal"
+)
+
+// The write-ahead log. Write puts each record's frame in the current
+// segment of <SpoolDir>/wal/ (group commit, package wal) before it
+// returns, so a record that was answered is on local disk, in the page
+// cache at least, before the process can die. A segment is a spool file
+// (spoolformat.go) with an open-ended count, so a segment a killed process
+// left is replayed exactly like a spool file: Open moves it into the spool.
+//
+// Segments rotate at walSegmentBytes or walSegmentAge. Each record counts
+// as live in its segment until its batch leaves memory (inserted, spooled
+// with fsync, or dropped and counted: finishLocked); a rotated segment
+// with no live records is deleted. The log therefore holds at most what
+// memory holds, plus one segment: while ClickHouse is down the batches go
+// to the spool and their segments retire.
+//
+// A log that cannot be written (disk full, gone) must not stop calls: the
+// records stay in memory only, counted in tollgate_log_wal_unlogged_rows_
+// total, the failure in tollgate_log_wal_errors_total and the log; a new
+// segment is tried walRetry later.
+const (
+	walDirName    = "wal"
+	walExt        = ".wal"
+	walSegmentAge = 10 * time.Second
+	walRetry      = 10 * time.Second
+	walBufMax     = 1 << 20 // pooled frame buffers larger than this are not kept
+)
+
+// walSegmentBytes is the size at which a segment rotates (a variable for
+// the tests).
+var walSegmentBytes uint64 = 64 << 20
+
+// walSegment is one file of the log.
+type walSegment struct {
+	num     uint64
+	path    string
+	file    *wal.File
+	next    uint32 // the next frame's index
+	created time.Time
+	live    int  // records whose batches have not left memory
+	sealed  bool // rotated: takes no more frames
+	closed  bool // sealed and its file closed (fsynced)
+}
+
+// walLog is the Writer's write-ahead log. Lock order: Writer.mu before
+// walLog.mu (finishLocked releases records under Writer.mu).
+type walLog struct {
+	dir       string
+	syncEvery bool
+	interval  time.Duration // fsync cadence when not syncEvery
+	log       *slog.Logger
+	errs      prometheus.Counter
+	unlogged  prometheus.Counter
+	segGauge  prometheus.Gauge
+	bufs      sync.Pool
+
+	mu      sync.Mutex
+	cur     *walSegment // nil: memory only until retryAt
+	spare   *walSegment // created ahead, so rotation does no I/O in Write
+	segs    map[uint64]*walSegment
+	nextNum uint64
+	retryAt time.Time
+	closed  bool
+	failLog time.Time
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// segCount is how many records of a batch are in one segment.
+type segCount struct {
+	seg uint64
+	n   int
+}
+
+func walSegmentName(n uint64) string { return fmt.Sprintf("%020d%s", n, walExt) }
+
+func parseWALName(name string) (uint64, bool) {
+	if len(name) != 20+len(walExt) || !strings.HasSuffix(name, walExt) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(name[:20], 10, 64)
+	return n, err == nil
+}
+
+// recoverWAL hands the segments a previous run left to the spool, oldest
+// first, before any new record is written: they replay like spool files
+// (at least once; rows already inserted collapse under FINAL). A segment
+// that holds no frame is deleted. It returns the number of the last
+// segment seen (new ones are numbered after it) and how many it moved.
+func recoverWAL(dir string, sp *spool, log *slog.Logger) (last uint64, moved int) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			log.Error("clickhouse log: cannot read the write-ahead log left by a previous run", "dir", dir, "err", err)
+		}
+		return 0, 0
+	}
+	var nums []uint64
+	for _, e := range entries {
+		if n, ok := parseWALName(e.Name()); ok && e.Type().IsRegular() {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+	for _, n := range nums {
+		last = n
+		path := filepath.Join(dir, walSegmentName(n))
+		if info, err := os.Stat(path); err == nil && info.Size() <= spoolHeaderV2 {
+			os.Remove(path) // a header only: no record in it
+			continue
+		}
+		if err := sp.adopt(path); err != nil {
+			// Left where it is: the next start tries again.
+			log.Error("clickhouse log: cannot move a write-ahead log segment into the spool; its records wait for the next start",
+				"file", path, "err", err)
+			continue
+		}
+		moved++
+	}
+	return last, moved
+}
+
+func openWAL(dir string, o Options, m *metrics, log *slog.Logger, last uint64) *walLog {
+	l := &walLog{
+		dir:       dir,
+		syncEvery: o.WALSyncEveryWrite,
+		interval:  o.WALFsyncInterval,
+		log:       log,
+		errs:      m.walErrors,
+		unlogged:  m.walUnlogged,
+		segGauge:  m.walSegments,
+		segs:      map[uint64]*walSegment{},
+		nextNum:   last + 1,
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		l.failed(nil, fmt.Errorf("write-ahead log dir: %w", err))
+	} else {
+		l.mu.Lock()
+		l.cur = l.createLocked()
+		l.mu.Unlock()
+	}
+	go l.loop()
+	return l
+}
+
+// createLocked opens a new segment; nil (counted, logged) on failure, and
+// no new try before walRetry. Under l.mu.
+func (l *walLog) createLocked() *walSegment {
+	if l.spare != nil {
+		s := l.spare
+		l.spare = nil
+		s.created = time.Now()
+		l.segs[s.num] = s
+		return s
+	}
+	s, err := l.newSegment()
+	if err != nil {
+		l.retryAt = time.Now().Add(walRetry)
+		l.countFailure(err)
+		return nil
+	}
+	l.segs[s.num] = s
+	return s
+}
+
+// newSegment creates the next segment file (under l.mu, for nextNum).
+func (l *walLog) newSegment() (*walSegment, error) {
+	n := l.nextNum
+	l.nextNum++
+	path := filepath.Join(l.dir, walSegmentName(n))
+	f, err := wal.Create(path, wal.Options{
+		SyncEveryWrite: l.syncEvery,
+		Header:         appendSpoolHeader(nil, openCount),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &walSegment{num: n, path: path, file: f, created: time.Now()}, nil
+}
+
+// append writes r's frame to the log and returns once it is in the file
+// (page cache; fsynced too with WALSyncEveryWrite). It returns the
+// segment the record is live in, 0 if the record is in memory only.
+func (l *walLog) append(r *record.Record) uint64 {
+	bp, _ := l.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	frame := appendFrame((*bp)[:0], openCount, r)
+
+	l.mu.Lock()
+	s := l.currentLocked(len(frame))
+	if s == nil {
+		l.mu.Unlock()
+		l.putBuf(bp, frame)
+		l.unlogged.Inc()
+		return 0
+	}
+	sumFrame(frame, s.next)
+	s.next++
+	s.live++
+	ticket := s.file.Add(frame)
+	l.mu.Unlock()
+	l.putBuf(bp, frame)
+
+	if err := s.file.Wait(ticket); err != nil {
+		l.unlogged.Inc()
+		l.failed(s, err)
+	}
+	return s.num // live there even if the write failed: released with its batch
+}
+
+func (l *walLog) putBuf(bp *[]byte, frame []byte) {
+	if cap(frame) > walBufMax {
+		return
+	}
+	*bp = frame[:0]
+	l.bufs.Put(bp)
+}
+
+// currentLocked is the segment for a frame of n bytes, rotating a full
+// one; nil when the log is failing (or closed).
+func (l *walLog) currentLocked(n int) *walSegment {
+	if l.closed {
+		return nil
+	}
+	if s := l.cur; s != nil && s.next > 0 && s.file.Size()+uint64(n) > walSegmentBytes {
+		l.sealLocked()
+	}
+	if l.cur == nil && !time.Now().Before(l.retryAt) {
+		l.cur = l.createLocked()
+		l.kickLoop() // make the next spare
+	}
+	return l.cur
+}
+
+// sealLocked rotates the current segment out; its file is closed (written
+// out and fsynced) by the loop.
+func (l *walLog) sealLocked() {
+	if l.cur == nil {
+		return
+	}
+	l.cur.sealed = true
+	l.cur = nil
+	l.kickLoop()
+}
+
+// failed: a write or fsync of s failed (s nil: the directory). The segment
+// takes no more frames; records go to memory only until a new segment
+// can be made.
+func (l *walLog) failed(s *walSegment, err error) {
+	l.mu.Lock()
+	if s != nil && l.cur == s {
+		l.sealLocked()
+		l.retryAt = time.Now().Add(walRetry)
+		l.countFailure(err)
+	} else if s == nil {
+		l.retryAt = time.Now().Add(walRetry)
+		l.countFailure(err)
+	}
+	l.mu.Unlock()
+}
+
+// countFailure counts and logs (at most every 10 s) a failure of the log.
+func (l *walLog) countFailure(err error) {
+	l.errs.Inc()
+	if time.Since(l.failLog) < 10*time.Second {
+		return
+	}
+	l.failLog = time.Now()
+	l.log.Error("clickhouse log: WRITE-AHEAD LOG FAILED: records are held in memory only (a killed process loses them) until a new segment can be written",
+		"dir", l.dir, "retry_in", walRetry, "err", err)
+}
+
+// release: the records counted in segs left memory.
+func (l *walLog) release(segs []segCount) {
+	if len(segs) == 0 {
+		return
+	}
+	l.mu.Lock()
+	retire := false
+	for _, c := range segs {
+		if s := l.segs[c.seg]; s != nil {
+			s.live -= c.n
+			retire = retire || s.live == 0 && s.closed
+		}
+	}
+	l.mu.Unlock()
+	if retire {
+		l.kickLoop()
+	}
+}
+
+func (l *walLog) kickLoop() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// loop fsyncs the current segment on the cadence, rotates it by age,
+// closes sealed segments, deletes retired ones and keeps a spare ready.
+func (l *walLog) loop() {
+	defer close(l.done)
+	every := l.interval
+	if l.syncEvery || every <= 0 || every > time.Second {
+		every = time.Second // the age check still runs
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	lastSync := time.Now()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+		case <-t.C:
+			if !l.syncEvery && time.Since(lastSync) >= l.interval-every/2 {
+				lastSync = time.Now()
+				l.syncCurrent()
+			}
+			l.rotateByAge()
+		}
+		l.tidy()
+	}
+}
+
+func (l *walLog) syncCurrent() {
+	l.mu.Lock()
+	s := l.cur
+	l.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if err := s.file.Sync(); err != nil {
+		l.failed(s, fmt.Errorf("fsync: %w", err))
+	}
+}
+
+func (l *walLog) rotateByAge() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.cur; s != nil && s.next > 0 && time.Since(s.created) >= walSegmentAge {
+		l.sealLocked()
+		l.cur = l.createLocked()
+	}
+}
+
+// tidy closes sealed segments, deletes the retired ones and makes a spare.
+func (l *walLog) tidy() {
+	l.mu.Lock()
+	var toClose []*walSegment
+	for _, s := range l.segs {
+		if s.sealed && !s.closed {
+			toClose = append(toClose, s)
+		}
+	}
+	l.mu.Unlock()
+	for _, s := range toClose {
+		s.file.Close() // a write error was counted when it happened
+		l.mu.Lock()
+		s.closed = true
+		l.mu.Unlock()
+	}
+
+	l.mu.Lock()
+	var retired []*walSegment
+	for n, s := range l.segs {
+		if s.closed && s.live <= 0 {
+			retired = append(retired, s)
+			delete(l.segs, n)
+		}
+	}
+	needSpare := l.spare == nil && !l.closed && !time.Now().Before(l.retryAt)
+	var num uint64
+	if needSpare {
+		num = l.nextNum
+		l.nextNum++
+	}
+	l.segGauge.Set(float64(len(l.segs)))
+	l.mu.Unlock()
+
+	for _, s := range retired {
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.log.Warn("clickhouse log: cannot delete a delivered write-ahead log segment", "file", s.path, "err", err)
+		}
+	}
+	if needSpare {
+		l.makeSpare(num)
+	}
+}
+
+// makeSpare creates segment num outside the lock (open, header, fsync).
+func (l *walLog) makeSpare(num uint64) {
+	path := filepath.Join(l.dir, walSegmentName(num))
+	f, err := wal.Create(path, wal.Options{SyncEveryWrite: l.syncEvery, Header: appendSpoolHeader(nil, openCount)})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.retryAt = time.Now().Add(walRetry)
+		l.countFailure(err)
+		return
+	}
+	if l.closed || l.spare != nil {
+		f.Close()
+		os.Remove(path)
+		return
+	}
+	l.spare = &walSegment{num: num, path: path, file: f}
+}
+
+// close stops the loop, closes every segment and deletes those whose
+// records all left memory; the rest (records Close could not insert or
+// spool) stay for the next Open. The directory goes when empty.
+func (l *walLog) close() {
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	l.closed = true
+	l.sealLocked()
+	spare := l.spare
+	l.spare = nil
+	l.mu.Unlock()
+	if spare != nil {
+		spare.file.Close()
+		os.Remove(spare.path)
+	}
+	l.tidy()
+	l.mu.Lock()
+	kept := len(l.segs)
+	l.mu.Unlock()
+	if kept > 0 {
+		l.log.Warn("clickhouse log: write-ahead log segments kept for the next start (records not delivered or spooled)",
+			"dir", l.dir, "segments", kept)
+		return
+	}
+	os.Remove(l.dir) // only if empty
+}

@@ -1,0 +1,119 @@
+package wal
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// TestGroupCommitConcurrent: many callers at once; when a Write returns
+// its bytes are in the file, whole; at the end every line is there once,
+// none interleaved with another.
+func TestGroupCommitConcurrent(t *testing.T) {
+	for _, syncEvery := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SyncEveryWrite=%v", syncEvery), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "log")
+			f, err := Create(path, Options{Header: []byte("HDR\n"), SyncEveryWrite: syncEvery})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const callers, each = 16, 200
+			var wg sync.WaitGroup
+			errs := make(chan error, callers)
+			for c := range callers {
+				wg.Go(func() {
+					for i := range each {
+						line := fmt.Appendf(nil, "caller %d line %d %s\n", c, i, bytes.Repeat([]byte{'x'}, i%50))
+						if err := f.Write(line); err != nil {
+							errs <- err
+							return
+						}
+						if i%40 == 0 { // reached the file before Write returned
+							data, err := os.ReadFile(path)
+							if err != nil || !bytes.Contains(data, line) {
+								errs <- fmt.Errorf("after Write returned, %q not in the file (%v)", line, err)
+								return
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(data, []byte("HDR\n")) {
+				t.Fatalf("header missing: %q", data[:min(len(data), 20)])
+			}
+			seen := map[string]bool{}
+			for _, l := range bytes.Split(bytes.TrimSuffix(data[4:], []byte("\n")), []byte("\n")) {
+				var c, i int
+				var rest string
+				if n, _ := fmt.Sscanf(string(l), "caller %d line %d %s", &c, &i, &rest); n < 2 || seen[string(l)] {
+					t.Fatalf("bad or repeated line %q", l)
+				}
+				if want := string(bytes.Repeat([]byte{'x'}, i%50)); rest != want {
+					t.Fatalf("line %q torn", l)
+				}
+				seen[string(l)] = true
+			}
+			if len(seen) != callers*each {
+				t.Errorf("%d lines, want %d", len(seen), callers*each)
+			}
+			if err := f.Write([]byte("late\n")); err != ErrClosed {
+				t.Errorf("Write after Close: %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestAppendKeepsData: Append continues an existing file.
+func TestAppendKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	os.WriteFile(path, []byte("old\n"), 0o600)
+	f, err := Append(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write([]byte("new\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if data, _ := os.ReadFile(path); string(data) != "old\nnew\n" {
+		t.Errorf("file %q", data)
+	}
+}
+
+// TestWriteError: a failed write (a full disk) is returned to every
+// caller whose bytes it held, and to later ones: the file takes nothing
+// after a gap.
+func TestWriteError(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	f, err := Append("/dev/full", Options{})
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	if err := f.Write([]byte("a")); err == nil {
+		t.Fatal("write to /dev/full succeeded")
+	}
+	if err := f.Write([]byte("b")); err == nil || f.Err() == nil {
+		t.Errorf("after a failed write: %v, Err %v", err, f.Err())
+	}
+}
