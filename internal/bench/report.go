@@ -60,6 +60,7 @@ func writeReport(w io.Writer, r *results) {
 	if r.Ingest != nil {
 		writeIngest(w, r.Ingest)
 	}
+	writeWAL(w, r.WAL)
 	if len(r.DataPlane) > 0 {
 		writeDataPlane(w, r.DataPlane)
 	}

@@ -16,6 +16,7 @@ type results struct {
 	Config    *config
 	ExtProc   []*extprocResult // buffered rates first, then SSE, hit, limited
 	Ingest    *ingestResult
+	WAL       []walResult // the local record log's Write cost (wal.go)
 	DataPlane []*dpResult
 }
 
@@ -83,6 +84,7 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 	if cfg.runs(scenarioIngest) {
 		total++
 	}
+	total += walRunCount(cfg)
 	if cfg.runs(scenarioDataPlane) {
 		total += cfg.Reps * len(cfg.DPRates)
 	}
@@ -142,6 +144,13 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 			return nil, err
 		}
 		res.Ingest = r
+	}
+	if cfg.runs(scenarioWAL) {
+		r, err := runWAL(ctx, cfg, pr)
+		if err != nil {
+			return nil, err
+		}
+		res.WAL = r
 	}
 	if cfg.runs(scenarioDataPlane) {
 		for _, rate := range cfg.DPRates {
