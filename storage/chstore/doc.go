@@ -38,15 +38,24 @@
 //
 // # Writer guarantees
 //
-// Write never blocks on I/O. A record is lost only when the spool is full
-// (SpoolMaxBytes; counted in tollgate_log_rows_dropped_total{reason=
-// "spool_full"} and logged at error level), when memory holds twice
-// QueueSize rows because the disk cannot keep up (reason="queue_full"), or
-// when the process dies before the record reached ClickHouse or the spool
-// (at most about FlushInterval of records, or QueueSize while ClickHouse is
-// slow but up). A spool file damaged on disk still replays every frame
-// that can be read; the records that cannot are counted
-// (reason="corrupt") and the file is kept in corrupt/ (spoolformat.go).
-// A restart of ClickHouse or of the processor loses nothing
-// that was spooled: Open replays leftover files first.
+// Write returns once the record is in the write-ahead log (wal.go,
+// <SpoolDir>/wal/): in the page cache, so a process killed at any moment
+// (SIGKILL, OOM) loses no record whose Write returned. Concurrent Writes
+// share one write(2) (group commit, package storage/wal); Write never
+// waits for ClickHouse. The log is fsynced every WALFsyncInterval (1s):
+// a machine crash loses at most the records of that window, the only loss
+// in normal operation; with WALSyncEveryWrite it loses none. Open moves
+// the segments a killed process left into the spool and replays them
+// first (at least once; see above).
+//
+// Records are otherwise lost, counted in tollgate_log_rows_dropped_total
+// and logged at error level, only when the spool is full (SpoolMaxBytes;
+// reason="spool_full"), when memory holds twice QueueSize rows because the
+// disk cannot keep up (reason="queue_full"), or when the log cannot be
+// written (a failing disk): then records are held in memory only, counted
+// in tollgate_log_wal_unlogged_rows_total, and a process that dies before
+// they reach ClickHouse or the spool loses them. A spool file damaged on
+// disk still replays every frame that can be read; the records that
+// cannot are counted (reason="corrupt") and the file is kept in corrupt/
+// (spoolformat.go).
 package chstore

@@ -92,8 +92,10 @@ func (o Options) withDefaults() Options {
 // Writer streams log records into the requests table. It implements
 // record.Sink.
 //
-// Records flow: Write appends to an in-memory batch (a mutex and a slice
-// append; no channel send, no goroutine wake-up except when a batch fills).
+// Records flow: Write appends the record to the write-ahead log (wal.go:
+// one write(2) shared by the concurrent Writes, to the page cache), then
+// to an in-memory batch (a mutex and a slice append; no channel send, no
+// goroutine wake-up except when a batch fills).
 // A full batch, or a partial one after FlushInterval, is sealed with a
 // sequence number. The sender goroutine inserts sealed batches and spool
 // files, lowest sequence numbers first: up to two inserts from memory run
@@ -108,9 +110,9 @@ func (o Options) withDefaults() Options {
 // replay after a crash) collapses in the ReplacingMergeTree: see
 // createRequestsSQL.
 //
-// The parts: queue.go (batches in memory), pump.go, sender.go (the loop
-// and what it takes next), jobs.go (one insert or replay), connstate.go
-// (ClickHouse up or down, the back-off).
+// The parts: wal.go (the write-ahead log), queue.go (batches in memory),
+// pump.go, sender.go (the loop and what it takes next), jobs.go (one
+// insert or replay), connstate.go (ClickHouse up or down, the back-off).
 type Writer struct {
 	o     Options
 	log   *slog.Logger
