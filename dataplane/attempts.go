@@ -35,7 +35,9 @@ func (c retryingCaller) call(ctx context.Context, u *upstreamRequest) (*http.Res
 	levels := previousPriorities{n: len(u.chain)}
 	for attempt := 1; ; attempt++ {
 		// include_request_attempt_count: true in Tollgate's routes.
-		u.hdrs.SetSorted(retry.HeaderAttemptCount, strconv.Itoa(attempt))
+		if attempt > 1 || !u.dropAttemptCount {
+			u.hdrs.SetSorted(retry.HeaderAttemptCount, strconv.Itoa(attempt))
+		}
 		if u.chain != nil {
 			// The host is chosen before the upstream filters run.
 			u.level = levels.next()

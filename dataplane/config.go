@@ -37,11 +37,20 @@ const UpstreamHeader = "x-tollgate-upstream"
 // envoy/*.yaml answers. The header never reaches the upstream.
 const FallbackChainHeader = "x-tollgate-fallback-chain"
 
+// AttemptsHeader is the request header the processor sets (with
+// clear_route_cache) on a call whose attempts need the upstream-level
+// filter: retries or fallbacks. In envoy/*.yaml it selects the *_attempts
+// route of the upstream, whose cluster has the filter; the plain route's
+// cluster has none. The data plane models that with
+// UpstreamFilterConfig.EveryCluster false. The header never reaches the
+// upstream.
+const AttemptsHeader = "x-tollgate-attempts"
+
 // EarlyRemovedHeaders are the headers the early header mutation of
 // envoy/sidecar.yaml removes from a client's request before routing: the
 // ones only the processor may set. For Config.EarlyRemoveHeaders.
 var EarlyRemovedHeaders = []string{
-	UpstreamHeader, "x-tollgate-upstream-host", "x-tollgate-link", FallbackChainHeader, "x-tollgate-workload-*",
+	UpstreamHeader, "x-tollgate-upstream-host", "x-tollgate-link", FallbackChainHeader, AttemptsHeader, "x-tollgate-workload-*",
 }
 
 // Defaults, mirroring the production Envoy configuration.

@@ -366,6 +366,7 @@ func (x *exchange) forward(up *upstreamRequest) {
 	up.retry = retry.Consume(&up.hdrs)
 	up.origin = x.route.target.origin()
 	up.chain = x.route.chain
+	up.filtered, up.dropAttemptCount = x.route.filtered, x.route.dropAttemptCount
 	up.streamDeadline = x.routeDeadline.Add(x.streamGrace())
 	up.meta = &x.meta
 	up.log = x.logger()

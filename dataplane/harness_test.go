@@ -304,8 +304,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if o.upstreamScript != nil {
+		// The scripted processors set no AttemptsHeader: the filter is
+		// on every cluster, as in an Envoy with one cluster per upstream.
 		cfg.UpstreamFilter = &UpstreamFilterConfig{
-			Metadata: map[string]string{UpstreamFilterMetadataKey: UpstreamFilterMetadataValue},
+			Metadata:     map[string]string{UpstreamFilterMetadataKey: UpstreamFilterMetadataValue},
+			EveryCluster: true,
 		}
 	}
 	if o.config != nil {

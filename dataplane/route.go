@@ -52,6 +52,16 @@ type route struct {
 	chain  []*upstreamTarget // a fallback chain's priority levels; target is level 0
 	status int
 	detail string
+	// filtered: the route's cluster has the upstream filter
+	// (Config.UpstreamFilter): a chain route, an *_attempts route
+	// (AttemptsHeader), or any route with UpstreamFilterConfig.EveryCluster.
+	filtered bool
+	// dropAttemptCount: a plain route of envoy/*.yaml, whose cluster has no
+	// upstream filter, removes x-envoy-attempt-count itself
+	// (request_headers_to_remove). The router sets the count before it
+	// applies the route's removals (router.cc, Filter::decodeHeaders), and
+	// again on each retry, after them; so only the first attempt's goes.
+	dropAttemptCount bool
 }
 
 // addChain adds a fallback chain route (Config.FallbackChains): the route
@@ -82,10 +92,26 @@ func (p *Proxy) addChain(origins, levels []string) error {
 }
 
 // pickRoute is this data plane's route table: FallbackChainHeader wins,
-// then UpstreamHeader, then the path prefix. It is run when the request arrives and again after every
-// processor reply that sets clear_route_cache, as Envoy does; a header change
-// without clear_route_cache leaves the cached route alone.
+// then UpstreamHeader, then the path prefix; AttemptsHeader picks the
+// *_attempts twin of the last two (see route.filtered). It is run when the
+// request arrives and again after every processor reply that sets
+// clear_route_cache, as Envoy does; a header change without
+// clear_route_cache leaves the cached route alone.
 func (p *Proxy) pickRoute(h headers.List) route {
+	r := p.pickTarget(h)
+	switch {
+	case r.target == nil || p.upFilter == nil:
+	case r.chain != nil || p.upFilter.EveryCluster:
+		r.filtered = true
+	case h.Has(AttemptsHeader):
+		r.filtered = true
+	default:
+		r.dropAttemptCount = true
+	}
+	return r
+}
+
+func (p *Proxy) pickTarget(h headers.List) route {
 	// The fallback chain routes come first in envoy/*.yaml, then their
 	// catch-all (direct_response 400), then the target-URL routes.
 	if v, ok := h.Get(FallbackChainHeader); ok {

@@ -12,8 +12,9 @@ import (
 
 // upstreamHeaders is the router's header map for the upstream, as Envoy's
 // router finalizes it before the first attempt: the route's
-// request_headers_to_remove applied (UpstreamHeader, and
-// x-envoy-external-address as every route in envoy/ removes it), the host rewritten to
+// request_headers_to_remove applied (UpstreamHeader, FallbackChainHeader,
+// AttemptsHeader, and x-envoy-external-address as every route in envoy/
+// removes it), the host rewritten to
 // the upstream's, :scheme the upstream's, and the route's prefix in front of
 // the path. The router-level filter's own map stays as it was.
 func (x *exchange) upstreamHeaders(path string) headers.List {
@@ -21,6 +22,7 @@ func (x *exchange) upstreamHeaders(path string) headers.List {
 	h := slices.Clone(x.reqHdrs)
 	h.Del(UpstreamHeader)
 	h.Del(FallbackChainHeader)
+	h.Del(AttemptsHeader)
 	h.Del(externalAddressHeader)
 	if x.route.chain == nil {
 		// host_rewrite_literal (or the forward proxy's host rewrite): set

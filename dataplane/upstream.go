@@ -24,17 +24,19 @@ type upstreamRequest struct {
 	// route's prefix, retry headers consumed. As in Envoy, all attempts
 	// share it: the attempt count and the upstream filter's header
 	// mutations of one attempt are still there in the next.
-	hdrs           headers.List
-	origin         string            // scheme://host[:port] the :path is appended to
-	chain          []*upstreamTarget // a fallback chain route's priority levels; the attempt's level sets origin and host
-	level          int               // the current attempt's level of chain
-	body           *pooledBody       // buffered or replaced body; replayable
-	stream         io.Reader         // body passed through unbuffered (mode NONE, no processor); not replayable
-	length         int64             // -1 when unknown (chunked)
-	retry          retry.Policy
-	streamDeadline time.Time // advertised to the upstream filter's processor streams
-	meta           *dynamicMetadata
-	log            *slog.Logger
+	hdrs             headers.List
+	origin           string            // scheme://host[:port] the :path is appended to
+	chain            []*upstreamTarget // a fallback chain route's priority levels; the attempt's level sets origin and host
+	level            int               // the current attempt's level of chain
+	filtered         bool              // the route's cluster has the upstream filter
+	dropAttemptCount bool              // the route removes x-envoy-attempt-count (see route)
+	body             *pooledBody       // buffered or replaced body; replayable
+	stream           io.Reader         // body passed through unbuffered (mode NONE, no processor); not replayable
+	length           int64             // -1 when unknown (chunked)
+	retry            retry.Policy
+	streamDeadline   time.Time // advertised to the upstream filter's processor streams
+	meta             *dynamicMetadata
+	log              *slog.Logger
 }
 
 func (u *upstreamRequest) replayable() bool { return u.stream == nil || u.length == 0 }

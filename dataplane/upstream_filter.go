@@ -42,6 +42,14 @@ type UpstreamFilterConfig struct {
 	// filter and by every attempt.
 	ForwardingNamespaces []string
 	ReceivingNamespaces  []string
+
+	// EveryCluster puts the filter on every cluster. false, as envoy/*.yaml:
+	// each upstream has two clusters, and only the *_attempts one, picked
+	// when the request has AttemptsHeader at routing time (the processor
+	// sets it with clear_route_cache), and the fallback chain clusters run
+	// the filter; a request on a plain route opens no upstream-level
+	// stream, and its route removes x-envoy-attempt-count instead.
+	EveryCluster bool
 }
 
 // upstreamFilterMode is the upstream filter's configured processing_mode.
@@ -72,8 +80,8 @@ type upstreamFilter struct {
 // gRPC client; nil when there is no upstream filter. The attempt's context
 // ending (client gone, route timeout) resets the stream.
 func (p *Proxy) openUpstreamFilter(ctx context.Context, u *upstreamRequest) *upstreamFilter {
-	if p.upFilter == nil || p.client == nil {
-		return nil
+	if !u.filtered || p.client == nil {
+		return nil // the route's cluster has no upstream filter
 	}
 	sctx := metadata.NewOutgoingContext(ctx, p.upMetadata)
 	return &upstreamFilter{

@@ -27,7 +27,7 @@ var identityFromClients = map[string]bool{
 
 // Headers a client must never be able to set: they steer the routing and the
 // processor.
-var internalHeaders = []string{"x-tollgate-upstream", "x-tollgate-upstream-host", linkHeader}
+var internalHeaders = []string{"x-tollgate-upstream", "x-tollgate-upstream-host", linkHeader, "x-tollgate-fallback-chain", "x-tollgate-attempts"}
 
 var workloadHeaders = []string{"x-tollgate-workload-namespace", "x-tollgate-workload-service-account", "x-tollgate-workload-name", "X-Tollgate-Workload-Name"}
 

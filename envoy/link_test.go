@@ -32,7 +32,7 @@ func TestAttemptLinkTravelsAsMetadata(t *testing.T) {
 			if got := router.GetMetadataOptions().GetForwardingNamespaces(); got != nil {
 				t.Errorf("router-level ext_proc forwards %v: nothing it needs", got)
 			}
-			for _, c := range providerClusters(t, b) {
+			for _, c := range attemptClusters(t, b) {
 				found := false
 				for _, hf := range protocolOptions(t, c).GetHttpFilters() {
 					tc := hf.GetTypedConfig()

@@ -34,7 +34,8 @@ func TestProviderRouting(t *testing.T) {
 			// (chain_test.go), then the processor's upstream override
 			// (Helicone-Target-URL), one route per scheme of the origin
 			// (targets_test.go).
-			routes = routes[len(chainRoutes(t, routes)):]
+			// Each with its *_attempts twin first (attempts_test.go).
+			routes = plainRoutes(routes[len(chainRoutes(t, routes)):])
 			var dfps []*clusterv3.Cluster
 			for i, r := range routes[:2] {
 				scheme := targetScheme(t, r)

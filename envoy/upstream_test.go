@@ -8,7 +8,8 @@ import (
 )
 
 // The upstream-level ext_proc (DESIGN.md section 4, fallback) runs once per
-// attempt on every provider cluster. Its contract with the processor: the
+// attempt on every cluster a *_attempts or fallback chain route reaches
+// (attempts_test.go). Its contract with the processor: the
 // gRPC stream carries x-tollgate-filter-level: upstream, and the attempt
 // carries x-envoy-attempt-count and the x-tollgate-link header the
 // router-level stream set.
@@ -23,7 +24,7 @@ func TestUpstreamExtProc(t *testing.T) {
 			b := mustLoad(t, f)
 			hcm := egressManager(t, b)
 			routerLevel := routerExtProc(t, hcm)
-			for _, c := range providerClusters(t, b) {
+			for _, c := range attemptClusters(t, b) {
 				po := protocolOptions(t, c)
 				filters := po.GetHttpFilters()
 				if len(filters) != 2 || !filters[0].GetTypedConfig().MessageIs(&extprocv3.ExternalProcessor{}) {

@@ -53,6 +53,11 @@ const (
 	// attemptCountHeader is Envoy's 1-based attempt number
 	// (include_request_attempt_count).
 	attemptCountHeader = "x-envoy-attempt-count"
+	// attemptsHeader, set with clear_route_cache on a call with retries or
+	// fallbacks, selects the route whose cluster runs the upstream-level
+	// filter. The configs in envoy/ drop a client's before routing and
+	// remove it before the upstream.
+	attemptsHeader = "x-tollgate-attempts"
 )
 
 // attemptLink is what the upstream-level streams of a request need from its
@@ -112,8 +117,9 @@ func (l *attemptLink) noteAttempt(n int32) {
 }
 
 // planAttempts reads Helicone-Retry-* and Helicone-Fallback(s), adds Envoy's
-// retry headers to m, and registers the link (sent by withLink). A bad
-// header is a client error naming it.
+// retry headers to m, registers the link (sent by withLink) and moves the
+// call to a route with the upstream-level filter (clearRoute). A bad header
+// is a client error naming it.
 func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr *clientError) {
 	hh, rec := &c.helicone, c.rec
 	var retry *attempts.RetryPolicy
@@ -179,7 +185,11 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 		}
 	}
 	s.links.Store(c.linkKey, c.link)
-	return clearRoute, nil
+	// Only these calls need the upstream-level filter: the header picks
+	// the upstream's *_attempts route, whose cluster has it (envoy/*.yaml;
+	// the plain clusters have none, so a plain call opens one stream).
+	m.setHeader(attemptsHeader, "1")
+	return true, nil
 }
 
 // withLink adds the call's link to the reply that lets the request go on,

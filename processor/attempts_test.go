@@ -200,8 +200,8 @@ func TestGatewayFallbacksSetHeadersAndHonourOnCodes(t *testing.T) {
 		  {"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-second"}, "bodyKeyOverride": {"model": "gpt-4o-mini"}}]`))
 	key := linkOf(reply)
 	hdrs := reply.GetRequestHeaders().GetResponse()
-	if hdrs.GetClearRouteCache() {
-		t.Error("the providers' own origin must keep the default route")
+	if set := setHeaders(hdrs); set[upstreamOriginHeader] != "" || set[attemptsHeader] != "1" || !hdrs.GetClearRouteCache() {
+		t.Errorf("set %v, clear_route_cache %v: the providers' own origin keeps its route, on the cluster with the upstream filter", set, hdrs.GetClearRouteCache())
 	}
 	step(reqBody(`{"model":"gpt-4o","messages":[]}`))
 
@@ -339,8 +339,12 @@ func TestRetriedResponsesCarryTheBackOff(t *testing.T) {
 
 func TestPlainCallsSkipTheUpstreamFilter(t *testing.T) {
 	s, sink := newTestServer(t)
-	_, _ = run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"), reqBody(chatBody),
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions"), reqBody(chatBody),
 		respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	// The plain route stays: its cluster has no upstream filter.
+	if cr := replies[0].GetRequestHeaders().GetResponse(); cr.GetClearRouteCache() || setHeaders(cr)[attemptsHeader] != "" {
+		t.Errorf("plain call's reply %v: no %s, no clear_route_cache", cr, attemptsHeader)
+	}
 	if rec := sink.Records()[0]; rec.Attempts != 1 || rec.FallbackIndex != 0 {
 		t.Errorf("record attempts=%d fallback_index=%d", rec.Attempts, rec.FallbackIndex)
 	}
@@ -351,6 +355,25 @@ func TestPlainCallsSkipTheUpstreamFilter(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(s.metrics.linkMisses); got != 0 {
 		t.Errorf("a request without a link is not a miss: %v", got)
+	}
+}
+
+// Retries alone need the upstream filter too (the wait before each retry),
+// and a client cannot pick its route: without the early header mutation a
+// client's x-tollgate-attempts reaches the processor, which removes it.
+func TestAttemptsRouteOnlyForTheProcessor(t *testing.T) {
+	s, _ := newTestServer(t)
+	replies, _ := run(s, nil, reqHeaders(true, ":method", "GET", ":path", "/v1/models",
+		"helicone-retry-enabled", "true"), respHeaders(true, ":status", "200"))
+	cr := replies[0].GetRequestHeaders().GetResponse()
+	if setHeaders(cr)[attemptsHeader] != "1" || !cr.GetClearRouteCache() {
+		t.Errorf("retrying call's reply %v: want %s and clear_route_cache", cr, attemptsHeader)
+	}
+	replies, _ = run(s, nil, reqHeaders(true, ":method", "GET", ":path", "/v1/models", attemptsHeader, "1"),
+		respHeaders(true, ":status", "200"))
+	cr = replies[0].GetRequestHeaders().GetResponse()
+	if !removed(cr, attemptsHeader) || setHeaders(cr)[attemptsHeader] != "" || !cr.GetClearRouteCache() {
+		t.Errorf("reply %v: a client's %s must be removed and the route picked again", cr, attemptsHeader)
 	}
 }
 

@@ -38,7 +38,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			rec.Method = headerValue(h)
 		case key == clientLinkHeader:
 			clientLink = true // only the processor may link streams
-		case key == upstreamOriginHeader || key == upstreamHostHeader || key == fallbackChainHeader || routerHeader(key):
+		case key == upstreamOriginHeader || key == upstreamHostHeader || key == fallbackChainHeader || key == attemptsHeader || routerHeader(key):
 			clientRouting = append(clientRouting, key)
 		case credentialHeader(key) && isProxyKeyHeader(h):
 			if proxyHeader != "" && cerr == nil { // which would be swapped, which sent as it is?
