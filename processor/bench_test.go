@@ -11,6 +11,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
 
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/record"
@@ -50,6 +51,41 @@ func benchmarkCall(b *testing.B, bc *benchCall) {
 	}
 	if stream.immediate != 0 {
 		b.Fatalf("%d calls answered by Tollgate; every call must reach the provider", stream.immediate)
+	}
+}
+
+// BenchmarkCodec marshals the replies of one call (four for a buffered
+// call, 23 for the SSE one) with gRPC's own codec and with the registered
+// one, which takes the vtproto path when built with -tags vtprotobuf
+// (codec.go):
+//
+//	go test -tags vtprotobuf -run '^$' -bench BenchmarkCodec -benchmem ./processor/
+func BenchmarkCodec(b *testing.B) {
+	registered := encoding.GetCodecV2("proto")
+	codecs := []struct {
+		name  string
+		codec encoding.CodecV2
+	}{{"grpc", registered.(vtCodec).fallback}, {"registered", registered}}
+	for _, sse := range []bool{false, true} {
+		f := &fakeStream{ctx: context.Background(), script: newBenchCall(sse).msgs}
+		if err := benchServer().Process(f); err != nil {
+			b.Fatal(err)
+		}
+		name := map[bool]string{false: "buffered", true: "sse"}[sse]
+		for _, c := range codecs {
+			b.Run(name+"/"+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					for _, r := range f.replies {
+						data, err := c.codec.Marshal(r)
+						if err != nil {
+							b.Fatal(err)
+						}
+						data.Free()
+					}
+				}
+			})
+		}
 	}
 }
 
