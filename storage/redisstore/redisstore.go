@@ -27,6 +27,11 @@ type Options struct {
 	// deployments (or tests). It must not contain '{' or '}', which would
 	// move the Cluster hash tag.
 	Prefix string
+	// MaxInFlight is how many request-path round trips (Admit) one Store
+	// keeps in flight before further calls wait for one to end and go out
+	// together in one pipeline (see coalescer). 0: the default, 4; -1:
+	// never coalesce.
+	MaxInFlight int
 }
 
 // Store implements gate.Store on a go-redis UniversalClient.
@@ -35,6 +40,7 @@ type Store struct {
 	prefix string
 	own    bool // Close closes c
 	trips  atomic.Uint64
+	q      *coalescer // nil: every call sends its own
 }
 
 var _ gate.Store = (*Store)(nil)
@@ -63,6 +69,12 @@ func New(c redis.UniversalClient, o Options) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: prefix %q must not contain '{' or '}'", o.Prefix)
 	}
 	s := &Store{c: c, prefix: o.Prefix}
+	switch {
+	case o.MaxInFlight == 0:
+		s.q = newCoalescer(c, 4, 64)
+	case o.MaxInFlight > 0:
+		s.q = newCoalescer(c, o.MaxInFlight, 64)
+	}
 	c.AddHook(tripCounter{&s.trips})
 	return s, nil
 }
@@ -102,7 +114,14 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 	if n == 1 && len(req.Buckets) == 0 {
 		// The common plain cache read: a GET is cheaper for Redis than a
 		// script.
-		b, err := s.c.Get(ctx, s.prefix+gate.CacheSlotKey(req.CacheKey, 0)).Bytes()
+		cmd := redis.NewStringCmd(ctx, "get", s.prefix+gate.CacheSlotKey(req.CacheKey, 0))
+		// Only a nil error says cmd is complete: a call that gave up may
+		// leave it to a pipeline still on its way.
+		err := s.send(ctx, cmd)
+		var b []byte
+		if err == nil {
+			b, err = cmd.Bytes()
+		}
 		switch {
 		case errors.Is(err, redis.Nil):
 			return res, nil
@@ -112,20 +131,39 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 		res.Hit, res.Slot, res.Entry, res.Filled = true, 0, b, 1
 		return res, nil
 	}
-	keys := make([]string, 0, n+len(req.Buckets))
-	args := make([]any, 0, 2+3*len(req.Buckets))
-	for i := range n {
-		keys = append(keys, s.prefix+gate.CacheSlotKey(req.CacheKey, i))
-	}
-	args = append(args, n, req.Pick)
 	for _, b := range req.Buckets {
 		if err := checkBucket(b.BucketRef); err != nil {
 			return res, err
 		}
-		keys = append(keys, s.prefix+b.Key)
-		args = append(args, num(b.Capacity), b.Window.Microseconds(), num(b.Cost))
 	}
-	reply, err := admitScript.Run(ctx, s.c, keys, args...).Slice()
+	// EVALSHA sha numkeys keys… args…, built as the one argument slice
+	// the command keeps (go-redis's Script.Run would copy it).
+	nk := n + len(req.Buckets)
+	cmdArgs := make([]any, 3+nk+2+3*len(req.Buckets))
+	cmdArgs[0], cmdArgs[1], cmdArgs[2] = "evalsha", admitScript.Hash(), nk
+	for i := range n {
+		cmdArgs[3+i] = s.prefix + gate.CacheSlotKey(req.CacheKey, i)
+	}
+	a := 3 + nk
+	cmdArgs[a], cmdArgs[a+1] = n, req.Pick
+	for i, b := range req.Buckets {
+		cmdArgs[3+n+i] = s.prefix + b.Key
+		j := a + 2 + 3*i
+		cmdArgs[j], cmdArgs[j+1], cmdArgs[j+2] = num(b.Capacity), b.Window.Microseconds(), num(b.Cost)
+	}
+	cmd := redis.NewCmd(ctx, cmdArgs...)
+	err := s.send(ctx, cmd)
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis restarted or its scripts were flushed: EVAL loads the
+		// script again (one more round trip, once).
+		eval := append([]any{"eval", admitSrc}, cmdArgs[2:]...)
+		cmd = redis.NewCmd(ctx, eval...)
+		err = s.c.Process(ctx, cmd)
+	}
+	if err != nil {
+		return res, err
+	}
+	reply, err := cmd.Slice()
 	if err != nil {
 		return res, err
 	}
@@ -149,6 +187,15 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 		}
 	}
 	return res, nil
+}
+
+// send sends a request-path command, through the coalescer when there
+// is one.
+func (s *Store) send(ctx context.Context, cmd redis.Cmder) error {
+	if s.q != nil {
+		return s.q.do(ctx, cmd)
+	}
+	return s.c.Process(ctx, cmd)
 }
 
 // Fill implements gate.Store.

@@ -55,7 +55,7 @@ end
 // A hit (every slot filled) returns one slot and leaves the buckets
 // untouched; otherwise all buckets are checked first and each takes its
 // cost only if all admit.
-var admitScript = redis.NewScript(luaPrelude + `
+const admitSrc = luaPrelude + `
 local n = tonumber(ARGV[1])
 local hit, slot, entry, filled = 0, -1, false, 0
 if n > 0 then
@@ -98,7 +98,9 @@ for i = 1, nb do
   out[#out + 1] = num(wait)
 end
 return out
-`)
+`
+
+var admitScript = redis.NewScript(admitSrc)
 
 // chargeScript takes the real cost of a call after it (may go negative).
 //
