@@ -241,4 +241,3 @@ func benchSSEChunks(n int) [][]byte {
 		[]byte("data: [DONE]\n\n"),
 	)
 }
-
