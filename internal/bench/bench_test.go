@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -85,9 +86,19 @@ func TestEveryScenarioRuns(t *testing.T) {
 	checkStats("direct", res.DataPlane[0].Runs[0].Direct)
 	checkStats("through the data plane", res.DataPlane[0].Runs[0].Plane)
 
+	if len(res.Processor) != 2 || res.Processor[0].Script != "buffered" || res.Processor[1].Script != "sse" {
+		t.Errorf("processor heap: %+v", res.Processor)
+	}
+	if _, err := json.Marshal(buildJSONReport(res, "go run ./internal/bench")); err != nil {
+		t.Errorf("JSON report: %v", err)
+	}
+	if dp := buildJSONReport(res, "").DataPlane; len(dp) != 1 || dp[0].StreamsPerCall < 1 {
+		t.Errorf("JSON data plane: %+v", dp)
+	}
+
 	var report strings.Builder
 	writeReport(&report, res)
-	for _, want := range []string{titleReport, "| Machine |", "| Go |", "| Date |",
+	for _, want := range []string{titleReport, "| Machine |", "| Go |", "| Date |", titleHeap,
 		titleExtProc, "| extproc | 200 |", "| sse | 200 |", "| hit | 200 |", "| limited | 200 |",
 		titleGate, "| HIT | 2 | 200 |", "| LIMITED (429) | 2 | 200 |", "| MISS + fill (extproc) | 4 | 200 |",
 		titleMemory, titleDataPlane} {
@@ -158,14 +169,56 @@ func TestOnlyLimitsTheScenarios(t *testing.T) {
 }
 
 func TestRunWritesTheReport(t *testing.T) {
-	out := t.TempDir() + "/report.md"
+	dir := t.TempDir()
+	out, jsonOut := dir+"/report.md", dir+"/sub/report.json"
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"-duration", "100ms", "-reps", "1", "-rates", "100", "-only", "extproc", "-sink", "discard", "-out", out}, &stdout, &stderr)
-	if err != nil {
+	args := []string{"-duration", "100ms", "-reps", "1", "-rates", "100", "-only", "extproc", "-sink", "discard", "-out", out, "-json", jsonOut}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
-	if !strings.HasPrefix(stdout.String(), titleReport) || !strings.Contains(stderr.String(), "[2/2") {
+	// Two runs, then the processor's heap.
+	if !strings.HasPrefix(stdout.String(), titleReport) || !strings.Contains(stderr.String(), "[3/3") ||
+		!strings.Contains(stdout.String(), titleHeap) {
 		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	data, err := os.ReadFile(jsonOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep jsonReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("JSON report: %v\n%s", err, data)
+	}
+	if rep.Version != jsonReportVersion || rep.Machine.Cores == 0 || rep.Machine.GoVersion == "" || rep.Date.IsZero() ||
+		!strings.HasPrefix(rep.Command, "go run ./internal/bench -duration 100ms") || len(rep.Caveats) == 0 {
+		t.Errorf("JSON report header: %s", data)
+	}
+	if len(rep.ExtProc) != 1 || len(rep.ExtProc[0].Runs) != 1 || rep.ExtProc[0].Rate != 100 {
+		t.Fatalf("JSON report scenarios: %s", data)
+	}
+	e := rep.ExtProc[0]
+	if e.Floor.P50 <= 0 || e.Tollgate.P99 <= 0 || e.CPUUsPerCall.Tollgate <= 0 || e.AllocBytes.Tollgate <= 0 ||
+		e.RSSBytes.Tollgate <= 0 || e.Runs[0].Tollgate.OK != e.Runs[0].Tollgate.Calls {
+		t.Errorf("JSON report figures: %+v", e)
+	}
+	if len(rep.Processor) != 1 || rep.Processor[0].BytesPerCall <= 0 || rep.Processor[0].Calls != heapCalls {
+		t.Errorf("JSON report processor heap: %+v", rep.Processor)
+	}
+}
+
+// Without -json the report goes to bin/ under the current folder (git
+// ignores it); -json "" writes none.
+func TestJSONReportDefault(t *testing.T) {
+	cfg, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil || cfg.JSON != "bin/bench-report.json" {
+		t.Errorf("default -json: %q, %v", cfg.JSON, err)
+	}
+	cfg, err = parseFlags([]string{"-json", ""}, &bytes.Buffer{})
+	if err != nil || cfg.JSON != "" {
+		t.Errorf("-json \"\": %q, %v", cfg.JSON, err)
+	}
+	if got := commandLine([]string{"-only", "extproc", "-out", "my report.md"}); got != `go run ./internal/bench -only extproc -out "my report.md"` {
+		t.Errorf("command line: %s", got)
 	}
 }
 

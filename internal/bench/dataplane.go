@@ -29,6 +29,9 @@ type dpRun struct {
 
 	CPUPerPair time.Duration // this process's CPU per direct + data plane pair
 	OtherCPU   float64       // cores used by other programs meanwhile
+	// StreamsPerCall is the ext_proc streams opened to the processor per
+	// call through the data plane (router level plus upstream level).
+	StreamsPerCall float64
 }
 
 type dpResult struct {
@@ -47,6 +50,7 @@ func (r *dpResult) medianDiff(p99 bool) time.Duration {
 type dpStack struct {
 	directURL, planeURL string
 	direct, plane       *http.Client
+	streams             *atomic.Uint64 // ext_proc streams opened to the processor
 	stop                func() error
 }
 
@@ -170,6 +174,7 @@ func startDataPlaneStack(be *backends, logs *logCounter, upstreamFilter bool) (*
 		planeURL:  planeURL + chatPath,
 		direct:    benchClient(),
 		plane:     benchClient(),
+		streams:   proc.streams,
 	}
 	s.stop = func() error {
 		s.direct.CloseIdleConnections()
@@ -257,9 +262,9 @@ func runDataPlaneScenario(ctx context.Context, cfg *config, be *backends, pr *pr
 		}
 		openLoop(ctx, float64(2*rate), warmupFor(cfg.Duration), do)
 		runtime.GC()
-		c0 := takeCPU()
+		c0, s0 := takeCPU(), s.streams.Load()
 		samples := openLoop(ctx, float64(2*rate), cfg.Duration, do)
-		c1 := takeCPU()
+		c1, s1 := takeCPU(), s.streams.Load()
 		if err := s.stop(); err != nil {
 			return nil, fmt.Errorf("data plane %d/s: stopping: %w", rate, err)
 		}
@@ -271,6 +276,9 @@ func runDataPlaneScenario(ctx context.Context, cfg *config, be *backends, pr *pr
 		// CPU is per pair of calls (one direct, one through the data plane).
 		run.CPUPerPair = cpuPerCall(c0, c1, len(samples)/2)
 		run.OtherCPU = otherCPU(c0, c1)
+		if n := run.Plane.Calls; n > 0 {
+			run.StreamsPerCall = float64(s1-s0) / float64(n)
+		}
 		res.Runs = append(res.Runs, run)
 		pr.printf("dataplane %d/s rep %d  direct %d calls p50 %s p99 %s  plane %d calls p50 %s p99 %s  errors %d/%d%s%s%s",
 			rate, rep+1, run.Direct.Calls, ms(run.Direct.P50), ms(run.Direct.P99),

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -108,6 +109,21 @@ type extprocTarget struct {
 	// trips counts the store's Redis round trips so far; nil when there
 	// is none to count (floor, memstore, no gate).
 	trips func() uint64
+	// streams counts the ext_proc streams opened to the server so far
+	// (by the bench's client or by the data plane, router and upstream
+	// level alike).
+	streams *atomic.Uint64
+}
+
+// streamCounter counts the streams opened to the server it wraps.
+type streamCounter struct {
+	extprocv3.ExternalProcessorServer
+	n *atomic.Uint64
+}
+
+func (c streamCounter) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	c.n.Add(1)
+	return c.ExternalProcessorServer.Process(stream)
 }
 
 // startExtProc serves impl on 127.0.0.1:0 and dials it.
@@ -171,17 +187,19 @@ func startTarget(kind string, be *backends) (*extprocTarget, error) {
 	default:
 		return nil, fmt.Errorf("unknown target %q", kind)
 	}
-	srv, conn, addr, err := startExtProc(impl)
+	streams := new(atomic.Uint64)
+	srv, conn, addr, err := startExtProc(streamCounter{impl, streams})
 	if err != nil {
 		_ = cleanup()
 		return nil, err
 	}
 	return &extprocTarget{
-		kind:   kind,
-		client: extprocv3.NewExternalProcessorClient(conn),
-		conn:   conn,
-		addr:   addr,
-		trips:  trips,
+		kind:    kind,
+		client:  extprocv3.NewExternalProcessorClient(conn),
+		conn:    conn,
+		addr:    addr,
+		trips:   trips,
+		streams: streams,
 		stop: func() error {
 			cerr := conn.Close()
 			srv.Stop()

@@ -4,7 +4,7 @@
 //	go run ./internal/bench [-duration 10s] [-reps 3] [-rates 200,1000,2000]
 //	                        [-only extproc,sse,hit,limited,ingest,dataplane]
 //	                        [-sink clickhouse|file|discard] [-store redis|memory|none]
-//	                        [-out report.md]
+//	                        [-out report.md] [-json bench-report.json]
 //
 // Everything runs in this one process on loopback: the load generator, the
 // do-nothing "floor" ext_proc server, Tollgate's processor, and for the data
@@ -50,6 +50,10 @@ func main() {
 	}
 }
 
+// defaultJSONReport is where the JSON report goes unless -json says
+// otherwise: bin/ is ignored by git, so a run leaves the tree clean.
+const defaultJSONReport = "bin/bench-report.json"
+
 // Scenarios, selectable with -only.
 const (
 	scenarioExtProc   = "extproc"   // four ext_proc round trips, buffered bodies
@@ -78,6 +82,7 @@ type config struct {
 	RedisURL   string // from TOLLGATE_TEST_REDIS
 	CHURL      string // from TOLLGATE_TEST_CLICKHOUSE (server, no database)
 	Out        string
+	JSON       string // the JSON report's path; "" writes none
 	CPUProfile string
 	MemProfile string
 	GOMAXPROCS int
@@ -113,6 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Store, "store", defStore, "the gate's store: redis (needs "+envRedis+"), memory or none (no cache, no rate limit)")
 	fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 0, "set GOMAXPROCS for the whole process (0: leave the default, all cores)")
 	fs.StringVar(&c.Out, "out", "", "also write the markdown report to this file")
+	fs.StringVar(&c.JSON, "json", defaultJSONReport, "write the JSON report to this file (\"\": none)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole benchmark to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile (allocs) at the end to this file")
 	if err := fs.Parse(args); err != nil {
@@ -261,6 +267,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stderr, "report written to %s\n", cfg.Out)
+	}
+	if cfg.JSON != "" {
+		if err := writeJSONReport(cfg.JSON, res, commandLine(args)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "JSON report written to %s\n", cfg.JSON)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ const (
 	titleDataPlane = "## Data plane added latency"
 	titleGate      = "## Cache hit, miss and rate limited"
 	titleIngest    = "## Log ingestion into ClickHouse"
+	titleHeap      = "## Processor heap per call"
 )
 
 func writeReport(w io.Writer, r *results) {
@@ -57,6 +58,7 @@ func writeReport(w io.Writer, r *results) {
 		writeGate(w, r.ExtProc, r.Config)
 		writeMemory(w, r.ExtProc)
 	}
+	writeProcessorHeap(w, r.Processor)
 	if r.Ingest != nil {
 		writeIngest(w, r.Ingest)
 	}

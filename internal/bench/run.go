@@ -14,7 +14,8 @@ import (
 type results struct {
 	Machine   machine
 	Config    *config
-	ExtProc   []*extprocResult // buffered rates first, then SSE, hit, limited
+	ExtProc   []*extprocResult  // buffered rates first, then SSE, hit, limited
+	Processor []processorAllocs // the processor's own heap per call, without gRPC
 	Ingest    *ingestResult
 	WAL       []walResult // the local record log's Write cost (wal.go)
 	DataPlane []*dpResult
@@ -27,6 +28,11 @@ type runStats struct {
 	// RoundTrips is the store's Redis round trips per call during the
 	// measured run; -1 when not counted (floor, memstore, no gate).
 	RoundTrips float64
+	// AllocBytes and AllocObjects are the heap this whole process
+	// (generator, gRPC client and server) allocated per call during the
+	// measured run: Tollgate's minus the floor's is the processor's and its
+	// gRPC's share.
+	AllocBytes, AllocObjects float64
 }
 
 // extprocPair is one floor run and one Tollgate run back to back.
@@ -85,6 +91,8 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 		total++
 	}
 	total += walRunCount(cfg)
+	heapScripts := processorHeapScripts(cfg)
+	total += len(heapScripts)
 	if cfg.runs(scenarioDataPlane) {
 		total += cfg.Reps * len(cfg.DPRates)
 	}
@@ -125,6 +133,15 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 			return nil, err
 		}
 		res.ExtProc = append(res.ExtProc, r)
+	}
+	for _, sse := range heapScripts {
+		p, err := measureProcessorAllocs(sse, heapWarmCalls, heapCalls)
+		if err != nil {
+			return nil, fmt.Errorf("processor heap: %w", err)
+		}
+		res.Processor = append(res.Processor, p)
+		pr.printf("processor heap %s (%d B request) %d calls  %.0f B/call  %.1f objects/call",
+			p.Script, p.RequestBytes, p.Calls, p.BytesPerCall, p.AllocsPerOp)
 	}
 	for _, g := range []struct {
 		name string
@@ -216,9 +233,9 @@ func measureExtProc(ctx context.Context, cfg *config, be *backends, kind string,
 		trips0 = t.trips()
 	}
 	mem := startMemSampler(250 * time.Millisecond)
-	c0 := takeCPU()
+	c0, a0 := takeCPU(), readHeapAllocs()
 	samples := openLoop(ctx, float64(rate), cfg.Duration, do)
-	c1 := takeCPU()
+	c1, a1 := takeCPU(), readHeapAllocs()
 	peak := mem.Stop()
 	// Every call has ended (Process returned, the fill after a MISS
 	// included), so the count is exactly the measured calls'.
@@ -231,7 +248,9 @@ func measureExtProc(ctx context.Context, cfg *config, be *backends, kind string,
 	}
 	st := summarize(samples, nil)
 	st.CPUPerCall, st.OtherCPU = cpuPerCall(c0, c1, len(samples)), otherCPU(c0, c1)
-	return runStats{stats: st, Mem: peak, RoundTrips: roundTrips}, nil
+	rs := runStats{stats: st, Mem: peak, RoundTrips: roundTrips}
+	rs.AllocBytes, rs.AllocObjects = a1.perCall(a0, len(samples))
+	return rs, nil
 }
 
 func tripsNote(rt float64) string {
