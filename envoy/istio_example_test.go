@@ -255,6 +255,11 @@ func checkNoIstioRetries(t *testing.T, services []*istioapi.VirtualService, host
 			if len(r.GetRoute()) == 0 {
 				t.Errorf("VirtualService %v route %d: no destination", vs.GetHosts(), i)
 			}
+			// The processor's mark of a call with retries or fallbacks
+			// (dataplane.AttemptsHeader) stays inside.
+			if !slices.Contains(r.GetHeaders().GetRequest().GetRemove(), dataplane.AttemptsHeader) {
+				t.Errorf("VirtualService %v route %d: %s reaches the provider", vs.GetHosts(), i, dataplane.AttemptsHeader)
+			}
 			for _, d := range r.GetRoute() {
 				dest := d.GetDestination()
 				if !slices.Contains(vs.GetHosts(), dest.GetHost()) || !ports[dest.GetPort().GetNumber()] {
