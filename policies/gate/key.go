@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strings"
+	"sync"
 
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
 	"github.com/tollgate-dev/tollgate/provider"
@@ -26,8 +27,10 @@ func CacheSlotKey(cacheKey string, slot int) string {
 func cacheKey(tenant string, req *RequestInfo, o *cacheOptions) string {
 	body := RemoveIgnoredKeys(req.Body, o.ignoreKeys)
 	// One preimage buffer and one hash: cheaper than streaming the fields
-	// into a hash.Hash (no interface calls, one allocation).
-	b := make([]byte, 0, len(body)+len(req.URL)+len(o.seed)+len(tenant)+256)
+	// into a hash.Hash (no interface calls). The buffer, the size of the
+	// body, is pooled: it was most of what a cache lookup allocated.
+	bp := preimages.Get().(*[]byte)
+	b := (*bp)[:0]
 	cred := make([]byte, 0, 128)
 	// The provider credential is hashed into the key so that two provider
 	// keys (two accounts, two projects) never share an answer even inside
@@ -52,8 +55,18 @@ func cacheKey(tenant string, req *RequestInfo, o *cacheOptions) string {
 	b = appendFieldBytes(b, "credential", credSum[:])
 	b = appendFieldBytes(b, "body", body)
 	sum := sha256.Sum256(b)
+	if cap(b) <= maxPooledPreimage {
+		*bp = b
+		preimages.Put(bp)
+	}
 	return ratelimit.TenantKeyPrefix(tenant) + "c:" + hex.EncodeToString(sum[:])
 }
+
+// preimages holds cacheKey's buffers; one over maxPooledPreimage (a rare
+// large body) is left to the collector rather than pinned.
+var preimages = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledPreimage = 256 << 10
 
 // appendField appends name and value length-prefixed, so that no two
 // different field lists produce the same bytes.
