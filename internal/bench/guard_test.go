@@ -28,12 +28,12 @@ const (
 	guardHeapSSE      = 64 << 10
 )
 
-// maxStreamsPerPlainCall is the ext_proc streams a call without fallback
-// may open through the data plane configured as envoy/ configures Envoy:
-// the router-level stream plus, while every call still opens it, the
-// upstream-level one. Lower it to 1 when plain calls stop paying for the
-// upstream-level stream.
-const maxStreamsPerPlainCall = 2
+// maxStreamsPerPlainCall is the ext_proc streams a call without retries or
+// fallbacks may open through the data plane configured as envoy/ configures
+// Envoy: the router-level one only (its route's cluster has no upstream
+// filter; only a call that asks for attempts is re-routed to the *_attempts
+// cluster, which opens a second stream per attempt).
+const maxStreamsPerPlainCall = 1
 
 // TestGuardProcessorHeap: the processor's heap per call (Process fed from
 // memory, as processor's BenchmarkCall) stays under twice the target. Run
