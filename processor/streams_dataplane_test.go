@@ -2,9 +2,11 @@ package processor
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/record"
 )
 
 // streamCount counts the processor's ext_proc streams by filter level.
@@ -34,9 +37,8 @@ func (n *streamCount) intercept(srv any, ss grpc.ServerStream, _ *grpc.StreamSer
 // link namespace, the upstream filter on the *_attempts clusters only, the
 // early removals), in front of provider, with the processor's streams
 // counted. The router never waits between attempts.
-func countingDataPlane(t *testing.T, provider http.Handler, early []string) (front string, n *streamCount) {
+func countingDataPlane(t testing.TB, s *Server, provider http.Handler, early []string, everyCluster bool) (front string, n *streamCount) {
 	t.Helper()
-	s, _ := newTestServer(t)
 	n = &streamCount{}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,6 +64,7 @@ func countingDataPlane(t *testing.T, provider http.Handler, early []string) (fro
 		UpstreamFilter: &dataplane.UpstreamFilterConfig{
 			Metadata:             map[string]string{FilterLevelMetadata: FilterLevelUpstream},
 			ForwardingNamespaces: []string{LinkNamespace},
+			EveryCluster:         everyCluster,
 		},
 		RetrySleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}, conn)
@@ -108,7 +111,8 @@ func TestUpstreamStreamOnlyForCallsThatNeedIt(t *testing.T) {
 			var mu sync.Mutex
 			var leaked []string
 			var attempts atomic.Int32
-			front, n := countingDataPlane(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, _ := newTestServer(t)
+			front, n := countingDataPlane(t, s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				for _, h := range []string{attemptsHeader, attemptCountHeader, "x-tollgate-upstream"} {
 					if v := r.Header.Get(h); v != "" {
 						mu.Lock()
@@ -123,7 +127,7 @@ func TestUpstreamStreamOnlyForCallsThatNeedIt(t *testing.T) {
 					return
 				}
 				_, _ = w.Write([]byte(chatResponse))
-			}), tt.early)
+			}), tt.early, false)
 			req, _ := http.NewRequest("POST", front+"/v1/chat/completions", strings.NewReader(chatBody))
 			req.Header.Set("Content-Type", "application/json")
 			for k, v := range tt.headers {
@@ -145,6 +149,47 @@ func TestUpstreamStreamOnlyForCallsThatNeedIt(t *testing.T) {
 			if len(leaked) > 0 {
 				t.Errorf("internal headers reached the provider: %v", leaked)
 			}
+		})
+	}
+}
+
+// BenchmarkPlainCallStreams is a plain chat completion through the data
+// plane and this processor (in-process stores, a memory sink), with the
+// upstream-level filter on every cluster as envoy/ had it, and on the
+// *_attempts clusters only as now: ext_proc streams per call and latency.
+func BenchmarkPlainCallStreams(b *testing.B) {
+	for _, every := range []bool{true, false} {
+		name := "two-clusters"
+		if every {
+			name = "every-cluster"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := New(Options{Sink: record.NewMemory()})
+			front, n := countingDataPlane(b, s, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(chatResponse))
+			}), dataplane.EarlyRemovedHeaders, every)
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+			b.Cleanup(client.CloseIdleConnections)
+			lat := make([]time.Duration, 0, 1024)
+			for b.Loop() {
+				start := time.Now()
+				resp, err := client.Post(front+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			calls := float64(len(lat))
+			b.ReportMetric(float64(n.router.Load()+n.upstream.Load())/calls, "streams/op")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }
