@@ -113,3 +113,29 @@ func TestConfigPromptSeenSettings(t *testing.T) {
 		t.Errorf("set %+v", o)
 	}
 }
+
+// --log-fsync-interval reaches the ClickHouse writer: 1s by default, 0 an
+// fsync per group write, a negative value an error.
+func TestConfigLogFsyncInterval(t *testing.T) {
+	for _, tt := range []struct {
+		args      []string
+		interval  time.Duration
+		syncEvery bool
+	}{
+		{nil, time.Second, false},
+		{[]string{"--log-fsync-interval", "250ms"}, 250 * time.Millisecond, false},
+		{[]string{"--log-fsync-interval", "0"}, 0, true},
+	} {
+		cfg, _, err := loadConfig("serve", tt.args, env(nil), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := writerOptions(cfg); o.WALFsyncInterval != tt.interval || o.WALSyncEveryWrite != tt.syncEvery {
+			t.Errorf("%v: interval %v, every write %v", tt.args, o.WALFsyncInterval, o.WALSyncEveryWrite)
+		}
+	}
+	if _, _, err := loadConfig("serve", []string{"--log-fsync-interval", "-1s"}, env(nil), false); err == nil ||
+		!strings.Contains(err.Error(), "log-fsync-interval") {
+		t.Errorf("negative interval: %v", err)
+	}
+}

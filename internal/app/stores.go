@@ -80,17 +80,25 @@ func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *
 	if spool == "" {
 		spool = filepath.Join(cfg.DataDir, "spool")
 	}
-	w, err := chstore.Open(ctx, chstore.Options{
-		URL: cfg.ClickHouse, SpoolDir: spool, Logger: log, Registerer: reg,
-		BatchSize: cfg.LogBatchSize, FlushInterval: cfg.LogFlushInterval.Duration,
-		QueueSize: cfg.LogQueueSize, SpoolMaxBytes: cfg.SpoolMaxBytes,
-		WALFsyncInterval: cfg.LogFsyncInterval.Duration, WALSyncEveryWrite: cfg.LogFsyncInterval.Duration == 0,
-	})
+	o := writerOptions(cfg)
+	o.SpoolDir, o.Logger, o.Registerer = spool, log, reg
+	w, err := chstore.Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
 	log.Info("logging calls to ClickHouse", "spool", spool)
 	return w, nil
+}
+
+// writerOptions are the ClickHouse writer's settings; --log-fsync-interval
+// 0 is an fsync per group write (the writer's zero interval is its default).
+func writerOptions(cfg *Config) chstore.Options {
+	return chstore.Options{
+		URL:       cfg.ClickHouse,
+		BatchSize: cfg.LogBatchSize, FlushInterval: cfg.LogFlushInterval.Duration,
+		QueueSize: cfg.LogQueueSize, SpoolMaxBytes: cfg.SpoolMaxBytes,
+		WALFsyncInterval: cfg.LogFsyncInterval.Duration, WALSyncEveryWrite: cfg.LogFsyncInterval.Duration == 0,
+	}
 }
 
 // migrateUntilDone runs the schema migration in the background: ClickHouse

@@ -54,6 +54,7 @@ type walSegment struct {
 	path    string
 	file    *wal.File
 	next    uint32 // the next frame's index
+	size    uint64 // bytes added (header and frames)
 	created time.Time
 	live    int  // records whose batches have not left memory
 	sealed  bool // rotated: takes no more frames
@@ -222,6 +223,7 @@ func (l *walLog) append(r *record.Record) uint64 {
 	sumFrame(frame, s.next)
 	s.next++
 	s.live++
+	s.size += uint64(len(frame))
 	ticket := s.file.Add(frame)
 	l.mu.Unlock()
 	l.putBuf(bp, frame)
@@ -247,7 +249,7 @@ func (l *walLog) currentLocked(n int) *walSegment {
 	if l.closed {
 		return nil
 	}
-	if s := l.cur; s != nil && s.next > 0 && s.file.Size()+uint64(n) > walSegmentBytes {
+	if s := l.cur; s != nil && s.next > 0 && s.size+uint64(n) > walSegmentBytes {
 		l.sealLocked()
 	}
 	if l.cur == nil && !time.Now().Before(l.retryAt) {
