@@ -31,12 +31,20 @@ const (
 	defaultGCPercent = 400
 )
 
-// The cgroup files that hold a container's memory limit: v2 (unified) and
-// v1. Inside a container both are the container's own (its cgroup
-// namespace is rooted at it).
+// Where a process's memory limit is, under the file system root: the
+// cgroup it is in (/proc/self/cgroup) and, in that cgroup's folder and its
+// ancestors', memory.max (cgroup v2) or memory.limit_in_bytes (v1). Inside
+// a container with its own cgroup namespace the process's cgroup is "/",
+// the mount's root; without one it names a folder that may or may not be
+// mounted, so the mount's root is read too. The lowest limit found wins,
+// as the kernel enforces every ancestor's.
 const (
-	cgroupV2MemoryMax = "fs/cgroup/memory.max"
-	cgroupV1Limit     = "fs/cgroup/memory/memory.limit_in_bytes"
+	procSelfCgroup  = "proc/self/cgroup"
+	cgroupV2Mount   = "sys/fs/cgroup"
+	cgroupV2File    = "memory.max"
+	cgroupV1Mount   = "sys/fs/cgroup/memory"
+	cgroupV1File    = "memory.limit_in_bytes"
+	cgroupV1Control = "memory"
 )
 
 // memoryTuning is what tuneMemory decided, for the start-up log line and
@@ -48,11 +56,10 @@ type memoryTuning struct {
 	CgroupSize int64  // the container's limit in bytes; 0: none found
 }
 
-// tuneMemory applies the defaults above to this process. sysRoot is the
-// folder holding fs/cgroup ("/sys" outside tests); getenv reads the
-// environment. The runtime has already applied GOMEMLIMIT and GOGC if set.
-func tuneMemory(sysRoot string, getenv func(string) string, log *slog.Logger) memoryTuning {
-	t := decideMemory(sysRoot, getenv, log)
+// tuneMemory applies the defaults above to this process. root is the file
+// system's root ("/" outside tests); getenv reads the environment. The runtime has already applied GOMEMLIMIT and GOGC if set.
+func tuneMemory(root string, getenv func(string) string, log *slog.Logger) memoryTuning {
+	t := decideMemory(root, getenv, log)
 	if t.Limit > 0 {
 		debug.SetMemoryLimit(t.Limit)
 	}
@@ -81,12 +88,12 @@ func gogcText(t memoryTuning, getenv func(string) string) string {
 }
 
 // decideMemory is tuneMemory without the side effects.
-func decideMemory(sysRoot string, getenv func(string) string, log *slog.Logger) memoryTuning {
+func decideMemory(root string, getenv func(string) string, log *slog.Logger) memoryTuning {
 	var t memoryTuning
 	if getenv("GOMEMLIMIT") != "" {
 		t.LimitFrom = "GOMEMLIMIT"
 	} else {
-		size, file, err := cgroupMemoryLimit(sysRoot)
+		size, file, err := cgroupMemoryLimit(root)
 		if err != nil {
 			// A container whose limit cannot be read runs as without one;
 			// say so, since the operator may expect the limit to apply.
@@ -103,26 +110,76 @@ func decideMemory(sysRoot string, getenv func(string) string, log *slog.Logger) 
 	return t
 }
 
-// cgroupMemoryLimit reads the container's memory limit in bytes: 0 with no
-// error when there is no cgroup file or it says unlimited ("max" on v2, a
-// number near 2^63 on v1). file is the one read.
-func cgroupMemoryLimit(sysRoot string) (size int64, file string, err error) {
-	for _, rel := range []string{cgroupV2MemoryMax, cgroupV1Limit} {
-		file = filepath.Join(sysRoot, rel)
-		data, err := os.ReadFile(file)
-		if errors.Is(err, fs.ErrNotExist) {
+// cgroupMemoryLimit is the lowest memory limit in bytes of the process's
+// cgroup and its ancestors, and the file that set it: 0 with no error when
+// there is no limit (no cgroup file, "max" on v2, a number near 2^63 on
+// v1). cgroup v2 is read first; v1 only when v2 has no memory files.
+func cgroupMemoryLimit(root string) (size int64, file string, err error) {
+	v1Path, v2Path := "/", "/"
+	if data, err := os.ReadFile(filepath.Join(root, procSelfCgroup)); err == nil {
+		v1Path, v2Path = ownCgroups(string(data))
+	}
+	found := false
+	for _, where := range []struct{ mount, path, file string }{
+		{cgroupV2Mount, v2Path, cgroupV2File},
+		{cgroupV1Mount, v1Path, cgroupV1File},
+	} {
+		for _, dir := range cgroupDirs(where.path) {
+			f := filepath.Join(root, where.mount, dir, where.file)
+			data, err := os.ReadFile(f)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return 0, f, err
+			}
+			found = true
+			n, err := parseCgroupLimit(string(data))
+			if err != nil {
+				return 0, f, fmt.Errorf("%s: %w", f, err)
+			}
+			if n > 0 && (size == 0 || n < size) {
+				size, file = n, f
+			}
+		}
+		if found {
+			break
+		}
+	}
+	return size, file, nil
+}
+
+// ownCgroups reads /proc/self/cgroup: the v1 memory controller's path
+// ("N:memory:/path" or a combined "N:cpu,memory:/path") and the v2 path
+// ("0::/path"), "/" where a line is missing.
+func ownCgroups(s string) (v1, v2 string) {
+	v1, v2 = "/", "/"
+	for line := range strings.SplitSeq(s, "\n") {
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) != 3 || !strings.HasPrefix(parts[2], "/") {
 			continue
 		}
-		if err != nil {
-			return 0, file, err
+		if parts[1] == "" {
+			v2 = parts[2]
 		}
-		size, err := parseCgroupLimit(string(data))
-		if err != nil {
-			return 0, file, fmt.Errorf("%s: %w", file, err)
+		for c := range strings.SplitSeq(parts[1], ",") {
+			if c == cgroupV1Control {
+				v1 = parts[2]
+			}
 		}
-		return size, file, nil
 	}
-	return 0, "", nil
+	return v1, v2
+}
+
+// cgroupDirs is path and its ancestors up to "/", cleaned, without "..".
+func cgroupDirs(path string) []string {
+	p := filepath.Clean("/" + path)
+	dirs := []string{p}
+	for p != "/" {
+		p = filepath.Dir(p)
+		dirs = append(dirs, p)
+	}
+	return dirs
 }
 
 // unlimitedV1 is where cgroup v1 starts to mean "no limit": it reports

@@ -11,8 +11,8 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
-// fakeSys makes a folder laid out like /sys with the given cgroup files
-// (path relative to it → content).
+// fakeSys makes a folder laid out like the file system's root with the
+// given files (path relative to it → content).
 func fakeSys(t *testing.T, files map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
@@ -32,6 +32,12 @@ func envOf(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
+// The cgroup files of the tests, relative to the fake root.
+const (
+	v2Max   = cgroupV2Mount + "/" + cgroupV2File
+	v1Limit = cgroupV1Mount + "/" + cgroupV1File
+)
+
 func TestDecideMemory(t *testing.T) {
 	const gib = 1 << 30
 	for _, tc := range []struct {
@@ -43,23 +49,38 @@ func TestDecideMemory(t *testing.T) {
 		from      string
 		warns     bool
 	}{
-		{name: "cgroup v2 limit", files: map[string]string{cgroupV2MemoryMax: "1073741824\n"},
-			limit: gib * 9 / 10, gcPercent: defaultGCPercent, from: cgroupV2MemoryMax},
-		{name: "cgroup v1 limit", files: map[string]string{cgroupV1Limit: "536870912\n"},
-			limit: gib / 2 * 9 / 10, gcPercent: defaultGCPercent, from: cgroupV1Limit},
-		{name: "v2 wins over v1", files: map[string]string{cgroupV2MemoryMax: "1073741824", cgroupV1Limit: "536870912"},
-			limit: gib * 9 / 10, gcPercent: defaultGCPercent, from: cgroupV2MemoryMax},
-		{name: "v2 unlimited", files: map[string]string{cgroupV2MemoryMax: "max\n"}},
-		{name: "v1 unlimited", files: map[string]string{cgroupV1Limit: "9223372036854771712\n"}},
+		{name: "cgroup v2 limit", files: map[string]string{v2Max: "1073741824\n"},
+			limit: gib * 9 / 10, gcPercent: defaultGCPercent, from: v2Max},
+		{name: "cgroup v1 limit", files: map[string]string{v1Limit: "536870912\n"},
+			limit: gib / 2 * 9 / 10, gcPercent: defaultGCPercent, from: v1Limit},
+		{name: "v2 wins over v1", files: map[string]string{v2Max: "1073741824", v1Limit: "536870912"},
+			limit: gib * 9 / 10, gcPercent: defaultGCPercent, from: v2Max},
+		{name: "v2 unlimited", files: map[string]string{v2Max: "max\n"}},
+		{name: "v1 unlimited", files: map[string]string{v1Limit: "9223372036854771712\n"}},
 		{name: "no cgroup files"},
-		{name: "GOMEMLIMIT set: no limit of ours, GOGC raised", files: map[string]string{cgroupV2MemoryMax: "1073741824"},
+		{name: "v2: own cgroup's limit", files: map[string]string{
+			procSelfCgroup: "0::/kubepods/pod1/ctr\n", v2Max: "max",
+			cgroupV2Mount + "/kubepods/pod1/ctr/" + cgroupV2File: "1073741824"},
+			limit: gib * 9 / 10, gcPercent: defaultGCPercent, from: cgroupV2Mount + "/kubepods/pod1/ctr/" + cgroupV2File},
+		{name: "v2: an ancestor's lower limit", files: map[string]string{
+			procSelfCgroup: "0::/kubepods/pod1/ctr\n",
+			cgroupV2Mount + "/kubepods/pod1/ctr/" + cgroupV2File: "max",
+			cgroupV2Mount + "/kubepods/pod1/" + cgroupV2File:     "536870912"},
+			limit: gib / 2 * 9 / 10, gcPercent: defaultGCPercent, from: cgroupV2Mount + "/kubepods/pod1/" + cgroupV2File},
+		{name: "v1: memory among combined controllers, path not mounted: the mount's root", files: map[string]string{
+			procSelfCgroup: "5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n", v1Limit: "268435456"},
+			limit: gib / 4 * 9 / 10, gcPercent: defaultGCPercent, from: v1Limit},
+		{name: "v1: own cgroup unlimited, root unlimited", files: map[string]string{
+			procSelfCgroup: "4:memory:/process_api/x\n", v1Limit: "9223372036854771712",
+			cgroupV1Mount + "/process_api/x/" + cgroupV1File: "9223372036854771712"}},
+		{name: "GOMEMLIMIT set: no limit of ours, GOGC raised", files: map[string]string{v2Max: "1073741824"},
 			env: map[string]string{"GOMEMLIMIT": "200MiB"}, gcPercent: defaultGCPercent, from: "GOMEMLIMIT"},
-		{name: "GOGC set: kept", files: map[string]string{cgroupV2MemoryMax: "1073741824"},
-			env: map[string]string{"GOGC": "150"}, limit: gib * 9 / 10, from: cgroupV2MemoryMax},
-		{name: "both set: nothing changed", files: map[string]string{cgroupV2MemoryMax: "1073741824"},
+		{name: "GOGC set: kept", files: map[string]string{v2Max: "1073741824"},
+			env: map[string]string{"GOGC": "150"}, limit: gib * 9 / 10, from: v2Max},
+		{name: "both set: nothing changed", files: map[string]string{v2Max: "1073741824"},
 			env: map[string]string{"GOMEMLIMIT": "200MiB", "GOGC": "off"}, from: "GOMEMLIMIT"},
-		{name: "unreadable value", files: map[string]string{cgroupV2MemoryMax: "lots"}, warns: true},
-		{name: "zero", files: map[string]string{cgroupV1Limit: "0"}, warns: true},
+		{name: "unreadable value", files: map[string]string{v2Max: "lots"}, warns: true},
+		{name: "zero", files: map[string]string{v1Limit: "0"}, warns: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := fakeSys(t, tc.files)
@@ -89,7 +110,7 @@ func TestTuneMemoryApplies(t *testing.T) {
 		debug.SetMemoryLimit(oldLimit)
 		debug.SetGCPercent(oldGC)
 	})
-	root := fakeSys(t, map[string]string{cgroupV2MemoryMax: "2147483648"})
+	root := fakeSys(t, map[string]string{v2Max: "2147483648"})
 	var logs strings.Builder
 	tuneMemory(root, envOf(nil), slog.New(slog.NewTextHandler(&logs, nil)))
 	if got, want := debug.SetMemoryLimit(-1), int64(2147483648*9/10); got != want {

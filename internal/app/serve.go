@@ -37,7 +37,7 @@ const maxGRPCMessage = 64 << 20
 // ones, flush the log.
 func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err error) {
 	log := newLogger(stderr, cfg.LogLevel)
-	tuneMemory("/sys", os.Getenv, log) // the runtime read GOMEMLIMIT and GOGC from the real environment too
+	tuneMemory("/", os.Getenv, log) // the runtime read GOMEMLIMIT and GOGC from the real environment too
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
