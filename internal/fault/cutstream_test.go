@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
-	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // An expensive model, so a budget of a few cents holds a handful of calls.
@@ -33,7 +31,7 @@ const (
 // budget. Streams the client cuts after half the answer are logged with
 // usage_source 'estimated' and a cost, and charged that cost: a budget
 // (Helicone-RateLimit-Policy with u=cents) refuses them after as many calls
-// as it refuses full streams of (about) the same cost. Without the charge
+// as it refuses full streams of the same cost. Without the charge
 // every cut stream would be admitted.
 func TestCutStreamCost(t *testing.T) {
 	rd := testenv.StartRedis(t)
@@ -45,33 +43,32 @@ func TestCutStreamCost(t *testing.T) {
 	budget := size(5, 50) // cents
 	limit := 20 * budget  // calls: a budget never refusing is a failure, not a hang
 
-	cut := spend(t, g, rc, budget, limit, func(h http.Header) { h.Set(mockprovider.HeaderChunkDelay, "30") }, cutAfter)
+	cut := spend(t, g, rc, cutBody, budget, limit, func(h http.Header) { h.Set(mockprovider.HeaderChunkDelay, "30") }, cutAfter)
 	if len(cut.admitted) == limit {
 		t.Fatalf("a %d-cent budget admitted all %d cut streams: hanging up bypasses it", budget, limit)
 	}
 	cutRows := costs(t, db, cut.admitted)
+	seen := map[costRow]int{}
+	var typical costRow // the most frequent tokens of a cut stream
 	for id, r := range cutRows {
 		if r.source != "estimated" || r.cost <= 0 || r.status == 200 {
 			t.Fatalf("cut stream %s logged as %+v, want usage_source estimated, a cost and a client-cancelled status", id, r)
 		}
+		if seen[r]++; seen[r] > seen[typical] {
+			typical = r
+		}
 	}
 
-	// Full streams of the same cost: the mock reports the completion
-	// tokens that price the full prompt closest to a cut stream.
-	cCut := cutRows[cut.admitted[0]].cost
-	prompt := mockprovider.PromptTokens([]byte(cutBody))
-	best, bestDiff := int64(0), math.Inf(1)
-	for x := int64(0); x <= 200; x++ {
-		c, ok := provider.DefaultPrices().CallCost("openai", provider.Usage{PromptTokens: prompt, CompletionTokens: x}, cutModel)
-		if !ok {
-			t.Fatalf("%s has no price", cutModel)
-		}
-		if d := math.Abs(c - cCut); d < bestDiff {
-			best, bestDiff = x, d
-		}
+	// Full streams of exactly that cost: the mock counts a prompt word as
+	// a token, so a prompt of as many words and the completion tokens of
+	// the cut stream (x-mock-completion-tokens) price the same.
+	fullBody := fmt.Sprintf(`{"model":%q,"stream":true,"messages":[{"role":"user","content":%q}]}`,
+		cutModel, strings.TrimSpace(strings.Repeat("word ", int(typical.prompt))))
+	if p := mockprovider.PromptTokens([]byte(fullBody)); p != typical.prompt {
+		t.Fatalf("full prompt of %d tokens, want %d", p, typical.prompt)
 	}
-	full := spend(t, g, rc, budget, limit, func(h http.Header) {
-		h.Set(mockprovider.HeaderCompletionTokens, strconv.FormatInt(best, 10))
+	full := spend(t, g, rc, fullBody, budget, limit, func(h http.Header) {
+		h.Set(mockprovider.HeaderCompletionTokens, strconv.FormatInt(typical.completion, 10))
 	}, 0)
 	fullRows := costs(t, db, full.admitted)
 	g.stop()
@@ -90,18 +87,23 @@ func TestCutStreamCost(t *testing.T) {
 		return n
 	}
 	wantCut, wantFull := predict(cut.admitted, cutRows), predict(full.admitted, fullRows)
-	t.Logf("%d-cent budget: %d cut streams at $%.6f (estimated), %d full streams at $%.6f (%d completion tokens)",
-		budget, len(cut.admitted), cCut, len(full.admitted), fullRows[full.admitted[0]].cost, best)
-	sent := len(cut.sent) + len(full.sent)
-	c := db.waitRows(append(append([]string(nil), cut.sent...), full.sent...), 60*time.Second)
-	lost, _ := c.lost(append(append([]string(nil), cut.sent...), full.sent...))
-	report(t, figures{scenario: "cut streams under a cents budget", sent: sent, answered: len(cut.admitted) + len(full.admitted),
+	t.Logf("%d-cent budget: %d cut streams (estimated usage %v), %d full streams at $%.6f; %d distinct cut costs",
+		budget, len(cut.admitted), seen, len(full.admitted), fullRows[full.admitted[0]].cost, len(seen))
+	all := append(append([]string(nil), cut.sent...), full.sent...)
+	c := db.waitRows(all, 60*time.Second)
+	lost, _ := c.lost(all)
+	report(t, figures{scenario: "cut streams under a cents budget", sent: len(all), answered: len(cut.admitted) + len(full.admitted),
 		rows: c.final, lost: lost, duplicated: c.duplicated(),
 		note: fmt.Sprintf("%d-cent budget: %d cut streams admitted, %d full ones of the same cost", budget, len(cut.admitted), len(full.admitted))})
 	if len(cut.admitted) != wantCut || len(full.admitted) != wantFull {
 		t.Errorf("admitted %d cut and %d full streams; their logged costs allow %d and %d", len(cut.admitted), len(full.admitted), wantCut, wantFull)
 	}
-	if wantCut == wantFull && len(cut.admitted) != len(full.admitted) {
+	for id, r := range fullRows {
+		if r.cost != typical.cost || r.source != "provider" {
+			t.Fatalf("full stream %s logged as %+v, want the cut streams' cost %v from the provider's usage", id, r, typical.cost)
+		}
+	}
+	if len(seen) == 1 && len(cut.admitted) != len(full.admitted) {
 		t.Errorf("the budget admitted %d cut streams and %d full ones of the same cost", len(cut.admitted), len(full.admitted))
 	}
 	if len(full.admitted) < 2 {
@@ -123,7 +125,7 @@ type spent struct {
 // next call it waits until the bucket in Redis shows the charge: the
 // charge follows the end of the call, and the next call's check must see
 // it.
-func spend(t *testing.T, g *tollgate, rc *redis.Client, budget, limit int, steer func(http.Header), cutAt int) spent {
+func spend(t *testing.T, g *tollgate, rc *redis.Client, body string, budget, limit int, steer func(http.Header), cutAt int) spent {
 	t.Helper()
 	user := "fault-" + uuid.NewString()
 	key := "" // the bucket, found after the first call
@@ -135,7 +137,7 @@ func spend(t *testing.T, g *tollgate, rc *redis.Client, budget, limit int, steer
 		}
 		id := uuid.NewString()
 		s.sent = append(s.sent, id)
-		req, _ := http.NewRequest(http.MethodPost, g.url("/v1/chat/completions"), strings.NewReader(cutBody))
+		req, _ := http.NewRequest(http.MethodPost, g.url("/v1/chat/completions"), strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Helicone-Request-Id", id)
 		req.Header.Set("Helicone-User-Id", user)
@@ -211,9 +213,10 @@ func bucketTokens(t *testing.T, rc *redis.Client, key string) float64 {
 
 // costRow is what ClickHouse logged of a stream.
 type costRow struct {
-	cost   float64
-	source string
-	status int32
+	cost               float64
+	prompt, completion int64
+	source             string
+	status             int32
 }
 
 // costs waits for the rows of ids and returns their cost and usage source.
@@ -222,7 +225,7 @@ func costs(t *testing.T, db *logDB, ids []string) map[string]costRow {
 	db.waitRows(ids, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rows, err := db.conn.Query(ctx, "SELECT toString(request_id), cost_usd, usage_source, status FROM "+db.name+".requests FINAL WHERE toString(request_id) IN "+quoteIDs(ids))
+	rows, err := db.conn.Query(ctx, "SELECT toString(request_id), cost_usd, prompt_tokens, completion_tokens, usage_source, status FROM "+db.name+".requests FINAL WHERE toString(request_id) IN "+quoteIDs(ids))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +234,7 @@ func costs(t *testing.T, db *logDB, ids []string) map[string]costRow {
 	for rows.Next() {
 		var id string
 		var r costRow
-		if err := rows.Scan(&id, &r.cost, &r.source, &r.status); err != nil {
+		if err := rows.Scan(&id, &r.cost, &r.prompt, &r.completion, &r.source, &r.status); err != nil {
 			t.Fatal(err)
 		}
 		out[id] = r
