@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 TESTENV  := scripts/testenv.sh
 
 .DEFAULT_GOAL := build
-.PHONY: build run run-stack test bench lint fuzz proto dashboard
+.PHONY: build run run-stack test bench fault lint fuzz proto dashboard
 
 build:
 	$(GO) build -o bin/tollgate ./cmd/tollgate
@@ -33,6 +33,13 @@ test:
 
 bench:
 	$(TESTENV) -- $(GO) run ./internal/bench
+
+# The fault suite (internal/fault) at scale: thousands of calls at about
+# 200 a second per scenario, then a table of sent / answered / rows / lost /
+# duplicated (docs/reliability.md). `make test` runs the same scenarios
+# with short bursts.
+fault:
+	$(TESTENV) -- env TOLLGATE_FAULT_SCALE=large $(GO) test -count=1 -v -timeout 30m -run . ./internal/fault/
 
 # gofmt -l lists files that need formatting and reports syntax errors; either
 # fails the target.
