@@ -46,7 +46,8 @@ type File struct {
 	leading  bool   // a leader's write is in progress
 	err      error  // the first failed write; the file takes no more bytes
 	closed   bool
-	unsynced bool // bytes written since the last fsync
+	unsynced bool   // bytes written since the last fsync
+	groups   uint64 // group writes issued (for the tests)
 }
 
 // Options for Create and Append.
@@ -149,6 +150,7 @@ func (w *File) Wait(ticket uint64) error {
 // wakes the waiters. Called and returns with w.mu held.
 func (w *File) lead() {
 	w.leading = true
+	w.groups++
 	buf, end := w.pending, w.added
 	w.pending = w.spare[:0]
 	w.spare = nil

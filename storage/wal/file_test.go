@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -115,5 +116,69 @@ func TestWriteError(t *testing.T) {
 	}
 	if err := f.Write([]byte("b")); err == nil || f.Err() == nil {
 		t.Errorf("after a failed write: %v, Err %v", err, f.Err())
+	}
+}
+
+// TestGroupCommitOneWritePerGroup: while a write is in progress (blocked
+// on a full pipe), the callers that arrive meanwhile are carried by ONE
+// next write, not one each.
+func TestGroupCommitOneWritePerGroup(t *testing.T) {
+	r, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f := newFile(pw, Options{})
+	defer f.Close()
+	// The first caller's write fills the pipe's buffer and blocks.
+	big := bytes.Repeat([]byte{'a'}, 1<<20)
+	first := make(chan error, 1)
+	go func() { first <- f.Write(big) }()
+	for {
+		f.mu.Lock()
+		leading := f.leading
+		f.mu.Unlock()
+		if leading {
+			break
+		}
+		runtime.Gosched()
+	}
+	const n = 10
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if err := f.Write([]byte("0123456789")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for f.Size() != uint64(len(big)+n*10) { // all added, waiting
+		runtime.Gosched()
+	}
+	got := make(chan int64, 1)
+	go func() {
+		var total int64
+		buf := make([]byte, 64<<10)
+		for total < int64(len(big)+n*10) {
+			k, err := r.Read(buf)
+			if err != nil {
+				break
+			}
+			total += int64(k)
+		}
+		got <- total
+	}()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if total := <-got; total != int64(len(big)+n*10) {
+		t.Fatalf("read %d bytes", total)
+	}
+	f.mu.Lock()
+	groups := f.groups
+	f.mu.Unlock()
+	if groups != 2 {
+		t.Errorf("%d writes for 1 + %d callers, want 2 (one group for the %d that waited)", groups, n, n)
 	}
 }
