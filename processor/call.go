@@ -30,7 +30,8 @@ type call struct {
 
 	status       int // response :status, 0 until seen
 	firstChunkAt time.Time
-	stream       *provider.StreamAccumulator // set when the response is SSE, read chunk by chunk
+	stream       *provider.StreamAccumulator // set when the response is SSE, read chunk by chunk (&acc)
+	acc          provider.StreamAccumulator  // kept with its buffers from one pooled call to the next
 	usageFilter  *provider.UsageEventFilter  // set when the client gets the stream without the usage chunk Tollgate asked for
 	// promptBody is the body sent of a streamed request (at most
 	// maxRequestBody bytes, and the same bytes the body phase held), kept
@@ -49,12 +50,16 @@ type call struct {
 	ctx        context.Context
 	rawPath    string                // :path with query, as the client sent it
 	reqHeaders []*corev3.HeaderValue // original request headers (Helicone ones included)
+	// header looks a request header up (findHeader over reqHeaders) for the
+	// gate; made once per pooled call rather than a closure per call.
+	header func(name string) string
 
 	decision        *gate.Decision // cache / rate-limit verdict; nil without a gate
 	free            bool           // answered from the cache: costs nothing
 	chargeUSD       float64        // what cents limits are charged: the served model's price (finish)
 	completed       bool           // the gate's Complete ran
 	respContentType string
+	respMediaType   string // its media type (mediaType)
 
 	egress    *egress.Decision // the egress policy's verdict; nil without a policy
 	forwarded bool             // the request went on to the provider (at least one attempt)
@@ -83,15 +88,21 @@ const maxPooledBody = 64 << 10
 func (s *Server) newCall(ctx context.Context) *call {
 	c := calls.Get().(*call)
 	c.ctx, c.rec = ctx, &record.Record{} // the record goes to the sink: never reused
+	if c.header == nil {
+		c.header = func(name string) string { return findHeader(c.reqHeaders, name) }
+	}
 	return c
 }
 
 // releaseCall returns c to the pool when its Process loop is over: the
-// record is with the sink, and the gate's Complete, which reads the
-// response body, has returned (it must not keep the body; see Gate).
+// record is with the sink, and the gate's Check and Complete, which read
+// the call's headers and response body, have returned (they keep nothing;
+// see Gate). What a call keeps for the next are its buffers: the stream
+// buffer, the accumulator's (Reset when a stream starts) and the header
+// closure.
 func releaseCall(c *call) {
-	buf := c.respBody
-	*c = call{}
+	buf, acc, header := c.respBody, c.acc, c.header
+	*c = call{acc: acc, header: header}
 	if buf.Cap() <= maxPooledBody {
 		buf.Reset()
 		c.respBody = buf

@@ -38,7 +38,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		URL:          c.rawPath,
 		TargetOrigin: rec.TargetURL,
 		Helicone:     &c.helicone,
-		Header:       func(name string) string { return findHeader(c.reqHeaders, name) },
+		Header:       c.header,
 		Body:         body,
 		UserID:       rec.UserID,
 	}
@@ -76,6 +76,7 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 func (s *Server) answerFromGate(c *call, d *gate.Decision) *extprocv3.ProcessingResponse {
 	a, rec := d.Answer, c.rec
 	var m headerMutation
+	m.grow(len(a.Headers) + 1)
 	for _, h := range a.Headers {
 		m.setHeader(h[0], h[1])
 	}

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"slices"
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -17,13 +18,31 @@ import (
 type headerMutation struct {
 	set    []*corev3.HeaderValueOption
 	remove []string
+	slab   []headerOption // room for the headers grow said are coming
+}
+
+// grow makes room for n more headers set: one allocation for their
+// options and one for the list, where setting them one by one would take
+// one each plus the list's growth.
+func (m *headerMutation) grow(n int) {
+	if n <= 0 {
+		return
+	}
+	m.set = slices.Grow(m.set, n)
+	m.slab = make([]headerOption, 0, n)
 }
 
 func (m *headerMutation) setHeader(key, value string) {
 	// The option and its header in one allocation, the value's bytes
 	// shared with the string (readOnlyBytes): a reply is only marshalled,
 	// never written to, so a setHeader costs one allocation, not four.
-	o := &headerOption{}
+	var o *headerOption
+	if n := len(m.slab); n < cap(m.slab) {
+		m.slab = m.slab[:n+1] // never appended past cap: earlier options stay put
+		o = &m.slab[n]
+	} else {
+		o = &headerOption{}
+	}
 	o.header = corev3.HeaderValue{Key: key, RawValue: readOnlyBytes(value)}
 	o.option = corev3.HeaderValueOption{Header: &o.header, Append: overwrite}
 	m.set = append(m.set, &o.option)

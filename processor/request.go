@@ -129,6 +129,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			return answer
 		}
 	}
+	m.remove = slices.Grow(m.remove, len(hh.Names)+len(workloadHeaders)) // one allocation, not one per doubling
 	for _, name := range hh.Names {
 		m.removeHeader(name)
 	}

@@ -18,10 +18,14 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 	c.status, _ = strconv.Atoi(findHeader(headers, ":status"))
 
 	c.respContentType = findHeader(headers, "content-type")
+	c.respMediaType = mediaType(c.respContentType)
 	noteReplayHeaders(c, headers)
 	var m headerMutation
+	if c.decision != nil {
+		m.grow(1 + len(c.decision.ResponseHeaders))
+	}
 	m.setHeader(helicone.ResponseID, c.rec.RequestID)
-	if c.usageFilter != nil && isEventStream(c.respContentType) {
+	if c.usageFilter != nil && isEventStream(c.respMediaType) {
 		m.removeHeader("content-length") // the usage event is cut from the body
 	}
 	attemptResponseHeaders(c, &m)
@@ -40,9 +44,10 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 		s.finish(c, int32(c.status))
 		return resp
 	}
-	if isEventStream(c.respContentType) {
+	if isEventStream(c.respMediaType) {
 		c.rec.Stream = true
-		c.stream = provider.NewStreamAccumulator(c.format)
+		c.acc.Reset(c.format)
+		c.stream = &c.acc
 		resp.ModeOverride = streamedResponseMode
 	}
 	return resp
@@ -76,7 +81,7 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 	// A path Tollgate does not know (Gemini's generateContent through a
 	// target URL, say) is read too when it answers JSON: the usage shapes
 	// are told apart by their names.
-	if len(chunk) > 0 && (c.endpoint != provider.EndpointUnknown || isJSON(c.respContentType)) {
+	if len(chunk) > 0 && (c.endpoint != provider.EndpointUnknown || isJSON(c.respMediaType)) {
 		if usage, model, err := provider.ParseResponse(c.format, chunk); err == nil {
 			s.useUsage(c, usage, model)
 		}
@@ -128,17 +133,41 @@ func (s *Server) useUsage(c *call, u provider.Usage, model string) {
 	c.rec.ResponseModel = model
 }
 
-func isEventStream(contentType string) bool {
+// mediaType is a Content-Type's media type, lowercase, or "" when the
+// value does not parse (mime.ParseMediaType, parameters included). A value
+// without parameters, the common case, is read without ParseMediaType's
+// map of them.
+func mediaType(contentType string) string {
 	if contentType == "" {
-		return false
+		return ""
+	}
+	if !strings.ContainsRune(contentType, ';') && isToken(contentType) {
+		return strings.ToLower(contentType)
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "text/event-stream"
+	if err != nil {
+		return ""
+	}
+	return mt
 }
 
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+// isToken: s is a type/subtype of RFC 2045 token characters with no
+// surrounding space, the form ParseMediaType returns as it is (lowercased).
+func isToken(s string) bool {
+	slash := strings.IndexByte(s, '/')
+	if slash <= 0 || slash == len(s)-1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; i != slash && (c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0) {
+			return false // not a verdict: ParseMediaType decides
+		}
+	}
+	return true
 }
+
+func isEventStream(mt string) bool { return mt == "text/event-stream" }
+
+func isJSON(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -240,6 +240,22 @@ func appendBounded(dst, src []byte, limit int) []byte {
 	return append(dst, src...)
 }
 
+// Reset readies p for another stream, keeping its buffers (those within
+// retainCap) and the event names it has seen, so a parser reused from one
+// stream to the next reads without allocating.
+func (p *SSEParser) Reset() {
+	*p = SSEParser{line: reuse(p.line), data: reuse(p.data), name: p.name[:0],
+		limit: p.limit, names: p.names, nameNext: p.nameNext}
+}
+
+// reuse is b emptied for reuse, or nil when it grew past retainCap.
+func reuse(b []byte) []byte {
+	if cap(b) > retainCap {
+		return nil
+	}
+	return b[:0]
+}
+
 // release drops buffers that one large line or event grew.
 func (p *SSEParser) release() {
 	if cap(p.line) > retainCap && len(p.line) == 0 {

@@ -61,6 +61,15 @@ func NewStreamAccumulator(provider string) *StreamAccumulator {
 	return &StreamAccumulator{provider: provider}
 }
 
+// Reset readies a for a new stream from provider, as NewStreamAccumulator
+// would, but keeps its buffers: an accumulator reused from call to call
+// (the processor pools them) reads a stream without allocating.
+func (a *StreamAccumulator) Reset(provider string) {
+	parser := a.parser
+	parser.Reset()
+	*a = StreamAccumulator{provider: provider, parser: parser, text: reuse(a.text), other: reuse(a.other)}
+}
+
 // Write feeds the next raw body chunk. The chunk is not retained.
 func (a *StreamAccumulator) Write(chunk []byte) {
 	a.parser.feed(chunk, a.onEvent)
