@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,7 @@ type coalescer struct {
 	c        redis.UniversalClient
 	maxBusy  int
 	maxBatch int
+	shared   *atomic.Uint64 // counts the calls a pipeline carried beyond one
 
 	mu    sync.Mutex
 	busy  int       // round trips in flight (single commands or pipelines)
@@ -43,8 +45,8 @@ type waiter struct {
 	leads bool // and sends it
 }
 
-func newCoalescer(c redis.UniversalClient, maxBusy, maxBatch int) *coalescer {
-	return &coalescer{c: c, maxBusy: max(maxBusy, 1), maxBatch: max(maxBatch, 1)}
+func newCoalescer(c redis.UniversalClient, maxBusy, maxBatch int, shared *atomic.Uint64) *coalescer {
+	return &coalescer{c: c, maxBusy: max(maxBusy, 1), maxBatch: max(maxBatch, 1), shared: shared}
 }
 
 // do sends cmd and waits for its reply (or the end of ctx), like
@@ -101,6 +103,7 @@ func (q *coalescer) send(batch []*waiter) {
 			_ = pipe.Process(ctx, w.cmd)
 		}
 		_, _ = pipe.Exec(ctx) // each command holds its own error
+		q.shared.Add(uint64(len(batch) - 1))
 	}
 	cancel()
 	for _, w := range batch[1:] {

@@ -101,11 +101,14 @@ func TestCoalescerOneWriteInOrder(t *testing.T) {
 		}()
 		testenv.WaitFor(t, 10*time.Second, "call queued", func() bool { return queued(s) == i+1 })
 	}
-	trips := s.RoundTrips()
+	writes, trips := s.Writes(), s.RoundTrips()
 	resume()
 	wg.Wait()
-	if got := s.RoundTrips() - trips; got != 1 {
+	if got := s.Writes() - writes; got != 1 {
 		t.Errorf("%d calls sent in %d writes, want 1", n, got)
+	}
+	if got := s.RoundTrips() - trips; got != n {
+		t.Errorf("%d calls counted %d round trips, want one each", n, got)
 	}
 	want := int64(0)
 	for i := range n {
@@ -271,10 +274,10 @@ func TestCoalescerClusterExact(t *testing.T) {
 			}
 		}()
 	}
-	trips := s.RoundTrips()
+	writes := s.Writes()
 	close(start)
 	wg.Wait()
-	t.Logf("%d calls in %d writes", tenants*callsEach, s.RoundTrips()-trips)
+	t.Logf("%d calls in %d writes", tenants*callsEach, s.Writes()-writes)
 	for i := range tenants {
 		if n := admitted["tenant-"+strconv.Itoa(i)]; n != quota {
 			t.Errorf("tenant-%d: %d admitted, want exactly %d", i, n, quota)
@@ -286,4 +289,15 @@ func TestCoalescerClusterExact(t *testing.T) {
 func limitedInfo(i int) gate.RequestInfo {
 	return gate.RequestInfo{Tenant: "t", Method: "POST", URL: "/v1/chat/completions", Body: []byte(`{}`),
 		UserID: "u" + strconv.Itoa(i), Helicone: &helicone.Headers{RateLimitPolicy: "1000;w=60;s=user"}}
+}
+
+// TestSlotKey: the Store's own slot key builder names the same keys as
+// gate.CacheSlotKey (memstore's), so the two key spaces stay one.
+func TestSlotKey(t *testing.T) {
+	s := &Store{prefix: "p:"}
+	for _, slot := range []int{0, 1, 9, 10, 19} {
+		if got, want := s.slotKey("tg:{t}:c:ab", slot), "p:"+gate.CacheSlotKey("tg:{t}:c:ab", slot); got != want {
+			t.Errorf("slot %d: %q, want %q", slot, got, want)
+		}
+	}
 }

@@ -38,9 +38,10 @@ type Options struct {
 type Store struct {
 	c      redis.UniversalClient
 	prefix string
-	own    bool // Close closes c
-	trips  atomic.Uint64
-	q      *coalescer // nil: every call sends its own
+	own    bool          // Close closes c
+	trips  atomic.Uint64 // commands and pipelines written (tripCounter)
+	shared atomic.Uint64 // calls beyond the first in the coalescer's pipelines
+	q      *coalescer    // nil: every call sends its own
 }
 
 var _ gate.Store = (*Store)(nil)
@@ -71,9 +72,9 @@ func New(c redis.UniversalClient, o Options) (*Store, error) {
 	s := &Store{c: c, prefix: o.Prefix}
 	switch {
 	case o.MaxInFlight == 0:
-		s.q = newCoalescer(c, 4, 64)
+		s.q = newCoalescer(c, 4, 64, &s.shared)
 	case o.MaxInFlight > 0:
-		s.q = newCoalescer(c, o.MaxInFlight, 64)
+		s.q = newCoalescer(c, o.MaxInFlight, 64, &s.shared)
 	}
 	c.AddHook(tripCounter{&s.trips})
 	return s, nil
@@ -95,8 +96,14 @@ func (s *Store) Close() error {
 
 // RoundTrips counts the commands (a script call is one) sent to Redis since
 // the Store was made: tests and `make bench` check that a request costs
-// one. A Cluster redirect (MOVED/ASK) is an extra trip not counted here.
-func (s *Store) RoundTrips() uint64 { return s.trips.Load() }
+// one. A pipeline counts once, except the coalescer's, which count once per
+// call in them (each call's own round trip, shared on the wire). A Cluster
+// redirect (MOVED/ASK) is an extra trip not counted here.
+func (s *Store) RoundTrips() uint64 { return s.trips.Load() + s.shared.Load() }
+
+// Writes counts the commands and pipelines written to Redis since the
+// Store was made: RoundTrips less what the coalescer saved.
+func (s *Store) Writes() uint64 { return s.trips.Load() }
 
 // Admit implements gate.Store.
 func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmitResult, error) {
@@ -114,7 +121,7 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 	if n == 1 && len(req.Buckets) == 0 {
 		// The common plain cache read: a GET is cheaper for Redis than a
 		// script.
-		cmd := redis.NewStringCmd(ctx, "get", s.prefix+gate.CacheSlotKey(req.CacheKey, 0))
+		cmd := redis.NewStringCmd(ctx, "get", s.slotKey(req.CacheKey, 0))
 		// Only a nil error says cmd is complete: a call that gave up may
 		// leave it to a pipeline still on its way.
 		err := s.send(ctx, cmd)
@@ -142,7 +149,7 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 	cmdArgs := make([]any, 3+nk+2+3*len(req.Buckets))
 	cmdArgs[0], cmdArgs[1], cmdArgs[2] = "evalsha", admitScript.Hash(), nk
 	for i := range n {
-		cmdArgs[3+i] = s.prefix + gate.CacheSlotKey(req.CacheKey, i)
+		cmdArgs[3+i] = s.slotKey(req.CacheKey, i)
 	}
 	a := 3 + nk
 	cmdArgs[a], cmdArgs[a+1] = n, req.Pick
@@ -153,7 +160,7 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 	}
 	cmd := redis.NewCmd(ctx, cmdArgs...)
 	err := s.send(ctx, cmd)
-	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		// Redis restarted or its scripts were flushed: EVAL loads the
 		// script again (one more round trip, once).
 		eval := append([]any{"eval", admitSrc}, cmdArgs[2:]...)
@@ -187,6 +194,14 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 		}
 	}
 	return res, nil
+}
+
+// slotKey is s.prefix + gate.CacheSlotKey(cacheKey, slot) in one
+// allocation (an Admit's keys are most of its garbage).
+func (s *Store) slotKey(cacheKey string, slot int) string {
+	var buf [20]byte
+	digits := strconv.AppendInt(buf[:0], int64(slot), 10)
+	return s.prefix + cacheKey + ":" + string(digits)
 }
 
 // send sends a request-path command, through the coalescer when there
