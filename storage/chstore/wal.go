@@ -40,13 +40,15 @@ const (
 	walDirName    = "wal"
 	walExt        = ".wal"
 	walSegmentAge = 10 * time.Second
-	walRetry      = 10 * time.Second
 	walBufMax     = 1 << 20 // pooled frame buffers larger than this are not kept
 )
 
-// walSegmentBytes is the size at which a segment rotates (a variable for
-// the tests).
-var walSegmentBytes uint64 = 64 << 20
+// walSegmentBytes is the size at which a segment rotates, walRetry the
+// wait before a failed log tries a new segment (variables for the tests).
+var (
+	walSegmentBytes uint64 = 64 << 20
+	walRetry               = 10 * time.Second
+)
 
 // walSegment is one file of the log.
 type walSegment struct {

@@ -230,10 +230,16 @@ func TestWALSegmentParse(t *testing.T) {
 }
 
 // TestWALUnwritable: a log that cannot be written does not stop calls:
-// records are delivered from memory, the failure is counted and logged.
+// records are delivered from memory, the failure is counted and logged;
+// once the disk is usable again a new segment is tried and records are
+// logged again.
 func TestWALUnwritable(t *testing.T) {
+	old := walRetry
+	walRetry = 20 * time.Millisecond
+	t.Cleanup(func() { walRetry = old })
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, walDirName), []byte("not a directory"), 0o600); err != nil {
+	blocker := filepath.Join(dir, walDirName)
+	if err := os.WriteFile(blocker, []byte("not a directory"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeSender{}
@@ -241,7 +247,7 @@ func TestWALUnwritable(t *testing.T) {
 	for i := range 50 {
 		w.Write(testRecord("nowal", i, false))
 	}
-	if err := w.Close(ctxT(t, 10*time.Second)); err != nil {
+	if err := w.Flush(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if f.count() != 50 {
@@ -252,6 +258,27 @@ func TestWALUnwritable(t *testing.T) {
 	}
 	if !lb.Contains("WRITE-AHEAD LOG FAILED") {
 		t.Error("failure not logged")
+	}
+
+	// The disk comes back: the directory can be made again.
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	i := 50
+	testenv.WaitFor(t, 10*time.Second, "records logged again", func() bool {
+		before := metric(w.m.walUnlogged)
+		w.Write(testRecord("nowal", i, false))
+		i++
+		return metric(w.m.walUnlogged) == before
+	})
+	if err := w.Close(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if f.count() != i {
+		t.Errorf("%d delivered, want %d", f.count(), i)
 	}
 }
 
