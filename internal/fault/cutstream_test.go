@@ -43,7 +43,7 @@ func TestCutStreamCost(t *testing.T) {
 	budget := size(5, 50) // cents
 	limit := 20 * budget  // calls: a budget never refusing is a failure, not a hang
 
-	cut := spend(t, g, rc, cutBody, budget, limit, func(h http.Header) { h.Set(mockprovider.HeaderChunkDelay, "30") }, cutAfter)
+	cut := spend(t, g, rc, cutBody, budget, limit, func(_ int, h http.Header) { h.Set(mockprovider.HeaderChunkDelay, "30") }, cutAfter)
 	if len(cut.admitted) == limit {
 		t.Fatalf("a %d-cent budget admitted all %d cut streams: hanging up bypasses it", budget, limit)
 	}
@@ -59,16 +59,25 @@ func TestCutStreamCost(t *testing.T) {
 		}
 	}
 
-	// Full streams of exactly that cost: the mock counts a prompt word as
-	// a token, so a prompt of as many words and the completion tokens of
-	// the cut stream (x-mock-completion-tokens) price the same.
+	// Full streams of exactly those costs, one for one: the mock counts a
+	// prompt word as a token, so a prompt of as many words and the
+	// completion tokens of cut stream i (x-mock-completion-tokens) price
+	// full stream i the same. (A cut stream may count a chunk more than
+	// another: the hang-up races the next chunk.)
 	fullBody := fmt.Sprintf(`{"model":%q,"stream":true,"messages":[{"role":"user","content":%q}]}`,
 		cutModel, strings.TrimSpace(strings.Repeat("word ", int(typical.prompt))))
 	if p := mockprovider.PromptTokens([]byte(fullBody)); p != typical.prompt {
 		t.Fatalf("full prompt of %d tokens, want %d", p, typical.prompt)
 	}
-	full := spend(t, g, rc, fullBody, budget, limit, func(h http.Header) {
-		h.Set(mockprovider.HeaderCompletionTokens, strconv.FormatInt(typical.completion, 10))
+	full := spend(t, g, rc, fullBody, budget, limit, func(i int, h http.Header) {
+		like := typical
+		if i < len(cut.admitted) {
+			like = cutRows[cut.admitted[i]]
+		}
+		if like.prompt != typical.prompt {
+			t.Fatalf("cut streams with prompts of %d and %d tokens", like.prompt, typical.prompt)
+		}
+		h.Set(mockprovider.HeaderCompletionTokens, strconv.FormatInt(like.completion, 10))
 	}, 0)
 	fullRows := costs(t, db, full.admitted)
 	g.stop()
@@ -98,12 +107,13 @@ func TestCutStreamCost(t *testing.T) {
 	if len(cut.admitted) != wantCut || len(full.admitted) != wantFull {
 		t.Errorf("admitted %d cut and %d full streams; their logged costs allow %d and %d", len(cut.admitted), len(full.admitted), wantCut, wantFull)
 	}
-	for id, r := range fullRows {
-		if r.cost != typical.cost || r.source != "provider" {
-			t.Fatalf("full stream %s logged as %+v, want the cut streams' cost %v from the provider's usage", id, r, typical.cost)
+	for i, id := range full.admitted {
+		r := fullRows[id]
+		if i < len(cut.admitted) && r.cost != cutRows[cut.admitted[i]].cost || r.source != "provider" {
+			t.Fatalf("full stream %d logged as %+v, want cut stream %d's cost from the provider's usage", i, r, i)
 		}
 	}
-	if len(seen) == 1 && len(cut.admitted) != len(full.admitted) {
+	if len(cut.admitted) != len(full.admitted) {
 		t.Errorf("the budget admitted %d cut streams and %d full ones of the same cost", len(cut.admitted), len(full.admitted))
 	}
 	if len(full.admitted) < 2 {
@@ -125,7 +135,7 @@ type spent struct {
 // next call it waits until the bucket in Redis shows the charge: the
 // charge follows the end of the call, and the next call's check must see
 // it.
-func spend(t *testing.T, g *tollgate, rc *redis.Client, body string, budget, limit int, steer func(http.Header), cutAt int) spent {
+func spend(t *testing.T, g *tollgate, rc *redis.Client, body string, budget, limit int, steer func(i int, h http.Header), cutAt int) spent {
 	t.Helper()
 	user := "fault-" + uuid.NewString()
 	key := "" // the bucket, found after the first call
@@ -142,7 +152,7 @@ func spend(t *testing.T, g *tollgate, rc *redis.Client, body string, budget, lim
 		req.Header.Set("Helicone-Request-Id", id)
 		req.Header.Set("Helicone-User-Id", user)
 		req.Header.Set("Helicone-RateLimit-Policy", fmt.Sprintf("%d;w=86400;u=cents;s=user", budget))
-		steer(req.Header)
+		steer(len(s.admitted), req.Header)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
