@@ -158,13 +158,9 @@ func openWAL(dir string, o Options, m *metrics, log *slog.Logger, last uint64) *
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		l.failed(nil, fmt.Errorf("write-ahead log dir: %w", err))
-	} else {
-		l.mu.Lock()
-		l.cur = l.createLocked()
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	l.cur = l.createLocked() // nil on failure: memory only, retried
+	l.mu.Unlock()
 	go l.loop()
 	return l
 }
@@ -193,6 +189,15 @@ func (l *walLog) createLocked() *walSegment {
 func (l *walLog) newSegment() (*walSegment, error) {
 	n := l.nextNum
 	l.nextNum++
+	return l.createSegment(n)
+}
+
+// createSegment creates segment file n (and the directory, which a
+// failing disk may have lost).
+func (l *walLog) createSegment(n uint64) (*walSegment, error) {
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(l.dir, walSegmentName(n))
 	f, err := wal.Create(path, wal.Options{
 		SyncEveryWrite: l.syncEvery,
@@ -272,16 +277,12 @@ func (l *walLog) sealLocked() {
 	l.kickLoop()
 }
 
-// failed: a write or fsync of s failed (s nil: the directory). The segment
-// takes no more frames; records go to memory only until a new segment
-// can be made.
+// failed: a write or fsync of s failed. The segment takes no more frames;
+// records go to memory only until a new segment can be made.
 func (l *walLog) failed(s *walSegment, err error) {
 	l.mu.Lock()
-	if s != nil && l.cur == s {
+	if l.cur == s { // else another caller saw the failure first
 		l.sealLocked()
-		l.retryAt = time.Now().Add(walRetry)
-		l.countFailure(err)
-	} else if s == nil {
 		l.retryAt = time.Now().Add(walRetry)
 		l.countFailure(err)
 	}
@@ -419,8 +420,7 @@ func (l *walLog) tidy() {
 
 // makeSpare creates segment num outside the lock (open, header, fsync).
 func (l *walLog) makeSpare(num uint64) {
-	path := filepath.Join(l.dir, walSegmentName(num))
-	f, err := wal.Create(path, wal.Options{SyncEveryWrite: l.syncEvery, Header: appendSpoolHeader(nil, openCount)})
+	s, err := l.createSegment(num)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
@@ -429,11 +429,11 @@ func (l *walLog) makeSpare(num uint64) {
 		return
 	}
 	if l.closed || l.spare != nil {
-		f.Close()
-		os.Remove(path)
+		s.file.Close()
+		os.Remove(s.path)
 		return
 	}
-	l.spare = &walSegment{num: num, path: path, file: f}
+	l.spare = s
 }
 
 // close stops the loop, closes every segment and deletes those whose

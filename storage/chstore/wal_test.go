@@ -260,11 +260,8 @@ func TestWALUnwritable(t *testing.T) {
 		t.Error("failure not logged")
 	}
 
-	// The disk comes back: the directory can be made again.
+	// The disk comes back: the log makes its directory again.
 	if err := os.Remove(blocker); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(blocker, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	i := 50
