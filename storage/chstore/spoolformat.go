@@ -162,6 +162,7 @@ func parseSpoolV2(data []byte) *spoolRead {
 	}
 	seen := map[uint32]bool{}
 	last := int64(-1) // index of the last frame read
+	top := int64(-1)  // the highest index read
 	bad, badReason := -1, ""
 	pos := spoolHeaderV2
 	for pos < len(data) {
@@ -179,6 +180,7 @@ func parseSpoolV2(data []byte) *spoolRead {
 			}
 			seen[idx] = true
 			last = int64(idx)
+			top = max(top, last)
 			rd.recs = append(rd.recs, rec)
 			pos += size
 			continue
@@ -212,7 +214,7 @@ func parseSpoolV2(data []byte) *spoolRead {
 		return rd
 	}
 	if count == openCount {
-		return lostOpen(rd, last)
+		return lostOpen(rd, top)
 	}
 	rd.exact = true
 	missing := int(count) - len(rd.recs)
@@ -239,9 +241,9 @@ func parseSpoolV2(data []byte) *spoolRead {
 // lostOpen counts the losses of an open-ended file (a WAL segment), whose
 // last index is not known: the frames missing below the highest index
 // read exactly, and one record for a torn or damaged tail past it.
-func lostOpen(rd *spoolRead, last int64) *spoolRead {
+func lostOpen(rd *spoolRead, top int64) *spoolRead {
 	rd.exact = true
-	rd.lostCorrupt = int(last+1) - len(rd.recs)
+	rd.lostCorrupt = int(top+1) - len(rd.recs)
 	if rd.torn != nil {
 		rd.lostTorn, rd.exact = 1, false
 	}
