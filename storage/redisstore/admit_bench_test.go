@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -144,7 +145,8 @@ func openLoop(b *testing.B, rate int, d time.Duration, call func(ctx context.Con
 	interval := time.Second / time.Duration(rate)
 	lat, svc := make([]time.Duration, n), make([]time.Duration, n)
 	var wg sync.WaitGroup
-	var errs sync.Map
+	var failed atomic.Int64
+	var firstErr sync.Once
 	ctx := context.Background()
 	b.ResetTimer()
 	cpu0 := cpuTime()
@@ -160,7 +162,8 @@ func openLoop(b *testing.B, rate int, d time.Duration, call func(ctx context.Con
 			began := time.Now()
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			if err := call(cctx, i); err != nil {
-				errs.Store(i, err)
+				failed.Add(1)
+				firstErr.Do(func() { b.Logf("call %d: %v", i, err) })
 			}
 			cancel()
 			lat[i], svc[i] = time.Since(at), time.Since(began)
@@ -169,7 +172,9 @@ func openLoop(b *testing.B, rate int, d time.Duration, call func(ctx context.Con
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/op")
-	errs.Range(func(k, v any) bool { b.Fatalf("call %v: %v", k, v); return false })
+	// A loaded machine can stall a call past its second: counted, not
+	// fatal, so that one stall does not lose the run's figures.
+	b.ReportMetric(float64(failed.Load()), "failed")
 	slices.Sort(lat)
 	slices.Sort(svc)
 	q := func(l []time.Duration, p float64) float64 { return float64(l[int(p*float64(n-1))].Microseconds()) }
