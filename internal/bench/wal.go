@@ -21,11 +21,17 @@ const scenarioWAL = "wal"
 
 func init() { allScenarios = append(allScenarios, scenarioWAL) }
 
+// Each run lasts -duration, at most walRunFor (the scenario is meant to
+// be short), after a fifth of that unmeasured.
 const (
 	walRunFor    = time.Second
-	walWarmFor   = 200 * time.Millisecond
-	walAllocRuns = 2000
+	walAllocRuns = 500 // few: with an fsync per write each takes a disk round trip
 )
+
+func walDurations(cfg *config) (run, warm time.Duration) {
+	run = min(cfg.Duration, walRunFor)
+	return run, run / 5
+}
 
 var walRates = []int{1000, 2000}
 
@@ -33,6 +39,7 @@ var walRates = []int{1000, 2000}
 type walResult struct {
 	Sink          string
 	Rate          int
+	Run, Warm     time.Duration
 	Stats         stats
 	AllocsPerCall float64 // heap objects per Write (serial, no background inserts)
 	BytesPerCall  float64
@@ -91,6 +98,7 @@ func runWAL(ctx context.Context, cfg *config, pr *progress) ([]walResult, error)
 		}()
 		chURL = url
 	}
+	run, warm := walDurations(cfg)
 	var out []walResult
 	for _, s := range walSinks(chURL) {
 		objs, bytes, err := walAllocs(ctx, s)
@@ -98,11 +106,11 @@ func runWAL(ctx context.Context, cfg *config, pr *progress) ([]walResult, error)
 			return nil, fmt.Errorf("wal %s: %w", s.name, err)
 		}
 		for _, rate := range walRates {
-			st, err := walLatency(ctx, s, rate)
+			st, err := walLatency(ctx, s, rate, run, warm)
 			if err != nil {
 				return nil, fmt.Errorf("wal %s: %w", s.name, err)
 			}
-			out = append(out, walResult{Sink: s.name, Rate: rate, Stats: st, AllocsPerCall: objs, BytesPerCall: bytes})
+			out = append(out, walResult{Sink: s.name, Rate: rate, Run: run, Warm: warm, Stats: st, AllocsPerCall: objs, BytesPerCall: bytes})
 			pr.printf("wal %s %d/s: Write p50 %s p99 %s max %s, %.1f objects %.0f B per call",
 				s.name, rate, ms(st.P50), ms(st.P99), ms(st.Max), objs, bytes)
 		}
@@ -110,7 +118,7 @@ func runWAL(ctx context.Context, cfg *config, pr *progress) ([]walResult, error)
 	return out, nil
 }
 
-func walLatency(ctx context.Context, s walSink, rate int) (stats, error) {
+func walLatency(ctx context.Context, s walSink, rate int, run, warmFor time.Duration) (stats, error) {
 	dir, err := os.MkdirTemp("", "tollgate-bench-wal-")
 	if err != nil {
 		return stats{}, err
@@ -120,7 +128,7 @@ func walLatency(ctx context.Context, s walSink, rate int) (stats, error) {
 	if err != nil {
 		return stats{}, err
 	}
-	n := int(float64(rate) * (walRunFor + walWarmFor).Seconds())
+	n := int(float64(rate) * (run + warmFor).Seconds())
 	recs := make([]*record.Record, n+1)
 	at := time.Now().UTC()
 	for i := range recs {
@@ -133,9 +141,9 @@ func walLatency(ctx context.Context, s walSink, rate int) (stats, error) {
 			return time.Since(t0), nil
 		}
 	}
-	warm := int(float64(rate) * walWarmFor.Seconds())
-	openLoop(ctx, float64(rate), walWarmFor, write(0))
-	samples := openLoop(ctx, float64(rate), walRunFor, write(warm))
+	warm := int(float64(rate) * warmFor.Seconds())
+	openLoop(ctx, float64(rate), warmFor, write(0))
+	samples := openLoop(ctx, float64(rate), run, write(warm))
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := sink.Close(cctx); err != nil {
@@ -188,7 +196,7 @@ func writeWAL(w io.Writer, rs []walResult) {
 	fmt.Fprintf(w, "A call's record reaches a local file before the call is answered (group commit: concurrent Writes "+
 		"share one write(2); the page cache, so a killed process loses nothing). Each call of an open loop "+
 		"(one goroutine per call, %s after %s warm-up, ~3 KB of bodies a record) times `Write` alone. "+
-		"Heap per call: %d Writes from one goroutine, nothing inserted meanwhile.\n\n", walRunFor, walWarmFor, walAllocRuns)
+		"Heap per call: %d Writes from one goroutine, nothing inserted meanwhile.\n\n", rs[0].Run, rs[0].Warm, walAllocRuns)
 	fmt.Fprintf(w, "| Sink | Calls/s | Write p50 (ms) | p99 (ms) | max (ms) | Objects/call | Bytes/call |\n")
 	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rs {
