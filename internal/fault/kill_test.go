@@ -68,7 +68,7 @@ func kill9(t *testing.T, ch *testenv.ClickHouseServer, hung bool, name string) {
 	lost, missing := c.lost(answered)
 	report(t, figures{scenario: "kill -9 mid-burst, restart (" + name + ")", sent: len(sent), answered: len(answered),
 		rows: c.final, lost: lost, duplicated: c.duplicated(),
-		note: fmt.Sprintf("killed after %d answered; %d calls cut by the kill", answeredBefore, b.count(0))})
+		note: fmt.Sprintf("killed after %d answered; cut by the kill: %d", answeredBefore, b.count(0))})
 	if lost != 0 || c.duplicated() != 0 {
 		t.Errorf("answered calls without a row: %d (e.g. %v); duplicated rows: %d", lost, missing, c.duplicated())
 	}
