@@ -95,8 +95,8 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 // whole body, see onResponseBody); a stream's chunks are gathered in
 // respBody.
 func keepResponse(c *call, chunk []byte) {
-	if c.stream == nil && c.respChunk == nil && c.respBody.Len() == 0 && len(chunk) > 0 {
-		c.respChunk = chunk[:min(len(chunk), max(c.respKeep, 0))]
+	if c.stream == nil && c.respChunk == nil && c.respBody.Len() == 0 && len(chunk) > 0 && len(chunk) <= c.respKeep {
+		c.respChunk = chunk // a larger one is cut by a copy: its prefix would hold all of it
 		return
 	}
 	if c.respChunk != nil { // another message after all: gather them in order

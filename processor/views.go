@@ -1,6 +1,10 @@
 package processor
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/tollgate-dev/tollgate/record"
+)
 
 // Copies the processor does not make. Every call moves a few kilobytes of
 // body and header bytes from Envoy's messages into its record and its
@@ -28,7 +32,12 @@ func messageString(b []byte) string {
 // loggedString is a body as the record keeps it (record.CapBody) without
 // the copy: body is a received message's bytes or a body the processor
 // built for this call (a rendered prompt, a rewritten request), neither
-// written to again.
+// written to again. A body over max is copied as before: its first max
+// bytes must not hold all of it in memory while the record waits in the
+// sink.
 func loggedString(body []byte, max int) string {
-	return messageString(body[:min(len(body), max)])
+	if len(body) > max {
+		return record.CapBody(body, max)
+	}
+	return messageString(body)
 }
