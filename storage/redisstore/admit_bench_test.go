@@ -107,7 +107,7 @@ func BenchmarkAdmit(b *testing.B) {
 }
 
 // benchInFlight are the MaxInFlight settings compared (-1: no coalescing).
-var benchInFlight = []int{-1, 1, 4}
+var benchInFlight = []int{-1, 4}
 
 func BenchmarkAdmitOpenLoop(b *testing.B) {
 	const dur = 5 * time.Second
