@@ -95,18 +95,21 @@ func common(m *headerMutation, ch replyChanges) *extprocv3.CommonResponse {
 	if len(m.set) == 0 && len(m.remove) == 0 && !ch.replaceBody && !ch.clearRouteCache {
 		return nil
 	}
-	// The response and its mutations in one allocation.
+	// The response with its header mutation in one allocation, the body
+	// mutation (most replies have none) in another.
 	r := &struct {
-		cr   extprocv3.CommonResponse
-		hm   extprocv3.HeaderMutation
-		bm   extprocv3.BodyMutation
-		body extprocv3.BodyMutation_Body
+		cr extprocv3.CommonResponse
+		hm extprocv3.HeaderMutation
 	}{}
 	r.cr.ClearRouteCache = ch.clearRouteCache
 	if ch.replaceBody {
-		r.body.Body = ch.body
-		r.bm.Mutation = &r.body
-		r.cr.BodyMutation = &r.bm
+		b := &struct {
+			bm   extprocv3.BodyMutation
+			body extprocv3.BodyMutation_Body
+		}{}
+		b.body.Body = ch.body
+		b.bm.Mutation = &b.body
+		r.cr.BodyMutation = &b.bm
 	}
 	if len(m.set) > 0 || len(m.remove) > 0 {
 		r.hm.SetHeaders, r.hm.RemoveHeaders = m.set, m.remove
