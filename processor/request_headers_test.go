@@ -76,7 +76,9 @@ func BenchmarkRequestHeaders(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				s.onRequestHeaders(s.newCall(context.Background()), bc.h)
+				c := s.newCall(context.Background())
+				s.onRequestHeaders(c, bc.h)
+				releaseCall(c) // as Process does: calls are pooled
 			}
 		})
 	}
