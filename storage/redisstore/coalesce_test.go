@@ -301,3 +301,46 @@ func TestSlotKey(t *testing.T) {
 		}
 	}
 }
+
+// TestCoalescerStress: many callers, some giving up at random moments;
+// every call that returns without an error has its own reply, every other
+// one its context's error, and the coalescer ends idle.
+func TestCoalescerStress(t *testing.T) {
+	s, err := Open(testenv.RedisURL(t), Options{MaxInFlight: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const callers, each = 32, 60
+	writes := s.Writes()
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				ctx, cancel := context.WithCancel(context.Background())
+				if (c+i)%5 == 0 {
+					go cancel() // gives up at some point during the call
+				}
+				want := strconv.Itoa(c) + "-" + strconv.Itoa(i)
+				cmd := redis.NewCmd(ctx, "echo", want)
+				err := s.q.do(ctx, cmd)
+				switch {
+				case err == nil && cmd.Val() != want:
+					t.Errorf("call %s got %v", want, cmd.Val())
+				case err != nil && !errors.Is(err, context.Canceled):
+					t.Errorf("call %s: %v", want, err)
+				}
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d calls in %d writes", callers*each, s.Writes()-writes)
+	s.q.mu.Lock()
+	defer s.q.mu.Unlock()
+	if s.q.busy != 0 || len(s.q.queue) != 0 {
+		t.Fatalf("after the calls: %d in flight, %d queued", s.q.busy, len(s.q.queue))
+	}
+}
