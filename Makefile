@@ -43,7 +43,7 @@ bench:
 # duplicated (docs/reliability.md). `make test` runs the same scenarios
 # with short bursts.
 fault:
-	$(TESTENV) -- env TOLLGATE_FAULT_SCALE=large $(GO) test -count=1 -v -timeout 30m -run . ./internal/fault/
+	$(TESTENV) -- env TOLLGATE_FAULT_SCALE=large $(GO) test $(TAGS) -count=1 -v -timeout 30m -run . ./internal/fault/
 
 # gofmt -l lists files that need formatting and reports syntax errors; either
 # fails the target.
