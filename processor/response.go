@@ -134,15 +134,17 @@ func (s *Server) useUsage(c *call, u provider.Usage, model string) {
 }
 
 // mediaType is a Content-Type's media type, lowercase, or "" when the
-// value does not parse (mime.ParseMediaType, parameters included). A value
-// without parameters, the common case, is read without ParseMediaType's
-// map of them.
+// value does not parse (mime.ParseMediaType, parameters included). The
+// common forms, "application/json" and "text/event-stream;
+// charset=utf-8", are read without ParseMediaType's map of parameters;
+// anything less plain is left to it.
 func mediaType(contentType string) string {
 	if contentType == "" {
 		return ""
 	}
-	if !strings.ContainsRune(contentType, ';') && isToken(contentType) {
-		return strings.ToLower(contentType)
+	base, params, hasParams := strings.Cut(contentType, ";")
+	if isMediaType(base) && (!hasParams || plainParams(params)) {
+		return strings.ToLower(base)
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
@@ -151,20 +153,61 @@ func mediaType(contentType string) string {
 	return mt
 }
 
-// isToken: s is a type/subtype of RFC 2045 token characters with no
-// surrounding space, the form ParseMediaType returns as it is (lowercased).
-func isToken(s string) bool {
+// isMediaType: s is type/subtype in token characters, with no space
+// around it. False is not a verdict: ParseMediaType decides.
+func isMediaType(s string) bool {
 	slash := strings.IndexByte(s, '/')
 	if slash <= 0 || slash == len(s)-1 {
 		return false
 	}
+	typ, sub := token(s[:slash]), token(s[slash+1:])
+	return len(typ) == slash && len(sub) == len(s)-slash-1
+}
+
+// plainParams: p (what follows the first ';') is one to four
+// name=value parameters, names and values tokens, names distinct and
+// without RFC 2231's '*', separated by ';' and spaces or tabs. Such
+// parameters always parse. False is not a verdict: ParseMediaType decides.
+func plainParams(p string) bool {
+	var names [4]string
+	for n := 0; ; n++ {
+		name := token(trimSP(p))
+		rest := trimSP(trimSP(p)[len(name):])
+		if name == "" || strings.IndexByte(name, '*') >= 0 || n == len(names) || !strings.HasPrefix(rest, "=") {
+			return false
+		}
+		for _, seen := range names[:n] {
+			if strings.EqualFold(seen, name) {
+				return false
+			}
+		}
+		names[n] = name
+		value := token(trimSP(rest[1:]))
+		rest = trimSP(trimSP(rest[1:])[len(value):])
+		switch {
+		case value == "":
+			return false
+		case rest == "":
+			return true
+		case rest[0] != ';':
+			return false
+		}
+		p = rest[1:]
+	}
+}
+
+// token is the longest prefix of s in RFC 2045 token characters (ASCII,
+// no controls, space or tspecials).
+func token(s string) string {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; i != slash && (c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0) {
-			return false // not a verdict: ParseMediaType decides
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+			return s[:i]
 		}
 	}
-	return true
+	return s
 }
+
+func trimSP(s string) string { return strings.TrimLeft(s, " \t") }
 
 func isEventStream(mt string) bool { return mt == "text/event-stream" }
 
