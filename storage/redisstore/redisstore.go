@@ -29,8 +29,8 @@ type Options struct {
 	Prefix string
 	// MaxInFlight is how many request-path round trips (Admit) one Store
 	// keeps in flight before further calls wait for one to end and go out
-	// together in one pipeline (see coalescer). 0: the default, 4; -1:
-	// never coalesce.
+	// together in one pipeline (see coalescer). 0: the URL's
+	// max_in_flight, else 4; -1: never coalesce.
 	MaxInFlight int
 }
 
@@ -47,12 +47,17 @@ type Store struct {
 var _ gate.Store = (*Store)(nil)
 
 // Open connects to the Redis named by rawURL (see ParseURL for the forms).
-// It does not wait for the server: the first call dials.
+// It does not wait for the server: the first call dials. The URL's
+// max_in_flight applies unless o sets MaxInFlight.
 func Open(rawURL string, o Options) (*Store, error) {
-	c, err := NewClient(rawURL)
+	cfg, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = cfg.MaxInFlight
+	}
+	c := cfg.client()
 	s, err := New(c, o)
 	if err != nil {
 		_ = c.Close()

@@ -26,6 +26,9 @@ type Config struct {
 	Single   *redis.Options
 	Cluster  *redis.ClusterOptions
 	Sentinel *redis.FailoverOptions
+	// MaxInFlight is the URL's max_in_flight (Options.MaxInFlight), 0 when
+	// absent.
+	MaxInFlight int
 }
 
 // ParseURL reads the --redis URL. Forms (scheme redis, or rediss for TLS):
@@ -41,7 +44,8 @@ type Config struct {
 // user:pass are the credentials of the data nodes (for Sentinel: the
 // master); sentinel_username / sentinel_password authenticate to the
 // Sentinels. Other query options are go-redis's (dial_timeout, pool_size,
-// max_retries, …). A Cluster has only database 0.
+// max_retries, …), and Tollgate's own max_in_flight (Options.MaxInFlight:
+// -1 turns coalescing off). A Cluster has only database 0.
 //
 // Every client respects the caller's context deadline
 // (ContextTimeoutEnabled): that is how the Gate's per-call timeout bounds a
@@ -53,14 +57,21 @@ func ParseURL(raw string) (*Config, error) {
 	}
 	scheme = strings.ToLower(scheme)
 	if scheme == "unix" {
-		o, err := redis.ParseURL(raw)
+		path, query, _ := strings.Cut(raw, "?")
+		q, err := url.ParseQuery(query)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
-		_, query, _ := strings.Cut(rest, "?")
-		q, _ := url.ParseQuery(query)
+		inFlight, err := takeMaxInFlight(q)
+		if err != nil {
+			return nil, err
+		}
+		o, err := redis.ParseURL(path + encodeQuery(q, nil))
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w", err)
+		}
 		requestPathDefaults(q)(&o.DialerRetries, &o.MaxRetries, &o.ContextTimeoutEnabled)
-		return &Config{Mode: ModeSingle, Single: o}, nil
+		return &Config{Mode: ModeSingle, Single: o, MaxInFlight: inFlight}, nil
 	}
 	base, variant, _ := strings.Cut(scheme, "+")
 	if base != "redis" && base != "rediss" {
@@ -113,6 +124,10 @@ func ParseURL(raw string) (*Config, error) {
 		master = m
 	}
 	sentUser, sentPass := take("sentinel_username"), take("sentinel_password")
+	inFlight, err := takeMaxInFlight(q)
+	if err != nil {
+		return nil, err
+	}
 	tune := requestPathDefaults(q)
 	if master != "" {
 		if mode == ModeCluster {
@@ -150,7 +165,7 @@ func ParseURL(raw string) (*Config, error) {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
 		tune(&o.DialerRetries, &o.MaxRetries, &o.ContextTimeoutEnabled)
-		return &Config{Mode: mode, Single: o}, nil
+		return &Config{Mode: mode, Single: o, MaxInFlight: inFlight}, nil
 	case ModeCluster:
 		if p := strings.Trim(tu.Path, "/"); p != "" && p != "0" {
 			return nil, fmt.Errorf("redisstore: a Redis Cluster has only database 0, URL names %q", p)
@@ -160,7 +175,7 @@ func ParseURL(raw string) (*Config, error) {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
 		tune(&o.DialerRetries, &o.MaxRetries, &o.ContextTimeoutEnabled)
-		return &Config{Mode: mode, Cluster: o}, nil
+		return &Config{Mode: mode, Cluster: o, MaxInFlight: inFlight}, nil
 	default:
 		if master == "" {
 			return nil, errors.New("redisstore: a sentinel URL needs ?master=<name>")
@@ -190,7 +205,7 @@ func ParseURL(raw string) (*Config, error) {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
 		tune(&o.DialerRetries, &o.MaxRetries, &o.ContextTimeoutEnabled)
-		return &Config{Mode: mode, Sentinel: o}, nil
+		return &Config{Mode: mode, Sentinel: o, MaxInFlight: inFlight}, nil
 	}
 }
 
@@ -214,6 +229,24 @@ func requestPathDefaults(q url.Values) func(dialerRetries, maxRetries *int, ctxT
 	}
 }
 
+// takeMaxInFlight removes max_in_flight from q (go-redis would refuse it)
+// and returns it: -1 or "off", or a count from 1 up; 0 when absent.
+func takeMaxInFlight(q url.Values) (int, error) {
+	v := q.Get("max_in_flight")
+	q.Del("max_in_flight")
+	switch v {
+	case "":
+		return 0, nil
+	case "off", "-1":
+		return -1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1024 {
+		return 0, fmt.Errorf("redisstore: max_in_flight=%q: want a count from 1 to 1024, or off", v)
+	}
+	return n, nil
+}
+
 func encodeQuery(q url.Values, addrs []string) string {
 	for _, a := range addrs {
 		q.Add("addr", a)
@@ -230,11 +263,15 @@ func NewClient(raw string) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	return cfg.client(), nil
+}
+
+func (cfg *Config) client() redis.UniversalClient {
 	switch cfg.Mode {
 	case ModeCluster:
-		return redis.NewClusterClient(cfg.Cluster), nil
+		return redis.NewClusterClient(cfg.Cluster)
 	case ModeSentinel:
-		return redis.NewFailoverClient(cfg.Sentinel), nil
+		return redis.NewFailoverClient(cfg.Sentinel)
 	}
-	return redis.NewClient(cfg.Single), nil
+	return redis.NewClient(cfg.Single)
 }

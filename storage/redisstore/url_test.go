@@ -102,3 +102,45 @@ func TestPrefixMustNotMoveTheHashTag(t *testing.T) {
 		t.Fatal("a prefix with braces was accepted")
 	}
 }
+
+// TestMaxInFlightURL: max_in_flight reaches the Store's coalescer in every
+// URL form, go-redis never sees it, and a bad value is refused.
+func TestMaxInFlightURL(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want int
+	}{
+		{"redis://h", 0},
+		{"redis://h/2?max_in_flight=8&pool_size=5", 8},
+		{"redis://h?max_in_flight=off", -1},
+		{"redis+cluster://a:7000,b:7001?max_in_flight=2", 2},
+		{"redis+sentinel://s1?master=m&max_in_flight=-1", -1},
+		{"unix:///run/redis.sock?db=2&max_in_flight=16", 16},
+	} {
+		cfg, err := ParseURL(tt.url)
+		if err != nil || cfg.MaxInFlight != tt.want {
+			t.Errorf("%s: max in flight %v (%v), want %d", tt.url, cfg, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"redis://h?max_in_flight=0", "redis://h?max_in_flight=many", "unix:///s?max_in_flight=2000"} {
+		if _, err := ParseURL(bad); err == nil || !strings.Contains(err.Error(), "max_in_flight") {
+			t.Errorf("%s: err %v", bad, err)
+		}
+	}
+	s, err := Open("redis://127.0.0.1:1?max_in_flight=off", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.q != nil {
+		t.Error("max_in_flight=off left the coalescer on")
+	}
+	s2, err := Open("redis://127.0.0.1:1?max_in_flight=3", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.q == nil || s2.q.maxBusy != 3 {
+		t.Errorf("max_in_flight=3: coalescer %+v", s2.q)
+	}
+}
