@@ -50,15 +50,17 @@ func newCoalescer(c redis.UniversalClient, maxBusy, maxBatch int, shared *atomic
 }
 
 // do sends cmd and waits for its reply (or the end of ctx), like
-// c.Process. The reply and any error are in cmd.
-func (q *coalescer) do(ctx context.Context, cmd redis.Cmder) error {
+// c.Process. The reply and any error are in cmd. settled is false only
+// when the call left while its pipeline was on its way: cmd (and its
+// arguments) may still be in use then.
+func (q *coalescer) do(ctx context.Context, cmd redis.Cmder) (err error, settled bool) {
 	q.mu.Lock()
 	if q.busy < q.maxBusy {
 		q.busy++
 		q.mu.Unlock()
 		err := q.c.Process(ctx, cmd)
 		q.next()
-		return err
+		return err, true
 	}
 	w := &waiter{ctx: ctx, cmd: cmd, wake: make(chan []*waiter, 1)}
 	q.queue = append(q.queue, w)
@@ -69,7 +71,7 @@ func (q *coalescer) do(ctx context.Context, cmd redis.Cmder) error {
 		if batch != nil {
 			q.send(batch)
 		}
-		return cmd.Err()
+		return cmd.Err(), true
 	case <-ctx.Done():
 	}
 	q.mu.Lock()
@@ -88,7 +90,7 @@ func (q *coalescer) do(ctx context.Context, cmd redis.Cmder) error {
 		q.send(<-w.wake)
 	}
 	// Any other member leaves at once; its reply, if any, is dropped.
-	return ctx.Err()
+	return ctx.Err(), !taken || leads
 }
 
 // send writes a batch as one pipeline, wakes its members, and passes the

@@ -49,7 +49,8 @@ func stalled(t *testing.T) (s *Store, resume func()) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		done <- s.q.do(ctx, redis.NewStatusCmd(ctx, "ping"))
+		err, _ := s.q.do(ctx, redis.NewStatusCmd(ctx, "ping"))
+		done <- err
 	}()
 	testenv.WaitFor(t, 10*time.Second, "the first call in flight", func() bool {
 		s.q.mu.Lock()
@@ -97,7 +98,7 @@ func TestCoalescerOneWriteInOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.q.do(ctx, cmds[i])
+			errs[i], _ = s.q.do(ctx, cmds[i])
 		}()
 		testenv.WaitFor(t, 10*time.Second, "call queued", func() bool { return queued(s) == i+1 })
 	}
@@ -131,11 +132,17 @@ func TestCoalescerCancel(t *testing.T) {
 	s, resume := stalled(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	gone := make(chan error, 1)
-	go func() { gone <- s.q.do(ctx, redis.NewStatusCmd(ctx, "ping")) }()
+	go func() {
+		err, settled := s.q.do(ctx, redis.NewStatusCmd(ctx, "ping"))
+		if !settled {
+			t.Error("a call that left the queue is not settled")
+		}
+		gone <- err
+	}()
 	testenv.WaitFor(t, 10*time.Second, "call queued", func() bool { return queued(s) == 1 })
 	stay := redis.NewCmd(context.Background(), "echo", "stay")
 	stayed := make(chan error, 1)
-	go func() { stayed <- s.q.do(context.Background(), stay) }()
+	go func() { err, _ := s.q.do(context.Background(), stay); stayed <- err }()
 	testenv.WaitFor(t, 10*time.Second, "call queued", func() bool { return queued(s) == 2 })
 	cancel()
 	if err := <-gone; !errors.Is(err, context.Canceled) {
@@ -165,7 +172,7 @@ func TestCoalescerCancelledLeader(t *testing.T) {
 	q.queue = append(q.queue, lead)
 	q.mu.Unlock()
 	otherErr := make(chan error, 1)
-	go func() { otherErr <- q.do(context.Background(), other) }()
+	go func() { err, _ := q.do(context.Background(), other); otherErr <- err }()
 	testenv.WaitFor(t, 10*time.Second, "call queued", func() bool { return queued(s) == 2 })
 	resume() // the round trip in flight ends: lead is handed the batch
 	select {
@@ -325,7 +332,7 @@ func TestCoalescerStress(t *testing.T) {
 				}
 				want := strconv.Itoa(c) + "-" + strconv.Itoa(i)
 				cmd := redis.NewCmd(ctx, "echo", want)
-				err := s.q.do(ctx, cmd)
+				err, _ := s.q.do(ctx, cmd)
 				switch {
 				case err == nil && cmd.Val() != want:
 					t.Errorf("call %s got %v", want, cmd.Val())

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,7 +131,7 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 		cmd := redis.NewStringCmd(ctx, "get", s.slotKey(req.CacheKey, 0))
 		// Only a nil error says cmd is complete: a call that gave up may
 		// leave it to a pipeline still on its way.
-		err := s.send(ctx, cmd)
+		err, _ := s.send(ctx, cmd)
 		var b []byte
 		if err == nil {
 			b, err = cmd.Bytes()
@@ -149,10 +151,12 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 		}
 	}
 	// EVALSHA sha numkeys keys… args…, built as the one argument slice
-	// the command keeps (go-redis's Script.Run would copy it).
+	// the command keeps (go-redis's Script.Run would copy it), taken from a
+	// pool and given back once the command is settled.
 	nk := n + len(req.Buckets)
-	cmdArgs := make([]any, 3+nk+2+3*len(req.Buckets))
-	cmdArgs[0], cmdArgs[1], cmdArgs[2] = "evalsha", admitScript.Hash(), nk
+	pooled := argsPool.Get().(*[]any)
+	cmdArgs := slices.Grow((*pooled)[:0], 3+nk+2+3*len(req.Buckets))[:3+nk+2+3*len(req.Buckets)]
+	cmdArgs[0], cmdArgs[1], cmdArgs[2] = "evalsha", admitSHA, nk
 	for i := range n {
 		cmdArgs[3+i] = s.slotKey(req.CacheKey, i)
 	}
@@ -164,13 +168,18 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 		cmdArgs[j], cmdArgs[j+1], cmdArgs[j+2] = num(b.Capacity), b.Window.Microseconds(), num(b.Cost)
 	}
 	cmd := redis.NewCmd(ctx, cmdArgs...)
-	err := s.send(ctx, cmd)
+	err, settled := s.send(ctx, cmd)
 	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		// Redis restarted or its scripts were flushed: EVAL loads the
 		// script again (one more round trip, once).
 		eval := append([]any{"eval", admitSrc}, cmdArgs[2:]...)
 		cmd = redis.NewCmd(ctx, eval...)
 		err = s.c.Process(ctx, cmd)
+	}
+	if settled {
+		clear(cmdArgs) // no keys kept alive by the pool
+		*pooled = cmdArgs[:0]
+		argsPool.Put(pooled)
 	}
 	if err != nil {
 		return res, err
@@ -201,6 +210,13 @@ func (s *Store) Admit(ctx context.Context, req gate.StoreAdmit) (gate.StoreAdmit
 	return res, nil
 }
 
+// argsPool holds Admit's argument slices; admitSHA is the script's SHA
+// boxed once (boxing a string per call allocates).
+var (
+	argsPool     = sync.Pool{New: func() any { return new([]any) }}
+	admitSHA any = admitScript.Hash()
+)
+
 // slotKey is s.prefix + gate.CacheSlotKey(cacheKey, slot) in one
 // allocation (an Admit's keys are most of its garbage).
 func (s *Store) slotKey(cacheKey string, slot int) string {
@@ -210,12 +226,12 @@ func (s *Store) slotKey(cacheKey string, slot int) string {
 }
 
 // send sends a request-path command, through the coalescer when there
-// is one.
-func (s *Store) send(ctx context.Context, cmd redis.Cmder) error {
+// is one. settled: cmd is no longer in use (see coalescer.do).
+func (s *Store) send(ctx context.Context, cmd redis.Cmder) (err error, settled bool) {
 	if s.q != nil {
 		return s.q.do(ctx, cmd)
 	}
-	return s.c.Process(ctx, cmd)
+	return s.c.Process(ctx, cmd), true
 }
 
 // Fill implements gate.Store.
