@@ -134,13 +134,17 @@ func (q *coalescer) next() {
 	batch[0].wake <- batch
 }
 
-// batchContext bounds a batch by the earliest deadline of its members:
-// when Redis stalls, no call waits past its own deadline (a later one may
-// give up a little early, with the rest). The leader's cancellation does
-// not cancel the others' commands.
+// batchContext bounds a batch by the earliest deadline of the members
+// still waiting: when Redis stalls, no call waits past its own deadline (a
+// later one may give up a little early, with the rest). A member that has
+// given up — the leader may have, it sends the batch anyway — neither
+// cancels nor shortens the others' commands.
 func batchContext(batch []*waiter) (context.Context, context.CancelFunc) {
 	var end time.Time
 	for _, w := range batch {
+		if w.ctx.Err() != nil {
+			continue
+		}
 		if d, ok := w.ctx.Deadline(); ok && (end.IsZero() || d.Before(end)) {
 			end = d
 		}

@@ -158,21 +158,36 @@ func TestCoalescerCancel(t *testing.T) {
 }
 
 // TestCoalescerCancelledLeader: the call picked to send a batch still
-// sends it when its own context has ended, so the others get replies.
+// sends it when its own context has ended — cancelled, or past its
+// deadline — so the others get their replies.
 func TestCoalescerCancelledLeader(t *testing.T) {
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		testGoneLeader(t, ctx)
+	})
+	t.Run("past its deadline", func(t *testing.T) {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		testGoneLeader(t, ctx)
+	})
+}
+
+func testGoneLeader(t *testing.T, ctx context.Context) {
 	s, resume := stalled(t)
 	q := s.q
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	// Queued by hand and taken as the next batch's leader, as next() does
 	// when the round trip in flight ends, before the leader notices.
 	lead := &waiter{ctx: ctx, cmd: redis.NewStatusCmd(ctx, "ping"), wake: make(chan []*waiter, 1)}
-	other := redis.NewCmd(context.Background(), "echo", "other")
+	// The other call has a deadline of its own, later.
+	octx, ocancel := context.WithTimeout(context.Background(), time.Minute)
+	defer ocancel()
+	other := redis.NewCmd(octx, "echo", "other")
 	q.mu.Lock()
 	q.queue = append(q.queue, lead)
 	q.mu.Unlock()
 	otherErr := make(chan error, 1)
-	go func() { err, _ := q.do(context.Background(), other); otherErr <- err }()
+	go func() { err, _ := q.do(octx, other); otherErr <- err }()
 	testenv.WaitFor(t, 10*time.Second, "call queued", func() bool { return queued(s) == 2 })
 	resume() // the round trip in flight ends: lead is handed the batch
 	select {
