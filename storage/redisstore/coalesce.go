@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,11 +78,10 @@ func (q *coalescer) do(ctx context.Context, cmd redis.Cmder) (err error, settled
 	q.mu.Lock()
 	taken, leads := w.taken, w.leads
 	if !taken {
-		for i, o := range q.queue {
-			if o == w {
-				q.queue = append(q.queue[:i], q.queue[i+1:]...)
-				break
-			}
+		// slices.Delete clears the vacated end: the queue's array keeps no
+		// command (nor its reply) alive.
+		if i := slices.Index(q.queue, w); i >= 0 {
+			q.queue = slices.Delete(q.queue, i, i+1)
 		}
 	}
 	q.mu.Unlock()
@@ -124,9 +124,8 @@ func (q *coalescer) next() {
 		return
 	}
 	n := min(len(q.queue), q.maxBatch)
-	batch := make([]*waiter, n)
-	copy(batch, q.queue)
-	q.queue = append(q.queue[:0], q.queue[n:]...)
+	batch := slices.Clone(q.queue[:n])
+	q.queue = slices.Delete(q.queue, 0, n)
 	for _, w := range batch {
 		w.taken = true
 	}
