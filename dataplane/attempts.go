@@ -34,8 +34,12 @@ func (c retryingCaller) call(ctx context.Context, u *upstreamRequest) (*http.Res
 	backoff := retry.NewBackOff(c.p.cfg.RetryBaseInterval, c.p.cfg.RetryMaxInterval, c.p.jitter)
 	levels := previousPriorities{n: len(u.chain)}
 	for attempt := 1; ; attempt++ {
-		// include_request_attempt_count: true in Tollgate's routes.
-		if attempt > 1 || !u.dropAttemptCount {
+		// include_request_attempt_count: true in Tollgate's routes. The
+		// router overwrites a client's count before the plain routes'
+		// removals (see route.dropAttemptCount), so none goes there.
+		if attempt == 1 && u.dropAttemptCount {
+			u.hdrs.Del(retry.HeaderAttemptCount)
+		} else {
 			u.hdrs.SetSorted(retry.HeaderAttemptCount, strconv.Itoa(attempt))
 		}
 		if u.chain != nil {

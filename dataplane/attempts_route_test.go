@@ -34,6 +34,7 @@ func TestUpstreamFilterOnlyOnTheAttemptsRoute(t *testing.T) {
 		name         string
 		script       func(req *extprocv3.ProcessingRequest) step
 		early        bool // Tollgate's early header mutation
+		noFilter     bool // no upstream filter configured at all
 		headers      map[string]string
 		wantStreams  int      // upstream-level streams
 		wantCounts   []string // x-envoy-attempt-count at the upstream, per attempt
@@ -52,6 +53,17 @@ func TestUpstreamFilterOnlyOnTheAttemptsRoute(t *testing.T) {
 		{name: "retries on the plain route", script: continueAll, headers: retry5xx(1), wantCounts: []string{"", "2"}},
 		{name: "retries on the attempts route", script: selectAttempts(true), headers: retry5xx(1),
 			wantStreams: 2, wantCounts: []string{"1", "2"}},
+		// The router overwrites a client's count before the plain route
+		// removes it, and before the upstream filter sees it.
+		{name: "a client's count on the plain route", script: continueAll,
+			headers: map[string]string{retryAttemptCount: "7"}, wantCounts: []string{""}},
+		{name: "a client's count on the attempts route", script: selectAttempts(true),
+			headers: map[string]string{retryAttemptCount: "7"}, wantStreams: 1, wantCounts: []string{"1"}},
+		// The plain routes drop the count whether or not any cluster has
+		// the upstream filter.
+		{name: "no upstream filter", script: continueAll, noFilter: true, wantCounts: []string{""}},
+		{name: "retries without an upstream filter", script: continueAll, noFilter: true,
+			headers: retry5xx(1), wantCounts: []string{"", "2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +74,9 @@ func TestUpstreamFilterOnlyOnTheAttemptsRoute(t *testing.T) {
 				config: func(c *Config) {
 					fastRetries(c)
 					c.UpstreamFilter.EveryCluster = false
+					if tt.noFilter {
+						c.UpstreamFilter = nil
+					}
 					if tt.early {
 						c.EarlyRemoveHeaders = EarlyRemovedHeaders
 					}

@@ -56,11 +56,13 @@ type route struct {
 	// (Config.UpstreamFilter): a chain route, an *_attempts route
 	// (AttemptsHeader), or any route with UpstreamFilterConfig.EveryCluster.
 	filtered bool
-	// dropAttemptCount: a plain route of envoy/*.yaml, whose cluster has no
-	// upstream filter, removes x-envoy-attempt-count itself
-	// (request_headers_to_remove). The router sets the count before it
-	// applies the route's removals (router.cc, Filter::decodeHeaders), and
-	// again on each retry, after them; so only the first attempt's goes.
+	// dropAttemptCount: a plain route of envoy/*.yaml (neither a chain nor
+	// an *_attempts route, and no UpstreamFilterConfig.EveryCluster)
+	// removes x-envoy-attempt-count itself (request_headers_to_remove),
+	// with or without an upstream filter configured. The router sets the
+	// count, over a client's, before it applies the route's removals
+	// (router.cc, Filter::decodeHeaders), and again on each retry, after
+	// them; so only the first attempt's goes.
 	dropAttemptCount bool
 }
 
@@ -100,11 +102,13 @@ func (p *Proxy) addChain(origins, levels []string) error {
 func (p *Proxy) pickRoute(h headers.List) route {
 	r := p.pickTarget(h)
 	switch {
-	case r.target == nil || p.upFilter == nil:
-	case r.chain != nil || p.upFilter.EveryCluster:
+	case r.target == nil:
+	case p.upFilter != nil && p.upFilter.EveryCluster:
 		r.filtered = true
-	case h.Has(AttemptsHeader):
-		r.filtered = true
+	case r.chain != nil || h.Has(AttemptsHeader):
+		// A chain or *_attempts route: its cluster has the filter, and
+		// the count stays for it.
+		r.filtered = p.upFilter != nil
 	default:
 		r.dropAttemptCount = true
 	}
