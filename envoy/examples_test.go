@@ -25,6 +25,7 @@ func TestEnvoyGatewayExample(t *testing.T) {
 	backends := map[string]*egv1a1.Backend{}
 	var policies []*egv1a1.EnvoyExtensionPolicy
 	var btps []*egv1a1.BackendTrafficPolicy
+	routes := map[string]*gwapiv1.HTTPRoute{}
 	for i, doc := range docs {
 		switch kind := docKind(t, doc); kind {
 		case "Backend":
@@ -36,6 +37,9 @@ func TestEnvoyGatewayExample(t *testing.T) {
 			strictDecode[egv1a1.ClientTrafficPolicy](t, doc)
 		case "BackendTrafficPolicy":
 			btps = append(btps, strictDecode[egv1a1.BackendTrafficPolicy](t, doc))
+		case "HTTPRoute":
+			r := strictDecode[gwapiv1.HTTPRoute](t, doc)
+			routes[r.Name] = r
 		default:
 			t.Errorf("document %d: unexpected kind %q", i, kind)
 		}
@@ -75,6 +79,20 @@ func TestEnvoyGatewayExample(t *testing.T) {
 		t.Errorf("Backend %s must point at Tollgate's gRPC port 50051", b.Name)
 	}
 
+	// The routes the processor is attached to are in this file, and none
+	// lets the processor's routing headers through to a provider.
+	for _, tr := range p.Spec.TargetRefs {
+		if tr.Kind != "HTTPRoute" {
+			continue
+		}
+		r := routes[string(tr.Name)]
+		if r == nil {
+			t.Errorf("the policy targets HTTPRoute %s, which this file does not define", tr.Name)
+			continue
+		}
+		checkGatewayRoute(t, r, backends)
+	}
+
 	// The provider routes' timeouts, as in Tollgate's own bootstraps
 	// (timeouts_test.go): a call may last the route timeout, and a quiet
 	// non-streamed one is not cut earlier by the stream idle timeout.
@@ -103,6 +121,46 @@ func TestEnvoyGatewayExample(t *testing.T) {
 	}
 	if !timed {
 		t.Error("no BackendTrafficPolicy sets the timeouts of the routes the processor is attached to")
+	}
+}
+
+// processorRoutingHeaders are the request headers Tollgate's processor
+// sets for the routes of its own bootstraps (envoy/*.yaml), which remove
+// them before the upstream; a route another control plane builds must
+// remove them too.
+var processorRoutingHeaders = []string{
+	dataplane.AttemptsHeader, dataplane.FallbackChainHeader, dataplane.UpstreamHeader, "x-tollgate-upstream-host",
+}
+
+// checkGatewayRoute: every rule of an Envoy Gateway provider route removes
+// processorRoutingHeaders and sends calls to a Backend of the example over
+// TLS.
+func checkGatewayRoute(t *testing.T, r *gwapiv1.HTTPRoute, backends map[string]*egv1a1.Backend) {
+	t.Helper()
+	if len(r.Spec.Rules) == 0 {
+		t.Errorf("HTTPRoute %s: no rules", r.Name)
+	}
+	for i, rule := range r.Spec.Rules {
+		var removed []string
+		for _, f := range rule.Filters {
+			if f.Type == gwapiv1.HTTPRouteFilterRequestHeaderModifier && f.RequestHeaderModifier != nil {
+				removed = append(removed, f.RequestHeaderModifier.Remove...)
+			}
+		}
+		for _, h := range processorRoutingHeaders {
+			if !slices.Contains(removed, h) {
+				t.Errorf("HTTPRoute %s rule %d: %s reaches the provider (remove it with a RequestHeaderModifier filter)", r.Name, i, h)
+			}
+		}
+		if len(rule.BackendRefs) == 0 {
+			t.Errorf("HTTPRoute %s rule %d: no backendRefs", r.Name, i)
+		}
+		for _, ref := range rule.BackendRefs {
+			b := backends[string(ref.Name)]
+			if ref.Kind == nil || *ref.Kind != "Backend" || b == nil || b.Spec.TLS == nil || ref.Port == nil || *ref.Port != 443 {
+				t.Errorf("HTTPRoute %s rule %d: backendRef %s must be a Backend of this file reached over TLS on 443", r.Name, i, ref.Name)
+			}
+		}
 	}
 }
 

@@ -255,10 +255,13 @@ func checkNoIstioRetries(t *testing.T, services []*istioapi.VirtualService, host
 			if len(r.GetRoute()) == 0 {
 				t.Errorf("VirtualService %v route %d: no destination", vs.GetHosts(), i)
 			}
-			// The processor's mark of a call with retries or fallbacks
-			// (dataplane.AttemptsHeader) stays inside.
-			if !slices.Contains(r.GetHeaders().GetRequest().GetRemove(), dataplane.AttemptsHeader) {
-				t.Errorf("VirtualService %v route %d: %s reaches the provider", vs.GetHosts(), i, dataplane.AttemptsHeader)
+			// The processor's routing headers stay inside, and so does the
+			// attempt count Istio's outbound virtual hosts add
+			// (include_request_attempt_count: true).
+			for _, h := range append(slices.Clone(processorRoutingHeaders), "x-envoy-attempt-count") {
+				if !slices.Contains(r.GetHeaders().GetRequest().GetRemove(), h) {
+					t.Errorf("VirtualService %v route %d: %s reaches the provider", vs.GetHosts(), i, h)
+				}
 			}
 			for _, d := range r.GetRoute() {
 				dest := d.GetDestination()
