@@ -39,6 +39,9 @@ func OpenFileSink(path string, fsyncEvery time.Duration) (*FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("log sink: %w", err)
 	}
+	if err := endLine(path); err != nil {
+		return nil, fmt.Errorf("log sink: %w", err)
+	}
 	f, err := wal.Append(path, wal.Options{SyncEveryWrite: fsyncEvery <= 0})
 	if err != nil {
 		return nil, fmt.Errorf("log sink: %w", err)
@@ -50,6 +53,37 @@ func OpenFileSink(path string, fsyncEvery time.Duration) (*FileSink, error) {
 		close(s.done)
 	}
 	return s, nil
+}
+
+// endLine ends the file at path with a newline if it ends in part of a
+// line: a group write cut short (a kill at a page boundary, a full disk,
+// a machine crash) leaves half a line, which the next line must not be
+// glued to. The half line is kept, as one line a reader cannot parse
+// (nothing readable is lost).
+func endLine(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || info.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, info.Size()-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 func (s *FileSink) syncEvery(interval time.Duration) {

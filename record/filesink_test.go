@@ -144,3 +144,34 @@ func TestFileSinkKilledLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestFileSinkAfterCutLine: a file that ends in half a line (a group
+// write cut short by a kill or a full disk) gets its next record on a
+// line of its own: the half line stays one unparseable line, every other
+// line parses.
+func TestFileSinkAfterCutLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "requests.jsonl")
+	if err := os.WriteFile(path, []byte(`{"request_id":"whole"}`+"\n"+`{"request_id":"cu`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := OpenFileSink(path, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.Write(&Record{RequestID: "next"})
+	if err := sink.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 3 || lines[1] != `{"request_id":"cu` {
+		t.Fatalf("lines %q: want the whole line, the cut one alone, the new one", lines)
+	}
+	var r Record
+	if err := json.Unmarshal([]byte(lines[2]), &r); err != nil || r.RequestID != "next" {
+		t.Errorf("new line %q: %v", lines[2], err)
+	}
+}

@@ -15,6 +15,12 @@
 // crash can lose; with SyncEveryWrite the leader fsyncs each group before
 // waking its callers, and a machine crash loses nothing that Wait
 // acknowledged.
+//
+// A disk can stall (a hung NFS mount, a dying device) as well as fail.
+// WaitTimeout bounds how long a caller waits: the group write then runs
+// in its own goroutine, and a caller whose bytes are not in the file
+// when its time is up gets ErrTimeout and goes on (the write may still
+// land later).
 package wal
 
 import (
@@ -22,10 +28,15 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by Wait for bytes added after Close.
 var ErrClosed = errors.New("wal: file closed")
+
+// ErrTimeout is returned by WaitTimeout when the bytes were not written
+// in time (the disk stalls). They may still be written later.
+var ErrTimeout = errors.New("wal: write did not finish in time")
 
 // maxSpare: a pending buffer grown larger than this is not kept for reuse
 // (a burst must not pin its memory for good).
@@ -38,7 +49,7 @@ type File struct {
 	syncEvery bool
 
 	mu       sync.Mutex
-	cond     sync.Cond // signalled when a group write ends
+	ended    chan struct{} // closed (and replaced) when a group write ends
 	pending  []byte
 	spare    []byte
 	added    uint64 // bytes ever added (tickets count up to it)
@@ -48,6 +59,7 @@ type File struct {
 	closed   bool
 	unsynced bool   // bytes written since the last fsync
 	groups   uint64 // group writes issued (for the tests)
+	syncs    uint64 // fsyncs issued by Sync (for the tests)
 }
 
 // Options for Create and Append.
@@ -81,19 +93,31 @@ func Create(path string, o Options) (*File, error) {
 }
 
 // Append opens path (creating it) to append to it: the file may already
-// hold data, which is kept.
+// hold data, which is kept. A file it creates has its directory entry
+// fsynced, so that with SyncEveryWrite a machine crash cannot lose the
+// file with the records in it.
 func Append(path string, o Options) (*File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err == nil {
+		syncDir(path)
+		return newFile(f, o), nil
+	}
+	if !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	return newFile(f, o), nil
 }
 
+// New appends to f, already open for writing (f's offset must be its
+// end, or f opened with O_APPEND). The File owns f from here.
+func New(f *os.File, o Options) *File { return newFile(f, o) }
+
 func newFile(f *os.File, o Options) *File {
-	w := &File{f: f, syncEvery: o.SyncEveryWrite}
-	w.cond.L = &w.mu
-	return w
+	return &File{f: f, syncEvery: o.SyncEveryWrite, ended: make(chan struct{})}
 }
 
 // Add copies b into the pending buffer and returns the ticket to Wait
@@ -125,17 +149,11 @@ func (w *File) Wait(ticket uint64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if ticket == 0 {
-		if w.err != nil {
-			return w.err
-		}
-		if w.closed {
-			return ErrClosed
-		}
-		return nil
+		return w.zeroLocked()
 	}
 	for w.written < ticket && w.err == nil {
 		if w.leading {
-			w.cond.Wait()
+			w.waitGroupLocked()
 			continue
 		}
 		w.lead()
@@ -146,22 +164,101 @@ func (w *File) Wait(ticket uint64) error {
 	return w.err
 }
 
+// WaitTimeout is Wait that gives up after d with ErrTimeout: the group
+// write runs in a goroutine of its own, so that a write(2) stuck on a
+// stalled disk holds no caller. The bytes stay pending or in the write
+// in progress; later Waits see them land, or the write's error.
+func (w *File) WaitTimeout(ticket uint64, d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ticket == 0 {
+		return w.zeroLocked()
+	}
+	var timer *time.Timer
+	for w.written < ticket && w.err == nil {
+		if !w.leading {
+			buf, end := w.beginLocked()
+			go func() {
+				err := w.writeOut(buf)
+				w.mu.Lock()
+				w.endLocked(buf, end, err)
+				w.mu.Unlock()
+			}()
+		}
+		ended := w.ended
+		w.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(d)
+			defer timer.Stop()
+		}
+		select {
+		case <-ended:
+			w.mu.Lock()
+		case <-timer.C:
+			w.mu.Lock()
+			if w.written >= ticket {
+				return nil
+			}
+			if w.err != nil {
+				return w.err
+			}
+			return ErrTimeout
+		}
+	}
+	if w.written >= ticket {
+		return nil
+	}
+	return w.err
+}
+
+func (w *File) zeroLocked() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// waitGroupLocked waits (unlocked) for the group write in progress to end.
+func (w *File) waitGroupLocked() {
+	ended := w.ended
+	w.mu.Unlock()
+	<-ended
+	w.mu.Lock()
+}
+
 // lead writes everything pending in one write(2), outside the lock, and
 // wakes the waiters. Called and returns with w.mu held.
 func (w *File) lead() {
+	buf, end := w.beginLocked()
+	w.mu.Unlock()
+	err := w.writeOut(buf)
+	w.mu.Lock()
+	w.endLocked(buf, end, err)
+}
+
+// beginLocked starts a group write: it takes everything pending.
+func (w *File) beginLocked() ([]byte, uint64) {
 	w.leading = true
 	w.groups++
 	buf, end := w.pending, w.added
 	w.pending = w.spare[:0]
 	w.spare = nil
-	w.mu.Unlock()
+	return buf, end
+}
 
+func (w *File) writeOut(buf []byte) error {
 	_, err := w.f.Write(buf) // os.File.Write retries short writes
 	if err == nil && w.syncEvery {
 		err = w.f.Sync()
 	}
+	return err
+}
 
-	w.mu.Lock()
+// endLocked ends a group write and wakes its waiters.
+func (w *File) endLocked(buf []byte, end uint64, err error) {
 	w.leading = false
 	if cap(buf) <= maxSpare {
 		w.spare = buf[:0]
@@ -175,7 +272,8 @@ func (w *File) lead() {
 		w.written = end
 		w.unsynced = !w.syncEvery
 	}
-	w.cond.Broadcast()
+	close(w.ended)
+	w.ended = make(chan struct{})
 }
 
 // Err is the write error that stopped the file, if any.
@@ -201,6 +299,7 @@ func (w *File) Sync() error {
 		return nil
 	}
 	w.unsynced = false
+	w.syncs++
 	w.mu.Unlock()
 	if err := w.f.Sync(); err != nil {
 		if errors.Is(err, os.ErrClosed) {
@@ -224,13 +323,13 @@ func (w *File) Close() error {
 	}
 	for w.written < w.added && w.err == nil {
 		if w.leading {
-			w.cond.Wait()
+			w.waitGroupLocked()
 			continue
 		}
 		w.lead()
 	}
 	for w.leading {
-		w.cond.Wait()
+		w.waitGroupLocked()
 	}
 	w.closed = true
 	werr := w.err
@@ -242,13 +341,25 @@ func (w *File) Close() error {
 	return errors.Join(werr, serr, w.f.Close())
 }
 
+// Syncs is the number of fsyncs Sync issued (the cadence is tested to
+// happen).
+func (w *File) Syncs() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.syncs
+}
+
 // syncDir fsyncs the directory holding path, so that a new file's name
 // survives a machine crash. Best effort: some file systems refuse it.
-func syncDir(path string) {
-	d, err := os.Open(filepath.Dir(path))
+func syncDir(path string) { SyncDir(filepath.Dir(path)) }
+
+// SyncDir fsyncs directory dir, so that the names created, renamed or
+// removed in it survive a machine crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
-		return
+		return err
 	}
-	d.Sync()
-	d.Close()
+	err = d.Sync()
+	return errors.Join(err, d.Close())
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
 // TestGroupCommitConcurrent: many callers at once; when a Write returns
@@ -134,15 +136,11 @@ func TestGroupCommitOneWritePerGroup(t *testing.T) {
 	big := bytes.Repeat([]byte{'a'}, 1<<20)
 	first := make(chan error, 1)
 	go func() { first <- f.Write(big) }()
-	for {
+	testenv.WaitFor(t, 10*time.Second, "first write in progress", func() bool {
 		f.mu.Lock()
-		leading := f.leading
-		f.mu.Unlock()
-		if leading {
-			break
-		}
-		runtime.Gosched()
-	}
+		defer f.mu.Unlock()
+		return f.leading
+	})
 	const n = 10
 	var wg sync.WaitGroup
 	for range n {
@@ -152,9 +150,7 @@ func TestGroupCommitOneWritePerGroup(t *testing.T) {
 			}
 		})
 	}
-	for f.Size() != uint64(len(big)+n*10) { // all added, waiting
-		runtime.Gosched()
-	}
+	testenv.WaitFor(t, 10*time.Second, "all added, waiting", func() bool { return f.Size() == uint64(len(big)+n*10) })
 	got := make(chan int64, 1)
 	go func() {
 		var total int64
@@ -180,5 +176,106 @@ func TestGroupCommitOneWritePerGroup(t *testing.T) {
 	f.mu.Unlock()
 	if groups != 2 {
 		t.Errorf("%d writes for 1 + %d callers, want 2 (one group for the %d that waited)", groups, n, n)
+	}
+}
+
+// stalledPipe is a pipe nobody reads, already full: a write to it blocks
+// like one to a stalled disk.
+func stalledPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	w.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+	for {
+		if _, err := w.Write(make([]byte, 4096)); err != nil {
+			break
+		}
+	}
+	w.SetWriteDeadline(time.Time{})
+	return r, w
+}
+
+// TestWaitTimeoutStalledDisk: with the file's writes blocked, WaitTimeout
+// returns ErrTimeout instead of hanging (Wait would hang); once the disk
+// moves again the bytes land and a later wait sees them.
+func TestWaitTimeoutStalledDisk(t *testing.T) {
+	r, pw := stalledPipe(t)
+	f := newFile(pw, Options{})
+	ticket := f.Add([]byte("stalled\n"))
+	if err := f.WaitTimeout(ticket, 10*time.Millisecond); err != ErrTimeout {
+		t.Fatalf("WaitTimeout on a stalled file: %v, want ErrTimeout", err)
+	}
+	second := f.Add([]byte("second\n"))
+	if err := f.WaitTimeout(second, 10*time.Millisecond); err != ErrTimeout {
+		t.Fatalf("second WaitTimeout: %v, want ErrTimeout", err)
+	}
+	go func() { // the disk moves again
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := r.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	if err := f.WaitTimeout(second, time.Minute); err != nil {
+		t.Fatalf("after the stall: %v", err)
+	}
+	f.Close() // fsync of a pipe fails: not what is tested here
+}
+
+// TestSyncCounts: Sync fsyncs only when something was written since the
+// last one (the cadence's tick is cheap on an idle log).
+func TestSyncCounts(t *testing.T) {
+	f, err := Create(filepath.Join(t.TempDir(), "log"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil || f.Syncs() != 0 {
+		t.Fatalf("idle Sync: %v, %d fsyncs", err, f.Syncs())
+	}
+	f.Write([]byte("x"))
+	if err := f.Sync(); err != nil || f.Syncs() != 1 {
+		t.Fatalf("Sync after a write: %v, %d fsyncs", err, f.Syncs())
+	}
+	if err := f.Sync(); err != nil || f.Syncs() != 1 {
+		t.Errorf("second Sync: %v, %d fsyncs, want still 1", err, f.Syncs())
+	}
+}
+
+// TestSyncError: an fsync that fails is returned, and tried again on the
+// next Sync.
+func TestSyncError(t *testing.T) {
+	_, pw, err := os.Pipe() // fsync of a pipe fails (EINVAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFile(pw, Options{})
+	defer f.Close()
+	f.Write([]byte("x"))
+	if err := f.Sync(); err == nil {
+		t.Skip("fsync of a pipe succeeds here")
+	}
+	if err := f.Sync(); err == nil {
+		t.Error("second Sync after a failed one did not try again")
+	}
+}
+
+// TestAppendCreates: Append creates a missing file.
+func TestAppendCreates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new")
+	f, err := Append(path, Options{SyncEveryWrite: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write([]byte("a\n")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if data, _ := os.ReadFile(path); string(data) != "a\n" {
+		t.Errorf("file %q", data)
 	}
 }
