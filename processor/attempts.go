@@ -134,7 +134,13 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	if err != nil {
 		return false, badRequest("invalid_header", "%s", err.Error())
 	}
-	if retry == nil && plan == nil {
+	if retry != nil {
+		rec.RetryPolicy = retry.String()
+	}
+	if plan == nil && (retry == nil || retry.Retries() == 0) {
+		// Nothing but the first attempt (Helicone-Retry-Num 0 or 1, no
+		// fallbacks): no retry headers, no link, and the plain route,
+		// which opens no upstream-level stream.
 		return false, nil
 	}
 	envoy := attempts.EnvoyRetry{OnConnectError: true}
@@ -142,7 +148,6 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 		// Helicone-Retry-Num counts attempts, the first included.
 		envoy.MaxRetries = retry.Retries()
 		envoy.OnStatusCodes = attempts.RetryStatusCodes
-		rec.RetryPolicy = retry.String()
 	}
 	var cursor *attempts.Cursor
 	if plan != nil {

@@ -377,6 +377,105 @@ func TestAttemptsRouteOnlyForTheProcessor(t *testing.T) {
 	}
 }
 
+// checkAttemptsRoute is the invariant between the retry headers and the
+// route: a request-headers reply that asks Envoy for retries
+// (x-envoy-retry-on) or links an attempt plan also sets attemptsHeader
+// with clear_route_cache, or the call would take a plain route, whose
+// cluster has no upstream-level filter to rewrite, pace or count its
+// attempts.
+func checkAttemptsRoute(t *testing.T, reply *extprocv3.ProcessingResponse) {
+	t.Helper()
+	if reply.GetRequestHeaders() == nil {
+		return
+	}
+	cr := reply.GetRequestHeaders().GetResponse()
+	set := setHeaders(cr)
+	if set["x-envoy-retry-on"] == "" && linkOf(reply) == "" {
+		return
+	}
+	if set[attemptsHeader] != "1" || !cr.GetClearRouteCache() {
+		t.Errorf("reply sets %v (link %q), clear_route_cache %v: retries or a link need %s and clear_route_cache",
+			set, linkOf(reply), cr.GetClearRouteCache(), attemptsHeader)
+	}
+}
+
+func TestRetriesAndFallbacksPickTheAttemptsRoute(t *testing.T) {
+	for _, tc := range []struct {
+		hdrs []string
+		twin bool // the *_attempts route
+	}{
+		{[]string{"helicone-retry-enabled", "true"}, true},
+		{[]string{"helicone-retry-enabled", "TRUE", "helicone-retry-num", "2"}, true},
+		{[]string{"helicone-retry-enabled", "true", "helicone-retry-num", "1"}, false},
+		{[]string{"helicone-retry-enabled", "true", "helicone-retry-num", "1", "helicone-fallback", `[{"model": "gpt-4o-mini"}]`}, true},
+		{[]string{"helicone-retry-enabled", "true", "helicone-retry-num", "10", "helicone-retry-factor", "1"}, true},
+		{[]string{"helicone-retry-enabled", "false", "helicone-retry-num", "3"}, false},
+		{[]string{"helicone-fallback", `[{"model": "gpt-4o-mini"}]`}, true},
+		{[]string{"helicone-fallbacks", `[{"target-url": "https://api.openai.com"}, {"target-url": "https://api.openai.com", "headers": {"authorization": "Bearer sk-2"}}]`}, true},
+		{[]string{"helicone-target-url", "https://api.together.xyz", "helicone-retry-enabled", "true"}, true},
+	} {
+		t.Run(strings.Join(tc.hdrs, " "), func(t *testing.T) {
+			s, _ := newTestServer(t)
+			replies, err := run(s, nil, reqHeaders(false, append([]string{":method", "POST", ":path", "/v1/chat/completions"}, tc.hdrs...)...),
+				reqBody(chatBody), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAttemptsRoute(t, replies[0])
+			if got := setHeaders(replies[0].GetRequestHeaders().GetResponse())[attemptsHeader] == "1"; got != tc.twin {
+				t.Errorf("%s set: %v, want %v", attemptsHeader, got, tc.twin)
+			}
+		})
+	}
+}
+
+// Helicone-Retry-Num counts attempts, the first included: 1 (or 0) is one
+// attempt, no retry. Without fallbacks such a call needs neither Envoy's
+// retry headers nor the upstream-level filter, so it stays on the plain
+// route; its policy is still recorded.
+func TestOneAttemptStaysOnThePlainRoute(t *testing.T) {
+	for _, num := range []string{"1", "0"} {
+		t.Run(num, func(t *testing.T) {
+			s, sink := newTestServer(t)
+			replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions",
+				"helicone-retry-enabled", "true", "helicone-retry-num", num),
+				reqBody(chatBody), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+			cr := replies[0].GetRequestHeaders().GetResponse()
+			for k := range setHeaders(cr) {
+				if k == attemptsHeader || strings.HasPrefix(k, "x-envoy-") {
+					t.Errorf("reply sets %s", k)
+				}
+			}
+			if cr.GetClearRouteCache() || linkOf(replies[0]) != "" {
+				t.Errorf("clear_route_cache %v, link %q: the plain route, without a link", cr.GetClearRouteCache(), linkOf(replies[0]))
+			}
+			if rec := sink.Records()[0]; !strings.HasPrefix(rec.RetryPolicy, "num=1 ") || rec.Attempts != 1 {
+				t.Errorf("record retry_policy %q, attempts %d", rec.RetryPolicy, rec.Attempts)
+			}
+		})
+	}
+}
+
+// An Envoy configuration from before the two clusters per upstream runs
+// the upstream-level filter on every cluster and does not remove
+// attemptsHeader itself: the processor's upstream-level reply removes it
+// on every attempt, linked or not.
+func TestAttemptsHeaderRemovedAtTheUpstreamLevel(t *testing.T) {
+	s, _ := newTestServer(t)
+	step, done := startRouterStream(t, s)
+	defer done()
+	key := linkOf(step(reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "helicone-retry-enabled", "true")))
+	if key == "" {
+		t.Fatal("no link")
+	}
+	for _, k := range []string{key, "", "gone"} {
+		r := runAttempt(t, s, attemptHeaders(k, true, ":path", "/v1/chat/completions", attemptsHeader, "1", attemptCountHeader, "1"))
+		if cr := r[0].GetRequestHeaders().GetResponse(); !removed(cr, attemptsHeader) {
+			t.Errorf("link %q: upstream-level reply %v leaves %s for the provider", k, cr, attemptsHeader)
+		}
+	}
+}
+
 func TestFallbackHeaderErrors(t *testing.T) {
 	tests := []struct {
 		name    string

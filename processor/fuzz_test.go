@@ -20,6 +20,7 @@ func FuzzRequestHeaders(f *testing.F) {
 	f.Add("helicone-fallback", `[{"model":"gpt-4o-mini","bodyKeyOverride":{"messages":null}}]`, `{"model":"gpt-4o"}`)
 	f.Add("helicone-fallbacks", `[{"target-url":"https://api.together.xyz"},{"headers":{"x-a":"b"}}]`, `{}`)
 	f.Add("helicone-retry-num", "7", `{"model":"gpt-4o"}`)
+	f.Add("helicone-retry-enabled", "true", `{"model":"gpt-4o"}`)
 	f.Add("helicone-prompt-id", "support", `{"model":"gpt-4o"}`)
 	f.Add("helicone-prompt-variables", `{"company":"\"}]"}`, `{"messages":[]}`)
 	f.Fuzz(func(t *testing.T, key, value, body string) {
@@ -37,6 +38,7 @@ func FuzzRequestHeaders(f *testing.F) {
 			t.Fatalf("%d records", n)
 		}
 		s.links.Range(func(k, _ any) bool { t.Fatalf("link %v outlives its call", k); return false })
+		checkAttemptsRoute(t, replies[0])
 		for _, r := range replies {
 			if imm := r.GetImmediateResponse(); imm != nil {
 				msg := gjson.GetBytes(imm.GetBody(), "error.message").String()

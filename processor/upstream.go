@@ -103,8 +103,11 @@ func (s *Server) onAttemptHeaders(a *attempt, key string, msg *extprocv3.HttpHea
 	// Envoy's upstream filters edit the router's one header map, shared by
 	// every attempt: every header an entry sets is set again, or restored,
 	// on each attempt. Envoy sets the attempt count afresh each time, so
-	// that one can go.
+	// that one can go. attemptsHeader has picked the route already; the
+	// current configs' routes remove it, but older ones (the filter on
+	// every cluster) do not know it, so it goes here too.
 	m.removeHeader(attemptCountHeader)
+	m.removeHeader(attemptsHeader)
 	if key == "" {
 		return requestHeadersReply(common(&m, headersOnly))
 	}
