@@ -86,8 +86,9 @@ type config struct {
 	CPUProfile string
 	MemProfile string
 	GOMAXPROCS int
-	// UpstreamFilter runs the upstream-level ext_proc stream per attempt in
-	// the data plane scenario, as the configs in envoy/ do.
+	// UpstreamFilter configures the upstream-level ext_proc filter in the
+	// data plane scenario as the configs in envoy/ do: on the *_attempts
+	// clusters only, so its plain calls open no upstream-level stream.
 	UpstreamFilter bool
 }
 
@@ -102,7 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	rates := fs.String("rates", "200,1000,2000", "ext_proc call rates, calls/s")
 	fs.IntVar(&c.SSERate, "sse-rate", 1000, "ext_proc call rate of the SSE scenario, calls/s")
 	dpRates := fs.String("dp-rates", "200,1000", "data plane call rates, calls/s on each path")
-	fs.BoolVar(&c.UpstreamFilter, "upstream-filter", true, "data plane: run the upstream-level ext_proc stream per attempt, as envoy/ configures it")
+	fs.BoolVar(&c.UpstreamFilter, "upstream-filter", true, "data plane: configure the upstream-level ext_proc filter as envoy/ does (on the *_attempts clusters; plain calls open no upstream-level stream)")
 	fs.IntVar(&c.GateRate, "gate-rate", 1000, "call rate of the hit and limited scenarios, calls/s")
 	fs.IntVar(&c.IngestRows, "ingest-rows", 300000, "records the ingest scenario writes into ClickHouse")
 	only := fs.String("only", "", "scenarios to run (default all that the servers allow): "+strings.Join(allScenarios, ", "))
