@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/tollgate-dev/tollgate/record"
+	"github.com/tollgate-dev/tollgate/storage/wal"
 )
 
 // Spool layout: one file per batch in SpoolDir, named by the batch's
@@ -156,7 +157,15 @@ func (s *spool) write(seq uint64, recs []*record.Record) (int64, error) {
 	s.mu.Unlock()
 
 	path := filepath.Join(s.dir, spoolName(seq))
-	if err := writeFileSync(path, b); err != nil {
+	err := writeFileSync(path, b)
+	if err == nil {
+		// The file's name must survive a machine crash before the batch
+		// leaves memory (and its write-ahead log segment retires).
+		if err = wal.SyncDir(s.dir); err != nil {
+			os.Remove(path)
+		}
+	}
+	if err != nil {
 		s.mu.Lock()
 		s.bytes -= size
 		s.mu.Unlock()
@@ -288,6 +297,9 @@ func (s *spool) setAside(f spoolFile) (evicted []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Best effort: a rename lost at a machine crash replays the file again.
+	wal.SyncDir(cdir)
+	wal.SyncDir(s.dir)
 	kept, err := scanSpoolDir(cdir) // oldest first
 	if err != nil {
 		return nil, err

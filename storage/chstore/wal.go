@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,9 @@ import (
 // (spoolformat.go) with an open-ended count, so a segment a killed process
 // left is replayed exactly like a spool file: Open moves it into the spool.
 //
-// Segments rotate at walSegmentBytes or walSegmentAge. Each record counts
+// Segments rotate at walSegmentBytes, at coalesceBatches*BatchSize frames
+// (so that a left segment replays as one insert no larger than the
+// writer's own) or at walSegmentAge. Each record counts
 // as live in its segment until its batch leaves memory (inserted, spooled
 // with fsync, or dropped and counted: finishLocked); a rotated segment
 // with no live records is deleted. The log therefore holds at most what
@@ -35,20 +38,33 @@ import (
 // A log that cannot be written (disk full, gone) must not stop calls: the
 // records stay in memory only, counted in tollgate_log_wal_unlogged_rows_
 // total, the failure in tollgate_log_wal_errors_total and the log; a new
-// segment is tried walRetry later.
+// segment is tried walRetry later. A disk that stalls instead of failing
+// must not stop them either: no file is created, closed or deleted on
+// the request path (the background loop makes the next segment ahead of
+// time and closes the old ones), and Write waits at most walAppendWait
+// for its frame to be written (or for a new segment); after that the
+// record is counted unlogged, the segment is sealed (failed) and the
+// call goes on.
 const (
-	walDirName    = "wal"
-	walExt        = ".wal"
-	walSegmentAge = 10 * time.Second
-	walBufMax     = 1 << 20 // pooled frame buffers larger than this are not kept
+	walDirName = "wal"
+	walExt     = ".wal"
+	walBufMax  = 1 << 20 // pooled frame buffers larger than this are not kept
 )
 
-// walSegmentBytes is the size at which a segment rotates, walRetry the
-// wait before a failed log tries a new segment (variables for the tests).
+// walSegmentBytes is the size at which a segment rotates (at most what a
+// replay reads for one insert), walSegmentAge the age, walRetry the wait before a failed log
+// tries a new segment, walAppendWait the longest Write waits for the disk
+// (variables for the tests).
 var (
-	walSegmentBytes uint64 = 64 << 20
+	walSegmentBytes uint64 = coalesceBytes
 	walRetry               = 10 * time.Second
+	walAppendWait          = time.Second
+	walSegmentAge          = 10 * time.Second
 )
+
+// createSegmentFile creates a segment's file (a test hook: a stalled or
+// failing disk).
+var createSegmentFile = wal.Create
 
 // walSegment is one file of the log.
 type walSegment struct {
@@ -61,12 +77,14 @@ type walSegment struct {
 	live    int  // records whose batches have not left memory
 	sealed  bool // rotated: takes no more frames
 	closed  bool // sealed and its file closed (fsynced)
+	failed  bool // a write, fsync or close failed (counted once)
 }
 
 // walLog is the Writer's write-ahead log. Lock order: Writer.mu before
 // walLog.mu (finishLocked releases records under Writer.mu).
 type walLog struct {
 	dir       string
+	maxFrames uint32 // rotate at this many frames
 	syncEvery bool
 	interval  time.Duration // fsync cadence when not syncEvery
 	log       *slog.Logger
@@ -76,17 +94,19 @@ type walLog struct {
 	bufs      sync.Pool
 
 	mu      sync.Mutex
-	cur     *walSegment // nil: memory only until retryAt
-	spare   *walSegment // created ahead, so rotation does no I/O in Write
+	cur     *walSegment   // nil: memory only until retryAt
+	spare   *walSegment   // created ahead by the loop: Write does no file I/O but its own write
+	spareCh chan struct{} // closed (and replaced) when the loop tried to make a spare
 	segs    map[uint64]*walSegment
 	nextNum uint64
 	retryAt time.Time
 	closed  bool
 	failLog time.Time
 
-	kick chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	kick     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	syncDone chan struct{}
 }
 
 // segCount is how many records of a batch are in one segment.
@@ -111,6 +131,15 @@ func parseWALName(name string) (uint64, bool) {
 // that holds no frame is deleted. It returns the number of the last
 // segment seen (new ones are numbered after it) and how many it moved.
 func recoverWAL(dir string, sp *spool, log *slog.Logger) (last uint64, moved int) {
+	defer func() {
+		if moved > 0 {
+			// The renames must survive a machine crash before the segments'
+			// numbers are used again.
+			if err := errors.Join(wal.SyncDir(sp.dir), wal.SyncDir(dir)); err != nil {
+				log.Warn("clickhouse log: cannot fsync the spool directory after moving the write-ahead log into it", "err", err)
+			}
+		}
+	}()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -146,6 +175,7 @@ func recoverWAL(dir string, sp *spool, log *slog.Logger) (last uint64, moved int
 func openWAL(dir string, o Options, m *metrics, log *slog.Logger, last uint64) *walLog {
 	l := &walLog{
 		dir:       dir,
+		maxFrames: uint32(min(coalesceBatches*o.BatchSize, math.MaxUint32)),
 		syncEvery: o.WALSyncEveryWrite,
 		interval:  o.WALFsyncInterval,
 		log:       log,
@@ -154,52 +184,52 @@ func openWAL(dir string, o Options, m *metrics, log *slog.Logger, last uint64) *
 		segGauge:  m.walSegments,
 		segs:      map[uint64]*walSegment{},
 		nextNum:   last + 1,
+		spareCh:   make(chan struct{}),
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+		syncDone:  make(chan struct{}),
 	}
+	// The first segment, made here (Open is not on the request path); on
+	// failure the log is memory only until the loop makes one.
+	l.makeSpare(l.nextNum)
+	l.nextNum++
 	l.mu.Lock()
-	l.cur = l.createLocked() // nil on failure: memory only, retried
+	l.cur = l.takeSpareLocked()
 	l.mu.Unlock()
 	go l.loop()
+	if !l.syncEvery {
+		go l.syncLoop()
+	} else {
+		close(l.syncDone)
+	}
 	return l
 }
 
-// createLocked opens a new segment; nil (counted, logged) on failure, and
-// no new try before walRetry. Under l.mu.
-func (l *walLog) createLocked() *walSegment {
-	if l.spare != nil {
-		s := l.spare
-		l.spare = nil
-		s.created = time.Now()
-		l.segs[s.num] = s
-		return s
-	}
-	s, err := l.newSegment()
-	if err != nil {
-		l.retryAt = time.Now().Add(walRetry)
-		l.countFailure(err)
+// takeSpareLocked makes the spare the current segment (nil if there is
+// none) and asks the loop for the next one. No I/O.
+func (l *walLog) takeSpareLocked() *walSegment {
+	s := l.spare
+	if s == nil {
 		return nil
 	}
+	l.spare = nil
+	s.created = time.Now()
 	l.segs[s.num] = s
+	l.kickLoop()
 	return s
-}
-
-// newSegment creates the next segment file (under l.mu, for nextNum).
-func (l *walLog) newSegment() (*walSegment, error) {
-	n := l.nextNum
-	l.nextNum++
-	return l.createSegment(n)
 }
 
 // createSegment creates segment file n (and the directory, which a
 // failing disk may have lost).
 func (l *walLog) createSegment(n uint64) (*walSegment, error) {
-	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+	// Only wal/ itself: a spool directory that is gone is not made again
+	// here (its lock and files went with it; Close reports that).
+	if err := os.Mkdir(l.dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, err
 	}
 	path := filepath.Join(l.dir, walSegmentName(n))
-	f, err := wal.Create(path, wal.Options{
+	f, err := createSegmentFile(path, wal.Options{
 		SyncEveryWrite: l.syncEvery,
 		Header:         appendSpoolHeader(nil, openCount),
 	})
@@ -218,9 +248,27 @@ func (l *walLog) append(r *record.Record) uint64 {
 		bp = new([]byte)
 	}
 	frame := appendFrame((*bp)[:0], openCount, r)
+	deadline := time.Now().Add(walAppendWait)
 
 	l.mu.Lock()
 	s := l.currentLocked(len(frame))
+	for s == nil && l.awaitingSpareLocked() {
+		// Rotated with no spare ready yet: wait (bounded) for the loop.
+		ch := l.spareCh
+		l.mu.Unlock()
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+		l.mu.Lock()
+		s = l.currentLocked(len(frame))
+		if s == nil && l.awaitingSpareLocked() && !time.Now().Before(deadline) {
+			l.retryAt = time.Now().Add(walRetry)
+			l.countFailure(fmt.Errorf("no new segment within %v (the disk stalls?)", walAppendWait))
+		}
+	}
 	if s == nil {
 		l.mu.Unlock()
 		l.putBuf(bp, frame)
@@ -235,11 +283,24 @@ func (l *walLog) append(r *record.Record) uint64 {
 	l.mu.Unlock()
 	l.putBuf(bp, frame)
 
-	if err := s.file.Wait(ticket); err != nil {
+	if err := s.file.WaitTimeout(ticket, time.Until(deadline)); err != nil {
+		// Not (cleanly) in the log: the record is in memory only and does
+		// not hold the segment back.
 		l.unlogged.Inc()
+		if errors.Is(err, wal.ErrTimeout) {
+			err = fmt.Errorf("write not done within %v (the disk stalls?): %w", walAppendWait, err)
+		}
 		l.failed(s, err)
+		l.release([]segCount{{s.num, 1}})
+		return 0
 	}
-	return s.num // live there even if the write failed: released with its batch
+	return s.num
+}
+
+// awaitingSpareLocked: the log wants a new segment and the loop may make
+// one.
+func (l *walLog) awaitingSpareLocked() bool {
+	return !l.closed && l.cur == nil && l.spare == nil && !time.Now().Before(l.retryAt)
 }
 
 func (l *walLog) putBuf(bp *[]byte, frame []byte) {
@@ -256,12 +317,11 @@ func (l *walLog) currentLocked(n int) *walSegment {
 	if l.closed {
 		return nil
 	}
-	if s := l.cur; s != nil && s.next > 0 && s.size+uint64(n) > walSegmentBytes {
+	if s := l.cur; s != nil && s.next > 0 && (s.size+uint64(n) > walSegmentBytes || s.next >= l.maxFrames) {
 		l.sealLocked()
 	}
 	if l.cur == nil && !time.Now().Before(l.retryAt) {
-		l.cur = l.createLocked()
-		l.kickLoop() // make the next spare
+		l.cur = l.takeSpareLocked() // nil: none ready yet, the loop is asked
 	}
 	return l.cur
 }
@@ -277,16 +337,20 @@ func (l *walLog) sealLocked() {
 	l.kickLoop()
 }
 
-// failed: a write or fsync of s failed. The segment takes no more frames;
-// records go to memory only until a new segment can be made.
+// failed: a write, fsync or close of s failed (or stalled). The segment
+// takes no more frames; records go to memory only until a new segment
+// can be made. Counted once per segment.
 func (l *walLog) failed(s *walSegment, err error) {
 	l.mu.Lock()
-	if l.cur == s { // else another caller saw the failure first
+	defer l.mu.Unlock()
+	if l.cur == s {
 		l.sealLocked()
 		l.retryAt = time.Now().Add(walRetry)
+	}
+	if !s.failed {
+		s.failed = true
 		l.countFailure(err)
 	}
-	l.mu.Unlock()
 }
 
 // countFailure counts and logs (at most every 10 s) a failure of the log.
@@ -326,30 +390,40 @@ func (l *walLog) kickLoop() {
 	}
 }
 
-// loop fsyncs the current segment on the cadence, rotates it by age,
-// closes sealed segments, deletes retired ones and keeps a spare ready.
+// loop rotates the current segment by age, closes sealed segments,
+// deletes retired ones and keeps a spare ready. The fsync cadence has a
+// goroutine of its own (syncLoop), so that closing or creating a segment
+// on a slow disk does not stretch the fsync window.
 func (l *walLog) loop() {
 	defer close(l.done)
-	every := l.interval
-	if l.syncEvery || every <= 0 || every > time.Second {
-		every = time.Second // the age check still runs
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(min(walSegmentAge/4, time.Second))
 	defer t.Stop()
-	lastSync := time.Now()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-l.kick:
 		case <-t.C:
-			if !l.syncEvery && time.Since(lastSync) >= l.interval-every/2 {
-				lastSync = time.Now()
-				l.syncCurrent()
-			}
 			l.rotateByAge()
 		}
 		l.tidy()
+	}
+}
+
+// syncLoop fsyncs the current segment every interval: a record written
+// is on disk at most interval (plus the fsync's own time) later, or its
+// segment was sealed, which is fsynced when the loop closes it.
+func (l *walLog) syncLoop() {
+	defer close(l.syncDone)
+	t := time.NewTicker(l.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.syncCurrent()
+		}
 	}
 }
 
@@ -370,7 +444,7 @@ func (l *walLog) rotateByAge() {
 	defer l.mu.Unlock()
 	if s := l.cur; s != nil && s.next > 0 && time.Since(s.created) >= walSegmentAge {
 		l.sealLocked()
-		l.cur = l.createLocked()
+		l.cur = l.takeSpareLocked() // nil: the next Write waits for the one tidy makes
 	}
 }
 
@@ -385,7 +459,11 @@ func (l *walLog) tidy() {
 	}
 	l.mu.Unlock()
 	for _, s := range toClose {
-		s.file.Close() // a write error was counted when it happened
+		// Close writes what is pending and does the segment's last fsync:
+		// its error is a failure of the log like any other.
+		if err := s.file.Close(); err != nil {
+			l.failed(s, fmt.Errorf("close: %w", err))
+		}
 		l.mu.Lock()
 		s.closed = true
 		l.mu.Unlock()
@@ -422,18 +500,23 @@ func (l *walLog) tidy() {
 func (l *walLog) makeSpare(num uint64) {
 	s, err := l.createSegment(num)
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	close(l.spareCh) // waiting Writes look again
+	l.spareCh = make(chan struct{})
 	if err != nil {
 		l.retryAt = time.Now().Add(walRetry)
 		l.countFailure(err)
+		l.mu.Unlock()
 		return
 	}
-	if l.closed || l.spare != nil {
+	unused := l.closed || l.spare != nil
+	if !unused {
+		l.spare = s
+	}
+	l.mu.Unlock()
+	if unused {
 		s.file.Close()
 		os.Remove(s.path)
-		return
 	}
-	l.spare = s
 }
 
 // close stops the loop, closes every segment and deletes those whose
@@ -442,6 +525,7 @@ func (l *walLog) makeSpare(num uint64) {
 func (l *walLog) close() {
 	close(l.stop)
 	<-l.done
+	<-l.syncDone
 	l.mu.Lock()
 	l.closed = true
 	l.sealLocked()

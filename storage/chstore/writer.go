@@ -265,6 +265,14 @@ func (w *Writer) Write(r *record.Record) {
 	if w.closed || w.memRows >= w.hardCap {
 		closed := w.closed
 		w.mu.Unlock()
+		if closed && seg != 0 {
+			// Raced with Close, but in the log: its segment stays for the
+			// next start, which replays it. Not lost.
+			if !w.closedWarned.Swap(true) {
+				w.log.Warn("clickhouse log: Write during Close; record kept in the write-ahead log for the next start")
+			}
+			return
+		}
 		if seg != 0 {
 			w.wal.release([]segCount{{seg, 1}}) // dropped and counted below
 		}
@@ -347,12 +355,23 @@ func (w *Writer) close(ctx context.Context) error {
 
 	var err error
 	if spillErr := w.spill(true, math.MaxUint64); spillErr != nil {
+		// Records whose frames are in the write-ahead log are not lost:
+		// their segments stay (wal.close) and the next start replays them.
+		// Only the ones the log could not take are.
 		w.mu.Lock()
-		lost := w.memRows
+		logged := w.loggedLocked()
+		lost := w.memRows - logged
 		w.mu.Unlock()
-		w.m.dropped.WithLabelValues(dropSpoolError).Add(float64(lost))
-		w.log.Error("clickhouse log: records lost at close: the spool cannot be written", "rows", lost, "err", spillErr)
-		err = fmt.Errorf("clickhouse log: %d records lost at close: %w", lost, spillErr)
+		if logged > 0 {
+			w.log.Warn("clickhouse log: the spool cannot be written at close; records kept in the write-ahead log, replayed at the next start",
+				"rows", logged, "err", spillErr)
+		}
+		if lost > 0 {
+			w.m.dropped.WithLabelValues(dropSpoolError).Add(float64(lost))
+			w.log.Error("clickhouse log: records lost at close: the spool cannot be written and they are not in the write-ahead log",
+				"rows", lost, "err", spillErr)
+			err = fmt.Errorf("clickhouse log: %d records lost at close: %w", lost, spillErr)
+		}
 	}
 	w.updateGauges()
 	if files, bytes := w.spool.stats(); files > 0 {
@@ -369,6 +388,25 @@ func (w *Writer) close(ctx context.Context) error {
 		w.conn.Close()
 	}
 	return err
+}
+
+// loggedLocked counts the records in memory whose frames are in the
+// write-ahead log.
+func (w *Writer) loggedLocked() int {
+	n := 0
+	count := func(segs []segCount) {
+		for _, c := range segs {
+			n += c.n
+		}
+	}
+	count(w.curSegs)
+	for _, b := range w.mem {
+		count(b.segs)
+	}
+	for b := range w.busy {
+		count(b.segs)
+	}
+	return n
 }
 
 func (w *Writer) stop() {
