@@ -44,7 +44,9 @@
 // share one write(2) (group commit, package storage/wal); Write never
 // waits for ClickHouse. The log is fsynced every WALFsyncInterval (1s):
 // a machine crash loses at most the records of that window, the only loss
-// in normal operation; with WALSyncEveryWrite it loses none. Open moves
+// in normal operation (the window is the interval plus the time the fsync
+// takes: the cadence has a goroutine of its own); with WALSyncEveryWrite
+// it loses none. Open moves
 // the segments a killed process left into the spool and replays them
 // first (at least once; see above).
 //
@@ -52,9 +54,12 @@
 // and logged at error level, only when the spool is full (SpoolMaxBytes;
 // reason="spool_full"), when memory holds twice QueueSize rows because the
 // disk cannot keep up (reason="queue_full"), or when the log cannot be
-// written (a failing disk): then records are held in memory only, counted
-// in tollgate_log_wal_unlogged_rows_total, and a process that dies before
-// they reach ClickHouse or the spool loses them. A spool file damaged on
+// written (a failing disk) or does not answer within walAppendWait (1s, a
+// stalled disk; Write then goes on): then records are held in memory only,
+// counted in tollgate_log_wal_unlogged_rows_total, and a process that dies
+// before they reach ClickHouse or the spool loses them. Records that Close
+// can neither insert nor spool but that are in the log are not lost: their
+// segments stay and the next Open replays them. A spool file damaged on
 // disk still replays every frame that can be read; the records that
 // cannot are counted (reason="corrupt") and the file is kept in corrupt/
 // (spoolformat.go).
