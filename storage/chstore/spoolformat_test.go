@@ -225,12 +225,7 @@ func FuzzParseSpool(f *testing.F) {
 	f.Add(data[:len(data)-7])
 	f.Add(appendSpoolV1(nil, []*record.Record{testRecord("v1", 1, false)}))
 	f.Add(slices.Insert(slices.Clone(data), offs[1], []byte(frameMarker+"xxxxyyyyzzzzwwww")...))
-	seg := appendSpoolHeader(nil, openCount) // a WAL segment
-	for i := range 3 {
-		at := len(seg)
-		seg = appendFrame(seg, openCount, testRecord("wal", i, false))
-		sumFrame(seg[at:], uint32(i))
-	}
+	seg, _ := segmentBytes([]*record.Record{testRecord("wal", 0, false), testRecord("wal", 1, false), testRecord("wal", 2, false)})
 	f.Add(seg)
 	f.Add(seg[:len(seg)-5])
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -4,6 +4,7 @@ package chstore
 // uses its own database.
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -256,6 +257,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	fmt.Sscan(os.Getenv("HELPER_BATCH"), &o.BatchSize)
 	o.WALSyncEveryWrite = os.Getenv("HELPER_SYNC") == "1"
+	fmt.Sscan(os.Getenv("HELPER_WAL_SEGMENT"), &walSegmentBytes) // small: the log rotates often
 	w, err := Open(context.Background(), o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
@@ -285,23 +287,44 @@ func TestHelperProcess(t *testing.T) {
 	os.Exit(3)
 }
 
-func startHelper(t *testing.T, mode, url, dir string, n int) *os.Process {
+// startHelper runs TestHelperProcess in mode with env added; the channel
+// is closed once the helper printed that Write returned for every record
+// (its other output goes to stderr).
+func startHelper(t *testing.T, mode, url, dir string, n int, env ...string) (*os.Process, <-chan struct{}) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		exe = os.Args[0]
 	}
-	attr := &os.ProcAttr{
-		Env: append(os.Environ(), helperEnv+"="+mode, "HELPER_URL="+url, "HELPER_SPOOL="+dir,
-			fmt.Sprintf("HELPER_N=%d", n)),
-		Files: []*os.File{nil, os.Stderr, os.Stderr},
-	}
-	p, err := os.StartProcess(exe, []string{exe, "-test.run=^TestHelperProcess$", "-test.count=1"}, attr)
+	r, wr, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	attr := &os.ProcAttr{
+		Env: append(append(os.Environ(), helperEnv+"="+mode, "HELPER_URL="+url, "HELPER_SPOOL="+dir,
+			fmt.Sprintf("HELPER_N=%d", n)), env...),
+		Files: []*os.File{nil, wr, os.Stderr},
+	}
+	p, err := os.StartProcess(exe, []string{exe, "-test.run=^TestHelperProcess$", "-test.count=1"}, attr)
+	wr.Close()
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { p.Kill(); p.Wait() })
-	return p
+	written := make(chan struct{})
+	go func() {
+		defer r.Close()
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "all written") {
+				close(written)
+			} else {
+				fmt.Fprintln(os.Stderr, sc.Text())
+			}
+		}
+	}()
+	return p, written
 }
 
 // TestProcessorKilledAfterSpooling: a processor spools while ClickHouse is
@@ -311,7 +334,7 @@ func TestProcessorKilledAfterSpooling(t *testing.T) {
 	url, db, conn := testDB(t, sharedURL(t))
 	dir := t.TempDir()
 	const n = 3000
-	p := startHelper(t, "count", deadURL(t, db), dir, n)
+	p, _ := startHelper(t, "count", deadURL(t, db), dir, n)
 	testenv.WaitFor(t, 60*time.Second, "the helper's spool to hold every record", func() bool {
 		got, _, _ := spoolRecords(t, dir)
 		return got == n
@@ -348,7 +371,7 @@ func TestProcessorKilledAfterSpooling(t *testing.T) {
 func TestProcessorKilledWhileSpooling(t *testing.T) {
 	url, db, conn := testDB(t, sharedURL(t))
 	dir := t.TempDir()
-	p := startHelper(t, "endless", deadURL(t, db), dir, 0)
+	p, _ := startHelper(t, "endless", deadURL(t, db), dir, 0)
 	testenv.WaitFor(t, 60*time.Second, "a few spool files", func() bool {
 		_, files, _ := spoolRecords(t, dir)
 		return files >= 4

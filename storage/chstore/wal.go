@@ -26,9 +26,9 @@ import (
 // (spoolformat.go) with an open-ended count, so a segment a killed process
 // left is replayed exactly like a spool file: Open moves it into the spool.
 //
-// Segments rotate at walSegmentBytes, at coalesceBatches*BatchSize frames
-// (so that a left segment replays as one insert no larger than the
-// writer's own) or at walSegmentAge. Each record counts
+// Segments rotate at walSegmentBytes, at BatchSize frames (a replay
+// coalesces up to coalesceBatches left segments into one insert, no larger
+// than the writer's own) or at walSegmentAge. Each record counts
 // as live in its segment until its batch leaves memory (inserted, spooled
 // with fsync, or dropped and counted: finishLocked); a rotated segment
 // with no live records is deleted. The log therefore holds at most what
@@ -175,7 +175,7 @@ func recoverWAL(dir string, sp *spool, log *slog.Logger) (last uint64, moved int
 func openWAL(dir string, o Options, m *metrics, log *slog.Logger, last uint64) *walLog {
 	l := &walLog{
 		dir:       dir,
-		maxFrames: uint32(min(coalesceBatches*o.BatchSize, math.MaxUint32)),
+		maxFrames: uint32(min(o.BatchSize, math.MaxUint32)),
 		syncEvery: o.WALSyncEveryWrite,
 		interval:  o.WALFsyncInterval,
 		log:       log,

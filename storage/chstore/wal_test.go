@@ -1,52 +1,15 @@
 package chstore
 
 import (
-	"bufio"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
 )
-
-// startWALHelper runs TestHelperProcess in mode "concurrent" and returns
-// once it printed that Write returned for all n records.
-func startWALHelper(t *testing.T, url, dir string, n int, env ...string) *os.Process {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
-	}
-	r, wr, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	attr := &os.ProcAttr{
-		Env: append(append(os.Environ(), helperEnv+"=concurrent", "HELPER_URL="+url, "HELPER_SPOOL="+dir,
-			fmt.Sprintf("HELPER_N=%d", n)), env...),
-		Files: []*os.File{nil, wr, os.Stderr},
-	}
-	p, err := os.StartProcess(exe, []string{exe, "-test.run=^TestHelperProcess$", "-test.count=1"}, attr)
-	wr.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Kill(); p.Wait() })
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "all written") {
-			return p
-		}
-	}
-	t.Fatalf("helper ended before writing everything: %v", sc.Err())
-	return nil
-}
 
 // TestWALKilledProcessLosesNothing: a processor whose records wait in
 // memory for the next flush (a long interval, a large batch; ClickHouse
@@ -64,17 +27,28 @@ func TestWALKilledProcessLosesNothing(t *testing.T) {
 		{"FsyncInterval", []string{"HELPER_FLUSH=1h", "HELPER_BATCH=5000"}},
 		{"FsyncEveryWrite", []string{"HELPER_FLUSH=1h", "HELPER_BATCH=5000", "HELPER_SYNC=1"}},
 		{"PartlyInserted", []string{"HELPER_FLUSH=5ms"}},
+		// Segments of 64 KiB: the log rotated many times before the kill.
+		{"Rotated", []string{"HELPER_FLUSH=1h", "HELPER_BATCH=5000", "HELPER_WAL_SEGMENT=65536"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, db, conn := testDB(t, sharedURL(t))
 			dir := t.TempDir()
 			const n = 2000
-			p := startWALHelper(t, url, dir, n, tc.env...)
+			p, written := startHelper(t, "concurrent", url, dir, n, tc.env...)
+			select {
+			case <-written:
+			case <-time.After(2 * time.Minute):
+				t.Fatal("the helper did not write its records")
+			}
 			if err := p.Kill(); err != nil { // SIGKILL, by PID
 				t.Fatal(err)
 			}
 			p.Wait()
 			before, _, _ := counts(t, conn, db, "")
+			segs, _ := filepath.Glob(filepath.Join(dir, walDirName, "*"+walExt))
+			if tc.name == "Rotated" && len(segs) < 3 {
+				t.Errorf("%d segments left by the killed process, want several (rotation)", len(segs))
+			}
 
 			w, lb := openWriter(t, Options{URL: url, SpoolDir: dir})
 			if err := w.Close(ctxT(t, 30*time.Second)); err != nil {
@@ -98,60 +72,115 @@ func TestWALKilledProcessLosesNothing(t *testing.T) {
 	}
 }
 
-// TestWALSegmentsRetire: the log does not grow while records are delivered,
-// nor while ClickHouse is down (they move to the spool and their segments
-// go); once everything is delivered only the current segment is left.
+// TestWALSegmentsRetire: the log holds no more than what memory holds
+// (a small QueueSize here) plus a few segments, while records are
+// delivered and while ClickHouse is down (they move to the spool and
+// their segments go); once everything is delivered only the current
+// segment and the spare are left, and none after Close.
 func TestWALSegmentsRetire(t *testing.T) {
-	old := walSegmentBytes
-	walSegmentBytes = 32 << 10
-	t.Cleanup(func() { walSegmentBytes = old })
+	setVar(t, &walSegmentBytes, 32<<10)
 	f := &fakeSender{}
 	dir := t.TempDir()
-	w, _ := newFakeWriter(t, f, Options{SpoolDir: dir, BatchSize: 100})
-	walFiles := func() int {
+	w, _ := newFakeWriter(t, f, Options{SpoolDir: dir, BatchSize: 100, QueueSize: 500})
+	frame := len(appendFrame(nil, openCount, testRecord("size", 0, true)))
+	// Memory holds at most hardCap rows; the log that plus the current
+	// segment, the spare and one the loop is about to delete; twice that,
+	// for a loop that lags. Not retiring, the log would reach 6000 frames.
+	bound := 2 * (int64(w.hardCap*frame) + 3*int64(walSegmentBytes))
+	walBytes := func() (total int64, files int) {
 		es, _ := os.ReadDir(filepath.Join(dir, walDirName))
-		return len(es)
+		for _, e := range es {
+			if info, err := e.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return total, len(es)
 	}
-	maxFiles := 0
+	var maxBytes int64
 	write := func(tag string, n int) {
 		for i := range n {
 			w.Write(testRecord(tag, i, true))
-			if i%500 == 0 {
-				maxFiles = max(maxFiles, walFiles())
+			if i%50 == 0 {
+				b, _ := walBytes()
+				maxBytes = max(maxBytes, b)
 			}
 		}
 	}
-	// ~2 KB a record: 3000 records fill about 180 segments of 32 KiB.
 	write("up", 3000)
 	if err := w.Flush(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 10*time.Second, "delivered segments deleted", func() bool { return walFiles() <= 2 })
+	testenv.WaitFor(t, 10*time.Second, "delivered segments deleted", func() bool { _, n := walBytes(); return n <= 2 })
 
 	f.setDown(true)
 	write("down", 3000)
 	if err := w.Flush(ctxT(t, 10*time.Second)); err != nil { // spools them
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 10*time.Second, "spooled segments deleted", func() bool { return walFiles() <= 2 })
-	if recs, _, _ := spoolRecords(t, dir); recs != 3000 {
-		t.Errorf("spool holds %d records, want 3000", recs)
+	testenv.WaitFor(t, 10*time.Second, "spooled segments deleted", func() bool { _, n := walBytes(); return n <= 2 })
+	drops := dropped(w, dropQueueFull)
+	if recs, _, _ := spoolRecords(t, dir); recs+drops != 3000 {
+		t.Errorf("spool holds %d records and %d were dropped, want 3000 together", recs, drops)
 	}
-	// Written faster than batches leave memory, the log holds at most what
-	// memory does (QueueSize rows, 100000 here) plus a spare: no bound was
-	// hit here, but nothing accumulates either.
-	if maxFiles > 200 {
-		t.Errorf("up to %d segments during the run", maxFiles)
+	if maxBytes > bound {
+		t.Errorf("the log held up to %d bytes during the run, over its bound %d (%d frames of %d bytes)",
+			maxBytes, bound, w.hardCap, frame)
 	}
+	t.Logf("log at most %d bytes (bound %d); %d dropped while down", maxBytes, bound, drops)
 	f.setDown(false)
 	if err := w.Close(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if f.count() != 6000 {
-		t.Errorf("%d delivered, want 6000", f.count())
+	if f.count() != 6000-drops {
+		t.Errorf("%d delivered, want %d", f.count(), 6000-drops)
 	}
 	if _, err := os.Stat(filepath.Join(dir, walDirName)); !os.IsNotExist(err) {
 		t.Errorf("wal dir left after a clean close: %v", err)
+	}
+}
+
+// TestWALReplayBounded: a process killed with many records in memory
+// leaves segments of at most BatchSize frames, so the next start replays
+// them in inserts no larger than the writer's own (coalesceBatches
+// batches).
+func TestWALReplayBounded(t *testing.T) {
+	stuck := make(chan struct{})
+	f := &fakeSender{stuck: stuck} // nothing leaves memory: the segments stay
+	dir := t.TempDir()
+	w, _ := newFakeWriter(t, f, Options{SpoolDir: dir, BatchSize: 10, FlushInterval: time.Hour})
+	t.Cleanup(func() { close(stuck) })
+	const n = 500
+	for i := range n {
+		w.Write(testRecord("bounded", i, false))
+	}
+	if u := metric(w.m.walUnlogged); u != 0 {
+		t.Fatalf("%d records not logged", u)
+	}
+	// What a SIGKILL leaves: the log as it is now, in another spool dir.
+	left := t.TempDir()
+	if err := os.CopyFS(filepath.Join(left, walDirName), os.DirFS(filepath.Join(dir, walDirName))); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(left, walDirName, "*"+walExt))
+	f2 := &fakeSender{}
+	w2, _ := newFakeWriter(t, f2, Options{SpoolDir: left, BatchSize: 10})
+	if err := w2.Close(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, id := range f2.ids() {
+		seen[id] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct records replayed, want %d", len(seen), n)
+	}
+	f2.mu.Lock()
+	defer f2.mu.Unlock()
+	for _, b := range f2.batches {
+		if len(b) > coalesceBatches*10 {
+			t.Errorf("one replay insert of %d rows, want at most %d (%d segments)", len(b), coalesceBatches*10, len(segs))
+			break
+		}
 	}
 }
 
@@ -159,13 +188,7 @@ func TestWALSegmentsRetire(t *testing.T) {
 // numbered num, into spool dir's wal/.
 func writeSegment(t *testing.T, dir string, num uint64, recs []*record.Record) (path string, offs []int) {
 	t.Helper()
-	b := appendSpoolHeader(nil, openCount)
-	for i, r := range recs {
-		offs = append(offs, len(b))
-		f := len(b)
-		b = appendFrame(b, openCount, r)
-		sumFrame(b[f:], uint32(i))
-	}
+	b, offs := segmentBytes(recs)
 	if err := os.MkdirAll(filepath.Join(dir, walDirName), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +197,19 @@ func writeSegment(t *testing.T, dir string, num uint64, recs []*record.Record) (
 		t.Fatal(err)
 	}
 	return path, offs
+}
+
+// segmentBytes is a WAL segment of recs as Write makes it, and each
+// frame's offset.
+func segmentBytes(recs []*record.Record) (b []byte, offs []int) {
+	b = appendSpoolHeader(nil, openCount)
+	for i, r := range recs {
+		offs = append(offs, len(b))
+		f := len(b)
+		b = appendFrame(b, openCount, r)
+		sumFrame(b[f:], uint32(i))
+	}
+	return b, offs
 }
 
 // TestWALTornTail: a segment whose last frame was cut (the machine died
