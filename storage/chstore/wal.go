@@ -41,10 +41,12 @@ import (
 // segment is tried walRetry later. A disk that stalls instead of failing
 // must not stop them either: no file is created, closed or deleted on
 // the request path (the background loop makes the next segment ahead of
-// time and closes the old ones), and Write waits at most walAppendWait
-// for its frame to be written (or for a new segment); after that the
-// record is counted unlogged, the segment is sealed (failed) and the
-// call goes on.
+// time and closes the old ones), and a segment's group writes are issued
+// by its own goroutine with wal.Options.StallTimeout = walAppendWait: a
+// write that has not returned by then (or a new segment not ready by
+// then) makes Write count the record unlogged, seal the segment (failed)
+// and go on. A Write waits at most twice walAppendWait (the group write
+// before its own may take up to walAppendWait).
 const (
 	walDirName = "wal"
 	walExt     = ".wal"
@@ -231,6 +233,7 @@ func (l *walLog) createSegment(n uint64) (*walSegment, error) {
 	path := filepath.Join(l.dir, walSegmentName(n))
 	f, err := createSegmentFile(path, wal.Options{
 		SyncEveryWrite: l.syncEvery,
+		StallTimeout:   walAppendWait,
 		Header:         appendSpoolHeader(nil, openCount),
 	})
 	if err != nil {
@@ -283,7 +286,7 @@ func (l *walLog) append(r *record.Record) uint64 {
 	l.mu.Unlock()
 	l.putBuf(bp, frame)
 
-	if err := s.file.WaitTimeout(ticket, time.Until(deadline)); err != nil {
+	if err := s.file.Wait(ticket); err != nil { // at most walAppendWait: StallTimeout
 		// Not (cleanly) in the log: the record is in memory only and does
 		// not hold the segment back.
 		l.unlogged.Inc()

@@ -17,10 +17,11 @@
 // acknowledged.
 //
 // A disk can stall (a hung NFS mount, a dying device) as well as fail.
-// WaitTimeout bounds how long a caller waits: the group write then runs
-// in its own goroutine, and a caller whose bytes are not in the file
-// when its time is up gets ErrTimeout and goes on (the write may still
-// land later).
+// With Options.StallTimeout no caller writes: one goroutine of the file's
+// own issues the group writes, and a write that has not returned after
+// StallTimeout marks the file stalled: Wait returns ErrTimeout to those
+// waiting and to every caller until the write returns (the bytes may
+// still land later). A stuck write(2) then holds no caller.
 package wal
 
 import (
@@ -34,8 +35,8 @@ import (
 // ErrClosed is returned by Wait for bytes added after Close.
 var ErrClosed = errors.New("wal: file closed")
 
-// ErrTimeout is returned by WaitTimeout when the bytes were not written
-// in time (the disk stalls). They may still be written later.
+// ErrTimeout is returned by Wait when a group write did not return within
+// StallTimeout (the disk stalls). The bytes may still be written later.
 var ErrTimeout = errors.New("wal: write did not finish in time")
 
 // maxSpare: a pending buffer grown larger than this is not kept for reuse
@@ -48,8 +49,15 @@ type File struct {
 	f         *os.File
 	syncEvery bool
 
+	stallAfter time.Duration // 0: callers write (no goroutine)
+	kick       chan struct{} // wakes the writer goroutine
+	stop       chan struct{} // ends it
+	watch      *time.Timer   // marks a group write stalled
+
 	mu       sync.Mutex
-	ended    chan struct{} // closed (and replaced) when a group write ends
+	cond     sync.Cond // broadcast when a group write ends or stalls
+	stalled  bool      // the group write in progress is past stallAfter
+	started  time.Time // when the writer goroutine's group write began
 	pending  []byte
 	spare    []byte
 	added    uint64 // bytes ever added (tickets count up to it)
@@ -68,6 +76,9 @@ type Options struct {
 	SyncEveryWrite bool
 	// Header is written when the file is created empty (Create only).
 	Header []byte
+	// StallTimeout, if set, is the longest Wait waits for a group write
+	// in progress before it returns ErrTimeout (see the package doc).
+	StallTimeout time.Duration
 }
 
 // Create makes a new file at path (it must not exist) and writes the
@@ -117,7 +128,16 @@ func Append(path string, o Options) (*File, error) {
 func New(f *os.File, o Options) *File { return newFile(f, o) }
 
 func newFile(f *os.File, o Options) *File {
-	return &File{f: f, syncEvery: o.SyncEveryWrite, ended: make(chan struct{})}
+	w := &File{f: f, syncEvery: o.SyncEveryWrite, stallAfter: o.StallTimeout}
+	w.cond.L = &w.mu
+	if w.stallAfter > 0 {
+		w.kick = make(chan struct{}, 1)
+		w.stop = make(chan struct{})
+		w.watch = time.AfterFunc(time.Hour, w.stall)
+		w.watch.Stop()
+		go w.writer()
+	}
+	return w
 }
 
 // Add copies b into the pending buffer and returns the ticket to Wait
@@ -144,7 +164,8 @@ func (w *File) Write(b []byte) error {
 }
 
 // Wait returns once the bytes up to ticket are in the file (and fsynced,
-// with SyncEveryWrite), or the error of the write that failed them.
+// with SyncEveryWrite), or the error of the write that failed them, or
+// ErrTimeout when the file is stalled (StallTimeout).
 func (w *File) Wait(ticket uint64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -152,6 +173,16 @@ func (w *File) Wait(ticket uint64) error {
 		return w.zeroLocked()
 	}
 	for w.written < ticket && w.err == nil {
+		if w.stallAfter > 0 {
+			if w.stalled {
+				return ErrTimeout
+			}
+			if !w.leading {
+				w.kickWriter()
+			}
+			w.waitGroupLocked()
+			continue
+		}
 		if w.leading {
 			w.waitGroupLocked()
 			continue
@@ -164,51 +195,42 @@ func (w *File) Wait(ticket uint64) error {
 	return w.err
 }
 
-// WaitTimeout is Wait that gives up after d with ErrTimeout: the group
-// write runs in a goroutine of its own, so that a write(2) stuck on a
-// stalled disk holds no caller. The bytes stay pending or in the write
-// in progress; later Waits see them land, or the write's error.
-func (w *File) WaitTimeout(ticket uint64, d time.Duration) error {
+// writer is the goroutine that issues the group writes with StallTimeout.
+func (w *File) writer() {
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-w.kick:
+		}
+		w.mu.Lock()
+		for len(w.pending) > 0 && w.err == nil && !w.leading {
+			w.started = time.Now()
+			w.watch.Reset(w.stallAfter)
+			w.lead()
+			w.watch.Stop()
+		}
+		w.mu.Unlock()
+	}
+}
+
+func (w *File) kickWriter() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// stall runs when a group write took longer than stallAfter: the waiters
+// are woken and get ErrTimeout, as does every Wait until it ends.
+func (w *File) stall() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if ticket == 0 {
-		return w.zeroLocked()
+	// A timer that fired as it was stopped may run late: the time decides.
+	if w.leading && !w.stalled && time.Since(w.started) >= w.stallAfter {
+		w.stalled = true
+		w.cond.Broadcast()
 	}
-	var timer *time.Timer
-	for w.written < ticket && w.err == nil {
-		if !w.leading {
-			buf, end := w.beginLocked()
-			go func() {
-				err := w.writeOut(buf)
-				w.mu.Lock()
-				w.endLocked(buf, end, err)
-				w.mu.Unlock()
-			}()
-		}
-		ended := w.ended
-		w.mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(d)
-			defer timer.Stop()
-		}
-		select {
-		case <-ended:
-			w.mu.Lock()
-		case <-timer.C:
-			w.mu.Lock()
-			if w.written >= ticket {
-				return nil
-			}
-			if w.err != nil {
-				return w.err
-			}
-			return ErrTimeout
-		}
-	}
-	if w.written >= ticket {
-		return nil
-	}
-	return w.err
 }
 
 func (w *File) zeroLocked() error {
@@ -221,13 +243,9 @@ func (w *File) zeroLocked() error {
 	return nil
 }
 
-// waitGroupLocked waits (unlocked) for the group write in progress to end.
-func (w *File) waitGroupLocked() {
-	ended := w.ended
-	w.mu.Unlock()
-	<-ended
-	w.mu.Lock()
-}
+// waitGroupLocked waits for the group write in progress to end (or
+// stall).
+func (w *File) waitGroupLocked() { w.cond.Wait() }
 
 // lead writes everything pending in one write(2), outside the lock, and
 // wakes the waiters. Called and returns with w.mu held.
@@ -260,6 +278,7 @@ func (w *File) writeOut(buf []byte) error {
 // endLocked ends a group write and wakes its waiters.
 func (w *File) endLocked(buf []byte, end uint64, err error) {
 	w.leading = false
+	w.stalled = false
 	if cap(buf) <= maxSpare {
 		w.spare = buf[:0]
 	}
@@ -272,8 +291,7 @@ func (w *File) endLocked(buf []byte, end uint64, err error) {
 		w.written = end
 		w.unsynced = !w.syncEvery
 	}
-	close(w.ended)
-	w.ended = make(chan struct{})
+	w.cond.Broadcast()
 }
 
 // Err is the write error that stopped the file, if any.
@@ -334,6 +352,9 @@ func (w *File) Close() error {
 	w.closed = true
 	werr := w.err
 	w.mu.Unlock()
+	if w.stop != nil {
+		close(w.stop)
+	}
 	serr := w.f.Sync()
 	if werr != nil {
 		serr = nil // the write error says it all

@@ -198,19 +198,25 @@ func stalledPipe(t *testing.T) (r, w *os.File) {
 	return r, w
 }
 
-// TestWaitTimeoutStalledDisk: with the file's writes blocked, WaitTimeout
-// returns ErrTimeout instead of hanging (Wait would hang); once the disk
-// moves again the bytes land and a later wait sees them.
-func TestWaitTimeoutStalledDisk(t *testing.T) {
+// TestStallTimeout: with the file's writes blocked, Wait returns
+// ErrTimeout instead of hanging (without StallTimeout it would hang), to
+// the callers waiting and those that come later; once the disk moves
+// again the bytes land and a later Wait sees them.
+func TestStallTimeout(t *testing.T) {
 	r, pw := stalledPipe(t)
-	f := newFile(pw, Options{})
-	ticket := f.Add([]byte("stalled\n"))
-	if err := f.WaitTimeout(ticket, 10*time.Millisecond); err != ErrTimeout {
-		t.Fatalf("WaitTimeout on a stalled file: %v, want ErrTimeout", err)
+	f := newFile(pw, Options{StallTimeout: 10 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := f.Write([]byte("stalled\n")); err != ErrTimeout {
+				t.Errorf("Write to a stalled file: %v, want ErrTimeout", err)
+			}
+		})
 	}
+	wg.Wait()
 	second := f.Add([]byte("second\n"))
-	if err := f.WaitTimeout(second, 10*time.Millisecond); err != ErrTimeout {
-		t.Fatalf("second WaitTimeout: %v, want ErrTimeout", err)
+	if err := f.Wait(second); err != ErrTimeout {
+		t.Fatalf("Wait while stalled: %v, want ErrTimeout", err)
 	}
 	go func() { // the disk moves again
 		buf := make([]byte, 64<<10)
@@ -220,9 +226,7 @@ func TestWaitTimeoutStalledDisk(t *testing.T) {
 			}
 		}
 	}()
-	if err := f.WaitTimeout(second, time.Minute); err != nil {
-		t.Fatalf("after the stall: %v", err)
-	}
+	testenv.WaitFor(t, 10*time.Second, "the stalled bytes written", func() bool { return f.Wait(second) == nil })
 	f.Close() // fsync of a pipe fails: not what is tested here
 }
 
