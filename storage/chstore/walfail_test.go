@@ -260,3 +260,36 @@ func TestWALCloseKeepsLoggedRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestWALCloseErrorCounted: a rotated segment whose close fails (its last
+// fsync) is counted and logged: the cadence never ran, so the close is
+// the only place the failure shows.
+func TestWALCloseErrorCounted(t *testing.T) {
+	setVar(t, &walSegmentAge, 20*time.Millisecond)
+	segmentsOn(t, func() bool { return true }, func(t *testing.T) *os.File {
+		r, w, err := os.Pipe() // writes work (drained), fsync fails
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		go func() {
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := r.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		return w
+	})
+	f := &fakeSender{}
+	w, lb := newFakeWriter(t, f, Options{WALFsyncInterval: time.Hour})
+	w.Write(testRecord("closeerr", 0, false))
+	if metric(w.m.walUnlogged) != 0 || metric(w.m.walErrors) != 0 {
+		t.Fatal("the write itself failed")
+	}
+	testenv.WaitFor(t, 10*time.Second, "close failure counted", func() bool { return metric(w.m.walErrors) > 0 })
+	if !lb.Contains("close") {
+		t.Error("close failure not logged")
+	}
+}
