@@ -258,6 +258,7 @@ func (l *walLog) append(r *record.Record) uint64 {
 	for s == nil && l.awaitingSpareLocked() {
 		// Rotated with no spare ready yet: wait (bounded) for the loop.
 		ch := l.spareCh
+		l.kickLoop()
 		l.mu.Unlock()
 		t := time.NewTimer(time.Until(deadline))
 		select {
