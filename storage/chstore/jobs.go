@@ -132,7 +132,7 @@ func (w *Writer) runFiles(j *job) result {
 		}
 		w.start(j)
 		start := time.Now()
-		err := w.snd.insert(j.ctx, recs)
+		err := w.insertChunks(j, recs)
 		if !w.settle(j) {
 			if err != nil {
 				w.spool.unclaim(files(done))
@@ -156,6 +156,27 @@ func (w *Writer) runFiles(j *job) result {
 	w.settle(j)
 	w.finishReplayed(done)
 	return result{ok: true}
+}
+
+// insertChunks inserts a replay's records in inserts of at most
+// coalesceBatches*BatchSize rows, each given insertTimeout: a file larger
+// than that (written with a larger BatchSize, or a large write-ahead log
+// segment) is not one unbounded INSERT. A failure part-way fails the
+// replay, which runs again whole later: the rows already inserted then
+// collapse under FINAL.
+func (w *Writer) insertChunks(j *job, recs []*record.Record) error {
+	max := coalesceBatches * w.o.BatchSize
+	for len(recs) > 0 {
+		n := min(max, len(recs))
+		ctx, cancel := context.WithTimeout(j.ctx, insertTimeout)
+		err := w.snd.insert(ctx, recs[:n])
+		cancel()
+		if err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	return nil
 }
 
 // replayed is a file whose readable records are in a replay.

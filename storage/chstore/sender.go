@@ -267,7 +267,8 @@ func (w *Writer) take(inflight int) *job {
 			below = w.mem[0].seq
 		}
 		j := &job{files: w.spool.claim(coalesceBatches, coalesceBytes, below)}
-		j.ctx, j.cancel = context.WithTimeout(w.baseCtx, insertTimeout)
+		// No deadline here: runFiles gives each of its inserts insertTimeout.
+		j.ctx, j.cancel = context.WithCancel(w.baseCtx)
 		w.inflight[j] = struct{}{}
 		return j
 	}

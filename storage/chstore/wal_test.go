@@ -199,6 +199,34 @@ func writeSegment(t *testing.T, dir string, num uint64, recs []*record.Record) (
 	return path, offs
 }
 
+// TestReplayLargeSegmentInChunks: a left segment far larger than a batch
+// (written with a larger BatchSize) is replayed in inserts of at most
+// coalesceBatches*BatchSize rows, every record once.
+func TestReplayLargeSegmentInChunks(t *testing.T) {
+	dir := t.TempDir()
+	const n = 1000
+	var recs []*record.Record
+	for i := range n {
+		recs = append(recs, testRecord("large", i, false))
+	}
+	writeSegment(t, dir, 3, recs)
+	f := &fakeSender{}
+	w, _ := newFakeWriter(t, f, Options{SpoolDir: dir, BatchSize: 10})
+	if err := w.Close(ctxT(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.ids(), ids(recs); !reflect.DeepEqual(got, want) {
+		t.Errorf("replayed %d records, want the %d in order", len(got), len(want))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.batches {
+		if len(b) > coalesceBatches*10 {
+			t.Fatalf("one replay insert of %d rows, want at most %d", len(b), coalesceBatches*10)
+		}
+	}
+}
+
 // segmentBytes is a WAL segment of recs as Write makes it, and each
 // frame's offset.
 func segmentBytes(recs []*record.Record) (b []byte, offs []int) {
