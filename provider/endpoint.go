@@ -18,6 +18,9 @@ const (
 	EndpointModels                   // /v1/models and /v1/models/... (openai)
 	EndpointMessages                 // /v1/messages (anthropic)
 	EndpointCountTokens              // /v1/messages/count_tokens (anthropic)
+
+	EndpointGenerateContent       // /v1beta/models/{model}:generateContent (gemini)
+	EndpointStreamGenerateContent // /v1beta/models/{model}:streamGenerateContent (gemini)
 )
 
 // endpointNames are snake_case so they can go straight into metric labels
@@ -31,6 +34,9 @@ var endpointNames = [...]string{
 	EndpointModels:          "models",
 	EndpointMessages:        "messages",
 	EndpointCountTokens:     "count_tokens",
+
+	EndpointGenerateContent:       "generate_content",
+	EndpointStreamGenerateContent: "stream_generate_content",
 }
 
 // String returns the endpoint's label; out-of-range values read "unknown"

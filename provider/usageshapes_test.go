@@ -113,13 +113,14 @@ func TestStreamUsageShapes(t *testing.T) {
 }
 
 // TestGeminiPriced: Gemini calls cost what prices.yaml lists; thoughts are
-// billed as output. gemini-2.5-flash: input 0.30, output 2.50 USD per
-// million tokens; 120 prompt tokens (cached ones priced as input) and 30 +
-// 40 output tokens: (120 × 0.30 + 70 × 2.50) / 1e6 = 211e-6.
+// billed as output, cached content at the cache read price.
+// gemini-2.5-flash: input 0.30, cached 0.03, output 2.50 USD per million
+// tokens; 120 prompt tokens of which 100 cached, and 30 + 40 output tokens:
+// (20 × 0.30 + 100 × 0.03 + 70 × 2.50) / 1e6 = 184e-6.
 func TestGeminiPriced(t *testing.T) {
-	u, model, _ := ParseResponse("google", []byte(usageShapes[0].body))
-	cost, priced := DefaultPrices().CallCost("google", u, model)
-	if !priced || cost < 211e-6-1e-12 || cost > 211e-6+1e-12 {
+	u, model, _ := ParseResponse(Gemini, []byte(usageShapes[0].body))
+	cost, priced := DefaultPrices().CallCost(Gemini, u, model)
+	if !priced || cost < 184e-6-1e-12 || cost > 184e-6+1e-12 {
 		t.Fatalf("cost %v priced %v", cost, priced)
 	}
 	// A versioned name and the "models/" prefix find the same price.

@@ -1,0 +1,201 @@
+package provider
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestResolve(t *testing.T) {
+	for _, tt := range []struct {
+		path, name, format string
+		ep                 Endpoint
+	}{
+		{"/v1beta/models/gemini-2.5-flash:generateContent", Gemini, Gemini, EndpointGenerateContent},
+		{"/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=k", Gemini, Gemini, EndpointStreamGenerateContent},
+		{"/v1beta/models/gemini-2.5-flash:countTokens", Gemini, Gemini, EndpointUnknown},
+		{"/v1beta/models", Gemini, Gemini, EndpointUnknown},
+		{"/v1beta/openai/chat/completions", Gemini, OpenAI, EndpointChatCompletions},
+		{"/v1beta/openai/embeddings", Gemini, OpenAI, EndpointEmbeddings},
+		{"/v1betax/models/m:generateContent", OpenAI, OpenAI, EndpointUnknown},
+		{"/together/v1/chat/completions", Together, OpenAI, EndpointChatCompletions},
+		{"/together/v1/completions", Together, OpenAI, EndpointCompletions},
+		{"/together/v1/embeddings", Together, OpenAI, EndpointEmbeddings},
+		{"/together/chat/completions", Together, OpenAI, EndpointUnknown},
+		{"/togetherx/v1/chat/completions", OpenAI, OpenAI, EndpointUnknown},
+		{"/groq/openai/v1/chat/completions", Groq, OpenAI, EndpointChatCompletions},
+		{"/groq/v1/chat/completions", Groq, OpenAI, EndpointUnknown},
+		{"/v1/chat/completions", OpenAI, OpenAI, EndpointChatCompletions},
+		{"/v1/messages", Anthropic, Anthropic, EndpointMessages},
+		// Azure's paths stay OpenAI's here: the processor names Azure.
+		{"/openai/v1/chat/completions", OpenAI, OpenAI, EndpointChatCompletions},
+	} {
+		name, format, ep := Resolve(tt.path)
+		if name != tt.name || format != tt.format || ep != tt.ep {
+			t.Errorf("Resolve(%q) = %q %q %v; want %q %q %v", tt.path, name, format, ep, tt.name, tt.format, tt.ep)
+		}
+	}
+}
+
+func TestGeminiPath(t *testing.T) {
+	for _, tt := range []struct {
+		path, model string
+		stream, ok  bool
+	}{
+		{"/v1beta/models/gemini-2.5-pro:generateContent", "gemini-2.5-pro", false, true},
+		{"/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", "gemini-2.5-pro", true, true},
+		{"/v1beta/models/tuned%2Dx:generateContent", "tuned-x", false, true},
+		{"/v1beta/models/:generateContent", "", false, false},
+		{"/v1beta/models/a%2Fb:generateContent", "", false, false},
+		{"/v1beta/models/a%0Ab:generateContent", "", false, false},
+		{"/v1beta/models/" + strings.Repeat("m", 300) + ":generateContent", "", false, false},
+		{"/v1beta/models/m:embedContent", "", false, false},
+		{"/v1beta/models/m", "", false, false},
+	} {
+		model, stream, ok := GeminiPath(tt.path)
+		if model != tt.model || stream != tt.stream || ok != tt.ok {
+			t.Errorf("GeminiPath(%q) = %q %v %v; want %q %v %v", tt.path, model, stream, ok, tt.model, tt.stream, tt.ok)
+		}
+	}
+}
+
+func TestParseCompatible(t *testing.T) {
+	u, err := ParseCompatible(" Mistral = https://API.mistral.ai/v1/ ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Upstream{Name: "mistral", Origin: "https://api.mistral.ai", Prefix: "/v1", Route: "/mistral", Format: OpenAI}
+	if u != want {
+		t.Fatalf("got %+v, want %+v", u, want)
+	}
+	if u, err := ParseCompatible("ollama=http://127.0.0.1:11434"); err != nil || u.Prefix != "" || u.Origin != "http://127.0.0.1:11434" {
+		t.Fatalf("no prefix: %+v %v", u, err)
+	}
+	for _, bad := range []string{"", "mistral", "=https://x", "mistral=", "openai=https://x", "gemini=https://x",
+		"v1=https://x", "Bad Name=https://x", "m=ftp://x", "m=https://u:p@x", "m=https://x?q=1", "m=x.example"} {
+		if _, err := ParseCompatible(bad); err == nil {
+			t.Errorf("ParseCompatible(%q) accepted", bad)
+		}
+	}
+}
+
+func TestWithCompatibleReplacesBuiltin(t *testing.T) {
+	local, _ := ParseCompatible("together=http://127.0.0.1:9000/v1")
+	extra, _ := ParseCompatible("vllm=http://vllm.models.svc:8000/v1")
+	list := WithCompatible([]Upstream{local, extra})
+	if len(list) != len(Builtins())+1 {
+		t.Fatalf("list %+v", list)
+	}
+	for _, u := range list {
+		if u.Name == Together && u.Origin != "http://127.0.0.1:9000" {
+			t.Fatalf("together not replaced: %+v", u)
+		}
+	}
+	if list[len(list)-1].Name != "vllm" {
+		t.Fatalf("vllm not appended: %+v", list)
+	}
+}
+
+// TestRegisterKeepsNames: a registered provider is routed and known; one
+// registered before and dropped since stays known (a policy naming it
+// still parses) but is no longer routed.
+func TestRegisterKeepsNames(t *testing.T) {
+	before := Registered()
+	defer Register(before)
+	extra, _ := ParseCompatible("regtest=http://127.0.0.1:9/v1")
+	Register(WithCompatible([]Upstream{extra}))
+	if name, format, ep := Resolve("/regtest/v1/chat/completions"); name != "regtest" || format != OpenAI || ep != EndpointChatCompletions {
+		t.Fatalf("Resolve = %q %q %v", name, format, ep)
+	}
+	if u, ok := ByOrigin("http://127.0.0.1:9"); !ok || u.Name != "regtest" {
+		t.Fatalf("ByOrigin = %+v %v", u, ok)
+	}
+	Register(before)
+	if !Known("RegTest") {
+		t.Fatal("a name once registered is no longer known")
+	}
+	if name, _, _ := Resolve("/regtest/v1/chat/completions"); name != OpenAI {
+		t.Fatalf("still routed: %q", name)
+	}
+}
+
+// TestBuiltinPrices: every built-in provider's section prices its models
+// by the names the provider answers with.
+func TestBuiltinPrices(t *testing.T) {
+	prices := DefaultPrices()
+	u := Usage{PromptTokens: 1_000_000, CompletionTokens: 1_000_000}
+	for _, tt := range []struct {
+		prov, model string
+		cost        float64
+	}{
+		{Together, "meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.88 + 0.88},
+		{Groq, "llama-3.3-70b-versatile", 0.59 + 0.79},
+		{Groq, "openai/gpt-oss-120b", 0.15 + 0.75},
+		{Gemini, "gemini-2.5-pro", 1.25 + 10},
+		{Gemini, "models/gemini-2.0-flash-001", 0.10 + 0.40},
+	} {
+		cost, priced := prices.CallCost(tt.prov, u, tt.model)
+		if !priced || cost < tt.cost-1e-9 || cost > tt.cost+1e-9 {
+			t.Errorf("%s %s: cost %v priced %v; want %v", tt.prov, tt.model, cost, priced, tt.cost)
+		}
+	}
+	for _, b := range Builtins() {
+		if !Known(b.Name) {
+			t.Errorf("builtin %s not known", b.Name)
+		}
+	}
+}
+
+// TestGeminiStreamUsage: streamGenerateContent?alt=sse sends running
+// totals in every event; the last wins, thoughts are output and reasoning,
+// cached content is counted as cached input.
+func TestGeminiStreamUsage(t *testing.T) {
+	stream := "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],\"role\":\"model\"}}],\"usageMetadata\":{\"promptTokenCount\":50,\"candidatesTokenCount\":1,\"totalTokenCount\":51},\"modelVersion\":\"gemini-2.5-flash\"}\r\n\r\n" +
+		"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo\"}],\"role\":\"model\"},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":50,\"candidatesTokenCount\":2,\"totalTokenCount\":72,\"cachedContentTokenCount\":32,\"thoughtsTokenCount\":20},\"modelVersion\":\"gemini-2.5-flash\"}\r\n\r\n"
+	a := NewStreamAccumulator(Gemini)
+	a.Write([]byte(stream))
+	a.Finish()
+	want := Usage{PromptTokens: 50, CompletionTokens: 22, CachedTokens: 32, ReasoningTokens: 20}
+	if a.Usage() != want || a.Model() != "gemini-2.5-flash" || a.Text() != "Hello" {
+		t.Fatalf("usage %+v model %q text %q", a.Usage(), a.Model(), a.Text())
+	}
+	if _, completion := a.Reported(); !completion {
+		t.Fatal("Gemini's running totals are the provider's count")
+	}
+}
+
+func FuzzGeminiPath(f *testing.F) {
+	f.Add("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+	f.Fuzz(func(t *testing.T, path string) {
+		model, _, ok := GeminiPath(path)
+		if !ok {
+			if model != "" {
+				t.Fatalf("model %q without ok", model)
+			}
+			return
+		}
+		if model == "" || !utf8.ValidString(model) || strings.ContainsAny(model, "/\n\r") {
+			t.Fatalf("GeminiPath(%q) kept model %q", path, model)
+		}
+		if name, format, ep := Resolve(path); name != Gemini || format != Gemini ||
+			(ep != EndpointGenerateContent && ep != EndpointStreamGenerateContent) {
+			t.Fatalf("Resolve(%q) = %q %q %v", path, name, format, ep)
+		}
+	})
+}
+
+func FuzzResolve(f *testing.F) {
+	f.Add("/groq/openai/v1/chat/completions")
+	f.Fuzz(func(t *testing.T, path string) {
+		name, format, ep := Resolve(path)
+		if !Known(name) {
+			t.Fatalf("Resolve(%q) named unknown provider %q", path, name)
+		}
+		if format != OpenAI && format != Anthropic && format != Gemini {
+			t.Fatalf("Resolve(%q) format %q", path, format)
+		}
+		if ep.String() == "" {
+			t.Fatalf("endpoint without a label")
+		}
+	})
+}
