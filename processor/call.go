@@ -26,7 +26,8 @@ type call struct {
 	helicone helicone.Headers
 
 	azure      bool   // on an Azure OpenAI path (noteAzure)
-	deployment string // the path's deployment; "" for Azure's v1 API
+	deployment string // the path's model: Azure's deployment ("" on its v1 API), Gemini's model
+	named      string // the provider a path or target origin names when it is not the format's (noteProvider)
 
 	status       int // response :status, 0 until seen
 	firstChunkAt time.Time

@@ -60,7 +60,7 @@ func (s *Server) decideEgress(c *call, w egress.Workload) *clientError {
 			message: "Helicone-Auth is required by the egress policy (" + ruleName(d.Rule) + ")"})
 	}
 	if c.format != "" {
-		if err := d.CheckProvider(c.format); err != nil {
+		if err := d.CheckProvider(c.priceProvider()); err != nil {
 			return s.egressDenied(c, deniedError(err))
 		}
 	}
@@ -111,7 +111,7 @@ func (s *Server) checkEgressModels(c *call, body []byte) *clientError {
 		}
 	}
 	for _, m := range models {
-		if err := d.CheckModel(c.format, m); err != nil {
+		if err := d.CheckModel(c.priceProvider(), m); err != nil {
 			return s.egressDenied(c, deniedError(err))
 		}
 	}

@@ -43,7 +43,7 @@ func (s *Server) finish(c *call, status int32) {
 			// bills, by the model that answered: an override names the
 			// price listed in the record, and a client must not lower an
 			// operator's budget by naming a cheaper (or unpriced) model.
-			c.chargeUSD, _ = s.prices.CallCost(c.format, rec.Usage(), rec.ResponseModel, s.azurePriceModel(c), rec.Model)
+			c.chargeUSD, _ = s.prices.CallCost(c.priceProvider(), rec.Usage(), rec.ResponseModel, s.azurePriceModel(c), rec.Model)
 		}
 	}
 	s.noteWarnings(c)
@@ -59,9 +59,9 @@ func (s *Server) cost(c *call) float64 {
 	var priced bool
 	if rec.ModelOverride != "" {
 		// Helicone-Model-Override alone prices the call (record.PriceModels).
-		cost, priced = s.prices.CallCost(c.format, rec.Usage(), rec.ModelOverride)
+		cost, priced = s.prices.CallCost(c.priceProvider(), rec.Usage(), rec.ModelOverride)
 	} else {
-		cost, priced = s.prices.CallCost(c.format, rec.Usage(), rec.ResponseModel, s.azurePriceModel(c), rec.Model)
+		cost, priced = s.prices.CallCost(c.priceProvider(), rec.Usage(), rec.ResponseModel, s.azurePriceModel(c), rec.Model)
 	}
 	if !priced {
 		s.metrics.unknownModel.WithLabelValues(c.format).Inc()

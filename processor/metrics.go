@@ -101,6 +101,9 @@ func providerLabel(p string) string {
 	case provider.OpenAI, provider.Anthropic, provider.Azure, "":
 		return p
 	}
+	if provider.Known(p) {
+		return p // a built-in or configured provider: a bounded set
+	}
 	return "other"
 }
 

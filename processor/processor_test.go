@@ -351,7 +351,8 @@ func TestTargetURLSetsUpstreamAndClearsRoute(t *testing.T) {
 			RemoveHeaders: []string{"helicone-target-url"},
 		}}), replies[0])
 	r := sink.Records()[0]
-	if r.TargetURL != "https://api.together.xyz" || r.Provider != "api.together.xyz" || r.Status != 200 {
+	// The origin of a provider routed by path names it (provider.ByOrigin).
+	if r.TargetURL != "https://api.together.xyz" || r.Provider != "together" || r.Status != 200 {
 		t.Fatalf("record %+v", r)
 	}
 }

@@ -58,8 +58,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 
 	path, _, _ := strings.Cut(rec.Path, "?")
 	rec.Path = path
-	c.format, c.endpoint = provider.Classify(path)
-	rec.Provider = c.format
+	noteProvider(c, path) // providers.go
 
 	var tenant string
 	var proxy *proxyKeyUse
@@ -94,6 +93,9 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 		} else {
 			rec.TargetURL = origin
 			rec.Provider = host
+			if name, ok := noteTargetProvider(c, origin); ok {
+				rec.Provider = name
+			}
 			m.setHeader(upstreamOriginHeader, origin)
 			m.setHeader(upstreamHostHeader, host)
 			clearRoute = true
@@ -170,7 +172,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 			return s.reject(c, badRequest("invalid_body", "request body for %s must be a JSON object: %v", rec.Path, err))
 		}
 		rec.Model = cmp.Or(req.Model, c.deployment)
-		rec.Stream = req.Stream
+		rec.Stream = req.Stream || streamsByPath(c.endpoint)
 		if rec.UserID == "" {
 			rec.UserID = req.User
 		}

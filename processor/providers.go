@@ -1,0 +1,55 @@
+package processor
+
+import "github.com/tollgate-dev/tollgate/provider"
+
+// noteProvider reads the path's provider, format and endpoint
+// (provider.Resolve): Gemini's native paths, its OpenAI-compatible one and
+// the OpenAI-compatible providers routed by path (Together, Groq, those
+// configured) name their provider in the record, which prices the call
+// and is what the egress policy checks. On a Gemini generate path the
+// model is the path's (c.deployment, read like an Azure deployment's until
+// the body names one, which Gemini's bodies do not).
+func noteProvider(c *call, path string) {
+	var name string
+	name, c.format, c.endpoint = provider.Resolve(path)
+	c.rec.Provider = name
+	if name != c.format {
+		c.named = name
+	}
+	if model, _, ok := provider.GeminiPath(path); ok {
+		c.deployment = model
+		c.rec.Model = model
+	}
+}
+
+// noteTargetProvider names the provider a Helicone-Target-URL (or
+// Helicone-OpenAI-Api-Base) origin is, when it is one of the providers
+// routed by path (https://api.together.xyz: together), so that the call is
+// priced and checked as that provider's; "" and false for any other
+// origin, which is recorded by its host.
+func noteTargetProvider(c *call, origin string) (string, bool) {
+	u, ok := provider.ByOrigin(origin)
+	if !ok {
+		return "", false
+	}
+	if u.Name != c.format {
+		c.named = u.Name
+	}
+	return u.Name, true
+}
+
+// priceProvider is the provider a call is priced and checked under: the
+// named one (gemini, together, …), else its format's (openai, anthropic;
+// Azure is priced as OpenAI, through its deployment map).
+func (c *call) priceProvider() string {
+	if c.named != "" {
+		return c.named
+	}
+	return c.format
+}
+
+// streamsByPath says whether the endpoint streams whatever the body says:
+// Gemini's streamGenerateContent.
+func streamsByPath(ep provider.Endpoint) bool {
+	return ep == provider.EndpointStreamGenerateContent
+}
