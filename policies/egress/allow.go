@@ -11,9 +11,25 @@ import (
 	"github.com/tollgate-dev/tollgate/provider"
 )
 
-// knownProviders are the names provider.Classify returns. A name outside
-// it in a policy is a typo that would silently deny, so it is refused.
-var knownProviders = []string{provider.OpenAI, provider.Anthropic}
+// knownProvider says whether name is a provider a call is checked as: the
+// formats' (openai, anthropic) and the providers routed by path (gemini,
+// together, groq and those configured: provider.Registered). A name
+// outside them in a policy is a typo that would silently deny, so it is
+// refused. Azure OpenAI calls are checked as openai, so azure is not one.
+func knownProvider(name string) bool {
+	return name != provider.Azure && provider.Known(name)
+}
+
+// knownProviders lists them, for the error that refuses another name.
+func knownProviders() string {
+	var out []string
+	for _, n := range provider.KnownNames() {
+		if knownProvider(n) {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ", ")
+}
 
 // Each allow list keeps its entries as written, for the 403 message, and
 // any: the list allows everything ("*", or the file never gave it).
@@ -43,8 +59,8 @@ func (p *parser) providers(n *yaml.Node, path string) providerList {
 		switch {
 		case name == "*":
 			l.any = true
-		case !slices.Contains(knownProviders, name):
-			p.failf(it, ipath, "unknown provider %q (want %s or \"*\")", clip(s), strings.Join(knownProviders, ", "))
+		case !knownProvider(name):
+			p.failf(it, ipath, "unknown provider %q (want %s or \"*\")", clip(s), knownProviders())
 			return
 		default:
 			l.names = append(l.names, name)
@@ -105,7 +121,7 @@ func (p *parser) models(n *yaml.Node, path string) modelList {
 			return
 		}
 		mp := modelPattern{whole: whole}
-		if prov, rest, ok := strings.Cut(lower, "/"); ok && slices.Contains(knownProviders, prov) {
+		if prov, rest, ok := strings.Cut(lower, "/"); ok && knownProvider(prov) {
 			mp.provider = prov
 			mp.rest, _ = compileGlob(rest) // a part of a valid pattern is valid
 		}

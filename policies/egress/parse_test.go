@@ -57,7 +57,7 @@ func TestEgressParseErrors(t *testing.T) {
 		{"unquoted star", "defaults:\n  allow:\n    models: [*]\n",
 			"policy.yaml:3: invalid YAML: did not find expected alphabetic or numeric character"},
 		{"unknown provider", "defaults:\n  allow: {providers: [openai, opneai]}\n",
-			`policy.yaml:2: defaults.allow.providers[1]: unknown provider "opneai" (want openai, anthropic or "*")`},
+			`policy.yaml:2: defaults.allow.providers[1]: unknown provider "opneai" (want anthropic, gemini, groq, openai, together or "*")`},
 		{"origin with a path", "defaults:\n  allow:\n    targetOrigins: [\"https://llm.example.com/v1\"]\n",
 			`policy.yaml:3: defaults.allow.targetOrigins[0]: want an origin such as https://api.example.com (scheme and host, no path), got "https://llm.example.com/v1"`},
 		{"origin wildcard in the middle", "defaults:\n  allow:\n    targetOrigins: [\"https://llm*.example.com\"]\n",
