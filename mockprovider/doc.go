@@ -20,7 +20,11 @@
 // and Azure OpenAI's /openai/deployments/{deployment}/chat/completions,
 // …/completions, …/embeddings and /openai/responses (api-version
 // required), answered like OpenAI's with the deployment as the model when
-// the body names none.
+// the body names none; Google Gemini's /v1beta/models/{model}:generateContent
+// and :streamGenerateContent (SSE with alt=sse, else a JSON array) with
+// usageMetadata, and its OpenAI-compatible /v1beta/openai/… (gemini.go).
+// OpenAI-compatible providers (Together's /v1/…, Groq's /openai/v1/…)
+// are answered by the OpenAI paths, matched by their ending.
 //
 // # Usage rule
 //

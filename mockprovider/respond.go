@@ -72,9 +72,12 @@ func writeError(w http.ResponseWriter, p provider, retryAfter string, status int
 		w.Header().Set("retry-after", retryAfter)
 	}
 	var v any
-	if p == anthropic {
+	switch p {
+	case anthropic:
 		v = anthropicError{Type: "error", Error: anthropicErrorBody{Type: anthropicErrorType(status), Message: msg}}
-	} else {
+	case gemini:
+		v = geminiError{Error: geminiErrorBody{Code: status, Message: msg, Status: geminiStatus(status)}}
+	default:
 		typ, code := openAIErrorType(status)
 		v = openAIError{Error: openAIErrorBody{Message: msg, Type: typ, Code: code}}
 	}

@@ -55,6 +55,7 @@ type provider int
 const (
 	openAI provider = iota
 	anthropic
+	gemini
 )
 
 // call is one request on its way through a handler.
@@ -103,15 +104,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if ep == nil || strings.HasPrefix(r.URL.Path, "/v1beta/") {
+		ep, deployment = geminiEndpoint(r.URL.Path) // gemini.go
+	}
 	if ep == nil {
 		writeError(w, openAI, "", http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")")
 		return
 	}
 	c := &call{w: w, r: r, ctx: r.Context(), body: body, id: s.seq.Add(1)}
 	requestID := requestIDFor(c.id)
-	if ep.provider == anthropic {
+	switch ep.provider {
+	case anthropic:
 		w.Header().Set("request-id", requestID)
-	} else {
+	case gemini:
+	default:
 		w.Header().Set("x-request-id", requestID)
 		w.Header().Set("openai-version", "2020-10-01")
 	}
