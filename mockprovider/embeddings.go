@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"math"
+	"strings"
+	"unicode"
 
 	"github.com/tidwall/gjson"
 )
@@ -30,9 +32,10 @@ type embeddingsUsage struct {
 	TotalTokens  int64 `json:"total_tokens"`
 }
 
-// defaultDimensions keeps vectors small: callers test plumbing, not
-// similarity.
-const defaultDimensions = 8
+// defaultDimensions leaves room for a bag of words: with 256 buckets two
+// texts of a dozen content words rarely collide, so similarity means
+// something (the semantic cache's tests rely on it).
+const defaultDimensions = 256
 
 func (s *Server) embeddings(c *call) {
 	req := gjson.ParseBytes(c.body)
@@ -45,11 +48,11 @@ func (s *Server) embeddings(c *call) {
 	input := req.Get("input")
 	if input.IsArray() && !isTokenArray(input) {
 		input.ForEach(func(_, v gjson.Result) bool {
-			inputs = append(inputs, v.Raw)
+			inputs = append(inputs, inputText(v))
 			return true
 		})
 	} else {
-		inputs = []string{input.Raw}
+		inputs = []string{inputText(input)}
 	}
 	data := make([]embedding, len(inputs))
 	for i, in := range inputs {
@@ -72,9 +75,63 @@ func isTokenArray(v gjson.Result) bool {
 	return first.Exists() && first.Type == gjson.Number
 }
 
-// vectorFor derives a unit-free but stable vector from the input text, so
-// equal inputs embed equally and different ones (almost surely) differ.
+// inputText is a string input's text; a token array embeds by its JSON.
+func inputText(v gjson.Result) string {
+	if v.Type == gjson.String {
+		return v.String()
+	}
+	return v.Raw
+}
+
+// vectorFor embeds text as a hashed bag of words: lower-cased words, stop
+// words dropped, each word adding 1 to the dimension its FNV hash picks,
+// the sum L2-normalised. A paraphrase with the same content words scores
+// close to 1, a different question low; equal texts embed equally. A text
+// with no content word gets a fixed pseudo-random vector of its bytes.
 func vectorFor(text string, dims int) []float32 {
+	vec := make([]float32, dims)
+	words := 0
+	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}) {
+		if stopWords[w] {
+			continue
+		}
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(w))
+		vec[h.Sum32()%uint32(dims)]++
+		words++
+	}
+	if words == 0 {
+		return noiseVector(text, dims)
+	}
+	var sum float64
+	for _, f := range vec {
+		sum += float64(f * f)
+	}
+	n := float32(math.Sqrt(sum))
+	for i := range vec {
+		vec[i] /= n
+	}
+	return vec
+}
+
+// stopWords carry no topic: a question asked in other words keeps its
+// content words and loses or changes these.
+var stopWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`a an the is are was were be been am i me my you your we our it its
+		of to in on at for from by with about as into and or but not no do does did can could would
+		should will shall may might please tell what which who whom whose how why when where there
+		this that these those some any so than then just also give show explain let us user system
+		assistant`) {
+		stopWords[w] = true
+	}
+}
+
+// noiseVector derives a stable pseudo-random vector from text.
+func noiseVector(text string, dims int) []float32 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(text))
 	x := h.Sum64() | 1

@@ -141,7 +141,7 @@ func TestEmbeddings(t *testing.T) {
 		"model":               "text-embedding-3-small",
 		"data.#":              int64(2),
 		"data.1.index":        int64(1),
-		"data.0.embedding.#":  int64(8),
+		"data.0.embedding.#":  int64(256),
 		"usage.prompt_tokens": int64(3),
 		"usage.total_tokens":  int64(3),
 	})

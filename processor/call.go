@@ -56,6 +56,8 @@ type call struct {
 	header func(name string) string
 
 	decision        *gate.Decision // cache / rate-limit verdict; nil without a gate
+	semScope        string         // semantic cache scope of an opted-in exact miss
+	semVec          []float32      // its prompt's vector, stored with the answer (semantic.go)
 	free            bool           // answered from the cache: costs nothing
 	chargeUSD       float64        // what cents limits are charged: the served model's price (finish)
 	completed       bool           // the gate's Complete ran

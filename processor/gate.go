@@ -56,7 +56,11 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 		}
 		info.Limits = c.egress.Limits(&lim)
 	}
-	d, err := s.gate.Check(c.ctx, info)
+	semantic, threshold, err := s.semanticOptions(c)
+	var d *gate.Decision
+	if err == nil {
+		d, err = s.gate.Check(c.ctx, info)
+	}
 	var bad *helicone.BadHeaderError
 	if errors.As(err, &bad) {
 		return s.reject(c, badRequest("invalid_header", "%s", bad.Error()))
@@ -66,6 +70,9 @@ func (s *Server) admit(c *call, body []byte) *extprocv3.ProcessingResponse {
 	}
 	c.decision = d
 	if d.Answer == nil {
+		if semantic {
+			return s.semanticLookup(c, &info, d, threshold)
+		}
 		return nil
 	}
 	return s.answerFromGate(c, d)
@@ -126,7 +133,7 @@ func (s *Server) complete(c *call) {
 	}
 	c.completed = true
 	rec := c.rec
-	s.gate.Complete(c.ctx, c.decision, gate.ResponseInfo{
+	resp := gate.ResponseInfo{
 		RequestID:     rec.RequestID,
 		Status:        int(rec.Status),
 		ContentType:   c.respContentType,
@@ -136,5 +143,7 @@ func (s *Server) complete(c *call) {
 		Usage:         rec.Usage(),
 		CostUSD:       c.chargeUSD,
 		LatencyMs:     rec.LatencyMs,
-	})
+	}
+	s.gate.Complete(c.ctx, c.decision, resp)
+	s.semanticStore(c, resp)
 }

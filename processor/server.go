@@ -20,6 +20,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/egress"
+	"github.com/tollgate-dev/tollgate/policies/semcache"
 	"github.com/tollgate-dev/tollgate/policies/vault"
 	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/record"
@@ -51,6 +52,8 @@ type Options struct {
 	// Helicone-LLM-Security-Enabled (nil: such calls go on unchecked,
 	// with a warning).
 	Screen Screen
+	// Semantic is the semantic cache, used with a *gate.Gate (nil: off).
+	Semantic *semcache.Cache
 	// Egress returns the current egress policy (nil: everything allowed).
 	Egress func() *egress.Policy
 	// Vault returns the current key vault (nil: none; a proxy key is then
@@ -75,6 +78,7 @@ type Server struct {
 	sink                 record.Sink
 	auth                 *policies.Auth
 	gate                 Gate
+	semantic             *semcache.Cache
 	prompts              Prompts
 	screen               Screen
 	egress               func() *egress.Policy
@@ -99,6 +103,7 @@ func New(o Options) *Server {
 		sink:                 o.Sink,
 		auth:                 o.Auth,
 		gate:                 o.Gate,
+		semantic:             o.Semantic,
 		prompts:              o.Prompts,
 		screen:               o.Screen,
 		egress:               o.Egress,

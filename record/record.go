@@ -62,10 +62,15 @@ type Record struct {
 
 	CacheHit         bool   `json:"cache_hit"`
 	CacheReferenceID string `json:"cache_reference_id"`
-	RateLimited      bool   `json:"rate_limited"`
-	PromptID         string `json:"prompt_id"`
-	PromptVersion    int32  `json:"prompt_version"`
-	FallbackIndex    int32  `json:"fallback_index"`
+
+	// CacheSimilarity is the cosine similarity of a semantic cache hit's
+	// prompt to the one that filled the entry; 0 otherwise.
+	CacheSimilarity float32 `json:"cache_similarity,omitempty"`
+
+	RateLimited   bool   `json:"rate_limited"`
+	PromptID      string `json:"prompt_id"`
+	PromptVersion int32  `json:"prompt_version"`
+	FallbackIndex int32  `json:"fallback_index"`
 
 	// Retries: how many upstream attempts the call made (1 for a plain
 	// call; 0 when none was made: cache hit, rate limited, rejected) and

@@ -134,6 +134,18 @@ type Config struct {
 	WebhookMaxAttempts int
 	WebhookMaxBody     int
 
+	// Semantic cache (docs/semantic-cache.md): the OpenAI-compatible
+	// embeddings endpoint (empty: off), its model and key, the limit of one
+	// embeddings call, the default similarity, and the bounds of the index
+	// per scope and of the log of additions in Redis.
+	SemanticCacheURL        string
+	SemanticCacheModel      string
+	SemanticCacheAPIKey     string
+	SemanticCacheTimeout    Duration
+	SemanticCacheThreshold  float64
+	SemanticCacheMaxEntries int
+	SemanticCacheMaxLog     int
+
 	// File-only settings.
 	AuthKeys []policies.APIKey                    // hashed Helicone-Auth keys and their tenants
 	Prices   map[string]map[string]provider.Price // provider -> model -> price overrides

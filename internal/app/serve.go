@@ -65,6 +65,11 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return err
 	}
 	defer gateStore.Close()
+	semantic, semanticStore, err := openSemantic(ctx, cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	defer semanticStore.Close()
 	prompts, err := prompt.NewLibrary(promptLibraryOptions(cfg, promptStore, reg, log))
 	if err != nil {
 		return fmt.Errorf("prompts-dir: %w", err)
@@ -101,6 +106,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		Sink:                 sink,
 		Auth:                 auth,
 		Gate:                 gate,
+		Semantic:             semantic,
 		Prompts:              prompts,
 		Screen:               checks,
 		Egress:               egress.Current,

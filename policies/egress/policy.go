@@ -108,6 +108,11 @@ type Cache struct {
 	Enabled       bool          // cache calls that send no Helicone-Cache-Enabled
 	TTL           time.Duration // when Cache-Control gives none; 0 = the server's default
 	BucketMaxSize int           // when Helicone-Cache-Bucket-Max-Size is absent; 0 = 1
+	// Semantic turns the semantic cache on for calls that send no
+	// Helicone-Cache-Semantic-Enabled; SemanticThreshold (0: the server's
+	// default) applies without Helicone-Cache-Semantic-Threshold.
+	Semantic          bool
+	SemanticThreshold float64
 }
 
 // BodyLogMode says how a body goes into the request log.
@@ -198,6 +203,9 @@ func newEffective(rule string, s *settings) *effective {
 			Enabled:       s.cacheEnabled.v,
 			TTL:           s.cacheTTL.v,
 			BucketMaxSize: s.cacheBucketMaxSize.v,
+
+			Semantic:          s.cacheSemantic.v,
+			SemanticThreshold: s.cacheSemanticThreshold.v,
 		},
 		RequestBody:  s.requestBody.v,
 		ResponseBody: s.responseBody.v,

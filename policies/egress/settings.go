@@ -43,6 +43,8 @@ type settings struct {
 	cacheEnabled              setting[bool]
 	cacheTTL                  setting[time.Duration]
 	cacheBucketMaxSize        setting[int]
+	cacheSemantic             setting[bool]
+	cacheSemanticThreshold    setting[float64]
 	requestBody, responseBody setting[BodyLogMode]
 	redact                    setting[*redactor]
 }
@@ -57,6 +59,8 @@ func (s *settings) overlay(r *settings) {
 	s.cacheEnabled.overlay(r.cacheEnabled)
 	s.cacheTTL.overlay(r.cacheTTL)
 	s.cacheBucketMaxSize.overlay(r.cacheBucketMaxSize)
+	s.cacheSemantic.overlay(r.cacheSemantic)
+	s.cacheSemanticThreshold.overlay(r.cacheSemanticThreshold)
 	s.requestBody.overlay(r.requestBody)
 	s.responseBody.overlay(r.responseBody)
 	s.redact.overlay(r.redact)
@@ -95,6 +99,22 @@ func (p *parser) settingsFields(s *settings) []field {
 					if n, ok := p.integer(v, path, 1, 20); ok {
 						s.cacheBucketMaxSize.put(n, v, path)
 					}
+				}},
+				field{"semantic", func(v *yaml.Node, path string) {
+					if b, ok := p.boolean(v, path); ok {
+						s.cacheSemantic.put(b, v, path)
+					}
+				}},
+				field{"semanticThreshold", func(v *yaml.Node, path string) {
+					var f float64
+					if !p.is(v, yaml.ScalarNode, path, "a number") {
+						return
+					}
+					if t := v.ShortTag(); t != "!!float" && t != "!!int" || v.Decode(&f) != nil || !(f > 0 && f <= 1) {
+						p.failf(v, path, "want a cosine similarity in (0, 1], got %s", describe(v))
+						return
+					}
+					s.cacheSemanticThreshold.put(f, v, path)
 				}},
 			)
 		}},

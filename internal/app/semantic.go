@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/policies/semcache"
+	"github.com/tollgate-dev/tollgate/storage/redisstore"
+)
+
+// openSemantic builds the semantic cache when semantic-cache-url is set:
+// on Redis (its own client, so that following the log of additions never
+// queues behind the request path's round trips) or in process. Its index
+// is read from the store before it returns and followed until ctx ends.
+func openSemantic(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*semcache.Cache, io.Closer, error) {
+	if cfg.SemanticCacheURL == "" {
+		return nil, io.NopCloser(nil), nil
+	}
+	var store semcache.Store
+	var closer io.Closer = io.NopCloser(nil)
+	if cfg.Redis != "" {
+		rs, err := redisstore.Open(cfg.Redis, redisstore.Options{MaxInFlight: -1})
+		if err != nil {
+			return nil, nil, fmt.Errorf("redis: %w", err)
+		}
+		store, closer = rs.Semantic(cfg.SemanticCacheMaxLog), rs
+	} else {
+		store = semcache.NewMemStore(cfg.SemanticCacheMaxLog, nil)
+	}
+	c, err := semcache.New(semcache.Options{
+		Store: store,
+		Embedder: &semcache.HTTPEmbedder{BaseURL: cfg.SemanticCacheURL, Model: cfg.SemanticCacheModel,
+			APIKey: cfg.SemanticCacheAPIKey, Client: &http.Client{}},
+		Threshold:          float32(cfg.SemanticCacheThreshold),
+		MaxEntriesPerScope: cfg.SemanticCacheMaxEntries,
+		EmbedTimeout:       cfg.SemanticCacheTimeout.Duration,
+		Metrics:            semcache.NewMetrics(reg),
+		Logger:             log,
+	})
+	if err != nil {
+		_ = closer.Close()
+		return nil, nil, err
+	}
+	c.Start(ctx)
+	log.Info("semantic cache on", "embeddings", cfg.SemanticCacheURL, "model", cfg.SemanticCacheModel)
+	return c, closer, nil
+}

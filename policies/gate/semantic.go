@@ -1,0 +1,77 @@
+package gate
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/semcache"
+)
+
+// What the semantic cache (policies/semcache) needs of the exact cache: the
+// scope a request's answers are compared in, the entry to store, and a
+// hit's answer built as the exact cache builds its own.
+
+// SemanticScope is the semantic cache scope of a request whose exact
+// lookup missed: its exact cache key computed without the prompt fields
+// (tenant, origin, path, credential, seed, bucket size and every other
+// body parameter stay in it), so a semantic hit can only come from a call
+// that differs in the prompt's wording. ok is false when the decision did
+// not read the cache (off, save only, refresh, or answered already).
+func (g *Gate) SemanticScope(req RequestInfo, d *Decision) (scope string, ok bool) {
+	if d == nil || d.Answer != nil || d.cacheKey == "" || !d.miss || d.refresh {
+		return "", false
+	}
+	hh := req.Helicone
+	if hh == nil {
+		hh = &noHeaders
+	}
+	co, err := parseCacheOptions(&hh.Cache, req.header, g.defaultTTL, req.CacheDefaults, nil)
+	if err != nil || !co.read {
+		return "", false
+	}
+	tenant := req.Tenant
+	if tenant == "" {
+		tenant = policies.DefaultTenant
+	}
+	co.ignoreKeys = append(append([]string(nil), co.ignoreKeys...), semcache.PromptFields...)
+	k := cacheKey(tenant, &req, &co)
+	// "…c:<hash>" becomes "…sc:<hash>": its own key space.
+	i := strings.LastIndex(k, "c:")
+	return k[:i] + "s" + k[i:], true
+}
+
+// SemanticEntry is the encoded cache entry of a finished call and its TTL,
+// ok false when the exact cache would not store it either (not 2xx,
+// truncated, too large, Helicone-Cache-Save: false).
+func (g *Gate) SemanticEntry(d *Decision, resp ResponseInfo) (entry []byte, ttl time.Duration, ok bool) {
+	if d.CacheBodyLimit() == 0 || resp.Status < 200 || resp.Status > 299 || resp.BodyTruncated || len(resp.Body) > g.maxEntry {
+		return nil, 0, false
+	}
+	e := cacheEntry{
+		RequestID: resp.RequestID, Status: resp.Status, ContentType: resp.ContentType,
+		Model: resp.Model, Usage: resp.Usage, LatencyMs: resp.LatencyMs,
+		CreatedUnixMs: g.now().UnixMilli(), Headers: replayHeaders(append(d.replay, resp.Headers...)), Body: resp.Body,
+	}
+	entry = e.encode()
+	if len(entry) > g.maxEntry {
+		return nil, 0, false
+	}
+	return entry, d.ttl, true
+}
+
+// SemanticHit is the decision for a semantic hit on entry: the exact
+// cache's hit answer (streams replayed as streams) with the similarity in
+// Helicone-Cache-Similarity. ok is false for an unreadable entry. The
+// call's rate-limit buckets were taken by the exact lookup that missed.
+func (g *Gate) SemanticHit(entry []byte, similarity float32) (*Decision, bool) {
+	e, err := decodeEntry(entry)
+	if err != nil {
+		return nil, false
+	}
+	d := g.hit(&Decision{}, e, StoreAdmitResult{Slot: 0}, nil)
+	d.Answer.Headers = append(d.Answer.Headers,
+		[2]string{semcache.HeaderSimilarity, strconv.FormatFloat(float64(similarity), 'f', 4, 32)})
+	return d, true
+}

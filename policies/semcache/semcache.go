@@ -1,0 +1,241 @@
+// Package semcache is the semantic cache: on a miss of the exact cache, a
+// request that opted in (Helicone-Cache-Semantic-Enabled, or its egress
+// policy) has its prompt embedded and compared with the earlier answers of
+// the same cache scope — the exact cache key without the prompt — and the
+// nearest one above the threshold answers it.
+//
+// Entries and their vectors live in the Store (Redis, shared by every
+// replica; or in process). Each replica keeps an in-process index of the
+// vectors, built from the store's log of additions at start and kept
+// current by following it, so a lookup costs no store round trip; only a
+// hit reads its entry. See docs/semantic-cache.md.
+package semcache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Store keeps the semantic entries where every replica sees them.
+type Store interface {
+	// AddSemantic stores body under e.ID with ttl and appends e (without
+	// the body) to the log of additions, in one round trip.
+	AddSemantic(ctx context.Context, e Entry, body []byte, ttl time.Duration) error
+	// SemanticEntry returns the body stored under id; nil, nil when it is
+	// gone (expired, evicted).
+	SemanticEntry(ctx context.Context, id string) ([]byte, error)
+	// SemanticSince returns up to n additions after cursor ("" = the
+	// oldest kept) and the cursor to pass next.
+	SemanticSince(ctx context.Context, cursor string, n int) ([]Entry, string, error)
+}
+
+// Entry is one semantic entry as the log of additions holds it.
+type Entry struct {
+	Scope         string
+	ID            string    // the store key of the answer's bytes
+	Vector        []float32 // unit length
+	ExpiresUnixMs int64
+}
+
+// Options configure a Cache. Zero values get the defaults noted.
+type Options struct {
+	Store    Store    // required
+	Embedder Embedder // required
+	// Threshold is the cosine similarity a hit needs when the request does
+	// not say (Helicone-Cache-Semantic-Threshold). Default 0.95.
+	Threshold float32
+	// MaxEntriesPerScope bounds one scope's entries in the index (the
+	// oldest go first). Default 10000.
+	MaxEntriesPerScope int
+	// EmbedTimeout bounds the embeddings call, which the request waits
+	// for; past it the call goes on uncached. Default 150 ms.
+	EmbedTimeout time.Duration
+	// StoreTimeout bounds a hit's entry read and an addition. Default 50 ms.
+	StoreTimeout time.Duration
+	// FollowEvery is how often the index reads what other replicas added.
+	// Default 500 ms.
+	FollowEvery time.Duration
+	Now         func() time.Time
+	Metrics     *Metrics
+	Logger      *slog.Logger
+}
+
+// DefaultThreshold is the similarity a hit needs by default.
+const DefaultThreshold = 0.95
+
+// followBatch is how many additions one follow round trip reads.
+const followBatch = 1000
+
+// Cache is the semantic cache of one replica.
+type Cache struct {
+	o       Options
+	idx     *index
+	cursor  string
+	followM sync.Mutex // one follower at a time
+	ready   atomic.Bool
+	lastLog atomic.Int64
+}
+
+// New builds a Cache; Start begins following the store.
+func New(o Options) (*Cache, error) {
+	if o.Store == nil || o.Embedder == nil {
+		return nil, errors.New("semcache: a store and an embedder are required")
+	}
+	if o.Threshold <= 0 || o.Threshold > 1 {
+		o.Threshold = DefaultThreshold
+	}
+	if o.MaxEntriesPerScope <= 0 {
+		o.MaxEntriesPerScope = 10000
+	}
+	if o.EmbedTimeout <= 0 {
+		o.EmbedTimeout = 150 * time.Millisecond
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = 50 * time.Millisecond
+	}
+	if o.FollowEvery <= 0 {
+		o.FollowEvery = 500 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Cache{o: o, idx: newIndex(o.MaxEntriesPerScope)}, nil
+}
+
+// Threshold is the default similarity a hit needs.
+func (c *Cache) Threshold() float32 { return c.o.Threshold }
+
+// Start reads the store's log into the index and keeps following it until
+// ctx ends. The first read happens before Start returns (bounded by a few
+// seconds), so a replica started later answers from what others wrote.
+func (c *Cache) Start(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	c.Follow(sctx)
+	cancel()
+	go func() {
+		t := time.NewTicker(c.o.FollowEvery)
+		defer t.Stop()
+		sweep := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			c.Follow(ctx)
+			if sweep++; sweep%60 == 0 {
+				c.idx.sweep(c.o.Now().UnixMilli())
+			}
+		}
+	}()
+}
+
+// Follow reads the additions since the last call into the index.
+func (c *Cache) Follow(ctx context.Context) {
+	c.followM.Lock()
+	defer c.followM.Unlock()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		entries, next, err := c.o.Store.SemanticSince(rctx, c.cursor, followBatch)
+		cancel()
+		if err != nil {
+			c.o.Metrics.followErrors.Inc()
+			c.logError("follow", err)
+			return
+		}
+		now := c.o.Now().UnixMilli()
+		for _, e := range entries {
+			if e.ExpiresUnixMs > now {
+				c.idx.add(e.Scope, e.ID, e.Vector, e.ExpiresUnixMs)
+			}
+		}
+		c.cursor = next
+		c.o.Metrics.entries.Set(float64(c.idx.size()))
+		if len(entries) < followBatch {
+			return
+		}
+	}
+}
+
+// Lookup embeds text and returns the vector (for Add after the call) and
+// the nearest live entry of scope when its similarity reaches threshold.
+// An embeddings call that fails or outlasts EmbedTimeout returns an error:
+// the call goes on uncached.
+func (c *Cache) Lookup(ctx context.Context, scope, text string, threshold float32) ([]float32, *Match, error) {
+	ectx, cancel := context.WithTimeout(ctx, c.o.EmbedTimeout)
+	vec, err := c.o.Embedder.Embed(ectx, text)
+	timedOut := ectx.Err() == context.DeadlineExceeded
+	cancel()
+	if err != nil {
+		if timedOut {
+			c.o.Metrics.embed.WithLabelValues("timeout").Inc()
+		} else {
+			c.o.Metrics.embed.WithLabelValues("error").Inc()
+		}
+		c.logError("embed", err)
+		return nil, nil, err
+	}
+	c.o.Metrics.embed.WithLabelValues("ok").Inc()
+	m, ok := c.idx.nearest(scope, vec, c.o.Now().UnixMilli())
+	if !ok || m.Similarity < threshold {
+		c.o.Metrics.lookups.WithLabelValues("miss").Inc()
+		return vec, nil, nil
+	}
+	c.o.Metrics.lookups.WithLabelValues("hit").Inc()
+	return vec, &m, nil
+}
+
+// Entry reads a hit's stored answer; nil when it is gone.
+func (c *Cache) Entry(ctx context.Context, id string) []byte {
+	ctx, cancel := context.WithTimeout(ctx, c.o.StoreTimeout)
+	defer cancel()
+	b, err := c.o.Store.SemanticEntry(ctx, id)
+	if err != nil {
+		c.o.Metrics.storeErrors.Inc()
+		c.logError("entry", err)
+		return nil
+	}
+	return b
+}
+
+// Add stores an answer under scope with its prompt's vector (from
+// Lookup), for ttl. It runs after the response, off the client's path.
+func (c *Cache) Add(ctx context.Context, scope, requestID string, vec []float32, body []byte, ttl time.Duration) {
+	if len(vec) == 0 || ttl <= 0 || requestID == "" {
+		return
+	}
+	e := Entry{Scope: scope, ID: scope + ":" + requestID, Vector: vec,
+		ExpiresUnixMs: c.o.Now().Add(ttl).UnixMilli()}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.StoreTimeout)
+	defer cancel()
+	if err := c.o.Store.AddSemantic(ctx, e, body, ttl); err != nil {
+		c.o.Metrics.storeErrors.Inc()
+		c.logError("add", err)
+		return
+	}
+	// Indexed now: this replica need not wait for its own follow.
+	c.idx.add(e.Scope, e.ID, e.Vector, e.ExpiresUnixMs)
+	c.o.Metrics.added.Inc()
+	c.o.Metrics.entries.Set(float64(c.idx.size()))
+}
+
+// logError logs at most one error a second: an embeddings or Redis outage
+// must not log at the request rate. The error never holds a credential.
+func (c *Cache) logError(op string, err error) {
+	now := time.Now().UnixNano()
+	last := c.lastLog.Load()
+	if now-last < int64(time.Second) || !c.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	c.o.Logger.Warn("semantic cache call failed; the call goes on uncached", "op", op, "err", err)
+}

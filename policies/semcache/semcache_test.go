@@ -1,0 +1,187 @@
+package semcache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/policies/semcache"
+)
+
+// bagOfWords embeds like the mock provider: words hashed into 64
+// dimensions, so that a paraphrase with the same content words is close.
+type bagOfWords struct{}
+
+func (bagOfWords) Embed(_ context.Context, text string) ([]float32, error) {
+	v := make([]float32, 64)
+	for _, w := range strings.Fields(strings.ToLower(text)) {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(w))
+		v[h.Sum32()%64]++
+	}
+	var n float64
+	for _, f := range v {
+		n += float64(f * f)
+	}
+	for i := range v {
+		v[i] /= float32(math.Sqrt(n))
+	}
+	return v, nil
+}
+
+type failing struct{ err error }
+
+func (f failing) Embed(ctx context.Context, _ string) ([]float32, error) {
+	if f.err == nil {
+		<-ctx.Done() // slower than any timeout
+		return nil, ctx.Err()
+	}
+	return nil, f.err
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func newCache(t *testing.T, store semcache.Store, e semcache.Embedder, max int, clk *clock) (*semcache.Cache, *semcache.Metrics) {
+	t.Helper()
+	m := semcache.NewMetrics(nil)
+	c, err := semcache.New(semcache.Options{Store: store, Embedder: e, MaxEntriesPerScope: max,
+		EmbedTimeout: 20 * time.Millisecond, Now: clk.now, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
+}
+
+func add(t *testing.T, c *semcache.Cache, scope, id, text string, ttl time.Duration) {
+	t.Helper()
+	vec, _, err := c.Lookup(context.Background(), scope, text, 0.95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(context.Background(), scope, id, vec, []byte("answer "+id), ttl)
+}
+
+func lookup(t *testing.T, c *semcache.Cache, scope, text string) string {
+	t.Helper()
+	_, m, err := c.Lookup(context.Background(), scope, text, 0.8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m == nil {
+		return ""
+	}
+	return string(c.Entry(context.Background(), m.ID))
+}
+
+func TestParaphraseHitsOtherQuestionAndScopeMiss(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	c, _ := newCache(t, semcache.NewMemStore(0, clk.now), bagOfWords{}, 10, clk)
+	add(t, c, "tenant-a", "r1", "capital city of france", time.Hour)
+	if got := lookup(t, c, "tenant-a", "france capital city"); got != "answer r1" {
+		t.Errorf("paraphrase: got %q, want the first answer", got)
+	}
+	if got := lookup(t, c, "tenant-a", "boiling point of water"); got != "" {
+		t.Errorf("another question hit %q", got)
+	}
+	if got := lookup(t, c, "tenant-b", "capital city of france"); got != "" {
+		t.Errorf("another scope hit %q", got)
+	}
+}
+
+func TestEntriesExpireWithTheirTTL(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	c, _ := newCache(t, semcache.NewMemStore(0, clk.now), bagOfWords{}, 10, clk)
+	add(t, c, "s", "r1", "capital city of france", time.Minute)
+	clk.t = clk.t.Add(61 * time.Second)
+	if got := lookup(t, c, "s", "capital city of france"); got != "" {
+		t.Errorf("expired entry hit %q", got)
+	}
+}
+
+func TestMemoryBoundEvictsOldest(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	c, _ := newCache(t, semcache.NewMemStore(0, clk.now), bagOfWords{}, 2, clk)
+	add(t, c, "s", "r1", "alpha beta gamma", time.Hour)
+	add(t, c, "s", "r2", "delta epsilon zeta", time.Hour)
+	add(t, c, "s", "r3", "eta theta iota", time.Hour)
+	if got := lookup(t, c, "s", "alpha beta gamma"); got != "" {
+		t.Errorf("the oldest entry should be evicted, got %q", got)
+	}
+	for _, q := range []string{"delta epsilon zeta", "eta theta iota"} {
+		if got := lookup(t, c, "s", q); got == "" {
+			t.Errorf("%q: a kept entry missed", q)
+		}
+	}
+}
+
+func TestReplicaStartedLaterReadsTheLog(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	store := semcache.NewMemStore(0, clk.now)
+	first, _ := newCache(t, store, bagOfWords{}, 10, clk)
+	add(t, first, "s", "r1", "capital city of france", time.Hour)
+	later, _ := newCache(t, store, bagOfWords{}, 10, clk)
+	later.Follow(context.Background())
+	if got := lookup(t, later, "s", "france capital city"); got != "answer r1" {
+		t.Errorf("later replica: got %q", got)
+	}
+	// And what the later one adds, the first finds after following.
+	add(t, later, "s", "r2", "boiling point of water", time.Hour)
+	first.Follow(context.Background())
+	if got := lookup(t, first, "s", "water boiling point"); got != "answer r2" {
+		t.Errorf("first replica: got %q", got)
+	}
+}
+
+func TestEmbeddingsDownOrSlowIsAnErrorCounted(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	for _, tc := range []struct {
+		name   string
+		e      semcache.Embedder
+		result string
+	}{
+		{"slow", failing{}, "timeout"},
+		{"down", failing{errors.New("connection refused")}, "error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, m := newCache(t, semcache.NewMemStore(0, clk.now), tc.e, 10, clk)
+			vec, match, err := c.Lookup(context.Background(), "s", "anything", 0.9)
+			if err == nil || vec != nil || match != nil {
+				t.Fatalf("Lookup = %v, %v, %v; want an error", vec, match, err)
+			}
+			if got := m.EmbedCount(tc.result); got != 1 {
+				t.Errorf("embeddings{result=%q} = %v, want 1", tc.result, got)
+			}
+		})
+	}
+}
+
+func TestPromptText(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi there"}]}`,
+			"system: Be brief.\nuser: Hi there"},
+		{`{"model":"m","system":"S","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image","source":{}},{"type":"text","text":"b"}]}]}`,
+			"system: S\nuser: a\nb"},
+		{`{"model":"m","input":"x"}`, "input: x"},
+		{`{"model":"m"}`, ""},
+		{`not json`, ""},
+	} {
+		if got := semcache.PromptText([]byte(tc.body)); got != tc.want {
+			t.Errorf("PromptText(%s) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}
+
+func TestHTTPEmbedderNeverLeaksItsKey(t *testing.T) {
+	e := &semcache.HTTPEmbedder{BaseURL: "http://127.0.0.1:1", Model: "m", APIKey: "sk-secret-key"}
+	_, err := e.Embed(context.Background(), "x")
+	if err == nil || strings.Contains(fmt.Sprint(err), "sk-secret-key") {
+		t.Fatalf("err = %v", err)
+	}
+}

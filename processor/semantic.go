@@ -1,0 +1,104 @@
+package processor
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/helicone"
+	"github.com/tollgate-dev/tollgate/policies/gate"
+	"github.com/tollgate-dev/tollgate/policies/semcache"
+)
+
+// semanticGate is what the semantic cache needs of the Gate (gate.Gate
+// has it): the scope of a missed request, the entry to store, a hit.
+type semanticGate interface {
+	SemanticScope(req gate.RequestInfo, d *gate.Decision) (string, bool)
+	SemanticEntry(d *gate.Decision, resp gate.ResponseInfo) ([]byte, time.Duration, bool)
+	SemanticHit(entry []byte, similarity float32) (*gate.Decision, bool)
+}
+
+// semanticOptions reads Helicone-Cache-Semantic-Enabled and -Threshold
+// (and the egress policy's switch, for a request that does not say). A
+// threshold that is not a number in (0, 1] is a *helicone.BadHeaderError.
+func (s *Server) semanticOptions(c *call) (on bool, threshold float32, err error) {
+	v := c.header(semcache.HeaderEnabled)
+	sw, ok := helicone.ReadSwitch(v)
+	if !ok {
+		c.helicone.Warnings.Add(semcache.HeaderEnabled, strconv.Quote(helicone.Truncate(v, 64))+" is neither true nor false; read as not sent")
+	}
+	on = sw == helicone.SwitchOn || sw == helicone.SwitchUnset && c.egress != nil && c.egress.Cache.Semantic
+	if c.egress != nil && c.egress.Cache.SemanticThreshold > 0 {
+		threshold = float32(c.egress.Cache.SemanticThreshold)
+	}
+	if t := strings.TrimSpace(c.header(semcache.HeaderThreshold)); t != "" {
+		f, perr := strconv.ParseFloat(t, 32)
+		if perr != nil || !(f > 0 && f <= 1) {
+			return false, 0, &helicone.BadHeaderError{Header: helicone.Canonical(semcache.HeaderThreshold),
+				Reason: "must be a cosine similarity in (0, 1], got " + strconv.Quote(helicone.Truncate(t, 64))}
+		}
+		threshold = float32(f)
+	}
+	if on && s.semantic == nil {
+		c.helicone.Warnings.Add(semcache.HeaderEnabled, "no embeddings endpoint is configured; the semantic cache is off")
+		on = false
+	}
+	if on && threshold == 0 {
+		threshold = s.semantic.Threshold()
+	}
+	return on, threshold, nil
+}
+
+// semanticLookup runs after an exact miss of an opted-in call: it embeds
+// the prompt (bounded by the embeddings timeout; a failure is a miss) and
+// answers from the nearest earlier answer of the same scope when it is
+// similar enough. Otherwise it keeps the scope and vector for
+// semanticStore, after the response.
+func (s *Server) semanticLookup(c *call, info *gate.RequestInfo, d *gate.Decision, threshold float32) *extprocv3.ProcessingResponse {
+	sg, ok := s.gate.(semanticGate)
+	if !ok {
+		return nil
+	}
+	scope, ok := sg.SemanticScope(*info, d)
+	if !ok {
+		return nil
+	}
+	text := semcache.PromptText(info.Body)
+	if text == "" {
+		return nil
+	}
+	vec, m, err := s.semantic.Lookup(c.ctx, scope, text, threshold)
+	if err != nil {
+		return nil // the embeddings call failed or timed out: uncached
+	}
+	if m != nil {
+		if entry := s.semantic.Entry(c.ctx, m.ID); entry != nil {
+			if hd, ok := sg.SemanticHit(entry, m.Similarity); ok {
+				c.decision = hd
+				c.rec.CacheSimilarity = m.Similarity
+				return s.answerFromGate(c, hd)
+			}
+		}
+	}
+	c.semScope, c.semVec = scope, vec
+	return nil
+}
+
+// semanticStore adds a finished call's answer to the semantic cache, off
+// the client's path like the exact cache fill.
+func (s *Server) semanticStore(c *call, resp gate.ResponseInfo) {
+	if c.semVec == nil {
+		return
+	}
+	sg, ok := s.gate.(semanticGate)
+	if !ok {
+		return
+	}
+	entry, ttl, ok := sg.SemanticEntry(c.decision, resp)
+	if !ok {
+		return
+	}
+	s.semantic.Add(c.ctx, c.semScope, resp.RequestID, c.semVec, entry, ttl)
+}
