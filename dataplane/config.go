@@ -161,6 +161,23 @@ type Config struct {
 	// Each attempt's Host is its endpoint's (auto_host_rewrite), set when
 	// the attempt is sent, after the upstream filter ran.
 	FallbackChains []FallbackChain
+
+	// Routes are the provider routes of envoy/*.yaml besides OpenAI's and
+	// Anthropic's (Gemini, Together, Groq: provider.Builtins), tried in
+	// order after the target-URL routes and before the Anthropic and
+	// OpenAI ones.
+	Routes []Route
+}
+
+// Route is a provider route: requests whose path is Prefix or under it
+// (Envoy's path_separated_prefix) go to Upstream (an origin, optionally
+// with a path prefix). With StripPrefix the route's Prefix is taken off
+// the path first, as the routes' regex_rewrite does in envoy/*.yaml
+// (/together/v1/chat/completions reaches /v1/chat/completions).
+type Route struct {
+	Prefix      string
+	Upstream    string
+	StripPrefix bool
 }
 
 // FallbackChain is one fallback chain route and its cluster: the route
@@ -182,6 +199,7 @@ type Proxy struct {
 	cfg        Config
 	openai     *upstreamTarget
 	anthropic  *upstreamTarget
+	routes     []*upstreamTarget            // Config.Routes, each with its match
 	chains     map[string][]*upstreamTarget // by FallbackChainHeader value
 	client     extprocv3.ExternalProcessorClient
 	upstream   upstreamCaller
@@ -278,6 +296,19 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 		if p.anthropic, err = parseUpstream(cfg.AnthropicUpstream); err != nil {
 			return nil, fmt.Errorf("dataplane: AnthropicUpstream: %w", err)
 		}
+	}
+	for _, r := range cfg.Routes {
+		t, err := parseUpstream(r.Upstream)
+		if err != nil {
+			return nil, fmt.Errorf("dataplane: Routes %s: %w", r.Prefix, err)
+		}
+		prefix := strings.TrimRight(r.Prefix, "/")
+		if !strings.HasPrefix(prefix, "/") {
+			return nil, fmt.Errorf("dataplane: Routes: prefix %q must start with /", r.Prefix)
+		}
+		t.match = prefix
+		t.strip = r.StripPrefix
+		p.routes = append(p.routes, t)
 	}
 	for _, chain := range cfg.FallbackChains {
 		if err := p.addChain(chain.Origins, chain.Levels); err != nil {

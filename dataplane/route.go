@@ -20,6 +20,31 @@ type upstreamTarget struct {
 	host   string
 	scheme string
 	prefix string // escaped path prefix without a trailing slash, "" for none
+
+	// A provider route's (Config.Routes): the path-separated prefix it
+	// matches, and whether it is taken off the path before the upstream's
+	// prefix goes in front.
+	match string
+	strip bool
+}
+
+// matches is Envoy's path_separated_prefix: the path is match or
+// continues with a '/'.
+func (t *upstreamTarget) matches(path string) bool {
+	rest, ok := strings.CutPrefix(path, t.match)
+	return ok && (rest == "" || rest[0] == '/')
+}
+
+// upstreamPath is the path the upstream gets: a stripping route's prefix
+// taken off ("/" when nothing is left), the upstream's own prefix in front.
+func (t *upstreamTarget) upstreamPath(path string) string {
+	if t.strip {
+		path = strings.TrimPrefix(path, t.match)
+		if path == "" || path[0] == '?' {
+			path = "/" + path
+		}
+	}
+	return t.prefix + path
 }
 
 // origin is scheme://host[:port]; the router's :path (prefix included) is
@@ -135,6 +160,11 @@ func (p *Proxy) pickTarget(h headers.List) route {
 	path, _ := h.Get(":path")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
+	}
+	for _, r := range p.routes {
+		if r.matches(path) {
+			return route{target: r}
+		}
 	}
 	t := p.openai
 	if strings.HasPrefix(path, anthropicPrefix) {

@@ -31,7 +31,7 @@ func (x *exchange) upstreamHeaders(path string) headers.List {
 		h.Set(":authority", t.host)
 	}
 	h.Set(":scheme", t.scheme)
-	h.Set(":path", t.prefix+path)
+	h.Set(":path", t.upstreamPath(path))
 	return h
 }
 
