@@ -35,6 +35,9 @@ func orRoot(path string) string {
 }
 
 func (o obj) field(key string) string {
+	if key == "" {
+		return orRoot(o.path) + `[""]`
+	}
 	if o.path == "" {
 		return key
 	}

@@ -13,7 +13,12 @@ import (
 
 func readStream(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "streams", name))
+	return readFile(t, filepath.Join("streams", name))
+}
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,5 +279,21 @@ func TestEventTooLarge(t *testing.T) {
 	big := append([]byte("data: "), bytes.Repeat([]byte("x"), MaxEventSize+1)...)
 	if _, err := tr.Write(big); err == nil {
 		t.Fatal("an event over MaxEventSize was accepted")
+	}
+}
+
+// TestCRLFStream: a stream with "\r\n" line endings translates like one
+// with "\n".
+func TestCRLFStream(t *testing.T) {
+	for _, c := range streamCases {
+		in := readStream(t, c.in)
+		lf, err := runStream(c.newT, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crlf, err := runStream(c.newT, bytes.ReplaceAll(in, []byte("\n"), []byte("\r\n")))
+		if err != nil || !bytes.Equal(lf, crlf) {
+			t.Errorf("%s: CRLF differs: %v\n%s", c.in, err, crlf)
+		}
 	}
 }
