@@ -112,6 +112,12 @@ type Config struct {
 	// too) or "sidecar" (health and metrics only: the application shares
 	// the sidecar's loopback and must not reach every tenant's logs).
 	Role string
+	// UpstreamGemini is the origin of Gemini's paths (/v1beta/…) in the
+	// dev data plane.
+	UpstreamGemini string
+	// OpenAICompatible: name=origin[/prefix] OpenAI-compatible providers
+	// routed at /name/… (with provider.Builtins: the one provider list).
+	OpenAICompatible []string
 
 	// ClickHouse writer: rows per insert, longest wait before an insert,
 	// rows held in memory before batches go to the spool, and the spool's

@@ -46,6 +46,10 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return err
 	}
 	azureMap, _ := azureDeployments(cfg.AzureDeployments) // checked with the settings
+	// The provider list the processor and egress policies read
+	// (checked with the settings).
+	providers, _ := compatibleProviders(cfg.OpenAICompatible)
+	provider.Register(providers)
 	auth, err := policies.NewAuth(cfg.AuthKeys, cfg.AuthRequired)
 	if err != nil {
 		return err
@@ -341,6 +345,10 @@ func devPlaneConfig(cfg *Config, log *slog.Logger) (dataplane.Config, error) {
 	if err != nil {
 		return dataplane.Config{}, err
 	}
+	providers, err := compatibleProviders(cfg.OpenAICompatible)
+	if err != nil {
+		return dataplane.Config{}, fmt.Errorf("openai-compatible: %w", err)
+	}
 	return dataplane.Config{
 		OpenAIUpstream:    cfg.UpstreamOpenAI,
 		AnthropicUpstream: cfg.UpstreamAnthropic,
@@ -375,6 +383,9 @@ func devPlaneConfig(cfg *Config, log *slog.Logger) (dataplane.Config, error) {
 		},
 		// As envoy/*.yaml's chain routes, for every origin dev reaches.
 		FallbackChains: chains,
-		Logger:         log,
+		// As envoy/*.yaml's provider routes (Gemini, Together, Groq), and
+		// one for each configured OpenAI-compatible provider.
+		Routes: devProviderRoutes(cfg, providers),
+		Logger: log,
 	}, nil
 }
