@@ -199,6 +199,9 @@ func appendOpenAIMessage(out *anRequest, system *[]anBlock, raw json.RawMessage,
 		if err != nil {
 			return err
 		}
+		if len(blocks) == 0 {
+			return unsupported(path+".content", "Anthropic refuses a user turn without content")
+		}
 		addTurn(out, "user", blocks, nil)
 		return nil
 	case "assistant":
@@ -224,6 +227,9 @@ func appendOpenAIMessage(out *anRequest, system *[]anBlock, raw json.RawMessage,
 			s, _ := m.str("content")
 			addTurn(out, "assistant", nil, &s)
 			return nil
+		}
+		if len(blocks) == 0 {
+			return unsupported(path+".content", "Anthropic refuses an assistant turn without content")
 		}
 		addTurn(out, "assistant", blocks, nil)
 		return nil

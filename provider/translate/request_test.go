@@ -40,6 +40,8 @@ func TestUnsupportedFields(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, "messages[0].tool_calls[0].function.arguments"},
 		{`{"model":"m","messages":[{"role":"system","content":"only a system prompt"}]}`, "messages"},
 		{`{"model":"m","messages":"hi"}`, "messages"},
+		{`{"model":"m","messages":[{"role":"user","content":"q"},{"role":"assistant","content":null}]}`, "messages[1].content"},
+		{`{"model":"m","messages":[{"role":"user","content":[]}]}`, "messages[0].content"},
 		{`[]`, "body"},
 	}
 	for _, c := range oa {
