@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -60,10 +61,13 @@ func OpenAIToAnthropic(body []byte, opt RequestOptions) (Request, error) {
 		if ok, err := o.decode(k, &out.MaxTokens); err != nil {
 			return res, err
 		} else if ok {
+			if out.MaxTokens <= 0 {
+				return res, unsupported(k, "must be positive")
+			}
 			break
 		}
 	}
-	if out.MaxTokens <= 0 {
+	if out.MaxTokens == 0 {
 		out.MaxTokens = defaultMaxTokens(opt.Model, opt.DefaultMaxTokens)
 	}
 	if _, err := o.decode("temperature", &out.Temperature); err != nil {
@@ -84,6 +88,8 @@ func OpenAIToAnthropic(body []byte, opt RequestOptions) (Request, error) {
 	} else if _, err := o.decode("stop", &out.StopSequences); err != nil {
 		return res, err
 	}
+	// OpenAI ignores an empty stop string; Anthropic refuses it.
+	out.StopSequences = slices.DeleteFunc(out.StopSequences, func(s string) bool { return s == "" })
 	if _, err := o.decode("stream", &out.Stream); err != nil {
 		return res, err
 	}

@@ -73,6 +73,11 @@ func (s *openAIToAnthropicStream) event(_, data []byte) error {
 		return nil
 	}
 	if !s.started {
+		// Azure OpenAI opens with a chunk of prompt_filter_results only
+		// (empty id, model and choices): nothing to start a message with.
+		if c.Get("id").String() == "" && len(c.Get("choices").Array()) == 0 {
+			return nil
+		}
 		if err := s.start(c); err != nil {
 			return err
 		}

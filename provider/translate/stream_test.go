@@ -297,3 +297,24 @@ func TestCRLFStream(t *testing.T) {
 		}
 	}
 }
+
+// TestAzureFirstChunk: Azure OpenAI's stream opens with a chunk holding only
+// prompt_filter_results; the message starts with the first real chunk.
+func TestAzureFirstChunk(t *testing.T) {
+	in := `data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}` + "\n\n" +
+		`data: {"choices":[{"delta":{"content":"Hi","role":"assistant"},"finish_reason":null,"index":0}],"created":1741570283,"id":"chatcmpl-az1","model":"gpt-4o-2024-11-20","object":"chat.completion.chunk"}` + "\n\n" +
+		`data: {"choices":[{"delta":{},"finish_reason":"stop","index":0}],"created":1741570283,"id":"chatcmpl-az1","model":"gpt-4o-2024-11-20","object":"chat.completion.chunk"}` + "\n\n" +
+		"data: [DONE]\n\n"
+	out, err := runStream(NewOpenAIToAnthropicStream, []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, data := sseData(out)
+	start := gjson.Parse(data[0])
+	if names[0] != "message_start" || start.Get("message.id").String() != "chatcmpl-az1" || start.Get("message.model").String() != "gpt-4o-2024-11-20" {
+		t.Errorf("first event %s %s", names[0], data[0])
+	}
+	if names[len(names)-1] != "message_stop" {
+		t.Errorf("events %v", names)
+	}
+}
