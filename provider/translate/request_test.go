@@ -272,3 +272,30 @@ func TestResponseErrors(t *testing.T) {
 		t.Errorf("refusal: %s %v", got, err)
 	}
 }
+
+// TestRoundTripAnthropic: Anthropic → OpenAI → Anthropic returns the same
+// request, cache_control aside (OpenAI has none).
+func TestRoundTripAnthropic(t *testing.T) {
+	canonical := `{"model":"claude-sonnet-4-5","system":"Be brief.","messages":[
+		{"role":"user","content":"Weather in Paris?"},
+		{"role":"assistant","content":[{"type":"text","text":"Checking."},{"type":"tool_use","id":"toolu_1","name":"w","input":{"city":"Paris"}}]},
+		{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"12C"},{"type":"text","text":"And this?"},
+			{"type":"image","source":{"type":"base64","media_type":"image/webp","data":"UklGRg=="}},{"type":"image","source":{"type":"url","url":"https://example.org/a.png"}}]}],
+		"max_tokens":300,"stop_sequences":["END"],"temperature":0.5,"top_p":0.8,"stream":true,"metadata":{"user_id":"u1"},
+		"tools":[{"name":"w","description":"weather","input_schema":{"type":"object"}}],
+		"tool_choice":{"type":"any","disable_parallel_tool_use":true}}`
+	oa, err := AnthropicToOpenAI([]byte(canonical), RequestOptions{Model: "gpt-4o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := OpenAIToAnthropic(oa.Body, RequestOptions{Model: "claude-sonnet-4-5"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, oa.Body)
+	}
+	if diff := cmp.Diff(decode(t, []byte(canonical)), decode(t, an.Body)); diff != "" {
+		t.Errorf("round trip changed the request (-want +got):\n%s", diff)
+	}
+	if !an.Stream || !an.IncludeUsage {
+		t.Errorf("stream %v include_usage %v", an.Stream, an.IncludeUsage)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -317,4 +318,53 @@ func TestAzureFirstChunk(t *testing.T) {
 	if names[len(names)-1] != "message_stop" {
 		t.Errorf("events %v", names)
 	}
+}
+
+// TestStreamRoundTrip: an Anthropic stream translated to OpenAI chunks and
+// back gives an Anthropic client the same blocks, stop reason and usage.
+func TestStreamRoundTrip(t *testing.T) {
+	orig := readStream(t, "anthropic_tools.sse")
+	oa, err := runStream(func() StreamTranslator { return NewAnthropicToOpenAIStream(true, fixedNow) }, orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := runStream(NewOpenAIToAnthropicStream, oa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := summarize(t, back), summarize(t, orig); got != want {
+		t.Errorf("round trip changed the stream:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+// summarize renders what an Anthropic client keeps from a stream: each
+// block's kind and accumulated content, the stop reason and the final usage.
+func summarize(t *testing.T, stream []byte) string {
+	t.Helper()
+	names, data := sseData(stream)
+	var sb strings.Builder
+	usage := map[string]int64{}
+	for i, d := range data {
+		e := gjson.Parse(d)
+		switch names[i] {
+		case "message_start":
+			for k, v := range e.Get("message.usage").Map() {
+				usage[k] = v.Int()
+			}
+		case "content_block_start":
+			b := e.Get("content_block")
+			sb.WriteString("|" + b.Get("type").String() + " " + b.Get("id").String() + " " + b.Get("name").String() + ":")
+		case "content_block_delta":
+			sb.WriteString(e.Get("delta.text").String() + e.Get("delta.partial_json").String())
+		case "message_delta":
+			sb.WriteString("|stop " + e.Get("delta.stop_reason").String())
+			for k, v := range e.Get("usage").Map() {
+				usage[k] = v.Int()
+			}
+		}
+	}
+	for _, k := range []string{"input_tokens", "cache_read_input_tokens", "output_tokens"} {
+		sb.WriteString(" " + k + "=" + strconv.FormatInt(usage[k], 10))
+	}
+	return sb.String()
 }
