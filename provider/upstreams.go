@@ -132,15 +132,21 @@ func init() {
 	}
 }
 
-// Register makes list the providers routed by path (Resolve) and adds
-// their names to the known ones (Known). A process calls it once at start
-// with its configuration; names already known stay known, so a policy that
-// parsed keeps parsing.
+// Register adds list's entries to the providers routed by path (Resolve,
+// ByOrigin), an entry replacing the one of its name, and their names to
+// the known ones (Known). A process calls it once at start with its
+// configuration. Nothing is ever removed: a policy that parsed keeps
+// parsing, and servers started in one process (tests) do not take each
+// other's providers away.
 func Register(list Upstreams) {
 	registered.Lock()
 	defer registered.Unlock()
-	registered.list = slices.Clone(list)
 	for _, u := range list {
+		if i := slices.IndexFunc(registered.list, func(r Upstream) bool { return r.Name == u.Name }); i >= 0 {
+			registered.list[i] = u
+		} else {
+			registered.list = append(registered.list, u)
+		}
 		registered.names[u.Name] = true
 	}
 }

@@ -96,12 +96,10 @@ func TestWithCompatibleReplacesBuiltin(t *testing.T) {
 	}
 }
 
-// TestRegisterKeepsNames: a registered provider is routed and known; one
-// registered before and dropped since stays known (a policy naming it
-// still parses) but is no longer routed.
-func TestRegisterKeepsNames(t *testing.T) {
-	before := Registered()
-	defer Register(before)
+// TestRegisterAdds: a registered provider is routed and known, and stays
+// so when another list is registered; an entry of the same name replaces
+// it.
+func TestRegisterAdds(t *testing.T) {
 	extra, _ := ParseCompatible("regtest=http://127.0.0.1:9/v1")
 	Register(WithCompatible([]Upstream{extra}))
 	if name, format, ep := Resolve("/regtest/v1/chat/completions"); name != "regtest" || format != OpenAI || ep != EndpointChatCompletions {
@@ -110,12 +108,17 @@ func TestRegisterKeepsNames(t *testing.T) {
 	if u, ok := ByOrigin("http://127.0.0.1:9"); !ok || u.Name != "regtest" {
 		t.Fatalf("ByOrigin = %+v %v", u, ok)
 	}
-	Register(before)
-	if !Known("RegTest") {
-		t.Fatal("a name once registered is no longer known")
+	Register(Builtins())
+	if name, _, _ := Resolve("/regtest/v1/chat/completions"); name != "regtest" || !Known("RegTest") {
+		t.Fatalf("taken away: %q", name)
 	}
-	if name, _, _ := Resolve("/regtest/v1/chat/completions"); name != OpenAI {
-		t.Fatalf("still routed: %q", name)
+	moved, _ := ParseCompatible("regtest=http://127.0.0.1:10/v1")
+	Register(Upstreams{moved})
+	if u, ok := ByOrigin("http://127.0.0.1:10"); !ok || u.Name != "regtest" {
+		t.Fatalf("not replaced: %+v %v", u, ok)
+	}
+	if _, ok := ByOrigin("http://127.0.0.1:9"); ok {
+		t.Fatal("the replaced entry is still found")
 	}
 }
 
