@@ -1,6 +1,7 @@
 package app
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -194,5 +195,40 @@ func TestOpenAICompatibleSetting(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "openai-compatible") {
 			t.Errorf("%s: error %v, want one naming openai-compatible", bad, err)
 		}
+	}
+}
+
+// Retries on a provider routed by path take its *_attempts route, as in
+// envoy/: the attempts reach the same provider, with its path, and the
+// record counts them under the provider.
+func TestDevProviderRetries(t *testing.T) {
+	gemini := mockprovider.New(mockprovider.Options{})
+	geminiSrv := httptest.NewServer(gemini)
+	t.Cleanup(geminiSrv.Close)
+	d := startDev(t, "--upstream-gemini", geminiSrv.URL, "--retry-base-interval", "5ms", "--retry-max-interval", "20ms")
+	id := uuid.NewString()
+	resp, out := call{path: "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", body: `{"contents":[{"parts":[{"text":"hi"}]}]}`,
+		headers: map[string]string{
+			"helicone-request-id": id, "x-goog-api-key": "k",
+			"helicone-retry-enabled": "true", "helicone-retry-num": "3", "helicone-retry-factor": "1",
+			mockprovider.HeaderFailFirst: "1", mockprovider.HeaderFailKey: "gemini-retry", mockprovider.HeaderStatus: "500",
+		}}.do(t, d)
+	if resp.StatusCode != 200 || !strings.Contains(out, "usageMetadata") {
+		t.Fatalf("status %d: %s", resp.StatusCode, out)
+	}
+	got := gemini.Received()
+	if len(got) != 2 || len(d.mock.Received()) != 0 {
+		t.Fatalf("Gemini got %d attempts, OpenAI %d; want 2 and 0", len(got), len(d.mock.Received()))
+	}
+	for _, r := range got {
+		if r.Path != "/v1beta/models/gemini-2.5-pro:streamGenerateContent" {
+			t.Fatalf("attempt to %s", r.Path)
+		}
+	}
+	noInternalHeaders(t, "gemini-retry", []http.Header{got[0].Header, got[1].Header})
+	r := d.records(t)[id]
+	if r == nil || r.Provider != "gemini" || r.Attempts != 2 || r.Status != 200 || r.Model != "gemini-2.5-pro" ||
+		r.CompletionTokens != mockprovider.CompletionTokens || r.CostUSD <= 0 {
+		t.Fatalf("record %+v", r)
 	}
 }
