@@ -9,10 +9,10 @@ import (
 )
 
 // TestV6ColumnsMatchCreate: migration 6 adds exactly the columns a new
-// requests table has after error, before migration 7's, so an upgraded
+// requests table has after error, before migrations 7's and 8's, so an upgraded
 // table and a new one agree.
 func TestV6ColumnsMatchCreate(t *testing.T) {
-	v6End := len(requestColumns) - len(requestColumnsV7)
+	v6End := len(requestColumns) - len(requestColumnsV7) - len(requestColumnsV8)
 	n := v6End - len(requestColumnsV6)
 	if n < 1 || requestColumns[n-1].name != "error" || !slices.Equal(requestColumns[n:v6End], requestColumnsV6) {
 		t.Errorf("requestColumns should have error then %+v", requestColumnsV6)
@@ -23,8 +23,8 @@ func TestV6ColumnsMatchCreate(t *testing.T) {
 }
 
 // TestMigrateV6 upgrades a requests table as migrations 1–5 left it: the
-// three columns are added after error (and migration 7's after them), as a
-// new table has them.
+// three columns are added after error (and migrations 7's and 8's after
+// them), as a new table has them.
 func TestMigrateV6(t *testing.T) {
 	base := sharedURL(t)
 	_, fresh, conn := testDB(t, base)
@@ -36,7 +36,7 @@ func TestMigrateV6(t *testing.T) {
 	t.Cleanup(func() { conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+old) })
 	dl := &ddlLog{Conn: openURL(t, base+"/"+old)}
 	m := &migrator{conn: dl, db: old, log: log}
-	added := len(requestColumnsV6) + len(requestColumnsV7)
+	added := len(requestColumnsV6) + len(requestColumnsV7) + len(requestColumnsV8)
 	v5Cols := requestColumns[:len(requestColumns)-added]
 	v5 := slices.Clone(migrations[:5])
 	v5[0].apply = func(ctx context.Context, m *migrator) error {

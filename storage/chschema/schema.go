@@ -38,7 +38,7 @@ func (v serverVersion) String() string { return v.raw }
 // variants, chosen once when a table is created:
 //
 //   - legacy (before 21.8; the Debian 18.16 the tests use): only types that
-//     exist there — String, integers, Float64, DateTime, UUID, Nested.
+//     exist there — String, integers, Float32, Float64, DateTime, UUID, Nested.
 //   - modern (21.8 LTS and later): created_at is DateTime64(3, 'UTC'),
 //     low-cardinality strings are LowCardinality(String), columns carry
 //     compression codecs, and the bodies can get a TTL.
@@ -135,6 +135,8 @@ var requestColumns = []column{
 	{name: "proxy_key_id", legacy: "String", modern: "LowCardinality(String)"},
 	// Migration 7 adds this to tables created before it (requestColumnsV7).
 	{name: "usage_source", legacy: "String", modern: "LowCardinality(String)"},
+	// Migration 8 adds this to tables created before it (requestColumnsV8).
+	{name: "cache_similarity", legacy: "Float32"},
 }
 
 // feedbackColumns is the feedback table: one rating per request, the last

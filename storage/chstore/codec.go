@@ -21,13 +21,15 @@ import (
 //
 // Version 1 ended at error; version 2 appends attempts, retry_policy, the
 // workload identity and the policy rule and decision after it, and version
-// 3 model_override, warnings and proxy_key_id after those, and version 4
-// usage_source after them, so each old layout stays a prefix of the new one.
+// 3 model_override, warnings and proxy_key_id after those, version 4
+// usage_source after them, and version 5 cache_similarity (4 bytes,
+// little-endian IEEE 754 float32) last, so each old layout stays a prefix
+// of the new one.
 //
 // A new Record field gets a new payload version, its fields appended at
 // the end; the decoder keeps reading older versions (missing fields stay
 // zero), so a spool written by an older binary still replays.
-const codecVersion = 4
+const codecVersion = 5
 
 const (
 	flagStream = 1 << iota
@@ -105,6 +107,8 @@ func appendRecord(b []byte, r *record.Record) []byte {
 	b = appendString(b, r.ProxyKeyID)
 	// version 4
 	b = appendString(b, r.UsageSource)
+	// version 5
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(r.CacheSimilarity))
 	return b
 }
 
@@ -170,6 +174,16 @@ func (d *decoder) str() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+func (d *decoder) f32() float32 {
+	if len(d.b) < 4 {
+		d.fail()
+		return 0
+	}
+	v := math.Float32frombits(binary.LittleEndian.Uint32(d.b))
+	d.b = d.b[4:]
+	return v
 }
 
 func (d *decoder) f64() float64 {
@@ -255,6 +269,9 @@ func decodeRecord(p []byte) (*record.Record, error) {
 	}
 	if version >= 4 {
 		r.UsageSource = d.str()
+	}
+	if version >= 5 {
+		r.CacheSimilarity = d.f32()
 	}
 	if d.err != nil {
 		return nil, d.err

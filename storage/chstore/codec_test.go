@@ -33,7 +33,7 @@ func TestCodecReadsV1(t *testing.T) {
 	want.WorkloadNamespace, want.WorkloadServiceAccount, want.WorkloadName = "", "", ""
 	want.PolicyRule, want.PolicyDecision = "", ""
 	want.ModelOverride, want.Warnings, want.ProxyKeyID = "", "", ""
-	want.UsageSource = ""
+	want.UsageSource, want.CacheSimilarity = "", 0
 	p := v1Payload(t)
 	got, err := decodeRecord(p)
 	if err != nil {
@@ -61,13 +61,13 @@ func TestCodecReadsV1(t *testing.T) {
 }
 
 // TestCodecReadsV2: a spool written before model_override, warnings and
-// proxy_key_id (version 2: the version 4 layout without its last four
-// strings) replays.
+// proxy_key_id (version 2: the version 5 layout without its last four
+// strings and similarity) replays.
 func TestCodecReadsV2(t *testing.T) {
 	want := fullRecord()
-	want.ModelOverride, want.Warnings, want.ProxyKeyID, want.UsageSource = "", "", "", ""
-	p := appendRecord(nil, want) // ends with four empty strings, one byte each
-	v2 := append([]byte{2}, p[1:len(p)-4]...)
+	want.ModelOverride, want.Warnings, want.ProxyKeyID, want.UsageSource, want.CacheSimilarity = "", "", "", "", 0
+	p := appendRecord(nil, want) // ends with four empty strings, one byte each, and 4 bytes of similarity
+	v2 := append([]byte{2}, p[1:len(p)-8]...)
 	got, err := decodeRecord(v2)
 	if err != nil {
 		t.Fatal(err)
@@ -78,12 +78,13 @@ func TestCodecReadsV2(t *testing.T) {
 }
 
 // TestCodecReadsV3: a spool written before usage_source (version 3: the
-// version 4 layout without its last string) replays, usage_source "".
+// version 5 layout without its last string and similarity) replays,
+// usage_source "".
 func TestCodecReadsV3(t *testing.T) {
 	want := fullRecord()
-	want.UsageSource = ""
-	p := appendRecord(nil, want) // usage_source "" is the last byte
-	v3 := append([]byte{3}, p[1:len(p)-1]...)
+	want.UsageSource, want.CacheSimilarity = "", 0
+	p := appendRecord(nil, want) // usage_source "" is one byte, then 4 of similarity
+	v3 := append([]byte{3}, p[1:len(p)-5]...)
 	got, err := decodeRecord(v3)
 	if err != nil {
 		t.Fatal(err)
@@ -94,15 +95,14 @@ func TestCodecReadsV3(t *testing.T) {
 }
 
 // TestCodecV4UsageSource: usage_source round-trips, and a version 4
-// payload is a version 3 one with it appended.
+// payload (the version 5 layout without the similarity) is a version 3
+// one with it appended.
 func TestCodecV4UsageSource(t *testing.T) {
 	for _, src := range []string{"", record.UsageProvider, record.UsageEstimated} {
 		want := fullRecord()
-		want.UsageSource = src
-		p := appendRecord(nil, want)
-		if p[0] != 4 {
-			t.Fatalf("payload version %d, want 4", p[0])
-		}
+		want.UsageSource, want.CacheSimilarity = src, 0
+		p5 := appendRecord(nil, want)
+		p := append([]byte{4}, p5[1:len(p5)-4]...)
 		got, err := decodeRecord(p)
 		if err != nil {
 			t.Fatal(err)
@@ -111,13 +111,42 @@ func TestCodecV4UsageSource(t *testing.T) {
 			t.Errorf("usage_source %q:\n got %+v\nwant %+v", src, got, want)
 		}
 		base := fullRecord()
-		base.UsageSource = ""
-		v3 := appendRecord(nil, base) // usage_source "" is the last byte
-		if !bytes.Equal(p[1:len(v3)-1], v3[1:len(v3)-1]) {
+		base.UsageSource, base.CacheSimilarity = "", 0
+		v3 := appendRecord(nil, base) // usage_source "" is one byte, then 4 of similarity
+		if !bytes.Equal(p[1:len(v3)-5], v3[1:len(v3)-5]) {
 			t.Errorf("usage_source %q: version 4 does not extend version 3", src)
 		}
 		if _, err := decodeRecord(p[:len(p)-1]); err == nil {
 			t.Errorf("usage_source %q: a cut version 4 payload decoded", src)
+		}
+	}
+}
+
+// TestCodecV5CacheSimilarity: cache_similarity round-trips, a version 5
+// payload is a version 4 one with it appended, and a cut one is refused.
+func TestCodecV5CacheSimilarity(t *testing.T) {
+	for _, sim := range []float32{0, 0.9731, 1} {
+		want := fullRecord()
+		want.CacheSimilarity = sim
+		p := appendRecord(nil, want)
+		if p[0] != 5 {
+			t.Fatalf("payload version %d, want 5", p[0])
+		}
+		got, err := decodeRecord(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("cache_similarity %v:\n got %+v\nwant %+v", sim, got, want)
+		}
+		v4 := append([]byte{4}, p[1:len(p)-4]...)
+		if got, err := decodeRecord(v4); err != nil || got.CacheSimilarity != 0 || got.UsageSource != want.UsageSource {
+			t.Errorf("version 4 prefix: %v, %+v", err, got)
+		}
+		for cut := 1; cut < 4; cut++ {
+			if _, err := decodeRecord(p[:len(p)-cut]); err == nil {
+				t.Errorf("cache_similarity %v: a version 5 payload cut by %d bytes decoded", sim, cut)
+			}
 		}
 	}
 }

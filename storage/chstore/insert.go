@@ -99,6 +99,7 @@ type requestColumnsBuf struct {
 	reqBody, respBody, errText                                    []string
 	modelOverride, warnings, proxyKeyID                           []string
 	usageSource                                                   []string
+	cacheSimilarity                                               []float32
 }
 
 func (c *requestColumnsBuf) values() []any {
@@ -114,6 +115,7 @@ func (c *requestColumnsBuf) values() []any {
 		c.reqBody, c.respBody, c.errText,
 		c.modelOverride, c.warnings, c.proxyKeyID,
 		c.usageSource,
+		c.cacheSimilarity,
 	}
 }
 
@@ -138,7 +140,7 @@ func (c *requestColumnsBuf) reset() {
 		policyRule: c.policyRule[:0], policyDecision: c.policyDecision[:0],
 		reqBody: c.reqBody[:0], respBody: c.respBody[:0], errText: c.errText[:0],
 		modelOverride: c.modelOverride[:0], warnings: c.warnings[:0], proxyKeyID: c.proxyKeyID[:0],
-		usageSource: c.usageSource[:0],
+		usageSource: c.usageSource[:0], cacheSimilarity: c.cacheSimilarity[:0],
 	}
 	// Large bodies must not stay reachable through the reused arrays.
 	clear(c.reqBody[:cap(c.reqBody)])
@@ -208,6 +210,7 @@ func (c *requestColumnsBuf) add(r *record.Record) {
 	c.warnings = append(c.warnings, r.Warnings)
 	c.proxyKeyID = append(c.proxyKeyID, r.ProxyKeyID)
 	c.usageSource = append(c.usageSource, r.UsageSource)
+	c.cacheSimilarity = append(c.cacheSimilarity, r.CacheSimilarity)
 }
 
 // idNamespace derives stable UUIDs for request ids that are not UUIDs.

@@ -32,7 +32,7 @@ func fullRecord() *record.Record {
 		RequestBody: `{"messages":[{"role":"user","content":"hi \"there\" \u00e9"}]}`, ResponseBody: strings.Repeat("x", 70000),
 		Error:         "upstream reset",
 		ModelOverride: "claude-3-5-sonnet", Warnings: `Helicone-Request-Id "trace-42" is not a UUID; the call has a new id (Helicone-Id)`, ProxyKeyID: "checkout-openai",
-		UsageSource: "estimated",
+		UsageSource: "estimated", CacheSimilarity: 0.9731,
 	}
 }
 

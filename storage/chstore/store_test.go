@@ -97,7 +97,7 @@ func TestRowsRoundTrip(t *testing.T) {
 			&g.Attempts, &g.RetryPolicy, &g.WorkloadNamespace, &g.WorkloadServiceAccount, &g.WorkloadName,
 			&g.PolicyRule, &g.PolicyDecision,
 			&g.RequestBody, &g.ResponseBody, &g.Error, &g.ModelOverride, &g.Warnings, &g.ProxyKeyID,
-			&g.UsageSource); err != nil {
+			&g.UsageSource, &g.CacheSimilarity); err != nil {
 			t.Fatal(err)
 		}
 		g.RequestID = id.String()
