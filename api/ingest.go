@@ -99,7 +99,7 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 		WorkloadName: p.GetWorkloadName(), PolicyRule: p.GetPolicyRule(), PolicyDecision: p.GetPolicyDecision(),
 		RequestBody: p.GetRequestBody(), ResponseBody: p.GetResponseBody(), Error: p.GetError(),
 		ModelOverride: strings.TrimSpace(p.GetModelOverride()), Warnings: p.GetWarnings(), ProxyKeyID: p.GetProxyKeyId(),
-		UsageSource: p.GetUsageSource(),
+		UsageSource: p.GetUsageSource(), CacheSimilarity: p.GetCacheSimilarity(),
 	}
 	if p.GetCreatedAt() != nil {
 		if err := p.GetCreatedAt().CheckValid(); err != nil {
@@ -134,6 +134,9 @@ func (s *server) fromProto(p *tollgatev1.LogRecord) (*record.Record, string, err
 	case "", record.UsageProvider, record.UsageEstimated:
 	default:
 		return nil, "record.usage_source", fmt.Errorf("must be %q, %q or empty", record.UsageProvider, record.UsageEstimated)
+	}
+	if sim := rec.CacheSimilarity; !(sim >= 0 && sim <= 1) { // NaN too
+		return nil, "record.cache_similarity", errors.New("must be from 0 to 1")
 	}
 	if rec.CostUSD == 0 && !rec.CacheHit {
 		rec.CostUSD = s.cost(rec.Provider, rec)

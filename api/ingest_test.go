@@ -333,7 +333,7 @@ func TestLogRecordCoversRecord(t *testing.T) {
 		PolicyRule: "rule", PolicyDecision: "allow",
 		RequestBody: "{}", ResponseBody: "{}", Error: "e",
 		ModelOverride: "gpt-4o", Warnings: "Helicone-Request-Id \"x\" is not a UUID", ProxyKeyId: "contractor-alice",
-		UsageSource: "estimated",
+		UsageSource: "estimated", CacheSimilarity: 0.97,
 	}
 	rec, field, err := (&server{o: Options{Now: fixedClock(t0)}}).fromProto(p)
 	if err != nil {

@@ -147,9 +147,12 @@ type LogRecord struct {
 	// Where the token counts come from: "provider" (the provider reported
 	// them), "estimated" (a stream cut before its usage: counted from the
 	// request and the streamed output), "" (no usage).
-	UsageSource   string `protobuf:"bytes,45,opt,name=usage_source,json=usageSource,proto3" json:"usage_source,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UsageSource string `protobuf:"bytes,45,opt,name=usage_source,json=usageSource,proto3" json:"usage_source,omitempty"`
+	// On a semantic cache hit, the cosine similarity of the prompt to the one
+	// whose answer served it, in [0, 1]; 0 otherwise.
+	CacheSimilarity float32 `protobuf:"fixed32,46,opt,name=cache_similarity,json=cacheSimilarity,proto3" json:"cache_similarity,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *LogRecord) Reset() {
@@ -497,6 +500,13 @@ func (x *LogRecord) GetUsageSource() string {
 	return ""
 }
 
+func (x *LogRecord) GetCacheSimilarity() float32 {
+	if x != nil {
+		return x.CacheSimilarity
+	}
+	return 0
+}
+
 // LogRequest is the body of POST /v1/log/request.
 type LogRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -690,7 +700,7 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\x15tollgate/v1/log.proto\x12\vtollgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n" +
 	"\bProperty\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xa2\f\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xcd\f\n" +
 	"\tLogRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x129\n" +
@@ -746,7 +756,8 @@ const file_tollgate_v1_log_proto_rawDesc = "" +
 	"\bwarnings\x18+ \x01(\tR\bwarnings\x12 \n" +
 	"\fproxy_key_id\x18, \x01(\tR\n" +
 	"proxyKeyId\x12!\n" +
-	"\fusage_source\x18- \x01(\tR\vusageSource\"<\n" +
+	"\fusage_source\x18- \x01(\tR\vusageSource\x12)\n" +
+	"\x10cache_similarity\x18. \x01(\x02R\x0fcacheSimilarity\"<\n" +
 	"\n" +
 	"LogRequest\x12.\n" +
 	"\x06record\x18\x01 \x01(\v2\x16.tollgate.v1.LogRecordR\x06record\"\x1d\n" +
