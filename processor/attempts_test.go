@@ -640,3 +640,15 @@ func TestFallbacksKeepVaultKeysHome(t *testing.T) {
 		}
 	}
 }
+
+// An upstream-level stream has no call: trailers sent to it anyway (a
+// configuration that asks for them) get empty replies, not a crash.
+func TestUpstreamLevelTrailersAnswered(t *testing.T) {
+	s, _ := newTestServer(t)
+	r := runAttempt(t, s,
+		&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestTrailers{RequestTrailers: &extprocv3.HttpTrailers{}}},
+		&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseTrailers{ResponseTrailers: &extprocv3.HttpTrailers{}}})
+	if r[0].GetRequestTrailers() == nil || r[1].GetResponseTrailers() == nil {
+		t.Fatalf("replies %v", r)
+	}
+}

@@ -81,11 +81,14 @@ func (s *Server) processAttempt(stream extprocv3.ExternalProcessor_ProcessServer
 			resp = requestBodyReply(nil)
 		case *extprocv3.ProcessingRequest_ResponseBody:
 			resp = responseBodyReply(nil)
+		case *extprocv3.ProcessingRequest_RequestTrailers:
+			// Not asked for either (trailers SKIP): an empty reply, as
+			// the router-level handler's would be, without its call.
+			resp = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}
+		case *extprocv3.ProcessingRequest_ResponseTrailers:
+			resp = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
 		default:
-			resp = s.handle(nil, req) // trailers: an empty reply
-			if resp == nil {
-				return status.Errorf(codes.InvalidArgument, "tollgate: unexpected ext_proc message %T", req.GetRequest())
-			}
+			return status.Errorf(codes.InvalidArgument, "tollgate: unexpected ext_proc message %T", req.GetRequest())
 		}
 		if err := stream.Send(resp); err != nil {
 			return err

@@ -95,7 +95,7 @@ func (p *SSEParser) close(emit rawEmit) {
 		p.processLine(p.line, emit)
 	}
 	p.dispatch(emit)
-	*p = SSEParser{limit: p.limit, data: p.data[:0], name: p.name[:0], line: p.line[:0]}
+	*p = SSEParser{limit: p.limit, data: reuse(p.data), name: reuse(p.name), line: reuse(p.line)}
 	p.release()
 }
 
@@ -244,7 +244,7 @@ func appendBounded(dst, src []byte, limit int) []byte {
 // retainCap) and the event names it has seen, so a parser reused from one
 // stream to the next reads without allocating.
 func (p *SSEParser) Reset() {
-	*p = SSEParser{line: reuse(p.line), data: reuse(p.data), name: p.name[:0],
+	*p = SSEParser{line: reuse(p.line), data: reuse(p.data), name: reuse(p.name),
 		limit: p.limit, names: p.names, nameNext: p.nameNext}
 }
 
@@ -264,7 +264,14 @@ func (p *SSEParser) release() {
 	if cap(p.data) > retainCap && len(p.data) == 0 {
 		p.data = nil
 	}
+	if cap(p.name) > retainCap && len(p.name) == 0 {
+		p.name = nil
+	}
 }
+
+// maxCachedName bounds the event names nameString keeps: real ones are a
+// few bytes; a broken upstream's can be a whole line.
+const maxCachedName = 64
 
 // nameString converts an event name, reusing a recent string: providers
 // send a handful of names over and over.
@@ -278,6 +285,9 @@ func (p *SSEParser) nameString(b []byte) string {
 		}
 	}
 	s := string(b)
+	if len(s) > maxCachedName {
+		return s // a pooled parser must not keep an oversized name alive
+	}
 	p.names[p.nameNext%len(p.names)] = s
 	p.nameNext++
 	return s

@@ -230,3 +230,25 @@ func TestSSEParserManyCRLinesIsLinear(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// A pooled parser outlives its stream: an oversized event name (a broken
+// upstream's) must not stay with it after Reset, in its buffer or in the
+// cache of recent names.
+func TestSSEParserResetDropsOversizedName(t *testing.T) {
+	var p SSEParser
+	huge := strings.Repeat("n", 2*retainCap)
+	var got []Event
+	p.Feed([]byte("event: "+huge+"\ndata: x\n\n"), func(e Event) { got = append(got, e) })
+	if len(got) != 1 || got[0].Name != huge {
+		t.Fatalf("got %d events", len(got))
+	}
+	p.Reset()
+	if cap(p.name) > retainCap {
+		t.Fatalf("name buffer kept %d bytes after Reset", cap(p.name))
+	}
+	for _, s := range p.names {
+		if len(s) > maxCachedName {
+			t.Fatalf("name cache kept a %d-byte name", len(s))
+		}
+	}
+}

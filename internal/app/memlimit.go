@@ -90,7 +90,12 @@ func gogcText(t memoryTuning, getenv func(string) string) string {
 // decideMemory is tuneMemory without the side effects.
 func decideMemory(root string, getenv func(string) string, log *slog.Logger) memoryTuning {
 	var t memoryTuning
-	if getenv("GOMEMLIMIT") != "" {
+	if v := getenv("GOMEMLIMIT"); strings.EqualFold(v, "off") {
+		// The operator turned the limit off: no limit of ours either, and
+		// GOGC stays as set, since without a limit a raised GOGC lets the
+		// heap grow unbounded.
+		return t
+	} else if v != "" {
 		t.LimitFrom = "GOMEMLIMIT"
 	} else {
 		size, file, err := cgroupMemoryLimit(root)

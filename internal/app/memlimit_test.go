@@ -79,6 +79,8 @@ func TestDecideMemory(t *testing.T) {
 			env: map[string]string{"GOGC": "150"}, limit: gib * 9 / 10, from: v2Max},
 		{name: "both set: nothing changed", files: map[string]string{v2Max: "1073741824"},
 			env: map[string]string{"GOMEMLIMIT": "200MiB", "GOGC": "off"}, from: "GOMEMLIMIT"},
+		{name: "GOMEMLIMIT=off: no limit, GOGC left alone", files: map[string]string{v2Max: "1073741824"},
+			env: map[string]string{"GOMEMLIMIT": "off"}},
 		{name: "unreadable value", files: map[string]string{v2Max: "lots"}, warns: true},
 		{name: "zero", files: map[string]string{v1Limit: "0"}, warns: true},
 	} {

@@ -211,11 +211,14 @@ func ParseURL(raw string) (*Config, error) {
 
 // requestPathDefaults returns the function that tunes a parsed client for
 // the request path: the caller's context deadline applies, and — unless the
-// URL says otherwise — dial once and retry a command at most once. go-redis's
+// URL says otherwise — dial once and never retry a command. go-redis's
 // defaults (5 dial attempts 100 ms apart, 3 retries) would turn an
 // unreachable Redis into a full Gate timeout on every call; this way a
 // refused connection fails at once and the fail mode applies without the
-// wait.
+// wait. No retry, because the admit script is not idempotent: go-redis
+// re-sends a command (a whole coalesced pipeline) whose reply was lost after
+// it was written, which would take every limit in it twice. A connection
+// Redis closed is found by go-redis's check before a command is written.
 func requestPathDefaults(q url.Values) func(dialerRetries, maxRetries *int, ctxTimeout *bool) {
 	setDial, setRetries := !q.Has("dialer_retries"), !q.Has("max_retries")
 	return func(dialerRetries, maxRetries *int, ctxTimeout *bool) {
@@ -224,7 +227,7 @@ func requestPathDefaults(q url.Values) func(dialerRetries, maxRetries *int, ctxT
 			*dialerRetries = 1
 		}
 		if setRetries {
-			*maxRetries = 1
+			*maxRetries = -1 // go-redis: -1 is no retry, 0 its default of 3
 		}
 	}
 }

@@ -80,7 +80,7 @@ func TestParseURL(t *testing.T) {
 			if !slices.Equal(addrs, tt.addrs) || db != tt.db || user != tt.user || pass != tt.pass || tls != tt.tls {
 				t.Fatalf("addrs %v db %d user %q pass %q tls %v", addrs, db, user, pass, tls)
 			}
-			if !ctxTimeout || dialRetries != 1 || retries != 1 {
+			if !ctxTimeout || dialRetries != 1 || retries != -1 {
 				t.Fatalf("request-path defaults not applied: ctx timeout %v, dialer retries %d, retries %d", ctxTimeout, dialRetries, retries)
 			}
 		})
