@@ -63,6 +63,7 @@ func (s *Server) semanticLookup(c *call, info *gate.RequestInfo, d *gate.Decisio
 	}
 	scope, ok := sg.SemanticScope(*info, d)
 	if !ok {
+		c.helicone.Warnings.Add(semcache.HeaderEnabled, "the cache is not read for this call (Helicone-Cache-Enabled: true, or the egress policy's cache); the semantic cache is off")
 		return nil
 	}
 	text := semcache.PromptText(info.Body)

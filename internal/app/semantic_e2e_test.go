@@ -198,3 +198,15 @@ func TestSemanticCacheInProcessAndBadThreshold(t *testing.T) {
 		t.Errorf("without the opt-in: %q", r3.Header.Get("Helicone-Cache"))
 	}
 }
+
+// The semantic switch without the cache read says so in Helicone-Warning.
+func TestSemanticCacheNeedsTheCache(t *testing.T) {
+	d := startDev(t, "--semantic-cache-url", embeddingsServer(t))
+	h := semanticHeaders(uuid.NewString(), uuid.NewString())
+	delete(h, "Helicone-Cache-Enabled")
+	resp, _ := call{path: "/v1/chat/completions", body: chatBody("hello there", false), headers: h}.do(t, d)
+	if resp.StatusCode != 200 || resp.Header.Get("Helicone-Cache") != "" ||
+		!strings.Contains(resp.Header.Get("Helicone-Warning"), "semantic cache is off") {
+		t.Errorf("%d %q warning %q", resp.StatusCode, resp.Header.Get("Helicone-Cache"), resp.Header.Get("Helicone-Warning"))
+	}
+}
