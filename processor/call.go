@@ -34,9 +34,9 @@ type call struct {
 	stream       *provider.StreamAccumulator // set when the response is SSE, read chunk by chunk (&acc)
 	acc          provider.StreamAccumulator  // kept with its buffers from one pooled call to the next
 	usageFilter  *provider.UsageEventFilter  // set when the client gets the stream without the usage chunk Tollgate asked for
-	// promptBody is the body sent of a streamed request (at most
-	// maxRequestBody bytes, and the same bytes the body phase held), kept
-	// to count the prompt if the stream ends before its usage (usage.go).
+	// promptBody is the body sent (at most maxRequestBody bytes, and the
+	// same bytes the body phase held), kept to count the prompt if the
+	// call is cut before its usage (usage.go).
 	promptBody []byte
 	// The response body is kept once, up to the larger of what the log and
 	// the cache want (respKeep); respBytes counts all of it. A buffered

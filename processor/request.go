@@ -179,9 +179,7 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 		if out, changed := s.askStreamUsage(c, req, body); changed {
 			body, replace = out, true
 		}
-		if req.Stream {
-			c.promptBody = body
-		}
+		c.promptBody = body // the prompt of a call cut before its usage (usage.go)
 	}
 	if cerr := s.checkEgressModels(c, body); cerr != nil {
 		return s.reject(c, cerr)

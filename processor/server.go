@@ -224,10 +224,16 @@ func (s *Server) endEarly(c *call, ctx context.Context, err error) {
 		s.finish(c, int32(c.status))
 		return
 	case code == codes.DeadlineExceeded || deadlinePassed(ctx):
+		if c.stream == nil {
+			s.estimateUsage(c) // sent, so its prompt is billed (usage.go)
+		}
 		c.rec.Error = "stream ended by a timeout before the response completed"
 		s.metrics.endedEarly.WithLabelValues("timeout").Inc()
 		s.finish(c, record.StatusTimeout)
 	default:
+		if c.stream == nil {
+			s.estimateUsage(c)
+		}
 		c.rec.Error = "client went away before the response completed"
 		s.metrics.endedEarly.WithLabelValues("cancelled").Inc()
 		s.finish(c, record.StatusClientCancelled)

@@ -18,18 +18,26 @@ import (
 // estimate for models without a public one); counts the provider did
 // report are kept. The record says so (usage_source "estimated"), and the
 // cost and the cents charge include the counts (finish).
+//
+// A call cut before its response came, or before a buffered response's
+// body did, was sent all the same: the provider read its prompt (and a
+// call that is not streamed is usually answered whole, unseen). Its prompt
+// is counted; the completion, unknown, is not.
 func (s *Server) estimateUsage(c *call) {
-	if c.status < 200 || c.status > 299 || c.free {
+	if c.free || !(c.status == 0 && c.forwarded || c.status >= 200 && c.status <= 299) {
 		return
 	}
-	promptOK, completionOK := c.stream.Reported()
+	var promptOK, completionOK bool
+	if c.stream != nil {
+		promptOK, completionOK = c.stream.Reported()
+	}
 	if promptOK && completionOK {
 		return
 	}
 	rec := c.rec
 	model := cmp.Or(rec.ResponseModel, s.azurePriceModel(c), rec.Model)
 	estimated := false
-	if !completionOK {
+	if !completionOK && c.stream != nil {
 		if n := c.stream.OutputTokens(tokens.ForModel(model)); n > rec.CompletionTokens {
 			rec.CompletionTokens = n
 			estimated = true

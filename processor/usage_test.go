@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -214,4 +215,35 @@ func TestCentsBudgetChargesCutStreams(t *testing.T) {
 		t.Errorf("only %d calls within the budget: the test proves nothing", full)
 	}
 	t.Logf("20-cent budget: %d full streams ($%.4f), %d cut ones ($%.4f)", full, fullUSD, cut, cutUSD)
+}
+
+// A call that is not streamed, cut before its response (or before a
+// buffered response's body), was sent: its prompt is billed and counted
+// (estimated), the completion it never saw is not. A call cut before it
+// was sent costs nothing.
+func TestCutCallBeforeItsAnswerCountsThePrompt(t *testing.T) {
+	body := strings.Replace(cutChatBody, `"stream":true`, `"stream":false`, 1)
+	headers := reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "content-type", "application/json", "authorization", "Bearer sk-provider")
+	for _, tc := range []struct {
+		name   string
+		script []*extprocv3.ProcessingRequest
+		prompt int64
+	}{
+		{"before the response", []*extprocv3.ProcessingRequest{headers, reqBody(body)}, cutChatPrompt},
+		{"before the body", []*extprocv3.ProcessingRequest{headers, reqBody(body), respHeaders(false, ":status", "200", "content-type", "application/json")}, cutChatPrompt},
+		{"before it was sent", []*extprocv3.ProcessingRequest{headers}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, sink := newTestServer(t)
+			_, _ = run(s, cancelled, tc.script...)
+			r := sink.Records()[0]
+			if !within(r.PromptTokens, tc.prompt) || r.CompletionTokens != 0 {
+				t.Fatalf("tokens %d/%d, want %d/0", r.PromptTokens, r.CompletionTokens, tc.prompt)
+			}
+			sent := tc.prompt > 0
+			if (r.UsageSource == record.UsageEstimated) != sent || (r.CostUSD > 0) != sent || r.Status != record.StatusClientCancelled {
+				t.Errorf("usage_source %q cost %v status %d", r.UsageSource, r.CostUSD, r.Status)
+			}
+		})
+	}
 }
