@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,5 +209,28 @@ func TestSemanticCacheNeedsTheCache(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Helicone-Cache") != "" ||
 		!strings.Contains(resp.Header.Get("Helicone-Warning"), "semantic cache is off") {
 		t.Errorf("%d %q warning %q", resp.StatusCode, resp.Header.Get("Helicone-Cache"), resp.Header.Get("Helicone-Warning"))
+	}
+}
+
+// The egress policy turns the semantic cache on (and sets its threshold)
+// for calls that send no header of their own.
+func TestSemanticCacheByEgressPolicy(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	writeFile(t, policy, "defaults:\n  cache: {enabled: true, semantic: true, semanticThreshold: 0.8}\n")
+	d := startDev(t, "--egress-policy", policy, "--semantic-cache-url", embeddingsServer(t), "--semantic-cache-timeout", "1s")
+	r1, _ := call{path: "/v1/chat/completions", body: chatBody("Which river runs through Vienna?", false),
+		headers: map[string]string{}}.do(t, d)
+	waitForSeries(t, d, "tollgate_semantic_cache_added_total", 1)
+	r2, _ := call{path: "/v1/chat/completions", body: chatBody("Vienna: which river runs through it", false),
+		headers: map[string]string{}}.do(t, d)
+	if r1.Header.Get("Helicone-Cache") != "MISS" || r2.Header.Get("Helicone-Cache") != "HIT" || r2.Header.Get("Helicone-Cache-Similarity") == "" {
+		t.Errorf("by policy: %q then %q (similarity %q)", r1.Header.Get("Helicone-Cache"), r2.Header.Get("Helicone-Cache"),
+			r2.Header.Get("Helicone-Cache-Similarity"))
+	}
+	// The request's own switch wins over the policy's.
+	off := map[string]string{"Helicone-Cache-Semantic-Enabled": "false"}
+	r3, _ := call{path: "/v1/chat/completions", body: chatBody("Through Vienna, which river runs", false), headers: off}.do(t, d)
+	if r3.Header.Get("Helicone-Cache") != "MISS" {
+		t.Errorf("switched off by the request: %q", r3.Header.Get("Helicone-Cache"))
 	}
 }
