@@ -14,7 +14,6 @@ import (
 // goes first.
 type index struct {
 	maxPerScope int
-	dims        int // 0 until the first vector fixes it
 
 	mu     sync.RWMutex
 	scopes map[string]*scopeIndex
@@ -24,6 +23,7 @@ type index struct {
 // scopeIndex holds one scope's entries in insertion order as a ring, so
 // evicting the oldest is O(1) and the vectors sit in one flat slice.
 type scopeIndex struct {
+	dims    int // of every vector of the scope
 	ids     []string
 	expires []int64   // unix ms
 	vecs    []float32 // len(ids)*dims, entry i at [i*dims, (i+1)*dims)
@@ -42,26 +42,29 @@ func newIndex(maxPerScope int) *index {
 	return &index{maxPerScope: maxPerScope, scopes: make(map[string]*scopeIndex)}
 }
 
-// add indexes one entry; a vector of another length than the index's
-// (the embeddings model changed) is refused, as an id already present is
-// ignored (a replica sees its own additions again in the shared log).
+// add indexes one entry; an id already present is ignored (a replica sees
+// its own additions again in the shared log). A vector of another length
+// than the scope's means the embeddings model changed: entries arrive in
+// time order, so the scope starts over with the new model's.
 func (x *index) add(scope, id string, vec []float32, expiresMs int64) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.dims == 0 {
-		x.dims = len(vec)
-	}
-	if len(vec) != x.dims || len(vec) == 0 {
+	if len(vec) == 0 {
 		return false
 	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	s := x.scopes[scope]
+	if s != nil && s.dims != len(vec) {
+		x.total -= s.n
+		s = nil
+	}
 	if s == nil {
-		s = &scopeIndex{seen: make(map[string]struct{})}
+		s = &scopeIndex{dims: len(vec), seen: make(map[string]struct{})}
 		x.scopes[scope] = s
 	}
 	if _, dup := s.seen[id]; dup {
 		return false
 	}
+	d := s.dims
 	if s.n < x.maxPerScope {
 		s.ids = append(s.ids, id)
 		s.expires = append(s.expires, expiresMs)
@@ -72,7 +75,7 @@ func (x *index) add(scope, id string, vec []float32, expiresMs int64) bool {
 		i := s.head
 		delete(s.seen, s.ids[i])
 		s.ids[i], s.expires[i] = id, expiresMs
-		copy(s.vecs[i*x.dims:(i+1)*x.dims], vec)
+		copy(s.vecs[i*d:(i+1)*d], vec)
 		s.head = (s.head + 1) % s.n
 	}
 	s.seen[id] = struct{}{}
@@ -85,11 +88,11 @@ func (x *index) nearest(scope string, vec []float32, nowMs int64) (Match, bool) 
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	s := x.scopes[scope]
-	if s == nil || len(vec) != x.dims {
+	if s == nil || len(vec) != s.dims {
 		return Match{}, false
 	}
 	best, bestI := float32(-2), -1
-	d := x.dims
+	d := s.dims
 	for i := 0; i < s.n; i++ {
 		if s.expires[i] <= nowMs {
 			continue
@@ -109,8 +112,8 @@ func (x *index) sweep(nowMs int64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for name, s := range x.scopes {
-		live := &scopeIndex{seen: make(map[string]struct{})}
-		d := x.dims
+		live := &scopeIndex{dims: s.dims, seen: make(map[string]struct{})}
+		d := s.dims
 		// Oldest first, so the ring order (and what is evicted next) holds.
 		for k := 0; k < s.n; k++ {
 			i := (s.head + k) % s.n

@@ -185,3 +185,26 @@ func TestHTTPEmbedderNeverLeaksItsKey(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+type sized int
+
+func (n sized) Embed(context.Context, string) ([]float32, error) {
+	v := make([]float32, n)
+	v[0] = 1
+	return v, nil
+}
+
+// A new embeddings model (vectors of another length) starts its scopes
+// over rather than never matching again.
+func TestModelChangeStartsTheScopeOver(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	store := semcache.NewMemStore(0, clk.now)
+	old, _ := newCache(t, store, sized(8), 10, clk)
+	add(t, old, "s", "r1", "x", time.Hour)
+	c, _ := newCache(t, store, sized(16), 10, clk)
+	c.Follow(context.Background()) // the old model's entry first
+	add(t, c, "s", "r2", "x", time.Hour)
+	if got := lookup(t, c, "s", "x"); got != "answer r2" {
+		t.Errorf("after the model change: %q, want the new model's answer", got)
+	}
+}
