@@ -38,6 +38,7 @@ func openSemantic(ctx context.Context, cfg *Config, reg prometheus.Registerer, l
 			APIKey: cfg.SemanticCacheAPIKey, Client: &http.Client{}},
 		Threshold:          float32(cfg.SemanticCacheThreshold),
 		MaxEntriesPerScope: cfg.SemanticCacheMaxEntries,
+		MaxEntries:         cfg.SemanticCacheMaxLog,
 		EmbedTimeout:       cfg.SemanticCacheTimeout.Duration,
 		Metrics:            semcache.NewMetrics(reg),
 		Logger:             log,

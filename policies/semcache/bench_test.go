@@ -19,7 +19,7 @@ func BenchmarkIndexLookup100k(b *testing.B) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			x := newIndex(n)
+			x := newIndex(n, n)
 			vec := make([]float32, dims)
 			for i := range n {
 				randomUnit(r, vec)

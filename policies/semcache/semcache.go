@@ -51,6 +51,9 @@ type Options struct {
 	// MaxEntriesPerScope bounds one scope's entries in the index (the
 	// oldest go first). Default 10000.
 	MaxEntriesPerScope int
+	// MaxEntries bounds the index over all scopes (the oldest go first).
+	// Default 100000.
+	MaxEntries int
 	// EmbedTimeout bounds the embeddings call, which the request waits
 	// for; past it the call goes on uncached. Default 150 ms.
 	EmbedTimeout time.Duration
@@ -91,6 +94,9 @@ func New(o Options) (*Cache, error) {
 	if o.MaxEntriesPerScope <= 0 {
 		o.MaxEntriesPerScope = 10000
 	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 100000
+	}
 	if o.EmbedTimeout <= 0 {
 		o.EmbedTimeout = 150 * time.Millisecond
 	}
@@ -109,7 +115,7 @@ func New(o Options) (*Cache, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{o: o, idx: newIndex(o.MaxEntriesPerScope)}, nil
+	return &Cache{o: o, idx: newIndex(o.MaxEntriesPerScope, o.MaxEntries)}, nil
 }
 
 // Threshold is the default similarity a hit needs.
