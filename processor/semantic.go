@@ -77,6 +77,13 @@ func (s *Server) semanticLookup(c *call, info *gate.RequestInfo, d *gate.Decisio
 	if m != nil {
 		if entry := s.semantic.Entry(c.ctx, m.ID); entry != nil {
 			if hd, ok := sg.SemanticHit(entry, m.Similarity); ok {
+				// The exact lookup's rate-limit headers still describe
+				// this call; its Helicone-Cache: MISS does not.
+				for _, h := range d.ResponseHeaders {
+					if h[0] != helicone.CacheStatus {
+						hd.Answer.Headers = append(hd.Answer.Headers, h)
+					}
+				}
 				c.decision = hd
 				c.rec.CacheSimilarity = m.Similarity
 				return s.answerFromGate(c, hd)

@@ -186,10 +186,14 @@ func TestSemanticCacheInProcessAndBadThreshold(t *testing.T) {
 	r1, _ := call{path: "/v1/chat/completions", body: chatBody("What is the capital city of France?", false),
 		headers: semanticHeaders(seed, uuid.NewString())}.do(t, d)
 	waitForSeries(t, d, "tollgate_semantic_cache_added_total", 1)
-	r2, _ := call{path: "/v1/chat/completions", body: chatBody("France capital city?", false),
-		headers: semanticHeaders(seed, uuid.NewString())}.do(t, d)
+	limited := semanticHeaders(seed, uuid.NewString())
+	limited["Helicone-RateLimit-Policy"] = "100;w=60"
+	r2, _ := call{path: "/v1/chat/completions", body: chatBody("France capital city?", false), headers: limited}.do(t, d)
 	if r1.Header.Get("Helicone-Cache") != "MISS" || r2.Header.Get("Helicone-Cache") != "HIT" {
 		t.Errorf("in process: %q then %q", r1.Header.Get("Helicone-Cache"), r2.Header.Get("Helicone-Cache"))
+	}
+	if r2.Header.Get("Helicone-RateLimit-Limit") != "100" {
+		t.Errorf("a semantic hit under a rate-limit policy: Helicone-RateLimit-Limit %q", r2.Header.Get("Helicone-RateLimit-Limit"))
 	}
 	// Without the opt-in the same paraphrase is an exact miss.
 	plain := semanticHeaders(seed, uuid.NewString())
