@@ -51,6 +51,9 @@ func TestEveryScenarioRuns(t *testing.T) {
 	if !scenarios[scenarioExtProc] || !scenarios[scenarioSSE] || !scenarios[scenarioHit] || !scenarios[scenarioLimited] {
 		t.Errorf("ext_proc scenarios run: %v", scenarios)
 	}
+	if sr := res.Semantic; sr == nil || sr.LookupNs <= 0 || sr.HeapPerEntry <= 0 || sr.MissInProcNs <= 0 || sr.MissMockHTTPNs <= 0 {
+		t.Errorf("semantic scenario: %+v", sr)
+	}
 	for _, r := range res.ExtProc {
 		for _, p := range r.Pairs {
 			rt := p.Tollgate.RoundTrips

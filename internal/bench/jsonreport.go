@@ -28,6 +28,7 @@ type jsonReport struct {
 	DataPlane []jsonDataPlane  `json:"data_plane,omitempty"`
 	Ingest    *jsonIngest      `json:"ingest,omitempty"`
 	WAL       []jsonWAL        `json:"wal,omitempty"`
+	Semantic  *semanticResult  `json:"semantic,omitempty"`
 	Targets   map[string]int64 `json:"targets"`
 }
 
@@ -287,6 +288,7 @@ func buildJSONReport(r *results, command string) *jsonReport {
 		out.WAL = append(out.WAL, jsonWAL{Sink: w.Sink, Rate: w.Rate, Write: sideOf(w.Stats),
 			BytesPerCall: w.BytesPerCall, AllocsPerOp: w.AllocsPerCall})
 	}
+	out.Semantic = r.Semantic
 	if in := r.Ingest; in != nil {
 		out.Ingest = &jsonIngest{Rows: in.Rows, BodyBytes: in.BodyBytes, ElapsedS: in.Elapsed.Seconds(),
 			RowsPerSec: in.rowsPerSec(), WriteNs: in.writeNs(), Arrived: in.Final, Logs: in.Logs}

@@ -63,6 +63,7 @@ func writeReport(w io.Writer, r *results) {
 		writeIngest(w, r.Ingest)
 	}
 	writeWAL(w, r.WAL)
+	writeSemantic(w, r.Semantic)
 	if len(r.DataPlane) > 0 {
 		writeDataPlane(w, r.DataPlane)
 	}

@@ -17,7 +17,8 @@ type results struct {
 	ExtProc   []*extprocResult  // buffered rates first, then SSE, hit, limited
 	Processor []processorAllocs // the processor's own heap per call, without gRPC
 	Ingest    *ingestResult
-	WAL       []walResult // the local record log's Write cost (wal.go)
+	WAL       []walResult     // the local record log's Write cost (wal.go)
+	Semantic  *semanticResult // the semantic cache's added cost (semantic.go)
 	DataPlane []*dpResult
 }
 
@@ -168,6 +169,13 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 			return nil, err
 		}
 		res.WAL = r
+	}
+	if cfg.runs(scenarioSemantic) {
+		r, err := runSemantic(ctx, pr)
+		if err != nil {
+			return nil, err
+		}
+		res.Semantic = r
 	}
 	if cfg.runs(scenarioDataPlane) {
 		for _, rate := range cfg.DPRates {
