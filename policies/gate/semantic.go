@@ -16,8 +16,9 @@ import (
 // SemanticScope is the semantic cache scope of a request whose exact
 // lookup missed: its exact cache key computed without the prompt fields
 // (tenant, origin, path, credential, seed, bucket size and every other
-// body parameter stay in it), so a semantic hit can only come from a call
-// that differs in the prompt's wording. ok is false when the decision did
+// body parameter stay in it) plus a hash of the prompt's parts that are
+// not text, so a semantic hit can only come from a call that differs in
+// the prompt's wording. ok is false when the decision did
 // not read the cache (off, save only, refresh, or answered already).
 func (g *Gate) SemanticScope(req RequestInfo, d *Decision) (scope string, ok bool) {
 	if d == nil || d.Answer != nil || d.cacheKey == "" || !d.miss || d.refresh {
@@ -36,6 +37,11 @@ func (g *Gate) SemanticScope(req RequestInfo, d *Decision) (scope string, ok boo
 		tenant = policies.DefaultTenant
 	}
 	co.ignoreKeys = append(append([]string(nil), co.ignoreKeys...), semcache.PromptFields...)
+	// What the prompt text leaves out (images, tool calls and results)
+	// changes the answer: it stays in the scope, hashed.
+	if rest := semcache.PromptRest(req.Body); rest != "" {
+		req.KeyExtra += "\x00prompt-rest\x00" + rest
+	}
 	k := cacheKey(tenant, &req, &co)
 	// "…c:<hash>" becomes "…sc:<hash>": its own key space.
 	i := strings.LastIndex(k, "c:")

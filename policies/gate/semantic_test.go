@@ -80,3 +80,54 @@ func TestSemanticHit(t *testing.T) {
 		t.Error("a 500 is stored")
 	}
 }
+
+// Requests whose prompt text is alike but whose other parts differ (an
+// image, a tool result, a function call's output, streamed or not) never
+// share a scope: the text alone would compare at similarity 1.
+func TestSemanticScopeKeepsWhatTheTextLeavesOut(t *testing.T) {
+	g := New(Options{})
+	scope := func(url, body string) string {
+		t.Helper()
+		hh := &helicone.Headers{}
+		hh.Cache.Enabled = "true"
+		req := RequestInfo{Tenant: "a", Method: "POST", URL: url, Helicone: hh, Body: []byte(body),
+			Header: func(string) string { return "" }}
+		d, err := g.Check(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, ok := g.SemanticScope(req, d)
+		if !ok {
+			t.Fatal("no scope")
+		}
+		return s
+	}
+	pairs := map[string][2]string{
+		"tool_result": {
+			`{"model":"c","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"42 degrees"},{"type":"text","text":"and now?"}]}]}`,
+			`{"model":"c","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"-5 degrees"},{"type":"text","text":"and now?"}]}]}`},
+		"tool_use": {
+			`{"model":"c","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"weather","input":{"city":"Paris"}}]}]}`,
+			`{"model":"c","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"weather","input":{"city":"Oslo"}}]}]}`},
+		"image": {
+			`{"model":"g","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}`,
+			`{"model":"g","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,BBBB"}}]}]}`},
+		"function_call_output": {
+			`{"model":"g","input":[{"role":"user","content":"weather?"},{"type":"function_call_output","call_id":"c1","output":"sunny"}]}`,
+			`{"model":"g","input":[{"role":"user","content":"weather?"},{"type":"function_call_output","call_id":"c1","output":"rain"}]}`},
+		"stream": {
+			`{"model":"g","stream":true,"messages":[{"role":"user","content":"capital of France?"}]}`,
+			`{"model":"g","messages":[{"role":"user","content":"France's capital, please"}]}`},
+	}
+	for name, p := range pairs {
+		if scope("/v1/chat/completions", p[0]) == scope("/v1/chat/completions", p[1]) {
+			t.Errorf("%s: two requests differing in it share a scope", name)
+		}
+	}
+	// The text itself stays out: another wording, same parts, same scope.
+	a := `{"model":"g","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:x"}}]}]}`
+	b := `{"model":"g","messages":[{"role":"user","content":[{"type":"text","text":"what's this one?"},{"type":"image_url","image_url":{"url":"data:x"}}]}]}`
+	if scope("/v1/chat/completions", a) != scope("/v1/chat/completions", b) {
+		t.Error("another wording with the same image: a scope of its own")
+	}
+}

@@ -1,6 +1,9 @@
 package semcache
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -76,3 +79,108 @@ const (
 	HeaderThreshold  = "helicone-cache-semantic-threshold"
 	HeaderSimilarity = "helicone-cache-similarity" // on a semantic hit
 )
+
+// PromptRest is a hash of everything of the prompt fields that PromptText
+// does not render: images, Anthropic tool_use / tool_result blocks, a
+// Responses function_call_output, any other part or field. It goes into
+// the scope, so two requests whose text is alike but whose other parts
+// differ never share an answer. "" when the body holds none of the
+// prompt fields or is not JSON.
+func PromptRest(body []byte) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return ""
+	}
+	h := sha256.New()
+	seen := false
+	for _, key := range PromptFields {
+		raw, ok := top[key]
+		if !ok {
+			continue
+		}
+		var v any
+		if json.Unmarshal(raw, &v) != nil {
+			continue
+		}
+		switch key {
+		case "system":
+			v = stripContent(v)
+		case "messages":
+			v = stripMessages(v, "")
+		default: // prompt, input: a string, or a list of strings or messages
+			v = stripMessages(v, key)
+		}
+		// encoding/json sorts map keys: the same rest hashes the same.
+		b, _ := json.Marshal(v)
+		h.Write([]byte(key))
+		h.Write([]byte{0})
+		h.Write(b)
+		h.Write([]byte{0})
+		seen = true
+	}
+	if !seen {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// stripMessages removes from a list of messages what PromptText renders
+// (a string role, the content's text); bare strings (prompt / input
+// items, or a whole prompt when strings is set) are rendered too.
+func stripMessages(v any, strings string) any {
+	switch t := v.(type) {
+	case string:
+		if strings != "" {
+			return ""
+		}
+		return t
+	case []any:
+		out := make([]any, len(t))
+		for i, m := range t {
+			switch mm := m.(type) {
+			case map[string]any:
+				if _, ok := mm["role"].(string); ok {
+					delete(mm, "role")
+				}
+				if c, ok := mm["content"]; ok {
+					mm["content"] = stripContent(c)
+				}
+				out[i] = mm
+			case string:
+				if strings != "" {
+					out[i] = ""
+				} else {
+					out[i] = mm
+				}
+			default:
+				out[i] = m
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// stripContent removes a content's rendered text: a string, or the "text"
+// string of each part. Every other part or field stays.
+func stripContent(c any) any {
+	switch t := c.(type) {
+	case string:
+		return ""
+	case map[string]any:
+		if _, ok := t["text"].(string); ok {
+			delete(t, "text")
+		}
+		return t
+	case []any:
+		for _, p := range t {
+			if pm, ok := p.(map[string]any); ok {
+				if _, ok := pm["text"].(string); ok {
+					delete(pm, "text")
+				}
+			}
+		}
+		return t
+	}
+	return c
+}
