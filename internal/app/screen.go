@@ -51,8 +51,10 @@ func optionalURL(v string) error {
 	return screen.ValidURL(v)
 }
 
+// unitInterval refuses a score outside (0, 1], NaN included (every
+// comparison with NaN is false, so the test is written as "not inside").
 func unitInterval(v float64) error {
-	if v <= 0 || v > 1 {
+	if !(v > 0 && v <= 1) {
 		return errors.New("want a score above 0 and at most 1")
 	}
 	return nil

@@ -88,7 +88,7 @@ func New(o Options) (*Cache, error) {
 	if o.Store == nil || o.Embedder == nil {
 		return nil, errors.New("semcache: a store and an embedder are required")
 	}
-	if o.Threshold <= 0 || o.Threshold > 1 {
+	if !(o.Threshold > 0 && o.Threshold <= 1) { // NaN too
 		o.Threshold = DefaultThreshold
 	}
 	if o.MaxEntriesPerScope <= 0 {

@@ -208,3 +208,16 @@ func TestModelChangeStartsTheScopeOver(t *testing.T) {
 		t.Errorf("after the model change: %q, want the new model's answer", got)
 	}
 }
+
+// A NaN threshold is no threshold: the default applies (NaN would make
+// every comparison false, so nothing could ever hit).
+func TestNaNThresholdGetsTheDefault(t *testing.T) {
+	c, err := semcache.New(semcache.Options{Store: semcache.NewMemStore(0, nil), Embedder: bagOfWords{},
+		Threshold: float32(math.NaN())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Threshold() != semcache.DefaultThreshold {
+		t.Errorf("Threshold() = %v", c.Threshold())
+	}
+}
