@@ -52,3 +52,37 @@ func TestCompatibleProviderRecord(t *testing.T) {
 		t.Fatalf("cost %v", r.CostUSD)
 	}
 }
+
+// TestEgressChecksTheNamedProvider: a policy that allows openai only
+// refuses the providers routed by path (their bodies are OpenAI's, their
+// provider is not), and a Helicone-Target-URL to a listed provider's
+// origin is checked as that provider too.
+func TestEgressChecksTheNamedProvider(t *testing.T) {
+	const policy = "defaults:\n  allow: {providers: [openai, groq]}\n"
+	for _, tt := range []struct {
+		path   string
+		extra  []string
+		denied bool
+	}{
+		{"/together/v1/chat/completions", nil, true},
+		{"/v1beta/openai/chat/completions", nil, true},
+		{"/v1beta/models/gemini-2.5-flash:generateContent", nil, true},
+		{"/groq/openai/v1/chat/completions", nil, false},
+		{"/v1/chat/completions", nil, false},
+		{"/v1/chat/completions", []string{"helicone-target-url", "https://api.together.xyz"}, true},
+	} {
+		s, sink := newTestServer(t, func(o *Options) { o.Egress = mustPolicy(t, policy) })
+		kv := append([]string{":method", "POST", ":path", tt.path}, tt.extra...)
+		replies, _ := run(s, nil, reqHeaders(false, kv...), reqBody(`{"model":"m"}`))
+		ir := replies[0].GetImmediateResponse()
+		if denied := ir != nil && ir.GetStatus().GetCode() == 403; denied != tt.denied {
+			t.Errorf("%s: denied %v, want %v (%v)", tt.path, denied, tt.denied, replies)
+		}
+		if tt.extra != nil && !strings.Contains(string(ir.GetBody()), `provider \"together\"`) {
+			t.Errorf("target URL: %s, want the provider together named", ir.GetBody())
+		}
+		if tt.denied && !strings.HasPrefix(sink.Records()[0].PolicyDecision, "deny: ") {
+			t.Errorf("%s: decision %q", tt.path, sink.Records()[0].PolicyDecision)
+		}
+	}
+}
