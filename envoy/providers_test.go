@@ -2,11 +2,14 @@ package envoy_test
 
 import (
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	egv1a1 "github.com/envoyproxy/gateway/api/v1alpha1"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/tollgate-dev/tollgate/provider"
 )
@@ -102,6 +105,53 @@ func TestAccessLogPathWithoutQuery(t *testing.T) {
 		text := readFile(t, f)
 		if strings.Contains(text, "%REQ(:PATH)%") || !strings.Contains(text, `path: "%PATH(NQ:ORIG_OR_PATH)%"`) {
 			t.Errorf("%s: the access log's path must be %%PATH(NQ:ORIG_OR_PATH)%%, without the query", f)
+		}
+	}
+}
+
+// TestEnvoyGatewayExampleProviders: the Envoy Gateway example routes every
+// built-in provider as envoy/*.yaml do: its path prefix to a Backend of its
+// name on its origin's host, the OpenAI-compatible ones' prefix replaced
+// by "/".
+func TestEnvoyGatewayExampleProviders(t *testing.T) {
+	backends := map[string]*egv1a1.Backend{}
+	var rules []gwapiv1.HTTPRouteRule
+	for _, doc := range yamlDocs(t, filepath.Join("examples", "envoy-gateway.yaml")) {
+		switch docKind(t, doc) {
+		case "Backend":
+			b := strictDecode[egv1a1.Backend](t, doc)
+			backends[b.Name] = b
+		case "HTTPRoute":
+			rules = append(rules, strictDecode[gwapiv1.HTTPRoute](t, doc).Spec.Rules...)
+		}
+	}
+	for _, u := range provider.Builtins() {
+		host := strings.TrimPrefix(u.Origin, "https://")
+		if b := backends[u.Name]; b == nil || b.Spec.Endpoints[0].FQDN == nil || b.Spec.Endpoints[0].FQDN.Hostname != host {
+			t.Errorf("no Backend %s on %s", u.Name, host)
+		}
+		found := false
+		for _, r := range rules {
+			if len(r.Matches) != 1 || r.Matches[0].Path == nil || r.Matches[0].Path.Value == nil || *r.Matches[0].Path.Value != u.Route {
+				continue
+			}
+			found = true
+			if len(r.BackendRefs) != 1 || string(r.BackendRefs[0].Name) != u.Name {
+				t.Errorf("rule for %s: backends %+v", u.Route, r.BackendRefs)
+			}
+			var rw *gwapiv1.HTTPURLRewriteFilter
+			for _, f := range r.Filters {
+				if f.URLRewrite != nil {
+					rw = f.URLRewrite
+				}
+			}
+			stripped := rw != nil && rw.Path != nil && rw.Path.ReplacePrefixMatch != nil && *rw.Path.ReplacePrefixMatch == "/"
+			if rw == nil || rw.Hostname == nil || string(*rw.Hostname) != host || stripped != u.StripRoute() {
+				t.Errorf("rule for %s: rewrite %+v, want host %s, prefix replaced %v", u.Route, rw, host, u.StripRoute())
+			}
+		}
+		if !found {
+			t.Errorf("no rule for %s (%s)", u.Route, u.Name)
 		}
 	}
 }
