@@ -32,8 +32,8 @@ func Resolve(path string) (name, format string, ep Endpoint) {
 			}
 			return Gemini, Gemini, EndpointGenerateContent
 		}
-		if compat, found := strings.CutPrefix(path, "/v1beta/openai/"); found {
-			return Gemini, OpenAI, openAIEndpoint("/v1/" + compat)
+		if compat, found := strings.CutPrefix(path, "/v1beta/openai"); found && strings.HasPrefix(compat, "/") {
+			return Gemini, OpenAI, openAIEndpoint(compat)
 		}
 		return Gemini, Gemini, EndpointUnknown
 	}
@@ -41,16 +41,28 @@ func Resolve(path string) (name, format string, ep Endpoint) {
 	if !found || (api != "" && api[0] != '/') {
 		return u.Name, u.Format, EndpointUnknown
 	}
-	return u.Name, u.Format, openAIEndpoint("/v1" + api)
+	return u.Name, u.Format, openAIEndpoint(api)
 }
 
-// openAIEndpoint is the endpoint of an OpenAI path (EndpointUnknown for
-// anything Classify does not read as OpenAI's).
-func openAIEndpoint(path string) Endpoint {
-	if f, ep := Classify(path); f == OpenAI {
-		if _, _, azure := AzurePath(path); !azure {
-			return ep
-		}
+// openAIEndpoint is the endpoint of an OpenAI path after its API prefix
+// ("/chat/completions" for /v1/chat/completions), read as Classify reads
+// OpenAI's paths; without building the whole path, as this runs on every
+// call.
+func openAIEndpoint(rest string) Endpoint {
+	switch rest {
+	case "/chat/completions":
+		return EndpointChatCompletions
+	case "/completions":
+		return EndpointCompletions
+	case "/embeddings":
+		return EndpointEmbeddings
+	case "/responses":
+		return EndpointResponses
+	case "/models":
+		return EndpointModels
+	}
+	if strings.HasPrefix(rest, "/models/") {
+		return EndpointModels
 	}
 	return EndpointUnknown
 }

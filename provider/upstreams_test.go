@@ -202,3 +202,31 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkResolve: what naming the provider costs each call, on an
+// OpenAI path (every provider route tried first) and a Groq one.
+func BenchmarkResolve(b *testing.B) {
+	for _, path := range []string{"/v1/chat/completions", "/groq/openai/v1/chat/completions"} {
+		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Resolve(path)
+			}
+		})
+	}
+}
+
+// TestOpenAIEndpointAgreesWithClassify: a provider's OpenAI paths read as
+// OpenAI's own do; Anthropic's and Azure's are not OpenAI endpoints there.
+func TestOpenAIEndpointAgreesWithClassify(t *testing.T) {
+	for _, rest := range []string{"/chat/completions", "/completions", "/embeddings", "/responses", "/models", "/models/m",
+		"/messages", "/messages/count_tokens", "/audio/speech", "", "/chat/completionsx"} {
+		want := EndpointUnknown
+		if f, ep := Classify("/v1" + rest); f == OpenAI {
+			want = ep
+		}
+		if got := openAIEndpoint(rest); got != want {
+			t.Errorf("openAIEndpoint(%q) = %v, Classify says %v", rest, got, want)
+		}
+	}
+}
