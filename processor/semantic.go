@@ -75,7 +75,7 @@ func (s *Server) semanticLookup(c *call, info *gate.RequestInfo, d *gate.Decisio
 		return nil // the embeddings call failed or timed out: uncached
 	}
 	if m != nil {
-		if entry := s.semantic.Entry(c.ctx, m.ID); entry != nil {
+		if entry := s.semantic.Entry(c.ctx, scope, m.ID); entry != nil {
 			if hd, ok := sg.SemanticHit(entry, m.Similarity); ok {
 				// The exact lookup's rate-limit headers still describe
 				// this call; its Helicone-Cache: MISS does not.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,10 +33,16 @@ func openSemantic(ctx context.Context, cfg *Config, reg prometheus.Registerer, l
 	} else {
 		store = semcache.NewMemStore(cfg.SemanticCacheMaxLog, nil)
 	}
+	// Its own transport: the embeddings calls of many concurrent requests
+	// reuse their connections instead of queueing behind the default two
+	// idle connections per host.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 64, 64
 	c, err := semcache.New(semcache.Options{
 		Store: store,
 		Embedder: &semcache.HTTPEmbedder{BaseURL: cfg.SemanticCacheURL, Model: cfg.SemanticCacheModel,
-			APIKey: cfg.SemanticCacheAPIKey, Client: &http.Client{}},
+			APIKey: cfg.SemanticCacheAPIKey, Client: &http.Client{Transport: tr}},
+		Model:              cfg.SemanticCacheModel,
 		Threshold:          float32(cfg.SemanticCacheThreshold),
 		MaxEntriesPerScope: cfg.SemanticCacheMaxEntries,
 		MaxEntries:         cfg.SemanticCacheMaxLog,
@@ -48,6 +55,15 @@ func openSemantic(ctx context.Context, cfg *Config, reg prometheus.Registerer, l
 		return nil, nil, err
 	}
 	c.Start(ctx)
-	log.Info("semantic cache on", "embeddings", cfg.SemanticCacheURL, "model", cfg.SemanticCacheModel)
+	log.Info("semantic cache on", "embeddings", redactedURL(cfg.SemanticCacheURL), "model", cfg.SemanticCacheModel)
 	return c, closer, nil
+}
+
+// redactedURL is u with any password replaced, for logs.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
 }

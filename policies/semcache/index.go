@@ -53,9 +53,9 @@ func newIndex(maxPerScope, maxTotal int) *index {
 }
 
 // add indexes one entry; an id already present is ignored (a replica sees
-// its own additions again in the shared log). A vector of another length
-// than the scope's means the embeddings model changed: entries arrive in
-// time order, so the scope starts over with the new model's.
+// its own additions again in the shared log), and so is a vector of
+// another length than the scope's (the embeddings model is part of the
+// scope, so only a damaged record has one).
 func (x *index) add(scope, id string, vec []float32, expiresMs int64) bool {
 	if len(vec) == 0 {
 		return false
@@ -64,9 +64,7 @@ func (x *index) add(scope, id string, vec []float32, expiresMs int64) bool {
 	defer x.mu.Unlock()
 	s := x.scopes[scope]
 	if s != nil && s.dims != len(vec) {
-		x.slots -= s.n
-		x.live -= len(s.pos)
-		s = nil
+		return false
 	}
 	if s == nil {
 		s = &scopeIndex{dims: len(vec), pos: make(map[string]int)}

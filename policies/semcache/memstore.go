@@ -2,6 +2,7 @@ package semcache
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -41,6 +42,9 @@ func (s *MemStore) AddSemantic(_ context.Context, e Entry, body []byte, ttl time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	if b, ok := s.bodies[e.ID]; ok && now.Before(b.expires) {
+		return errors.New("semcache: an entry is stored under this id already")
+	}
 	s.bodies[e.ID] = memBody{b: append([]byte(nil), body...), expires: now.Add(ttl)}
 	s.log = append(s.log, e)
 	if len(s.log) > s.maxLog {

@@ -13,17 +13,25 @@ package semcache
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Store keeps the semantic entries where every replica sees them.
 type Store interface {
-	// AddSemantic stores body under e.ID with ttl and appends e (without
-	// the body) to the log of additions, in one round trip.
+	// AddSemantic stores body under e.ID with ttl, only if nothing is
+	// stored there (SET NX), and appends e (without the body) to the log
+	// of additions, in one round trip.
 	AddSemantic(ctx context.Context, e Entry, body []byte, ttl time.Duration) error
 	// SemanticEntry returns the body stored under id; nil, nil when it is
 	// gone (expired, evicted).
@@ -36,7 +44,8 @@ type Store interface {
 // Entry is one semantic entry as the log of additions holds it.
 type Entry struct {
 	Scope         string
-	ID            string    // the store key of the answer's bytes
+	ID            string    // Scope + ":" + a server-made id: the store key of the answer's bytes
+	RefID         string    // the request id of the call that filled it (clients choose it: never a key)
 	Vector        []float32 // unit length
 	ExpiresUnixMs int64
 }
@@ -62,9 +71,14 @@ type Options struct {
 	// FollowEvery is how often the index reads what other replicas added.
 	// Default 500 ms.
 	FollowEvery time.Duration
-	Now         func() time.Time
-	Metrics     *Metrics
-	Logger      *slog.Logger
+	// Model and Dimensions name the embeddings: they are part of every
+	// scope, so two models (a rolling deploy) never compare vectors or
+	// wipe each other's entries. Dimensions 0: the model's own.
+	Model      string
+	Dimensions int
+	Now        func() time.Time
+	Metrics    *Metrics
+	Logger     *slog.Logger
 }
 
 // DefaultThreshold is the similarity a hit needs by default.
@@ -73,9 +87,14 @@ const DefaultThreshold = 0.95
 // followBatch is how many additions one follow round trip reads.
 const followBatch = 1000
 
+// MaxDimensions bounds a vector read from the store: a damaged or forged
+// record cannot make the index allocate without limit.
+const MaxDimensions = 8192
+
 // Cache is the semantic cache of one replica.
 type Cache struct {
 	o       Options
+	tag     string // the embeddings' part of every scope: "/e" + a hash of model and dimensions
 	idx     *index
 	cursor  string
 	followM sync.Mutex // one follower at a time
@@ -115,7 +134,8 @@ func New(o Options) (*Cache, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{o: o, idx: newIndex(o.MaxEntriesPerScope, o.MaxEntries)}, nil
+	sum := sha256.Sum256([]byte(o.Model + "\x00" + strconv.Itoa(o.Dimensions)))
+	return &Cache{o: o, tag: "/e" + hex.EncodeToString(sum[:6]), idx: newIndex(o.MaxEntriesPerScope, o.MaxEntries)}, nil
 }
 
 // Threshold is the default similarity a hit needs.
@@ -161,7 +181,7 @@ func (c *Cache) Follow(ctx context.Context) {
 		}
 		now := c.o.Now().UnixMilli()
 		for _, e := range entries {
-			if e.ExpiresUnixMs > now {
+			if e.ExpiresUnixMs > now && c.valid(&e) {
 				c.idx.add(e.Scope, e.ID, e.Vector, e.ExpiresUnixMs)
 			}
 		}
@@ -171,6 +191,29 @@ func (c *Cache) Follow(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// scopeOf is the index's scope of a request scope: with the embeddings'
+// model and dimensions.
+func (c *Cache) scopeOf(scope string) string { return scope + c.tag }
+
+// valid checks a record read from the store's log, which any client of
+// the store could have written: an entry of this replica's embeddings
+// (another model's are skipped), its id inside its scope, a vector of a
+// bounded length, every component finite; the vector is made unit length
+// again. A record that fails is skipped.
+func (c *Cache) valid(e *Entry) bool {
+	if !strings.HasSuffix(e.Scope, c.tag) || !strings.HasPrefix(e.ID, e.Scope+":") ||
+		len(e.Vector) == 0 || len(e.Vector) > MaxDimensions ||
+		c.o.Dimensions > 0 && len(e.Vector) != c.o.Dimensions {
+		return false
+	}
+	for _, f := range e.Vector {
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			return false
+		}
+	}
+	return normalize(e.Vector)
 }
 
 // Lookup embeds text and returns the vector (for Add after the call) and
@@ -192,7 +235,9 @@ func (c *Cache) Lookup(ctx context.Context, scope, text string, threshold float3
 		return nil, nil, err
 	}
 	c.o.Metrics.embed.WithLabelValues("ok").Inc()
-	m, ok := c.idx.nearest(scope, vec, c.o.Now().UnixMilli())
+	m, ok := c.idx.nearest(c.scopeOf(scope), vec, c.o.Now().UnixMilli())
+	// A dot product of unit vectors can round past 1; a record shows [0, 1].
+	m.Similarity = min(max(m.Similarity, 0), 1)
 	if !ok || m.Similarity < threshold {
 		c.o.Metrics.lookups.WithLabelValues("miss").Inc()
 		return vec, nil, nil
@@ -201,8 +246,12 @@ func (c *Cache) Lookup(ctx context.Context, scope, text string, threshold float3
 	return vec, &m, nil
 }
 
-// Entry reads a hit's stored answer; nil when it is gone.
-func (c *Cache) Entry(ctx context.Context, id string) []byte {
+// Entry reads the stored answer of a hit of scope; nil when it is gone,
+// or when id is not one of scope's (checked again before the read).
+func (c *Cache) Entry(ctx context.Context, scope, id string) []byte {
+	if !strings.HasPrefix(id, c.scopeOf(scope)+":") {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.o.StoreTimeout)
 	defer cancel()
 	b, err := c.o.Store.SemanticEntry(ctx, id)
@@ -216,11 +265,18 @@ func (c *Cache) Entry(ctx context.Context, id string) []byte {
 
 // Add stores an answer under scope with its prompt's vector (from
 // Lookup), for ttl. It runs after the response, off the client's path.
+// The entry's id is made here (a UUIDv7), never the client's request id:
+// a client reusing a Helicone-Request-Id must not overwrite an answer.
 func (c *Cache) Add(ctx context.Context, scope, requestID string, vec []float32, body []byte, ttl time.Duration) {
-	if len(vec) == 0 || ttl <= 0 || requestID == "" {
+	if len(vec) == 0 || ttl <= 0 {
 		return
 	}
-	e := Entry{Scope: scope, ID: scope + ":" + requestID, Vector: vec,
+	u, err := uuid.NewV7()
+	if err != nil {
+		return
+	}
+	scope = c.scopeOf(scope)
+	e := Entry{Scope: scope, ID: scope + ":" + u.String(), RefID: requestID, Vector: vec,
 		ExpiresUnixMs: c.o.Now().Add(ttl).UnixMilli()}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.StoreTimeout)
 	defer cancel()

@@ -77,7 +77,7 @@ func lookup(t *testing.T, c *semcache.Cache, scope, text string) string {
 	if m == nil {
 		return ""
 	}
-	return string(c.Entry(context.Background(), m.ID))
+	return string(c.Entry(context.Background(), scope, m.ID))
 }
 
 func TestParaphraseHitsOtherQuestionAndScopeMiss(t *testing.T) {
@@ -194,18 +194,88 @@ func (n sized) Embed(context.Context, string) ([]float32, error) {
 	return v, nil
 }
 
-// A new embeddings model (vectors of another length) starts its scopes
-// over rather than never matching again.
-func TestModelChangeStartsTheScopeOver(t *testing.T) {
+// A rolling deploy from one embeddings model (or dimension count) to
+// another: replicas of both share the store, and neither wipes the
+// other's scopes nor compares vectors with them.
+func TestTwoModelsKeepTheirOwnScopes(t *testing.T) {
 	clk := &clock{time.Unix(1000, 0)}
 	store := semcache.NewMemStore(0, clk.now)
-	old, _ := newCache(t, store, sized(8), 10, clk)
-	add(t, old, "s", "r1", "x", time.Hour)
-	c, _ := newCache(t, store, sized(16), 10, clk)
-	c.Follow(context.Background()) // the old model's entry first
-	add(t, c, "s", "r2", "x", time.Hour)
-	if got := lookup(t, c, "s", "x"); got != "answer r2" {
-		t.Errorf("after the model change: %q, want the new model's answer", got)
+	mk := func(dims int) *semcache.Cache {
+		c, err := semcache.New(semcache.Options{Store: store, Embedder: sized(dims), Model: "m", Dimensions: dims,
+			MaxEntriesPerScope: 10, Now: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := mk(8), mk(16)
+	add(t, a, "s", "r1", "x", time.Hour)
+	add(t, b, "s", "r2", "x", time.Hour)
+	a.Follow(context.Background())
+	b.Follow(context.Background())
+	add(t, a, "s", "r3", "y", time.Hour) // a's scope after b's entry: still a's
+	if got := lookup(t, a, "s", "x"); got != "answer r3" && got != "answer r1" {
+		t.Errorf("model a: %q, want one of its own answers", got)
+	}
+	if got := lookup(t, b, "s", "x"); got != "answer r2" {
+		t.Errorf("model b: %q, want its own answer", got)
+	}
+	fresh := mk(8)
+	fresh.Follow(context.Background())
+	if got := lookup(t, fresh, "s", "x"); got != "answer r3" && got != "answer r1" {
+		t.Errorf("a new replica of model a: %q", got)
+	}
+}
+
+// A client reusing a Helicone-Request-Id cannot overwrite an earlier
+// answer: each entry gets an id of its own.
+func TestReusedRequestIDDoesNotOverwrite(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	c, _ := newCache(t, semcache.NewMemStore(0, clk.now), bagOfWords{}, 10, clk)
+	ctx := context.Background()
+	v1, _, _ := c.Lookup(ctx, "s", "capital of france", 0.95)
+	c.Add(ctx, "s", "same-id", v1, []byte("Paris"), time.Hour)
+	v2, _, _ := c.Lookup(ctx, "s", "buy crypto now", 0.95)
+	c.Add(ctx, "s", "same-id", v2, []byte("poison"), time.Hour)
+	if got := lookup(t, c, "s", "capital of france"); got != "Paris" {
+		t.Errorf("the first answer became %q", got)
+	}
+}
+
+// A forged log record (an id outside its scope, a NaN or oversized
+// vector) is skipped; an entry id of another scope is never read.
+func TestForgedRecordsAreSkipped(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	store := semcache.NewMemStore(0, clk.now)
+	c, _ := newCache(t, store, sized(8), 10, clk)
+	ctx := context.Background()
+	add(t, c, "victim", "r1", "x", time.Hour)
+	_, m, _ := c.Lookup(ctx, "victim", "x", 0.5)
+	if m == nil {
+		t.Fatal("no entry")
+	}
+	scope := m.ID[:strings.LastIndex(m.ID, ":")]
+	vec := func(f float32, n int) []float32 { v := make([]float32, n); v[0] = f; return v }
+	exp := clk.t.Add(time.Hour).UnixMilli()
+	for _, e := range []semcache.Entry{
+		{Scope: scope, ID: "other:secret", Vector: vec(1, 8), ExpiresUnixMs: exp},
+		{Scope: scope, ID: scope + ":nan", Vector: vec(float32(math.NaN()), 8), ExpiresUnixMs: exp},
+		{Scope: scope, ID: scope + ":huge", Vector: vec(1, semcache.MaxDimensions+1), ExpiresUnixMs: exp},
+	} {
+		if err := store.AddSemantic(ctx, e, []byte("forged"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh, _ := newCache(t, store, sized(8), 10, clk)
+	fresh.Follow(ctx)
+	if got := lookup(t, fresh, "victim", "x"); got != "answer r1" {
+		t.Errorf("lookup = %q, want the real entry", got)
+	}
+	if b := fresh.Entry(ctx, "victim", "other:secret"); b != nil {
+		t.Errorf("an id outside the scope was read: %q", b)
+	}
+	if _, m, _ := fresh.Lookup(ctx, "victim", "x", 0.5); m == nil || m.Similarity > 1 || m.Similarity < 0 {
+		t.Errorf("similarity %+v outside [0, 1]", m)
 	}
 }
 

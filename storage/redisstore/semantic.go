@@ -38,17 +38,23 @@ func (s *Store) Semantic(maxLog int) *SemanticStore {
 
 func (s *SemanticStore) logKey() string { return s.prefix + "tollgate:semantic:log" }
 
-// AddSemantic writes the answer and appends its vector to the stream in
-// one pipeline.
+// entryKey is where an entry's answer lives: a key space of its own, so
+// no id read from the stream can name an exact cache entry or any other
+// key. The id starts with its scope, which starts with the tenant's hash
+// tag: entries stay in their tenant's slot.
+func (s *SemanticStore) entryKey(id string) string { return s.prefix + "tollgate:sem:" + id }
+
+// AddSemantic writes the answer (SET NX: an id is never written twice)
+// and appends its vector to the stream in one pipeline.
 func (s *SemanticStore) AddSemantic(ctx context.Context, e semcache.Entry, body []byte, ttl time.Duration) error {
 	if ttl <= 0 {
 		return errors.New("redisstore: a semantic entry needs a TTL")
 	}
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, s.prefix+e.ID, body, ttl)
+		p.SetNX(ctx, s.entryKey(e.ID), body, ttl)
 		p.XAdd(ctx, &redis.XAddArgs{
 			Stream: s.logKey(), MaxLen: s.maxLog, Approx: true,
-			Values: []any{"s", e.Scope, "i", e.ID, "v", encodeVector(e.Vector),
+			Values: []any{"s", e.Scope, "i", e.ID, "r", e.RefID, "v", encodeVector(e.Vector),
 				"x", strconv.FormatInt(e.ExpiresUnixMs, 10)},
 		})
 		return nil
@@ -57,7 +63,7 @@ func (s *SemanticStore) AddSemantic(ctx context.Context, e semcache.Entry, body 
 }
 
 func (s *SemanticStore) SemanticEntry(ctx context.Context, id string) ([]byte, error) {
-	b, err := s.c.Get(ctx, s.prefix+id).Bytes()
+	b, err := s.c.Get(ctx, s.entryKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -79,6 +85,7 @@ func (s *SemanticStore) SemanticSince(ctx context.Context, cursor string, n int)
 		cursor = m.ID
 		scope, _ := m.Values["s"].(string)
 		id, _ := m.Values["i"].(string)
+		ref, _ := m.Values["r"].(string)
 		vec, _ := m.Values["v"].(string)
 		exp, _ := m.Values["x"].(string)
 		ms, err := strconv.ParseInt(exp, 10, 64)
@@ -86,7 +93,7 @@ func (s *SemanticStore) SemanticSince(ctx context.Context, cursor string, n int)
 		if scope == "" || id == "" || err != nil || v == nil {
 			continue // not ours, or damaged: skip it, keep following
 		}
-		out = append(out, semcache.Entry{Scope: scope, ID: id, Vector: v, ExpiresUnixMs: ms})
+		out = append(out, semcache.Entry{Scope: scope, ID: id, RefID: ref, Vector: v, ExpiresUnixMs: ms})
 	}
 	return out, cursor, nil
 }
@@ -101,7 +108,7 @@ func encodeVector(v []float32) string {
 }
 
 func decodeVector(s string) []float32 {
-	if len(s) == 0 || len(s)%4 != 0 {
+	if len(s) == 0 || len(s)%4 != 0 || len(s) > 4*semcache.MaxDimensions {
 		return nil
 	}
 	v := make([]float32, len(s)/4)

@@ -45,16 +45,22 @@ func TestSemanticStoreSharedByReplicas(t *testing.T) {
 		t.Errorf("SemanticEntry = %q, %v", b, err)
 	}
 
-	// Through the Cache: the later replica's index finds it.
+	// Through the Cache: what one replica's cache adds, a later one's
+	// index finds.
+	c1, err := semcache.New(semcache.Options{Store: first, Embedder: fixedEmbedder(vec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.Add(ctx, "{t:a}sc:2", "r2", vec, []byte("answer 2"), time.Hour)
 	c, err := semcache.New(semcache.Options{Store: later, Embedder: fixedEmbedder(vec)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Follow(ctx)
-	if _, m, err := c.Lookup(ctx, e.Scope, "q", 0.99); err != nil || m == nil || m.ID != e.ID {
+	if _, m, err := c.Lookup(ctx, "{t:a}sc:2", "q", 0.99); err != nil || m == nil || string(c.Entry(ctx, "{t:a}sc:2", m.ID)) != "answer 2" {
 		t.Errorf("Lookup = %v, %v", m, err)
 	}
-	if _, m, _ := c.Lookup(ctx, "{t:b}sc:1", "q", 0.5); m != nil {
+	if _, m, _ := c.Lookup(ctx, "{t:b}sc:2", "q", 0.5); m != nil {
 		t.Errorf("another scope hit %v", m)
 	}
 
@@ -79,4 +85,30 @@ type fixedEmbedder []float32
 
 func (f fixedEmbedder) Embed(context.Context, string) ([]float32, error) {
 	return append([]float32(nil), f...), nil
+}
+
+// An entry id is written once (SET NX), and a stream record cannot name
+// an exact cache entry: semantic answers live in a key space of their own.
+func TestSemanticEntryWrittenOnceInItsOwnKeys(t *testing.T) {
+	prefix := promptTestPrefix()
+	rs, err := Open(testenv.RedisURL(t), Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.Close() })
+	s := rs.Semantic(100)
+	ctx := context.Background()
+	e := semcache.Entry{Scope: "{t:a}sc:1", ID: "{t:a}sc:1:x", Vector: []float32{1}, ExpiresUnixMs: time.Now().Add(time.Hour).UnixMilli()}
+	_ = s.AddSemantic(ctx, e, []byte("first"), time.Hour)
+	_ = s.AddSemantic(ctx, e, []byte("poison"), time.Hour)
+	if b, err := s.SemanticEntry(ctx, e.ID); err != nil || string(b) != "first" {
+		t.Errorf("after a second write of the id: %q, %v", b, err)
+	}
+	exact := "{t:a}c:0123"
+	if err := rs.c.Set(ctx, prefix+exact, "exact answer", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.SemanticEntry(ctx, exact); err != nil || b != nil {
+		t.Errorf("an exact cache key read as a semantic entry: %q, %v", b, err)
+	}
 }
