@@ -210,7 +210,16 @@ func (c *requestColumnsBuf) add(r *record.Record) {
 	c.warnings = append(c.warnings, r.Warnings)
 	c.proxyKeyID = append(c.proxyKeyID, r.ProxyKeyID)
 	c.usageSource = append(c.usageSource, r.UsageSource)
-	c.cacheSimilarity = append(c.cacheSimilarity, r.CacheSimilarity)
+	c.cacheSimilarity = append(c.cacheSimilarity, similarity(r.CacheSimilarity))
+}
+
+// similarity is a cache similarity as the column holds it: in [0, 1], NaN
+// as 0, whatever a spooled or ingested record carried.
+func similarity(f float32) float32 {
+	if !(f > 0) {
+		return 0
+	}
+	return min(f, 1)
 }
 
 // idNamespace derives stable UUIDs for request ids that are not UUIDs.
