@@ -75,8 +75,9 @@ func (s *Server) semanticLookup(c *call, info *gate.RequestInfo, d *gate.Decisio
 		return nil // the embeddings call failed or timed out: uncached
 	}
 	if m != nil {
-		if entry := s.semantic.Entry(c.ctx, scope, m.ID); entry != nil {
-			if hd, ok := sg.SemanticHit(entry, m.Similarity); ok {
+		// An answer gone from the store gives way to the next best.
+		if entry, hit, ok := s.semantic.Answer(c.ctx, scope, m); ok {
+			if hd, ok := sg.SemanticHit(entry, hit.Similarity); ok {
 				// The exact lookup's rate-limit headers still describe
 				// this call; its Helicone-Cache: MISS does not.
 				for _, h := range d.ResponseHeaders {
@@ -85,7 +86,7 @@ func (s *Server) semanticLookup(c *call, info *gate.RequestInfo, d *gate.Decisio
 					}
 				}
 				c.decision = hd
-				c.rec.CacheSimilarity = m.Similarity
+				c.rec.CacheSimilarity = hit.Similarity
 				return s.answerFromGate(c, hd)
 			}
 		}

@@ -12,6 +12,7 @@ type Metrics struct {
 	added        prometheus.Counter
 	storeErrors  prometheus.Counter
 	followErrors prometheus.Counter
+	gone         prometheus.Counter
 	entries      prometheus.Gauge
 }
 
@@ -29,6 +30,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed semantic cache store reads and writes."}),
 		followErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_semantic_cache_follow_errors_total",
 			Help: "Failed reads of the store's log of semantic additions."}),
+		gone: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_semantic_cache_gone_total",
+			Help: "Semantic hits whose answer was gone from the store (expired, evicted); the entry left the index and the next best was tried."}),
 		entries: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollgate_semantic_cache_entries",
 			Help: "Entries in this replica's semantic index, over all scopes."}),
 	}
@@ -38,7 +41,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.lookups.WithLabelValues("hit")
 	m.lookups.WithLabelValues("miss")
 	if reg != nil {
-		reg.MustRegister(m.embed, m.lookups, m.added, m.storeErrors, m.followErrors, m.entries)
+		reg.MustRegister(m.embed, m.lookups, m.added, m.storeErrors, m.followErrors, m.gone, m.entries)
 	}
 	return m
 }

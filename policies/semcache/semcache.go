@@ -235,22 +235,63 @@ func (c *Cache) Lookup(ctx context.Context, scope, text string, threshold float3
 		return nil, nil, err
 	}
 	c.o.Metrics.embed.WithLabelValues("ok").Inc()
-	m, ok := c.idx.nearest(c.scopeOf(scope), vec, c.o.Now().UnixMilli())
-	// A dot product of unit vectors can round past 1; a record shows [0, 1].
-	m.Similarity = min(max(m.Similarity, 0), 1)
-	if !ok || m.Similarity < threshold {
+	cands := c.idx.nearest(c.scopeOf(scope), vec, c.o.Now().UnixMilli(), 1+maxFallbacks)
+	for i := range cands {
+		// A dot product of unit vectors can round past 1; a record shows [0, 1].
+		cands[i].Similarity = min(max(cands[i].Similarity, 0), 1)
+	}
+	if len(cands) == 0 || cands[0].Similarity < threshold {
 		c.o.Metrics.lookups.WithLabelValues("miss").Inc()
 		return vec, nil, nil
 	}
 	c.o.Metrics.lookups.WithLabelValues("hit").Inc()
+	m := cands[0]
+	for _, o := range cands[1:] {
+		if o.Similarity >= threshold {
+			m.next = append(m.next, o)
+		}
+	}
 	return vec, &m, nil
+}
+
+// maxFallbacks is how many more candidates a hit whose answer is gone
+// from the store may try.
+const maxFallbacks = 2
+
+// Answer reads the stored answer of a hit of scope from Lookup. An entry
+// whose answer is gone (expired or evicted in Redis before the index
+// knew) is removed from the index, so it stops winning, and the next
+// best above the threshold is tried (at most two more). It returns the
+// answer and the match that gave it; ok false when none is left.
+func (c *Cache) Answer(ctx context.Context, scope string, m *Match) (body []byte, hit Match, ok bool) {
+	if m == nil {
+		return nil, Match{}, false
+	}
+	for _, cand := range append([]Match{{ID: m.ID, Similarity: m.Similarity}}, m.next...) {
+		b, err := c.entry(ctx, scope, cand.ID)
+		if err != nil {
+			return nil, Match{}, false // the store is failing: not worth more tries
+		}
+		if b != nil {
+			return b, cand, true
+		}
+		c.idx.remove(c.scopeOf(scope), cand.ID)
+		c.o.Metrics.gone.Inc()
+	}
+	return nil, Match{}, false
 }
 
 // Entry reads the stored answer of a hit of scope; nil when it is gone,
 // or when id is not one of scope's (checked again before the read).
 func (c *Cache) Entry(ctx context.Context, scope, id string) []byte {
+	b, _ := c.entry(ctx, scope, id)
+	return b
+}
+
+// entry is Entry with the store's error: nil, nil when the entry is gone.
+func (c *Cache) entry(ctx context.Context, scope, id string) ([]byte, error) {
 	if !strings.HasPrefix(id, c.scopeOf(scope)+":") {
-		return nil
+		return nil, errors.New("semcache: an entry id outside its scope")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.o.StoreTimeout)
 	defer cancel()
@@ -258,9 +299,9 @@ func (c *Cache) Entry(ctx context.Context, scope, id string) []byte {
 	if err != nil {
 		c.o.Metrics.storeErrors.Inc()
 		c.logError("entry", err)
-		return nil
+		return nil, err
 	}
-	return b
+	return b, nil
 }
 
 // Add stores an answer under scope with its prompt's vector (from

@@ -291,3 +291,41 @@ func TestNaNThresholdGetsTheDefault(t *testing.T) {
 		t.Errorf("Threshold() = %v", c.Threshold())
 	}
 }
+
+// goneStore loses the answers named in gone, as Redis does when it
+// evicts them before the index knows.
+type goneStore struct {
+	semcache.Store
+	gone func(id string) bool
+}
+
+func (s goneStore) SemanticEntry(ctx context.Context, id string) ([]byte, error) {
+	if s.gone(id) {
+		return nil, nil
+	}
+	return s.Store.SemanticEntry(ctx, id)
+}
+
+// A hit whose answer is gone is removed from the index and the next best
+// answers; it does not keep winning.
+func TestGoneEntryGivesWayToTheNextBest(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	var lost string
+	store := goneStore{semcache.NewMemStore(0, clk.now), func(id string) bool { return id == lost }}
+	c, _ := newCache(t, store, bagOfWords{}, 10, clk)
+	ctx := context.Background()
+	add(t, c, "s", "r1", "capital of france", time.Hour)
+	add(t, c, "s", "r2", "capital of france please", time.Hour)
+	_, m, _ := c.Lookup(ctx, "s", "capital of france", 0.5)
+	if m == nil {
+		t.Fatal("no hit")
+	}
+	lost = m.ID
+	body, hit, ok := c.Answer(ctx, "s", m)
+	if !ok || string(body) != "answer r2" || hit.ID == lost {
+		t.Fatalf("Answer = %q, %+v, %v; want the next best", body, hit, ok)
+	}
+	if _, m, _ := c.Lookup(ctx, "s", "capital of france", 0.5); m == nil || m.ID == lost {
+		t.Errorf("the gone entry still wins: %+v", m)
+	}
+}
