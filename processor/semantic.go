@@ -10,6 +10,7 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/policies/semcache"
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // semanticGate is what the semantic cache needs of the Gate (gate.Gate
@@ -41,6 +42,21 @@ func (s *Server) semanticOptions(c *call) (on bool, threshold float32, err error
 		}
 		threshold = float32(f)
 	}
+	if on && !semanticEndpoint(c.endpoint) {
+		if sw == helicone.SwitchOn {
+			c.helicone.Warnings.Add(semcache.HeaderEnabled, "applies to chat completions, messages and responses only; the semantic cache is off for this call")
+		}
+		on = false
+	}
+	// A semantic hit answers without the call going anywhere: a call that
+	// asked to be screened (moderation, LLM security) must be screened, so
+	// it does not use the semantic cache.
+	if on && (c.helicone.Moderations || c.helicone.LLMSecurity) {
+		if sw == helicone.SwitchOn {
+			c.helicone.Warnings.Add(semcache.HeaderEnabled, "not used with Helicone-Moderations-Enabled or Helicone-LLM-Security-Enabled; the semantic cache is off for this call")
+		}
+		on = false
+	}
 	if on && s.semantic == nil {
 		c.helicone.Warnings.Add(semcache.HeaderEnabled, "no embeddings endpoint is configured; the semantic cache is off")
 		on = false
@@ -49,6 +65,13 @@ func (s *Server) semanticOptions(c *call) (on bool, threshold float32, err error
 		threshold = s.semantic.Threshold()
 	}
 	return on, threshold, nil
+}
+
+// semanticEndpoint reports whether an endpoint's requests are chats the
+// semantic cache may answer: chat completions, Anthropic messages, and
+// OpenAI responses. Completions, embeddings and the rest are not.
+func semanticEndpoint(e provider.Endpoint) bool {
+	return e == provider.EndpointChatCompletions || e == provider.EndpointMessages || e == provider.EndpointResponses
 }
 
 // semanticLookup runs after an exact miss of an opted-in call: it embeds
