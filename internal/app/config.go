@@ -151,6 +151,8 @@ type Config struct {
 	SemanticCacheThreshold  float64
 	SemanticCacheMaxEntries int
 	SemanticCacheMaxLog     int
+	SemanticCacheDimensions int
+	SemanticCacheMaxTTL     Duration
 
 	// File-only settings.
 	AuthKeys []policies.APIKey                    // hashed Helicone-Auth keys and their tenants

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,6 +34,7 @@ func openSemantic(ctx context.Context, cfg *Config, reg prometheus.Registerer, l
 	} else {
 		store = semcache.NewMemStore(cfg.SemanticCacheMaxLog, nil)
 	}
+	dims := semanticDims(cfg.SemanticCacheModel, cfg.SemanticCacheDimensions)
 	// Its own transport: the embeddings calls of many concurrent requests
 	// reuse their connections instead of queueing behind the default two
 	// idle connections per host.
@@ -41,8 +43,10 @@ func openSemantic(ctx context.Context, cfg *Config, reg prometheus.Registerer, l
 	c, err := semcache.New(semcache.Options{
 		Store: store,
 		Embedder: &semcache.HTTPEmbedder{BaseURL: cfg.SemanticCacheURL, Model: cfg.SemanticCacheModel,
-			APIKey: cfg.SemanticCacheAPIKey, Client: &http.Client{Transport: tr}},
+			Dimensions: dims, APIKey: cfg.SemanticCacheAPIKey, Client: &http.Client{Transport: tr}},
 		Model:              cfg.SemanticCacheModel,
+		Dimensions:         dims,
+		MaxTTL:             cfg.SemanticCacheMaxTTL.Duration,
 		Threshold:          float32(cfg.SemanticCacheThreshold),
 		MaxEntriesPerScope: cfg.SemanticCacheMaxEntries,
 		MaxEntries:         cfg.SemanticCacheMaxLog,
@@ -66,4 +70,26 @@ func redactedURL(u string) string {
 		return "(unparsable URL)"
 	}
 	return p.Redacted()
+}
+
+// semanticDims is the vector length asked of the embeddings endpoint:
+// the setting, else 256 for OpenAI's text-embedding-3 models (which can
+// shorten their vectors: a sixth of text-embedding-3-small's memory and
+// scan time), else 0, the model's own length.
+func semanticDims(model string, setting int) int {
+	if setting > 0 {
+		return setting
+	}
+	if strings.HasPrefix(model, "text-embedding-3-") {
+		return 256
+	}
+	return 0
+}
+
+// semanticDimensions accepts 0 (the default) up to what the index takes.
+func semanticDimensions(v int) error {
+	if v < 0 || v > semcache.MaxDimensions {
+		return fmt.Errorf("want 0 (the model's default) up to %d", semcache.MaxDimensions)
+	}
+	return nil
 }

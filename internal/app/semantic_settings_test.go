@@ -19,3 +19,25 @@ func TestUnitIntervalRefusesNaN(t *testing.T) {
 		}
 	}
 }
+
+// OpenAI's text-embedding-3 models are asked for 256 dimensions unless
+// the setting says otherwise; other models keep their own length.
+func TestSemanticDims(t *testing.T) {
+	for _, c := range []struct {
+		model   string
+		setting int
+		want    int
+	}{
+		{"text-embedding-3-small", 0, 256},
+		{"text-embedding-3-large", 1024, 1024},
+		{"nomic-embed-text", 0, 0},
+		{"nomic-embed-text", 512, 512},
+	} {
+		if got := semanticDims(c.model, c.setting); got != c.want {
+			t.Errorf("semanticDims(%q, %d) = %d, want %d", c.model, c.setting, got, c.want)
+		}
+	}
+	if semanticDimensions(-1) == nil || semanticDimensions(100000) == nil || semanticDimensions(0) != nil {
+		t.Error("semanticDimensions bounds")
+	}
+}

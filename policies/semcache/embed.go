@@ -24,7 +24,10 @@ type HTTPEmbedder struct {
 	BaseURL string // e.g. https://api.openai.com; "/v1/embeddings" is appended
 	Model   string // e.g. text-embedding-3-small
 	APIKey  string // sent as Authorization: Bearer; never logged
-	Client  *http.Client
+	// Dimensions, when above 0, is sent as "dimensions": the vector
+	// length asked of models that can shorten theirs (text-embedding-3-*).
+	Dimensions int
+	Client     *http.Client
 }
 
 // maxEmbeddingResponse bounds what is read of the endpoint's answer.
@@ -32,24 +35,28 @@ const maxEmbeddingResponse = 4 << 20
 
 // Embed returns the unit vector of text. Errors never contain the key.
 func (e *HTTPEmbedder) Embed(ctx context.Context, text string) ([]float32, error) {
-	body, err := json.Marshal(map[string]any{"model": e.Model, "input": text, "encoding_format": "float"})
+	req := map[string]any{"model": e.Model, "input": text, "encoding_format": "float"}
+	if e.Dimensions > 0 {
+		req["dimensions"] = e.Dimensions
+	}
+	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
 	url := strings.TrimRight(e.BaseURL, "/") + "/v1/embeddings"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("embeddings: %w", err)
 	}
-	req.Header.Set("content-type", "application/json")
+	hreq.Header.Set("content-type", "application/json")
 	if e.APIKey != "" {
-		req.Header.Set("authorization", "Bearer "+e.APIKey)
+		hreq.Header.Set("authorization", "Bearer "+e.APIKey)
 	}
 	c := e.Client
 	if c == nil {
 		c = http.DefaultClient
 	}
-	resp, err := c.Do(req)
+	resp, err := c.Do(hreq)
 	if err != nil {
 		return nil, fmt.Errorf("embeddings: %w", err)
 	}

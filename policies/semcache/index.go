@@ -225,8 +225,9 @@ func (x *index) compact(nowMs int64) {
 	var live int64
 	x.scopes.Range(func(key, v any) bool {
 		s := v.(*scopeIndex)
-		next := scopeData{dims: s.dims, pos: make(map[string]int, len(s.pos))}
-		d := s.dims
+		d, held := s.dims, len(s.pos) // sized once: no growth garbage at the peak
+		next := scopeData{dims: d, pos: make(map[string]int, held),
+			ids: make([]string, 0, held), expires: make([]int64, 0, held), vecs: make([]float32, 0, held*d)}
 		for k := 0; k < s.n; k++ {
 			i := (s.head + k) % s.n
 			if at, ok := s.pos[s.ids[i]]; !ok || at != i || s.expires[i] <= nowMs {

@@ -69,6 +69,20 @@ func (s *MemStore) SemanticEntry(_ context.Context, id string) ([]byte, error) {
 	return b.b, nil
 }
 
+// TrimSemantic drops the log's additions whose answers expired before t
+// (the log keeps no addition time; an answer lives at most its TTL).
+func (s *MemStore) TrimSemantic(_ context.Context, t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for n < len(s.log) && s.log[n].ExpiresUnixMs <= t.UnixMilli() {
+		n++
+	}
+	s.log = append(s.log[:0:0], s.log[n:]...)
+	s.dropped += n
+	return nil
+}
+
 // SemanticSince: the cursor is the count of additions ever read.
 func (s *MemStore) SemanticSince(_ context.Context, cursor string, n int) ([]Entry, string, error) {
 	s.mu.Lock()

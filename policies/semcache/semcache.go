@@ -41,6 +41,14 @@ type Store interface {
 	SemanticSince(ctx context.Context, cursor string, n int) ([]Entry, string, error)
 }
 
+// Trimmer is a Store whose log of additions can be cut by age, so that
+// vectors and scope names do not outlive their answers (Redis: XTRIM
+// MINID).
+type Trimmer interface {
+	// TrimSemantic drops the additions made before t.
+	TrimSemantic(ctx context.Context, t time.Time) error
+}
+
 // Entry is one semantic entry as the log of additions holds it.
 type Entry struct {
 	Scope         string
@@ -68,6 +76,9 @@ type Options struct {
 	EmbedTimeout time.Duration
 	// StoreTimeout bounds a hit's entry read and an addition. Default 50 ms.
 	StoreTimeout time.Duration
+	// MaxTTL caps an entry's TTL; additions older than it are trimmed
+	// from the store's log. Default 7 days.
+	MaxTTL time.Duration
 	// FollowEvery is how often the index reads what other replicas added.
 	// Default 500 ms.
 	FollowEvery time.Duration
@@ -122,6 +133,9 @@ func New(o Options) (*Cache, error) {
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 50 * time.Millisecond
 	}
+	if o.MaxTTL <= 0 {
+		o.MaxTTL = 7 * 24 * time.Hour
+	}
 	if o.FollowEvery <= 0 {
 		o.FollowEvery = 500 * time.Millisecond
 	}
@@ -161,6 +175,7 @@ func (c *Cache) Start(ctx context.Context) {
 			c.Follow(ctx)
 			if sweep++; sweep%60 == 0 {
 				c.idx.sweep(c.o.Now().UnixMilli())
+				c.Trim(ctx)
 			}
 		}
 	}()
@@ -190,6 +205,21 @@ func (c *Cache) Follow(ctx context.Context) {
 		if len(entries) < followBatch {
 			return
 		}
+	}
+}
+
+// Trim cuts the store's log of additions older than MaxTTL: no answer
+// they name is still stored. Every replica does it (it is idempotent).
+func (c *Cache) Trim(ctx context.Context) {
+	t, ok := c.o.Store.(Trimmer)
+	if !ok {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := t.TrimSemantic(tctx, c.o.Now().Add(-c.o.MaxTTL)); err != nil {
+		c.o.Metrics.storeErrors.Inc()
+		c.logError("trim", err)
 	}
 }
 
@@ -312,6 +342,7 @@ func (c *Cache) Add(ctx context.Context, scope, requestID string, vec []float32,
 	if len(vec) == 0 || ttl <= 0 {
 		return
 	}
+	ttl = min(ttl, c.o.MaxTTL)
 	u, err := uuid.NewV7()
 	if err != nil {
 		return

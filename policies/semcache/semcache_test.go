@@ -2,10 +2,14 @@ package semcache_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -178,11 +182,54 @@ func TestPromptText(t *testing.T) {
 	}
 }
 
+// The embeddings key never reaches an error (and so a log), even from an
+// endpoint that echoes the request's headers back in its error answer;
+// the dimensions setting is sent.
 func TestHTTPEmbedderNeverLeaksItsKey(t *testing.T) {
-	e := &semcache.HTTPEmbedder{BaseURL: "http://127.0.0.1:1", Model: "m", APIKey: "sk-secret-key"}
-	_, err := e.Embed(context.Background(), "x")
-	if err == nil || strings.Contains(fmt.Sprint(err), "sk-secret-key") {
-		t.Fatalf("err = %v", err)
+	var sawDims float64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		sawDims, _ = body["dimensions"].(float64)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = fmt.Fprintf(w, `{"error":"bad key %s"}`, r.Header.Get("authorization"))
+	}))
+	defer srv.Close()
+	var logs strings.Builder
+	c, err := semcache.New(semcache.Options{Store: semcache.NewMemStore(0, nil),
+		Embedder: &semcache.HTTPEmbedder{BaseURL: srv.URL, Model: "m", APIKey: "sk-secret-key", Dimensions: 256},
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Lookup(context.Background(), "s", "x", 0.9)
+	if err == nil {
+		t.Fatal("an error answer gave a vector")
+	}
+	if strings.Contains(fmt.Sprint(err), "sk-secret-key") || strings.Contains(logs.String(), "sk-secret-key") {
+		t.Errorf("the key leaked: err %v, logs %s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "status 401") {
+		t.Errorf("the failure was not logged: %q", logs.String())
+	}
+	if sawDims != 256 {
+		t.Errorf("dimensions sent: %v, want 256", sawDims)
+	}
+}
+
+// The stream of additions is trimmed by age; entries' TTLs are capped.
+func TestTrimDropsOldAdditions(t *testing.T) {
+	clk := &clock{time.Unix(1000, 0)}
+	store := semcache.NewMemStore(0, clk.now)
+	c, err := semcache.New(semcache.Options{Store: store, Embedder: bagOfWords{}, MaxTTL: time.Hour, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(t, c, "s", "r1", "capital of france", 100*time.Hour) // capped at an hour
+	clk.t = clk.t.Add(2*time.Hour + time.Second)
+	c.Trim(context.Background())
+	if got, _, _ := store.SemanticSince(context.Background(), "", 10); len(got) != 0 {
+		t.Errorf("after the trim: %d additions kept", len(got))
 	}
 }
 

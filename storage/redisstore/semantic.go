@@ -62,6 +62,12 @@ func (s *SemanticStore) AddSemantic(ctx context.Context, e semcache.Entry, body 
 	return err
 }
 
+// TrimSemantic drops the stream's records added before t (XTRIM MINID,
+// exact: the record ids are their addition times in ms).
+func (s *SemanticStore) TrimSemantic(ctx context.Context, t time.Time) error {
+	return s.c.XTrimMinID(ctx, s.logKey(), strconv.FormatInt(t.UnixMilli(), 10)).Err()
+}
+
 func (s *SemanticStore) SemanticEntry(ctx context.Context, id string) ([]byte, error) {
 	b, err := s.c.Get(ctx, s.entryKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {

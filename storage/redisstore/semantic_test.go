@@ -112,3 +112,32 @@ func TestSemanticEntryWrittenOnceInItsOwnKeys(t *testing.T) {
 		t.Errorf("an exact cache key read as a semantic entry: %q, %v", b, err)
 	}
 }
+
+// Trimming by age drops the stream's records added before the cut, so
+// vectors and scope names do not outlive their answers.
+func TestSemanticTrimByAge(t *testing.T) {
+	rs, err := Open(testenv.RedisURL(t), Options{Prefix: promptTestPrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.Close() })
+	s := rs.Semantic(100)
+	var _ semcache.Trimmer = s
+	ctx := context.Background()
+	e := semcache.Entry{Scope: "{t:a}sc:1", ID: "{t:a}sc:1:x", Vector: []float32{1}, ExpiresUnixMs: time.Now().Add(time.Hour).UnixMilli()}
+	if err := s.AddSemantic(ctx, e, []byte("a"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TrimSemantic(ctx, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.SemanticSince(ctx, "", 10); len(got) != 1 {
+		t.Fatalf("a record younger than the cut was trimmed: %v", got)
+	}
+	if err := s.TrimSemantic(ctx, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.SemanticSince(ctx, "", 10); len(got) != 0 {
+		t.Errorf("a record older than the cut was kept: %v", got)
+	}
+}
