@@ -47,6 +47,8 @@ func TestSemanticScope(t *testing.T) {
 		"provider key": scope("a", "", "Bearer k2", body("gpt-4o-mini", "0", "capital of France?")),
 		"model":        scope("a", "", "Bearer k1", body("gpt-4o", "0", "capital of France?")),
 		"temperature":  scope("a", "", "Bearer k1", body("gpt-4o-mini", "1", "capital of France?")),
+		// A streamed entry is SSE: a paraphrase asked without stream misses it.
+		"stream": scope("a", "", "Bearer k1", `{"model":"gpt-4o-mini","temperature":0,"stream":true,"messages":[{"role":"user","content":"France's capital, please"}]}`),
 	} {
 		if got == base {
 			t.Errorf("another %s shares the scope", name)
