@@ -54,6 +54,7 @@ lint:
 		echo "$$out"; exit 1; \
 	fi
 	$(GO) vet ./...
+	$(GO) vet $(TAGS) ./processor/
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 # Each Fuzz target in the tree for FUZZTIME (go test -fuzz takes one target
