@@ -79,6 +79,10 @@ func seed(t *testing.T, env *chEnv) []*record.Record {
 		}
 		if i%6 == 5 {
 			r.CacheHit = true
+			if i%12 == 11 { // 11 and 23: semantic hits (a paraphrase's entry)
+				r.CacheSimilarity = 0.9 + float32(i)/1000
+				r.CacheReferenceID = fmt.Sprintf("0193a5c4-0000-7000-8000-%012x", i-1)
+			}
 		} else {
 			r.CostUSD = float64(i) * 0.001
 			r.Attempts = int32(1 + i%3)

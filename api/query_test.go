@@ -141,6 +141,33 @@ func TestQueryAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("semantic hit detail and provider filter", func(t *testing.T) {
+		r := recs[11]
+		var d map[string]any
+		if rr := do(t, h, "GET", "/v1/requests/"+r.RequestID, local, nil, "", &d); rr.Code != 200 {
+			t.Fatalf("%d %s", rr.Code, rr.Body)
+		}
+		if r.CacheSimilarity == 0 || d["cache_hit"] != true || d["cache_reference_id"] != r.CacheReferenceID {
+			t.Errorf("semantic hit detail %v", d)
+		}
+		checkNewFields(t, d, r)
+
+		var out struct {
+			Requests []map[string]any `json:"requests"`
+		}
+		if rr := do(t, h, "GET", "/v1/requests?tenant=acme&provider=anthropic&limit=500", local, nil, "", &out); rr.Code != 200 {
+			t.Fatalf("%d %s", rr.Code, rr.Body)
+		}
+		if len(out.Requests) != 15 {
+			t.Errorf("provider=anthropic: %d rows, want 15", len(out.Requests))
+		}
+		for _, row := range out.Requests {
+			if row["provider"] != "anthropic" {
+				t.Errorf("provider=anthropic returned %v", row["provider"])
+			}
+		}
+	})
+
 	t.Run("list has retry, workload and policy fields", func(t *testing.T) {
 		var out struct {
 			Requests []map[string]any `json:"requests"`
@@ -189,13 +216,21 @@ func checkNewFields(t *testing.T, got map[string]any, r *record.Record) {
 			t.Errorf("%s: %s = %#v, want %#v", r.RequestID, k, got[k], v)
 		}
 	}
+	if got["provider"] != r.Provider {
+		t.Errorf("%s: provider = %#v, want %q", r.RequestID, got["provider"], r.Provider)
+	}
+	// cache_similarity: a semantic hit's similarity, absent otherwise
+	if sim, ok := got["cache_similarity"].(float64); r.CacheSimilarity > 0 && float32(sim) != r.CacheSimilarity ||
+		r.CacheSimilarity == 0 && ok {
+		t.Errorf("%s: cache_similarity = %#v, want %v", r.RequestID, got["cache_similarity"], r.CacheSimilarity)
+	}
 }
 
 // checkStats recomputes the figures from the seed.
 func checkStats(t *testing.T, st *chquery.Stats, recs []*record.Record) {
 	t.Helper()
-	var cost, saved float64
-	var errs, hits uint64
+	var cost, saved, exactSaved, semSaved float64
+	var errs, hits, semHits uint64
 	var lat, ttft []float64
 	byModel := map[string]chquery.Group{}
 	byUser := map[string]chquery.Group{}
@@ -215,7 +250,14 @@ func checkStats(t *testing.T, st *chquery.Stats, recs []*record.Record) {
 			if !ok {
 				t.Fatalf("no price for %s", r.Model)
 			}
-			saved += p.Cost(provider.Usage{PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, CachedTokens: r.CachedTokens})
+			c := p.Cost(provider.Usage{PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, CachedTokens: r.CachedTokens})
+			saved += c
+			if r.CacheSimilarity > 0 {
+				semHits++
+				semSaved += c
+			} else {
+				exactSaved += c
+			}
 		}
 		lat = append(lat, float64(r.LatencyMs))
 		if r.TTFTMs > 0 {
@@ -264,6 +306,13 @@ func checkStats(t *testing.T, st *chquery.Stats, recs []*record.Record) {
 	}
 	if !near(st.CostSavedUSD, saved) {
 		t.Errorf("cost saved %.9f, want %.9f", st.CostSavedUSD, saved)
+	}
+	if semHits == 0 || semHits == hits {
+		t.Fatal("seed lacks semantic or exact cache hits")
+	}
+	if st.SemanticCacheHits != semHits || !near(st.ExactCostSavedUSD, exactSaved) || !near(st.SemanticCostSavedUSD, semSaved) {
+		t.Errorf("savings split: semantic hits %d exact %.9f semantic %.9f; want %d %.9f %.9f",
+			st.SemanticCacheHits, st.ExactCostSavedUSD, st.SemanticCostSavedUSD, semHits, exactSaved, semSaved)
 	}
 	if want := exactPercentiles(lat); st.Latency != want {
 		t.Errorf("latency %+v, want %+v", st.Latency, want)

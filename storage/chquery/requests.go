@@ -108,7 +108,7 @@ type Cursor struct {
 const summaryColumns = `toString(request_id), created_at, tenant, user_id, session_id, session_path, session_name,
  request_name, properties.key, properties.value, provider, model, response_model, method, path, target_url,
  status, stream, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
- cost_usd, latency_ms, ttft_ms, cache_hit, cache_reference_id, rate_limited, prompt_id, prompt_version,
+ cost_usd, latency_ms, ttft_ms, cache_hit, cache_reference_id, cache_similarity, rate_limited, prompt_id, prompt_version,
  fallback_index, attempts, retry_policy, workload_namespace, workload_service_account, workload_name,
  policy_rule, policy_decision, error, model_override, warnings, toUInt32(toDateTime(created_at)) AS ts`
 
@@ -124,7 +124,7 @@ func (s *scanned) dest() []any {
 	return []any{&r.RequestID, &r.CreatedAt, &r.Tenant, &r.UserID, &r.SessionID, &r.SessionPath, &r.SessionName,
 		&r.RequestName, &s.keys, &s.values, &r.Provider, &r.Model, &r.ResponseModel, &r.Method, &r.Path, &r.TargetURL,
 		&r.Status, &s.stream, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CacheWriteTokens, &r.ReasoningTokens,
-		&r.CostUSD, &r.LatencyMs, &r.TTFTMs, &s.cacheHit, &r.CacheReferenceID, &s.rateLimitd, &r.PromptID, &r.PromptVersion,
+		&r.CostUSD, &r.LatencyMs, &r.TTFTMs, &s.cacheHit, &r.CacheReferenceID, &r.CacheSimilarity, &s.rateLimitd, &r.PromptID, &r.PromptVersion,
 		&r.FallbackIndex, &r.Attempts, &r.RetryPolicy, &r.WorkloadNamespace, &r.WorkloadServiceAccount, &r.WorkloadName,
 		&r.PolicyRule, &r.PolicyDecision, &r.Error, &r.ModelOverride, &r.Warnings, &s.ts}
 }

@@ -56,16 +56,22 @@ type Stats struct {
 	// CostSavedUSD is what the cache hits would have cost: their (original)
 	// token counts priced with the current price table, in Go, per
 	// (provider, model, response model) as the processor prices a call.
-	CostSavedUSD     float64     `json:"cost_saved_usd"`
-	Latency          Percentiles `json:"latency_ms"`
-	TTFT             Percentiles `json:"ttft_ms"` // over requests with a first chunk (ttft_ms > 0)
-	ByModel          []Group     `json:"by_model"`
-	ByUser           []Group     `json:"by_user"`
-	GroupProperty    string      `json:"group_property,omitempty"`
-	ByProperty       []Group     `json:"by_property,omitempty"`
-	Volume           []Bucket    `json:"volume"`
-	PromptTokens     int64       `json:"prompt_tokens"`
-	CompletionTokens int64       `json:"completion_tokens"`
+	CostSavedUSD float64 `json:"cost_saved_usd"`
+	// The savings split by kind of hit: an exact hit (the same request
+	// key) and a semantic hit (a paraphrase close enough, cache_similarity
+	// > 0); they add up to CostSavedUSD.
+	ExactCostSavedUSD    float64     `json:"exact_cost_saved_usd"`
+	SemanticCostSavedUSD float64     `json:"semantic_cost_saved_usd"`
+	SemanticCacheHits    uint64      `json:"semantic_cache_hits"` // of CacheHits
+	Latency              Percentiles `json:"latency_ms"`
+	TTFT                 Percentiles `json:"ttft_ms"` // over requests with a first chunk (ttft_ms > 0)
+	ByModel              []Group     `json:"by_model"`
+	ByUser               []Group     `json:"by_user"`
+	GroupProperty        string      `json:"group_property,omitempty"`
+	ByProperty           []Group     `json:"by_property,omitempty"`
+	Volume               []Bucket    `json:"volume"`
+	PromptTokens         int64       `json:"prompt_tokens"`
+	CompletionTokens     int64       `json:"completion_tokens"`
 }
 
 const errorCond = "(status >= 400 OR status < 0)"
@@ -81,11 +87,12 @@ func (q *Requests) Stats(ctx context.Context, f Filter, bucket int64, groupPrope
 
 	var lat, ttft []float64
 	row := q.conn.QueryRow(ctx, fmt.Sprintf(`SELECT count(), sum(cost_usd), countIf(%s), countIf(cache_hit = 1),
+ countIf(cache_hit = 1 AND cache_similarity > 0),
  quantilesExact(0.5, 0.95, 0.99)(toFloat64(latency_ms)),
  quantilesExactIf(0.5, 0.95, 0.99)(toFloat64(ttft_ms), ttft_ms > 0),
  sum(prompt_tokens), sum(completion_tokens)
  FROM %s FINAL WHERE %s`, errorCond, tbl, where), args...)
-	if err := row.Scan(&st.Requests, &st.CostUSD, &st.Errors, &st.CacheHits, &lat, &ttft,
+	if err := row.Scan(&st.Requests, &st.CostUSD, &st.Errors, &st.CacheHits, &st.SemanticCacheHits, &lat, &ttft,
 		&st.PromptTokens, &st.CompletionTokens); err != nil {
 		return nil, fmt.Errorf("stats totals: %w", err)
 	}
@@ -114,9 +121,10 @@ func (q *Requests) Stats(ctx context.Context, f Filter, bucket int64, groupPrope
 	if st.Volume, err = q.buckets(ctx, tbl, where, args, bucket); err != nil {
 		return nil, err
 	}
-	if st.CostSavedUSD, err = q.saved(ctx, tbl, where, args); err != nil {
+	if st.ExactCostSavedUSD, st.SemanticCostSavedUSD, err = q.saved(ctx, tbl, where, args); err != nil {
 		return nil, err
 	}
+	st.CostSavedUSD = st.ExactCostSavedUSD + st.SemanticCostSavedUSD
 	return st, nil
 }
 
@@ -171,29 +179,34 @@ func (q *Requests) groups(ctx context.Context, expr, where string, args []any) (
 	return out, rows.Err()
 }
 
-// saved prices the cache hits' tokens. Cost is linear in the token counts,
-// so pricing the sums per (provider, model, response_model) equals the sum
-// of per-row costs (except for rows whose cached counts exceed their
-// prompt counts, which Price.Cost clamps per call).
-func (q *Requests) saved(ctx context.Context, tbl, where string, args []any) (float64, error) {
-	rows, err := q.conn.Query(ctx, fmt.Sprintf(`SELECT provider, model, response_model, sum(prompt_tokens), sum(completion_tokens),
- sum(cached_tokens), sum(cache_write_tokens), sum(reasoning_tokens)
- FROM %s FINAL WHERE %s AND cache_hit = 1 GROUP BY provider, model, response_model`, tbl, where), args...)
+// saved prices the cache hits' tokens, exact and semantic hits apart.
+// Cost is linear in the token counts, so pricing the sums per (kind,
+// provider, model, response_model) equals the sum of per-row costs (except
+// for rows whose cached counts exceed their prompt counts, which
+// Price.Cost clamps per call).
+func (q *Requests) saved(ctx context.Context, tbl, where string, args []any) (exact, semantic float64, err error) {
+	rows, err := q.conn.Query(ctx, fmt.Sprintf(`SELECT toUInt8(cache_similarity > 0) AS semantic, provider, model, response_model,
+ sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(cache_write_tokens), sum(reasoning_tokens)
+ FROM %s FINAL WHERE %s AND cache_hit = 1 GROUP BY semantic, provider, model, response_model`, tbl, where), args...)
 	if err != nil {
-		return 0, fmt.Errorf("stats cache savings: %w", err)
+		return 0, 0, fmt.Errorf("stats cache savings: %w", err)
 	}
 	defer rows.Close()
-	var total float64
 	for rows.Next() {
 		var r record.Record
-		if err := rows.Scan(&r.Provider, &r.Model, &r.ResponseModel, &r.PromptTokens, &r.CompletionTokens,
+		var sem uint8
+		if err := rows.Scan(&sem, &r.Provider, &r.Model, &r.ResponseModel, &r.PromptTokens, &r.CompletionTokens,
 			&r.CachedTokens, &r.CacheWriteTokens, &r.ReasoningTokens); err != nil {
-			return 0, fmt.Errorf("stats cache savings: %w", err)
+			return 0, 0, fmt.Errorf("stats cache savings: %w", err)
 		}
 		cost, _ := q.prices.CallCost(r.Provider, r.Usage(), r.ResponseModel, r.Model)
-		total += cost
+		if sem == 1 {
+			semantic += cost
+		} else {
+			exact += cost
+		}
 	}
-	return total, rows.Err()
+	return exact, semantic, rows.Err()
 }
 
 func percentiles(v []float64) Percentiles {
