@@ -129,6 +129,19 @@ func checkExplorer(t *testing.T, b0 *browser, tr *traffic) {
 	}
 	b.shot("requests", false)
 
+	// The provider column, and the cache column tells a semantic hit (with
+	// its similarity) from an exact one.
+	cells := eval[map[string][]string](b, "provider and cache cells", `Object.fromEntries([...document.querySelectorAll('table[data-requests] tbody tr')].map(
+		r => [r.dataset.id, [r.querySelector('td[data-col=provider]').textContent, r.querySelector('[data-cache]')?.textContent ?? '']]))`)
+	for _, c := range []struct {
+		r     *record.Record
+		cache string
+	}{{tr.semanticHit, "semantic hit 0.97"}, {tr.cacheHit, "cache hit"}, {tr.openAIStream, ""}, {tr.anthropicStream, ""}} {
+		if got := cells[c.r.RequestID]; len(got) != 2 || got[0] != c.r.Provider || got[1] != c.cache {
+			t.Errorf("row %s: provider and cache %q, want [%s %q]", c.r.RequestID, got, c.r.Provider, c.cache)
+		}
+	}
+
 	b.do("next page", chromedp.Click(chromedp.CSS("[data-pager=older]")))
 	b.ready("second page")
 	if got, wantText := eval[string](b, "pager", `document.querySelector('[data-showing]').textContent`), fmt.Sprintf("Showing 51–%d", len(tr.all)); got != wantText {
@@ -219,6 +232,15 @@ func checkDetail(t *testing.T, b0 *browser, tr *traffic) {
 	if p := panel(tr.cacheHit.RequestID, "cache & limits"); !strings.Contains(p, tr.cacheHit.CacheReferenceID) {
 		t.Errorf("cache panel lacks the reference %s:\n%s", tr.cacheHit.CacheReferenceID, p)
 	}
+	if p := panel(tr.semanticHit.RequestID, "cache & limits"); !strings.Contains(p, "semantic hit 0.97") || !strings.Contains(p, tr.semanticHit.CacheReferenceID) {
+		t.Errorf("cache panel of a semantic hit lacks its similarity or reference:\n%s", p)
+	}
+	if p := panel(tr.cacheHit.RequestID, "cache & limits"); !strings.Contains(p, "exact hit") {
+		t.Errorf("cache panel of an exact hit:\n%s", p)
+	}
+	if p := panel(tr.anthropicStream.RequestID, "call"); !strings.Contains(p, "anthropic") {
+		t.Errorf("call panel lacks the provider:\n%s", p)
+	}
 	if p := panel(tr.denied.RequestID, "workload & policy"); !strings.Contains(p, tr.denied.PolicyDecision) || !strings.Contains(p, "team-billing/billing-worker") {
 		t.Errorf("policy panel:\n%s", p)
 	}
@@ -297,6 +319,12 @@ func checkAnalytics(t *testing.T, b0 *browser, tr *traffic) {
 	}
 	if got := eval[string](b, "requests total", `document.querySelector('[data-kpis] .kpi-value').textContent`); got != fmt.Sprint(len(tr.all)) {
 		t.Errorf("Requests headline %q, want %d", got, len(tr.all))
+	}
+	// The seed has one semantic hit and one exact hit, each worth a call's
+	// cost: both savings are shown, apart.
+	if got := eval[string](b, "cache savings", `document.querySelector('[data-kpis] [data-cache-savings]').innerText`); !strings.Contains(got, "1 exact hits · 1 semantic hits") ||
+		strings.Contains(got, "$0 ") || !strings.Contains(got, "semantic") {
+		t.Errorf("cache savings KPI %q, want exact and semantic savings of one hit each", got)
 	}
 	b.shot("analytics", true)
 }

@@ -51,6 +51,7 @@ type traffic struct {
 	openAIStream, anthropicStream *record.Record
 	openAIText, anthropicText     string
 	cacheHit, fallback, denied    *record.Record
+	semanticHit                   *record.Record   // a paraphrase served from the semantic cache
 	session                       []*record.Record // the trip planner's calls
 	sessionID                     string
 }
@@ -195,6 +196,11 @@ func newTraffic(now time.Time) *traffic {
 	tr.cacheHit = add(call(original.Model, original.UserID, minute(7), original.PromptTokens, original.CompletionTokens, 4))
 	tr.cacheHit.CacheHit, tr.cacheHit.CacheReferenceID, tr.cacheHit.CostUSD, tr.cacheHit.Attempts = true, original.RequestID, 0, 0
 	tr.cacheHit.Status, tr.cacheHit.Error, tr.cacheHit.RateLimited = 200, "", false
+
+	tr.semanticHit = add(call(original.Model, "frank", minute(8), original.PromptTokens, original.CompletionTokens, 6))
+	tr.semanticHit.CacheHit, tr.semanticHit.CacheReferenceID, tr.semanticHit.CacheSimilarity = true, original.RequestID, 0.97
+	tr.semanticHit.CostUSD, tr.semanticHit.Attempts = 0, 0
+	tr.semanticHit.Status, tr.semanticHit.Error, tr.semanticHit.RateLimited = 200, "", false
 
 	tr.fallback = add(call("gpt-4o", "dave", minute(9), 900, 210, 4820))
 	tr.fallback.ResponseModel, tr.fallback.FallbackIndex, tr.fallback.Attempts = "gpt-4o-mini", 1, 2

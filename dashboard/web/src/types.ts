@@ -35,6 +35,8 @@ export interface RequestRecord {
   ttft_ms: number;
   cache_hit: boolean;
   cache_reference_id: string;
+  /** A semantic cache hit's cosine similarity; absent for an exact hit or a miss. */
+  cache_similarity?: number;
   rate_limited: boolean;
   prompt_id: string;
   prompt_version: number;
@@ -100,6 +102,10 @@ export interface Stats {
   cache_hits: number;
   cache_hit_rate: number;
   cost_saved_usd: number;
+  // The savings of exact and semantic hits apart (newer servers).
+  exact_cost_saved_usd?: number;
+  semantic_cost_saved_usd?: number;
+  semantic_cache_hits?: number;
   latency_ms: Percentiles;
   ttft_ms: Percentiles;
   prompt_tokens: number;

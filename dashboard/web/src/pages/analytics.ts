@@ -61,10 +61,25 @@ function headline(st: Stats): HTMLElement {
     kpi('Cost', fmtCost(st.cost_usd)),
     kpi('Error rate', fmtPct(st.error_rate)),
     kpi('Cache hit rate', fmtPct(st.cache_hit_rate), `${fmtInt(st.cache_hits)} hits · ${fmtCost(st.cost_saved_usd)} saved`),
+    ...semanticKPI(st),
     kpi('Tokens in / out', `${fmtCompact(st.prompt_tokens)} / ${fmtCompact(st.completion_tokens)}`),
     kpi('Latency p50', fmtMs(st.latency_ms.p50), `p95 ${fmtMs(st.latency_ms.p95)} · p99 ${fmtMs(st.latency_ms.p99)}`),
     kpi('TTFT p50', st.ttft_ms.p50 ? fmtMs(st.ttft_ms.p50) : '—', st.ttft_ms.p50 ? `p95 ${fmtMs(st.ttft_ms.p95)} · p99 ${fmtMs(st.ttft_ms.p99)}` : 'no streamed calls'),
   );
+}
+
+/** Exact and semantic cache hits apart, when the server splits them. */
+function semanticKPI(st: Stats): HTMLElement[] {
+  if (st.semantic_cost_saved_usd === undefined || st.exact_cost_saved_usd === undefined) return [];
+  const semantic = st.semantic_cache_hits ?? 0;
+  return [
+    kpi(
+      'Cache savings',
+      `${fmtCost(st.exact_cost_saved_usd)} exact · ${fmtCost(st.semantic_cost_saved_usd)} semantic`,
+      `${fmtInt(st.cache_hits - semantic)} exact hits · ${fmtInt(semantic)} semantic hits`,
+      { 'data-cache-savings': '' },
+    ),
+  ];
 }
 
 /** One bucket per step from the range's start, empty buckets included. */

@@ -9,7 +9,7 @@ import { link, Route } from '../router';
 import { looksLikeSSE, reassemble, responseText } from '../sse';
 import type { RequestDetail } from '../types';
 import { badge, card, kpi, loading, mono, notice, pageHeader, statusBadge } from '../ui';
-import { flags } from './requests';
+import { cacheLabel, flags } from './requests';
 
 export async function renderDetail(view: HTMLElement, route: Route, signal: AbortSignal): Promise<void> {
   const back = h('a', { class: 'back', href: link('requests', '', route.params) }, '← Requests');
@@ -90,7 +90,7 @@ function facts(r: RequestDetail): HTMLElement {
     ),
     panel(
       'Cache & limits',
-      field('Cache hit', yesNo(r.cache_hit)),
+      field('Cache hit', r.cache_hit ? (r.cache_similarity ? cacheLabel(r) : 'exact hit') : 'no'),
       field('Cache reference', r.cache_reference_id ? h('a', { href: link('request', r.cache_reference_id), class: 'mono' }, r.cache_reference_id) : ''),
       field('Rate limited', yesNo(r.rate_limited)),
     ),

@@ -72,8 +72,8 @@ export function requestTable(rows: RequestRecord[], params: URLSearchParams): HT
       h(
         'tr',
         null,
-        ['Time', 'Status', 'Model', 'User', 'Session', 'Tokens in / out', 'Cost', 'Latency', 'TTFT', ''].map((c, i) =>
-          h('th', { class: i >= 5 && i <= 8 ? 'num' : null }, c),
+        ['Time', 'Status', 'Provider', 'Model', 'User', 'Session', 'Tokens in / out', 'Cost', 'Latency', 'TTFT', ''].map((c, i) =>
+          h('th', { class: i >= 6 && i <= 9 ? 'num' : null }, c),
         ),
       ),
     ),
@@ -87,6 +87,7 @@ export function requestTable(rows: RequestRecord[], params: URLSearchParams): HT
           { class: 'row-link', 'data-id': r.request_id },
           h('td', { class: 'nowrap' }, h('a', { href, class: 'row-open', title: r.request_id }, fmtTime(r.created_at))),
           h('td', null, statusBadge(r.status)),
+          h('td', { 'data-col': 'provider' }, r.provider || h('span', { class: 'muted' }, '—')),
           h('td', { 'data-col': 'model' }, r.model || h('span', { class: 'muted' }, '—'), r.response_model && r.response_model !== r.model ? h('div', { class: 'muted small' }, '→ ' + r.response_model) : null),
           h('td', { 'data-col': 'user' }, r.user_id || h('span', { class: 'muted' }, '—')),
           h('td', { 'data-col': 'session' }, r.session_id ? h('a', { href: link('session', r.session_id), title: r.session_id }, r.session_name || shortID(r.session_id)) : h('span', { class: 'muted' }, '—')),
@@ -109,13 +110,18 @@ export function requestTable(rows: RequestRecord[], params: URLSearchParams): HT
 export function flags(r: RequestRecord): HTMLElement[] {
   const out: HTMLElement[] = [];
   if (r.stream) out.push(badge('stream', 'info'));
-  if (r.cache_hit) out.push(badge('cache hit', 'ok'));
+  if (r.cache_hit) out.push(badge(cacheLabel(r), 'ok', { 'data-cache': r.cache_similarity ? 'semantic' : 'exact' }));
   if (r.rate_limited) out.push(badge('rate limited', 'warn'));
   if (r.fallback_index > 0) out.push(badge(`fallback ${r.fallback_index}`, 'warn'));
   if (r.attempts > 1) out.push(badge(`${r.attempts} attempts`, 'neutral'));
   if (r.prompt_id) out.push(badge('prompt', 'neutral'));
   if (r.policy_decision.startsWith('deny')) out.push(badge('denied', 'err'));
   return out;
+}
+
+/** A cache hit's kind: "semantic hit 0.97" (the similarity) or "cache hit" (exact). */
+export function cacheLabel(r: RequestRecord): string {
+  return r.cache_similarity ? `semantic hit ${r.cache_similarity.toFixed(2)}` : 'cache hit';
 }
 
 /** Known models and users for the filter inputs, from the range's stats. */
