@@ -161,7 +161,7 @@ export function filterBar(params: URLSearchParams, opts: FilterBarOptions): HTML
     ),
     h('datalist', { id: 'dl-user' }),
     h('datalist', { id: 'dl-model' }),
-    h('datalist', { id: 'dl-provider' }, ['openai', 'anthropic'].map((p) => h('option', { value: p }))),
+    h('datalist', { id: 'dl-provider' }, ['openai', 'anthropic', 'azure', 'gemini', 'together', 'groq'].map((p) => h('option', { value: p }))),
   );
 
   form.addEventListener('submit', (ev) => {
