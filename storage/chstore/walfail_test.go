@@ -141,22 +141,7 @@ func TestWALWriteErrorOnSegment(t *testing.T) {
 // TestWALFsyncErrorCounted: the cadence's fsync failing (here: a file
 // that cannot be fsynced) is counted and logged, and the segment sealed.
 func TestWALFsyncErrorCounted(t *testing.T) {
-	segmentsOn(t, func() bool { return true }, func(t *testing.T) *os.File {
-		r, w, err := os.Pipe() // writes work (drained), fsync fails
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		go func() {
-			buf := make([]byte, 64<<10)
-			for {
-				if _, err := r.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-		return w
-	})
+	segmentsOn(t, func() bool { return true }, drainedPipe)
 	f := &fakeSender{}
 	w, lb := newFakeWriter(t, f, Options{WALFsyncInterval: 5 * time.Millisecond})
 	w.Write(testRecord("fsync", 0, false))
@@ -266,22 +251,7 @@ func TestWALCloseKeepsLoggedRecords(t *testing.T) {
 // the only place the failure shows.
 func TestWALCloseErrorCounted(t *testing.T) {
 	setVar(t, &walSegmentAge, 20*time.Millisecond)
-	segmentsOn(t, func() bool { return true }, func(t *testing.T) *os.File {
-		r, w, err := os.Pipe() // writes work (drained), fsync fails
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		go func() {
-			buf := make([]byte, 64<<10)
-			for {
-				if _, err := r.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-		return w
-	})
+	segmentsOn(t, func() bool { return true }, drainedPipe)
 	f := &fakeSender{}
 	w, lb := newFakeWriter(t, f, Options{WALFsyncInterval: time.Hour})
 	w.Write(testRecord("closeerr", 0, false))
@@ -292,4 +262,23 @@ func TestWALCloseErrorCounted(t *testing.T) {
 	if !lb.Contains("close") {
 		t.Error("close failure not logged")
 	}
+}
+
+// drainedPipe is a segment file whose writes work (a goroutine drains
+// them) and whose fsync fails.
+func drainedPipe(t *testing.T) *os.File {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := r.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return w
 }
