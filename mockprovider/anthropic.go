@@ -55,6 +55,9 @@ type anthropicDeltaUsage struct {
 var endTurn = "end_turn"
 
 func (s *Server) messages(c *call) {
+	if s.messagesToolUse(c) { // tools.go
+		return
+	}
 	u := c.plan.usage(PromptTokens(c.body))
 	msg := anthropicMessage{
 		ID: "msg_mock" + strconv.FormatUint(c.id, 10), Type: "message", Role: "assistant", Model: c.model,

@@ -87,6 +87,9 @@ var (
 const fingerprint = "fp_tollgate_mock"
 
 func (s *Server) chatCompletions(c *call) {
+	if s.chatToolCall(c) { // tools.go
+		return
+	}
 	u := c.plan.usage(PromptTokens(c.body))
 	id := "chatcmpl-mock" + strconv.FormatUint(c.id, 10)
 	if !c.stream {
