@@ -125,6 +125,9 @@ install_packages() {
 	fi
 	# The dashboard's browser test drives Debian's Chromium (headless).
 	find_chromium >/dev/null || pkgs+=(chromium)
+	# internal/sdktest runs the official OpenAI and Anthropic Node SDKs.
+	command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+	command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 	if [[ ${#pkgs[@]} -eq 0 ]]; then
 		return 0
 	fi
