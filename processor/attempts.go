@@ -80,12 +80,17 @@ type attemptLink struct {
 	// chain, whose attempt N is always entry N-1).
 	mu     sync.Mutex
 	cursor *attempts.Cursor
+	// crossFormat names the provider of each entry on the other
+	// provider's origin (translated.go); cross holds their translated
+	// bodies, written in the body phase before body is stored.
+	crossFormat map[int]string
+	cross       map[int]*crossEntry
 }
 
 // restoreHeaders sets, for one attempt, the headers of its entry (nil: the
 // request as sent) and puts back the request's own value of every header
 // another entry changed.
-func (l *attemptLink) restoreHeaders(m *headerMutation, e *attempts.FallbackEntry) {
+func (l *attemptLink) restoreHeaders(m *headerMutation, e *attempts.FallbackEntry, over map[string]*string) {
 	if len(l.entryHeaders) == 0 {
 		return
 	}
@@ -96,7 +101,18 @@ func (l *attemptLink) restoreHeaders(m *headerMutation, e *attempts.FallbackEntr
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(l.entryHeaders)) {
-		switch v, set := mine[name]; {
+		v, set := mine[name]
+		if o, ok := over[name]; ok { // a translated attempt's own
+			v, set = "", o != nil
+			if set {
+				v = *o
+			}
+			if !set {
+				m.removeHeader(name)
+				continue
+			}
+		}
+		switch {
 		case set:
 			m.setHeader(name, v)
 		case l.entryHeaders[name] != nil:
@@ -176,7 +192,14 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	// A random key, not the request id: a client may reuse its ids, and a
 	// link must never hand one request's body to another.
 	c.linkKey = uuid.NewString()
-	c.link = &attemptLink{plan: plan, retry: retry, chain: c.chain, cursor: cursor}
+	c.link = &attemptLink{plan: plan, retry: retry, chain: c.chain, cursor: cursor, crossFormat: c.crossFormat}
+	if len(c.crossFormat) > 0 {
+		// A translated attempt changes these; the others put them back.
+		c.link.entryHeaders = map[string]*string{}
+		for _, name := range crossHeaders {
+			c.link.entryHeaders[name] = forwardedHeader(c, m, name)
+		}
+	}
 	if plan != nil {
 		for _, e := range plan.Entries {
 			for _, h := range e.Headers {
@@ -236,12 +259,20 @@ func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerM
 		route = publicOrigin(c.format)
 	}
 	origins := plan.AttemptOrigins(route)
+	cross, cerr := s.crossFormats(c, plan, origins)
+	if cerr != nil {
+		return false, cerr
+	}
+	c.crossFormat = cross
 	for i, o := range origins {
 		if o == route {
 			continue
 		}
 		if cerr := s.checkEntryOrigin(c, entryName(c, plan, i), o); cerr != nil {
 			return false, cerr
+		}
+		if cross[i] != "" {
+			continue // sent with the gateway's key for that provider
 		}
 		if c.proxyKeyID != "" && !setsHeader(plan.Entry(i), c.swappedHeader) {
 			// The key vault's provider key is for the request's own
@@ -257,7 +288,7 @@ func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerM
 		// when its own origin has no address (docs/envoy.md): an entry on
 		// the request's origin would then take the vault's key elsewhere.
 		for i := range origins {
-			if !setsHeader(plan.Entry(i), c.swappedHeader) {
+			if cross[i] == "" && !setsHeader(plan.Entry(i), c.swappedHeader) {
 				return false, badRequest("invalid_header", "%s: with a key-vault key, a fallback across origins needs every entry's own key in \"headers\" as %s (%s has none)",
 					fallbackHeaderName(c), c.swappedHeader, entryName(c, plan, i))
 			}
@@ -309,15 +340,13 @@ func (s *Server) checkEntryOrigin(c *call, name, origin string) *clientError {
 	if origin == publicOrigin(c.format) {
 		return nil
 	}
-	for _, f := range []string{provider.OpenAI, provider.Anthropic} {
-		if f != c.format && origin == publicOrigin(f) {
-			return badRequest("invalid_header", "%s target-url %s speaks %s's format and this request %s's: a fallback does not translate between them",
-				name, origin, f, c.format)
+	checked := origin
+	if otherFormat(c, origin) == "" { // the other provider's origin is translated to (crossFormats)
+		var terr *clientError
+		checked, _, terr = targetOrigin(name+" target-url", origin, s.allowedOrigins)
+		if terr != nil {
+			return terr
 		}
-	}
-	checked, _, terr := targetOrigin(name+" target-url", origin, s.allowedOrigins)
-	if terr != nil {
-		return terr
 	}
 	if c.egress != nil {
 		if err := c.egress.CheckTargetOrigin(checked); err != nil {

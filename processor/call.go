@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/egress"
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/provider/translate"
 	"github.com/tollgate-dev/tollgate/record"
 )
 
@@ -68,6 +69,8 @@ type call struct {
 	forwarded bool             // the request went on to the provider (at least one attempt)
 	link      *attemptLink     // retries or fallback asked for; nil otherwise
 	chain     []string         // the origin of each attempt of a fallback chain route
+	// crossFormat: the fallback entries on another provider (translated.go)
+	crossFormat map[int]string
 	// proxyKeyID is the key-vault proxy key the call was made with ("":
 	// none); the provider key it stands for is only in the mutation.
 	proxyKeyID string
@@ -76,6 +79,11 @@ type call struct {
 	// phase's own calls (the moderation check): one lookup per call.
 	swappedHeader, swappedValue string
 	linkKey                     string
+	// xstream translates a streamed answer of another provider back to
+	// the client's format (translated.go); xstreamDone once it is closed
+	// or broken.
+	xstream     translate.StreamTranslator
+	xstreamDone bool
 
 	rec *record.Record
 }

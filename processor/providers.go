@@ -42,6 +42,9 @@ func noteTargetProvider(c *call, origin string) (string, bool) {
 // named one (gemini, together, …), else its format's (openai, anthropic;
 // Azure is priced as OpenAI, through its deployment map).
 func (c *call) priceProvider() string {
+	if x := answeredCross(c); x != nil { // another provider answered (translated.go)
+		return x.format
+	}
 	if c.named != "" {
 		return c.named
 	}

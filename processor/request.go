@@ -193,6 +193,9 @@ func (s *Server) onRequestBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Proc
 	if answer := s.screenCall(c, body); answer != nil { // screen.go
 		return answer
 	}
+	if cerr := s.translateEntries(c, body); cerr != nil { // translated.go
+		return s.reject(c, cerr)
+	}
 	if c.link != nil {
 		c.link.body.Store(&body) // every fallback entry is rewritten from this
 	}

@@ -29,6 +29,17 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 		m.removeHeader("content-length") // the usage event is cut from the body
 	}
 	attemptResponseHeaders(c, &m)
+	answerFormat := c.format
+	if x := answeredCross(c); x != nil {
+		// Another provider answered a translated attempt: its answer is
+		// translated back, so its length changes (translated.go).
+		m.removeHeader("content-length")
+		c.rec.Provider, answerFormat = x.format, x.format
+		c.usageFilter = nil // the translator decides what usage the client sees
+		if isEventStream(c.respMediaType) {
+			c.xstream = newStreamTranslator(s, x)
+		}
+	}
 	if c.decision != nil {
 		for _, h := range c.decision.ResponseHeaders {
 			m.setHeader(h[0], h[1])
@@ -46,7 +57,7 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 	}
 	if isEventStream(c.respMediaType) {
 		c.rec.Stream = true
-		c.acc.Reset(c.format)
+		c.acc.Reset(answerFormat)
 		c.stream = &c.acc
 		resp.ModeOverride = streamedResponseMode
 	}
@@ -68,6 +79,12 @@ func (s *Server) onResponseBody(c *call, msg *extprocv3.HttpBody) *extprocv3.Pro
 		c.firstChunkAt = s.now()
 	}
 	c.respBytes += len(chunk)
+	if c.xstream != nil && c.stream != nil {
+		return s.onTranslatedChunk(c, chunk, msg.GetEndOfStream())
+	}
+	if x := answeredCross(c); x != nil && c.stream == nil {
+		return s.onTranslatedBody(c, x, chunk)
+	}
 	keepResponse(c, chunk)
 	if c.stream != nil {
 		c.stream.Write(chunk)

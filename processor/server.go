@@ -37,6 +37,11 @@ type Options struct {
 	// AzureDeployments maps an Azure OpenAI deployment to the model it
 	// serves: the price of a call whose response names no priced model.
 	AzureDeployments map[string]string
+	// ProviderKeys are the gateway's own keys by provider (provider.OpenAI,
+	// provider.Anthropic): a fallback entry translated to another provider
+	// is sent with that provider's key, never the client's (translated.go).
+	// A provider without one takes no translated entry.
+	ProviderKeys map[string]string
 	// MaxRequestBody: a larger request body is answered with 413. Default 8 MiB.
 	MaxRequestBody int
 	// MaxLoggedBody: request and response bodies are cut to this many bytes
@@ -93,7 +98,8 @@ type Server struct {
 	metrics              *Metrics
 	log                  *slog.Logger
 	now                  func() time.Time
-	links                sync.Map // link key → *attemptLink, for the upstream-level streams
+	providerKeys         map[string]string // Options.ProviderKeys
+	links                sync.Map          // link key → *attemptLink, for the upstream-level streams
 }
 
 // New builds a Server from options.
@@ -118,6 +124,7 @@ func New(o Options) *Server {
 		metrics:              o.Metrics,
 		log:                  o.Logger,
 		now:                  o.Now,
+		providerKeys:         o.ProviderKeys,
 	}
 	for _, origin := range o.AllowedTargetOrigins {
 		s.allowedOrigins[strings.TrimRight(strings.ToLower(origin), "/")] = true

@@ -155,9 +155,19 @@ func (s *Server) onAttemptHeaders(a *attempt, key string, msg *extprocv3.HttpHea
 	var body []byte
 	replace := false
 	e := link.plan.Entry(a.index)
-	link.restoreHeaders(&m, e)
-	if e != nil {
-		if orig := link.body.Load(); orig != nil {
+	orig := link.body.Load() // also publishes link.cross (translateEntries)
+	if f := link.crossFormat[a.index]; f != "" {
+		// Another provider's entry: its path, version, configured key
+		// and translated body (translated.go). Without a body phase
+		// (none stored) the headers still never carry the client's key.
+		x := &crossEntry{format: f}
+		if orig != nil && link.cross[a.index] != nil {
+			x = link.cross[a.index]
+			body, replace = x.body, true
+		}
+		link.restoreHeaders(&m, e, s.crossOverrides(x))
+	} else if link.restoreHeaders(&m, e, nil); e != nil {
+		if orig != nil {
 			if out, err := e.Rewrite(*orig); err == nil && !bytes.Equal(out, *orig) {
 				body, replace = out, true
 			}

@@ -196,13 +196,14 @@ func TestDevGatewayFallbacksSwitchKeysOnCodes(t *testing.T) {
 	if models, _ := sentModels(d, "stays"); len(models) != 1 {
 		t.Errorf("attempts %v, want one", models)
 	}
-	// An entry of the other format would need the body translated: a
-	// clear 400 naming the entry.
+	// An entry of the other format is translated only with the gateway's
+	// key for that provider; this gateway has none: a clear 400 naming the
+	// entry and the setting.
 	bad := call{path: "/v1/chat/completions", body: chat("gpt-4o"), headers: map[string]string{
 		"x-test-call": "bad", "helicone-fallbacks": `[{"target-url": "https://api.openai.com"}, {"target-url": "https://api.anthropic.com"}]`,
 	}}
 	resp, body := bad.do(t, d)
-	if resp.StatusCode != 400 || !strings.Contains(body, "Helicone-Fallbacks entry 1 target-url https://api.anthropic.com") || !strings.Contains(body, "translate") {
+	if resp.StatusCode != 400 || !strings.Contains(body, "Helicone-Fallbacks entry 1 target-url https://api.anthropic.com") || !strings.Contains(body, "--provider-key anthropic=") {
 		t.Errorf("two formats: %d %s", resp.StatusCode, body)
 	}
 }

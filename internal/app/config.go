@@ -32,6 +32,7 @@ type Config struct {
 	LogLevel          string // debug, info, warn, error
 	AllowedTargets    []string
 	AzureDeployments  []string // deployment=model: the model each Azure OpenAI deployment serves
+	ProviderKeys      []string // provider=env:VAR|file:/path: the gateway's key for translated fallbacks
 	MaxRequestBody    int      // bytes; larger requests get 413
 	MaxLoggedBody     int      // bytes of each body kept in the log
 	StreamUsage       bool     // add stream_options.include_usage to OpenAI streams

@@ -41,6 +41,8 @@ func (c *Config) settings(dev bool) []setting {
 			func(v []string) error { return errors.Join(targetOriginErrors(v)...) }),
 		list(&c.AzureDeployments, "azure-deployments", "comma list of deployment=model: the model each Azure OpenAI deployment serves, to price calls whose response names no priced model",
 			func(v []string) error { _, err := azureDeployments(v); return err }),
+		list(&c.ProviderKeys, "provider-key", "comma list of provider=env:VAR or provider=file:/path (openai, anthropic): the gateway's own key for that provider, sent with a Helicone-Fallbacks entry translated to it (an OpenAI call falling back to Anthropic, or the reverse); without one such entries are refused",
+			func(v []string) error { _, err := providerKeys(v, false); return err }),
 		integer(&c.MaxRequestBody, "max-request-body", 8<<20, "largest request body in bytes (larger: 413)", positive),
 		integer(&c.MaxLoggedBody, "max-logged-body", 1<<20, "bytes of each body kept in the log", notNegative),
 		boolean(&c.StreamUsage, "stream-usage", true, "add stream_options.include_usage to OpenAI streams"),

@@ -46,6 +46,10 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		return err
 	}
 	azureMap, _ := azureDeployments(cfg.AzureDeployments) // checked with the settings
+	provKeys, err := providerKeys(cfg.ProviderKeys, true)
+	if err != nil {
+		return fmt.Errorf("--provider-key: %w", err)
+	}
 	// The provider list the processor and egress policies read
 	// (checked with the settings).
 	providers, _ := compatibleProviders(cfg.OpenAICompatible)
@@ -119,6 +123,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		TrustWorkloadHeaders: cfg.TrustWorkloadHeaders,
 		AllowedTargetOrigins: cfg.AllowedTargets,
 		AzureDeployments:     azureMap,
+		ProviderKeys:         provKeys,
 		MaxRequestBody:       cfg.MaxRequestBody,
 		MaxLoggedBody:        cfg.MaxLoggedBody,
 		DisableStreamUsage:   !cfg.StreamUsage,

@@ -1,0 +1,250 @@
+package processor
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"slices"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/policies/attempts"
+	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/provider/translate"
+)
+
+// Cross-provider fallback. A Helicone-Fallbacks entry whose target-url is
+// the other provider's public origin (an OpenAI chat call falling back to
+// Anthropic's Messages API, or the reverse) rides the fallback chain like
+// any other origin; what changes is the attempt and its answer:
+//   - the request body is translated in the router-level body phase, once
+//     per such entry, so a field the other side lacks is a 400 naming it
+//     before any call (translate.FieldError);
+//   - the upstream-level filter sends that entry's attempt with the other
+//     provider's path, its anthropic-version, the translated body and the
+//     credential configured for that provider (Options.ProviderKeys) in
+//     place of the client's, which is never sent to another provider;
+//   - the router-level filter, which knows from the link which entry
+//     answered, translates the answer back: the whole body when buffered,
+//     the SSE stream chunk by chunk when streamed. Usage is read from the
+//     answer as the provider sent it, and the record names that provider.
+
+// crossEntry is one translated fallback entry.
+type crossEntry struct {
+	format string // the provider the entry goes to: provider.OpenAI or provider.Anthropic
+	body   []byte // the translated request body
+	// includeUsage: the client asked for usage in its stream (an OpenAI
+	// client's stream_options.include_usage).
+	includeUsage bool
+}
+
+// crossHeaders are the request headers a translated attempt changes; every
+// other attempt of the call gets the request's own values back (Envoy's
+// attempts share one header map).
+var crossHeaders = []string{":path", "authorization", "x-api-key", "anthropic-version", "anthropic-beta", "accept-encoding", "content-type"}
+
+// anthropicVersion is the Messages API version translated requests are
+// written for.
+const anthropicVersion = "2023-06-01"
+
+// otherFormat is the provider whose public origin origin is when that is not
+// the request's own format ("" otherwise).
+func otherFormat(c *call, origin string) string {
+	for _, f := range []string{provider.OpenAI, provider.Anthropic} {
+		if f != c.format && origin != "" && origin == publicOrigin(f) {
+			return f
+		}
+	}
+	return ""
+}
+
+// crossFormats maps each fallback index whose origin is the other provider's
+// to that provider. A chat request is needed (the translation is between
+// Chat Completions and Messages), the provider needs a configured key, and
+// the entry must name the model it wants there.
+func (s *Server) crossFormats(c *call, plan *attempts.FallbackPlan, origins []string) (map[int]string, *clientError) {
+	var out map[int]string
+	for i, o := range origins {
+		f := otherFormat(c, o)
+		if f == "" {
+			continue
+		}
+		name := entryName(c, plan, i)
+		switch {
+		case s.providerKeys[f] == "":
+			return nil, badRequest("invalid_header", "%s target-url %s speaks %s's format and this request %s's: translating between them needs a configured %s key (--provider-key %s=…), and this gateway has none",
+				name, o, f, c.format, f, f)
+		case c.endpoint != provider.EndpointChatCompletions && c.endpoint != provider.EndpointMessages:
+			return nil, badRequest("invalid_header", "%s target-url %s: only chat calls (/v1/chat/completions, /v1/messages) are translated to another provider", name, o)
+		case entryModel(plan.Entry(i)) == "":
+			return nil, badRequest("invalid_header", "%s target-url %s: an entry on another provider needs its model (\"model\" or bodyKeyOverride.model)", name, o)
+		}
+		if out == nil {
+			out = map[int]string{}
+		}
+		out[i] = f
+	}
+	return out, nil
+}
+
+// entryModel is the model an entry asks for: its model, or a string in its
+// bodyKeyOverride.
+func entryModel(e *attempts.FallbackEntry) string {
+	if e == nil {
+		return ""
+	}
+	m := e.Model
+	for _, kv := range e.BodyOverride {
+		if kv[0] == "model" && len(kv[1]) > 2 && kv[1][0] == '"' {
+			m = kv[1][1 : len(kv[1])-1]
+		}
+	}
+	return m
+}
+
+// translateEntries translates the request body for every cross-provider
+// entry of the call (body phase, before any attempt). An untranslatable
+// field is a 400 naming it and the entry.
+func (s *Server) translateEntries(c *call, body []byte) *clientError {
+	l := c.link
+	if l == nil || len(l.crossFormat) == 0 {
+		return nil
+	}
+	cross := make(map[int]*crossEntry, len(l.crossFormat))
+	for _, i := range slices.Sorted(maps.Keys(l.crossFormat)) {
+		f := l.crossFormat[i]
+		e := l.plan.Entry(i)
+		src, err := e.Rewrite(body)
+		if err != nil {
+			return badRequest("invalid_header", "%s: %v", entryName(c, l.plan, i), err)
+		}
+		opt := translate.RequestOptions{Model: entryModel(e)}
+		var req translate.Request
+		if f == provider.Anthropic {
+			req, err = translate.OpenAIToAnthropic(src, opt)
+		} else {
+			req, err = translate.AnthropicToOpenAI(src, opt)
+		}
+		if err != nil {
+			var fe *translate.FieldError
+			if errors.As(err, &fe) {
+				return badRequest("untranslatable_request", "%s on %s: the request's %s cannot be sent there: %s",
+					entryName(c, l.plan, i), f, fe.Field, fe.Reason)
+			}
+			return badRequest("untranslatable_request", "%s on %s: %v", entryName(c, l.plan, i), f, err)
+		}
+		cross[i] = &crossEntry{format: f, body: req.Body, includeUsage: req.IncludeUsage}
+	}
+	l.cross = cross // published to the upstream streams by link.body's store
+	return nil
+}
+
+// crossOverrides are the headers of a translated attempt: the other
+// provider's path, version and configured key; the client's credential
+// headers go. The answer comes uncompressed: it must be readable to be
+// translated back.
+func (s *Server) crossOverrides(x *crossEntry) map[string]*string {
+	key := s.providerKeys[x.format]
+	str := func(v string) *string { return &v }
+	h := map[string]*string{"accept-encoding": str("identity"), "content-type": str("application/json")}
+	if x.format == provider.Anthropic {
+		h[":path"], h["x-api-key"], h["anthropic-version"] = str("/v1/messages"), str(key), str(anthropicVersion)
+		h["authorization"], h["anthropic-beta"] = nil, nil
+	} else {
+		h[":path"], h["authorization"] = str("/v1/chat/completions"), str("Bearer "+key)
+		h["x-api-key"], h["anthropic-version"], h["anthropic-beta"] = nil, nil, nil
+	}
+	return h
+}
+
+// answeredCross is the translated entry whose attempt answered, nil when the
+// answer is in the client's own format.
+func answeredCross(c *call) *crossEntry {
+	if c.link == nil || c.link.cross == nil {
+		return nil
+	}
+	return c.link.cross[int(c.link.index.Load())]
+}
+
+// translateAnswer turns a buffered answer of the other provider into the
+// client's format; the body is kept as it came when it does not translate
+// (an error page that is not JSON, say).
+func (s *Server) translateAnswer(c *call, x *crossEntry, body []byte) []byte {
+	var out []byte
+	var err error
+	if x.format == provider.Anthropic {
+		out, err = translate.AnthropicResponseToOpenAI(body, translate.ResponseOptions{Now: s.now})
+	} else {
+		out, err = translate.OpenAIResponseToAnthropic(body)
+	}
+	if err != nil {
+		s.log.Warn("fallback answer not translated", "request_id", c.rec.RequestID, "provider", x.format, "error", err.Error())
+		return body
+	}
+	return out
+}
+
+// newStreamTranslator is the translator of a streamed answer of the other
+// provider.
+func newStreamTranslator(s *Server, x *crossEntry) translate.StreamTranslator {
+	if x.format == provider.Anthropic {
+		return translate.NewAnthropicToOpenAIStream(x.includeUsage, translate.ResponseOptions{Now: s.now})
+	}
+	return translate.NewOpenAIToAnthropicStream()
+}
+
+// translateChunk translates one chunk of a streamed answer; end closes the
+// translator. A broken stream ends what the client gets at the break.
+func translateChunk(c *call, chunk []byte, end bool) []byte {
+	var out []byte
+	if !c.xstreamDone {
+		b, err := c.xstream.Write(chunk)
+		if err != nil {
+			c.xstreamDone = true
+		}
+		out = append(out, b...)
+	}
+	if end && !c.xstreamDone {
+		c.xstreamDone = true
+		if b, err := c.xstream.Close(); err == nil {
+			out = append(out, b...)
+		}
+	}
+	return bytes.Clone(out)
+}
+
+// onTranslatedChunk reads usage from a chunk of another provider's stream as
+// it came, and sends the client the chunk's translation.
+func (s *Server) onTranslatedChunk(c *call, chunk []byte, end bool) *extprocv3.ProcessingResponse {
+	c.stream.Write(chunk)
+	out := translateChunk(c, chunk, end)
+	keepResponse(c, out)
+	if end {
+		s.endStream(c)
+		s.finish(c, int32(c.status))
+	}
+	return responseBodyReply(bodyMutation(out))
+}
+
+// onTranslatedBody reads usage from another provider's whole answer and
+// replaces it with its translation.
+func (s *Server) onTranslatedBody(c *call, x *crossEntry, body []byte) *extprocv3.ProcessingResponse {
+	if len(body) > 0 {
+		if usage, model, err := provider.ParseResponse(x.format, body); err == nil {
+			s.useUsage(c, usage, model)
+		}
+	}
+	out := s.translateAnswer(c, x, body)
+	keepResponse(c, out)
+	s.finish(c, int32(c.status))
+	return responseBodyReply(bodyMutation(out))
+}
+
+// bodyMutation replaces a body (or chunk) with out.
+func bodyMutation(out []byte) *extprocv3.CommonResponse {
+	bm := &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}}
+	if len(out) == 0 {
+		bm.Mutation = &extprocv3.BodyMutation_ClearBody{ClearBody: true}
+	}
+	return &extprocv3.CommonResponse{BodyMutation: bm}
+}
