@@ -91,6 +91,16 @@ type attemptLink struct {
 // request as sent) and puts back the request's own value of every header
 // another entry changed.
 func (l *attemptLink) restoreHeaders(m *headerMutation, e *attempts.FallbackEntry, over map[string]*string) {
+	// A translated attempt's own headers (over) win over the entry's and
+	// are applied whatever entryHeaders holds: the client's key must never
+	// go to the other provider (nil: removed).
+	for _, name := range slices.Sorted(maps.Keys(over)) {
+		if o := over[name]; o != nil {
+			m.setHeader(name, *o)
+		} else {
+			m.removeHeader(name)
+		}
+	}
 	if len(l.entryHeaders) == 0 {
 		return
 	}
@@ -101,18 +111,10 @@ func (l *attemptLink) restoreHeaders(m *headerMutation, e *attempts.FallbackEntr
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(l.entryHeaders)) {
-		v, set := mine[name]
-		if o, ok := over[name]; ok { // a translated attempt's own
-			v, set = "", o != nil
-			if set {
-				v = *o
-			}
-			if !set {
-				m.removeHeader(name)
-				continue
-			}
+		if _, ok := over[name]; ok {
+			continue
 		}
-		switch {
+		switch v, set := mine[name]; {
 		case set:
 			m.setHeader(name, v)
 		case l.entryHeaders[name] != nil:

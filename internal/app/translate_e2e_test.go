@@ -274,3 +274,41 @@ func TestProviderKeysSetting(t *testing.T) {
 		t.Errorf("file key: %v %v", m, err)
 	}
 }
+
+// Envoy's attempts share one header map: after a translated attempt, the
+// next entry (back in the client's format) gets the client's own path and
+// key again, and none of the other provider's headers or the gateway's key.
+func TestDevFallbackAfterTranslatedAttempt(t *testing.T) {
+	oa := newFakeProvider(t, 500, downAnswer, "")
+	an := newFakeProvider(t, 500, `{"type":"error","error":{"type":"api_error","message":"down"}}`, "")
+	third := newFakeProvider(t, 200, openAIToolAnswer, openAIToolStream)
+	t.Setenv("TOLLGATE_TEST_XLAT_ANTHROPIC_KEY", xlatAnthropicKey)
+	d := startDev(t, "--upstream-openai", oa.URL, "--upstream-anthropic", an.URL, "--allowed-target-origins", third.URL,
+		"--provider-key", "anthropic=env:TOLLGATE_TEST_XLAT_ANTHROPIC_KEY")
+	id := uuid.NewString()
+	resp, got := call{path: "/v1/chat/completions", body: chat("gpt-4o"), headers: map[string]string{
+		"authorization": "Bearer " + xlatClientKey, "helicone-request-id": id,
+		"helicone-fallbacks": `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"},` +
+			`{"target-url":"` + third.URL + `","model":"gpt-4o-mini"}]`,
+	}}.do(t, d)
+	if resp.StatusCode != 200 || resp.Header.Get("Helicone-Fallback-Index") != "2" || !strings.Contains(got, `"object":"chat.completion"`) {
+		t.Fatalf("status %d, fallback index %q\n%s", resp.StatusCode, resp.Header.Get("Helicone-Fallback-Index"), got)
+	}
+	if p, h, _ := an.got(); len(p) != 1 || h[0].Get("X-Api-Key") != xlatAnthropicKey {
+		t.Fatalf("anthropic got %d requests (%v)", len(p), h)
+	}
+	paths, hdrs, bodies := third.got()
+	if len(paths) != 1 {
+		t.Fatalf("third origin got %d requests, want 1", len(paths))
+	}
+	h := hdrs[0]
+	if paths[0] != "/v1/chat/completions" || h.Get("Authorization") != "Bearer "+xlatClientKey || h.Get("X-Api-Key") != "" || h.Get("Anthropic-Version") != "" {
+		t.Errorf("third origin got path %s, authorization %q, x-api-key %q, anthropic-version %q", paths[0], h.Get("Authorization"), h.Get("X-Api-Key"), h.Get("Anthropic-Version"))
+	}
+	if !strings.Contains(bodies[0], `"model":"gpt-4o-mini"`) || !strings.Contains(bodies[0], `"messages"`) || strings.Contains(bodies[0], "max_tokens") {
+		t.Errorf("third origin got %s, want the client's body with its model", bodies[0])
+	}
+	if r := d.records(t)[id]; r == nil || r.Provider != strings.TrimPrefix(third.URL, "http://") || r.FallbackIndex != 2 {
+		t.Errorf("record %+v, want entry 2 on %s", r, third.URL)
+	}
+}
