@@ -3,7 +3,8 @@
 // openai and @anthropic-ai/sdk, pinned by testdata/node/package-lock.json)
 // against the mock provider: OpenAI and Anthropic chats with tool calls,
 // streamed and not, Azure OpenAI, Gemini's OpenAI-compatible endpoint, an
-// OpenAI-compatible provider (Together), and the semantic cache across two
+// OpenAI-compatible provider (Together), cross-provider fallback (OpenAI ⇄
+// Anthropic, translated) and the semantic cache across two
 // instances sharing one Redis. Each scenario is a small script in
 // testdata/node that prints one JSON line; the Go tests assert it and the
 // records Tollgate wrote.

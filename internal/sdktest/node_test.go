@@ -102,9 +102,10 @@ type result struct {
 		Input  int64 `json:"input"`
 		Output int64 `json:"output"`
 	} `json:"usage"`
-	Chunks     int    `json:"chunks"`
-	Cache      string `json:"cache"`      // Helicone-Cache
-	Similarity string `json:"similarity"` // Helicone-Cache-Similarity
+	Chunks        int    `json:"chunks"`
+	Cache         string `json:"cache"`          // Helicone-Cache
+	Similarity    string `json:"similarity"`     // Helicone-Cache-Similarity
+	FallbackIndex string `json:"fallback_index"` // Helicone-Fallback-Index
 }
 
 type toolCall struct {

@@ -16,11 +16,12 @@ export function settings() {
   };
 }
 
-// cacheHeaders are the Helicone cache headers of a response.
+// cacheHeaders are the Helicone cache and fallback headers of a response.
 export function cacheHeaders(response) {
   return {
     cache: response.headers.get("helicone-cache"),
     similarity: response.headers.get("helicone-cache-similarity"),
+    fallback_index: response.headers.get("helicone-fallback-index"),
   };
 }
 
