@@ -305,6 +305,12 @@ func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerM
 		return true, nil
 	}
 	target := distinct[0]
+	if f := otherFormat(c, target); f != "" {
+		// A translated entry rides a fallback chain (translated.go); with
+		// every attempt on the other provider there is none.
+		return false, badRequest("invalid_header", "%s: every entry is on %s's origin; a fallback translated to another provider needs an entry on this request's own provider (%s) before it",
+			fallbackHeaderName(c), f, c.format)
+	}
 	if target == "" || target == route {
 		return false, nil
 	}

@@ -97,7 +97,15 @@ func (s *Server) checkEgressModels(c *call, body []byte) *clientError {
 		models = append(models, served) // Azure serves the deployment's model, whatever the body names
 	}
 	if c.link != nil && c.link.plan != nil {
-		for _, e := range c.link.plan.Entries {
+		for j, e := range c.link.plan.Entries {
+			if f := c.link.crossFormat[entryIndex(c.link.plan, j)]; f != "" {
+				// Translated to another provider: its model is that
+				// provider's (translated.go).
+				if err := d.CheckModel(f, entryModel(&e)); err != nil {
+					return s.egressDenied(c, deniedError(err))
+				}
+				continue
+			}
 			models = append(models, e.Model)
 			for _, kv := range e.BodyOverride {
 				if kv[0] == "model" {

@@ -87,6 +87,14 @@ func (s *Server) crossFormats(c *call, plan *attempts.FallbackPlan, origins []st
 	return out, nil
 }
 
+// entryIndex is the fallback index of plan.Entries[j] (see Plan.Entry).
+func entryIndex(plan *attempts.FallbackPlan, j int) int {
+	if plan.OriginalFirst {
+		return j + 1
+	}
+	return j
+}
+
 // entryModel is the model an entry asks for: its model, or a string in its
 // bodyKeyOverride.
 func entryModel(e *attempts.FallbackEntry) string {

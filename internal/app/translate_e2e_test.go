@@ -238,6 +238,8 @@ func TestDevFallbackTranslationRefusals(t *testing.T) {
 			`[{"target-url":"https://api.anthropic.com"},{"target-url":"https://api.openai.com","model":"gpt-4o"}]`, "Helicone-Fallbacks entry 1 target-url https://api.openai.com"},
 		{"no model", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`,
 			`[{"target-url":"https://api.openai.com"},{"target-url":"https://api.anthropic.com"}]`, "needs its model"},
+		{"other provider only", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`,
+			`[{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`, "needs an entry on this request's own provider (openai) before it"},
 	} {
 		resp, got := call{path: tc.path, body: tc.body, headers: map[string]string{
 			"authorization": "Bearer " + xlatClientKey, "helicone-fallbacks": tc.fallbacks,
