@@ -141,7 +141,9 @@ func (s *Server) translateEntries(c *call, body []byte) *clientError {
 			}
 			return badRequest("untranslatable_request", "%s on %s: %v", entryName(c, l.plan, i), f, err)
 		}
-		cross[i] = &crossEntry{format: f, body: req.Body, includeUsage: req.IncludeUsage}
+		// A usage chunk Tollgate asked for (askStreamUsage's filter) is
+		// not the client's to get.
+		cross[i] = &crossEntry{format: f, body: req.Body, includeUsage: req.IncludeUsage && c.usageFilter == nil}
 	}
 	l.cross = cross // published to the upstream streams by link.body's store
 	return nil

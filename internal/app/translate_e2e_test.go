@@ -121,6 +121,9 @@ func TestDevFallbackTranslatesOpenAIToAnthropic(t *testing.T) {
 					!strings.Contains(got, `Paris`) || !strings.Contains(got, `"finish_reason":"tool_calls"`) || !strings.Contains(got, "data: [DONE]") {
 					t.Errorf("client stream is not OpenAI's with the tool call:\n%s", got)
 				}
+				if strings.Contains(got, `"usage"`) {
+					t.Errorf("the client did not ask for usage and got it:\n%s", got)
+				}
 			} else {
 				var out struct {
 					Object  string
