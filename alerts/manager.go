@@ -119,7 +119,7 @@ type Manager struct {
 	lastVersion uint64
 
 	// test hooks (export_test.go)
-	afterRulePut, beforeClaim, afterClaim func()
+	afterRuleRead, afterRulePut, beforeClaim, afterClaim func()
 
 	startOnce, closeOnce sync.Once
 	stop                 context.CancelFunc
@@ -268,6 +268,9 @@ func (m *Manager) Create(ctx context.Context, r Rule) (Rule, error) {
 	prev, err := m.o.Store.Rules(ctx, r.ID)
 	if err != nil {
 		return Rule{}, err
+	}
+	if m.afterRuleRead != nil {
+		m.afterRuleRead()
 	}
 	row := StoredRule{Rule: r, CreatedAt: m.o.Now().UTC().Truncate(time.Second), Version: m.nextVersion()}
 	if len(prev) > 0 {

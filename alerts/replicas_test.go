@@ -374,12 +374,13 @@ func TestConcurrentCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Two replicas, both rows written before either is read back.
-	afterPut := barrier(t, 2)
+	// Two replicas: both find the id free, then both rows are written
+	// before either is read back.
+	afterRead, afterPut := barrier(t, 2), barrier(t, 2)
 	a, _, _ := e.newManager(t, c, alerts.Options{})
 	b, _, _ := e.newManager(t, c, alerts.Options{})
-	alerts.SetTestHooks(a, alerts.TestHooks{AfterRulePut: afterPut})
-	alerts.SetTestHooks(b, alerts.TestHooks{AfterRulePut: afterPut})
+	alerts.SetTestHooks(a, alerts.TestHooks{AfterRuleRead: afterRead, AfterRulePut: afterPut})
+	alerts.SetTestHooks(b, alerts.TestHooks{AfterRuleRead: afterRead, AfterRulePut: afterPut})
 	errs := make([]error, 2)
 	wg.Go(func() { _, errs[0] = a.Create(ctx(t), rule("cost_usd")) })
 	wg.Go(func() { _, errs[1] = b.Create(ctx(t), rule("error_rate")) })
