@@ -71,6 +71,11 @@ func (s *Server) crossFormats(c *call, plan *attempts.FallbackPlan, origins []st
 		}
 		name := entryName(c, plan, i)
 		switch {
+		case i == 0:
+			// The first attempt would go out on the gateway's key with
+			// nothing of the client's tried before it.
+			return nil, badRequest("invalid_header", "%s target-url %s: the first entry must be on this request's own provider (%s); an entry translated to %s can only be a fallback after it",
+				name, o, c.format, f)
 		case s.providerKeys[f] == "":
 			return nil, badRequest("invalid_header", "%s target-url %s speaks %s's format and this request %s's: translating between them needs a configured %s key (--provider-key %s=…), and this gateway has none",
 				name, o, f, c.format, f, f)
@@ -84,7 +89,33 @@ func (s *Server) crossFormats(c *call, plan *attempts.FallbackPlan, origins []st
 		}
 		out[i] = f
 	}
+	if cerr := forcedFallback(c, plan, out); cerr != nil {
+		return nil, cerr
+	}
 	return out, nil
+}
+
+// forcedFallback refuses onCodes of 400–404 on an entry before a translated
+// one: a client could otherwise fail its own attempt on purpose (a junk key
+// or model) and spend the gateway's key on the other provider.
+func forcedFallback(c *call, plan *attempts.FallbackPlan, cross map[int]string) *clientError {
+	last := -1
+	for i := range cross {
+		last = max(last, i)
+	}
+	for i := 0; i < last; i++ {
+		e := plan.Entry(i)
+		if e == nil {
+			continue
+		}
+		for _, r := range e.OnCodes {
+			if r.From <= 404 && r.To >= 400 {
+				return badRequest("invalid_header", "%s: onCodes %d-%d include a client error (400-404); an entry before one translated to another provider (sent on the gateway's key) may not fall back on those",
+					entryName(c, plan, i), r.From, r.To)
+			}
+		}
+	}
+	return nil
 }
 
 // entryIndex is the fallback index of plan.Entries[j] (see Plan.Entry).

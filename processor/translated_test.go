@@ -58,3 +58,33 @@ defaults:
 		}
 	}
 }
+
+// A translated entry is never the first attempt, and an entry before one may
+// not fall back on client errors: either would let a client spend the
+// gateway's key on the other provider with nothing of its own tried first.
+func TestTranslatedEntryNeedsOwnProviderFirst(t *testing.T) {
+	for _, tc := range []struct{ name, fallbacks, want string }{
+		{"first entry on the other provider",
+			`[{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"},{"target-url":"https://api.openai.com"}]`,
+			"entry 0"},
+		{"onCodes 401 before a translated entry",
+			`[{"target-url":"https://api.openai.com","onCodes":[401]},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`,
+			"entry 0: onCodes"},
+		{"onCodes range over 400-404",
+			`[{"target-url":"https://api.openai.com","onCodes":[{"from":400,"to":499}]},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`,
+			"entry 0: onCodes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestServer(t, func(o *Options) {
+				o.ProviderKeys = map[string]string{"anthropic": "sk-ant-gateway"}
+			})
+			replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "authorization", "Bearer sk-client",
+				"helicone-fallbacks", tc.fallbacks),
+				reqBody(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+			ir := replies[0].GetImmediateResponse()
+			if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), tc.want) {
+				t.Fatalf("replies %v, want a 400 naming %q", replies, tc.want)
+			}
+		})
+	}
+}

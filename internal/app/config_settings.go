@@ -41,7 +41,7 @@ func (c *Config) settings(dev bool) []setting {
 			func(v []string) error { return errors.Join(targetOriginErrors(v)...) }),
 		list(&c.AzureDeployments, "azure-deployments", "comma list of deployment=model: the model each Azure OpenAI deployment serves, to price calls whose response names no priced model",
 			func(v []string) error { _, err := azureDeployments(v); return err }),
-		list(&c.ProviderKeys, "provider-key", "comma list of provider=env:VAR or provider=file:/path (openai, anthropic): the gateway's own key for that provider, sent with a Helicone-Fallbacks entry translated to it (an OpenAI call falling back to Anthropic, or the reverse); without one such entries are refused",
+		list(&c.ProviderKeys, "provider-key", "comma list of provider=env:VAR or provider=file:/path (openai, anthropic): the gateway's own key for that provider, sent with a Helicone-Fallbacks entry translated to it (an OpenAI call falling back to Anthropic, or the reverse); without one such entries are refused. An operator opt-in: every caller who can reach the gateway may then fall back to that provider on the gateway's key (limit it with --auth-required and the egress policy's provider allow lists)",
 			func(v []string) error { _, err := providerKeys(v, false); return err }),
 		integer(&c.MaxRequestBody, "max-request-body", 8<<20, "largest request body in bytes (larger: 413)", positive),
 		integer(&c.MaxLoggedBody, "max-logged-body", 1<<20, "bytes of each body kept in the log", notNegative),

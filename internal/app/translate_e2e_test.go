@@ -242,7 +242,11 @@ func TestDevFallbackTranslationRefusals(t *testing.T) {
 		{"no model", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`,
 			`[{"target-url":"https://api.openai.com"},{"target-url":"https://api.anthropic.com"}]`, "needs its model"},
 		{"other provider only", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`,
-			`[{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`, "needs an entry on this request's own provider (openai) before it"},
+			`[{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`, "the first entry must be on this request's own provider (openai)"},
+		{"other provider first", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`,
+			`[{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"},{"target-url":"https://api.openai.com"}]`, "Helicone-Fallbacks entry 0 target-url https://api.anthropic.com: the first entry"},
+		{"forced fallback", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`,
+			`[{"target-url":"https://api.openai.com","onCodes":[403]},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`, "Helicone-Fallbacks entry 0: onCodes 403-403"},
 	} {
 		resp, got := call{path: tc.path, body: tc.body, headers: map[string]string{
 			"authorization": "Bearer " + xlatClientKey, "helicone-fallbacks": tc.fallbacks,
