@@ -85,6 +85,7 @@ type attemptLink struct {
 	// bodies, written in the body phase before body is stored.
 	crossFormat map[int]string
 	cross       map[int]*crossEntry
+	crossNames  []string // the headers a translated attempt sets or removes (crossHeaderNames)
 }
 
 // restoreHeaders sets, for one attempt, the headers of its entry (nil: the
@@ -198,7 +199,8 @@ func (s *Server) planAttempts(c *call, m *headerMutation) (clearRoute bool, cerr
 	if len(c.crossFormat) > 0 {
 		// A translated attempt changes these; the others put them back.
 		c.link.entryHeaders = map[string]*string{}
-		for _, name := range crossHeaders {
+		c.link.crossNames = crossHeaderNames(c, m)
+		for _, name := range c.link.crossNames {
 			c.link.entryHeaders[name] = forwardedHeader(c, m, name)
 		}
 	}

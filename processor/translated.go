@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
@@ -38,10 +39,31 @@ type crossEntry struct {
 	includeUsage bool
 }
 
-// crossHeaders are the request headers a translated attempt changes; every
-// other attempt of the call gets the request's own values back (Envoy's
-// attempts share one header map).
-var crossHeaders = []string{":path", "authorization", "x-api-key", "anthropic-version", "anthropic-beta", "accept-encoding", "content-type"}
+// crossHeaders are the request headers a translated attempt always changes;
+// every other attempt of the call gets the request's own values back
+// (Envoy's attempts share one header map). crossHeaderNames adds the
+// client's other credential and provider-specific headers.
+var crossHeaders = []string{":path", "anthropic-version", "anthropic-beta", "accept-encoding", "content-type", "openai-organization", "openai-project"}
+
+// crossHeaderNames is every header a translated attempt sets or removes:
+// crossHeaders, every credential header (provider.CredentialHeaders: an
+// api-key or x-goog-api-key of the client's must not reach the other
+// provider either) and each anthropic-* header of the request (a client's
+// betas and the like are its own provider's).
+func crossHeaderNames(c *call, m *headerMutation) []string {
+	names := slices.Concat(crossHeaders, provider.CredentialHeaders[:])
+	for _, h := range c.reqHeaders {
+		if k := h.GetKey(); strings.HasPrefix(k, "anthropic-") {
+			names = append(names, k)
+		}
+	}
+	for _, o := range m.set {
+		if k := o.GetHeader().GetKey(); strings.HasPrefix(k, "anthropic-") {
+			names = append(names, k)
+		}
+	}
+	return slices.Compact(slices.Sorted(slices.Values(names)))
+}
 
 // anthropicVersion is the Messages API version translated requests are
 // written for.
@@ -184,16 +206,20 @@ func (s *Server) translateEntries(c *call, body []byte) *clientError {
 // provider's path, version and configured key; the client's credential
 // headers go. The answer comes uncompressed: it must be readable to be
 // translated back.
-func (s *Server) crossOverrides(x *crossEntry) map[string]*string {
+func (s *Server) crossOverrides(x *crossEntry, names []string) map[string]*string {
 	key := s.providerKeys[x.format]
 	str := func(v string) *string { return &v }
-	h := map[string]*string{"accept-encoding": str("identity"), "content-type": str("application/json")}
+	h := map[string]*string{}
+	// Everything of the client's that is its own provider's goes,
+	// whatever the entry's "headers" say (restoreHeaders lets these win).
+	for _, n := range slices.Concat(names, crossHeaders, provider.CredentialHeaders[:]) {
+		h[n] = nil
+	}
+	h["accept-encoding"], h["content-type"] = str("identity"), str("application/json")
 	if x.format == provider.Anthropic {
 		h[":path"], h["x-api-key"], h["anthropic-version"] = str("/v1/messages"), str(key), str(anthropicVersion)
-		h["authorization"], h["anthropic-beta"] = nil, nil
 	} else {
 		h[":path"], h["authorization"] = str("/v1/chat/completions"), str("Bearer "+key)
-		h["x-api-key"], h["anthropic-version"], h["anthropic-beta"] = nil, nil, nil
 	}
 	return h
 }

@@ -165,7 +165,7 @@ func (s *Server) onAttemptHeaders(a *attempt, key string, msg *extprocv3.HttpHea
 			x = link.cross[a.index]
 			body, replace = x.body, true
 		}
-		link.restoreHeaders(&m, e, s.crossOverrides(x))
+		link.restoreHeaders(&m, e, s.crossOverrides(x, link.crossNames))
 	} else if link.restoreHeaders(&m, e, nil); e != nil {
 		if orig != nil {
 			if out, err := e.Rewrite(*orig); err == nil && !bytes.Equal(out, *orig) {

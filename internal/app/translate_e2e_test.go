@@ -104,9 +104,13 @@ func TestDevFallbackTranslatesOpenAIToAnthropic(t *testing.T) {
 			body := `{"model":"gpt-4o","stream":` + map[bool]string{false: "false", true: "true"}[stream] + `,` +
 				`"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Weather in Paris?"}],` +
 				`"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]}`
+			// The client's other credential headers and OpenAI's own
+			// headers, and an entry's try at a credential header, stay off
+			// the translated attempt.
 			resp, got := call{path: "/v1/chat/completions", body: body, headers: map[string]string{
 				"authorization": "Bearer " + xlatClientKey, "helicone-request-id": id,
-				"helicone-fallbacks": `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`,
+				"api-key": xlatClientKey + "-azure", "x-goog-api-key": xlatClientKey + "-gemini", "openai-organization": "org-client",
+				"helicone-fallbacks": `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5","headers":{"api-key":"sk-entry-key"}}]`,
 			}}.do(t, d)
 			if resp.StatusCode != 200 || resp.Header.Get("Helicone-Fallback-Index") != "1" {
 				t.Fatalf("status %d, fallback index %q\n%s", resp.StatusCode, resp.Header.Get("Helicone-Fallback-Index"), got)
@@ -160,6 +164,11 @@ func TestDevFallbackTranslatesOpenAIToAnthropic(t *testing.T) {
 			for _, v := range h {
 				if strings.Contains(strings.Join(v, " "), xlatClientKey) {
 					t.Errorf("the client's key reached anthropic")
+				}
+			}
+			for _, name := range []string{"Api-Key", "X-Goog-Api-Key", "Openai-Organization"} {
+				if v := h.Get(name); v != "" {
+					t.Errorf("anthropic got the client's or the entry's %s %q", name, v)
 				}
 			}
 			r := d.records(t)[id]
