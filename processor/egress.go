@@ -100,7 +100,11 @@ func (s *Server) checkEgressModels(c *call, body []byte) *clientError {
 		for j, e := range c.link.plan.Entries {
 			if f := c.link.crossFormat[entryIndex(c.link.plan, j)]; f != "" {
 				// Translated to another provider: its model is that
-				// provider's (translated.go).
+				// provider's (translated.go), and that provider must be
+				// allowed at all.
+				if err := d.CheckProvider(f); err != nil {
+					return s.egressDenied(c, deniedError(err))
+				}
 				if err := d.CheckModel(f, entryModel(&e)); err != nil {
 					return s.egressDenied(c, deniedError(err))
 				}

@@ -12,8 +12,13 @@ func TestEgressChecksTranslatedEntries(t *testing.T) {
 defaults:
   allow: {providers: [openai, anthropic], models: ["gpt-4o-mini"]}
 `
+	// A providers-only list: no model list to catch the entry instead.
+	const providersOnly = `
+defaults:
+  allow: {providers: [openai]}
+`
 	for _, tc := range []struct{ name, policy, want string }{
-		{"provider not allowed", openAIOnly, "anthropic"},
+		{"provider not allowed", providersOnly, `provider \"anthropic\"`},
 		{"model not allowed", both, "claude-sonnet-4-5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
