@@ -33,8 +33,17 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 	if x := answeredCross(c); x != nil {
 		// Another provider answered a translated attempt: its answer is
 		// translated back, so its length changes (translated.go).
+		c.rec.Provider = x.format
+		if refused := s.gatewayKeyRefused(c, x); refused != nil {
+			return refused
+		}
 		m.removeHeader("content-length")
-		c.rec.Provider, answerFormat = x.format, x.format
+		answerFormat = x.format
+		if isEventStream(c.respMediaType) {
+			m.setHeader("content-type", "text/event-stream")
+		} else if c.respMediaType == "application/json" {
+			m.setHeader("content-type", "application/json")
+		}
 		c.usageFilter = nil // the translator decides what usage the client sees
 		if isEventStream(c.respMediaType) {
 			c.xstream = newStreamTranslator(s, x)

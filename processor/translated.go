@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -222,6 +223,20 @@ func (s *Server) crossOverrides(x *crossEntry, names []string) map[string]*strin
 		h[":path"], h["authorization"] = str("/v1/chat/completions"), str("Bearer "+key)
 	}
 	return h
+}
+
+// gatewayKeyRefused turns the other provider's 401 or 403 to a translated
+// attempt into a 502: the key it refused is the gateway's, not the
+// client's, so the client must not read it as its own auth error, and the
+// provider's body (which may echo a masked key) is not passed on. The
+// operator gets a warning; nil when the status is another.
+func (s *Server) gatewayKeyRefused(c *call, x *crossEntry) *extprocv3.ProcessingResponse {
+	if c.status != 401 && c.status != 403 {
+		return nil
+	}
+	s.log.Warn("translated fallback: the provider refused the gateway's configured key", "request_id", c.rec.RequestID, "provider", x.format, "status", c.status)
+	return s.reject(c, &clientError{status: 502, code: "fallback_provider_auth",
+		message: fmt.Sprintf("the fallback to %s failed: %s refused the gateway's configured key (%d); this is the gateway's configuration, not the request's", x.format, x.format, c.status)})
 }
 
 // answeredCross is the translated entry whose attempt answered, nil when the

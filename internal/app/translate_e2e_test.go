@@ -330,3 +330,24 @@ func TestDevFallbackAfterTranslatedAttempt(t *testing.T) {
 		t.Errorf("record %+v, want entry 2 on %s", r, third.URL)
 	}
 }
+
+// The other provider refusing a translated attempt's key refuses the
+// gateway's key: the client gets a 502 saying so, not the provider's 401
+// (its own auth error, to an SDK) nor its body, which may echo the key.
+func TestDevFallbackGatewayKeyRefused(t *testing.T) {
+	for _, status := range []int{401, 403} {
+		oa := newFakeProvider(t, 500, downAnswer, "")
+		an := newFakeProvider(t, status, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-***key"}}`, "")
+		d := startTranslatingDev(t, oa.URL, an.URL)
+		resp, got := call{path: "/v1/chat/completions", body: `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`, headers: map[string]string{
+			"authorization":      "Bearer " + xlatClientKey,
+			"helicone-fallbacks": `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`,
+		}}.do(t, d)
+		if resp.StatusCode != 502 || !strings.Contains(got, "gateway's configured key") || strings.Contains(got, "sk-ant") || strings.Contains(got, "authentication_error") {
+			t.Errorf("anthropic %d: client got %d\n%s", status, resp.StatusCode, got)
+		}
+		if p, _, _ := an.got(); len(p) != 1 {
+			t.Errorf("anthropic got %d requests, want 1", len(p))
+		}
+	}
+}
