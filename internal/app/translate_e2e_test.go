@@ -351,3 +351,23 @@ func TestDevFallbackGatewayKeyRefused(t *testing.T) {
 		}
 	}
 }
+
+// A translated answer's content-type is the client format's, not the
+// answering provider's own spelling of it.
+func TestDevFallbackTranslatedContentType(t *testing.T) {
+	oa := newFakeProvider(t, 500, downAnswer, "")
+	an := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("content-type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, anthropicToolAnswer)
+	}))
+	t.Cleanup(an.Close)
+	d := startTranslatingDev(t, oa.URL, an.URL)
+	resp, got := call{path: "/v1/chat/completions", body: `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`, headers: map[string]string{
+		"authorization":      "Bearer " + xlatClientKey,
+		"helicone-fallbacks": `[{"target-url":"https://api.openai.com"},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`,
+	}}.do(t, d)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(got, `"chat.completion"`) {
+		t.Errorf("status %d, content-type %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), got)
+	}
+}
