@@ -192,6 +192,7 @@ func TestDevFallbackTranslatesAnthropicToOpenAI(t *testing.T) {
 				`"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]}`
 			resp, got := call{path: "/v1/messages", body: body, headers: map[string]string{
 				"x-api-key": xlatClientKey, "anthropic-version": "2023-06-01", "helicone-request-id": id,
+				"anthropic-dangerous-direct-browser-access": "true", "openai-project": "proj-client",
 				"helicone-fallbacks": `[{"target-url":"https://api.anthropic.com"},{"target-url":"https://api.openai.com","model":"gpt-4o"}]`,
 			}}.do(t, d)
 			if resp.StatusCode != 200 {
@@ -223,6 +224,11 @@ func TestDevFallbackTranslatesAnthropicToOpenAI(t *testing.T) {
 			h := hdrs[0]
 			if paths[0] != "/v1/chat/completions" || h.Get("Authorization") != "Bearer "+xlatOpenAIKey || h.Get("X-Api-Key") != "" || h.Get("Anthropic-Version") != "" {
 				t.Errorf("openai got path %s, authorization %q, x-api-key %q, anthropic-version %q", paths[0], h.Get("Authorization"), h.Get("X-Api-Key"), h.Get("Anthropic-Version"))
+			}
+			for _, name := range []string{"Anthropic-Dangerous-Direct-Browser-Access", "Openai-Project"} {
+				if v := h.Get(name); v != "" {
+					t.Errorf("openai got the client's %s %q", name, v)
+				}
 			}
 			if !strings.Contains(bodies[0], `"model":"gpt-4o"`) || !strings.Contains(bodies[0], `"function"`) || !strings.Contains(bodies[0], `"role":"system"`) {
 				t.Errorf("openai got an untranslated body: %s", bodies[0])
