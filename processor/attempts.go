@@ -254,8 +254,9 @@ func linkKeyOf(req *extprocv3.ProcessingRequest) string {
 // cluster with one priority level per attempt, and the routes' retry
 // priority (previous_priorities, update_frequency 1) sends retry N to level
 // N. Every origin of an entry is checked like Helicone-Target-URL (allowed
-// origins, egress policy); a provider of the other format (OpenAI and
-// Anthropic) is refused: the body is not translated.
+// origins, egress policy). An entry on the provider of the other format
+// (OpenAI and Anthropic) is translated (translated.go); it may not be the
+// first entry, and needs the gateway's key for that provider.
 func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerMutation) (clearRoute bool, cerr *clientError) {
 	rec := c.rec
 	route := rec.TargetURL
