@@ -5,14 +5,14 @@ import "strconv"
 // Anthropic Messages API wire types.
 
 type anthropicMessage struct {
-	ID           string           `json:"id"`
-	Type         string           `json:"type"`
-	Role         string           `json:"role"`
-	Model        string           `json:"model"`
-	Content      []anthropicBlock `json:"content"`
-	StopReason   *string          `json:"stop_reason"`
-	StopSequence *string          `json:"stop_sequence"`
-	Usage        anthropicUsage   `json:"usage"`
+	ID           string         `json:"id"`
+	Type         string         `json:"type"`
+	Role         string         `json:"role"`
+	Model        string         `json:"model"`
+	Content      any            `json:"content"` // []anthropicBlock or []anthropicToolUse
+	StopReason   *string        `json:"stop_reason"`
+	StopSequence *string        `json:"stop_sequence"`
+	Usage        anthropicUsage `json:"usage"`
 }
 
 type anthropicBlock struct {
@@ -33,7 +33,7 @@ type anthropicEvent struct {
 	Type         string               `json:"type"`
 	Message      *anthropicMessage    `json:"message,omitempty"`
 	Index        *int                 `json:"index,omitempty"`
-	ContentBlock *anthropicBlock      `json:"content_block,omitempty"`
+	ContentBlock any                  `json:"content_block,omitempty"` // *anthropicBlock or *anthropicToolUse
 	Delta        any                  `json:"delta,omitempty"`
 	Usage        *anthropicDeltaUsage `json:"usage,omitempty"`
 }

@@ -152,26 +152,6 @@ type anthropicToolUse struct {
 	Input any    `json:"input"`
 }
 
-type anthropicToolMessage struct {
-	ID           string             `json:"id"`
-	Type         string             `json:"type"`
-	Role         string             `json:"role"`
-	Model        string             `json:"model"`
-	Content      []anthropicToolUse `json:"content"`
-	StopReason   *string            `json:"stop_reason"`
-	StopSequence *string            `json:"stop_sequence"`
-	Usage        anthropicUsage     `json:"usage"`
-}
-
-type anthropicToolEvent struct {
-	Type         string               `json:"type"`
-	Message      *anthropicMessage    `json:"message,omitempty"`
-	Index        *int                 `json:"index,omitempty"`
-	ContentBlock *anthropicToolUse    `json:"content_block,omitempty"`
-	Delta        any                  `json:"delta,omitempty"`
-	Usage        *anthropicDeltaUsage `json:"usage,omitempty"`
-}
-
 type anthropicJSONDelta struct {
 	Type        string `json:"type"`
 	PartialJSON string `json:"partial_json"`
@@ -190,7 +170,7 @@ func (s *Server) messagesToolUse(c *call) bool {
 	block := anthropicToolUse{Type: "tool_use", ID: "toolu_mock" + strconv.FormatUint(c.id, 10), Name: name}
 	if !c.stream {
 		block.Input = gjson.Parse(ToolArguments).Value()
-		c.writeJSON(anthropicToolMessage{ID: msgID, Type: "message", Role: "assistant", Model: c.model,
+		c.writeJSON(anthropicMessage{ID: msgID, Type: "message", Role: "assistant", Model: c.model,
 			Content: []anthropicToolUse{block}, StopReason: &stopToolUse, Usage: usage})
 		return true
 	}
@@ -198,15 +178,15 @@ func (s *Server) messagesToolUse(c *call) bool {
 	start.Usage.OutputTokens = 1
 	block.Input = map[string]any{}
 	sse := c.startSSE()
-	send := func(e anthropicToolEvent) bool { return sse.event(e.Type, e) == nil }
-	ok := send(anthropicToolEvent{Type: "message_start", Message: &start}) &&
-		send(anthropicToolEvent{Type: "content_block_start", Index: &zeroIndex, ContentBlock: &block})
+	send := func(e anthropicEvent) bool { return sse.event(e.Type, e) == nil }
+	ok := send(anthropicEvent{Type: "message_start", Message: &start}) &&
+		send(anthropicEvent{Type: "content_block_start", Index: &zeroIndex, ContentBlock: &block})
 	for _, piece := range toolArgumentPieces {
-		ok = ok && send(anthropicToolEvent{Type: "content_block_delta", Index: &zeroIndex, Delta: anthropicJSONDelta{Type: "input_json_delta", PartialJSON: piece}})
+		ok = ok && send(anthropicEvent{Type: "content_block_delta", Index: &zeroIndex, Delta: anthropicJSONDelta{Type: "input_json_delta", PartialJSON: piece}})
 	}
 	_ = ok &&
-		send(anthropicToolEvent{Type: "content_block_stop", Index: &zeroIndex}) &&
-		send(anthropicToolEvent{Type: "message_delta", Delta: anthropicStopDelta{StopReason: stopToolUse}, Usage: &anthropicDeltaUsage{OutputTokens: u.completion}}) &&
-		send(anthropicToolEvent{Type: "message_stop"})
+		send(anthropicEvent{Type: "content_block_stop", Index: &zeroIndex}) &&
+		send(anthropicEvent{Type: "message_delta", Delta: anthropicStopDelta{StopReason: stopToolUse}, Usage: &anthropicDeltaUsage{OutputTokens: u.completion}}) &&
+		send(anthropicEvent{Type: "message_stop"})
 	return true
 }
