@@ -19,9 +19,7 @@ import (
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/cachecontrol"
-	"github.com/tollgate-dev/tollgate/policies/egress"
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
-	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // Options configure a Gate. Zero values get the defaults noted.
@@ -113,102 +111,6 @@ func New(o Options) *Gate {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	return g
-}
-
-// RequestInfo is what the Gate reads of a request.
-type RequestInfo struct {
-	Tenant string // "" = policies.DefaultTenant
-	Method string
-	// URL is the path with query as the client sent it
-	// ("/v1/chat/completions?x=1").
-	URL string
-	// TargetOrigin is the upstream origin from Helicone-Target-URL, "" for
-	// the default provider; part of the cache key.
-	TargetOrigin string
-	// Helicone is the request's parsed Helicone-* headers: the cache
-	// switches and the rate-limit policy come from there. nil: none sent.
-	Helicone *helicone.Headers
-	// Header returns the first value of a request header by lowercase name,
-	// "" when absent: for the headers that are not Helicone's (Cache-Control,
-	// the provider credential of the cache key) and the properties a
-	// rate-limit segment names (ratelimit.Caller).
-	Header func(name string) string
-	Body   []byte // the request body as it will be sent
-	// KeyExtra is more of the request that can change the answer and is
-	// not in the headers the cache reads, e.g. a fallback list (which
-	// may put another model's answer, or another key's, behind this body).
-	KeyExtra string
-	// CacheDefaults are the egress policy's cache settings for this
-	// workload: what applies when the request's own headers say nothing.
-	CacheDefaults egress.Cache
-	// Limits are the egress policy's rate limits and budgets for this
-	// workload (egress.Decision.Limits): taken in the same round trip as
-	// the header's policy, all or nothing.
-	Limits []egress.Limit
-	UserID string // Helicone-User-Id, else the body's user
-}
-
-func (r *RequestInfo) header(name string) string {
-	if r.Header == nil {
-		return ""
-	}
-	return r.Header(name)
-}
-
-// noHeaders stands in for a request that sent no Helicone headers.
-var noHeaders helicone.Headers
-
-// CachedCall is what a hit tells the log record.
-type CachedCall struct {
-	ReferenceID    string // request id of the call that filled the slot
-	Slot           int
-	Model          string
-	provider.Usage       // the original call's tokens
-	LatencyMs      int64 // of the original call
-}
-
-// Decision is the Gate's verdict on a request.
-type Decision struct {
-	Answer       *ratelimit.Answer // non-nil: reply with it, the provider is never called
-	Hit          *CachedCall       // non-nil on a cache hit (Answer is then set too)
-	RateLimited  bool              // Answer is a 429 from a rate-limit policy
-	FailedClosed bool              // Answer is a 503: the store was unreachable and the Gate fails closed
-	// ResponseHeaders go on the provider's response: Helicone-Cache: MISS,
-	// Helicone-RateLimit-*.
-	ResponseHeaders [][2]string
-
-	// For Complete.
-	cacheKey string
-	slots    int
-	ttl      time.Duration
-	save     bool
-	refresh  bool // Helicone-Cache-Read: false
-	miss     bool // Helicone-Cache: MISS goes on the response (the cache was read, or refreshed)
-	badSlot  int  // slot+1 of an unreadable entry to overwrite; 0 = none
-	maxEntry int
-	cents    []ratelimit.BucketRef
-	replay   [][2]string // provider response headers a hit would replay (NoteResponseHeader)
-}
-
-// CacheBodyLimit is 0 when Complete will not store the response, else the
-// largest body worth keeping for it: the processor may stop accumulating
-// the response past it and pass BodyTruncated.
-func (d *Decision) CacheBodyLimit() int {
-	if d == nil || d.Answer != nil || d.cacheKey == "" || !d.save || d.ttl <= 0 {
-		return 0
-	}
-	return d.maxEntry
-}
-
-// NoteResponseHeader offers one of the provider's response headers (as
-// they arrive, before the body) to the cache entry Complete may store; it
-// keeps the ones ReplayHeader names, and only when the response may be
-// stored at all.
-func (d *Decision) NoteResponseHeader(name, value string) {
-	if d.CacheBodyLimit() == 0 || !ReplayHeader(strings.ToLower(name)) {
-		return
-	}
-	d.replay = append(d.replay, [2]string{name, value})
 }
 
 // Check runs once the request body is known. It returns a
@@ -391,76 +293,3 @@ func (g *Gate) hit(d *Decision, e *cacheEntry, res StoreAdmitResult, policy *rat
 		},
 	}
 }
-
-// storeUse is what a store round trip on the request path was for.
-type storeUse struct {
-	cacheRead bool // a cache lookup
-	limited   bool // rate-limit buckets
-}
-
-// degraded is the decision when the store failed on the request path.
-func (g *Gate) degraded(d *Decision, use storeUse) *Decision {
-	if use.cacheRead {
-		g.m.cacheError.Inc()
-	}
-	if use.limited {
-		if g.failClosed {
-			g.m.limitFailClosed.Inc()
-			return &Decision{Answer: unavailableAnswer(), FailedClosed: true}
-		}
-		g.m.limitFailOpen.Inc()
-	}
-	if d.miss {
-		d.ResponseHeaders = append(d.ResponseHeaders, [2]string{helicone.CacheStatus, "MISS"})
-	}
-	return d
-}
-
-func unavailableAnswer() *ratelimit.Answer {
-	const msg = "Rate limits cannot be checked right now (the rate-limit store is unreachable) and this gateway is configured to fail closed; retry shortly."
-	return &ratelimit.Answer{Status: 503, Body: helicone.TollgateErrorBody("rate_limit_unavailable", msg), Headers: [][2]string{
-		{"content-type", "application/json"},
-		{helicone.XHeliconeError, "rate_limit_unavailable"},
-		{"retry-after", "1"},
-	}}
-}
-
-// intn is the injected random source, kept in range whatever it returns.
-func (g *Gate) intn(n int) int {
-	if n <= 1 {
-		return 0
-	}
-	r := g.rand(n) % n
-	if r < 0 {
-		r += n
-	}
-	return r
-}
-
-// storeFailed counts admit errors and logs at most one store error a
-// second: a Redis outage must not flood the log at the request rate.
-func (g *Gate) storeFailed(op string, err error) {
-	if op == "admit" {
-		g.m.errAdmit.Inc()
-	}
-	now := time.Now().UnixNano()
-	last := g.lastErrLog.Load()
-	if now-last < int64(time.Second) || !g.lastErrLog.CompareAndSwap(last, now) {
-		return
-	}
-	g.log.Warn("cache / rate-limit store call failed", "op", op, "err", err, "fail_closed", g.failClosed)
-}
-
-// noStore stands in for a missing Store: always unreachable.
-type noStore struct{}
-
-var errNoStore = errors.New("no cache / rate-limit store configured")
-
-func (noStore) Admit(context.Context, StoreAdmit) (StoreAdmitResult, error) {
-	return StoreAdmitResult{}, errNoStore
-}
-func (noStore) Fill(context.Context, string, int, []byte, time.Duration) (int, error) {
-	return -1, errNoStore
-}
-func (noStore) Put(context.Context, string, int, []byte, time.Duration) error { return errNoStore }
-func (noStore) Charge(context.Context, ratelimit.BucketRef, float64) error    { return errNoStore }
