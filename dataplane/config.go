@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -174,10 +175,17 @@ type Config struct {
 // with a path prefix). With StripPrefix the route's Prefix is taken off
 // the path first, as the routes' regex_rewrite does in envoy/*.yaml
 // (/together/v1/chat/completions reaches /v1/chat/completions).
+//
+// With Regex the route matches paths that match it as a whole instead,
+// query excluded, as an Envoy route's safe_regex (RE2, which Go's regexp
+// implements): Gemini's stable /v1/models/{model}:{method} calls, which
+// share OpenAI's /v1/models/ prefix. Prefix then only names the route in
+// errors, and nothing is stripped.
 type Route struct {
 	Prefix      string
 	Upstream    string
 	StripPrefix bool
+	Regex       string
 }
 
 // FallbackChain is one fallback chain route and its cluster: the route
@@ -301,6 +309,13 @@ func New(cfg Config, conn grpc.ClientConnInterface) (*Proxy, error) {
 		t, err := parseUpstream(r.Upstream)
 		if err != nil {
 			return nil, fmt.Errorf("dataplane: Routes %s: %w", r.Prefix, err)
+		}
+		if r.Regex != "" {
+			if t.re, err = regexp.Compile(`^(?:` + r.Regex + `)$`); err != nil || r.StripPrefix {
+				return nil, fmt.Errorf("dataplane: Routes %s: regex %q: want an RE2 expression and no StripPrefix (%v)", r.Prefix, r.Regex, err)
+			}
+			p.routes = append(p.routes, t)
+			continue
 		}
 		prefix := strings.TrimRight(r.Prefix, "/")
 		if !strings.HasPrefix(prefix, "/") {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/dataplane/internal/headers"
@@ -26,11 +27,17 @@ type upstreamTarget struct {
 	// prefix goes in front.
 	match string
 	strip bool
+	re    *regexp.Regexp // a regex route's (Route.Regex), matched instead of match
 }
 
 // matches is Envoy's path_separated_prefix: the path is match or
 // continues with a '/'.
+// A regex route's expression must match the whole path (the caller has
+// taken the query off), as Envoy's safe_regex.
 func (t *upstreamTarget) matches(path string) bool {
+	if t.re != nil {
+		return t.re.MatchString(path)
+	}
 	rest, ok := strings.CutPrefix(path, t.match)
 	return ok && (rest == "" || rest[0] == '/')
 }

@@ -16,6 +16,7 @@ func TestProviderRoutes(t *testing.T) {
 		AnthropicUpstream: "http://anthropic.test",
 		Routes: []Route{
 			{Prefix: "/v1beta", Upstream: "http://gemini.test"},
+			{Prefix: "/v1beta", Upstream: "http://gemini.test", Regex: `/v1/models/[^/:]+:(generateContent|countTokens)`},
 			{Prefix: "/together", Upstream: "http://together.test", StripPrefix: true},
 			{Prefix: "/groq/", Upstream: "http://mock.test/groqapi", StripPrefix: true},
 		},
@@ -34,6 +35,13 @@ func TestProviderRoutes(t *testing.T) {
 		{"/groq/openai/v1/chat/completions", "http://mock.test", "/groqapi/openai/v1/chat/completions"},
 		{"/v1/messages", "http://anthropic.test", "/v1/messages"},
 		{"/v1/chat/completions", "http://openai.test", "/v1/chat/completions"},
+		// A regex route matches the whole path, query excluded, and
+		// leaves it as it is.
+		{"/v1/models/gemini-2.5-flash:generateContent?key=k", "http://gemini.test", "/v1/models/gemini-2.5-flash:generateContent?key=k"},
+		{"/v1/models/gemini-2.5-flash:countTokens", "http://gemini.test", "/v1/models/gemini-2.5-flash:countTokens"},
+		{"/v1/models/gemini-2.5-flash:generateContentX", "http://openai.test", "/v1/models/gemini-2.5-flash:generateContentX"},
+		{"/x/v1/models/gemini-2.5-flash:generateContent", "http://openai.test", "/x/v1/models/gemini-2.5-flash:generateContent"},
+		{"/v1/models/gpt-4o-mini", "http://openai.test", "/v1/models/gpt-4o-mini"},
 	} {
 		r := p.pickRoute(headers.List{{Key: ":path", Value: tt.path}})
 		if r.target == nil {
@@ -52,5 +60,8 @@ func TestProviderRoutes(t *testing.T) {
 	}
 	if _, err := New(Config{Routes: []Route{{Prefix: "together", Upstream: "http://x"}}}, nil); err == nil {
 		t.Fatal("a prefix without / accepted")
+	}
+	if _, err := New(Config{Routes: []Route{{Prefix: "/g", Upstream: "http://x", Regex: "("}}}, nil); err == nil {
+		t.Fatal("a bad regex accepted")
 	}
 }

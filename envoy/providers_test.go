@@ -63,8 +63,39 @@ func TestProvidersRoutedByPath(t *testing.T) {
 						t.Errorf("cluster %q reaches %s:%d, want %s:443", name, sa.GetAddress(), sa.GetPortValue(), origin.Host)
 					}
 				}
+				if u.RouteRegex != "" {
+					checkRegexRoutes(t, routes, byName, u, origin.Host)
+				}
 			}
 		})
+	}
+}
+
+// checkRegexRoutes: a provider's second route (Gemini's stable
+// /v1/models/{model}:{method} calls) is a pair named <name>_v1 matching
+// the very expression the processor names the provider by
+// (Upstream.RouteRegex), before the OpenAI catch-all whose prefix it
+// shares, to the provider's clusters, the path unchanged.
+func checkRegexRoutes(t *testing.T, routes []*routev3.Route, byName map[string]int, u provider.Upstream, host string) {
+	t.Helper()
+	for _, suffix := range []string{"", "_attempts"} {
+		name := u.Name + "_v1" + suffix
+		i, ok := byName[name]
+		if !ok {
+			t.Errorf("no route %q for %s's paths matching %s", name, u.Name, u.RouteRegex)
+			continue
+		}
+		if i >= byName["openai"] {
+			t.Errorf("route %q comes after the openai catch-all", name)
+		}
+		r := routes[i]
+		if got := r.GetMatch().GetSafeRegex().GetRegex(); got != u.RouteRegex {
+			t.Errorf("route %q matches %q, want %s", name, got, u.RouteRegex)
+		}
+		a := r.GetRoute()
+		if a.GetCluster() != u.Name+suffix || a.GetHostRewriteLiteral() != host || a.GetRegexRewrite() != nil || a.GetPrefixRewrite() != "" {
+			t.Errorf("route %q: cluster %q host %q, want %s%s and %s, the path unchanged", name, a.GetCluster(), a.GetHostRewriteLiteral(), u.Name, suffix, host)
+		}
 	}
 }
 

@@ -1,6 +1,9 @@
 package provider
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // Resolve maps a request path (query string allowed; it is ignored) to the
 // provider that serves it, the wire format its bodies are in, and the
@@ -8,6 +11,9 @@ import "strings"
 //
 //	/v1beta/models/{model}:generateContent        gemini, gemini, generate_content
 //	/v1beta/models/{model}:streamGenerateContent  gemini, gemini, stream_generate_content
+//	/v1beta/models/{model}:countTokens            gemini, gemini, count_tokens
+//	/v1beta/models/{model}:embedContent (batch…)  gemini, gemini, embeddings
+//	/v1/models/{model}:generateContent (…)        as /v1beta: Gemini's stable API
 //	/v1beta/openai/chat/completions (…)           gemini, openai, chat_completions
 //	/together/v1/chat/completions                 together, openai, chat_completions
 //	/groq/openai/v1/chat/completions              groq, openai, chat_completions
@@ -22,15 +28,18 @@ func Resolve(path string) (name, format string, ep Endpoint) {
 	}
 	u, rest, ok := routeOf(path)
 	if !ok {
+		if strings.HasPrefix(path, "/v1/models/") && geminiStableRE.MatchString(path) {
+			// Gemini's stable API: named by the very expression the
+			// routes send it to Google with, so that what is checked
+			// and priced as gemini is what goes there.
+			return Gemini, Gemini, geminiMethods[path[strings.LastIndexByte(path, ':')+1:]]
+		}
 		format, ep = Classify(path)
 		return format, format, ep
 	}
 	if u.Format == Gemini {
-		if _, stream, ok := GeminiPath(path); ok {
-			if stream {
-				return Gemini, Gemini, EndpointStreamGenerateContent
-			}
-			return Gemini, Gemini, EndpointGenerateContent
+		if _, ep, ok := geminiCall(path); ok {
+			return Gemini, Gemini, ep
 		}
 		if compat, found := strings.CutPrefix(path, "/v1beta/openai"); found && strings.HasPrefix(compat, "/") {
 			return Gemini, OpenAI, openAIEndpoint(compat)
@@ -71,33 +80,71 @@ func openAIEndpoint(rest string) Endpoint {
 // into every record of the call.
 const maxGeminiModel = 256
 
-// GeminiPath reads a Gemini generate path, /v1beta/models/{model}:generateContent
-// or …:streamGenerateContent (query string allowed: alt=sse, key=… stay
-// with the request): the model, percent-decoded, and whether the method
-// streams. ok is false for any other path and for a model segment that is
-// empty, too long, not UTF-8 or holds a control character or a slash.
+// geminiMethods are the methods of Gemini's models that Tollgate reads,
+// and the endpoint each is: generateContent and streamGenerateContent
+// (parsed and priced), countTokens (free: recorded with its model, no
+// usage) and embedContent, batchEmbedContents (recorded with their model;
+// Google's answers carry no token counts, so they cost 0).
+var geminiMethods = map[string]Endpoint{
+	"generateContent":       EndpointGenerateContent,
+	"streamGenerateContent": EndpointStreamGenerateContent,
+	"countTokens":           EndpointCountTokens,
+	"embedContent":          EndpointEmbeddings,
+	"batchEmbedContents":    EndpointEmbeddings,
+}
+
+// GeminiStableRoute matches, as a whole path without its query, the calls
+// of Gemini's stable API (/v1/models/{model}:{method}, for the methods of
+// geminiMethods). Its /v1/models/… paths are OpenAI's too, so these are
+// told apart by the method after the colon, which no OpenAI model id ends
+// with (a fine-tuned one, ft:…:{id}, ends with its job's id). The data
+// plane routes by this expression (Upstream.RouteRegex) and envoy/*.yaml's
+// gemini_v1 routes match with the same one (RE2 in both).
+const GeminiStableRoute = `^/v1/models/[^/:]+:(generateContent|streamGenerateContent|countTokens|embedContent|batchEmbedContents)$`
+
+var geminiStableRE = regexp.MustCompile(GeminiStableRoute)
+
+// geminiModelPrefixes are the API versions Gemini's model paths come
+// under: the beta API (the SDKs' default) and the stable one.
+var geminiModelPrefixes = [...]string{"/v1beta/models/", "/v1/models/"}
+
+// GeminiPath reads a Gemini model path, /v1beta/models/{model}:{method} or
+// /v1/models/{model}:{method} for a method of geminiMethods (query string
+// allowed: alt=sse, key=… stay with the request): the model,
+// percent-decoded, and whether the method streams (streamGenerateContent).
+// ok is false for any other path and for a model segment that is empty,
+// too long, not UTF-8 or holds a control character, a slash or a colon.
 func GeminiPath(path string) (model string, stream, ok bool) {
+	model, ep, ok := geminiCall(path)
+	return model, ep == EndpointStreamGenerateContent, ok
+}
+
+// geminiCall is GeminiPath with the method's endpoint.
+func geminiCall(path string) (model string, ep Endpoint, ok bool) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
-	rest, found := strings.CutPrefix(path, "/v1beta/models/")
+	var rest string
+	found := false
+	for _, p := range geminiModelPrefixes {
+		if rest, found = strings.CutPrefix(path, p); found {
+			break
+		}
+	}
 	if !found {
-		return "", false, false
+		return "", EndpointUnknown, false
 	}
-	i := strings.LastIndexByte(rest, ':')
+	i := strings.IndexByte(rest, ':')
 	if i < 0 {
-		return "", false, false
+		return "", EndpointUnknown, false
 	}
-	switch rest[i+1:] {
-	case "generateContent":
-	case "streamGenerateContent":
-		stream = true
-	default:
-		return "", false, false
+	ep, ok = geminiMethods[rest[i+1:]]
+	if !ok {
+		return "", EndpointUnknown, false
 	}
 	name, ok := deploymentName(rest[:i])
-	if !ok || len(name) > maxGeminiModel {
-		return "", false, false
+	if !ok || len(name) > maxGeminiModel || strings.IndexByte(name, ':') >= 0 {
+		return "", EndpointUnknown, false
 	}
-	return name, stream, true
+	return name, ep, true
 }

@@ -32,6 +32,12 @@ type Upstream struct {
 	// https://api.together.xyz/v1/chat/completions), or, for Gemini, its
 	// own "/v1beta", kept on the way up.
 	Route string
+	// RouteRegex, when set, is a second route to the provider: paths that
+	// match it as a whole, query excluded (RE2, as Envoy's safe_regex
+	// reads it), go there unchanged. Gemini's stable API
+	// (GeminiStableRoute), whose /v1/models/… paths only the method after
+	// the colon tells from OpenAI's.
+	RouteRegex string
 	// Format is the wire format: OpenAI, or Gemini for Google's native API.
 	Format string
 }
@@ -54,7 +60,7 @@ const (
 
 // builtins are the providers routed by path out of the box.
 var builtins = []Upstream{
-	{Name: Gemini, Origin: "https://generativelanguage.googleapis.com", Route: "/v1beta", Format: Gemini},
+	{Name: Gemini, Origin: "https://generativelanguage.googleapis.com", Route: "/v1beta", RouteRegex: GeminiStableRoute, Format: Gemini},
 	{Name: Together, Origin: "https://api.together.xyz", Prefix: "/v1", Route: "/together", Format: OpenAI},
 	{Name: Groq, Origin: "https://api.groq.com", Prefix: "/openai/v1", Route: "/groq", Format: OpenAI},
 }

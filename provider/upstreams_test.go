@@ -13,7 +13,20 @@ func TestResolve(t *testing.T) {
 	}{
 		{"/v1beta/models/gemini-2.5-flash:generateContent", Gemini, Gemini, EndpointGenerateContent},
 		{"/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=k", Gemini, Gemini, EndpointStreamGenerateContent},
-		{"/v1beta/models/gemini-2.5-flash:countTokens", Gemini, Gemini, EndpointUnknown},
+		{"/v1beta/models/gemini-2.5-flash:countTokens", Gemini, Gemini, EndpointCountTokens},
+		{"/v1beta/models/gemini-embedding-001:embedContent", Gemini, Gemini, EndpointEmbeddings},
+		{"/v1beta/models/gemini-embedding-001:batchEmbedContents", Gemini, Gemini, EndpointEmbeddings},
+		{"/v1beta/models/gemini-2.5-flash:predict", Gemini, Gemini, EndpointUnknown},
+		// Gemini's stable API shares OpenAI's /v1/models/ prefix: the
+		// method after the colon tells them apart.
+		{"/v1/models/gemini-2.5-flash:generateContent", Gemini, Gemini, EndpointGenerateContent},
+		{"/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse", Gemini, Gemini, EndpointStreamGenerateContent},
+		{"/v1/models/gemini-2.5-flash:countTokens", Gemini, Gemini, EndpointCountTokens},
+		{"/v1/models/gemini-embedding-001:batchEmbedContents", Gemini, Gemini, EndpointEmbeddings},
+		{"/v1/models/gpt-4o-mini", OpenAI, OpenAI, EndpointModels},
+		{"/v1/models/ft:gpt-4o-mini:acme::abc123", OpenAI, OpenAI, EndpointModels},
+		{"/v1/models/gemini-2.5-flash:generateContentX", OpenAI, OpenAI, EndpointModels},
+		{"/v1/models/a/b:generateContent", OpenAI, OpenAI, EndpointModels},
 		{"/v1beta/models", Gemini, Gemini, EndpointUnknown},
 		{"/v1beta/openai/chat/completions", Gemini, OpenAI, EndpointChatCompletions},
 		{"/v1beta/openai/embeddings", Gemini, OpenAI, EndpointEmbeddings},
@@ -49,7 +62,14 @@ func TestGeminiPath(t *testing.T) {
 		{"/v1beta/models/a%2Fb:generateContent", "", false, false},
 		{"/v1beta/models/a%0Ab:generateContent", "", false, false},
 		{"/v1beta/models/" + strings.Repeat("m", 300) + ":generateContent", "", false, false},
-		{"/v1beta/models/m:embedContent", "", false, false},
+		{"/v1beta/models/m:embedContent", "m", false, true},
+		{"/v1beta/models/m:countTokens", "m", false, true},
+		{"/v1beta/models/m:predict", "", false, false},
+		{"/v1beta/models/a%3Ab:generateContent", "", false, false},
+		{"/v1/models/gemini-2.5-pro:streamGenerateContent?alt=sse", "gemini-2.5-pro", true, true},
+		{"/v1/models/gemini-2.5-pro:generateContent", "gemini-2.5-pro", false, true},
+		{"/v1/models/gpt-4o", "", false, false},
+		{"/v2/models/m:generateContent", "", false, false},
 		{"/v1beta/models/m", "", false, false},
 	} {
 		model, stream, ok := GeminiPath(tt.path)
@@ -180,8 +200,7 @@ func FuzzGeminiPath(f *testing.F) {
 		if model == "" || !utf8.ValidString(model) || strings.ContainsAny(model, "/\n\r") {
 			t.Fatalf("GeminiPath(%q) kept model %q", path, model)
 		}
-		if name, format, ep := Resolve(path); name != Gemini || format != Gemini ||
-			(ep != EndpointGenerateContent && ep != EndpointStreamGenerateContent) {
+		if name, format, ep := Resolve(path); name != Gemini || format != Gemini || ep == EndpointUnknown {
 			t.Fatalf("Resolve(%q) = %q %q %v", path, name, format, ep)
 		}
 	})

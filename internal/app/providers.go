@@ -36,8 +36,9 @@ func compatibleProviders(entries []string) (provider.Upstreams, error) {
 
 // devProviderRoutes are the dev data plane's routes for the providers
 // routed by path, as envoy/*.yaml has one per built-in entry: Gemini's
-// /v1beta to --upstream-gemini, each OpenAI-compatible provider's
-// /<name> to its origin with the name taken off the path.
+// /v1beta (and its stable /v1/models/{model}:{method} calls, a regex
+// route) to --upstream-gemini, each OpenAI-compatible provider's /<name>
+// to its origin with the name taken off the path.
 func devProviderRoutes(cfg *Config, list provider.Upstreams) []dataplane.Route {
 	routes := make([]dataplane.Route, 0, len(list))
 	for _, u := range list {
@@ -46,6 +47,9 @@ func devProviderRoutes(cfg *Config, list provider.Upstreams) []dataplane.Route {
 			origin = cfg.UpstreamGemini
 		}
 		routes = append(routes, dataplane.Route{Prefix: u.Route, Upstream: origin, StripPrefix: u.StripRoute()})
+		if u.RouteRegex != "" {
+			routes = append(routes, dataplane.Route{Prefix: u.Route, Upstream: origin, Regex: u.RouteRegex})
+		}
 	}
 	return routes
 }
