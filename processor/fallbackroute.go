@@ -32,6 +32,7 @@ func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerM
 		route = publicOrigin(c.format)
 	}
 	origins := plan.AttemptOrigins(route)
+	s.modelOrigins(c, plan, route, origins) // an entry naming another provider's model goes there
 	cross, cerr := s.crossFormats(c, plan, origins)
 	if cerr != nil {
 		return false, cerr

@@ -92,20 +92,20 @@ func (s *Server) crossFormats(c *call, plan *attempts.FallbackPlan, origins []st
 		if f == "" {
 			continue
 		}
-		name := entryName(c, plan, i)
+		name, dest := entryName(c, plan, i), entryDest(plan, i, o)
 		switch {
 		case i == 0:
 			// The first attempt would go out on the gateway's key with
 			// nothing of the client's tried before it.
-			return nil, badRequest("invalid_header", "%s target-url %s: the first entry must be on this request's own provider (%s); an entry translated to %s can only be a fallback after it",
-				name, o, c.format, f)
+			return nil, badRequest("invalid_header", "%s %s: the first entry must be on this request's own provider (%s); an entry translated to %s can only be a fallback after it",
+				name, dest, c.format, f)
 		case s.providerKeys[f] == "":
-			return nil, badRequest("invalid_header", "%s target-url %s speaks %s's format and this request %s's: translating between them needs a configured %s key (--provider-key %s=…), and this gateway has none",
-				name, o, f, c.format, f, f)
+			return nil, badRequest("invalid_header", "%s %s speaks %s's format and this request %s's: translating between them needs a configured %s key (--provider-key %s=…), and this gateway has none",
+				name, dest, f, c.format, f, f)
 		case c.endpoint != provider.EndpointChatCompletions && c.endpoint != provider.EndpointMessages:
-			return nil, badRequest("invalid_header", "%s target-url %s: only chat calls (/v1/chat/completions, /v1/messages) are translated to another provider", name, o)
+			return nil, badRequest("invalid_header", "%s %s: only chat calls (/v1/chat/completions, /v1/messages) are translated to another provider", name, dest)
 		case entryModel(plan.Entry(i)) == "":
-			return nil, badRequest("invalid_header", "%s target-url %s: an entry on another provider needs its model (\"model\" or bodyKeyOverride.model)", name, o)
+			return nil, badRequest("invalid_header", "%s %s: an entry on another provider needs its model (\"model\" or bodyKeyOverride.model)", name, dest)
 		}
 		if out == nil {
 			out = map[int]string{}

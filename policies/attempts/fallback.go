@@ -51,6 +51,13 @@ func ParseFallbacks(short, gateway string) (*FallbackPlan, error) {
 	case short != "" && gateway != "":
 		return nil, &helicone.BadHeaderError{Header: helicone.Canonical(helicone.Fallback), Reason: "and " + helicone.Canonical(helicone.Fallbacks) + " cannot both be sent"}
 	case short != "":
+		if short[0] != '[' && short[0] != '{' {
+			entries, err := parseModelList(short)
+			if err != nil {
+				return nil, err
+			}
+			return &FallbackPlan{Entries: entries, OriginalFirst: true}, nil
+		}
 		entries, err := parseFallbackList(helicone.Fallback, short)
 		if err != nil {
 			return nil, err
@@ -62,6 +69,29 @@ func ParseFallbacks(short, gateway string) (*FallbackPlan, error) {
 		return nil, err
 	}
 	return &FallbackPlan{Entries: entries}, nil
+}
+
+// parseModelList reads the plainest short form, a comma-separated list of
+// model names (`Helicone-Fallback: claude-sonnet-4-5, gpt-4o-mini`): the
+// same as [{"model": …}, …]. A name is printable ASCII without spaces,
+// quotes or commas.
+func parseModelList(v string) ([]FallbackEntry, error) {
+	bad := func(format string, args ...any) error {
+		return &helicone.BadHeaderError{Header: helicone.Canonical(helicone.Fallback), Reason: fmt.Sprintf(format, args...)}
+	}
+	names := strings.Split(v, ",")
+	if len(names) > MaxFallbacks {
+		return nil, bad("lists %d entries; at most %d are allowed", len(names), MaxFallbacks)
+	}
+	entries := make([]FallbackEntry, len(names))
+	for i, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" || len(n) > 256 || strings.ContainsFunc(n, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '"' }) {
+			return nil, bad(`entry %d: %q is not a model name (give a list of model names, or a JSON array such as [{"model": "gpt-4o-mini"}])`, i, clip(n))
+		}
+		entries[i] = FallbackEntry{Model: n}
+	}
+	return entries, nil
 }
 
 // rawFallbackEntry is the wire form. Helicone spells target-url with a

@@ -43,6 +43,24 @@ func TestParseFallbacksShortForm(t *testing.T) {
 	}
 }
 
+// The plainest short form names models only, comma-separated: the same
+// plan as the JSON list of {"model": …} entries.
+func TestParseFallbacksModelList(t *testing.T) {
+	for _, v := range []string{"claude-sonnet-4-5", " gpt-4o-mini , claude-sonnet-4-5 "} {
+		p, err := ParseFallbacks(v, "")
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		want := []FallbackEntry{}
+		for _, n := range strings.Split(v, ",") {
+			want = append(want, FallbackEntry{Model: strings.TrimSpace(n)})
+		}
+		if !p.OriginalFirst || !cmp.Equal(want, p.Entries) {
+			t.Errorf("%q: OriginalFirst=%v entries %+v, want %+v", v, p.OriginalFirst, p.Entries, want)
+		}
+	}
+}
+
 func TestParseFallbacksGatewayForm(t *testing.T) {
 	p, err := ParseFallbacks("", `[
 	  {"target-url": "https://api.openai.com/v1", "headers": {"Authorization": "Bearer sk-a"}, "onCodes": [401, {"from": 500, "to": 599}]},
@@ -79,6 +97,9 @@ func TestParseFallbacksErrors(t *testing.T) {
 		{`[{"model":"a"}]`, `[{"model":"b"}]`, "Helicone-Fallback and Helicone-Fallbacks cannot both be sent"},
 		{`{"model":"a"}`, "", "Helicone-Fallback must be a JSON array"},
 		{`[]`, "", "Helicone-Fallback must list at least one entry"},
+		{`gpt-4o-mini,,claude-sonnet-4-5`, "", `Helicone-Fallback entry 1: "" is not a model name`},
+		{`gpt 4o`, "", `entry 0: "gpt 4o" is not a model name`},
+		{strings.TrimSuffix(strings.Repeat("m,", MaxFallbacks+1), ","), "", "at most 10 are allowed"},
 		{`[{"model":""}]`, "", `entry 0: "model" must be a non-empty model name`},
 		{`[{"model":"a"},{"modle":"b"}]`, "", `entry 1: json: unknown field "modle"`},
 		{"", `[{"target-url":"ftp://x"}]`, `Helicone-Fallbacks entry 0: "target-url" must be an absolute http(s) URL`},
