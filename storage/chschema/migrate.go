@@ -45,6 +45,7 @@ var migrations = []migration{
 	{6, "request model override and Helicone header warnings", migrateV6},
 	{7, "request usage source", migrateV7},
 	{8, "request cache similarity", migrateV8},
+	{9, "create erasures", migrateV9},
 }
 
 // requestColumnsV3 are the columns migration 3 adds, as released (they are
