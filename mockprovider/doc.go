@@ -22,7 +22,9 @@
 // required), answered like OpenAI's with the deployment as the model when
 // the body names none; Google Gemini's /v1beta/models/{model}:generateContent
 // and :streamGenerateContent (SSE with alt=sse, else a JSON array) with
-// usageMetadata, and its OpenAI-compatible /v1beta/openai/… (gemini.go).
+// usageMetadata, :countTokens, :embedContent and :batchEmbedContents, the
+// same under the stable /v1/models/, and its OpenAI-compatible
+// /v1beta/openai/… (gemini.go).
 // OpenAI-compatible providers (Together's /v1/…, Groq's /openai/v1/…)
 // are answered by the OpenAI paths, matched by their ending.
 //

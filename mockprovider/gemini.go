@@ -13,7 +13,11 @@ import (
 //	POST /v1beta/models/{model}:generateContent
 //	POST /v1beta/models/{model}:streamGenerateContent?alt=sse  (SSE, one event per word)
 //	POST /v1beta/models/{model}:streamGenerateContent          (a JSON array of the same chunks)
+//	POST /v1beta/models/{model}:countTokens                    ({"totalTokens": n}, as Google: free, no usageMetadata)
+//	POST /v1beta/models/{model}:embedContent, …:batchEmbedContents (bag-of-words vectors, no token counts, as Google)
 //	POST /v1beta/openai/chat/completions, …/embeddings        (OpenAI's format)
+//
+// and the same model methods under /v1/models/ (the stable API).
 //
 // The model is the path's, the stream the method's. usageMetadata is in
 // every chunk, running totals, as Gemini sends it: promptTokenCount
@@ -60,7 +64,9 @@ func geminiEndpoint(path string) (*endpoint, string) {
 	}
 	rest, ok := strings.CutPrefix(path, "/v1beta/models/")
 	if !ok {
-		return nil, ""
+		if rest, ok = strings.CutPrefix(path, "/v1/models/"); !ok {
+			return nil, ""
+		}
 	}
 	i := strings.LastIndexByte(rest, ':')
 	if i <= 0 {
@@ -71,6 +77,12 @@ func geminiEndpoint(path string) (*endpoint, string) {
 		return &geminiGenerate, rest[:i]
 	case "streamGenerateContent":
 		return &geminiStream, rest[:i]
+	case "countTokens":
+		return &geminiCountTokens, rest[:i]
+	case "embedContent":
+		return &geminiEmbed, rest[:i]
+	case "batchEmbedContents":
+		return &geminiBatchEmbed, rest[:i]
 	}
 	return nil, ""
 }
@@ -80,6 +92,10 @@ const streamMethod = ":streamGenerateContent"
 var (
 	geminiGenerate = endpoint{":generateContent", http.MethodPost, gemini, (*Server).generateContent}
 	geminiStream   = endpoint{streamMethod, http.MethodPost, gemini, (*Server).generateContent}
+
+	geminiCountTokens = endpoint{":countTokens", http.MethodPost, gemini, (*Server).geminiCountTokens}
+	geminiEmbed       = endpoint{":embedContent", http.MethodPost, gemini, (*Server).geminiEmbedContent}
+	geminiBatchEmbed  = endpoint{":batchEmbedContents", http.MethodPost, gemini, (*Server).geminiEmbedContent}
 )
 
 // geminiError is Google's error shape (google.rpc.Status in JSON).
@@ -167,4 +183,49 @@ func (s *Server) generateContent(c *call) {
 			return
 		}
 	}
+}
+
+// geminiCountTokens answers countTokens as Google does: the prompt's
+// count, with no usageMetadata (the call is free).
+func (s *Server) geminiCountTokens(c *call) {
+	c.writeJSON(map[string]int64{"totalTokens": geminiPromptTokens(c.body)})
+}
+
+type geminiEmbedding struct {
+	Values []float32 `json:"values"`
+}
+
+// geminiEmbedContent answers embedContent ({"content": …}) with one
+// embedding and batchEmbedContents ({"requests": [{"content": …}, …]})
+// with one per request, the mock's bag-of-words vectors
+// (outputDimensionality honoured); like Google's, the answers carry no
+// token counts.
+func (s *Server) geminiEmbedContent(c *call) {
+	text := func(content gjson.Result) string {
+		var b strings.Builder
+		content.Get("parts").ForEach(func(_, p gjson.Result) bool {
+			b.WriteString(p.Get("text").String())
+			b.WriteByte(' ')
+			return true
+		})
+		return b.String()
+	}
+	embed := func(req gjson.Result) geminiEmbedding {
+		dims := int(req.Get("outputDimensionality").Int())
+		if dims <= 0 || dims > 4096 {
+			dims = defaultDimensions
+		}
+		return geminiEmbedding{Values: vectorFor(text(req.Get("content")), dims)}
+	}
+	body := gjson.ParseBytes(c.body)
+	if !strings.HasSuffix(c.r.URL.Path, ":batchEmbedContents") {
+		c.writeJSON(map[string]geminiEmbedding{"embedding": embed(body)})
+		return
+	}
+	out := []geminiEmbedding{}
+	body.Get("requests").ForEach(func(_, r gjson.Result) bool {
+		out = append(out, embed(r))
+		return true
+	})
+	c.writeJSON(map[string][]geminiEmbedding{"embeddings": out})
 }

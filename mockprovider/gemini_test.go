@@ -68,6 +68,43 @@ func TestGeminiOpenAICompatibleAndErrors(t *testing.T) {
 	if gjson.GetBytes(body, "error.status").Str != "RESOURCE_EXHAUSTED" || gjson.GetBytes(body, "error.code").Int() != 429 {
 		t.Fatalf("error %s", body)
 	}
-	resp, body = do(t, "POST", url+"/v1beta/models/gemini-2.5-flash:countTokens", geminiBody)
+	resp, body = do(t, "POST", url+"/v1beta/models/gemini-2.5-flash:predict", geminiBody)
 	wantStatus(t, resp, body, 404)
+}
+
+// TestGeminiStableAPIAndOtherMethods: the stable API's /v1/models/… paths
+// answer as /v1beta's; countTokens answers the prompt's count without
+// usageMetadata, embedContent and batchEmbedContents their vectors without
+// token counts, as Google's do.
+func TestGeminiStableAPIAndOtherMethods(t *testing.T) {
+	_, url := start(t, mockprovider.Options{})
+	resp, body := do(t, "POST", url+"/v1/models/gemini-2.5-flash:generateContent", geminiBody)
+	wantStatus(t, resp, body, 200)
+	if gjson.GetBytes(body, "modelVersion").Str != "gemini-2.5-flash" || gjson.GetBytes(body, "usageMetadata.promptTokenCount").Int() != 6 {
+		t.Fatalf("response %s", body)
+	}
+	resp, body = do(t, "POST", url+"/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse", geminiBody)
+	wantStatus(t, resp, body, 200)
+	if len(parseSSE(t, body)) != len(strings.Fields(mockprovider.CompletionText)) {
+		t.Fatalf("stream %s", body)
+	}
+	for _, base := range []string{"/v1beta", "/v1"} {
+		resp, body = do(t, "POST", url+base+"/models/gemini-2.5-flash:countTokens", geminiBody)
+		wantStatus(t, resp, body, 200)
+		if gjson.GetBytes(body, "totalTokens").Int() != 6 || gjson.GetBytes(body, "usageMetadata").Exists() {
+			t.Fatalf("%s countTokens: %s", base, body)
+		}
+	}
+	resp, body = do(t, "POST", url+"/v1beta/models/gemini-embedding-001:embedContent",
+		`{"content":{"parts":[{"text":"the weather in Paris"}]},"outputDimensionality":8}`)
+	wantStatus(t, resp, body, 200)
+	if gjson.GetBytes(body, "embedding.values.#").Int() != 8 || gjson.GetBytes(body, "usageMetadata").Exists() {
+		t.Fatalf("embedContent: %s", body)
+	}
+	resp, body = do(t, "POST", url+"/v1beta/models/gemini-embedding-001:batchEmbedContents",
+		`{"requests":[{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"a"}]}},{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"b"}]}}]}`)
+	wantStatus(t, resp, body, 200)
+	if gjson.GetBytes(body, "embeddings.#").Int() != 2 || gjson.GetBytes(body, "embeddings.0.values.#").Int() == 0 {
+		t.Fatalf("batchEmbedContents: %s", body)
+	}
 }
