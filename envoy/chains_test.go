@@ -11,9 +11,13 @@ import (
 	"github.com/tollgate-dev/tollgate/envoy"
 )
 
-// The shipped chain: the route and cluster of envoy/*.yaml for its two
-// origins, in order.
-var shippedChain = []string{"https://api.openai.com", "https://api.together.xyz"}
+// The shipped chains: the routes and clusters of envoy/*.yaml, each a
+// sequence of origins in order. OpenAI ⇄ Anthropic serve the fallbacks
+// translated to the other provider (docs/fallback-translation.md).
+var (
+	shippedChain     = []string{"https://api.openai.com", "https://api.together.xyz"}
+	translatedChains = []string{"https://api.openai.com", "https://api.anthropic.com"}
+)
 
 // withChains returns a configuration's text with its fallback chain routes
 // and clusters replaced by routes and clusters.
@@ -35,10 +39,9 @@ func withChains(t *testing.T, config, routes, clusters string) string {
 }
 
 // TestShippedChainIsGenerated: envoy/*.yaml carry exactly what
-// `tollgate envoy-chains` writes for their two origins (both sequences of
-// two, one per order, and no sequence of three: there is no third origin).
-// The generator writes both orders; the configurations ship one, so the
-// test takes the generator's first route and cluster.
+// `tollgate envoy-chains` writes: for OpenAI and Together, the first order
+// of the generator's two (the configurations ship one); for OpenAI and
+// Anthropic, both orders, since a translated fallback goes either way.
 func TestShippedChainIsGenerated(t *testing.T) {
 	routes, clusters, err := envoy.ChainConfig(shippedChain)
 	if err != nil {
@@ -51,6 +54,11 @@ func TestShippedChainIsGenerated(t *testing.T) {
 		return s
 	}
 	routes, clusters = first(routes, "              - name: "), first(clusters, "  - name: ")
+	xRoutes, xClusters, err := envoy.ChainConfig(translatedChains)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, clusters = routes+xRoutes, clusters+xClusters
 	for _, f := range configFiles(t) {
 		t.Run(f, func(t *testing.T) {
 			want := mustLoad(t, f)
@@ -59,7 +67,44 @@ func TestShippedChainIsGenerated(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !proto.Equal(got, want) {
-				t.Errorf("the generated chain %v differs from the shipped one", shippedChain)
+				t.Errorf("the generated chains %v and both orders of %v differ from the shipped ones", shippedChain, translatedChains)
+			}
+		})
+	}
+}
+
+// TestShippedTranslatedChains: every configuration serves both orders of
+// OpenAI and Anthropic, before the catch-all that answers an unknown
+// sequence with a 400, on a cluster whose priority levels are the two
+// origins in that order, each with its own TLS name.
+func TestShippedTranslatedChains(t *testing.T) {
+	for _, f := range configFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			b := mustLoad(t, f)
+			chains := chainRoutes(t, egressManager(t, b).GetRouteConfig().GetVirtualHosts()[0].GetRoutes())
+			byValue := map[string]string{}
+			for _, r := range chains[:len(chains)-1] { // the last one is fallback_chain_unknown
+				byValue[r.GetMatch().GetHeaders()[0].GetStringMatch().GetExact()] = r.GetRoute().GetCluster()
+			}
+			for _, want := range []struct{ name, first, second string }{
+				{"fallback_openai_anthropic", "api.openai.com", "api.anthropic.com"},
+				{"fallback_anthropic_openai", "api.anthropic.com", "api.openai.com"},
+			} {
+				name := byValue["https://"+want.first+" https://"+want.second]
+				c := cluster(b, name)
+				if name != want.name || c == nil {
+					t.Fatalf("chain %s then %s: route to cluster %q, want %s", want.first, want.second, name, want.name)
+				}
+				var levels, sockets []string
+				for _, le := range c.GetLoadAssignment().GetEndpoints() {
+					levels = append(levels, le.GetLbEndpoints()[0].GetEndpoint().GetHostname())
+				}
+				for _, m := range c.GetTransportSocketMatches() {
+					sockets = append(sockets, m.GetName())
+				}
+				if strings.Join(levels, " ") != want.first+" "+want.second || len(sockets) != 2 {
+					t.Errorf("cluster %s: levels %v, TLS matches %v", name, levels, sockets)
+				}
 			}
 		})
 	}
