@@ -74,7 +74,10 @@ func (w *Writer) runBatches(j *job) result {
 	}
 	w.start(j)
 	start := time.Now()
-	err := w.snd.insert(j.ctx, recs)
+	recs, err := w.dropErased(j.ctx, recs)
+	if err == nil && len(recs) > 0 {
+		err = w.snd.insert(j.ctx, recs)
+	}
 	if !w.settle(j) {
 		return result{abandoned: true}
 	}
@@ -165,6 +168,10 @@ func (w *Writer) runFiles(j *job) result {
 // replay, which runs again whole later: the rows already inserted then
 // collapse under FINAL.
 func (w *Writer) insertChunks(j *job, recs []*record.Record) error {
+	recs, err := w.dropErased(j.ctx, recs)
+	if err != nil {
+		return err
+	}
 	max := coalesceBatches * w.o.BatchSize
 	for len(recs) > 0 {
 		n := min(max, len(recs))
