@@ -24,6 +24,7 @@ type connState struct {
 	backoff    backoff
 	downSince  time.Time
 	lastErrLog time.Time
+	behind     bool // the last failure was the schema's (schemagate.go)
 }
 
 func (c *connState) isDown() bool { return c.down.Load() }
@@ -41,25 +42,33 @@ func (c *connState) markUp() {
 }
 
 // logFailure logs a failed attempt (sender loop only): the first at warn
-// level, repeats at most every logEvery.
+// level (error when the schema is behind: schemagate.go), repeats at most
+// every logEvery, and at once when the cause changes between an outage
+// and a schema that is behind.
 func (c *connState) logFailure(op string, err error) {
 	now := time.Now()
-	if c.downSince.IsZero() {
+	first := c.downSince.IsZero()
+	behind := isSchemaBehind(err)
+	news := first || behind != c.behind
+	c.behind = behind
+	if !news && now.Sub(c.lastErrLog) < logEvery {
+		c.log.Debug("clickhouse log: attempt failed", "op", op, "err", err)
+		return
+	}
+	if first {
 		c.downSince = now
-		c.lastErrLog = now
-		files, bytes := c.spool.stats()
+	}
+	c.lastErrLog = now
+	files, bytes := c.spool.stats()
+	switch {
+	case logSchemaBehind(c.log, err, !news, files, bytes):
+	case news:
 		c.log.Warn("clickhouse log: ClickHouse unavailable; records go to the spool until it is back",
 			"op", op, "err", err, "spool_files", files, "spool_bytes", bytes)
-		return
-	}
-	if now.Sub(c.lastErrLog) >= logEvery {
-		c.lastErrLog = now
-		files, bytes := c.spool.stats()
+	default:
 		c.log.Warn("clickhouse log: ClickHouse still unavailable", "op", op, "err", err,
 			"for", now.Sub(c.downSince).Round(time.Second), "spool_files", files, "spool_bytes", bytes)
-		return
 	}
-	c.log.Debug("clickhouse log: attempt failed", "op", op, "err", err)
 }
 
 // succeeded: ClickHouse took an insert (sender loop only). The back-off
@@ -73,6 +82,7 @@ func (c *connState) succeeded() {
 			"after", time.Since(c.downSince).Round(time.Millisecond), "spool_files", files, "spool_bytes", bytes)
 		c.downSince = time.Time{}
 	}
+	c.behind = false
 }
 
 // markDown records a failure at once: from now on the pump sends new

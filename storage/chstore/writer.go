@@ -42,6 +42,13 @@ type Options struct {
 	// Erasures drops the records of erased subjects before they are
 	// inserted, from memory and at replay (erasure.go). Nil: none.
 	Erasures Erasures
+	// RequireSchema: insert nothing until the database's schema is at
+	// least the version this binary writes (chschema.CheckVersion), checked
+	// before the first insert and after every failure; until then records
+	// wait in the spool, the cause is logged at error level and
+	// tollgate_clickhouse_schema_behind is 1 (schemagate.go). For
+	// processes that do not migrate.
+	RequireSchema bool
 	// Registerer receives the metrics: tollgate_log_rows_{queued,written,
 	// spooled,replayed,dropped}_total, tollgate_log_queue_rows,
 	// tollgate_log_spool_{files,bytes}, tollgate_log_insert_errors_total,
@@ -191,7 +198,12 @@ func Open(ctx context.Context, o Options) (*Writer, error) {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
 	o.Logger = o.Logger.With("clickhouse", t.Redacted)
-	w, err := newWriter(o, newCHSender(conn, t.DB))
+	var snd sender = newCHSender(conn, t.DB)
+	if o.RequireSchema {
+		check := func(ctx context.Context) (uint32, error) { return chschema.CheckVersion(ctx, conn, t.DB) }
+		snd = newSchemaGate(snd, check, o.Registerer, o.Logger)
+	}
+	w, err := newWriter(o, snd)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -238,6 +250,7 @@ func newWriter(o Options, snd sender) (*Writer, error) {
 	w.dropQueueFull = w.m.dropped.WithLabelValues(dropQueueFull)
 	w.dropClosed = w.m.dropped.WithLabelValues(dropClosed)
 	w.m.up.Set(1)
+	w.gateUntilChecked()
 	if !o.NoWAL {
 		w.wal = openWAL(walDir, o, w.m, w.log, walLast)
 	}
