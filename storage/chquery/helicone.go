@@ -214,12 +214,15 @@ func (s *sqlBuilder) leaf(c *Cond) error {
 	case FieldFeedback:
 		// The newest rating of each request: rating is compared after FINAL
 		// has picked the newest row (a WHERE on it under FINAL could see an
-		// older one); on a tie in created_at the last inserted wins.
-		s.add(fmt.Sprintf("request_id IN (SELECT request_id FROM (SELECT request_id, rating FROM %s FINAL WHERE tenant = ?) WHERE rating = ?)",
+		// older one); on a tie in created_at the last inserted wins. GLOBAL:
+		// on a cluster the subquery runs once, over every shard, and its
+		// ids go to the shards of requests (a plain IN there would be
+		// refused, or read one shard's feedback); on one server it is IN.
+		s.add(fmt.Sprintf("request_id GLOBAL IN (SELECT request_id FROM (SELECT request_id, rating FROM %s FINAL WHERE tenant = ?) WHERE rating = ?)",
 			s.db+"."+chschema.FeedbackTable), s.tenant, v)
 		return nil
 	case FieldScore:
-		s.add(fmt.Sprintf("request_id IN (SELECT request_id FROM (SELECT request_id, value FROM %s FINAL WHERE tenant = ? AND name = ?) WHERE value %s ?)",
+		s.add(fmt.Sprintf("request_id GLOBAL IN (SELECT request_id FROM (SELECT request_id, value FROM %s FINAL WHERE tenant = ? AND name = ?) WHERE value %s ?)",
 			s.db+"."+chschema.ScoresTable, compare[c.Op]), s.tenant, c.Key, v)
 		return nil
 	}

@@ -92,9 +92,10 @@ func (q *Requests) QueryHelicone(ctx context.Context, tenant string, hq Helicone
 		conds += " AND cache_hit = 1"
 	}
 	if hq.Scored != nil {
-		in := "IN"
+		// GLOBAL: see the feedback filter in helicone.go.
+		in := "GLOBAL IN"
 		if !*hq.Scored {
-			in = "NOT IN"
+			in = "GLOBAL NOT IN"
 		}
 		conds += fmt.Sprintf(" AND toString(request_id) %s (SELECT toString(request_id) FROM %s WHERE tenant = ? UNION ALL SELECT toString(request_id) FROM %s WHERE tenant = ?)",
 			in, q.table(chschema.ScoresTable), q.table(chschema.FeedbackTable))

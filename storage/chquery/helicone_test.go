@@ -27,7 +27,7 @@ func TestHeliconeWhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "((model = ?) AND (position(lowerUTF8(properties.value[indexOf(properties.key, ?)]), lowerUTF8(?)) > 0)) OR ((created_at >= toDateTime(?)) AND " +
-		"(request_id IN (SELECT request_id FROM (SELECT request_id, rating FROM tollgate.feedback FINAL WHERE tenant = ?) WHERE rating = ?)))"
+		"(request_id GLOBAL IN (SELECT request_id FROM (SELECT request_id, rating FROM tollgate.feedback FINAL WHERE tenant = ?) WHERE rating = ?)))"
 	if sql != want {
 		t.Errorf("sql\n got %s\nwant %s", sql, want)
 	}

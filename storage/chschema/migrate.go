@@ -83,13 +83,18 @@ func Migrate(ctx context.Context, url string, log *slog.Logger) error {
 		return fmt.Errorf("clickhouse: %w", err)
 	}
 	defer conn.Close()
-	m := &migrator{conn: conn, db: t.DB, bodyTTLDays: t.BodyTTLDays, log: log.With("clickhouse", t.Redacted, "database", t.DB)}
+	l := log.With("clickhouse", t.Redacted, "database", t.DB)
+	if t.Cluster != "" {
+		l = l.With("cluster", t.Cluster)
+	}
+	m := &migrator{conn: conn, db: t.DB, cluster: t.Cluster, bodyTTLDays: t.BodyTTLDays, log: l}
 	return m.run(ctx, migrations)
 }
 
 type migrator struct {
 	conn        driver.Conn
 	db          string
+	cluster     string // --clickhouse-cluster; "" = one server (see cluster.go)
 	bodyTTLDays int
 	log         *slog.Logger
 
@@ -108,7 +113,7 @@ func (m *migrator) run(ctx context.Context, steps []migration) error {
 	}
 	m.version, m.f = v, featuresFor(v)
 
-	if err := m.execTolerant(ctx, "CREATE DATABASE IF NOT EXISTS "+m.db, func(ctx context.Context) (bool, error) {
+	if err := m.execTolerant(ctx, "CREATE DATABASE IF NOT EXISTS "+m.db+m.onCluster(), func(ctx context.Context) (bool, error) {
 		return m.exists(ctx, "EXISTS DATABASE "+m.db)
 	}); err != nil {
 		return fmt.Errorf("clickhouse migrate: create database %s: %w", m.db, err)
@@ -154,6 +159,9 @@ func (m *migrator) run(ctx context.Context, steps []migration) error {
 	if err := m.reconcileBodyTTL(ctx); err != nil {
 		return err
 	}
+	if err := m.syncDistributed(ctx); err != nil {
+		return err
+	}
 	if recorded == 0 {
 		m.log.Debug("clickhouse schema up to date", "version", latest)
 	}
@@ -192,8 +200,16 @@ func (m *migrator) record(ctx context.Context, s migration) error {
 
 // createTable runs a CREATE TABLE IF NOT EXISTS. Two processes racing can
 // still make the loser fail with "already exists" on old servers; that is
-// success.
+// success. In cluster mode it creates the replicated local table on every
+// node instead (clusterCreate); its Distributed table follows at the end
+// of the migration (syncDistributed).
 func (m *migrator) createTable(ctx context.Context, table, ddl string) error {
+	if m.cluster != "" {
+		var err error
+		if ddl, err = m.clusterCreate(table, ddl); err != nil {
+			return err
+		}
+	}
 	if m.f.modern {
 		// A profile with flatten_nested = 0 would turn properties into one
 		// Array(Tuple) column; the contract is properties.key /
@@ -202,7 +218,7 @@ func (m *migrator) createTable(ctx context.Context, table, ddl string) error {
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"flatten_nested": 1}))
 	}
 	return m.execTolerant(ctx, ddl, func(ctx context.Context) (bool, error) {
-		return m.exists(ctx, fmt.Sprintf("EXISTS TABLE %s.%s", m.db, table))
+		return m.exists(ctx, fmt.Sprintf("EXISTS TABLE %s.%s", m.db, m.local(table)))
 	})
 }
 
@@ -211,13 +227,13 @@ func (m *migrator) addColumn(ctx context.Context, table string, c column, after 
 	has := func(ctx context.Context) (bool, error) {
 		var n uint64
 		err := m.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
-			m.db, table, c.name).Scan(&n)
+			m.db, m.local(table), c.name).Scan(&n)
 		return n > 0, err
 	}
 	if ok, err := has(ctx); err != nil || ok {
 		return err
 	}
-	ddl := fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s", m.db, table, columnDef(c, m.f, m.bodyTTLDays))
+	ddl := fmt.Sprintf("ALTER TABLE %s.%s%s ADD COLUMN %s", m.db, m.local(table), m.onCluster(), columnDef(c, m.f, m.bodyTTLDays))
 	if after != "" {
 		ddl += " AFTER " + after
 	}
@@ -269,7 +285,7 @@ func (m *migrator) reconcileBodyTTL(ctx context.Context) error {
 	}
 	var createdAtType string
 	err := m.conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = ? AND table = ? AND name = 'created_at'",
-		m.db, RequestsTable).Scan(&createdAtType)
+		m.db, m.local(RequestsTable)).Scan(&createdAtType)
 	if err != nil {
 		return fmt.Errorf("clickhouse migrate: read requests.created_at: %w", err)
 	}
@@ -282,7 +298,7 @@ func (m *migrator) reconcileBodyTTL(ctx context.Context) error {
 		if !c.body {
 			continue
 		}
-		ddl := fmt.Sprintf("ALTER TABLE %s.%s MODIFY COLUMN %s", m.db, RequestsTable, columnDef(c, m.f, m.bodyTTLDays))
+		ddl := fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY COLUMN %s", m.db, m.local(RequestsTable), m.onCluster(), columnDef(c, m.f, m.bodyTTLDays))
 		if err := m.conn.Exec(ctx, ddl); err != nil {
 			return fmt.Errorf("clickhouse migrate: set TTL on %s: %w", c.name, err)
 		}

@@ -29,6 +29,11 @@ const (
 // support column TTL. Absent or 0: keep them forever.
 const bodyTTLParam = "body_ttl_days"
 
+// clusterParam is Tollgate's own URL parameter (stripped like
+// body_ttl_days) naming the ClickHouse cluster (remote_servers) to create
+// the schema on; --clickhouse-cluster sets it (WithCluster). See cluster.go.
+const clusterParam = "cluster"
+
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ValidDatabase tells whether name can be a database name in a statement
@@ -40,6 +45,7 @@ type Target struct {
 	Options     *clickhouse.Options // for clickhouse.Open; not bound to the database
 	DB          string
 	BodyTTLDays int
+	Cluster     string // cluster mode: the cluster's name; "" = one server
 	Redacted    string // for logs: the password replaced
 }
 
@@ -81,6 +87,13 @@ func ParseURL(raw string) (*Target, error) {
 		t.BodyTTLDays = n
 	}
 	q.Del(bodyTTLParam)
+	if v := q.Get(clusterParam); v != "" {
+		if !identRE.MatchString(v) {
+			return nil, fmt.Errorf("clickhouse URL: %s=%q: use letters, digits and underscores", clusterParam, v)
+		}
+		t.Cluster = v
+	}
+	q.Del(clusterParam)
 	u.RawQuery = q.Encode()
 	t.Redacted = u.Redacted()
 
@@ -102,6 +115,9 @@ func ParseURL(raw string) (*Target, error) {
 	if opts.Compression == nil {
 		// Bodies are JSON and compress well; LZ4 costs little CPU.
 		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	if t.Cluster != "" {
+		opts.Settings = withClusterSettings(opts.Settings)
 	}
 	opts.MaxOpenConns = 4
 	opts.MaxIdleConns = 2
@@ -135,4 +151,45 @@ func Connect(url string) (driver.Conn, string, error) {
 		return nil, "", fmt.Errorf("clickhouse: %w", err)
 	}
 	return conn, t.DB, nil
+}
+
+// withClusterSettings adds the session setting of cluster mode to every
+// query of the pool (a URL parameter of the same name still wins):
+// insert_distributed_sync=1, so an INSERT into a Distributed table returns
+// once the rows are on a replica of every shard they belong to, not when
+// they are queued on the node that took them. A successful insert is what
+// lets the writer retire a batch from its write-ahead log and spool; an
+// asynchronous one could still lose it with that node.
+//
+// Settings whose values are words (load_balancing, distributed_product_mode)
+// cannot go here: clickhouse-go sends a setting to an 18.16 server as a
+// number. docs/clickhouse.md recommends load_balancing = in_order in the
+// server's profile; the queries use GLOBAL IN where they filter one
+// Distributed table by another.
+func withClusterSettings(s clickhouse.Settings) clickhouse.Settings {
+	out := clickhouse.Settings{"insert_distributed_sync": 1}
+	for k, v := range s {
+		out[k] = v
+	}
+	return out
+}
+
+// WithCluster returns the --clickhouse URL naming cluster (the
+// --clickhouse-cluster setting) as its cluster parameter; an empty
+// cluster returns the URL as it is.
+func WithCluster(raw, cluster string) (string, error) {
+	if cluster == "" || raw == "" {
+		return raw, nil
+	}
+	if !identRE.MatchString(cluster) {
+		return "", fmt.Errorf("clickhouse cluster name %q: use letters, digits and underscores", cluster)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("clickhouse URL does not parse (want clickhouse://host:9000/database)")
+	}
+	q := u.Query()
+	q.Set(clusterParam, cluster)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }

@@ -1,0 +1,164 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// ClickHouseClusterName is the name the private cluster has in every
+// node's remote_servers: what --clickhouse-cluster names.
+const ClickHouseClusterName = "tollgate_test"
+
+// ClickHouseCluster is a private replicated, sharded ClickHouse: one
+// ZooKeeper and Shards × Replicas clickhouse-server processes that form the
+// cluster ClickHouseClusterName. Each node has macros {shard} (01, 02, …)
+// and {replica} (a name unique in the cluster), the cluster in
+// remote_servers with internal_replication (a Distributed table writes one
+// replica of a shard, the replicated table copies it to the others) and
+// distributed DDL (ON CLUSTER) through ZooKeeper.
+type ClickHouseCluster struct {
+	Name      string
+	ZooKeeper *ZooKeeperServer
+	// Nodes[s*Replicas+r] is replica r of shard s. Each can be killed and
+	// started again (same ports, same data folder).
+	Nodes            []*ClickHouseServer
+	Shards, Replicas int
+}
+
+// Node is replica r (0-based) of shard s (0-based).
+func (c *ClickHouseCluster) Node(s, r int) *ClickHouseServer { return c.Nodes[s*c.Replicas+r] }
+
+// URL is clickhouse://host:port of the first node: any node can take
+// queries, DDL and inserts for the whole cluster. Append "/database".
+func (c *ClickHouseCluster) URL() string { return c.Nodes[0].URL() }
+
+// StartClickHouseCluster starts ZooKeeper and shards × replicas ClickHouse
+// servers on free loopback ports under one temporary folder, and stops them
+// (by PID) when the test ends. Without clickhouse-server, Java or Debian's
+// zookeeper package the test is skipped, or fails under `make test`.
+func StartClickHouseCluster(t testing.TB, shards, replicas int) *ClickHouseCluster {
+	t.Helper()
+	argv := clickHouseArgv(t)
+	if argv == nil {
+		return nil
+	}
+	zk := StartZooKeeper(t)
+	if zk == nil {
+		return nil
+	}
+	c := &ClickHouseCluster{Name: ClickHouseClusterName, ZooKeeper: zk, Shards: shards, Replicas: replicas}
+	type ports struct{ tcp, http, inter int }
+	used := map[int]bool{}
+	pick := func() int {
+		for {
+			if p := freePort(t); !used[p] {
+				used[p] = true
+				return p
+			}
+		}
+	}
+	all := make([]ports, shards*replicas)
+	for i := range all {
+		all[i] = ports{pick(), pick(), pick()}
+	}
+	var remote strings.Builder
+	for s := range shards {
+		remote.WriteString("            <shard>\n                <internal_replication>true</internal_replication>\n")
+		for r := range replicas {
+			fmt.Fprintf(&remote, "                <replica><host>127.0.0.1</host><port>%d</port></replica>\n", all[s*replicas+r].tcp)
+		}
+		remote.WriteString("            </shard>\n")
+	}
+	for i, p := range all {
+		s, r := i/replicas, i%replicas
+		n := &ClickHouseServer{tcpPort: p.tcp, httpPort: p.http}
+		n.t, n.name, n.stopTimeout = t, fmt.Sprintf("clickhouse-server s%d r%d", s+1, r+1), clickHouseStopTimeout
+		n.dir = newProcDir(t, fmt.Sprintf("chcluster-s%dr%d-*", s+1, r+1))
+		n.logs = []string{
+			filepath.Join(n.dir, "log", "clickhouse-server.err.log"),
+			filepath.Join(n.dir, "log", "clickhouse-server.log"),
+		}
+		n.ready = func(ctx context.Context) error { return pingClickHouse(ctx, n.HTTP()) }
+		if _, err := runScript("clickhouse-config", n.dir, strconv.Itoa(p.tcp), strconv.Itoa(p.http)); err != nil {
+			t.Fatal(err)
+		}
+		overlay := clusterOverlay(c.Name, remote.String(), zk.Port(), p.inter, s+1, fmt.Sprintf("s%dr%d", s+1, r+1))
+		if err := os.MkdirAll(filepath.Join(n.dir, "config.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(n.dir, "config.d", "cluster.xml"), []byte(overlay), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n.argv = append(append([]string{}, argv...), "--config-file="+n.ConfigPath())
+		t.Cleanup(n.Stop)
+		c.Nodes = append(c.Nodes, n)
+	}
+	// The nodes start at once: each takes about a second, mostly waiting.
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.Nodes))
+	for i, n := range c.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.start()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// clusterOverlay is a node's config.d/cluster.xml, merged over the config
+// of scripts/testenv.sh's ClickHouse. interserver_http_port is where the
+// other replicas fetch parts from this one. session_timeout_ms is short so
+// that a killed replica's "is active" mark in ZooKeeper expires in seconds
+// and it can come back at once (18.16 refuses to start a replica whose
+// previous session is still alive).
+func clusterOverlay(name, shards string, zkPort, interPort, shard int, replica string) string {
+	return fmt.Sprintf(`<?xml version="1.0"?>
+<yandex>
+    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <interserver_http_port>%d</interserver_http_port>
+    <remote_servers>
+        <%s>
+%s        </%s>
+    </remote_servers>
+    <zookeeper>
+        <node><host>127.0.0.1</host><port>%d</port></node>
+        <session_timeout_ms>3000</session_timeout_ms>
+        <operation_timeout_ms>3000</operation_timeout_ms>
+    </zookeeper>
+    <macros>
+        <shard>%02d</shard>
+        <replica>%s</replica>
+    </macros>
+    <distributed_ddl>
+        <path>/clickhouse/task_queue/ddl</path>
+    </distributed_ddl>
+</yandex>
+`, interPort, name, shards, name, zkPort, shard, replica)
+}
+
+// clickHouseArgv is the command that runs a clickhouse-server (Debian's
+// binary or upstream's multi-call one), or nil after ending the test.
+func clickHouseArgv(t testing.TB) []string {
+	t.Helper()
+	if bin, ok := findBinary(t, EnvClickHouseServer, "clickhouse-server"); ok {
+		return []string{bin}
+	}
+	if multi, ok := findBinary(t, "", "clickhouse"); ok {
+		return []string{multi, "server"}
+	}
+	missing(t, "clickhouse-server not found")
+	return nil
+}

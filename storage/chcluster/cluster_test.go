@@ -1,0 +1,139 @@
+package chcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
+)
+
+// TestCluster starts one private cluster (2 shards × 2 replicas and
+// ZooKeeper) and runs the cluster tests on it, each in a database of its
+// own: starting it costs a few seconds, so it is started once.
+func TestCluster(t *testing.T) {
+	start := time.Now()
+	c := testenv.StartClickHouseCluster(t, 2, 2)
+	t.Logf("cluster of %d ClickHouse nodes and ZooKeeper up in %v", len(c.Nodes), time.Since(start).Round(time.Millisecond))
+
+	t.Run("Schema", func(t *testing.T) { testSchema(t, c) })
+}
+
+// clusterDB names a new database and returns its cluster-mode URL (on the
+// first node) and the database name; the database is dropped on every
+// node when the test ends.
+func clusterDB(t *testing.T, c *testenv.ClickHouseCluster, prefix string) (string, string) {
+	t.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	db := prefix + "_" + hex.EncodeToString(b[:])
+	url, err := chschema.WithCluster(c.URL()+"/"+db, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn := nodeConn(t, c.Nodes[0])
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+c.Name); err != nil {
+			t.Logf("drop %s: %v", db, err)
+		}
+	})
+	return url, db
+}
+
+// nodeConn is a plain connection to one node (no cluster settings), for
+// looking at what that node holds.
+func nodeConn(t *testing.T, n *testenv.ClickHouseServer) driver.Conn {
+	t.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{n.Addr()}, DialTimeout: 5 * time.Second,
+		Auth: clickhouse.Auth{Username: "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func migrate(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := chschema.Migrate(ctx, url, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrate on the cluster: %v", err)
+	}
+}
+
+// dataTables are the tables every node must hold as a replicated local
+// table and a Distributed one.
+var dataTables = []string{chschema.RequestsTable, chschema.FeedbackTable, chschema.ScoresTable,
+	chschema.AlertRulesTable, chschema.AlertEventsTable, chschema.ErasuresTable}
+
+// testSchema: two migrators at once (from two nodes) create the schema on
+// every node, each data table as a replicated local table and a
+// Distributed one over it, and every node sees every applied step.
+func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
+	url, db := clusterDB(t, c, "schema")
+	other := strings.Replace(url, c.Nodes[0].Addr(), c.Node(1, 1).Addr(), 1)
+	var wg sync.WaitGroup
+	for _, u := range []string{url, other} {
+		wg.Add(1)
+		go func() { defer wg.Done(); migrate(t, u) }()
+	}
+	wg.Wait()
+	migrate(t, url) // again: nothing to do
+	ctx := context.Background()
+	for i, n := range c.Nodes {
+		conn := nodeConn(t, n)
+		for _, table := range dataTables {
+			var local, dist string
+			if err := conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = ?", db, table+chschema.LocalSuffix).Scan(&local); err != nil {
+				t.Fatalf("node %d: %s%s: %v", i, table, chschema.LocalSuffix, err)
+			}
+			if err := conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = ?", db, table).Scan(&dist); err != nil {
+				t.Fatalf("node %d: %s: %v", i, table, err)
+			}
+			if local != "ReplicatedReplacingMergeTree" || dist != "Distributed" {
+				t.Errorf("node %d: %s is %s over %s, want Distributed over ReplicatedReplacingMergeTree", i, table, dist, local)
+			}
+		}
+		var versions uint64
+		if err := conn.QueryRow(ctx, "SELECT uniqExact(version) FROM "+db+"."+chschema.MigrationsTable).Scan(&versions); err != nil {
+			t.Fatal(err)
+		}
+		if versions != uint64(chschema.SchemaVersion()) {
+			t.Errorf("node %d sees %d applied steps, want %d", i, versions, chschema.SchemaVersion())
+		}
+		if _, err := chschema.CheckVersion(ctx, conn, db); err != nil {
+			t.Errorf("node %d: %v", i, err)
+		}
+	}
+}
+
+var _ = syncReplicas
+
+// syncReplicas waits until every replica of every local table of db has
+// fetched what its shard's other replica holds.
+func syncReplicas(t *testing.T, c *testenv.ClickHouseCluster, db string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, n := range c.Nodes {
+		conn := nodeConn(t, n)
+		for _, table := range dataTables {
+			if err := conn.Exec(ctx, fmt.Sprintf("SYSTEM SYNC REPLICA %s.%s%s", db, table, chschema.LocalSuffix)); err != nil {
+				t.Fatalf("sync replica %s: %v", n.Addr(), err)
+			}
+		}
+	}
+}
