@@ -243,13 +243,17 @@ func linkKeyOf(req *extprocv3.ProcessingRequest) string {
 
 // forwardedHeader is a header's value in the request as it goes upstream:
 // the processor's own (a key-vault provider key swapped in for a proxy key)
-// when m sets it, else the client's; nil when absent.
+// when m sets it, else the client's; nil when absent or removed by m (the
+// header a proxy key came in, when its provider reads another).
 func forwardedHeader(c *call, m *headerMutation, name string) *string {
 	for i := len(m.set) - 1; i >= 0; i-- {
 		if h := m.set[i].GetHeader(); h.GetKey() == name {
 			v := string(h.GetRawValue())
 			return &v
 		}
+	}
+	if slices.Contains(m.remove, name) {
+		return nil
 	}
 	return originalHeader(c, name)
 }

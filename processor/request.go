@@ -53,6 +53,12 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			}
 		}
 	}
+	if key, _, ok := proxyKeyInQuery(c.rawPath); ok { // Gemini's ?key= (vault.go)
+		if proxyHeader != "" && cerr == nil {
+			cerr = badRequest("invalid_header", "%s and %s both hold a key-vault proxy key; send one", proxyHeader, queryKeyHeader)
+		}
+		proxyHeader, proxyValue = queryKeyHeader, key
+	}
 	hh := &c.helicone
 	hh.Identify(rec)
 

@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"net/url"
 	"slices"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
@@ -67,11 +69,15 @@ func (s *Server) tenantWithProxyKey(p *proxyKeyUse, auth string) (string, *clien
 
 // destinationError refuses a call that would take the provider key
 // anywhere but where the vault entry says it may go: its provider's own
-// route (a call on that provider's paths, not re-routed), or an origin the
-// entry lists (Helicone-Target-URL, Helicone-OpenAI-Api-Base). Without it,
-// a client holding a proxy key could name its own server as the target and
-// receive the real key. (A Helicone-Fallbacks entry on another origin must
-// bring its own key: planAttempts.)
+// routes (a call on that provider's paths, not re-routed, or sent to the
+// provider's registered origin), or an origin the entry lists
+// (Helicone-Target-URL, Helicone-OpenAI-Api-Base). The provider is the
+// one the call is recorded as (gemini, together, groq …), not the wire
+// format: an OpenAI key must not reach Together because Together's route
+// speaks OpenAI's format. Without this, a client holding a proxy key
+// could name its own server as the target and receive the real key. (A
+// Helicone-Fallbacks entry on another origin must bring its own key:
+// planAttempts.)
 func (p *proxyKeyUse) destinationError(c *call) *clientError {
 	k := p.key
 	refuse := func(where string) *clientError {
@@ -79,30 +85,87 @@ func (p *proxyKeyUse) destinationError(c *call) *clientError {
 			message: "the proxy key " + k.ID + " may not be sent to " + where + " (its vault entry allows provider " + k.Provider + " and the origins it lists)"}
 	}
 	if c.rec.TargetURL != "" {
+		if u, ok := provider.ByOrigin(c.rec.TargetURL); ok && u.Name == k.Provider {
+			return nil // the provider's own origin, by configuration
+		}
 		if !k.AllowsOrigin(c.rec.TargetURL) {
 			return refuse(c.rec.TargetURL)
 		}
-	} else if k.Provider != c.format {
-		route := "the " + c.format + " route"
-		if c.format == "" {
-			route = "a path of no known provider"
+	} else if route := routeProvider(c); k.Provider != route {
+		where := "the " + route + " route"
+		if route == "" {
+			where = "a path of no known provider"
 		}
-		return refuse(route)
+		return refuse(where)
 	}
 	return nil
 }
 
-// swap sets the provider key in the header the proxy key came in, in the
-// form the provider expects there (fallback entries restore what m sets:
-// attempts.go, forwardedHeader).
+// routeProvider is the provider a call's path routes it to: the one its
+// path names (gemini, together, groq, configured ones), else its format's.
+// Azure's paths without a named origin take OpenAI's route.
+func routeProvider(c *call) string {
+	if c.named != "" {
+		return c.named
+	}
+	return c.format
+}
+
+// queryKeyHeader stands for the key= query parameter as the place a proxy
+// key came in: Gemini's REST examples send the key there.
+const queryKeyHeader = "the key= query parameter"
+
+// proxyKeyInQuery finds a proxy key in the key= query parameter of a
+// request's path and returns it with the path without that parameter.
+// A call without one costs a substring search.
+func proxyKeyInQuery(path string) (key, rest string, ok bool) {
+	base, query, found := strings.Cut(path, "?")
+	if !found || !strings.Contains(query, vault.Prefix) {
+		return "", "", false
+	}
+	var kept []string
+	for _, param := range strings.Split(query, "&") {
+		name, value, _ := strings.Cut(param, "=")
+		if name == "key" && !ok {
+			if v, err := url.QueryUnescape(value); err == nil && vault.IsProxyKey(v) {
+				key, ok = v, true
+				continue
+			}
+		}
+		kept = append(kept, param)
+	}
+	if !ok {
+		return "", "", false
+	}
+	if len(kept) == 0 {
+		return key, base, true
+	}
+	return key, base + "?" + strings.Join(kept, "&"), true
+}
+
+// swap sets the provider key where the provider the key is for reads it
+// (provider.CredentialHeader: Authorization as a Bearer for OpenAI and the
+// OpenAI-compatible APIs, x-api-key for Anthropic, api-key for Azure,
+// x-goog-api-key for Gemini's native API), and removes the proxy key from
+// where it came: another header, or the key= query parameter, taken out
+// of the path. Fallback entries restore what m sets (attempts.go,
+// forwardedHeader).
 func (p *proxyKeyUse) swap(c *call, m *headerMutation) {
+	header, bearer := provider.CredentialHeader(p.key.Provider, c.format)
 	value := p.key.ProviderKey
-	if p.bearer || p.header == "authorization" {
+	if bearer {
 		value = "Bearer " + value
 	}
-	m.setHeader(p.header, value)
+	m.setHeader(header, value)
+	switch {
+	case p.header == queryKeyHeader:
+		_, rest, _ := proxyKeyInQuery(c.rawPath)
+		m.setHeader(":path", rest)
+	case p.header != header:
+		m.removeHeader(p.header)
+	}
 	c.proxyKeyID, c.rec.ProxyKeyID = p.key.ID, p.key.ID
-	c.swappedHeader, c.swappedValue = p.header, value
+	c.swappedHeader, c.swappedValue = header, value
 }
 
 // isProxyKeyHeader says whether a credential header holds a proxy key,

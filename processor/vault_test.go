@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,8 +42,10 @@ func setValue(r *extprocv3.CommonResponse, key string) string {
 	return ""
 }
 
-// A proxy key in the credential header is swapped for the provider key it
-// stands for, in the form that header takes, and the call belongs to the
+// A proxy key in a credential header is swapped for the provider key it
+// stands for, in the header the key's provider reads (OpenAI's
+// Authorization, as a Bearer; the header it came in is removed), and the
+// call belongs to the
 // key's tenant without Helicone-Auth (Helicone: worker/src/lib/
 // RequestWrapper.ts, setAuthorization, sets "Authorization: Bearer
 // <provider key>"; the proxy key authenticates its organization,
@@ -50,8 +53,8 @@ func setValue(r *extprocv3.CommonResponse, key string) string {
 func TestProxyKeySwappedForTheProviderKey(t *testing.T) {
 	for _, tc := range []struct{ header, sent, want string }{
 		{"authorization", "Bearer " + testProxyKey, "Bearer " + testProviderKey},
-		{"x-api-key", testProxyKey, testProviderKey}, // Anthropic's SDK: the bare key
-		{"api-key", testProxyKey, testProviderKey},   // Azure's
+		{"x-api-key", testProxyKey, "Bearer " + testProviderKey}, // Anthropic's SDK: the bare key
+		{"api-key", testProxyKey, "Bearer " + testProviderKey},   // Azure's
 	} {
 		t.Run(tc.header, func(t *testing.T) {
 			s, sink := newTestServer(t, testVault(t))
@@ -63,8 +66,11 @@ func TestProxyKeySwappedForTheProviderKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			cr := replies[0].GetRequestHeaders().GetResponse()
-			if got := setValue(cr, tc.header); got != tc.want {
-				t.Fatalf("%s set to %q, want %q", tc.header, got, tc.want)
+			if got := setValue(cr, "authorization"); got != tc.want {
+				t.Fatalf("authorization set to %q, want %q", got, tc.want)
+			}
+			if tc.header != "authorization" && !slices.Contains(cr.GetHeaderMutation().GetRemoveHeaders(), tc.header) {
+				t.Fatalf("%s, which held the proxy key, is not removed", tc.header)
 			}
 			recs := sink.Records()
 			if len(recs) != 1 || recs[0].Tenant != "payments" || recs[0].Status != 200 || recs[0].ProxyKeyID != "checkout-openai" {

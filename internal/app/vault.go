@@ -30,14 +30,14 @@ func openVault(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*vault
 // once, with the vault entry that holds only its SHA-256.
 func runVault(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "issue" {
-		fmt.Fprintln(stderr, "usage: tollgate vault issue --id ID --tenant TENANT [--provider openai|anthropic|azure]")
+		fmt.Fprintln(stderr, "usage: tollgate vault issue --id ID --tenant TENANT [--provider openai|anthropic|azure|gemini|together|groq|NAME]")
 		return errors.New("vault: the only command is issue")
 	}
 	fs := flag.NewFlagSet("vault issue", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	id := fs.String("id", "", "the key's id: in records and the egress policy's match.proxyKeys")
 	tenant := fs.String("tenant", "", "the tenant calls with this key belong to")
-	prov := fs.String("provider", "openai", "openai, anthropic or azure: the provider whose route the key may take")
+	prov := fs.String("provider", "openai", "the provider the key is for (openai, anthropic, azure, gemini, together, groq or an --openai-compatible name): the only one whose routes it may take")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(fs, err)
 	}

@@ -28,6 +28,8 @@ import (
 
 	"github.com/google/uuid"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // Prefix starts every proxy key (Helicone's; its worker recognises
@@ -39,9 +41,12 @@ type Key struct {
 	ID          string // names the key in records and the egress policy; not secret
 	Tenant      string // the tenant a call with this key belongs to
 	ProviderKey string // the secret sent to the provider instead of the proxy key
-	// Provider is the provider whose own route the key may take: openai or
-	// anthropic (a call on that provider's paths, not sent elsewhere), or
-	// azure (only through Origins).
+	// Provider is the provider the key is for, by its record name: the
+	// only provider whose routes it may take (openai, anthropic, gemini,
+	// together, groq, one configured with --openai-compatible: a call on
+	// that provider's paths or to its registered origin), or azure (only
+	// through Origins). The provider key is sent in the header that
+	// provider reads (provider.CredentialHeader).
 	Provider string
 	// Origins are the other origins (scheme://host[:port]) the key may be
 	// sent to: Helicone-Target-URL, Helicone-OpenAI-Api-Base and fallback
@@ -112,8 +117,8 @@ func Parse(data []byte) (*Vault, error) {
 			errs = append(errs, fmt.Errorf("vault %s: providerKey must not be empty", where))
 		case strings.HasPrefix(k.ProviderKey, Prefix):
 			errs = append(errs, fmt.Errorf("vault %s: providerKey is a proxy key; it must be the provider's own key", where))
-		case k.Provider != "openai" && k.Provider != "anthropic" && k.Provider != "azure":
-			errs = append(errs, fmt.Errorf("vault %s: provider must be openai, anthropic or azure", where)) // the value is not quoted: it may be a misplaced key
+		case !provider.Known(k.Provider):
+			errs = append(errs, fmt.Errorf("vault %s: provider must be one of %s", where, strings.Join(provider.KnownNames(), ", "))) // the value is not quoted: it may be a misplaced key
 		case badOrigin != "":
 			errs = append(errs, fmt.Errorf("vault %s: origins: %q is not an origin such as https://example.openai.azure.com", where, badOrigin))
 		case k.Provider == "azure" && len(k.Origins) == 0:

@@ -3,6 +3,7 @@ package vault
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,6 +89,22 @@ func TestLookupFindsTheProviderKey(t *testing.T) {
 	}
 }
 
+// A key may be stored for any provider Tollgate records: the built-in
+// ones routed by path too (gemini, together, groq), not only openai,
+// anthropic and azure.
+func TestKeysForEveryKnownProvider(t *testing.T) {
+	var file strings.Builder
+	file.WriteString("keys:\n")
+	for _, p := range []string{"openai", "anthropic", "gemini", "together", "groq", "Groq "} {
+		_, sum, _ := Issue()
+		fmt.Fprintf(&file, "- {id: %q, tenant: t, provider: %q, proxyKeySHA256: %s, providerKey: sk-secret}\n", "k-"+p, p, sum)
+	}
+	v, err := Parse([]byte(file.String()))
+	if err != nil || v.Len() != 6 {
+		t.Fatalf("%v, %d keys", err, v.Len())
+	}
+}
+
 func TestParseErrorsNameTheEntryNeverTheKey(t *testing.T) {
 	key, sum, _ := Issue()
 	cases := map[string]struct{ file, want string }{
@@ -95,7 +112,8 @@ func TestParseErrorsNameTheEntryNeverTheKey(t *testing.T) {
 		"bad sum":            {"keys:\n- id: a\n  tenant: t\n  provider: openai\n  proxyKeySHA256: " + key + "\n  providerKey: sk-secret-1\n", "proxyKeySHA256 must be 64 hex digits"},
 		"proxy as real":      {"keys:\n- id: a\n  tenant: t\n  provider: openai\n  proxyKeySHA256: " + sum + "\n  providerKey: " + key + "\n", "providerKey is a proxy key"},
 		"duplicate id":       {"keys:\n- {id: a, tenant: t, provider: openai, proxyKeySHA256: " + sum + ", providerKey: sk-secret-1}\n- {id: a, tenant: t, provider: openai, proxyKeySHA256: " + strings.Repeat("0", 64) + ", providerKey: sk-secret-1}\n", "keys[1] (a): id is used twice"},
-		"no provider":        {"keys:\n- id: a\n  tenant: t\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "provider must be openai, anthropic or azure"},
+		"no provider":        {"keys:\n- id: a\n  tenant: t\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "provider must be one of anthropic, azure, gemini, groq, openai, together"},
+		"unknown provider":   {"keys:\n- id: a\n  tenant: t\n  provider: mistrall\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "provider must be one of"},
 		"azure, no origins":  {"keys:\n- id: a\n  tenant: t\n  provider: azure\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "an azure key needs origins"},
 		"origin with a path": {"keys:\n- id: a\n  tenant: t\n  provider: openai\n  origins: [https://x.example/v1]\n  proxyKeySHA256: " + sum + "\n  providerKey: sk-secret-1\n", "is not an origin"},
 		"wrong type":         {"keys:\n- id: a\n  tenant: t\n  providerKey: [sk-secret-1]\n", "line 4: wrong type"},

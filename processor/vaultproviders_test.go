@@ -1,0 +1,182 @@
+package processor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/tollgate-dev/tollgate/policies/vault"
+)
+
+// providerProxyKey is the test proxy key stored for provider p.
+func providerProxyKey(p string) string {
+	return "sk-helicone-proxy-" + fmt.Sprintf("%-7.7s", p+"xxxxxxx") + "-hijklmn-opqrstu-vwxyz23-0b5c7a4e-2d7b-4f4e-9b1a-1c2d3e4f5a6b"
+}
+
+// providerVault holds one key per provider, each standing for the
+// provider key "real-<provider>"; the azure one may go to one resource.
+func providerVault(t *testing.T) func(*Options) {
+	t.Helper()
+	var file strings.Builder
+	file.WriteString("keys:\n")
+	for _, p := range []string{"openai", "anthropic", "azure", "gemini", "together", "groq"} {
+		sum := sha256.Sum256([]byte(providerProxyKey(p)))
+		origins := "[]"
+		if p == "azure" {
+			origins = "[https://res.openai.azure.com]"
+		}
+		fmt.Fprintf(&file, "- {id: key-%s, tenant: t, provider: %s, origins: %s, proxyKeySHA256: %s, providerKey: real-%s}\n",
+			p, p, origins, hex.EncodeToString(sum[:]), p)
+	}
+	v, err := vault.Parse([]byte(file.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(o *Options) {
+		o.Vault = func() *vault.Vault { return v }
+		o.AllowedTargetOrigins = []string{"https://res.openai.azure.com", "https://api.together.xyz"}
+	}
+}
+
+// A proxy key stored for a provider reaches that provider in the header
+// it reads, whatever header the client put it in (the OpenAI SDK sends
+// Authorization to Groq and Together, Google's SDKs send x-goog-api-key,
+// Gemini's REST examples use ?key=, Helicone's vault users send
+// Authorization to Azure, which reads api-key); the header it came in
+// goes no further.
+func TestProxyKeyGoesInTheProvidersHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name, provider, path string
+		sentIn, sent         string // header and value ("" header: in the path)
+		extra                []string
+		want, wantValue      string // the header set and its value
+		wantPath             string // the :path set ("" none)
+	}{
+		{"together, bearer", "together", "/together/v1/chat/completions", "authorization", "Bearer ", nil, "authorization", "Bearer real-together", ""},
+		{"together, x-api-key", "together", "/together/v1/chat/completions", "x-api-key", "", nil, "authorization", "Bearer real-together", ""},
+		{"groq", "groq", "/groq/openai/v1/chat/completions", "authorization", "Bearer ", nil, "authorization", "Bearer real-groq", ""},
+		{"gemini native", "gemini", "/v1beta/models/gemini-2.5-flash:generateContent", "x-goog-api-key", "", nil, "x-goog-api-key", "real-gemini", ""},
+		{"gemini stable", "gemini", "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse", "x-goog-api-key", "", nil, "x-goog-api-key", "real-gemini", ""},
+		{"gemini, bearer on the native API", "gemini", "/v1beta/models/gemini-2.5-flash:generateContent", "authorization", "Bearer ", nil, "x-goog-api-key", "real-gemini", ""},
+		{"gemini openai-compatible", "gemini", "/v1beta/openai/chat/completions", "authorization", "Bearer ", nil, "authorization", "Bearer real-gemini", ""},
+		{"gemini key= query", "gemini", "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=", "", "", nil,
+			"x-goog-api-key", "real-gemini", "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"},
+		{"gemini key= first", "gemini", "/v1beta/models/gemini-2.5-flash:generateContent?key=", "", "", nil,
+			"x-goog-api-key", "real-gemini", "/v1beta/models/gemini-2.5-flash:generateContent"},
+		{"azure, bearer", "azure", "/openai/deployments/d/chat/completions?api-version=2024-10-21", "authorization", "Bearer ",
+			[]string{"helicone-openai-api-base", "https://res.openai.azure.com"}, "api-key", "real-azure", ""},
+		{"azure, api-key", "azure", "/openai/deployments/d/chat/completions?api-version=2024-10-21", "api-key", "",
+			[]string{"helicone-openai-api-base", "https://res.openai.azure.com"}, "api-key", "real-azure", ""},
+		{"together by its origin", "together", "/v1/chat/completions", "authorization", "Bearer ",
+			[]string{"helicone-target-url", "https://api.together.xyz"}, "authorization", "Bearer real-together", ""},
+		{"anthropic, bearer", "anthropic", "/v1/messages", "authorization", "Bearer ", nil, "x-api-key", "real-anthropic", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, sink := newTestServer(t, providerVault(t))
+			kv := []string{":method", "POST", ":path", tc.path}
+			if tc.sentIn == "" {
+				kv[3] += providerProxyKey(tc.provider)
+			} else {
+				kv = append(kv, tc.sentIn, tc.sent+providerProxyKey(tc.provider))
+			}
+			replies, _ := run(s, nil, reqHeaders(false, append(kv, tc.extra...)...))
+			if imm := replies[0].GetImmediateResponse(); imm != nil {
+				t.Fatalf("refused: %s", imm.GetBody())
+			}
+			cr := replies[0].GetRequestHeaders().GetResponse()
+			if got := setValue(cr, tc.want); got != tc.wantValue {
+				t.Errorf("%s set to %q, want %q", tc.want, got, tc.wantValue)
+			}
+			if tc.sentIn != "" && tc.sentIn != tc.want && !slices.Contains(cr.GetHeaderMutation().GetRemoveHeaders(), tc.sentIn) {
+				t.Errorf("%s (the proxy key) is not removed", tc.sentIn)
+			}
+			if got := setValue(cr, ":path"); got != tc.wantPath {
+				t.Errorf(":path set to %q, want %q", got, tc.wantPath)
+			}
+			for _, h := range cr.GetHeaderMutation().GetSetHeaders() {
+				if strings.Contains(string(h.GetHeader().GetRawValue()), "sk-helicone-proxy") {
+					t.Errorf("%s keeps the proxy key", h.GetHeader().GetKey())
+				}
+			}
+			if recs := sink.Records(); len(recs) > 0 && strings.Contains(recs[0].Path, "key=") {
+				t.Errorf("record path %q", recs[0].Path)
+			}
+		})
+	}
+}
+
+// A proxy key is usable only for the provider it was stored for: an
+// OpenAI key must not reach Together, Groq or Google because their routes
+// speak OpenAI's format, nor a Gemini key OpenAI because Gemini's stable
+// paths start like OpenAI's.
+func TestProxyKeyOnlyForItsProvider(t *testing.T) {
+	for _, tc := range []struct{ provider, path string }{
+		{"openai", "/together/v1/chat/completions"},
+		{"openai", "/groq/openai/v1/chat/completions"},
+		{"openai", "/v1beta/openai/chat/completions"},
+		{"openai", "/v1/models/gemini-2.5-flash:generateContent"},
+		{"together", "/v1/chat/completions"},
+		{"together", "/groq/openai/v1/chat/completions"},
+		{"groq", "/together/v1/chat/completions"},
+		{"gemini", "/v1/chat/completions"},
+		{"gemini", "/v1/models/gpt-4o"},
+		{"anthropic", "/v1beta/models/gemini-2.5-flash:generateContent"},
+		{"azure", "/openai/deployments/d/chat/completions"}, // no Azure origin named: OpenAI's route
+	} {
+		t.Run(tc.provider+" "+tc.path, func(t *testing.T) {
+			s, _ := newTestServer(t, providerVault(t))
+			replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", tc.path, "authorization", "Bearer "+providerProxyKey(tc.provider)))
+			imm := replies[0].GetImmediateResponse()
+			if imm == nil || imm.GetStatus().GetCode() != 403 || !strings.Contains(string(imm.GetBody()), "key-"+tc.provider+" may not be sent") {
+				t.Fatalf("want a 403 naming the key, got %v", replies[0])
+			}
+			if strings.Contains(string(imm.GetBody()), "real-") {
+				t.Fatalf("the body names the provider key: %s", imm.GetBody())
+			}
+		})
+	}
+}
+
+// Two proxy keys, one in a header and one in the key= query parameter:
+// one would be swapped and the other sent on, so the call is refused.
+func TestProxyKeyInQueryAndHeaderIsRefused(t *testing.T) {
+	s, _ := newTestServer(t, providerVault(t))
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST",
+		":path", "/v1beta/models/m:generateContent?key="+providerProxyKey("gemini"), "x-goog-api-key", providerProxyKey("gemini")))
+	imm := replies[0].GetImmediateResponse()
+	if imm == nil || imm.GetStatus().GetCode() != 400 || !strings.Contains(string(imm.GetBody()), "both hold a key-vault proxy key") {
+		t.Fatalf("want a 400, got %v", replies[0])
+	}
+}
+
+// An ordinary key= parameter (Google's own key) is left alone.
+func TestQueryKeyOfTheProviderIsLeftAlone(t *testing.T) {
+	s, _ := newTestServer(t, providerVault(t))
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/v1beta/models/m:generateContent?key=AIzaOrdinary"))
+	var cr *extprocv3.CommonResponse = replies[0].GetRequestHeaders().GetResponse()
+	if replies[0].GetImmediateResponse() != nil || setValue(cr, ":path") != "" || setValue(cr, "x-goog-api-key") != "" {
+		t.Fatalf("reply %v", replies[0])
+	}
+}
+
+// A fallback entry that sets the header a proxy key came in puts back, on
+// the other attempts, the header as it goes upstream: removed (the key
+// went to the header its provider reads), not the client's proxy key.
+func TestForwardedHeaderOfARemovedHeader(t *testing.T) {
+	c := &call{reqHeaders: []*corev3.HeaderValue{{Key: "authorization", RawValue: []byte("Bearer " + providerProxyKey("azure"))}}}
+	var m headerMutation
+	m.setHeader("api-key", "real-azure")
+	m.removeHeader("authorization")
+	if v := forwardedHeader(c, &m, "authorization"); v != nil {
+		t.Fatalf("authorization forwarded as %q", *v)
+	}
+	if v := forwardedHeader(c, &m, "api-key"); v == nil || *v != "real-azure" {
+		t.Fatalf("api-key forwarded as %v", v)
+	}
+}
