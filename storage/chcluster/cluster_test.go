@@ -27,6 +27,7 @@ func TestCluster(t *testing.T) {
 	t.Logf("cluster of %d ClickHouse nodes and ZooKeeper up in %v", len(c.Nodes), time.Since(start).Round(time.Millisecond))
 
 	t.Run("Schema", func(t *testing.T) { testSchema(t, c) })
+	t.Run("SameAnswers", func(t *testing.T) { testSameAnswers(t, c) })
 }
 
 // clusterDB names a new database and returns its cluster-mode URL (on the
@@ -119,8 +120,6 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 		}
 	}
 }
-
-var _ = syncReplicas
 
 // syncReplicas waits until every replica of every local table of db has
 // fetched what its shard's other replica holds.
