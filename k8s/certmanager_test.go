@@ -1,6 +1,7 @@
 package k8s_test
 
 import (
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/tollgate-dev/tollgate/inject"
+	"github.com/tollgate-dev/tollgate/policies/gate"
+	"github.com/tollgate-dev/tollgate/processor"
 )
 
 // TestInjectorCertificate: by default cert-manager issues the injector's
@@ -151,15 +154,53 @@ func TestInjectorAudit(t *testing.T) {
 	}
 }
 
-// TestMonitoringRules: the example alerts use metrics the injector really
-// exports (its audit and its webhook).
+// TestMonitoringRules: the example alerts use metrics Tollgate really
+// exports (the injector's audit and webhook, the processor, the cache and
+// rate-limit gate, the ClickHouse writer), and cover what must not go
+// unnoticed. deploy/helm installs the same file (a test there keeps its
+// copy identical).
 func TestMonitoringRules(t *testing.T) {
 	tr := loadTree(t)
+	exported := exportedMetrics(t)
+	var alerts []string
+	for _, r := range of[prometheusRule](tr, "monitoring") {
+		for _, g := range r.Spec.Groups {
+			for _, rule := range g.Rules {
+				alerts = append(alerts, rule.Alert)
+				for _, m := range regexp.MustCompile(`tollgate_[a-z_]+`).FindAllString(rule.Expr, -1) {
+					if !exported[m] {
+						t.Errorf("alert %s uses %s, which Tollgate does not export", rule.Alert, m)
+					}
+				}
+			}
+		}
+	}
+	for _, want := range []string{
+		"TollgateUninjectedPods",        // admitted without injection
+		"TollgateInjectorFailedOpen",    // admitted while the injector was away
+		"TollgateExtProcStreamsFailing", // calls refused by a fail-closed Envoy
+		"TollgateLogSpoolGrowing",       // ClickHouse behind
+		"TollgateLogRowsDropped",        // records lost
+		"TollgateRateLimitStoreErrors",  // limits not enforced, or calls refused
+	} {
+		if !slices.Contains(alerts, want) {
+			t.Errorf("no alert %s: %v", want, alerts)
+		}
+	}
+}
+
+// exportedMetrics returns the names of the series Tollgate's components
+// register. The ClickHouse writer's are unexported (created by Open, which
+// needs a server), so they are read from its source.
+func exportedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	inject.NewAuditor(nil, 1, "", reg, nil)
 	if _, err := inject.NewWebhookWithMetrics(inject.Config{}, nil, reg); err != nil {
 		t.Fatal(err)
 	}
+	processor.NewMetrics(reg)
+	gate.NewMetrics(reg)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -168,23 +209,19 @@ func TestMonitoringRules(t *testing.T) {
 	for _, f := range families {
 		exported[f.GetName()] = true
 	}
-	// The gauge vector has no series until an audit: name it directly.
-	exported["tollgate_injector_uninjected_pods"] = true
-
-	var alerts []string
-	for _, r := range of[prometheusRule](tr, "monitoring") {
-		for _, g := range r.Spec.Groups {
-			for _, rule := range g.Rules {
-				alerts = append(alerts, rule.Alert)
-				for _, m := range regexp.MustCompile(`tollgate_[a-z_]+`).FindAllString(rule.Expr, -1) {
-					if !exported[m] {
-						t.Errorf("alert %s uses %s, which the injector does not export", rule.Alert, m)
-					}
-				}
-			}
-		}
+	// Vectors have no series until a first observation: name them here.
+	for _, name := range []string{"tollgate_injector_uninjected_pods", "tollgate_calls_ended_early_total"} {
+		exported[name] = true
 	}
-	if !slices.Contains(alerts, "TollgateUninjectedPods") {
-		t.Errorf("no alert on tollgate_injector_uninjected_pods: %v", alerts)
+	src, err := os.ReadFile("../storage/chstore/metrics.go")
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, m := range regexp.MustCompile(`Name:\s*"(tollgate_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+		exported[m[1]] = true
+	}
+	if !exported["tollgate_log_rows_dropped_total"] {
+		t.Fatal("storage/chstore/metrics.go: no tollgate_log_rows_dropped_total; has the writer's metrics file moved?")
+	}
+	return exported
 }
