@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/provider"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
 
@@ -24,6 +25,7 @@ type Config struct {
 	HTTPListen        string // health, metrics, API
 	Redis             string // redis://…; empty = in-process store
 	ClickHouse        string // clickhouse://host:9000/db; empty = JSON-lines file
+	ClickHouseCluster string // ClickHouse cluster name (remote_servers); "" = one server
 	UpstreamOpenAI    string // origin (+ optional path prefix) for OpenAI paths
 	UpstreamAnthropic string // origin (+ optional path prefix) for Anthropic paths
 	SpoolDir          string // disk spool for records ClickHouse could not take
@@ -235,7 +237,17 @@ func loadConfig(name string, args []string, getenv func(string) string, dev bool
 	if err := parseFlags(fs, args, from); err != nil {
 		return nil, nil, err
 	}
-	return cfg, fs, checkSettings(settings, from)
+	if err := checkSettings(settings, from); err != nil {
+		return cfg, fs, err
+	}
+	// The cluster travels in the URL (?cluster=NAME), so every user of
+	// --clickhouse (migrate, the log writer, the API) works on it.
+	u, err := chschema.WithCluster(cfg.ClickHouse, cfg.ClickHouseCluster)
+	if err != nil {
+		return cfg, fs, fmt.Errorf("--clickhouse-cluster: %w", err)
+	}
+	cfg.ClickHouse = u
+	return cfg, fs, nil
 }
 
 // configPath finds --config before the other flags are defined, because the

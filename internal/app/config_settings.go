@@ -10,6 +10,7 @@ import (
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/screen"
+	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
 
@@ -28,6 +29,13 @@ func (c *Config) settings(dev bool) []setting {
 		str(&c.HTTPListen, "http-listen", ":8080", "HTTP listen address for /healthz, /readyz, /metrics and the API; /metrics answers only a Host that is an IP address (a scrape by pod IP), localhost or the host of dashboard-url"),
 		str(&c.Redis, "redis", "", "Redis URL (redis://host:6379/0); empty uses an in-process store", redisURL),
 		str(&c.ClickHouse, "clickhouse", "", "ClickHouse URL (clickhouse://host:9000/tollgate); empty logs to a JSON-lines file", clickHouseURL),
+		str(&c.ClickHouseCluster, "clickhouse-cluster", "", "ClickHouse cluster (a name in the servers' remote_servers): the schema is created ON CLUSTER as replicated tables behind Distributed ones and every read and write goes through them (docs/clickhouse.md); empty: one server",
+			func(v string) error {
+				if v != "" && !chschema.ValidDatabase(v) {
+					return errors.New("use letters, digits and underscores")
+				}
+				return nil
+			}),
 		str(&c.UpstreamOpenAI, "upstream-openai", "https://api.openai.com", "origin for OpenAI paths (dev data plane)", httpOrigin),
 		str(&c.UpstreamAnthropic, "upstream-anthropic", "https://api.anthropic.com", "origin for Anthropic paths (dev data plane)", httpOrigin),
 		str(&c.UpstreamGemini, "upstream-gemini", "https://generativelanguage.googleapis.com", "origin for Gemini paths, /v1beta/… (dev data plane)", httpOrigin),
