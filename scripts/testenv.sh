@@ -41,6 +41,9 @@
 #   TOLLGATE_TEST_TMPDIR                 the run's temporary folder
 #   TOLLGATE_TEST_CHROMIUM               Chromium, for the dashboard's browser
 #                                        test (installed like the servers)
+# storage/chcluster starts its own ZooKeeper (Debian's zookeeper package,
+# installed here) and a replicated ClickHouse cluster (internal/testenv's
+# StartClickHouseCluster) under TOLLGATE_TEST_TMPDIR.
 # These servers are shared by every test package running at once: tests that
 # stop or restart a server should start their own (testenv.StartRedis,
 # testenv.StartClickHouse). Servers left running under TOLLGATE_TEST_TMPDIR
@@ -119,6 +122,10 @@ install_packages() {
 	if ! find_bin clickhouse-client >/dev/null && ! find_bin clickhouse >/dev/null; then
 		pkgs+=(clickhouse-client)
 	fi
+	# storage/chcluster's replicated ClickHouse cluster needs ZooKeeper
+	# (internal/testenv starts it from the package's jars; the package
+	# brings Java).
+	[[ -f /usr/share/java/zookeeper.jar && -f /usr/share/java/slf4j-simple.jar ]] || pkgs+=(zookeeper libslf4j-java)
 	# go test -race needs cgo and so a C compiler; a bare machine may lack one.
 	if ! command -v cc >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1; then
 		pkgs+=(gcc libc6-dev)
@@ -275,7 +282,7 @@ strays() {
 		[[ "$pid" == "$$" || "$pid" == "$REDIS_PID" || "$pid" == "$CH_PID" ]] && continue
 		[[ -r "$d/cmdline" ]] || continue
 		cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null || true)
-		[[ "$cmd" == *redis-server* || "$cmd" == *clickhouse* ]] || continue
+		[[ "$cmd" == *redis-server* || "$cmd" == *clickhouse* || "$cmd" == *ZooKeeperServerMain* ]] || continue
 		cwd=$(readlink "$d/cwd" 2>/dev/null || true)
 		if [[ "$cmd" == *"$TMP/"* || "$cwd/" == "$TMP/"* ]]; then
 			echo "$pid"
@@ -306,7 +313,7 @@ cleanup() {
 		stop_pids "$CH_STOP_TIMEOUT" clickhouse $CH_PID $(for p in $extra; do grep -qa clickhouse "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done) &
 		local chstop=$!
 		# shellcheck disable=SC2086
-		stop_pids "$REDIS_STOP_TIMEOUT" redis-server $REDIS_PID $(for p in $extra; do grep -qa redis-server "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done)
+		stop_pids "$REDIS_STOP_TIMEOUT" redis-server $REDIS_PID $(for p in $extra; do grep -qaE 'redis-server|ZooKeeperServerMain' "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done)
 		wait "$chstop"
 		log "servers stopped in $(($(now_ms) - t0)) ms"
 	fi
