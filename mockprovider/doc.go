@@ -63,6 +63,12 @@
 //	                               events, then reset the TCP connection;
 //	                               a stream shorter than N ends normally.
 //	                               Non-streaming: reset without answering
+//	x-mock-end-after: N            streaming: send the headers and N SSE
+//	                               events, then end the response cleanly,
+//	                               without the stream's terminal event
+//	                               ([DONE], message_stop)
+//	x-mock-trailer: name=value     send this response trailer after the
+//	                               body (HTTP/2, or a chunked HTTP/1.1 body)
 //	x-mock-completion-tokens: N    completion / output tokens reported
 //	x-mock-cached-tokens: N        OpenAI cached_tokens, Anthropic
 //	                               cache_read_input_tokens

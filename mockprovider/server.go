@@ -97,7 +97,7 @@ const maxBody = 64 << 20
 // ServeHTTP answers one request as the matching provider would.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	s.received.add(ReceivedRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	s.received.add(ReceivedRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	ep, deployment := findEndpoint(r.URL.Path), ""
 	if ep == nil {
 		if ep, deployment = azureEndpoint(r.URL.Path); ep != nil && azureVersionMissing(w, r) {
@@ -154,6 +154,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.model, c.stream = cmp.Or(got[0].String(), deployment), got[1].Bool()
 	}
 	ep.handle(s, c)
+	if t := c.plan.trailer; t[0] != "" {
+		// Set after the body: net/http sends it as a trailer (an HTTP/2
+		// HEADERS frame, or the last chunk of an HTTP/1.1 chunked body).
+		w.Header().Set(http.TrailerPrefix+t[0], t[1])
+	}
 }
 
 func findEndpoint(path string) *endpoint {

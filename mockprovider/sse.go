@@ -58,6 +58,9 @@ func (s *sseWriter) send(name string, data []byte) error {
 		abortConnection(s.c.w)
 		return errStreamEnded
 	}
+	if s.c.plan.endAfter >= 0 && s.sent >= s.c.plan.endAfter {
+		return errStreamEnded // the handler returns: a clean end, cut short
+	}
 	s.buf = s.buf[:0]
 	if name != "" {
 		s.buf = append(s.buf, "event: "...)

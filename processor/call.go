@@ -84,6 +84,9 @@ type call struct {
 	// or broken.
 	xstream     translate.StreamTranslator
 	xstreamDone bool
+	// xstreamBroke: the translated stream broke (translatedStreamBroke);
+	// the record's status is then a 502.
+	xstreamBroke bool
 
 	rec *record.Record
 }

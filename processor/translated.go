@@ -276,34 +276,56 @@ func newStreamTranslator(s *Server, x *crossEntry) translate.StreamTranslator {
 }
 
 // translateChunk translates one chunk of a streamed answer; end closes the
-// translator. A broken stream ends what the client gets at the break.
-func translateChunk(c *call, chunk []byte, end bool) []byte {
-	var out []byte
-	if !c.xstreamDone {
-		b, err := c.xstream.Write(chunk)
-		if err != nil {
-			c.xstreamDone = true
-		}
+// translator. A stream that breaks (an upstream event that does not
+// translate, or an end before the upstream's terminal event) ends what the
+// client gets with an error event of its own format, never a silent cut.
+func (s *Server) translateChunk(c *call, chunk []byte, end bool) []byte {
+	if c.xstreamDone {
+		return nil
+	}
+	out, err := c.xstream.Write(chunk)
+	out = bytes.Clone(out)
+	if err == nil && end {
+		var b []byte
+		b, err = c.xstream.Close()
 		out = append(out, b...)
 	}
-	if end && !c.xstreamDone {
-		c.xstreamDone = true
-		if b, err := c.xstream.Close(); err == nil {
-			out = append(out, b...)
-		}
+	if err != nil {
+		out = append(out, s.translatedStreamBroke(c, err)...)
 	}
-	return bytes.Clone(out)
+	c.xstreamDone = end || err != nil
+	return out
+}
+
+// translatedStreamBroke records that the other provider's stream broke and
+// returns the error event that ends the client's stream. The client has its
+// 200 headers already; the record says 502 (the gateway could not complete
+// the answer), so the call counts as failed.
+func (s *Server) translatedStreamBroke(c *call, err error) []byte {
+	provider := c.rec.Provider
+	c.xstreamBroke = true
+	c.rec.Error = "the stream of the fallback on " + provider + " broke: " + err.Error()
+	s.log.Warn("translated fallback: the provider's stream broke", "request_id", c.rec.RequestID, "provider", provider, "error", err.Error())
+	return translate.BrokenStreamEvent(c.format, "the answer's stream from "+provider+" broke before its end ("+err.Error()+")")
+}
+
+// translatedStatus is the record's status of a translated answer.
+func translatedStatus(c *call) int32 {
+	if c.xstreamBroke {
+		return 502
+	}
+	return int32(c.status)
 }
 
 // onTranslatedChunk reads usage from a chunk of another provider's stream as
 // it came, and sends the client the chunk's translation.
 func (s *Server) onTranslatedChunk(c *call, chunk []byte, end bool) *extprocv3.ProcessingResponse {
 	c.stream.Write(chunk)
-	out := translateChunk(c, chunk, end)
+	out := s.translateChunk(c, chunk, end)
 	keepResponse(c, out)
 	if end {
 		s.endStream(c)
-		s.finish(c, int32(c.status))
+		s.finish(c, translatedStatus(c))
 	}
 	return responseBodyReply(bodyMutation(out))
 }

@@ -1,0 +1,134 @@
+package processor
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/mockprovider"
+	"github.com/tollgate-dev/tollgate/record"
+)
+
+// translatedPlane is the local data plane as envoy/ configures it, with the
+// OpenAI ⇄ Anthropic fallback chains, every level and both providers on one
+// mock provider that speaks HTTP/2 (trailers need it), in front of a
+// processor configured with a key for each provider.
+type translatedPlane struct {
+	front  string
+	client *http.Client
+	mock   *mockprovider.Server
+	sink   *record.Memory
+}
+
+func newTranslatedPlane(t *testing.T) *translatedPlane {
+	t.Helper()
+	tp := &translatedPlane{mock: mockprovider.New(mockprovider.Options{})}
+	up := h2Upstream(t, tp.mock.ServeHTTP)
+	var s *Server
+	s, tp.sink = newTestServer(t, func(o *Options) {
+		o.ProviderKeys = map[string]string{"openai": "sk-openai-gateway", "anthropic": "sk-ant-gateway"}
+	})
+	const oa, an = "https://api.openai.com", "https://api.anthropic.com"
+	proxy := dataPlaneFor(t, s, dataplane.Config{
+		OpenAIUpstream: up.URL, AnthropicUpstream: up.URL, Transport: up.Client().Transport,
+		MessageTimeout: 5 * time.Second, AllowEnvoyHeaderMutation: true,
+		EarlyRemoveHeaders:  dataplane.EarlyRemovedHeaders,
+		ReceivingNamespaces: []string{LinkNamespace},
+		UpstreamFilter: &dataplane.UpstreamFilterConfig{
+			Metadata:             map[string]string{dataplane.UpstreamFilterMetadataKey: dataplane.UpstreamFilterMetadataValue},
+			ForwardingNamespaces: []string{LinkNamespace},
+		},
+		FallbackChains: []dataplane.FallbackChain{
+			{Origins: []string{oa, an}, Levels: []string{up.URL, up.URL}},
+			{Origins: []string{an, oa}, Levels: []string{up.URL, up.URL}},
+		},
+		RetryJitter: func(int64) int64 { return 0 },
+		RetrySleep:  func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	front := h2Upstream(t, proxy.ServeHTTP)
+	tp.front, tp.client = front.URL, front.Client()
+	return tp
+}
+
+// post sends a streamed chat call whose own model fails at the mock, so the
+// short-form fallback to the other provider's model answers; it returns
+// the client's whole body, its trailers and the call's record.
+func (tp *translatedPlane) post(t *testing.T, path, body string, hdr map[string]string) (string, http.Header, *record.Record) {
+	t.Helper()
+	req, err := http.NewRequest("POST", tp.front+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("content-type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := tp.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("client got %d %q (%v)", resp.StatusCode, b, err)
+	}
+	recs := tp.sink.Records()
+	if len(recs) != 1 {
+		t.Fatalf("records %+v", recs)
+	}
+	return string(b), resp.Trailer, recs[0]
+}
+
+var translatedDirections = []struct {
+	name, path, body string
+	fallback         string // Helicone-Fallback
+	ownModel         string
+	okEnd, errEvent  string // the end of a whole stream; the error event of a broken one
+	provider         string // the record's
+}{
+	{"openai client, anthropic answers", "/v1/chat/completions",
+		`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+		"claude-sonnet-4-5", "gpt-4o-mini",
+		"data: [DONE]\n\n", `data: {"error":{"message":"the answer's stream from anthropic broke before its end`, "anthropic"},
+	{"anthropic client, openai answers", "/v1/messages",
+		`{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`,
+		"gpt-4o-mini", "claude-sonnet-4-5",
+		"event: message_stop\n", "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\"", "openai"},
+}
+
+// A translated stream whose upstream ends cleanly but before its terminal
+// event (message_stop, [DONE]) ends, for the client, with an error event of
+// its own format instead of a silently cut answer; the record says the call
+// failed (502, with the reason). A whole stream has no error event.
+func TestTranslatedStreamCutThroughDataPlane(t *testing.T) {
+	for _, dir := range translatedDirections {
+		t.Run(dir.name, func(t *testing.T) {
+			tp := newTranslatedPlane(t)
+			hdr := map[string]string{"helicone-fallback": dir.fallback, mockprovider.HeaderFailModels: dir.ownModel}
+			whole, _, rec := tp.post(t, dir.path, dir.body, hdr)
+			if !strings.Contains(whole, dir.okEnd) || strings.Contains(whole, "error") || rec.Status != 200 || rec.Error != "" || rec.Provider != dir.provider {
+				t.Fatalf("whole stream: client got %q, record status %d error %q provider %q", whole, rec.Status, rec.Error, rec.Provider)
+			}
+
+			tp = newTranslatedPlane(t)
+			hdr[mockprovider.HeaderEndAfter] = "3"
+			cut, _, rec := tp.post(t, dir.path, dir.body, hdr)
+			if !strings.Contains(cut, dir.errEvent) || !strings.HasSuffix(cut, "\n\n") || strings.Contains(cut, dir.okEnd) {
+				t.Errorf("cut stream: client got %q, want it to end with %q", cut, dir.errEvent)
+			}
+			if i := strings.Index(cut, dir.errEvent); i >= 0 && strings.Count(cut[i:], "\n\n") != 1 {
+				t.Errorf("cut stream: something follows the error event: %q", cut[i:])
+			}
+			if rec.Status != 502 || !strings.Contains(rec.Error, "broke") || rec.Provider != dir.provider || rec.FallbackIndex != 1 {
+				t.Errorf("cut stream: record status %d error %q provider %q fallback %d, want 502 naming the break",
+					rec.Status, rec.Error, rec.Provider, rec.FallbackIndex)
+			}
+		})
+	}
+}
