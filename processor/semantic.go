@@ -132,5 +132,5 @@ func (s *Server) semanticStore(c *call, resp gate.ResponseInfo) {
 	if !ok {
 		return
 	}
-	s.semantic.Add(c.ctx, c.semScope, resp.RequestID, c.semVec, entry, ttl)
+	s.semantic.Add(c.ctx, c.semScope, resp.RequestID, c.semVec, entry, ttl, c.decision.ErasureIndex(resp.RequestID)...)
 }

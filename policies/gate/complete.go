@@ -67,7 +67,8 @@ func (g *Gate) fill(ctx context.Context, d *Decision, resp ResponseInfo) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.completeTimeout)
 	defer cancel()
-	slot, err := g.store.Fill(ctx, d.cacheKey, d.slots, entry, d.ttl)
+	index := d.ErasureIndex(resp.RequestID)
+	slot, err := g.storeFill(ctx, d, entry, index)
 	switch {
 	case err != nil:
 	case slot >= 0:
@@ -82,7 +83,7 @@ func (g *Gate) fill(ctx context.Context, d *Decision, resp ResponseInfo) {
 		if d.badSlot == 0 {
 			victim = g.intn(d.slots)
 		}
-		if err = g.store.Put(ctx, d.cacheKey, victim, entry, d.ttl); err == nil {
+		if err = g.storePut(ctx, d, victim, entry, index); err == nil {
 			g.m.fillReplaced.Inc()
 			return
 		}

@@ -85,6 +85,7 @@ type Decision struct {
 	maxEntry int
 	cents    []ratelimit.BucketRef
 	replay   [][2]string // provider response headers a hit would replay (NoteResponseHeader)
+	subjects erasureSubjects
 }
 
 // CacheBodyLimit is 0 when Complete will not store the response, else the

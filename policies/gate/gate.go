@@ -144,6 +144,7 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 	if co.enabled {
 		d.cacheKey, d.slots, d.save, d.refresh, d.maxEntry = cacheKey(tenant, &req, &co), co.slots, co.save, co.refresh, g.maxEntry
 		d.miss = co.read || co.refresh
+		d.subjects = erasureSubjects{tenant: tenant, user: req.UserID, session: hh.SessionID, props: hh.Properties}
 		d.ttl = co.ttl
 		if co.ttlDefault && d.ttl >= time.Hour {
 			d.ttl -= time.Duration(g.intn(int(d.ttl/100/time.Millisecond))) * time.Millisecond

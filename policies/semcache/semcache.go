@@ -56,6 +56,12 @@ type Entry struct {
 	RefID         string    // the request id of the call that filled it (clients choose it: never a key)
 	Vector        []float32 // unit length
 	ExpiresUnixMs int64
+	// Index are the erasure index sets the store adds the entry to, with
+	// the entry (gate.Decision.ErasureIndex); not in the log.
+	Index []string
+	// Deleted: the log's record of an erased entry (no vector), which
+	// removes it from every replica's index.
+	Deleted bool
 }
 
 // Options configure a Cache. Zero values get the defaults noted.
@@ -196,6 +202,10 @@ func (c *Cache) Follow(ctx context.Context) {
 		}
 		now := c.o.Now().UnixMilli()
 		for _, e := range entries {
+			if e.Deleted {
+				c.idx.remove(e.Scope, e.ID)
+				continue
+			}
 			if e.ExpiresUnixMs > now && c.valid(&e) {
 				c.idx.add(e.Scope, e.ID, e.Vector, e.ExpiresUnixMs)
 			}
@@ -338,7 +348,11 @@ func (c *Cache) entry(ctx context.Context, scope, id string) ([]byte, error) {
 // Lookup), for ttl. It runs after the response, off the client's path.
 // The entry's id is made here (a UUIDv7), never the client's request id:
 // a client reusing a Helicone-Request-Id must not overwrite an answer.
-func (c *Cache) Add(ctx context.Context, scope, requestID string, vec []float32, body []byte, ttl time.Duration) {
+//
+// index are the erasure index sets the entry is added to (the
+// gate's Decision.ErasureIndex), so that an erasure of the request's user,
+// session or property finds it.
+func (c *Cache) Add(ctx context.Context, scope, requestID string, vec []float32, body []byte, ttl time.Duration, index ...string) {
 	if len(vec) == 0 || ttl <= 0 {
 		return
 	}
@@ -349,7 +363,7 @@ func (c *Cache) Add(ctx context.Context, scope, requestID string, vec []float32,
 	}
 	scope = c.scopeOf(scope)
 	e := Entry{Scope: scope, ID: scope + ":" + u.String(), RefID: requestID, Vector: vec,
-		ExpiresUnixMs: c.o.Now().Add(ttl).UnixMilli()}
+		ExpiresUnixMs: c.o.Now().Add(ttl).UnixMilli(), Index: index}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.StoreTimeout)
 	defer cancel()
 	if err := c.o.Store.AddSemantic(ctx, e, body, ttl); err != nil {

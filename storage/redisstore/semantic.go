@@ -6,8 +6,10 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-dev/tollgate/policies/semcache"
@@ -57,6 +59,13 @@ func (s *SemanticStore) AddSemantic(ctx context.Context, e semcache.Entry, body 
 			Values: []any{"s", e.Scope, "i", e.ID, "r", e.RefID, "v", encodeVector(e.Vector),
 				"x", strconv.FormatInt(e.ExpiresUnixMs, 10)},
 		})
+		if len(e.Index) > 0 { // the erasure index (erasure.go), same slot as the entry
+			keys := make([]string, len(e.Index))
+			for i, k := range e.Index {
+				keys[i] = s.prefix + k
+			}
+			p.Eval(ctx, indexSrc, keys, semanticMember+e.ID, ttl.Milliseconds())
+		}
 		return nil
 	})
 	return err
@@ -91,6 +100,12 @@ func (s *SemanticStore) SemanticSince(ctx context.Context, cursor string, n int)
 		cursor = m.ID
 		scope, _ := m.Values["s"].(string)
 		id, _ := m.Values["i"].(string)
+		if d, _ := m.Values["d"].(string); d == "1" {
+			if scope != "" && id != "" { // an erased entry (eraseSemantic)
+				out = append(out, semcache.Entry{Scope: scope, ID: id, Deleted: true})
+			}
+			continue
+		}
 		ref, _ := m.Values["r"].(string)
 		vec, _ := m.Values["v"].(string)
 		exp, _ := m.Values["x"].(string)
@@ -122,4 +137,66 @@ func decodeVector(s string) []float32 {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32([]byte(s[4*i : 4*i+4])))
 	}
 	return v
+}
+
+// eraseSemantic erases semantic entries by id: their answers, their
+// additions to the log (the vector is derived from the prompt), and it
+// appends a removal for each to the log, which every replica's index
+// follows (semcache.Entry.Deleted): the entry leaves every index, and
+// a replica that starts later never sees it.
+func (s *SemanticStore) eraseSemantic(ctx context.Context, ids []string) (int, error) {
+	deleted := 0
+	for _, id := range ids {
+		i := strings.LastIndexByte(id, ':')
+		if i <= 0 {
+			continue
+		}
+		n, err := s.c.Del(ctx, s.entryKey(id)).Result()
+		if err != nil {
+			return deleted, err
+		}
+		deleted += int(n)
+		if err := s.c.XAdd(ctx, &redis.XAddArgs{Stream: s.logKey(), Values: []any{"s", id[:i], "i", id, "d", "1"}}).Err(); err != nil {
+			return deleted, err
+		}
+		if err := s.dropAddition(ctx, id); err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// additionWindow: an entry's addition is looked for in the log this long
+// around the time in its id (a UUIDv7 made just before the addition; the
+// log's ids are Redis's clock, the entry's the replica's).
+const additionWindow = 5 * time.Minute
+
+// dropAddition deletes the log record that added entry id (XDEL), found
+// among the records of additionWindow around the id's time. Not found
+// (trimmed already, or clocks further apart): it leaves with the trim of
+// records older than the longest TTL.
+func (s *SemanticStore) dropAddition(ctx context.Context, id string) error {
+	u, err := uuid.Parse(id[strings.LastIndexByte(id, ':')+1:])
+	if err != nil || u.Version() != 7 {
+		return nil
+	}
+	ms := int64(u[0])<<40 | int64(u[1])<<32 | int64(u[2])<<24 | int64(u[3])<<16 | int64(u[4])<<8 | int64(u[5])
+	w := additionWindow.Milliseconds()
+	start, end := strconv.FormatInt(max(ms-w, 0), 10), strconv.FormatInt(ms+w, 10)
+	for page := 0; page < 100; page++ {
+		msgs, err := s.c.XRangeN(ctx, s.logKey(), start, end, 500).Result()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if i, _ := m.Values["i"].(string); i == id && m.Values["d"] == nil {
+				return s.c.XDel(ctx, s.logKey(), m.ID).Err()
+			}
+		}
+		if len(msgs) < 500 {
+			return nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+	return nil
 }
