@@ -43,7 +43,7 @@ func (c *Config) settings(dev bool) []setting {
 			func(v []string) error { _, err := compatibleProviders(v); return err }),
 		str(&c.SpoolDir, "spool-dir", "", "disk spool for log records (default <data-dir>/spool)"),
 		str(&c.DataDir, "data-dir", "data", "folder for the embedded defaults' files"),
-		boolean(&c.Migrate, "migrate", true, "run the ClickHouse migration at start"),
+		boolean(&c.Migrate, "migrate", dev, "create or upgrade the ClickHouse schema at start, which needs DDL rights; without it the processor writes no log records until tollgate migrate has run (they wait in the spool; docs/clickhouse.md)"),
 		str(&c.LogLevel, "log-level", "info", "debug, info, warn or error", logLevel),
 		list(&c.AllowedTargets, "allowed-target-origins", "comma list of origins Helicone-Target-URL and Helicone-OpenAI-Api-Base may name (* for any public https:// origin; list http:// and internal ones exactly)",
 			func(v []string) error { return errors.Join(targetOriginErrors(v)...) }),

@@ -35,7 +35,8 @@ import (
 // application shares the sidecar's loopback, so "loopback only" would hand
 // it every tenant's logged prompts and answers (DESIGN.md section 2, Roles).
 // In both roles /metrics checks the Host (scrapeHostsOnly).
-func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest http.Handler) http.Handler {
+// schemaBehind (nil: no ClickHouse) says why log records are not written.
+func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, schemaBehind func() error, rest http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -46,6 +47,15 @@ func apiHandler(cfg *Config, reg *prometheus.Registry, ready *atomic.Bool, rest 
 			return
 		}
 		w.Write([]byte("ready\n"))
+		// Still ready: calls work and their records wait in the spool. Not
+		// ready would take every injected application out of service over
+		// a log table; the metric tollgate_clickhouse_schema_behind is for
+		// alerting, this line for the person who looks.
+		if schemaBehind != nil {
+			if err := schemaBehind(); err != nil {
+				fmt.Fprintf(w, "clickhouse: not writing log records (they wait in the spool): %v\n", err)
+			}
+		}
 	})
 	mux.Handle("GET /metrics", scrapeHostsOnly(dashboardHost(cfg.DashboardURL), promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	if cfg.Role == RoleSidecar {

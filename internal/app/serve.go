@@ -65,6 +65,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	schemaBehind := sinkSchemaBehind(sink) // before withWebhooks wraps it
 	if sink, err = withWebhooks(sink, cfg, reg, log); err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		}
 		restAPI = newAPI(apiCfg, sink, ch, mgr, auth, prices, prompts, log)
 	}
-	httpServer := &http.Server{Handler: apiHandler(cfg, reg, &ready, restAPI), ReadHeaderTimeout: 10 * time.Second}
+	httpServer := &http.Server{Handler: apiHandler(cfg, reg, &ready, schemaBehind, restAPI), ReadHeaderTimeout: 10 * time.Second}
 
 	// The servers' goroutines are gone once every server has stopped.
 	var serving sync.WaitGroup

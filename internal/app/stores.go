@@ -74,7 +74,7 @@ func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *
 		return sink, nil
 	}
 	if cfg.Migrate {
-		go migrateUntilDone(ctx, cfg.ClickHouse, log)
+		migrateAtStart(ctx, cfg.ClickHouse, log)
 	}
 	spool := cfg.SpoolDir
 	if spool == "" {
@@ -82,12 +82,25 @@ func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *
 	}
 	o := writerOptions(cfg)
 	o.SpoolDir, o.Logger, o.Registerer = spool, log, reg
+	// Whether it migrates or not, a serving process writes only to the
+	// schema it knows (a --migrate that failed, or `tollgate migrate` not
+	// yet run): records wait in the spool until then.
+	o.RequireSchema = true
 	w, err := chstore.Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
 	log.Info("logging calls to ClickHouse", "spool", spool)
 	return w, nil
+}
+
+// sinkSchemaBehind is the ClickHouse writer's SchemaBehind, for /readyz;
+// nil for the file sink.
+func sinkSchemaBehind(sink record.Sink) func() error {
+	if w, ok := sink.(*chstore.Writer); ok {
+		return w.SchemaBehind
+	}
+	return nil
 }
 
 // writerOptions are the ClickHouse writer's settings; --log-fsync-interval
@@ -101,8 +114,28 @@ func writerOptions(cfg *Config) chstore.Options {
 	}
 }
 
-// migrateUntilDone runs the schema migration in the background: ClickHouse
-// being down must not stop calls (records wait in the spool meanwhile).
+// migrateFirstWait bounds the first migration attempt of a process run
+// with --migrate, made before the writer starts so that its first schema
+// check finds the tables (and does not log them missing).
+const migrateFirstWait = 5 * time.Second
+
+// migrateAtStart is --migrate (tollgate dev's default): one attempt before
+// the writer starts, then, if that failed, retries in the background:
+// ClickHouse being down must not stop calls (records wait in the spool
+// meanwhile).
+func migrateAtStart(ctx context.Context, url string, log *slog.Logger) {
+	first, cancel := context.WithTimeout(ctx, migrateFirstWait)
+	err := chschema.Migrate(first, url, log)
+	cancel()
+	if err == nil {
+		return
+	}
+	log.Warn("clickhouse migration failed; retrying in the background", "err", err)
+	go migrateUntilDone(ctx, url, log)
+}
+
+// migrateUntilDone retries the schema migration until it succeeds or ctx
+// ends.
 func migrateUntilDone(ctx context.Context, url string, log *slog.Logger) {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		err := chschema.Migrate(ctx, url, log)
@@ -119,6 +152,8 @@ func migrateUntilDone(ctx context.Context, url string, log *slog.Logger) {
 }
 
 // runMigrate is `tollgate migrate`: create or upgrade the schema and exit.
+// It is the one command that needs DDL rights (the Kubernetes Job of
+// k8s/migrate runs it); serving processes wait for it (RequireSchema).
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, fs, err := loadConfig("migrate", args, getenv, false)
 	if err != nil {
@@ -127,5 +162,13 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if cfg.ClickHouse == "" {
 		return errors.New("migrate: --clickhouse (or TOLLGATE_CLICKHOUSE) is required")
 	}
-	return chschema.Migrate(ctx, cfg.ClickHouse, newLogger(stderr, cfg.LogLevel))
+	log := newLogger(stderr, cfg.LogLevel)
+	if err := chschema.Migrate(ctx, cfg.ClickHouse, log); err != nil {
+		return err
+	}
+	// A line for the Job's log: what serving processes will find.
+	if t, err := chschema.ParseURL(cfg.ClickHouse); err == nil {
+		log.Info("clickhouse schema up to date", "clickhouse", t.Redacted, "database", t.DB, "version", chschema.SchemaVersion())
+	}
+	return nil
 }
