@@ -125,9 +125,10 @@ func geminiStatus(status int) string {
 	return "INTERNAL"
 }
 
-// geminiPromptTokens counts the words of the text parts of contents and
-// systemInstruction, at least 1.
-func geminiPromptTokens(body []byte) int64 {
+// GeminiPromptTokens is the prompt count the mock reports for a Gemini
+// request body (PromptTokens for the others): the words of the text parts
+// of contents and systemInstruction, at least 1.
+func GeminiPromptTokens(body []byte) int64 {
 	var n int64
 	count := func(content gjson.Result) {
 		content.Get("parts").ForEach(func(_, p gjson.Result) bool {
@@ -144,7 +145,7 @@ func geminiPromptTokens(body []byte) int64 {
 }
 
 func (s *Server) generateContent(c *call) {
-	u := c.plan.usage(geminiPromptTokens(c.body))
+	u := c.plan.usage(GeminiPromptTokens(c.body))
 	thoughts := min(u.reasoning, u.completion)
 	full := geminiUsage{
 		PromptTokenCount:        u.prompt,
@@ -188,7 +189,7 @@ func (s *Server) generateContent(c *call) {
 // geminiCountTokens answers countTokens as Google does: the prompt's
 // count, with no usageMetadata (the call is free).
 func (s *Server) geminiCountTokens(c *call) {
-	c.writeJSON(map[string]int64{"totalTokens": geminiPromptTokens(c.body)})
+	c.writeJSON(map[string]int64{"totalTokens": GeminiPromptTokens(c.body)})
 }
 
 type geminiEmbedding struct {

@@ -10,6 +10,7 @@ import (
 type ReceivedRequest struct {
 	Method string
 	Path   string
+	Query  string // the raw query, without '?'
 	Header http.Header
 	Body   []byte
 }

@@ -97,7 +97,7 @@ const maxBody = 64 << 20
 // ServeHTTP answers one request as the matching provider would.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	s.received.add(ReceivedRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	s.received.add(ReceivedRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	ep, deployment := findEndpoint(r.URL.Path), ""
 	if ep == nil {
 		if ep, deployment = azureEndpoint(r.URL.Path); ep != nil && azureVersionMissing(w, r) {
