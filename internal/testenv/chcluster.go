@@ -3,12 +3,16 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // ClickHouseClusterName is the name the private cluster has in every
@@ -95,10 +99,26 @@ func StartClickHouseCluster(t testing.TB, shards, replicas int) *ClickHouseClust
 		if err := os.WriteFile(filepath.Join(n.dir, "config.d", "cluster.xml"), []byte(overlay), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// docs/clickhouse.md's recommended profile: reads and inserts go
+		// to the first healthy replica of a shard.
+		if err := os.MkdirAll(filepath.Join(n.dir, "users.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(n.dir, "users.d", "cluster.xml"), []byte(clusterProfile), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		n.argv = append(append([]string{}, argv...), "--config-file="+n.ConfigPath())
-		t.Cleanup(n.Stop)
 		c.Nodes = append(c.Nodes, n)
 	}
+	// Stopped together: each graceful stop takes a second or more.
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, n := range c.Nodes {
+			wg.Add(1)
+			go func() { defer wg.Done(); n.Stop() }()
+		}
+		wg.Wait()
+	})
 	// The nodes start at once: each takes about a second, mostly waiting.
 	var wg sync.WaitGroup
 	errs := make([]error, len(c.Nodes))
@@ -115,7 +135,39 @@ func StartClickHouseCluster(t testing.TB, shards, replicas int) *ClickHouseClust
 			t.Fatal(err)
 		}
 	}
+	// ClickHouse 18.16 answers /ping before its distributed-DDL worker has
+	// its ZooKeeper session, and an ON CLUSTER statement in that window
+	// crashes the server (a null session in ZooKeeper::create). Wait until
+	// every node sees the DDL queue in ZooKeeper (its own session is up and
+	// a worker has created the queue), then give the workers a moment.
+	for _, n := range c.Nodes {
+		WaitFor(t, startTimeout, n.name+" to reach ZooKeeper's DDL queue", func() bool {
+			return clickHouseQuery(n.HTTP(), "SELECT count() FROM system.zookeeper WHERE path = '/clickhouse/task_queue' AND name = 'ddl'") == "1"
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
 	return c
+}
+
+// clickHouseQuery runs one query over HTTP and returns its answer without
+// the trailing newline, or "" on any error.
+func clickHouseQuery(base, q string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/?query="+url.QueryEscape(q), nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := pingClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // clusterOverlay is a node's config.d/cluster.xml, merged over the config
@@ -148,6 +200,17 @@ func clusterOverlay(name, shards string, zkPort, interPort, shard int, replica s
 </yandex>
 `, interPort, name, shards, name, zkPort, shard, replica)
 }
+
+// clusterProfile is merged into each node's users.xml.
+const clusterProfile = `<?xml version="1.0"?>
+<yandex>
+    <profiles>
+        <default>
+            <load_balancing>in_order</load_balancing>
+        </default>
+    </profiles>
+</yandex>
+`
 
 // clickHouseArgv is the command that runs a clickhouse-server (Debian's
 // binary or upstream's multi-call one), or nil after ending the test.
