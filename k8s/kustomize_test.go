@@ -69,7 +69,7 @@ func (k *kustomization) generated() map[string]bool {
 // shows.
 func TestKustomizations(t *testing.T) {
 	tr := loadTree(t)
-	for _, want := range []string{"gateway", "injector", "sidecar-example", "app-namespace"} {
+	for _, want := range []string{"gateway", "injector", "sidecar-example", "app-namespace", "migrate"} {
 		if tr.bases[want] == nil {
 			t.Errorf("no kustomization in %s/", want)
 		}

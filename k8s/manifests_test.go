@@ -11,6 +11,7 @@ import (
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -23,6 +24,7 @@ import (
 // a new kind is a decision, with a decoder to go with it.
 var kinds = map[string]func() any{
 	"apps/v1 Deployment":                 func() any { return &appsv1.Deployment{} },
+	"batch/v1 Job":                       func() any { return &batchv1.Job{} },
 	"v1 Service":                         func() any { return &corev1.Service{} },
 	"v1 ConfigMap":                       func() any { return &corev1.ConfigMap{} },
 	"v1 Secret":                          func() any { return &corev1.Secret{} },

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tollgate-dev/tollgate/inject"
@@ -16,15 +17,15 @@ import (
 // the project's own, until releases are published (README.md says so).
 const tollgatePlaceholder = "ghcr.io/tollgate-dev/tollgate:latest"
 
-// container is a container of a Deployment's pod, init or not.
+// container is a container of a Deployment's or a Job's pod, init or not.
 type container struct {
-	deployment string
-	pod        *corev1.PodSpec
-	c          *corev1.Container
-	init       bool
+	workload string
+	pod      *corev1.PodSpec
+	c        *corev1.Container
+	init     bool
 }
 
-func (c container) String() string { return c.deployment + "/" + c.c.Name }
+func (c container) String() string { return c.workload + "/" + c.c.Name }
 
 func isTollgate(c *corev1.Container) bool {
 	return strings.HasPrefix(c.Image, "ghcr.io/tollgate-dev/tollgate:")
@@ -54,6 +55,15 @@ func containers(tr *tree, base string) []container {
 		}
 		for i := range spec.Containers {
 			out = append(out, container{d.Name, spec, &spec.Containers[i], false})
+		}
+	}
+	for _, j := range of[batchv1.Job](tr, base) {
+		spec := &j.Spec.Template.Spec
+		for i := range spec.InitContainers {
+			out = append(out, container{j.Name, spec, &spec.InitContainers[i], true})
+		}
+		for i := range spec.Containers {
+			out = append(out, container{j.Name, spec, &spec.Containers[i], false})
 		}
 	}
 	return out
