@@ -23,7 +23,15 @@ func targetHeader(hh *helicone.Headers) (name, value string) {
 // noteAzure marks a call on an Azure OpenAI path (provider.AzurePath),
 // whichever header routed it: the record's provider is "azure" and, until
 // the body names a model, its model is the deployment.
+//
+// A call whose provider is named otherwise (its Helicone-Target-URL is a
+// registered provider's origin, or the sidecar's ProviderMetadata names
+// one) is that provider's: Groq's own /openai/v1/… paths look like
+// Azure's v1 API.
 func noteAzure(c *call, path string) {
+	if c.named != "" {
+		return
+	}
 	deployment, _, ok := provider.AzurePath(path)
 	if !ok {
 		return

@@ -1,6 +1,21 @@
 package processor
 
-import "github.com/tollgate-dev/tollgate/provider"
+import (
+	"google.golang.org/grpc/metadata"
+
+	"github.com/tollgate-dev/tollgate/provider"
+)
+
+// ProviderMetadata is the gRPC metadata an Envoy configuration sends with a
+// call's ext_proc stream to name the provider whose origin the call goes
+// to, when the Host, not the path, picks it: a mesh sidecar's per-virtual-
+// host ExtProcPerRoute (grpc_initial_metadata), as the Istio example sets
+// "together" on api.together.xyz:80. It names a registered provider
+// (provider.ResolveOn: gemini, together, groq, configured ones), whose own
+// paths the call then is read by (Groq's /openai/v1/chat/completions, not
+// Azure's look-alike), and which its record, price, egress check and
+// key-vault binding name. Envoy's configuration sets it, never a client.
+const ProviderMetadata = "x-tollgate-provider"
 
 // noteProvider reads the path's provider, format and endpoint
 // (provider.Resolve): Gemini's native paths, its OpenAI-compatible one and
@@ -12,6 +27,11 @@ import "github.com/tollgate-dev/tollgate/provider"
 func noteProvider(c *call, path string) {
 	var name string
 	name, c.format, c.endpoint = provider.Resolve(path)
+	if on := metadata.ValueFromIncomingContext(c.ctx, ProviderMetadata); len(on) == 1 {
+		if format, ep, ok := provider.ResolveOn(on[0], path); ok {
+			name, c.format, c.endpoint = on[0], format, ep
+		}
+	}
 	c.rec.Provider = name
 	if name != c.format {
 		c.named = name

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -147,4 +148,41 @@ func geminiCall(path string) (model string, ep Endpoint, ok bool) {
 		return "", EndpointUnknown, false
 	}
 	return name, ep, true
+}
+
+// ResolveOn is Resolve for a call sent to the origin of the registered
+// provider name itself, with that provider's own paths
+// (/openai/v1/chat/completions on api.groq.com), as a mesh sidecar sends
+// an application's calls: the Host picks the provider there, and the
+// sidecar's configuration names it (x-tollgate-provider). ok is false for
+// a name that is not a registered provider (Registered): such a call is
+// read by its path alone.
+func ResolveOn(name, path string) (format string, ep Endpoint, ok bool) {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	registered.RLock()
+	i := slices.IndexFunc(registered.list, func(u Upstream) bool { return u.Name == name })
+	var u Upstream
+	if i >= 0 {
+		u = registered.list[i]
+	}
+	registered.RUnlock()
+	switch {
+	case i < 0:
+		return "", EndpointUnknown, false
+	case u.Format == Gemini:
+		if _, ep, ok := geminiCall(path); ok {
+			return Gemini, ep, true
+		}
+		if compat, found := strings.CutPrefix(path, "/v1beta/openai"); found && strings.HasPrefix(compat, "/") {
+			return OpenAI, openAIEndpoint(compat), true
+		}
+		return Gemini, EndpointUnknown, true
+	}
+	api, found := strings.CutPrefix(path, u.Prefix)
+	if !found || (api != "" && api[0] != '/') {
+		return u.Format, EndpointUnknown, true
+	}
+	return u.Format, openAIEndpoint(api), true
 }

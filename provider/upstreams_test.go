@@ -249,3 +249,29 @@ func TestOpenAIEndpointAgreesWithClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveOn: a call on a provider's own origin, with its own paths, is
+// read as that provider's; only registered providers are named this way.
+func TestResolveOn(t *testing.T) {
+	for _, tt := range []struct {
+		name, path, format string
+		ep                 Endpoint
+		ok                 bool
+	}{
+		{Groq, "/openai/v1/chat/completions", OpenAI, EndpointChatCompletions, true},
+		{Together, "/v1/chat/completions?x=1", OpenAI, EndpointChatCompletions, true},
+		{Together, "/v1/embeddings", OpenAI, EndpointEmbeddings, true},
+		{Together, "/chat/completions", OpenAI, EndpointUnknown, true},
+		{Gemini, "/v1beta/models/m:generateContent", Gemini, EndpointGenerateContent, true},
+		{Gemini, "/v1/models/m:streamGenerateContent?alt=sse", Gemini, EndpointStreamGenerateContent, true},
+		{Gemini, "/v1/models/m", Gemini, EndpointUnknown, true},
+		{Gemini, "/v1beta/openai/chat/completions", OpenAI, EndpointChatCompletions, true},
+		{OpenAI, "/v1/chat/completions", "", EndpointUnknown, false},
+		{"nope", "/v1/chat/completions", "", EndpointUnknown, false},
+	} {
+		format, ep, ok := ResolveOn(tt.name, tt.path)
+		if format != tt.format || ep != tt.ep || ok != tt.ok {
+			t.Errorf("ResolveOn(%s, %q) = %q %v %v; want %q %v %v", tt.name, tt.path, format, ep, ok, tt.format, tt.ep, tt.ok)
+		}
+	}
+}
