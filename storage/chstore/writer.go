@@ -40,8 +40,12 @@ type Options struct {
 	// benchmarks that compare.
 	NoWAL bool
 	// Erasures drops the records of erased subjects before they are
-	// inserted, from memory and at replay (erasure.go). Nil: none.
+	// inserted, from memory and at replay (erasure.go). Nil: none, unless
+	// NewErasures makes them.
 	Erasures Erasures
+	// NewErasures makes Erasures on the writer's own connection (Open
+	// only; package storage/erasure's NewList).
+	NewErasures func(conn driver.Conn, db string) Erasures
 	// RequireSchema: insert nothing until the database's schema is at
 	// least the version this binary writes (chschema.CheckVersion), checked
 	// before the first insert and after every failure; until then records
@@ -198,6 +202,9 @@ func Open(ctx context.Context, o Options) (*Writer, error) {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
 	o.Logger = o.Logger.With("clickhouse", t.Redacted)
+	if o.Erasures == nil && o.NewErasures != nil {
+		o.Erasures = o.NewErasures(conn, t.DB)
+	}
 	var snd sender = newCHSender(conn, t.DB)
 	if o.RequireSchema {
 		check := func(ctx context.Context) (uint32, error) { return chschema.CheckVersion(ctx, conn, t.DB) }
