@@ -70,9 +70,11 @@ type Options struct {
 	// TrustWorkloadHeaders takes the identity from x-tollgate-workload-*
 	// request headers instead, in gateway mode behind a mesh that sets them.
 	TrustWorkloadHeaders bool
-	Metrics              *Metrics // default: unregistered metrics
-	Logger               *slog.Logger
-	Now                  func() time.Time // injected clock for tests
+	// Spans exports a span per finished call (nil: none).
+	Spans   SpanExporter
+	Metrics *Metrics // default: unregistered metrics
+	Logger  *slog.Logger
+	Now     func() time.Time // injected clock for tests
 }
 
 // Server implements Envoy's ExternalProcessor gRPC service.
@@ -95,6 +97,7 @@ type Server struct {
 	maxRequestBody       int
 	maxLoggedBody        int
 	streamUsage          bool
+	spans                SpanExporter
 	metrics              *Metrics
 	log                  *slog.Logger
 	now                  func() time.Time
@@ -121,6 +124,7 @@ func New(o Options) *Server {
 		maxRequestBody:       o.MaxRequestBody,
 		maxLoggedBody:        o.MaxLoggedBody,
 		streamUsage:          !o.DisableStreamUsage,
+		spans:                o.Spans,
 		metrics:              o.Metrics,
 		log:                  o.Logger,
 		now:                  o.Now,
@@ -164,6 +168,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	}
 	c := s.newCall(stream.Context())
 	defer releaseCall(c)
+	defer s.offerSpan(c) // spans.go: before the call goes back to the pool
 	for {
 		req, err := stream.Recv()
 		if err != nil {

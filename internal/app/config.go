@@ -143,6 +143,13 @@ type Config struct {
 	WebhookMaxAttempts int
 	WebhookMaxBody     int
 
+	// OpenTelemetry (docs/opentelemetry.md): the OTLP/HTTP receiver of a
+	// span per call (empty: off), the share of calls without a sampled
+	// parent that get one, and the calls waiting to become spans.
+	OTelEndpoint    string
+	OTelSampleRatio float64
+	OTelQueueSize   int
+
 	// Semantic cache (docs/semantic-cache.md): the OpenAI-compatible
 	// embeddings endpoint (empty: off), its model and key, the limit of one
 	// embeddings call, the default similarity, and the bounds of the index

@@ -110,6 +110,21 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	spanExporter, err := openSpans(cfg, reg, log) // otel.go
+	if err != nil {
+		return err
+	}
+	var spans processor.SpanExporter // a nil *Exporter must stay a nil interface
+	if spanExporter != nil {
+		spans = spanExporter
+		defer func() { // after the last call drained, before the log closes
+			closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
+			defer cancel()
+			if cerr := spanExporter.Close(closeCtx); cerr != nil {
+				log.Warn("flushing spans at shutdown", "err", cerr)
+			}
+		}()
+	}
 	proc := processor.New(processor.Options{
 		Prices:               prices,
 		Sink:                 sink,
@@ -118,6 +133,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 		Semantic:             semantic,
 		Prompts:              prompts,
 		Screen:               checks,
+		Spans:                spans,
 		Egress:               egress.Current,
 		Vault:                keyVault.Current,
 		Workload:             workload,
