@@ -22,6 +22,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/dataplane"
+	"github.com/tollgate-dev/tollgate/processor"
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // TestIstioExample: the sidecar setup of Istio. Beyond decoding every
@@ -96,6 +98,13 @@ func TestIstioExample(t *testing.T) {
 		if !hosts[h] {
 			t.Errorf("ServiceEntry: provider %s missing", h)
 		}
+	}
+	azure := false
+	for h := range hosts {
+		azure = azure || strings.HasSuffix(h, ".openai.azure.com")
+	}
+	if !azure {
+		t.Error("ServiceEntry: no Azure OpenAI resource (*.openai.azure.com) shows how one is added")
 	}
 	checkNoIstioRetries(t, services, hosts, ports)
 
@@ -218,12 +227,45 @@ func TestIstioExample(t *testing.T) {
 			enabled[vhost] = !unpack[extprocv3.ExtProcPerRoute](t, a).GetDisabled()
 		}
 	}
+	checkIstioNamesProviders(t, hosts, perVhost, filterName)
 	for vh := range providers {
 		if !enabled[vh] {
 			t.Errorf("virtual host %s: the ext_proc filter (%q) is not enabled there", vh, filterName)
 		}
 		if !timed[vh] {
 			t.Errorf("virtual host %s: no HTTP_ROUTE patch sets its timeouts", vh)
+		}
+	}
+}
+
+// checkIstioNamesProviders holds the example to the one provider list
+// (provider.Builtins): each built-in provider's host is a provider of the
+// ServiceEntry (so the checks above give it TLS origination, no retries,
+// the filter and the timeouts), and its virtual host names it to the
+// processor (processor.ProviderMetadata in the stream's gRPC metadata),
+// because there the Host, not the path, picks the provider: a call to
+// api.together.xyz/v1/chat/completions is Together's, not OpenAI's.
+func checkIstioNamesProviders(t *testing.T, hosts map[string]bool, perVhost map[string]*anypb.Any, filterName string) {
+	t.Helper()
+	for _, u := range provider.Builtins() {
+		host := strings.TrimPrefix(u.Origin, "https://")
+		if !hosts[host] {
+			t.Errorf("ServiceEntry: built-in provider %s (%s) missing", u.Name, host)
+			continue
+		}
+		a := perVhost[host+":80 "+filterName]
+		if a == nil || !a.MessageIs(&extprocv3.ExtProcPerRoute{}) {
+			t.Errorf("virtual host %s:80: no ExtProcPerRoute to name provider %s", host, u.Name)
+			continue
+		}
+		var named []string
+		for _, h := range unpack[extprocv3.ExtProcPerRoute](t, a).GetOverrides().GetGrpcInitialMetadata() {
+			if h.GetKey() == processor.ProviderMetadata {
+				named = append(named, h.GetValue())
+			}
+		}
+		if !slices.Equal(named, []string{u.Name}) {
+			t.Errorf("virtual host %s:80 names the provider %q to the processor, want %s in %s", host, named, u.Name, processor.ProviderMetadata)
 		}
 	}
 }

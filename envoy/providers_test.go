@@ -184,5 +184,26 @@ func TestEnvoyGatewayExampleProviders(t *testing.T) {
 		if !found {
 			t.Errorf("no rule for %s (%s)", u.Route, u.Name)
 		}
+		if u.RouteRegex != "" && !hasRegexRule(rules, u, host) {
+			t.Errorf("no rule for %s's paths matching %s", u.Name, u.RouteRegex)
+		}
 	}
+}
+
+// hasRegexRule: a rule matches u's second route (Upstream.RouteRegex) with
+// the very expression, to u's Backend, the path unchanged.
+func hasRegexRule(rules []gwapiv1.HTTPRouteRule, u provider.Upstream, host string) bool {
+	for _, r := range rules {
+		if len(r.Matches) != 1 || r.Matches[0].Path == nil || r.Matches[0].Path.Type == nil ||
+			*r.Matches[0].Path.Type != gwapiv1.PathMatchRegularExpression || *r.Matches[0].Path.Value != u.RouteRegex {
+			continue
+		}
+		for _, f := range r.Filters {
+			if f.URLRewrite != nil && (f.URLRewrite.Path != nil || f.URLRewrite.Hostname == nil || string(*f.URLRewrite.Hostname) != host) {
+				return false
+			}
+		}
+		return len(r.BackendRefs) == 1 && string(r.BackendRefs[0].Name) == u.Name
+	}
+	return false
 }
