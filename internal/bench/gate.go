@@ -122,6 +122,9 @@ func deleteRedisPrefix(ctx context.Context, st *redisstore.Store, prefix string)
 func benchDatabase(ctx context.Context, base, what string, log *slog.Logger) (url, db string, drop func() error, err error) {
 	db = fmt.Sprintf("tollgate_bench_%s_%d_%04x", what, time.Now().Unix(), rand.N(1<<16))
 	url = strings.TrimSuffix(base, "/") + "/" + db
+	if b, query, ok := strings.Cut(base, "?"); ok { // ?cluster=… (ingest-cluster)
+		url = strings.TrimSuffix(b, "/") + "/" + db + "?" + query
+	}
 	drop = func() error {
 		conn, _, err := chschema.Connect(url)
 		if err != nil {

@@ -17,19 +17,21 @@ import (
 const jsonReportVersion = 1
 
 type jsonReport struct {
-	Version   int              `json:"version"`
-	Date      time.Time        `json:"date"`
-	Command   string           `json:"command"`
-	Machine   jsonMachine      `json:"machine"`
-	Settings  jsonSettings     `json:"settings"`
-	Caveats   []string         `json:"caveats"`
-	ExtProc   []jsonScenario   `json:"extproc,omitempty"`
-	Processor []jsonProcessor  `json:"processor_heap,omitempty"`
-	DataPlane []jsonDataPlane  `json:"data_plane,omitempty"`
-	Ingest    *jsonIngest      `json:"ingest,omitempty"`
-	WAL       []jsonWAL        `json:"wal,omitempty"`
-	Semantic  *semanticResult  `json:"semantic,omitempty"`
-	Targets   map[string]int64 `json:"targets"`
+	Version   int             `json:"version"`
+	Date      time.Time       `json:"date"`
+	Command   string          `json:"command"`
+	Machine   jsonMachine     `json:"machine"`
+	Settings  jsonSettings    `json:"settings"`
+	Caveats   []string        `json:"caveats"`
+	ExtProc   []jsonScenario  `json:"extproc,omitempty"`
+	Processor []jsonProcessor `json:"processor_heap,omitempty"`
+	DataPlane []jsonDataPlane `json:"data_plane,omitempty"`
+	Ingest    *jsonIngest     `json:"ingest,omitempty"`
+	// IngestCluster: the ingest scenario through a cluster's Distributed table.
+	IngestCluster *jsonIngest      `json:"ingest_cluster,omitempty"`
+	WAL           []jsonWAL        `json:"wal,omitempty"`
+	Semantic      *semanticResult  `json:"semantic,omitempty"`
+	Targets       map[string]int64 `json:"targets"`
 }
 
 type jsonMachine struct {
@@ -291,6 +293,10 @@ func buildJSONReport(r *results, command string) *jsonReport {
 	out.Semantic = r.Semantic
 	if in := r.Ingest; in != nil {
 		out.Ingest = &jsonIngest{Rows: in.Rows, BodyBytes: in.BodyBytes, ElapsedS: in.Elapsed.Seconds(),
+			RowsPerSec: in.rowsPerSec(), WriteNs: in.writeNs(), Arrived: in.Final, Logs: in.Logs}
+	}
+	if in := r.IngestCluster; in != nil {
+		out.IngestCluster = &jsonIngest{Rows: in.Rows, BodyBytes: in.BodyBytes, ElapsedS: in.Elapsed.Seconds(),
 			RowsPerSec: in.rowsPerSec(), WriteNs: in.writeNs(), Arrived: in.Final, Logs: in.Logs}
 	}
 	return out

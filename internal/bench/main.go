@@ -2,7 +2,7 @@
 // a markdown report. Run it with `make bench` or
 //
 //	go run ./internal/bench [-duration 10s] [-reps 3] [-rates 200,1000,2000]
-//	                        [-only extproc,sse,hit,limited,ingest,dataplane]
+//	                        [-only extproc,sse,hit,limited,ingest,ingest-cluster,dataplane]
 //	                        [-sink clickhouse|file|discard] [-store redis|memory|none]
 //	                        [-out report.md] [-json bench-report.json]
 //
@@ -62,9 +62,10 @@ const (
 	scenarioLimited   = "limited"   // ext_proc answered 429 at the request body
 	scenarioIngest    = "ingest"    // rows/s from one chstore.Writer into ClickHouse
 	scenarioDataPlane = "dataplane" // HTTP through the local data plane vs the mock directly
+	// scenarioIngestCluster (ingestcluster.go): ingest through a cluster's Distributed table
 )
 
-var allScenarios = []string{scenarioExtProc, scenarioSSE, scenarioHit, scenarioLimited, scenarioIngest, scenarioDataPlane}
+var allScenarios = []string{scenarioExtProc, scenarioSSE, scenarioHit, scenarioLimited, scenarioIngest, scenarioIngestCluster, scenarioDataPlane}
 
 // config is what the flags say.
 type config struct {
@@ -75,17 +76,20 @@ type config struct {
 	DPRates    []int // data plane rates, calls/s on each path
 	GateRate   int   // hit and limited scenarios, calls/s
 	IngestRows int
-	Only       []string
-	Skipped    []string // default scenarios left out, with the reason
-	Sink       string
-	Store      string
-	RedisURL   string // from TOLLGATE_TEST_REDIS
-	CHURL      string // from TOLLGATE_TEST_CLICKHOUSE (server, no database)
-	Out        string
-	JSON       string // the JSON report's path; "" writes none
-	CPUProfile string
-	MemProfile string
-	GOMAXPROCS int
+	// IngestClusterRows: the ingest-cluster scenario's records (four
+	// servers and ZooKeeper share the machine: fewer than IngestRows).
+	IngestClusterRows int
+	Only              []string
+	Skipped           []string // default scenarios left out, with the reason
+	Sink              string
+	Store             string
+	RedisURL          string // from TOLLGATE_TEST_REDIS
+	CHURL             string // from TOLLGATE_TEST_CLICKHOUSE (server, no database)
+	Out               string
+	JSON              string // the JSON report's path; "" writes none
+	CPUProfile        string
+	MemProfile        string
+	GOMAXPROCS        int
 	// UpstreamFilter configures the upstream-level ext_proc filter in the
 	// data plane scenario as the configs in envoy/ do: on the *_attempts
 	// clusters only, so its plain calls open no upstream-level stream.
@@ -106,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.UpstreamFilter, "upstream-filter", true, "data plane: configure the upstream-level ext_proc filter as envoy/ does (on the *_attempts clusters; plain calls open no upstream-level stream)")
 	fs.IntVar(&c.GateRate, "gate-rate", 1000, "call rate of the hit and limited scenarios, calls/s")
 	fs.IntVar(&c.IngestRows, "ingest-rows", 300000, "records the ingest scenario writes into ClickHouse")
+	fs.IntVar(&c.IngestClusterRows, "ingest-cluster-rows", 100000, "records the ingest-cluster scenario writes into the test cluster's Distributed table")
 	only := fs.String("only", "", "scenarios to run (default all that the servers allow): "+strings.Join(allScenarios, ", "))
 	c.RedisURL, c.CHURL = os.Getenv(envRedis), os.Getenv(envClickHouse)
 	defSink, defStore := sinkFile, storeMemory
@@ -192,6 +197,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.IngestRows < 1 || c.IngestRows > 10_000_000 {
 		errs = append(errs, errors.New("-ingest-rows must be between 1 and 10,000,000"))
+	}
+	if c.IngestClusterRows < 1 || c.IngestClusterRows > 10_000_000 {
+		errs = append(errs, errors.New("-ingest-cluster-rows must be between 1 and 10,000,000"))
 	}
 	switch {
 	case !slices.Contains(sinkKinds, c.Sink):

@@ -62,6 +62,9 @@ func writeReport(w io.Writer, r *results) {
 	if r.Ingest != nil {
 		writeIngest(w, r.Ingest)
 	}
+	if r.IngestCluster != nil {
+		writeIngestCluster(w, r.IngestCluster, r.Ingest)
+	}
 	writeWAL(w, r.WAL)
 	writeSemantic(w, r.Semantic)
 	if len(r.DataPlane) > 0 {

@@ -17,9 +17,12 @@ type results struct {
 	ExtProc   []*extprocResult  // buffered rates first, then SSE, hit, limited
 	Processor []processorAllocs // the processor's own heap per call, without gRPC
 	Ingest    *ingestResult
-	WAL       []walResult     // the local record log's Write cost (wal.go)
-	Semantic  *semanticResult // the semantic cache's added cost (semantic.go)
-	DataPlane []*dpResult
+	// IngestCluster is the ingest scenario through a cluster's Distributed
+	// table (ingestcluster.go).
+	IngestCluster *ingestResult
+	WAL           []walResult     // the local record log's Write cost (wal.go)
+	Semantic      *semanticResult // the semantic cache's added cost (semantic.go)
+	DataPlane     []*dpResult
 }
 
 // runStats is one measured run of one target.
@@ -91,6 +94,9 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 	if cfg.runs(scenarioIngest) {
 		total++
 	}
+	if cfg.runs(scenarioIngestCluster) {
+		total++
+	}
 	total += walRunCount(cfg)
 	heapScripts := processorHeapScripts(cfg)
 	total += len(heapScripts)
@@ -105,7 +111,7 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 	}
 
 	be := &backends{sink: cfg.Sink, store: cfg.Store, redisURL: cfg.RedisURL, logs: &logCounter{who: "Tollgate's sink or store", w: stderr, counts: map[string]int{}}}
-	needsTollgate := slices.ContainsFunc(cfg.Only, func(s string) bool { return s != scenarioIngest })
+	needsTollgate := slices.ContainsFunc(cfg.Only, func(s string) bool { return s != scenarioIngest && s != scenarioIngestCluster })
 	if cfg.Sink == sinkClickHouse && needsTollgate {
 		url, db, drop, err := benchDatabase(ctx, cfg.CHURL, "log", be.logger())
 		if err != nil {
@@ -162,6 +168,13 @@ func runBench(ctx context.Context, cfg *config, stderr io.Writer) (*results, err
 			return nil, err
 		}
 		res.Ingest = r
+	}
+	if cfg.runs(scenarioIngestCluster) {
+		r, err := runIngestCluster(ctx, cfg.IngestClusterRows, pr)
+		if err != nil {
+			return nil, err
+		}
+		res.IngestCluster = r
 	}
 	if cfg.runs(scenarioWAL) {
 		r, err := runWAL(ctx, cfg, pr)
