@@ -20,6 +20,9 @@
 //	GET  /v1/prompts/{id}            its versions; /versions/{n} one of them
 //	GET  /v1/alerts                  alert rules; POST creates, DELETE /v1/alerts/{id}
 //	GET  /v1/alerts/events           alert history, newest first (alerts.go)
+//	DELETE /v1/users/{id}, /v1/requests/{id}, /v1/sessions/{id},
+//	       /v1/properties/{name}/{value}   erase a subject → 202 {"id": …}
+//	GET  /v1/erasures/{id}           an erasure's progress (erasure.go)
 //
 // Access: with Options.APIKey empty only loopback clients are served (403
 // otherwise); with a key, `Authorization: Bearer <key>` is required (401).
@@ -76,6 +79,9 @@ type Options struct {
 	// Alerts serves the alert routes (an *alerts.Manager). Nil: 503
 	// "alerts need ClickHouse".
 	Alerts AlertRules
+	// Erasures records and reports erasures (an *erasure.Store,
+	// erasure.go). Nil: 503 "erasure needs ClickHouse".
+	Erasures ErasureStore
 	// MaxLoggedBody cuts the request and response bodies of ingested calls
 	// as the processor cuts proxied ones (--max-logged-body). Default
 	// record.DefaultMaxBody.
@@ -143,6 +149,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /v1/stats", s.admin(s.stats))
 	s.routePrompts(mux)
 	s.routeAlerts(mux)
+	s.routeErasures(mux)
 	return mux
 }
 
