@@ -92,3 +92,34 @@ func TestServeWaitsForMigrate(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDevMigratesBeforeWriting: `tollgate dev` migrates a new database
+// before its writer starts, so its first schema check passes: no error
+// line, and the call's record is in ClickHouse once dev has stopped.
+func TestDevMigratesBeforeWriting(t *testing.T) {
+	db := fmt.Sprintf("tollgate_devmig_%d", time.Now().UnixNano())
+	chURL := testenv.ClickHouseURL(t) + "/" + db
+	conn, _, err := chschema.Connect(chURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		conn.Close()
+	})
+	d := startDev(t, "--clickhouse", chURL, "--spool-dir", t.TempDir())
+	resp, body := call{path: "/v1/chat/completions", body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`}.do(t, d)
+	if resp.StatusCode != 200 {
+		t.Fatalf("call: %d %s", resp.StatusCode, body)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".requests").Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows in %s.requests after dev stopped: %d, %v; want 1", db, n, err)
+	}
+	if out := d.stderr.String(); strings.Contains(out, "NOT WRITING") || strings.Contains(out, "level=ERROR") {
+		t.Errorf("dev logged an error on a database it migrates itself:\n%s", out)
+	}
+}
