@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,7 @@ type procStream struct {
 	stopWatch func() bool
 	clientCtx context.Context // the request's context: done once the client is gone
 	timer     *time.Timer
+	mu        sync.Mutex // the timer's, when two goroutines use the stream (duplex.go)
 	timeout   time.Duration
 	stopped   atomic.Int32
 	sent      int

@@ -69,6 +69,9 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 		c.acc.Reset(answerFormat)
 		c.stream = &c.acc
 		resp.ModeOverride = streamedResponseMode
+		if c.xstream != nil {
+			resp.ModeOverride = duplexResponseMode // translated.go
+		}
 	}
 	return resp
 }
@@ -136,6 +139,9 @@ func keepResponse(c *call, chunk []byte) {
 // response asks for them (streamedResponseMode); its last chunk came without
 // end_of_stream, so this is where it completes.
 func (s *Server) onResponseTrailers(c *call) *extprocv3.ProcessingResponse {
+	if c.xstream != nil && !c.logged {
+		s.endTranslatedStream(c) // translated.go: what the translator still owes goes first
+	}
 	if c.stream != nil && !c.logged {
 		s.endStream(c)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/tollgate-dev/tollgate/policies/attempts"
@@ -317,8 +318,24 @@ func translatedStatus(c *call) int32 {
 	return int32(c.status)
 }
 
+// duplexResponseMode is the mode override of a translated stream: the body
+// FULL_DUPLEX_STREAMED, so that what the translator owes when the upstream
+// body ends can still be sent when trailers end it (in STREAMED the reply to
+// the last chunk has gone before the trailers come, and a trailers reply
+// carries no body). Each chunk is still answered at once with its
+// translation; the trailers are asked for, as the mode requires.
+var duplexResponseMode = &filterv3.ProcessingMode{
+	RequestHeaderMode:   filterv3.ProcessingMode_SEND,
+	RequestBodyMode:     filterv3.ProcessingMode_BUFFERED,
+	RequestTrailerMode:  filterv3.ProcessingMode_SKIP,
+	ResponseHeaderMode:  filterv3.ProcessingMode_SEND,
+	ResponseBodyMode:    filterv3.ProcessingMode_FULL_DUPLEX_STREAMED,
+	ResponseTrailerMode: filterv3.ProcessingMode_SEND,
+}
+
 // onTranslatedChunk reads usage from a chunk of another provider's stream as
-// it came, and sends the client the chunk's translation.
+// it came, and sends the client the chunk's translation: one streamed body
+// reply per chunk, the last (end) ending the body.
 func (s *Server) onTranslatedChunk(c *call, chunk []byte, end bool) *extprocv3.ProcessingResponse {
 	c.stream.Write(chunk)
 	out := s.translateChunk(c, chunk, end)
@@ -327,7 +344,27 @@ func (s *Server) onTranslatedChunk(c *call, chunk []byte, end bool) *extprocv3.P
 		s.endStream(c)
 		s.finish(c, translatedStatus(c))
 	}
-	return responseBodyReply(bodyMutation(out))
+	return streamedBodyReply(out, end)
+}
+
+// endTranslatedStream ends a translated stream that trailers ended: the
+// translator is closed and what it owes (or the error event of a broken
+// stream) goes to the client as one more body reply, sent before the
+// trailers' reply (call.sendFirst). The body is not over by end_of_stream,
+// so that reply does not say it: the trailers end the response.
+func (s *Server) endTranslatedStream(c *call) {
+	out := s.translateChunk(c, nil, true)
+	keepResponse(c, out)
+	c.sendFirst = append(c.sendFirst, streamedBodyReply(out, false))
+	s.endStream(c)
+	s.finish(c, translatedStatus(c))
+}
+
+// streamedBodyReply is a FULL_DUPLEX_STREAMED body reply.
+func streamedBodyReply(out []byte, end bool) *extprocv3.ProcessingResponse {
+	return responseBodyReply(&extprocv3.CommonResponse{BodyMutation: &extprocv3.BodyMutation{
+		Mutation: &extprocv3.BodyMutation_StreamedResponse{StreamedResponse: &extprocv3.StreamedBodyResponse{Body: out, EndOfStream: end}},
+	}})
 }
 
 // onTranslatedBody reads usage from another provider's whole answer and

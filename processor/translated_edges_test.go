@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 // processor configured with a key for each provider.
 type translatedPlane struct {
 	front  string
+	up     *httptest.Server // the mock, as the data plane reaches it
 	client *http.Client
 	mock   *mockprovider.Server
 	sink   *record.Memory
@@ -29,6 +32,7 @@ func newTranslatedPlane(t *testing.T) *translatedPlane {
 	t.Helper()
 	tp := &translatedPlane{mock: mockprovider.New(mockprovider.Options{})}
 	up := h2Upstream(t, tp.mock.ServeHTTP)
+	tp.up = up
 	var s *Server
 	s, tp.sink = newTestServer(t, func(o *Options) {
 		o.ProviderKeys = map[string]string{"openai": "sk-openai-gateway", "anthropic": "sk-ant-gateway"}
@@ -89,16 +93,19 @@ var translatedDirections = []struct {
 	name, path, body string
 	fallback         string // Helicone-Fallback
 	ownModel         string
+	upPath, upBody   string // the translated call, as the other provider gets it
 	okEnd, errEvent  string // the end of a whole stream; the error event of a broken one
 	provider         string // the record's
 }{
 	{"openai client, anthropic answers", "/v1/chat/completions",
 		`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
 		"claude-sonnet-4-5", "gpt-4o-mini",
+		"/v1/messages", `{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`,
 		"data: [DONE]\n\n", `data: {"error":{"message":"the answer's stream from anthropic broke before its end`, "anthropic"},
 	{"anthropic client, openai answers", "/v1/messages",
 		`{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`,
 		"gpt-4o-mini", "claude-sonnet-4-5",
+		"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`,
 		"event: message_stop\n", "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\"", "openai"},
 }
 
@@ -128,6 +135,94 @@ func TestTranslatedStreamCutThroughDataPlane(t *testing.T) {
 			if rec.Status != 502 || !strings.Contains(rec.Error, "broke") || rec.Provider != dir.provider || rec.FallbackIndex != 1 {
 				t.Errorf("cut stream: record status %d error %q provider %q fallback %d, want 502 naming the break",
 					rec.Status, rec.Error, rec.Provider, rec.FallbackIndex)
+			}
+		})
+	}
+}
+
+// upstreamEvents counts the SSE events the other provider's whole stream has.
+func (tp *translatedPlane) upstreamEvents(t *testing.T, path, body string) int {
+	t.Helper()
+	resp, err := tp.up.Client().Post(tp.up.URL+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return strings.Count(string(b), "data: ")
+}
+
+// A translated stream that trailers end (an HTTP/2 upstream) still gets
+// what the translator owes at the end: the body reply after the last
+// chunk, sent before the trailers' reply (FULL_DUPLEX_STREAMED). The
+// upstream stream here stops right before its terminal event ([DONE],
+// message_stop), after the answer's finish, so the client's own terminal
+// events come from the translator's Close alone; the trailers reach the
+// client; the record is complete. A stream cut earlier and ended by
+// trailers ends with the client's error event.
+func TestTranslatedStreamTrailersThroughDataPlane(t *testing.T) {
+	for _, dir := range translatedDirections {
+		t.Run(dir.name, func(t *testing.T) {
+			tp := newTranslatedPlane(t)
+			n := tp.upstreamEvents(t, dir.upPath, dir.upBody)
+			hdr := map[string]string{"helicone-fallback": dir.fallback, mockprovider.HeaderFailModels: dir.ownModel,
+				mockprovider.HeaderTrailer: "x-upstream-end=trailers"}
+			whole, tr, rec := tp.post(t, dir.path, dir.body, hdr)
+			if !strings.HasSuffix(whole, dir.okEnd) && !strings.HasSuffix(whole, dir.okEnd+"data: {\"type\":\"message_stop\"}\n\n") ||
+				tr.Get("x-upstream-end") != "trailers" || rec.Status != 200 || rec.Error != "" || rec.CompletionTokens == 0 {
+				t.Fatalf("whole stream with trailers: client got %q, trailers %v; record status %d error %q tokens %d",
+					whole, tr, rec.Status, rec.Error, rec.CompletionTokens)
+			}
+
+			tp = newTranslatedPlane(t)
+			hdr[mockprovider.HeaderEndAfter] = strconv.Itoa(n - 1)
+			owed, tr, rec := tp.post(t, dir.path, dir.body, hdr)
+			if !strings.Contains(owed, dir.okEnd) || strings.Contains(owed, "error") || tr.Get("x-upstream-end") != "trailers" ||
+				rec.Status != 200 || rec.Error != "" || rec.CompletionTokens == 0 {
+				t.Errorf("stream without its terminal event, ended by trailers: client got %q, trailers %v; record status %d error %q tokens %d",
+					owed, tr, rec.Status, rec.Error, rec.CompletionTokens)
+			}
+
+			tp = newTranslatedPlane(t)
+			hdr[mockprovider.HeaderEndAfter] = "2"
+			cut, tr, rec := tp.post(t, dir.path, dir.body, hdr)
+			if !strings.Contains(cut, dir.errEvent) || tr.Get("x-upstream-end") != "trailers" || rec.Status != 502 {
+				t.Errorf("stream cut early, ended by trailers: client got %q, trailers %v; record status %d", cut, tr, rec.Status)
+			}
+		})
+	}
+}
+
+// An upstream that resets its connection in the middle of a translated
+// stream resets the client's stream too (Envoy resets the downstream once
+// the response has begun; no event can be sent on a reset stream): the
+// client reads an error, never a clean end, and the record counts the call
+// as failed (a negative status).
+func TestTranslatedStreamResetThroughDataPlane(t *testing.T) {
+	for _, dir := range translatedDirections {
+		t.Run(dir.name, func(t *testing.T) {
+			tp := newTranslatedPlane(t)
+			req, _ := http.NewRequest("POST", tp.front+dir.path, strings.NewReader(dir.body))
+			req.Header.Set("content-type", "application/json")
+			req.Header.Set("helicone-fallback", dir.fallback)
+			req.Header.Set(mockprovider.HeaderFailModels, dir.ownModel)
+			req.Header.Set(mockprovider.HeaderDisconnectAfter, "2")
+			resp, err := tp.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Errorf("the client read a clean end after %q", b)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for len(tp.sink.Records()) == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			recs := tp.sink.Records()
+			if len(recs) != 1 || recs[0].Status >= 0 {
+				t.Errorf("records %+v, want one with a negative status", recs)
 			}
 		})
 	}
