@@ -24,6 +24,11 @@
 //     ORDER BY (tenant, request_id, name): the newest score of a name wins.
 //   - schema_migrations: version, name, applied_at, server_version, variant.
 //
+// With a cluster (?cluster=NAME in the URL, --clickhouse-cluster) every
+// DDL runs ON CLUSTER and each table above (but schema_migrations) is a
+// ReplicatedReplacingMergeTree T_local behind a Distributed table T of the
+// same name and columns, sharded by the row's id: see cluster.go.
+//
 // Two schema variants share the column names (see features): "legacy" for
 // servers before 21.8 (the Debian 18.16 of the tests: DateTime, String) and
 // "modern" (DateTime64(3, 'UTC'), LowCardinality(String), codecs, optional
