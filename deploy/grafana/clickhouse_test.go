@@ -58,6 +58,9 @@ func seedRows() []*record.Record {
 	r4 := call(4, 30, "openai", "gpt-4o-mini", "bob", 429, 5, 0, 0, 0)
 	r4.RateLimited, r4.Error = true, "rate limited"
 	r5 := hit(5, 65, "carol", r1, 0)
+	// A client's Helicone-Request-Id may be upper case; the request_id
+	// column holds the UUID, which reads lower case.
+	r5.CacheReferenceID = strings.ToUpper(r1.RequestID)
 	r6 := hit(6, 70, "carol", r2, 0.95)
 	r7 := call(7, 80, "anthropic", "claude-sonnet-4-5", "alice", 200, 400, 120, 3000, 500, "team", "search")
 	r8 := call(8, 90, "openai", "gpt-4o-mini", "dave", record.StatusClientCancelled, 1000, 0, 500, 0)
