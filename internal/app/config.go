@@ -133,6 +133,10 @@ type Config struct {
 	// ClickHouse writer's write-ahead log, or the JSON-lines file); 0
 	// fsyncs each group write before the calls in it are answered.
 	LogFsyncInterval Duration
+	// Retention (docs/privacy.md): how long rows of requests, feedback and
+	// scores are kept, and their bodies (0: forever, as long as the rows).
+	Retention     Duration
+	BodyRetention Duration
 
 	// Webhooks (docs/webhooks.md): each destination's queue and concurrent
 	// deliveries, the limit of one attempt, the attempts of a delivery, and
@@ -189,7 +193,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 func (d *Duration) Set(s string) error {
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(s) // housekeeping.go: days too ("90d")
 	if err != nil {
 		return err
 	}

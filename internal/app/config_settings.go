@@ -124,6 +124,8 @@ func (c *Config) settings(dev bool) []setting {
 		duration(&c.LogFlushInterval, "log-flush-interval", time.Second, "ClickHouse: longest wait before a partial batch is inserted", positive),
 		integer(&c.LogQueueSize, "log-queue-size", 100000, "ClickHouse: rows held in memory before batches go to the spool", positive),
 		integer64(&c.SpoolMaxBytes, "spool-max-bytes", 1<<30, "ClickHouse: spool cap in bytes; beyond it records are dropped and counted", positive),
+		duration(&c.Retention, "retention", 0, "ClickHouse: keep requests, feedback and scores this long, e.g. 90d; 0: forever. On servers before 21.8 (no TTL) whole monthly partitions of requests are dropped once all of the month is older (docs/privacy.md)", notNegative),
+		duration(&c.BodyRetention, "body-retention", 0, "ClickHouse: keep request and response bodies this long, e.g. 30d (at most retention); 0: as long as their rows, or the URL's body_ttl_days, which must agree when both are set", notNegative),
 		duration(&c.LogFsyncInterval, "log-fsync-interval", time.Second, "fsync cadence of the local record log (the write-ahead log in spool-dir/wal, or the JSON-lines file): a call's record is in the file before the call is answered, so a killed process loses none; records lost at a machine crash within the fsync window are the only loss; 0 fsyncs before answering (loses nothing, each call waits for the disk)", notNegative),
 		integer(&c.WebhookQueueSize, "webhook-queue-size", 1000, "webhooks: deliveries each destination holds in memory; beyond it they are dropped and counted", positive),
 		integer(&c.WebhookWorkers, "webhook-workers", 2, "webhooks: concurrent deliveries per destination", positive),

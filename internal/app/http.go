@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate-dev/tollgate/storage/chquery"
 	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/erasure"
 )
 
 // apiHandler serves health and metrics, the feedback, log and query API
@@ -118,6 +119,7 @@ func newAPI(cfg *Config, sink record.Sink, ch *apiClickHouse, mgr *alerts.Manage
 		PromptLinkSecret: cfg.PromptLinkSecret, PublicURL: cfg.DashboardURL}
 	if ch != nil {
 		o.Feedback, o.Query = ch.insertFeedback, ch.requests
+		o.Erasures = erasure.NewStore(ch.conn, ch.db, nil)
 	}
 	if mgr != nil {
 		o.Alerts = mgr

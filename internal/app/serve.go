@@ -191,6 +191,11 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 			mgr.Start()                       // evaluates every --alert-interval
 			undo.push(func() { mgr.Close() }) // before ch closes: it queries until it stops
 		}
+		stopJobs, err := startHousekeeping(cfg, ch, gateStore, log) // erasure and retention (housekeeping.go)
+		if err != nil {
+			return err
+		}
+		undo.push(stopJobs) // before ch closes
 		apiCfg := cfg
 		if dev && cfg.APIKey == "" && cfg.PromptLinkSecret == "" {
 			// dev is one process: a secret of its own signs the prompt

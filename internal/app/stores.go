@@ -86,6 +86,7 @@ func openSink(ctx context.Context, cfg *Config, reg prometheus.Registerer, log *
 	// schema it knows (a --migrate that failed, or `tollgate migrate` not
 	// yet run): records wait in the spool until then.
 	o.RequireSchema = true
+	o.NewErasures = erasureList // housekeeping.go
 	w, err := chstore.Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
