@@ -1,6 +1,7 @@
 // Package chschema is Tollgate's ClickHouse schema: the tables, their
-// migrations (Migrate, run by `tollgate migrate` and at the start of serve
-// and dev), and the --clickhouse URL (ParseURL, Connect). Package chstore
+// migrations (Migrate, run by `tollgate migrate`, and at the start of dev
+// or serve --migrate), the check serving processes make before they write
+// (CheckVersion), and the --clickhouse URL (ParseURL, Connect). Package chstore
 // writes the request log into these tables; package chquery reads them.
 //
 // # Tables

@@ -63,4 +63,9 @@
 // disk still replays every frame that can be read; the records that
 // cannot are counted (reason="corrupt") and the file is kept in corrupt/
 // (spoolformat.go).
+//
+// With Options.RequireSchema (serving processes, which do not migrate)
+// nothing is inserted while the database's schema is older than this
+// binary's or missing: records wait in the spool as during an outage, and
+// are replayed once `tollgate migrate` has run (schemagate.go).
 package chstore
