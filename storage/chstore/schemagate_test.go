@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,4 +105,69 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no gauge %s", name)
 	return 0
+}
+
+// TestSchemaBehindLogs: while the schema is behind the writer says so at
+// error level once (then every logEvery, in other words), not at every
+// check; when the cause turns into an outage that is news at once; once
+// both are over, the records that waited arrive.
+func TestSchemaBehindLogs(t *testing.T) {
+	f := &fakeSender{}
+	var behind atomic.Bool
+	behind.Store(true)
+	var checks atomic.Int32
+	check := func(context.Context) (uint32, error) {
+		checks.Add(1)
+		if behind.Load() {
+			return 3, &chschema.BehindError{Database: "tollgate", Found: 3, Needed: chschema.SchemaVersion()}
+		}
+		return chschema.SchemaVersion(), nil
+	}
+	log, logs := testLogger(t)
+	o := Options{SpoolDir: t.TempDir(), FlushInterval: 20 * time.Millisecond, Logger: log}
+	w, err := newWriter(o, newSchemaGate(f, check, nil, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtEnd(t, w)
+	const n = 10
+	for i := range n {
+		w.Write(testRecord("logs", i, false))
+	}
+	const first = "records wait in the spool until `tollgate migrate` has run"
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if c := checks.Load(); c < 4 {
+			return fmt.Errorf("%d schema checks so far", c)
+		}
+		return nil
+	})
+	if got := strings.Count(logs.String(), first); got != 1 {
+		t.Errorf("%d error lines over %d checks, want 1:\n%s", got, checks.Load(), logs)
+	}
+	if f.count() != 0 {
+		t.Fatalf("%d rows inserted while the schema was behind", f.count())
+	}
+	if !strings.Contains(logs.String(), "schema_version=3") {
+		t.Errorf("the error line does not name the version found:\n%s", logs)
+	}
+
+	// Migrated, but ClickHouse is now down: the outage is logged at once.
+	f.setDown(true)
+	behind.Store(false)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if !strings.Contains(logs.String(), "ClickHouse unavailable") {
+			return fmt.Errorf("no outage line yet")
+		}
+		return nil
+	})
+	f.setDown(false)
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if got := f.count(); got != n {
+			return fmt.Errorf("%d of %d rows inserted", got, n)
+		}
+		return nil
+	})
+	if err := w.SchemaBehind(); err != nil {
+		t.Errorf("SchemaBehind() = %v after the schema caught up", err)
+	}
 }
