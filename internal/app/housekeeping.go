@@ -47,6 +47,10 @@ func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, log 
 	if err != nil {
 		return nil, err
 	}
+	target, err := chschema.ParseURL(cfg.ClickHouse)
+	if err != nil {
+		return nil, err
+	}
 	rs, _ := gateStore.(*redisstore.Store)
 	owner := leaseOwner()
 	lease := func(name string, ttl time.Duration) housekeeping.Lease {
@@ -55,7 +59,7 @@ func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, log 
 		}
 		return func(ctx context.Context) (bool, error) { return rs.TryLease(ctx, name, owner, ttl) }
 	}
-	eo := erasure.Options{Conn: ch.conn, DB: ch.db, Logger: log}
+	eo := erasure.Options{Conn: ch.conn, DB: ch.db, Cluster: target.Cluster, Logger: log}
 	if rs != nil {
 		eo.Caches = rs
 	}
@@ -64,7 +68,7 @@ func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, log 
 	jobs := []housekeeping.Job{{Name: "erasure", Interval: erasureEvery, Lease: lease("erasure", 3*erasureEvery),
 		Pass: erasure.NewRunner(eo).Pass}}
 	if cfg.Retention.Duration > 0 || bodyRetention > 0 {
-		r := retention.New(retention.Options{Conn: ch.conn, DB: ch.db, Retention: cfg.Retention.Duration,
+		r := retention.New(retention.Options{Conn: ch.conn, DB: ch.db, Cluster: target.Cluster, Retention: cfg.Retention.Duration,
 			BodyRetention: bodyRetention, Logger: log})
 		jobs = append(jobs, housekeeping.Job{Name: "retention", Interval: retentionEvery,
 			Lease: lease("retention", 3*retentionEvery), Pass: r.Pass})

@@ -23,8 +23,10 @@ func TTLExpr(days int) string {
 
 // BodyTTLAlters are the statements that give request_body and
 // response_body a TTL of days, for the columns whose definition in create
-// (the table's create_table_query) does not have it yet.
-func BodyTTLAlters(db, create string, days int) []string {
+// (the table's create_table_query) does not have it yet. table is the
+// requests table's local name (Target.Local), onCluster its ON CLUSTER
+// clause (Target.OnCluster).
+func BodyTTLAlters(db, table, onCluster, create string, days int) []string {
 	var out []string
 	for _, c := range requestColumns {
 		if !c.body {
@@ -32,7 +34,7 @@ func BodyTTLAlters(db, create string, days int) []string {
 		}
 		def := columnDef(c, features{modern: true}, days)
 		if !strings.Contains(create, def) {
-			out = append(out, fmt.Sprintf("ALTER TABLE %s.%s MODIFY COLUMN %s", db, RequestsTable, def))
+			out = append(out, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY COLUMN %s", db, table, onCluster, def))
 		}
 	}
 	return out

@@ -17,10 +17,10 @@ func TestRetentionHelpers(t *testing.T) {
 	// A table created with body_ttl_days=30 needs nothing for 30 days and
 	// both columns for 7.
 	create := createRequestsSQL("db", features{modern: true}, 30)
-	if got := BodyTTLAlters("db", create, 30); len(got) != 0 {
+	if got := BodyTTLAlters("db", RequestsTable, "", create, 30); len(got) != 0 {
 		t.Errorf("BodyTTLAlters on a table that has the TTL: %v", got)
 	}
-	got := BodyTTLAlters("db", create, 7)
+	got := BodyTTLAlters("db", RequestsTable, "", create, 7)
 	if len(got) != 2 || !strings.Contains(got[0], "MODIFY COLUMN request_body String CODEC(ZSTD(3)) TTL toDateTime(created_at) + toIntervalDay(7)") {
 		t.Errorf("BodyTTLAlters(7) = %v", got)
 	}

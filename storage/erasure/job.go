@@ -50,6 +50,9 @@ type Caches interface {
 type Options struct {
 	Conn driver.Conn // ClickHouse, not bound to a database
 	DB   string
+	// Cluster is the --clickhouse-cluster name ("" = one server): the
+	// mutations then go to each table's local tables ON CLUSTER.
+	Cluster string
 	// Caches erases the cache entries. Nil (no Redis): the cache step only
 	// notes that there is no shared cache to erase.
 	Caches Caches
@@ -241,7 +244,8 @@ func (r *Runner) ensureMutation(ctx context.Context, table string, e *Erasure) (
 	if n == 0 {
 		return 0, nil
 	}
-	ddl := fmt.Sprintf("ALTER TABLE %s.%s DELETE WHERE %s AND notEmpty('%s')", r.o.DB, table, w, marker(e))
+	t := chschema.Target{Cluster: r.o.Cluster}
+	ddl := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s AND notEmpty('%s')", r.o.DB, t.Local(table), t.OnCluster(), w, marker(e))
 	if err := r.o.Conn.Exec(ctx, ddl, args...); err != nil {
 		return 0, fmt.Errorf("delete from %s: %w", table, err)
 	}
@@ -255,10 +259,12 @@ func (r *Runner) mutationDone(ctx context.Context, table string, e *Erasure) (bo
 	return running == 0, err
 }
 
+// In cluster mode it sees the mutations of the node it is connected to
+// (ClickHouse 18.16 has no clusterAllReplicas): that node's shard.
 func (r *Runner) mutations(ctx context.Context, table string, e *Erasure) (total, running uint64, err error) {
 	err = r.o.Conn.QueryRow(ctx,
 		"SELECT count(), countIf(is_done = 0) FROM system.mutations WHERE database = ? AND table = ? AND position(command, ?) > 0",
-		r.o.DB, table, marker(e)).Scan(&total, &running)
+		r.o.DB, (&chschema.Target{Cluster: r.o.Cluster}).Local(table), marker(e)).Scan(&total, &running)
 	if err != nil {
 		err = fmt.Errorf("system.mutations: %w", err)
 	}

@@ -38,6 +38,9 @@ import (
 type Options struct {
 	Conn driver.Conn // not bound to a database
 	DB   string
+	// Cluster is the --clickhouse-cluster name ("" = one server): drops
+	// and mutations then go to the local tables ON CLUSTER.
+	Cluster string
 	// Retention is how long rows are kept; 0: forever.
 	Retention time.Duration
 	// BodyRetention is how long request_body and response_body are kept;
@@ -97,9 +100,13 @@ var monthRE = regexp.MustCompile(`^[0-9]{6}$`)
 
 // dropPartitions drops table's monthly partitions (toYYYYMM(created_at))
 // whose whole month is older than cutoff. Dropping one twice is harmless.
+// The months come from the rows themselves (before cutoff's month: the
+// server reads only those partitions), so in cluster mode every shard's
+// are found.
 func (r *Runner) dropPartitions(ctx context.Context, table string, cutoff time.Time) error {
-	rows, err := r.o.Conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active",
-		r.o.DB, table)
+	first := time.Date(cutoff.Year(), cutoff.Month(), 1, 0, 0, 0, 0, time.UTC)
+	rows, err := r.o.Conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT toString(toYYYYMM(created_at)) FROM %s.%s WHERE created_at < toDateTime(%d)",
+		r.o.DB, table, first.Unix()))
 	if err != nil {
 		return fmt.Errorf("retention: %s partitions: %w", table, err)
 	}
@@ -119,7 +126,8 @@ func (r *Runner) dropPartitions(ctx context.Context, table string, cutoff time.T
 		return err
 	}
 	for _, p := range old {
-		if err := r.o.Conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %s", r.o.DB, table, p)); err != nil {
+		t := r.target()
+		if err := r.o.Conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %s", r.o.DB, t.Local(table), t.OnCluster(), p)); err != nil {
 			return fmt.Errorf("retention: drop %s partition %s: %w", table, p, err)
 		}
 		r.o.Logger.Info("retention: partition dropped", "table", table, "partition", p)
@@ -180,7 +188,7 @@ func (r *Runner) mutate(ctx context.Context, table, mark, where, cmd string) (bo
 	var running uint64
 	if err := r.o.Conn.QueryRow(ctx,
 		"SELECT count() FROM system.mutations WHERE database = ? AND table = ? AND position(command, ?) > 0 AND is_done = 0",
-		r.o.DB, table, "'"+mark+"'").Scan(&running); err != nil {
+		r.o.DB, r.target().Local(table), "'"+mark+"'").Scan(&running); err != nil {
 		return false, fmt.Errorf("retention: system.mutations: %w", err)
 	}
 	if running > 0 {
@@ -193,7 +201,8 @@ func (r *Runner) mutate(ctx context.Context, table, mark, where, cmd string) (bo
 	if n == 0 {
 		return false, nil
 	}
-	if err := r.o.Conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s %s AND notEmpty('%s')", r.o.DB, table, cmd, mark)); err != nil {
+	t := r.target()
+	if err := r.o.Conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s %s AND notEmpty('%s')", r.o.DB, t.Local(table), t.OnCluster(), cmd, mark)); err != nil {
 		return false, fmt.Errorf("retention: %s: %w", table, err)
 	}
 	return true, nil
@@ -211,18 +220,18 @@ func (r *Runner) ttl(ctx context.Context) error {
 	for _, t := range []string{chschema.RequestsTable, chschema.FeedbackTable, chschema.ScoresTable} {
 		var create string
 		if err := r.o.Conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?",
-			r.o.DB, t).Scan(&create); err != nil {
+			r.o.DB, r.target().Local(t)).Scan(&create); err != nil {
 			errs = append(errs, fmt.Errorf("retention: %s: %w", t, err))
 			continue
 		}
 		if r.o.Retention > 0 {
 			want := chschema.TTLExpr(days(r.o.Retention))
 			if !hasTableTTL(create, want) {
-				errs = append(errs, r.o.Conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL %s", r.o.DB, t, want)))
+				errs = append(errs, r.o.Conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY TTL %s", r.o.DB, r.target().Local(t), r.target().OnCluster(), want)))
 			}
 		}
 		if t == chschema.RequestsTable && r.o.BodyRetention > 0 {
-			for _, ddl := range chschema.BodyTTLAlters(r.o.DB, create, days(r.o.BodyRetention)) {
+			for _, ddl := range chschema.BodyTTLAlters(r.o.DB, r.target().Local(t), r.target().OnCluster(), create, days(r.o.BodyRetention)) {
 				errs = append(errs, r.o.Conn.Exec(ctx, ddl))
 			}
 		}
@@ -238,3 +247,5 @@ func hasTableTTL(create, want string) bool {
 
 // days rounds d up to whole days (TTLs are set in days).
 func days(d time.Duration) int { return int((d + 24*time.Hour - 1) / (24 * time.Hour)) }
+
+func (r *Runner) target() *chschema.Target { return &chschema.Target{Cluster: r.o.Cluster} }
