@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -83,7 +84,34 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("args[%d]: %q: injected processors always run with --role=sidecar", i, a))
 		}
 	}
+	errs = append(errs, c.migrateErrors()...)
 	return errors.Join(errs...)
+}
+
+// migrateErrors refuses settings that would have every injected processor
+// migrate the ClickHouse schema: that needs DDL rights, which belong to
+// `tollgate migrate` alone (the Job in k8s/migrate), not to every pod of
+// the mesh.
+func (c Config) migrateErrors() []error {
+	var errs []error
+	for i, a := range c.Args {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "migrate" {
+			continue
+		}
+		if on, err := strconv.ParseBool(val); !hasVal || err != nil || on {
+			errs = append(errs, fmt.Errorf("args[%d]: %q: injected processors do not migrate the ClickHouse schema; run tollgate migrate (k8s/migrate) instead", i, a))
+		}
+	}
+	for i, e := range c.Env {
+		if e.Name != "TOLLGATE_MIGRATE" {
+			continue
+		}
+		if on, err := strconv.ParseBool(e.Value); e.ValueFrom != nil || err != nil || on {
+			errs = append(errs, fmt.Errorf("env[%d]: TOLLGATE_MIGRATE: injected processors do not migrate the ClickHouse schema; run tollgate migrate (k8s/migrate) instead", i))
+		}
+	}
+	return errs
 }
 
 func (c Config) image() string      { return or(c.Image, DefaultImage) }
