@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The objects only one side has, and why. Everything else is on both and
@@ -21,7 +23,6 @@ var (
 	}
 	onlyChart = map[string]string{
 		"autoscaling/v2 HorizontalPodAutoscaler/tollgate-gateway": "the gateway scales on CPU (gateway.autoscaling)",
-		"batch/v1 Job/tollgate-migrate":                           "the ClickHouse migration as a pre-install/pre-upgrade hook (migration.enabled)",
 		"monitoring.coreos.com/v1 PodMonitor/tollgate-gateway":    "scrapes the gateway's Tollgate and Envoy (k8s/ leaves scraping to you)",
 		"monitoring.coreos.com/v1 PodMonitor/tollgate-injector":   "scrapes the injector's audit",
 		"v1 ConfigMap/tollgate-injector":                          "the injector's --config: injected processors read the stores' URLs from a Secret in their namespace",
@@ -121,9 +122,12 @@ var differences = map[string]func(t *testing.T, kust, chart any){
 		// In the Secret instead (above).
 		delete(k.Data, "TOLLGATE_REDIS")
 		delete(k.Data, "TOLLGATE_CLICKHOUSE")
-		// The migration hook holds the DDL rights, not the serving pods.
-		k.Data["TOLLGATE_MIGRATE"] = "false"
 	},
+	// k8s/migrate's Job and its ServiceAccount are Helm hooks here, run
+	// before every install and upgrade (TestMigrationHook): you do not
+	// delete and re-apply the Job by hand.
+	"batch/v1 Job/tollgate-migrate":      stripHookAnnotations,
+	"v1 ServiceAccount/tollgate-migrate": stripHookAnnotations,
 	"apps/v1 Deployment/tollgate-injector": func(t *testing.T, kust, chart any) {
 		k, c := kust.(*appsv1.Deployment), chart.(*appsv1.Deployment)
 		delete(c.Spec.Template.Annotations, "checksum/config")
@@ -143,6 +147,20 @@ var differences = map[string]func(t *testing.T, kust, chart any){
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "tollgate-injector"}},
 		}})
 	},
+}
+
+func stripHookAnnotations(t *testing.T, kust, chart any) {
+	meta := chart.(metav1.ObjectMetaAccessor).GetObjectMeta()
+	a := meta.GetAnnotations()
+	for k := range a {
+		if strings.HasPrefix(k, "helm.sh/hook") {
+			delete(a, k)
+		}
+	}
+	if len(a) == 0 {
+		a = nil
+	}
+	meta.SetAnnotations(a)
 }
 
 func secretEnv(name, secret, key string) corev1.EnvVar {

@@ -14,7 +14,7 @@ import (
 // The kustomize bases the chart installs the equivalent of. (k8s/
 // app-namespace is a policy for each application namespace and
 // k8s/sidecar-example an example application: neither is the chart's.)
-var kustomizeBases = []string{"gateway", "injector", "monitoring"}
+var kustomizeBases = []string{"gateway", "injector", "migrate", "monitoring"}
 
 // kustomization is the part of kustomize's format k8s/ uses (its own tests
 // decode it strictly).

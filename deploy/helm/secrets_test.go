@@ -25,7 +25,7 @@ var variants = map[string]map[string]any{
 	"no migration":   vals("migration.enabled", false),
 	"gateway only":   vals("injector.enabled", false),
 	"injector only":  vals("gateway.enabled", false, "migration.enabled", false),
-	"own DDL secret": vals("migration.existingSecret", "tollgate-ddl", "migration.clickhouseKey", "url"),
+	"own DDL secret": vals("migration.existingSecret", "tollgate-ddl", "migration.clickhouseKey", "clickhouse"),
 }
 
 // podSpecs returns every pod template of a release, hooks included.
@@ -111,33 +111,37 @@ func TestGatewaySecrets(t *testing.T) {
 }
 
 // TestMigrationHook: `tollgate migrate` runs as a Helm hook before every
-// install and upgrade, from the same image, with a ClickHouse URL from a
-// Secret; the serving pods then do not migrate. Without it they do, as in
-// k8s/gateway.
+// install and upgrade, from the release's image, with a ClickHouse URL
+// from a Secret of its own, as its own ServiceAccount, which is a hook
+// too: a pre-install hook runs before the release's other objects exist.
 func TestMigrationHook(t *testing.T) {
 	r := render(t, "tollgate", "tollgate", nil)
-	o := r.find("batch/v1 Job", "tollgate-migrate")
-	if o == nil {
-		t.Fatal("no migration Job")
+	o, sa := r.find("batch/v1 Job", "tollgate-migrate"), r.find("v1 ServiceAccount", "tollgate-migrate")
+	if o == nil || sa == nil {
+		t.Fatal("no migration Job and ServiceAccount")
 	}
-	if o.hook != "pre-install,pre-upgrade" {
-		t.Errorf("migration Job hook %q, want pre-install,pre-upgrade", o.hook)
+	for _, h := range []*object{o, sa} {
+		if h.hook != "pre-install,pre-upgrade" {
+			t.Errorf("%s %s: hook %q, want pre-install,pre-upgrade", h.kind, h.name, h.hook)
+		}
 	}
 	job := o.obj.(*batchv1.Job)
+	if w := objectMeta(sa.obj).Annotations["helm.sh/hook-weight"]; w == "" || w[0] != '-' {
+		t.Errorf("the ServiceAccount's hook-weight %q: it must come before the Job (weight 0)", w)
+	}
 	if p := job.Annotations["helm.sh/hook-delete-policy"]; !strings.Contains(p, "before-hook-creation") {
-		t.Errorf("hook-delete-policy %q: a failed Job must be replaced by the next attempt", p)
+		t.Errorf("hook-delete-policy %q: the next attempt must replace the Job (a Job cannot be changed)", p)
 	}
 	spec := &job.Spec.Template.Spec
-	if spec.RestartPolicy != corev1.RestartPolicyNever && spec.RestartPolicy != corev1.RestartPolicyOnFailure {
-		t.Errorf("restartPolicy %q", spec.RestartPolicy)
+	if spec.RestartPolicy != corev1.RestartPolicyNever || job.Spec.BackoffLimit == nil || job.Spec.ActiveDeadlineSeconds == nil {
+		t.Errorf("restartPolicy %q, backoffLimit %v, deadline %v: want bounded retries", spec.RestartPolicy, job.Spec.BackoffLimit, job.Spec.ActiveDeadlineSeconds)
 	}
-	// A pre-install hook runs before the chart's other objects exist.
-	if spec.ServiceAccountName != "" || spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
-		t.Errorf("the Job must use no ServiceAccount of the chart (it does not exist yet) and mount no token: %q %v", spec.ServiceAccountName, spec.AutomountServiceAccountToken)
+	if spec.ServiceAccountName != sa.name || spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("the Job runs as %q (token %v), want the hook ServiceAccount without a token", spec.ServiceAccountName, spec.AutomountServiceAccountToken)
 	}
 	for _, v := range spec.Volumes {
 		if v.ConfigMap != nil {
-			t.Errorf("volume %s: ConfigMap %s does not exist before a pre-install hook", v.Name, v.ConfigMap.Name)
+			t.Errorf("volume %s: ConfigMap %s does not exist yet when a pre-install hook runs", v.Name, v.ConfigMap.Name)
 		}
 	}
 	c := spec.Containers[0]
@@ -145,26 +149,49 @@ func TestMigrationHook(t *testing.T) {
 	if len(c.Args) != 1 || c.Args[0] != "migrate" || c.Image != gw.Image {
 		t.Errorf("Job runs %s %v, want %s migrate", c.Image, c.Args, gw.Image)
 	}
-	if ref := envSecret(c.Env, "TOLLGATE_CLICKHOUSE"); ref == nil || ref.Name != "tollgate" || ref.Key != "clickhouse-url" {
-		t.Errorf("TOLLGATE_CLICKHOUSE from %+v, want Secret tollgate key clickhouse-url", ref)
-	}
-	checkLockedDown(t, "Job tollgate-migrate", spec)
-	if got := one[corev1.ConfigMap](t, r.objects, "tollgate-config").Data["TOLLGATE_MIGRATE"]; got != "false" {
-		t.Errorf("with the hook, the gateway's TOLLGATE_MIGRATE is %q, want false", got)
+	if ref := envSecret(c.Env, "TOLLGATE_CLICKHOUSE"); ref == nil || ref.Name != "tollgate-clickhouse-migrate" || ref.Key != "url" {
+		t.Errorf("TOLLGATE_CLICKHOUSE from %+v, want Secret tollgate-clickhouse-migrate key url (k8s/migrate's)", ref)
 	}
 
 	r = render(t, "tollgate", "tollgate", variants["own DDL secret"])
 	job = one[batchv1.Job](t, r.objects, "tollgate-migrate")
-	if ref := envSecret(job.Spec.Template.Spec.Containers[0].Env, "TOLLGATE_CLICKHOUSE"); ref == nil || ref.Name != "tollgate-ddl" || ref.Key != "url" {
-		t.Errorf("migration.existingSecret: TOLLGATE_CLICKHOUSE from %+v, want tollgate-ddl/url", ref)
+	if ref := envSecret(job.Spec.Template.Spec.Containers[0].Env, "TOLLGATE_CLICKHOUSE"); ref == nil || ref.Name != "tollgate-ddl" || ref.Key != "clickhouse" {
+		t.Errorf("migration.existingSecret: TOLLGATE_CLICKHOUSE from %+v, want tollgate-ddl/clickhouse", ref)
 	}
-
 	r = render(t, "tollgate", "tollgate", variants["no migration"])
-	if r.find("batch/v1 Job", "tollgate-migrate") != nil {
-		t.Error("migration.enabled false still makes the Job")
+	if r.find("batch/v1 Job", "tollgate-migrate") != nil || r.find("v1 ServiceAccount", "tollgate-migrate") != nil {
+		t.Error("migration.enabled false still makes the hook")
 	}
-	if _, ok := one[corev1.ConfigMap](t, r.objects, "tollgate-config").Data["TOLLGATE_MIGRATE"]; ok {
-		t.Error("without the hook the gateway must migrate, as in k8s/gateway")
+}
+
+// TestServingPodsDoNotMigrate: only the hook changes the schema; no
+// `tollgate serve` of the chart turns --migrate on, in any variant.
+func TestServingPodsDoNotMigrate(t *testing.T) {
+	on := func(v string) bool { return v != "" && v != "false" && v != "0" }
+	for name, values := range variants {
+		r := render(t, "tollgate", "tollgate", values)
+		for _, cm := range of[corev1.ConfigMap](r.objects) {
+			if on(cm.Data["TOLLGATE_MIGRATE"]) {
+				t.Errorf("%s: ConfigMap %s turns TOLLGATE_MIGRATE on", name, cm.Name)
+			}
+		}
+		for pod, spec := range podSpecs(r.objects) {
+			for _, c := range spec.Containers {
+				if len(c.Args) > 0 && c.Args[0] == "migrate" && pod != "tollgate-migrate" {
+					t.Errorf("%s: %s runs tollgate migrate", name, pod)
+				}
+				for _, a := range c.Args {
+					if n, v, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); n == "migrate" && strings.HasPrefix(a, "-") && (v == "" || on(v)) {
+						t.Errorf("%s: %s/%s: %s", name, pod, c.Name, a)
+					}
+				}
+				for _, e := range c.Env {
+					if e.Name == "TOLLGATE_MIGRATE" && on(e.Value) {
+						t.Errorf("%s: %s/%s: TOLLGATE_MIGRATE=%s", name, pod, c.Name, e.Value)
+					}
+				}
+			}
+		}
 	}
 }
 
