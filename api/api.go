@@ -13,6 +13,7 @@
 //	POST /custom/v1/log              Helicone manual logger → {"id": …}
 //	POST /oai/v1/log                 (provider openai)
 //	POST /anthropic/v1/log           (provider anthropic)
+//	POST /v1/traces                  OTLP/HTTP GenAI spans → records (otlptraces.go)
 //	GET  /v1/requests                list, newest first, cursor pagination
 //	GET  /v1/requests/{id}           one request with bodies (404 unknown)
 //	GET  /v1/stats                   aggregates over a time range
@@ -144,6 +145,7 @@ func New(o Options) http.Handler {
 	mux.Handle("POST /custom/v1/log", s.logger(s.manualLog("custom")))
 	mux.Handle("POST /oai/v1/log", s.logger(s.manualLog(provider.OpenAI)))
 	mux.Handle("POST /anthropic/v1/log", s.logger(s.manualLog(provider.Anthropic)))
+	mux.Handle("POST /v1/traces", s.logger(s.traces)) // OTLP/HTTP GenAI spans (otlptraces.go)
 	mux.Handle("GET /v1/requests", s.admin(s.listRequests))
 	mux.Handle("GET /v1/requests/{id}", s.admin(s.getRequest))
 	mux.Handle("GET /v1/stats", s.admin(s.stats))
@@ -278,7 +280,8 @@ func notLocal(r *http.Request) string {
 		return "no API key is configured: requests from another origin are refused"
 	}
 	if r.Method == http.MethodPost { // the one method a page can send cross-site without a preflight
-		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		// application/x-protobuf (OTLP, /v1/traces) needs a preflight too.
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" && mt != "application/x-protobuf" {
 			return "no API key is configured: send Content-Type: application/json"
 		}
 	}
