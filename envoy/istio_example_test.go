@@ -239,18 +239,21 @@ func TestIstioExample(t *testing.T) {
 }
 
 // checkIstioNamesProviders holds the example to the one provider list
-// (provider.Builtins): each built-in provider's host is a provider of the
-// ServiceEntry (so the checks above give it TLS origination, no retries,
-// the filter and the timeouts), and its virtual host names it to the
-// processor (processor.ProviderMetadata in the stream's gRPC metadata),
-// because there the Host, not the path, picks the provider: a call to
-// api.together.xyz/v1/chat/completions is Together's, not OpenAI's.
+// (provider.Builtins, with OpenAI and Anthropic): each provider's host is a
+// provider of the ServiceEntry (so the checks above give it TLS
+// origination, no retries, the filter and the timeouts), and its virtual
+// host names it to the processor (processor.ProviderMetadata in the
+// stream's gRPC metadata), because there the Host, not the path, picks the
+// provider: a call to api.together.xyz/v1/chat/completions is Together's,
+// not OpenAI's, and an OpenAI key-vault key is no key for it.
 func checkIstioNamesProviders(t *testing.T, hosts map[string]bool, perVhost map[string]*anypb.Any, filterName string) {
 	t.Helper()
-	for _, u := range provider.Builtins() {
+	list := append([]provider.Upstream{{Name: provider.OpenAI, Origin: "https://api.openai.com"},
+		{Name: provider.Anthropic, Origin: "https://api.anthropic.com"}}, provider.Builtins()...)
+	for _, u := range list {
 		host := strings.TrimPrefix(u.Origin, "https://")
 		if !hosts[host] {
-			t.Errorf("ServiceEntry: built-in provider %s (%s) missing", u.Name, host)
+			t.Errorf("ServiceEntry: provider %s (%s) missing", u.Name, host)
 			continue
 		}
 		a := perVhost[host+":80 "+filterName]

@@ -10,11 +10,13 @@ import (
 // call's ext_proc stream to name the provider whose origin the call goes
 // to, when the Host, not the path, picks it: a mesh sidecar's per-virtual-
 // host ExtProcPerRoute (grpc_initial_metadata), as the Istio example sets
-// "together" on api.together.xyz:80. It names a registered provider
-// (provider.ResolveOn: gemini, together, groq, configured ones), whose own
-// paths the call then is read by (Groq's /openai/v1/chat/completions, not
-// Azure's look-alike), and which its record, price, egress check and
-// key-vault binding name. Envoy's configuration sets it, never a client.
+// "together" on api.together.xyz:80. It names openai, anthropic or a
+// registered provider (provider.ResolveOn: gemini, together, groq,
+// configured ones), whose own paths the call then is read by (Groq's
+// /openai/v1/chat/completions, not Azure's look-alike; Anthropic's
+// OpenAI-compatible /v1/chat/completions), and which its record, price,
+// egress check and key-vault binding name. Envoy's configuration sets it,
+// never a client.
 const ProviderMetadata = "x-tollgate-provider"
 
 // noteProvider reads the path's provider, format and endpoint

@@ -27,6 +27,8 @@ func TestSidecarNamesTheProvider(t *testing.T) {
 		{"groq", "/openai/v1/chat/completions", "groq"},
 		{"together", "/v1/chat/completions", "together"},
 		{"gemini", "/v1beta/openai/chat/completions", "gemini"},
+		{"anthropic", "/v1/chat/completions", "anthropic"}, // Anthropic's OpenAI SDK compatibility
+		{"openai", "/v1/chat/completions", "openai"},
 		{"nope", "/v1/chat/completions", "openai"},
 		{"nope", "/openai/v1/chat/completions", "azure"},
 	} {
@@ -41,21 +43,27 @@ func TestSidecarNamesTheProvider(t *testing.T) {
 }
 
 // In a sidecar, the host picks the provider: a key-vault key stored for
-// OpenAI is refused on Groq's host, and Groq's is swapped in there.
+// OpenAI is refused on Groq's and Anthropic's hosts whatever the path, and
+// the host's own provider's key is swapped in there.
 func TestSidecarProviderBindsProxyKeys(t *testing.T) {
 	for _, tc := range []struct {
-		key    string
-		status int
-	}{{"openai", 403}, {"groq", 0}} {
+		host, path, key string
+		status          int
+	}{
+		{"groq", "/openai/v1/chat/completions", "openai", 403},
+		{"groq", "/openai/v1/chat/completions", "groq", 0},
+		{"anthropic", "/v1/chat/completions", "openai", 403},
+		{"anthropic", "/v1/chat/completions", "anthropic", 0},
+	} {
 		s, _ := newTestServer(t, providerVault(t))
-		replies := runAs(s, "groq", reqHeaders(false, ":method", "POST", ":path", "/openai/v1/chat/completions",
+		replies := runAs(s, tc.host, reqHeaders(false, ":method", "POST", ":path", tc.path,
 			"authorization", "Bearer "+providerProxyKey(tc.key)))
 		imm := replies[0].GetImmediateResponse()
 		switch {
-		case tc.status != 0 && (imm == nil || int(imm.GetStatus().GetCode()) != tc.status || !strings.Contains(string(imm.GetBody()), "the groq route")):
-			t.Errorf("%s key: want a %d naming the groq route, got %v", tc.key, tc.status, replies[0])
-		case tc.status == 0 && setValue(replies[0].GetRequestHeaders().GetResponse(), "authorization") != "Bearer real-groq":
-			t.Errorf("%s key: reply %v", tc.key, replies[0])
+		case tc.status != 0 && (imm == nil || int(imm.GetStatus().GetCode()) != tc.status || !strings.Contains(string(imm.GetBody()), "the "+tc.host+" route")):
+			t.Errorf("%s key on %s: want a %d naming the %s route, got %v", tc.key, tc.host, tc.status, tc.host, replies[0])
+		case tc.status == 0 && setValue(replies[0].GetRequestHeaders().GetResponse(), "authorization") != "Bearer real-"+tc.key:
+			t.Errorf("%s key on %s: reply %v", tc.key, tc.host, replies[0])
 		}
 	}
 }

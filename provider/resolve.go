@@ -150,16 +150,30 @@ func geminiCall(path string) (model string, ep Endpoint, ok bool) {
 	return name, ep, true
 }
 
-// ResolveOn is Resolve for a call sent to the origin of the registered
-// provider name itself, with that provider's own paths
-// (/openai/v1/chat/completions on api.groq.com), as a mesh sidecar sends
-// an application's calls: the Host picks the provider there, and the
-// sidecar's configuration names it (x-tollgate-provider). ok is false for
-// a name that is not a registered provider (Registered): such a call is
-// read by its path alone.
+// ResolveOn is Resolve for a call sent to the origin of provider name
+// itself, with that provider's own paths (/openai/v1/chat/completions on
+// api.groq.com), as a mesh sidecar sends an application's calls: the Host
+// picks the provider there, and the sidecar's configuration names it
+// (x-tollgate-provider). Names are OpenAI, Anthropic (whose
+// /v1/chat/completions is its OpenAI-compatible API) and the registered
+// providers; ok is false for any other name (Azure's resources are told
+// by their paths): such a call is read by its path alone.
 func ResolveOn(name, path string) (format string, ep Endpoint, ok bool) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
+	}
+	switch name {
+	case OpenAI, Anthropic:
+		if f, ep := Classify(path); f == Anthropic {
+			if name == OpenAI {
+				return OpenAI, EndpointUnknown, true // not OpenAI's path: it answers as it will
+			}
+			return Anthropic, ep, true
+		}
+		if api, found := strings.CutPrefix(path, "/v1"); found && (api == "" || api[0] == '/') {
+			return OpenAI, openAIEndpoint(api), true
+		}
+		return OpenAI, EndpointUnknown, true
 	}
 	registered.RLock()
 	i := slices.IndexFunc(registered.list, func(u Upstream) bool { return u.Name == name })

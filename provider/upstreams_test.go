@@ -266,7 +266,13 @@ func TestResolveOn(t *testing.T) {
 		{Gemini, "/v1/models/m:streamGenerateContent?alt=sse", Gemini, EndpointStreamGenerateContent, true},
 		{Gemini, "/v1/models/m", Gemini, EndpointUnknown, true},
 		{Gemini, "/v1beta/openai/chat/completions", OpenAI, EndpointChatCompletions, true},
-		{OpenAI, "/v1/chat/completions", "", EndpointUnknown, false},
+		{OpenAI, "/v1/chat/completions", OpenAI, EndpointChatCompletions, true},
+		{OpenAI, "/v1/models/gemini-2.5-flash:generateContent", OpenAI, EndpointModels, true},
+		{OpenAI, "/v1/messages", OpenAI, EndpointUnknown, true},
+		{Anthropic, "/v1/messages", Anthropic, EndpointMessages, true},
+		{Anthropic, "/v1/messages/count_tokens", Anthropic, EndpointCountTokens, true},
+		{Anthropic, "/v1/chat/completions", OpenAI, EndpointChatCompletions, true}, // its OpenAI SDK compatibility
+		{Azure, "/openai/deployments/d/chat/completions", "", EndpointUnknown, false},
 		{"nope", "/v1/chat/completions", "", EndpointUnknown, false},
 	} {
 		format, ep, ok := ResolveOn(tt.name, tt.path)
