@@ -23,6 +23,10 @@
 //   - scores: tenant, request_id, name, value (Float64), value_type
 //     ("number" or "boolean"), created_at; ReplacingMergeTree(created_at)
 //     ORDER BY (tenant, request_id, name): the newest score of a name wins.
+//   - erasures: the audit log of erasures (package storage/erasure): who
+//     asked to erase which subject, when, and when it was done;
+//     ReplacingMergeTree(version) ORDER BY (tenant, id). Log writers read it
+//     to drop erased subjects' records before inserting them.
 //   - schema_migrations: version, name, applied_at, server_version, variant.
 //
 // With a cluster (?cluster=NAME in the URL, --clickhouse-cluster) every
