@@ -94,6 +94,18 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 	}
 	wg.Wait()
 	migrate(t, url) // again: nothing to do
+	// The same database without the cluster setting is refused, not
+	// altered as one server's; a single-server database is refused in
+	// cluster mode.
+	plain := strings.Replace(url, "?cluster="+c.Name, "", 1)
+	if err := chschema.Migrate(context.Background(), plain, nil); err == nil || !strings.Contains(err.Error(), "--clickhouse-cluster") {
+		t.Errorf("migrating a cluster database as one server: %v", err)
+	}
+	single := strings.Replace(url, db, db+"_single", 1)
+	migrate(t, strings.Replace(single, "?cluster="+c.Name, "", 1)) // on node 1 alone
+	if err := chschema.Migrate(context.Background(), single, nil); err == nil || !strings.Contains(err.Error(), "single-server") {
+		t.Errorf("migrating a single-server database in cluster mode: %v", err)
+	}
 	ctx := context.Background()
 	for i, n := range c.Nodes {
 		conn := nodeConn(t, n)

@@ -118,6 +118,33 @@ func (m *migrator) clusterCreate(table, ddl string) (string, error) {
 		ddl[len(head):i] + "ENGINE = ReplicatedReplacingMergeTree(" + args + rest[j:], nil
 }
 
+// checkMode refuses to migrate a database created in the other mode: a
+// single-server requests table (a ReplacingMergeTree holding rows) is not
+// turned into a cluster's, and a cluster's Distributed requests is not
+// altered as if it were one server's. Either way the fix is the setting,
+// or for a move to a cluster a new database the rows are copied into.
+func (m *migrator) checkMode(ctx context.Context) error {
+	var engine string
+	rows, err := m.conn.Query(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = ?", m.db, RequestsTable)
+	if err != nil {
+		return fmt.Errorf("clickhouse migrate: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return rows.Err() // a new database
+	}
+	if err := rows.Scan(&engine); err != nil {
+		return fmt.Errorf("clickhouse migrate: %w", err)
+	}
+	switch {
+	case m.cluster != "" && engine != "Distributed":
+		return fmt.Errorf("clickhouse migrate: database %s holds a single-server requests table (%s); cluster mode needs a database of its own: migrate a new one with --clickhouse-cluster and copy the rows (INSERT INTO new.requests SELECT * FROM %s.requests)", m.db, engine, m.db)
+	case m.cluster == "" && engine == "Distributed":
+		return fmt.Errorf("clickhouse migrate: database %s was created on a ClickHouse cluster (requests is a Distributed table): set --clickhouse-cluster", m.db)
+	}
+	return nil
+}
+
 // syncDistributed makes each data table's Distributed table exist with the
 // columns of its local table: created when missing; when a migration added
 // columns to the local table, a new one is created beside it and swapped in

@@ -118,6 +118,9 @@ func (m *migrator) run(ctx context.Context, steps []migration) error {
 	}); err != nil {
 		return fmt.Errorf("clickhouse migrate: create database %s: %w", m.db, err)
 	}
+	if err := m.checkMode(ctx); err != nil {
+		return err
+	}
 	if err := m.createTable(ctx, MigrationsTable, createMigrationsSQL(m.db)); err != nil {
 		return fmt.Errorf("clickhouse migrate: %w", err)
 	}
