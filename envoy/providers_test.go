@@ -207,3 +207,59 @@ func hasRegexRule(rules []gwapiv1.HTTPRouteRule, u provider.Upstream, host strin
 	}
 	return false
 }
+
+// TestRoutesAgreeWithResolve: for a call without routing headers, the
+// cluster Envoy's routes pick (the first plain route that matches, by
+// Envoy's rules: path_separated_prefix, prefix, safe_regex on the whole
+// path without its query) is the provider the processor names
+// (provider.Resolve): what is checked, priced and given a key-vault key as
+// one provider's goes to that provider. Azure's paths ride OpenAI's route
+// unless an origin is named, as the processor's vault check reads them.
+func TestRoutesAgreeWithResolve(t *testing.T) {
+	paths := []string{
+		"/v1/chat/completions", "/v1/responses", "/v1/models", "/v1/models/gpt-4o",
+		"/v1/models/ft:gpt-4o-mini:acme::abc123", "/v1/models/gemini-2.5-flash:generateContentX",
+		"/v1/messages", "/v1/messages/count_tokens", "/v1/messagesX",
+		"/v1beta/models/gemini-2.5-flash:generateContent", "/v1beta/models/gemini-2.5-flash:countTokens",
+		"/v1beta/openai/chat/completions",
+		"/v1/models/gemini-2.5-flash:generateContent?key=k", "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+		"/v1/models/gemini-2.5-flash:countTokens", "/v1/models/text-embedding-004:embedContent",
+		"/v1/models/text-embedding-004:batchEmbedContents", "/v1/models/a/b:generateContent",
+		"/together/v1/chat/completions", "/togetherx/v1/chat/completions", "/groq/openai/v1/chat/completions",
+	}
+	for _, f := range configFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			routes := egressManager(t, mustLoad(t, f)).GetRouteConfig().GetVirtualHosts()[0].GetRoutes()
+			for _, p := range paths {
+				got := ""
+				for _, r := range routes {
+					if len(r.GetMatch().GetHeaders()) == 0 && envoyMatches(t, r.GetMatch(), p) {
+						got = r.GetRoute().GetCluster()
+						break
+					}
+				}
+				if name, _, _ := provider.Resolve(p); got != name {
+					t.Errorf("%s goes to cluster %q; the processor names it %s", p, got, name)
+				}
+			}
+		})
+	}
+}
+
+// envoyMatches is an Envoy route match on a path, for the match kinds the
+// provider routes use.
+func envoyMatches(t *testing.T, m *routev3.RouteMatch, path string) bool {
+	t.Helper()
+	bare, _, _ := strings.Cut(path, "?")
+	switch {
+	case m.GetPathSeparatedPrefix() != "":
+		rest, ok := strings.CutPrefix(bare, m.GetPathSeparatedPrefix())
+		return ok && (rest == "" || rest[0] == '/')
+	case m.GetSafeRegex() != nil:
+		return regexp.MustCompile(`^(?:` + m.GetSafeRegex().GetRegex() + `)$`).MatchString(bare)
+	case m.GetPrefix() != "":
+		return strings.HasPrefix(path, m.GetPrefix())
+	}
+	t.Fatalf("route match %v: not a kind this test reads", m)
+	return false
+}
