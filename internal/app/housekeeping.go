@@ -30,6 +30,10 @@ const (
 	retentionEvery = time.Hour
 )
 
+// erasureGrace is the erasures' wait before their mutations; 0: the
+// default (chstore.ErasureGrace). Tests shorten it.
+var erasureGrace time.Duration
+
 // erasureList is the log writer's erasure list (chstore.Options.NewErasures).
 func erasureList(conn driver.Conn, db string) chstore.Erasures { return erasure.NewList(conn, db) }
 
@@ -59,7 +63,7 @@ func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, log 
 		}
 		return func(ctx context.Context) (bool, error) { return rs.TryLease(ctx, name, owner, ttl) }
 	}
-	eo := erasure.Options{Conn: ch.conn, DB: ch.db, Cluster: target.Cluster, Logger: log}
+	eo := erasure.Options{Conn: ch.conn, DB: ch.db, Cluster: target.Cluster, Grace: erasureGrace, Logger: log}
 	if rs != nil {
 		eo.Caches = rs
 	}
