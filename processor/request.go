@@ -89,9 +89,6 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 
 	var m headerMutation
 	clearRoute := false
-	if proxy != nil {
-		proxy.swap(c, &m)
-	}
 	if name, target := targetHeader(hh); target != "" && cerr == nil {
 		origin, host, terr := targetOrigin(name, target, s.allowedOrigins)
 		if terr != nil {
@@ -108,8 +105,11 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 		}
 	}
 	noteAzure(c, path)
-	if proxy != nil && cerr == nil {
-		cerr = proxy.destinationError(c)
+	if proxy != nil {
+		proxy.swap(c, &m) // once the destination is known: its header (vault.go)
+		if cerr == nil {
+			cerr = proxy.destinationError(c)
+		}
 	}
 	w := s.identify(c)
 	if cerr == nil {

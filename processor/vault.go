@@ -143,15 +143,21 @@ func proxyKeyInQuery(path string) (key, rest string, ok bool) {
 	return key, base + "?" + strings.Join(kept, "&"), true
 }
 
-// swap sets the provider key where the provider the key is for reads it
+// swap sets the provider key where the call's provider reads it
 // (provider.CredentialHeader: Authorization as a Bearer for OpenAI and the
 // OpenAI-compatible APIs, x-api-key for Anthropic, api-key for Azure,
 // x-goog-api-key for Gemini's native API), and removes the proxy key from
 // where it came: another header, or the key= query parameter, taken out
-// of the path. Fallback entries restore what m sets (attempts.go,
+// of the path. The provider is the key's, which destinationError holds to
+// the call's; an Azure call's is Azure (an openai key whose entry lists an
+// Azure resource). Fallback entries restore what m sets (attempts.go,
 // forwardedHeader).
 func (p *proxyKeyUse) swap(c *call, m *headerMutation) {
-	header, bearer := provider.CredentialHeader(p.key.Provider, c.format)
+	name := p.key.Provider
+	if c.azure {
+		name = provider.Azure
+	}
+	header, bearer := provider.CredentialHeader(name, c.format)
 	value := p.key.ProviderKey
 	if bearer {
 		value = "Bearer " + value

@@ -28,7 +28,7 @@ func providerVault(t *testing.T) func(*Options) {
 	for _, p := range []string{"openai", "anthropic", "azure", "gemini", "together", "groq"} {
 		sum := sha256.Sum256([]byte(providerProxyKey(p)))
 		origins := "[]"
-		if p == "azure" {
+		if p == "azure" || p == "openai" { // an openai key may name an Azure resource too
 			origins = "[https://res.openai.azure.com]"
 		}
 		fmt.Fprintf(&file, "- {id: key-%s, tenant: t, provider: %s, origins: %s, proxyKeySHA256: %s, providerKey: real-%s}\n",
@@ -40,7 +40,7 @@ func providerVault(t *testing.T) func(*Options) {
 	}
 	return func(o *Options) {
 		o.Vault = func() *vault.Vault { return v }
-		o.AllowedTargetOrigins = []string{"https://res.openai.azure.com", "https://api.together.xyz"}
+		o.AllowedTargetOrigins = []string{"https://res.openai.azure.com", "https://api.together.xyz", "https://api.groq.com"}
 	}
 }
 
@@ -76,6 +76,11 @@ func TestProxyKeyGoesInTheProvidersHeader(t *testing.T) {
 		{"together by its origin", "together", "/v1/chat/completions", "authorization", "Bearer ",
 			[]string{"helicone-target-url", "https://api.together.xyz"}, "authorization", "Bearer real-together", ""},
 		{"anthropic, bearer", "anthropic", "/v1/messages", "authorization", "Bearer ", nil, "x-api-key", "real-anthropic", ""},
+		// Groq's own path through its origin looks like Azure's v1 API.
+		{"groq by its origin", "groq", "/openai/v1/chat/completions", "authorization", "Bearer ",
+			[]string{"helicone-target-url", "https://api.groq.com"}, "authorization", "Bearer real-groq", ""},
+		{"openai key on an Azure resource", "openai", "/openai/deployments/d/chat/completions?api-version=2024-10-21", "api-key", "",
+			[]string{"helicone-openai-api-base", "https://res.openai.azure.com"}, "api-key", "real-openai", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, sink := newTestServer(t, providerVault(t))
@@ -178,5 +183,16 @@ func TestForwardedHeaderOfARemovedHeader(t *testing.T) {
 	}
 	if v := forwardedHeader(c, &m, "api-key"); v == nil || *v != "real-azure" {
 		t.Fatalf("api-key forwarded as %v", v)
+	}
+}
+
+// Groq's own /openai/v1/… path sent to Groq's origin by Helicone-Target-URL
+// is Groq's call, not an Azure one: recorded, priced and checked as groq.
+func TestTargetOriginOfAProviderIsNotAzure(t *testing.T) {
+	s, sink := newTestServer(t, func(o *Options) { o.AllowedTargetOrigins = []string{"https://api.groq.com"} })
+	run(s, nil, reqHeaders(false, ":method", "POST", ":path", "/openai/v1/chat/completions", "helicone-target-url", "https://api.groq.com"),
+		reqBody(chatBody), respHeaders(false, ":status", "200"), respBody(chatResponse, true))
+	if recs := sink.Records(); len(recs) != 1 || recs[0].Provider != "groq" || recs[0].Model != "gpt-4o-mini" {
+		t.Fatalf("records %+v", recs)
 	}
 }
