@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,7 +55,7 @@ func TestChartFilesAreCopies(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s; copy it again", file, src)
+			t.Errorf("%s differs from %s; copy it again (cp %s %s)", file, src, strings.TrimPrefix(src, "../../"), "deploy/helm/"+file)
 		}
 	}
 }
