@@ -270,3 +270,37 @@ func checkGeminiRecords(t *testing.T, d *dev, calls []geminiCall, ids []string) 
 		}
 	}
 }
+
+// Google's SDK's models.countTokens and models.embedContent (which calls
+// batchEmbedContents) through the data plane: the SDK reads the mock's
+// answers, and the calls are recorded under gemini with their model and no
+// cost.
+func TestSDKGeminiCountTokensAndEmbed(t *testing.T) {
+	d, gemini := geminiDev(t)
+	calls := []struct{ method, model, path, content string }{
+		{"countTokens", "gemini-2.0-flash", "/v1beta/models/gemini-2.0-flash:countTokens", ""},
+		{"embedContent", "text-embedding-004", "/v1beta/models/text-embedding-004:batchEmbedContents", "256"},
+	}
+	ids := make([]string, len(calls))
+	for i, c := range calls {
+		ids[i] = uuid.NewString()
+		r := scenario{script: "gemini.mjs", baseURL: d.base(""), model: c.model,
+			headers: map[string]string{"Helicone-Request-Id": ids[i]},
+			env:     []string{"SDKTEST_GEMINI_METHOD=" + c.method, "SDKTEST_API_KEY=" + geminiKey}}.run(t)
+		got := gemini.Received()
+		last := got[len(got)-1]
+		want := c.content
+		if want == "" {
+			want = fmt.Sprint(mockprovider.GeminiPromptTokens(last.Body))
+		}
+		if last.Path != c.path || r.Content != want {
+			t.Errorf("%s: the upstream got %s; the SDK read %q, want %q", c.method, last.Path, r.Content, want)
+		}
+	}
+	recs := d.records(t)
+	for i, c := range calls {
+		if rec := recs[ids[i]]; rec == nil || rec.Status != 200 || rec.Provider != "gemini" || rec.Model != c.model || rec.CostUSD != 0 {
+			t.Errorf("%s: record %+v", c.method, rec)
+		}
+	}
+}

@@ -3,7 +3,9 @@
 // SDKTEST_STREAM is set (streamGenerateContent?alt=sse), at the data
 // plane's base URL. SDKTEST_GEMINI_API_VERSION picks the API version in the
 // path (v1beta, the SDK's default, or v1); the key travels in
-// x-goog-api-key, as the SDK sends it.
+// x-goog-api-key, as the SDK sends it. SDKTEST_GEMINI_METHOD=countTokens or
+// embedContent calls models.countTokens or models.embedContent instead
+// (the count or the vector length as content).
 import { GoogleGenAI } from "@google/genai";
 import { settings, print, fail } from "./lib.mjs";
 
@@ -28,7 +30,14 @@ const headersOf = (r) => {
 };
 
 try {
-  if (!s.stream) {
+  const method = process.env.SDKTEST_GEMINI_METHOD;
+  if (method === "countTokens") {
+    const r = await ai.models.countTokens(params);
+    print({ model: s.model, content: String(r.totalTokens ?? ""), tool_calls: [], usage: { input: 0, output: 0 } });
+  } else if (method === "embedContent") {
+    const r = await ai.models.embedContent(params);
+    print({ model: s.model, content: String(r.embeddings?.[0]?.values?.length ?? 0), tool_calls: [], usage: { input: 0, output: 0 } });
+  } else if (!s.stream) {
     const r = await ai.models.generateContent(params);
     print({
       model: r.modelVersion ?? "",
