@@ -143,3 +143,26 @@ func TestTracesURL(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkOffer is what a call pays on its stream's goroutine once its
+// exchange is over: the trace context parse, the copy into the queue.
+func BenchmarkOffer(b *testing.B) {
+	rec := &record.Record{RequestID: "0190c3a4-0000-7000-8000-000000000001", Model: "gpt-4o-mini", Provider: "openai",
+		Path: "/v1/chat/completions", RequestBody: `{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"hello there"}]}`,
+		ResponseBody: `{"id":"chatcmpl-42","object":"chat.completion","choices":[]}`}
+	for _, bc := range []struct {
+		name, traceparent string
+		ratio             float64
+	}{{"sampled-parent", sampledParent, 1}, {"no-parent", "", 1}, {"unsampled", "", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := queueOnly(bc.ratio, 4096)
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Offer(rec, bc.traceparent, "")
+				if len(e.queue) == e.capacity {
+					e.queue = e.queue[:0]
+				}
+			}
+		})
+	}
+}
