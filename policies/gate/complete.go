@@ -67,7 +67,10 @@ func (g *Gate) fill(ctx context.Context, d *Decision, resp ResponseInfo) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.completeTimeout)
 	defer cancel()
-	index := d.ErasureIndex(resp.RequestID)
+	var index []string // the erasure index, for a store that keeps one
+	if _, ok := g.store.(IndexedStore); ok {
+		index = d.ErasureIndex(resp.RequestID)
+	}
 	slot, err := g.storeFill(ctx, d, entry, index)
 	switch {
 	case err != nil:
