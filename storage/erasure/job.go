@@ -215,8 +215,9 @@ func requestsWhere(e *Erasure) (string, []any) {
 
 // where selects the subject's rows of table: requests directly; feedback
 // and scores through the request ids (the requests mutation waits for
-// theirs to finish).
-func (r *Runner) where(table string, e *Erasure) (string, []any) {
+// theirs to finish). in is "IN", or "GLOBAL IN" for a query of the public
+// (in cluster mode Distributed) tables, where one filters another.
+func (r *Runner) where(table string, e *Erasure, in string) (string, []any) {
 	if table == chschema.RequestsTable {
 		return requestsWhere(e)
 	}
@@ -224,7 +225,7 @@ func (r *Runner) where(table string, e *Erasure) (string, []any) {
 		return "tenant = ? AND request_id = toUUID(?)", []any{e.Tenant, e.Subject.Value}
 	}
 	rw, rargs := requestsWhere(e)
-	return fmt.Sprintf("tenant = ? AND request_id IN (SELECT request_id FROM %s.%s WHERE %s)", r.o.DB, chschema.RequestsTable, rw),
+	return fmt.Sprintf("tenant = ? AND request_id %s (SELECT request_id FROM %s.%s WHERE %s)", in, r.o.DB, chschema.RequestsTable, rw),
 		append([]any{e.Tenant}, rargs...)
 }
 
@@ -236,7 +237,7 @@ func (r *Runner) ensureMutation(ctx context.Context, table string, e *Erasure) (
 	if err != nil || total > 0 {
 		return 0, err
 	}
-	w, args := r.where(table, e)
+	w, args := r.where(table, e, "GLOBAL IN")
 	var n uint64
 	if err := r.o.Conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE %s", r.o.DB, table, w), args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", table, err)
@@ -244,6 +245,7 @@ func (r *Runner) ensureMutation(ctx context.Context, table string, e *Erasure) (
 	if n == 0 {
 		return 0, nil
 	}
+	w, args = r.where(table, e, "IN") // the mutation runs on the local table of each node
 	t := chschema.Target{Cluster: r.o.Cluster}
 	ddl := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s AND notEmpty('%s')", r.o.DB, t.Local(table), t.OnCluster(), w, marker(e))
 	if err := r.o.Conn.Exec(ctx, ddl, args...); err != nil {
