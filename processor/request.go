@@ -53,9 +53,13 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			}
 		}
 	}
-	if key, _, ok := proxyKeyInQuery(c.rawPath); ok { // Gemini's ?key= (vault.go)
-		if proxyHeader != "" && cerr == nil {
+	if key, _, n := proxyKeyInQuery(c.rawPath); n > 0 { // Gemini's ?key= (vault.go)
+		switch {
+		case cerr != nil:
+		case proxyHeader != "":
 			cerr = badRequest("invalid_header", "%s and %s both hold a key-vault proxy key; send one", proxyHeader, queryKeyHeader)
+		case n > 1:
+			cerr = badRequest("invalid_header", "%s is given %d key-vault proxy keys; send one", queryKeyHeader, n)
 		}
 		proxyHeader, proxyValue = queryKeyHeader, key
 	}

@@ -116,31 +116,35 @@ func routeProvider(c *call) string {
 const queryKeyHeader = "the key= query parameter"
 
 // proxyKeyInQuery finds a proxy key in the key= query parameter of a
-// request's path and returns it with the path without that parameter.
-// A call without one costs a substring search.
-func proxyKeyInQuery(path string) (key, rest string, ok bool) {
+// request's path and returns it with the path without that parameter; n
+// is how many key= parameters held one (every one is taken out; more than
+// one is refused, as two proxy keys in headers are). A call without one
+// costs a substring search.
+func proxyKeyInQuery(path string) (key, rest string, n int) {
 	base, query, found := strings.Cut(path, "?")
 	if !found || !strings.Contains(query, vault.Prefix) {
-		return "", "", false
+		return "", "", 0
 	}
 	var kept []string
 	for _, param := range strings.Split(query, "&") {
 		name, value, _ := strings.Cut(param, "=")
-		if name == "key" && !ok {
+		if name == "key" {
 			if v, err := url.QueryUnescape(value); err == nil && vault.IsProxyKey(v) {
-				key, ok = v, true
+				if n++; n == 1 {
+					key = v
+				}
 				continue
 			}
 		}
 		kept = append(kept, param)
 	}
-	if !ok {
-		return "", "", false
+	if n == 0 {
+		return "", "", 0
 	}
 	if len(kept) == 0 {
-		return key, base, true
+		return key, base, n
 	}
-	return key, base + "?" + strings.Join(kept, "&"), true
+	return key, base + "?" + strings.Join(kept, "&"), n
 }
 
 // swap sets the provider key where the call's provider reads it

@@ -160,6 +160,17 @@ func TestProxyKeyInQueryAndHeaderIsRefused(t *testing.T) {
 	}
 }
 
+// Two proxy keys in key= parameters are refused likewise.
+func TestTwoProxyKeysInTheQueryAreRefused(t *testing.T) {
+	s, _ := newTestServer(t, providerVault(t))
+	replies, _ := run(s, nil, reqHeaders(false, ":method", "POST",
+		":path", "/v1beta/models/m:generateContent?key="+providerProxyKey("gemini")+"&key="+providerProxyKey("openai")))
+	imm := replies[0].GetImmediateResponse()
+	if imm == nil || imm.GetStatus().GetCode() != 400 || !strings.Contains(string(imm.GetBody()), "given 2 key-vault proxy keys") {
+		t.Fatalf("want a 400, got %v", replies[0])
+	}
+}
+
 // An ordinary key= parameter (Google's own key) is left alone.
 func TestQueryKeyOfTheProviderIsLeftAlone(t *testing.T) {
 	s, _ := newTestServer(t, providerVault(t))
@@ -195,4 +206,27 @@ func TestTargetOriginOfAProviderIsNotAzure(t *testing.T) {
 	if recs := sink.Records(); len(recs) != 1 || recs[0].Provider != "groq" || recs[0].Model != "gpt-4o-mini" {
 		t.Fatalf("records %+v", recs)
 	}
+}
+
+// FuzzProxyKeyInQuery: whatever the path, a proxy key found in key= is one,
+// and the path handed on keeps its base and holds no key= proxy key.
+func FuzzProxyKeyInQuery(f *testing.F) {
+	f.Add("/v1beta/models/m:generateContent?alt=sse&key=" + providerProxyKey("gemini"))
+	f.Add("/v1beta/models/m:generateContent?key=sk-helicone-proxy-%2Fx&key=AIza")
+	f.Fuzz(func(t *testing.T, path string) {
+		key, rest, n := proxyKeyInQuery(path)
+		if n == 0 {
+			if key != "" || rest != "" {
+				t.Fatalf("none found but %q %q", key, rest)
+			}
+			return
+		}
+		base, _, _ := strings.Cut(path, "?")
+		if !vault.IsProxyKey(key) || !strings.HasPrefix(rest, base) {
+			t.Fatalf("proxyKeyInQuery(%q) = %q %q", path, key, rest)
+		}
+		if _, _, left := proxyKeyInQuery(rest); left != 0 {
+			t.Fatalf("a proxy key stays in %q", rest)
+		}
+	})
 }
