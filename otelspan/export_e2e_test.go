@@ -1,6 +1,7 @@
 package otelspan_test
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,6 +33,7 @@ const (
 type call struct {
 	path, body string
 	headers    map[string]string
+	status     int // 0: 200
 }
 
 func (c call) do(t *testing.T, d *devtest.Dev) {
@@ -50,8 +52,8 @@ func (c call) do(t *testing.T, d *devtest.Dev) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if want := c.headers["x-mock-status"]; want == "" && resp.StatusCode != 200 {
-		t.Fatalf("%s: status %d: %s", c.path, resp.StatusCode, body)
+	if want := cmp.Or(c.status, 200); resp.StatusCode != want {
+		t.Fatalf("%s: status %d, want %d: %s", c.path, resp.StatusCode, want, body)
 	}
 }
 
@@ -69,14 +71,14 @@ func TestExportsAGenAISpanPerCallToACollector(t *testing.T) {
 	calls := []call{
 		{"/v1/chat/completions", `{"model":"gpt-4o-mini","max_tokens":50,"temperature":0.2,"messages":[{"role":"user","content":"` + promptSecret + `"}]}`,
 			with(map[string]string{"Helicone-Request-Id": ids[0], "Helicone-User-Id": "alice", "Helicone-Session-Id": "s-1",
-				"Helicone-Property-Team": "search", "traceparent": "00-" + callerTrace + "-" + callerSpan + "-01", "tracestate": callerState})},
+				"Helicone-Property-Team": "search", "traceparent": "00-" + callerTrace + "-" + callerSpan + "-01", "tracestate": callerState}), 0},
 		{"/v1/messages", `{"model":"claude-3-5-haiku","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"a streamed hello"}]}`,
-			with(map[string]string{"Helicone-Request-Id": ids[1]})},
+			with(map[string]string{"Helicone-Request-Id": ids[1]}), 0},
 		{"/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"fail please"}]}`,
-			with(map[string]string{"Helicone-Request-Id": ids[2], "x-mock-status": "500"})},
+			with(map[string]string{"Helicone-Request-Id": ids[2], "x-mock-status": "500"}), 500},
 		// The caller did not sample its trace: neither does Tollgate.
 		{"/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"not sampled"}]}`,
-			with(map[string]string{"Helicone-Request-Id": ids[3], "traceparent": "00-" + callerTrace + "-" + callerSpan + "-00"})},
+			with(map[string]string{"Helicone-Request-Id": ids[3], "traceparent": "00-" + callerTrace + "-" + callerSpan + "-00"}), 0},
 	}
 	for _, c := range calls {
 		c.do(t, d)
@@ -172,14 +174,46 @@ func TestExportsAGenAISpanPerCallToACollector(t *testing.T) {
 	}
 }
 
+func TestSpansCarryCacheAndRateLimitOutcomes(t *testing.T) {
+	col := startCollector(t)
+	d := devtest.StartDev(t, app.Run, "--otel-endpoint", col.url)
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"cache me"}]}`
+	seed := uuid.NewString()
+	miss, hit, allowed, limited := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	for _, id := range []string{miss, hit} {
+		call{"/v1/chat/completions", body, map[string]string{"Helicone-Request-Id": id,
+			"Helicone-Cache-Enabled": "true", "Helicone-Cache-Seed": seed}, 0}.do(t, d)
+	}
+	for i, id := range []string{allowed, limited} {
+		call{"/v1/chat/completions", body, map[string]string{"Helicone-Request-Id": id,
+			"Helicone-RateLimit-Policy": "1;w=60;s=user", "Helicone-User-Id": "rl-" + seed}, 200 + 229*i}.do(t, d)
+	}
+	d.Records(t)
+	spans := col.spans(t)
+	for _, tc := range []struct {
+		id, cache   string
+		rateLimited bool
+		errorType   any
+	}{{miss, "miss", false, nil}, {hit, "hit", false, nil}, {allowed, "miss", false, nil}, {limited, "miss", true, "429"}} {
+		a := spans[tc.id].attrs()
+		if a["tollgate.cache"] != tc.cache || a["tollgate.rate_limited"] != tc.rateLimited || a["error.type"] != tc.errorType {
+			t.Errorf("%s: cache %v rate_limited %v error.type %v; want %s %v %v", tc.id, a["tollgate.cache"], a["tollgate.rate_limited"], a["error.type"],
+				tc.cache, tc.rateLimited, tc.errorType)
+		}
+	}
+	if a := spans[hit].attrs(); a["tollgate.cost_usd"] != 0.0 || a["tollgate.cache_reference_id"] != miss {
+		t.Errorf("cache hit: cost %v, reference %v; want 0 and %s", a["tollgate.cost_usd"], a["tollgate.cache_reference_id"], miss)
+	}
+}
+
 func TestSampleRatioAppliesToNewTracesOnly(t *testing.T) {
 	col := startCollector(t)
 	d := devtest.StartDev(t, app.Run, "--otel-endpoint", col.url, "--otel-sample-ratio", "0")
 	parented, orphan := uuid.NewString(), uuid.NewString()
 	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
 	call{"/v1/chat/completions", body, map[string]string{"Helicone-Request-Id": parented,
-		"traceparent": "00-" + callerTrace + "-" + callerSpan + "-01"}}.do(t, d)
-	call{"/v1/chat/completions", body, map[string]string{"Helicone-Request-Id": orphan}}.do(t, d)
+		"traceparent": "00-" + callerTrace + "-" + callerSpan + "-01"}, 0}.do(t, d)
+	call{"/v1/chat/completions", body, map[string]string{"Helicone-Request-Id": orphan}, 0}.do(t, d)
 
 	resp, err := http.Get("http://" + d.Addrs["http"] + "/metrics")
 	if err != nil {
