@@ -95,7 +95,9 @@ func (r *Runner) Pass(ctx context.Context) error {
 	var errs []error
 	for _, e := range list {
 		if err := r.advance(ctx, e); err != nil {
-			r.o.Logger.Warn("erasure: step failed; retried on the next pass", "id", e.ID, "step", e.Step, "err", err)
+			// Returned, and logged by the caller at most once a minute:
+			// a step failing for good must not log every pass.
+			r.o.Logger.Debug("erasure: step failed; retried on the next pass", "id", e.ID, "step", e.Step, "err", err)
 			errs = append(errs, fmt.Errorf("erasure %s: %w", e.ID, err))
 		}
 	}
