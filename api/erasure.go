@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -29,7 +30,13 @@ type ErasureStore interface {
 	// Get returns tenant's erasure id, nil when unknown (or another
 	// tenant's).
 	Get(ctx context.Context, tenant, id string) (*erasure.Erasure, error)
+	// PendingCount is how many of tenant's erasures are not done.
+	PendingCount(ctx context.Context, tenant string) (uint64, error)
 }
+
+// maxPendingErasures bounds a tenant's erasures in progress: each costs
+// ClickHouse mutations, which rewrite table parts.
+const maxPendingErasures = 100
 
 func (s *server) routeErasures(mux *http.ServeMux) {
 	mux.Handle("DELETE /v1/users/{user_id}", s.erasureRoute(func(r *http.Request) erasure.Subject {
@@ -72,6 +79,17 @@ func (s *server) erasureRoute(subject func(r *http.Request) erasure.Subject) htt
 		sub := subject(r)
 		if err := sub.Validate(); err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		switch n, err := s.o.Erasures.PendingCount(r.Context(), tenant); {
+		case err != nil:
+			s.o.Logger.Error("erasure: cannot count the pending ones", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "the erasure could not be recorded; retry")
+			return
+		case n >= maxPendingErasures:
+			w.Header().Set("Retry-After", "60")
+			writeError(w, http.StatusTooManyRequests, "too_many_requests",
+				fmt.Sprintf("%d erasures of this tenant are still pending; retry once some are done", n))
 			return
 		}
 		e, err := s.o.Erasures.Request(r.Context(), tenant, sub, s.requester(r))

@@ -32,6 +32,18 @@ func (f *fakeErasures) Request(_ context.Context, tenant string, sub erasure.Sub
 	return e, nil
 }
 
+func (f *fakeErasures) PendingCount(_ context.Context, tenant string) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n uint64
+	for _, e := range f.list {
+		if e.Tenant == tenant && e.Status != erasure.Done {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (f *fakeErasures) Get(_ context.Context, tenant, id string) (*erasure.Erasure, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -120,6 +132,16 @@ func TestErasureRoutes(t *testing.T) {
 		map[string]string{"Authorization": "Bearer admin-key", "Helicone-Auth": "Bearer sk-globex"}, "", nil)
 	if e := store.list[len(store.list)-1]; rr.Code != http.StatusAccepted || e.Tenant != "globex" || strings.Contains(e.RequestedBy, "admin-key") {
 		t.Errorf("admin DELETE: %d, %+v", rr.Code, e)
+	}
+	// A tenant with too many erasures pending waits (429); the others do not.
+	for range maxPendingErasures {
+		store.Request(context.Background(), "acme", erasure.Subject{Kind: erasure.User, Value: "x"}, "test")
+	}
+	if rr := do(t, h, http.MethodDelete, "/v1/users/dave", "10.0.0.1:5000", acme, "", nil); rr.Code != http.StatusTooManyRequests {
+		t.Errorf("over the pending cap: %d, want 429", rr.Code)
+	}
+	if rr := do(t, h, http.MethodDelete, "/v1/users/dave", "10.0.0.1:5000", map[string]string{"Authorization": "Bearer sk-globex"}, "", nil); rr.Code != http.StatusAccepted {
+		t.Errorf("another tenant under the cap: %d, want 202", rr.Code)
 	}
 	// Without ClickHouse: 503.
 	if rr := do(t, New(Options{Auth: auth}), http.MethodDelete, "/v1/users/bob", "10.0.0.1:5000", acme, "", nil); rr.Code != http.StatusServiceUnavailable {

@@ -182,6 +182,9 @@ func TestEraseUser(t *testing.T) {
 	if got, err := store.Get(ctx, "b", e.ID); err != nil || got != nil {
 		t.Errorf("tenant b sees tenant a's erasure: %+v, %v", got, err)
 	}
+	if n, err := store.PendingCount(ctx, "a"); err != nil || n != 1 {
+		t.Errorf("PendingCount(a) = %d, %v; want 1", n, err)
+	}
 
 	// The runner, past the grace period (its clock an hour ahead).
 	runner := erasure.NewRunner(erasure.Options{Conn: conn, DB: db, Caches: rs,
@@ -253,6 +256,9 @@ func TestEraseUser(t *testing.T) {
 		}
 	}
 
+	if n, err := store.PendingCount(ctx, "a"); err != nil || n != 0 {
+		t.Errorf("PendingCount(a) after done = %d, %v", n, err)
+	}
 	// The audit row.
 	got, err := store.Get(ctx, "a", e.ID)
 	if err != nil {

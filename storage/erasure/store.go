@@ -61,6 +61,16 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*Erasure, error) {
 	return list[0], nil
 }
 
+// PendingCount is how many of tenant's erasures are not done yet.
+func (s *Store) PendingCount(ctx context.Context, tenant string) (uint64, error) {
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.table()+" FINAL WHERE tenant = ? AND status != ?", tenant, Done).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("erasures: %w", err)
+	}
+	return n, nil
+}
+
 // pending lists the erasures not done, oldest first.
 func (s *Store) pending(ctx context.Context) ([]*Erasure, error) {
 	return s.query(ctx, "WHERE status != ? ORDER BY requested_at, id", Done)
