@@ -13,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/storage/chschema"
@@ -33,8 +34,8 @@ func TestCluster(t *testing.T) {
 }
 
 // clusterDB names a new database and returns its cluster-mode URL (on the
-// first node) and the database name; the database is dropped on every
-// node when the test ends.
+// first node) and the database name. It is not dropped: the cluster's
+// folders go when the test ends.
 func clusterDB(t *testing.T, c *testenv.ClickHouseCluster, prefix string) (string, string) {
 	t.Helper()
 	var b [4]byte
@@ -44,14 +45,6 @@ func clusterDB(t *testing.T, c *testenv.ClickHouseCluster, prefix string) (strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn := nodeConn(t, c.Nodes[0])
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+c.Name); err != nil {
-			t.Logf("drop %s: %v", db, err)
-		}
-	})
 	return url, db
 }
 
@@ -95,6 +88,46 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 	}
 	wg.Wait()
 	migrate(t, url) // again: nothing to do
+	// A later step that adds a column to a local table (as migrations 3
+	// and 6-8 do on an older schema): the next migration swaps in a
+	// Distributed table with it, every node's, and the rows stay readable.
+	conn := nodeConn(t, c.Nodes[0])
+	ctx := context.Background()
+	ins, _, err := chschema.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ins.Close()
+	batch, err := ins.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (request_id, tenant, created_at)", db, chschema.RequestsTable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Append(uuid.MustParse("00000000-0000-4000-8000-000000000001"), "t", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s ON CLUSTER %s ADD COLUMN later_column String",
+		db, chschema.RequestsTable, chschema.LocalSuffix, c.Name)); err != nil {
+		t.Fatal(err)
+	}
+	migrate(t, url)
+	for i, n := range c.Nodes {
+		var have uint64
+		if err := nodeConn(t, n).QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = 'later_column'",
+			db, chschema.RequestsTable).Scan(&have); err != nil {
+			t.Fatal(err)
+		}
+		if have != 1 {
+			t.Errorf("node %d: the Distributed requests table did not get the local table's new column", i)
+		}
+	}
+	var rows uint64
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE later_column = ''", db, chschema.RequestsTable)).Scan(&rows); err != nil || rows != 1 {
+		t.Errorf("after the swap: %d rows, %v", rows, err)
+	}
+
 	// The same database without the cluster setting is refused, not
 	// altered as one server's; a single-server database is refused in
 	// cluster mode.
@@ -107,7 +140,6 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 	if err := chschema.Migrate(context.Background(), single, nil); err == nil || !strings.Contains(err.Error(), "single-server") {
 		t.Errorf("migrating a single-server database in cluster mode: %v", err)
 	}
-	ctx := context.Background()
 	for i, n := range c.Nodes {
 		conn := nodeConn(t, n)
 		for _, table := range dataTables {
