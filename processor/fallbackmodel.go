@@ -17,12 +17,14 @@ import (
 // and the families' prefixes (provider.PriceTable.ModelProvider), never from
 // the request.
 //
-// Only a call on its provider's public origin is concerned: behind a
-// Helicone-Target-URL (an OpenAI-compatible server, a proxy, Azure) a
-// "claude-…" name may well be served by that target, as it was before.
-// origins is changed in place.
-func (s *Server) modelOrigins(c *call, plan *attempts.FallbackPlan, route string, origins []string) {
-	if route != publicOrigin(c.format) || (c.format != provider.OpenAI && c.format != provider.Anthropic) {
+// A call behind a Helicone-Target-URL (an OpenAI-compatible server, a
+// proxy, Azure) is not concerned: a "claude-…" name may well be served by
+// that target, as it was before. A call to a provider named by its path
+// (Groq, Together, Gemini's OpenAI-compatible endpoint) is: its entry is
+// moved too, and crossFormats refuses it, since only a call on OpenAI's or
+// Anthropic's own API may be translated. origins is changed in place.
+func (s *Server) modelOrigins(c *call, plan *attempts.FallbackPlan, origins []string) {
+	if c.rec.TargetURL != "" || (c.format != provider.OpenAI && c.format != provider.Anthropic) {
 		return
 	}
 	for i := range origins {

@@ -78,6 +78,27 @@ func TestShortFormFallbackRefusals(t *testing.T) {
 		{"onCodes guard", "/v1/chat/completions", map[string]string{"anthropic": "sk-ant-gateway"},
 			[]string{"helicone-fallbacks", `[{"onCodes":[401]},{"model":"claude-sonnet-4-5"}]`},
 			"Helicone-Fallbacks entry 0: onCodes 401-401 include a client error"},
+		// A call to another provider than OpenAI or Anthropic proper: its
+		// attempts before the translated one would be sent with the
+		// client's Groq, Together or Google key to api.openai.com.
+		{"groq, short form", "/groq/openai/v1/chat/completions", map[string]string{"anthropic": "sk-ant-gateway"},
+			[]string{"helicone-fallback", "claude-sonnet-4-5"},
+			`Helicone-Fallback entry 0 model \"claude-sonnet-4-5\" (anthropic's): this call goes to groq, not to OpenAI's or Anthropic's own API`},
+		{"together, short form", "/together/v1/chat/completions", map[string]string{"anthropic": "sk-ant-gateway"},
+			[]string{"helicone-fallback", "claude-sonnet-4-5"},
+			`Helicone-Fallback entry 0 model \"claude-sonnet-4-5\" (anthropic's): this call goes to together`},
+		{"gemini's openai-compatible path, short form", "/v1beta/openai/chat/completions", map[string]string{"anthropic": "sk-ant-gateway"},
+			[]string{"helicone-fallback", "claude-sonnet-4-5"},
+			`Helicone-Fallback entry 0 model \"claude-sonnet-4-5\" (anthropic's): this call goes to gemini`},
+		{"groq, target-url", "/groq/openai/v1/chat/completions", map[string]string{"anthropic": "sk-ant-gateway"},
+			[]string{"helicone-fallbacks", `[{},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`},
+			"Helicone-Fallbacks entry 1 target-url https://api.anthropic.com: this call goes to groq"},
+		{"together, target-url", "/together/v1/chat/completions", map[string]string{"anthropic": "sk-ant-gateway"},
+			[]string{"helicone-fallbacks", `[{},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`},
+			"Helicone-Fallbacks entry 1 target-url https://api.anthropic.com: this call goes to together"},
+		{"behind a target url", "/v1/chat/completions", map[string]string{"anthropic": "sk-ant-gateway"},
+			[]string{"helicone-target-url", "https://api.together.xyz", "helicone-fallbacks", `[{},{"target-url":"https://api.anthropic.com","model":"claude-sonnet-4-5"}]`},
+			"Helicone-Fallbacks entry 1 target-url https://api.anthropic.com: this call goes to together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,12 +27,9 @@ import (
 // first entry, and needs the gateway's key for that provider.
 func (s *Server) routeFallbacks(c *call, plan *attempts.FallbackPlan, m *headerMutation) (clearRoute bool, cerr *clientError) {
 	rec := c.rec
-	route := rec.TargetURL
-	if route == "" {
-		route = publicOrigin(c.format)
-	}
+	route := ownOrigin(c)
 	origins := plan.AttemptOrigins(route)
-	s.modelOrigins(c, plan, route, origins) // an entry naming another provider's model goes there
+	s.modelOrigins(c, plan, origins) // an entry naming another provider's model goes there
 	cross, cerr := s.crossFormats(c, plan, origins)
 	if cerr != nil {
 		return false, cerr
@@ -163,6 +160,36 @@ func fallbackHeaderName(c *call) string {
 		return fallbackName
 	}
 	return fallbacksName
+}
+
+// ownOrigin is where the request itself goes: its Helicone-Target-URL, the
+// origin of the provider its path (or the sidecar's metadata) names —
+// Groq's for /groq/openai/v1/…, Google's for /v1beta/openai/… — else its
+// format's public origin. "" when the named provider's origin is unknown.
+func ownOrigin(c *call) string {
+	switch {
+	case c.rec.TargetURL != "":
+		return c.rec.TargetURL
+	case c.named == "":
+		return publicOrigin(c.format)
+	case publicOrigin(c.named) != "":
+		return publicOrigin(c.named) // a sidecar naming anthropic on its OpenAI-compatible path
+	}
+	for _, u := range provider.Registered() {
+		if u.Name == c.named {
+			return u.Origin
+		}
+	}
+	return ""
+}
+
+// onProviderProper reports whether the call goes to OpenAI's or Anthropic's
+// own API (its format's public origin, no Helicone-Target-URL, no other
+// provider named): only such a call may fall back to the other of the two
+// with a translation, the attempts before it being on the client's key for
+// that very provider.
+func onProviderProper(c *call) bool {
+	return c.named == "" && c.rec.TargetURL == "" && publicOrigin(c.format) != ""
 }
 
 // publicOrigin is the provider origin a path goes to by default; a

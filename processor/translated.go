@@ -95,6 +95,13 @@ func (s *Server) crossFormats(c *call, plan *attempts.FallbackPlan, origins []st
 		}
 		name, dest := entryName(c, plan, i), entryDest(plan, i, o)
 		switch {
+		case !onProviderProper(c):
+			// The attempts before it would go to this call's own provider
+			// (Groq, Together, Gemini, a target) with the client's key
+			// for it; a chain has levels for OpenAI's and Anthropic's
+			// own origins only, and translation is between those two.
+			return nil, badRequest("invalid_header", "%s %s: this call goes to %s, not to OpenAI's or Anthropic's own API; a fallback translated to %s is only for calls on api.openai.com or api.anthropic.com",
+				name, dest, c.rec.Provider, f)
 		case i == 0:
 			// The first attempt would go out on the gateway's key with
 			// nothing of the client's tried before it.
