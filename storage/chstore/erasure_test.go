@@ -102,3 +102,50 @@ func TestWriterErasureListUnreadable(t *testing.T) {
 	er.mu.Unlock()
 	testenv.WaitFor(t, 30*time.Second, "replay", func() bool { return f.count() == 10 })
 }
+
+// lateErasure erases user-3 once the sender holds any row: an erasure
+// that arrives while a replay of several inserts is under way.
+type lateErasure struct{ f *fakeSender }
+
+func (e lateErasure) Sync(context.Context) error { return nil }
+func (e lateErasure) Erased(r *record.Record) bool {
+	return r.UserID == "user-3" && e.f.count() > 0
+}
+
+// TestWriterErasureCheckedPerChunk: a replay is inserted in chunks, and
+// each chunk is checked against the list as it stands then, so an erasure
+// that arrives part-way keeps the subject's later records out.
+func TestWriterErasureCheckedPerChunk(t *testing.T) {
+	// A spool file of 200 records, written with a large batch size while
+	// ClickHouse was down.
+	dir := t.TempDir()
+	const n = 200
+	first, _ := newFakeWriter(t, &fakeSender{down: true}, Options{BatchSize: n, SpoolDir: dir})
+	for i := range n {
+		first.Write(testRecord("chunk", i, false))
+	}
+	if err := first.Close(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := spoolRecords(t, dir); got != n {
+		t.Fatalf("%d records spooled, want %d", got, n)
+	}
+	// Replayed by a writer with a smaller one: several inserts.
+	f := &fakeSender{}
+	w, _ := newFakeWriter(t, f, Options{BatchSize: 10, SpoolDir: dir, Erasures: lateErasure{f}})
+	testenv.WaitFor(t, 20*time.Second, "replay", func() bool { s, _ := w.spool.stats(); return s == 0 })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) < 2 {
+		t.Fatalf("the replay was %d inserts, want several", len(f.batches))
+	}
+	var late int
+	for i, r := range f.rows {
+		if r.UserID == "user-3" && i >= len(f.batches[0]) {
+			late++
+		}
+	}
+	if late != 0 {
+		t.Errorf("%d records of user-3 inserted after its erasure arrived", late)
+	}
+}

@@ -167,19 +167,26 @@ func (w *Writer) runFiles(j *job) result {
 // segment) is not one unbounded INSERT. A failure part-way fails the
 // replay, which runs again whole later: the rows already inserted then
 // collapse under FINAL.
+//
+// The erasure list is consulted before every chunk, not once for the
+// replay: a replay of many chunks can outlast ErasureGrace, and a chunk
+// inserted with a list older than that could land after an erasure's
+// mutation ran.
 func (w *Writer) insertChunks(j *job, recs []*record.Record) error {
-	recs, err := w.dropErased(j.ctx, recs)
-	if err != nil {
-		return err
-	}
 	max := coalesceBatches * w.o.BatchSize
 	for len(recs) > 0 {
 		n := min(max, len(recs))
-		ctx, cancel := context.WithTimeout(j.ctx, insertTimeout)
-		err := w.snd.insert(ctx, recs[:n])
-		cancel()
+		chunk, err := w.dropErased(j.ctx, recs[:n])
 		if err != nil {
 			return err
+		}
+		if len(chunk) > 0 {
+			ctx, cancel := context.WithTimeout(j.ctx, insertTimeout)
+			err = w.snd.insert(ctx, chunk)
+			cancel()
+			if err != nil {
+				return err
+			}
 		}
 		recs = recs[n:]
 	}
