@@ -126,9 +126,13 @@ func (s *Server) crossFormats(c *call, plan *attempts.FallbackPlan, origins []st
 	return out, nil
 }
 
-// forcedFallback refuses onCodes of 400–404 on an entry before a translated
-// one: a client could otherwise fail its own attempt on purpose (a junk key
-// or model) and spend the gateway's key on the other provider.
+// forcedFallback guards the gateway's key: the attempts before a translated
+// entry move on only on a 5xx, a reset or a connect failure
+// (FallbackPlan.ServerErrorsBefore drops the default 429), and onCodes
+// naming any 4xx on such an entry are refused. A client could otherwise
+// fail its own attempt on purpose (a junk key or model, a key with no
+// quota that answers 429 to every call) and spend the gateway's key on the
+// other provider.
 func forcedFallback(c *call, plan *attempts.FallbackPlan, cross map[int]string) *clientError {
 	last := -1
 	for i := range cross {
@@ -140,11 +144,14 @@ func forcedFallback(c *call, plan *attempts.FallbackPlan, cross map[int]string) 
 			continue
 		}
 		for _, r := range e.OnCodes {
-			if r.From <= 404 && r.To >= 400 {
-				return badRequest("invalid_header", "%s: onCodes %d-%d include a client error (400-404); an entry before one translated to another provider (sent on the gateway's key) may not fall back on those",
+			if r.From <= 499 && r.To >= 400 {
+				return badRequest("invalid_header", "%s: onCodes %d-%d include a client error (4xx); an entry before one translated to another provider (sent on the gateway's key) falls back only on a server error (5xx)",
 					entryName(c, plan, i), r.From, r.To)
 			}
 		}
+	}
+	if last > 0 {
+		plan.ServerErrorsBefore = last
 	}
 	return nil
 }

@@ -36,6 +36,14 @@ type FallbackPlan struct {
 	// start at index 1 (Helicone-Fallback). Otherwise Entries[0] already
 	// applies to attempt 1 (Helicone-Fallbacks).
 	OriginalFirst bool
+	// ServerErrorsBefore: the attempts of fallback indexes below it move
+	// on only on a 5xx (or, through the routes' retry_on, a reset or a
+	// connect failure), never on a 429 or another 4xx, whatever their
+	// onCodes say. Set for the entries before one the gateway pays for (a
+	// translated fallback, sent on the gateway's key): a client must not
+	// reach it by failing its own attempt on purpose (a junk model, a key
+	// with no quota that answers 429 to every call).
+	ServerErrorsBefore int
 }
 
 // ParseFallbacks reads Helicone-Fallback or Helicone-Fallbacks; both absent
@@ -275,6 +283,9 @@ func (p *FallbackPlan) Entry(index int) *FallbackEntry {
 // the next entry instead. The last entry's response is always kept.
 func (p *FallbackPlan) MovesOn(index, status int) bool {
 	if index >= p.Retries() {
+		return false
+	}
+	if index < p.ServerErrorsBefore && status < 500 {
 		return false
 	}
 	if e := p.Entry(index); e != nil && e.OnCodes != nil {

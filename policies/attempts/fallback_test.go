@@ -219,3 +219,23 @@ func TestAttemptOrigins(t *testing.T) {
 		}
 	}
 }
+
+// Below ServerErrorsBefore an attempt moves on only on a 5xx, whatever its
+// onCodes or the defaults say.
+func TestMovesOnServerErrorsBefore(t *testing.T) {
+	p, err := ParseFallbacks("", `[{}, {"onCodes":[429, 503]}, {}, {}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ServerErrorsBefore = 2
+	for _, tc := range []struct {
+		index, status int
+		want          bool
+	}{
+		{0, 429, false}, {0, 503, true}, {1, 429, false}, {1, 503, true}, {1, 502, false}, {2, 429, true},
+	} {
+		if got := p.MovesOn(tc.index, tc.status); got != tc.want {
+			t.Errorf("MovesOn(%d, %d) = %v, want %v", tc.index, tc.status, got, tc.want)
+		}
+	}
+}
