@@ -45,10 +45,17 @@ func (s *server) traces(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/x-protobuf or application/json (OTLP/HTTP)")
 		return
 	}
-	body, ok := readBody(w, r)
+	body, ok := readTraceBody(w, r)
 	if !ok {
 		return
 	}
+	// From here on the request holds memory: a few at a time (otlptraces_limits.go).
+	if !acquireTraceDecode(r.Context()) {
+		w.Header().Set("Retry-After", "1")
+		writeOTLPError(w, jsonBody, http.StatusServiceUnavailable, "too many OTLP requests are being decoded: retry later")
+		return
+	}
+	defer releaseTraceDecode()
 	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
 		if body, ok = gunzipBody(w, body); !ok {
 			return
@@ -84,18 +91,19 @@ func (s *server) traces(w http.ResponseWriter, r *http.Request) {
 	writeOTLP(w, jsonBody, http.StatusOK, resp)
 }
 
-// gunzipBody inflates a gzip body within the API's body limit.
+// gunzipBody inflates a gzip body within the route's body limit.
 func gunzipBody(w http.ResponseWriter, body []byte) ([]byte, bool) {
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err == nil {
-		body, err = io.ReadAll(io.LimitReader(zr, maxBodyBytes+1))
+		body, err = io.ReadAll(io.LimitReader(zr, maxTraceBodyBytes+1))
 	}
 	switch {
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "invalid_body", "Content-Encoding gzip: "+err.Error())
 		return nil, false
-	case len(body) > maxBodyBytes:
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body is larger than %d bytes once inflated", maxBodyBytes))
+	case len(body) > maxTraceBodyBytes:
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("body is larger than %d bytes once inflated (the limit of /v1/traces): send smaller batches", maxTraceBodyBytes))
 		return nil, false
 	}
 	return body, true
@@ -110,13 +118,22 @@ func gunzipBody(w http.ResponseWriter, body []byte) ([]byte, bool) {
 func decodeTraces(body []byte, jsonBody bool) (*coltracepb.ExportTraceServiceRequest, error) {
 	req := &coltracepb.ExportTraceServiceRequest{}
 	if !jsonBody {
+		if err := countTraceObjects(body); err != nil {
+			return nil, err
+		}
 		if err := proto.Unmarshal(body, req); err != nil {
 			return nil, fmt.Errorf("body must be an OTLP ExportTraceServiceRequest in protobuf: %v", err)
 		}
 		return req, nil
 	}
+	if err := countJSONObjects(body); err != nil {
+		return nil, err
+	}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, req); err != nil {
 		return nil, fmt.Errorf("body must be an OTLP ExportTraceServiceRequest in JSON: %v", err)
+	}
+	if err := checkTraceLimits(req); err != nil {
+		return nil, err
 	}
 	for i, rs := range req.GetResourceSpans() {
 		for j, ss := range rs.GetScopeSpans() {
