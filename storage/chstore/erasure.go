@@ -2,6 +2,7 @@ package chstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -24,26 +25,41 @@ type Erasures interface {
 	Erased(r *record.Record) bool
 }
 
-// ErasureStaleness is the oldest list an insert may use: the writer syncs
-// before an insert when its last sync is older. An erasure waits
-// ErasureGrace before its ClickHouse mutation runs, so every record of the
-// subject inserted with a list from before the erasure has landed by
-// then (an insert takes at most insertTimeout) and the mutation removes
-// it; every insert after that sees the erasure and drops the records.
+// ErasureStaleness is how old the list may get before the writer syncs
+// it again (before an insert, at most once per ErasureStaleness, each
+// attempt bounded by erasureSyncTimeout).
 const ErasureStaleness = 5 * time.Second
 
-// ErasureGrace: see ErasureStaleness.
-const ErasureGrace = ErasureStaleness + insertTimeout + 10*time.Second
+// ErasureMaxStale is the oldest list an insert may use: when a sync fails
+// or is slow, inserts go on with the last good list until it is this old,
+// then stop (the records wait in the spool, never inserted unfiltered)
+// until a sync succeeds. A slow or failing read of the list thus does not
+// stall the log at once, and an erasure still reaches every insert within
+// this bound.
+const ErasureMaxStale = 5 * time.Minute
 
-// erasureSync remembers when the list was last synced.
+// erasureSyncTimeout bounds one sync of the list.
+const erasureSyncTimeout = 10 * time.Second
+
+// ErasureGrace is how long an erasure waits after its cutoff before its
+// ClickHouse mutations run: every insert made with a list from before the
+// erasure was made within ErasureMaxStale (plus one sync attempt) of the
+// cutoff and has landed within insertTimeout; the mutations remove those
+// rows, and every later insert drops the subject's records.
+const ErasureGrace = ErasureMaxStale + erasureSyncTimeout + insertTimeout + 10*time.Second
+
+// erasureSync remembers when the list was last synced (good) and last
+// tried.
 type erasureSync struct {
-	mu   sync.Mutex
-	last time.Time
+	mu          sync.Mutex
+	last, tried time.Time
+	err         error // of the last attempt
 }
 
 // dropErased syncs the erasure list when it is stale and returns recs
-// without the erased records (recs itself when none is). An error (the
-// list cannot be read) fails the insert: the records stay in the spool
+// without the erased records (recs itself when none is). A list that
+// cannot be read is used while younger than ErasureMaxStale; after that
+// the insert fails with the sync's error: the records stay in the spool
 // until the list can be read, never inserted past an erasure.
 func (w *Writer) dropErased(ctx context.Context, recs []*record.Record) ([]*record.Record, error) {
 	e := w.o.Erasures
@@ -51,13 +67,26 @@ func (w *Writer) dropErased(ctx context.Context, recs []*record.Record) ([]*reco
 		return recs, nil
 	}
 	w.erasure.mu.Lock()
-	if time.Since(w.erasure.last) > ErasureStaleness {
-		start := time.Now()
-		if err := e.Sync(ctx); err != nil {
-			w.erasure.mu.Unlock()
-			return nil, fmt.Errorf("erasure list: %w", err)
+	if now := time.Now(); now.Sub(w.erasure.last) > ErasureStaleness && now.Sub(w.erasure.tried) > ErasureStaleness {
+		w.erasure.tried = now
+		sctx, cancel := context.WithTimeout(ctx, erasureSyncTimeout)
+		prev := w.erasure.err
+		w.erasure.err = e.Sync(sctx)
+		cancel()
+		if w.erasure.err == nil {
+			w.erasure.last = now
+		} else if prev == nil && !w.erasure.last.IsZero() { // logged once per outage of the list
+			w.log.Warn("clickhouse log: cannot read the erasure list; inserting with the last one read",
+				"age", time.Since(w.erasure.last).Round(time.Second), "max_age", ErasureMaxStale, "err", w.erasure.err)
 		}
-		w.erasure.last = start
+	}
+	if time.Since(w.erasure.last) > ErasureMaxStale {
+		err := w.erasure.err
+		w.erasure.mu.Unlock()
+		if err == nil {
+			err = errors.New("not read recently")
+		}
+		return nil, fmt.Errorf("erasure list: %w", err)
 	}
 	w.erasure.mu.Unlock()
 	var out []*record.Record

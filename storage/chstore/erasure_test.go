@@ -149,3 +149,35 @@ func TestWriterErasureCheckedPerChunk(t *testing.T) {
 		t.Errorf("%d records of user-3 inserted after its erasure arrived", late)
 	}
 }
+
+// TestWriterErasureListStaleButRecent: once the list has been read, a
+// failing read does not stop the inserts: they go on with the last list
+// read (still dropping what it erases) while it is recent.
+func TestWriterErasureListStaleButRecent(t *testing.T) {
+	f := &fakeSender{}
+	er := &userErasures{}
+	er.set("user-3")
+	w, _ := newFakeWriter(t, f, Options{BatchSize: 17, Erasures: er})
+	w.Write(testRecord("fresh", 0, false))
+	testenv.WaitFor(t, 10*time.Second, "first insert", func() bool { return f.count() == 1 })
+	er.mu.Lock()
+	er.fail = true
+	er.mu.Unlock()
+	w.erasure.mu.Lock() // the last good read a minute ago: stale, recent
+	w.erasure.last = time.Now().Add(-time.Minute)
+	w.erasure.mu.Unlock()
+	for i := 1; i < 17; i++ {
+		w.Write(testRecord("fresh", i, false))
+	}
+	if err := w.Flush(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the other inserts", func() bool { return f.count() == 16 })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.rows {
+		if r.UserID == "user-3" {
+			t.Errorf("erased record %s inserted", r.RequestID)
+		}
+	}
+}
