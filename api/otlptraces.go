@@ -289,6 +289,16 @@ func (a attrSet) boolean(key string) bool {
 // one per request id), not a second copy of each call.
 var spanNamespace = uuid.MustParse("6f1c2b0e-5d4a-4c8e-9a57-0b7e3f1d2c64")
 
+// A span's start is the record's created_at, which picks its monthly
+// partition: spans spread over years would make one insert touch more
+// partitions than ClickHouse takes (max_partitions_per_insert_block) and
+// stall the writer's queue. Spans are logged as they end, so a start
+// older than a month or ahead of the clock is refused.
+const (
+	maxSpanAge   = 30 * 24 * time.Hour
+	maxSpanAhead = time.Hour
+)
+
 // maxUnixNano bounds span times (2106, what DateTime holds).
 const maxUnixNano = maxUnixMilli * uint64(time.Millisecond)
 
@@ -314,14 +324,9 @@ func spanRecord(sp *tracepb.Span, a attrSet, prices *provider.PriceTable, now ti
 	if rec.Provider == "" {
 		rec.Provider = "custom" // as a manual log names no provider
 	}
-	id := a.str(otelspan.AttrRequestID)
+	// Never tollgate.request_id: a span naming a proxied call's id (and its
+	// start, the row's version) would overwrite that call's record.
 	switch {
-	case id != "":
-		parsed, err := uuid.Parse(id)
-		if err != nil {
-			return nil, attrField(otelspan.AttrRequestID), errors.New("must be a UUID")
-		}
-		rec.RequestID = parsed.String()
 	case len(sp.GetTraceId()) == 16 && len(sp.GetSpanId()) == 8:
 		rec.RequestID = uuid.NewSHA1(spanNamespace, append(append([]byte{}, sp.GetTraceId()...), sp.GetSpanId()...)).String()
 	default:
@@ -338,6 +343,10 @@ func spanRecord(sp *tracepb.Span, a attrSet, prices *provider.PriceTable, now ti
 		rec.CreatedAt = now.UTC()
 	case end != 0 && end < start:
 		return nil, "endTimeUnixNano", errors.New("must not be before startTimeUnixNano")
+	case time.Unix(0, int64(start)).Before(now.Add(-maxSpanAge)):
+		return nil, "startTimeUnixNano", fmt.Errorf("must be within the last %d days (this span started %s)", maxSpanAge/(24*time.Hour), time.Unix(0, int64(start)).UTC().Format(time.RFC3339))
+	case time.Unix(0, int64(start)).After(now.Add(maxSpanAhead)):
+		return nil, "startTimeUnixNano", fmt.Errorf("must not be more than an hour ahead of the server's clock (this span starts %s)", time.Unix(0, int64(start)).UTC().Format(time.RFC3339))
 	default:
 		rec.CreatedAt = time.Unix(0, int64(start)).UTC()
 		if end != 0 {

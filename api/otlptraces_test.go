@@ -29,7 +29,7 @@ const (
 	spanIDHex    = "b7ad6b7169203331"
 )
 
-var spanStart = time.Date(2026, 3, 1, 12, 0, 0, 250_000_000, time.UTC)
+var spanStart = time.Date(2026, 3, 1, 9, 0, 0, 250_000_000, time.UTC) // an hour before t0
 
 func kvStr(k, v string) *commonpb.KeyValue {
 	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
@@ -191,7 +191,10 @@ func TestTracesRefusesBadInputNamingTheField(t *testing.T) {
 		{"tokens as text", "application/x-protobuf", pbOf(chatSpan(kvStr("gen_ai.usage.input_tokens", "many"))), 400,
 			`attributes["gen_ai.usage.input_tokens"]: must be a non-negative integer`},
 		{"ends before it starts", "application/x-protobuf", pbOf(late), 400, "spans[0].endTimeUnixNano: must not be before startTimeUnixNano"},
-		{"bad request id", "application/x-protobuf", pbOf(chatSpan(kvStr("tollgate.request_id", "nope"))), 400, `attributes["tollgate.request_id"]: must be a UUID`},
+		{"started too long ago", "application/x-protobuf", pbOf(startingAt(t0.Add(-31 * 24 * time.Hour))), 400,
+			"resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: must be within the last 30 days"},
+		{"starts in the future", "application/x-protobuf", pbOf(startingAt(t0.Add(2 * time.Hour))), 400,
+			"resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: must not be more than an hour ahead"},
 		{"not protobuf", "application/x-protobuf", []byte("\xff\xff\xff"), 400, "OTLP ExportTraceServiceRequest in protobuf"},
 		{"not JSON", "application/json", []byte("{"), 400, "OTLP ExportTraceServiceRequest in JSON"},
 		{"trace id not hex", "application/json", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"}]}]}]}`), 400,
@@ -232,5 +235,29 @@ func TestTracesAuthAndGzip(t *testing.T) {
 	}
 	if recs := mem.Records(); len(recs) != 1 || recs[0].Tenant != "acme" {
 		t.Errorf("records %+v, want one of tenant acme", recs)
+	}
+}
+
+// startingAt is chatSpan started at t, lasting a second.
+func startingAt(t time.Time) *tracepb.Span {
+	sp := chatSpan()
+	sp.StartTimeUnixNano, sp.EndTimeUnixNano = uint64(t.UnixNano()), uint64(t.Add(time.Second).UnixNano())
+	return sp
+}
+
+// A span naming a proxied call's request id (and its start) must not
+// overwrite that call's record: the id comes from the span's own ids.
+func TestTracesNeverTakeARequestIDFromAnAttribute(t *testing.T) {
+	mem := record.NewMemory()
+	h := New(Options{Sink: mem, Now: fixedClock(t0)})
+	proxied := "0190c3a4-0000-7000-8000-0000000000aa"
+	body, _ := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{
+		Spans: []*tracepb.Span{chatSpan(kvStr("tollgate.request_id", proxied))}}}}}})
+	if rr := postTraces(t, h, "application/x-protobuf", body, nil); rr.Code != 200 {
+		t.Fatalf("status %d %s", rr.Code, rr.Body)
+	}
+	recs := mem.Records()
+	if len(recs) != 1 || recs[0].RequestID == proxied || recs[0].RequestID == "" {
+		t.Errorf("records %+v: want one whose id is not the attribute's %s", recs, proxied)
 	}
 }

@@ -23,7 +23,8 @@ import (
 // GenAI span must become a record in Tollgate's store, priced from the
 // price table.
 
-var spanStart = time.Date(2026, 11, 2, 9, 30, 0, 125_000_000, time.UTC)
+// spanStart is recent: /v1/traces refuses spans older than 30 days.
+var spanStart = time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Add(125 * time.Millisecond)
 
 const spanLatency = 2250 * time.Millisecond
 
