@@ -20,7 +20,7 @@ import (
 // over, resumes where it was; each step is idempotent.
 //
 //   - wait: until ErasureGrace after the cutoff, so that every log writer
-//     has read the erasure (chstore.ErasureStaleness) and every insert
+//     has read the erasure (chstore.ErasureMaxStale) and every insert
 //     made with an older list has landed; from then on the writers drop
 //     the subject's records and the mutations below find all the rest.
 //   - linked: ALTER TABLE … DELETE on feedback and scores, for the
@@ -194,9 +194,9 @@ func IndexKeys(tenant string, sub Subject) []string {
 func marker(e *Erasure) string { return "erasure:" + e.ID }
 
 // requestsWhere selects the subject's rows of requests created before the
-// cutoff.
+// cutoff plus ClockMargin (as the writers' List drops them).
 func requestsWhere(e *Erasure) (string, []any) {
-	w := fmt.Sprintf("tenant = ? AND created_at < toDateTime(%d)", e.RequestedAt.Unix())
+	w := fmt.Sprintf("tenant = ? AND created_at < toDateTime(%d)", e.RequestedAt.Add(ClockMargin).Unix())
 	args := []any{e.Tenant}
 	switch e.Subject.Kind {
 	case User:

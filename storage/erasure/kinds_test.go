@@ -17,7 +17,8 @@ import (
 // value (its name in any case), one request id; the same subjects in
 // another tenant, and the calls of no erased subject, stay. A writer with
 // the erasure list then drops a late record of the session created before
-// the erasure, and inserts one created after it.
+// the erasure (or up to ClockMargin after it, a clock ahead), and inserts
+// one created after that.
 func TestEraseSessionPropertyRequest(t *testing.T) {
 	url, db, conn := freshDB(t)
 	ctx := context.Background()
@@ -35,6 +36,13 @@ func TestEraseSessionPropertyRequest(t *testing.T) {
 			w.Write(r)
 		}
 	}
+	// Logged by a process whose clock runs two minutes ahead: created
+	// "after" the erasure below by its clock, erased all the same
+	// (erasure.ClockMargin).
+	skewed := mk("a", "s1", "prod")
+	skewed.CreatedAt = time.Now().UTC().Add(2 * time.Minute)
+	ids["a/skewed"] = skewed.RequestID
+	w.Write(skewed)
 	closeWriter(t, w)
 	store := erasure.NewStore(conn, db, nil)
 	var list []string
@@ -80,15 +88,17 @@ func TestEraseSessionPropertyRequest(t *testing.T) {
 	}
 
 	w = openWriter(t, url, t.TempDir(), erasure.NewList(conn, db))
-	late, after := mk("a", "s1", "x"), mk("a", "s1", "x")
-	after.CreatedAt = time.Now().Add(2 * time.Second)
+	late, ahead, after := mk("a", "s1", "x"), mk("a", "s1", "x"), mk("a", "s1", "x")
+	ahead.CreatedAt = time.Now().Add(time.Minute) // a clock ahead, within the margin
+	after.CreatedAt = time.Now().Add(erasure.ClockMargin + 2*time.Second)
 	w.Write(late)
+	w.Write(ahead)
 	w.Write(after)
 	closeWriter(t, w)
 	for _, c := range []struct {
 		r    *record.Record
 		want uint64
-	}{{late, 0}, {after, 1}} {
+	}{{late, 0}, {ahead, 0}, {after, 1}} {
 		if n := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.requests WHERE request_id = toUUID(?)", db), c.r.RequestID); n != c.want {
 			t.Errorf("record of %v: %d rows, want %d", c.r.CreatedAt, n, c.want)
 		}
