@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,7 +52,6 @@ type procStream struct {
 	stopWatch func() bool
 	clientCtx context.Context // the request's context: done once the client is gone
 	timer     *time.Timer
-	mu        sync.Mutex // the timer's, when two goroutines use the stream (duplex.go)
 	timeout   time.Duration
 	stopped   atomic.Int32
 	sent      int

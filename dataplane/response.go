@@ -80,12 +80,8 @@ func (x *exchange) respond(rsp *response) {
 		x.passthrough(rsp)
 		return
 	}
-	switch x.modes.RespBody {
-	case filterv3.ProcessingMode_STREAMED:
+	if x.modes.RespBody == filterv3.ProcessingMode_STREAMED {
 		x.streamed(rsp)
-		return
-	case filterv3.ProcessingMode_FULL_DUPLEX_STREAMED:
-		x.duplexStreamed(rsp) // duplex.go
 		return
 	}
 	x.buffered(rsp, held)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/egress"
@@ -88,10 +87,6 @@ type call struct {
 	// xstreamBroke: the translated stream broke (translatedStreamBroke);
 	// the record's status is then a 502.
 	xstreamBroke bool
-	// sendFirst are replies Process sends before the one for the current
-	// message: in FULL_DUPLEX_STREAMED the last bytes of a translated
-	// stream go as a body reply before the trailers' reply (translated.go).
-	sendFirst []*extprocv3.ProcessingResponse
 
 	rec *record.Record
 }

@@ -69,9 +69,6 @@ func (s *Server) onResponseHeaders(c *call, msg *extprocv3.HttpHeaders) *extproc
 		c.acc.Reset(answerFormat)
 		c.stream = &c.acc
 		resp.ModeOverride = streamedResponseMode
-		if c.xstream != nil {
-			resp.ModeOverride = duplexResponseMode // translated.go
-		}
 	}
 	return resp
 }
@@ -140,7 +137,7 @@ func keepResponse(c *call, chunk []byte) {
 // end_of_stream, so this is where it completes.
 func (s *Server) onResponseTrailers(c *call) *extprocv3.ProcessingResponse {
 	if c.xstream != nil && !c.logged {
-		s.endTranslatedStream(c) // translated.go: what the translator still owes goes first
+		s.endTranslatedStream(c) // translated.go
 	}
 	if c.stream != nil && !c.logged {
 		s.endStream(c)

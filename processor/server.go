@@ -185,14 +185,6 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			return status.Errorf(codes.InvalidArgument, "tollgate: unexpected ext_proc message %T", req.GetRequest())
 		}
 		addWarningHeader(c, resp) // warnings.go
-		// Replies owed before this one (translated.go).
-		for _, first := range c.sendFirst {
-			if err := stream.Send(first); err != nil {
-				s.endEarly(c, stream.Context(), err)
-				return err
-			}
-		}
-		c.sendFirst = nil
 		if err := stream.Send(resp); err != nil {
 			s.endEarly(c, stream.Context(), err)
 			return err

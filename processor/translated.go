@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/tollgate-dev/tollgate/policies/attempts"
@@ -332,24 +331,12 @@ func translatedStatus(c *call) int32 {
 	return int32(c.status)
 }
 
-// duplexResponseMode is the mode override of a translated stream: the body
-// FULL_DUPLEX_STREAMED, so that what the translator owes when the upstream
-// body ends can still be sent when trailers end it (in STREAMED the reply to
-// the last chunk has gone before the trailers come, and a trailers reply
-// carries no body). Each chunk is still answered at once with its
-// translation; the trailers are asked for, as the mode requires.
-var duplexResponseMode = &filterv3.ProcessingMode{
-	RequestHeaderMode:   filterv3.ProcessingMode_SEND,
-	RequestBodyMode:     filterv3.ProcessingMode_BUFFERED,
-	RequestTrailerMode:  filterv3.ProcessingMode_SKIP,
-	ResponseHeaderMode:  filterv3.ProcessingMode_SEND,
-	ResponseBodyMode:    filterv3.ProcessingMode_FULL_DUPLEX_STREAMED,
-	ResponseTrailerMode: filterv3.ProcessingMode_SEND,
-}
-
 // onTranslatedChunk reads usage from a chunk of another provider's stream as
-// it came, and sends the client the chunk's translation: one streamed body
-// reply per chunk, the last (end) ending the body.
+// it came, and sends the client the chunk's translation. The response body
+// runs STREAMED (streamedResponseMode), as every stream's: each chunk's
+// reply replaces it with its translation, the last (end) with what the
+// translator still owes too (its terminal events, or the error event of a
+// broken stream).
 func (s *Server) onTranslatedChunk(c *call, chunk []byte, end bool) *extprocv3.ProcessingResponse {
 	c.stream.Write(chunk)
 	out := s.translateChunk(c, chunk, end)
@@ -358,27 +345,28 @@ func (s *Server) onTranslatedChunk(c *call, chunk []byte, end bool) *extprocv3.P
 		s.endStream(c)
 		s.finish(c, translatedStatus(c))
 	}
-	return streamedBodyReply(out, end)
+	return responseBodyReply(bodyMutation(out))
 }
 
-// endTranslatedStream ends a translated stream that trailers ended: the
-// translator is closed and what it owes (or the error event of a broken
-// stream) goes to the client as one more body reply, sent before the
-// trailers' reply (call.sendFirst). The body is not over by end_of_stream,
-// so that reply does not say it: the trailers end the response.
+// endTranslatedStream ends a translated stream that trailers ended (an
+// HTTP/2 upstream with trailers: no chain cluster envoy/ ships is one, and
+// Envoy's HTTP/1 codec drops an upstream's trailers). In STREAMED mode the
+// reply to the last chunk has gone before the trailers come, and a
+// trailers reply carries no body, so nothing more reaches the client. For
+// a whole stream that is nothing lost: once the upstream's terminal event
+// (message_stop, [DONE]) came, the translator's Close owes nothing. Else
+// what it owed (the terminal events of a stream that stopped after its
+// finish, or the error event of a broken one) is lost, and the record says
+// so: a 502 naming the cause, as for any broken stream.
 func (s *Server) endTranslatedStream(c *call) {
-	out := s.translateChunk(c, nil, true)
-	keepResponse(c, out)
-	c.sendFirst = append(c.sendFirst, streamedBodyReply(out, false))
+	if !c.xstreamDone {
+		out := s.translateChunk(c, nil, true)
+		if len(out) > 0 && !c.xstreamBroke {
+			s.translatedStreamBroke(c, errors.New("trailers ended it before its terminal event, and the translation's last events could not be sent"))
+		}
+	}
 	s.endStream(c)
 	s.finish(c, translatedStatus(c))
-}
-
-// streamedBodyReply is a FULL_DUPLEX_STREAMED body reply.
-func streamedBodyReply(out []byte, end bool) *extprocv3.ProcessingResponse {
-	return responseBodyReply(&extprocv3.CommonResponse{BodyMutation: &extprocv3.BodyMutation{
-		Mutation: &extprocv3.BodyMutation_StreamedResponse{StreamedResponse: &extprocv3.StreamedBodyResponse{Body: out, EndOfStream: end}},
-	}})
 }
 
 // onTranslatedBody reads usage from another provider's whole answer and

@@ -152,14 +152,16 @@ func (tp *translatedPlane) upstreamEvents(t *testing.T, path, body string) int {
 	return strings.Count(string(b), "data: ")
 }
 
-// A translated stream that trailers end (an HTTP/2 upstream) still gets
-// what the translator owes at the end: the body reply after the last
-// chunk, sent before the trailers' reply (FULL_DUPLEX_STREAMED). The
-// upstream stream here stops right before its terminal event ([DONE],
-// message_stop), after the answer's finish, so the client's own terminal
-// events come from the translator's Close alone; the trailers reach the
-// client; the record is complete. A stream cut earlier and ended by
-// trailers ends with the client's error event.
+// A translated stream that trailers end (an HTTP/2 upstream; no shipped
+// chain cluster is one) runs STREAMED like every stream: the reply to the
+// last chunk has gone before the trailers come, and a trailers reply
+// carries no body. A whole stream loses nothing (its terminal event came in
+// a chunk; the translator's Close owes nothing after it) and the trailers
+// reach the client. A stream that stops before its terminal event, after
+// the answer's finish, cannot get the terminal events the translator would
+// add: the client's stream ends without them, never with raw upstream
+// bytes, and the record says 502 with the reason. A stream cut earlier
+// likewise: a 502 naming the break.
 func TestTranslatedStreamTrailersThroughDataPlane(t *testing.T) {
 	for _, dir := range translatedDirections {
 		t.Run(dir.name, func(t *testing.T) {
@@ -177,19 +179,34 @@ func TestTranslatedStreamTrailersThroughDataPlane(t *testing.T) {
 			tp = newTranslatedPlane(t)
 			hdr[mockprovider.HeaderEndAfter] = strconv.Itoa(n - 1)
 			owed, tr, rec := tp.post(t, dir.path, dir.body, hdr)
-			if !strings.Contains(owed, dir.okEnd) || strings.Contains(owed, "error") || tr.Get("x-upstream-end") != "trailers" ||
-				rec.Status != 200 || rec.Error != "" || rec.CompletionTokens == 0 {
+			if strings.Contains(owed, dir.okEnd) || tr.Get("x-upstream-end") != "trailers" ||
+				rec.Status != 502 || !strings.Contains(rec.Error, "trailers ended it before its terminal event") || rec.CompletionTokens == 0 {
 				t.Errorf("stream without its terminal event, ended by trailers: client got %q, trailers %v; record status %d error %q tokens %d",
 					owed, tr, rec.Status, rec.Error, rec.CompletionTokens)
 			}
+			assertClientFormat(t, dir.path, owed)
 
 			tp = newTranslatedPlane(t)
 			hdr[mockprovider.HeaderEndAfter] = "2"
 			cut, tr, rec := tp.post(t, dir.path, dir.body, hdr)
-			if !strings.Contains(cut, dir.errEvent) || tr.Get("x-upstream-end") != "trailers" || rec.Status != 502 {
-				t.Errorf("stream cut early, ended by trailers: client got %q, trailers %v; record status %d", cut, tr, rec.Status)
+			if tr.Get("x-upstream-end") != "trailers" || rec.Status != 502 || !strings.Contains(rec.Error, "broke") {
+				t.Errorf("stream cut early, ended by trailers: client got %q, trailers %v; record status %d error %q", cut, tr, rec.Status, rec.Error)
 			}
+			assertClientFormat(t, dir.path, cut)
 		})
+	}
+}
+
+// assertClientFormat fails when a stream the client got holds an event of
+// the other provider's format (raw upstream bytes passed on untranslated).
+func assertClientFormat(t *testing.T, path, stream string) {
+	t.Helper()
+	other := "event: message_start" // an OpenAI client must never see Anthropic's events
+	if path == "/v1/messages" {
+		other = `"object":"chat.completion.chunk"`
+	}
+	if strings.Contains(stream, other) {
+		t.Errorf("the client's stream holds the other provider's format (%s): %q", other, stream)
 	}
 }
 

@@ -63,17 +63,10 @@ func (m *Modes) Override(o *filterv3.ProcessingMode) error {
 
 // OverrideFrom is Override for a filter whose processing_mode is configured.
 func (m *Modes) OverrideFrom(configured, o *filterv3.ProcessingMode) error {
-	for i, b := range []filterv3.ProcessingMode_BodySendMode{o.GetRequestBodyMode(), o.GetResponseBodyMode()} {
+	for _, b := range []filterv3.ProcessingMode_BodySendMode{o.GetRequestBodyMode(), o.GetResponseBodyMode()} {
 		switch b {
 		case filterv3.ProcessingMode_NONE, filterv3.ProcessingMode_STREAMED,
 			filterv3.ProcessingMode_BUFFERED, filterv3.ProcessingMode_BUFFERED_PARTIAL:
-		case filterv3.ProcessingMode_FULL_DUPLEX_STREAMED:
-			// The response body only (duplex.go), and, as Envoy requires
-			// of this mode, with the response trailers sent: they tell
-			// the processor that the body is complete.
-			if i == 0 || o.GetResponseTrailerMode() != filterv3.ProcessingMode_SEND {
-				return fmt.Errorf("%w: %s (the response body only, with response_trailer_mode SEND)", ErrUnsupportedMode, b)
-			}
 		default:
 			return fmt.Errorf("%w: %s", ErrUnsupportedMode, b)
 		}
