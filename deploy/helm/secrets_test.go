@@ -79,10 +79,58 @@ func TestNoSecretInConfigMapsOrArgs(t *testing.T) {
 			}
 		}
 	}
-	for _, key := range []string{"TOLLGATE_REDIS", "TOLLGATE_CLICKHOUSE", "TOLLGATE_API_KEY"} {
-		_, err := tryRender("tollgate", "tollgate", vals("gateway.settings", map[string]any{key: "redis://user:pw@redis:6379"}))
+	// Every setting that is a secret is refused in gateway.settings (it
+	// would land in the ConfigMap), even with a value that looks harmless.
+	secretSettings := []string{"TOLLGATE_REDIS", "TOLLGATE_CLICKHOUSE", "TOLLGATE_API_KEY",
+		"TOLLGATE_SEMANTIC_CACHE_API_KEY", "TOLLGATE_PROMPT_LINK_SECRET"}
+	for _, key := range secretSettings {
+		_, err := tryRender("tollgate", "tollgate", vals("gateway.settings", map[string]any{key: "s3cr3t"}))
 		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "Secret") {
 			t.Errorf("gateway.settings.%s: %v, want an error pointing to the Secret", key, err)
+		}
+	}
+	// A secret setting added later is refused by its name's shape, and
+	// a URL carrying credentials by its value.
+	for key, value := range map[string]string{"TOLLGATE_WEBHOOK_TOKEN": "t", "TOLLGATE_SOMETHING_PASSWORD": "p",
+		"TOLLGATE_OTEL_ENDPOINT": "https://user:pw@otel.example.com"} {
+		if _, err := tryRender("tollgate", "tollgate", vals("gateway.settings", map[string]any{key: value})); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("gateway.settings.%s=%s: %v, want a render error", key, value, err)
+		}
+	}
+	// The list above is complete: every setting of docs/configuration.md
+	// named like a secret is in it, but the two that name where a key is.
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range regexp.MustCompile(`TOLLGATE_[A-Z0-9_]*_(KEY|SECRET|PASSWORD|TOKEN)\b`).FindAllString(string(doc), -1) {
+		if !containsStr(secretSettings, key) && key != "TOLLGATE_PROVIDER_KEY" && key != "TOLLGATE_TLS_KEY" {
+			t.Errorf("%s (docs/configuration.md) looks like a secret setting: refuse it in gateway.settings and offer it from secrets.existingSecret", key)
+		}
+	}
+	// Those two are references, not secrets: allowed.
+	if _, err := tryRender("tollgate", "tollgate", vals("gateway.settings", map[string]any{"TOLLGATE_PROVIDER_KEY": "anthropic=env:ANTHROPIC_API_KEY"})); err != nil {
+		t.Errorf("TOLLGATE_PROVIDER_KEY (env:VAR references): %v", err)
+	}
+}
+
+// TestOtherSecretsFromTheSecret: the semantic cache's API key and the
+// prompt-link secret come from keys of secrets.existingSecret when those
+// keys are named, and are not set otherwise.
+func TestOtherSecretsFromTheSecret(t *testing.T) {
+	gw := func(values map[string]any) *corev1.Container {
+		r := render(t, "tollgate", "tollgate", values)
+		return container(t, &one[appsv1.Deployment](t, r.objects, "tollgate-gateway").Spec.Template.Spec, "tollgate")
+	}
+	c := gw(vals("secrets.existingSecret", "llm-gateway", "secrets.semanticCacheAPIKeyKey", "embeddings-key", "secrets.promptLinkSecretKey", "prompt-links"))
+	for env, key := range map[string]string{"TOLLGATE_SEMANTIC_CACHE_API_KEY": "embeddings-key", "TOLLGATE_PROMPT_LINK_SECRET": "prompt-links"} {
+		if ref := envSecret(c.Env, env); ref == nil || ref.Name != "llm-gateway" || ref.Key != key {
+			t.Errorf("%s from %+v, want Secret llm-gateway key %s", env, ref, key)
+		}
+	}
+	for _, e := range gw(nil).Env {
+		if e.Name == "TOLLGATE_SEMANTIC_CACHE_API_KEY" || e.Name == "TOLLGATE_PROMPT_LINK_SECRET" {
+			t.Errorf("defaults set %s", e.Name)
 		}
 	}
 }
@@ -158,6 +206,13 @@ func TestMigrationHook(t *testing.T) {
 	if ref := envSecret(job.Spec.Template.Spec.Containers[0].Env, "TOLLGATE_CLICKHOUSE"); ref == nil || ref.Name != "tollgate-ddl" || ref.Key != "clickhouse" {
 		t.Errorf("migration.existingSecret: TOLLGATE_CLICKHOUSE from %+v, want tollgate-ddl/clickhouse", ref)
 	}
+	// The gateway's cluster mode reaches the Job: a single-server schema
+	// under cluster-mode pods would be refused by them.
+	r = render(t, "tollgate", "tollgate", vals("gateway.settings", map[string]any{"TOLLGATE_CLICKHOUSE_CLUSTER": "tollgate"}))
+	job = one[batchv1.Job](t, r.objects, "tollgate-migrate")
+	if v := envValue(job.Spec.Template.Spec.Containers[0].Env, "TOLLGATE_CLICKHOUSE_CLUSTER"); v != "tollgate" {
+		t.Errorf("gateway.settings.TOLLGATE_CLICKHOUSE_CLUSTER: the Job has %q, want tollgate", v)
+	}
 	r = render(t, "tollgate", "tollgate", variants["no migration"])
 	if r.find("batch/v1 Job", "tollgate-migrate") != nil || r.find("v1 ServiceAccount", "tollgate-migrate") != nil {
 		t.Error("migration.enabled false still makes the hook")
@@ -192,6 +247,15 @@ func TestServingPodsDoNotMigrate(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Nor can gateway.settings turn it on.
+	for _, v := range []any{"true", true, "1", "TRUE"} {
+		if _, err := tryRender("tollgate", "tollgate", vals("gateway.settings", map[string]any{"TOLLGATE_MIGRATE": v})); err == nil || !strings.Contains(err.Error(), "TOLLGATE_MIGRATE") {
+			t.Errorf("gateway.settings.TOLLGATE_MIGRATE=%v: %v, want a render error", v, err)
+		}
+	}
+	if _, err := tryRender("tollgate", "tollgate", vals("gateway.settings", map[string]any{"TOLLGATE_MIGRATE": false})); err != nil {
+		t.Errorf("gateway.settings.TOLLGATE_MIGRATE=false: %v", err)
 	}
 }
 
@@ -290,4 +354,13 @@ func containsStr(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func envValue(env []corev1.EnvVar, name string) string {
+	for _, e := range env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
 }
