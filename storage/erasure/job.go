@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -23,9 +25,13 @@ import (
 //     has read the erasure (chstore.ErasureMaxStale) and every insert
 //     made with an older list has landed; from then on the writers drop
 //     the subject's records and the mutations below find all the rest.
-//   - linked: ALTER TABLE … DELETE on feedback and scores, for the
-//     subject's request ids (read from requests, so this runs first), and
-//     wait for both mutations to finish (system.mutations).
+//   - linked: read the subject's request ids from requests (once, so this
+//     runs first) and ALTER TABLE … DELETE on feedback and scores by that
+//     literal list, never a subquery: in cluster mode each shard runs its
+//     mutation on its own time, possibly after another shard's requests
+//     rows are gone. Then wait for both mutations to finish
+//     (system.mutations of the node connected to; on other shards they
+//     may finish later, but no longer depend on requests).
 //   - requests: ALTER TABLE requests DELETE, and wait for it.
 //   - caches: delete the exact and semantic cache entries the subject's
 //     index sets in Redis name, and tell every replica's semantic index.
@@ -141,11 +147,15 @@ func (r *Runner) step(ctx context.Context, e *Erasure) (next, note string, err e
 		if r.o.Now().Before(e.RequestedAt.Add(r.o.Grace)) {
 			return "", "", nil
 		}
-		nf, err := r.ensureMutation(ctx, chschema.FeedbackTable, e)
+		ids, err := r.subjectRequestIDs(ctx, e)
 		if err != nil {
 			return "", "", err
 		}
-		ns, err := r.ensureMutation(ctx, chschema.ScoresTable, e)
+		nf, err := r.ensureLinkedMutations(ctx, chschema.FeedbackTable, e, ids)
+		if err != nil {
+			return "", "", err
+		}
+		ns, err := r.ensureLinkedMutations(ctx, chschema.ScoresTable, e, ids)
 		if err != nil {
 			return "", "", err
 		}
@@ -215,31 +225,15 @@ func requestsWhere(e *Erasure) (string, []any) {
 	return w, args
 }
 
-// where selects the subject's rows of table: requests directly; feedback
-// and scores through the request ids (the requests mutation waits for
-// theirs to finish). in is "IN", or "GLOBAL IN" for a query of the public
-// (in cluster mode Distributed) tables, where one filters another.
-func (r *Runner) where(table string, e *Erasure, in string) (string, []any) {
-	if table == chschema.RequestsTable {
-		return requestsWhere(e)
-	}
-	if e.Subject.Kind == Request {
-		return "tenant = ? AND request_id = toUUID(?)", []any{e.Tenant, e.Subject.Value}
-	}
-	rw, rargs := requestsWhere(e)
-	return fmt.Sprintf("tenant = ? AND request_id %s (SELECT request_id FROM %s.%s WHERE %s)", in, r.o.DB, chschema.RequestsTable, rw),
-		append([]any{e.Tenant}, rargs...)
-}
-
-// ensureMutation starts the DELETE mutation of e on table unless it was
-// started already or there is nothing to delete (a mutation rewrites
+// ensureMutation starts the DELETE mutation of e on requests unless it
+// was started already or there is nothing to delete (a mutation rewrites
 // parts: not worth it for no rows). It returns the rows it covers.
 func (r *Runner) ensureMutation(ctx context.Context, table string, e *Erasure) (uint64, error) {
 	total, _, err := r.mutations(ctx, table, e)
 	if err != nil || total > 0 {
 		return 0, err
 	}
-	w, args := r.where(table, e, "GLOBAL IN")
+	w, args := requestsWhere(e)
 	var n uint64
 	if err := r.o.Conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE %s", r.o.DB, table, w), args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", table, err)
@@ -247,13 +241,110 @@ func (r *Runner) ensureMutation(ctx context.Context, table string, e *Erasure) (
 	if n == 0 {
 		return 0, nil
 	}
-	w, args = r.where(table, e, "IN") // the mutation runs on the local table of each node
+	return n, r.mutate(ctx, table, w, args, marker(e))
+}
+
+// mutate starts ALTER TABLE … DELETE WHERE w on table's local tables (ON
+// CLUSTER in cluster mode), tagged with mark.
+func (r *Runner) mutate(ctx context.Context, table, w string, args []any, mark string) error {
 	t := chschema.Target{Cluster: r.o.Cluster}
-	ddl := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s AND notEmpty('%s')", r.o.DB, t.Local(table), t.OnCluster(), w, marker(e))
+	ddl := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s AND notEmpty('%s')", r.o.DB, t.Local(table), t.OnCluster(), w, mark)
 	if err := r.o.Conn.Exec(ctx, ddl, args...); err != nil {
-		return 0, fmt.Errorf("delete from %s: %w", table, err)
+		return fmt.Errorf("delete from %s: %w", table, err)
 	}
-	return n, nil
+	return nil
+}
+
+// linkedBatch is how many request ids one feedback or scores mutation
+// names (about 50 bytes each in the query; ClickHouse's max_query_size
+// is 256 KiB).
+const linkedBatch = 2000
+
+// subjectRequestIDs reads the request ids of e's subject, in order, from
+// the requests table (every shard's).
+func (r *Runner) subjectRequestIDs(ctx context.Context, e *Erasure) ([]string, error) {
+	if e.Subject.Kind == Request {
+		return []string{e.Subject.Value}, nil
+	}
+	w, args := requestsWhere(e)
+	rows, err := r.o.Conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT toString(request_id) AS id FROM %s.%s WHERE %s ORDER BY id",
+		r.o.DB, chschema.RequestsTable, w), args...)
+	if err != nil {
+		return nil, fmt.Errorf("request ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("request ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// ensureLinkedMutations deletes the feedback or scores rows (table) of
+// the request ids, named literally — not through a subquery on requests:
+// in cluster mode a shard's mutation runs on its own time, and a subquery
+// it evaluated after another shard's requests were deleted would find
+// nothing. One mutation per linkedBatch ids, each tagged with its batch
+// number; a batch already started (a pass that stopped half way) is not
+// started again. It returns the rows covered.
+func (r *Runner) ensureLinkedMutations(ctx context.Context, table string, e *Erasure, ids []string) (uint64, error) {
+	started, err := r.mutationCommands(ctx, table, e)
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	for b := 0; b*linkedBatch < len(ids); b++ {
+		batch := ids[b*linkedBatch : min((b+1)*linkedBatch, len(ids))]
+		mark := fmt.Sprintf("%s/%d", marker(e), b)
+		if slices.ContainsFunc(started, func(c string) bool { return strings.Contains(c, "'"+mark+"'") }) {
+			continue
+		}
+		lits := make([]string, len(batch))
+		for i, id := range batch {
+			u, err := uuid.Parse(id)
+			if err != nil {
+				return 0, fmt.Errorf("request id %q: %w", id, err)
+			}
+			lits[i] = "'" + u.String() + "'" // a parsed UUID: safe to quote
+		}
+		w := "tenant = ? AND request_id IN (" + strings.Join(lits, ", ") + ")"
+		var n uint64
+		if err := r.o.Conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE %s", r.o.DB, table, w), e.Tenant).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count %s: %w", table, err)
+		}
+		if n == 0 {
+			continue
+		}
+		if err := r.mutate(ctx, table, w, []any{e.Tenant}, mark); err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// mutationCommands lists the commands of e's mutations on table (on the
+// node connected to; see mutations).
+func (r *Runner) mutationCommands(ctx context.Context, table string, e *Erasure) ([]string, error) {
+	rows, err := r.o.Conn.Query(ctx, "SELECT command FROM system.mutations WHERE database = ? AND table = ? AND position(command, ?) > 0",
+		r.o.DB, (&chschema.Target{Cluster: r.o.Cluster}).Local(table), marker(e))
+	if err != nil {
+		return nil, fmt.Errorf("system.mutations: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("system.mutations: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // mutationDone tells whether e's mutation on table (if it needed one)
