@@ -111,6 +111,16 @@ func bodyRetention(cfg *Config) (time.Duration, error) {
 	return flag, nil
 }
 
+// noneOrADay checks --retention and --body-retention: 0 (off) or at least
+// a day. Retention is thought in days, and a value such as 1m (one minute,
+// not a month) would erase nearly everything at the next pass.
+func noneOrADay(d time.Duration) error {
+	if d != 0 && d < 24*time.Hour {
+		return fmt.Errorf("%s is less than a day: retention is at least 24h (write days as 90d; 1m is one minute); 0 keeps everything", d)
+	}
+	return nil
+}
+
 // leaseOwner names this process in the leases.
 func leaseOwner() string {
 	host, _ := os.Hostname()

@@ -49,3 +49,25 @@ func TestBodyRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionAtLeastADay: --retention and --body-retention under 24h
+// (1m is a minute, not a month) are refused with the flag's name.
+func TestRetentionAtLeastADay(t *testing.T) {
+	for _, flag := range []string{"--retention", "--body-retention"} {
+		for _, v := range []string{"1m", "23h", "0d"} {
+			_, _, err := loadConfig("serve", []string{flag, v}, env(nil), false)
+			if v == "0d" {
+				if err != nil {
+					t.Errorf("%s %s (off): %v", flag, v, err)
+				}
+				continue
+			}
+			if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(flag, "--")) || !strings.Contains(err.Error(), "less than a day") {
+				t.Errorf("%s %s: err %v, want a refusal naming the flag", flag, v, err)
+			}
+		}
+		if _, _, err := loadConfig("serve", []string{flag, "1d"}, env(nil), false); err != nil {
+			t.Errorf("%s 1d: %v", flag, err)
+		}
+	}
+}
