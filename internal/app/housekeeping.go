@@ -57,11 +57,11 @@ func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, log 
 	}
 	rs, _ := gateStore.(*redisstore.Store)
 	owner := leaseOwner()
-	lease := func(name string, ttl time.Duration) housekeeping.Lease {
+	lease := func(name string, ttl time.Duration) (housekeeping.Lease, time.Duration) {
 		if rs == nil {
-			return nil
+			return nil, 0
 		}
-		return func(ctx context.Context) (bool, error) { return rs.TryLease(ctx, name, owner, ttl) }
+		return func(ctx context.Context) (bool, error) { return rs.TryLease(ctx, name, owner, ttl) }, ttl
 	}
 	eo := erasure.Options{Conn: ch.conn, DB: ch.db, Cluster: target.Cluster, Grace: erasureGrace, Logger: log}
 	if rs != nil {
@@ -69,13 +69,16 @@ func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, log 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
-	jobs := []housekeeping.Job{{Name: "erasure", Interval: erasureEvery, Lease: lease("erasure", 3*erasureEvery),
+	// The leases are renewed while a pass runs (housekeeping.Job.LeaseTTL).
+	el, ettl := lease("erasure", 3*erasureEvery)
+	jobs := []housekeeping.Job{{Name: "erasure", Interval: erasureEvery, Lease: el, LeaseTTL: ettl,
 		Pass: erasure.NewRunner(eo).Pass}}
 	if cfg.Retention.Duration > 0 || bodyRetention > 0 {
 		r := retention.New(retention.Options{Conn: ch.conn, DB: ch.db, Cluster: target.Cluster, Retention: cfg.Retention.Duration,
 			BodyRetention: bodyRetention, Logger: log})
+		rl, rttl := lease("retention", 3*retentionEvery)
 		jobs = append(jobs, housekeeping.Job{Name: "retention", Interval: retentionEvery,
-			Lease: lease("retention", 3*retentionEvery), Pass: r.Pass})
+			Lease: rl, LeaseTTL: rttl, Pass: r.Pass})
 		log.Info("retention on", "retention", cfg.Retention.Duration, "body_retention", bodyRetention)
 	}
 	for _, j := range jobs {

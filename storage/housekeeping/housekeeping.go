@@ -5,6 +5,8 @@ package housekeeping
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -20,6 +22,11 @@ type Job struct {
 	Name     string
 	Interval time.Duration
 	Lease    Lease
+	// LeaseTTL is how long the lease is held per take or renewal. A pass
+	// may take longer (up to a minute), so the lease is renewed every
+	// LeaseTTL/3 while it runs, and the pass is cancelled if a renewal
+	// fails: two processes never run the job at once.
+	LeaseTTL time.Duration
 	Pass     func(ctx context.Context) error
 }
 
@@ -55,5 +62,43 @@ func once(ctx context.Context, job Job) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, max(job.Interval, time.Minute))
 	defer cancel()
-	return job.Pass(pctx)
+	if job.Lease == nil || job.LeaseTTL <= 0 {
+		return job.Pass(pctx)
+	}
+	lost := make(chan error, 1)
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(job.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			ok, err := job.Lease(pctx)
+			if err == nil && !ok {
+				err = errors.New("the lease went to another process")
+			}
+			if err != nil {
+				lost <- err
+				cancel() // stop before the lease expires
+				return
+			}
+		}
+	}()
+	err := job.Pass(pctx)
+	close(stop)
+	<-renewed
+	select {
+	case l := <-lost:
+		if err == nil {
+			return fmt.Errorf("lease lost during the pass: %w", l)
+		}
+		return fmt.Errorf("lease lost during the pass (%w); it was stopped: %w", l, err)
+	default:
+	}
+	return err
 }
