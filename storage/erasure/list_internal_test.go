@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
@@ -16,20 +19,8 @@ import (
 // recorded since (an erasure asked for later is seen), and the list holds
 // at most its bound, forgetting the oldest erasures first.
 func TestListIncrementalAndBounded(t *testing.T) {
-	db := fmt.Sprintf("erasure_list_%d_%04x", time.Now().UnixNano()%1e9, rand.N(1<<16))
-	url := testenv.ClickHouseURL(t) + "/" + db
+	conn, db := internalDB(t)
 	ctx := context.Background()
-	if err := chschema.Migrate(ctx, url, nil); err != nil {
-		t.Fatal(err)
-	}
-	conn, _, err := chschema.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
 	base := time.Now().UTC().Add(-time.Hour)
 	clock := base
 	store := NewStore(conn, db, func() time.Time { return clock })
@@ -61,4 +52,50 @@ func TestListIncrementalAndBounded(t *testing.T) {
 	if !erased(l, "u4") || erased(l, "u2") || !erased(l, "u3") || l.n != 2 {
 		t.Errorf("after the next sync: u2 %v u3 %v u4 %v, %d held; want u3 and u4", erased(l, "u2"), erased(l, "u3"), erased(l, "u4"), l.n)
 	}
+}
+
+// TestPendingTakesTenantsInTurn: tenant a's three erasures, asked for
+// first, do not all come before tenant b's one: each tenant's oldest
+// comes first.
+func TestPendingTakesTenantsInTurn(t *testing.T) {
+	conn, db := internalDB(t)
+	ctx := context.Background()
+	clock := time.Now().UTC().Add(-time.Hour)
+	store := NewStore(conn, db, func() time.Time { return clock })
+	for _, who := range [][2]string{{"a", "1"}, {"a", "2"}, {"a", "3"}, {"b", "1"}, {"b", "2"}} {
+		if _, err := store.Request(ctx, who[0], Subject{Kind: User, Value: who[1]}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		clock = clock.Add(time.Second)
+	}
+	list, err := store.pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range list {
+		got = append(got, e.Tenant+e.Subject.Value)
+	}
+	if want := []string{"a1", "b1", "a2", "b2", "a3"}; !slices.Equal(got, want) {
+		t.Errorf("pending order %v, want %v", got, want)
+	}
+}
+
+// internalDB migrates a database of its own on the test ClickHouse.
+func internalDB(t *testing.T) (driver.Conn, string) {
+	t.Helper()
+	db := fmt.Sprintf("erasure_in_%d_%04x", time.Now().UnixNano()%1e9, rand.N(1<<16))
+	url := testenv.ClickHouseURL(t) + "/" + db
+	if err := chschema.Migrate(context.Background(), url, nil); err != nil {
+		t.Fatal(err)
+	}
+	conn, _, err := chschema.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		conn.Close()
+	})
+	return conn, db
 }

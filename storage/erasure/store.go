@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -71,9 +72,37 @@ func (s *Store) PendingCount(ctx context.Context, tenant string) (uint64, error)
 	return n, nil
 }
 
-// pending lists the erasures not done, oldest first.
+// pending lists the erasures not done, taking the tenants in turn: each
+// tenant's oldest, then each one's second oldest, and so on, so a tenant
+// with many pending erasures does not hold back another's in a pass that
+// runs out of time.
 func (s *Store) pending(ctx context.Context) ([]*Erasure, error) {
-	return s.query(ctx, "WHERE status != ? ORDER BY requested_at, id", Done)
+	list, err := s.query(ctx, "WHERE status != ? ORDER BY requested_at, id", Done)
+	if err != nil {
+		return nil, err
+	}
+	return roundRobin(list), nil
+}
+
+// roundRobin orders list (oldest first) by rank within its tenant, then
+// by age.
+func roundRobin(list []*Erasure) []*Erasure {
+	rank := map[string]int{}
+	ranks := make([]int, len(list))
+	for i, e := range list {
+		ranks[i] = rank[e.Tenant]
+		rank[e.Tenant]++
+	}
+	idx := make([]int, len(list))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return ranks[a] - ranks[b] })
+	out := make([]*Erasure, len(list))
+	for i, j := range idx {
+		out[i] = list[j]
+	}
+	return out
 }
 
 const erasureCols = "id, tenant, kind, subject, subject_key, requested_by, requested_at, status, step, detail, completed_at, version"
