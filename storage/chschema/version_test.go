@@ -22,7 +22,7 @@ func TestCheckVersion(t *testing.T) {
 
 	behind := func(state string, wantFound uint32, wantMissing bool) {
 		t.Helper()
-		found, err := CheckVersion(ctx, conn, db)
+		found, err := CheckVersion(ctx, conn, db, "")
 		var b *BehindError
 		if !errors.As(err, &b) {
 			t.Fatalf("%s: CheckVersion = %d, %v; want a BehindError", state, found, err)
@@ -61,8 +61,16 @@ func TestCheckVersion(t *testing.T) {
 	if err := Migrate(ctx, url, log); err != nil {
 		t.Fatal(err)
 	}
-	if found, err := CheckVersion(ctx, conn, db); err != nil || found != SchemaVersion() {
+	if found, err := CheckVersion(ctx, conn, db, ""); err != nil || found != SchemaVersion() {
 		t.Errorf("migrated: CheckVersion = %d, %v", found, err)
+	}
+
+	// A process in cluster mode does not write to this single-server
+	// database, whatever its version: the message says why and the fix.
+	_, err := CheckVersion(ctx, conn, db, "tollgate")
+	var b *BehindError
+	if !errors.As(err, &b) || !strings.Contains(err.Error(), "single-server requests table") || !strings.Contains(err.Error(), db) {
+		t.Errorf("cluster mode on a single-server database: %v; want a BehindError naming the mode", err)
 	}
 
 	// A newer binary migrated further (rolling upgrade): still fine.
@@ -70,7 +78,7 @@ func TestCheckVersion(t *testing.T) {
 	if err := (&migrator{conn: mconn, db: db, f: m.f}).record(ctx, migration{version: newer, name: "from the future"}); err != nil {
 		t.Fatal(err)
 	}
-	if found, err := CheckVersion(ctx, conn, db); err != nil || found != newer {
+	if found, err := CheckVersion(ctx, conn, db, ""); err != nil || found != newer {
 		t.Errorf("newer schema: CheckVersion = %d, %v; want %d, nil", found, err, newer)
 	}
 }
@@ -79,7 +87,7 @@ func TestCheckVersion(t *testing.T) {
 // not a verdict on the schema.
 func TestCheckVersionUnreachable(t *testing.T) {
 	conn := chConn(t, "127.0.0.1:1")
-	_, err := CheckVersion(ctxT(t, 10*time.Second), conn, "tollgate")
+	_, err := CheckVersion(ctxT(t, 10*time.Second), conn, "tollgate", "")
 	var b *BehindError
 	if err == nil || errors.As(err, &b) {
 		t.Fatalf("CheckVersion against nothing: %v", err)

@@ -207,7 +207,7 @@ func Open(ctx context.Context, o Options) (*Writer, error) {
 	}
 	var snd sender = newCHSender(conn, t.DB)
 	if o.RequireSchema {
-		check := func(ctx context.Context) (uint32, error) { return chschema.CheckVersion(ctx, conn, t.DB) }
+		check := func(ctx context.Context) (uint32, error) { return chschema.CheckVersion(ctx, conn, t.DB, t.Cluster) }
 		snd = newSchemaGate(snd, check, o.Registerer, o.Logger)
 	}
 	w, err := newWriter(o, snd)
