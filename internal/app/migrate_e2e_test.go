@@ -59,7 +59,8 @@ func TestServeWaitsForMigrate(t *testing.T) {
 	}
 	testenv.Eventually(t, 30*time.Second, func() error {
 		code, body := httpCall(t, "GET", base+"/readyz", "", nil)
-		if code != 200 || !strings.Contains(body, "tollgate migrate") || !strings.Contains(body, db) {
+		// Generic: the database's name and versions are for the logs.
+		if code != 200 || !strings.Contains(body, "tollgate migrate") || strings.Contains(body, db) {
 			return fmt.Errorf("/readyz: %d %q", code, body)
 		}
 		if _, m := httpCall(t, "GET", base+"/metrics", "", nil); !strings.Contains(m, "\ntollgate_clickhouse_schema_behind 1\n") {
