@@ -53,15 +53,19 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			}
 		}
 	}
-	if key, _, n := proxyKeyInQuery(c.rawPath); n > 0 { // Gemini's ?key= (vault.go)
+	if key, _, n, qerr := proxyKeyInQuery(c.rawPath); n > 0 || qerr != nil { // Gemini's ?key= (vault.go)
 		switch {
 		case cerr != nil:
+		case qerr != nil:
+			cerr = badRequest("invalid_header", "%s", qerr.Error())
 		case proxyHeader != "":
 			cerr = badRequest("invalid_header", "%s and %s both hold a key-vault proxy key; send one", proxyHeader, queryKeyHeader)
 		case n > 1:
 			cerr = badRequest("invalid_header", "%s is given %d key-vault proxy keys; send one", queryKeyHeader, n)
 		}
-		proxyHeader, proxyValue = queryKeyHeader, key
+		if qerr == nil {
+			proxyHeader, proxyValue = queryKeyHeader, key
+		}
 	}
 	hh := &c.helicone
 	hh.Identify(rec)

@@ -1,8 +1,11 @@
 package processor
 
 import (
+	"errors"
+	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -118,33 +121,89 @@ const queryKeyHeader = "the key= query parameter"
 // proxyKeyInQuery finds a proxy key in the key= query parameter of a
 // request's path and returns it with the path without that parameter; n
 // is how many key= parameters held one (every one is taken out; more than
-// one is refused, as two proxy keys in headers are). A call without one
-// costs a substring search.
-func proxyKeyInQuery(path string) (key, rest string, n int) {
+// one is refused, as two proxy keys in headers are). Names and values are
+// read percent-decoded and the name in any case (k%65y=, KEY=,
+// key=sk%2Dhelicone-proxy-…), as a server may read them, so that no
+// spelling of a proxy key reaches the provider unswapped. err (a 400) is
+// for what cannot be read one way only: a proxy key in a parameter that
+// is not valid percent-encoding, in a parameter other than key=, or
+// beside another key= value. A call without a proxy key costs a substring
+// search or two.
+func proxyKeyInQuery(path string) (key, rest string, n int, err error) {
 	base, query, found := strings.Cut(path, "?")
-	if !found || !strings.Contains(query, vault.Prefix) {
-		return "", "", 0
+	if !found || (!strings.Contains(query, vault.Prefix) && !strings.Contains(query, "%")) {
+		return "", "", 0, nil // a proxy key spelt otherwise needs a percent-escape
 	}
 	var kept []string
+	others := 0 // key= parameters without a proxy key
 	for _, param := range strings.Split(query, "&") {
-		name, value, _ := strings.Cut(param, "=")
-		if name == "key" {
-			if v, err := url.QueryUnescape(value); err == nil && vault.IsProxyKey(v) {
-				if n++; n == 1 {
-					key = v
-				}
-				continue
+		rawName, rawValue, _ := strings.Cut(param, "=")
+		name, okName := lenientUnescape(rawName)
+		value, okValue := lenientUnescape(rawValue)
+		isKey := strings.EqualFold(name, "key")
+		switch {
+		case !vault.IsProxyKey(value):
+			if isKey {
+				others++
 			}
+			kept = append(kept, param)
+			continue
+		case !okName || !okValue:
+			return "", "", 0, fmt.Errorf("the query parameter %q holds a key-vault proxy key in invalid percent-encoding", clipParam(rawName))
+		case !isKey:
+			return "", "", 0, fmt.Errorf("the query parameter %q holds a key-vault proxy key; only key= takes one", clipParam(name))
 		}
-		kept = append(kept, param)
+		if n++; n == 1 {
+			key = value
+		}
 	}
 	if n == 0 {
-		return "", "", 0
+		return "", "", 0, nil
+	}
+	if others > 0 {
+		return "", "", 0, errors.New("the key= query parameter is given a key-vault proxy key and another value; send one")
 	}
 	if len(kept) == 0 {
-		return key, base, n
+		return key, base, n, nil
 	}
-	return key, base + "?" + strings.Join(kept, "&"), n
+	return key, base + "?" + strings.Join(kept, "&"), n, nil
+}
+
+// lenientUnescape percent-decodes s as a query component ('+' is a space),
+// leaving an invalid escape as it is; ok is false when there was one.
+func lenientUnescape(s string) (out string, ok bool) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, true
+	}
+	if v, err := url.QueryUnescape(s); err == nil {
+		return v, true
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b.WriteByte(' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			v, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			b.WriteByte(byte(v))
+			i += 2
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// clipParam keeps a parameter's name short in a message.
+func clipParam(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 // swap sets the provider key where the call's provider reads it
@@ -169,7 +228,7 @@ func (p *proxyKeyUse) swap(c *call, m *headerMutation) {
 	m.setHeader(header, value)
 	switch {
 	case p.header == queryKeyHeader:
-		_, rest, _ := proxyKeyInQuery(c.rawPath)
+		_, rest, _, _ := proxyKeyInQuery(c.rawPath) // read without error by onRequestHeaders
 		m.setHeader(":path", rest)
 	case p.header != header:
 		m.removeHeader(p.header)

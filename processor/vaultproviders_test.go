@@ -208,25 +208,86 @@ func TestTargetOriginOfAProviderIsNotAzure(t *testing.T) {
 	}
 }
 
-// FuzzProxyKeyInQuery: whatever the path, a proxy key found in key= is one,
-// and the path handed on keeps its base and holds no key= proxy key.
+// FuzzProxyKeyInQuery: whatever the path, a proxy key found in key= is one;
+// when the path is not refused, the path handed on keeps its base and no
+// parameter of it holds a proxy key in any spelling (percent-encoded, its
+// name in another case).
 func FuzzProxyKeyInQuery(f *testing.F) {
 	f.Add("/v1beta/models/m:generateContent?alt=sse&key=" + providerProxyKey("gemini"))
 	f.Add("/v1beta/models/m:generateContent?key=sk-helicone-proxy-%2Fx&key=AIza")
+	f.Add("/v1beta/models/m:generateContent?k%65y=sk-helicone-proxy-x")
+	f.Add("/v1beta/models/m:generateContent?KEY=sk%2Dhelicone%2Dproxy%2Dx&alt=sse")
+	f.Add("/v1beta/models/m:generateContent?key=sk-helicone-proxy-x%zz")
+	f.Add("/v1beta/models/m:generateContent?api_key=sk%2dhelicone-proxy-x")
 	f.Fuzz(func(t *testing.T, path string) {
-		key, rest, n := proxyKeyInQuery(path)
+		key, rest, n, err := proxyKeyInQuery(path)
+		if err != nil {
+			return
+		}
+		effective := path
 		if n == 0 {
 			if key != "" || rest != "" {
 				t.Fatalf("none found but %q %q", key, rest)
 			}
-			return
+		} else {
+			base, _, _ := strings.Cut(path, "?")
+			if !vault.IsProxyKey(key) || !strings.HasPrefix(rest, base) {
+				t.Fatalf("proxyKeyInQuery(%q) = %q %q", path, key, rest)
+			}
+			effective = rest
 		}
-		base, _, _ := strings.Cut(path, "?")
-		if !vault.IsProxyKey(key) || !strings.HasPrefix(rest, base) {
-			t.Fatalf("proxyKeyInQuery(%q) = %q %q", path, key, rest)
-		}
-		if _, _, left := proxyKeyInQuery(rest); left != 0 {
-			t.Fatalf("a proxy key stays in %q", rest)
+		if _, query, ok := strings.Cut(effective, "?"); ok {
+			for _, param := range strings.Split(query, "&") {
+				_, value, _ := strings.Cut(param, "=")
+				if v, _ := lenientUnescape(value); vault.IsProxyKey(v) {
+					t.Fatalf("a proxy key stays in %q (from %q)", effective, path)
+				}
+			}
 		}
 	})
+}
+
+// A proxy key in the key= parameter is found however it is spelt (the name
+// percent-encoded or in capitals, the value percent-encoded) and taken out
+// of the path; what cannot be read one way only is a 400 naming it.
+func TestProxyKeyInQuerySpellings(t *testing.T) {
+	const base = "/v1beta/models/gemini-2.5-flash:generateContent"
+	pk := providerProxyKey("gemini")
+	enc := strings.ReplaceAll(pk, "-", "%2D")
+	for _, tc := range []struct{ name, query, wantPath, wantErr string }{
+		{"name percent-encoded", "?k%65y=" + pk + "&alt=sse", base + "?alt=sse", ""},
+		{"name in capitals", "?KEY=" + pk, base, ""},
+		{"value percent-encoded", "?alt=sse&key=" + enc, base + "?alt=sse", ""},
+		{"invalid escape", "?key=" + pk + "%zz", "", `the query parameter \"key\" holds a key-vault proxy key in invalid percent-encoding`},
+		{"another parameter", "?api_key=" + enc, "", `the query parameter \"api_key\" holds a key-vault proxy key; only key= takes one`},
+		{"beside another key", "?key=AIzaOwn&Key=" + pk, "", "the key= query parameter is given a key-vault proxy key and another value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, sink := newTestServer(t, providerVault(t))
+			replies, _ := run(s, nil, reqHeaders(false, ":method", "POST", ":path", base+tc.query))
+			imm := replies[0].GetImmediateResponse()
+			if tc.wantErr != "" {
+				if imm == nil || imm.GetStatus().GetCode() != 400 || !strings.Contains(string(imm.GetBody()), tc.wantErr) {
+					t.Fatalf("want a 400 %q, got %v", tc.wantErr, replies[0])
+				}
+				if strings.Contains(string(imm.GetBody()), "sk-helicone-proxy") {
+					t.Errorf("the refusal names the proxy key: %s", imm.GetBody())
+				}
+				return
+			}
+			if imm != nil {
+				t.Fatalf("refused: %s", imm.GetBody())
+			}
+			cr := replies[0].GetRequestHeaders().GetResponse()
+			if got := setValue(cr, "x-goog-api-key"); got != "real-gemini" {
+				t.Errorf("x-goog-api-key set to %q", got)
+			}
+			if got := setValue(cr, ":path"); got != tc.wantPath {
+				t.Errorf(":path set to %q, want %q", got, tc.wantPath)
+			}
+			if recs := sink.Records(); len(recs) > 0 && recs[0].ProxyKeyID != "key-gemini" {
+				t.Errorf("record proxy key %q", recs[0].ProxyKeyID)
+			}
+		})
+	}
 }
