@@ -112,17 +112,42 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 		db, chschema.RequestsTable, chschema.LocalSuffix, c.Name)); err != nil {
 		t.Fatal(err)
 	}
-	migrate(t, url)
-	for i, n := range c.Nodes {
-		var have uint64
-		if err := nodeConn(t, n).QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = 'later_column'",
-			db, chschema.RequestsTable).Scan(&have); err != nil {
-			t.Fatal(err)
-		}
-		if have != 1 {
-			t.Errorf("node %d: the Distributed requests table did not get the local table's new column", i)
+	// Two migrators swap at once, from two nodes: neither drops the
+	// other's new table, and every node ends with the new column.
+	for _, u := range []string{url, other} {
+		wg.Add(1)
+		go func() { defer wg.Done(); migrate(t, u) }()
+	}
+	wg.Wait()
+	hasLater := func() {
+		t.Helper()
+		for i, n := range c.Nodes {
+			var have uint64
+			if err := nodeConn(t, n).QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = 'later_column'",
+				db, chschema.RequestsTable).Scan(&have); err != nil {
+				t.Fatal(err)
+			}
+			if have != 1 {
+				t.Errorf("node %d: the Distributed requests table did not get the local table's new column", i)
+			}
 		}
 	}
+	hasLater()
+	var left uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND position(name, '__') > 0", db).Scan(&left); err != nil || left != 0 {
+		t.Errorf("after the swaps: %d temporary tables left (%v)", left, err)
+	}
+	// A migration that stopped half way: one node lost its Distributed
+	// table, another has it without the new column. The next migration,
+	// though the node it talks to is fine, repairs both.
+	if err := nodeConn(t, c.Node(1, 1)).Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", db, chschema.RequestsTable)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodeConn(t, c.Node(1, 0)).Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP COLUMN later_column", db, chschema.RequestsTable)); err != nil {
+		t.Fatal(err)
+	}
+	migrate(t, url)
+	hasLater()
 	var rows uint64
 	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE later_column = ''", db, chschema.RequestsTable)).Scan(&rows); err != nil || rows != 1 {
 		t.Errorf("after the swap: %d rows, %v", rows, err)

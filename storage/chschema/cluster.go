@@ -195,10 +195,7 @@ func (m *migrator) syncDistributedTable(ctx context.Context, table string) error
 	if err != nil || len(want) == 0 {
 		return err // no local table (yet): nothing to distribute
 	}
-	matches := func(ctx context.Context) (bool, error) {
-		have, err := m.columns(ctx, table)
-		return err == nil && slices.Equal(have, want), err
-	}
+	matches := func(ctx context.Context) (bool, error) { return m.columnsEverywhere(ctx, table, want) }
 	if ok, err := matches(ctx); err != nil || ok {
 		return err
 	}

@@ -12,13 +12,13 @@ import (
 func TestClusterCreate(t *testing.T) {
 	m := &migrator{db: "tg", cluster: "prod"}
 	for _, c := range []struct{ table, ddl, engine string }{
-		{RequestsTable, createRequestsSQL("tg", features{}, 0), "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tg/requests_local', '{replica}')"},
-		{FeedbackTable, createFeedbackSQL("tg", features{modern: true}), "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tg/feedback_local', '{replica}', created_at)"},
-		{ScoresTable, createScoresSQL("tg", features{}), "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tg/scores_local', '{replica}', created_at)"},
-		{AlertRulesTable, createAlertRulesSQL("tg"), "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tg/alert_rules_local', '{replica}', version)"},
-		{AlertEventsTable, createAlertEventsSQL("tg"), "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tg/alert_events_local', '{replica}', version)"},
-		{ErasuresTable, createErasuresSQL("tg", features{}), "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tg/erasures_local', '{replica}', version)"},
-		{MigrationsTable, createMigrationsSQL("tg"), "ReplicatedReplacingMergeTree('/clickhouse/tables/all/tg/schema_migrations', '{replica}')"},
+		{RequestsTable, createRequestsSQL("tg", features{}, 0), "ReplicatedReplacingMergeTree('/clickhouse/tables/prod/{shard}/tg/requests_local', '{replica}')"},
+		{FeedbackTable, createFeedbackSQL("tg", features{modern: true}), "ReplicatedReplacingMergeTree('/clickhouse/tables/prod/{shard}/tg/feedback_local', '{replica}', created_at)"},
+		{ScoresTable, createScoresSQL("tg", features{}), "ReplicatedReplacingMergeTree('/clickhouse/tables/prod/{shard}/tg/scores_local', '{replica}', created_at)"},
+		{AlertRulesTable, createAlertRulesSQL("tg"), "ReplicatedReplacingMergeTree('/clickhouse/tables/prod/{shard}/tg/alert_rules_local', '{replica}', version)"},
+		{AlertEventsTable, createAlertEventsSQL("tg"), "ReplicatedReplacingMergeTree('/clickhouse/tables/prod/{shard}/tg/alert_events_local', '{replica}', version)"},
+		{ErasuresTable, createErasuresSQL("tg", features{}), "ReplicatedReplacingMergeTree('/clickhouse/tables/prod/{shard}/tg/erasures_local', '{replica}', version)"},
+		{MigrationsTable, createMigrationsSQL("tg"), "ReplicatedReplacingMergeTree('/clickhouse/tables/prod/all/tg/schema_migrations', '{replica}')"},
 	} {
 		got, err := m.clusterCreate(c.table, c.ddl)
 		if err != nil {

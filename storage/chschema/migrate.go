@@ -100,6 +100,11 @@ type migrator struct {
 
 	version serverVersion
 	f       features
+
+	// Cluster mode: how system.columns of every node is read, and how
+	// many nodes there are (allNodes).
+	nodesFrom string
+	nodes     int
 }
 
 func (m *migrator) run(ctx context.Context, steps []migration) error {
