@@ -150,6 +150,12 @@ func (m *migrator) run(ctx context.Context, steps []migration) error {
 		if err := s.apply(ctx, m); err != nil {
 			return fmt.Errorf("clickhouse migrate: step %d (%s): %w", s.version, s.name, err)
 		}
+		// Before the step is recorded: CheckVersion lets writers through
+		// once it is, and they insert its columns into the Distributed
+		// tables.
+		if err := m.syncDistributed(ctx); err != nil {
+			return err
+		}
 		if err := m.record(ctx, s); err != nil {
 			return fmt.Errorf("clickhouse migrate: record step %d: %w", s.version, err)
 		}
@@ -167,6 +173,8 @@ func (m *migrator) run(ctx context.Context, steps []migration) error {
 	if err := m.reconcileBodyTTL(ctx); err != nil {
 		return err
 	}
+	// Again when nothing was applied: it finishes a swap an earlier
+	// migration left half done on some node.
 	if err := m.syncDistributed(ctx); err != nil {
 		return err
 	}
