@@ -35,6 +35,10 @@ func TestShortFormFallbackFollowsTheModel(t *testing.T) {
 			[]string{"helicone-fallback", `[{"model":"llama-3.1-70b"}]`}, ""},
 		{"a target-url wins over the model", "/v1/chat/completions", chat,
 			[]string{"helicone-fallbacks", `[{},{"target-url":"https://api.openai.com","model":"claude-sonnet-4-5"}]`}, ""},
+		// A call to a provider named by its path starts its chain from that
+		// provider's own origin, never api.openai.com's.
+		{"groq's attempts start on groq", "/groq/openai/v1/chat/completions", chat,
+			[]string{"helicone-fallbacks", `[{},{"target-url":"https://api.together.xyz"}]`}, "https://api.groq.com https://api.together.xyz"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
