@@ -2,10 +2,17 @@ package chschema
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // Cluster mode (--clickhouse-cluster NAME, or ?cluster=NAME in the URL).
@@ -111,7 +118,7 @@ func (m *migrator) clusterCreate(table, ddl string) (string, error) {
 	} else if _, ok := shardKeys[table]; !ok {
 		return "", fmt.Errorf("cluster mode: table %s has no shard key (add it to chschema.shardKeys)", table)
 	}
-	args := fmt.Sprintf("'/clickhouse/tables/%s/%s/%s', '{replica}'", shard, m.db, local)
+	args := fmt.Sprintf("'/clickhouse/tables/%s/%s/%s/%s', '{replica}'", m.cluster, shard, m.db, local)
 	if v := strings.TrimSpace(rest[:j]); v != "" {
 		args += ", " + v
 	}
@@ -157,13 +164,15 @@ func modeMismatch(db, engine, cluster string) string {
 	return ""
 }
 
-// syncDistributed makes each data table's Distributed table exist with the
-// columns of its local table: created when missing; when a migration added
-// columns to the local table, a new one is created beside it and swapped in
-// with one RENAME (atomic on each node; 18.16 refuses ALTER … ON CLUSTER
-// on a non-replicated table of a replicated cluster). With
+// syncDistributed makes each data table's Distributed table exist, on
+// every node, with the columns of its local table: created where missing;
+// when a migration added columns to the local table, a new one is created
+// beside it and swapped in (swapDistributed). It runs after every step,
+// before the step is recorded (see run), so a writer that CheckVersion lets
+// through finds the new columns in the tables it inserts into. With
 // insert_distributed_sync (see ParseURL) a Distributed table holds no rows
-// of its own, so replacing it loses nothing.
+// of its own, so replacing it loses nothing; its queue is flushed anyway
+// where the server can (flushDistributed).
 func (m *migrator) syncDistributed(ctx context.Context) error {
 	if m.cluster == "" {
 		return nil
@@ -186,10 +195,7 @@ func (m *migrator) syncDistributedTable(ctx context.Context, table string) error
 	if err != nil || len(want) == 0 {
 		return err // no local table (yet): nothing to distribute
 	}
-	matches := func(ctx context.Context) (bool, error) {
-		have, err := m.columns(ctx, table)
-		return err == nil && slices.Equal(have, want), err
-	}
+	matches := func(ctx context.Context) (bool, error) { return m.columnsEverywhere(ctx, table, want) }
 	if ok, err := matches(ctx); err != nil || ok {
 		return err
 	}
@@ -197,28 +203,196 @@ func (m *migrator) syncDistributedTable(ctx context.Context, table string) error
 		return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (\n    %s\n) ENGINE = Distributed(%s, %s, %s, %s)",
 			m.db, name, m.onCluster(), strings.Join(want, ",\n    "), m.cluster, m.db, m.local(table), shardKeys[table])
 	}
-	exists, err := m.exists(ctx, fmt.Sprintf("EXISTS TABLE %s.%s", m.db, table))
-	if err != nil {
+	// Created on the nodes that lack it (a new table, or a node an earlier
+	// migration did not finish on); a no-op where it exists.
+	if err := m.execTolerant(ctx, create(table), matches); err != nil {
 		return err
 	}
-	if !exists {
-		return m.execTolerant(ctx, create(table), matches)
+	if ok, err := matches(ctx); err != nil || ok {
+		return err
 	}
-	next, old := table+"__next", table+"__old"
-	steps := []string{
-		fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", m.db, next, m.onCluster()),
-		create(next),
-		fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", m.db, old, m.onCluster()),
-		fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s, %s.%s TO %s.%s%s", m.db, table, m.db, old, m.db, next, m.db, table, m.onCluster()),
-		fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", m.db, old, m.onCluster()),
-	}
-	for _, ddl := range steps {
-		if err := m.execTolerant(ctx, ddl, matches); err != nil {
-			return err
-		}
+	if err := m.swapDistributed(ctx, table, create); err != nil {
+		return err
 	}
 	m.log.Info("clickhouse distributed table updated to its local table's columns", "table", table)
 	return nil
+}
+
+// swapDistributed replaces table with a Distributed table of the local
+// table's columns. The new table gets a name of this migrator's own
+// (T__next_<unix time>_<random>), so two migrators swapping at once never
+// drop each other's: each swaps its own in (the DDL queue runs them one
+// after the other on each node) and drops what it swapped out, and the
+// last one in has the right columns too. On an Atomic database (the
+// default since 20.10) EXCHANGE TABLES swaps the two names atomically; an
+// Ordinary one (18.16) has no EXCHANGE, and its two-table RENAME leaves
+// the name missing for a moment, so an insert in that moment fails and
+// waits in the writer's spool.
+func (m *migrator) swapDistributed(ctx context.Context, table string, create func(string) string) error {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	suffix := fmt.Sprintf("_%d_%s", time.Now().Unix(), hex.EncodeToString(rnd[:]))
+	next, old := table+swapNext+suffix, table+swapOld+suffix
+	if err := m.conn.Exec(ctx, create(next)); err != nil {
+		return err
+	}
+	atomic, err := m.atomicDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	if atomic {
+		// After the exchange, next names the table swapped out.
+		if err := m.conn.Exec(ctx, fmt.Sprintf("EXCHANGE TABLES %s.%s AND %s.%s%s", m.db, table, m.db, next, m.onCluster())); err != nil {
+			return err
+		}
+		old = next
+	} else if err := m.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s, %s.%s TO %s.%s%s",
+		m.db, table, m.db, old, m.db, next, m.db, table, m.onCluster())); err != nil {
+		return err
+	}
+	if err := m.flushDistributed(ctx, old); err != nil {
+		return err
+	}
+	if err := m.conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", m.db, old, m.onCluster())); err != nil {
+		return err
+	}
+	return m.dropStaleSwaps(ctx, table)
+}
+
+// The infixes of a swap's temporary tables (T__next_…, T__old_…).
+const swapNext, swapOld = "__next", "__old"
+
+// staleSwap is how old a swap's temporary table must be before a later
+// migration drops it as left over by a migrator that died half way.
+const staleSwap = time.Hour
+
+// dropStaleSwaps drops the temporary tables of table's swaps that are
+// older than staleSwap (their name holds their creation time): a
+// migrator that died between creating and dropping one left it behind.
+// A younger one may belong to a migrator still at work.
+func (m *migrator) dropStaleSwaps(ctx context.Context, table string) error {
+	rows, err := m.conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? AND (startsWith(name, ?) OR startsWith(name, ?))",
+		m.db, table+swapNext+"_", table+swapOld+"_")
+	if err != nil {
+		return err
+	}
+	var stale []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		parts := strings.Split(name, "_")
+		if len(parts) < 2 {
+			continue
+		}
+		if at, err := strconv.ParseInt(parts[len(parts)-2], 10, 64); err == nil && time.Since(time.Unix(at, 0)) > staleSwap {
+			stale = append(stale, name)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, name := range stale {
+		if err := m.conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", m.db, name, m.onCluster())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// atomicDatabase says whether the database's engine is Atomic (or
+// Shared), the engines that take EXCHANGE TABLES.
+func (m *migrator) atomicDatabase(ctx context.Context) (bool, error) {
+	var engine string
+	if err := m.conn.QueryRow(ctx, "SELECT engine FROM system.databases WHERE name = ?", m.db).Scan(&engine); err != nil {
+		return false, err
+	}
+	return engine == "Atomic" || engine == "Shared", nil
+}
+
+// flushDistributed sends what a Distributed table still queues for its
+// shards (asynchronous inserts by someone without insert_distributed_sync)
+// before it is dropped, on every node. Servers without SYSTEM FLUSH
+// DISTRIBUTED (18.16: a syntax error) cannot: there the queue of a dropped
+// table is lost, which is why the writer inserts synchronously.
+func (m *migrator) flushDistributed(ctx context.Context, table string) error {
+	err := m.conn.Exec(ctx, fmt.Sprintf("SYSTEM FLUSH DISTRIBUTED %s.%s%s", m.db, table, m.onCluster()))
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == codeSyntaxError {
+		m.log.Debug("clickhouse: no SYSTEM FLUSH DISTRIBUTED on this server", "server", m.version.raw)
+		return nil
+	}
+	return err
+}
+
+// ClickHouse error codes the migrator tells apart.
+const (
+	codeSyntaxError          = 62
+	codeUnknownTableFunction = 46
+)
+
+// columnsEverywhere says whether table exists with exactly the columns
+// want on every node of the cluster, not only the one the migrator is
+// connected to: a migration that stopped half way (a node down, a
+// migrator killed) is then finished by the next one. Each node's
+// system.columns is read through clusterAllReplicas, or, on servers
+// without it (18.16), remote() over every host of system.clusters.
+func (m *migrator) columnsEverywhere(ctx context.Context, table string, want []string) (bool, error) {
+	from, nodes, err := m.allNodes(ctx)
+	if err != nil {
+		return false, err
+	}
+	var total, good uint64
+	q := fmt.Sprintf("SELECT count(), countIf(has(?, concat('`', name, '` ', type))) FROM %s WHERE database = ? AND table = ?", from)
+	if err := m.conn.QueryRow(ctx, q, want, m.db, table).Scan(&total, &good); err != nil {
+		return false, fmt.Errorf("read the columns of every node: %w", err)
+	}
+	return total == good && good == uint64(nodes*len(want)), nil
+}
+
+// allNodes is the table function that reads system.columns on every node
+// of the cluster, and the number of nodes, found once per migration.
+func (m *migrator) allNodes(ctx context.Context) (string, int, error) {
+	if m.nodesFrom != "" {
+		return m.nodesFrom, m.nodes, nil
+	}
+	rows, err := m.conn.Query(ctx, "SELECT host_name, port FROM system.clusters WHERE cluster = ?", m.cluster)
+	if err != nil {
+		return "", 0, err
+	}
+	var hosts []string
+	for rows.Next() {
+		var host string
+		var port uint16
+		if err := rows.Scan(&host, &port); err != nil {
+			rows.Close()
+			return "", 0, err
+		}
+		hosts = append(hosts, net.JoinHostPort(host, strconv.Itoa(int(port))))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", 0, err
+	}
+	if len(hosts) == 0 {
+		return "", 0, fmt.Errorf("cluster %s is not in system.clusters (the server's remote_servers)", m.cluster)
+	}
+	from := fmt.Sprintf("clusterAllReplicas('%s', system, columns)", m.cluster)
+	var n uint64
+	err = m.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM clusterAllReplicas('%s', system, one)", m.cluster)).Scan(&n)
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == codeUnknownTableFunction {
+		// remote() takes shards separated by commas: each host one shard.
+		// It connects as the default user, as 18.16 has no other way.
+		from = fmt.Sprintf("remote('%s', system, columns)", strings.Join(hosts, ","))
+	} else if err != nil {
+		return "", 0, err
+	}
+	m.nodesFrom, m.nodes = from, len(hosts)
+	return from, len(hosts), nil
 }
 
 // columns lists a table's columns on the node the migrator is connected
