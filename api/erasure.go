@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/helicone"
@@ -30,13 +31,31 @@ type ErasureStore interface {
 	// Get returns tenant's erasure id, nil when unknown (or another
 	// tenant's).
 	Get(ctx context.Context, tenant, id string) (*erasure.Erasure, error)
-	// PendingCount is how many of tenant's erasures are not done.
-	PendingCount(ctx context.Context, tenant string) (uint64, error)
+	// Counts are how many of tenant's erasures are not done, and how
+	// many were asked for in the last 24 hours.
+	Counts(ctx context.Context, tenant string) (pending, lastDay uint64, err error)
 }
 
 // maxPendingErasures bounds a tenant's erasures in progress: each costs
 // ClickHouse mutations, which rewrite table parts.
 const maxPendingErasures = 100
+
+// maxDailyErasures bounds a tenant's erasures per 24 hours: every log
+// writer keeps each erasure in memory (erasure.List), so their number
+// grows only this fast.
+const maxDailyErasures = 1000
+
+// erasureLocks holds a mutex per tenant: the limits are checked and the
+// erasure recorded under it, so concurrent requests to one process cannot
+// exceed them together. Across processes (several gateways) each may
+// admit one past the limit at the same moment: the overshoot is at most
+// the number of gateways minus one (docs/privacy.md).
+var erasureLocks sync.Map // tenant → *sync.Mutex
+
+func tenantLock(tenant string) *sync.Mutex {
+	m, _ := erasureLocks.LoadOrStore(tenant, new(sync.Mutex))
+	return m.(*sync.Mutex)
+}
 
 func (s *server) routeErasures(mux *http.ServeMux) {
 	mux.Handle("DELETE /v1/users/{user_id}", s.erasureRoute(func(r *http.Request) erasure.Subject {
@@ -81,15 +100,24 @@ func (s *server) erasureRoute(subject func(r *http.Request) erasure.Subject) htt
 			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		switch n, err := s.o.Erasures.PendingCount(r.Context(), tenant); {
+		mu := tenantLock(tenant)
+		mu.Lock()
+		defer mu.Unlock()
+		pending, lastDay, err := s.o.Erasures.Counts(r.Context(), tenant)
+		switch {
 		case err != nil:
 			s.o.Logger.Error("erasure: cannot count the pending ones", "err", err)
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "the erasure could not be recorded; retry")
 			return
-		case n >= maxPendingErasures:
+		case pending >= maxPendingErasures:
 			w.Header().Set("Retry-After", "60")
 			writeError(w, http.StatusTooManyRequests, "too_many_requests",
-				fmt.Sprintf("%d erasures of this tenant are still pending; retry once some are done", n))
+				fmt.Sprintf("%d erasures of this tenant are still pending; retry once some are done", pending))
+			return
+		case lastDay >= maxDailyErasures:
+			w.Header().Set("Retry-After", "3600")
+			writeError(w, http.StatusTooManyRequests, "too_many_requests",
+				fmt.Sprintf("this tenant asked for %d erasures in the last 24 hours, the most allowed; retry later", lastDay))
 			return
 		}
 		e, err := s.o.Erasures.Request(r.Context(), tenant, sub, s.requester(r))

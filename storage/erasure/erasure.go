@@ -40,8 +40,10 @@ type Subject struct {
 	Value string // the user id, request id, session id or property value
 }
 
-// maxSubject bounds a subject's value: the API's path parameters.
-const maxSubject = 1024
+// maxSubject bounds a subject's value and name: every writer holds each
+// erasure's subject in memory (List), so it is kept small; ids and
+// property values of that size are the norm.
+const maxSubject = 256
 
 // Validate checks a subject from the API and puts it in the form the
 // tables hold (a request id as a lowercase UUID, a property name in

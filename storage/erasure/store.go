@@ -72,6 +72,17 @@ func (s *Store) PendingCount(ctx context.Context, tenant string) (uint64, error)
 	return n, nil
 }
 
+// Counts are how many of tenant's erasures are not done yet, and how
+// many were asked for in the last 24 hours (the API's limits).
+func (s *Store) Counts(ctx context.Context, tenant string) (pending, lastDay uint64, err error) {
+	err = s.conn.QueryRow(ctx, fmt.Sprintf("SELECT countIf(status != ?), countIf(requested_at > toDateTime(%d)) FROM %s FINAL WHERE tenant = ?",
+		s.now().Add(-24*time.Hour).Unix(), s.table()), Done, tenant).Scan(&pending, &lastDay)
+	if err != nil {
+		return 0, 0, fmt.Errorf("erasures: %w", err)
+	}
+	return pending, lastDay, nil
+}
+
 // pending lists the erasures not done, taking the tenants in turn: each
 // tenant's oldest, then each one's second oldest, and so on, so a tenant
 // with many pending erasures does not hold back another's in a pass that
