@@ -88,9 +88,10 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 	}
 	wg.Wait()
 	migrate(t, url) // again: nothing to do
-	// A later step that adds a column to a local table (as migrations 3
-	// and 6-8 do on an older schema): the next migration swaps in a
-	// Distributed table with it, every node's, and the rows stay readable.
+	// The database as migration 8 found it (version 7, requests without
+	// cache_similarity), with a row in it: the step adds the column to
+	// requests_local and the Distributed requests must be swapped for one
+	// with it before the step is recorded.
 	conn := nodeConn(t, c.Nodes[0])
 	ctx := context.Background()
 	ins, _, err := chschema.Connect(url)
@@ -108,23 +109,42 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 	if err := batch.Send(); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s ON CLUSTER %s ADD COLUMN later_column String",
-		db, chschema.RequestsTable, chschema.LocalSuffix, c.Name)); err != nil {
+	const added = "cache_similarity" // migration 8's column
+	if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s ON CLUSTER %s DROP COLUMN %s",
+		db, chschema.RequestsTable, chschema.LocalSuffix, c.Name, added)); err != nil {
 		t.Fatal(err)
 	}
-	// Two migrators swap at once, from two nodes: neither drops the
-	// other's new table, and every node ends with the new column.
+	for _, n := range c.Nodes { // a Distributed table is altered node by node
+		if err := nodeConn(t, n).Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP COLUMN %s", db, chschema.RequestsTable, added)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DELETE WHERE version >= 8", db, chschema.MigrationsTable)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		testenv.Eventually(t, time.Minute, func() error {
+			var v uint32
+			if err := nodeConn(t, n).QueryRow(ctx, "SELECT max(version) FROM "+db+"."+chschema.MigrationsTable).Scan(&v); err != nil || v != 7 {
+				return fmt.Errorf("schema version %d (%v), want 7", v, err)
+			}
+			return nil
+		})
+	}
+	// Two migrators take it to the last version at once, from two nodes:
+	// both swap, neither drops the other's new table, and every node ends
+	// with the new column.
 	for _, u := range []string{url, other} {
 		wg.Add(1)
 		go func() { defer wg.Done(); migrate(t, u) }()
 	}
 	wg.Wait()
-	hasLater := func() {
+	hasAdded := func() {
 		t.Helper()
 		for i, n := range c.Nodes {
 			var have uint64
-			if err := nodeConn(t, n).QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = 'later_column'",
-				db, chschema.RequestsTable).Scan(&have); err != nil {
+			if err := nodeConn(t, n).QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+				db, chschema.RequestsTable, added).Scan(&have); err != nil {
 				t.Fatal(err)
 			}
 			if have != 1 {
@@ -132,7 +152,7 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 			}
 		}
 	}
-	hasLater()
+	hasAdded()
 	var left uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND position(name, '__') > 0", db).Scan(&left); err != nil || left != 0 {
 		t.Errorf("after the swaps: %d temporary tables left (%v)", left, err)
@@ -143,13 +163,13 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 	if err := nodeConn(t, c.Node(1, 1)).Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", db, chschema.RequestsTable)); err != nil {
 		t.Fatal(err)
 	}
-	if err := nodeConn(t, c.Node(1, 0)).Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP COLUMN later_column", db, chschema.RequestsTable)); err != nil {
+	if err := nodeConn(t, c.Node(1, 0)).Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP COLUMN %s", db, chschema.RequestsTable, added)); err != nil {
 		t.Fatal(err)
 	}
 	migrate(t, url)
-	hasLater()
+	hasAdded()
 	var rows uint64
-	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE later_column = ''", db, chschema.RequestsTable)).Scan(&rows); err != nil || rows != 1 {
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE cache_similarity = 0", db, chschema.RequestsTable)).Scan(&rows); err != nil || rows != 1 {
 		t.Errorf("after the swap: %d rows, %v", rows, err)
 	}
 
