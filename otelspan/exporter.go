@@ -42,8 +42,8 @@ type Options struct {
 }
 
 // Exporter turns finished calls into spans and exports them. Offer is all
-// the request side does: a copy of the record's fields into a bounded
-// queue under a mutex, without waking anything; a goroutine of its own
+// the request side does: a copy of the record's fields (made before the
+// lock) appended to a bounded queue under a mutex, without waking anything; a goroutine of its own
 // builds the spans every Interval (or when the queue is half full) and
 // hands them to the SDK's batch span processor, which exports them.
 type Exporter struct {
@@ -153,15 +153,19 @@ func (e *Exporter) Offer(rec *record.Record, traceparent, tracestate string) {
 		e.m.unsampled.Inc()
 		return
 	}
+	// The copy and the body scans (up to maxScannedBody) run here, on the
+	// stream's own goroutine; the lock covers only the append, so streams
+	// ending together do not wait on one another's scans.
+	var d spanData
+	d.fill(rec, parent)
 	e.mu.Lock()
 	if len(e.queue) >= e.capacity {
 		e.mu.Unlock()
 		e.m.dropped.Inc()
 		return
 	}
-	e.queue = append(e.queue, spanData{})
+	e.queue = append(e.queue, d)
 	n := len(e.queue)
-	e.queue[n-1].fill(rec, parent)
 	e.mu.Unlock()
 	if n == e.capacity/2 {
 		select { // a burst: build before the next tick
