@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
@@ -40,7 +41,7 @@ func erasureList(conn driver.Conn, db string) chstore.Erasures { return erasure.
 // startHousekeeping starts the jobs on the API's ClickHouse pool; the
 // returned func stops them (before the pool closes). gateStore is the
 // gate's store: the Redis one erases cache entries and holds the leases.
-func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, log *slog.Logger) (func(), error) {
+func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, reg prometheus.Registerer, log *slog.Logger) (func(), error) {
 	if ch == nil {
 		if cfg.Retention.Duration > 0 || cfg.BodyRetention.Duration > 0 {
 			return nil, fmt.Errorf("retention: --retention and --body-retention need ClickHouse (--clickhouse)")
@@ -63,7 +64,7 @@ func startHousekeeping(cfg *Config, ch *apiClickHouse, gateStore io.Closer, log 
 		}
 		return func(ctx context.Context) (bool, error) { return rs.TryLease(ctx, name, owner, ttl) }, ttl
 	}
-	eo := erasure.Options{Conn: ch.conn, DB: ch.db, Cluster: target.Cluster, Grace: erasureGrace, Logger: log}
+	eo := erasure.Options{Conn: ch.conn, DB: ch.db, Cluster: target.Cluster, Grace: erasureGrace, Logger: log, Registerer: reg}
 	if rs != nil {
 		eo.Caches = rs
 	}

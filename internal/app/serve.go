@@ -191,7 +191,7 @@ func serve(ctx context.Context, cfg *Config, dev bool, stderr io.Writer) (err er
 			mgr.Start()                       // evaluates every --alert-interval
 			undo.push(func() { mgr.Close() }) // before ch closes: it queries until it stops
 		}
-		stopJobs, err := startHousekeeping(cfg, ch, gateStore, log) // erasure and retention (housekeeping.go)
+		stopJobs, err := startHousekeeping(cfg, ch, gateStore, reg, log) // erasure and retention (housekeeping.go)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/storage/chschema"
@@ -67,12 +68,38 @@ type Options struct {
 	Grace  time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Registerer takes the Runner's metrics (nil: not exported).
+	Registerer prometheus.Registerer
 }
 
 // Runner carries out pending erasures.
 type Runner struct {
 	o     Options
 	store *Store
+	m     runnerMetrics
+}
+
+// runnerMetrics tell an operator that erasures are stuck — the likely
+// cause a ClickHouse user without the ALTER rights (docs/privacy.md).
+type runnerMetrics struct {
+	pending    prometheus.Gauge
+	oldest     prometheus.Gauge
+	stepErrors prometheus.Counter
+}
+
+func newRunnerMetrics(reg prometheus.Registerer) runnerMetrics {
+	m := runnerMetrics{
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollgate_erasures_pending",
+			Help: "Erasures not done yet, at the erasure job's last pass."}),
+		oldest: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollgate_erasure_oldest_pending_seconds",
+			Help: "Age of the oldest erasure not done yet (0: none); growing past a few minutes means erasures are stuck."}),
+		stepErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_erasure_step_errors_total",
+			Help: "Erasure steps that failed (retried at the next pass), e.g. a ClickHouse user without ALTER DELETE."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.pending, m.oldest, m.stepErrors)
+	}
+	return m
 }
 
 // NewRunner returns a Runner; call Pass on a timer (Run does).
@@ -86,7 +113,7 @@ func NewRunner(o Options) *Runner {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{o: o, store: NewStore(o.Conn, o.DB, o.Now)}
+	return &Runner{o: o, store: NewStore(o.Conn, o.DB, o.Now), m: newRunnerMetrics(o.Registerer)}
 }
 
 // Pass moves every pending erasure on as far as it can go now.
@@ -98,9 +125,22 @@ func (r *Runner) Pass(ctx context.Context) error {
 		}
 		return err
 	}
+	r.m.pending.Set(float64(len(list)))
+	var oldest time.Time
+	for _, e := range list {
+		if oldest.IsZero() || e.RequestedAt.Before(oldest) {
+			oldest = e.RequestedAt
+		}
+	}
+	if oldest.IsZero() {
+		r.m.oldest.Set(0)
+	} else {
+		r.m.oldest.Set(max(0, r.o.Now().Sub(oldest).Seconds()))
+	}
 	var errs []error
 	for _, e := range list {
 		if err := r.advance(ctx, e); err != nil {
+			r.m.stepErrors.Inc()
 			// Returned, and logged by the caller at most once a minute:
 			// a step failing for good must not log every pass.
 			r.o.Logger.Debug("erasure: step failed; retried on the next pass", "id", e.ID, "step", e.Step, "err", err)
