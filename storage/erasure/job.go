@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -30,10 +30,10 @@ import (
 //     runs first) and ALTER TABLE … DELETE on feedback and scores by that
 //     literal list, never a subquery: in cluster mode each shard runs its
 //     mutation on its own time, possibly after another shard's requests
-//     rows are gone. Then wait for both mutations to finish
-//     (system.mutations of the node connected to; on other shards they
-//     may finish later, but no longer depend on requests).
-//   - requests: ALTER TABLE requests DELETE, and wait for it.
+//     rows are gone. Then wait for both mutations to finish on every node
+//     (mutations.go).
+//   - requests: ALTER TABLE requests DELETE, and wait for it on every
+//     node.
 //   - caches: delete the exact and semantic cache entries the subject's
 //     index sets in Redis name, and tell every replica's semantic index.
 //   - done.
@@ -77,6 +77,12 @@ type Runner struct {
 	o     Options
 	store *Store
 	m     runnerMetrics
+
+	// Whether the server has clusterAllReplicas (mutations.go), asked
+	// once.
+	probe       sync.Mutex
+	probed      bool
+	allReplicas bool
 }
 
 // runnerMetrics tell an operator that erasures are stuck — the likely
@@ -201,10 +207,18 @@ func (r *Runner) step(ctx context.Context, e *Erasure) (next, note string, err e
 		}
 		return stepLinked, fmt.Sprintf("feedback rows: %d, score rows: %d", nf, ns), nil
 	case stepLinked:
+		// Both tables are checked (and a shard's missing mutation
+		// started again) before either is waited for.
+		done := true
 		for _, t := range []string{chschema.FeedbackTable, chschema.ScoresTable} {
-			if done, err := r.mutationDone(ctx, t, e); err != nil || !done {
+			d, err := r.mutationsDone(ctx, t, e, marker(e)+"/")
+			if err != nil {
 				return "", "", err
 			}
+			done = done && d
+		}
+		if !done {
+			return "", "", nil
 		}
 		n, err := r.ensureMutation(ctx, chschema.RequestsTable, e)
 		if err != nil {
@@ -212,7 +226,7 @@ func (r *Runner) step(ctx context.Context, e *Erasure) (next, note string, err e
 		}
 		return stepRequests, fmt.Sprintf("request rows: %d", n), nil
 	case stepRequests:
-		if done, err := r.mutationDone(ctx, chschema.RequestsTable, e); err != nil || !done {
+		if done, err := r.mutationsDone(ctx, chschema.RequestsTable, e, marker(e)); err != nil || !done {
 			return "", "", err
 		}
 		return stepCaches, "", nil
@@ -266,14 +280,20 @@ func requestsWhere(e *Erasure) (string, []any) {
 }
 
 // ensureMutation starts the DELETE mutation of e on requests unless it
-// was started already or there is nothing to delete (a mutation rewrites
-// parts: not worth it for no rows). It returns the rows it covers.
+// was started already on every shard or there is nothing to delete (a
+// mutation rewrites parts: not worth it for no rows). A mutation some
+// shards have and others not (an ON CLUSTER ALTER that timed out there)
+// is started again: a DELETE runs twice harmlessly. It returns the rows
+// it covers (0 when started again).
 func (r *Runner) ensureMutation(ctx context.Context, table string, e *Erasure) (uint64, error) {
-	total, _, err := r.mutations(ctx, table, e)
-	if err != nil || total > 0 {
+	m, err := r.mutationsOf(ctx, table, e)
+	if err != nil || m.startedEverywhere(marker(e)) {
 		return 0, err
 	}
 	w, args := requestsWhere(e)
+	if m.command(marker(e)) != "" {
+		return 0, r.mutate(ctx, table, w, args, marker(e))
+	}
 	var n uint64
 	if err := r.o.Conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE %s", r.o.DB, table, w), args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", table, err)
@@ -329,10 +349,11 @@ func (r *Runner) subjectRequestIDs(ctx context.Context, e *Erasure) ([]string, e
 // in cluster mode a shard's mutation runs on its own time, and a subquery
 // it evaluated after another shard's requests were deleted would find
 // nothing. One mutation per linkedBatch ids, each tagged with its batch
-// number; a batch already started (a pass that stopped half way) is not
-// started again. It returns the rows covered.
+// number; a batch already started on every shard (a pass that stopped
+// half way) is not started again, one some shards lack is. It returns the
+// rows covered.
 func (r *Runner) ensureLinkedMutations(ctx context.Context, table string, e *Erasure, ids []string) (uint64, error) {
-	started, err := r.mutationCommands(ctx, table, e)
+	m, err := r.mutationsOf(ctx, table, e)
 	if err != nil {
 		return 0, err
 	}
@@ -340,7 +361,7 @@ func (r *Runner) ensureLinkedMutations(ctx context.Context, table string, e *Era
 	for b := 0; b*linkedBatch < len(ids); b++ {
 		batch := ids[b*linkedBatch : min((b+1)*linkedBatch, len(ids))]
 		mark := fmt.Sprintf("%s/%d", marker(e), b)
-		if slices.ContainsFunc(started, func(c string) bool { return strings.Contains(c, "'"+mark+"'") }) {
+		if m.startedEverywhere(mark) {
 			continue
 		}
 		lits := make([]string, len(batch))
@@ -352,6 +373,12 @@ func (r *Runner) ensureLinkedMutations(ctx context.Context, table string, e *Era
 			lits[i] = "'" + u.String() + "'" // a parsed UUID: safe to quote
 		}
 		w := "tenant = ? AND request_id IN (" + strings.Join(lits, ", ") + ")"
+		if m.command(mark) != "" { // started on some shards only
+			if err := r.mutate(ctx, table, w, []any{e.Tenant}, mark); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		var n uint64
 		if err := r.o.Conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE %s", r.o.DB, table, w), e.Tenant).Scan(&n); err != nil {
 			return 0, fmt.Errorf("count %s: %w", table, err)
@@ -367,41 +394,37 @@ func (r *Runner) ensureLinkedMutations(ctx context.Context, table string, e *Era
 	return total, nil
 }
 
-// mutationCommands lists the commands of e's mutations on table (on the
-// node connected to; see mutations).
-func (r *Runner) mutationCommands(ctx context.Context, table string, e *Erasure) ([]string, error) {
-	rows, err := r.o.Conn.Query(ctx, "SELECT command FROM system.mutations WHERE database = ? AND table = ? AND position(command, ?) > 0",
-		r.o.DB, (&chschema.Target{Cluster: r.o.Cluster}).Local(table), marker(e))
+// mutationsDone tells whether each of e's mutations on table tagged
+// prefix… (marker(e) itself, or marker(e)+"/" for the linked batches) is
+// done on every node; none at all is done (nothing needed deleting). A
+// mutation that some shard lacks altogether (an ON CLUSTER ALTER that
+// timed out there) is started again from its own command.
+func (r *Runner) mutationsDone(ctx context.Context, table string, e *Erasure, prefix string) (bool, error) {
+	m, err := r.mutationsOf(ctx, table, e)
 	if err != nil {
-		return nil, fmt.Errorf("system.mutations: %w", err)
+		return false, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, fmt.Errorf("system.mutations: %w", err)
+	done := true
+	for _, mark := range m.marks(prefix) {
+		if !m.startedEverywhere(mark) {
+			if err := r.restart(ctx, table, m.command(mark)); err != nil {
+				return false, err
+			}
 		}
-		out = append(out, c)
+		done = done && m.doneEverywhere(mark)
 	}
-	return out, rows.Err()
+	return done, nil
 }
 
-// mutationDone tells whether e's mutation on table (if it needed one)
-// has finished.
-func (r *Runner) mutationDone(ctx context.Context, table string, e *Erasure) (bool, error) {
-	_, running, err := r.mutations(ctx, table, e)
-	return running == 0, err
-}
-
-// In cluster mode it sees the mutations of the node it is connected to
-// (ClickHouse 18.16 has no clusterAllReplicas): that node's shard.
-func (r *Runner) mutations(ctx context.Context, table string, e *Erasure) (total, running uint64, err error) {
-	err = r.o.Conn.QueryRow(ctx,
-		"SELECT count(), countIf(is_done = 0) FROM system.mutations WHERE database = ? AND table = ? AND position(command, ?) > 0",
-		r.o.DB, (&chschema.Target{Cluster: r.o.Cluster}).Local(table), marker(e)).Scan(&total, &running)
-	if err != nil {
-		err = fmt.Errorf("system.mutations: %w", err)
+// restart issues again (ON CLUSTER) the mutation whose system.mutations
+// command is cmd: the server's own text of a DELETE Tollgate sent.
+func (r *Runner) restart(ctx context.Context, table, cmd string) error {
+	if !strings.HasPrefix(cmd, "DELETE WHERE ") {
+		return fmt.Errorf("mutation on %s is not a DELETE: %q", table, cmd)
 	}
-	return total, running, err
+	t := chschema.Target{Cluster: r.o.Cluster}
+	if err := r.o.Conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s %s", r.o.DB, t.Local(table), t.OnCluster(), cmd)); err != nil {
+		return fmt.Errorf("delete from %s again: %w", table, err)
+	}
+	return nil
 }
