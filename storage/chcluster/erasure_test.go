@@ -14,10 +14,12 @@ import (
 	"github.com/tollgate-dev/tollgate/storage/retention"
 )
 
-// testErasureAndRetention: on the cluster, an erasure's mutations reach
-// the local tables of every shard (the subject's calls and their feedback
-// are gone from the Distributed tables, another user's stay), and the
-// retention drops an old month on every shard.
+// testErasureAndRetention: on the cluster, an erasure is done only once
+// its mutations have run on every replica of every shard — even when an
+// earlier attempt's ON CLUSTER ALTER reached one shard only — so when it
+// is first seen done, no node holds the subject's calls or their
+// feedback (another user's stay); and the retention drops an old month
+// on every shard.
 func testErasureAndRetention(t *testing.T, c *testenv.ClickHouseCluster) {
 	url, db := clusterDB(t, c, "erase")
 	migrate(t, url)
@@ -70,6 +72,32 @@ func testErasureAndRetention(t *testing.T, c *testenv.ClickHouseCluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every node's local rows of u1 (requests) and of tenant a (feedback).
+	local := func(n *testenv.ClickHouseServer) (req, fb uint64) {
+		nc := nodeConn(t, n)
+		if err := nc.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.requests_local WHERE user_id = 'u1'", db)).Scan(&req); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.feedback_local", db)).Scan(&fb); err != nil {
+			t.Fatal(err)
+		}
+		return req, fb
+	}
+	if req, fb := local(c.Node(1, 0)); req == 0 || fb == 0 {
+		t.Fatalf("the second shard holds %d rows of u1 and %d feedback rows; the test needs some", req, fb)
+	}
+	// A first attempt whose ON CLUSTER ALTERs timed out beyond the first
+	// shard: the erasure's mutations (its tags) run on that shard only,
+	// as the connected node's system.mutations shows them.
+	first := nodeConn(t, c.Node(0, 0))
+	for _, q := range []string{
+		"ALTER TABLE %s.feedback_local DELETE WHERE tenant = 'a' AND notEmpty('erasure:%s/0')",
+		"ALTER TABLE %s.requests_local DELETE WHERE tenant = 'a' AND user_id = 'u1' AND notEmpty('erasure:%s')",
+	} {
+		if err := first.Exec(ctx, fmt.Sprintf(q, db, e.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	runner := erasure.NewRunner(erasure.Options{Conn: conn, DB: db, Cluster: c.Name, Now: func() time.Time { return time.Now().Add(time.Hour) }})
 	testenv.Eventually(t, 2*time.Minute, func() error {
 		if err := runner.Pass(ctx); err != nil {
@@ -79,15 +107,14 @@ func testErasureAndRetention(t *testing.T, c *testenv.ClickHouseCluster) {
 		if err != nil || got.Status != erasure.Done {
 			return fmt.Errorf("%+v %v", got, err)
 		}
-		// Done is read on the first node; every shard's rows must go.
-		if n := count("SELECT count() FROM %s.requests WHERE user_id = 'u1'"); n != 0 {
-			return fmt.Errorf("%d rows of u1 left", n)
-		}
-		if n := count("SELECT count() FROM %s.feedback"); n != 0 {
-			return fmt.Errorf("%d feedback rows left", n)
-		}
 		return nil
 	})
+	// Done, first seen: every replica of every shard is clean already.
+	for i, n := range c.Nodes {
+		if req, fb := local(n); req != 0 || fb != 0 {
+			t.Errorf("node %d still holds %d rows of u1 and %d feedback rows when the erasure is done", i, req, fb)
+		}
+	}
 	if n := count("SELECT count() FROM %s.requests WHERE user_id = 'u2'"); n != 8 {
 		t.Errorf("%d rows of u2, want 8", n)
 	}
