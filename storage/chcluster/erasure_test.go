@@ -16,8 +16,8 @@ import (
 
 // testErasureAndRetention: on the cluster, an erasure is done only once
 // its mutations have run on every replica of every shard — even when an
-// earlier attempt's ON CLUSTER ALTER reached one shard only — so when it
-// is first seen done, no node holds the subject's calls or their
+// earlier attempt's ON CLUSTER ALTER reached one shard only, and never
+// while a replica is down — so when it is first seen done, no node holds the subject's calls or their
 // feedback (another user's stay); and the retention drops an old month
 // on every shard.
 func testErasureAndRetention(t *testing.T, c *testenv.ClickHouseCluster) {
@@ -99,6 +99,19 @@ func testErasureAndRetention(t *testing.T, c *testenv.ClickHouseCluster) {
 		}
 	}
 	runner := erasure.NewRunner(erasure.Options{Conn: conn, DB: db, Cluster: c.Name, Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	// A replica that cannot be read keeps the erasure pending: its
+	// mutations cannot be known to be done.
+	down := c.Node(1, 1)
+	down.Kill()
+	for range 2 {
+		if err := runner.Pass(ctx); err == nil {
+			t.Error("a pass with a replica down reported no error")
+		}
+		if got, err := store.Get(ctx, "a", e.ID); err != nil || got.Status == erasure.Done {
+			t.Fatalf("with a replica down: %+v %v", got, err)
+		}
+	}
+	down.Start()
 	testenv.Eventually(t, 2*time.Minute, func() error {
 		if err := runner.Pass(ctx); err != nil {
 			return err
