@@ -30,6 +30,7 @@ func TestCluster(t *testing.T) {
 	t.Run("Schema", func(t *testing.T) { testSchema(t, c) })
 	t.Run("SameAnswers", func(t *testing.T) { testSameAnswers(t, c) })
 	t.Run("KillReplica", func(t *testing.T) { testKillReplica(t, c) })
+	t.Run("KillShard", func(t *testing.T) { testKillShard(t, c) })
 	t.Run("ErasureAndRetention", func(t *testing.T) { testErasureAndRetention(t, c) })
 }
 
