@@ -157,7 +157,7 @@ func (m *migrator) checkMode(ctx context.Context) error {
 func modeMismatch(db, engine, cluster string) string {
 	switch {
 	case cluster != "" && engine != "Distributed":
-		return fmt.Sprintf("database %s holds a single-server requests table (%s); cluster mode needs a database of its own: migrate a new one with --clickhouse-cluster and copy the rows (INSERT INTO new.requests SELECT * FROM %s.requests)", db, engine, db)
+		return fmt.Sprintf("database %s holds a single-server requests table (%s); cluster mode needs a database of its own: migrate a new one with --clickhouse-cluster and copy the rows (INSERT INTO new.requests SELECT * FROM %s.requests SETTINGS insert_distributed_sync = 1)", db, engine, db)
 	case cluster == "" && engine == "Distributed":
 		return fmt.Sprintf("database %s was created on a ClickHouse cluster (requests is a Distributed table): set --clickhouse-cluster", db)
 	}
