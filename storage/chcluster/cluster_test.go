@@ -62,14 +62,41 @@ func nodeConn(t *testing.T, n *testenv.ClickHouseServer) driver.Conn {
 	return conn
 }
 
-func migrate(t *testing.T, url string) {
+func migrate(t *testing.T, url string) { migrateLogged(t, url, slog.DiscardHandler) }
+
+func migrateLogged(t *testing.T, url string, h slog.Handler) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := chschema.Migrate(ctx, url, slog.New(slog.DiscardHandler)); err != nil {
+	if err := chschema.Migrate(ctx, url, slog.New(h)); err != nil {
 		t.Fatalf("migrate on the cluster: %v", err)
 	}
 }
+
+// onApplied calls check when a migrator logs that it recorded step
+// version: what CheckVersion shows writers from then on must be there.
+type onApplied struct {
+	slog.Handler
+	version uint64
+	check   func()
+}
+
+func (h onApplied) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h onApplied) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "clickhouse migration applied" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "version" && a.Value.Resolve().Uint64() == h.version {
+			h.check()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h onApplied) WithAttrs([]slog.Attr) slog.Handler { return h }
 
 // dataTables are the tables every node must hold as a replicated local
 // table and a Distributed one.
@@ -134,25 +161,25 @@ func testSchema(t *testing.T, c *testenv.ClickHouseCluster) {
 	}
 	// Two migrators take it to the last version at once, from two nodes:
 	// both swap, neither drops the other's new table, and every node ends
-	// with the new column.
-	for _, u := range []string{url, other} {
-		wg.Add(1)
-		go func() { defer wg.Done(); migrate(t, u) }()
-	}
-	wg.Wait()
+	// with the new column. Each has swapped it in before it records step
+	// 8 (the moment writers may insert the column).
 	hasAdded := func() {
-		t.Helper()
 		for i, n := range c.Nodes {
 			var have uint64
 			if err := nodeConn(t, n).QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
 				db, chschema.RequestsTable, added).Scan(&have); err != nil {
-				t.Fatal(err)
-			}
-			if have != 1 {
+				t.Errorf("node %d: %v", i, err)
+			} else if have != 1 {
 				t.Errorf("node %d: the Distributed requests table did not get the local table's new column", i)
 			}
 		}
 	}
+	recorded := onApplied{version: 8, check: hasAdded}
+	for _, u := range []string{url, other} {
+		wg.Add(1)
+		go func() { defer wg.Done(); migrateLogged(t, u, recorded) }()
+	}
+	wg.Wait()
 	hasAdded()
 	var left uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND position(name, '__') > 0", db).Scan(&left); err != nil || left != 0 {
