@@ -19,9 +19,11 @@ import (
 //
 // Every data table T is two tables on every node of the cluster:
 //
-//   - T_local: ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/DB/T_local',
+//   - T_local: ReplicatedReplacingMergeTree('/clickhouse/tables/NAME/{shard}/DB/T_local',
 //     '{replica}', …) with T's columns, key and partitioning; one replica set
 //     per shard, the macros {shard} and {replica} from the server's config.
+//     The cluster's name in the path keeps two clusters that share one
+//     ZooKeeper (and a database name) out of each other's replica sets.
 //   - T: Distributed(NAME, DB, T_local, cityHash64(<shard key>)), the same
 //     columns: the table every reader and writer names.
 //
@@ -34,7 +36,7 @@ import (
 // still merge it away.
 //
 // schema_migrations is one replicated table over the whole cluster (its
-// ZooKeeper path has no {shard}): every node sees every recorded step, so
+// ZooKeeper path has "all" for {shard}): every node sees every recorded step, so
 // migrators connected to different nodes agree on what is applied.
 
 // shardKeys is the sharding expression of each data table's Distributed
