@@ -285,11 +285,7 @@ func (m *migrator) dropStaleSwaps(ctx context.Context, table string) error {
 			rows.Close()
 			return err
 		}
-		parts := strings.Split(name, "_")
-		if len(parts) < 2 {
-			continue
-		}
-		if at, err := strconv.ParseInt(parts[len(parts)-2], 10, 64); err == nil && time.Since(time.Unix(at, 0)) > staleSwap {
+		if staleSwapName(name, time.Now()) {
 			stale = append(stale, name)
 		}
 	}
@@ -303,6 +299,18 @@ func (m *migrator) dropStaleSwaps(ctx context.Context, table string) error {
 		}
 	}
 	return nil
+}
+
+// staleSwapName says whether name, a swap's temporary table
+// (T__next_<unix time>_<random>), was created more than staleSwap before
+// now. A name without a time is never stale: it is not one of ours.
+func staleSwapName(name string, now time.Time) bool {
+	parts := strings.Split(name, "_")
+	if len(parts) < 3 {
+		return false
+	}
+	at, err := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+	return err == nil && now.Sub(time.Unix(at, 0)) > staleSwap
 }
 
 // atomicDatabase says whether the database's engine is Atomic (or

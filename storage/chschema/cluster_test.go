@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every table a migration creates turns into its cluster form: the local
@@ -81,6 +82,26 @@ func TestClusterURL(t *testing.T) {
 		}
 		if _, err := ParseURL("clickhouse://h:9000/tg?cluster=" + url.QueryEscape(bad)); err == nil {
 			t.Errorf("?cluster=%q accepted", bad)
+		}
+	}
+}
+
+// A swap's temporary table is dropped as left over only once it is older
+// than staleSwap: a younger one may be another migrator's, at work.
+func TestStaleSwapName(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for _, c := range []struct {
+		name  string
+		stale bool
+	}{
+		{"requests__next_1799990000_0a1b2c3d", true},
+		{"alert_rules__old_1799990000_0a1b2c3d", true},
+		{"requests__next_1799999000_0a1b2c3d", false},
+		{"requests__next_x_0a1b2c3d", false},
+		{"requests__next", false},
+	} {
+		if got := staleSwapName(c.name, now); got != c.stale {
+			t.Errorf("%s: stale %v, want %v", c.name, got, c.stale)
 		}
 	}
 }
