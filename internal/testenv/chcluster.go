@@ -175,7 +175,13 @@ func clickHouseQuery(base, q string) string {
 // other replicas fetch parts from this one. session_timeout_ms is short so
 // that a killed replica's "is active" mark in ZooKeeper expires in seconds
 // and it can come back at once (18.16 refuses to start a replica whose
-// previous session is still alive).
+// previous session is still alive). replicated_max_ratio_of_wrong_parts
+// is 1 because a replica killed mid-insert may hold a part it never
+// registered in ZooKeeper; on these small tables that part can be more
+// than the default half of the rows, and the server then refuses to start
+// until an operator sets flags/force_restore_data. With 1 it moves such a
+// part to detached/ and starts: the insert that wrote it was never
+// acknowledged, so the writer's spool sends its rows again.
 func clusterOverlay(name, shards string, zkPort, interPort, shard int, replica string) string {
 	return fmt.Sprintf(`<?xml version="1.0"?>
 <yandex>
@@ -197,6 +203,9 @@ func clusterOverlay(name, shards string, zkPort, interPort, shard int, replica s
     <distributed_ddl>
         <path>/clickhouse/task_queue/ddl</path>
     </distributed_ddl>
+    <merge_tree>
+        <replicated_max_ratio_of_wrong_parts>1</replicated_max_ratio_of_wrong_parts>
+    </merge_tree>
 </yandex>
 `, interPort, name, shards, name, zkPort, shard, replica)
 }
