@@ -9,7 +9,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tollgate-dev/tollgate/internal/kubetypes"
 )
 
 // kinds are the API types the chart (and the kustomize bases it is
@@ -34,72 +35,11 @@ var kinds = map[string]func() any{
 	"monitoring.coreos.com/v1 PrometheusRule":                      func() any { return &prometheusRule{} },
 }
 
-// The custom resources, decoded strictly like the rest, as k8s/crds_test.go
-// does: only the fields used, with cert-manager's and the Prometheus
-// operator's names (cert-manager.io/v1 and monitoring.coreos.com/v1 API
-// references), so a misspelt field fails.
-
-type certIssuer struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		SelfSigned *struct{} `json:"selfSigned,omitempty"`
-		CA         *struct {
-			SecretName string `json:"secretName"`
-		} `json:"ca,omitempty"`
-	} `json:"spec"`
-}
-
-type certificate struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		SecretName  string           `json:"secretName"`
-		CommonName  string           `json:"commonName,omitempty"`
-		DNSNames    []string         `json:"dnsNames,omitempty"`
-		IsCA        bool             `json:"isCA,omitempty"`
-		Duration    *metav1.Duration `json:"duration,omitempty"`
-		RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
-		Usages      []string         `json:"usages,omitempty"`
-		PrivateKey  *struct {
-			Algorithm      string `json:"algorithm,omitempty"`
-			Size           int    `json:"size,omitempty"`
-			RotationPolicy string `json:"rotationPolicy,omitempty"`
-		} `json:"privateKey,omitempty"`
-		IssuerRef struct {
-			Name  string `json:"name"`
-			Kind  string `json:"kind,omitempty"`
-			Group string `json:"group,omitempty"`
-		} `json:"issuerRef"`
-	} `json:"spec"`
-}
-
-type podMonitor struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		Selector            metav1.LabelSelector `json:"selector"`
-		PodMetricsEndpoints []struct {
-			Port     string `json:"port"`
-			Path     string `json:"path,omitempty"`
-			Interval string `json:"interval,omitempty"`
-		} `json:"podMetricsEndpoints"`
-	} `json:"spec"`
-}
-
-type prometheusRule struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		Groups []struct {
-			Name  string `json:"name"`
-			Rules []struct {
-				Alert       string            `json:"alert"`
-				Expr        string            `json:"expr"`
-				For         string            `json:"for,omitempty"`
-				Labels      map[string]string `json:"labels,omitempty"`
-				Annotations map[string]string `json:"annotations,omitempty"`
-			} `json:"rules"`
-		} `json:"groups"`
-	} `json:"spec"`
-}
+// The custom resources, decoded strictly like the rest (kubetypes: only
+// the fields used, with the upstream projects' names).
+type (
+	certIssuer     = kubetypes.CertIssuer
+	certificate    = kubetypes.Certificate
+	podMonitor     = kubetypes.PodMonitor
+	prometheusRule = kubetypes.PrometheusRule
+)
