@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,8 +16,8 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/record"
-	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 	"github.com/tollgate-dev/tollgate/storage/erasure"
 )
 
@@ -26,21 +25,7 @@ import (
 // returns its URL, name and a connection; dropped at the end.
 func erasureDB(t *testing.T) (string, string, driver.Conn) {
 	t.Helper()
-	db := fmt.Sprintf("api_erasure_%d_%04x", time.Now().UnixNano()%1e9, rand.N(1<<16))
-	u := testenv.ClickHouseURL(t) + "/" + db
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := chschema.Migrate(ctx, u, nil); err != nil {
-		t.Fatal(err)
-	}
-	conn, _, err := chschema.Connect(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	u, conn, db := chtest.FreshDatabase(t, "api_erasure")
 	return u, db, conn
 }
 

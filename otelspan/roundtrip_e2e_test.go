@@ -15,7 +15,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/devtest"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/provider"
-	"github.com/tollgate-dev/tollgate/storage/chschema"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 // These tests play an application instrumented with the OpenTelemetry
@@ -83,16 +83,7 @@ func TestSDKSpansBecomeRecords(t *testing.T) {
 // TestSDKSpansLandInClickHouse: the same through the ClickHouse writer,
 // read back from the requests table.
 func TestSDKSpansLandInClickHouse(t *testing.T) {
-	db := fmt.Sprintf("tollgate_otel_%d", time.Now().UnixNano())
-	chURL := testenv.ClickHouseURL(t) + "/" + db
-	conn, _, err := chschema.Connect(chURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	chURL, conn, db := chtest.EmptyDatabase(t, "tollgate_otel")
 	d := devtest.StartDev(t, app.Run, "--clickhouse", chURL, "--spool-dir", t.TempDir())
 	exportSpans(t, d.Addrs["http"])
 	if err := d.Stop(); err != nil { // flushes the writer

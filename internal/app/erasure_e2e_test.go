@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
-	"github.com/tollgate-dev/tollgate/storage/chschema"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 // TestEraseUserThroughTheAPI: `tollgate dev --redis --clickhouse`, a user's
@@ -22,16 +22,7 @@ import (
 func TestEraseUserThroughTheAPI(t *testing.T) {
 	erasureGrace = time.Second
 	t.Cleanup(func() { erasureGrace = 0 })
-	db := fmt.Sprintf("tollgate_erasure_%d", time.Now().UnixNano())
-	chURL := testenv.ClickHouseURL(t) + "/" + db
-	conn, _, err := chschema.Connect(chURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	chURL, conn, db := chtest.EmptyDatabase(t, "tollgate_erasure")
 	d := startDev(t, "--redis", testenv.RedisURL(t), "--clickhouse", chURL, "--spool-dir", t.TempDir())
 
 	seed := uuid.NewString()

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/testenv"
-	"github.com/tollgate-dev/tollgate/storage/chschema"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 // Only `tollgate migrate` changes the schema: serve does not by default;
@@ -40,16 +40,7 @@ func TestMigrateDefaults(t *testing.T) {
 // in /metrics that it is not writing and why; once `tollgate migrate` has
 // run, the record that waited arrives, once.
 func TestServeWaitsForMigrate(t *testing.T) {
-	db := fmt.Sprintf("tollgate_wait_%d", time.Now().UnixNano())
-	chURL := testenv.ClickHouseURL(t) + "/" + db
-	conn, _, err := chschema.Connect(chURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	chURL, conn, db := chtest.EmptyDatabase(t, "tollgate_wait")
 	addr := startServe(t, "--clickhouse", chURL, "--spool-dir", t.TempDir(), "--log-flush-interval", "50ms")
 	base := "http://" + addr
 
@@ -98,16 +89,7 @@ func TestServeWaitsForMigrate(t *testing.T) {
 // before its writer starts, so its first schema check passes: no error
 // line, and the call's record is in ClickHouse once dev has stopped.
 func TestDevMigratesBeforeWriting(t *testing.T) {
-	db := fmt.Sprintf("tollgate_devmig_%d", time.Now().UnixNano())
-	chURL := testenv.ClickHouseURL(t) + "/" + db
-	conn, _, err := chschema.Connect(chURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	chURL, conn, db := chtest.EmptyDatabase(t, "tollgate_devmig")
 	d := startDev(t, "--clickhouse", chURL, "--spool-dir", t.TempDir())
 	resp, body := call{path: "/v1/chat/completions", body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`}.do(t, d)
 	if resp.StatusCode != 200 {

@@ -14,7 +14,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 	"github.com/tollgate-dev/tollgate/provider"
-	"github.com/tollgate-dev/tollgate/storage/chschema"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 // The full stack: `tollgate dev --redis … --clickhouse …` against the
@@ -23,16 +23,7 @@ import (
 // sharing one Redis.
 func TestStackLogsToClickHouseAndCachesInRedis(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
-	db := fmt.Sprintf("tollgate_app_%d", time.Now().UnixNano())
-	chURL := testenv.ClickHouseURL(t) + "/" + db
-	conn, _, err := chschema.Connect(chURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	chURL, conn, db := chtest.EmptyDatabase(t, "tollgate_app")
 	args := []string{"--redis", redisURL, "--clickhouse", chURL}
 	a := startDev(t, append(args, "--spool-dir", t.TempDir())...)
 	b := startDev(t, append(args, "--spool-dir", t.TempDir())...)

@@ -18,8 +18,8 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/semcache"
 	"github.com/tollgate-dev/tollgate/record"
 	"github.com/tollgate-dev/tollgate/storage/chquery"
-	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 	"github.com/tollgate-dev/tollgate/storage/erasure"
 	"github.com/tollgate-dev/tollgate/storage/redisstore"
 )
@@ -28,22 +28,7 @@ import (
 // returns its URL, name and a connection; dropped at the end.
 func freshDB(t *testing.T) (string, string, driver.Conn) {
 	t.Helper()
-	base := testenv.ClickHouseURL(t)
-	db := fmt.Sprintf("erasure_%d_%04x", time.Now().UnixNano()%1e9, rand.N(1<<16))
-	url := base + "/" + db
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := chschema.Migrate(ctx, url, nil); err != nil {
-		t.Fatal(err)
-	}
-	conn, _, err := chschema.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	url, conn, db := chtest.FreshDatabase(t, "erasure")
 	return url, db, conn
 }
 

@@ -2,17 +2,14 @@ package erasure
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/record"
-	"github.com/tollgate-dev/tollgate/storage/chschema"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
 
 // TestListIncrementalAndBounded: a Sync after the first reads what was
@@ -84,18 +81,6 @@ func TestPendingTakesTenantsInTurn(t *testing.T) {
 // internalDB migrates a database of its own on the test ClickHouse.
 func internalDB(t *testing.T) (driver.Conn, string) {
 	t.Helper()
-	db := fmt.Sprintf("erasure_in_%d_%04x", time.Now().UnixNano()%1e9, rand.N(1<<16))
-	url := testenv.ClickHouseURL(t) + "/" + db
-	if err := chschema.Migrate(context.Background(), url, nil); err != nil {
-		t.Fatal(err)
-	}
-	conn, _, err := chschema.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	_, conn, db := chtest.FreshDatabase(t, "erasure_in")
 	return conn, db
 }

@@ -3,7 +3,6 @@ package retention_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -15,26 +14,13 @@ import (
 	"github.com/tollgate-dev/tollgate/storage/chquery"
 	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 	"github.com/tollgate-dev/tollgate/storage/retention"
 )
 
 func freshDB(t *testing.T) (string, string, driver.Conn) {
 	t.Helper()
-	db := fmt.Sprintf("retention_%d_%04x", time.Now().UnixNano()%1e9, rand.N(1<<16))
-	url := testenv.ClickHouseURL(t) + "/" + db
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := chschema.Migrate(ctx, url, nil); err != nil {
-		t.Fatal(err)
-	}
-	conn, _, err := chschema.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	url, conn, db := chtest.FreshDatabase(t, "retention")
 	return url, db, conn
 }
 

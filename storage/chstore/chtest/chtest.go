@@ -26,14 +26,23 @@ import (
 // when there is no ClickHouse).
 func FreshDatabase(t testing.TB, prefix string) (dsn string, conn driver.Conn, db string) {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	dsn = strings.TrimSuffix(testenv.ClickHouseURL(t), "/") + "/" + prefix + "_" + hex.EncodeToString(b[:])
+	dsn, conn, db = EmptyDatabase(t, prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := chschema.Migrate(ctx, dsn, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
+	return dsn, conn, db
+}
+
+// EmptyDatabase names a new database prefix_<random> without creating it,
+// for a test of what creates or migrates it (tollgate migrate, dev, a
+// writer waiting for its schema), and drops it when the test ends.
+func EmptyDatabase(t testing.TB, prefix string) (dsn string, conn driver.Conn, db string) {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	dsn = strings.TrimSuffix(testenv.ClickHouseURL(t), "/") + "/" + prefix + "_" + hex.EncodeToString(b[:])
 	conn, db, err := chschema.Connect(dsn)
 	if err != nil {
 		t.Fatal(err)
