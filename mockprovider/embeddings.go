@@ -56,7 +56,7 @@ func (s *Server) embeddings(c *call) {
 	}
 	data := make([]embedding, len(inputs))
 	for i, in := range inputs {
-		vec := vectorFor(in, dims)
+		vec := EmbedText(in, dims)
 		data[i] = embedding{Object: "embedding", Index: i, Embedding: vec}
 		if asBase64 {
 			data[i].Embedding = encodeFloats(vec)
@@ -83,12 +83,13 @@ func inputText(v gjson.Result) string {
 	return v.Raw
 }
 
-// vectorFor embeds text as a hashed bag of words: lower-cased words, stop
-// words dropped, each word adding 1 to the dimension its FNV hash picks,
+// EmbedText embeds text as the mock's embeddings endpoints do (tests'
+// in-process embedders use it too, so both agree): a hashed bag of words,
+// lower-cased words, stop words dropped, each word adding 1 to the dimension its FNV hash picks,
 // the sum L2-normalised. A paraphrase with the same content words scores
 // close to 1, a different question low; equal texts embed equally. A text
 // with no content word gets a fixed pseudo-random vector of its bytes.
-func vectorFor(text string, dims int) []float32 {
+func EmbedText(text string, dims int) []float32 {
 	vec := make([]float32, dims)
 	words := 0
 	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {

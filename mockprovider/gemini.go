@@ -216,7 +216,7 @@ func (s *Server) geminiEmbedContent(c *call) {
 		if dims <= 0 || dims > 4096 {
 			dims = defaultDimensions
 		}
-		return geminiEmbedding{Values: vectorFor(text(req.Get("content")), dims)}
+		return geminiEmbedding{Values: EmbedText(text(req.Get("content")), dims)}
 	}
 	body := gjson.ParseBytes(c.body)
 	if !strings.HasSuffix(c.r.URL.Path, ":batchEmbedContents") {

@@ -2,13 +2,11 @@ package processor
 
 import (
 	"context"
-	"hash/fnv"
-	"math"
-	"strings"
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/tollgate-dev/tollgate/mockprovider"
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/policies/semcache"
 	"github.com/tollgate-dev/tollgate/record"
@@ -19,24 +17,7 @@ import (
 type wordsEmbedder struct{}
 
 func (wordsEmbedder) Embed(_ context.Context, text string) ([]float32, error) {
-	v := make([]float32, 64)
-	for _, w := range strings.Fields(strings.ToLower(strings.NewReplacer("?", " ", ",", " ", ":", " ").Replace(text))) {
-		switch w {
-		case "what", "is", "the", "of", "it", "user", "please", "tell", "me":
-			continue
-		}
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(w))
-		v[h.Sum32()%64]++
-	}
-	var n float64
-	for _, f := range v {
-		n += float64(f * f)
-	}
-	for i := range v {
-		v[i] /= float32(math.Sqrt(n))
-	}
-	return v, nil
+	return mockprovider.EmbedText(text, 64), nil
 }
 
 // lossyStore loses every answer while lose is set, as Redis does when it

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/mockprovider"
 	"github.com/tollgate-dev/tollgate/policies/semcache"
 )
 
@@ -22,20 +22,7 @@ import (
 type bagOfWords struct{}
 
 func (bagOfWords) Embed(_ context.Context, text string) ([]float32, error) {
-	v := make([]float32, 64)
-	for _, w := range strings.Fields(strings.ToLower(text)) {
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(w))
-		v[h.Sum32()%64]++
-	}
-	var n float64
-	for _, f := range v {
-		n += float64(f * f)
-	}
-	for i := range v {
-		v[i] /= float32(math.Sqrt(n))
-	}
-	return v, nil
+	return mockprovider.EmbedText(text, 64), nil
 }
 
 type failing struct{ err error }
