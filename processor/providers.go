@@ -67,10 +67,7 @@ func (c *call) priceProvider() string {
 	if x := answeredCross(c); x != nil { // another provider answered (translated.go)
 		return x.format
 	}
-	if c.named != "" {
-		return c.named
-	}
-	return c.format
+	return routeProvider(c)
 }
 
 // streamsByPath says whether the endpoint streams whatever the body says:

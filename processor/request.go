@@ -27,6 +27,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	var workloadHeaders, clientRouting []string
 	clientLink := false
 	var proxyHeader, proxyValue string // a key-vault proxy key (vault.go)
+	var pathWithoutKey string          // :path without a proxy key's key= parameter
 	c.reqHeaders = msg.GetHeaders().GetHeaders()
 	for _, h := range c.reqHeaders {
 		key := strings.ToLower(h.GetKey())
@@ -53,7 +54,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			}
 		}
 	}
-	if key, _, n, qerr := proxyKeyInQuery(c.rawPath); n > 0 || qerr != nil { // Gemini's ?key= (vault.go)
+	if key, rest, n, qerr := proxyKeyInQuery(c.rawPath); n > 0 || qerr != nil { // Gemini's ?key= (vault.go)
 		switch {
 		case cerr != nil:
 		case qerr != nil:
@@ -64,7 +65,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 			cerr = badRequest("invalid_header", "%s is given %d key-vault proxy keys; send one", queryKeyHeader, n)
 		}
 		if qerr == nil {
-			proxyHeader, proxyValue = queryKeyHeader, key
+			proxyHeader, proxyValue, pathWithoutKey = queryKeyHeader, key, rest
 		}
 	}
 	hh := &c.helicone
@@ -79,6 +80,7 @@ func (s *Server) onRequestHeaders(c *call, msg *extprocv3.HttpHeaders) *extprocv
 	if proxyHeader != "" {
 		var perr *clientError
 		if proxy, perr = s.lookupProxyKey(proxyHeader, proxyValue); perr == nil {
+			proxy.pathWithoutKey = pathWithoutKey
 			tenant, perr = s.tenantWithProxyKey(proxy, hh.Auth)
 		}
 		if cerr == nil {

@@ -41,9 +41,5 @@ func filterStreamChunk(c *call, chunk []byte, end bool) *extprocv3.CommonRespons
 	if !changed {
 		return nil
 	}
-	bm := &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}}
-	if len(out) == 0 {
-		bm.Mutation = &extprocv3.BodyMutation_ClearBody{ClearBody: true}
-	}
-	return &extprocv3.CommonResponse{BodyMutation: bm}
+	return bodyMutation(out)
 }

@@ -27,6 +27,9 @@ type proxyKeyUse struct {
 	header string // the credential header it came in
 	bearer bool   // sent as "Bearer <key>"
 	key    *vault.Key
+	// pathWithoutKey is :path without the key= parameter, for a key that
+	// came in the query (header == queryKeyHeader).
+	pathWithoutKey string
 }
 
 // lookupProxyKey resolves a proxy key sent in a credential header. A proxy
@@ -228,8 +231,7 @@ func (p *proxyKeyUse) swap(c *call, m *headerMutation) {
 	m.setHeader(header, value)
 	switch {
 	case p.header == queryKeyHeader:
-		_, rest, _, _ := proxyKeyInQuery(c.rawPath) // read without error by onRequestHeaders
-		m.setHeader(":path", rest)
+		m.setHeader(":path", p.pathWithoutKey)
 	case p.header != header:
 		m.removeHeader(p.header)
 	}
