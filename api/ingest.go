@@ -16,11 +16,17 @@ import (
 )
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	return readBodyLimit(w, r, maxBodyBytes, "")
+}
+
+// readBodyLimit reads at most limit bytes: beyond them a 413 whose message
+// ends with hint (what to do instead, if anything).
+func readBodyLimit(w http.ResponseWriter, r *http.Request, limit int64, hint string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body is larger than %d bytes", maxBodyBytes))
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body is larger than %d bytes%s", limit, hint))
 		} else {
 			writeError(w, http.StatusBadRequest, "invalid_body", "reading body: "+err.Error())
 		}

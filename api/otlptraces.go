@@ -45,7 +45,7 @@ func (s *server) traces(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/x-protobuf or application/json (OTLP/HTTP)")
 		return
 	}
-	body, ok := readTraceBody(w, r)
+	body, ok := readBodyLimit(w, r, maxTraceBodyBytes, " (the limit of /v1/traces): send smaller batches")
 	if !ok {
 		return
 	}

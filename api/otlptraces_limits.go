@@ -2,10 +2,7 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -61,22 +58,6 @@ func acquireTraceDecode(ctx context.Context) bool {
 }
 
 func releaseTraceDecode() { <-traceDecodes }
-
-// readTraceBody reads at most maxTraceBodyBytes (413 beyond).
-func readTraceBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTraceBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large",
-				fmt.Sprintf("body is larger than %d bytes (the limit of /v1/traces): send smaller batches", maxTraceBodyBytes))
-		} else {
-			writeError(w, http.StatusBadRequest, "invalid_body", "reading body: "+err.Error())
-		}
-		return nil, false
-	}
-	return body, true
-}
 
 // otlpMsg names the OTLP messages whose fields countTraceObjects follows.
 type otlpMsg int
