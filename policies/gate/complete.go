@@ -51,17 +51,8 @@ func (g *Gate) Complete(ctx context.Context, d *Decision, resp ResponseInfo) {
 }
 
 func (g *Gate) fill(ctx context.Context, d *Decision, resp ResponseInfo) {
-	if resp.BodyTruncated || len(resp.Body) > g.maxEntry {
-		g.m.fillTooLarge.Inc()
-		return
-	}
-	e := cacheEntry{
-		RequestID: resp.RequestID, Status: resp.Status, ContentType: resp.ContentType,
-		Model: resp.Model, Usage: resp.Usage, LatencyMs: resp.LatencyMs,
-		CreatedUnixMs: g.now().UnixMilli(), Headers: replayHeaders(append(d.replay, resp.Headers...)), Body: resp.Body,
-	}
-	entry := e.encode()
-	if len(entry) > g.maxEntry {
+	entry, ok := g.entry(d, resp)
+	if !ok {
 		g.m.fillTooLarge.Inc()
 		return
 	}
@@ -94,4 +85,23 @@ func (g *Gate) fill(ctx context.Context, d *Decision, resp ResponseInfo) {
 	g.m.fillError.Inc()
 	g.m.errFill.Inc()
 	g.storeFailed("fill", err)
+}
+
+// entry encodes a finished call's answer as a cache entry (the exact
+// cache's and the semantic cache's); ok is false when the body was
+// truncated or the entry would be larger than the store takes.
+func (g *Gate) entry(d *Decision, resp ResponseInfo) ([]byte, bool) {
+	if resp.BodyTruncated || len(resp.Body) > g.maxEntry {
+		return nil, false
+	}
+	e := cacheEntry{
+		RequestID: resp.RequestID, Status: resp.Status, ContentType: resp.ContentType,
+		Model: resp.Model, Usage: resp.Usage, LatencyMs: resp.LatencyMs,
+		CreatedUnixMs: g.now().UnixMilli(), Headers: replayHeaders(append(d.replay, resp.Headers...)), Body: resp.Body,
+	}
+	entry := e.encode()
+	if len(entry) > g.maxEntry {
+		return nil, false
+	}
+	return entry, true
 }

@@ -52,16 +52,10 @@ func (g *Gate) SemanticScope(req RequestInfo, d *Decision) (scope string, ok boo
 // ok false when the exact cache would not store it either (not 2xx,
 // truncated, too large, Helicone-Cache-Save: false).
 func (g *Gate) SemanticEntry(d *Decision, resp ResponseInfo) (entry []byte, ttl time.Duration, ok bool) {
-	if d.CacheBodyLimit() == 0 || resp.Status < 200 || resp.Status > 299 || resp.BodyTruncated || len(resp.Body) > g.maxEntry {
+	if d.CacheBodyLimit() == 0 || resp.Status < 200 || resp.Status > 299 {
 		return nil, 0, false
 	}
-	e := cacheEntry{
-		RequestID: resp.RequestID, Status: resp.Status, ContentType: resp.ContentType,
-		Model: resp.Model, Usage: resp.Usage, LatencyMs: resp.LatencyMs,
-		CreatedUnixMs: g.now().UnixMilli(), Headers: replayHeaders(append(d.replay, resp.Headers...)), Body: resp.Body,
-	}
-	entry = e.encode()
-	if len(entry) > g.maxEntry {
+	if entry, ok = g.entry(d, resp); !ok {
 		return nil, 0, false
 	}
 	return entry, d.ttl, true
