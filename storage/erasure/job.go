@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -16,6 +15,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/gate"
 	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/storage/chstore"
+	"github.com/tollgate-dev/tollgate/storage/mutation"
 )
 
 // The steps of an erasure, in order. Each is recorded (a new row) before
@@ -78,11 +78,9 @@ type Runner struct {
 	store *Store
 	m     runnerMetrics
 
-	// Whether the server has clusterAllReplicas (mutations.go), asked
-	// once.
-	probe       sync.Mutex
-	probed      bool
-	allReplicas bool
+	// mut reads the erasures' tagged mutations (every node in cluster
+	// mode: storage/mutation).
+	mut *mutation.Reader
 }
 
 // runnerMetrics tell an operator that erasures are stuck — the likely
@@ -119,7 +117,8 @@ func NewRunner(o Options) *Runner {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{o: o, store: NewStore(o.Conn, o.DB, o.Now), m: newRunnerMetrics(o.Registerer)}
+	return &Runner{o: o, store: NewStore(o.Conn, o.DB, o.Now), m: newRunnerMetrics(o.Registerer),
+		mut: &mutation.Reader{Conn: o.Conn, DB: o.DB, Cluster: o.Cluster}}
 }
 
 // Pass moves every pending erasure on as far as it can go now.
@@ -287,11 +286,11 @@ func requestsWhere(e *Erasure) (string, []any) {
 // it covers (0 when started again).
 func (r *Runner) ensureMutation(ctx context.Context, table string, e *Erasure) (uint64, error) {
 	m, err := r.mutationsOf(ctx, table, e)
-	if err != nil || m.startedEverywhere(marker(e)) {
+	if err != nil || m.StartedEverywhere(marker(e)) {
 		return 0, err
 	}
 	w, args := requestsWhere(e)
-	if m.command(marker(e)) != "" {
+	if m.Command(marker(e)) != "" {
 		return 0, r.mutate(ctx, table, w, args, marker(e))
 	}
 	var n uint64
@@ -307,8 +306,7 @@ func (r *Runner) ensureMutation(ctx context.Context, table string, e *Erasure) (
 // mutate starts ALTER TABLE … DELETE WHERE w on table's local tables (ON
 // CLUSTER in cluster mode), tagged with mark.
 func (r *Runner) mutate(ctx context.Context, table, w string, args []any, mark string) error {
-	t := chschema.Target{Cluster: r.o.Cluster}
-	ddl := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s AND notEmpty('%s')", r.o.DB, t.Local(table), t.OnCluster(), w, mark)
+	ddl := mutation.Alter(r.o.DB, r.o.Cluster, table, "DELETE WHERE "+w, mark)
 	if err := r.o.Conn.Exec(ctx, ddl, args...); err != nil {
 		return fmt.Errorf("delete from %s: %w", table, err)
 	}
@@ -361,7 +359,7 @@ func (r *Runner) ensureLinkedMutations(ctx context.Context, table string, e *Era
 	for b := 0; b*linkedBatch < len(ids); b++ {
 		batch := ids[b*linkedBatch : min((b+1)*linkedBatch, len(ids))]
 		mark := fmt.Sprintf("%s/%d", marker(e), b)
-		if m.startedEverywhere(mark) {
+		if m.StartedEverywhere(mark) {
 			continue
 		}
 		lits := make([]string, len(batch))
@@ -373,7 +371,7 @@ func (r *Runner) ensureLinkedMutations(ctx context.Context, table string, e *Era
 			lits[i] = "'" + u.String() + "'" // a parsed UUID: safe to quote
 		}
 		w := "tenant = ? AND request_id IN (" + strings.Join(lits, ", ") + ")"
-		if m.command(mark) != "" { // started on some shards only
+		if m.Command(mark) != "" { // started on some shards only
 			if err := r.mutate(ctx, table, w, []any{e.Tenant}, mark); err != nil {
 				return 0, err
 			}
@@ -405,13 +403,13 @@ func (r *Runner) mutationsDone(ctx context.Context, table string, e *Erasure, pr
 		return false, err
 	}
 	done := true
-	for _, mark := range m.marks(prefix) {
-		if !m.startedEverywhere(mark) {
-			if err := r.restart(ctx, table, m.command(mark)); err != nil {
+	for _, mark := range m.Marks(prefix) {
+		if !m.StartedEverywhere(mark) {
+			if err := r.restart(ctx, table, m.Command(mark)); err != nil {
 				return false, err
 			}
 		}
-		done = done && m.doneEverywhere(mark)
+		done = done && m.DoneEverywhere(mark)
 	}
 	return done, nil
 }

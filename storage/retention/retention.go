@@ -32,6 +32,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/tollgate-dev/tollgate/storage/chschema"
+	"github.com/tollgate-dev/tollgate/storage/mutation"
 )
 
 // Options configure a Runner.
@@ -57,6 +58,9 @@ type Runner struct {
 	// checks that scan a table run once a day, not every pass.
 	lastDelete map[string]time.Time
 	lastBodies time.Time
+	// mut reads the tagged mutations: on every node in cluster mode, as
+	// another shard may still run the last one (storage/mutation).
+	mut *mutation.Reader
 }
 
 // New returns a Runner.
@@ -67,7 +71,8 @@ func New(o Options) *Runner {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{o: o, lastDelete: map[string]time.Time{}}
+	return &Runner{o: o, lastDelete: map[string]time.Time{},
+		mut: &mutation.Reader{Conn: o.Conn, DB: o.DB, Cluster: o.Cluster}}
 }
 
 // Pass applies the retention once.
@@ -183,15 +188,13 @@ func (r *Runner) blankBodies(ctx context.Context, cutoff time.Time) error {
 }
 
 // mutate runs ALTER TABLE table cmd (tagged with mark) unless a mutation
-// of the same mark is still running or no row matches where.
+// of the same mark is still running on some node or no row matches where.
 func (r *Runner) mutate(ctx context.Context, table, mark, where, cmd string) (bool, error) {
-	var running uint64
-	if err := r.o.Conn.QueryRow(ctx,
-		"SELECT count() FROM system.mutations WHERE database = ? AND table = ? AND position(command, ?) > 0 AND is_done = 0",
-		r.o.DB, r.target().Local(table), "'"+mark+"'").Scan(&running); err != nil {
-		return false, fmt.Errorf("retention: system.mutations: %w", err)
+	m, err := r.mut.Read(ctx, table, "'"+mark+"'")
+	if err != nil {
+		return false, fmt.Errorf("retention: %w", err)
 	}
-	if running > 0 {
+	if m.Running(mark) {
 		return false, errBusy
 	}
 	var n uint64
@@ -201,8 +204,7 @@ func (r *Runner) mutate(ctx context.Context, table, mark, where, cmd string) (bo
 	if n == 0 {
 		return false, nil
 	}
-	t := r.target()
-	if err := r.o.Conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s %s AND notEmpty('%s')", r.o.DB, t.Local(table), t.OnCluster(), cmd, mark)); err != nil {
+	if err := r.o.Conn.Exec(ctx, mutation.Alter(r.o.DB, r.o.Cluster, table, cmd, mark)); err != nil {
 		return false, fmt.Errorf("retention: %s: %w", table, err)
 	}
 	return true, nil
