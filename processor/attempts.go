@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/helicone"
 	"github.com/tollgate-dev/tollgate/policies/attempts"
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // Retries and fallback, the Envoy way. Envoy's router makes the attempts;
@@ -285,7 +286,7 @@ func (s *Server) releaseLink(c *call) {
 		origin := chain[min(int(rec.FallbackIndex), len(chain)-1)]
 		rec.Provider = originProvider(c.format, origin)
 		rec.TargetURL = ""
-		if origin != publicOrigin(c.format) {
+		if origin != provider.PublicOrigin(c.format) {
 			rec.TargetURL = origin
 		}
 	}

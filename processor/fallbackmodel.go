@@ -33,7 +33,7 @@ func (s *Server) modelOrigins(c *call, plan *attempts.FallbackPlan, origins []st
 			continue
 		}
 		if f := s.prices.ModelProvider(entryModel(e)); f != "" && f != c.format {
-			origins[i] = publicOrigin(f)
+			origins[i] = provider.PublicOrigin(f)
 		}
 	}
 }

@@ -114,7 +114,7 @@ const fallbackChainHeader = "x-tollgate-fallback-chain"
 // checkEntryOrigin applies to an entry's origin the checks of
 // Helicone-Target-URL, naming the entry.
 func (s *Server) checkEntryOrigin(c *call, name, origin string) *clientError {
-	if origin == publicOrigin(c.format) {
+	if origin == provider.PublicOrigin(c.format) {
 		return nil
 	}
 	checked := origin
@@ -148,7 +148,7 @@ func entryName(c *call, plan *attempts.FallbackPlan, i int) string {
 // for the providers' own origins, else the host (as for Helicone-Target-URL).
 func originProvider(format, origin string) string {
 	for _, f := range []string{format, provider.OpenAI, provider.Anthropic} {
-		if f != "" && origin == publicOrigin(f) {
+		if f != "" && origin == provider.PublicOrigin(f) {
 			return f
 		}
 	}
@@ -171,9 +171,9 @@ func ownOrigin(c *call) string {
 	case c.rec.TargetURL != "":
 		return c.rec.TargetURL
 	case c.named == "":
-		return publicOrigin(c.format)
-	case publicOrigin(c.named) != "":
-		return publicOrigin(c.named) // a sidecar naming anthropic on its OpenAI-compatible path
+		return provider.PublicOrigin(c.format)
+	case provider.PublicOrigin(c.named) != "":
+		return provider.PublicOrigin(c.named) // a sidecar naming anthropic on its OpenAI-compatible path
 	}
 	for _, u := range provider.Registered() {
 		if u.Name == c.named {
@@ -189,17 +189,5 @@ func ownOrigin(c *call) string {
 // with a translation, the attempts before it being on the client's key for
 // that very provider.
 func onProviderProper(c *call) bool {
-	return c.named == "" && c.rec.TargetURL == "" && publicOrigin(c.format) != ""
-}
-
-// publicOrigin is the provider origin a path goes to by default; a
-// target-url naming it keeps the default route.
-func publicOrigin(format string) string {
-	switch format {
-	case provider.OpenAI:
-		return "https://api.openai.com"
-	case provider.Anthropic:
-		return "https://api.anthropic.com"
-	}
-	return ""
+	return c.named == "" && c.rec.TargetURL == "" && provider.PublicOrigin(c.format) != ""
 }

@@ -74,7 +74,7 @@ const anthropicVersion = "2023-06-01"
 // the request's own format ("" otherwise).
 func otherFormat(c *call, origin string) string {
 	for _, f := range []string{provider.OpenAI, provider.Anthropic} {
-		if f != c.format && origin != "" && origin == publicOrigin(f) {
+		if f != c.format && origin != "" && origin == provider.PublicOrigin(f) {
 			return f
 		}
 	}

@@ -14,6 +14,25 @@ const (
 	Anthropic = "anthropic"
 )
 
+// The public origins of OpenAI's and Anthropic's APIs (the other built-in
+// providers' are in upstreams.go).
+const (
+	OpenAIOrigin    = "https://api.openai.com"
+	AnthropicOrigin = "https://api.anthropic.com"
+)
+
+// PublicOrigin is the public origin of OpenAI's or Anthropic's API for
+// that provider name, "" for any other.
+func PublicOrigin(name string) string {
+	switch name {
+	case OpenAI:
+		return OpenAIOrigin
+	case Anthropic:
+		return AnthropicOrigin
+	}
+	return ""
+}
+
 // ErrNotJSONObject is wrapped by the errors of ParseRequest and
 // EnsureStreamUsage; its text is fit to send back to the client in a 400.
 var ErrNotJSONObject = errors.New("request body is not a JSON object")

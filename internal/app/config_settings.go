@@ -10,6 +10,7 @@ import (
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/screen"
+	"github.com/tollgate-dev/tollgate/provider"
 	"github.com/tollgate-dev/tollgate/storage/chschema"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
@@ -36,8 +37,8 @@ func (c *Config) settings(dev bool) []setting {
 				}
 				return nil
 			}),
-		str(&c.UpstreamOpenAI, "upstream-openai", "https://api.openai.com", "origin for OpenAI paths (dev data plane)", httpOrigin),
-		str(&c.UpstreamAnthropic, "upstream-anthropic", "https://api.anthropic.com", "origin for Anthropic paths (dev data plane)", httpOrigin),
+		str(&c.UpstreamOpenAI, "upstream-openai", provider.OpenAIOrigin, "origin for OpenAI paths (dev data plane)", httpOrigin),
+		str(&c.UpstreamAnthropic, "upstream-anthropic", provider.AnthropicOrigin, "origin for Anthropic paths (dev data plane)", httpOrigin),
 		str(&c.UpstreamGemini, "upstream-gemini", "https://generativelanguage.googleapis.com", "origin for Gemini paths, /v1beta/… (dev data plane)", httpOrigin),
 		list(&c.OpenAICompatible, "openai-compatible", "comma list of name=origin[/prefix]: OpenAI-compatible providers clients reach at /<name><prefix>/… (mistral=https://api.mistral.ai/v1: /mistral/v1/chat/completions), priced by a section under the name in prices-file; together and groq are built in, an entry of their name points them elsewhere",
 			func(v []string) error { _, err := compatibleProviders(v); return err }),

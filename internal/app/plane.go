@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/dataplane"
 	"github.com/tollgate-dev/tollgate/envoy"
+	"github.com/tollgate-dev/tollgate/provider"
 )
 
 // earlyRemovals is what the data plane of `tollgate dev` strips from a
@@ -72,8 +73,8 @@ func devFallbackChains(cfg *Config, log *slog.Logger) ([]dataplane.FallbackChain
 		level[origin] = upstream
 	}
 	for _, p := range []struct{ origin, upstream string }{
-		{"https://api.openai.com", cfg.UpstreamOpenAI},
-		{"https://api.anthropic.com", cfg.UpstreamAnthropic},
+		{provider.OpenAIOrigin, cfg.UpstreamOpenAI},
+		{provider.AnthropicOrigin, cfg.UpstreamAnthropic},
 	} {
 		u, err := url.Parse(strings.TrimRight(p.upstream, "/"))
 		if err != nil || u.Path != "" {
