@@ -31,6 +31,7 @@ type SSEParser struct {
 	discard   bool   // the line being read is over the limit: skip to its end
 	oversized bool   // the event being built is over the limit: drop it
 	started   bool   // a line has been read, so a byte order mark can no longer appear
+	dropped   bool   // a line or event over the limit was dropped since FeedRaw last reported
 	limit     int    // 0 means MaxSSELine; tests lower it
 	names     [4]string
 	nameNext  int
@@ -56,6 +57,22 @@ func (p *SSEParser) Close(emit func(Event)) {
 	p.close(func(name, data []byte, id string) {
 		emit(Event{Name: p.nameString(name), Data: string(data), ID: id})
 	})
+}
+
+// FeedRaw is Feed without allocating: name and data alias the parser's
+// buffers and are valid only during emit. It returns false when a line or
+// event over the limit was dropped while reading chunk, for callers (the
+// stream translators) that must fail a stream rather than skip an event.
+func (p *SSEParser) FeedRaw(chunk []byte, emit func(name, data []byte, id string)) (complete bool) {
+	p.feed(chunk, emit)
+	complete = !p.dropped
+	p.dropped = false
+	return complete
+}
+
+// CloseRaw is Close without allocating, with FeedRaw's emit and result.
+func (p *SSEParser) CloseRaw(emit func(name, data []byte, id string)) (complete bool) {
+	return p.close(emit)
 }
 
 func (p *SSEParser) feed(chunk []byte, emit rawEmit) {
@@ -90,13 +107,15 @@ func (p *SSEParser) feed(chunk []byte, emit rawEmit) {
 	}
 }
 
-func (p *SSEParser) close(emit rawEmit) {
+func (p *SSEParser) close(emit rawEmit) (complete bool) {
 	if len(p.line) > 0 && !p.discard {
 		p.processLine(p.line, emit)
 	}
 	p.dispatch(emit)
+	complete = !p.dropped
 	*p = SSEParser{limit: p.limit, data: reuse(p.data), name: reuse(p.name), line: reuse(p.line)}
 	p.release()
+	return complete
 }
 
 // lineEnd finds the first line terminator (\r\n, \n or \r) in b at or
@@ -134,7 +153,7 @@ func (p *SSEParser) appendPartial(b []byte) {
 		return
 	}
 	if len(p.line)+len(b) > p.max() {
-		p.discard = true
+		p.discard, p.dropped = true, true
 		p.line = p.line[:0]
 		p.release()
 		return
@@ -152,7 +171,7 @@ func (p *SSEParser) endLine(tail []byte, emit rawEmit) {
 		p.started = true
 	case len(p.line) == 0:
 		if len(tail) > p.max() {
-			p.started = true
+			p.started, p.dropped = true, true
 			return
 		}
 		p.processLine(tail, emit)
@@ -161,7 +180,7 @@ func (p *SSEParser) endLine(tail []byte, emit rawEmit) {
 			p.line = appendBounded(p.line, tail, p.max())
 			p.processLine(p.line, emit)
 		} else {
-			p.started = true
+			p.started, p.dropped = true, true
 		}
 		p.line = p.line[:0]
 		p.release()
@@ -196,7 +215,7 @@ func (p *SSEParser) processLine(line []byte, emit rawEmit) {
 			return
 		}
 		if len(p.data)+len(value)+1 > p.max() {
-			p.oversized = true
+			p.oversized, p.dropped = true, true
 			p.data = p.data[:0]
 			p.release()
 			return

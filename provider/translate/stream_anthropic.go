@@ -7,7 +7,7 @@ import (
 // anthropicToOpenAIStream turns Anthropic Messages events into OpenAI
 // chat.completion.chunk lines.
 type anthropicToOpenAIStream struct {
-	sse          sseReader
+	sse          sseEvents
 	out          []byte
 	head         []byte // `data: {"id":…,"choices":[` shared by every chunk
 	includeUsage bool
@@ -24,19 +24,21 @@ type anthropicToOpenAIStream struct {
 // client. includeUsage adds OpenAI's final usage chunk (the client asked for
 // stream_options.include_usage).
 func NewAnthropicToOpenAIStream(includeUsage bool, opt ResponseOptions) StreamTranslator {
-	return &anthropicToOpenAIStream{includeUsage: includeUsage, created: opt.created(),
+	s := &anthropicToOpenAIStream{includeUsage: includeUsage, created: opt.created(),
 		blockTool: map[int64]int64{}}
+	s.sse.init(s.event)
+	return s
 }
 
 func (s *anthropicToOpenAIStream) Write(chunk []byte) ([]byte, error) {
 	s.out = s.out[:0]
-	err := s.sse.feed(chunk, s.event)
+	err := s.sse.feed(chunk)
 	return s.out, err
 }
 
 func (s *anthropicToOpenAIStream) Close() ([]byte, error) {
 	s.out = s.out[:0]
-	if err := s.sse.flush(s.event); err != nil {
+	if err := s.sse.flush(); err != nil {
 		return s.out, err
 	}
 	if !s.done {

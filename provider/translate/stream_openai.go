@@ -10,7 +10,7 @@ import (
 // Anthropic Messages events. OpenAI sends usage (if at all) after the
 // finishing chunk, so message_delta waits for [DONE].
 type openAIToAnthropicStream struct {
-	sse       sseReader
+	sse       sseEvents
 	out       []byte
 	started   bool
 	open      int64 // index of the open content block, -1 if none
@@ -27,18 +27,20 @@ type openAIToAnthropicStream struct {
 // stream_options.include_usage (AnthropicToOpenAI does), or the usage
 // Anthropic clients expect in message_delta is zero.
 func NewOpenAIToAnthropicStream() StreamTranslator {
-	return &openAIToAnthropicStream{open: -1, toolBlock: map[int64]int64{}}
+	s := &openAIToAnthropicStream{open: -1, toolBlock: map[int64]int64{}}
+	s.sse.init(s.event)
+	return s
 }
 
 func (s *openAIToAnthropicStream) Write(chunk []byte) ([]byte, error) {
 	s.out = s.out[:0]
-	err := s.sse.feed(chunk, s.event)
+	err := s.sse.feed(chunk)
 	return s.out, err
 }
 
 func (s *openAIToAnthropicStream) Close() ([]byte, error) {
 	s.out = s.out[:0]
-	if err := s.sse.flush(s.event); err != nil {
+	if err := s.sse.flush(); err != nil {
 		return s.out, err
 	}
 	if !s.done {

@@ -368,3 +368,17 @@ func summarize(t *testing.T, stream []byte) string {
 	}
 	return sb.String()
 }
+
+// TestEventTooLargeAcrossLines: data lines that are each small but add up
+// to more than MaxEventSize fail the stream, however it is split, rather
+// than the event being skipped and the rest of a valid stream translated.
+func TestEventTooLargeAcrossLines(t *testing.T) {
+	line := append(append([]byte("data: "), bytes.Repeat([]byte("x"), 1<<20)...), '\n')
+	body := append(bytes.Repeat(line, MaxEventSize>>20+1), '\n')
+	body = append(body, readStream(t, "openai_tools.sse")...)
+	for _, split := range []int{len(body), len(line) / 2} {
+		if _, err := runStream(NewOpenAIToAnthropicStream, body[:split], body[split:]); err == nil {
+			t.Errorf("split at %d: an event over MaxEventSize was skipped", split)
+		}
+	}
+}
