@@ -63,9 +63,7 @@ func (g *Gate) storeFailed(op string, err error) {
 	if op == "admit" {
 		g.m.errAdmit.Inc()
 	}
-	now := time.Now().UnixNano()
-	last := g.lastErrLog.Load()
-	if now-last < int64(time.Second) || !g.lastErrLog.CompareAndSwap(last, now) {
+	if !g.errLog.Allow() {
 		return
 	}
 	g.log.Warn("cache / rate-limit store call failed", "op", op, "err", err, "fail_closed", g.failClosed)

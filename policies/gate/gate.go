@@ -13,10 +13,10 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/helicone"
+	"github.com/tollgate-dev/tollgate/internal/throttle"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/cachecontrol"
 	"github.com/tollgate-dev/tollgate/policies/ratelimit"
@@ -65,7 +65,7 @@ type Gate struct {
 	rand            func(int) int
 	m               *Metrics
 	log             *slog.Logger
-	lastErrLog      atomic.Int64 // unix ns of the last store error logged
+	errLog          throttle.PerSecond // store errors logged at most once a second
 }
 
 // New builds a Gate.

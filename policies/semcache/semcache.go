@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tollgate-dev/tollgate/internal/throttle"
 )
 
 // Store keeps the semantic entries where every replica sees them.
@@ -116,7 +117,7 @@ type Cache struct {
 	cursor  string
 	followM sync.Mutex // one follower at a time
 	ready   atomic.Bool
-	lastLog atomic.Int64
+	errLog  throttle.PerSecond
 }
 
 // New builds a Cache; Start begins following the store.
@@ -380,9 +381,7 @@ func (c *Cache) Add(ctx context.Context, scope, requestID string, vec []float32,
 // logError logs at most one error a second: an embeddings or Redis outage
 // must not log at the request rate. The error never holds a credential.
 func (c *Cache) logError(op string, err error) {
-	now := time.Now().UnixNano()
-	last := c.lastLog.Load()
-	if now-last < int64(time.Second) || !c.lastLog.CompareAndSwap(last, now) {
+	if !c.errLog.Allow() {
 		return
 	}
 	c.o.Logger.Warn("semantic cache call failed; the call goes on uncached", "op", op, "err", err)

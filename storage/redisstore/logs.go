@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tollgate-dev/tollgate/internal/throttle"
 )
 
 // RouteLogs sends go-redis's own log lines (dial failures, pool trouble) to
@@ -20,15 +20,13 @@ func RouteLogs(l *slog.Logger) {
 }
 
 type throttledLogger struct {
-	l    *slog.Logger
-	last atomic.Int64 // unix ns of the last line written
-	lost atomic.Int64 // lines dropped since
+	l     *slog.Logger
+	every throttle.PerSecond
+	lost  atomic.Int64 // lines dropped since the last one written
 }
 
 func (t *throttledLogger) Printf(ctx context.Context, format string, v ...any) {
-	now := time.Now().UnixNano()
-	last := t.last.Load()
-	if now-last < int64(time.Second) || !t.last.CompareAndSwap(last, now) {
+	if !t.every.Allow() {
 		t.lost.Add(1)
 		return
 	}
