@@ -19,6 +19,11 @@ type fakeStream struct {
 	script  []*extprocv3.ProcessingRequest
 	end     error
 	replies []*extprocv3.ProcessingResponse
+	// failSendAt > 0: the reply of that number (1-based) and later ones
+	// fail to send, as when Envoy resets the stream because the client
+	// went away while the processor was answering.
+	failSendAt int
+	sends      int
 }
 
 func (f *fakeStream) Context() context.Context     { return f.ctx }
@@ -26,6 +31,9 @@ func (f *fakeStream) SetHeader(metadata.MD) error  { return nil }
 func (f *fakeStream) SendHeader(metadata.MD) error { return nil }
 func (f *fakeStream) SetTrailer(metadata.MD)       {}
 func (f *fakeStream) Send(r *extprocv3.ProcessingResponse) error {
+	if f.sends++; f.failSendAt > 0 && f.sends >= f.failSendAt {
+		return cancelled
+	}
 	f.replies = append(f.replies, r)
 	return nil
 }

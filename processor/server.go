@@ -216,11 +216,15 @@ func (s *Server) handle(c *call, req *extprocv3.ProcessingRequest) *extprocv3.Pr
 // endEarly writes the record of a call whose stream ended before its
 // response did: -2 when the data plane's deadline passed, -3 when the client
 // (or Envoy on its behalf) went away.
+//
+// A call already logged still completes: a reply that could not be sent
+// (the client went away as the last chunk passed) follows a response the
+// provider gave in full, and its charge and cache fill are owed all the same.
 func (s *Server) endEarly(c *call, ctx context.Context, err error) {
+	defer s.complete(c)
 	if c.logged {
 		return
 	}
-	defer s.complete(c)
 	if !c.started {
 		return // the stream closed before any message: there was no call
 	}

@@ -247,3 +247,32 @@ func TestCutCallBeforeItsAnswerCountsThePrompt(t *testing.T) {
 		})
 	}
 }
+
+// A client that goes away just as the last chunk of a stream passes, so
+// that the reply to it cannot be sent, still had the whole answer: its
+// call is charged to the cents budget like any other, not free.
+func TestStreamCutWhileAnsweringItsLastChunkIsCharged(t *testing.T) {
+	s, sink := newTestServer(t, func(o *Options) {
+		o.Gate = gate.New(gate.Options{Store: memstore.New(memstore.Options{})})
+	})
+	call := func(failLastReply bool) *record.Record {
+		script := streamScript("/v1/chat/completions", cutChatBody, openAICut(cutN), false)
+		// A one-cent budget: one o1-pro stream of these tokens spends it.
+		script[0] = reqHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "content-type", "application/json",
+			"authorization", "Bearer sk-provider", "helicone-ratelimit-policy", "1;w=3600;u=cents")
+		f := &fakeStream{ctx: context.Background(), script: script, end: cancelled}
+		if failLastReply {
+			f.failSendAt = len(script)
+		}
+		_ = s.Process(f)
+		recs := sink.Records()
+		return recs[len(recs)-1]
+	}
+	first := call(true)
+	if first.RateLimited || first.CostUSD*100 < 1 {
+		t.Fatalf("first stream logged as rate-limited %v at $%.4f: want admitted, costing more than the budget", first.RateLimited, first.CostUSD)
+	}
+	if second := call(false); !second.RateLimited {
+		t.Fatalf("a stream whose last reply could not be sent was not charged: the next call was admitted (status %d)", second.Status)
+	}
+}

@@ -23,7 +23,10 @@ const (
 	cutModel = "o1-pro"
 	cutBody  = `{"model":"o1-pro","stream":true,"messages":[{"role":"user","content":"tell me something long that I will not wait for"}]}`
 	// cutAfter: data lines the client reads before it hangs up: the
-	// role chunk and 6 of the mock's 12 words.
+	// role chunk and 6 of the mock's 12 words. The mock waits 60 ms
+	// before each chunk, so the rest of the stream is at least 360 ms
+	// behind the hang-up: the whole answer reaching Tollgate first (a
+	// logged 200) would take a stall that long.
 	cutAfter = 7
 )
 
@@ -43,7 +46,7 @@ func TestCutStreamCost(t *testing.T) {
 	budget := size(5, 50) // cents
 	limit := 20 * budget  // calls: a budget never refusing is a failure, not a hang
 
-	cut := spend(t, g, rc, cutBody, budget, limit, func(_ int, h http.Header) { h.Set(mockprovider.HeaderChunkDelay, "30") }, cutAfter)
+	cut := spend(t, g, rc, cutBody, budget, limit, func(_ int, h http.Header) { h.Set(mockprovider.HeaderChunkDelay, "60") }, cutAfter)
 	if len(cut.admitted) == limit {
 		t.Fatalf("a %d-cent budget admitted all %d cut streams: hanging up bypasses it", budget, limit)
 	}
