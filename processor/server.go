@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -160,6 +161,10 @@ func New(o Options) *Server {
 	return s
 }
 
+// errUnexpectedMessage ends a stream whose message the processor cannot
+// answer (a kind it never asked for, or none at all).
+var errUnexpectedMessage = errors.New("unexpected ext_proc message")
+
 // Process runs one HTTP request's exchange with Envoy. Whatever way the
 // stream ends, the call's record is written exactly once.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
@@ -181,7 +186,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		resp := s.handle(c, req)
 		if resp == nil {
 			s.metrics.processorErrors.Inc()
-			s.endEarly(c, stream.Context(), errors.New("unexpected message"))
+			s.endEarly(c, stream.Context(), errUnexpectedMessage)
 			return status.Errorf(codes.InvalidArgument, "tollgate: unexpected ext_proc message %T", req.GetRequest())
 		}
 		addWarningHeader(c, resp) // warnings.go
@@ -233,12 +238,22 @@ func (s *Server) endEarly(c *call, ctx context.Context, err error) {
 	}
 	code := status.Code(err)
 	switch {
+	case errors.Is(err, errUnexpectedMessage):
+		// Process answers it with an error, which Envoy turns into a 500.
+		c.rec.Error = "the data plane sent an unexpected ext_proc message"
+		s.metrics.endedEarly.WithLabelValues("protocol_error").Inc()
+		s.finish(c, http.StatusInternalServerError)
 	case errors.Is(err, io.EOF) && c.status != 0 && c.stream == nil:
-		// Envoy skipped the rest (e.g. a mode without the body phase). A
-		// stream we asked for chunk by chunk that closes before its last
-		// chunk was cut, and falls through to the cases below.
-		s.finish(c, int32(c.status))
-		return
+		// Envoy closed the stream after the response headers, without
+		// the body its buffered mode owes: the body went over Envoy's
+		// buffer limit, and the client got Envoy's own 500. The provider
+		// answered (and bills the prompt); the answer must not be cached
+		// or logged as a success. (A stream asked for chunk by chunk that
+		// closes before its last chunk was cut, and goes below.)
+		s.estimateUsage(c)
+		c.rec.Error = "the response body never reached the processor: Envoy ended the stream after the headers (a body over its buffer limit)"
+		s.metrics.endedEarly.WithLabelValues("no_body").Inc()
+		s.finish(c, http.StatusInternalServerError)
 	case code == codes.DeadlineExceeded || deadlinePassed(ctx):
 		if c.stream == nil {
 			s.estimateUsage(c) // sent, so its prompt is billed (usage.go)
