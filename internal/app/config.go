@@ -105,6 +105,12 @@ type Config struct {
 	// RateLimitFailClosed refuses calls under a rate-limit policy (503) when
 	// Redis is unreachable; the default lets them through, counted.
 	RateLimitFailClosed bool
+	// RedisTimeout bounds each store round trip a call waits for (the
+	// cache lookup and rate-limit check, a semantic hit's read);
+	// RedisWriteTimeout each one made after the reply (cache fill,
+	// rate-limit charge, semantic addition).
+	RedisTimeout      Duration
+	RedisWriteTimeout Duration
 	// APIKey protects the HTTP API (feedback, logging, queries); empty:
 	// loopback clients only.
 	APIKey string

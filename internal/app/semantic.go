@@ -51,6 +51,8 @@ func openSemantic(ctx context.Context, cfg *Config, reg prometheus.Registerer, l
 		MaxEntriesPerScope: cfg.SemanticCacheMaxEntries,
 		MaxEntries:         cfg.SemanticCacheMaxLog,
 		EmbedTimeout:       cfg.SemanticCacheTimeout.Duration,
+		StoreTimeout:       cfg.RedisTimeout.Duration,
+		AddTimeout:         cfg.RedisWriteTimeout.Duration,
 		Metrics:            semcache.NewMetrics(reg),
 		Logger:             log,
 	})

@@ -39,12 +39,43 @@ func openGate(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*gate.G
 		log.Info("cache, rate limits and prompts in process memory (no --redis)")
 	}
 	g := gate.New(gate.Options{
-		Store:      store,
-		FailClosed: cfg.RateLimitFailClosed,
-		Metrics:    gate.NewMetrics(reg),
-		Logger:     log,
+		Store:           store,
+		FailClosed:      cfg.RateLimitFailClosed,
+		Timeout:         cfg.RedisTimeout.Duration,
+		CompleteTimeout: cfg.RedisWriteTimeout.Duration,
+		Metrics:         gate.NewMetrics(reg),
+		Logger:          log,
 	})
 	return g, prompts, closer, nil
+}
+
+// storeTimeout is the floor of redis-timeout and redis-write-timeout:
+// below a millisecond no round trip could finish, and every call would
+// fail open.
+func storeTimeout(v time.Duration) error {
+	if v < time.Millisecond {
+		return errors.New("must be at least 1ms")
+	}
+	return nil
+}
+
+// belowMessage: the check's reply must come before Envoy stops waiting
+// for it (message-timeout), or a slow Redis fails the call instead of
+// letting it through.
+func (c *Config) belowMessage(v time.Duration) error {
+	if v >= c.MessageTimeout.Duration {
+		return errors.New("must be below message-timeout (" + c.MessageTimeout.Duration.String() + "): Envoy waits no longer for the reply the check holds back")
+	}
+	return nil
+}
+
+// withinShutdown: the calls after the reply belong to the call still in
+// flight, which shutdown-timeout bounds.
+func (c *Config) withinShutdown(v time.Duration) error {
+	if v > c.ShutdownTimeout.Duration {
+		return errors.New("must not be above shutdown-timeout (" + c.ShutdownTimeout.Duration.String() + "), which in-flight calls finish within")
+	}
+	return nil
 }
 
 // promptLibraryOptions: the prompt folder, and the seen-version limits

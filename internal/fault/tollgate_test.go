@@ -55,6 +55,11 @@ func (s *stack) start(t *testing.T, extra ...string) *tollgate {
 		"--data-dir", s.dataDir, "--spool-dir", s.spoolDir,
 		"--upstream-openai", s.upstream.URL, "--upstream-anthropic", s.upstream.URL,
 		"--log-flush-interval", "100ms", "--shutdown-timeout", "30s",
+		// A store call is only cut short by a store that is down or hung,
+		// never by a test machine under load: the scenarios count exact
+		// answers, refusals and charges. Redis killed still fails at once
+		// (a refused connection).
+		"--message-timeout", "10s", "--redis-timeout", "5s", "--redis-write-timeout", "5s",
 	}, s.args...)
 	args = append(args, extra...)
 	raw, _ := json.Marshal(args)

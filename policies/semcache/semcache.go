@@ -81,8 +81,12 @@ type Options struct {
 	// EmbedTimeout bounds the embeddings call, which the request waits
 	// for; past it the call goes on uncached. Default 150 ms.
 	EmbedTimeout time.Duration
-	// StoreTimeout bounds a hit's entry read and an addition. Default 50 ms.
+	// StoreTimeout bounds a hit's entry read, which the request waits for.
+	// Default 50 ms.
 	StoreTimeout time.Duration
+	// AddTimeout bounds an addition, made after the reply (off the
+	// client's path). Default: StoreTimeout.
+	AddTimeout time.Duration
 	// MaxTTL caps an entry's TTL; additions older than it are trimmed
 	// from the store's log. Default 7 days.
 	MaxTTL time.Duration
@@ -139,6 +143,9 @@ func New(o Options) (*Cache, error) {
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 50 * time.Millisecond
+	}
+	if o.AddTimeout <= 0 {
+		o.AddTimeout = o.StoreTimeout
 	}
 	if o.MaxTTL <= 0 {
 		o.MaxTTL = 7 * 24 * time.Hour
@@ -365,7 +372,7 @@ func (c *Cache) Add(ctx context.Context, scope, requestID string, vec []float32,
 	scope = c.scopeOf(scope)
 	e := Entry{Scope: scope, ID: scope + ":" + u.String(), RefID: requestID, Vector: vec,
 		ExpiresUnixMs: c.o.Now().Add(ttl).UnixMilli(), Index: index}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.StoreTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.AddTimeout)
 	defer cancel()
 	if err := c.o.Store.AddSemantic(ctx, e, body, ttl); err != nil {
 		c.o.Metrics.storeErrors.Inc()
