@@ -67,6 +67,11 @@
 //	                               events, then end the response cleanly,
 //	                               without the stream's terminal event
 //	                               ([DONE], message_stop)
+//	x-mock-stall-after: N          streaming: send the headers and N SSE
+//	                               events, then send nothing more until the
+//	                               client leaves (at most Options.MaxStall,
+//	                               then the stream goes on): a client that
+//	                               hangs up after N events always cuts it
 //	x-mock-trailer: name=value     send this response trailer after the
 //	                               body (HTTP/2, or a chunked HTTP/1.1 body)
 //	x-mock-completion-tokens: N    completion / output tokens reported

@@ -19,7 +19,15 @@ import (
 type Options struct {
 	Latency    time.Duration // fixed delay before response headers (default 0)
 	ChunkDelay time.Duration // delay between SSE chunks (default 0)
+	// MaxStall bounds the hold of x-mock-stall-after, so that a stalled
+	// stream whose client never leaves cannot hold a test forever.
+	// Default 30 s.
+	MaxStall time.Duration
 }
+
+// defaultMaxStall is Options.MaxStall's default: far longer than a test
+// takes to hang up, far shorter than a test's own timeout.
+const defaultMaxStall = 30 * time.Second
 
 // Server is the mock provider. It is an http.Handler; mount it on any
 // server or prefix. The zero value is not usable: call New.
@@ -34,6 +42,9 @@ type Server struct {
 
 // New returns a mock provider with the given defaults.
 func New(opts Options) *Server {
+	if opts.MaxStall <= 0 {
+		opts.MaxStall = defaultMaxStall
+	}
 	return &Server{opts: opts, failSeen: map[string]int{}}
 }
 

@@ -18,10 +18,11 @@ const splitPause = 20 * time.Millisecond
 // sseWriter frames Server-Sent Events the way the providers do and flushes
 // each one, so a client (or Envoy) sees every event as soon as it is sent.
 type sseWriter struct {
-	c    *call
-	rc   *http.ResponseController
-	sent int
-	buf  []byte
+	c       *call
+	rc      *http.ResponseController
+	sent    int
+	stalled bool // x-mock-stall-after's hold is over
+	buf     []byte
 }
 
 // startSSE sends the streaming response headers at once: real providers
@@ -60,6 +61,14 @@ func (s *sseWriter) send(name string, data []byte) error {
 	}
 	if s.c.plan.endAfter >= 0 && s.sent >= s.c.plan.endAfter {
 		return errStreamEnded // the handler returns: a clean end, cut short
+	}
+	if s.sent == s.c.plan.stallAfter && !s.stalled {
+		// A stall: nothing more until the client leaves (or MaxStall
+		// passes, and the stream goes on), however late the client reads.
+		s.stalled = true
+		if !sleep(s.c.ctx, s.c.plan.maxStall) {
+			return errStreamEnded
+		}
 	}
 	s.buf = s.buf[:0]
 	if name != "" {

@@ -26,6 +26,7 @@ const (
 	HeaderSplitEvents      = "x-mock-split-events"
 	HeaderEndAfter         = "x-mock-end-after"
 	HeaderTrailer          = "x-mock-trailer"
+	HeaderStallAfter       = "x-mock-stall-after"
 )
 
 // plan is what the steering headers ask of one request.
@@ -36,9 +37,11 @@ type plan struct {
 	retryAfter string // "" means the default for a 429, none otherwise
 	failFirst  int    // -1 when the request is not part of a fail-first series
 	failKey    string
-	failModels []string  // the body's model in this list fails (with status, or 503)
-	disconnect int       // SSE events before the reset; -1 for none
-	endAfter   int       // SSE events before a clean end without the terminal event; -1 for none
+	failModels []string // the body's model in this list fails (with status, or 503)
+	disconnect int      // SSE events before the reset; -1 for none
+	endAfter   int      // SSE events before a clean end without the terminal event; -1 for none
+	stallAfter int      // SSE events before the stream holds until the client leaves; -1 for none
+	maxStall   time.Duration
 	trailer    [2]string // a response trailer to send after the body (name, value); "" for none
 	completion int64
 	cached     int64
@@ -56,6 +59,8 @@ func parsePlan(h http.Header, opts Options) (plan, error) {
 		failFirst:  -1,
 		disconnect: -1,
 		endAfter:   -1,
+		stallAfter: -1,
+		maxStall:   opts.MaxStall,
 		completion: CompletionTokens,
 	}
 	var err error
@@ -72,13 +77,14 @@ func parsePlan(h http.Header, opts Options) (plan, error) {
 		*dst = n
 	}
 	const big = 1 << 40
-	var latency, chunkDelay, status, failFirst, disconnect, endAfter int64 = -1, -1, 0, -1, -1, -1
+	var latency, chunkDelay, status, failFirst, disconnect, endAfter, stallAfter int64 = -1, -1, 0, -1, -1, -1, -1
 	num(HeaderLatency, &latency, 0, 3_600_000)
 	num(HeaderChunkDelay, &chunkDelay, 0, 3_600_000)
 	num(HeaderStatus, &status, 400, 599)
 	num(HeaderFailFirst, &failFirst, 0, big)
 	num(HeaderDisconnectAfter, &disconnect, 0, big)
 	num(HeaderEndAfter, &endAfter, 0, big)
+	num(HeaderStallAfter, &stallAfter, 0, big)
 	num(HeaderCompletionTokens, &p.completion, 0, big)
 	num(HeaderCachedTokens, &p.cached, 0, big)
 	num(HeaderCacheWriteTokens, &p.cacheWrite, 0, big)
@@ -108,6 +114,7 @@ func parsePlan(h http.Header, opts Options) (plan, error) {
 	}
 	p.disconnect = int(disconnect)
 	p.endAfter = int(endAfter)
+	p.stallAfter = int(stallAfter)
 	if v := h.Get(HeaderTrailer); v != "" {
 		name, value, ok := strings.Cut(v, "=")
 		if !ok || strings.TrimSpace(name) == "" {

@@ -23,10 +23,10 @@ const (
 	cutModel = "o1-pro"
 	cutBody  = `{"model":"o1-pro","stream":true,"messages":[{"role":"user","content":"tell me something long that I will not wait for"}]}`
 	// cutAfter: data lines the client reads before it hangs up: the
-	// role chunk and 6 of the mock's 12 words. The mock waits 60 ms
-	// before each chunk, so the rest of the stream is at least 360 ms
-	// behind the hang-up: the whole answer reaching Tollgate first (a
-	// logged 200) would take a stall that long.
+	// role chunk and 6 of the mock's 12 words. The mock sends exactly
+	// those and then holds the stream until the hang-up reaches it
+	// (x-mock-stall-after), so however slowly the client reads, the rest
+	// of the answer never reaches Tollgate first (which would log a 200).
 	cutAfter = 7
 )
 
@@ -46,7 +46,7 @@ func TestCutStreamCost(t *testing.T) {
 	budget := size(5, 50) // cents
 	limit := 20 * budget  // calls: a budget never refusing is a failure, not a hang
 
-	cut := spend(t, g, rc, cutBody, budget, limit, func(_ int, h http.Header) { h.Set(mockprovider.HeaderChunkDelay, "60") }, cutAfter)
+	cut := spend(t, g, rc, cutBody, budget, limit, func(_ int, h http.Header) { h.Set(mockprovider.HeaderStallAfter, strconv.Itoa(cutAfter)) }, cutAfter)
 	if len(cut.admitted) == limit {
 		t.Fatalf("a %d-cent budget admitted all %d cut streams: hanging up bypasses it", budget, limit)
 	}
@@ -65,8 +65,8 @@ func TestCutStreamCost(t *testing.T) {
 	// Full streams of exactly those costs, one for one: the mock counts a
 	// prompt word as a token, so a prompt of as many words and the
 	// completion tokens of cut stream i (x-mock-completion-tokens) price
-	// full stream i the same. (A cut stream may count a chunk more than
-	// another: the hang-up races the next chunk.)
+	// full stream i the same. (Every cut stream streams the same chunks,
+	// so their costs should agree; each is matched all the same.)
 	fullBody := fmt.Sprintf(`{"model":%q,"stream":true,"messages":[{"role":"user","content":%q}]}`,
 		cutModel, strings.TrimSpace(strings.Repeat("word ", int(typical.prompt))))
 	if p := mockprovider.PromptTokens([]byte(fullBody)); p != typical.prompt {
