@@ -72,7 +72,9 @@ func drip(conn net.Conn, interval time.Duration, stop <-chan struct{}) {
 // within the idle timeout, and its connection is closed; one that stops
 // sending gets 408 "stream timeout" after the idle timeout. Both whether
 // the processor buffers the body or it streams to the upstream, and no
-// goroutine stays behind.
+// goroutine stays behind. The idle timeout of the stall cases also times
+// the warm-up call (processor round trips, upstream): it leaves room for
+// a loaded machine.
 func TestSlowRequestBodyTimesOut(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -84,8 +86,8 @@ func TestSlowRequestBodyTimesOut(t *testing.T) {
 	}{
 		{"buffered drip", false, 300 * time.Millisecond, time.Minute, true, "request timeout"},
 		{"streamed drip", true, 300 * time.Millisecond, time.Minute, true, "request timeout"},
-		{"buffered stall", false, time.Minute, 300 * time.Millisecond, false, "stream timeout"},
-		{"streamed stall", true, time.Minute, 300 * time.Millisecond, false, "stream timeout"},
+		{"buffered stall", false, time.Minute, 2 * time.Second, false, "stream timeout"},
+		{"streamed stall", true, time.Minute, 2 * time.Second, false, "stream timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{noProc: tc.noProc, script: continueAll, config: func(c *Config) {

@@ -224,12 +224,15 @@ func TestRouteTimeoutBeforeHeadersIs504ThroughProcessor(t *testing.T) {
 	}, h.stream(t).messages()[1:])
 }
 
+// The upstream stays parked after its first event, so the timeouts below
+// end the stream whatever their length; they are long enough for the first
+// event to pass the processor's round trips first on a loaded machine.
 func TestRouteTimeoutAfterHeadersEndsStreamWithDeadline(t *testing.T) {
 	g := newGate(t)
 	h := newHarness(t, harnessOpts{
 		script: streamedScript,
 		config: func(c *Config) {
-			c.RouteTimeout = 600 * time.Millisecond
+			c.RouteTimeout = 3 * time.Second
 			c.MessageTimeout = time.Second
 		},
 		upstream: sse([]string{"data: 1\n\n"}, g),
@@ -246,7 +249,7 @@ func TestIdleTimeoutAfterHeadersCancelsStream(t *testing.T) {
 	g := newGate(t)
 	h := newHarness(t, harnessOpts{
 		script:   streamedScript,
-		config:   func(c *Config) { c.StreamIdleTimeout = 300 * time.Millisecond },
+		config:   func(c *Config) { c.StreamIdleTimeout = 2 * time.Second },
 		upstream: sse([]string{"data: 1\n\n"}, g),
 	})
 	firstEventThenCut(t, h, "an idle-timed-out")
