@@ -23,7 +23,7 @@ func TestEraseUserThroughTheAPI(t *testing.T) {
 	erasureGrace = time.Second
 	t.Cleanup(func() { erasureGrace = 0 })
 	chURL, conn, db := chtest.EmptyDatabase(t, "tollgate_erasure")
-	d := startDev(t, "--redis", testenv.RedisURL(t), "--clickhouse", chURL, "--spool-dir", t.TempDir())
+	d := startDev(t, append([]string{"--redis", testenv.RedisURL(t), "--clickhouse", chURL, "--spool-dir", t.TempDir()}, generousStoreTimeouts...)...)
 
 	seed := uuid.NewString()
 	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"erin's secret"}]}`
@@ -32,10 +32,15 @@ func TestEraseUserThroughTheAPI(t *testing.T) {
 			"Helicone-Cache-Enabled": "true", "Helicone-Cache-Seed": seed + user, "Helicone-User-Id": user}}.do(t, d)
 		return r.Header.Get("Helicone-Cache")
 	}
-	if a, b := ask("erin"), ask("erin"); a != "MISS" || b != "HIT" {
+	// Each entry is written after the last reply to the client: wait for
+	// it, as a client's next call usually would.
+	a := ask("erin")
+	waitForMetric(t, d, "tollgate_cache_fills_total", 1)
+	if b := ask("erin"); a != "MISS" || b != "HIT" {
 		t.Fatalf("before: %s then %s", a, b)
 	}
 	ask("finn")
+	waitForMetric(t, d, "tollgate_cache_fills_total", 2)
 	rows := func(user string) uint64 {
 		var n uint64
 		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".requests WHERE user_id = ?", user).Scan(&n); err != nil {

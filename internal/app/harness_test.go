@@ -21,6 +21,11 @@ type devInstance struct {
 func (d *devInstance) url(path string) string { return "http://" + d.addrs["listen"] + path }
 func (d *devInstance) api(path string) string { return "http://" + d.addrs["http"] + path }
 
+// generousStoreTimeouts are store limits for instances on a real Redis:
+// a round trip is only cut short by a Redis that is down, never by a test
+// machine under load (the defaults, 50 ms and 250 ms, are for production).
+var generousStoreTimeouts = []string{"--message-timeout", "10s", "--redis-timeout", "5s", "--redis-write-timeout", "5s"}
+
 func startDev(t *testing.T, extraArgs ...string) *devInstance {
 	t.Helper()
 	dev := devtest.StartDev(t, Run, extraArgs...)

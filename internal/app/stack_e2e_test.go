@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,8 @@ import (
 func TestStackLogsToClickHouseAndCachesInRedis(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
 	chURL, conn, db := chtest.EmptyDatabase(t, "tollgate_app")
-	args := []string{"--redis", redisURL, "--clickhouse", chURL}
+	args := slices.Concat([]string{"--redis", redisURL, "--clickhouse", chURL}, generousStoreTimeouts)
+	args = slices.Clip(args) // each instance appends its own spool folder
 	a := startDev(t, append(args, "--spool-dir", t.TempDir())...)
 	b := startDev(t, append(args, "--spool-dir", t.TempDir())...)
 
@@ -36,6 +38,9 @@ func TestStackLogsToClickHouseAndCachesInRedis(t *testing.T) {
 			"Helicone-Request-Id": id, "Helicone-User-Id": "dora", "Helicone-Property-Env": "prod"}
 	}
 	r1, _ := call{path: "/v1/chat/completions", body: body, headers: headers(first)}.do(t, a)
+	// The entry is written after the last reply to the client: wait for
+	// it, as a client's next call usually would.
+	waitForMetric(t, a, "tollgate_cache_fills_total", 1)
 	r2, _ := call{path: "/v1/chat/completions", body: body, headers: headers(second)}.do(t, b)
 	if r1.Header.Get("Helicone-Cache") != "MISS" || r2.Header.Get("Helicone-Cache") != "HIT" {
 		t.Fatalf("two instances on one Redis: %q then %q", r1.Header.Get("Helicone-Cache"), r2.Header.Get("Helicone-Cache"))
