@@ -73,7 +73,7 @@ func waitForSeries(t *testing.T, d *devInstance, series string, want float64) {
 func TestSemanticCacheAcrossReplicas(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
 	emb := embeddingsServer(t)
-	args := []string{"--redis", redisURL, "--semantic-cache-url", emb, "--semantic-cache-timeout", "1s"}
+	args := append([]string{"--redis", redisURL, "--semantic-cache-url", emb, "--semantic-cache-timeout", "1s"}, generousStoreTimeouts...)
 	a := startDev(t, args...)
 
 	seed := uuid.NewString() // a fresh scope per run

@@ -45,7 +45,10 @@ func TestSDKSemanticCacheAcrossReplicas(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
 	emb := httptest.NewServer(mockprovider.New(mockprovider.Options{}))
 	t.Cleanup(emb.Close)
-	args := []string{"--redis", redisURL, "--semantic-cache-url", emb.URL, "--semantic-cache-timeout", "1s"}
+	// Generous store limits: an addition or a hit's read is only cut short
+	// by a Redis that is down, never by a test machine under load.
+	args := []string{"--redis", redisURL, "--semantic-cache-url", emb.URL, "--semantic-cache-timeout", "1s",
+		"--message-timeout", "10s", "--redis-timeout", "5s", "--redis-write-timeout", "5s"}
 	a := startDev(t, args...)
 
 	seed := uuid.NewString() // a scope of its own per run
