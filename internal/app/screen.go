@@ -12,7 +12,8 @@ import (
 )
 
 // bodyPhaseMargin is what the body-phase reply may spend besides a check:
-// the prompt store (at most 100 ms), the gate's Redis round trip (50 ms)
+// the prompt store (at most 100 ms), the gate's Redis round trip (50 ms
+// at the default redis-timeout, which is kept below message-timeout too)
 // and the token-limit count (under 100 ms).
 const bodyPhaseMargin = 250 * time.Millisecond
 
