@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,11 +41,33 @@ func tenantKeys(t *testing.T) *policies.Auth {
 // heliconeAPI is the API over env's ClickHouse with the two tenant keys and
 // a short wait for requests not yet logged.
 func heliconeAPI(t *testing.T, env *chEnv, wait time.Duration, now func() time.Time) http.Handler {
+	return heliconeAPIOn(t, env, env.q, wait, now)
+}
+
+// heliconeAPIOn is heliconeAPI with q (env's ClickHouse, perhaps wrapped)
+// as its query backend.
+func heliconeAPIOn(t *testing.T, env *chEnv, q Queries, wait time.Duration, now func() time.Time) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
-	return New(Options{Query: env.q, Auth: tenantKeys(t), RequestWait: wait, Now: now,
+	return New(Options{Query: q, Auth: tenantKeys(t), RequestWait: wait, Now: now,
 		Feedback: func(ctx context.Context, fb chstore.Feedback) error { return env.w.InsertFeedback(ctx, fb) }})
+}
+
+// signalLookups passes lookups to the backend and says when one has
+// returned (the wait, if any, begins after it).
+type signalLookups struct {
+	Queries
+	looked chan struct{}
+}
+
+func (s signalLookups) Exists(ctx context.Context, id, tenant string) (bool, error) {
+	ok, err := s.Queries.Exists(ctx, id, tenant)
+	select {
+	case s.looked <- struct{}{}:
+	default:
+	}
+	return ok, err
 }
 
 // heliconeBody decodes Helicone's {data, error} answer.
@@ -116,10 +138,15 @@ func TestHeliconeFeedbackIsTheKeysTenants(t *testing.T) {
 // Helicone: valhalla/jawn/src/managers/request/RequestManager.ts
 // (waitForRequestAndResponse polls for the request before rating it and
 // answers "Request not found" when it never comes; Helicone waits minutes,
-// Tollgate a bounded RequestWait).
+// Tollgate a bounded RequestWait). The waits that must not run out (a
+// record to flush, a cancelled lookup to return) are long, so that a
+// loaded machine does not end them first; the one that must run out is
+// short.
 func TestHeliconeFeedbackWaitsForTheRequest(t *testing.T) {
 	env := newCH(t)
 	h := heliconeAPI(t, env, 3*time.Second, nil)
+	looked := make(chan struct{}, 1)
+	long := heliconeAPIOn(t, env, signalLookups{Queries: env.q, looked: looked}, 30*time.Second, nil)
 
 	late := &record.Record{RequestID: uuid.NewString(), CreatedAt: time.Now().UTC().Truncate(time.Second), Tenant: "acme",
 		Provider: "openai", Model: "gpt-4o-mini", Status: 200}
@@ -132,7 +159,7 @@ func TestHeliconeFeedbackWaitsForTheRequest(t *testing.T) {
 		_ = env.w.Flush(ctx)
 	}()
 	start := time.Now()
-	rr := do(t, h, "POST", "/v1/request/"+late.RequestID+"/feedback", local, acmeKey, `{"rating": true}`, nil)
+	rr := do(t, long, "POST", "/v1/request/"+late.RequestID+"/feedback", local, acmeKey, `{"rating": true}`, nil)
 	if rr.Code != 200 {
 		t.Fatalf("a request logged 0.4 s after its rating: %d %s", rr.Code, rr.Body)
 	}
@@ -150,7 +177,11 @@ func TestHeliconeFeedbackWaitsForTheRequest(t *testing.T) {
 		t.Errorf("gave up after %v, before the 3 s wait", took)
 	}
 
-	// A client that goes away stops the wait.
+	// A client that goes away stops the wait: it is cancelled once its
+	// first lookup has found nothing, and answered long before its 30 s.
+	for len(looked) > 0 {
+		<-looked
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", "/v1/request/"+uuid.NewString()+"/feedback", strings.NewReader(`{"rating": true}`))
 	req.RemoteAddr, req.Host = local, "localhost"
@@ -159,13 +190,17 @@ func TestHeliconeFeedbackWaitsForTheRequest(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.ServeHTTP(httptest.NewRecorder(), req)
+		long.ServeHTTP(httptest.NewRecorder(), req)
 	}()
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-looked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no lookup")
+	}
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("the wait outlived its client")
 	}
 }
@@ -262,17 +297,68 @@ func TestHeliconeScores(t *testing.T) {
 	}
 }
 
-// missingRequests is a query backend in which no request ever arrives; it
-// counts the lookups.
+// missingRequests is a query backend in which no request ever arrives. A
+// waiter looks an id up once before it takes a slot and again after its
+// first poll; for the ids of heldPath that second lookup is held until
+// release, so every waiter that made it stays in its slot however slowly
+// the machine runs.
 type missingRequests struct {
 	Queries
-	lookups atomic.Int64
+	mu      sync.Mutex
+	lookups map[string]int  // per request id
+	held    map[string]bool // the ids whose second lookup is held
+	hold    chan struct{}
+	once    sync.Once
 }
 
-func (m *missingRequests) Exists(context.Context, string, string) (bool, error) {
-	m.lookups.Add(1)
+func newMissingRequests(t *testing.T) *missingRequests {
+	m := &missingRequests{lookups: map[string]int{}, held: map[string]bool{}, hold: make(chan struct{})}
+	t.Cleanup(m.release)
+	return m
+}
+
+func (m *missingRequests) Exists(ctx context.Context, id, _ string) (bool, error) {
+	m.mu.Lock()
+	m.lookups[id]++
+	hold := m.held[id] && m.lookups[id] == 2
+	m.mu.Unlock()
+	if hold {
+		select {
+		case <-m.hold:
+		case <-ctx.Done():
+		}
+	}
 	return false, nil
 }
+
+// heldPath is the feedback route of a new request id whose waiter is held
+// in its slot.
+func (m *missingRequests) heldPath() string {
+	id := uuid.NewString()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.held[id] = true
+	return "/v1/request/" + id + "/feedback"
+}
+
+// holding is the number of waiters held in their slots.
+func (m *missingRequests) holding() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id := range m.held {
+		if m.lookups[id] >= 2 {
+			n++
+		}
+	}
+	return n
+}
+
+// release lets the held lookups return; the waits go on to their end.
+func (m *missingRequests) release() { m.once.Do(func() { close(m.hold) }) }
+
+// feedbackPath is the feedback route of a new request id.
+func feedbackPath() string { return "/v1/request/" + uuid.NewString() + "/feedback" }
 
 // The wait for a request not yet logged holds a goroutine and a connection:
 // at most maxWaiters wait at once, and the next is answered at once (503,
@@ -280,31 +366,31 @@ func (m *missingRequests) Exists(context.Context, string, string) (bool, error) 
 // (valhalla/jawn/src/managers/request/RequestManager.ts,
 // waitForRequestAndResponse) waits minutes with no such bound.
 func TestHeliconeWaitIsBounded(t *testing.T) {
-	q := &missingRequests{}
+	q := newMissingRequests(t)
 	h := New(Options{Query: q, RequestWait: 3 * time.Second,
 		Feedback: func(context.Context, chstore.Feedback) error { return nil }})
 	// One tenant per waiter (the default tenant holds at most
-	// maxTenantWaiters): the bound under test is the global one.
-	path := "/v1/request/" + uuid.NewString() + "/feedback"
+	// maxTenantWaiters): the bound under test is the global one. Each
+	// waiter rates its own id, so its lookups can be told apart.
 	done := make(chan int, maxWaiters)
 	for i := range maxWaiters {
 		auth := map[string]string{"Helicone-Auth": "Bearer waiter-" + strconv.Itoa(i)}
+		path := q.heldPath()
 		go func() { done <- do(t, h, "POST", path, local, auth, `{"rating": true}`, nil).Code }()
 	}
-	// Each waiter looks once before it takes a slot and again after its
-	// first poll: twice per waiter, all of them are holding a slot.
-	testenv.WaitFor(t, 10*time.Second, "every waiter polling", func() bool { return q.lookups.Load() >= 2*maxWaiters })
-	rr := do(t, h, "POST", path, local, map[string]string{"Helicone-Auth": "Bearer one-more"}, `{"rating": true}`, nil)
+	testenv.WaitFor(t, 10*time.Second, "every waiter holding a slot", func() bool { return q.holding() == maxWaiters })
+	rr := do(t, h, "POST", feedbackPath(), local, map[string]string{"Helicone-Auth": "Bearer one-more"}, `{"rating": true}`, nil)
 	if _, e := heliconeBody(t, rr.Body.Bytes()); rr.Code != 503 || e == nil || !strings.Contains(*e, "retry") {
 		t.Errorf("one more: %d %s", rr.Code, rr.Body)
 	}
+	q.release()
 	for range maxWaiters {
 		if code := <-done; code != 404 {
 			t.Errorf("a waiter: %d", code)
 		}
 	}
 	// The waits are over: the next one waits again.
-	if rr := do(t, h, "POST", path, local, nil, `{"rating": true}`, nil); rr.Code != 404 {
+	if rr := do(t, h, "POST", feedbackPath(), local, nil, `{"rating": true}`, nil); rr.Code != 404 {
 		t.Errorf("after: %d %s", rr.Code, rr.Body)
 	}
 }
@@ -353,23 +439,29 @@ func TestHeliconeFeedbackSharedID(t *testing.T) {
 // of the waits; the next of that tenant is answered 503 at once, while
 // another tenant still waits (and finds its request).
 func TestHeliconeWaitIsBoundedPerTenant(t *testing.T) {
-	q := &missingRequests{}
+	q := newMissingRequests(t)
 	h := New(Options{Query: q, RequestWait: 3 * time.Second,
 		Feedback: func(context.Context, chstore.Feedback) error { return nil }})
-	path := "/v1/request/" + uuid.NewString() + "/feedback"
 	busy := map[string]string{"Helicone-Auth": "Bearer busy-tenant"}
 	done := make(chan int, maxTenantWaiters)
 	for range maxTenantWaiters {
+		path := q.heldPath()
 		go func() { done <- do(t, h, "POST", path, local, busy, `{"rating": true}`, nil).Code }()
 	}
-	testenv.WaitFor(t, 10*time.Second, "every waiter polling", func() bool { return q.lookups.Load() >= 2*maxTenantWaiters })
-	if rr := do(t, h, "POST", path, local, busy, `{"rating": true}`, nil); rr.Code != 503 {
+	testenv.WaitFor(t, 10*time.Second, "every waiter holding a slot", func() bool { return q.holding() == maxTenantWaiters })
+	if rr := do(t, h, "POST", feedbackPath(), local, busy, `{"rating": true}`, nil); rr.Code != 503 {
 		t.Errorf("the same tenant once more: %d %s, want 503", rr.Code, rr.Body)
 	}
+	// Another tenant takes a slot while the busy one's are all held.
 	other := make(chan int, 1)
+	otherPath := q.heldPath()
 	go func() {
-		other <- do(t, h, "POST", path, local, map[string]string{"Helicone-Auth": "Bearer other-tenant"}, `{"rating": true}`, nil).Code
+		other <- do(t, h, "POST", otherPath, local, map[string]string{"Helicone-Auth": "Bearer other-tenant"}, `{"rating": true}`, nil).Code
 	}()
+	testenv.WaitFor(t, 10*time.Second, "another tenant waiting", func() bool {
+		return q.holding() == maxTenantWaiters+1 || len(other) > 0
+	})
+	q.release()
 	if code := <-other; code != 404 {
 		t.Errorf("another tenant: %d, want it to wait (404 once the wait is over)", code)
 	}
