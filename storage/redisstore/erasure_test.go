@@ -60,7 +60,7 @@ func TestEraseIndexed(t *testing.T) {
 	// Semantic entries through two replicas' caches.
 	vec := []float32{0.6, 0.8, 0}
 	newCache := func() *semcache.Cache {
-		c, err := semcache.New(semcache.Options{Store: open().Semantic(100), Embedder: fixedEmbedder(vec)})
+		c, err := semcache.New(semcache.Options{Store: open().Semantic(100), Embedder: fixedEmbedder(vec), StoreTimeout: testStoreTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}
