@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tollgate-dev/tollgate/internal/devtest"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/storage/chstore/chtest"
 )
@@ -35,12 +36,12 @@ func TestEraseUserThroughTheAPI(t *testing.T) {
 	// Each entry is written after the last reply to the client: wait for
 	// it, as a client's next call usually would.
 	a := ask("erin")
-	waitForMetric(t, d, "tollgate_cache_fills_total", 1)
+	devtest.WaitForCounter(t, d.addrs["http"], "tollgate_cache_fills_total", 1)
 	if b := ask("erin"); a != "MISS" || b != "HIT" {
 		t.Fatalf("before: %s then %s", a, b)
 	}
 	ask("finn")
-	waitForMetric(t, d, "tollgate_cache_fills_total", 2)
+	devtest.WaitForCounter(t, d.addrs["http"], "tollgate_cache_fills_total", 2)
 	rows := func(user string) uint64 {
 		var n uint64
 		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".requests WHERE user_id = ?", user).Scan(&n); err != nil {

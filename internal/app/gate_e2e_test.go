@@ -2,17 +2,13 @@ package app
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
-
-	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/internal/devtest"
 )
 
 // The cache and rate limits through `tollgate dev` on the in-process store;
@@ -29,7 +25,7 @@ func TestDevCacheServesRepeatsWithoutTheProvider(t *testing.T) {
 			"Helicone-Cache-Enabled": "true", "Helicone-Request-Id": first}}.do(t, d)
 		// The entry is written after the last reply to the client: wait
 		// for it, as a client's next call usually would.
-		waitForMetric(t, d, "tollgate_cache_fills_total", fills+1)
+		devtest.WaitForCounter(t, d.addrs["http"], "tollgate_cache_fills_total", fills+1)
 		fills++
 		r2, b2 := call{path: "/v1/chat/completions", body: body, headers: map[string]string{
 			"Helicone-Cache-Enabled": "true", "Helicone-Request-Id": second}}.do(t, d)
@@ -113,30 +109,4 @@ func TestDevRateLimitRejectsOverQuota(t *testing.T) {
 	if limited != 1 {
 		t.Fatalf("%d rate-limited records, want 1", limited)
 	}
-}
-
-// waitForMetric polls /metrics until the sum of a counter's series reaches
-// want (a bounded wait).
-func waitForMetric(t *testing.T, d *devInstance, name string, want float64) {
-	t.Helper()
-	testenv.Eventually(t, 10*time.Second, func() error {
-		resp, err := http.Get(d.api("/metrics"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		sum := 0.0
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
-				if f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-					sum += f
-				}
-			}
-		}
-		if sum < want {
-			return fmt.Errorf("%s = %v, want %v", name, sum, want)
-		}
-		return nil
-	})
 }

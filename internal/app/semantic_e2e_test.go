@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tollgate-dev/tollgate/internal/devtest"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 	"github.com/tollgate-dev/tollgate/policies/semcache"
@@ -35,35 +36,6 @@ func semanticHeaders(seed, id string) map[string]string {
 	return map[string]string{"Helicone-Cache-Enabled": "true", "Helicone-Cache-Semantic-Enabled": "true",
 		"Helicone-Cache-Semantic-Threshold": "0.8", "Helicone-Cache-Seed": seed, "Helicone-Request-Id": id,
 		"Authorization": "Bearer sk-test"}
-}
-
-// metricLine is the value of the series whose line starts with series
-// (name and labels), 0 when absent.
-func metricLine(t *testing.T, d *devInstance, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(d.api("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, series+" ") {
-			f, _ := strconv.ParseFloat(line[len(series)+1:], 64)
-			return f
-		}
-	}
-	return 0
-}
-
-func waitForSeries(t *testing.T, d *devInstance, series string, want float64) {
-	t.Helper()
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if got := metricLine(t, d, series); got < want {
-			return fmt.Errorf("%s = %v, want %v", series, got, want)
-		}
-		return nil
-	})
 }
 
 // Two `tollgate dev` instances on one Redis: the second, started after the
@@ -89,7 +61,7 @@ func TestSemanticCacheAcrossReplicas(t *testing.T) {
 	if r1s.StatusCode != 200 {
 		t.Fatalf("streamed call: %d", r1s.StatusCode)
 	}
-	waitForSeries(t, a, "tollgate_semantic_cache_added_total", 2)
+	devtest.WaitForCounter(t, a.addrs["http"], "tollgate_semantic_cache_added_total", 2)
 
 	b := startDev(t, args...) // started later: reads a's entries from Redis
 	hitID := uuid.NewString()
@@ -164,7 +136,7 @@ func TestSemanticCacheEmbeddingsDownOrSlow(t *testing.T) {
 				t.Fatalf("call: %d %q\n%s", resp.StatusCode, resp.Header.Get("Helicone-Cache"), body)
 			}
 			series := `tollgate_semantic_cache_embeddings_total{result="` + tc.result + `"}`
-			if got := metricLine(t, d, series); got != 1 {
+			if got := devtest.Counter(t, d.addrs["http"], series); got != 1 {
 				t.Errorf("%s = %v, want 1", series, got)
 			}
 		})
@@ -185,7 +157,7 @@ func TestSemanticCacheInProcessAndBadThreshold(t *testing.T) {
 	seed := uuid.NewString()
 	r1, _ := call{path: "/v1/chat/completions", body: chatBody("What is the capital city of France?", false),
 		headers: semanticHeaders(seed, uuid.NewString())}.do(t, d)
-	waitForSeries(t, d, "tollgate_semantic_cache_added_total", 1)
+	devtest.WaitForCounter(t, d.addrs["http"], "tollgate_semantic_cache_added_total", 1)
 	limited := semanticHeaders(seed, uuid.NewString())
 	limited["Helicone-RateLimit-Policy"] = "100;w=60"
 	r2, _ := call{path: "/v1/chat/completions", body: chatBody("France capital city?", false), headers: limited}.do(t, d)
@@ -224,7 +196,7 @@ func TestSemanticCacheByEgressPolicy(t *testing.T) {
 	d := startDev(t, "--egress-policy", policy, "--semantic-cache-url", embeddingsServer(t), "--semantic-cache-timeout", "1s")
 	r1, _ := call{path: "/v1/chat/completions", body: chatBody("Which river runs through Vienna?", false),
 		headers: map[string]string{}}.do(t, d)
-	waitForSeries(t, d, "tollgate_semantic_cache_added_total", 1)
+	devtest.WaitForCounter(t, d.addrs["http"], "tollgate_semantic_cache_added_total", 1)
 	r2, _ := call{path: "/v1/chat/completions", body: chatBody("Vienna: which river runs through it", false),
 		headers: map[string]string{}}.do(t, d)
 	if r1.Header.Get("Helicone-Cache") != "MISS" || r2.Header.Get("Helicone-Cache") != "HIT" || r2.Header.Get("Helicone-Cache-Similarity") == "" {

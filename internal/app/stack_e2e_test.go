@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
 
+	"github.com/tollgate-dev/tollgate/internal/devtest"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 	"github.com/tollgate-dev/tollgate/provider"
@@ -40,7 +41,7 @@ func TestStackLogsToClickHouseAndCachesInRedis(t *testing.T) {
 	r1, _ := call{path: "/v1/chat/completions", body: body, headers: headers(first)}.do(t, a)
 	// The entry is written after the last reply to the client: wait for
 	// it, as a client's next call usually would.
-	waitForMetric(t, a, "tollgate_cache_fills_total", 1)
+	devtest.WaitForCounter(t, a.addrs["http"], "tollgate_cache_fills_total", 1)
 	r2, _ := call{path: "/v1/chat/completions", body: body, headers: headers(second)}.do(t, b)
 	if r1.Header.Get("Helicone-Cache") != "MISS" || r2.Header.Get("Helicone-Cache") != "HIT" {
 		t.Fatalf("two instances on one Redis: %q then %q", r1.Header.Get("Helicone-Cache"), r2.Header.Get("Helicone-Cache"))

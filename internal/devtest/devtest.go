@@ -8,15 +8,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 	"github.com/tollgate-dev/tollgate/record"
 )
@@ -148,4 +152,39 @@ func (d *Dev) Records(t testing.TB) map[string]*record.Record {
 		out[r.RequestID] = &r
 	}
 	return out
+}
+
+// Counter is a metric on an instance's /metrics (httpAddr: its HTTP port,
+// host:port): the one series named when name carries its labels
+// (`x_total{result="hit"}`), else the sum of all of the metric's series.
+func Counter(t testing.TB, httpAddr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sum := 0.0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.HasPrefix(line, name+" ") || !strings.Contains(name, "{") && strings.HasPrefix(line, name+"{") {
+			if f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+				sum += f
+			}
+		}
+	}
+	return sum
+}
+
+// WaitForCounter waits, at most 10 s, until Counter reaches want: for the
+// work an instance does after its last reply (a cache fill, a semantic
+// addition), which a test's next call must not overtake.
+func WaitForCounter(t testing.TB, httpAddr, name string, want float64) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if got := Counter(t, httpAddr, name); got < want {
+			return fmt.Errorf("%s = %v, want %v", name, got, want)
+		}
+		return nil
+	})
 }

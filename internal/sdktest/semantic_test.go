@@ -1,40 +1,19 @@
 package sdktest
 
 import (
-	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/tollgate-dev/tollgate/internal/devtest"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 )
 
 // counter is the value of a metric series (name and labels) on d's
 // /metrics, 0 when absent.
-func counter(t *testing.T, d *dev, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(d.api("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	return 0
-}
-
 // The semantic cache seen by the SDKs: two `tollgate dev` instances share
 // the test Redis and an embeddings endpoint (the mock's hashed bag of
 // words). Answers the first stores (one whole, one streamed) serve
@@ -68,12 +47,7 @@ func TestSDKSemanticCacheAcrossReplicas(t *testing.T) {
 			t.Fatalf("first calls: cache %q content %q, want a MISS answered by the provider", r.Cache, r.Content)
 		}
 	}
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if got := counter(t, a, "tollgate_semantic_cache_added_total"); got < 2 {
-			return fmt.Errorf("tollgate_semantic_cache_added_total = %v, want 2", got)
-		}
-		return nil
-	})
+	devtest.WaitForCounter(t, a.addrs["http"], "tollgate_semantic_cache_added_total", 2)
 
 	b := startDev(t, args...) // started later: reads a's entries from Redis
 	hitID, hit := ask(b, "Tell me France's capital city, please", false)
