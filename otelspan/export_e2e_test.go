@@ -218,7 +218,7 @@ func TestSampleRatioAppliesToNewTracesOnly(t *testing.T) {
 		"traceparent": "00-" + callerTrace + "-" + callerSpan + "-01"}, 0}.do(t, d)
 	call{"/v1/chat/completions", body, map[string]string{"Helicone-Request-Id": orphan}, 0}.do(t, d)
 
-	if n := devtest.Counter(t, d.Addrs["http"], `tollgate_otel_spans_total{result="unsampled"}`); n != 1 {
+	if n := devtest.Counter(t, d.Addrs["http"], "tollgate_otel_spans_total", `result="unsampled"`); n != 1 {
 		t.Errorf("tollgate_otel_spans_total{result=\"unsampled\"} = %v, want 1: the unsampled call", n)
 	}
 

@@ -135,9 +135,8 @@ func TestSemanticCacheEmbeddingsDownOrSlow(t *testing.T) {
 			if resp.StatusCode != 200 || resp.Header.Get("Helicone-Cache") != "MISS" || !strings.Contains(body, "chat.completion") {
 				t.Fatalf("call: %d %q\n%s", resp.StatusCode, resp.Header.Get("Helicone-Cache"), body)
 			}
-			series := `tollgate_semantic_cache_embeddings_total{result="` + tc.result + `"}`
-			if got := devtest.Counter(t, d.addrs["http"], series); got != 1 {
-				t.Errorf("%s = %v, want 1", series, got)
+			if got := devtest.Counter(t, d.addrs["http"], "tollgate_semantic_cache_embeddings_total", `result="`+tc.result+`"`); got != 1 {
+				t.Errorf("tollgate_semantic_cache_embeddings_total{result=%q} = %v, want 1", tc.result, got)
 			}
 		})
 	}

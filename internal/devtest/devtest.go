@@ -154,24 +154,37 @@ func (d *Dev) Records(t testing.TB) map[string]*record.Record {
 	return out
 }
 
-// Counter is a metric on an instance's /metrics (httpAddr: its HTTP port,
-// host:port): the one series named when name carries its labels
-// (`x_total{result="hit"}`), else the sum of all of the metric's series.
-func Counter(t testing.TB, httpAddr, name string) float64 {
+// Counter sums the samples of a metric on an instance's /metrics
+// (httpAddr: its HTTP port, host:port) whose labels contain every one of
+// labels (`result="hit"`); 0 when there is none.
+func Counter(t testing.TB, httpAddr, name string, labels ...string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + httpAddr + "/metrics")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("GET /metrics: %v", err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	sum := 0.0
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if strings.HasPrefix(line, name+" ") || !strings.Contains(name, "{") && strings.HasPrefix(line, name+"{") {
-			if f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-				sum += f
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+next:
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(rest, l) {
+				continue next
 			}
 		}
+		f := strings.Fields(rest)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		sum += v
 	}
 	return sum
 }

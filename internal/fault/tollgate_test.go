@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/devtest"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/mockprovider"
 )
@@ -145,34 +144,7 @@ func (g *tollgate) stop() {
 // one of labels (`reason="corrupt"`); 0 when there is none.
 func (g *tollgate) metric(name string, labels ...string) float64 {
 	g.t.Helper()
-	resp, err := http.Get("http://" + g.addrs["http"] + "/metrics")
-	if err != nil {
-		g.t.Fatalf("GET /metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-next:
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
-			continue
-		}
-		for _, l := range labels {
-			if !strings.Contains(rest, l) {
-				continue next
-			}
-		}
-		f := strings.Fields(rest)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			g.t.Fatalf("metrics line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
+	return devtest.Counter(g.t, g.addrs["http"], name, labels...)
 }
 
 // tail is the last n lines of s.
