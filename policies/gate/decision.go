@@ -77,15 +77,18 @@ type Decision struct {
 	// For Complete.
 	cacheKey string
 	slots    int
-	ttl      time.Duration
-	save     bool
-	refresh  bool // Helicone-Cache-Read: false
-	miss     bool // Helicone-Cache: MISS goes on the response (the cache was read, or refreshed)
-	badSlot  int  // slot+1 of an unreadable entry to overwrite; 0 = none
-	maxEntry int
-	cents    []ratelimit.BucketRef
-	replay   [][2]string // provider response headers a hit would replay (NoteResponseHeader)
-	subjects erasureSubjects
+	// The key's seed and ignored fields, for SemanticScope's key.
+	seed       string
+	ignoreKeys []string
+	ttl        time.Duration
+	save       bool
+	refresh    bool // Helicone-Cache-Read: false
+	miss       bool // Helicone-Cache: MISS goes on the response (the cache was read, or refreshed)
+	badSlot    int  // slot+1 of an unreadable entry to overwrite; 0 = none
+	maxEntry   int
+	cents      []ratelimit.BucketRef
+	replay     [][2]string // provider response headers a hit would replay (NoteResponseHeader)
+	subjects   erasureSubjects
 }
 
 // CacheBodyLimit is 0 when Complete will not store the response, else the

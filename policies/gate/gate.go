@@ -143,6 +143,7 @@ func (g *Gate) Check(ctx context.Context, req RequestInfo) (*Decision, error) {
 	var ad StoreAdmit
 	if co.enabled {
 		d.cacheKey, d.slots, d.save, d.refresh, d.maxEntry = cacheKey(tenant, &req, &co), co.slots, co.save, co.refresh, g.maxEntry
+		d.seed, d.ignoreKeys = co.seed, co.ignoreKeys // the semantic scope's key (semantic.go)
 		d.miss = co.read || co.refresh
 		d.subjects = erasureSubjects{tenant: tenant, user: req.UserID, session: hh.SessionID, props: hh.Properties}
 		d.ttl = co.ttl

@@ -14,7 +14,7 @@ import (
 // hit's answer built as the exact cache builds its own.
 
 // SemanticScope is the semantic cache scope of a request whose exact
-// lookup missed: its exact cache key computed without the prompt fields
+// lookup (d, from Check) missed: its exact cache key computed without the prompt fields
 // (tenant, origin, path, credential, seed, bucket size and every other
 // body parameter stay in it) plus a hash of the prompt's parts that are
 // not text, so a semantic hit can only come from a call that differs in
@@ -24,19 +24,13 @@ func (g *Gate) SemanticScope(req RequestInfo, d *Decision) (scope string, ok boo
 	if d == nil || d.Answer != nil || d.cacheKey == "" || !d.miss || d.refresh {
 		return "", false
 	}
-	hh := req.Helicone
-	if hh == nil {
-		hh = &noHeaders
-	}
-	co, err := parseCacheOptions(&hh.Cache, req.header, g.defaultTTL, req.CacheDefaults, nil)
-	if err != nil || !co.read {
-		return "", false
-	}
 	tenant := req.Tenant
 	if tenant == "" {
 		tenant = policies.DefaultTenant
 	}
-	co.ignoreKeys = append(append([]string(nil), co.ignoreKeys...), semcache.PromptFields...)
+	// The exact key's options, as Check parsed them, ignoring the prompt.
+	co := cacheOptions{seed: d.seed, slots: d.slots,
+		ignoreKeys: append(append([]string(nil), d.ignoreKeys...), semcache.PromptFields...)}
 	// What the prompt text leaves out (images, tool calls and results)
 	// changes the answer: it stays in the scope, hashed.
 	if rest := semcache.PromptRest(req.Body); rest != "" {
