@@ -11,11 +11,10 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/screen"
 )
 
-// bodyPhaseMargin is what the body-phase reply may spend besides a check:
-// the prompt store (at most 100 ms), the gate's Redis round trip (50 ms
-// at the default redis-timeout, which is kept below message-timeout too)
-// and the token-limit count (under 100 ms).
-const bodyPhaseMargin = 250 * time.Millisecond
+// bodyPhaseOthers is what the body-phase reply may spend besides a check
+// and the gate's Redis round trip (redis-timeout): the prompt store (at
+// most 100 ms) and the token-limit count (under 100 ms).
+const bodyPhaseOthers = 200 * time.Millisecond
 
 // belowMessageTimeout keeps a check's timeout, with the rest of the body
 // phase, below message-timeout. Both checks run inside the body-phase
@@ -24,8 +23,9 @@ const bodyPhaseMargin = 250 * time.Millisecond
 // Envoy's wait per message (ext_proc's override_message_timeout) would need
 // max_message_timeout in every config, and is not used.
 func (c *Config) belowMessageTimeout(v time.Duration) error {
-	if v+bodyPhaseMargin > c.MessageTimeout.Duration {
-		return errors.New("must leave " + bodyPhaseMargin.String() + " of message-timeout (" + c.MessageTimeout.Duration.String() +
+	margin := bodyPhaseOthers + c.RedisTimeout.Duration // 250 ms at the defaults
+	if v+margin > c.MessageTimeout.Duration {
+		return errors.New("must leave " + margin.String() + " of message-timeout (" + c.MessageTimeout.Duration.String() +
 			") for the rest of the body phase: Envoy waits no longer for the reply the check holds back")
 	}
 	return nil

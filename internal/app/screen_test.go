@@ -6,9 +6,10 @@ import (
 )
 
 // The checks hold back the body-phase reply, which Envoy waits for only
-// message_timeout: a timeout that leaves less than 250 ms of
-// message-timeout for the rest of the body phase is refused at start, and
-// the URLs must be an operator's http(s) URLs.
+// message_timeout: a timeout that leaves less than the rest of the body
+// phase needs (200 ms and the gate's redis-timeout: 250 ms at the
+// defaults) of message-timeout is refused at start, and the URLs must be
+// an operator's http(s) URLs.
 func TestScreenSettings(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -20,6 +21,7 @@ func TestScreenSettings(t *testing.T) {
 		{[]string{"--llm-security-timeout", "3s", "--message-timeout", "3s"}, "llm-security-timeout"},
 		{[]string{"--llm-security-timeout", "2.75s", "--message-timeout", "3s"}, ""},
 		{[]string{"--llm-security-timeout", "2.8s", "--message-timeout", "3s"}, "llm-security-timeout"},
+		{[]string{"--llm-security-timeout", "2s", "--message-timeout", "3s", "--redis-timeout", "1s"}, "llm-security-timeout"},
 		{[]string{"--moderation-timeout", "1.9s"}, "moderation-timeout"},
 		{[]string{"--moderation-url", "api.openai.com"}, "moderation-url"},
 		{[]string{"--llm-security-url", "https://user:secret@guard.example/predict"}, "llm-security-url"},
